@@ -1,0 +1,198 @@
+"""The `wuye` command: train, parse, faq check/export, eval, bench, serve.
+
+Heavy imports (Rasa, TensorFlow) happen inside the commands, so `wuye --help` and `wuye faq check` are fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+from bot.settings import Settings, get_settings  # noqa: E402
+
+
+def _quiet_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for name in ("rasa", "tensorflow", "absl", "jieba", "py.warnings", "matplotlib"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        import warnings
+
+        warnings.filterwarnings("ignore")
+        try:
+            import jieba
+
+            jieba.setLogLevel(logging.ERROR)
+        except ImportError:  # pragma: no cover
+            pass
+
+
+def load_parser(settings: Settings, train_if_missing: bool = True):
+    """The NLU for the current data: trains first if the model is missing or stale."""
+    from bot.nlu.parser import NluParser
+    from bot.nlu.training import current_model, train
+
+    if train_if_missing:
+        result = train(settings)
+        if result.trained:
+            print(f"trained {result.model_path.name} in {result.seconds:.1f} s", file=sys.stderr)
+        return NluParser.load(result.model_path)
+    model = current_model(settings)
+    if model is None:
+        raise SystemExit("no trained model in models/: run `wuye train`")
+    return NluParser.load(model)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bot.nlu.training import train
+
+    result = train(get_settings(), force=args.force)
+    if result.trained:
+        print(f"trained {result.model_path} in {result.seconds:.1f} s (fingerprint {result.fingerprint[:16]})")
+    else:
+        print(f"up to date: {result.model_path} (fingerprint {result.fingerprint[:16]}); use --force to retrain")
+    return 0
+
+
+def parse_json(parser, text: str, with_tokens: bool = False) -> dict:
+    from bot.router import decide
+
+    reading = parser.parse(text)
+    out = reading.as_api()
+    out["route"] = decide(reading).as_api()
+    if with_tokens:
+        out["tokens"] = reading.tokens
+    return out
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not args.texts:
+        print("usage: wuye parse TEXT... | wuye parse -", file=sys.stderr)
+        return 2
+    parser = load_parser(settings, train_if_missing=not args.no_train)
+    texts = args.texts
+    if texts == ["-"]:
+        for line in sys.stdin:
+            text = line.rstrip("\n")
+            if not text.strip():
+                continue
+            print(json.dumps(parse_json(parser, text, args.tokens), ensure_ascii=False), flush=True)
+        return 0
+    for text in texts:
+        print(json.dumps(parse_json(parser, text, args.tokens), ensure_ascii=False))
+    return 0
+
+
+def cmd_faq(args: argparse.Namespace) -> int:
+    from bot.knowledge import KnowledgeBaseError, load_knowledge_base
+
+    settings = get_settings()
+    try:
+        kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    except KnowledgeBaseError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in the knowledge base", file=sys.stderr)
+        return 1
+    if args.faq_command == "export":
+        from bot.nlu.training import write_faq_training_data
+
+        path = write_faq_training_data(settings, kb)
+        print(f"wrote {path}")
+        return 0
+    questions = sum(len(e.questions) for e in kb.entries.values())
+    print(f"ok: {len(kb.entries)} FAQ entries, {questions} questions, {len(kb.communities)} communities")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot import evaluation
+
+    settings = get_settings()
+    out_dir = Path(args.out)
+    if args.smp2017:
+        result = evaluation.evaluate_smp2017(settings, Path(args.smp2017), out_dir)
+        print(result["markdown"])
+        print(f"reports: {out_dir}/smp2017.json, {out_dir}/smp2017.md")
+        return 0
+    parser = load_parser(settings)
+    report = evaluation.evaluate_heldout(parser, evaluation.load_heldout(settings.heldout_file))
+    md = evaluation.heldout_markdown(report)
+    evaluation.write_reports(report, md, out_dir, "heldout")
+    print(md.split("\nErrors:")[0])
+    print(f"reports: {out_dir}/heldout.json, {out_dir}/heldout.md")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bot.bench import bench_nlu
+
+    print(bench_nlu(get_settings(), n=args.messages))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.main import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wuye", description="物业客服助手 wuye")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Rasa/TensorFlow logs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train the NLU model into models/ (skips when nothing changed)")
+    t.add_argument("--force", action="store_true", help="retrain even if the model is up to date")
+    t.set_defaults(func=cmd_train)
+
+    pa = sub.add_parser("parse", help="parse texts into the /api/parse JSON shape ('-' reads stdin)")
+    pa.add_argument("texts", nargs="*")
+    pa.add_argument("--tokens", action="store_true", help="also print the jieba tokens")
+    pa.add_argument("--no-train", action="store_true", help="use the newest model, never train")
+    pa.set_defaults(func=cmd_parse)
+
+    f = sub.add_parser("faq", help="knowledge base tools")
+    fsub = f.add_subparsers(dest="faq_command", required=True)
+    fsub.add_parser("check", help="validate data/faq/*.yml (errors with file and line)")
+    fsub.add_parser("export", help="write the generated Rasa training data for faq/<id>")
+    f.set_defaults(func=cmd_faq)
+
+    e = sub.add_parser("eval", help="evaluate on the held-out set, or on SMP2017 with --smp2017 DIR")
+    e.add_argument("--smp2017", metavar="DIR", help="SMP2017-ECDT task 1 folder (train/dev/test.tsv)")
+    e.add_argument("--out", default="reports", help="where to write the JSON and Markdown reports")
+    e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("bench", help="benchmarks")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+    bn = bsub.add_parser("nlu", help="parse latency p50/p99, throughput, model load time, peak memory")
+    bn.add_argument("--messages", type=int, default=1000)
+    b.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("serve", help="run the HTTP server")
+    s.add_argument("--host", default=os.environ.get("WUYE_HOST", "127.0.0.1"))
+    s.add_argument("--port", type=int, default=int(os.environ.get("WUYE_PORT", "8000")))
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_logging(args.verbose)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The NLU: Rasa pipeline components, training, parsing. Everything language-specific lives here."""

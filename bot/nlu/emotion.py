@@ -1,0 +1,161 @@
+"""Emotion/urgency: a classifier trained on our own labelled data (data/nlu/emotion.yml) plus explicit cues.
+
+Labels: ``neutral``, ``anxious``, ``angry``. A character n-gram logistic regression reads the tone; cues the
+spec names (12345, 媒体/曝光, 律师/起诉, 第三次-style repeated chasing, insults, runs of !!!) force
+``angry``, and danger/urgency words push towards ``anxious``. Off-the-shelf sentiment models are trained on
+product reviews and misread neutral questions, so none is used.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text, Tuple
+
+import yaml
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.contract import EMOTIONS
+
+EMOTION_KEY = "emotion"
+
+ANGRY_CUES: List[Tuple[str, str]] = [
+    (r"(?<![A-Za-z0-9])12345(?!\d)|市长热线|政府热线", "threat: 12345"),
+    (r"媒体|曝光|记者|电视台|发微博|发抖音", "threat: media"),
+    (r"律师|起诉|告你们|法院|打官司", "threat: legal"),
+    (r"第[三四五六七八九十\d]+次|[三四五六七八九十\d]+次了|催了[三四五六七八九十\d]+次|多少遍|多少次了", "repeated chasing"),
+    (r"^垃圾物业|垃圾物业(?![给的])|废物|傻[逼Xx×比]|混蛋|王八蛋|去死|^滚|滚[!！吧蛋开]|滚$|骗子|狗屁|有病|脑残|聋了|瞎了", "insult"),
+    (r"[!！]{3,}|[?？]{3,}", "exclamation run"),
+    (r"干什么吃的|气死|受够了|欺人太甚|不想干了|太过分", "anger words"),
+]
+ANXIOUS_CUES: List[Tuple[str, str]] = [
+    (r"救命|快来|快点|赶紧|马上|尽快|着急|急急|很急|紧急|求求|害怕|好怕|吓死|慌", "urgency words"),
+    (r"被困|困在|困人|困住|着火|起火|冒.{0,3}烟|漏气|煤气味|爆|晕倒|受伤|流血|撬|被偷|进贼", "danger words"),
+]
+
+
+def match_cues(text: str, cues: List[Tuple[str, str]]) -> List[str]:
+    return [name for pattern, name in cues if re.search(pattern, text)]
+
+
+def load_emotion_examples(path: Path) -> List[Tuple[str, str]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    block = data.get("emotion")
+    if not isinstance(block, dict):
+        raise ValueError(f"{path}: expected a top-level 'emotion:' mapping of label → examples")
+    examples = []
+    for label, texts in block.items():
+        if label not in EMOTIONS:
+            raise ValueError(f"{path}: unknown emotion label '{label}' (known: {', '.join(EMOTIONS)})")
+        examples.extend((str(t), label) for t in texts or [])
+    if {label for _, label in examples} != set(EMOTIONS):
+        raise ValueError(f"{path}: every label needs examples: {', '.join(EMOTIONS)}")
+    return examples
+
+
+# Calm by construction: questions and requests of these intents are labelled neutral for the emotion model;
+# emergency examples are labelled anxious. Complaints are mixed in tone and are left to emotion.yml.
+NEUTRAL_INTENTS = ("faq", "fee_lookup", "repair_request", "repair_status", "parking", "human_agent", "greet",
+                   "goodbye", "thanks", "affirm", "deny", "out_of_scope")
+
+
+def examples_from_intents(training_data: TrainingData) -> List[Tuple[str, str]]:
+    result = []
+    for message in training_data.intent_examples:
+        intent = message.get("intent")
+        text = message.get(TEXT)
+        if not text:
+            continue
+        if intent in NEUTRAL_INTENTS:
+            result.append((text, "neutral"))
+        elif intent == "emergency":
+            result.append((text, "anxious"))
+    return result
+
+
+class EmotionModel:
+    """The trainable part: char 1-3-gram TF-IDF + logistic regression, combined with the cues."""
+
+    def __init__(self, pipeline: Any = None) -> None:
+        self.pipeline = pipeline
+
+    @classmethod
+    def train(cls, examples: List[Tuple[str, str]]) -> "EmotionModel":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        pipeline = make_pipeline(
+            TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True),
+            LogisticRegression(C=5.0, class_weight="balanced", max_iter=1000, random_state=42),
+        )
+        pipeline.fit([t for t, _ in examples], [label for _, label in examples])
+        return cls(pipeline)
+
+    def predict(self, text: str) -> Dict[str, Any]:
+        probs = dict(zip(self.pipeline.classes_, self.pipeline.predict_proba([text])[0]))
+        angry = match_cues(text, ANGRY_CUES)
+        anxious = match_cues(text, ANXIOUS_CUES)
+        if angry:
+            probs["angry"] = max(probs["angry"], 0.9)
+        elif anxious:
+            probs["anxious"] = max(probs["anxious"], 0.75)
+        label = max(probs, key=probs.get)
+        total = sum(probs.values())
+        return {"label": label, "score": round(float(probs[label] / total), 4), "cues": angry + anxious}
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class EmotionClassifier(GraphComponent):
+    """Adds ``emotion: {label, score, cues}`` to every parsed message."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"examples_path": "data/nlu/emotion.yml"}
+
+    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+                 model: Optional[EmotionModel] = None) -> None:
+        self._config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "EmotionClassifier":
+        return cls(config, model_storage, resource)
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        return ["sklearn"]
+
+    def train(self, training_data: TrainingData) -> Resource:
+        path = Path(self._config["examples_path"])
+        if not path.is_file():
+            raise FileNotFoundError(f"emotion training data '{path}' not found")
+        self._model = EmotionModel.train(load_emotion_examples(path) + examples_from_intents(training_data))
+        import joblib
+
+        with self._model_storage.write_to(self._resource) as directory:
+            joblib.dump(self._model.pipeline, directory / "emotion.joblib")
+        return self._resource
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "EmotionClassifier":
+        import joblib
+
+        with model_storage.read_from(resource) as directory:
+            pipeline = joblib.load(directory / "emotion.joblib")
+        return cls(config, model_storage, resource, EmotionModel(pipeline))
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            if self._model is not None:
+                message.set(EMOTION_KEY, self._model.predict(message.get(TEXT) or ""), add_to_output=True)
+        return messages

@@ -1,0 +1,95 @@
+"""The trained NLU in-process: load a model archive once, parse texts into the spec's /api/parse shape."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class NluReading:
+    """One parsed message. ``as_api()`` gives the spec shape (without ``route``)."""
+
+    text: str
+    intent: str
+    confidence: float
+    intent_ranking: List[Dict[str, Any]]
+    faq_id: Optional[str]
+    faq_confidence: float
+    faq_ranking: List[Dict[str, Any]]
+    entities: List[Dict[str, Any]]
+    emotion: Dict[str, Any]
+    tokens: List[str]
+
+    def as_api(self) -> Dict[str, Any]:
+        return {
+            "text": self.text,
+            "intent": {"name": self.intent, "confidence": round(self.confidence, 4)},
+            "faq": {"id": self.faq_id, "confidence": round(self.faq_confidence, 4)} if self.faq_id else None,
+            "entities": [{k: e[k] for k in ("entity", "value", "start", "end")} for e in self.entities],
+            "emotion": {"label": self.emotion.get("label", "neutral"), "score": self.emotion.get("score", 0.0)},
+        }
+
+
+class NluParser:
+    """Wraps a loaded Rasa NLU model. Build with :meth:`load` (heavy: imports TensorFlow, loads the graph)."""
+
+    def __init__(self, agent: Any, model_path: Path, load_seconds: float) -> None:
+        self._agent = agent
+        self.model_path = model_path
+        self.load_seconds = load_seconds
+
+    @classmethod
+    def load(cls, model_path: Path) -> "NluParser":
+        started = time.perf_counter()
+        from rasa.core.agent import Agent
+
+        agent = Agent.load(str(model_path))
+        if agent.processor is None:
+            raise RuntimeError(f"could not load the NLU model {model_path}")
+        parser = cls(agent, Path(model_path), 0.0)
+        parser.parse("你好")  # warm-up: first call builds TF functions
+        parser.load_seconds = time.perf_counter() - started
+        return parser
+
+    def raw_parse(self, text: str) -> Dict[str, Any]:
+        from rasa.core.channels import UserMessage
+
+        return self._agent.processor._parse_message_with_graph(UserMessage(text), tracker=None)
+
+    def tokens(self, text: str) -> List[str]:
+        import jieba
+
+        return [w for w in jieba.cut(text) if w.strip()]
+
+    def parse(self, text: str) -> NluReading:
+        raw = self.raw_parse(text)
+        ranking = [r for r in raw.get("intent_ranking", []) if r.get("name") != "nlu_fallback"]
+        if not ranking and raw.get("intent"):
+            ranking = [raw["intent"]]
+        top = ranking[0] if ranking else {"name": "out_of_scope", "confidence": 0.0}
+        selector = (raw.get("response_selector") or {}).get("faq") or {}
+        faq_ranking = [
+            {"id": r["intent_response_key"].split("/", 1)[1], "confidence": float(r["confidence"])}
+            for r in selector.get("ranking", [])
+            if "/" in r.get("intent_response_key", "")
+        ]
+        faq_id, faq_conf = None, 0.0
+        if top["name"] == "faq" and faq_ranking:
+            faq_id, faq_conf = faq_ranking[0]["id"], faq_ranking[0]["confidence"]
+        return NluReading(
+            text=text,
+            intent=top["name"],
+            confidence=float(top.get("confidence") or 0.0),
+            intent_ranking=[{"name": r["name"], "confidence": float(r["confidence"])} for r in ranking[:5]],
+            faq_id=faq_id,
+            faq_confidence=faq_conf,
+            faq_ranking=faq_ranking[:5],
+            entities=list(raw.get("entities", [])),
+            emotion=dict(raw.get("emotion") or {"label": "neutral", "score": 0.0, "cues": []}),
+            tokens=self.tokens(text),
+        )

@@ -1,0 +1,60 @@
+"""One settings module: every path and knob of the product, overridable by WUYE_* environment variables."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path(env: str, default: Path) -> Path:
+    value = os.environ.get(env)
+    return Path(value).resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the data, models and database live. Build with :func:`get_settings`."""
+
+    root: Path = PROJECT_ROOT
+    data_dir: Path = field(default_factory=lambda: _path("WUYE_DATA_DIR", PROJECT_ROOT / "data"))
+    models_dir: Path = field(default_factory=lambda: _path("WUYE_MODELS_DIR", PROJECT_ROOT / "models"))
+    rasa_config: Path = field(default_factory=lambda: _path("WUYE_RASA_CONFIG", PROJECT_ROOT / "bot" / "config.yml"))
+    database_url: str = field(
+        default_factory=lambda: os.environ.get("WUYE_DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'wuye.db'}")
+    )
+    max_message_chars: int = field(default_factory=lambda: int(os.environ.get("WUYE_MAX_MESSAGE_CHARS", "1000")))
+
+    @property
+    def nlu_dir(self) -> Path:
+        return self.data_dir / "nlu"
+
+    @property
+    def faq_dir(self) -> Path:
+        return self.data_dir / "faq"
+
+    @property
+    def dictionary_dir(self) -> Path:
+        return self.nlu_dir / "dict"
+
+    @property
+    def emotion_file(self) -> Path:
+        return self.nlu_dir / "emotion.yml"
+
+    @property
+    def communities_file(self) -> Path:
+        return self.data_dir / "communities.yml"
+
+    @property
+    def generated_faq_nlu(self) -> Path:
+        """Rasa training data generated from data/faq (git-ignored; rebuilt by `wuye train`)."""
+        return self.nlu_dir / "generated" / "faq.yml"
+
+    @property
+    def heldout_file(self) -> Path:
+        return self.root / "tests" / "heldout" / "heldout.yml"
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""wuye connectors."""
