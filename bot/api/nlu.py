@@ -1,0 +1,72 @@
+"""`POST /api/parse`: the NLU reading and the router's decision for one text (spec contract)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from bot.router import decide
+
+router = APIRouter(prefix="/api", tags=["nlu"])
+
+
+class ParseRequest(BaseModel):
+    text: str = Field(..., description="the resident's message", example="电梯困人了，快来！")
+
+
+class Intent(BaseModel):
+    name: str
+    confidence: float
+
+
+class FaqMatch(BaseModel):
+    id: str
+    confidence: float
+
+
+class EntityOut(BaseModel):
+    entity: str
+    value: str
+    start: int
+    end: int
+
+
+class Emotion(BaseModel):
+    label: str
+    score: float
+
+
+class RouteOut(BaseModel):
+    decision: str = Field(..., description="answer|flow|handoff|clarify|smalltalk|reject")
+    priority: Optional[str] = Field(None, description="urgent|high|normal for handoffs")
+    reasons: List[str]
+
+
+class ParseResponse(BaseModel):
+    text: str
+    intent: Intent
+    faq: Optional[FaqMatch]
+    entities: List[EntityOut]
+    emotion: Emotion
+    route: RouteOut
+
+
+def validate_text(text: str, max_chars: int) -> str:
+    stripped = text.strip()
+    if not stripped:
+        raise HTTPException(status_code=422, detail="text is empty")
+    if len(stripped) > max_chars:
+        raise HTTPException(status_code=413, detail=f"text is longer than {max_chars} characters")
+    return stripped
+
+
+@router.post("/parse", response_model=ParseResponse, summary="Parse one message (as the first of a new conversation)")
+async def parse(body: ParseRequest, request: Request) -> Dict[str, Any]:
+    services = request.app.state.services
+    text = validate_text(body.text, services.settings.max_message_chars)
+    reading = await run_in_threadpool(services.parser.parse, text)
+    result = reading.as_api()
+    result["route"] = decide(reading).as_api()
+    return result
