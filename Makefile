@@ -1,0 +1,25 @@
+# The two commands of the README:  `make run`  and  `make test`.
+.PHONY: run test setup train eval bench screenshots clean
+
+setup:
+	@bash scripts/setup_env.sh
+
+run: setup
+	.venv/bin/wuye train
+	.venv/bin/wuye serve --host $${WUYE_HOST:-127.0.0.1} --port $${WUYE_PORT:-8000}
+
+test: setup
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+train: setup
+	.venv/bin/wuye train
+
+eval: setup
+	.venv/bin/wuye eval
+	.venv/bin/wuye eval --smp2017 ../shared/datasets/smp2017-ecdt-task1
+
+bench: setup
+	.venv/bin/wuye bench nlu
+
+clean:
+	rm -rf models reports .pytest_cache data/nlu/generated

@@ -1,0 +1,56 @@
+"""Shared fixtures: one real model trained (or reused from models/) per test session."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bot.settings import PROJECT_ROOT, Settings, get_settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def trained_model(settings: Settings) -> Path:
+    """The project's real model: trained once if models/ has none for the current data (about a minute)."""
+    from bot.nlu.training import train
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("rasa").setLevel(logging.ERROR)
+    return train(settings).model_path
+
+
+@pytest.fixture(scope="session")
+def parser(trained_model: Path):
+    from bot.nlu.parser import NluParser
+
+    return NluParser.load(trained_model)
+
+
+@pytest.fixture()
+def data_copy(tmp_path: Path) -> Path:
+    """A writable copy of data/ (without generated files) for tests that edit the knowledge base."""
+    target = tmp_path / "data"
+    shutil.copytree(PROJECT_ROOT / "data", target, ignore=shutil.ignore_patterns("generated"))
+    return target
+
+
+def settings_for(data_dir: Path, models_dir: Path, config: Path | None = None) -> Settings:
+    return Settings(data_dir=data_dir, models_dir=models_dir, rasa_config=config or PROJECT_ROOT / "bot" / "config.yml")
+
+
+def subprocess_env(**extra: str) -> dict:
+    env = dict(os.environ)
+    env.update({"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+    env.update(extra)
+    return env

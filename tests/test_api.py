@@ -1,0 +1,49 @@
+"""HTTP: /api/parse through FastAPI with the real model; bad input gets clear errors."""
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.main import create_app
+
+
+@pytest.fixture(scope="module")
+def client(parser, settings):
+    with TestClient(create_app(settings, parser=parser)) as c:
+        yield c
+
+
+def test_parse_has_the_spec_shape(client):
+    r = client.post("/api/parse", json={"text": "物业费多少钱一平"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["intent"]["name"] == "faq" and 0 < body["intent"]["confidence"] <= 1
+    assert body["faq"]["id"] == "fee_standard"
+    assert body["emotion"]["label"] == "neutral"
+    assert body["route"]["decision"] == "answer" and body["route"]["priority"] is None
+    assert isinstance(body["entities"], list)
+
+
+def test_parse_emergency_is_urgent_handoff(client):
+    body = client.post("/api/parse", json={"text": "3栋电梯困人了，快来！"}).json()
+    assert body["route"] == {"decision": "handoff", "priority": "urgent", "reasons": body["route"]["reasons"]}
+    assert body["entities"][0]["entity"] == "room" and body["entities"][0]["value"] == "3"
+
+
+@pytest.mark.parametrize("payload,status", [({"text": ""}, 422), ({"text": "   "}, 422), ({}, 422),
+                                            ({"text": "物" * 5000}, 413)])
+def test_bad_input_is_refused_clearly(client, payload, status):
+    r = client.post("/api/parse", json=payload)
+    assert r.status_code == status
+    assert r.json()["detail"]
+
+
+def test_malformed_json_is_refused(client):
+    r = client.post("/api/parse", content=b'{"text": "abc', headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_openapi_lists_parse(client):
+    assert "/api/parse" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
+    assert client.get("/api/health").json()["status"] == "ok"

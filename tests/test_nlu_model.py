@@ -1,0 +1,77 @@
+"""The real trained model: quality gates on the held-out set and behaviour the spec relies on."""
+from __future__ import annotations
+
+import pytest
+
+from bot import evaluation
+from bot.contract import INTENTS
+from bot.router import decide
+
+
+@pytest.fixture(scope="module")
+def heldout_report(parser, settings):
+    return evaluation.evaluate_heldout(parser, evaluation.load_heldout(settings.heldout_file))
+
+
+def test_heldout_set_is_large_and_covers_every_intent_and_faq(settings):
+    from bot.contract import FAQ_IDS
+
+    items = evaluation.load_heldout(settings.heldout_file)
+    assert len(items) >= 300
+    assert {i.intent for i in items} == set(INTENTS)
+    assert {i.faq for i in items if i.faq} == set(FAQ_IDS)
+
+
+def test_heldout_set_never_overlaps_training_data(settings):
+    from bot.knowledge import load_knowledge_base, normalise_question
+
+    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    trained = {normalise_question(q) for e in kb.entries.values() for q in e.questions}
+    for path in settings.nlu_dir.glob("*.yml"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip().startswith("- "):
+                trained.add(normalise_question(evaluation.parse_item("x", line.strip()[2:]).text))
+    overlap = [i.text for i in evaluation.load_heldout(settings.heldout_file) if normalise_question(i.text) in trained]
+    assert overlap == []
+
+
+def test_heldout_quality_gates(heldout_report):
+    assert heldout_report["intent_accuracy"] >= 0.92
+    assert heldout_report["faq_top1_accuracy"] >= 0.90
+    assert heldout_report["emergency_recall_routed"] == 1.0
+    assert heldout_report["entity_recall"] >= 0.9
+
+
+@pytest.mark.parametrize("text", ["电梯困人了", "我闻到很浓的煤气味", "楼道里着火了", "水管爆了家里全是水", "有人晕倒了"])
+def test_emergencies_route_urgent(parser, text):
+    route = decide(parser.parse(text))
+    assert (route.decision, route.priority) == ("handoff", "urgent")
+
+
+@pytest.mark.parametrize("text,faq_id", [("物业几点下班", "office_hours"), ("门禁卡丢了怎么补", "access_card"),
+                                         ("垃圾几点可以扔", "garbage_sorting"), ("停车月卡怎么办理", "parking_monthly_card")])
+def test_faq_questions_are_answered(parser, text, faq_id):
+    reading = parser.parse(text)
+    assert reading.intent == "faq" and reading.faq_id == faq_id
+    assert decide(reading).decision == "answer"
+
+
+def test_neutral_questions_about_unpleasant_things_read_neutral(parser):
+    for text in ("物业费不交会怎么样", "欠费有滞纳金吗", "家里马桶堵了", "装修垃圾放哪里"):
+        assert parser.parse(text).emotion["label"] == "neutral", text
+
+
+def test_anger_and_threats_hand_off_with_high_priority(parser):
+    for text in ("第三次了还没人来修！！！", "再不处理我就打12345", "我要找媒体曝光你们", "你们这帮废物"):
+        reading = parser.parse(text)
+        assert reading.emotion["label"] == "angry", text
+        route = decide(reading)
+        assert (route.decision, route.priority) == ("handoff", "high"), text
+
+
+def test_entities_come_out_of_the_rasa_pipeline(parser):
+    reading = parser.parse("帮我登记访客车辆粤B12345，明天下午三点到")
+    kinds = {e["entity"]: e for e in reading.entities}
+    assert kinds["plate"]["value"] == "粤B12345"
+    assert kinds["time"]["value"].endswith("T15:00")
+    assert reading.intent == "parking"

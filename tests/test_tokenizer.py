@@ -1,0 +1,58 @@
+"""The Rasa-with-Chinese traps, each guarded: dictionary directory, loud failures, mixed text, fresh process."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bot.nlu.tokenizer import DictionaryError, DomainJiebaTokenizer, dictionary_files
+from tests.conftest import subprocess_env
+
+
+def test_dictionary_is_a_directory_with_150_plus_domain_words(settings):
+    files = dictionary_files(str(settings.dictionary_dir))
+    words = [line.split()[0] for f in files for line in open(f, encoding="utf-8") if line.strip()]
+    assert len(set(words)) >= 150
+    for word in ("物业费", "门禁卡", "电梯困人", "月卡", "访客车辆", "报修", "工单", "维修基金"):
+        assert word in words
+
+
+def test_dictionary_path_that_is_a_file_fails_loudly(settings):
+    a_file = dictionary_files(str(settings.dictionary_dir))[0]
+    with pytest.raises(DictionaryError, match="is a file"):
+        dictionary_files(a_file)
+
+
+def test_missing_or_empty_dictionary_fails_loudly(tmp_path):
+    with pytest.raises(DictionaryError, match="missing"):
+        dictionary_files(str(tmp_path / "nope"))
+    with pytest.raises(DictionaryError, match="holds no dictionary"):
+        dictionary_files(str(tmp_path))
+    with pytest.raises(DictionaryError):
+        DomainJiebaTokenizer.create({**DomainJiebaTokenizer.get_default_config(), "dictionary_path": str(tmp_path)},
+                                    None, None, None)
+
+
+def test_mixed_chinese_english_with_spaces_gives_no_whitespace_tokens(parser):
+    from rasa.shared.nlu.training_data.message import Message
+
+    tokenizer = DomainJiebaTokenizer(
+        {**DomainJiebaTokenizer.get_default_config(), "dictionary_path": None}, None, None
+    )
+    tokens = tokenizer.tokenize(Message({"text": "我家 WiFi 坏了 help 一下 门禁卡"}), "text")
+    assert tokens and all(t.text.strip() for t in tokens)
+    reading = parser.parse("我家 WiFi 坏了  help 一下")
+    assert reading.intent and reading.emotion["label"] in ("neutral", "anxious", "angry")
+
+
+def test_domain_words_are_single_tokens_with_the_trained_model_in_a_fresh_process(trained_model):
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "parse", "--no-train", "--tokens", "电梯困人了", "我的门禁卡和维修基金"],
+        capture_output=True, text=True, env=subprocess_env(), timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert "电梯困人" in lines[0]["tokens"]
+    assert "门禁卡" in lines[1]["tokens"] and "维修基金" in lines[1]["tokens"]

@@ -1,0 +1,76 @@
+"""`wuye train`: the fingerprint covers what training depends on; an edited dictionary retrains for real."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from bot.nlu import training
+from bot.settings import PROJECT_ROOT
+from tests.conftest import settings_for, subprocess_env
+
+
+def test_fingerprint_covers_dictionary_faq_questions_config_but_not_answers(data_copy, tmp_path):
+    s = settings_for(data_copy, tmp_path / "models")
+    base = training.fingerprint(s)
+    faq = data_copy / "faq" / "living.yml"
+    original = faq.read_text(encoding="utf-8")
+    faq.write_text(original.replace("每月对公共区域", "每月两次对公共区域"), encoding="utf-8")
+    assert training.fingerprint(s) == base, "answer edits are live and need no retraining"
+    faq.write_text(original.replace("      - 小区有老鼠怎么办\n", "      - 小区有老鼠怎么办呢\n"), encoding="utf-8")
+    assert training.fingerprint(s) != base
+    faq.write_text(original, encoding="utf-8")
+    assert training.fingerprint(s) == base
+    with open(data_copy / "nlu" / "dict" / "property.txt", "a", encoding="utf-8") as f:
+        f.write("蓝莓苑 2000 n\n")
+    assert training.fingerprint(s) != base
+
+
+def test_generated_faq_training_data_comes_from_the_knowledge_base(settings):
+    from bot.knowledge import load_knowledge_base
+
+    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    data = yaml.safe_load(training.faq_training_yaml(kb))
+    intents = {block["intent"]: block["examples"] for block in data["nlu"]}
+    assert set(intents) == {f"faq/{i}" for i in kb.entries}
+    assert "物业几点上班" in intents["faq/office_hours"]
+    assert "utter_faq/office_hours" in data["responses"]
+
+
+def _tiny_config(tmp_path: Path) -> Path:
+    config = yaml.safe_load((PROJECT_ROOT / "bot" / "config.yml").read_text(encoding="utf-8"))
+    for component in config["pipeline"]:
+        if component["name"] == "ResponseSelector":
+            component["epochs"] = 2
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _wuye(args, data, models, config):
+    env = subprocess_env(WUYE_DATA_DIR=str(data), WUYE_MODELS_DIR=str(models), WUYE_RASA_CONFIG=str(config))
+    out = subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def _last(stdout: str) -> str:
+    return [line for line in stdout.splitlines() if line.strip()][-1]
+
+
+def test_editing_the_dictionary_makes_wuye_train_retrain(data_copy, tmp_path):
+    models, config = tmp_path / "models", _tiny_config(tmp_path)
+    assert _last(_wuye(["train"], data_copy, models, config)).startswith("trained")
+    assert _last(_wuye(["train"], data_copy, models, config)).startswith("up to date")
+    new_word = "蓝莓苑"
+    before = json.loads(_last(_wuye(["parse", "--no-train", "--tokens", f"我住{new_word}"], data_copy, models, config)))
+    assert new_word not in before["tokens"]
+    with open(data_copy / "nlu" / "dict" / "property.txt", "a", encoding="utf-8") as f:
+        f.write(f"{new_word} 50000 n\n")
+    assert _last(_wuye(["train"], data_copy, models, config)).startswith("trained")
+    after = json.loads(_last(_wuye(["parse", "--no-train", "--tokens", f"我住{new_word}"], data_copy, models, config)))
+    assert new_word in after["tokens"]
+    assert len(list(models.glob("nlu-*.tar.gz"))) == 2
