@@ -1,0 +1,103 @@
+"""`wuye demo-data`: a realistic, deterministic demo — two 小区, 200+ households, bills with arrears,
+parking cards (some expiring), open and closed work orders, and two staff accounts."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from typing import Dict, List
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.community import Community as CommunityConfig
+from bot.security import hash_password
+from bot.storage.models import (Bill, Community, Household, ParkingCard, ParkingSpace, Staff, WorkOrder,
+                                WorkOrderEvent)
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红文斌云飞海燕春梅晨宇浩然子涵"
+PROVINCE = {"jinxiu": "粤A", "binjiang": "浙A"}
+REPAIRS = [("水电", "卫生间水龙头漏水"), ("水电", "厨房下水道堵塞"), ("门窗", "入户门锁芯损坏"), ("电梯", "电梯按钮失灵"),
+           ("公共设施", "楼道声控灯不亮"), ("水电", "客厅插座没电"), ("门窗", "阳台推拉门关不严"), ("公共设施", "单元门闭门器损坏")]
+DEMO_PASSWORDS = {"agent": "agent123", "admin": "admin123"}
+
+
+def months_back(today: dt.date, n: int) -> List[str]:
+    result, year, month = [], today.year, today.month
+    for _ in range(n):
+        result.append(f"{year:04d}-{month:02d}")
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+    return list(reversed(result))
+
+
+def load_demo_data(session: Session, communities: List[CommunityConfig], today: dt.date | None = None,
+                   seed: int = 2026) -> Dict[str, int]:
+    """Fill an empty database; does nothing when households already exist."""
+    if session.scalar(select(func.count()).select_from(Household)):
+        return {"households": 0}
+    today = today or dt.date.today()
+    rng = random.Random(seed)
+    periods = months_back(today, 6)
+    counts = {"households": 0, "bills": 0, "parking_cards": 0, "work_orders": 0}
+    wo_seq = 0
+    for config in communities:
+        session.add(Community(id=config.id, name=config.name))
+        session.flush()
+        fee_per_m2 = Decimal(config.values.get("fee_per_m2", "3.00"))
+        buildings = 8 if config.id == communities[0].id else 6
+        space_no = 0
+        for building in range(1, buildings + 1):
+            for unit in (1, 2):
+                for floor in range(1, 8 if config.id == communities[0].id else 9):
+                    room = floor * 100 + rng.choice((1, 2))
+                    area = rng.choice((78.5, 89.0, 96.3, 108.6, 125.0, 143.2))
+                    phone = f"1{rng.choice('3578')}{rng.randrange(10**8, 10**9)}"
+                    household = Household(community_id=config.id, building=building, unit=unit, room=room, area=area,
+                                          owner_name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+                                          phone=phone)
+                    session.add(household)
+                    session.flush()
+                    counts["households"] += 1
+                    arrears = rng.random() < 0.18
+                    for i, period in enumerate(periods):
+                        unpaid = arrears and i >= len(periods) - rng.choice((1, 2, 3))
+                        amount = (fee_per_m2 * Decimal(str(area))).quantize(Decimal("0.01"))
+                        paid_at = None if unpaid else dt.datetime.fromisoformat(period + "-05T10:00:00")
+                        session.add(Bill(household_id=household.id, period=period, item="物业费", amount=amount,
+                                         paid=not unpaid, paid_at=paid_at))
+                        counts["bills"] += 1
+                    if rng.random() < 0.55:
+                        space_no += 1
+                        space = ParkingSpace(community_id=config.id, code=f"B1-{'ABC'[space_no % 3]}-{space_no:03d}",
+                                             household_id=household.id)
+                        session.add(space)
+                        session.flush()
+                        expires = today + dt.timedelta(days=rng.choice((-5, 3, 6, 20, 45, 120, 300)))
+                        plate = PROVINCE.get(config.id, "京A") + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(5))
+                        session.add(ParkingCard(household_id=household.id, plate=plate,
+                                                kind=rng.choice(("monthly", "monthly", "yearly")),
+                                                expires_on=expires, space_id=space.id))
+                        counts["parking_cards"] += 1
+                    if rng.random() < 0.2:
+                        category, description = rng.choice(REPAIRS)
+                        wo_seq += 1
+                        created = dt.datetime.combine(today - dt.timedelta(days=rng.randrange(1, 40)), dt.time(9, 30))
+                        status = rng.choice(("待受理", "已派单", "维修中", "已完成", "已完成"))
+                        order = WorkOrder(number=f"WO{created:%Y%m%d}{900 + wo_seq:03d}", community_id=config.id,
+                                          household_id=household.id, location=household.label, category=category,
+                                          description=description, contact_phone=phone, status=status,
+                                          created_at=created, updated_at=created)
+                        order.events.append(WorkOrderEvent(status="待受理", note="业主报修", created_at=created))
+                        if status != "待受理":
+                            order.events.append(WorkOrderEvent(status=status, note="工程部处理",
+                                                               created_at=created + dt.timedelta(hours=3)))
+                        session.add(order)
+                        counts["work_orders"] += 1
+    session.add(Staff(username="agent", display_name="客服小林", password_hash=hash_password(DEMO_PASSWORDS["agent"]),
+                      role="agent"))
+    session.add(Staff(username="admin", display_name="管理员", password_hash=hash_password(DEMO_PASSWORDS["admin"]),
+                      role="admin"))
+    return counts

@@ -1,0 +1,201 @@
+"""The database schema (SQLAlchemy 1.4). Migrations live in bot/storage/migrations (Alembic).
+
+Conversations follow Chatwoot's model: status bot/pending/open/resolved, priority, waiting_since, assignee.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey, Integer, Numeric, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.utcnow()
+
+
+class Community(Base):
+    __tablename__ = "communities"
+    id = Column(String(32), primary_key=True)
+    name = Column(String(64), nullable=False)
+
+
+class Household(Base):
+    __tablename__ = "households"
+    __table_args__ = (UniqueConstraint("community_id", "building", "unit", "room", name="uq_household_address"),)
+    id = Column(Integer, primary_key=True)
+    community_id = Column(String(32), ForeignKey("communities.id"), nullable=False, index=True)
+    building = Column(Integer, nullable=False)
+    unit = Column(Integer, nullable=False)
+    room = Column(Integer, nullable=False)
+    area = Column(Float, nullable=False)
+    owner_name = Column(String(32), nullable=False)
+    phone = Column(String(20), nullable=False)
+    community = relationship("Community")
+
+    @property
+    def address(self) -> str:
+        return f"{self.building}-{self.unit}-{self.room}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.building}栋{self.unit}单元{self.room}室"
+
+
+class ChatIdentity(Base):
+    __tablename__ = "chat_identities"
+    __table_args__ = (UniqueConstraint("channel", "sender_id", name="uq_identity"),)
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    sender_id = Column(String(128), nullable=False)
+    household_id = Column(Integer, ForeignKey("households.id"), nullable=True)
+    verified_at = Column(DateTime, nullable=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    household = relationship("Household")
+
+
+class VerificationCode(Base):
+    __tablename__ = "verification_codes"
+    id = Column(Integer, primary_key=True)
+    identity_id = Column(Integer, ForeignKey("chat_identities.id"), nullable=False, index=True)
+    household_id = Column(Integer, ForeignKey("households.id"), nullable=False)
+    code_hash = Column(String(128), nullable=False)
+    expires_at = Column(DateTime, nullable=False)
+    attempts = Column(Integer, default=0, nullable=False)
+    used = Column(Boolean, default=False, nullable=False)
+
+
+class Bill(Base):
+    __tablename__ = "bills"
+    id = Column(Integer, primary_key=True)
+    household_id = Column(Integer, ForeignKey("households.id"), nullable=False, index=True)
+    period = Column(String(16), nullable=False)  # "2026-10"
+    item = Column(String(16), nullable=False, default="物业费")
+    amount = Column(Numeric(10, 2), nullable=False)
+    paid = Column(Boolean, default=False, nullable=False)
+    paid_at = Column(DateTime, nullable=True)
+
+
+class ParkingSpace(Base):
+    __tablename__ = "parking_spaces"
+    id = Column(Integer, primary_key=True)
+    community_id = Column(String(32), ForeignKey("communities.id"), nullable=False)
+    code = Column(String(16), nullable=False)
+    household_id = Column(Integer, ForeignKey("households.id"), nullable=True, index=True)
+
+
+class ParkingCard(Base):
+    __tablename__ = "parking_cards"
+    id = Column(Integer, primary_key=True)
+    household_id = Column(Integer, ForeignKey("households.id"), nullable=False, index=True)
+    plate = Column(String(16), nullable=False)
+    kind = Column(String(16), nullable=False, default="monthly")  # monthly | yearly
+    expires_on = Column(Date, nullable=False)
+    space_id = Column(Integer, ForeignKey("parking_spaces.id"), nullable=True)
+    space = relationship("ParkingSpace")
+
+
+class VisitorPass(Base):
+    __tablename__ = "visitor_passes"
+    id = Column(Integer, primary_key=True)
+    household_id = Column(Integer, ForeignKey("households.id"), nullable=False, index=True)
+    plate = Column(String(16), nullable=False)
+    arrive_at = Column(DateTime, nullable=False)
+    expires_at = Column(DateTime, nullable=False)
+    code = Column(String(16), nullable=False)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+WORK_ORDER_STATUSES = ("待受理", "已派单", "维修中", "已完成", "已取消")
+
+
+class WorkOrder(Base):
+    __tablename__ = "work_orders"
+    id = Column(Integer, primary_key=True)
+    number = Column(String(20), unique=True, nullable=False)
+    community_id = Column(String(32), ForeignKey("communities.id"), nullable=False)
+    household_id = Column(Integer, ForeignKey("households.id"), nullable=True, index=True)
+    location = Column(String(128), nullable=False)
+    category = Column(String(32), nullable=False)
+    description = Column(Text, nullable=False)
+    urgency = Column(String(16), nullable=False, default="normal")
+    contact_phone = Column(String(20), nullable=True)
+    preferred_time = Column(String(64), nullable=True)
+    photos = Column(JSON, nullable=False, default=list)
+    status = Column(String(8), nullable=False, default="待受理")
+    chase_count = Column(Integer, nullable=False, default=0)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    updated_at = Column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    events = relationship("WorkOrderEvent", order_by="WorkOrderEvent.id", cascade="all, delete-orphan")
+
+
+class WorkOrderEvent(Base):
+    __tablename__ = "work_order_events"
+    id = Column(Integer, primary_key=True)
+    work_order_id = Column(Integer, ForeignKey("work_orders.id"), nullable=False, index=True)
+    status = Column(String(8), nullable=False)
+    note = Column(Text, nullable=False, default="")
+    actor = Column(String(32), nullable=False, default="system")
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), unique=True, nullable=False)
+    display_name = Column(String(64), nullable=False)
+    password_hash = Column(String(256), nullable=False)
+    role = Column(String(16), nullable=False, default="agent")  # agent | admin
+    last_seen = Column(DateTime, nullable=True)
+
+
+CONVERSATION_STATUSES = ("bot", "pending", "open", "resolved")
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    id = Column(Integer, primary_key=True)
+    identity_id = Column(Integer, ForeignKey("chat_identities.id"), nullable=False, index=True)
+    channel = Column(String(16), nullable=False)
+    community_id = Column(String(32), nullable=True)
+    status = Column(String(16), nullable=False, default="bot")
+    priority = Column(String(16), nullable=True)
+    assignee_id = Column(Integer, ForeignKey("staff.id"), nullable=True)
+    waiting_since = Column(DateTime, nullable=True)
+    flow = Column(JSON, nullable=True)  # {"name", "slots", "asking"} of the flow under way
+    failed_turns = Column(Integer, nullable=False, default=0)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    updated_at = Column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    identity = relationship("ChatIdentity")
+    messages = relationship("Message", order_by="Message.id", cascade="all, delete-orphan")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    sender = Column(String(16), nullable=False)  # resident | bot | agent | system | note
+    text = Column(Text, nullable=False)
+    buttons = Column(JSON, nullable=False, default=list)
+    nlu = Column(JSON, nullable=True)
+    staff_id = Column(Integer, ForeignKey("staff.id"), nullable=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    priority = Column(String(16), nullable=False)
+    reasons = Column(JSON, nullable=False, default=list)
+    context = Column(JSON, nullable=False, default=dict)
+    status = Column(String(16), nullable=False, default="queued")  # queued | claimed | resolved | callback
+    ticket = Column(String(20), nullable=True)
+    agent_id = Column(Integer, ForeignKey("staff.id"), nullable=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    claimed_at = Column(DateTime, nullable=True)
+    resolved_at = Column(DateTime, nullable=True)
+    conversation = relationship("Conversation")
