@@ -6,6 +6,7 @@ setup:
 
 run: setup
 	.venv/bin/wuye train
+	.venv/bin/wuye demo-data
 	.venv/bin/wuye serve --host $${WUYE_HOST:-127.0.0.1} --port $${WUYE_PORT:-8000}
 
 test: setup

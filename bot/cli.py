@@ -140,6 +140,66 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from bot.community import load_communities
+    from bot.demo import DEMO_PASSWORDS, load_demo_data
+    from bot.storage.db import open_database
+
+    settings = get_settings()
+    db = open_database(settings.database_url)
+    with db.session() as session:
+        counts = load_demo_data(session, load_communities(settings.communities_file))
+    if counts.get("households"):
+        print("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        print("staff logins: " + ", ".join(f"{u}/{p}" for u, p in DEMO_PASSWORDS.items()))
+    else:
+        print("database already has data: nothing loaded")
+    return 0
+
+
+def render_turn(result) -> str:
+    lines = []
+    for reply in result.replies:
+        lines.append("助手> " + reply.text.replace("\n", "\n      "))
+        if reply.buttons:
+            lines.append("      " + "  ".join(f"[{i + 1}] {b.title}" for i, b in enumerate(reply.buttons)))
+    if result.handoff:
+        h = result.handoff
+        extra = f"，排队第 {h['queue_position']} 位" if h["queue_position"] else ""
+        ticket = f"，留言编号 {h['ticket']}" if h.get("ticket") else ""
+        lines.append(f"      〔人工：{h['status']}，优先级 {h['priority']}{extra}{ticket}〕")
+    if not result.replies and result.status == "open":
+        lines.append("      〔人工客服正在处理，助手保持安静〕")
+    return "\n".join(lines)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.main import build_services
+
+    settings = get_settings()
+    services = build_services(settings, load_parser(settings))
+    sender = args.sender
+    print(f"wuye 对话（身份 {sender}；输入数字选择按钮，Ctrl-D 退出）")
+    last_buttons = []
+    while True:
+        try:
+            text = input("我> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not text:
+            continue
+        if text.isdigit() and 0 < int(text) <= len(last_buttons):
+            text = last_buttons[int(text) - 1].payload
+        try:
+            result = services.engine.handle("cli", sender, text, community_id=args.community)
+        except ValueError as exc:
+            print(f"错误：{exc}")
+            continue
+        last_buttons = [b for r in result.replies for b in r.buttons]
+        print(render_turn(result))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -180,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     bn = bsub.add_parser("nlu", help="parse latency p50/p99, throughput, model load time, peak memory")
     bn.add_argument("--messages", type=int, default=1000)
     b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("demo-data", help="load the demo communities, households, bills, parking and work orders")
+    d.set_defaults(func=cmd_demo_data)
+
+    c = sub.add_parser("chat", help="talk to the assistant in the terminal (as a resident)")
+    c.add_argument("--sender", default="cli-admin", help="chat identity to use")
+    c.add_argument("--community", default=None, help="community id for an unbound identity")
+    c.set_defaults(func=cmd_chat)
 
     s = sub.add_parser("serve", help="run the HTTP server")
     s.add_argument("--host", default=os.environ.get("WUYE_HOST", "127.0.0.1"))

@@ -33,6 +33,13 @@ def months_back(today: dt.date, n: int) -> List[str]:
     return list(reversed(result))
 
 
+def sync_communities(session: Session, communities: List[CommunityConfig]) -> None:
+    """Make the communities table match data/communities.yml (ids and names)."""
+    for config in communities:
+        session.merge(Community(id=config.id, name=config.name))
+    session.flush()
+
+
 def load_demo_data(session: Session, communities: List[CommunityConfig], today: dt.date | None = None,
                    seed: int = 2026) -> Dict[str, int]:
     """Fill an empty database; does nothing when households already exist."""
@@ -43,9 +50,8 @@ def load_demo_data(session: Session, communities: List[CommunityConfig], today: 
     periods = months_back(today, 6)
     counts = {"households": 0, "bills": 0, "parking_cards": 0, "work_orders": 0}
     wo_seq = 0
+    sync_communities(session, communities)
     for config in communities:
-        session.add(Community(id=config.id, name=config.name))
-        session.flush()
         fee_per_m2 = Decimal(config.values.get("fee_per_m2", "3.00"))
         buildings = 8 if config.id == communities[0].id else 6
         space_no = 0

@@ -23,9 +23,29 @@ class Services:
 
     settings: Settings
     parser: Any
+    db: Any
+    engine: Any
+    knowledge: Any
 
 
-def build_services(settings: Settings, parser: Optional[Any] = None) -> Services:
+class KnowledgeHolder:
+    """The knowledge base being served; replaced only by a version that validated."""
+
+    def __init__(self, settings: Settings) -> None:
+        from bot.knowledge import load_knowledge_base
+
+        self._settings = settings
+        self.current = load_knowledge_base(settings.faq_dir, settings.communities_file)
+
+    def __call__(self):
+        return self.current
+
+
+def build_services(settings: Settings, parser: Optional[Any] = None, clock: Optional[Any] = None) -> Services:
+    from bot.engine import ConversationEngine
+    from bot.notify import LogSmsSender
+    from bot.storage.db import open_database
+
     if parser is None:
         from bot.nlu.parser import NluParser
         from bot.nlu.training import train
@@ -33,16 +53,27 @@ def build_services(settings: Settings, parser: Optional[Any] = None) -> Services
         result = train(settings)  # no-op when the model is up to date
         parser = NluParser.load(result.model_path)
         logger.info("NLU model %s loaded in %.1f s", result.model_path.name, parser.load_seconds)
-    return Services(settings=settings, parser=parser)
+    db = open_database(settings.database_url)
+    knowledge = KnowledgeHolder(settings)
+    from bot.demo import sync_communities
+
+    with db.session() as session:
+        sync_communities(session, knowledge.current.communities)
+    engine = ConversationEngine(db=db, parser=parser, kb_provider=knowledge, sms=LogSmsSender(),
+                                max_chars=settings.max_message_chars)
+    if clock is not None:
+        engine.clock = clock
+    return Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge)
 
 
-def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None) -> FastAPI:
+def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None, clock: Optional[Any] = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = build_services(settings, parser)
+        app.state.services = build_services(settings, parser, clock)
         yield
+        app.state.services.db.engine.dispose()
 
     app = FastAPI(
         title="wuye 物业客服助手",
@@ -51,7 +82,9 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         lifespan=lifespan,
     )
     from bot.api import health, nlu
+    from connectors import rest
 
     app.include_router(nlu.router)
+    app.include_router(rest.router)
     app.include_router(health.router)
     return app

@@ -118,6 +118,7 @@ class WorkOrder(Base):
     number = Column(String(20), unique=True, nullable=False)
     community_id = Column(String(32), ForeignKey("communities.id"), nullable=False)
     household_id = Column(Integer, ForeignKey("households.id"), nullable=True, index=True)
+    reporter_identity_id = Column(Integer, ForeignKey("chat_identities.id"), nullable=True, index=True)
     location = Column(String(128), nullable=False)
     category = Column(String(32), nullable=False)
     description = Column(Text, nullable=False)

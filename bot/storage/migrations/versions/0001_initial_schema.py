@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 10:35:04.993882
+Create Date: 2026-11-27 10:36:26.407752
 """
 from alembic import op
 import sqlalchemy as sa
@@ -98,30 +98,6 @@ def upgrade() -> None:
     with op.batch_alter_table('visitor_passes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_visitor_passes_household_id'), ['household_id'], unique=False)
 
-    op.create_table('work_orders',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('number', sa.String(length=20), nullable=False),
-    sa.Column('community_id', sa.String(length=32), nullable=False),
-    sa.Column('household_id', sa.Integer(), nullable=True),
-    sa.Column('location', sa.String(length=128), nullable=False),
-    sa.Column('category', sa.String(length=32), nullable=False),
-    sa.Column('description', sa.Text(), nullable=False),
-    sa.Column('urgency', sa.String(length=16), nullable=False),
-    sa.Column('contact_phone', sa.String(length=20), nullable=True),
-    sa.Column('preferred_time', sa.String(length=64), nullable=True),
-    sa.Column('photos', sa.JSON(), nullable=False),
-    sa.Column('status', sa.String(length=8), nullable=False),
-    sa.Column('chase_count', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], ),
-    sa.ForeignKeyConstraint(['household_id'], ['households.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('number')
-    )
-    with op.batch_alter_table('work_orders', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_work_orders_household_id'), ['household_id'], unique=False)
-
     op.create_table('conversations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('identity_id', sa.Integer(), nullable=False),
@@ -171,18 +147,32 @@ def upgrade() -> None:
     with op.batch_alter_table('verification_codes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_verification_codes_identity_id'), ['identity_id'], unique=False)
 
-    op.create_table('work_order_events',
+    op.create_table('work_orders',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('work_order_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=20), nullable=False),
+    sa.Column('community_id', sa.String(length=32), nullable=False),
+    sa.Column('household_id', sa.Integer(), nullable=True),
+    sa.Column('reporter_identity_id', sa.Integer(), nullable=True),
+    sa.Column('location', sa.String(length=128), nullable=False),
+    sa.Column('category', sa.String(length=32), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('urgency', sa.String(length=16), nullable=False),
+    sa.Column('contact_phone', sa.String(length=20), nullable=True),
+    sa.Column('preferred_time', sa.String(length=64), nullable=True),
+    sa.Column('photos', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=8), nullable=False),
-    sa.Column('note', sa.Text(), nullable=False),
-    sa.Column('actor', sa.String(length=32), nullable=False),
+    sa.Column('chase_count', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['work_order_id'], ['work_orders.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], ),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'], ),
+    sa.ForeignKeyConstraint(['reporter_identity_id'], ['chat_identities.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('number')
     )
-    with op.batch_alter_table('work_order_events', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_work_order_events_work_order_id'), ['work_order_id'], unique=False)
+    with op.batch_alter_table('work_orders', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_work_orders_household_id'), ['household_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_work_orders_reporter_identity_id'), ['reporter_identity_id'], unique=False)
 
     op.create_table('handoffs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -219,11 +209,28 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_messages_conversation_id'), ['conversation_id'], unique=False)
 
+    op.create_table('work_order_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('work_order_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('actor', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['work_order_id'], ['work_orders.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('work_order_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_work_order_events_work_order_id'), ['work_order_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('work_order_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_work_order_events_work_order_id'))
+
+    op.drop_table('work_order_events')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_messages_conversation_id'))
 
@@ -232,10 +239,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_handoffs_conversation_id'))
 
     op.drop_table('handoffs')
-    with op.batch_alter_table('work_order_events', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_work_order_events_work_order_id'))
+    with op.batch_alter_table('work_orders', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_work_orders_reporter_identity_id'))
+        batch_op.drop_index(batch_op.f('ix_work_orders_household_id'))
 
-    op.drop_table('work_order_events')
+    op.drop_table('work_orders')
     with op.batch_alter_table('verification_codes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_verification_codes_identity_id'))
 
@@ -248,10 +256,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_conversations_identity_id'))
 
     op.drop_table('conversations')
-    with op.batch_alter_table('work_orders', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_work_orders_household_id'))
-
-    op.drop_table('work_orders')
     with op.batch_alter_table('visitor_passes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_visitor_passes_household_id'))
 

@@ -1,0 +1,100 @@
+"""Binding a chat identity to a household: room number, then a verification code sent to the registered phone.
+
+Flows that show household data call :func:`require_binding`; it drives the two questions inside the
+calling flow's own state and returns the household once verified.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from typing import Any, Dict, Optional
+
+from sqlalchemy import select
+
+from actions.base import TurnContext
+from bot.nlu.entities import find_rooms
+from bot.notify import mask_phone
+from bot.security import new_code
+from bot.storage.models import Household, VerificationCode
+
+CODE_TTL = dt.timedelta(minutes=10)
+MAX_ATTEMPTS = 5
+
+
+def _hash(code: str, identity_id: int) -> str:
+    return hashlib.sha256(f"{identity_id}:{code}".encode()).hexdigest()
+
+
+def find_household(ctx: TurnContext, room_value: str) -> Optional[Household]:
+    parts = room_value.split("-")
+    if len(parts) != 3:
+        return None
+    building, unit, room = (int(p) for p in parts)
+    return ctx.session.scalar(
+        select(Household).where(Household.community_id == ctx.community_id, Household.building == building,
+                                Household.unit == unit, Household.room == room)
+    )
+
+
+def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> Optional[Household]:
+    """The bound household, or None after asking the next binding question (state kept in ``slots``)."""
+    if ctx.household is not None:
+        return ctx.household
+    asking = (ctx.flow or {}).get("asking")
+    if asking == "bind_code":
+        code = re.sub(r"\D", "", ctx.text)
+        record = ctx.session.get(VerificationCode, slots.get("code_id"))
+        if record is None or record.used or record.expires_at < ctx.now:
+            ctx.say("验证码已失效，请重新输入您的房号（如 3栋2单元1102）。")
+            slots.pop("code_id", None)
+            ctx.set_flow(flow_name, slots, "bind_room")
+            return None
+        record.attempts += 1
+        if len(code) == 6 and record.code_hash == _hash(code, ctx.identity.id):
+            record.used = True
+            ctx.identity.household_id = record.household_id
+            ctx.identity.verified_at = ctx.now
+            ctx.session.flush()
+            ctx.session.refresh(ctx.identity)
+            ctx.conversation.community_id = ctx.identity.household.community_id
+            ctx.say(f"验证成功，已绑定 {ctx.identity.household.label}。")
+            slots.pop("code_id", None)
+            return ctx.identity.household
+        if record.attempts >= MAX_ATTEMPTS:
+            record.used = True
+            ctx.say("验证码错误次数过多，请稍后重新验证，或联系物业服务中心。")
+            ctx.end_flow()
+            return None
+        ctx.say("验证码不正确，请再输入一次（6 位数字）。")
+        ctx.set_flow(flow_name, slots, "bind_code")
+        return None
+    if asking == "bind_room" or ctx.entity("room"):
+        rooms = [r for r in find_rooms(ctx.text) if r.value.count("-") == 2]
+        household = find_household(ctx, rooms[0].value) if rooms else None
+        if household is None:
+            if asking == "bind_room":
+                ctx.say("没有找到这个房号，请按“楼栋-单元-房号”输入，例如 3栋2单元1102。")
+            else:
+                ctx.say("为保护业主隐私，查询前需要先验证身份。请输入您的房号（如 3栋2单元1102）。")
+            ctx.set_flow(flow_name, slots, "bind_room")
+            return None
+        code = new_code()
+        record = VerificationCode(identity_id=ctx.identity.id, household_id=household.id,
+                                  code_hash=_hash(code, ctx.identity.id), expires_at=ctx.now + CODE_TTL)
+        ctx.session.add(record)
+        ctx.session.flush()
+        ctx.sms.send(household.phone, f"【{ctx.value('company_name')}】您的验证码是 {code}，10 分钟内有效。")
+        slots["code_id"] = record.id
+        ctx.say(f"验证码已发送到该房屋登记的手机 {mask_phone(household.phone)}，请输入 6 位验证码。")
+        ctx.set_flow(flow_name, slots, "bind_code")
+        return None
+    ctx.say("为保护业主隐私，查询前需要先验证身份。请输入您的房号（如 3栋2单元1102）。")
+    ctx.set_flow(flow_name, slots, "bind_room")
+    return None
+
+
+def names_other_room(ctx: TurnContext, household: Household) -> bool:
+    """True when the message names a full room address that is not the bound household's."""
+    rooms = [r.value for r in find_rooms(ctx.text) if r.value.count("-") == 2]
+    return any(r != household.address for r in rooms)

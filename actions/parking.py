@@ -1,0 +1,127 @@
+"""The resident's own parking: card expiry and renewal price, their space, visitor passes, changing the plate."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Dict, List
+
+from sqlalchemy import select
+
+from actions.base import Button, FlowSpec, TurnContext
+from actions.binding import require_binding
+from bot.nlu.entities import find_plates
+from bot.security import new_code
+from bot.storage.models import Household, ParkingCard, ParkingSpace, VisitorPass
+
+VISITOR = r"访客|朋友|亲戚|客人|来访|拜访|家人.*来|搬家公司|通行"
+CHANGE_PLATE = r"(改|换|变更|更新|修改|换绑).{0,6}(车牌|车)|车牌.{0,6}(改|换|变更|错)|换了?新?车"
+SPACE = r"车位(号|编号|在哪|是哪|信息)|哪个车位|几个车位|车位在|停车位在"
+TASK_TITLES = {"visitor": "登记访客车辆", "change_plate": "更换车牌", "card": "月卡到期与续费", "space": "我的车位"}
+
+
+def task_of(text: str) -> str:
+    if re.search(VISITOR, text):
+        return "visitor"
+    if re.search(CHANGE_PLATE, text):
+        return "change_plate"
+    if re.search(SPACE, text):
+        return "space"
+    return "card"
+
+
+def cards(ctx: TurnContext, household: Household) -> List[ParkingCard]:
+    return list(ctx.session.scalars(select(ParkingCard).where(ParkingCard.household_id == household.id)))
+
+
+def _card_info(ctx: TurnContext, household: Household) -> None:
+    found = cards(ctx, household)
+    if not found:
+        ctx.say(f"{household.label} 名下没有停车月卡。办理月卡 {ctx.value('parking_monthly_price')} 元/月，"
+                f"年卡 {ctx.value('parking_yearly_price')} 元/年，请带行驶证到物业服务中心办理。")
+        return
+    lines = []
+    for card in found:
+        days = (card.expires_on - ctx.now.date()).days
+        state = f"已过期 {-days} 天" if days < 0 else f"还有 {days} 天到期"
+        kind = "年卡" if card.kind == "yearly" else "月卡"
+        lines.append(f"{card.plate} 的{kind}有效期至 {card.expires_on:%Y-%m-%d}（{state}）")
+    lines.append(f"续费价格：月卡 {ctx.value('parking_monthly_price')} 元/月，年卡 {ctx.value('parking_yearly_price')} 元/年，"
+                 "可在公众号“停车缴费 → 月卡续费”在线办理。")
+    ctx.say("\n".join(lines))
+
+
+def _space_info(ctx: TurnContext, household: Household) -> None:
+    spaces = list(ctx.session.scalars(select(ParkingSpace).where(ParkingSpace.household_id == household.id)))
+    if spaces:
+        ctx.say(f"{household.label} 名下的车位：" + "、".join(s.code for s in spaces))
+    else:
+        ctx.say(f"{household.label} 名下没有登记车位。")
+
+
+def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
+    slots.setdefault("task", task_of(ctx.text))
+    plates = find_plates(ctx.text)
+    if plates:
+        slots.setdefault("plate", plates[0].value)
+    if ctx.entity("time"):
+        slots.setdefault("arrive", ctx.entity("time"))
+    resume(ctx, slots, first=True)
+
+
+def resume(ctx: TurnContext, slots: Dict[str, Any], first: bool = False) -> None:
+    asking = (ctx.flow or {}).get("asking")
+    if not first and asking == "plate":
+        plates = find_plates(ctx.text)
+        if not plates:
+            ctx.say("没有识别到车牌号，请输入完整车牌，例如 粤B12345。")
+            ctx.set_flow("parking", slots, "plate")
+            return
+        slots["plate"] = plates[0].value
+    elif not first and asking == "arrive":
+        value = ctx.entity("time")
+        if value is None:
+            ctx.say("没有识别到时间，请告诉我预计到达时间，例如“明天下午三点”。")
+            ctx.set_flow("parking", slots, "arrive")
+            return
+        slots["arrive"] = value
+    household = require_binding(ctx, slots, "parking")
+    if household is None:
+        return
+    task = slots["task"]
+    if task == "card":
+        _card_info(ctx, household)
+    elif task == "space":
+        _space_info(ctx, household)
+    elif task == "visitor":
+        if not slots.get("plate"):
+            ctx.say("请告诉我访客的车牌号。")
+            ctx.set_flow("parking", slots, "plate")
+            return
+        if not slots.get("arrive"):
+            ctx.say("访客预计什么时候到？", [Button("今天", "今天"), Button("明天", "明天")])
+            ctx.set_flow("parking", slots, "arrive")
+            return
+        arrive = dt.datetime.fromisoformat(slots["arrive"] if "T" in slots["arrive"] else slots["arrive"] + "T08:00")
+        visitor = VisitorPass(household_id=household.id, plate=slots["plate"], arrive_at=arrive,
+                              expires_at=arrive + dt.timedelta(hours=24), code=new_code(6), created_at=ctx.now)
+        ctx.session.add(visitor)
+        ctx.session.flush()
+        ctx.say(f"已登记访客车辆 {visitor.plate}，预计 {arrive:%m月%d日 %H:%M} 到达，通行凭证号 {visitor.code}，"
+                f"24 小时内有效，道闸会自动识别放行。停车按临时停车收费：{ctx.value('parking_temp_price')}。")
+    elif task == "change_plate":
+        if not slots.get("plate"):
+            ctx.say("请告诉我新的车牌号。")
+            ctx.set_flow("parking", slots, "plate")
+            return
+        found = cards(ctx, household)
+        if not found:
+            ctx.say(f"{household.label} 名下没有停车月卡，无需更换车牌。")
+        else:
+            old = found[0].plate
+            found[0].plate = slots["plate"]
+            ctx.say(f"已将月卡绑定车牌由 {old} 更换为 {slots['plate']}，道闸 10 分钟内生效。"
+                    "请在 7 天内把新车行驶证照片交到物业服务中心备案。")
+    ctx.end_flow()
+
+
+FLOW = FlowSpec(name="parking", title="停车服务", start=start, resume=resume)

@@ -1,0 +1,192 @@
+"""Repairs: report a repair (creates a work order) and follow up on one (status, chasing)."""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import func, or_, select
+
+from actions.base import Button, FlowSpec, TurnContext
+from bot.nlu.entities import find_phones, find_rooms
+from bot.storage.models import WorkOrder, WorkOrderEvent
+
+PUBLIC_AREAS = r"楼道|电梯|大堂|地库|车库|小区|路灯|单元门|门禁|健身房|儿童乐园|会所|泳池|绿化|屋顶|天台|外墙|消防|道闸|公共|走廊|楼梯"
+CATEGORIES = [("电梯", r"电梯"), ("水电", r"水|电|灯|插座|开关|跳闸|马桶|下水|地漏|管"),
+              ("门窗", r"门|窗|锁|玻璃"), ("公共设施", PUBLIC_AREAS)]
+URGENT_WORDS = r"严重|一直|很大|止不住|紧急|马上|尽快|急"
+GENERIC_REQUEST = r"^(我要|我想|帮我|请|麻烦)?(报个?修|报修一下|维修|修东西|报修)[。.!！]*$"
+CHASE_WORDS = r"催|怎么还|还没|还不|到底|快点|多久|什么时候|没人|没动静|一直"
+
+
+def category_of(text: str) -> str:
+    for name, pattern in CATEGORIES:
+        if re.search(pattern, text):
+            return name
+    return "其他"
+
+
+def next_number(ctx: TurnContext) -> str:
+    prefix = f"WO{ctx.now:%Y%m%d}"
+    count = ctx.session.scalar(select(func.count()).select_from(WorkOrder).where(WorkOrder.number.like(prefix + "%")))
+    return f"{prefix}{count + 1:03d}"
+
+
+def _location_default(ctx: TurnContext, description: str) -> Optional[str]:
+    rooms = [r for r in find_rooms(ctx.text) if r.value]
+    if re.search(PUBLIC_AREAS, description):
+        return f"公共区域：{rooms[0].text + ' ' if rooms else ''}{description}"
+    if rooms and rooms[0].value.count("-") == 2:
+        return rooms[0].text
+    if ctx.household is not None:
+        return ctx.household.label
+    return None
+
+
+QUESTIONS = {
+    "description": "请简单描述一下需要维修的问题（例如：厨房水龙头漏水）。",
+    "location": "请问维修地点是哪里？可以是您的房号（如 3栋2单元1102），或公共区域（如 5栋1单元楼道）。",
+    "urgency": "情况紧急吗？",
+    "contact": "请留一个联系电话，方便师傅上门前联系您。",
+    "time": "您希望师傅什么时候上门？（例如：明天下午三点，或“尽快”）",
+}
+
+
+def _ask_next(ctx: TurnContext, slots: Dict[str, Any]) -> bool:
+    for slot in ("description", "location", "urgency", "contact", "time"):
+        if not slots.get(slot):
+            buttons = [Button("一般", "一般"), Button("紧急", "紧急")] if slot == "urgency" else []
+            ctx.say(QUESTIONS[slot], buttons)
+            ctx.set_flow("repair_request", slots, slot)
+            return True
+    return False
+
+
+def _fill(ctx: TurnContext, slots: Dict[str, Any], slot: Optional[str]) -> None:
+    text = ctx.text.strip()
+    if slot == "description":
+        slots["description"] = text
+    elif slot == "location":
+        rooms = [r for r in find_rooms(text) if r.value]
+        slots["location"] = rooms[0].text if rooms and not re.search(PUBLIC_AREAS, text) else text
+    elif slot == "urgency":
+        slots["urgency"] = "urgent" if re.search(r"紧急|急|严重|是", text) and not re.search(r"不急|不紧急|一般", text) else "normal"
+    elif slot == "contact":
+        phones = find_phones(text)
+        if phones:
+            slots["contact"] = phones[0].value
+        elif re.search(r"就这个|登记的|同上|默认", text) and ctx.household is not None:
+            slots["contact"] = ctx.household.phone
+        else:
+            ctx.say("没有识别到手机号，请输入 11 位手机号码。")
+    elif slot == "time":
+        slots["time"] = ctx.entity("time") or text
+
+
+def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
+    text = ctx.text.strip()
+    if not re.match(GENERIC_REQUEST, text):
+        slots["description"] = text
+        location = _location_default(ctx, text)
+        if location:
+            slots["location"] = location
+        if re.search(URGENT_WORDS, text):
+            slots["urgency"] = "urgent"
+    if ctx.household is not None:
+        slots.setdefault("contact", ctx.household.phone)
+    if ctx.entity("time"):
+        slots["time"] = ctx.entity("time")
+    if not _ask_next(ctx, slots):
+        _create(ctx, slots)
+
+
+def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
+    _fill(ctx, slots, (ctx.flow or {}).get("asking"))
+    if ctx.photos:
+        slots.setdefault("photos", []).extend(ctx.photos)
+    if not _ask_next(ctx, slots):
+        _create(ctx, slots)
+
+
+def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
+    order = WorkOrder(number=next_number(ctx), community_id=ctx.community_id,
+                      household_id=ctx.household.id if ctx.household else None,
+                      reporter_identity_id=ctx.identity.id, location=slots["location"],
+                      category=category_of(slots["description"]), description=slots["description"],
+                      urgency=slots["urgency"], contact_phone=slots["contact"], preferred_time=slots["time"],
+                      photos=list(slots.get("photos", [])) + list(ctx.photos), status="待受理",
+                      created_at=ctx.now, updated_at=ctx.now)
+    order.events.append(WorkOrderEvent(status="待受理", note="业主通过在线客服报修", actor="resident", created_at=ctx.now))
+    ctx.session.add(order)
+    ctx.session.flush()
+    when = "30 分钟内" if order.urgency == "urgent" else "2 小时内"
+    ctx.say(f"已为您创建维修工单 {order.number}（{order.category}：{order.description}，地点：{order.location}）。\n"
+            f"工程部会在{when}派单，师傅上门前会电话联系 {order.contact_phone}。"
+            f"您可以随时发送“查询工单 {order.number}”了解进度。")
+    ctx.end_flow()
+
+
+REQUEST_FLOW = FlowSpec(name="repair_request", title="报修", start=start, resume=resume,
+                        free_text_slots=("description", "location"))
+
+
+# --- repair status -----------------------------------------------------------------------------------
+
+def visible_orders(ctx: TurnContext) -> List[WorkOrder]:
+    conditions = [WorkOrder.reporter_identity_id == ctx.identity.id]
+    if ctx.household is not None:
+        conditions.append(WorkOrder.household_id == ctx.household.id)
+    return list(ctx.session.scalars(select(WorkOrder).where(or_(*conditions)).order_by(WorkOrder.created_at.desc())))
+
+
+def describe(order: WorkOrder) -> str:
+    last = order.events[-1] if order.events else None
+    updated = f"，最近更新 {last.created_at:%m-%d %H:%M}" if last else ""
+    return f"{order.number}｜{order.description}｜{order.location}｜状态：{order.status}{updated}"
+
+
+def status_start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
+    from actions.handoff import open_handoff
+
+    number = ctx.entity("work_order")
+    orders = visible_orders(ctx)
+    if number:
+        order = next((o for o in orders if o.number == number), None)
+        if order is None:
+            exists = ctx.session.scalar(select(WorkOrder.id).where(WorkOrder.number == number))
+            if exists:
+                ctx.say(f"工单 {number} 不属于您绑定的房屋或您报修的记录，为保护隐私无法查询。"
+                        "如需查询，请先绑定对应房屋。")
+            else:
+                ctx.say(f"没有找到工单 {number}，请核对工单号（格式如 WO20261127001）。")
+            ctx.end_flow()
+            return
+        targets = [order]
+    else:
+        targets = [o for o in orders if o.status not in ("已完成", "已取消")][:3] or orders[:1]
+        if not targets:
+            hint = "" if ctx.household else "如果是通过电话报修的，绑定房屋后可以查到该房屋的全部工单。"
+            ctx.say("没有查到您的报修记录。" + hint + "需要现在报修吗？", [Button("我要报修", "我要报修")])
+            ctx.end_flow()
+            return
+    lines = ["您的工单进度："] + [describe(o) for o in targets]
+    chasing = re.search(CHASE_WORDS, ctx.text) is not None or ctx.reading.emotion.get("label") == "angry"
+    escalate = False
+    if chasing:
+        for order in targets[:1]:
+            if order.status in ("已完成", "已取消"):
+                continue
+            order.chase_count += 1
+            order.updated_at = ctx.now
+            order.events.append(WorkOrderEvent(status=order.status, note=f"业主第 {order.chase_count} 次催单：{ctx.text}",
+                                               actor="resident", created_at=ctx.now))
+            lines.append(f"已将您的催促记录到工单 {order.number}（第 {order.chase_count} 次），并通知工程部加快处理。")
+            if order.chase_count >= 3 or ctx.reading.emotion.get("label") == "angry":
+                escalate = True
+    ctx.say("\n".join(lines))
+    ctx.end_flow()
+    if escalate:
+        open_handoff(ctx, "high", ["repeated chasing of a work order" if not ctx.reading.emotion.get("label") == "angry"
+                                   else "angry chase of a work order"])
+
+
+STATUS_FLOW = FlowSpec(name="repair_status", title="查询报修进度", start=status_start, resume=status_start)

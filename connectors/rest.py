@@ -1,0 +1,55 @@
+"""The plain REST channel: `POST /api/chat` of the spec, for other integrations."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from bot.engine import InputError
+
+router = APIRouter(prefix="/api", tags=["chat"])
+
+
+class ChatRequest(BaseModel):
+    sender_id: str = Field(..., description="the resident's stable id on this channel", example="resident-42")
+    text: str = Field(..., example="物业几点上班")
+    channel: str = Field("web", description="web | wechat | rest | …")
+    community: Optional[str] = Field(None, description="community id for residents not bound yet")
+
+
+class ButtonOut(BaseModel):
+    title: str
+    payload: str
+
+
+class ReplyOut(BaseModel):
+    text: str
+    buttons: List[ButtonOut]
+
+
+class HandoffOut(BaseModel):
+    status: str
+    priority: str
+    queue_position: int
+    ticket: Optional[str]
+
+
+class ChatResponse(BaseModel):
+    conversation_id: int
+    replies: List[ReplyOut]
+    handoff: Optional[HandoffOut]
+
+
+@router.post("/chat", response_model=ChatResponse, summary="Send one resident message, get the assistant's replies")
+async def chat(body: ChatRequest, request: Request) -> Dict[str, Any]:
+    engine = request.app.state.services.engine
+    if body.channel not in ("web", "wechat", "rest", "cli"):
+        raise HTTPException(status_code=422, detail=f"unknown channel '{body.channel}'")
+    try:
+        result = await run_in_threadpool(engine.handle, body.channel, body.sender_id, body.text, None, body.community)
+    except InputError as exc:
+        status = 413 if "longer" in str(exc) else 422
+        raise HTTPException(status_code=status, detail=str(exc)) from exc
+    return result.as_api()
