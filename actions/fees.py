@@ -17,7 +17,7 @@ def fee_summary(ctx: TurnContext, household: Household) -> Dict[str, Any]:
     bills: List[Bill] = list(ctx.session.scalars(
         select(Bill).where(Bill.household_id == household.id).order_by(Bill.period)))
     unpaid = [b for b in bills if not b.paid]
-    owed = sum((Decimal(b.amount) for b in unpaid), Decimal("0"))
+    owed = sum((b.amount for b in unpaid), Decimal("0"))
     paid_through = None
     for bill in bills:
         if not bill.paid:
@@ -25,7 +25,7 @@ def fee_summary(ctx: TurnContext, household: Household) -> Dict[str, Any]:
         paid_through = bill.period
     recent = sorted((b for b in bills if b.paid and b.paid_at), key=lambda b: b.paid_at, reverse=True)[:3]
     return {"owed": owed, "unpaid_periods": [b.period for b in unpaid], "paid_through": paid_through,
-            "recent": [(b.paid_at.date().isoformat(), b.item, b.period, Decimal(b.amount)) for b in recent]}
+            "recent": [(b.paid_at.date().isoformat(), b.item, b.period, b.amount) for b in recent]}
 
 
 def _answer(ctx: TurnContext, household: Household) -> None:

@@ -72,7 +72,7 @@ def load_demo_data(session: Session, communities: List[CommunityConfig], today: 
                         unpaid = arrears and i >= len(periods) - rng.choice((1, 2, 3))
                         amount = (fee_per_m2 * Decimal(str(area))).quantize(Decimal("0.01"))
                         paid_at = None if unpaid else dt.datetime.fromisoformat(period + "-05T10:00:00")
-                        session.add(Bill(household_id=household.id, period=period, item="物业费", amount=amount,
+                        session.add(Bill(household_id=household.id, period=period, item="物业费", amount_cents=int(amount * 100),
                                          paid=not unpaid, paid_at=paid_at))
                         counts["bills"] += 1
                     if rng.random() < 0.55:

@@ -28,7 +28,10 @@ FLOWS: Dict[str, FlowSpec] = {
 SWITCH_CONFIDENCE = 0.6
 SPLIT = re.compile(r"[？?。！!；;]+|另外|还有就是|还有|顺便问一下|顺便|以及")
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
-REJECTION = r"没用|没帮助|不是这个|不是我要|答非所问|没解决|看不懂|不对"
+EXPECTED_ENTITY = {"bind_room": "room", "bind_code": "code", "plate": "plate", "arrive": "time", "contact": "phone",
+                   "time": "time", "location": "room"}
+STRICT_SLOTS = ("bind_code", "contact", "plate", "arrive", "urgency", "time")
+REJECTION = r"没有?用|没有?帮助|不是这个|不是我要|答非所问|没有?解决|看不懂|不对"
 
 
 class InputError(ValueError):
@@ -142,6 +145,9 @@ class ConversationEngine:
                 FLOWS[flow["name"]].resume(ctx, dict(flow.get("slots") or {}))
                 self._after_flow(ctx)
                 return
+            ctx.conversation.flow = None  # the resident moved on: the unfinished flow is dropped
+        if re.search(REJECTION, text) and self._rejects_previous_answer(ctx):
+            return
         segments = [s.strip() for s in SPLIT.split(text) if len(s.strip()) >= 2]
         if len(segments) > 1:
             readings = [self.parser.parse(s) for s in segments]
@@ -158,10 +164,11 @@ class ConversationEngine:
         reading = ctx.reading
         spec = FLOWS[flow["name"]]
         asking = flow.get("asking")
-        if asking in ("bind_code", "contact", "plate", "arrive", "urgency", "time"):
-            return not (reading.intent in ("human_agent", "complaint") and reading.confidence >= SWITCH_CONFIDENCE)
-        if asking in spec.free_text_slots:
+        expected = EXPECTED_ENTITY.get(asking or "")
+        if expected and (ctx.entity(expected) or (expected == "code" and re.fullmatch(r"\s*\d{6}\s*", ctx.text))):
             return True
+        if asking in STRICT_SLOTS or asking in spec.free_text_slots:
+            return not (reading.intent in ("human_agent", "complaint") and reading.confidence >= SWITCH_CONFIDENCE)
         route = decide(reading)
         if route.decision == "handoff":
             return False
@@ -186,9 +193,7 @@ class ConversationEngine:
         reading = ctx.reading
         conversation = ctx.conversation
         if route.decision == "answer":
-            if self._rejects_previous_answer(ctx):
-                return
-            conversation.failed_turns = 0
+            # an answer does not reset failed_turns: it counts as a success only if not rejected next turn
             self._answer_faq(ctx, reading.faq_id)
         elif route.decision == "flow":
             conversation.failed_turns = 0
@@ -202,9 +207,8 @@ class ConversationEngine:
         elif route.decision == "clarify":
             self._clarify(ctx, route)
         elif route.decision == "smalltalk":
-            if reading.intent == "deny" or re.search(REJECTION, ctx.text):
-                if self._rejects_previous_answer(ctx):
-                    return
+            if reading.intent == "deny" and self._rejects_previous_answer(ctx):
+                return
             conversation.failed_turns = 0
             self._smalltalk(ctx, reading.intent)
         else:

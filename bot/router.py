@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 CLARIFY_THRESHOLD = 0.35
-FAQ_THRESHOLD = 0.30
+FAQ_THRESHOLD = 0.55  # below it the FAQ match is offered as a button (clarify) instead of answered
 EMERGENCY_INTENT_THRESHOLD = 0.40
 FLOW_INTENTS = ("fee_lookup", "repair_request", "repair_status", "parking")
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny")

@@ -1,6 +1,8 @@
 """HTTP: /api/parse through FastAPI with the real model; bad input gets clear errors."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -8,8 +10,10 @@ from bot.main import create_app
 
 
 @pytest.fixture(scope="module")
-def client(parser, settings):
-    with TestClient(create_app(settings, parser=parser)) as c:
+def client(parser, settings, tmp_path_factory):
+    db_url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'wuye.db'}"
+    app_settings = dataclasses.replace(settings, database_url=db_url)
+    with TestClient(create_app(app_settings, parser=parser)) as c:
         yield c
 
 
@@ -47,3 +51,28 @@ def test_openapi_lists_parse(client):
     assert "/api/parse" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
     assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_chat_answers_and_remembers_the_conversation(client):
+    first = client.post("/api/chat", json={"sender_id": "api-1", "text": "你好", "channel": "web"})
+    assert first.status_code == 200
+    body = first.json()
+    assert body["replies"][0]["buttons"] and body["handoff"] is None
+    second = client.post("/api/chat", json={"sender_id": "api-1", "text": "物业几点上班"}).json()
+    assert second["conversation_id"] == body["conversation_id"]
+    assert "办公时间" in second["replies"][0]["text"]
+
+
+def test_chat_emergency_reports_the_handoff(client):
+    body = client.post("/api/chat", json={"sender_id": "api-2", "text": "家里燃气泄漏了"}).json()
+    assert body["handoff"]["priority"] == "urgent"
+    assert body["handoff"]["status"] in ("queued", "callback")
+
+
+@pytest.mark.parametrize("payload,status", [
+    ({"sender_id": "x", "text": ""}, 422), ({"sender_id": "x", "text": "字" * 5000}, 413),
+    ({"text": "你好"}, 422), ({"sender_id": "x", "text": "你好", "channel": "fax"}, 422),
+])
+def test_chat_bad_input(client, payload, status):
+    r = client.post("/api/chat", json=payload)
+    assert r.status_code == status and r.json()["detail"]

@@ -5,8 +5,9 @@ Conversations follow Chatwoot's model: status bot/pending/open/resolved, priorit
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
-from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey, Integer, Numeric, String, Text,
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -74,7 +75,11 @@ class Bill(Base):
     household_id = Column(Integer, ForeignKey("households.id"), nullable=False, index=True)
     period = Column(String(16), nullable=False)  # "2026-10"
     item = Column(String(16), nullable=False, default="物业费")
-    amount = Column(Numeric(10, 2), nullable=False)
+    amount_cents = Column(Integer, nullable=False)  # integer cents: exact on SQLite and PostgreSQL alike
+
+    @property
+    def amount(self) -> Decimal:
+        return (Decimal(self.amount_cents) / 100).quantize(Decimal("0.01"))
     paid = Column(Boolean, default=False, nullable=False)
     paid_at = Column(DateTime, nullable=True)
 

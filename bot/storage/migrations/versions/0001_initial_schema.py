@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 10:36:26.407752
+Create Date: 2026-11-27 10:45:03.576063
 """
 from alembic import op
 import sqlalchemy as sa
@@ -52,7 +52,7 @@ def upgrade() -> None:
     sa.Column('household_id', sa.Integer(), nullable=False),
     sa.Column('period', sa.String(length=16), nullable=False),
     sa.Column('item', sa.String(length=16), nullable=False),
-    sa.Column('amount', sa.Numeric(precision=10, scale=2), nullable=False),
+    sa.Column('amount_cents', sa.Integer(), nullable=False),
     sa.Column('paid', sa.Boolean(), nullable=False),
     sa.Column('paid_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['household_id'], ['households.id'], ),

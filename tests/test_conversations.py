@@ -1,0 +1,287 @@
+"""Whole conversations through the engine with the real model and a real database."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import List
+
+import pytest
+import sqlalchemy as sa
+
+from actions import handoff as handoffs
+from bot.community import load_communities
+from bot.demo import load_demo_data
+from bot.engine import ConversationEngine, InputError
+from bot.knowledge import load_knowledge_base
+from bot.notify import LogSmsSender
+from bot.storage.db import open_database
+from bot.storage.models import (Bill, Conversation, Handoff, Household, Message, ParkingCard, Staff, VisitorPass,
+                                WorkOrder)
+
+NOW = dt.datetime(2026, 11, 27, 10, 0)  # a Friday morning, inside agent hours
+
+
+class World:
+    def __init__(self, url: str, parser, settings):
+        self.url = url
+        self.parser = parser
+        self.settings = settings
+        self.sms = LogSmsSender()
+        self.db = open_database(url)
+        self.kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+        self.engine = self.new_engine()
+
+    def new_engine(self) -> ConversationEngine:
+        """A fresh engine on the same database: what a process restart gives."""
+        return ConversationEngine(db=open_database(self.url), parser=self.parser, kb_provider=lambda: self.kb,
+                                  sms=self.sms, clock=lambda: NOW)
+
+    def say(self, text: str, sender: str = "r1"):
+        return self.engine.handle("web", sender, text)
+
+    def texts(self, result) -> str:
+        return "\n".join(r.text for r in result.replies)
+
+    def household(self, **where) -> Household:
+        with self.db.session() as s:
+            query = sa.select(Household)
+            for key, value in where.items():
+                query = query.where(getattr(Household, key) == value)
+            return s.scalars(query.order_by(Household.id)).first()
+
+    def agents_online(self) -> List[Staff]:
+        with self.db.session() as s:
+            staff = list(s.scalars(sa.select(Staff)))
+            for member in staff:
+                member.last_seen = NOW
+            return staff
+
+    def bind(self, household: Household, sender: str = "r1") -> None:
+        r = self.say(f"查一下我家物业费", sender)
+        assert "房号" in self.texts(r)
+        r = self.say(household.label, sender)
+        assert household.phone[-4:] in self.texts(r)
+        code = re.search(r"验证码是 (\d{6})", self.sms.sent[-1][1]).group(1)
+        assert self.sms.sent[-1][0] == household.phone
+        r = self.say(code, sender)
+        assert "验证成功" in self.texts(r)
+
+
+@pytest.fixture
+def world(tmp_path, parser, settings):
+    w = World(f"sqlite:///{tmp_path / 'wuye.db'}", parser, settings)
+    with w.db.session() as s:
+        load_demo_data(s, w.kb.communities, today=NOW.date())
+    return w
+
+
+def arrears_household(world: World) -> Household:
+    with world.db.session() as s:
+        hid = s.scalar(sa.select(Bill.household_id).where(Bill.paid.is_(False)).order_by(Bill.household_id))
+        return s.get(Household, hid)
+
+
+def test_faq_answer_uses_the_communitys_values(world):
+    r = world.say("物业电话是多少")
+    assert "020-8888 6601" in world.texts(r)
+    r2 = world.engine.handle("web", "r-binjiang", "物业电话是多少", community_id="binjiang")
+    assert "0571-8765 4300" in world.texts(r2)
+
+
+def test_fee_lookup_binds_with_sms_code_then_shows_only_own_bill(world):
+    household = arrears_household(world)
+    world.bind(household)
+    text = world.texts(world.say("我家还欠多少物业费"))
+    assert household.label in text and "待缴" in text and "已缴至" in text
+    with world.db.session() as s:
+        owed = sum(b.amount for b in s.scalars(sa.select(Bill).where(Bill.household_id == household.id,
+                                                                      Bill.paid.is_(False))))
+    assert f"{owed:.2f}" in text
+
+
+def test_wrong_code_is_refused_and_binding_not_made(world):
+    household = arrears_household(world)
+    world.say("查物业费")
+    world.say(household.label)
+    r = world.say("000000" if "000000" not in world.sms.sent[-1][1] else "111111")
+    assert "不正确" in world.texts(r)
+    with world.db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Message).where(Message.text.like("%验证成功%"))) == 0
+
+
+def test_naming_another_room_never_reveals_its_data(world):
+    mine = arrears_household(world)
+    other = world.household(building=2, unit=2)
+    world.bind(mine)
+    text = world.texts(world.say(f"帮我查一下{other.label}的物业费"))
+    assert "隐私" in text and other.owner_name not in text and "待缴" not in text
+    # an unbound resident typing a room only gets a code sent to that room's registered phone
+    text = world.texts(world.say(f"查一下{other.label}的物业费", sender="stranger"))
+    assert "验证码已发送" in text and other.phone not in text and "待缴" not in text
+
+
+def test_repair_request_asks_one_question_at_a_time_and_creates_a_work_order(world):
+    r = world.say("我要报修")
+    assert "描述" in world.texts(r)
+    assert "地点" in world.texts(world.say("厨房下水道堵了"))
+    assert "紧急" in world.texts(world.say("3栋1单元201"))
+    assert "电话" in world.texts(world.say("一般"))
+    assert "什么时候" in world.texts(world.say("13912345678"))
+    text = world.texts(world.say("明天下午三点"))
+    number = re.search(r"WO\d{11}", text).group()
+    with world.db.session() as s:
+        order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == number))
+        assert order.description == "厨房下水道堵了" and order.contact_phone == "13912345678"
+        assert order.preferred_time == "2026-11-28T15:00" and order.status == "待受理"
+        assert [e.status for e in order.events] == ["待受理"]
+
+
+def test_repair_status_and_chasing_three_times_hands_off_high(world):
+    household = world.household(building=1, unit=1)
+    world.bind(household)
+    world.say("卫生间水龙头一直滴水")
+    for answer in ("一般", "明天上午"):
+        world.say(answer)
+    with world.db.session() as s:
+        number = s.scalar(sa.select(WorkOrder.number).where(WorkOrder.household_id == household.id)
+                          .order_by(WorkOrder.id.desc()))
+    text = world.texts(world.say(f"查一下工单{number}"))
+    assert number in text and "待受理" in text
+    world.say("我的报修怎么还没人来")
+    world.say("维修师傅到底什么时候来")
+    r = world.say("报修的师傅还没来，到底什么时候来")
+    assert r.handoff and r.handoff["priority"] == "high"
+    with world.db.session() as s:
+        order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == number))
+        assert order.chase_count == 3 and len(order.events) == 4
+
+
+def test_angry_chase_hands_off_high_at_once(world):
+    r = world.say("报修一个星期了都没人管，你们是干什么吃的！！！")
+    assert r.handoff["priority"] == "high"
+
+
+def test_another_households_work_order_is_not_shown(world):
+    with world.db.session() as s:
+        order = s.scalars(sa.select(WorkOrder).order_by(WorkOrder.id)).first()
+        number, description = order.number, order.description
+    text = world.texts(world.say(f"查一下工单{number}", sender="nosy"))
+    assert "隐私" in text and description not in text
+
+
+def test_parking_card_visitor_pass_and_plate_change(world):
+    with world.db.session() as s:
+        card = s.scalars(sa.select(ParkingCard).order_by(ParkingCard.id)).first()
+        household, plate = s.get(Household, card.household_id), card.plate
+    world.bind(household)
+    text = world.texts(world.say("我的月卡什么时候到期"))
+    assert plate in text and f"{card.expires_on:%Y-%m-%d}" in text and "350" in text
+    assert "车牌" in world.texts(world.say("帮我登记一个访客车辆"))
+    assert "什么时候" in world.texts(world.say("粤B66K88"))
+    text = world.texts(world.say("明天下午三点"))
+    assert "已登记访客车辆 粤B66K88" in text
+    text = world.texts(world.say("我换车了，车牌改成粤BD12345"))
+    assert "粤BD12345" in text
+    with world.db.session() as s:
+        assert s.scalar(sa.select(VisitorPass.plate).where(VisitorPass.household_id == household.id)) == "粤B66K88"
+        assert s.get(ParkingCard, card.id).plate == "粤BD12345"
+
+
+def test_cancel_and_topic_switch_mid_flow(world):
+    world.say("我要报修")
+    assert "取消" in world.texts(world.say("算了"))
+    with world.db.session() as s:
+        assert s.scalar(sa.select(Conversation.flow)) is None
+    world.say("查一下我家物业费")  # asks for the room
+    text = world.texts(world.say("门禁卡丢了怎么补办"))
+    assert "门禁卡" in text and "工本费" in text
+    with world.db.session() as s:
+        assert s.scalar(sa.select(Conversation.flow)) is None
+
+
+def test_clarify_ladder_ends_in_handoff(world):
+    world.agents_online()
+    r1 = world.say("那个东西怎么弄啊")
+    assert r1.replies[0].buttons and r1.handoff is None
+    assert any(b.payload == "/handoff" for b in r1.replies[0].buttons)
+    r2 = world.say("就是那个啥")
+    assert r2.handoff and r2.handoff["priority"] == "normal" and r2.handoff["status"] == "queued"
+
+
+def test_rejecting_answers_twice_hands_off(world):
+    world.agents_online()
+    world.say("垃圾几点扔")
+    world.say("没有解决我的问题")
+    world.say("物业几点上班")
+    r = world.say("没有解决我的问题")
+    assert r.handoff and r.handoff["priority"] == "normal"
+
+
+def test_emergency_gives_the_number_and_opens_an_urgent_handoff_on_top(world):
+    world.agents_online()
+    world.say("我要投诉楼上噪音", sender="calm")
+    r = world.say("3栋电梯困人了，快来人")
+    assert "020-8888 6699" in r.replies[0].text
+    assert r.handoff["priority"] == "urgent" and r.handoff["queue_position"] == 1
+    assert any("紧急" in text for _, text in world.sms.sent)
+    with world.db.session() as s:
+        top = handoffs.queue(s)[0]
+        assert top.priority == "urgent" and "电梯困人" in " ".join(top.reasons)
+        assert top.context["transcript"][-1]["text"].startswith("3栋电梯困人")
+
+
+def test_out_of_hours_creates_a_callback_ticket(world):
+    r = world.say("我要找人工客服")  # no agent online
+    assert r.handoff["status"] == "callback" and r.handoff["ticket"].startswith("LY")
+    assert "留言" in world.texts(r)
+
+
+def test_bot_is_silent_while_an_agent_owns_the_conversation_and_resumes_after(world):
+    household = arrears_household(world)
+    world.bind(household)
+    staff = world.agents_online()[0]
+    r = world.say("转人工")
+    assert r.handoff["status"] == "queued"
+    with world.db.session() as s:
+        handoff = handoffs.queue(s)[0]
+        card = handoff.context
+        assert card["household"]["room"] == household.label and float(card["household"]["fees_owed"]) > 0
+        assert any(t["text"] == "转人工" for t in card["transcript"])
+        handoffs.claim(s, handoff.id, s.get(Staff, staff.id), NOW)
+        conversation_id = handoff.conversation_id
+    r = world.say("物业几点上班")
+    assert r.replies == [] and r.handoff["status"] == "claimed"
+    with world.db.session() as s:
+        handoffs.agent_reply(s, conversation_id, s.get(Staff, staff.id), "您好，我是客服小林", NOW)
+        handoffs.resolve(s, conversation_id, s.get(Staff, staff.id), NOW)
+    r = world.say("物业几点上班")
+    assert "办公时间" in world.texts(r) and r.handoff is None
+    with world.db.session() as s:
+        senders = [m.sender for m in s.scalars(sa.select(Message).where(Message.conversation_id == conversation_id))]
+        assert "agent" in senders and senders.count("resident") >= 5
+
+
+def test_several_requests_in_one_message_are_all_acted_on(world):
+    text = world.texts(world.say("物业费多少钱一平？另外厨房水龙头漏水"))
+    assert "2.80" in text  # the fee standard answer
+    assert "地点" in text or "紧急" in text  # and the repair flow started
+
+
+def test_a_restart_in_the_middle_of_a_flow_loses_nothing(world):
+    world.say("我要报修")
+    world.say("阳台地漏返水")
+    world.engine = world.new_engine()  # the process restarts
+    assert "紧急" in world.texts(world.say("5栋2单元301"))
+    world.engine = world.new_engine()
+    world.say("一般")
+    world.say("13700001111")
+    text = world.texts(world.say("尽快"))
+    assert re.search(r"WO\d{11}", text)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "字" * 5000])
+def test_bad_messages_are_refused_and_nothing_is_stored(world, text):
+    with pytest.raises(InputError):
+        world.say(text)
+    with world.db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
