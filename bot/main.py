@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, AsyncIterator, Optional
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Dict, Optional
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -15,6 +16,7 @@ from fastapi import FastAPI  # noqa: E402
 from bot.settings import Settings, get_settings  # noqa: E402
 
 logger = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 @dataclass
@@ -26,6 +28,10 @@ class Services:
     db: Any
     engine: Any
     knowledge: Any
+    hub: Any = None
+    presence: Dict[int, int] = field(default_factory=dict)
+    trainer: Any = None
+    wechat: Any = None
 
 
 class KnowledgeHolder:
@@ -63,7 +69,10 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
                                 max_chars=settings.max_message_chars)
     if clock is not None:
         engine.clock = clock
-    return Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge)
+    from bot.events import EventHub, RedisEventHub
+
+    hub = RedisEventHub(settings.redis_url) if settings.redis_url else EventHub()
+    return Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge, hub=hub)
 
 
 def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None, clock: Optional[Any] = None) -> FastAPI:
@@ -71,9 +80,18 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = build_services(settings, parser, clock)
+        services = build_services(settings, parser, clock)
+        app.state.services = services
+        await services.hub.start()
+        from bot.admin import Trainer
+        from connectors.wechat import WeChatChannel
+
+        services.trainer = Trainer(services)
+        services.wechat = WeChatChannel(services)
         yield
-        app.state.services.db.engine.dispose()
+        await services.wechat.close()
+        await services.hub.stop()
+        services.db.engine.dispose()
 
     app = FastAPI(
         title="wuye 物业客服助手",
@@ -81,10 +99,19 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         version="0.1.0",
         lifespan=lifespan,
     )
-    from bot.api import health, nlu
-    from connectors import rest
+    from fastapi.staticfiles import StaticFiles
+
+    from bot.api import admin, agent, auth, health, nlu, pages
+    from connectors import rest, web, wechat
 
     app.include_router(nlu.router)
     app.include_router(rest.router)
+    app.include_router(web.router)
+    app.include_router(wechat.router)
+    app.include_router(auth.router)
+    app.include_router(agent.router)
+    app.include_router(admin.router)
+    app.include_router(pages.router)
     app.include_router(health.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app

@@ -13,6 +13,20 @@ def _path(env: str, default: Path) -> Path:
     return Path(value).resolve() if value else default
 
 
+def _local_secret() -> str:
+    """Development secret: generated once per checkout into .wuye-secret (set WUYE_SECRET_KEY in production)."""
+    import secrets
+
+    path = PROJECT_ROOT / ".wuye-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = secrets.token_urlsafe(32)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the data, models and database live. Build with :func:`get_settings`."""
@@ -25,6 +39,17 @@ class Settings:
         default_factory=lambda: os.environ.get("WUYE_DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'wuye.db'}")
     )
     max_message_chars: int = field(default_factory=lambda: int(os.environ.get("WUYE_MAX_MESSAGE_CHARS", "1000")))
+    secret_key: str = field(default_factory=lambda: os.environ.get("WUYE_SECRET_KEY") or _local_secret())
+    upload_dir: Path = field(default_factory=lambda: _path("WUYE_UPLOAD_DIR", PROJECT_ROOT / "uploads"))
+    max_upload_bytes: int = field(default_factory=lambda: int(os.environ.get("WUYE_MAX_UPLOAD_BYTES", str(5 * 1024 * 1024))))
+    agent_timeout_seconds: float = field(default_factory=lambda: float(os.environ.get("WUYE_AGENT_TIMEOUT", "120")))
+    secure_cookies: bool = field(default_factory=lambda: os.environ.get("WUYE_SECURE_COOKIES", "0") == "1")
+    redis_url: str = field(default_factory=lambda: os.environ.get("WUYE_REDIS_URL", ""))
+    wechat_token: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_TOKEN", ""))
+    wechat_app_id: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_APP_ID", ""))
+    wechat_app_secret: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_APP_SECRET", ""))
+    wechat_aes_key: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_AES_KEY", ""))
+    wechat_api_base: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_API_BASE", "https://api.weixin.qq.com"))
 
     @property
     def nlu_dir(self) -> Path:

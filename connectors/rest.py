@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from bot.auth import WIDGET_PREFIX
 from bot.engine import InputError
 
 router = APIRouter(prefix="/api", tags=["chat"])
@@ -45,8 +46,11 @@ class ChatResponse(BaseModel):
 @router.post("/chat", response_model=ChatResponse, summary="Send one resident message, get the assistant's replies")
 async def chat(body: ChatRequest, request: Request) -> Dict[str, Any]:
     engine = request.app.state.services.engine
-    if body.channel not in ("web", "wechat", "rest", "cli"):
+    if body.channel not in ("web", "rest", "cli"):
         raise HTTPException(status_code=422, detail=f"unknown channel '{body.channel}'")
+    if body.sender_id.startswith(WIDGET_PREFIX) or not body.sender_id.strip():
+        # widget identities are signed cookies: the REST channel can never speak as (or read) one of them
+        raise HTTPException(status_code=422, detail="invalid sender_id")
     try:
         result = await run_in_threadpool(engine.handle, body.channel, body.sender_id, body.text, None, body.community)
     except InputError as exc:

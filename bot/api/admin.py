@@ -1,0 +1,103 @@
+"""The admin API: knowledge base list/search/edit (validated, atomic, live), retraining state, failures, figures."""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from bot import admin as admin_ops
+from bot.auth import current_admin
+from bot.knowledge import KnowledgeBaseError
+from bot.storage.models import Message, Staff
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class FaqEdit(BaseModel):
+    title: str = Field(..., min_length=1, max_length=100)
+    questions: List[str] = Field(..., min_items=1, max_items=500)
+    answer: str = Field(..., min_length=1, max_length=5000)
+
+
+class AddPhrasing(BaseModel):
+    faq_id: str
+
+
+def entry_json(kb, entry, community_id=None) -> Dict[str, Any]:
+    return {"id": entry.id, "title": entry.title, "questions": entry.questions, "answer": entry.answer,
+            "rendered": kb.render(entry.id, community_id), "file": entry.file, "line": entry.line}
+
+
+@router.get("/faq")
+def list_faq(request: Request, q: str = "", staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
+    kb = request.app.state.services.knowledge.current
+    q = q.strip().lower()
+    entries = [e for e in kb.entries.values()
+               if not q or q in e.id or q in e.title.lower() or q in e.answer.lower() or any(q in x.lower() for x in e.questions)]
+    return {"entries": [{"id": e.id, "title": e.title, "questions": len(e.questions), "file": e.file}
+                        for e in sorted(entries, key=lambda e: e.id)],
+            "training": request.app.state.services.trainer.state}
+
+
+@router.get("/faq/{faq_id}")
+def get_faq(faq_id: str, request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
+    kb = request.app.state.services.knowledge.current
+    if faq_id not in kb.entries:
+        raise HTTPException(status_code=404, detail="no such FAQ")
+    return entry_json(kb, kb.entries[faq_id])
+
+
+def _save(services, faq_id: str, title: str, questions: List[str], answer: str) -> Dict[str, Any]:
+    holder = services.knowledge
+    old = holder.current
+    if faq_id not in old.entries:
+        raise HTTPException(status_code=404, detail="no such FAQ")
+    try:
+        new = admin_ops.save_entry(services.settings, old, faq_id, title, questions, answer)
+    except KnowledgeBaseError as exc:
+        raise HTTPException(status_code=422, detail={"problems": [str(p) for p in exc.problems]}) from exc
+    holder.current = new  # answers are live at once
+    retrain = old.questions_fingerprint_items() != new.questions_fingerprint_items()
+    if retrain:
+        services.trainer.schedule()
+    return {"entry": entry_json(new, new.entries[faq_id]), "retraining": retrain, "training": services.trainer.state}
+
+
+@router.put("/faq/{faq_id}")
+def put_faq(faq_id: str, body: FaqEdit, request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
+    return _save(request.app.state.services, faq_id, body.title, body.questions, body.answer)
+
+
+@router.get("/training")
+def training_state(request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
+    return request.app.state.services.trainer.state
+
+
+@router.get("/failures")
+def get_failures(request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
+    with request.app.state.services.db.session() as session:
+        return admin_ops.failures(session)
+
+
+@router.post("/failures/{message_id}/add-to-faq")
+def add_phrasing(message_id: int, body: AddPhrasing, request: Request,
+                 staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
+    services = request.app.state.services
+    with services.db.session() as session:
+        message = session.get(Message, message_id)
+        if message is None or message.sender != "resident":
+            raise HTTPException(status_code=404, detail="no such resident message")
+        text = message.text.strip()
+    kb = services.knowledge.current
+    entry = kb.entries.get(body.faq_id)
+    if entry is None:
+        raise HTTPException(status_code=404, detail="no such FAQ")
+    return _save(services, entry.id, entry.title, entry.questions + [text], entry.answer)
+
+
+@router.get("/figures")
+def get_figures(request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
+    services = request.app.state.services
+    with services.db.session() as session:
+        return admin_ops.figures(session, today=services.engine.clock().date())

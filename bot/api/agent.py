@@ -1,0 +1,164 @@
+"""The agent console's API: the queue, the context card, claim/reply/note/resolve/release, and /ws/agent."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any, Dict
+
+from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from actions import handoff as handoffs
+from bot import live
+from bot.auth import current_staff, websocket_staff
+from bot.storage.models import Conversation, Message, Staff
+
+router = APIRouter(tags=["agent"])
+
+
+class AgentMessage(BaseModel):
+    text: str = Field(..., min_length=1, max_length=2000)
+    private: bool = Field(False, description="a private note, never shown to the resident")
+
+
+def _now(request_or_ws) -> dt.datetime:
+    return request_or_ws.app.state.services.engine.clock()
+
+
+@router.get("/api/agent/queue")
+def get_queue(request: Request, staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
+    services = request.app.state.services
+    with services.db.session() as session:
+        return {"queue": live.queue_json(session, _now(request)), "mine": live.mine_json(session, staff.id)}
+
+
+@router.get("/api/agent/conversations/{conversation_id}")
+def get_conversation(conversation_id: int, request: Request, staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
+    with request.app.state.services.db.session() as session:
+        data = live.conversation_json(session, conversation_id)
+    if data is None:
+        raise HTTPException(status_code=404, detail="no such conversation")
+    return data
+
+
+@router.post("/api/agent/handoffs/{handoff_id}/claim")
+async def claim(handoff_id: int, request: Request, staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
+    services = request.app.state.services
+    now = _now(request)
+    with services.db.session() as session:
+        try:
+            handoff = handoffs.claim(session, handoff_id, session.get(Staff, staff.id), now)
+        except handoffs.HandoffError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        conversation_id = handoff.conversation_id
+        before = live.last_message_id(session, conversation_id) - 1
+    await live.publish_messages(services, conversation_id, before)
+    await live.publish_queue(services, now)
+    return {"conversation_id": conversation_id}
+
+
+async def _owned_action(request: Request, staff: Staff, conversation_id: int, action) -> Dict[str, Any]:
+    services = request.app.state.services
+    now = _now(request)
+    with services.db.session() as session:
+        before = live.last_message_id(session, conversation_id)
+        try:
+            result = action(session, session.get(Staff, staff.id), now)
+        except handoffs.HandoffError as exc:
+            raise HTTPException(status_code=403, detail=str(exc)) from exc
+        channel = session.get(Conversation, conversation_id).channel
+    await live.publish_messages(services, conversation_id, before)
+    await live.publish_queue(services, now)
+    if channel == "wechat" and getattr(services, "wechat", None) is not None:
+        await services.wechat.push_new_messages(conversation_id, before)
+    return result
+
+
+@router.post("/api/agent/conversations/{conversation_id}/messages")
+async def reply(conversation_id: int, body: AgentMessage, request: Request,
+                staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
+    def action(session, me, now):
+        message = handoffs.agent_reply(session, conversation_id, me, body.text.strip(), now, private=body.private)
+        return {"message_id": message.id}
+
+    return await _owned_action(request, staff, conversation_id, action)
+
+
+@router.post("/api/agent/conversations/{conversation_id}/resolve")
+async def resolve(conversation_id: int, request: Request, staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
+    return await _owned_action(request, staff, conversation_id,
+                               lambda session, me, now: handoffs.resolve(session, conversation_id, me, now) and {"ok": True})
+
+
+@router.post("/api/agent/conversations/{conversation_id}/release")
+async def release(conversation_id: int, request: Request, staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
+    return await _owned_action(request, staff, conversation_id,
+                               lambda session, me, now: handoffs.release(session, conversation_id, me, now) and {"ok": True})
+
+
+async def _release_after_timeout(app, staff_id: int) -> None:
+    """An agent who disconnects does not strand residents: their conversations return to the queue."""
+    services = app.state.services
+    await asyncio.sleep(services.settings.agent_timeout_seconds)
+    if services.presence.get(staff_id, 0) > 0:
+        return
+    now = services.engine.clock()
+    released = []
+    with services.db.session() as session:
+        for conversation in session.scalars(select(Conversation).where(Conversation.status == "open",
+                                                                       Conversation.assignee_id == staff_id)):
+            handoffs.release(session, conversation.id, None, now)
+            session.add(Message(conversation_id=conversation.id, sender="system",
+                                         text="客服连接中断，已为您重新排队，请稍候。", created_at=now))
+            released.append((conversation.id, live.last_message_id(session, conversation.id)))
+    for conversation_id, last in released:
+        await live.publish_messages(services, conversation_id, last - 1)
+    if released:
+        await live.publish_queue(services, now)
+
+
+@router.websocket("/ws/agent")
+async def agent_socket(websocket: WebSocket) -> None:
+    staff = websocket_staff(websocket)
+    if staff is None:
+        await websocket.close(code=4401)
+        return
+    services = websocket.app.state.services
+    await websocket.accept()
+    services.presence[staff.id] = services.presence.get(staff.id, 0) + 1
+    queues = {"agents": services.hub.subscribe("agents")}
+
+    def touch() -> None:
+        with services.db.session() as session:
+            session.get(Staff, staff.id).last_seen = services.engine.clock()
+
+    touch()
+
+    async def forward(topic: str, queue: asyncio.Queue) -> None:
+        while True:
+            await websocket.send_json(await queue.get())
+
+    tasks = {"agents": asyncio.create_task(forward("agents", queues["agents"]))}
+    try:
+        with services.db.session() as session:
+            await websocket.send_json({"type": "queue", "queue": live.queue_json(session, services.engine.clock())})
+        while True:
+            data = await websocket.receive_json()
+            touch()
+            if data.get("type") == "watch" and isinstance(data.get("conversation_id"), int):
+                topic = f"conv:{data['conversation_id']}"
+                if topic not in queues:
+                    queues[topic] = services.hub.subscribe(topic)
+                    tasks[topic] = asyncio.create_task(forward(topic, queues[topic]))
+            elif data.get("type") == "ping":
+                await websocket.send_json({"type": "pong"})
+    except (WebSocketDisconnect, RuntimeError, ValueError):
+        pass
+    finally:
+        for topic, task in tasks.items():
+            task.cancel()
+            services.hub.unsubscribe(topic, queues[topic])
+        services.presence[staff.id] -= 1
+        if services.presence[staff.id] == 0:
+            asyncio.get_running_loop().create_task(_release_after_timeout(websocket.app, staff.id))

@@ -1,0 +1,44 @@
+"""Staff login/logout: `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`."""
+from __future__ import annotations
+
+from typing import Dict
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+
+from bot.auth import STAFF_COOKIE, STAFF_MAX_AGE, authenticate, current_staff, sign_staff
+from bot.storage.models import Staff
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+class Login(BaseModel):
+    username: str = Field(..., max_length=64)
+    password: str = Field(..., max_length=256)
+
+
+def staff_json(staff: Staff) -> Dict[str, object]:
+    return {"id": staff.id, "username": staff.username, "display_name": staff.display_name, "role": staff.role}
+
+
+@router.post("/login")
+def login(body: Login, request: Request, response: Response) -> Dict[str, object]:
+    services = request.app.state.services
+    with services.db.session() as session:
+        staff = authenticate(session, body.username, body.password)
+    if staff is None:
+        raise HTTPException(status_code=401, detail="wrong username or password")
+    response.set_cookie(STAFF_COOKIE, sign_staff(services.settings.secret_key, staff.id), max_age=STAFF_MAX_AGE,
+                        httponly=True, samesite="strict", secure=services.settings.secure_cookies)
+    return staff_json(staff)
+
+
+@router.post("/logout")
+def logout(response: Response) -> Dict[str, bool]:
+    response.delete_cookie(STAFF_COOKIE)
+    return {"ok": True}
+
+
+@router.get("/me")
+def me(staff: Staff = Depends(current_staff)) -> Dict[str, object]:
+    return staff_json(staff)

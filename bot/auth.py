@@ -1,0 +1,85 @@
+"""Staff sign-in (hashed passwords, signed session cookies) and the resident widget's signed identity."""
+from __future__ import annotations
+
+import secrets
+from typing import Optional
+
+from fastapi import Depends, HTTPException, Request, WebSocket
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from bot.security import verify_password
+from bot.storage.models import Staff
+
+STAFF_COOKIE = "wuye_staff"
+RESIDENT_COOKIE = "wuye_resident"
+STAFF_MAX_AGE = 12 * 3600
+RESIDENT_MAX_AGE = 365 * 24 * 3600
+WIDGET_PREFIX = "w_"
+
+
+def _serializer(secret: str, salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=salt)
+
+
+def sign_staff(secret: str, staff_id: int) -> str:
+    return _serializer(secret, "staff").dumps({"staff": staff_id})
+
+
+def read_staff_cookie(secret: str, value: Optional[str]) -> Optional[int]:
+    if not value:
+        return None
+    try:
+        return int(_serializer(secret, "staff").loads(value, max_age=STAFF_MAX_AGE)["staff"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+def new_resident_id() -> str:
+    return WIDGET_PREFIX + secrets.token_urlsafe(18)
+
+
+def sign_resident(secret: str, sender_id: str) -> str:
+    return _serializer(secret, "resident").dumps({"sender": sender_id})
+
+
+def read_resident_cookie(secret: str, value: Optional[str]) -> Optional[str]:
+    if not value:
+        return None
+    try:
+        sender = _serializer(secret, "resident").loads(value, max_age=RESIDENT_MAX_AGE)["sender"]
+    except (BadSignature, KeyError, TypeError):
+        return None
+    return sender if isinstance(sender, str) and sender.startswith(WIDGET_PREFIX) else None
+
+
+def authenticate(session, username: str, password: str) -> Optional[Staff]:
+    staff = session.scalar(select(Staff).where(Staff.username == username))
+    if staff is None or not verify_password(password, staff.password_hash):
+        return None
+    return staff
+
+
+def _staff_from_cookie(services, cookie: Optional[str]) -> Optional[Staff]:
+    staff_id = read_staff_cookie(services.settings.secret_key, cookie)
+    if staff_id is None:
+        return None
+    with services.db.session() as session:
+        return session.get(Staff, staff_id)
+
+
+def current_staff(request: Request) -> Staff:
+    staff = _staff_from_cookie(request.app.state.services, request.cookies.get(STAFF_COOKIE))
+    if staff is None:
+        raise HTTPException(status_code=401, detail="sign in first")
+    return staff
+
+
+def current_admin(staff: Staff = Depends(current_staff)) -> Staff:
+    if staff.role != "admin":
+        raise HTTPException(status_code=403, detail="admins only")
+    return staff
+
+
+def websocket_staff(websocket: WebSocket) -> Optional[Staff]:
+    return _staff_from_cookie(websocket.app.state.services, websocket.cookies.get(STAFF_COOKIE))

@@ -1,0 +1,94 @@
+"""Glue between stored facts and live WebSocket events (conversation topics and the agents' queue)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import select
+
+from actions import handoff as handoffs
+from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
+
+
+def message_json(message: Message, staff_names: Optional[Dict[int, str]] = None) -> Dict[str, Any]:
+    return {"type": "message", "id": message.id, "conversation_id": message.conversation_id, "sender": message.sender,
+            "text": message.text, "buttons": message.buttons or [], "at": message.created_at.isoformat(),
+            "agent": (staff_names or {}).get(message.staff_id) if message.staff_id else None}
+
+
+def staff_names(session) -> Dict[int, str]:
+    return {s.id: s.display_name for s in session.scalars(select(Staff))}
+
+
+def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
+    result = []
+    for h in handoffs.queue(session):
+        last = session.scalar(select(Message).where(Message.conversation_id == h.conversation_id,
+                                                    Message.sender == "resident").order_by(Message.id.desc()))
+        conversation = h.conversation
+        result.append({
+            "handoff_id": h.id, "conversation_id": h.conversation_id, "priority": h.priority, "status": h.status,
+            "reasons": h.reasons, "ticket": h.ticket, "channel": conversation.channel,
+            "summary": (last.text[:60] if last else ""),
+            "room": ((h.context or {}).get("household") or {}).get("room"),
+            "waiting_since": (conversation.waiting_since or h.created_at).isoformat(),
+            "waiting_seconds": int((now - (conversation.waiting_since or h.created_at)).total_seconds()),
+        })
+    return result
+
+
+def mine_json(session, staff_id: int) -> List[Dict[str, Any]]:
+    rows = session.scalars(select(Conversation).where(Conversation.status == "open", Conversation.assignee_id == staff_id))
+    return [{"conversation_id": c.id, "priority": c.priority, "channel": c.channel} for c in rows]
+
+
+def conversation_json(session, conversation_id: int) -> Optional[Dict[str, Any]]:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        return None
+    names = staff_names(session)
+    handoff = session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id).order_by(Handoff.id.desc()))
+    return {
+        "id": conversation.id, "channel": conversation.channel, "status": conversation.status,
+        "priority": conversation.priority, "assignee": names.get(conversation.assignee_id),
+        "assignee_id": conversation.assignee_id,
+        "handoff": None if handoff is None else {"id": handoff.id, "status": handoff.status, "priority": handoff.priority,
+                                                 "reasons": handoff.reasons, "ticket": handoff.ticket,
+                                                 "context": handoff.context},
+        "messages": [message_json(m, names) for m in conversation.messages],
+    }
+
+
+async def publish_queue(services, now: dt.datetime) -> None:
+    with services.db.session() as session:
+        queue = queue_json(session, now)
+    await services.hub.publish("agents", {"type": "queue", "queue": queue})
+
+
+async def publish_messages(services, conversation_id: int, after_id: int) -> None:
+    """Publish every message of the conversation newer than ``after_id`` plus its status to its topic."""
+    with services.db.session() as session:
+        names = staff_names(session)
+        messages = list(session.scalars(select(Message).where(Message.conversation_id == conversation_id,
+                                                              Message.id > after_id).order_by(Message.id)))
+        conversation = session.get(Conversation, conversation_id)
+        status = {"type": "status", "conversation_id": conversation_id, "status": conversation.status,
+                  "agent": names.get(conversation.assignee_id)}
+    for message in messages:
+        await services.hub.publish(f"conv:{conversation_id}", message_json(message, names))
+    await services.hub.publish(f"conv:{conversation_id}", status)
+
+
+def last_message_id(session, conversation_id: int) -> int:
+    return session.scalar(select(Message.id).where(Message.conversation_id == conversation_id)
+                          .order_by(Message.id.desc())) or 0
+
+
+def conversation_of(session, channel: str, sender_id: str) -> Optional[Conversation]:
+    """The latest conversation of a channel identity, or None."""
+    identity = session.scalar(select(ChatIdentity).where(ChatIdentity.channel == channel,
+                                                         ChatIdentity.sender_id == sender_id))
+    if identity is None:
+        return None
+    return session.scalar(select(Conversation).where(Conversation.identity_id == identity.id)
+                          .order_by(Conversation.id.desc()))

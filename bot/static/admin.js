@@ -1,0 +1,104 @@
+// Admin: knowledge base list/search/edit (validated server-side, atomic), retraining state, failures, figures.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  let entries = [], currentId = null;
+  function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
+  async function api(path, opts) {
+    const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { "content-type": "application/json" } }, opts || {}));
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw Object.assign(new Error(typeof data.detail === "string" ? data.detail : "error"), { status: r.status, detail: data.detail });
+    return data;
+  }
+  function show(view) { $("login-view").classList.toggle("hidden", view !== "login"); $("app-view").classList.toggle("hidden", view !== "app"); }
+  async function boot() {
+    let me;
+    try { me = await api("/api/auth/me"); } catch (e) { show("login"); return; }
+    if (me.role !== "admin") { show("login"); $("login-error").textContent = "需要管理员账号"; return; }
+    $("me").textContent = me.display_name; show("app"); loadList(); pollTraining();
+  }
+  $("login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try { await api("/api/auth/login", { method: "POST", body: JSON.stringify({ username: $("username").value, password: $("password").value }) }); boot(); }
+    catch (err) { $("login-error").textContent = "登录失败：用户名或密码错误"; }
+  });
+  $("logout").addEventListener("click", async () => { await api("/api/auth/logout", { method: "POST" }); location.reload(); });
+  document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
+    document.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("active", x === b));
+    ["kb", "failures", "figures"].forEach((t) => $("tab-" + t).classList.toggle("hidden", t !== b.dataset.tab));
+    if (b.dataset.tab === "failures") loadFailures(); if (b.dataset.tab === "figures") loadFigures();
+  }));
+
+  function trainingText(t) {
+    if (!t) return "";
+    if (t.state === "training") return "⏳ 正在后台重新训练模型（开始于 " + t.started + "），期间旧模型继续服务";
+    if (t.state === "failed") return "⚠️ 训练失败，旧模型继续服务：" + t.error;
+    return "✅ 模型已是最新：" + (t.model || "") + (t.finished ? "（" + t.finished + " 完成）" : "");
+  }
+  async function pollTraining() { try { const t = await api("/api/admin/training"); $("training").textContent = trainingText(t); $("training").dataset.state = t.state; } catch (e) { /* ignore */ } setTimeout(pollTraining, 3000); }
+  async function loadList() {
+    const data = await api("/api/admin/faq?q=" + encodeURIComponent($("search").value));
+    entries = data.entries; $("training").textContent = trainingText(data.training);
+    const box = $("faq-list"); box.replaceChildren();
+    entries.forEach((e) => { const d = el("div", "faqitem"); d.dataset.id = e.id; d.appendChild(el("div", "", e.title)); d.appendChild(el("small", "", e.id + " · " + e.questions + " 个问法 · " + e.file));
+      d.addEventListener("click", () => edit(e.id)); box.appendChild(d); });
+  }
+  $("search").addEventListener("input", () => { clearTimeout(window._s); window._s = setTimeout(loadList, 250); });
+  async function edit(id) {
+    const e = await api("/api/admin/faq/" + id); currentId = id;
+    $("edit-title").textContent = e.title + "（" + e.id + "）"; $("edit-form").classList.remove("hidden");
+    $("f-title").value = e.title; $("f-questions").value = e.questions.join("\n"); $("f-answer").value = e.answer;
+    $("preview").textContent = e.rendered; $("save-error").textContent = ""; $("save-ok").textContent = "";
+  }
+  $("edit-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); $("save-error").textContent = ""; $("save-ok").textContent = "";
+    const body = { title: $("f-title").value, questions: $("f-questions").value.split("\n").map((q) => q.trim()).filter(Boolean), answer: $("f-answer").value };
+    try {
+      const r = await api("/api/admin/faq/" + currentId, { method: "PUT", body: JSON.stringify(body) });
+      $("preview").textContent = r.entry.rendered;
+      $("save-ok").textContent = r.retraining ? "已保存，答案已生效；问法变更正在后台重新训练。" : "已保存，答案已生效。";
+      $("training").textContent = trainingText(r.training); loadList();
+    } catch (e) {
+      const problems = e.detail && e.detail.problems ? e.detail.problems.join("\n") : e.message;
+      $("save-error").textContent = "未保存（旧版本继续服务）：" + problems;
+    }
+  });
+  async function loadFailures() {
+    const data = await api("/api/admin/failures"); const box = $("failures"); box.replaceChildren();
+    if (!data.groups.length) box.textContent = "暂无";
+    data.groups.forEach((g) => {
+      const d = el("div", "qitem"); d.appendChild(el("div", "summary", g.text + "（" + g.count + " 次）"));
+      d.appendChild(el("div", "meta", "例：" + g.examples.map((x) => x.text).join(" / ") + " · 类型：" + g.reasons.join("、")));
+      const select = el("select"); entries.forEach((e) => { const o = el("option", "", e.title); o.value = e.id; if (e.id === g.suggested_faq) o.selected = true; select.appendChild(o); });
+      const b = el("button", "btn", "加为该 FAQ 的问法");
+      b.addEventListener("click", async () => { try { await api("/api/admin/failures/" + g.examples[0].message_id + "/add-to-faq", { method: "POST", body: JSON.stringify({ faq_id: select.value }) });
+        b.textContent = "已添加，后台训练中"; b.disabled = true; } catch (e) { alert("添加失败：" + (e.detail && e.detail.problems ? e.detail.problems.join("\n") : e.message)); } });
+      d.appendChild(select); d.appendChild(b); box.appendChild(d);
+    });
+    const rs = $("reasons"); rs.replaceChildren(); const t = el("table");
+    Object.entries(data.handoff_reasons).forEach(([k, v]) => { const tr = el("tr"); tr.appendChild(el("td", "", k)); tr.appendChild(el("td", "", String(v))); t.appendChild(tr); });
+    rs.appendChild(t);
+  }
+  async function loadFigures() {
+    const f = await api("/api/admin/figures"); const k = $("kpis"); k.replaceChildren();
+    const kpi = (v, label) => { const d = el("div", "kpi"); d.appendChild(el("b", "", v)); d.appendChild(el("span", "", label)); k.appendChild(d); };
+    kpi(String(f.conversations), "会话总数"); kpi(f.bot_only_share == null ? "-" : Math.round(f.bot_only_share * 100) + "%", "机器人独立解决");
+    kpi(String(Object.values(f.handoffs_by_priority).reduce((a, b) => a + b, 0)), "转人工");
+    kpi(f.median_wait_seconds == null ? "-" : Math.round(f.median_wait_seconds / 60) + " 分钟", "等待人工中位数");
+    const W = 700, H = 180, n = f.per_day.length, max = Math.max(1, ...f.per_day.map((d) => d.conversations));
+    const NS = "http://www.w3.org/2000/svg", svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 " + W + " " + (H + 30)); svg.setAttribute("width", "100%");
+    f.per_day.forEach((d, i) => {
+      const bw = W / n - 6, x = i * (W / n) + 3, hBot = (d.bot_only / max) * H, hAll = (d.conversations / max) * H;
+      const r1 = document.createElementNS(NS, "rect"); r1.setAttribute("x", x); r1.setAttribute("y", H - hAll); r1.setAttribute("width", bw); r1.setAttribute("height", hAll - hBot); r1.setAttribute("fill", "#fa8c16"); svg.appendChild(r1);
+      const r2 = document.createElementNS(NS, "rect"); r2.setAttribute("x", x); r2.setAttribute("y", H - hBot); r2.setAttribute("width", bw); r2.setAttribute("height", hBot); r2.setAttribute("fill", "#07c160"); svg.appendChild(r2);
+      const t = document.createElementNS(NS, "text"); t.setAttribute("x", x); t.setAttribute("y", H + 16); t.setAttribute("font-size", "10"); t.textContent = d.day.slice(5); svg.appendChild(t);
+    });
+    $("chart").replaceChildren(svg);
+    const bd = $("breakdown"); bd.replaceChildren(); const t = el("table");
+    const row = (a, b) => { const tr = el("tr"); tr.appendChild(el("td", "", a)); tr.appendChild(el("td", "", String(b))); t.appendChild(tr); };
+    Object.entries(f.handoffs_by_priority).forEach(([p, v]) => row("优先级 " + p, v)); Object.entries(f.handoffs_by_reason).forEach(([r, v]) => row(r, v));
+    bd.appendChild(t);
+  }
+  boot();
+})();

@@ -1,0 +1,158 @@
+// The resident widget: WebSocket with reconnect + history, REST fallback, escaped rendering everywhere.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const messagesEl = $("messages"), input = $("input"), chips = $("chips"), typing = $("typing");
+  const seen = new Set();
+  let ws = null, wsOk = false, retries = 0, restMode = false, pendingPhotos = [];
+
+  function fmtTime(iso) {
+    const d = iso ? new Date(iso) : new Date();
+    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+  }
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;  // never innerHTML: residents' and agents' text is untrusted
+    return e;
+  }
+  function setChips(buttons) {
+    chips.replaceChildren();
+    (buttons || []).forEach((b) => {
+      const c = el("button", "chip", b.title);
+      c.type = "button";
+      c.addEventListener("click", () => send(b.payload, b.title));
+      chips.appendChild(c);
+    });
+  }
+  function render(m) {
+    if (m.id && seen.has(m.id)) return;
+    if (m.id) seen.add(m.id);
+    if (m.sender === "note") return;
+    if (m.sender === "system") {
+      messagesEl.appendChild(el("div", "system", m.text));
+    } else {
+      const mine = m.sender === "resident";
+      const row = el("div", "row " + (mine ? "mine" : "theirs") + (m.sender === "agent" ? " agent" : ""));
+      const avatar = el("div", "avatar", mine ? "我" : (m.sender === "agent" ? "人" : "助"));
+      const body = el("div", "body");
+      if (!mine) body.appendChild(el("div", "label", m.sender === "agent" ? "人工客服 " + (m.agent || "") : "智能助手"));
+      const bubble = el("div", "bubble");
+      bubble.textContent = m.text;
+      body.appendChild(bubble);
+      body.appendChild(el("div", "time", fmtTime(m.at)));
+      row.appendChild(avatar);
+      row.appendChild(body);
+      messagesEl.appendChild(row);
+      if (!mine && m.buttons && m.buttons.length) setChips(m.buttons);
+    }
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+  }
+  function setStatus(status, agent) {
+    const banner = $("agent-banner");
+    if (status === "open") {
+      banner.textContent = "人工客服 " + (agent || "") + " 已加入对话";
+      banner.classList.remove("hidden");
+      $("state").textContent = "人工客服 " + (agent || "") + " 正在为您服务";
+    } else if (status === "pending") {
+      banner.textContent = "正在为您转接人工客服，请稍候…";
+      banner.classList.remove("hidden");
+      $("state").textContent = "排队中";
+    } else {
+      banner.classList.add("hidden");
+      $("state").textContent = "智能助手为您服务";
+    }
+  }
+  function welcome() {
+    render({ id: "welcome", sender: "bot", text: "您好！我是物业在线客服，可以帮您查物业费、报修、办停车、解答常见问题。", at: null,
+      buttons: [
+        { title: "物业几点上班", payload: "物业几点上班" }, { title: "物业费怎么交", payload: "物业费怎么交" },
+        { title: "我要报修", payload: "我要报修" }, { title: "停车月卡怎么办", payload: "停车月卡怎么办" },
+        { title: "门禁卡补办", payload: "门禁卡丢了怎么办" }] });
+  }
+  function showTyping(on) { typing.classList.toggle("hidden", !on); }
+
+  async function ensureSession() {
+    await fetch("/api/widget/session", { method: "POST", credentials: "same-origin" });
+  }
+  async function loadHistory() {
+    const r = await fetch("/api/widget/history", { credentials: "same-origin" });
+    if (!r.ok) return;
+    applyHistory(await r.json());
+  }
+  function applyHistory(h) {
+    if (!h.messages.length) { if (!seen.has("welcome")) welcome(); }
+    h.messages.forEach(render);
+    setStatus(h.status, h.agent);
+  }
+  function connect() {
+    if (restMode) return;
+    const proto = location.protocol === "https:" ? "wss://" : "ws://";
+    try { ws = new WebSocket(proto + location.host + "/ws/chat"); } catch (e) { return fallback(); }
+    const opened = setTimeout(() => { if (!wsOk) { ws.close(); } }, 5000);
+    ws.onopen = () => { wsOk = true; retries = 0; clearTimeout(opened); $("offline").classList.add("hidden"); };
+    ws.onmessage = (ev) => {
+      const data = JSON.parse(ev.data);
+      if (data.type === "history") applyHistory(data);
+      else if (data.type === "message") { if (data.sender !== "resident") showTyping(false); render(data); }
+      else if (data.type === "status") setStatus(data.status, data.agent);
+      else if (data.type === "typing") showTyping(data.on);
+      else if (data.type === "error") render({ sender: "system", text: "发送失败：" + data.detail });
+    };
+    ws.onclose = () => {
+      const everOpened = wsOk;
+      wsOk = false;
+      showTyping(false);
+      if (!everOpened && retries >= 2) return fallback();
+      $("offline").classList.remove("hidden");
+      retries += 1;
+      setTimeout(connect, Math.min(1000 * 2 ** retries, 10000));
+    };
+  }
+  function fallback() {
+    restMode = true;
+    $("offline").classList.add("hidden");
+    document.body.dataset.transport = "rest";
+    loadHistory();
+    setInterval(loadHistory, 3000);  // agent replies arrive by polling when WebSockets are blocked
+  }
+  async function send(text, shown) {
+    text = (text || "").trim();
+    if (!text && !pendingPhotos.length) return;
+    setChips([]);
+    const photos = pendingPhotos; pendingPhotos = [];
+    if (wsOk && ws.readyState === 1) {
+      ws.send(JSON.stringify({ type: "message", text: text, photos: photos }));
+      return;
+    }
+    render({ sender: "resident", text: shown || text || "[图片]", at: new Date().toISOString() });
+    showTyping(true);
+    try {
+      const r = await fetch("/api/widget/messages", { method: "POST", credentials: "same-origin",
+        headers: { "content-type": "application/json" }, body: JSON.stringify({ text: text, photos: photos }) });
+      const data = await r.json();
+      if (!r.ok) { render({ sender: "system", text: "发送失败：" + (data.detail || r.status) }); return; }
+      await loadHistory();
+    } catch (e) {
+      render({ sender: "system", text: "网络异常，请稍后再试" });
+    } finally { showTyping(false); }
+  }
+  $("composer").addEventListener("submit", (e) => { e.preventDefault(); const t = input.value; input.value = ""; send(t); });
+  $("photo").addEventListener("change", async (e) => {
+    const file = e.target.files[0];
+    if (!file) return;
+    const form = new FormData(); form.append("file", file);
+    const r = await fetch("/api/widget/upload", { method: "POST", body: form, credentials: "same-origin" });
+    const data = await r.json();
+    if (!r.ok) { render({ sender: "system", text: "图片上传失败：" + data.detail }); return; }
+    pendingPhotos.push(data.url);
+    render({ sender: "system", text: "已添加一张照片，发送描述后随报修一起提交" });
+    e.target.value = "";
+  });
+  setInterval(() => { if (wsOk && ws.readyState === 1) ws.send(JSON.stringify({ type: "ping" })); }, 20000);
+  window.wuyeWidget = { send: send, transport: () => (restMode ? "rest" : (wsOk ? "websocket" : "connecting")) };
+  ensureSession().then(() => {
+    if (new URLSearchParams(location.search).get("transport") === "rest" || !("WebSocket" in window)) fallback();
+    else connect();
+  });
+})();

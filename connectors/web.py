@@ -1,0 +1,188 @@
+"""The resident web widget channel: the page, its signed identity cookie, history, WebSocket, REST fallback,
+photo upload, and the one-script-tag embed."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from bot import live
+from bot.auth import RESIDENT_COOKIE, RESIDENT_MAX_AGE, new_resident_id, read_resident_cookie, sign_resident
+from bot.engine import InputError
+from bot.storage.models import Conversation
+
+router = APIRouter(tags=["web widget"])
+STATIC = Path(__file__).resolve().parent.parent / "bot" / "static"
+CHANNEL = "web"
+IMAGE_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"RIFF": ".webp", b"GIF8": ".gif"}
+
+
+class WidgetMessage(BaseModel):
+    text: str = Field("", max_length=5000)
+    photos: List[str] = Field(default_factory=list, max_items=6)
+
+
+def resident_id(request_or_ws) -> Optional[str]:
+    return read_resident_cookie(request_or_ws.app.state.services.settings.secret_key,
+                                request_or_ws.cookies.get(RESIDENT_COOKIE))
+
+
+def conversation_of(session, sender_id: str) -> Optional[Conversation]:
+    return live.conversation_of(session, CHANNEL, sender_id)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def widget_page() -> FileResponse:
+    return FileResponse(STATIC / "widget.html", media_type="text/html")
+
+
+@router.get("/embed.js", include_in_schema=False)
+def embed_script() -> FileResponse:
+    return FileResponse(STATIC / "embed.js", media_type="application/javascript")
+
+
+@router.post("/api/widget/session", summary="Start (or resume) the widget's signed resident identity")
+def session_start(request: Request, response: Response) -> Dict[str, Any]:
+    services = request.app.state.services
+    sender = resident_id(request) or new_resident_id()
+    response.set_cookie(RESIDENT_COOKIE, sign_resident(services.settings.secret_key, sender), max_age=RESIDENT_MAX_AGE,
+                        httponly=True, samesite="lax", secure=services.settings.secure_cookies)
+    return {"ok": True}
+
+
+def _history(services, sender: str) -> Dict[str, Any]:
+    with services.db.session() as session:
+        conversation = conversation_of(session, sender)
+        if conversation is None:
+            return {"conversation_id": None, "status": "bot", "agent": None, "messages": []}
+        data = live.conversation_json(session, conversation.id)
+    messages = [m for m in data["messages"] if m["sender"] != "note"]  # private notes never reach residents
+    return {"conversation_id": data["id"], "status": data["status"], "agent": data["assignee"], "messages": messages}
+
+
+@router.get("/api/widget/history")
+def history(request: Request) -> Dict[str, Any]:
+    sender = resident_id(request)
+    if sender is None:
+        raise HTTPException(status_code=401, detail="no widget session")
+    return _history(request.app.state.services, sender)
+
+
+async def handle_message(services, sender: str, text: str, photos: List[str]) -> Dict[str, Any]:
+    """Run one resident turn and publish it live (for agents and the resident's other tabs)."""
+    with services.db.session() as session:
+        existing = conversation_of(session, sender)
+        before = live.last_message_id(session, existing.id) if existing else 0
+    result = await run_in_threadpool(services.engine.handle, CHANNEL, sender, text, photos or None)
+    await live.publish_messages(services, result.conversation_id, before)
+    if result.handoff is not None:
+        await live.publish_queue(services, services.engine.clock())
+    return result.as_api()
+
+
+@router.post("/api/widget/messages", summary="REST fallback when WebSockets are blocked")
+async def post_message(body: WidgetMessage, request: Request) -> Dict[str, Any]:
+    sender = resident_id(request)
+    if sender is None:
+        raise HTTPException(status_code=401, detail="no widget session")
+    services = request.app.state.services
+    photos = [p for p in body.photos if p.startswith("/uploads/")]
+    try:
+        return await handle_message(services, sender, body.text, photos)
+    except InputError as exc:
+        raise HTTPException(status_code=413 if "longer" in str(exc) else 422, detail=str(exc)) from exc
+
+
+@router.post("/api/widget/upload", summary="Upload a repair photo (JPEG/PNG/WebP/GIF)")
+async def upload(request: Request, file: UploadFile = File(...)) -> Dict[str, str]:
+    if resident_id(request) is None:
+        raise HTTPException(status_code=401, detail="no widget session")
+    settings = request.app.state.services.settings
+    data = await file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise HTTPException(status_code=413, detail=f"photo larger than {settings.max_upload_bytes // 1024 // 1024} MB")
+    suffix = next((ext for magic, ext in IMAGE_TYPES.items() if data.startswith(magic)), None)
+    if suffix is None or (suffix == ".webp" and data[8:12] != b"WEBP"):
+        raise HTTPException(status_code=415, detail="only JPEG, PNG, WebP or GIF images")
+    settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    name = uuid.uuid4().hex + suffix
+    (settings.upload_dir / name).write_bytes(data)
+    return {"url": f"/uploads/{name}"}
+
+
+@router.get("/uploads/{name}", include_in_schema=False)
+def uploaded(name: str, request: Request) -> FileResponse:
+    if "/" in name or ".." in name:
+        raise HTTPException(status_code=404)
+    path = request.app.state.services.settings.upload_dir / name
+    if not path.is_file():
+        raise HTTPException(status_code=404)
+    return FileResponse(path)
+
+
+@router.websocket("/ws/chat")
+async def chat_socket(websocket: WebSocket) -> None:
+    sender = resident_id(websocket)
+    if sender is None:
+        await websocket.close(code=4401)
+        return
+    services = websocket.app.state.services
+    await websocket.accept()
+    subscription: Dict[str, Any] = {}
+
+    async def forward(queue: asyncio.Queue) -> None:
+        while True:
+            event = await queue.get()
+            if event.get("sender") != "note":
+                await websocket.send_json(event)
+
+    def watch(conversation_id: Optional[int]) -> None:
+        if conversation_id is None or subscription.get("id") == conversation_id:
+            return
+        if subscription:
+            subscription["task"].cancel()
+            services.hub.unsubscribe(f"conv:{subscription['id']}", subscription["queue"])
+        queue = services.hub.subscribe(f"conv:{conversation_id}")
+        subscription.update(id=conversation_id, queue=queue, task=asyncio.create_task(forward(queue)))
+
+    try:
+        state = _history(services, sender)
+        watch(state["conversation_id"])
+        await websocket.send_json({"type": "history", **state})
+        while True:
+            data = await websocket.receive_json()
+            if data.get("type") == "ping":
+                await websocket.send_json({"type": "pong"})
+                continue
+            if data.get("type") != "message":
+                continue
+            text = str(data.get("text") or "")
+            photos = [p for p in (data.get("photos") or []) if isinstance(p, str) and p.startswith("/uploads/")][:6]
+            await websocket.send_json({"type": "typing", "on": True})
+            try:
+                with services.db.session() as session:
+                    existing = conversation_of(session, sender)
+                if existing is None:  # first message: subscribe before the replies are published
+                    result = await run_in_threadpool(services.engine.handle, CHANNEL, sender, text, photos or None)
+                    watch(result.conversation_id)
+                    await live.publish_messages(services, result.conversation_id, 0)
+                    if result.handoff is not None:
+                        await live.publish_queue(services, services.engine.clock())
+                else:
+                    watch(existing.id)
+                    await handle_message(services, sender, text, photos)
+            except InputError as exc:
+                await websocket.send_json({"type": "error", "detail": str(exc)})
+            await websocket.send_json({"type": "typing", "on": False})
+    except (WebSocketDisconnect, RuntimeError, ValueError):
+        pass
+    finally:
+        if subscription:
+            subscription["task"].cancel()
+            services.hub.unsubscribe(f"conv:{subscription['id']}", subscription["queue"])

@@ -1,0 +1,230 @@
+"""The WeChat Official Account (公众号) channel.
+
+GET URL verification; POST XML messages (text, image, voice with its Recognition text, subscribe /
+unsubscribe and menu CLICK events); the signature checked on every request; plain and safe (AES) mode;
+duplicate MsgId ignored; a passive reply inside WeChat's 5-second limit; anything later (slow turns, agent
+replies) pushed through the customer-service message API, whose base URL is configurable.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from typing import Any, Dict, List, Optional
+
+import httpx
+from defusedxml import ElementTree
+from defusedxml.common import DefusedXmlException
+from fastapi import APIRouter, HTTPException, Request, Response
+from sqlalchemy import select
+
+from bot import live
+from bot.engine import InputError
+from bot.storage.models import Conversation, Message
+from connectors.wechat_crypto import WeChatCrypto, WeChatCryptoError, check_signature
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["wechat"])
+CHANNEL = "wechat"
+MAX_BODY = 64 * 1024
+PASSIVE_DEADLINE = 4.0  # seconds: WeChat waits 5 s for the passive reply
+WELCOME = "欢迎关注！我是物业在线客服，可以帮您查询物业费、报修、办理停车和解答常见问题，直接发消息给我就好。"
+
+
+def parse_xml(body: bytes) -> Dict[str, str]:
+    if len(body) > MAX_BODY:
+        raise ValueError("body too large")
+    try:
+        root = ElementTree.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (DefusedXmlException, ElementTree.ParseError) as exc:
+        raise ValueError(f"malformed XML: {exc}") from exc
+    if root.tag != "xml":
+        raise ValueError("root element must be <xml>")
+    return {child.tag: (child.text or "") for child in root}
+
+
+def text_reply(to_user: str, from_user: str, content: str, now: Optional[int] = None) -> str:
+    return (f"<xml><ToUserName><![CDATA[{to_user}]]></ToUserName><FromUserName><![CDATA[{from_user}]]></FromUserName>"
+            f"<CreateTime>{now or int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content.replace(']]>', ']]]]><![CDATA[>')}]]></Content></xml>")
+
+
+def render_replies(replies: List[Dict[str, Any]]) -> str:
+    parts = []
+    for reply in replies:
+        text = reply["text"]
+        if reply.get("buttons"):
+            text += "\n" + "\n".join(f"· {b['title']}" for b in reply["buttons"] if not b["payload"].startswith("/handoff"))
+        parts.append(text)
+    return "\n\n".join(parts)
+
+
+class WeChatChannel:
+    """Deduplication, the turn with its deadline, and the customer-service API client."""
+
+    def __init__(self, services) -> None:
+        self.services = services
+        settings = services.settings
+        self.token = settings.wechat_token
+        self.crypto = (WeChatCrypto(settings.wechat_token, settings.wechat_aes_key, settings.wechat_app_id)
+                       if settings.wechat_aes_key else None)
+        self.client = httpx.AsyncClient(base_url=settings.wechat_api_base, timeout=10.0)
+        self._seen: "collections.OrderedDict[str, None]" = collections.OrderedDict()
+        self._access_token: Optional[str] = None
+        self._token_expires = 0.0
+        self._background: set = set()
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await self.client.aclose()
+
+    def seen(self, key: str) -> bool:
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        while len(self._seen) > 10000:
+            self._seen.popitem(last=False)
+        return False
+
+    async def access_token(self) -> str:
+        if self._access_token and time.time() < self._token_expires - 60:
+            return self._access_token
+        settings = self.services.settings
+        r = await self.client.get("/cgi-bin/token", params={"grant_type": "client_credential",
+                                                            "appid": settings.wechat_app_id,
+                                                            "secret": settings.wechat_app_secret})
+        data = r.json()
+        if "access_token" not in data:
+            raise RuntimeError(f"WeChat token error: {data}")
+        self._access_token, self._token_expires = data["access_token"], time.time() + int(data.get("expires_in", 7200))
+        return self._access_token
+
+    async def send_text(self, openid: str, content: str) -> None:
+        token = await self.access_token()
+        r = await self.client.post("/cgi-bin/message/custom/send", params={"access_token": token},
+                                   json={"touser": openid, "msgtype": "text", "text": {"content": content}})
+        data = r.json()
+        if data.get("errcode", 0) != 0:
+            raise RuntimeError(f"WeChat send error: {data}")
+
+    async def push_new_messages(self, conversation_id: int, after_id: int) -> None:
+        """Push agent/bot messages newer than ``after_id`` of a WeChat conversation to the resident."""
+        with self.services.db.session() as session:
+            conversation = session.get(Conversation, conversation_id)
+            openid = conversation.identity.sender_id
+            texts = [m.text for m in session.scalars(select(Message).where(
+                Message.conversation_id == conversation_id, Message.id > after_id,
+                Message.sender.in_(("agent", "bot", "system"))).order_by(Message.id))]
+        for text in texts:
+            try:
+                await self.send_text(openid, text)
+            except Exception:  # noqa: BLE001 - the message is stored; the agent console shows it anyway
+                logger.exception("could not push a message to WeChat user %s", openid)
+
+    async def turn(self, openid: str, text: str, photos: List[str]) -> Optional[Dict[str, Any]]:
+        engine = self.services.engine
+        with self.services.db.session() as session:
+            existing = live.conversation_of(session, CHANNEL, openid)
+            before = live.last_message_id(session, existing.id) if existing else 0
+        result = await asyncio.to_thread(engine.handle, CHANNEL, openid, text, photos or None)
+        await live.publish_messages(self.services, result.conversation_id, before)
+        if result.handoff is not None:
+            await live.publish_queue(self.services, engine.clock())
+        return result.as_api()
+
+    async def handle(self, message: Dict[str, str]) -> str:
+        """The passive reply text for one incoming message ('' for none)."""
+        openid = message.get("FromUserName", "")
+        kind = message.get("MsgType", "")
+        if kind == "event":
+            event = message.get("Event", "").lower()
+            if event == "subscribe":
+                return WELCOME
+            if event == "click":
+                key = message.get("EventKey", "")
+                text = "/handoff" if key.upper() == "HUMAN" else (f"/faq {key[4:]}" if key.upper().startswith("FAQ_") else key)
+            else:
+                return ""
+        elif kind == "text":
+            text = message.get("Content", "")
+        elif kind == "voice":
+            text = message.get("Recognition", "")
+            if not text.strip():
+                return "抱歉，没有听清您的语音，请再说一遍或直接输入文字。"
+        elif kind == "image":
+            text, photos = "[图片]", [message.get("PicUrl", "")]
+            return await self._with_deadline(openid, text, photos)
+        else:
+            return "目前只支持文字、语音和图片消息。"
+        return await self._with_deadline(openid, text, [])
+
+    async def _with_deadline(self, openid: str, text: str, photos: List[str]) -> str:
+        task = asyncio.create_task(self.turn(openid, text, photos))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(task), PASSIVE_DEADLINE)
+        except asyncio.TimeoutError:
+            self._background.add(task)
+            task.add_done_callback(lambda t: self._late(openid, t))
+            return ""
+        except InputError as exc:
+            return f"抱歉，{exc}"
+        return render_replies(result["replies"]) if result else ""
+
+    def _late(self, openid: str, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if task.cancelled() or task.exception() is not None:
+            return
+        content = render_replies(task.result()["replies"])
+        if content:
+            pending = asyncio.get_running_loop().create_task(self.send_text(openid, content))
+            self._background.add(pending)
+            pending.add_done_callback(self._background.discard)
+
+
+def _check_plain(token: str, params) -> None:
+    if not token or not check_signature(params.get("signature", ""), token, params.get("timestamp", ""),
+                                        params.get("nonce", "")):
+        raise HTTPException(status_code=403, detail="bad signature")
+
+
+@router.get("/wechat", summary="WeChat URL verification (echoes echostr when the signature is right)")
+async def verify(request: Request) -> Response:
+    channel: WeChatChannel = request.app.state.services.wechat
+    _check_plain(channel.token, request.query_params)
+    return Response(request.query_params.get("echostr", ""), media_type="text/plain")
+
+
+@router.post("/wechat", summary="WeChat message push (plain or AES safe mode)")
+async def receive(request: Request) -> Response:
+    channel: WeChatChannel = request.app.state.services.wechat
+    params = request.query_params
+    _check_plain(channel.token, params)
+    body = await request.body()
+    try:
+        outer = parse_xml(body)
+        safe = params.get("encrypt_type") == "aes"
+        if safe:
+            if channel.crypto is None:
+                raise HTTPException(status_code=400, detail="safe mode is not configured")
+            inner = channel.crypto.verify_and_decrypt(params.get("msg_signature", ""), params.get("timestamp", ""),
+                                                      params.get("nonce", ""), outer.get("Encrypt", ""))
+            message = parse_xml(inner.encode())
+        else:
+            message = outer
+    except WeChatCryptoError as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    key = message.get("MsgId") or f"{message.get('FromUserName')}:{message.get('CreateTime')}:{message.get('Event')}"
+    if channel.seen(key):
+        return Response("success", media_type="text/plain")
+    content = await channel.handle(message)
+    if not content:
+        return Response("success", media_type="text/plain")
+    reply = text_reply(message.get("FromUserName", ""), message.get("ToUserName", ""), content)
+    if safe:
+        reply = channel.crypto.encrypt_reply(reply, params.get("timestamp", str(int(time.time()))),
+                                             params.get("nonce", "0"))
+    return Response(reply, media_type="application/xml")
