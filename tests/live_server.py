@@ -1,0 +1,65 @@
+"""A real uvicorn server on 127.0.0.1 in a background thread, for browser, WebSocket and WeChat tests."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from bot.community import load_communities
+from bot.demo import load_demo_data
+from bot.main import create_app
+from bot.settings import PROJECT_ROOT
+from bot.storage.db import open_database
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def office_clock():
+    """Today at 10:00 plus the time elapsed since the server started: always inside agent hours."""
+    start = time.monotonic()
+    base = dt.datetime.combine(dt.date.today(), dt.time(10, 0))
+    return lambda: base + dt.timedelta(seconds=time.monotonic() - start)
+
+
+class LiveServer:
+    def __init__(self, tmp: Path, settings, parser, **overrides) -> None:
+        data = tmp / "data"
+        shutil.copytree(PROJECT_ROOT / "data", data, ignore=shutil.ignore_patterns("generated"))
+        self.settings = dataclasses.replace(settings, data_dir=data, database_url=f"sqlite:///{tmp / 'live.db'}",
+                                            upload_dir=tmp / "uploads", secret_key="test-secret", **overrides)
+        db = open_database(self.settings.database_url)
+        with db.session() as session:
+            load_demo_data(session, load_communities(self.settings.communities_file))
+        db.engine.dispose()
+        self.app = create_app(self.settings, parser=parser, clock=office_clock())
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    ws="websockets"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("live server did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

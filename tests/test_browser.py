@@ -1,0 +1,134 @@
+"""Real browser walks (Playwright driving Debian's Chromium) through the three pages of a live server."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.live_server import LiveServer
+
+CHROMIUM = os.environ.get("WUYE_CHROMIUM", "/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM),
+                                reason=f"no Chromium at {CHROMIUM}: install Debian's chromium (the CI script does)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, settings, parser):
+    with LiveServer(tmp_path_factory.mktemp("browser"), settings, parser) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def resident_page(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 780}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.wait_for_function("window.wuyeWidget && window.wuyeWidget.transport() === 'websocket'")
+    return page
+
+
+def ask(page, text):
+    page.fill("#input", text)
+    page.press("#input", "Enter")
+
+
+def login(page, server, path, user, password):
+    page.goto(server.url + path)
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("#login-form button")
+    page.wait_for_selector("#app-view:not(.hidden)")
+
+
+def test_resident_asks_a_faq_and_sees_the_answer_escaped(browser, server):
+    page = resident_page(browser, server)
+    ask(page, "物业几点上班")
+    page.wait_for_selector(".row.theirs .bubble:has-text('办公时间')")
+    assert "020-8888 6601" in page.inner_text("#messages")
+    ask(page, "<img src=x onerror=alert(1)>门禁卡丢了")
+    page.wait_for_selector(".row.mine .bubble:has-text('<img src=x')")
+    assert page.locator("#messages img").count() == 0
+    page.context.close()
+
+
+def test_emergency_reaches_an_agent_who_claims_replies_and_resolves(browser, server):
+    agent_context = browser.new_context(viewport={"width": 1400, "height": 900})
+    agent = agent_context.new_page()
+    login(agent, server, "/agent", "agent", "agent123")
+    agent.wait_for_function("document.getElementById('conn').textContent.includes('在线')")
+
+    resident = resident_page(browser, server)
+    ask(resident, "3栋2单元电梯困人了，快来人")
+    resident.wait_for_selector("text=应急电话")
+    resident.wait_for_selector("#agent-banner:not(.hidden)")
+
+    first = agent.locator("#queue .qitem").first
+    first.wait_for()
+    assert "urgent" in first.get_attribute("class")
+    assert "电梯困人" in first.inner_text()
+    agent.wait_for_function("document.body.dataset.urgentAlert")  # announced without reload
+    first.locator("button:has-text('认领')").click()
+    agent.wait_for_selector("#replybox:not(.hidden)")
+    assert "电梯困人" in agent.inner_text("#card")
+    assert "3栋2单元电梯困人了" in agent.inner_text("#log")
+
+    resident.wait_for_selector("text=人工客服 客服小林 已加入对话")
+    agent.fill("#reply", "您好，维修人员已出发，请不要扒门，保持冷静")
+    agent.click("#send")
+    resident.wait_for_selector(".row.agent .bubble:has-text('维修人员已出发')")
+    assert "人工客服" in resident.locator(".row.agent .label").first.inner_text()
+
+    ask(resident, "好的谢谢")
+    agent.wait_for_selector(".tmsg.resident:has-text('好的谢谢')")
+    agent.click("#resolve")
+    resident.wait_for_selector("#agent-banner.hidden", state="attached")
+    ask(resident, "垃圾几点可以扔")
+    resident.wait_for_selector(".row.theirs:not(.agent) .bubble:has-text('投放时间')")
+    agent_context.close()
+    resident.context.close()
+
+
+def test_admin_edits_an_answer_and_the_widget_shows_it_without_restart(browser, server):
+    admin_context = browser.new_context(viewport={"width": 1300, "height": 900})
+    admin = admin_context.new_page()
+    login(admin, server, "/admin", "admin", "admin123")
+    admin.fill("#search", "快递")
+    admin.locator(".faqitem[data-id='express_delivery']").click()
+    admin.wait_for_selector("#edit-form:not(.hidden)")
+    answer = admin.input_value("#f-answer")
+    admin.fill("#f-answer", answer + "\n另：春节期间快递柜照常开放。{no_such_var}")
+    admin.click("#edit-form button[type=submit]")
+    admin.wait_for_selector("#save-error:has-text('no_such_var')")
+    admin.fill("#f-answer", answer + "\n另：春节期间快递柜照常开放。")
+    admin.click("#edit-form button[type=submit]")
+    admin.wait_for_selector("#save-ok:has-text('已保存')")
+
+    resident = resident_page(browser, server)
+    ask(resident, "快递放哪里")
+    resident.wait_for_selector(".bubble:has-text('春节期间快递柜照常开放')")
+    admin_context.close()
+    resident.context.close()
+
+
+def test_widget_falls_back_to_rest_when_websockets_are_blocked(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 780})
+    page = context.new_page()
+    page.goto(server.url + "/?transport=rest")
+    page.wait_for_function("window.wuyeWidget && window.wuyeWidget.transport() === 'rest'")
+    ask(page, "停车月卡怎么办")
+    page.wait_for_selector(".row.theirs .bubble:has-text('月卡')")
+    page.reload()  # history comes back
+    page.wait_for_selector(".row.mine .bubble:has-text('停车月卡怎么办')")
+    context.close()
