@@ -1,0 +1,182 @@
+"""The WeChat Official Account channel: official crypto vectors, real XML, a local stand-in for the API."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import httpx
+import pytest
+
+from connectors.wechat import parse_xml
+from connectors.wechat_crypto import WeChatCrypto, WeChatCryptoError, check_signature, signature
+from tests.live_server import LiveServer, free_port
+
+# Public test vector of Tencent's WXBizMsgCrypt sample (token, EncodingAESKey, app id, a pushed message).
+VECTOR = {
+    "token": "QDG6eK", "aes_key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "app_id": "wx5823bf96d3bd56c7",
+    "msg_signature": "477715d11cdb4164915debcba66cb864d751f3e6", "timestamp": "1409659813", "nonce": "1372623149",
+    "encrypt": "RypEvHKD8QQKFhvQ6QleEB4J58tiPdvo+rtK1I9qca6aM/wvqnLSV5zEPeusUiX5L5X/0lWfrf0QADHHhGd3QczcdCUpj911L3vg3W/"
+               "sYYvuJTs3TUUkSUXxaccAS0qhxchrRYt66wiSpGLYL42aM6A8dTT+6k4aSknmPj48kzJs8qLjvd4Xgpue06DOdnLxAUHzM6+kDZ+HMZfJY"
+               "uR+LtwGc2hgf5gsijff0ekUNXZiqATP7PF5mZxZ3Izoun1s4zG4LUMnvw2r+KqCKIw+3IQH03v+BCA9nMELNqbSf6tiWSrXJB3LAVGUca"
+               "llcrw8V2t9EL4EhzJWrQUax5wLVMNS0+rUPA3k22Ncx4XXZS9o0MBH27Bo6BpNelZpS+/uh9KsNlY6bHCmJU9p8g7m3fVKn28H3KDYA5"
+               "Pl/T8Z1ptDAVe0lXdQ2YoyyH2uyPIGHBZZIs2pDBS8R07+qN+E7Q==",
+}
+TOKEN, AES_KEY, APP_ID = "wuye-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx0123456789abcdef"
+
+
+def test_official_vector_decrypts():
+    crypto = WeChatCrypto(VECTOR["token"], VECTOR["aes_key"], VECTOR["app_id"])
+    xml = crypto.verify_and_decrypt(VECTOR["msg_signature"], VECTOR["timestamp"], VECTOR["nonce"], VECTOR["encrypt"])
+    message = parse_xml(xml.encode())
+    assert message["Content"] == "hello" and message["MsgId"] == "4561255354251345929"
+    with pytest.raises(WeChatCryptoError):
+        crypto.verify_and_decrypt("0" * 40, VECTOR["timestamp"], VECTOR["nonce"], VECTOR["encrypt"])
+    with pytest.raises(WeChatCryptoError, match="another app id"):
+        WeChatCrypto(VECTOR["token"], VECTOR["aes_key"], "wx_other").decrypt(VECTOR["encrypt"])
+
+
+def test_encrypt_round_trip_and_signature():
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+    encrypted = crypto.encrypt("<xml><Content>你好</Content></xml>")
+    assert crypto.decrypt(encrypted) == "<xml><Content>你好</Content></xml>"
+    assert check_signature(signature(TOKEN, "1", "2"), TOKEN, "2", "1")
+    assert not check_signature("", TOKEN, "1", "2")
+
+
+@pytest.mark.parametrize("body", [
+    b"<xml><Content>unclosed</xml>",
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><xml><Content>&b;</Content></xml>',
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Content>&e;</Content></xml>',
+    b"<xml>" + b"<A>x</A>" * 20000 + b"</xml>",
+])
+def test_hostile_or_broken_xml_is_refused(body):
+    with pytest.raises(ValueError):
+        parse_xml(body)
+
+
+class FakeWeChatApi(BaseHTTPRequestHandler):
+    """127.0.0.1 stand-in for api.weixin.qq.com: issues tokens and records customer-service messages."""
+
+    sent: list = []
+
+    def do_GET(self):  # noqa: N802
+        self._json({"access_token": "TOKEN123", "expires_in": 7200})
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("content-length", 0))
+        payload = json.loads(self.rfile.read(length))
+        assert "access_token=TOKEN123" in self.path
+        FakeWeChatApi.sent.append(payload)
+        self._json({"errcode": 0, "errmsg": "ok"})
+
+    def _json(self, data):
+        body = json.dumps(data).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def fake_api():
+    server = HTTPServer(("127.0.0.1", free_port()), FakeWeChatApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, settings, parser, fake_api):
+    overrides = dict(wechat_token=TOKEN, wechat_aes_key=AES_KEY, wechat_app_id=APP_ID, wechat_app_secret="s",
+                     wechat_api_base=fake_api)
+    with LiveServer(tmp_path_factory.mktemp("wechat"), settings, parser, **overrides) as live:
+        yield live
+
+
+def signed(timestamp="1700000000", nonce="42"):
+    return {"signature": signature(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
+
+
+def text_xml(openid, content, msg_id, kind="text", extra=""):
+    return (f"<xml><ToUserName><![CDATA[gh_wuye]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>1700000000</CreateTime><MsgType><![CDATA[{kind}]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content>{extra}<MsgId>{msg_id}</MsgId></xml>").encode()
+
+
+def test_url_verification(server):
+    r = httpx.get(server.url + "/wechat", params={**signed(), "echostr": "hello123"})
+    assert r.status_code == 200 and r.text == "hello123"
+    bad = httpx.get(server.url + "/wechat", params={**signed(), "signature": "0" * 40, "echostr": "x"})
+    assert bad.status_code == 403
+
+
+def test_plain_text_message_gets_a_passive_reply_in_time_and_duplicates_are_ignored(server):
+    started = time.perf_counter()
+    r = httpx.post(server.url + "/wechat", params=signed(), content=text_xml("o_user1", "物业几点上班", 1001))
+    assert time.perf_counter() - started < 5
+    reply = parse_xml(r.content)
+    assert reply["ToUserName"] == "o_user1" and reply["FromUserName"] == "gh_wuye" and reply["MsgType"] == "text"
+    assert "办公时间" in reply["Content"]
+    again = httpx.post(server.url + "/wechat", params=signed(), content=text_xml("o_user1", "物业几点上班", 1001))
+    assert again.text == "success"
+
+
+def test_voice_recognition_image_and_events(server):
+    voice = ("<xml><ToUserName>gh_wuye</ToUserName><FromUserName>o_user2</FromUserName><CreateTime>1</CreateTime>"
+             "<MsgType>voice</MsgType><MediaId>m</MediaId><Format>amr</Format><Recognition>门禁卡丢了怎么办</Recognition>"
+             "<MsgId>2001</MsgId></xml>".encode())
+    assert "工本费" in parse_xml(httpx.post(server.url + "/wechat", params=signed(), content=voice).content)["Content"]
+    sub = (b"<xml><ToUserName>gh_wuye</ToUserName><FromUserName>o_user3</FromUserName><CreateTime>2</CreateTime>"
+           b"<MsgType>event</MsgType><Event>subscribe</Event></xml>")
+    assert "欢迎关注" in parse_xml(httpx.post(server.url + "/wechat", params=signed(), content=sub).content)["Content"]
+    unsub = sub.replace(b"subscribe", b"unsubscribe")
+    assert httpx.post(server.url + "/wechat", params=signed(), content=unsub).text == "success"
+    click = (b"<xml><ToUserName>gh_wuye</ToUserName><FromUserName>o_user3</FromUserName><CreateTime>3</CreateTime>"
+             b"<MsgType>event</MsgType><Event>CLICK</Event><EventKey>FAQ_payment_methods</EventKey></xml>")
+    assert "微信" in parse_xml(httpx.post(server.url + "/wechat", params=signed(), content=click).content)["Content"]
+    image = (b"<xml><ToUserName>gh_wuye</ToUserName><FromUserName>o_user4</FromUserName><CreateTime>4</CreateTime>"
+             b"<MsgType>image</MsgType><PicUrl>http://127.0.0.1/p.jpg</PicUrl><MediaId>x</MediaId><MsgId>2002</MsgId></xml>")
+    assert httpx.post(server.url + "/wechat", params=signed(), content=image).status_code == 200
+
+
+def test_safe_mode_round_trip(server):
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+    encrypted = crypto.encrypt(text_xml("o_safe", "小区的停车月卡怎么办理", 3001).decode())
+    params = {**signed("1700000001", "7"), "encrypt_type": "aes",
+              "msg_signature": signature(TOKEN, "1700000001", "7", encrypted)}
+    body = f"<xml><ToUserName><![CDATA[gh_wuye]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    r = httpx.post(server.url + "/wechat", params=params, content=body.encode())
+    outer = parse_xml(r.content)
+    assert check_signature(outer["MsgSignature"], TOKEN, outer["TimeStamp"], outer["Nonce"], outer["Encrypt"])
+    assert "350" in parse_xml(crypto.decrypt(outer["Encrypt"]).encode())["Content"]
+    tampered = dict(params, msg_signature="0" * 40)
+    assert httpx.post(server.url + "/wechat", params=tampered, content=body.encode()).status_code == 403
+
+
+def test_bad_signature_and_malformed_xml_are_refused(server):
+    bad = dict(signed(), signature="f" * 40)
+    assert httpx.post(server.url + "/wechat", params=bad, content=text_xml("o", "hi", 1)).status_code == 403
+    assert httpx.post(server.url + "/wechat", params=signed(), content=b"<xml><oops></xml>").status_code == 400
+
+
+def test_agent_replies_reach_wechat_users_through_the_customer_service_api(server):
+    r = httpx.post(server.url + "/wechat", params=signed(), content=text_xml("o_angry", "我要投诉保安态度太差", 4001))
+    assert r.status_code == 200
+    client = httpx.Client(base_url=server.url)
+    client.post("/api/auth/login", json={"username": "agent", "password": "agent123"}).raise_for_status()
+    queue = client.get("/api/agent/queue").json()["queue"]
+    item = next(q for q in queue if q["channel"] == "wechat")
+    conversation_id = client.post(f"/api/agent/handoffs/{item['handoff_id']}/claim").json()["conversation_id"]
+    FakeWeChatApi.sent.clear()
+    client.post(f"/api/agent/conversations/{conversation_id}/messages", json={"text": "您好，我们会核实处理"}).raise_for_status()
+    assert FakeWeChatApi.sent and FakeWeChatApi.sent[-1]["touser"] == "o_angry"
+    assert FakeWeChatApi.sent[-1]["text"]["content"] == "您好，我们会核实处理"
+    client.post(f"/api/agent/conversations/{conversation_id}/messages",
+                json={"text": "内部：该业主上月也投诉过", "private": True}).raise_for_status()
+    assert all("内部" not in m["text"]["content"] for m in FakeWeChatApi.sent)
