@@ -22,5 +22,8 @@ eval: setup
 bench: setup
 	.venv/bin/wuye bench nlu
 
+screenshots: setup
+	.venv/bin/wuye screenshots
+
 clean:
 	rm -rf models reports .pytest_cache data/nlu/generated

@@ -200,6 +200,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(render_turn(result))
 
 
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    from bot.screenshots import take_screenshots
+
+    settings = get_settings()
+    for path in take_screenshots(settings, load_parser(settings), Path(args.out), args.chromium):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -248,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sender", default="cli-admin", help="chat identity to use")
     c.add_argument("--community", default=None, help="community id for an unbound identity")
     c.set_defaults(func=cmd_chat)
+
+    sc = sub.add_parser("screenshots", help="regenerate docs/screenshots (needs Debian's chromium)")
+    sc.add_argument("--out", default="docs/screenshots")
+    sc.add_argument("--chromium", default="/usr/bin/chromium")
+    sc.set_defaults(func=cmd_screenshots)
 
     s = sub.add_parser("serve", help="run the HTTP server")
     s.add_argument("--host", default=os.environ.get("WUYE_HOST", "127.0.0.1"))

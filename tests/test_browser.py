@@ -6,10 +6,13 @@ import shutil
 
 import pytest
 
-from tests.live_server import LiveServer
+from bot.devserver import LiveServer
 
 CHROMIUM = os.environ.get("WUYE_CHROMIUM", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM),
+HAVE_CHROMIUM = bool(shutil.which(CHROMIUM)) or os.path.exists(CHROMIUM)
+if not HAVE_CHROMIUM and os.environ.get("WUYE_REQUIRE_CHROMIUM"):
+    raise RuntimeError(f"WUYE_REQUIRE_CHROMIUM is set but there is no Chromium at {CHROMIUM}")
+pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM,
                                 reason=f"no Chromium at {CHROMIUM}: install Debian's chromium (the CI script does)")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]

@@ -11,7 +11,7 @@ import websockets
 import yaml
 
 from bot.settings import PROJECT_ROOT
-from tests.live_server import LiveServer
+from bot.devserver import LiveServer
 
 
 @pytest.fixture(scope="module")

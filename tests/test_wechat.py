@@ -11,7 +11,7 @@ import pytest
 
 from connectors.wechat import parse_xml
 from connectors.wechat_crypto import WeChatCrypto, WeChatCryptoError, check_signature, signature
-from tests.live_server import LiveServer, free_port
+from bot.devserver import LiveServer, free_port
 
 # Public test vector of Tencent's WXBizMsgCrypt sample (token, EncodingAESKey, app id, a pushed message).
 VECTOR = {

@@ -87,7 +87,7 @@
     kpi(f.median_wait_seconds == null ? "-" : Math.round(f.median_wait_seconds / 60) + " 分钟", "等待人工中位数");
     const W = 700, H = 180, n = f.per_day.length, max = Math.max(1, ...f.per_day.map((d) => d.conversations));
     const NS = "http://www.w3.org/2000/svg", svg = document.createElementNS(NS, "svg");
-    svg.setAttribute("viewBox", "0 0 " + W + " " + (H + 30)); svg.setAttribute("width", "100%");
+    svg.setAttribute("viewBox", "0 0 " + W + " " + (H + 30)); svg.setAttribute("width", "100%"); svg.setAttribute("height", "240"); svg.setAttribute("preserveAspectRatio", "none");
     f.per_day.forEach((d, i) => {
       const bw = W / n - 6, x = i * (W / n) + 3, hBot = (d.bot_only / max) * H, hAll = (d.conversations / max) * H;
       const r1 = document.createElementNS(NS, "rect"); r1.setAttribute("x", x); r1.setAttribute("y", H - hAll); r1.setAttribute("width", bw); r1.setAttribute("height", hAll - hBot); r1.setAttribute("fill", "#fa8c16"); svg.appendChild(r1);

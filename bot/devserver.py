@@ -1,4 +1,5 @@
-"""A real uvicorn server on 127.0.0.1 in a background thread, for browser, WebSocket and WeChat tests."""
+"""A throwaway server on 127.0.0.1 in a background thread: a copy of data/, a fresh SQLite database with the demo
+data, and the real app. Used by the browser/WebSocket/WeChat tests and by `wuye screenshots`."""
 from __future__ import annotations
 
 import dataclasses
