@@ -227,3 +227,13 @@ def load_knowledge_base(
     if problems:
         raise KnowledgeBaseError(problems)
     return KnowledgeBase(entries=entries, communities=communities)
+
+
+class KnowledgeHolder:
+    """The knowledge base being served; replaced only by a version that validated (see bot/admin.py)."""
+
+    def __init__(self, settings) -> None:
+        self.current = load_knowledge_base(settings.faq_dir, settings.communities_file)
+
+    def __call__(self) -> KnowledgeBase:
+        return self.current

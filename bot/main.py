@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from contextlib import asynccontextmanager
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Dict, Optional
 
@@ -34,23 +34,16 @@ class Services:
     wechat: Any = None
 
 
-class KnowledgeHolder:
-    """The knowledge base being served; replaced only by a version that validated."""
-
-    def __init__(self, settings: Settings) -> None:
-        from bot.knowledge import load_knowledge_base
-
-        self._settings = settings
-        self.current = load_knowledge_base(settings.faq_dir, settings.communities_file)
-
-    def __call__(self):
-        return self.current
-
-
 def build_services(settings: Settings, parser: Optional[Any] = None, clock: Optional[Any] = None) -> Services:
+    """Everything heavy, built once at start-up: the model, the database, the engine and the channels."""
+    from bot.admin import Trainer
+    from bot.demo import sync_communities
     from bot.engine import ConversationEngine
+    from bot.events import EventHub, RedisEventHub
+    from bot.knowledge import KnowledgeHolder
     from bot.notify import LogSmsSender
     from bot.storage.db import open_database
+    from connectors.wechat import WeChatChannel
 
     if parser is None:
         from bot.nlu.parser import NluParser
@@ -61,18 +54,17 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
         logger.info("NLU model %s loaded in %.1f s", result.model_path.name, parser.load_seconds)
     db = open_database(settings.database_url)
     knowledge = KnowledgeHolder(settings)
-    from bot.demo import sync_communities
-
     with db.session() as session:
         sync_communities(session, knowledge.current.communities)
     engine = ConversationEngine(db=db, parser=parser, kb_provider=knowledge, sms=LogSmsSender(),
                                 max_chars=settings.max_message_chars)
     if clock is not None:
         engine.clock = clock
-    from bot.events import EventHub, RedisEventHub
-
     hub = RedisEventHub(settings.redis_url) if settings.redis_url else EventHub()
-    return Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge, hub=hub)
+    services = Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge, hub=hub)
+    services.trainer = Trainer(services)
+    services.wechat = WeChatChannel(services)
+    return services
 
 
 def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None, clock: Optional[Any] = None) -> FastAPI:
@@ -83,11 +75,6 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         services = build_services(settings, parser, clock)
         app.state.services = services
         await services.hub.start()
-        from bot.admin import Trainer
-        from connectors.wechat import WeChatChannel
-
-        services.trainer = Trainer(services)
-        services.wechat = WeChatChannel(services)
         yield
         await services.wechat.close()
         await services.hub.stop()

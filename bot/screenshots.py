@@ -11,6 +11,16 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-component-update", "--disable-sync"]
 
 
+def _login(browser, server, path: str, user: str, password: str):
+    page = browser.new_context(viewport=SIZES["desktop"]).new_page()
+    page.goto(server.url + path)
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("#login-form button")
+    page.wait_for_selector("#app-view:not(.hidden)")
+    return page
+
+
 def take_screenshots(settings, parser, out_dir: Path, chromium: str = "/usr/bin/chromium") -> list:
     from playwright.sync_api import sync_playwright
 
@@ -18,12 +28,7 @@ def take_screenshots(settings, parser, out_dir: Path, chromium: str = "/usr/bin/
     written = []
     with tempfile.TemporaryDirectory() as tmp, LiveServer(Path(tmp), settings, parser) as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=ARGS)
-        agent = browser.new_context(viewport=SIZES["desktop"]).new_page()
-        agent.goto(server.url + "/agent")
-        agent.fill("#username", "agent")
-        agent.fill("#password", "agent123")
-        agent.click("#login-form button")
-        agent.wait_for_selector("#app-view:not(.hidden)")
+        agent = _login(browser, server, "/agent", "agent", "agent123")
         residents = {}
         for size, viewport in SIZES.items():
             page = browser.new_context(viewport=viewport, locale="zh-CN").new_page()
@@ -51,11 +56,7 @@ def take_screenshots(settings, parser, out_dir: Path, chromium: str = "/usr/bin/
             path = out_dir / f"agent-{size}.png"
             agent.screenshot(path=str(path), full_page=size == "phone")
             written.append(path)
-        admin = browser.new_context(viewport=SIZES["desktop"]).new_page()
-        admin.goto(server.url + "/admin")
-        admin.fill("#username", "admin")
-        admin.fill("#password", "admin123")
-        admin.click("#login-form button")
+        admin = _login(browser, server, "/admin", "admin", "admin123")
         admin.wait_for_selector(".faqitem")
         admin.locator(".faqitem[data-id='parking_monthly_card']").click()
         admin.wait_for_selector("#edit-form:not(.hidden)")

@@ -50,18 +50,19 @@
       item.appendChild(el("div", "summary", q.summary));
       item.appendChild(el("div", "meta", "原因：" + q.reasons.join("；") + " · 已等待 " + Math.round(q.waiting_seconds / 60) + " 分钟"));
       const b = el("button", "btn", "认领"); b.addEventListener("click", () => claim(q.handoff_id)); item.appendChild(b);
-      const v = el("button", "btn secondary", "查看"); v.addEventListener("click", () => open(q.conversation_id, false)); item.appendChild(v);
+      const v = el("button", "btn secondary", "查看"); v.addEventListener("click", () => open(q.conversation_id)); item.appendChild(v);
       box.appendChild(item);
     });
     if (fresh) alertUrgent();
     firstQueue = false;
   }
-  async function refresh() {
-    const data = await api("/api/agent/queue");
-    renderQueue(data.queue);
+  function renderMine(mineList) {
     const mine = $("mine"); mine.replaceChildren();
-    data.mine.forEach((c) => { const d = el("div", "qitem " + (c.priority || ""), "会话 #" + c.conversation_id + " · " + c.channel);
-      d.addEventListener("click", () => open(c.conversation_id, true)); mine.appendChild(d); });
+    mineList.forEach((c) => { const d = el("div", "qitem " + (c.priority || ""), "会话 #" + c.conversation_id + " · " + c.channel);
+      d.addEventListener("click", () => open(c.conversation_id)); mine.appendChild(d); });
+  }
+  async function refresh() {
+    try { const data = await api("/api/agent/queue"); renderQueue(data.queue); renderMine(data.mine); } catch (e) { /* signed out */ }
   }
   function connect() {
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
@@ -69,15 +70,12 @@
     ws.onopen = () => { $("conn").textContent = "● 在线"; if (current) ws.send(JSON.stringify({ type: "watch", conversation_id: current.id })); };
     ws.onmessage = (ev) => {
       const data = JSON.parse(ev.data);
-      if (data.type === "queue") { renderQueue(data.queue); refreshMine(); }
+      if (data.type === "queue") refresh();
       else if (data.type === "message" && current && data.conversation_id === current.id) appendMsg(data);
       else if (data.type === "status" && current && data.conversation_id === current.id) { current.status = data.status; updateControls(); }
     };
     ws.onclose = () => { $("conn").textContent = "○ 重新连接中…"; setTimeout(connect, 2000); };
   }
-  async function refreshMine() { try { const data = await api("/api/agent/queue"); const mine = $("mine"); mine.replaceChildren();
-    data.mine.forEach((c) => { const d = el("div", "qitem " + (c.priority || ""), "会话 #" + c.conversation_id + " · " + c.channel);
-      d.addEventListener("click", () => open(c.conversation_id, true)); mine.appendChild(d); }); } catch (e) { /* signed out */ } }
   setInterval(() => { if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "ping" })); }, 20000);
 
   const seen = new Set();
