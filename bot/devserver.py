@@ -46,9 +46,18 @@ class LiveServer:
         self.app = create_app(self.settings, parser=parser, clock=office_clock())
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self._new_server()
+
+    def _new_server(self) -> None:
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     ws="websockets"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def restart(self) -> None:
+        """Stop and start the server on the same port and database: every open connection drops."""
+        self.__exit__()
+        self._new_server()
+        self.__enter__()
 
     def __enter__(self) -> "LiveServer":
         self.thread.start()

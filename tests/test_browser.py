@@ -135,3 +135,33 @@ def test_widget_falls_back_to_rest_when_websockets_are_blocked(browser, server):
     page.reload()  # history comes back
     page.wait_for_selector(".row.mine .bubble:has-text('停车月卡怎么办')")
     context.close()
+
+
+def test_widget_reconnects_after_a_network_drop_and_shows_the_history(browser, server):
+    page = resident_page(browser, server)
+    ask(page, "装修押金多少钱")
+    page.wait_for_selector(".row.theirs .bubble:has-text('押金')")
+    server.restart()  # the connection drops while the page stays open
+    page.wait_for_function("window.wuyeWidget.transport() === 'websocket'", timeout=30000)
+    page.wait_for_selector("#offline.hidden", state="attached")
+    assert page.locator(".row.mine .bubble:has-text('装修押金多少钱')").count() == 1  # history shown once
+    page.reload()
+    page.wait_for_selector(".row.mine .bubble:has-text('装修押金多少钱')")
+    ask(page, "谢谢")
+    page.wait_for_selector(".row.theirs .bubble:has-text('不客气')")
+    page.context.close()
+
+
+def test_one_script_tag_embeds_the_widget_in_another_site(browser, server):
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.goto(server.url + "/api/health")  # any page of another site; the tag is all it needs
+    page.evaluate("""url => { document.body.innerHTML = '<h1>某物业官网</h1>';
+        const s = document.createElement('script'); s.src = url + '/embed.js'; document.body.appendChild(s); }""", server.url)
+    page.click("button:has-text('在线客服')")
+    frame = page.frame_locator("iframe[title='物业在线客服']")
+    frame.locator(".chip").first.wait_for()
+    frame.locator("#input").fill("物业电话多少")
+    frame.locator("#input").press("Enter")
+    frame.locator(".bubble:has-text('020-8888 6601')").first.wait_for()
+    context.close()
