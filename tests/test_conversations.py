@@ -204,7 +204,7 @@ def test_clarify_ladder_ends_in_handoff(world):
     r1 = world.say("那个东西怎么弄啊")
     assert r1.replies[0].buttons and r1.handoff is None
     assert any(b.payload == "/handoff" for b in r1.replies[0].buttons)
-    r2 = world.say("就是那个啥")
+    r2 = world.say("这个怎么搞")
     assert r2.handoff and r2.handoff["priority"] == "normal" and r2.handoff["status"] == "queued"
 
 

@@ -171,13 +171,13 @@ def test_question_edit_retrains_in_the_background_without_a_pause(server):
 def test_failures_and_figures(server):
     resident = httpx.Client(base_url=server.url)
     resident.post("/api/widget/session")
-    resident.post("/api/widget/messages", json={"text": "就是那个啥"})
+    resident.post("/api/widget/messages", json={"text": "这个怎么搞"})
     admin = staff_client(server, "admin", "admin123")
     failures = admin.get("/api/admin/failures").json()
-    group = next(g for g in failures["groups"] if "就是那个啥" in g["text"])
+    group = next(g for g in failures["groups"] if "这个怎么搞" in g["text"])
     r = admin.post(f"/api/admin/failures/{group['examples'][0]['message_id']}/add-to-faq", json={"faq_id": "amenities"})
     assert r.status_code == 200
-    assert "就是那个啥" in admin.get("/api/admin/faq/amenities").json()["questions"]
+    assert "这个怎么搞" in admin.get("/api/admin/faq/amenities").json()["questions"]
     figures = admin.get("/api/admin/figures").json()
     assert figures["conversations"] >= 3 and figures["handoffs_by_priority"]
     assert len(figures["per_day"]) == 14 and 0 <= figures["bot_only_share"] <= 1

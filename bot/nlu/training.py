@@ -24,7 +24,7 @@ from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 MODEL_PREFIX = "nlu-"
-COMPONENT_SOURCES = ("tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "numerals.py")
+COMPONENT_SOURCES = ("classifier.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "numerals.py")
 
 
 class _LiteralStr(str):
