@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from actions import fees, handoff as handoffs, parking, repairs
 from actions.base import Button, FlowSpec, Reply, TurnContext, is_cancel
@@ -53,6 +56,28 @@ class TurnResult:
         }
 
 
+class KeyedLocks:
+    """A lock per key, created on demand and dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: Dict[Any, List[Any]] = {}
+
+    @contextmanager
+    def hold(self, key: Any) -> Iterator[None]:
+        with self._guard:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
+
+
 @dataclass
 class ConversationEngine:
     db: Database
@@ -61,6 +86,7 @@ class ConversationEngine:
     sms: Any
     clock: Callable[[], dt.datetime] = field(default=dt.datetime.now)
     max_chars: int = 1000
+    _locks: "KeyedLocks" = field(default_factory=lambda: KeyedLocks(), repr=False)
 
     # --- entry point ------------------------------------------------------------------------------
     def handle(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]] = None,
@@ -73,10 +99,12 @@ class ConversationEngine:
         if not sender_id or len(sender_id) > 128:
             raise InputError("sender_id must be 1-128 characters")
         text = text or "[图片]"
-        now = self.clock()
         kb = self.kb_provider()
         reading = self.parser.parse(text)
-        with self.db.session() as session:
+        # One resident's turns are processed one at a time, in order (in this process; across processes the
+        # identity row is locked FOR UPDATE on databases that support it).
+        with self._locks.hold((channel, sender_id)), self.db.session() as session:
+            now = self.clock()
             identity = self._identity(session, channel, sender_id, now)
             conversation = self._conversation(session, identity, channel, community_id, now)
             nlu = reading.as_api()
@@ -103,12 +131,17 @@ class ConversationEngine:
 
     # --- persistence helpers ------------------------------------------------------------------------
     def _identity(self, session, channel: str, sender_id: str, now: dt.datetime) -> ChatIdentity:
-        identity = session.scalar(select(ChatIdentity).where(ChatIdentity.channel == channel,
-                                                             ChatIdentity.sender_id == sender_id))
+        query = select(ChatIdentity).where(ChatIdentity.channel == channel, ChatIdentity.sender_id == sender_id)
+        if session.bind.dialect.name != "sqlite":
+            query = query.with_for_update()
+        identity = session.scalar(query)
         if identity is None:
-            identity = ChatIdentity(channel=channel, sender_id=sender_id, created_at=now)
-            session.add(identity)
-            session.flush()
+            try:
+                with session.begin_nested():  # two first messages at once: the loser re-reads the winner's row
+                    identity = ChatIdentity(channel=channel, sender_id=sender_id, created_at=now)
+                    session.add(identity)
+            except IntegrityError:
+                identity = session.scalar(query)
         return identity
 
     def _conversation(self, session, identity: ChatIdentity, channel: str, community_id: Optional[str],

@@ -285,3 +285,14 @@ def test_bad_messages_are_refused_and_nothing_is_stored(world, text):
         world.say(text)
     with world.db.session() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+
+
+def test_simultaneous_first_messages_of_one_resident_share_one_identity(world):
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda t: world.say(t, sender="twin"), ["你好", "物业几点上班", "谢谢", "在吗"]))
+    assert len({r.conversation_id for r in results}) == 1
+    with world.db.session() as s:
+        from bot.storage.models import ChatIdentity
+        assert s.scalar(sa.select(sa.func.count()).select_from(ChatIdentity).where(ChatIdentity.sender_id == "twin")) == 1
