@@ -85,6 +85,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         description="Chinese customer-service assistant for residential property management.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below with local Swagger UI assets: no CDN, so /docs works offline
     )
     from fastapi.staticfiles import StaticFiles
 
@@ -101,4 +102,20 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(pages.router)
     app.include_router(health.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    _mount_docs(app)
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():  # type: ignore[no-untyped-def]
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} – API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")

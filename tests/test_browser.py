@@ -165,3 +165,12 @@ def test_one_script_tag_embeds_the_widget_in_another_site(browser, server):
     frame.locator("#input").press("Enter")
     frame.locator(".bubble:has-text('020-8888 6601')").first.wait_for()
     context.close()
+
+
+def test_the_openapi_page_renders_without_network(browser, server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server.url + "/docs")
+    page.wait_for_selector("text=/api/parse")
+    page.wait_for_selector("text=/api/chat")
+    context.close()
