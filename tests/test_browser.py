@@ -171,6 +171,6 @@ def test_the_openapi_page_renders_without_network(browser, server):
     context = browser.new_context()
     page = context.new_page()
     page.goto(server.url + "/docs")
-    page.wait_for_selector("text=/api/parse")
-    page.wait_for_selector("text=/api/chat")
+    page.get_by_text("/api/parse", exact=True).first.wait_for()
+    page.get_by_text("/api/chat", exact=True).first.wait_for()
     context.close()
