@@ -87,6 +87,8 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         lifespan=lifespan,
         docs_url=None,  # served below with local Swagger UI assets: no CDN, so /docs works offline
     )
+    # The bundled Swagger UI (4.15) renders OpenAPI 3.0 documents; our schema uses nothing 3.1-only.
+    app.openapi_version = "3.0.3"
     from fastapi.staticfiles import StaticFiles
 
     from bot.api import admin, agent, auth, health, nlu, pages
