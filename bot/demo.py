@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from bot.community import Community as CommunityConfig
 from bot.security import hash_password
-from bot.storage.models import (Bill, Community, Household, ParkingCard, ParkingSpace, Staff, WorkOrder,
-                                WorkOrderEvent)
+from bot.storage.models import (Bill, ChatIdentity, Community, Conversation, Handoff, Household, Message,
+                                ParkingCard, ParkingSpace, Staff, WorkOrder, WorkOrderEvent)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红文斌云飞海燕春梅晨宇浩然子涵"
@@ -21,6 +21,17 @@ PROVINCE = {"jinxiu": "粤A", "binjiang": "浙A"}
 REPAIRS = [("水电", "卫生间水龙头漏水"), ("水电", "厨房下水道堵塞"), ("门窗", "入户门锁芯损坏"), ("电梯", "电梯按钮失灵"),
            ("公共设施", "楼道声控灯不亮"), ("水电", "客厅插座没电"), ("门窗", "阳台推拉门关不严"), ("公共设施", "单元门闭门器损坏")]
 DEMO_PASSWORDS = {"agent": "agent123", "admin": "admin123"}
+# Past conversations for the admin figures: (resident text, bot reply, handoff priority and reason or None).
+HISTORY = [
+    ("物业几点上班", "物业服务中心办公时间：每天 8:30-18:00。", None),
+    ("门禁卡丢了怎么补办", "请带身份证到物业服务中心补办，工本费 20 元。", None),
+    ("垃圾几点可以扔", "投放时间：早上 7:00-9:00、晚上 18:00-21:00。", None),
+    ("停车月卡怎么续费", "可在公众号“停车缴费 → 月卡续费”在线办理。", None),
+    ("我要投诉楼上装修太吵", "已为您转接人工客服。", ("normal", "complaint")),
+    ("转人工", "已为您转接人工客服。", ("normal", "resident asked for a person")),
+    ("报修第三次了还没人来！！！", "已为您转接人工客服。", ("high", "repeated chasing")),
+    ("电梯困人了快来", "紧急情况请立即拨打 24 小时应急电话！", ("urgent", "emergency keyword: 电梯困人")),
+]
 
 
 def months_back(today: dt.date, n: int) -> List[str]:
@@ -102,8 +113,40 @@ def load_demo_data(session: Session, communities: List[CommunityConfig], today: 
                                                                created_at=created + dt.timedelta(hours=3)))
                         session.add(order)
                         counts["work_orders"] += 1
-    session.add(Staff(username="agent", display_name="客服小林", password_hash=hash_password(DEMO_PASSWORDS["agent"]),
-                      role="agent"))
+    agent = Staff(username="agent", display_name="客服小林", password_hash=hash_password(DEMO_PASSWORDS["agent"]),
+                  role="agent")
+    session.add(agent)
     session.add(Staff(username="admin", display_name="管理员", password_hash=hash_password(DEMO_PASSWORDS["admin"]),
                       role="admin"))
+    session.flush()
+    counts["past_conversations"] = _history(session, rng, today, agent)
     return counts
+
+
+def _history(session: Session, rng: random.Random, today: dt.date, agent: Staff) -> int:
+    """Two weeks of finished demo conversations (sender ids demo-…), so the admin figures have something to show."""
+    count = 0
+    for days_ago in range(14, 0, -1):
+        day = today - dt.timedelta(days=days_ago)
+        for _ in range(rng.randint(3, 9)):
+            count += 1
+            at = dt.datetime.combine(day, dt.time(rng.randint(8, 20), rng.randint(0, 59)))
+            identity = ChatIdentity(channel=rng.choice(("web", "wechat")), sender_id=f"demo-{count}", created_at=at)
+            session.add(identity)
+            session.flush()
+            text, reply, handoff = rng.choices(HISTORY, weights=[5, 5, 5, 5, 1, 1, 1, 1])[0]
+            conversation = Conversation(identity_id=identity.id, channel=identity.channel, status="bot",
+                                        created_at=at, updated_at=at)
+            session.add(conversation)
+            session.flush()
+            session.add(Message(conversation_id=conversation.id, sender="resident", text=text, created_at=at))
+            session.add(Message(conversation_id=conversation.id, sender="bot", text=reply, created_at=at))
+            if handoff:
+                priority, reason = handoff
+                claimed = at + dt.timedelta(seconds=rng.randint(20, 600 if priority != "urgent" else 90))
+                session.add(Handoff(conversation_id=conversation.id, priority=priority, reasons=[reason], context={},
+                                    status="resolved", agent_id=agent.id, created_at=at, claimed_at=claimed,
+                                    resolved_at=claimed + dt.timedelta(minutes=rng.randint(2, 15))))
+                conversation.status = "resolved"
+                conversation.priority = priority
+    return count

@@ -37,7 +37,7 @@ def test_migrations_create_every_table(db):
 def test_demo_data_is_realistic(db, settings):
     with db.session() as s:
         counts = load_demo_data(s, load_communities(settings.communities_file), today=TODAY)
-    assert counts["households"] >= 200
+    assert counts["households"] >= 200 and counts["past_conversations"] >= 14 * 3
     with db.session() as s:
         assert s.scalar(sa.select(sa.func.count(sa.distinct(Household.community_id)))) == 2
         assert s.scalar(sa.select(sa.func.count()).select_from(Bill).where(Bill.paid.is_(False))) > 10
