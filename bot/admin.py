@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 from sqlalchemy import select
 
-from bot.knowledge import FaqEntry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
+from bot.knowledge import FaqEntry, KnowledgeBase, load_knowledge_base
 from bot.storage.models import Conversation, Handoff, Message
 
 logger = logging.getLogger(__name__)

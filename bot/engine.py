@@ -20,7 +20,7 @@ from actions.base import Button, FlowSpec, Reply, TurnContext, is_cancel
 from bot.knowledge import KnowledgeBase
 from bot.router import ConversationState, FLOW_INTENTS, Route, decide, emergency_matches
 from bot.storage.db import Database
-from bot.storage.models import ChatIdentity, Conversation, Handoff, Message
+from bot.storage.models import ChatIdentity, Conversation, Message
 
 FLOWS: Dict[str, FlowSpec] = {
     "fee_lookup": fees.FLOW,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from sqlalchemy import select
 
@@ -92,3 +92,22 @@ def conversation_of(session, channel: str, sender_id: str) -> Optional[Conversat
         return None
     return session.scalar(select(Conversation).where(Conversation.identity_id == identity.id)
                           .order_by(Conversation.id.desc()))
+
+
+async def run_turn(services, channel: str, sender_id: str, text: str, photos: List[str],
+                   before_publish: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
+    """One resident turn through the engine (in a worker thread), then published live: the new messages to the
+    conversation's topic and, when a handoff is involved, the queue to the agents. ``before_publish`` gets the
+    conversation id first, so a caller can subscribe to it before its own first message is published."""
+    import asyncio
+
+    with services.db.session() as session:
+        existing = conversation_of(session, channel, sender_id)
+        before = last_message_id(session, existing.id) if existing else 0
+    result = await asyncio.to_thread(services.engine.handle, channel, sender_id, text, photos or None)
+    if before_publish is not None:
+        before_publish(result.conversation_id)
+    await publish_messages(services, result.conversation_id, before)
+    if result.handoff is not None:
+        await publish_queue(services, services.engine.clock())
+    return result.as_api()

@@ -10,7 +10,6 @@ from typing import Any, Dict, List, Optional
 from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from bot import live
 from bot.auth import RESIDENT_COOKIE, RESIDENT_MAX_AGE, new_resident_id, read_resident_cookie, sign_resident
@@ -74,18 +73,6 @@ def history(request: Request) -> Dict[str, Any]:
     return _history(request.app.state.services, sender)
 
 
-async def handle_message(services, sender: str, text: str, photos: List[str]) -> Dict[str, Any]:
-    """Run one resident turn and publish it live (for agents and the resident's other tabs)."""
-    with services.db.session() as session:
-        existing = conversation_of(session, sender)
-        before = live.last_message_id(session, existing.id) if existing else 0
-    result = await run_in_threadpool(services.engine.handle, CHANNEL, sender, text, photos or None)
-    await live.publish_messages(services, result.conversation_id, before)
-    if result.handoff is not None:
-        await live.publish_queue(services, services.engine.clock())
-    return result.as_api()
-
-
 @router.post("/api/widget/messages", summary="REST fallback when WebSockets are blocked")
 async def post_message(body: WidgetMessage, request: Request) -> Dict[str, Any]:
     sender = resident_id(request)
@@ -94,7 +81,7 @@ async def post_message(body: WidgetMessage, request: Request) -> Dict[str, Any]:
     services = request.app.state.services
     photos = [p for p in body.photos if p.startswith("/uploads/")]
     try:
-        return await handle_message(services, sender, body.text, photos)
+        return await live.run_turn(services, CHANNEL, sender, body.text, photos)
     except InputError as exc:
         raise HTTPException(status_code=413 if "longer" in str(exc) else 422, detail=str(exc)) from exc
 
@@ -165,18 +152,8 @@ async def chat_socket(websocket: WebSocket) -> None:
             text = str(data.get("text") or "")
             photos = [p for p in (data.get("photos") or []) if isinstance(p, str) and p.startswith("/uploads/")][:6]
             await websocket.send_json({"type": "typing", "on": True})
-            try:
-                with services.db.session() as session:
-                    existing = conversation_of(session, sender)
-                if existing is None:  # first message: subscribe before the replies are published
-                    result = await run_in_threadpool(services.engine.handle, CHANNEL, sender, text, photos or None)
-                    watch(result.conversation_id)
-                    await live.publish_messages(services, result.conversation_id, 0)
-                    if result.handoff is not None:
-                        await live.publish_queue(services, services.engine.clock())
-                else:
-                    watch(existing.id)
-                    await handle_message(services, sender, text, photos)
+            try:  # watch() subscribes before the turn is published, so a first message reaches this socket too
+                await live.run_turn(services, CHANNEL, sender, text, photos, before_publish=watch)
             except InputError as exc:
                 await websocket.send_json({"type": "error", "detail": str(exc)})
             await websocket.send_json({"type": "typing", "on": False})

@@ -123,17 +123,6 @@ class WeChatChannel:
             except Exception:  # noqa: BLE001 - the message is stored; the agent console shows it anyway
                 logger.exception("could not push a message to WeChat user %s", openid)
 
-    async def turn(self, openid: str, text: str, photos: List[str]) -> Optional[Dict[str, Any]]:
-        engine = self.services.engine
-        with self.services.db.session() as session:
-            existing = live.conversation_of(session, CHANNEL, openid)
-            before = live.last_message_id(session, existing.id) if existing else 0
-        result = await asyncio.to_thread(engine.handle, CHANNEL, openid, text, photos or None)
-        await live.publish_messages(self.services, result.conversation_id, before)
-        if result.handoff is not None:
-            await live.publish_queue(self.services, engine.clock())
-        return result.as_api()
-
     async def handle(self, message: Dict[str, str]) -> str:
         """The passive reply text for one incoming message ('' for none)."""
         openid = message.get("FromUserName", "")
@@ -161,7 +150,7 @@ class WeChatChannel:
         return await self._with_deadline(openid, text, [])
 
     async def _with_deadline(self, openid: str, text: str, photos: List[str]) -> str:
-        task = asyncio.create_task(self.turn(openid, text, photos))
+        task = asyncio.create_task(live.run_turn(self.services, CHANNEL, openid, text, photos))
         try:
             result = await asyncio.wait_for(asyncio.shield(task), PASSIVE_DEADLINE)
         except asyncio.TimeoutError:

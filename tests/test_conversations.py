@@ -9,13 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from actions import handoff as handoffs
-from bot.community import load_communities
 from bot.demo import load_demo_data
 from bot.engine import ConversationEngine, InputError
 from bot.knowledge import load_knowledge_base
 from bot.notify import LogSmsSender
 from bot.storage.db import open_database
-from bot.storage.models import (Bill, Conversation, Handoff, Household, Message, ParkingCard, Staff, VisitorPass,
+from bot.storage.models import (Bill, Conversation, Household, Message, ParkingCard, Staff, VisitorPass,
                                 WorkOrder)
 
 NOW = dt.datetime(2026, 11, 27, 10, 0)  # a Friday morning, inside agent hours
@@ -57,7 +56,7 @@ class World:
             return staff
 
     def bind(self, household: Household, sender: str = "r1") -> None:
-        r = self.say(f"查一下我家物业费", sender)
+        r = self.say("查一下我家物业费", sender)
         assert "房号" in self.texts(r)
         r = self.say(household.label, sender)
         assert household.phone[-4:] in self.texts(r)
