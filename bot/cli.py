@@ -95,13 +95,22 @@ def cmd_parse(args: argparse.Namespace) -> int:
 def cmd_faq(args: argparse.Namespace) -> int:
     from bot.knowledge import KnowledgeBaseError, load_knowledge_base
 
+    from bot.nlu.normalize import check_tables
+
     settings = get_settings()
+    table_problems = check_tables(settings.normalize_dir)
+    for problem in table_problems:
+        print(f"error: {settings.normalize_dir}/{problem}", file=sys.stderr)
     try:
         kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     except KnowledgeBaseError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) in the knowledge base", file=sys.stderr)
+        print(f"{len(exc.problems) + len(table_problems)} problem(s) in the knowledge base and normalisation tables",
+              file=sys.stderr)
+        return 1
+    if table_problems:
+        print(f"{len(table_problems)} problem(s) in the normalisation tables", file=sys.stderr)
         return 1
     if args.faq_command == "export":
         from bot.nlu.training import write_faq_training_data
@@ -110,7 +119,8 @@ def cmd_faq(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
     questions = sum(len(e.questions) for e in kb.entries.values())
-    print(f"ok: {len(kb.entries)} FAQ entries, {questions} questions, {len(kb.communities)} communities")
+    print(f"ok: {len(kb.entries)} FAQ entries, {questions} questions, {len(kb.communities)} communities; "
+          f"normalisation tables ok")
     return 0
 
 
@@ -129,7 +139,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     md = evaluation.heldout_markdown(report)
     evaluation.write_reports(report, md, out_dir, "heldout")
     print(md.split("\nErrors:")[0])
-    print(f"reports: {out_dir}/heldout.json, {out_dir}/heldout.md")
+    styles = evaluation.evaluate_styles(parser, evaluation.load_styles(settings.styles_heldout_file))
+    smd = evaluation.styles_markdown(styles)
+    evaluation.write_reports(styles, smd, out_dir, "styles")
+    print(smd.split("\nErrors")[0])
+    print(f"reports: {out_dir}/heldout.json, {out_dir}/heldout.md, {out_dir}/styles.json, {out_dir}/styles.md")
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from bot.nlu import selection
+
+    report = selection.run(get_settings(), Path(args.out) / "cv.json", quick=args.quick, with_rasa=args.with_rasa)
+    print(selection.markdown(report))
+    print(f"report: {args.out}/cv.json")
     return 0
 
 
@@ -243,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--smp2017", metavar="DIR", help="SMP2017-ECDT task 1 folder (train/dev/test.tsv)")
     e.add_argument("--out", default="reports", help="where to write the JSON and Markdown reports")
     e.set_defaults(func=cmd_eval)
+
+    cv = sub.add_parser("cv", help="choose the intent/FAQ design and thresholds by leave-one-author/style-out CV")
+    cv.add_argument("--out", default="reports")
+    cv.add_argument("--quick", action="store_true", help="only the chosen design")
+    cv.add_argument("--with-rasa", action="store_true", help="also the stock Rasa anchor (ResponseSelector; ~6 min)")
+    cv.set_defaults(func=cmd_cv)
 
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(dest="bench_command", required=True)

@@ -17,8 +17,10 @@ from sqlalchemy.exc import IntegrityError
 
 from actions import fees, handoff as handoffs, parking, repairs
 from actions.base import Button, FlowSpec, Reply, TurnContext, is_cancel
+from bot.errors import WuyeError, check_identifier, check_text
 from bot.knowledge import KnowledgeBase
-from bot.router import ConversationState, FLOW_INTENTS, Route, decide, emergency_matches
+from bot.nlu.clauses import QUESTION_MARKERS
+from bot.router import ConversationState, FLOW_INTENTS, Route, decide, emergency_matches, is_emergency
 from bot.storage.db import Database
 from bot.storage.models import ChatIdentity, Conversation, Message
 
@@ -29,7 +31,29 @@ FLOWS: Dict[str, FlowSpec] = {
     "parking": parking.FLOW,
 }
 SWITCH_CONFIDENCE = 0.6
-SPLIT = re.compile(r"[？?。！!；;]+|另外|还有就是|还有|顺便问一下|顺便|以及")
+SPLIT = re.compile(r"([？?。！!；;]+|另外|还有就是|还有|顺便问一下|顺便|以及)")
+CONNECTORS = ("另外", "还有就是", "还有", "顺便问一下", "顺便", "以及")
+
+
+def request_segments(text: str) -> List[str]:
+    """The parts of a message that are requests of their own ("物业费多少？另外厨房漏水" → two).
+
+    A part is a request when it asks (a question or request marker), follows an explicit connector (另外, 还有,
+    顺便…) or reports an emergency; the other parts — the story before a question — are context, not requests.
+    """
+    parts = SPLIT.split(text)
+    segments, after_connector = [], False
+    for part in parts:
+        piece = part.strip()
+        if not piece:
+            continue
+        if SPLIT.fullmatch(piece):
+            after_connector = piece in CONNECTORS
+            continue
+        if len(piece) >= 2 and (after_connector or QUESTION_MARKERS.search(piece) or emergency_matches(piece)):
+            segments.append(piece)
+        after_connector = False
+    return segments
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
 EXPECTED_ENTITY = {"bind_room": "room", "bind_code": "code", "plate": "plate", "arrive": "time", "contact": "phone",
                    "time": "time", "location": "room"}
@@ -37,8 +61,7 @@ STRICT_SLOTS = ("bind_code", "contact", "plate", "arrive", "urgency", "time")
 REJECTION = r"没有?用|没有?帮助|不是这个|不是我要|答非所问|没有?解决|看不懂|不对"
 
 
-class InputError(ValueError):
-    """A message that cannot be processed (empty, too long)."""
+InputError = WuyeError  # a message that cannot be processed: EmptyMessage, MessageTooLong, InvalidCharacters…
 
 
 @dataclass
@@ -91,13 +114,8 @@ class ConversationEngine:
     # --- entry point ------------------------------------------------------------------------------
     def handle(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]] = None,
                community_id: Optional[str] = None) -> TurnResult:
-        text = (text or "").strip()
-        if not text and not photos:
-            raise InputError("message is empty")
-        if len(text) > self.max_chars:
-            raise InputError(f"message is longer than {self.max_chars} characters")
-        if not sender_id or len(sender_id) > 128:
-            raise InputError("sender_id must be 1-128 characters")
+        text = check_text(text or "", self.max_chars, allow_empty=bool(photos))
+        sender_id = check_identifier(sender_id)
         text = text or "[图片]"
         kb = self.kb_provider()
         reading = self.parser.parse(text)
@@ -165,10 +183,13 @@ class ConversationEngine:
         if text.startswith("/"):
             self._payload(ctx, text)
             return
-        if emergency_matches(text) or (reading.intent == "emergency" and reading.confidence >= 0.5):
+        flow = ctx.flow
+        # a message that answers the slot a flow asked for ("5栋2单元301") is that answer: only an emergency rule,
+        # not the model's emergency probability, can turn it into an emergency
+        answers_slot = bool(flow and flow.get("name") and self._fills_asked_slot(ctx, flow))
+        if emergency_matches(text, reading.normalized_text) if answers_slot else is_emergency(reading):
             self._emergency(ctx, decide(reading))
             return
-        flow = ctx.flow
         if flow and flow.get("name"):
             if is_cancel(text):
                 ctx.conversation.flow = None
@@ -181,7 +202,7 @@ class ConversationEngine:
             ctx.conversation.flow = None  # the resident moved on: the unfinished flow is dropped
         if re.search(REJECTION, text) and self._rejects_previous_answer(ctx):
             return
-        segments = [s.strip() for s in SPLIT.split(text) if len(s.strip()) >= 2]
+        segments = request_segments(text)
         if len(segments) > 1:
             readings = [self.parser.parse(s) for s in segments]
             routes = [decide(r) for r in readings]
@@ -192,13 +213,18 @@ class ConversationEngine:
                 return
         self._act(ctx, decide(reading, ConversationState(failed_turns=ctx.conversation.failed_turns)))
 
+    @staticmethod
+    def _fills_asked_slot(ctx: TurnContext, flow: Dict[str, Any]) -> bool:
+        """The message carries the entity the flow's current question asked for (a room, a phone, a code…)."""
+        expected = EXPECTED_ENTITY.get(flow.get("asking") or "")
+        return bool(expected and (ctx.entity(expected) or (expected == "code" and re.fullmatch(r"\s*\d{6}\s*", ctx.text))))
+
     def _continues_flow(self, ctx: TurnContext, flow: Dict[str, Any]) -> bool:
         """False when the resident clearly switched topic (another flow, a confident FAQ, or wants a person)."""
         reading = ctx.reading
         spec = FLOWS[flow["name"]]
         asking = flow.get("asking")
-        expected = EXPECTED_ENTITY.get(asking or "")
-        if expected and (ctx.entity(expected) or (expected == "code" and re.fullmatch(r"\s*\d{6}\s*", ctx.text))):
+        if self._fills_asked_slot(ctx, flow):
             return True
         if asking in STRICT_SLOTS or asking in spec.free_text_slots:
             return not (reading.intent in ("human_agent", "complaint") and reading.confidence >= SWITCH_CONFIDENCE)

@@ -146,6 +146,112 @@ def heldout_markdown(r: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- the independent styles set (tests/heldout/styles.yml) --------------------------------------------------
+@dataclass
+class StyleItem:
+    text: str
+    labels: List[str]
+    style: str
+    handoff: Optional[str]
+
+
+def load_styles(path: Path) -> List[StyleItem]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))["styles"]
+    items = []
+    for style, rows in data.items():
+        for row in rows:
+            labels = row["label"] if isinstance(row["label"], list) else [row["label"]]
+            items.append(StyleItem(str(row["text"]), [str(l) for l in labels], style, row.get("handoff")))
+    return items
+
+
+def _read_label(reading: Any) -> str:
+    return f"faq/{reading.faq_id}" if reading.intent == "faq" and reading.faq_id else reading.intent
+
+
+def evaluate_styles(parser: Any, items: List[StyleItem]) -> Dict[str, Any]:
+    """Intent, FAQ and routing figures on the styles set, overall and per style.
+
+    A message is *read right* when its label (intent, or faq/<id>) is one of its gold labels. For routine FAQ
+    questions (a FAQ label first and no handoff expected) the route is classed as answered right, clarify,
+    wrong answer (another FAQ answered) or other (flow, handoff, reject, small talk).
+    """
+    rows = []
+    for item in items:
+        reading = parser.parse(item.text)
+        route = decide(reading)
+        label = _read_label(reading)
+        gold_intents = {l.split("/")[0] for l in item.labels}
+        routine = item.labels[0].startswith("faq/") and not item.handoff
+        if not routine:
+            outcome = None
+        elif route.decision == "clarify":
+            outcome = "clarify"
+        elif route.decision == "answer":
+            outcome = "right" if f"faq/{reading.faq_id}" in item.labels else "wrong"
+        else:
+            outcome = "other"
+        rows.append({"text": item.text, "style": item.style, "gold": item.labels, "read": label,
+                     "confidence": round(reading.confidence, 4), "faq_confidence": round(reading.faq_confidence, 4),
+                     "read_right": label in item.labels, "intent_right": reading.intent in gold_intents,
+                     "faq_item": item.labels[0].startswith("faq/"), "routine": routine, "outcome": outcome,
+                     "handoff_expected": item.handoff, "route": route.as_api()})
+    return {"messages": len(rows), "overall": _styles_summary(rows),
+            "per_style": {s: _styles_summary([r for r in rows if r["style"] == s])
+                          for s in dict.fromkeys(r["style"] for r in rows)},
+            "errors": [r for r in rows if not r["read_right"] or r["outcome"] in ("wrong", "clarify", "other")
+                       or bool(r["handoff_expected"]) != (r["route"]["decision"] == "handoff")
+                       or (r["handoff_expected"] == "urgent") != (r["route"]["priority"] == "urgent")]}
+
+
+def _styles_summary(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
+    def share(xs: List[bool]) -> Optional[float]:
+        return sum(xs) / len(xs) if xs else None
+
+    faq = [r for r in rows if r["faq_item"]]
+    routine = [r for r in rows if r["routine"]]
+    urgent = [r for r in rows if r["handoff_expected"] == "urgent"]
+    tp = sum(bool(r["handoff_expected"]) and r["route"]["decision"] == "handoff" for r in rows)
+    fp = sum(not r["handoff_expected"] and r["route"]["decision"] == "handoff" for r in rows)
+    fn = sum(bool(r["handoff_expected"]) and r["route"]["decision"] != "handoff" for r in rows)
+    p, rec, f1 = _prf(tp, fp, fn)
+    return {
+        "messages": len(rows),
+        "read_right": share([r["read_right"] for r in rows]),
+        "intent_accuracy": share([r["intent_right"] for r in rows]),
+        "faq_top1": share([r["read_right"] for r in faq]),
+        "routine_faq": len(routine),
+        "answered_right": share([r["outcome"] == "right" for r in routine]),
+        "clarify": share([r["outcome"] == "clarify" for r in routine]),
+        "wrong_answer": share([r["outcome"] == "wrong" for r in routine]),
+        "other_route": share([r["outcome"] == "other" for r in routine]),
+        "urgent_recall": share([r["route"]["priority"] == "urgent" for r in urgent]),
+        "handoff_precision": p if tp + fp else None, "handoff_recall": rec if tp + fn else None,
+        "handoff_f1": f1 if tp + fp + fn else None,
+    }
+
+
+def styles_markdown(r: Dict[str, Any]) -> str:
+    def f(v: Optional[float]) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    cols = ["read_right", "intent_accuracy", "faq_top1", "answered_right", "clarify", "wrong_answer",
+            "urgent_recall", "handoff_precision", "handoff_recall", "handoff_f1"]
+    head = ["read right", "intent acc", "FAQ top-1", "answered right", "clarify", "wrong answer", "urgent recall",
+            "handoff P", "handoff R", "handoff F1"]
+    lines = ["# wuye styles evaluation (tests/heldout/styles.yml)", "",
+             f"Messages: {r['messages']}; routine FAQ questions: {r['overall']['routine_faq']}. Every message is read "
+             "as the first message of a new conversation (`/api/parse`).", "",
+             "| style | n | " + " | ".join(head) + " |", "| --- | --- | " + " | ".join("---" for _ in head) + " |"]
+    for style, s in list(r["per_style"].items()) + [("**all**", r["overall"])]:
+        lines.append(f"| {style} | {s['messages']} | " + " | ".join(f(s[c]) for c in cols) + " |")
+    lines += ["", "Errors (read label, or route):", ""]
+    lines += [f"- [{e['style']}] `{e['text']}`: {'/'.join(e['gold'])} → {e['read']} "
+              f"({e['route']['decision']}{' ' + e['route']['priority'] if e['route']['priority'] else ''})"
+              for e in r["errors"]]
+    return "\n".join(lines) + "\n"
+
+
 def write_reports(report: Dict[str, Any], markdown: str, out_dir: Path, stem: str) -> Tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
@@ -172,10 +278,32 @@ def rasa_nlu_yaml(examples: List[Tuple[str, str]]) -> str:
     return yaml.safe_dump({"version": "3.1", "nlu": nlu}, allow_unicode=True, sort_keys=False)
 
 
-def evaluate_smp2017(settings: Any, dataset: Path, out_dir: Path) -> Dict[str, Any]:
-    """Train the project's pipeline config on SMP2017 train+dev and score the test split."""
+STOCK_ANCHOR_PIPELINE = [
+    {"name": "JiebaTokenizer"},
+    {"name": "CountVectorsFeaturizer"},
+    {"name": "CountVectorsFeaturizer", "analyzer": "char_wb", "min_ngram": 1, "max_ngram": 4},
+    {"name": "LogisticRegressionClassifier"},
+]
+
+
+def _train_and_score(config: dict, data_dir: Path, out: Path, name: str,
+                     test_rows: List[Tuple[str, str]]) -> Tuple[Dict[str, Any], float]:
     from bot.nlu.parser import NluParser
-    from bot.nlu.training import resolved_config, train_rasa_nlu
+    from bot.nlu.training import train_rasa_nlu
+
+    started = time.perf_counter()
+    model = train_rasa_nlu(config, [data_dir], out, name)
+    seconds = time.perf_counter() - started
+    parser = NluParser.load(Path(model))
+    gold = [label for _, label in test_rows]
+    pred = [parser.parse(text).intent for text, _ in test_rows]
+    return classification_report(gold, pred), seconds
+
+
+def evaluate_smp2017(settings: Any, dataset: Path, out_dir: Path, anchor: bool = True) -> Dict[str, Any]:
+    """Train the project's pipeline config on SMP2017 train+dev and score the test split; in the same run, the
+    stock Rasa anchor (jieba, count vectors, Rasa's LogisticRegressionClassifier) on the same data."""
+    from bot.nlu.training import resolved_config
 
     train_rows = read_tsv(dataset / "train.tsv") + read_tsv(dataset / "dev.tsv")
     test_rows = read_tsv(dataset / "test.tsv")
@@ -184,24 +312,29 @@ def evaluate_smp2017(settings: Any, dataset: Path, out_dir: Path) -> Dict[str, A
         data_dir.mkdir()
         (data_dir / "smp2017.yml").write_text(rasa_nlu_yaml(train_rows), encoding="utf-8")
         config = resolved_config(settings)  # the same pipeline, unchanged
-        started = time.perf_counter()
-        model = train_rasa_nlu(config, [data_dir], Path(tmp) / "models", "smp2017")
-        train_seconds = time.perf_counter() - started
-        parser = NluParser.load(Path(model))
-        gold = [label for _, label in test_rows]
-        pred = [parser.parse(text).intent for text, _ in test_rows]
-    report = classification_report(gold, pred)
+        report, train_seconds = _train_and_score(config, data_dir, Path(tmp) / "models", "smp2017", test_rows)
+        stock = None
+        if anchor:
+            stock_config = {"recipe": "default.v1", "language": "zh", "policies": [],
+                            "pipeline": [dict(c) for c in STOCK_ANCHOR_PIPELINE]}
+            stock, stock_seconds = _train_and_score(stock_config, data_dir, Path(tmp) / "models", "stock", test_rows)
     result = {
         "dataset": str(dataset), "train_examples": len(train_rows), "test_examples": len(test_rows),
         "train_seconds": round(train_seconds, 1), "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
         "confused": report["confused"],
+        "stock_rasa_anchor": None if stock is None else {"accuracy": stock["accuracy"], "macro_f1": stock["macro_f1"],
+                                                         "train_seconds": round(stock_seconds, 1)},
         "reference": {"logistic_regression_accuracy": 0.9025, "logistic_regression_macro_f1": 0.9017,
                       "best_ensemble_f1": 0.9355},
     }
+    rows = [f"| wuye pipeline (train+dev, {result['train_seconds']} s training) | {result['accuracy']:.4f} | "
+            f"{result['macro_f1']:.4f} |"]
+    if stock is not None:
+        rows.append(f"| stock Rasa anchor, same run (jieba, count vectors, LogisticRegressionClassifier; "
+                    f"{result['stock_rasa_anchor']['train_seconds']} s) | {stock['accuracy']:.4f} | {stock['macro_f1']:.4f} |")
     md = "\n".join([
         "# SMP2017-ECDT task 1 (test split)", "",
-        "| system | accuracy | macro-F1 |", "| --- | --- | --- |",
-        f"| wuye pipeline (train+dev, {result['train_seconds']} s training) | {result['accuracy']:.4f} | {result['macro_f1']:.4f} |",
+        "| system | accuracy | macro-F1 |", "| --- | --- | --- |", *rows,
         "| plain logistic regression (published baseline) | 0.9025 | 0.9017 |",
         "| best ensemble (Costello et al. 2018) | – | 0.9355 (F1) |", "",
     ])

@@ -13,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from fastapi import FastAPI  # noqa: E402
 
+from bot.errors import WuyeError  # noqa: E402
 from bot.settings import Settings, get_settings  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
     return services
 
 
+
 def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None, clock: Optional[Any] = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -105,7 +107,16 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(health.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _mount_docs(app)
+    app.add_exception_handler(WuyeError, _wuye_error)
     return app
+
+
+async def _wuye_error(request: Any, exc: Exception) -> Any:
+    """Every typed error → its status, a code for programs and a Chinese message for people."""
+    from fastapi.responses import JSONResponse
+
+    assert isinstance(exc, WuyeError)
+    return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status)
 
 
 def _mount_docs(app: FastAPI) -> None:

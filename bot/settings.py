@@ -64,6 +64,15 @@ class Settings:
         return self.nlu_dir / "dict"
 
     @property
+    def normalize_dir(self) -> Path:
+        """The normaliser's tables (Cantonese, English, pinyin abbreviations, homophones)."""
+        return self.nlu_dir / "normalize"
+
+    @property
+    def styles_heldout_file(self) -> Path:
+        return self.root / "tests" / "heldout" / "styles.yml"
+
+    @property
     def emotion_file(self) -> Path:
         return self.nlu_dir / "emotion.yml"
 

@@ -8,7 +8,6 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bot.auth import WIDGET_PREFIX
-from bot.engine import InputError
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
@@ -51,9 +50,5 @@ async def chat(body: ChatRequest, request: Request) -> Dict[str, Any]:
     if body.sender_id.startswith(WIDGET_PREFIX) or not body.sender_id.strip():
         # widget identities are signed cookies: the REST channel can never speak as (or read) one of them
         raise HTTPException(status_code=422, detail="invalid sender_id")
-    try:
-        result = await run_in_threadpool(engine.handle, body.channel, body.sender_id, body.text, None, body.community)
-    except InputError as exc:
-        status = 413 if "longer" in str(exc) else 422
-        raise HTTPException(status_code=status, detail=str(exc)) from exc
+    result = await run_in_threadpool(engine.handle, body.channel, body.sender_id, body.text, None, body.community)
     return result.as_api()

@@ -80,10 +80,7 @@ async def post_message(body: WidgetMessage, request: Request) -> Dict[str, Any]:
         raise HTTPException(status_code=401, detail="no widget session")
     services = request.app.state.services
     photos = [p for p in body.photos if p.startswith("/uploads/")]
-    try:
-        return await live.run_turn(services, CHANNEL, sender, body.text, photos)
-    except InputError as exc:
-        raise HTTPException(status_code=413 if "longer" in str(exc) else 422, detail=str(exc)) from exc
+    return await live.run_turn(services, CHANNEL, sender, body.text, photos)
 
 
 @router.post("/api/widget/upload", summary="Upload a repair photo (JPEG/PNG/WebP/GIF)")
@@ -155,7 +152,7 @@ async def chat_socket(websocket: WebSocket) -> None:
             try:  # watch() subscribes before the turn is published, so a first message reaches this socket too
                 await live.run_turn(services, CHANNEL, sender, text, photos, before_publish=watch)
             except InputError as exc:
-                await websocket.send_json({"type": "error", "detail": str(exc)})
+                await websocket.send_json({"type": "error", "detail": exc.message, "code": exc.code})
             await websocket.send_json({"type": "typing", "on": False})
     except (WebSocketDisconnect, RuntimeError, ValueError):
         pass

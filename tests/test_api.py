@@ -42,6 +42,26 @@ def test_bad_input_is_refused_clearly(client, payload, status):
     assert r.json()["detail"]
 
 
+@pytest.mark.parametrize("raw,status,code", [
+    (b'{"text": "\\ud800\u7269"}', 422, "invalid_characters"),      # lone surrogate
+    (b'{"text": "\u7269\\u0000\u4e1a"}', 422, "invalid_characters"),  # NUL
+    (b'{"text": "\u7269\\u0007"}', 422, "invalid_characters"),        # control character
+    (b'{"text": ' + ('"' + "\\ud83d\\ude00" * 10000 + '"').encode() + b'}', 413, "message_too_long"),  # 10,000 emoji
+    (b'{"text": ""}', 422, "empty_message"),
+])
+def test_bad_text_gets_a_clear_chinese_4xx(client, raw, status, code):
+    r = client.post("/api/parse", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == status, r.text
+    assert r.json()["code"] == code and any("\u4e00" <= ch <= "\u9fff" for ch in r.json()["detail"])
+
+
+@pytest.mark.parametrize("text", ["物业ร้าน費ﾃｽﾄ wifi", "😀😀😀", "[微笑]", "ｗｙ几点上班", "a\tb\nc"])
+def test_odd_but_valid_text_is_parsed(client, text):
+    r = client.post("/api/parse", json={"text": text})
+    assert r.status_code == 200, r.text
+    assert r.json()["text"] == text.strip()
+
+
 def test_malformed_json_is_refused(client):
     r = client.post("/api/parse", content=b'{"text": "abc', headers={"content-type": "application/json"})
     assert r.status_code == 422

@@ -22,16 +22,31 @@ def test_heldout_set_is_large_and_covers_every_intent_and_faq(settings):
     assert {i.faq for i in items if i.faq} == set(FAQ_IDS)
 
 
-def test_heldout_set_never_overlaps_training_data(settings):
+def _trained_phrasings(settings):
+    """Every training phrasing, as written and as the normaliser reads it (so augmented variants count too)."""
     from bot.knowledge import load_knowledge_base, normalise_question
+    from bot.nlu.normalize import get_normalizer
 
+    normalizer = get_normalizer(settings.normalize_dir, settings.dictionary_dir)
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
-    trained = {normalise_question(q) for e in kb.entries.values() for q in e.questions}
-    for path in settings.nlu_dir.glob("*.yml"):
+    texts = [q for e in kb.entries.values() for q in e.questions] + [e.title for e in kb.entries.values()]
+    for path in settings.nlu_dir.rglob("*.yml"):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip().startswith("- "):
-                trained.add(normalise_question(evaluation.parse_item("x", line.strip()[2:]).text))
-    overlap = [i.text for i in evaluation.load_heldout(settings.heldout_file) if normalise_question(i.text) in trained]
+                texts.append(evaluation.parse_item("x", line.strip()[2:]).text)
+    return {normalise_question(t) for t in texts} | {normalise_question(normalizer.normalize(t).text) for t in texts}
+
+
+def test_heldout_sets_never_overlap_training_data(settings):
+    from bot.knowledge import normalise_question
+    from bot.nlu.normalize import get_normalizer
+
+    normalizer = get_normalizer(settings.normalize_dir, settings.dictionary_dir)
+    trained = _trained_phrasings(settings)
+    heldout = [i.text for i in evaluation.load_heldout(settings.heldout_file)]
+    heldout += [i.text for i in evaluation.load_styles(settings.styles_heldout_file)]
+    overlap = [t for t in heldout if normalise_question(t) in trained
+               or normalise_question(normalizer.normalize(t).text) in trained]
     assert overlap == []
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from bot.errors import check_text
 from bot.router import decide
 
 router = APIRouter(prefix="/api", tags=["nlu"])
@@ -53,19 +54,10 @@ class ParseResponse(BaseModel):
     route: RouteOut
 
 
-def validate_text(text: str, max_chars: int) -> str:
-    stripped = text.strip()
-    if not stripped:
-        raise HTTPException(status_code=422, detail="text is empty")
-    if len(stripped) > max_chars:
-        raise HTTPException(status_code=413, detail=f"text is longer than {max_chars} characters")
-    return stripped
-
-
 @router.post("/parse", response_model=ParseResponse, summary="Parse one message (as the first of a new conversation)")
 async def parse(body: ParseRequest, request: Request) -> Dict[str, Any]:
     services = request.app.state.services
-    text = validate_text(body.text, services.settings.max_message_chars)
+    text = check_text(body.text, services.settings.max_message_chars)
     reading = await run_in_threadpool(services.parser.parse, text)
     result = reading.as_api()
     result["route"] = decide(reading).as_api()

@@ -157,5 +157,7 @@ class EmotionClassifier(GraphComponent):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             if self._model is not None:
-                message.set(EMOTION_KEY, self._model.predict(message.get(TEXT) or ""), add_to_output=True)
+                normalized = message.get("wuye_normalized")  # emoji kept: they carry tone
+                text = normalized.emotion_text if normalized is not None else (message.get(TEXT) or "")
+                message.set(EMOTION_KEY, self._model.predict(text), add_to_output=True)
         return messages

@@ -20,6 +20,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.entities import Entity, extract_entities
 
+NORMALIZED_KEY = "wuye_normalized"  # set by bot.nlu.normalize.TextNormalizer
+
 SPACY_COMPONENT = "wuye_property_entities"
 _NLP = None
 
@@ -89,12 +91,12 @@ class PropertyEntityExtractor(GraphComponent, EntityExtractorMixin):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
-            found = [
-                {
-                    "entity": e.entity, "value": e.value, "start": e.start, "end": e.end,
-                    "confidence_entity": 1.0, "extractor": self.__class__.__name__,
-                }
-                for e in spacy_entities(text)
-            ]
+            normalized = message.get(NORMALIZED_KEY)
+            found = []
+            for e in spacy_entities(text):
+                # found on the normalised text; reported on what the resident wrote
+                start, end = normalized.original_span(e.start, e.end) if normalized else (e.start, e.end)
+                found.append({"entity": e.entity, "value": e.value, "start": start, "end": end,
+                              "confidence_entity": 1.0, "extractor": self.__class__.__name__})
             message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
         return messages

@@ -24,6 +24,11 @@ class NluReading:
     entities: List[Dict[str, Any]]
     emotion: Dict[str, Any]
     tokens: List[str]
+    normalized_text: str = ""
+
+    def probability(self, intent: str) -> float:
+        """The intent's probability (0 when it is not among the ranked intents)."""
+        return next((r["confidence"] for r in self.intent_ranking if r["name"] == intent), 0.0)
 
     def as_api(self) -> Dict[str, Any]:
         return {
@@ -91,5 +96,6 @@ class NluParser:
             faq_ranking=faq_ranking[:5],
             entities=list(raw.get("entities", [])),
             emotion=dict(raw.get("emotion") or {"label": "neutral", "score": 0.0, "cues": []}),
-            tokens=self.tokens(text),
+            tokens=self.tokens(raw.get("normalized_text") or text),
+            normalized_text=raw.get("normalized_text") or text,
         )

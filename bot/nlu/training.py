@@ -24,7 +24,7 @@ from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 MODEL_PREFIX = "nlu-"
-COMPONENT_SOURCES = ("classifier.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "numerals.py")
+COMPONENT_SOURCES = ("flat_classifier.py", "clauses.py", "normalize.py", "normalize_component.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "numerals.py")
 
 
 class _LiteralStr(str):
@@ -100,6 +100,10 @@ def resolved_config(settings: Settings, config_path: Optional[Path] = None) -> d
             component["dictionary_path"] = str(settings.dictionary_dir)
         if "examples_path" in component:
             component["examples_path"] = str(settings.emotion_file)
+        if "tables_path" in component:
+            component["tables_path"] = str(settings.normalize_dir)
+        if "faq_path" in component:
+            component["faq_path"] = str(settings.faq_dir)
     return config
 
 

@@ -1,0 +1,97 @@
+"""The normaliser (bot/nlu/normalize.py) as the first component of the Rasa pipeline.
+
+It rewrites TEXT into plain simplified Mandarin and keeps the map back to the original text in the message
+(``wuye_normalized``), so the entity extractor reports spans of what the resident wrote and the emotion
+classifier still sees the emoji. The tables are copied into the trained model, so a model always reads with
+the tables it was trained with.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.normalize import Normalized, Normalizer, get_normalizer, load_tables
+
+NORMALIZED_KEY = "wuye_normalized"
+
+
+def normalized_of(message: Message) -> Optional[Normalized]:
+    return message.get(NORMALIZED_KEY)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
+class TextNormalizer(GraphComponent):
+    """First component of the pipeline: rewrites TEXT into plain simplified Mandarin (see bot/nlu/normalize.py)."""
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {"tables_path": "data/nlu/normalize", "dictionary_path": "data/nlu/dict"}
+
+    def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
+                 normalizer: Optional[Normalizer] = None) -> None:
+        self._config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self._normalizer = normalizer
+
+    @classmethod
+    def create(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "TextNormalizer":
+        return cls(config, model_storage, resource,
+                   get_normalizer(Path(config["tables_path"]), Path(config["dictionary_path"])))
+
+    @staticmethod
+    def required_packages() -> List[str]:
+        return ["opencc", "pypinyin", "jieba"]
+
+    def train(self, training_data: TrainingData) -> Resource:
+        import shutil
+
+        with self._model_storage.write_to(self._resource) as directory:
+            shutil.copytree(self._config["tables_path"], Path(directory) / "tables")
+            shutil.copytree(self._config["dictionary_path"], Path(directory) / "dict")
+        return self._resource
+
+    @classmethod
+    def load(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "TextNormalizer":
+        import shutil
+        import tempfile
+
+        with model_storage.read_from(resource) as directory:
+            target = Path(tempfile.mkdtemp(prefix="wuye-normalize-"))
+            shutil.copytree(Path(directory) / "tables", target / "tables")
+            shutil.copytree(Path(directory) / "dict", target / "dict")
+        normalizer = Normalizer(load_tables(target / "tables", target / "dict"))
+        shutil.rmtree(target, ignore_errors=True)
+        return cls(config, model_storage, resource, normalizer)
+
+    def _normalize(self, message: Message) -> None:
+        original = message.get(TEXT)
+        if not original or self._normalizer is None:
+            return
+        result = self._normalizer.normalize(original)
+        if not result.text.strip():  # only emoji: let the classifiers see them
+            shown = result.emotion_text or original
+            result = Normalized(original, shown, result.emotion_text, [0] * len(shown), [len(original)] * len(shown),
+                                result.changes)
+        message.set(TEXT, result.text)
+        message.set(NORMALIZED_KEY, result)
+        message.set("normalized_text", result.text, add_to_output=True)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        for message in training_data.training_examples:
+            self._normalize(message)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            self._normalize(message)
+        return messages
