@@ -151,8 +151,10 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from bot.nlu import selection
 
     report = selection.run(get_settings(), Path(args.out) / "cv.json", quick=args.quick, with_rasa=args.with_rasa)
-    print(selection.markdown(report))
-    print(f"report: {args.out}/cv.json")
+    md = selection.markdown(report)
+    (Path(args.out) / "cv.md").write_text(md + "\n", encoding="utf-8")
+    print(md)
+    print(f"reports: {args.out}/cv.json, {args.out}/cv.md")
     return 0
 
 

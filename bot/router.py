@@ -26,16 +26,16 @@ from typing import Any, Dict, List, Optional, Tuple
 # Chosen by `wuye cv` (leave-one-author-out; reports/cv.md) for the configured classifier: the pair that reads and
 # acts right most often (a wrong answer counted twice) while clarifying ≤ 10 % and answering wrong ≤ 8 % of
 # routine FAQ questions. Confidences are the flat classifier's probabilities (an intent's is the sum of its labels').
-CLARIFY_THRESHOLD = 0.475  # intent confidence below it: clarify
-FAQ_THRESHOLD = 0.43  # FAQ probability below it: the match is offered as a button (clarify) instead of answered
+CLARIFY_THRESHOLD = 0.525  # intent confidence below it: clarify
+FAQ_THRESHOLD = 0.49  # FAQ probability below it: the match is offered as a button (clarify) instead of answered
 # The emergency probability that hands off urgent even when another intent is likelier: the lowest at which at
 # most 1 % of the other training phrasings (those no emergency rule catches) would, in the same cross-validation.
-EMERGENCY_INTENT_THRESHOLD = 0.34
+EMERGENCY_INTENT_THRESHOLD = 0.28
 FLOW_INTENTS = ("fee_lookup", "repair_request", "repair_status", "parking")
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny")
 
 EMERGENCY_RULES: List[Tuple[str, str]] = [
-    (r"(困|关|卡)(在)?(电梯|梯)|电梯.{0,6}(困|关)(人|住|着)|电梯.{0,8}(里面|里)有人|(出不|出不)去.{0,4}电梯|电梯.{0,6}出不(来|去)", "电梯困人"),
+    (r"(困|关|卡)(在)?(电梯|梯)|电梯.{0,6}(困|关)了?(人|住|着)|电梯.{0,8}(里面|里)有人|(出不|出不)去.{0,4}电梯|电梯.{0,6}出不(来|去)", "电梯困人"),
     (r"着火|起火|失火|火灾|火警|冒.{0,3}烟|黑烟|浓烟|烟雾报警|冒火(花)?|电线.{0,3}烧", "火警/烟雾"),
     (r"燃气泄漏|煤气泄漏|天然气泄漏|漏气|(很|好|特别)?(浓|重|大)的?(煤气|燃气|天然气)味|(煤气|燃气|天然气)味(很|好|特别)?(浓|重|大)", "燃气泄漏"),
     (r"水管.{0,2}(爆|裂)|爆管|跑水|水漫|漫水|淹了|被淹|水.{0,4}(喷|涌)|漏水.{0,4}(严重|很大|止不住)", "严重漏水/水管爆裂"),
@@ -72,18 +72,19 @@ def emergency_matches(*texts: str) -> List[str]:
     return [name for pattern, name in EMERGENCY_RULES if any(t and re.search(pattern, t) for t in texts)]
 
 
-def has_words(reading: Any) -> bool:
-    """False for a message that is nothing but entities ("5栋2单元301", a phone number): it describes nothing."""
+def describes_something(reading: Any, min_chars: int = 4) -> bool:
+    """False for a message that is nothing but entities or a word or two ("5栋2单元301", "尽快" answering a
+    flow's question): too little to be read as an emergency by probability (the keyword rules still apply)."""
     text = reading.text
     for e in sorted(reading.entities, key=lambda e: -e["start"]):
         text = text[:e["start"]] + text[e["end"]:]
-    return len(re.sub(r"[\W\d_]+", "", text)) >= 2
+    return len(re.sub(r"[\W\d_]+", "", text)) >= min_chars
 
 
 def model_emergency(reading: Any) -> float:
     """Rule 2: the emergency probability when it reaches the threshold (and the message describes something)."""
     p = reading.probability("emergency")
-    return p if p >= EMERGENCY_INTENT_THRESHOLD and has_words(reading) else 0.0
+    return p if p >= EMERGENCY_INTENT_THRESHOLD and describes_something(reading) else 0.0
 
 
 def is_emergency(reading: Any) -> bool:

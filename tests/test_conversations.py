@@ -266,6 +266,20 @@ def test_several_requests_in_one_message_are_all_acted_on(world):
     assert "地点" in text or "紧急" in text  # and the repair flow started
 
 
+def test_a_story_before_the_question_is_context_not_a_request(world):
+    result = world.say("上周楼上装修吵得我睡不着，我老公还上去吵了一架。想问一下装修几点可以开始？", sender="story")
+    assert result.handoff is None  # the complaint in the story does not open a handoff
+    assert world.engine.kb_provider().render("renovation_hours") == result.replies[0].text
+
+
+def test_request_segments_keep_requests_and_drop_the_story():
+    from bot.engine import request_segments
+
+    assert request_segments("物业费多少？另外厨房漏水") == ["物业费多少", "厨房漏水"]
+    assert request_segments("上周楼上装修，吵得不行。想问一下装修几点可以开始？") == ["想问一下装修几点可以开始"]
+    assert request_segments("电梯困人了！另外我要投诉保安") == ["电梯困人了", "我要投诉保安"]
+
+
 def test_a_restart_in_the_middle_of_a_flow_loses_nothing(world):
     world.say("我要报修")
     world.say("阳台地漏返水")

@@ -90,3 +90,53 @@ def test_entities_come_out_of_the_rasa_pipeline(parser):
     assert kinds["plate"]["value"] == "粤B12345"
     assert kinds["time"]["value"].endswith("T15:00")
     assert reading.intent == "parking"
+
+
+@pytest.fixture(scope="module")
+def styles_report(parser, settings):
+    return evaluation.evaluate_styles(parser, evaluation.load_styles(settings.styles_heldout_file))
+
+
+def test_styles_set_is_large_stratified_and_covers_every_faq(settings):
+    from collections import Counter
+
+    from bot.contract import FAQ_IDS
+
+    items = evaluation.load_styles(settings.styles_heldout_file)
+    assert len(items) >= 300
+    per_style = Counter(i.style for i in items)
+    assert len(per_style) >= 13 and min(per_style.values()) >= 20
+    assert {l[4:] for i in items for l in i.labels if l.startswith("faq/")} == set(FAQ_IDS)
+    assert sum(i.handoff == "urgent" for i in items) >= 12
+
+
+def test_styles_quality_gates(styles_report):
+    """The independent set's gates (issue: understand residents as they really write)."""
+    overall = styles_report["overall"]
+    assert overall["intent_accuracy"] >= 0.90
+    assert overall["faq_top1"] >= 0.88
+    assert overall["answered_right"] >= 0.80
+    assert overall["clarify"] <= 0.10
+    assert overall["wrong_answer"] <= 0.08
+    assert overall["urgent_recall"] == 1.0
+    assert overall["handoff_f1"] >= 0.90
+    for style, figures in styles_report["per_style"].items():
+        assert figures["read_right"] >= 0.80, style
+
+
+def test_a_keyword_free_emergency_is_urgent(parser):
+    route = decide(parser.parse("孩子把自己反锁在卫生间里了 才三岁 哭得快喘不上气了"))
+    assert (route.decision, route.priority) == ("handoff", "urgent")
+
+
+@pytest.mark.parametrize("text", ["5栋2单元301", "13800138000", "明天下午三点"])
+def test_a_message_of_bare_entities_is_never_an_emergency(parser, text):
+    assert decide(parser.parse(text)).priority != "urgent"
+
+
+@pytest.mark.parametrize("text,faq_id", [("管理處幾點返工呀", "office_hours"), ("wy电话多少", "office_hours"),
+                                         ("物业非在哪交", "payment_methods"), ("小区有EV charger吗", "ev_charging")])
+def test_residents_styles_are_read_through_the_normaliser(parser, text, faq_id):
+    reading = parser.parse(text)
+    assert reading.intent == "faq" and reading.faq_id == faq_id, (reading.normalized_text, reading.intent_ranking)
+    assert reading.text == text  # the agent sees what the resident wrote

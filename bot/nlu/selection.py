@@ -70,7 +70,7 @@ def faq_titles(settings: Settings) -> List[Tuple[str, str]]:
 Design = Callable[[List[Example], List[Tuple[str, str]]], Callable[[str], Dict[str, float]]]
 
 
-def flat_design(C: float = 20.0, titles: bool = True, focus_weight: float = 0.5) -> Design:
+def flat_design(C: float = 200.0, titles: bool = True, focus_weight: float = 0.5) -> Design:
     from bot.nlu.flat_classifier import FlatModel, read
 
     def fit(train: List[Example], kb_titles: List[Tuple[str, str]]):
@@ -294,10 +294,12 @@ def run(settings: Settings, out: Optional[Path] = None, quick: bool = False, wit
     chosen_name, chosen, C, focus = configured_design(settings)
     designs = {chosen_name: (norm, chosen)}
     if not quick:
-        for c in (5.0, 20.0, 50.0, 100.0):
-            for f in (0.0, 0.3, 0.5):
-                if (c, f) != (C, focus):
-                    designs[f"flat, C={c:g}, focus {f:g}"] = (norm, flat_design(c, focus_weight=f))
+        for c in (10.0, 50.0, 200.0, 500.0):
+            if c != C:
+                designs[f"flat, C={c:g}, focus {focus:g}"] = (norm, flat_design(c, focus_weight=focus))
+        for f in (0.0, 0.3, 0.5):
+            if f != focus:
+                designs[f"flat, C={C:g}, focus {f:g} (question clause read too)"] = (norm, flat_design(C, focus_weight=f))
         designs["configured without normalisation"] = (raw, flat_design(C, focus_weight=focus))
         designs["configured without FAQ titles"] = (norm, flat_design(C, titles=False, focus_weight=focus))
         designs[f"two-stage: intent model + FAQ-id model (C={C:g})"] = (norm, two_stage_design(C))
@@ -358,6 +360,8 @@ def markdown(report: Dict[str, object]) -> str:
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for style, s in report["per_style"].items():
         lines.append(f"| {style} | {s['messages']} | " + " | ".join(f"{s[c]:.3f}" for c in cols) + " |")
+    s = report["by_style_overall"]
+    lines.append(f"| **all** | {s['messages']} | " + " | ".join(f"{s[c]:.3f}" for c in cols) + " |")
     if report.get("anchor_fold"):
         lines += ["", f"Stock Rasa anchor, same run, author {report['anchor_fold']['held_out_author']} held out "
                   "(at the configured design's thresholds):", "",
@@ -365,6 +369,4 @@ def markdown(report: Dict[str, object]) -> str:
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for name, a in report["anchor_fold"]["designs"].items():
             lines.append(f"| {name} | " + " | ".join(f"{a[c]:.3f}" for c in cols) + " |")
-    s = report["by_style_overall"]
-    lines.append(f"| **all** | {s['messages']} | " + " | ".join(f"{s[c]:.3f}" for c in cols) + " |")
     return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""The flat intent/FAQ classifier and the selection tools: stored-weights prediction equals scikit-learn's, the
+question clause, the threshold choice."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot.nlu.clauses import question_focus
+from bot.nlu.flat_classifier import FlatModel
+from bot.nlu.selection import Example, Prediction, choose_emergency_threshold, choose_thresholds, summarise
+
+TEXTS = ["物业几点上班", "物业费怎么交", "电梯困人了快来", "我家水管坏了", "物业上班时间", "在哪交物业费", "有人晕倒了",
+         "厨房漏水要修", "你好", "谢谢你"]
+LABELS = ["faq/office_hours", "faq/payment_methods", "emergency", "repair_request", "faq/office_hours",
+          "faq/payment_methods", "emergency", "repair_request", "greet", "thanks"]
+
+
+def test_stored_weights_predict_like_scikit_learn(tmp_path):
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    model = FlatModel.train(TEXTS, LABELS, C=10.0)
+    vectorizers = FlatModel.vectorizers()
+    counts = hstack([v.fit_transform(TEXTS) for v in vectorizers]).tocsr()
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
+    reference = LogisticRegression(C=10.0, solver="liblinear", random_state=42).fit(tfidf.transform(counts), LABELS)
+    model.save(tmp_path)
+    loaded = FlatModel.load(tmp_path)
+    for text in ["物业几点下班", "电梯里有人被困", "水管漏了", "完全无关的话", "x"]:
+        x = tfidf.transform(hstack([v.transform([text]) for v in vectorizers]).tocsr())
+        expected = reference.predict_proba(x)[0]
+        assert list(reference.classes_) == loaded.labels
+        assert np.allclose(loaded.predict_proba(text), expected, atol=1e-9), text
+
+
+def test_question_focus_finds_the_question_after_a_story():
+    story = "上周我家楼上装修，吵得孩子睡不着，我老公还去敲过门，想问一下装修几点可以开始"
+    assert question_focus(story) == "想问一下装修几点可以开始"
+    assert question_focus("物业几点上班") is None
+
+
+def _pred(label, intent, conf, faq=None, faq_conf=0.0, emergency_p=0.0, text="x"):
+    return Prediction(Example(text, label, "s", "a"), intent, conf, faq, faq_conf, emergency_p)
+
+
+def test_thresholds_keep_clarify_and_wrong_answers_within_bounds():
+    preds = ([_pred("faq/a", "faq", 0.9, "a", 0.8)] * 80 + [_pred("faq/a", "faq", 0.9, "b", 0.2)] * 10
+             + [_pred("faq/a", "faq", 0.5, "a", 0.3)] * 10 + [_pred("greet", "greet", 0.9)] * 50)
+    (tc, tf), at = choose_thresholds(preds)
+    assert at["wrong_answer"] <= 0.08 and at["clarify"] <= 0.10
+    assert 0.2 < tf <= 0.3  # clarifies the ten wrong ones (FAQ 0.2), answers the ten right ones at 0.3
+    s = summarise(preds, tc, tf)
+    assert s["answered_right"] == pytest.approx(0.9) and s["wrong_answer"] == 0.0
+
+
+def test_emergency_threshold_bounds_false_urgent_handoffs():
+    preds = ([_pred("emergency", "emergency", 0.9, emergency_p=p) for p in (0.9, 0.6, 0.2)]
+             + [_pred("faq/a", "faq", 0.9, "a", 0.8, emergency_p=0.25)] + [_pred("greet", "greet", 0.9)] * 199)
+    t, figures = choose_emergency_threshold(preds, max_false=0.01)
+    assert t <= 0.25 and figures["false_urgent"] <= 0.01 and figures["urgent_recall"] == 1.0
+    t, figures = choose_emergency_threshold(preds, max_false=0.001)
+    assert t >= 0.25 and figures["false_urgent"] == 0.0 and figures["urgent_recall"] == pytest.approx(2 / 3)
