@@ -16,26 +16,16 @@ import yaml
 
 from bot.community import Community, load_communities, template_variables
 from bot.contract import FAQ_IDS
+from bot.problems import FileProblem, ProblemsError
 
 MIN_QUESTIONS = 12
 
 
-@dataclass(frozen=True)
-class FaqProblem:
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+FaqProblem = FileProblem
 
 
-class KnowledgeBaseError(ValueError):
+class KnowledgeBaseError(ProblemsError):
     """Raised when the knowledge base does not validate; carries every problem found."""
-
-    def __init__(self, problems: Sequence[FaqProblem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 @dataclass

@@ -24,9 +24,11 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import yaml
+
+from bot.problems import FileProblem, ProblemsError
 
 TABLE_FILES = {"cantonese": "cantonese.yml", "english": "english.yml", "abbreviations": "abbreviations.yml",
                "homophones": "homophones.yml"}
@@ -51,20 +53,11 @@ ENGLISH_WORDS = frozenset("""a an and are be but by can do for go good hello hey
 ok okay on or please pls sorry thank thanks the to up us we what when where who why yes you""".split())
 
 
-@dataclass(frozen=True)
-class TableProblem:
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+TableProblem = FileProblem
 
 
-class TableError(ValueError):
-    def __init__(self, problems: Sequence[TableProblem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+class TableError(ProblemsError):
+    """Raised when a normalisation table does not validate; carries every problem found."""
 
 
 @dataclass
