@@ -21,6 +21,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.contract import EMOTIONS
+from bot.nlu.normalize import NORMALIZED_KEY
 
 EMOTION_KEY = "emotion"
 
@@ -157,7 +158,7 @@ class EmotionClassifier(GraphComponent):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             if self._model is not None:
-                normalized = message.get("wuye_normalized")  # emoji kept: they carry tone
+                normalized = message.get(NORMALIZED_KEY)  # its emotion_text keeps the emoji: they carry tone
                 text = normalized.emotion_text if normalized is not None else (message.get(TEXT) or "")
                 message.set(EMOTION_KEY, self._model.predict(text), add_to_output=True)
         return messages

@@ -19,8 +19,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.entities import Entity, extract_entities
-
-NORMALIZED_KEY = "wuye_normalized"  # set by bot.nlu.normalize.TextNormalizer
+from bot.nlu.normalize import NORMALIZED_KEY
 
 SPACY_COMPONENT = "wuye_property_entities"
 _NLP = None

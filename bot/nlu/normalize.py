@@ -30,6 +30,7 @@ import yaml
 
 from bot.problems import FileProblem, ProblemsError
 
+NORMALIZED_KEY = "wuye_normalized"  # where the pipeline component leaves the Normalized reading in a message
 TABLE_FILES = {"cantonese": "cantonese.yml", "english": "english.yml", "abbreviations": "abbreviations.yml",
                "homophones": "homophones.yml"}
 MAX_NORMALISED_CHARS = 4000

@@ -17,13 +17,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.normalize import Normalized, Normalizer, get_normalizer, load_tables
-
-NORMALIZED_KEY = "wuye_normalized"
-
-
-def normalized_of(message: Message) -> Optional[Normalized]:
-    return message.get(NORMALIZED_KEY)
+from bot.nlu.normalize import NORMALIZED_KEY, Normalized, Normalizer, get_normalizer, load_tables
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
