@@ -54,6 +54,8 @@ def request_segments(text: str) -> List[str]:
             segments.append(piece)
         after_connector = False
     return segments
+
+
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
 EXPECTED_ENTITY = {"bind_room": "room", "bind_code": "code", "plate": "plate", "arrive": "time", "contact": "phone",
                    "time": "time", "location": "room"}
