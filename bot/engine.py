@@ -20,7 +20,8 @@ from actions.base import Button, FlowSpec, Reply, TurnContext, is_cancel
 from bot.errors import WuyeError, check_identifier, check_text
 from bot.knowledge import KnowledgeBase
 from bot.nlu.clauses import QUESTION_MARKERS
-from bot.router import ConversationState, FLOW_INTENTS, Route, decide, emergency_matches, is_emergency
+from bot.router import (ConversationState, FLOW_INTENTS, Route, decide, emergency_matches, is_emergency,
+                        rule_emergencies)
 from bot.storage.db import Database
 from bot.storage.models import ChatIdentity, Conversation, Message
 
@@ -189,7 +190,7 @@ class ConversationEngine:
         # a message that answers the slot a flow asked for ("5栋2单元301") is that answer: only an emergency rule,
         # not the model's emergency probability, can turn it into an emergency
         answers_slot = bool(flow and flow.get("name") and self._fills_asked_slot(ctx, flow))
-        if emergency_matches(text, reading.normalized_text) if answers_slot else is_emergency(reading):
+        if rule_emergencies(reading) if answers_slot else is_emergency(reading):
             self._emergency(ctx, decide(reading))
             return
         if flow and flow.get("name"):

@@ -68,7 +68,6 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
     return services
 
 
-
 def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None, clock: Optional[Any] = None) -> FastAPI:
     settings = settings or get_settings()
 

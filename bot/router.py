@@ -72,6 +72,11 @@ def emergency_matches(*texts: str) -> List[str]:
     return [name for pattern, name in EMERGENCY_RULES if any(t and re.search(pattern, t) for t in texts)]
 
 
+def rule_emergencies(reading: Any) -> List[str]:
+    """Rule 1: the emergency rules set off by what the resident wrote or by its normalised reading."""
+    return emergency_matches(reading.text, getattr(reading, "normalized_text", ""))
+
+
 def describes_something(reading: Any, min_chars: int = 4) -> bool:
     """False for a message that is nothing but entities or a word or two ("5栋2单元301", "尽快" answering a
     flow's question): too little to be read as an emergency by probability (the keyword rules still apply)."""
@@ -89,7 +94,7 @@ def model_emergency(reading: Any) -> float:
 
 def is_emergency(reading: Any) -> bool:
     """Rules 1 and 2 of the table: an emergency rule, or the emergency intent likely enough."""
-    return bool(emergency_matches(reading.text, getattr(reading, "normalized_text", ""))) or model_emergency(reading) > 0
+    return bool(rule_emergencies(reading)) or model_emergency(reading) > 0
 
 
 @dataclass
@@ -114,7 +119,7 @@ def decide(reading: Any, state: Optional[ConversationState] = None) -> Route:
     """Apply the policy table to one NLU reading (an ``NluReading``)."""
     state = state or ConversationState()
     text: str = reading.text
-    emergencies = emergency_matches(text, getattr(reading, "normalized_text", ""))
+    emergencies = rule_emergencies(reading)
     if emergencies:
         return Route("handoff", "urgent", [f"emergency keyword: {e}" for e in emergencies])
     p_emergency = model_emergency(reading)

@@ -83,6 +83,7 @@ class NluParser:
             for r in selector.get("ranking", [])
             if "/" in r.get("intent_response_key", "")
         ]
+        normalized = raw.get("normalized_text") or text
         faq_id, faq_conf = None, 0.0
         if top["name"] == "faq" and faq_ranking:
             faq_id, faq_conf = faq_ranking[0]["id"], faq_ranking[0]["confidence"]
@@ -96,6 +97,6 @@ class NluParser:
             faq_ranking=faq_ranking[:5],
             entities=list(raw.get("entities", [])),
             emotion=dict(raw.get("emotion") or {"label": "neutral", "score": 0.0, "cues": []}),
-            tokens=self.tokens(raw.get("normalized_text") or text),
-            normalized_text=raw.get("normalized_text") or text,
+            tokens=self.tokens(normalized),
+            normalized_text=normalized,
         )
