@@ -220,7 +220,7 @@ def load_knowledge_base(
 
 
 class KnowledgeHolder:
-    """The knowledge base being served; replaced only by a version that validated (see bot/admin.py)."""
+    """The knowledge base being served; replaced only by a version that validated (see bot/kb_editing.py)."""
 
     def __init__(self, settings) -> None:
         self.current = load_knowledge_base(settings.faq_dir, settings.communities_file)

@@ -37,7 +37,7 @@ class Services:
 
 def build_services(settings: Settings, parser: Optional[Any] = None, clock: Optional[Any] = None) -> Services:
     """Everything heavy, built once at start-up: the model, the database, the engine and the channels."""
-    from bot.admin import Trainer
+    from bot.trainer import Trainer
     from bot.demo import sync_communities
     from bot.engine import ConversationEngine
     from bot.events import EventHub, RedisEventHub

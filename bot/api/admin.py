@@ -6,7 +6,7 @@ from typing import Any, Dict, List
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from bot import admin as admin_ops
+from bot import kb_editing, reports
 from bot.auth import current_admin
 from bot.knowledge import KnowledgeBaseError
 from bot.storage.models import Message, Staff
@@ -54,7 +54,7 @@ def _save(services, faq_id: str, title: str, questions: List[str], answer: str) 
     if faq_id not in old.entries:
         raise HTTPException(status_code=404, detail="no such FAQ")
     try:
-        new = admin_ops.save_entry(services.settings, old, faq_id, title, questions, answer)
+        new = kb_editing.save_entry(services.settings, old, faq_id, title, questions, answer)
     except KnowledgeBaseError as exc:
         raise HTTPException(status_code=422, detail={"problems": [str(p) for p in exc.problems]}) from exc
     holder.current = new  # answers are live at once
@@ -77,7 +77,7 @@ def training_state(request: Request, staff: Staff = Depends(current_admin)) -> D
 @router.get("/failures")
 def get_failures(request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
     with request.app.state.services.db.session() as session:
-        return admin_ops.failures(session)
+        return reports.failures(session)
 
 
 @router.post("/failures/{message_id}/add-to-faq")
@@ -100,4 +100,4 @@ def add_phrasing(message_id: int, body: AddPhrasing, request: Request,
 def get_figures(request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
     services = request.app.state.services
     with services.db.session() as session:
-        return admin_ops.figures(session, today=services.engine.clock().date())
+        return reports.figures(session, today=services.engine.clock().date())

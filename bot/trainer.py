@@ -1,0 +1,52 @@
+"""Background retraining: a new model replaces the serving one only once it is loaded; the old one serves meanwhile."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Any, Dict
+
+logger = logging.getLogger(__name__)
+
+
+class Trainer:
+    """Retrains in a background thread; the new model replaces the old one only when it is loaded."""
+
+    def __init__(self, services) -> None:
+        self._services = services
+        self._lock = threading.Lock()
+        self._again = False
+        self.state: Dict[str, Any] = {"state": "idle", "model": getattr(services.parser, "model_path", None) and
+                                      services.parser.model_path.name, "error": None, "started": None, "finished": None}
+
+    def schedule(self) -> None:
+        with self._lock:
+            if self.state["state"] == "training":
+                self._again = True
+                return
+            self.state.update(state="training", started=dt.datetime.now().isoformat(timespec="seconds"), error=None)
+        threading.Thread(target=self._run, name="wuye-retrain", daemon=True).start()
+
+    def _run(self) -> None:
+        from bot.nlu.parser import NluParser
+        from bot.nlu.training import train
+
+        while True:
+            try:
+                result = train(self._services.settings)
+                parser = NluParser.load(result.model_path)
+                self._services.engine.parser = parser  # atomic swap: requests in flight finish on the old one
+                self._services.parser = parser
+                with self._lock:
+                    self.state.update(model=result.model_path.name, error=None)
+            except Exception as exc:  # noqa: BLE001 - report, keep serving the old model
+                logger.exception("background retraining failed")
+                with self._lock:
+                    self.state.update(error=str(exc))
+            with self._lock:
+                if self._again:
+                    self._again = False
+                    continue
+                self.state.update(state="idle" if not self.state["error"] else "failed",
+                                  finished=dt.datetime.now().isoformat(timespec="seconds"))
+                return
