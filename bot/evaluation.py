@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from bot import yamlio
 from bot.router import decide
 
 ENTITY_MARKUP = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<type>[a-z_]+)(?::(?P<value>[^)]+))?\)")
@@ -275,7 +276,7 @@ def rasa_nlu_yaml(examples: List[Tuple[str, str]]) -> str:
         by_label.setdefault(label, []).append(text.replace("\n", " "))
     nlu = [{"intent": label, "examples": "".join(f"- {json.dumps(t, ensure_ascii=False)}\n" for t in texts)}
            for label, texts in sorted(by_label.items())]
-    return yaml.safe_dump({"version": "3.1", "nlu": nlu}, allow_unicode=True, sort_keys=False)
+    return yamlio.dump({"version": "3.1", "nlu": nlu})
 
 
 STOCK_ANCHOR_PIPELINE = [

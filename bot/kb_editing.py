@@ -1,41 +1,35 @@
-"""Editing the knowledge base files safely: one entry re-rendered, validated like `wuye faq check`, written atomically."""
+"""Editing the knowledge base files safely: one entry changed in place (comments and layout kept), validated like
+`wuye faq check`, written atomically."""
 from __future__ import annotations
 
+import difflib
 import os
 import tempfile
-from typing import List
+from typing import Any, List
 
-import yaml
-
-from bot.knowledge import FaqEntry, KnowledgeBase, load_knowledge_base
-
-
-class _Literal(str):
-    pass
+from bot import yamlio
+from bot.knowledge import KnowledgeBase, load_knowledge_base
 
 
-class _FaqDumper(yaml.SafeDumper):
-    pass
+def _set_questions(seq: Any, questions: List[str]) -> None:
+    """Change the question list in place by its differences only, so untouched lines and their comments stay."""
+    old = [str(q) for q in seq]
+    ops = difflib.SequenceMatcher(a=old, b=questions, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in reversed(ops):
+        if tag != "equal":
+            seq[i1:i2] = questions[j1:j2]
 
 
-_FaqDumper.add_representer(_Literal, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|"))
-
-
-def _header(text: str) -> str:
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            lines.append(line)
-        else:
-            break
-    return "\n".join(lines) + ("\n" if lines else "")
-
-
-def render_faq_file(original_text: str, entries: List[FaqEntry]) -> str:
-    data = {"faq": [{"id": e.id, "title": e.title, "questions": list(e.questions),
-                     "answer": _Literal(e.answer.rstrip("\n") + "\n")} for e in entries]}
-    body = yaml.dump(data, Dumper=_FaqDumper, allow_unicode=True, sort_keys=False, width=1000, indent=2)
-    return _header(original_text) + body
+def render_faq_edit(original_text: str, faq_id: str, title: str, questions: List[str], answer: str) -> str:
+    """The file's text with one entry changed: a ruamel.yaml round trip, so everything else is written as it was."""
+    data = yamlio.load_round_trip(original_text)
+    item = next(e for e in data["faq"] if hasattr(e, "get") and str(e.get("id")) == faq_id)
+    if str(item.get("title")) != title:
+        item["title"] = title
+    _set_questions(item["questions"], questions)
+    if str(item.get("answer") or "").rstrip("\n") != answer.rstrip("\n"):
+        item["answer"] = yamlio.literal_block(answer)
+    return yamlio.dump_round_trip(data)
 
 
 def atomic_write(path, text: str) -> None:
@@ -59,13 +53,7 @@ def save_entry(settings, kb: KnowledgeBase, faq_id: str, title: str, questions: 
     file_name = entry.file.rsplit("/", 1)[-1]
     path = settings.faq_dir / file_name
     original = path.read_text(encoding="utf-8")
-    siblings = [e for e in kb.entries.values() if e.file == entry.file]
-    siblings.sort(key=lambda e: e.line)
-    updated = [FaqEntry(id=e.id, title=title if e.id == faq_id else e.title,
-                        questions=[q.strip() for q in questions if q.strip()] if e.id == faq_id else e.questions,
-                        answer=answer if e.id == faq_id else e.answer, file=e.file, line=e.line)
-               for e in siblings]
-    text = render_faq_file(original, updated)
+    text = render_faq_edit(original, faq_id, title, [q.strip() for q in questions if q.strip()], answer)
     new_kb = load_knowledge_base(settings.faq_dir, settings.communities_file, overrides={file_name: text})
     atomic_write(path, text)
     return new_kb

@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
+from bot import yamlio
 from bot.settings import Settings
 
 FAQ = "faq/"
@@ -151,8 +152,8 @@ def rasa_design(selector_epochs: int = 60) -> Design:
             {"name": "ResponseSelector", "retrieval_intent": "faq", "epochs": selector_epochs, "random_seed": 42}]}
         tmp = Path(tempfile.mkdtemp(prefix="wuye-cv-"))
         (tmp / "data").mkdir()
-        (tmp / "data" / "nlu.yml").write_text(yaml.safe_dump({"version": "3.1", "nlu": nlu, "responses": responses},
-                                                             allow_unicode=True, sort_keys=False), encoding="utf-8")
+        (tmp / "data" / "nlu.yml").write_text(yamlio.dump({"version": "3.1", "nlu": nlu, "responses": responses}),
+                                             encoding="utf-8")
         model = train_rasa_nlu(config, [tmp / "data"], tmp / "models", "cv")
         parser = NluParser.load(Path(model))
 
