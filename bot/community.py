@@ -1,4 +1,5 @@
-"""Per-community (小区) values that FAQ answers are rendered with (data/communities.yml)."""
+"""Per-community (小区) values that FAQ answers are rendered with (data/communities.yml), and the communities table
+kept in step with that file."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,6 +7,9 @@ from pathlib import Path
 from typing import Dict, List
 
 import yaml
+from sqlalchemy.orm import Session
+
+from bot.storage.models import Community as CommunityRow
 
 
 class CommunityConfigError(ValueError):
@@ -45,3 +49,10 @@ def template_variables(communities: List[Community]) -> set:
     for c in communities[1:]:
         common &= set(c.values)
     return common
+
+
+def sync_communities(session: Session, communities: List[Community]) -> None:
+    """Make the communities table match data/communities.yml (ids and names); run at start-up and by the demo data."""
+    for config in communities:
+        session.merge(CommunityRow(id=config.id, name=config.name))
+    session.flush()

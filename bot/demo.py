@@ -10,9 +10,9 @@ from typing import Dict, List
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.community import Community as CommunityConfig
+from bot.community import Community as CommunityConfig, sync_communities
 from bot.security import hash_password
-from bot.storage.models import (Bill, ChatIdentity, Community, Conversation, Handoff, Household, Message,
+from bot.storage.models import (Bill, ChatIdentity, Conversation, Handoff, Household, Message,
                                 ParkingCard, ParkingSpace, Staff, WorkOrder, WorkOrderEvent)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -42,13 +42,6 @@ def months_back(today: dt.date, n: int) -> List[str]:
         if month == 0:
             year, month = year - 1, 12
     return list(reversed(result))
-
-
-def sync_communities(session: Session, communities: List[CommunityConfig]) -> None:
-    """Make the communities table match data/communities.yml (ids and names)."""
-    for config in communities:
-        session.merge(Community(id=config.id, name=config.name))
-    session.flush()
 
 
 def load_demo_data(session: Session, communities: List[CommunityConfig], today: dt.date | None = None,

@@ -38,8 +38,8 @@ class Services:
 def build_services(settings: Settings, parser: Optional[Any] = None, clock: Optional[Any] = None) -> Services:
     """Everything heavy, built once at start-up: the model, the database, the engine and the channels."""
     from bot.trainer import Trainer
-    from bot.demo import sync_communities
     from bot.engine import ConversationEngine
+    from bot.community import sync_communities
     from bot.events import EventHub, RedisEventHub
     from bot.knowledge import KnowledgeHolder
     from bot.notify import LogSmsSender
