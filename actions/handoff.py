@@ -9,14 +9,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from actions.base import TurnContext
+from bot.errors import AlreadyClaimed, ConversationNotFound, HandoffError, NotOwner  # noqa: F401 - HandoffError re-exported
 from bot.storage.models import Conversation, Handoff, Message, Staff, WorkOrder
 
 PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2}
 AGENT_ONLINE_WINDOW = dt.timedelta(minutes=2)
-
-
-class HandoffError(RuntimeError):
-    pass
 
 
 def agents_online(session: Session, now: dt.datetime) -> int:
@@ -117,12 +114,12 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
 
 
 def claim(session: Session, handoff_id: int, staff: Staff, now: dt.datetime) -> Handoff:
-    """Atomically claim a waiting handoff; a second agent gets HandoffError."""
+    """Atomically claim a waiting handoff; a second agent gets AlreadyClaimed."""
     result = session.execute(
         update(Handoff).where(Handoff.id == handoff_id, Handoff.status.in_(("queued", "callback")))
         .values(status="claimed", agent_id=staff.id, claimed_at=now).execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        raise HandoffError("this conversation was already claimed or is no longer waiting")
+        raise AlreadyClaimed()
     handoff = session.get(Handoff, handoff_id)
     session.refresh(handoff)
     conversation = handoff.conversation
@@ -141,8 +138,10 @@ def active_handoff(session: Session, conversation_id: int) -> Optional[Handoff]:
 
 def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation:
     conversation = session.get(Conversation, conversation_id)
-    if conversation is None or conversation.status != "open" or conversation.assignee_id != staff.id:
-        raise HandoffError("you do not own this conversation")
+    if conversation is None:
+        raise ConversationNotFound()
+    if conversation.status != "open" or conversation.assignee_id != staff.id:
+        raise NotOwner()
     return conversation
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import secrets
 from typing import Optional
 
-from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi import Depends, Request, WebSocket
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from bot.errors import AdminsOnly, NotSignedIn
 from bot.security import verify_password
 from bot.storage.models import Staff
 
@@ -71,13 +72,13 @@ def _staff_from_cookie(services, cookie: Optional[str]) -> Optional[Staff]:
 def current_staff(request: Request) -> Staff:
     staff = _staff_from_cookie(request.app.state.services, request.cookies.get(STAFF_COOKIE))
     if staff is None:
-        raise HTTPException(status_code=401, detail="sign in first")
+        raise NotSignedIn()
     return staff
 
 
 def current_admin(staff: Staff = Depends(current_staff)) -> Staff:
     if staff.role != "admin":
-        raise HTTPException(status_code=403, detail="admins only")
+        raise AdminsOnly()
     return staff
 
 

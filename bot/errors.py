@@ -5,7 +5,7 @@ The app maps every ``WuyeError`` to its status once (``bot.main``): ``{"detail":
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Dict, Iterable, Optional
 
 # NUL and other control characters (tab, newline and carriage return are allowed), lone surrogates
 _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -19,6 +19,10 @@ class WuyeError(Exception):
     def __init__(self, message: Optional[str] = None, **values: Any) -> None:
         self.message = (message or self.message).format(**values)
         super().__init__(self.message)
+
+    def body(self) -> Dict[str, Any]:
+        """The JSON the app answers with (``bot.main``)."""
+        return {"detail": self.message, "code": self.code}
 
 
 class EmptyMessage(WuyeError):
@@ -35,6 +39,61 @@ class InvalidCharacters(WuyeError):
 
 class InvalidSender(WuyeError):
     status, code, message = 422, "invalid_sender", "sender_id 必须是 1–128 个可见字符"
+
+
+class NotFound(WuyeError):
+    status, code, message = 404, "not_found", "找不到要找的内容"
+
+
+class ConversationNotFound(NotFound):
+    code, message = "conversation_not_found", "找不到这个会话"
+
+
+class FaqNotFound(NotFound):
+    code, message = "faq_not_found", "找不到这个 FAQ 条目"
+
+
+class ResidentMessageNotFound(NotFound):
+    code, message = "message_not_found", "找不到这条业主消息"
+
+
+class FaqRejected(WuyeError):
+    """An admin's FAQ edit that `wuye faq check` would refuse; nothing was saved. ``problems``: file:line: what."""
+
+    status, code, message = 422, "faq_invalid", "未保存：知识库有 {count} 处问题"
+
+    def __init__(self, problems: Iterable[Any]) -> None:
+        self.problems = [str(p) for p in problems]
+        super().__init__(count=len(self.problems))
+
+    def body(self) -> Dict[str, Any]:
+        return {**super().body(), "problems": self.problems}
+
+
+class NotSignedIn(WuyeError):
+    status, code, message = 401, "not_signed_in", "请先登录"
+
+
+class WrongCredentials(WuyeError):
+    status, code, message = 401, "wrong_credentials", "用户名或密码错误"
+
+
+class AdminsOnly(WuyeError):
+    status, code, message = 403, "admins_only", "仅管理员可以使用"
+
+
+class HandoffError(WuyeError):
+    """An agent's action on a handoff that the handoff's state does not allow."""
+
+    status, code, message = 409, "handoff_conflict", "该会话当前状态不允许这个操作"
+
+
+class AlreadyClaimed(HandoffError):
+    status, code, message = 409, "already_claimed", "该会话已被其他客服认领，或已不在排队中"
+
+
+class NotOwner(HandoffError):
+    status, code, message = 403, "not_owner", "这个会话不由您处理，不能回复、解决或退回"
 
 
 def check_text(text: Any, max_chars: int, allow_empty: bool = False) -> str:

@@ -115,7 +115,7 @@ async def _wuye_error(request: Any, exc: Exception) -> Any:
     from fastapi.responses import JSONResponse
 
     assert isinstance(exc, WuyeError)
-    return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=exc.status)
 
 
 def _mount_docs(app: FastAPI) -> None:

@@ -40,6 +40,21 @@ def staff_client(server, user, password) -> httpx.Client:
 def test_unauthenticated_staff_requests_are_refused(server, method, path):
     r = getattr(httpx, method)(server.url + path, **({"json": {}} if method in ("put", "post") else {}))
     assert r.status_code == 401
+    assert r.json() == {"detail": "请先登录", "code": "not_signed_in"}
+
+
+def test_staff_errors_are_typed_with_a_code_and_a_chinese_message(server):
+    agent, admin = staff_client(server, "agent", "agent123"), staff_client(server, "admin", "admin123")
+    assert agent.get("/api/admin/faq").json() == {"detail": "仅管理员可以使用", "code": "admins_only"}
+    missing = agent.get("/api/agent/conversations/999999")
+    assert missing.status_code == 404 and missing.json()["code"] == "conversation_not_found"
+    r = agent.post("/api/agent/conversations/999999/messages", json={"text": "在吗"})
+    assert r.status_code == 404 and r.json()["code"] == "conversation_not_found"
+    assert admin.get("/api/admin/faq/no_such_faq").json()["code"] == "faq_not_found"
+    r = admin.post("/api/admin/failures/999999/add-to-faq", json={"faq_id": "pets"})
+    assert r.status_code == 404 and r.json()["code"] == "message_not_found"
+    r = httpx.post(server.url + "/api/auth/login", json={"username": "agent", "password": "nope"})
+    assert r.status_code == 401 and r.json() == {"detail": "用户名或密码错误", "code": "wrong_credentials"}
 
 
 def test_login_logout_and_roles(server):
@@ -84,10 +99,16 @@ def test_two_agents_cannot_claim_the_same_conversation_over_http(server):
     agent, admin = staff_client(server, "agent", "agent123"), staff_client(server, "admin", "admin123")
     handoff_id = agent.get("/api/agent/queue").json()["queue"][0]["handoff_id"]
     assert agent.post(f"/api/agent/handoffs/{handoff_id}/claim").status_code == 200
-    assert admin.post(f"/api/agent/handoffs/{handoff_id}/claim").status_code == 409
+    second = admin.post(f"/api/agent/handoffs/{handoff_id}/claim")
+    assert second.status_code == 409
+    assert second.json() == {"detail": "该会话已被其他客服认领，或已不在排队中", "code": "already_claimed"}
     conversation_id = agent.get("/api/agent/queue").json()["mine"][0]["conversation_id"]
     r = admin.post(f"/api/agent/conversations/{conversation_id}/messages", json={"text": "我来回复"})
     assert r.status_code == 403
+    assert r.json() == {"detail": "这个会话不由您处理，不能回复、解决或退回", "code": "not_owner"}
+    for action in ("resolve", "release"):
+        r = admin.post(f"/api/agent/conversations/{conversation_id}/{action}")
+        assert r.status_code == 403 and r.json()["code"] == "not_owner"
     note = agent.post(f"/api/agent/conversations/{conversation_id}/messages", json={"text": "内部备注", "private": True})
     assert note.status_code == 200
     assert "内部备注" not in json.dumps(resident.get("/api/widget/history").json(), ensure_ascii=False)
@@ -138,8 +159,8 @@ def test_broken_faq_edit_is_refused_with_file_and_line_and_the_old_kb_keeps_serv
     before = path.read_text(encoding="utf-8")
     r = admin.put("/api/admin/faq/pets", json={"title": entry["title"], "questions": entry["questions"][:3],
                                               "answer": entry["answer"] + "{bad_var}"})
-    assert r.status_code == 422
-    problems = r.json()["detail"]["problems"]
+    assert r.status_code == 422 and r.json()["code"] == "faq_invalid" and "未保存" in r.json()["detail"]
+    problems = r.json()["problems"]
     assert any(p.startswith("data/faq/living.yml:") and "bad_var" in p for p in problems)
     assert any("at least 12 needed" in p for p in problems)
     assert path.read_text(encoding="utf-8") == before

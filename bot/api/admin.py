@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from bot import kb_editing, reports
 from bot.auth import current_admin
+from bot.errors import FaqNotFound, FaqRejected, ResidentMessageNotFound
 from bot.knowledge import KnowledgeBaseError
 from bot.storage.models import Message, Staff
 
@@ -44,7 +45,7 @@ def list_faq(request: Request, q: str = "", staff: Staff = Depends(current_admin
 def get_faq(faq_id: str, request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
     kb = request.app.state.services.knowledge.current
     if faq_id not in kb.entries:
-        raise HTTPException(status_code=404, detail="no such FAQ")
+        raise FaqNotFound()
     return entry_json(kb, kb.entries[faq_id])
 
 
@@ -52,11 +53,11 @@ def _save(services, faq_id: str, title: str, questions: List[str], answer: str) 
     holder = services.knowledge
     old = holder.current
     if faq_id not in old.entries:
-        raise HTTPException(status_code=404, detail="no such FAQ")
+        raise FaqNotFound()
     try:
         new = kb_editing.save_entry(services.settings, old, faq_id, title, questions, answer)
     except KnowledgeBaseError as exc:
-        raise HTTPException(status_code=422, detail={"problems": [str(p) for p in exc.problems]}) from exc
+        raise FaqRejected(exc.problems) from exc
     holder.current = new  # answers are live at once
     retrain = old.questions_fingerprint_items() != new.questions_fingerprint_items()
     if retrain:
@@ -87,12 +88,12 @@ def add_phrasing(message_id: int, body: AddPhrasing, request: Request,
     with services.db.session() as session:
         message = session.get(Message, message_id)
         if message is None or message.sender != "resident":
-            raise HTTPException(status_code=404, detail="no such resident message")
+            raise ResidentMessageNotFound()
         text = message.text.strip()
     kb = services.knowledge.current
     entry = kb.entries.get(body.faq_id)
     if entry is None:
-        raise HTTPException(status_code=404, detail="no such FAQ")
+        raise FaqNotFound()
     return _save(services, entry.id, entry.title, entry.questions + [text], entry.answer)
 
 

@@ -5,13 +5,14 @@ import asyncio
 import datetime as dt
 from typing import Any, Dict
 
-from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from actions import handoff as handoffs
 from bot import live
 from bot.auth import current_staff, websocket_staff
+from bot.errors import ConversationNotFound
 from bot.storage.models import Conversation, Message, Staff
 
 router = APIRouter(tags=["agent"])
@@ -38,7 +39,7 @@ def get_conversation(conversation_id: int, request: Request, staff: Staff = Depe
     with request.app.state.services.db.session() as session:
         data = live.conversation_json(session, conversation_id)
     if data is None:
-        raise HTTPException(status_code=404, detail="no such conversation")
+        raise ConversationNotFound()
     return data
 
 
@@ -47,10 +48,7 @@ async def claim(handoff_id: int, request: Request, staff: Staff = Depends(curren
     services = request.app.state.services
     now = _now(request)
     with services.db.session() as session:
-        try:
-            handoff = handoffs.claim(session, handoff_id, session.get(Staff, staff.id), now)
-        except handoffs.HandoffError as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        handoff = handoffs.claim(session, handoff_id, session.get(Staff, staff.id), now)  # AlreadyClaimed → 409
         conversation_id = handoff.conversation_id
         before = live.last_message_id(session, conversation_id) - 1
     await live.publish_messages(services, conversation_id, before)
@@ -63,10 +61,7 @@ async def _owned_action(request: Request, staff: Staff, conversation_id: int, ac
     now = _now(request)
     with services.db.session() as session:
         before = live.last_message_id(session, conversation_id)
-        try:
-            result = action(session, session.get(Staff, staff.id), now)
-        except handoffs.HandoffError as exc:
-            raise HTTPException(status_code=403, detail=str(exc)) from exc
+        result = action(session, session.get(Staff, staff.id), now)  # NotOwner → 403
         channel = session.get(Conversation, conversation_id).channel
     await live.publish_messages(services, conversation_id, before)
     await live.publish_queue(services, now)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Dict
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from bot.auth import STAFF_COOKIE, STAFF_MAX_AGE, authenticate, current_staff, sign_staff
+from bot.errors import WrongCredentials
 from bot.storage.models import Staff
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -27,7 +28,7 @@ def login(body: Login, request: Request, response: Response) -> Dict[str, object
     with services.db.session() as session:
         staff = authenticate(session, body.username, body.password)
     if staff is None:
-        raise HTTPException(status_code=401, detail="wrong username or password")
+        raise WrongCredentials()
     response.set_cookie(STAFF_COOKIE, sign_staff(services.settings.secret_key, staff.id), max_age=STAFF_MAX_AGE,
                         httponly=True, samesite="strict", secure=services.settings.secure_cookies)
     return staff_json(staff)

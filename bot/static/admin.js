@@ -7,7 +7,7 @@
   async function api(path, opts) {
     const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { "content-type": "application/json" } }, opts || {}));
     const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw Object.assign(new Error(typeof data.detail === "string" ? data.detail : "error"), { status: r.status, detail: data.detail });
+    if (!r.ok) throw Object.assign(new Error(typeof data.detail === "string" ? data.detail : "error"), { status: r.status, code: data.code, problems: data.problems });
     return data;
   }
   function show(view) { $("login-view").classList.toggle("hidden", view !== "login"); $("app-view").classList.toggle("hidden", view !== "app"); }
@@ -59,7 +59,7 @@
       $("save-ok").textContent = r.retraining ? "已保存，答案已生效；问法变更正在后台重新训练。" : "已保存，答案已生效。";
       $("training").textContent = trainingText(r.training); loadList();
     } catch (e) {
-      const problems = e.detail && e.detail.problems ? e.detail.problems.join("\n") : e.message;
+      const problems = e.problems ? e.problems.join("\n") : e.message;
       $("save-error").textContent = "未保存（旧版本继续服务）：" + problems;
     }
   });
@@ -72,7 +72,7 @@
       const select = el("select"); entries.forEach((e) => { const o = el("option", "", e.title); o.value = e.id; if (e.id === g.suggested_faq) o.selected = true; select.appendChild(o); });
       const b = el("button", "btn", "加为该 FAQ 的问法");
       b.addEventListener("click", async () => { try { await api("/api/admin/failures/" + g.examples[0].message_id + "/add-to-faq", { method: "POST", body: JSON.stringify({ faq_id: select.value }) });
-        b.textContent = "已添加，后台训练中"; b.disabled = true; } catch (e) { alert("添加失败：" + (e.detail && e.detail.problems ? e.detail.problems.join("\n") : e.message)); } });
+        b.textContent = "已添加，后台训练中"; b.disabled = true; } catch (e) { alert("添加失败：" + (e.problems ? e.problems.join("\n") : e.message)); } });
       d.appendChild(select); d.appendChild(b); box.appendChild(d);
     });
     const rs = $("reasons"); rs.replaceChildren(); const t = el("table");
