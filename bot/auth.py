@@ -1,14 +1,14 @@
-"""Staff sign-in (hashed passwords, signed session cookies) and the resident widget's signed identity."""
+"""Staff sign-in (hashed passwords, signed session cookies) and the resident widget's signed identity.
+
+Routes get the signed-in staff member through ``bot/api/deps.py`` (``CurrentStaff``, ``CurrentAdmin``)."""
 from __future__ import annotations
 
 import secrets
 from typing import Optional
 
-from fastapi import Depends, Request, WebSocket
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from bot.errors import AdminsOnly, NotSignedIn
 from bot.security import verify_password
 from bot.storage.models import Staff
 
@@ -59,28 +59,3 @@ def authenticate(session, username: str, password: str) -> Optional[Staff]:
     if staff is None or not verify_password(password, staff.password_hash):
         return None
     return staff
-
-
-def _staff_from_cookie(services, cookie: Optional[str]) -> Optional[Staff]:
-    staff_id = read_staff_cookie(services.settings.secret_key, cookie)
-    if staff_id is None:
-        return None
-    with services.db.session() as session:
-        return session.get(Staff, staff_id)
-
-
-def current_staff(request: Request) -> Staff:
-    staff = _staff_from_cookie(request.app.state.services, request.cookies.get(STAFF_COOKIE))
-    if staff is None:
-        raise NotSignedIn()
-    return staff
-
-
-def current_admin(staff: Staff = Depends(current_staff)) -> Staff:
-    if staff.role != "admin":
-        raise AdminsOnly()
-    return staff
-
-
-def websocket_staff(websocket: WebSocket) -> Optional[Staff]:
-    return _staff_from_cookie(websocket.app.state.services, websocket.cookies.get(STAFF_COOKIE))

@@ -199,7 +199,7 @@ def render_turn(result) -> str:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.main import build_services
+    from bot.services import build_services
 
     settings = get_settings()
     services = build_services(settings, load_parser(settings))

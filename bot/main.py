@@ -5,8 +5,7 @@ import logging
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Dict, Optional
+from typing import Any, AsyncIterator, Optional
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -14,58 +13,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from fastapi import FastAPI  # noqa: E402
 
 from bot.errors import WuyeError  # noqa: E402
+from bot.services import Services, build_services  # noqa: E402,F401 - Services re-exported
 from bot.settings import Settings, get_settings  # noqa: E402
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-
-@dataclass
-class Services:
-    """What the routers use, built once at start-up."""
-
-    settings: Settings
-    parser: Any
-    db: Any
-    engine: Any
-    knowledge: Any
-    hub: Any = None
-    presence: Dict[int, int] = field(default_factory=dict)
-    trainer: Any = None
-    wechat: Any = None
-
-
-def build_services(settings: Settings, parser: Optional[Any] = None, clock: Optional[Any] = None) -> Services:
-    """Everything heavy, built once at start-up: the model, the database, the engine and the channels."""
-    from bot.trainer import Trainer
-    from bot.engine import ConversationEngine
-    from bot.community import sync_communities
-    from bot.events import EventHub, RedisEventHub
-    from bot.knowledge import KnowledgeHolder
-    from bot.notify import LogSmsSender
-    from bot.storage.db import open_database
-    from connectors.wechat import WeChatChannel
-
-    if parser is None:
-        from bot.nlu.parser import NluParser
-        from bot.nlu.training import train
-
-        result = train(settings)  # no-op when the model is up to date
-        parser = NluParser.load(result.model_path)
-        logger.info("NLU model %s loaded in %.1f s", result.model_path.name, parser.load_seconds)
-    db = open_database(settings.database_url)
-    knowledge = KnowledgeHolder(settings)
-    with db.session() as session:
-        sync_communities(session, knowledge.current.communities)
-    engine = ConversationEngine(db=db, parser=parser, kb_provider=knowledge, sms=LogSmsSender(),
-                                max_chars=settings.max_message_chars)
-    if clock is not None:
-        engine.clock = clock
-    hub = RedisEventHub(settings.redis_url) if settings.redis_url else EventHub()
-    services = Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge, hub=hub)
-    services.trainer = Trainer(services)
-    services.wechat = WeChatChannel(services)
-    return services
 
 
 def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None, clock: Optional[Any] = None) -> FastAPI:

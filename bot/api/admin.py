@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from bot import kb_editing, reports
-from bot.auth import current_admin
+from bot.api.deps import ClockDep, CurrentAdmin, ServicesDep, SessionDep
 from bot.errors import FaqNotFound, FaqRejected, ResidentMessageNotFound
 from bot.knowledge import KnowledgeBaseError
-from bot.storage.models import Message, Staff
+from bot.services import Services
+from bot.storage.models import Message
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -31,25 +32,25 @@ def entry_json(kb, entry, community_id=None) -> Dict[str, Any]:
 
 
 @router.get("/faq")
-def list_faq(request: Request, q: str = "", staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
-    kb = request.app.state.services.knowledge.current
+def list_faq(services: ServicesDep, staff: CurrentAdmin, q: str = "") -> Dict[str, Any]:
+    kb = services.knowledge.current
     q = q.strip().lower()
     entries = [e for e in kb.entries.values()
                if not q or q in e.id or q in e.title.lower() or q in e.answer.lower() or any(q in x.lower() for x in e.questions)]
     return {"entries": [{"id": e.id, "title": e.title, "questions": len(e.questions), "file": e.file}
                         for e in sorted(entries, key=lambda e: e.id)],
-            "training": request.app.state.services.trainer.state}
+            "training": services.trainer.state}
 
 
 @router.get("/faq/{faq_id}")
-def get_faq(faq_id: str, request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
-    kb = request.app.state.services.knowledge.current
+def get_faq(faq_id: str, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
+    kb = services.knowledge.current
     if faq_id not in kb.entries:
         raise FaqNotFound()
     return entry_json(kb, kb.entries[faq_id])
 
 
-def _save(services, faq_id: str, title: str, questions: List[str], answer: str) -> Dict[str, Any]:
+def _save(services: Services, faq_id: str, title: str, questions: List[str], answer: str) -> Dict[str, Any]:
     holder = services.knowledge
     old = holder.current
     if faq_id not in old.entries:
@@ -66,25 +67,22 @@ def _save(services, faq_id: str, title: str, questions: List[str], answer: str) 
 
 
 @router.put("/faq/{faq_id}")
-def put_faq(faq_id: str, body: FaqEdit, request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
-    return _save(request.app.state.services, faq_id, body.title, body.questions, body.answer)
+def put_faq(faq_id: str, body: FaqEdit, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
+    return _save(services, faq_id, body.title, body.questions, body.answer)
 
 
 @router.get("/training")
-def training_state(request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
-    return request.app.state.services.trainer.state
+def training_state(services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
+    return services.trainer.state
 
 
 @router.get("/failures")
-def get_failures(request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
-    with request.app.state.services.db.session() as session:
-        return reports.failures(session)
+def get_failures(staff: CurrentAdmin, session: SessionDep) -> Dict[str, Any]:
+    return reports.failures(session)
 
 
 @router.post("/failures/{message_id}/add-to-faq")
-def add_phrasing(message_id: int, body: AddPhrasing, request: Request,
-                 staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
-    services = request.app.state.services
+def add_phrasing(message_id: int, body: AddPhrasing, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
     with services.db.session() as session:
         message = session.get(Message, message_id)
         if message is None or message.sender != "resident":
@@ -98,7 +96,5 @@ def add_phrasing(message_id: int, body: AddPhrasing, request: Request,
 
 
 @router.get("/figures")
-def get_figures(request: Request, staff: Staff = Depends(current_admin)) -> Dict[str, Any]:
-    services = request.app.state.services
-    with services.db.session() as session:
-        return reports.figures(session, today=services.engine.clock().date())
+def get_figures(staff: CurrentAdmin, session: SessionDep, clock: ClockDep) -> Dict[str, Any]:
+    return reports.figures(session, today=clock().date())

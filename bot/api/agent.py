@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import Any, Dict
 
-from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from actions import handoff as handoffs
 from bot import live
-from bot.auth import current_staff, websocket_staff
+from bot.api.deps import CurrentStaff, NowDep, OptionalStaff, ServicesDep, SessionDep
 from bot.errors import ConversationNotFound
+from bot.services import Services
 from bot.storage.models import Conversation, Message, Staff
 
 router = APIRouter(tags=["agent"])
@@ -23,31 +23,22 @@ class AgentMessage(BaseModel):
     private: bool = Field(False, description="a private note, never shown to the resident")
 
 
-def _now(request_or_ws) -> dt.datetime:
-    return request_or_ws.app.state.services.engine.clock()
-
-
 @router.get("/api/agent/queue")
-def get_queue(request: Request, staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
-    services = request.app.state.services
-    with services.db.session() as session:
-        return {"queue": live.queue_json(session, _now(request)), "mine": live.mine_json(session, staff.id)}
+def get_queue(staff: CurrentStaff, session: SessionDep, now: NowDep) -> Dict[str, Any]:
+    return {"queue": live.queue_json(session, now), "mine": live.mine_json(session, staff.id)}
 
 
 @router.get("/api/agent/conversations/{conversation_id}")
-def get_conversation(conversation_id: int, request: Request, staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
-    with request.app.state.services.db.session() as session:
-        data = live.conversation_json(session, conversation_id)
+def get_conversation(conversation_id: int, staff: CurrentStaff, session: SessionDep) -> Dict[str, Any]:
+    data = live.conversation_json(session, conversation_id)
     if data is None:
         raise ConversationNotFound()
     return data
 
 
 @router.post("/api/agent/handoffs/{handoff_id}/claim")
-async def claim(handoff_id: int, request: Request, staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
-    services = request.app.state.services
-    now = _now(request)
-    with services.db.session() as session:
+async def claim(handoff_id: int, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+    with services.db.session() as session:  # committed before the events below go out
         handoff = handoffs.claim(session, handoff_id, session.get(Staff, staff.id), now)  # AlreadyClaimed → 409
         conversation_id = handoff.conversation_id
         before = live.last_message_id(session, conversation_id) - 1
@@ -56,12 +47,10 @@ async def claim(handoff_id: int, request: Request, staff: Staff = Depends(curren
     return {"conversation_id": conversation_id}
 
 
-async def _owned_action(request: Request, staff: Staff, conversation_id: int, action) -> Dict[str, Any]:
-    services = request.app.state.services
-    now = _now(request)
-    with services.db.session() as session:
+async def _owned_action(services: Services, staff: Staff, now, conversation_id: int, action) -> Dict[str, Any]:
+    with services.db.session() as session:  # committed before the events below go out
         before = live.last_message_id(session, conversation_id)
-        result = action(session, session.get(Staff, staff.id), now)  # NotOwner → 403
+        result = action(session, session.get(Staff, staff.id), now)  # ConversationNotFound → 404, NotOwner → 403
         channel = session.get(Conversation, conversation_id).channel
     await live.publish_messages(services, conversation_id, before)
     await live.publish_queue(services, now)
@@ -71,34 +60,33 @@ async def _owned_action(request: Request, staff: Staff, conversation_id: int, ac
 
 
 @router.post("/api/agent/conversations/{conversation_id}/messages")
-async def reply(conversation_id: int, body: AgentMessage, request: Request,
-                staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
+async def reply(conversation_id: int, body: AgentMessage, staff: CurrentStaff, services: ServicesDep,
+                now: NowDep) -> Dict[str, Any]:
     def action(session, me, now):
         message = handoffs.agent_reply(session, conversation_id, me, body.text.strip(), now, private=body.private)
         return {"message_id": message.id}
 
-    return await _owned_action(request, staff, conversation_id, action)
+    return await _owned_action(services, staff, now, conversation_id, action)
 
 
 @router.post("/api/agent/conversations/{conversation_id}/resolve")
-async def resolve(conversation_id: int, request: Request, staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
-    return await _owned_action(request, staff, conversation_id,
+async def resolve(conversation_id: int, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+    return await _owned_action(services, staff, now, conversation_id,
                                lambda session, me, now: handoffs.resolve(session, conversation_id, me, now) and {"ok": True})
 
 
 @router.post("/api/agent/conversations/{conversation_id}/release")
-async def release(conversation_id: int, request: Request, staff: Staff = Depends(current_staff)) -> Dict[str, Any]:
-    return await _owned_action(request, staff, conversation_id,
+async def release(conversation_id: int, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+    return await _owned_action(services, staff, now, conversation_id,
                                lambda session, me, now: handoffs.release(session, conversation_id, me, now) and {"ok": True})
 
 
-async def _release_after_timeout(app, staff_id: int) -> None:
+async def _release_after_timeout(services: Services, staff_id: int) -> None:
     """An agent who disconnects does not strand residents: their conversations return to the queue."""
-    services = app.state.services
     await asyncio.sleep(services.settings.agent_timeout_seconds)
     if services.presence.get(staff_id, 0) > 0:
         return
-    now = services.engine.clock()
+    now = services.clock()
     released = []
     with services.db.session() as session:
         for conversation in session.scalars(select(Conversation).where(Conversation.status == "open",
@@ -114,19 +102,17 @@ async def _release_after_timeout(app, staff_id: int) -> None:
 
 
 @router.websocket("/ws/agent")
-async def agent_socket(websocket: WebSocket) -> None:
-    staff = websocket_staff(websocket)
+async def agent_socket(websocket: WebSocket, services: ServicesDep, staff: OptionalStaff) -> None:
     if staff is None:
         await websocket.close(code=4401)
         return
-    services = websocket.app.state.services
     await websocket.accept()
     services.presence[staff.id] = services.presence.get(staff.id, 0) + 1
     queues = {"agents": services.hub.subscribe("agents")}
 
     def touch() -> None:
         with services.db.session() as session:
-            session.get(Staff, staff.id).last_seen = services.engine.clock()
+            session.get(Staff, staff.id).last_seen = services.clock()
 
     touch()
 
@@ -137,7 +123,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     tasks = {"agents": asyncio.create_task(forward("agents", queues["agents"]))}
     try:
         with services.db.session() as session:
-            await websocket.send_json({"type": "queue", "queue": live.queue_json(session, services.engine.clock())})
+            await websocket.send_json({"type": "queue", "queue": live.queue_json(session, services.clock())})
         while True:
             data = await websocket.receive_json()
             touch()
@@ -156,4 +142,4 @@ async def agent_socket(websocket: WebSocket) -> None:
             services.hub.unsubscribe(topic, queues[topic])
         services.presence[staff.id] -= 1
         if services.presence[staff.id] == 0:
-            asyncio.get_running_loop().create_task(_release_after_timeout(websocket.app, staff.id))
+            asyncio.get_running_loop().create_task(_release_after_timeout(services, staff.id))

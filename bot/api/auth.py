@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Dict
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from bot.auth import STAFF_COOKIE, STAFF_MAX_AGE, authenticate, current_staff, sign_staff
+from bot.api.deps import CurrentStaff, SessionDep, SettingsDep
+from bot.auth import STAFF_COOKIE, STAFF_MAX_AGE, authenticate, sign_staff
 from bot.errors import WrongCredentials
 from bot.storage.models import Staff
 
@@ -23,14 +24,12 @@ def staff_json(staff: Staff) -> Dict[str, object]:
 
 
 @router.post("/login")
-def login(body: Login, request: Request, response: Response) -> Dict[str, object]:
-    services = request.app.state.services
-    with services.db.session() as session:
-        staff = authenticate(session, body.username, body.password)
+def login(body: Login, response: Response, session: SessionDep, settings: SettingsDep) -> Dict[str, object]:
+    staff = authenticate(session, body.username, body.password)
     if staff is None:
         raise WrongCredentials()
-    response.set_cookie(STAFF_COOKIE, sign_staff(services.settings.secret_key, staff.id), max_age=STAFF_MAX_AGE,
-                        httponly=True, samesite="strict", secure=services.settings.secure_cookies)
+    response.set_cookie(STAFF_COOKIE, sign_staff(settings.secret_key, staff.id), max_age=STAFF_MAX_AGE,
+                        httponly=True, samesite="strict", secure=settings.secure_cookies)
     return staff_json(staff)
 
 
@@ -41,5 +40,5 @@ def logout(response: Response) -> Dict[str, bool]:
 
 
 @router.get("/me")
-def me(staff: Staff = Depends(current_staff)) -> Dict[str, object]:
+def me(staff: CurrentStaff) -> Dict[str, object]:
     return staff_json(staff)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Dict
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
+
+from bot.api.deps import ServicesDep
 
 router = APIRouter(prefix="/api", tags=["health"])
 
 
 @router.get("/health")
-async def health(request: Request) -> Dict[str, str]:
-    parser = request.app.state.services.parser
-    return {"status": "ok", "model": parser.model_path.name}
+async def health(services: ServicesDep) -> Dict[str, str]:
+    return {"status": "ok", "model": services.parser.model_path.name}

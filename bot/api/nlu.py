@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from bot.api.deps import ServicesDep
 from bot.errors import check_text
 from bot.router import decide
 
@@ -55,8 +56,7 @@ class ParseResponse(BaseModel):
 
 
 @router.post("/parse", response_model=ParseResponse, summary="Parse one message (as the first of a new conversation)")
-async def parse(body: ParseRequest, request: Request) -> Dict[str, Any]:
-    services = request.app.state.services
+async def parse(body: ParseRequest, services: ServicesDep) -> Dict[str, Any]:
     text = check_text(body.text, services.settings.max_message_chars)
     reading = await run_in_threadpool(services.parser.parse, text)
     result = reading.as_api()
