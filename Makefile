@@ -4,10 +4,11 @@
 setup:
 	@bash scripts/setup_env.sh
 
+# `wuye serve` listens on WUYE_HOST:WUYE_PORT (default 127.0.0.1:8000; bot/settings.py)
 run: setup
 	.venv/bin/wuye train
 	.venv/bin/wuye demo-data
-	.venv/bin/wuye serve --host $${WUYE_HOST:-127.0.0.1} --port $${WUYE_PORT:-8000}
+	.venv/bin/wuye serve
 
 test: setup
 	.venv/bin/python -m pytest $(PYTEST_ARGS)

@@ -7,16 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
 
-os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from bot.settings import Settings, apply_process_env_defaults, get_settings
 
-from bot.settings import Settings, get_settings  # noqa: E402
+apply_process_env_defaults()  # before Rasa/TensorFlow are imported by any command
 
 
 def _quiet_logging(verbose: bool) -> None:
@@ -199,6 +196,7 @@ def render_turn(result) -> str:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.errors import WuyeError
     from bot.services import build_services
 
     settings = get_settings()
@@ -218,8 +216,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
             text = last_buttons[int(text) - 1].payload
         try:
             result = services.engine.handle("cli", sender, text, community_id=args.community)
-        except ValueError as exc:
-            print(f"错误：{exc}")
+        except WuyeError as exc:  # empty, too long, corrupt text
+            print(f"错误：{exc.message}")
             continue
         last_buttons = [b for r in result.replies for b in r.buttons]
         print(render_turn(result))
@@ -239,7 +237,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from bot.main import create_app
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port, log_level="info")
     return 0
 
 
@@ -295,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=cmd_screenshots)
 
     s = sub.add_parser("serve", help="run the HTTP server")
-    s.add_argument("--host", default=os.environ.get("WUYE_HOST", "127.0.0.1"))
-    s.add_argument("--port", type=int, default=int(os.environ.get("WUYE_PORT", "8000")))
+    s.add_argument("--host", help="default: WUYE_HOST or 127.0.0.1")
+    s.add_argument("--port", type=int, help="default: WUYE_PORT or 8000")
     s.set_defaults(func=cmd_serve)
     return p
 

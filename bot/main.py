@@ -2,22 +2,19 @@
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, AsyncIterator, Optional
 
-os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from bot.settings import STATIC_DIR, Settings, apply_process_env_defaults, get_settings
+
+apply_process_env_defaults()  # before anything imports Rasa/TensorFlow
 
 from fastapi import FastAPI  # noqa: E402
 
 from bot.errors import WuyeError  # noqa: E402
 from bot.services import Services, build_services  # noqa: E402,F401 - Services re-exported
-from bot.settings import Settings, get_settings  # noqa: E402
 
 logger = logging.getLogger(__name__)
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None, clock: Optional[Any] = None) -> FastAPI:

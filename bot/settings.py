@@ -6,6 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = PROJECT_ROOT / "bot" / "static"  # the pages' HTML/CSS/JS, served under /static
+
+# Environment the libraries read at import time (Rasa telemetry, TensorFlow's log noise): set before importing them.
+PROCESS_ENV_DEFAULTS = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def apply_process_env_defaults() -> None:
+    """Set :data:`PROCESS_ENV_DEFAULTS` unless the environment already has them (entry points call this first)."""
+    for key, value in PROCESS_ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 
 def _path(env: str, default: Path) -> Path:
@@ -50,6 +60,8 @@ class Settings:
     wechat_app_secret: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_APP_SECRET", ""))
     wechat_aes_key: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_AES_KEY", ""))
     wechat_api_base: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_API_BASE", "https://api.weixin.qq.com"))
+    host: str = field(default_factory=lambda: os.environ.get("WUYE_HOST", "127.0.0.1"))  # `wuye serve`
+    port: int = field(default_factory=lambda: int(os.environ.get("WUYE_PORT", "8000")))
 
     @property
     def nlu_dir(self) -> Path:
