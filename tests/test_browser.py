@@ -103,6 +103,37 @@ def test_emergency_reaches_an_agent_who_claims_replies_and_resolves(browser, ser
     resident.context.close()
 
 
+@pytest.mark.parametrize("path,user,password,own_script", [("/agent", "agent", "agent123", "agent.js"),
+                                                           ("/admin", "admin", "admin123", "admin.js")])
+def test_staff_pages_share_staff_js_for_login_and_logout(browser, server, path, user, password, own_script):
+    page = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
+    page.goto(server.url + path)
+    scripts = page.eval_on_selector_all("script[src]", "els => els.map(e => e.getAttribute('src'))")
+    assert scripts == ["/static/staff.js", f"/static/{own_script}"]
+    page.wait_for_selector("#login-view:not(.hidden)")
+    page.fill("#username", user)
+    page.fill("#password", "wrong")
+    page.click("#login-form button")
+    page.wait_for_selector("#login-error:has-text('登录失败')")
+    login(page, server, path, user, password)
+    assert page.evaluate("typeof window.wuyeStaff.api") == "function"
+    page.click("#logout")
+    page.wait_for_selector("#login-view:not(.hidden)")
+    assert page.is_hidden("#app-view")
+    page.context.close()
+
+
+def test_the_admin_page_refuses_an_agent_account(browser, server):
+    page = browser.new_context().new_page()
+    page.goto(server.url + "/admin")
+    page.fill("#username", "agent")
+    page.fill("#password", "agent123")
+    page.click("#login-form button")
+    page.wait_for_selector("#login-error:has-text('需要管理员账号')")
+    assert page.is_hidden("#app-view")
+    page.context.close()
+
+
 def test_admin_edits_an_answer_and_the_widget_shows_it_without_restart(browser, server):
     admin_context = browser.new_context(viewport={"width": 1300, "height": 900})
     admin = admin_context.new_page()

@@ -1,28 +1,8 @@
-// Admin: knowledge base list/search/edit (validated server-side, atomic), retraining state, failures, figures.
+// Admin (sign-in and the shared helpers: staff.js): knowledge base list/search/edit (validated server-side, atomic), retraining state, failures, figures.
 (function () {
   "use strict";
-  const $ = (id) => document.getElementById(id);
+  const { $, el, api } = window.wuyeStaff;
   let entries = [], currentId = null;
-  function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
-  async function api(path, opts) {
-    const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { "content-type": "application/json" } }, opts || {}));
-    const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw Object.assign(new Error(typeof data.detail === "string" ? data.detail : "error"), { status: r.status, code: data.code, problems: data.problems });
-    return data;
-  }
-  function show(view) { $("login-view").classList.toggle("hidden", view !== "login"); $("app-view").classList.toggle("hidden", view !== "app"); }
-  async function boot() {
-    let me;
-    try { me = await api("/api/auth/me"); } catch (e) { show("login"); return; }
-    if (me.role !== "admin") { show("login"); $("login-error").textContent = "需要管理员账号"; return; }
-    $("me").textContent = me.display_name; show("app"); loadList(); pollTraining();
-  }
-  $("login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try { await api("/api/auth/login", { method: "POST", body: JSON.stringify({ username: $("username").value, password: $("password").value }) }); boot(); }
-    catch (err) { $("login-error").textContent = "登录失败：用户名或密码错误"; }
-  });
-  $("logout").addEventListener("click", async () => { await api("/api/auth/logout", { method: "POST" }); location.reload(); });
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     document.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("active", x === b));
     ["kb", "failures", "figures"].forEach((t) => $("tab-" + t).classList.toggle("hidden", t !== b.dataset.tab));
@@ -100,5 +80,8 @@
     Object.entries(f.handoffs_by_priority).forEach(([p, v]) => row("优先级 " + p, v)); Object.entries(f.handoffs_by_reason).forEach(([r, v]) => row(r, v));
     bd.appendChild(t);
   }
-  boot();
+  window.wuyeStaff.start({
+    refuse: (me) => me.role !== "admin" && "需要管理员账号",
+    signedIn: (me) => { $("me").textContent = me.display_name; loadList(); pollTraining(); },
+  });
 })();

@@ -1,30 +1,9 @@
-// Agent console: login, live queue (urgent first), claim → context card + live transcript, reply/note/resolve.
+// Agent console (sign-in and the shared helpers: staff.js): live queue (urgent first), claim → context card + live transcript, reply/note/resolve.
 (function () {
   "use strict";
-  const $ = (id) => document.getElementById(id);
+  const { $, el, api } = window.wuyeStaff;
   const PRIO = { urgent: "紧急", high: "高", normal: "普通" };
   let me = null, ws = null, current = null, knownUrgent = new Set(), firstQueue = true, titleTimer = null;
-
-  function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
-  async function api(path, opts) {
-    const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { "content-type": "application/json" } }, opts || {}));
-    const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw Object.assign(new Error(data.detail || r.status), { status: r.status });
-    return data;
-  }
-  function show(view) { $("login-view").classList.toggle("hidden", view !== "login"); $("app-view").classList.toggle("hidden", view !== "app"); }
-  async function boot() {
-    try { me = await api("/api/auth/me"); } catch (e) { show("login"); return; }
-    $("me").textContent = me.display_name + (me.role === "admin" ? "（管理员）" : "");
-    $("admin-link").classList.toggle("hidden", me.role !== "admin");
-    show("app"); connect(); refresh();
-  }
-  $("login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try { await api("/api/auth/login", { method: "POST", body: JSON.stringify({ username: $("username").value, password: $("password").value }) }); boot(); }
-    catch (err) { $("login-error").textContent = "登录失败：用户名或密码错误"; }
-  });
-  $("logout").addEventListener("click", async () => { await api("/api/auth/logout", { method: "POST" }); location.reload(); });
 
   function alertUrgent() {
     let on = false, n = 0; clearInterval(titleTimer);
@@ -116,7 +95,7 @@
   }
   async function claim(handoffId) {
     try { const r = await api("/api/agent/handoffs/" + handoffId + "/claim", { method: "POST" }); await open(r.conversation_id); refresh(); }
-    catch (e) { alert(e.status === 409 ? "该会话已被其他客服认领" : "认领失败：" + e.message); refresh(); }
+    catch (e) { alert(e.code === "already_claimed" ? e.message : "认领失败：" + e.message); refresh(); }
   }
   async function sendReply() {
     const text = $("reply").value.trim(); if (!text || !current) return;
@@ -127,5 +106,12 @@
   $("reply").addEventListener("keydown", (e) => { if (e.key === "Enter") sendReply(); });
   $("resolve").addEventListener("click", async () => { await api("/api/agent/conversations/" + current.id + "/resolve", { method: "POST" }); await open(current.id); refresh(); });
   $("release").addEventListener("click", async () => { await api("/api/agent/conversations/" + current.id + "/release", { method: "POST" }); await open(current.id); refresh(); });
-  boot();
+  window.wuyeStaff.start({
+    signedIn: (signedIn) => {
+      me = signedIn;
+      $("me").textContent = me.display_name + (me.role === "admin" ? "（管理员）" : "");
+      $("admin-link").classList.toggle("hidden", me.role !== "admin");
+      connect(); refresh();
+    },
+  });
 })();
