@@ -1,0 +1,46 @@
+"""Where things live: production code does not import the demo, routes use the typed dependencies, errors are typed."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT
+
+DEMO_USERS = {"bot/demo.py", "bot/cli.py", "bot/devserver.py", "bot/screenshots.py"}  # the demo and its tools
+
+
+def _imports(path: Path) -> set:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def _production_files():
+    for folder in ("bot", "actions", "connectors"):
+        for path in sorted((PROJECT_ROOT / folder).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path
+
+
+def test_production_code_does_not_import_the_demo():
+    for path in _production_files():
+        rel = path.relative_to(PROJECT_ROOT).as_posix()
+        if rel not in DEMO_USERS:
+            assert "bot.demo" not in _imports(path), rel
+
+
+def test_bot_api_routes_use_the_typed_dependencies():
+    for path in sorted((PROJECT_ROOT / "bot" / "api").glob("*.py")):
+        if path.name != "deps.py":
+            assert "app.state" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_no_error_is_chosen_by_its_text_in_bot():
+    for path in sorted((PROJECT_ROOT / "bot").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "in str(exc)" not in text and "HTTPException(status_code" not in text, path.name
