@@ -19,7 +19,7 @@ TODAY = dt.date(2026, 11, 27)
 def db(database_url):
     database = open_database(database_url)
     with database.session() as s:  # PostgreSQL database is shared by the session: start clean
-        for table in ("messages", "handoffs", "conversations", "verification_codes", "chat_identities", "visitor_passes",
+        for table in ("timers", "messages", "handoffs", "conversations", "verification_codes", "chat_identities", "visitor_passes",
                       "parking_cards", "parking_spaces", "work_order_events", "work_orders", "bills", "households",
                       "staff", "communities"):
             s.execute(sa.text(f"DELETE FROM {table}"))
@@ -72,3 +72,15 @@ def test_two_agents_cannot_claim_the_same_handoff(db, settings):
     with db.session() as s:
         assert s.get(Handoff, handoff_id).agent_id == a.id
         assert s.get(Handoff, handoff_id).conversation.status == "open"
+
+
+def test_models_and_migrations_agree(db):
+    """Every model column, index and table is made by the migrations, and nothing else (SQLite and PostgreSQL)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from bot.storage.models import Base
+
+    with db.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []

@@ -11,6 +11,8 @@ from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey
                         UniqueConstraint)
 from sqlalchemy.orm import declarative_base, relationship
 
+from bot.domain import WorkOrderStatus
+
 Base = declarative_base()
 
 
@@ -114,7 +116,7 @@ class VisitorPass(Base):
     created_at = Column(DateTime, default=utcnow, nullable=False)
 
 
-WORK_ORDER_STATUSES = ("待受理", "已派单", "维修中", "已完成", "已取消")
+WORK_ORDER_STATUSES = tuple(s.value for s in WorkOrderStatus)
 
 
 class WorkOrder(Base):
@@ -204,4 +206,19 @@ class Handoff(Base):
     created_at = Column(DateTime, default=utcnow, nullable=False)
     claimed_at = Column(DateTime, nullable=True)
     resolved_at = Column(DateTime, nullable=True)
+    callback_phone = Column(String(20), nullable=True)  # the number the resident confirmed for a callback
+    callback_window = Column(String(32), nullable=True)  # when they can take it, as they chose it
+    callback_at = Column(DateTime, nullable=True)  # when someone will call at the latest (told to the resident)
     conversation = relationship("Conversation")
+
+
+class Timer(Base):
+    """Something due later that must survive a restart (an absent agent's conversations going back to the
+    queue): kept here, resumed at start-up, deleted when done or no longer needed."""
+
+    __tablename__ = "timers"
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(32), nullable=False)  # agent_timeout
+    ref_id = Column(Integer, nullable=False)  # the staff id for agent_timeout
+    due_at = Column(DateTime, nullable=False, index=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
