@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional
 
 from sqlalchemy import select
 
-from actions.base import TurnContext
+from actions.base import Slot, TurnContext
 from bot.nlu.entities import find_rooms
 from bot.notify import mask_phone
 from bot.security import new_code
@@ -37,11 +37,26 @@ def find_household(ctx: TurnContext, room_value: str) -> Optional[Household]:
     )
 
 
+def _room_given(ctx: TurnContext) -> Optional[str]:
+    rooms = [r for r in find_rooms(ctx.text) if r.value.count("-") == 2]
+    return rooms[0].value if rooms else None
+
+
+def _code_given(ctx: TurnContext) -> Optional[str]:
+    match = re.fullmatch(r"\s*(\d{6})\s*", ctx.text)
+    return match.group(1) if match else None
+
+
+# What the binding questions accept (the router reads a message that gives one as the flow's answer); the
+# values themselves are handled by require_binding, never kept as slots.
+BINDING_SLOTS = (Slot("bind_room", extract=_room_given), Slot("bind_code", extract=_code_given))
+
+
 def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> Optional[Household]:
     """The bound household, or None after asking the next binding question (state kept in ``slots``)."""
     if ctx.household is not None:
         return ctx.household
-    asking = (ctx.flow or {}).get("asking")
+    asking = ctx.flow.asking if ctx.flow else None
     if asking == "bind_code":
         code = re.sub(r"\D", "", ctx.text)
         record = ctx.session.get(VerificationCode, slots.get("code_id"))

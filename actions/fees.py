@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 from sqlalchemy import select
 
 from actions.base import FlowSpec, TurnContext
-from actions.binding import names_other_room, require_binding
+from actions.binding import BINDING_SLOTS, names_other_room, require_binding
 from bot.storage.models import Bill, Household
 
 PRIVACY_REFUSAL = "为保护业主隐私，只能查询您已绑定房屋的费用，无法查询其他房号。"
@@ -61,4 +61,4 @@ def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     ctx.end_flow()
 
 
-FLOW = FlowSpec(name="fee_lookup", title="查询物业费", start=start, resume=resume)
+FLOW = FlowSpec(name="fee_lookup", title="查询物业费", start=start, resume=resume, slots=BINDING_SLOTS)

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from actions.base import TurnContext
 from bot.errors import AlreadyClaimed, ConversationNotFound, HandoffError, NotOwner  # noqa: F401 - HandoffError re-exported
+from bot.domain import ConversationStatus, HandoffStatus, Priority, PRIORITY_ORDER, WorkOrderStatus
 from bot.storage.models import Conversation, Handoff, Message, Staff, WorkOrder
 
-PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2}
 AGENT_ONLINE_WINDOW = dt.timedelta(minutes=2)
 
 
@@ -30,7 +30,7 @@ def within_hours(hours: str, now: dt.datetime) -> bool:
 
 def queue(session: Session) -> List[Handoff]:
     """Waiting handoffs: urgent first, then high, then normal; within a priority, longest waiting first."""
-    waiting = list(session.scalars(select(Handoff).where(Handoff.status.in_(("queued", "callback")))))
+    waiting = list(session.scalars(select(Handoff).where(Handoff.status.in_(HandoffStatus.waiting()))))
     return sorted(waiting, key=lambda h: (PRIORITY_ORDER.get(h.priority, 9), h.created_at, h.id))
 
 
@@ -63,7 +63,7 @@ def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:
     if household is not None:
         fees = fee_summary(ctx, household)
         open_orders = list(ctx.session.scalars(select(WorkOrder).where(
-            WorkOrder.household_id == household.id, WorkOrder.status.notin_(("已完成", "已取消")))))
+            WorkOrder.household_id == household.id, WorkOrder.status.notin_(WorkOrderStatus.closed()))))
         complaints = ctx.session.scalar(
             select(func.count()).select_from(Handoff).join(Conversation).where(
                 Conversation.identity_id == ctx.identity.id, Handoff.created_at >= ctx.now - dt.timedelta(days=90)))
@@ -78,24 +78,59 @@ def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:
     return card
 
 
+def reason_label(reason: str) -> str:
+    """A routing reason in words a resident reads."""
+    for prefix, label in (("emergency", "紧急情况"), ("intent emergency", "可能的紧急情况"), ("threat", "情况严重"),
+                          ("repeated chasing", "多次催促"), ("angry", "情绪激动"), ("insult", "情绪激动"),
+                          ("anger words", "情绪激动"), ("exclamation run", "情绪激动"),
+                          ("compensation", "涉及赔偿或纠纷"), ("asked again after waiting", "等待时间较长")):
+        if reason.startswith(prefix):
+            return label
+    return "您的情况"
+
+
+def _tell_waiting(ctx: TurnContext, handoff: Handoff, raised: bool, reasons: List[str]) -> None:
+    """What a resident already waiting hears when a new reason to hand off comes: the truth about the queue."""
+    if handoff.status == HandoffStatus.CALLBACK:
+        if raised:
+            ctx.say(f"已将您的回电登记（编号 {handoff.ticket}）提高为「{Priority(handoff.priority).label}」处理"
+                    f"（原因：{reason_label(reasons[0])}），工作人员会优先联系您。")
+        else:
+            when = f"，将在{handoff.callback_window}前后回电" if handoff.callback_window else ""
+            ctx.say(f"您已登记回电（编号 {handoff.ticket}）{when}。您补充的内容工作人员都能看到。")
+        return
+    position = queue_position(ctx.session, handoff)
+    if raised:
+        ctx.say(f"已将您的优先级提高为「{Priority(handoff.priority).label}」（原因：{reason_label(reasons[0])}），"
+                f"当前排队第 {position} 位，请稍候。")
+    else:
+        ahead = f"前面还有 {position - 1} 位" if position > 1 else "下一位就是您"
+        ctx.say(f"您仍在排队中，当前第 {position} 位（{ahead}），请稍候；您补充的内容客服接入后都能看到，无需重复。")
+
+
 def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff:
-    """Queue the conversation for an agent (or raise the priority of its waiting handoff) and tell the resident."""
+    """Queue the conversation for an agent (or raise the priority of its waiting handoff) and tell the resident.
+
+    With nobody online or out of hours the handoff is a callback ticket, and the resident is asked for (or asked
+    to confirm) the phone number and a time window (actions/callback.py); emergencies page the on-duty number
+    instead (the engine does that), so they are not asked anything."""
     conversation = ctx.conversation
     existing = ctx.session.scalar(select(Handoff).where(Handoff.conversation_id == conversation.id,
-                                                        Handoff.status.in_(("queued", "callback", "claimed"))))
+                                                        Handoff.status.in_(HandoffStatus.active())))
     if existing is not None:
-        if PRIORITY_ORDER[priority] < PRIORITY_ORDER.get(existing.priority, 9):
+        raised = Priority.rank_of(priority) < Priority.rank_of(existing.priority)
+        if raised:
             existing.priority = priority
             conversation.priority = priority
         existing.reasons = list(existing.reasons) + [r for r in reasons if r not in existing.reasons]
         existing.context = build_context(ctx, existing.reasons)
-        if existing.status != "claimed":
-            ctx.say(f"已为您加急，当前排队第 {queue_position(ctx.session, existing)} 位，请稍候。")
+        if existing.status != HandoffStatus.CLAIMED:
+            _tell_waiting(ctx, existing, raised, reasons)
         return existing
-    handoff = Handoff(conversation_id=conversation.id, priority=priority, reasons=reasons, status="queued",
+    handoff = Handoff(conversation_id=conversation.id, priority=priority, reasons=reasons, status=HandoffStatus.QUEUED.value,
                       created_at=ctx.now, context=build_context(ctx, reasons))
     ctx.session.add(handoff)
-    conversation.status = "pending"
+    conversation.status = ConversationStatus.PENDING.value
     conversation.priority = priority
     conversation.waiting_since = ctx.now
     conversation.flow = None
@@ -106,24 +141,30 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
         ctx.say(f"已为您转接人工客服，当前排队第 {queue_position(ctx.session, handoff)} 位，请稍候，"
                 "客服会看到您刚才说的内容，无需重复。")
     else:
-        handoff.status = "callback"
+        from actions import callback
+
+        handoff.status = HandoffStatus.CALLBACK.value
         handoff.ticket = f"LY{ctx.now:%Y%m%d}{handoff.id:04d}"
         why = "现在是非工作时间" if not in_hours else "暂时没有客服在线"
-        ctx.say(f"{why}，已为您登记留言（编号 {handoff.ticket}），工作人员会尽快回电联系您。")
+        if priority == Priority.URGENT:
+            ctx.say(f"{why}，已为您登记（编号 {handoff.ticket}），并已通知值班人员。")
+        else:
+            ctx.say(f"{why}，已为您登记回电（编号 {handoff.ticket}）。")
+            callback.start_for(ctx, handoff)
     return handoff
 
 
 def claim(session: Session, handoff_id: int, staff: Staff, now: dt.datetime) -> Handoff:
     """Atomically claim a waiting handoff; a second agent gets AlreadyClaimed."""
     result = session.execute(
-        update(Handoff).where(Handoff.id == handoff_id, Handoff.status.in_(("queued", "callback")))
-        .values(status="claimed", agent_id=staff.id, claimed_at=now).execution_options(synchronize_session=False))
+        update(Handoff).where(Handoff.id == handoff_id, Handoff.status.in_(HandoffStatus.waiting()))
+        .values(status=HandoffStatus.CLAIMED.value, agent_id=staff.id, claimed_at=now).execution_options(synchronize_session=False))
     if result.rowcount != 1:
         raise AlreadyClaimed()
     handoff = session.get(Handoff, handoff_id)
     session.refresh(handoff)
     conversation = handoff.conversation
-    conversation.status = "open"
+    conversation.status = ConversationStatus.OPEN.value
     conversation.assignee_id = staff.id
     session.add(Message(conversation_id=conversation.id, sender="system", text=f"人工客服 {staff.display_name} 已接入",
                         created_at=now))
@@ -132,7 +173,7 @@ def claim(session: Session, handoff_id: int, staff: Staff, now: dt.datetime) -> 
 
 def active_handoff(session: Session, conversation_id: int) -> Optional[Handoff]:
     return session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id,
-                                                Handoff.status.in_(("queued", "callback", "claimed")))
+                                                Handoff.status.in_(HandoffStatus.active()))
                           .order_by(Handoff.id.desc()))
 
 
@@ -140,7 +181,7 @@ def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         raise ConversationNotFound()
-    if conversation.status != "open" or conversation.assignee_id != staff.id:
+    if conversation.status != ConversationStatus.OPEN or conversation.assignee_id != staff.id:
         raise NotOwner()
     return conversation
 
@@ -159,9 +200,9 @@ def resolve(session: Session, conversation_id: int, staff: Staff, now: dt.dateti
     conversation = _owned(session, conversation_id, staff)
     handoff = active_handoff(session, conversation_id)
     if handoff is not None:
-        handoff.status = "resolved"
+        handoff.status = HandoffStatus.RESOLVED.value
         handoff.resolved_at = now
-    conversation.status = "resolved"
+    conversation.status = ConversationStatus.RESOLVED.value
     conversation.assignee_id = None
     conversation.waiting_since = None
     session.add(Message(conversation_id=conversation.id, sender="bot",
@@ -176,8 +217,8 @@ def release(session: Session, conversation_id: int, staff: Optional[Staff], now:
         conversation = _owned(session, conversation_id, staff)
     handoff = active_handoff(session, conversation_id)
     if handoff is not None:
-        handoff.status = "queued"
+        handoff.status = HandoffStatus.QUEUED.value
         handoff.agent_id = None
-    conversation.status = "pending"
+    conversation.status = ConversationStatus.PENDING.value
     conversation.assignee_id = None
     return conversation

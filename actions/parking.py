@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from sqlalchemy import select
 
-from actions.base import Button, FlowSpec, TurnContext
-from actions.binding import require_binding
+from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots, slot_payload
+from actions.binding import BINDING_SLOTS, require_binding
 from bot.nlu.entities import find_plates
 from bot.security import new_code
 from bot.storage.models import Household, ParkingCard, ParkingSpace, VisitorPass
@@ -58,32 +58,44 @@ def _space_info(ctx: TurnContext, household: Household) -> None:
         ctx.say(f"{household.label} 名下没有登记车位。")
 
 
+def _plate(ctx: TurnContext) -> Optional[str]:
+    plates = find_plates(ctx.text)
+    return plates[0].value if plates else None
+
+
+def _arrive(ctx: TurnContext) -> Optional[str]:
+    return ctx.entity("time")
+
+
+SLOTS = (
+    Slot("plate", extract=_plate, invalid="没有识别到车牌号，请输入完整车牌，例如 粤B12345。"),
+    Slot("arrive", extract=_arrive, invalid="没有识别到时间，请告诉我预计到达时间，例如“明天下午三点”。"),
+) + BINDING_SLOTS
+
+
+def _arrive_buttons(ctx: TurnContext) -> List[Button]:
+    today = ctx.now.date()
+    return [Button("今天", slot_payload("arrive", today.isoformat())),
+            Button("明天", slot_payload("arrive", (today + dt.timedelta(days=1)).isoformat()))]
+
+
 def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     slots.setdefault("task", task_of(ctx.text))
-    plates = find_plates(ctx.text)
-    if plates:
-        slots.setdefault("plate", plates[0].value)
-    if ctx.entity("time"):
-        slots.setdefault("arrive", ctx.entity("time"))
+    fill_slots(ctx, slots, SLOTS[:2], None)
     resume(ctx, slots, first=True)
 
 
 def resume(ctx: TurnContext, slots: Dict[str, Any], first: bool = False) -> None:
-    asking = (ctx.flow or {}).get("asking")
-    if not first and asking == "plate":
-        plates = find_plates(ctx.text)
-        if not plates:
-            ctx.say("没有识别到车牌号，请输入完整车牌，例如 粤B12345。")
-            ctx.set_flow("parking", slots, "plate")
+    state = ctx.flow
+    asking = state.asking if state else None
+    if not first and asking in ("plate", "arrive"):
+        fill_slots(ctx, slots, SLOTS[:2], asking)
+        if not slots.get(asking):
+            slot = next(s for s in SLOTS if s.name == asking)
+            ctx.ask("parking", slots, asking, slot.invalid, _arrive_buttons(ctx) if asking == "arrive" else [])
             return
-        slots["plate"] = plates[0].value
-    elif not first and asking == "arrive":
-        value = ctx.entity("time")
-        if value is None:
-            ctx.say("没有识别到时间，请告诉我预计到达时间，例如“明天下午三点”。")
-            ctx.set_flow("parking", slots, "arrive")
-            return
-        slots["arrive"] = value
+    elif not first:
+        fill_slots(ctx, slots, SLOTS[:2], None)
     household = require_binding(ctx, slots, "parking")
     if household is None:
         return
@@ -94,12 +106,10 @@ def resume(ctx: TurnContext, slots: Dict[str, Any], first: bool = False) -> None
         _space_info(ctx, household)
     elif task == "visitor":
         if not slots.get("plate"):
-            ctx.say("请告诉我访客的车牌号。")
-            ctx.set_flow("parking", slots, "plate")
+            ctx.ask("parking", slots, "plate", "请告诉我访客的车牌号。")
             return
         if not slots.get("arrive"):
-            ctx.say("访客预计什么时候到？", [Button("今天", "今天"), Button("明天", "明天")])
-            ctx.set_flow("parking", slots, "arrive")
+            ctx.ask("parking", slots, "arrive", "访客预计什么时候到？", _arrive_buttons(ctx))
             return
         arrive = dt.datetime.fromisoformat(slots["arrive"] if "T" in slots["arrive"] else slots["arrive"] + "T08:00")
         visitor = VisitorPass(household_id=household.id, plate=slots["plate"], arrive_at=arrive,
@@ -110,8 +120,7 @@ def resume(ctx: TurnContext, slots: Dict[str, Any], first: bool = False) -> None
                 f"24 小时内有效，道闸会自动识别放行。停车按临时停车收费：{ctx.value('parking_temp_price')}。")
     elif task == "change_plate":
         if not slots.get("plate"):
-            ctx.say("请告诉我新的车牌号。")
-            ctx.set_flow("parking", slots, "plate")
+            ctx.ask("parking", slots, "plate", "请告诉我新的车牌号。")
             return
         found = cards(ctx, household)
         if not found:
@@ -124,4 +133,4 @@ def resume(ctx: TurnContext, slots: Dict[str, Any], first: bool = False) -> None
     ctx.end_flow()
 
 
-FLOW = FlowSpec(name="parking", title="停车服务", start=start, resume=resume)
+FLOW = FlowSpec(name="parking", title="停车服务", start=start, resume=resume, slots=SLOTS)

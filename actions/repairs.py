@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional
 
 from sqlalchemy import func, or_, select
 
-from actions.base import Button, FlowSpec, TurnContext
+from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots
 from bot.nlu.entities import find_phones, find_rooms
 from bot.storage.models import WorkOrder, WorkOrderEvent
 
@@ -42,44 +42,87 @@ def _location_default(ctx: TurnContext, description: str) -> Optional[str]:
     return None
 
 
-QUESTIONS = {
-    "description": "请简单描述一下需要维修的问题（例如：厨房水龙头漏水）。",
-    "location": "请问维修地点是哪里？可以是您的房号（如 3栋2单元1102），或公共区域（如 5栋1单元楼道）。",
-    "urgency": "情况紧急吗？",
-    "contact": "请留一个联系电话，方便师傅上门前联系您。",
-    "time": "您希望师傅什么时候上门？（例如：明天下午三点，或“尽快”）",
-}
+URGENCY_NORMAL = r"不急|不紧急|不着急|一般|不算急|还好|没那么急"
+URGENCY_URGENT = r"严重|一直|很大|止不住|紧急|急|是的?$|马上"
+TIME_WORDS = r"尽快|越快越好|随时|马上|现在|都行|都可以|什么时候都|有空|下班|周末|工作日|上午|下午|晚上|早上|中午|点"
+MAX_ANSWER_CHARS = 60
 
 
-def _ask_next(ctx: TurnContext, slots: Dict[str, Any]) -> bool:
-    for slot in ("description", "location", "urgency", "contact", "time"):
-        if not slots.get(slot):
-            buttons = [Button("一般", "一般"), Button("紧急", "紧急")] if slot == "urgency" else []
-            ctx.say(QUESTIONS[slot], buttons)
-            ctx.set_flow("repair_request", slots, slot)
+def _room(ctx: TurnContext) -> Optional[str]:
+    rooms = [r for r in find_rooms(ctx.text) if r.value.count("-") == 2]
+    return rooms[0].text if rooms else None
+
+
+def _location_answer(ctx: TurnContext) -> Optional[str]:
+    text = ctx.text.strip()
+    return text[:MAX_ANSWER_CHARS] if text else None
+
+
+def _urgency(ctx: TurnContext) -> Optional[str]:
+    if re.search(URGENCY_NORMAL, ctx.text):
+        return "normal"
+    return None
+
+
+def _urgency_answer(ctx: TurnContext) -> Optional[str]:
+    text = ctx.text.strip("。.!！ ，,")
+    if re.search(URGENCY_NORMAL + r"|^(不|否|没有?)$", text):
+        return "normal"
+    if re.search(URGENCY_URGENT, text):
+        return "urgent"
+    return None
+
+
+def _phone(ctx: TurnContext) -> Optional[str]:
+    phones = find_phones(ctx.text)
+    return phones[0].value if phones else None
+
+
+def _phone_answer(ctx: TurnContext) -> Optional[str]:
+    if re.search(r"就这个|登记的|同上|默认|这个号|本机|预留的", ctx.text) and ctx.household is not None:
+        return ctx.household.phone
+    return None
+
+
+def _time(ctx: TurnContext) -> Optional[str]:
+    value = ctx.entity("time")
+    if value:
+        return value
+    match = re.search(r"尽快|越快越好|随时|什么时候都(行|可以)", ctx.text)
+    return match.group() if match else None
+
+
+def _time_answer(ctx: TurnContext) -> Optional[str]:
+    text = ctx.text.strip()
+    return text[:MAX_ANSWER_CHARS] if re.search(TIME_WORDS, text) else None
+
+
+def _description_answer(ctx: TurnContext) -> Optional[str]:
+    text = ctx.text.strip()
+    return text if len(re.sub(r"[\W\d_]+", "", text)) >= 2 else None
+
+
+SLOTS = (
+    Slot("description", "请简单描述一下需要维修的问题（例如：厨房水龙头漏水）。", answer=_description_answer,
+         invalid="请用几个字描述一下坏了什么。"),
+    Slot("location", "请问维修地点是哪里？可以是您的房号（如 3栋2单元1102），或公共区域（如 5栋1单元楼道）。",
+         extract=_room, answer=_location_answer),
+    Slot("urgency", "情况紧急吗？", extract=_urgency, answer=_urgency_answer, invalid="请选择“一般”或“紧急”。",
+         choices=(("一般", "normal"), ("紧急", "urgent"))),
+    Slot("contact", "请留一个联系电话，方便师傅上门前联系您。", extract=_phone, answer=_phone_answer,
+         invalid="没有识别到手机号，请输入 11 位手机号码。"),
+    Slot("time", "您希望师傅什么时候上门？（例如：明天下午三点，或“尽快”）", extract=_time, answer=_time_answer,
+         invalid="没有识别到时间，请告诉我希望上门的时间，例如“明天下午三点”或“尽快”。"),
+)
+
+
+def _ask_next(ctx: TurnContext, slots: Dict[str, Any], invalid: str = "") -> bool:
+    for slot in SLOTS:
+        if not slots.get(slot.name):
+            ctx.ask("repair_request", slots, slot.name, (invalid + slot.question) if invalid else slot.question,
+                    slot.buttons())
             return True
     return False
-
-
-def _fill(ctx: TurnContext, slots: Dict[str, Any], slot: Optional[str]) -> None:
-    text = ctx.text.strip()
-    if slot == "description":
-        slots["description"] = text
-    elif slot == "location":
-        rooms = [r for r in find_rooms(text) if r.value]
-        slots["location"] = rooms[0].text if rooms and not re.search(PUBLIC_AREAS, text) else text
-    elif slot == "urgency":
-        slots["urgency"] = "urgent" if re.search(r"紧急|急|严重|是", text) and not re.search(r"不急|不紧急|一般", text) else "normal"
-    elif slot == "contact":
-        phones = find_phones(text)
-        if phones:
-            slots["contact"] = phones[0].value
-        elif re.search(r"就这个|登记的|同上|默认", text) and ctx.household is not None:
-            slots["contact"] = ctx.household.phone
-        else:
-            ctx.say("没有识别到手机号，请输入 11 位手机号码。")
-    elif slot == "time":
-        slots["time"] = ctx.entity("time") or text
 
 
 def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
@@ -89,21 +132,23 @@ def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
         location = _location_default(ctx, text)
         if location:
             slots["location"] = location
-        if re.search(URGENT_WORDS, text):
+        if re.search(URGENT_WORDS, text) and not re.search(URGENCY_NORMAL, text):
             slots["urgency"] = "urgent"
+    fill_slots(ctx, slots, SLOTS, None)
     if ctx.household is not None:
         slots.setdefault("contact", ctx.household.phone)
-    if ctx.entity("time"):
-        slots["time"] = ctx.entity("time")
     if not _ask_next(ctx, slots):
         _create(ctx, slots)
 
 
 def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
-    _fill(ctx, slots, (ctx.flow or {}).get("asking"))
+    asking = ctx.flow.asking if ctx.flow else None
+    filled = fill_slots(ctx, slots, SLOTS, asking)
     if ctx.photos:
         slots.setdefault("photos", []).extend(ctx.photos)
-    if not _ask_next(ctx, slots):
+    asked = next((s for s in SLOTS if s.name == asking), None)
+    invalid = asked.invalid if asked is not None and not slots.get(asked.name) and not filled and not ctx.photos else ""
+    if not _ask_next(ctx, slots, invalid):
         _create(ctx, slots)
 
 
@@ -125,7 +170,7 @@ def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     ctx.end_flow()
 
 
-REQUEST_FLOW = FlowSpec(name="repair_request", title="报修", start=start, resume=resume,
+REQUEST_FLOW = FlowSpec(name="repair_request", title="报修", start=start, resume=resume, slots=SLOTS,
                         free_text_slots=("description", "location"))
 
 

@@ -1,7 +1,9 @@
 """The conversation engine: one resident turn in, replies (and handoff state) out, everything stored.
 
 Order of a turn: store the message with its NLU reading → if an agent owns the conversation, stay silent →
-emergency rules → cancel / topic switch / continue a flow under way → route (bot/router.py) → act.
+gather the conversation's state (flow, slots this message fills, buttons offered, last answer, handoff) →
+``decide`` (bot/router.py, the only place with routing rules) → carry the decision out → store the route
+actually taken with the message.
 """
 from __future__ import annotations
 
@@ -15,13 +17,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from actions import fees, handoff as handoffs, parking, repairs
-from actions.base import Button, FlowSpec, Reply, TurnContext, is_cancel
+from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
+from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
 from bot.errors import WuyeError, check_identifier, check_text
 from bot.knowledge import KnowledgeBase
 from bot.nlu.clauses import QUESTION_MARKERS
-from bot.router import (ConversationState, FLOW_INTENTS, Route, decide, emergency_matches, is_emergency,
-                        rule_emergencies)
+from bot.domain import ConversationStatus, HandoffStatus, Priority
+from bot.router import ConversationState, Route, decide, emergency_matches
 from bot.storage.db import Database
 from bot.storage.models import ChatIdentity, Conversation, Message
 
@@ -30,8 +32,8 @@ FLOWS: Dict[str, FlowSpec] = {
     "repair_request": repairs.REQUEST_FLOW,
     "repair_status": repairs.STATUS_FLOW,
     "parking": parking.FLOW,
+    "callback": callback.FLOW,
 }
-SWITCH_CONFIDENCE = 0.6
 SPLIT = re.compile(r"([？?。！!；;]+|另外|还有就是|还有|顺便问一下|顺便|以及)")
 CONNECTORS = ("另外", "还有就是", "还有", "顺便问一下", "顺便", "以及")
 
@@ -58,10 +60,7 @@ def request_segments(text: str) -> List[str]:
 
 
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
-EXPECTED_ENTITY = {"bind_room": "room", "bind_code": "code", "plate": "plate", "arrive": "time", "contact": "phone",
-                   "time": "time", "location": "room"}
-STRICT_SLOTS = ("bind_code", "contact", "plate", "arrive", "urgency", "time")
-REJECTION = r"没有?用|没有?帮助|不是这个|不是我要|答非所问|没有?解决|看不懂|不对"
+NOT_HELPFUL = "没有解决我的问题"
 
 
 InputError = WuyeError  # a message that cannot be processed: EmptyMessage, MessageTooLong, InvalidCharacters…
@@ -128,14 +127,17 @@ class ConversationEngine:
             now = self.clock()
             identity = self._identity(session, channel, sender_id, now)
             conversation = self._conversation(session, identity, channel, community_id, now)
-            nlu = reading.as_api()
-            nlu["route"] = decide(reading).as_api()
-            session.add(Message(conversation_id=conversation.id, sender="resident", text=text, nlu=nlu, created_at=now))
+            message = Message(conversation_id=conversation.id, sender="resident", text=text, nlu=reading.as_api(),
+                              created_at=now)
+            session.add(message)
             session.flush()
             ctx = TurnContext(session=session, conversation=conversation, identity=identity, reading=reading,
                               text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []))
-            if conversation.status != "open":
-                self._dispatch(ctx)
+            if conversation.status != ConversationStatus.OPEN:
+                route = self._dispatch(ctx, message.id)
+            else:
+                route = Route("agent", None, ["an agent owns the conversation"])
+            message.nlu = {**message.nlu, "route": route.as_record()}  # the route actually taken
             for reply in ctx.replies:
                 session.add(Message(conversation_id=conversation.id, sender="bot", text=reply.text,
                                     buttons=[b.as_dict() for b in reply.buttons], created_at=now))
@@ -148,7 +150,8 @@ class ConversationEngine:
             return None
         position = handoffs.queue_position(session, active) if active.status != "claimed" else 0
         return {"status": active.status, "priority": active.priority, "queue_position": position,
-                "ticket": active.ticket}
+                "ticket": active.ticket,
+                "callback_at": active.callback_at.isoformat(timespec="minutes") if active.callback_at else None}
 
     # --- persistence helpers ------------------------------------------------------------------------
     def _identity(self, session, channel: str, sender_id: str, now: dt.datetime) -> ChatIdentity:
@@ -172,118 +175,156 @@ class ConversationEngine:
         if conversation is None:
             community = identity.household.community_id if identity.household_id else community_id
             conversation = Conversation(identity_id=identity.id, channel=channel, community_id=community,
-                                        status="bot", created_at=now, updated_at=now)
+                                        status=ConversationStatus.BOT.value, created_at=now, updated_at=now)
             session.add(conversation)
             session.flush()
-        elif conversation.status == "resolved":
-            conversation.status = "bot"
+        elif conversation.status == ConversationStatus.RESOLVED:
+            conversation.status = ConversationStatus.BOT.value
             conversation.priority = None
         return conversation
 
     # --- the turn -----------------------------------------------------------------------------------
-    def _dispatch(self, ctx: TurnContext) -> None:
-        text, reading = ctx.text, ctx.reading
-        if text.startswith("/"):
-            self._payload(ctx, text)
-            return
+    def _state(self, ctx: TurnContext, message_id: int) -> ConversationState:
+        """What the router needs of the conversation: the flow and whether this message answers it, the buttons
+        and the FAQ answer of the last bot turn, the active handoff."""
+        conversation = ctx.conversation
         flow = ctx.flow
-        # a message that answers the slot a flow asked for ("5栋2单元301") is that answer: only an emergency rule,
-        # not the model's emergency probability, can turn it into an emergency
-        answers_slot = bool(flow and flow.get("name") and self._fills_asked_slot(ctx, flow))
-        if rule_emergencies(reading) if answers_slot else is_emergency(reading):
-            self._emergency(ctx, decide(reading))
-            return
-        if flow and flow.get("name"):
-            if is_cancel(text):
-                ctx.conversation.flow = None
-                ctx.say("好的，已取消。还有什么可以帮您？")
-                return
-            if self._continues_flow(ctx, flow):
-                FLOWS[flow["name"]].resume(ctx, dict(flow.get("slots") or {}))
-                self._after_flow(ctx)
-                return
-            ctx.conversation.flow = None  # the resident moved on: the unfinished flow is dropped
-        if re.search(REJECTION, text) and self._rejects_previous_answer(ctx):
-            return
-        segments = request_segments(text)
-        if len(segments) > 1:
-            readings = [self.parser.parse(s) for s in segments]
-            routes = [decide(r) for r in readings]
-            actionable = [(s, r, rt) for s, r, rt in zip(segments, readings, routes)
-                          if rt.decision in ("answer", "flow", "handoff")]
-            if len(actionable) > 1:
-                self._several(ctx, actionable)
-                return
-        self._act(ctx, decide(reading, ConversationState(failed_turns=ctx.conversation.failed_turns)))
+        spec = FLOWS.get(flow.name) if flow and flow.name else None
+        last_turn = self._last_bot_turn(ctx, message_id)
+        offered = [b.get("payload") for m in last_turn for b in (m.buttons or [])]
+        answered = [p.split(" ", 1)[1] for p in offered if p.startswith("/not_helpful ")]
+        active = handoffs.active_handoff(ctx.session, conversation.id)
+        waiting_since = conversation.waiting_since or (active.created_at if active else None)
+        return ConversationState(
+            failed_turns=conversation.failed_turns,
+            flow=spec.name if spec else None,
+            asking=flow.asking if spec else None,
+            free_text=bool(spec and flow.asking in spec.free_text_slots),
+            fills_slot=bool(spec and would_fill(ctx, flow, spec.slots)),
+            offered=offered + (flow.offered if flow else []),
+            last_answer=answered[-1] if answered else None,
+            handoff_status=active.status if active else None,
+            handoff_priority=active.priority if active else None,
+            waiting_minutes=(ctx.now - waiting_since).total_seconds() / 60 if active and waiting_since else 0.0,
+        )
 
     @staticmethod
-    def _fills_asked_slot(ctx: TurnContext, flow: Dict[str, Any]) -> bool:
-        """The message carries the entity the flow's current question asked for (a room, a phone, a code…)."""
-        expected = EXPECTED_ENTITY.get(flow.get("asking") or "")
-        return bool(expected and (ctx.entity(expected) or (expected == "code" and re.fullmatch(r"\s*\d{6}\s*", ctx.text))))
+    def _last_bot_turn(ctx: TurnContext, message_id: int) -> List[Message]:
+        """The bot's messages since the resident's previous message (what the resident is answering)."""
+        previous = ctx.session.scalar(select(Message.id).where(
+            Message.conversation_id == ctx.conversation.id, Message.sender == "resident", Message.id < message_id)
+            .order_by(Message.id.desc())) or 0
+        return list(ctx.session.scalars(select(Message).where(
+            Message.conversation_id == ctx.conversation.id, Message.sender == "bot", Message.id > previous,
+            Message.id < message_id).order_by(Message.id)))
 
-    def _continues_flow(self, ctx: TurnContext, flow: Dict[str, Any]) -> bool:
-        """False when the resident clearly switched topic (another flow, a confident FAQ, or wants a person)."""
-        reading = ctx.reading
-        spec = FLOWS[flow["name"]]
-        asking = flow.get("asking")
-        if self._fills_asked_slot(ctx, flow):
-            return True
-        if asking in STRICT_SLOTS or asking in spec.free_text_slots:
-            return not (reading.intent in ("human_agent", "complaint") and reading.confidence >= SWITCH_CONFIDENCE)
-        route = decide(reading)
-        if route.decision == "handoff":
-            return False
-        if reading.intent in FLOW_INTENTS and reading.intent != flow["name"] and reading.confidence >= SWITCH_CONFIDENCE:
-            return False
-        if reading.intent == "faq" and reading.confidence >= SWITCH_CONFIDENCE and reading.faq_confidence >= 0.5:
-            return False
-        return True
+    def _dispatch(self, ctx: TurnContext, message_id: int) -> Route:
+        state = self._state(ctx, message_id)
+        route = decide(ctx.reading, state)
+        if not state.flow and route.action in ("answer", "start_flow", "clarify", "handoff", "smalltalk", "out_of_scope"):
+            segments = request_segments(ctx.text)
+            if len(segments) > 1:
+                readings = [self.parser.parse(s) for s in segments]
+                routes = [decide(r, ConversationState(handoff_status=state.handoff_status,
+                                                      handoff_priority=state.handoff_priority)) for r in readings]
+                actionable = [(s, r, rt) for s, r, rt in zip(segments, readings, routes)
+                              if rt.decision in ("answer", "flow", "handoff")]
+                if len(actionable) > 1:
+                    self._several(ctx, actionable)
+                    return Route(actionable[0][2].decision, actionable[0][2].priority,
+                                 [f"{s}: {rt.action}" for s, _, rt in actionable], action="several")
+        self._act(ctx, route, state)
+        return route
+
+    def _act(self, ctx: TurnContext, route: Route, state: ConversationState) -> None:
+        """Carry out the router's decision."""
+        conversation = ctx.conversation
+        action = route.action
+        if route.leaves_flow:
+            ctx.save_flow(None)  # the resident moved on: the unfinished flow is dropped
+        if route.failed:
+            conversation.failed_turns += 1
+        elif action not in ("answer", "stale_button", "reask"):
+            conversation.failed_turns = 0
+        if action == "emergency":
+            self._emergency(ctx, route)
+        elif action == "cancel_flow":
+            ctx.save_flow(None)
+            ctx.say("好的，已取消。还有什么可以帮您？")
+        elif action in ("continue_flow", "slot"):
+            flow = ctx.flow
+            if action == "slot":
+                flow.slots[route.target] = ctx.text.split(" ", 2)[2]
+                ctx.save_flow(flow)
+            FLOWS[flow.name].resume(ctx, dict(flow.slots))
+            self._after_flow(ctx)
+        elif action == "reask":
+            self._reask(ctx, state)
+        elif action == "stale_button":
+            ctx.say("这个选项对应的是之前的问题，已经失效了。")
+            if state.flow:
+                self._reask(ctx, state, prefix=False)
+        elif action == "two_failed":
+            conversation.failed_turns = 0
+            rejected = route.reasons and "rejected" in route.reasons[0]
+            ctx.say("抱歉没能帮到您，已为您转接人工客服。" if rejected else "抱歉，我还是没能理解您的问题，已为您转接人工客服。")
+            handoffs.open_handoff(ctx, "normal", route.reasons)
+        elif action == "neighbour":
+            neighbours.handle(ctx, route.reasons)
+        elif route.decision == "handoff":
+            handoffs.open_handoff(ctx, route.priority or Priority.NORMAL.value, route.reasons)
+        elif action == "answer":
+            self._answer_faq(ctx, route.target)
+        elif action == "repeat":
+            ctx.say("这个问题我刚刚已经回答过了，看来没能解决您的问题。需要为您转人工客服吗？也可以换个说法再问我。",
+                    [Button("转人工客服", "/handoff")])
+        elif action == "start_flow":
+            self._start_flow(ctx, route.target)
+        elif action == "nonsense":
+            ctx.say("抱歉，我没看懂您的意思。可以用一句话告诉我您需要什么帮助，例如“物业费怎么交”“厨房水管漏水要报修”。",
+                    self._hot_buttons(ctx) + [Button("转人工客服", "/handoff")])
+        elif action == "not_helpful":
+            ctx.say("抱歉没能帮到您。可以换个说法再描述一下吗？或者直接转人工。", [Button("转人工客服", "/handoff")])
+        elif action == "clarify":
+            self._clarify(ctx, route)
+        elif action == "smalltalk":
+            self._smalltalk(ctx, route.target)
+        else:  # out_of_scope
+            ctx.say("抱歉，这个问题我回答不了。我是物业客服助手，可以帮您办理下面这些事，或者直接告诉我您遇到的物业问题：",
+                    self._topic_buttons(ctx))
+
+    def _reask(self, ctx: TurnContext, state: ConversationState, prefix: bool = True) -> None:
+        """Ask the flow's current question again (after a reply that is not an answer to it)."""
+        flow = ctx.flow
+        spec = FLOWS[flow.name]
+        slot = spec.slot(flow.asking)
+        last = ctx.session.scalar(select(Message).where(Message.conversation_id == ctx.conversation.id,
+                                                        Message.sender == "bot").order_by(Message.id.desc()))
+        if prefix:
+            ctx.say(slot.invalid if slot is not None and slot.invalid else "抱歉，这个回答我没能识别。")
+        if last is not None:
+            ctx.say(last.text, [Button(b["title"], b["payload"]) for b in last.buttons or []])
 
     def _after_flow(self, ctx: TurnContext) -> None:
         flow = ctx.flow
-        if flow and not flow.get("name") and flow.get("queued"):
-            queued = list(flow["queued"])
-            name, text = queued.pop(0)
-            ctx.conversation.flow = {"name": None, "slots": {}, "asking": None, "queued": queued} if queued else None
+        if flow and not flow.name and flow.queued:
+            name, text = flow.queued.pop(0)
+            ctx.save_flow(FlowState(queued=flow.queued))
             ctx.text = text
             ctx.reading = self.parser.parse(text)
             ctx.say(f"接下来处理您说的“{text}”。")
             self._start_flow(ctx, name)
 
-    def _act(self, ctx: TurnContext, route: Route) -> None:
-        reading = ctx.reading
-        conversation = ctx.conversation
-        if route.decision == "answer":
-            # an answer does not reset failed_turns: it counts as a success only if not rejected next turn
-            self._answer_faq(ctx, reading.faq_id)
-        elif route.decision == "flow":
-            conversation.failed_turns = 0
-            self._start_flow(ctx, reading.intent)
-        elif route.decision == "handoff":
-            conversation.failed_turns = 0
-            if route.priority == "urgent":
-                self._emergency(ctx, route)
-            else:
-                handoffs.open_handoff(ctx, route.priority, route.reasons)
-        elif route.decision == "clarify":
-            self._clarify(ctx, route)
-        elif route.decision == "smalltalk":
-            if reading.intent == "deny" and self._rejects_previous_answer(ctx):
-                return
-            conversation.failed_turns = 0
-            self._smalltalk(ctx, reading.intent)
-        else:
-            ctx.say("抱歉，我是物业客服助手，只能解答物业服务相关的问题，比如缴费、报修、停车、门禁等。",
-                    self._hot_buttons(ctx))
-
     # --- actions ------------------------------------------------------------------------------------
     def _answer_faq(self, ctx: TurnContext, faq_id: str) -> None:
-        ctx.say(ctx.kb.render(faq_id, ctx.community_id), [Button("没有解决我的问题", "没有解决我的问题")])
+        if faq_id not in ctx.kb.entries:
+            ctx.say("抱歉，这个选项已失效，请重新输入您的问题。")
+            return
+        ctx.say(ctx.kb.render(faq_id, ctx.community_id), [Button(NOT_HELPFUL, f"/not_helpful {faq_id}")])
 
     def _start_flow(self, ctx: TurnContext, name: str) -> None:
-        ctx.conversation.flow = {"name": name, "slots": {}, "asking": None,
-                                 "queued": (ctx.flow or {}).get("queued", [])}
+        current = ctx.flow
+        ctx.save_flow(FlowState(name=name, queued=current.queued if current else []))
         FLOWS[name].start(ctx, {})
         self._after_flow(ctx)
 
@@ -291,39 +332,15 @@ class ConversationEngine:
         phone = ctx.value("emergency_phone")
         ctx.say(f"⚠️ 紧急情况请立即拨打 24 小时应急电话 {phone}！如有人员受伤或火情，请同时拨打 119/120/110。"
                 "我们已通知值班人员马上处理。")
-        ctx.conversation.flow = None
-        reasons = route.reasons if route.priority == "urgent" else [f"emergency: {ctx.text}"]
-        handoffs.open_handoff(ctx, "urgent", reasons)
+        ctx.save_flow(None)
+        reasons = route.reasons if route.priority == Priority.URGENT else [f"emergency: {ctx.text}"]
+        handoffs.open_handoff(ctx, Priority.URGENT.value, reasons)
         ctx.sms.send(phone, f"【紧急】{ctx.kb.community(ctx.community_id).name} 住户报告：{ctx.text}")
 
     def _clarify(self, ctx: TurnContext, route: Route) -> None:
-        ctx.conversation.failed_turns += 1
-        if ctx.conversation.failed_turns >= 2:
-            ctx.conversation.failed_turns = 0
-            ctx.say("抱歉，我还是没能理解您的问题，已为您转接人工客服。")
-            handoffs.open_handoff(ctx, "normal", ["two failed understandings in a row"])
-            return
         buttons = [Button(ctx.kb.entries[i].title, f"/faq {i}") for i in route.buttons if i in ctx.kb.entries][:2]
         buttons.append(Button("转人工客服", "/handoff"))
         ctx.say("抱歉，我没有完全理解。您是想问下面的问题吗？也可以换个说法告诉我。", buttons)
-
-    def _rejects_previous_answer(self, ctx: TurnContext) -> bool:
-        """A resident saying the last answer did not help counts as a failed turn."""
-        if not (re.search(REJECTION, ctx.text) or ctx.reading.intent == "deny"):
-            return False
-        last_bot = ctx.session.scalar(select(Message).where(Message.conversation_id == ctx.conversation.id,
-                                                            Message.sender == "bot").order_by(Message.id.desc()))
-        answered_faq = last_bot is not None and any(b.get("payload") == "没有解决我的问题" for b in (last_bot.buttons or []))
-        if not answered_faq:
-            return False
-        ctx.conversation.failed_turns += 1
-        if ctx.conversation.failed_turns >= 2:
-            ctx.conversation.failed_turns = 0
-            ctx.say("抱歉没能帮到您，已为您转接人工客服。")
-            handoffs.open_handoff(ctx, "normal", ["resident rejected the bot's answers"])
-        else:
-            ctx.say("抱歉没能帮到您。可以换个说法再描述一下吗？或者直接转人工。", [Button("转人工客服", "/handoff")])
-        return True
 
     def _smalltalk(self, ctx: TurnContext, intent: str) -> None:
         if intent == "greet":
@@ -339,34 +356,29 @@ class ConversationEngine:
     def _hot_buttons(self, ctx: TurnContext) -> List[Button]:
         return [Button(ctx.kb.entries[i].title, f"/faq {i}") for i in HOT_QUESTIONS if i in ctx.kb.entries]
 
-    def _payload(self, ctx: TurnContext, text: str) -> None:
-        command, _, arg = text[1:].partition(" ")
-        if command == "faq" and arg in ctx.kb.entries:
-            ctx.conversation.failed_turns = 0
-            self._answer_faq(ctx, arg)
-        elif command == "handoff":
-            handoffs.open_handoff(ctx, "normal", ["resident asked for a person"])
-        else:
-            ctx.say("抱歉，这个选项已失效，请重新输入您的问题。")
+    def _topic_buttons(self, ctx: TurnContext) -> List[Button]:
+        """The topic menu: what the assistant can do."""
+        return [Button("查询物业费", "查一下我家物业费"), Button("报修", "我要报修"), Button("停车服务", "停车月卡什么时候到期"),
+                Button("常见问题", f"/faq {HOT_QUESTIONS[0]}"), Button("转人工客服", "/handoff")]
 
     def _several(self, ctx: TurnContext, actionable) -> None:
         """Several requests in one message: emergencies first, then answers, then flows one after another."""
         order = {"handoff": 0, "answer": 1, "flow": 2}
-        actionable = sorted(actionable, key=lambda a: (0 if a[2].priority == "urgent" else 1, order[a[2].decision]))
+        actionable = sorted(actionable, key=lambda a: (0 if a[2].priority == Priority.URGENT else 1, order[a[2].decision]))
         flows = [(r.intent, s) for s, r, rt in actionable if rt.decision == "flow"]
         for segment, reading, route in actionable:
             if route.decision == "handoff":
                 ctx.reading = reading
-                if route.priority == "urgent":
+                if route.priority == Priority.URGENT:
                     self._emergency(ctx, route)
                     return
-                handoffs.open_handoff(ctx, route.priority, route.reasons)
+                handoffs.open_handoff(ctx, route.priority or Priority.NORMAL.value, route.reasons)
                 return
             if route.decision == "answer":
                 self._answer_faq(ctx, reading.faq_id)
         if flows:
             (name, segment), rest = flows[0], flows[1:]
-            ctx.conversation.flow = {"name": None, "slots": {}, "asking": None, "queued": [list(f) for f in rest]}
+            ctx.save_flow(FlowState(queued=[list(f) for f in rest]))
             ctx.text = segment
             ctx.reading = self.parser.parse(segment)
             self._start_flow(ctx, name)

@@ -1,27 +1,40 @@
-"""The routing policy, in one place: NLU reading (+ conversation state) → answer/flow/handoff/clarify/....
+"""The routing policy, in one place: an NLU reading and the conversation's state → the whole decision for a turn.
 
-Read it top to bottom as a table; the first rule that matches decides.
+:func:`decide` is the only place that chooses what happens; the engine (bot/engine.py) carries the decision out
+and stores it with the message. Read the table top to bottom; the first rule that matches decides. "Failed"
+marks a failed understanding: two in a row hand the conversation to a person (rule 10).
 
-| # | condition                                                     | decision  | priority |
-|---|---------------------------------------------------------------|-----------|----------|
-| 1 | emergency keyword rule (before any confidence gating)         | handoff   | urgent   |
-| 2 | emergency intent probability ≥ EMERGENCY_INTENT_THRESHOLD     | handoff   | urgent   |
-| 3 | anger / threat / insult / repeated-chasing cues, or angry tone | handoff   | high     |
-| 4 | compensation, legal dispute, damage claim                     | handoff   | high     |
-| 5 | intent human_agent                                            | handoff   | normal   |
-| 6 | two failed understandings in a row (state)                    | handoff   | normal   |
-| 7 | confidence below CLARIFY_THRESHOLD (or FAQ below FAQ_THRESHOLD)| clarify   | –        |
-| 8 | intent complaint (calm)                                       | handoff   | normal   |
-| 9 | intent faq                                                    | answer    | –        |
-|10 | fee_lookup / repair_request / repair_status / parking         | flow      | –        |
-|11 | greet / goodbye / thanks / affirm / deny                      | smalltalk | –        |
-|12 | out_of_scope                                                  | reject    | –        |
+| #  | condition                                                              | decision / action            | priority | failed |
+|----|------------------------------------------------------------------------|------------------------------|----------|--------|
+| 1  | emergency rule on the text (before any confidence gating)              | handoff / emergency          | urgent   |        |
+| 2  | emergency probability ≥ EMERGENCY_INTENT_THRESHOLD (not a slot answer) | handoff / emergency          | urgent   |        |
+| 3  | a flow asks, and the message is a cancel word                          | flow / cancel_flow           | –        |        |
+| 4  | a flow asks, and the message gives one of its slots                    | flow / continue_flow         | –        |        |
+| 5  | anger / threat / insult / repeated-chasing cues, or angry tone         | handoff / handoff            | high     |        |
+| 6  | compensation, legal dispute, damage claim                              | handoff / handoff            | high     |        |
+| 7  | human_agent (already queued: raise after QUEUE_RAISE_MINUTES, else say where) | handoff / handoff, raise_priority, still_queued | normal/high | |
+| 8  | a flow asks, the message is not another request (by rules 9-16): a free-text slot takes it, a strict slot is asked again | flow / continue_flow, reask | – | |
+| 9  | nonsense (one character repeated, keyboard mash, only symbols); vague (这个怎么搞) | clarify / nonsense, clarify | – | yes |
+| 10 | the resident rejects the last answer (没有解决, 不对, deny)             | clarify / not_helpful        | –        | yes    |
+| 11 | confidence below CLARIFY_THRESHOLD (or FAQ below FAQ_THRESHOLD); out_of_scope ≥ OUT_OF_SCOPE_SHARE: reject | clarify / clarify (reject / out_of_scope) | – | yes |
+| 12 | neighbour dispute (noise, smells, water from above, shared walls)      | handoff / neighbour          | normal   |        |
+| 13 | intent complaint (calm)                                                | handoff / handoff            | normal   |        |
+| 14 | intent faq (the same answer as the last one: offer a person instead)   | answer / answer (repeat)     | –        | repeat |
+| 15 | fee_lookup / repair_request / repair_status / parking                  | flow / start_flow            | –        |        |
+| 16 | greet / goodbye / thanks / affirm / deny                               | smalltalk / smalltalk        | –        |        |
+| 17 | emergency, not likely enough                                           | clarify / clarify            | –        | yes    |
+| 18 | out_of_scope                                                           | reject / out_of_scope        | –        |        |
+
+A failed turn when the previous turn failed too becomes handoff / two_failed (normal). A flow under way whose
+question the message does not answer is dropped when the message is another request (rules 5-7, 11-15).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
+
+from bot.nlu.clauses import QUESTION_MARKERS
 
 # Chosen by `wuye cv` (leave-one-author-out; reports/cv.md) for the configured classifier: the pair that reads and
 # acts right most often (a wrong answer counted twice) while clarifying ≤ 10 % and answering wrong ≤ 8 % of
@@ -97,34 +110,135 @@ def is_emergency(reading: Any) -> bool:
     return bool(rule_emergencies(reading)) or model_emergency(reading) > 0
 
 
+NEIGHBOUR_PARTY = r"楼上|楼下|隔壁|邻居|对门|对面(那家|邻居)|上面(那家|住的)|下面(那家|住的)|上一层|楼上的|隔壁的"
+NEIGHBOUR_NUISANCE = (r"吵|噪音|噪声|拖(椅子|凳子|桌子)|跺脚|蹦|跳|弹琴|唱歌|打麻将|麻将|装修声|砸|敲|咚咚|狗.{0,3}叫|"
+                      r"味|烟|臭|熏|滴水|漏水|渗水|水.{0,4}(滴|流|渗)|墙.{0,4}(裂|湿|霉|渗)|共用墙|堆|占用|挡住")
+NEIGHBOUR_NO_PARTY = r"空调外机.{0,8}(滴水|漏水|噪音|吵|嗡嗡)|(楼上|上面).{0,6}(扔|丢|抛)(东西|垃圾)|高空抛物"
+VAGUE_WORDS = (r"这个|那个|这样|那样|这边|那边|东西|事情|事儿|事|怎么|咋|如何|怎样|搞|弄|办|做|整|处理|一下|问下|请问|"
+               r"帮|看看|我|你|啊|呢|吗|呀|吧|哦|嗯|了|的|得|要|想|能|可以|该|是")
+NONSENSE_REPEAT = re.compile(r"^(.)\1{2,}$")
+NONSENSE_SYMBOLS = re.compile(r"^[\W\d_]+$")
+NONSENSE_LATIN = re.compile(r"^[a-zA-Z]{3,}$")
+REJECTION = r"没有?用|没有?帮助|不是这个|不是我要|答非所问|没有?解决|看不懂|不对|不是我问的"
+CANCEL_WORDS = ("算了", "不用了", "取消", "不要了", "不办了", "不查了", "不修了", "先不", "退出")
+# An unsure reading that gives out_of_scope at least this much is refused with the topic menu, not clarified.
+OUT_OF_SCOPE_SHARE = 0.35
+# A message that is another request than the flow's question ends the flow when its reading is this confident.
+SWITCH_CONFIDENCE = 0.6
+SWITCH_FAQ_CONFIDENCE = 0.5
+# "转人工" again while queued: say where the resident is; after this long in the queue, raise normal → high.
+QUEUE_RAISE_MINUTES = 10
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
+
+
 @dataclass
 class Route:
+    """The decision for one turn. ``decision`` is the spec's word (answer|flow|handoff|clarify|smalltalk|reject);
+    ``action`` says exactly what the engine does; ``failed`` marks a failed understanding."""
+
     decision: str
     priority: Optional[str] = None
     reasons: List[str] = field(default_factory=list)
-    buttons: List[str] = field(default_factory=list)
+    buttons: List[str] = field(default_factory=list)  # FAQ ids offered (clarify)
+    action: str = ""
+    failed: bool = False
+    target: Optional[str] = None  # the FAQ id, flow name or slot the action is about
+    leaves_flow: bool = False  # another request while a flow asked: the unfinished flow is dropped
+
+    def __post_init__(self) -> None:
+        self.action = self.action or self.decision
 
     def as_api(self) -> Dict[str, Any]:
         return {"decision": self.decision, "priority": self.priority, "reasons": list(self.reasons)}
 
+    def as_record(self) -> Dict[str, Any]:
+        """What is stored with the message: the route actually taken."""
+        return {**self.as_api(), "action": self.action, "failed": self.failed, "target": self.target,
+                "leaves_flow": self.leaves_flow}
+
 
 @dataclass
 class ConversationState:
-    """What the router needs to know of the conversation so far (empty for a new conversation)."""
+    """What the router needs to know of the conversation so far (all empty for a new conversation)."""
 
     failed_turns: int = 0
+    flow: Optional[str] = None  # the flow under way
+    asking: Optional[str] = None  # the slot its last question asked for
+    free_text: bool = False  # any text answers that question (a description, a place)
+    fills_slot: bool = False  # this message gives one of the flow's slots
+    offered: List[str] = field(default_factory=list)  # payloads of the buttons offered by the last bot turn
+    last_answer: Optional[str] = None  # the FAQ the last bot turn answered
+    handoff_status: Optional[str] = None  # queued | callback | claimed, when a handoff is active
+    handoff_priority: Optional[str] = None
+    waiting_minutes: float = 0.0
 
 
-def decide(reading: Any, state: Optional[ConversationState] = None) -> Route:
-    """Apply the policy table to one NLU reading (an ``NluReading``)."""
-    state = state or ConversationState()
+def is_cancel(text: str) -> bool:
+    stripped = text.strip("。.!！ ，,")
+    return any(stripped.startswith(w) or stripped == w for w in CANCEL_WORDS)
+
+
+def is_nonsense(text: str) -> bool:
+    """A message with nothing to understand: one character repeated (啊啊啊啊), only symbols or digits, or a run
+    of Latin letters that is no word we know (asdfgh)."""
+    stripped = re.sub(r"\s+", "", text)
+    if not stripped:
+        return True
+    if NONSENSE_REPEAT.match(stripped) or NONSENSE_SYMBOLS.match(stripped):
+        return True
+    return bool(NONSENSE_LATIN.match(stripped)) and not re.search(r"[aeiou]", stripped.lower()[1:])
+
+
+def is_vague(text: str) -> bool:
+    """A question with nothing in it but pointing words ("这个怎么搞", "那个东西怎么弄啊"): unclear, not out of scope."""
+    rest = re.sub(VAGUE_WORDS, "", re.sub(r"[\W\d_a-zA-Z]+", "", text))
+    return not rest and len(text.strip()) >= 2
+
+
+def _nuisance(text: str) -> bool:
+    return bool((re.search(NEIGHBOUR_PARTY, text) and re.search(NEIGHBOUR_NUISANCE, text))
+                or re.search(NEIGHBOUR_NO_PARTY, text))
+
+
+def is_neighbour_dispute(text: str) -> bool:
+    """Noise, smells, water or walls, caused by a neighbour (or dripping from an air-conditioner above) — unless
+    the message's question is about something else (a story about noisy renovation, then "装修几点可以开始？")."""
+    if not _nuisance(text):
+        return False
+    clauses = [c for c in re.split(r"[，,。.!！？?；;\s]+", text) if c]
+    questions = [c for c in clauses if QUESTION_MARKERS.search(c)]
+    return not questions or any(_nuisance(c) for c in questions)
+
+
+def _payload(text: str, state: ConversationState) -> Route:
+    """A button's payload: valid only if it was offered with the last question (a topic or 转人工 always is)."""
+    command, _, arg = text[1:].partition(" ")
+    if command == "faq" and arg:
+        return Route("answer", None, [f"faq/{arg} (button)"], action="answer", target=arg)
+    if command == "handoff":
+        return _human_agent(state, "resident asked for a person (button)")
+    if text not in state.offered:
+        return Route("clarify", None, ["stale button"], action="stale_button")
+    if command == "slot":
+        slot, _, value = arg.partition(" ")
+        return Route("flow", None, [f"button {slot}={value}"], action="slot", target=slot)
+    if command == "not_helpful":
+        return Route("clarify", None, ["resident rejected the answer"], action="not_helpful", failed=True, target=arg)
+    return Route("clarify", None, ["unknown button"], action="stale_button")
+
+
+def _human_agent(state: ConversationState, reason: str) -> Route:
+    if state.handoff_status in ("queued", "callback"):
+        if state.handoff_priority == "normal" and state.waiting_minutes >= QUEUE_RAISE_MINUTES:
+            return Route("handoff", "high", [f"asked again after waiting {state.waiting_minutes:.0f} minutes"],
+                         action="raise_priority")
+        return Route("handoff", state.handoff_priority, ["asked again while waiting"], action="still_queued")
+    return Route("handoff", "normal", [reason])
+
+
+def _fresh(reading: Any, state: ConversationState) -> Route:
+    """Rules 5-7 and 9-18: the decision for a message that is not an answer to a flow's question."""
     text: str = reading.text
-    emergencies = rule_emergencies(reading)
-    if emergencies:
-        return Route("handoff", "urgent", [f"emergency keyword: {e}" for e in emergencies])
-    p_emergency = model_emergency(reading)
-    if p_emergency:
-        return Route("handoff", "urgent", [f"intent emergency ({p_emergency:.2f})"])
     cues = [c for c in reading.emotion.get("cues", []) if c in ANGER_REASONS]
     if cues or reading.emotion.get("label") == "angry":
         reasons = cues or [f"angry tone ({reading.emotion.get('score', 0):.2f})"]
@@ -132,21 +246,87 @@ def decide(reading: Any, state: Optional[ConversationState] = None) -> Route:
     if re.search(DISPUTE_RULE, text):
         return Route("handoff", "high", ["compensation or legal dispute"])
     if reading.intent == "human_agent" and reading.confidence >= CLARIFY_THRESHOLD:
-        return Route("handoff", "normal", ["resident asked for a person"])
-    if state.failed_turns >= 2:
-        return Route("handoff", "normal", ["two failed understandings in a row"])
+        return _human_agent(state, "resident asked for a person")
+    if state.flow:
+        return Route("flow", None, [state.flow], action="continue_flow", target=state.flow)  # replaced by decide
+    if is_nonsense(text):
+        return Route("clarify", None, ["nonsense"], action="nonsense", failed=True)
+    if is_vague(text) and reading.intent not in SMALLTALK_INTENTS + ("human_agent",):
+        return Route("clarify", None, ["vague"], [f["id"] for f in reading.faq_ranking[:2]], failed=True)
+    if state.last_answer and (re.search(REJECTION, text) or (reading.intent == "deny" and len(text) <= 6)):
+        return Route("clarify", None, ["resident rejected the answer"], action="not_helpful", failed=True,
+                     target=state.last_answer)
     low_faq = reading.intent == "faq" and reading.faq_confidence < FAQ_THRESHOLD
     if reading.confidence < CLARIFY_THRESHOLD or low_faq:
+        if reading.probability("out_of_scope") >= OUT_OF_SCOPE_SHARE and not is_neighbour_dispute(text):
+            return Route("reject", None, [f"probably out of scope ({reading.intent} {reading.confidence:.2f})"],
+                         action="out_of_scope")
         buttons = [f["id"] for f in reading.faq_ranking[:2]]
-        return Route("clarify", None, [f"low confidence ({reading.intent} {reading.confidence:.2f})"], buttons)
+        return Route("clarify", None, [f"low confidence ({reading.intent} {reading.confidence:.2f})"], buttons,
+                     failed=True)
+    if is_neighbour_dispute(text):
+        return Route("handoff", "normal", ["neighbour dispute"], action="neighbour")
     if reading.intent == "complaint":
         return Route("handoff", "normal", ["complaint"])
     if reading.intent == "faq":
-        return Route("answer", None, [f"faq/{reading.faq_id}"])
+        if reading.faq_id == state.last_answer:
+            return Route("answer", None, [f"faq/{reading.faq_id} again"], action="repeat", failed=True,
+                         target=reading.faq_id)
+        return Route("answer", None, [f"faq/{reading.faq_id}"], target=reading.faq_id)
     if reading.intent in FLOW_INTENTS:
-        return Route("flow", None, [reading.intent])
+        return Route("flow", None, [reading.intent], action="start_flow", target=reading.intent)
     if reading.intent in SMALLTALK_INTENTS:
-        return Route("smalltalk", None, [reading.intent])
+        return Route("smalltalk", None, [reading.intent], target=reading.intent)
     if reading.intent == "emergency":
-        return Route("clarify", None, ["possible emergency, low confidence"])
-    return Route("reject", None, ["out of scope"])
+        return Route("clarify", None, ["possible emergency, low confidence"], failed=True)
+    return Route("reject", None, ["out of scope"], action="out_of_scope")
+
+
+def _another_request(reading: Any, route: Route, state: ConversationState) -> bool:
+    """Whether a message typed while a flow asks is clearly another request (so it is not a slot value). A
+    resident already waiting for a person is not asking anew unless the priority would rise."""
+    if route.decision == "handoff":
+        if state.handoff_status in ("queued", "callback"):
+            return PRIORITY_RANK.get(route.priority or "", 9) < PRIORITY_RANK.get(state.handoff_priority or "", 9)
+        return True
+    if route.action == "start_flow":
+        return route.target != state.flow and reading.confidence >= SWITCH_CONFIDENCE
+    if route.decision == "answer":
+        return reading.confidence >= SWITCH_CONFIDENCE and reading.faq_confidence >= SWITCH_FAQ_CONFIDENCE
+    return False
+
+
+def _two_failed(route: Route, state: ConversationState) -> Route:
+    if route.failed and state.failed_turns >= 1:
+        why = "resident rejected the bot's answers" if route.action in ("not_helpful", "repeat") else \
+            "two failed understandings in a row"
+        return Route("handoff", "normal", [why], action="two_failed", failed=True)
+    return route
+
+
+def decide(reading: Any, state: Optional[ConversationState] = None) -> Route:
+    """Apply the policy table to one NLU reading (an ``NluReading``) in the conversation's state."""
+    state = state or ConversationState()
+    text: str = reading.text
+    if text.startswith("/"):
+        return _two_failed(_payload(text, state), state)
+    emergencies = rule_emergencies(reading)
+    if emergencies:
+        return Route("handoff", "urgent", [f"emergency keyword: {e}" for e in emergencies], action="emergency")
+    p_emergency = 0.0 if state.fills_slot else model_emergency(reading)
+    if p_emergency:
+        return Route("handoff", "urgent", [f"intent emergency ({p_emergency:.2f})"], action="emergency")
+    if state.flow:
+        if is_cancel(text):
+            return Route("flow", None, [f"cancel {state.flow}"], action="cancel_flow", target=state.flow)
+        if state.fills_slot:
+            return Route("flow", None, [f"{state.flow}: answer"], action="continue_flow", target=state.flow)
+        fresh = _fresh(reading, ConversationState(**{**state.__dict__, "flow": None}))
+        if _another_request(reading, fresh, state):
+            fresh.leaves_flow = fresh.action not in ("still_queued", "raise_priority")
+            return _two_failed(fresh, state)
+        if state.free_text and not re.search(REJECTION, text) and not is_nonsense(text):
+            return Route("flow", None, [f"{state.flow}: answer"], action="continue_flow", target=state.flow)
+        return Route("flow", None, [f"{state.flow}: not an answer to {state.asking}"], action="reask",
+                     target=state.asking)
+    return _two_failed(_fresh(reading, state), state)

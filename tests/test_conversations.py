@@ -187,15 +187,19 @@ def test_parking_card_visitor_pass_and_plate_change(world):
 
 
 def test_cancel_and_topic_switch_mid_flow(world):
-    world.say("我要报修")
+    r = world.say("我要报修")
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow["name"] == "repair_request"
     assert "取消" in world.texts(world.say("算了"))
     with world.db.session() as s:
-        assert s.scalar(sa.select(Conversation.flow)) is None
+        assert s.get(Conversation, r.conversation_id).flow is None
     world.say("查一下我家物业费")  # asks for the room
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow["asking"] == "bind_room"
     text = world.texts(world.say("门禁卡丢了怎么补办"))
     assert "门禁卡" in text and "工本费" in text
     with world.db.session() as s:
-        assert s.scalar(sa.select(Conversation.flow)) is None
+        assert s.get(Conversation, r.conversation_id).flow is None
 
 
 def test_clarify_ladder_ends_in_handoff(world):
@@ -229,10 +233,36 @@ def test_emergency_gives_the_number_and_opens_an_urgent_handoff_on_top(world):
         assert top.context["transcript"][-1]["text"].startswith("3栋电梯困人")
 
 
-def test_out_of_hours_creates_a_callback_ticket(world):
-    r = world.say("我要找人工客服")  # no agent online
+def test_out_of_hours_creates_a_callback_ticket_and_asks_phone_and_time(world):
+    r = world.say("我要找人工客服")  # no agent online, resident not bound: asked for a number
     assert r.handoff["status"] == "callback" and r.handoff["ticket"].startswith("LY")
-    assert "留言" in world.texts(r)
+    assert "登记回电" in world.texts(r) and "手机号码" in world.texts(r)
+    assert "没有识别到手机号" in world.texts(world.say("随便"))
+    r = world.say("13912345678")
+    assert "方便接听" in world.texts(r) and [b.title for b in r.replies[-1].buttons][:2] == ["尽快", "今天"]
+    r = world.say("明天上午")
+    assert "明天 12:00 前拨打 139****5678" in world.texts(r) and "13912345678" not in world.texts(r)
+    assert r.handoff["callback_at"] == "2026-11-28T12:00"
+    with world.db.session() as s:
+        handoff = s.scalars(sa.select(handoffs.Handoff)).all()[-1]
+        assert (handoff.callback_phone, handoff.callback_window) == ("13912345678", "明天上午")
+        assert s.scalar(sa.select(Conversation.flow).where(Conversation.id == r.conversation_id)) is None
+
+
+def test_callback_confirms_the_bound_phone_with_a_button(world):
+    household = arrears_household(world)
+    world.bind(household)
+    r = world.say("转人工")
+    assert f"{household.phone[:3]}****{household.phone[-4:]}" in world.texts(r)
+    assert household.phone not in world.texts(r)
+    confirm = r.replies[-1].buttons[0]
+    assert confirm.title == "就用这个号码"
+    r = world.say(confirm.payload)
+    r = world.say(next(b.payload for b in r.replies[-1].buttons if b.title == "尽快"))
+    assert "今天 10:30 前" in world.texts(r)  # inside agent hours: within 30 minutes
+    with world.db.session() as s:
+        handoff = s.scalars(sa.select(handoffs.Handoff)).all()[-1]
+        assert handoff.callback_phone == household.phone and handoff.callback_at == NOW + dt.timedelta(minutes=30)
 
 
 def test_bot_is_silent_while_an_agent_owns_the_conversation_and_resumes_after(world):
@@ -313,3 +343,152 @@ def test_simultaneous_first_messages_of_one_resident_share_one_identity(world):
     with world.db.session() as s:
         from bot.storage.models import ChatIdentity
         assert s.scalar(sa.select(sa.func.count()).select_from(ChatIdentity).where(ChatIdentity.sender_id == "twin")) == 1
+
+
+# --- engine v2: one policy, forms, honest small answers (issue 7) ------------------------------------------
+def stored_route(world, text):
+    with world.db.session() as s:
+        message = s.scalars(sa.select(Message).where(Message.text == text).order_by(Message.id.desc())).first()
+        return message.nlu["route"]
+
+
+def test_slots_given_early_or_together_are_all_used(world):
+    world.say("我要报修")
+    assert "地点" in world.texts(world.say("厨房水龙头漏水"))
+    r = world.say("3栋2单元501，13800138000，明天上午")
+    assert "紧急" in world.texts(r) and "电话" not in world.texts(r)  # only the urgency is still missing
+    assert [b.payload for b in r.replies[-1].buttons] == ["/slot urgency normal", "/slot urgency urgent"]
+    text = world.texts(world.say("/slot urgency normal"))
+    with world.db.session() as s:
+        order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == re.search(r"WO\d{11}", text).group()))
+        assert (order.location, order.contact_phone, order.preferred_time, order.urgency) == \
+            ("3栋2单元501", "13800138000", "2026-11-28T09:00", "normal")
+
+
+def test_one_message_with_everything_creates_the_work_order_at_once(world):
+    text = world.texts(world.say("5栋1单元302卫生间马桶堵了，不急，电话13700001111，明天下午三点来修"))
+    number = re.search(r"WO\d{11}", text).group()
+    with world.db.session() as s:
+        order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == number))
+        assert (order.contact_phone, order.preferred_time, order.urgency) == ("13700001111", "2026-11-28T15:00", "normal")
+
+
+def test_another_request_is_never_swallowed_as_a_slot_value(world):
+    world.say("我要报修")
+    world.say("阳台灯不亮了")
+    assert "紧急" in world.texts(world.say("3栋1单元201"))
+    r = world.say("查一下进度")  # asked "情况紧急吗？": this is another request, not the urgency
+    assert "紧急" not in world.texts(r) and ("工单" in world.texts(r) or "报修记录" in world.texts(r))
+    assert stored_route(world, "查一下进度")["action"] == "start_flow"
+    with world.db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(WorkOrder).where(WorkOrder.location == "3栋1单元201")) == 0
+
+
+def test_a_reply_that_is_no_answer_is_asked_again(world):
+    world.say("我要报修")
+    world.say("门锁坏了")
+    world.say("2栋1单元101")
+    r = world.say("嗯嗯嗯")  # not an urgency
+    assert "一般" in world.texts(r) and "紧急" in world.texts(r)
+    assert [b.payload for b in r.replies[-1].buttons] == ["/slot urgency normal", "/slot urgency urgent"]
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow["asking"] == "urgency"
+
+
+def test_a_stale_button_is_refused_not_taken_as_a_slot(world):
+    r = world.say("可以养狗吗")
+    stale = r.replies[0].buttons[0]
+    assert stale.title == "没有解决我的问题" and stale.payload == "/not_helpful pets"
+    world.say("我要报修")
+    assert "地点" in world.texts(world.say("客厅插座没电"))
+    r = world.say(stale.payload)  # tapped later, under the location question
+    assert "失效" in world.texts(r) and "地点" in world.texts(r)
+    r = world.say("/slot urgency urgent")  # a button of a question not asked yet
+    assert "失效" in world.texts(r)
+    with world.db.session() as s:
+        flow = s.get(Conversation, r.conversation_id).flow
+        assert flow["asking"] == "location" and "location" not in flow["slots"] and "urgency" not in flow["slots"]
+    assert stored_route(world, stale.payload)["action"] == "stale_button"
+
+
+def test_nonsense_is_a_failed_understanding(world):
+    world.agents_online()
+    r = world.say("啊啊啊啊")
+    assert "没看懂" in world.texts(r) and "还有什么可以帮您" not in world.texts(r)
+    assert stored_route(world, "啊啊啊啊")["failed"] is True
+    r = world.say("asdfgh")
+    assert r.handoff and r.handoff["status"] == "queued"
+    assert "two failed understandings in a row" in stored_route(world, "asdfgh")["reasons"]
+
+
+def test_out_of_scope_gets_an_honest_refusal_and_the_topic_menu(world):
+    r = world.say("房价多少")
+    assert "回答不了" in world.texts(r) and "2.80" not in world.texts(r)
+    titles = [b.title for b in r.replies[0].buttons]
+    assert {"查询物业费", "报修", "转人工客服"} <= set(titles)
+    assert stored_route(world, "房价多少")["decision"] == "reject"
+
+
+def test_the_same_answer_is_never_sent_twice_in_a_row(world):
+    first = world.texts(world.say("小区可以养狗吗"))
+    r = world.say("养狗有什么规定")
+    assert world.texts(r) != first and "刚刚已经回答过" in world.texts(r)
+    assert [b.payload for b in r.replies[0].buttons] == ["/handoff"]
+
+
+def test_rejected_answers_are_stored_as_failed_and_reported(world):
+    world.agents_online()
+    world.say("垃圾几点扔")
+    world.say("没有解决我的问题")
+    route = stored_route(world, "没有解决我的问题")
+    assert route["action"] == "not_helpful" and route["failed"] is True
+    from bot.reports import failures
+
+    with world.db.session() as s:
+        texts = [item["text"] for group in failures(s)["groups"] for item in group.get("items", [group])]
+    assert any("没有解决我的问题" in str(t) or "垃圾几点扔" in str(t) for t in texts)
+
+
+def test_asking_for_a_person_again_while_queued_is_answered_truthfully(world):
+    world.agents_online()
+    world.say("我要投诉保安态度差", sender="ahead")
+    r = world.say("转人工")
+    assert r.handoff["queue_position"] == 2
+    r = world.say("转人工")
+    assert "仍在排队" in world.texts(r) and "第 2 位" in world.texts(r) and "加急" not in world.texts(r)
+    assert r.handoff["priority"] == "normal"
+    world.engine.clock = lambda: NOW + dt.timedelta(minutes=15)
+    world.agents_online()
+    r = world.say("怎么还没人，转人工")
+    assert r.handoff["priority"] == "high" and "等待时间较长" in world.texts(r)
+    with world.db.session() as s:
+        assert s.scalar(sa.select(Conversation.priority).where(Conversation.id == r.conversation_id)) == "high"
+
+
+def test_neighbour_noise_gets_sympathy_the_rule_and_a_person(world):
+    world.agents_online()
+    household = arrears_household(world)
+    world.bind(household)
+    r = world.say("楼上每天半夜拖椅子")
+    text = world.texts(r)
+    assert "理解您的困扰" in text and "22:00" in text and household.label in text
+    assert r.handoff and r.handoff["priority"] == "normal"
+    with world.db.session() as s:
+        top = handoffs.queue(s)[0]
+        assert "neighbour dispute" in top.reasons and f"room: {household.label}" in top.reasons
+
+
+def test_water_from_the_neighbours_air_conditioner_is_not_a_repair_form(world):
+    world.agents_online()
+    r = world.say("空调外机滴水，滴到我家窗台上")
+    assert r.handoff and "描述" not in world.texts(r) and "地点" not in world.texts(r)
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow is None
+
+
+def test_thresholds_live_in_the_router_only():
+    import bot.engine as engine
+    import bot.router as router
+
+    for name in ("SWITCH_CONFIDENCE", "REJECTION", "EMERGENCY_INTENT_THRESHOLD", "CLARIFY_THRESHOLD"):
+        assert not hasattr(engine, name) and hasattr(router, name)

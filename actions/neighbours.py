@@ -1,0 +1,41 @@
+"""Neighbour disputes (noise, smells, water from above, shared walls): sympathy, the rule that applies, and a
+person who will go and talk to both sides — with the room, so nobody has to ask again."""
+from __future__ import annotations
+
+import re
+from typing import List
+
+from actions.base import TurnContext
+from actions.handoff import open_handoff
+from bot.nlu.entities import find_rooms
+
+NOISE = r"吵|噪音|噪声|拖(椅子|凳子|桌子)|跺脚|蹦|跳|弹琴|唱歌|麻将|装修声|砸|敲|咚咚|叫|嗡嗡"
+WATER = r"滴水|漏水|渗水|水.{0,4}(滴|流|渗)|墙.{0,4}(湿|霉|渗)"
+SMELL = r"味|烟|臭|熏"
+
+
+def kind_of(text: str) -> str:
+    for name, pattern in (("water", WATER), ("smell", SMELL), ("noise", NOISE)):
+        if re.search(pattern, text):
+            return name
+    return "other"
+
+
+def handle(ctx: TurnContext, reasons: List[str]) -> None:
+    kind = kind_of(ctx.text)
+    if kind == "noise":
+        ctx.say(f"理解您的困扰，长期被噪音打扰确实很影响休息。按照小区管理规约，安静时段为 {ctx.value('quiet_hours')}，"
+                "此时段内不得装修、拖拽家具或大声喧哗。")
+    elif kind == "water":
+        ctx.say("理解您的着急，楼上渗水/滴水既影响生活也可能损坏家里的东西。这类问题需要楼上住户配合查找漏点，"
+                "由物业上门查看、协调双方处理，维修费用一般由漏点所在户承担。")
+    elif kind == "smell":
+        ctx.say("理解您的困扰，异味和油烟确实让人难受。小区管理规约要求住户不得在公共区域堆放杂物、"
+                "不得影响相邻住户的正常生活，物业会上门了解情况。")
+    else:
+        ctx.say("理解您的困扰，邻里之间的问题物业会上门了解情况、居中协调。")
+    room = ctx.household.label if ctx.household is not None else next(
+        (r.text for r in find_rooms(ctx.text) if r.value.count("-") == 2), None)
+    where = f"（{room}）" if room else "，稍后请告诉我们您的房号"
+    ctx.say(f"我们会安排管家尽快与相关住户沟通{where}。")
+    open_handoff(ctx, "normal", reasons + [f"room: {room}"] if room else reasons)
