@@ -177,6 +177,16 @@ def active_handoff(session: Session, conversation_id: int) -> Optional[Handoff]:
                           .order_by(Handoff.id.desc()))
 
 
+def waiting_state(session: Session, conversation_id: int) -> Optional[Dict[str, Any]]:
+    """The resident-facing state of the conversation's active handoff (None when there is none)."""
+    active = active_handoff(session, conversation_id)
+    if active is None:
+        return None
+    position = queue_position(session, active) if active.status != HandoffStatus.CLAIMED else 0
+    return {"status": active.status, "priority": active.priority, "queue_position": position, "ticket": active.ticket,
+            "callback_at": active.callback_at.isoformat(timespec="minutes") if active.callback_at else None}
+
+
 def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:

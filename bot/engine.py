@@ -66,12 +66,23 @@ NOT_HELPFUL = "没有解决我的问题"
 InputError = WuyeError  # a message that cannot be processed: EmptyMessage, MessageTooLong, InvalidCharacters…
 
 
+def changes(before: Optional[Dict[str, Any]], after: Optional[Dict[str, Any]]) -> List[str]:
+    """The state changes of a turn, for the event stream (bot/live.py)."""
+    kinds = ["message_stored"]
+    if after is not None and before is None:
+        kinds.append("handoff_opened")
+    elif after is not None and Priority.rank_of(after["priority"]) < Priority.rank_of(before["priority"]):
+        kinds.append("priority_raised")
+    return kinds
+
+
 @dataclass
 class TurnResult:
     conversation_id: int
     replies: List[Reply]
     handoff: Optional[Dict[str, Any]]
     status: str
+    changes: List[str] = field(default_factory=list)
 
     def as_api(self) -> Dict[str, Any]:
         return {
@@ -127,6 +138,7 @@ class ConversationEngine:
             now = self.clock()
             identity = self._identity(session, channel, sender_id, now)
             conversation = self._conversation(session, identity, channel, community_id, now)
+            before = handoffs.waiting_state(session, conversation.id) if conversation.id else None
             message = Message(conversation_id=conversation.id, sender="resident", text=text, nlu=reading.as_api(),
                               created_at=now)
             session.add(message)
@@ -142,16 +154,8 @@ class ConversationEngine:
                 session.add(Message(conversation_id=conversation.id, sender="bot", text=reply.text,
                                     buttons=[b.as_dict() for b in reply.buttons], created_at=now))
             conversation.updated_at = now
-            return TurnResult(conversation.id, ctx.replies, self.handoff_state(session, conversation), conversation.status)
-
-    def handoff_state(self, session, conversation: Conversation) -> Optional[Dict[str, Any]]:
-        active = handoffs.active_handoff(session, conversation.id)
-        if active is None:
-            return None
-        position = handoffs.queue_position(session, active) if active.status != "claimed" else 0
-        return {"status": active.status, "priority": active.priority, "queue_position": position,
-                "ticket": active.ticket,
-                "callback_at": active.callback_at.isoformat(timespec="minutes") if active.callback_at else None}
+            after = handoffs.waiting_state(session, conversation.id)
+            return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after))
 
     # --- persistence helpers ------------------------------------------------------------------------
     def _identity(self, session, channel: str, sender_id: str, now: dt.datetime) -> ChatIdentity:

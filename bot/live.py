@@ -1,4 +1,12 @@
-"""Glue between stored facts and live WebSocket events (conversation topics and the agents' queue)."""
+"""The event stream: every stored change goes out through :func:`announce`, the one place that feeds the live
+hub (the conversation's topic for the widget and watching agents, the ``agents`` topic for the queue and typed
+events) and the conversation's channel sender (WeChat customer-service push for messages the resident did not
+get as the direct reply to their own message).
+
+Event kinds on the ``agents`` topic: handoff_opened, priority_raised, claimed, released, resolved,
+agent_timed_out, message_stored — each ``{"type": "event", "kind", "conversation_id", "handoff"}`` followed by
+the new queue.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -73,10 +81,34 @@ async def publish_messages(services, conversation_id: int, after_id: int) -> Non
                                                               Message.id > after_id).order_by(Message.id)))
         conversation = session.get(Conversation, conversation_id)
         status = {"type": "status", "conversation_id": conversation_id, "status": conversation.status,
-                  "agent": names.get(conversation.assignee_id)}
+                  "agent": names.get(conversation.assignee_id),
+                  "handoff": handoffs.waiting_state(session, conversation_id)}
     for message in messages:
         await services.hub.publish(f"conv:{conversation_id}", message_json(message, names))
     await services.hub.publish(f"conv:{conversation_id}", status)
+
+
+QUEUE_KINDS = {"handoff_opened", "priority_raised", "claimed", "released", "resolved", "agent_timed_out"}
+
+
+async def announce(services, conversation_id: int, after_id: int, kinds: List[str], push: bool = True) -> None:
+    """The one place a stored change goes out (see the module docstring). ``after_id``: the last message id
+    before the change; ``push``: also send the new agent/bot/system messages through the channel's own sender
+    (False for a resident's own turn, whose replies travel back as the response to it)."""
+    now = services.clock()
+    await publish_messages(services, conversation_id, after_id)
+    with services.db.session() as session:
+        conversation = session.get(Conversation, conversation_id)
+        channel = conversation.channel
+        waiting = handoffs.waiting_state(session, conversation_id)
+    for kind in kinds:
+        if kind != "message_stored":
+            await services.hub.publish("agents", {"type": "event", "kind": kind, "conversation_id": conversation_id,
+                                                  "channel": channel, "handoff": waiting})
+    if QUEUE_KINDS & set(kinds) or (waiting is not None and "message_stored" in kinds):
+        await publish_queue(services, now)
+    if push and channel == "wechat" and getattr(services, "wechat", None) is not None:
+        await services.wechat.push_new_messages(conversation_id, after_id)
 
 
 def last_message_id(session, conversation_id: int) -> int:
@@ -95,19 +127,17 @@ def conversation_of(session, channel: str, sender_id: str) -> Optional[Conversat
 
 
 async def run_turn(services, channel: str, sender_id: str, text: str, photos: List[str],
-                   before_publish: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
-    """One resident turn through the engine (in a worker thread), then published live: the new messages to the
-    conversation's topic and, when a handoff is involved, the queue to the agents. ``before_publish`` gets the
-    conversation id first, so a caller can subscribe to it before its own first message is published."""
+                   before_publish: Optional[Callable[[int], None]] = None, community_id: Optional[str] = None) -> Dict[str, Any]:
+    """One resident turn through the engine (in a worker thread), then announced: the new messages to the
+    conversation's topic and, when a handoff is involved, the event and the queue to the agents. ``before_publish``
+    gets the conversation id first, so a caller can subscribe to it before its own first message is published."""
     import asyncio
 
     with services.db.session() as session:
         existing = conversation_of(session, channel, sender_id)
         before = last_message_id(session, existing.id) if existing else 0
-    result = await asyncio.to_thread(services.engine.handle, channel, sender_id, text, photos or None)
+    result = await asyncio.to_thread(services.engine.handle, channel, sender_id, text, photos or None, community_id)
     if before_publish is not None:
         before_publish(result.conversation_id)
-    await publish_messages(services, result.conversation_id, before)
-    if result.handoff is not None:
-        await publish_queue(services, services.engine.clock())
+    await announce(services, result.conversation_id, before, result.changes, push=False)
     return result.as_api()

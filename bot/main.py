@@ -25,7 +25,9 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         services = build_services(settings, parser, clock)
         app.state.services = services
         await services.hub.start()
+        await services.timers.start()
         yield
+        await services.timers.stop()
         await services.wechat.close()
         await services.hub.stop()
         services.db.engine.dispose()

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only; the real imports are heavy a
     from bot.events import EventHub
     from bot.knowledge import KnowledgeHolder
     from bot.storage.db import Database
+    from bot.timers import Timers
     from bot.trainer import Trainer
     from connectors.wechat import WeChatChannel
 
@@ -35,6 +36,7 @@ class Services:
     presence: Dict[int, int] = field(default_factory=dict)  # staff id → open /ws/agent sockets
     trainer: Optional["Trainer"] = None
     wechat: Optional["WeChatChannel"] = None
+    timers: Optional["Timers"] = None
 
     @property
     def clock(self) -> Callable[[], dt.datetime]:
@@ -50,6 +52,7 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
     from bot.knowledge import KnowledgeHolder
     from bot.notify import LogSmsSender
     from bot.storage.db import open_database
+    from bot.timers import Timers
     from bot.trainer import Trainer
     from connectors.wechat import WeChatChannel
 
@@ -72,4 +75,5 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
     services = Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge, hub=hub)
     services.trainer = Trainer(services)
     services.wechat = WeChatChannel(services)
+    services.timers = Timers(services)
     return services

@@ -5,8 +5,8 @@ from typing import Any, Dict, List, Optional
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
+from bot import live
 from bot.auth import WIDGET_PREFIX
 
 router = APIRouter(prefix="/api", tags=["chat"])
@@ -34,6 +34,7 @@ class HandoffOut(BaseModel):
     priority: str
     queue_position: int
     ticket: Optional[str]
+    callback_at: Optional[str] = Field(None, description="callback tickets: when someone will call at the latest")
 
 
 class ChatResponse(BaseModel):
@@ -44,11 +45,11 @@ class ChatResponse(BaseModel):
 
 @router.post("/chat", response_model=ChatResponse, summary="Send one resident message, get the assistant's replies")
 async def chat(body: ChatRequest, request: Request) -> Dict[str, Any]:
-    engine = request.app.state.services.engine
     if body.channel not in ("web", "rest", "cli"):
         raise HTTPException(status_code=422, detail=f"unknown channel '{body.channel}'")
     if body.sender_id.startswith(WIDGET_PREFIX) or not body.sender_id.strip():
         # widget identities are signed cookies: the REST channel can never speak as (or read) one of them
         raise HTTPException(status_code=422, detail="invalid sender_id")
-    result = await run_in_threadpool(engine.handle, body.channel, body.sender_id, body.text, None, body.community)
-    return result.as_api()
+    # through the event stream like every channel: a handoff made here reaches the agents' console live
+    return await live.run_turn(request.app.state.services, body.channel, body.sender_id, body.text, [],
+                               community_id=body.community)

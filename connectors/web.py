@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFil
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 
+from actions import handoff as handoffs
 from bot import live
 from bot.auth import RESIDENT_COOKIE, RESIDENT_MAX_AGE, new_resident_id, read_resident_cookie, sign_resident
 from bot.engine import InputError
@@ -59,10 +60,12 @@ def _history(services, sender: str) -> Dict[str, Any]:
     with services.db.session() as session:
         conversation = conversation_of(session, sender)
         if conversation is None:
-            return {"conversation_id": None, "status": "bot", "agent": None, "messages": []}
+            return {"conversation_id": None, "status": "bot", "agent": None, "handoff": None, "messages": []}
         data = live.conversation_json(session, conversation.id)
+        waiting = handoffs.waiting_state(session, conversation.id)
     messages = [m for m in data["messages"] if m["sender"] != "note"]  # private notes never reach residents
-    return {"conversation_id": data["id"], "status": data["status"], "agent": data["assignee"], "messages": messages}
+    return {"conversation_id": data["id"], "status": data["status"], "agent": data["assignee"], "handoff": waiting,
+            "messages": messages}
 
 
 @router.get("/api/widget/history")

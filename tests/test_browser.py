@@ -87,7 +87,7 @@ def test_emergency_reaches_an_agent_who_claims_replies_and_resolves(browser, ser
     assert "电梯困人" in agent.inner_text("#card")
     assert "3栋2单元电梯困人了" in agent.inner_text("#log")
 
-    resident.wait_for_selector("text=人工客服 客服小林 已加入对话")
+    resident.wait_for_selector("text=人工客服 客服小林 已接入")
     agent.fill("#reply", "您好，维修人员已出发，请不要扒门，保持冷静")
     agent.click("#send")
     resident.wait_for_selector(".row.agent .bubble:has-text('维修人员已出发')")

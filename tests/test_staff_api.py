@@ -202,3 +202,44 @@ def test_failures_and_figures(server):
     figures = admin.get("/api/admin/figures").json()
     assert figures["conversations"] >= 3 and figures["handoffs_by_priority"]
     assert len(figures["per_day"]) == 14 and 0 <= figures["bot_only_share"] <= 1
+
+
+def test_handoffs_made_through_api_chat_reach_the_console_live(server):
+    agent = staff_client(server, "agent", "agent123")
+    cookie = agent.cookies.get("wuye_staff")
+
+    async def watch_and_send():
+        async with websockets.connect(server.url.replace("http", "ws") + "/ws/agent",
+                                      extra_headers={"Cookie": f"wuye_staff={cookie}"}) as ws:
+            assert json.loads(await ws.recv())["type"] == "queue"
+            r = await asyncio.to_thread(httpx.post, server.url + "/api/chat",
+                                        json={"sender_id": "api-live", "text": "电梯里有人被困住了"})
+            assert r.status_code == 200 and r.json()["handoff"]["priority"] == "urgent"
+            seen = []
+            while not any(e.get("type") == "queue" for e in seen):
+                seen.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+            return seen
+
+    events = asyncio.run(watch_and_send())
+    opened = next(e for e in events if e.get("type") == "event")
+    assert opened["kind"] == "handoff_opened" and opened["handoff"]["priority"] == "urgent"
+    queue = next(e for e in events if e.get("type") == "queue")["queue"]
+    assert queue[0]["conversation_id"] == opened["conversation_id"] and queue[0]["priority"] == "urgent"
+
+
+def test_an_absent_agents_conversation_goes_back_to_the_queue_after_a_restart(server):
+    resident = httpx.Client(base_url=server.url)
+    resident.post("/api/widget/session")
+    resident.post("/api/widget/messages", json={"text": "我要人工服务"}).raise_for_status()
+    agent = staff_client(server, "agent", "agent123")
+    item = next(q for q in agent.get("/api/agent/queue").json()["queue"] if q["summary"] == "我要人工服务")
+    assert agent.post(f"/api/agent/handoffs/{item['handoff_id']}/claim").status_code == 200  # no console open
+    server.restart()  # the agent never comes back; the timer must come from the database
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if any(q["handoff_id"] == item["handoff_id"] for q in agent.get("/api/agent/queue").json()["queue"]):
+            break
+        time.sleep(0.3)
+    else:
+        pytest.fail("after a restart the absent agent's conversation stayed assigned")
+    assert "重新排队" in json.dumps(resident.get("/api/widget/history").json(), ensure_ascii=False)

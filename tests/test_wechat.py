@@ -94,7 +94,7 @@ def fake_api():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, settings, parser, fake_api):
     overrides = dict(wechat_token=TOKEN, wechat_aes_key=AES_KEY, wechat_app_id=APP_ID, wechat_app_secret="s",
-                     wechat_api_base=fake_api)
+                     wechat_api_base=fake_api, agent_timeout_seconds=1.0)
     with LiveServer(tmp_path_factory.mktemp("wechat"), settings, parser, **overrides) as live:
         yield live
 
@@ -180,3 +180,35 @@ def test_agent_replies_reach_wechat_users_through_the_customer_service_api(serve
     client.post(f"/api/agent/conversations/{conversation_id}/messages",
                 json={"text": "内部：该业主上月也投诉过", "private": True}).raise_for_status()
     assert all("内部" not in m["text"]["content"] for m in FakeWeChatApi.sent)
+
+
+def test_wechat_residents_are_told_when_their_agent_disconnects(server):
+    import asyncio
+    import json
+
+    import websockets
+
+    r = httpx.post(server.url + "/wechat", params=signed(), content=text_xml("o_dropped", "转人工", 5001))
+    assert r.status_code == 200
+    client = httpx.Client(base_url=server.url)
+    client.post("/api/auth/login", json={"username": "agent", "password": "agent123"}).raise_for_status()
+    item = next(q for q in client.get("/api/agent/queue").json()["queue"] if q["summary"] == "转人工"
+                and q["channel"] == "wechat")
+    cookie = client.cookies.get("wuye_staff")
+
+    async def connect_claim_and_drop():
+        async with websockets.connect(server.url.replace("http", "ws") + "/ws/agent",
+                                      extra_headers={"Cookie": f"wuye_staff={cookie}"}) as ws:
+            assert json.loads(await ws.recv())["type"] == "queue"
+            assert client.post(f"/api/agent/handoffs/{item['handoff_id']}/claim").status_code == 200
+
+    FakeWeChatApi.sent.clear()
+    asyncio.run(connect_claim_and_drop())
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if any(m["touser"] == "o_dropped" and "客服连接中断" in m["text"]["content"] for m in FakeWeChatApi.sent):
+            break
+        time.sleep(0.3)
+    else:
+        pytest.fail(f"the WeChat resident was not told: {FakeWeChatApi.sent}")
+    assert any("已接入" in m["text"]["content"] for m in FakeWeChatApi.sent if m["touser"] == "o_dropped")

@@ -6,14 +6,13 @@ from typing import Any, Dict
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from actions import handoff as handoffs
 from bot import live
 from bot.api.deps import CurrentStaff, NowDep, OptionalStaff, ServicesDep, SessionDep
 from bot.errors import ConversationNotFound
 from bot.services import Services
-from bot.storage.models import Conversation, Message, Staff
+from bot.storage.models import Staff
 
 router = APIRouter(tags=["agent"])
 
@@ -42,20 +41,16 @@ async def claim(handoff_id: int, staff: CurrentStaff, services: ServicesDep, now
         handoff = handoffs.claim(session, handoff_id, session.get(Staff, staff.id), now)  # AlreadyClaimed → 409
         conversation_id = handoff.conversation_id
         before = live.last_message_id(session, conversation_id) - 1
-    await live.publish_messages(services, conversation_id, before)
-    await live.publish_queue(services, now)
+    await live.announce(services, conversation_id, before, ["claimed"])
     return {"conversation_id": conversation_id}
 
 
-async def _owned_action(services: Services, staff: Staff, now, conversation_id: int, action) -> Dict[str, Any]:
+async def _owned_action(services: Services, staff: Staff, now, conversation_id: int, action,
+                        kind: str) -> Dict[str, Any]:
     with services.db.session() as session:  # committed before the events below go out
         before = live.last_message_id(session, conversation_id)
         result = action(session, session.get(Staff, staff.id), now)  # ConversationNotFound → 404, NotOwner → 403
-        channel = session.get(Conversation, conversation_id).channel
-    await live.publish_messages(services, conversation_id, before)
-    await live.publish_queue(services, now)
-    if channel == "wechat" and getattr(services, "wechat", None) is not None:
-        await services.wechat.push_new_messages(conversation_id, before)
+    await live.announce(services, conversation_id, before, [kind])
     return result
 
 
@@ -66,39 +61,21 @@ async def reply(conversation_id: int, body: AgentMessage, staff: CurrentStaff, s
         message = handoffs.agent_reply(session, conversation_id, me, body.text.strip(), now, private=body.private)
         return {"message_id": message.id}
 
-    return await _owned_action(services, staff, now, conversation_id, action)
+    return await _owned_action(services, staff, now, conversation_id, action, "message_stored")
 
 
 @router.post("/api/agent/conversations/{conversation_id}/resolve")
 async def resolve(conversation_id: int, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     return await _owned_action(services, staff, now, conversation_id,
-                               lambda session, me, now: handoffs.resolve(session, conversation_id, me, now) and {"ok": True})
+                               lambda session, me, now: handoffs.resolve(session, conversation_id, me, now) and {"ok": True},
+                               "resolved")
 
 
 @router.post("/api/agent/conversations/{conversation_id}/release")
 async def release(conversation_id: int, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     return await _owned_action(services, staff, now, conversation_id,
-                               lambda session, me, now: handoffs.release(session, conversation_id, me, now) and {"ok": True})
-
-
-async def _release_after_timeout(services: Services, staff_id: int) -> None:
-    """An agent who disconnects does not strand residents: their conversations return to the queue."""
-    await asyncio.sleep(services.settings.agent_timeout_seconds)
-    if services.presence.get(staff_id, 0) > 0:
-        return
-    now = services.clock()
-    released = []
-    with services.db.session() as session:
-        for conversation in session.scalars(select(Conversation).where(Conversation.status == "open",
-                                                                       Conversation.assignee_id == staff_id)):
-            handoffs.release(session, conversation.id, None, now)
-            session.add(Message(conversation_id=conversation.id, sender="system",
-                                         text="客服连接中断，已为您重新排队，请稍候。", created_at=now))
-            released.append((conversation.id, live.last_message_id(session, conversation.id)))
-    for conversation_id, last in released:
-        await live.publish_messages(services, conversation_id, last - 1)
-    if released:
-        await live.publish_queue(services, now)
+                               lambda session, me, now: handoffs.release(session, conversation_id, me, now) and {"ok": True},
+                               "released")
 
 
 @router.websocket("/ws/agent")
@@ -108,6 +85,7 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep, staff: Optio
         return
     await websocket.accept()
     services.presence[staff.id] = services.presence.get(staff.id, 0) + 1
+    services.timers.cancel_agent_timeout(staff.id)  # back in time: nothing is released
     queues = {"agents": services.hub.subscribe("agents")}
 
     def touch() -> None:
@@ -142,4 +120,5 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep, staff: Optio
             services.hub.unsubscribe(topic, queues[topic])
         services.presence[staff.id] -= 1
         if services.presence[staff.id] == 0:
-            asyncio.get_running_loop().create_task(_release_after_timeout(services, staff.id))
+            # an agent who disconnects does not strand residents: kept in the database, so a restart keeps it
+            services.timers.schedule_agent_timeout(staff.id)

@@ -48,14 +48,21 @@
     }
     messagesEl.scrollTop = messagesEl.scrollHeight;
   }
-  function setStatus(status, agent) {
+  // The real state of the conversation: bot, queued (with the position), a callback registered, or an agent.
+  function setStatus(status, agent, handoff) {
     const banner = $("agent-banner");
     if (status === "open") {
-      banner.textContent = "人工客服 " + (agent || "") + " 已加入对话";
+      banner.textContent = "人工客服 " + (agent || "") + " 已接入";
       banner.classList.remove("hidden");
       $("state").textContent = "人工客服 " + (agent || "") + " 正在为您服务";
+    } else if (status === "pending" && handoff && handoff.status === "callback") {
+      const when = handoff.callback_at ? "，工作人员会在 " + handoff.callback_at.replace("T", " ") + " 前回电" : "";
+      banner.textContent = "已登记回电（编号 " + (handoff.ticket || "") + "）" + when;
+      banner.classList.remove("hidden");
+      $("state").textContent = "已登记回电";
     } else if (status === "pending") {
-      banner.textContent = "正在为您转接人工客服，请稍候…";
+      const position = handoff && handoff.queue_position ? "，当前第 " + handoff.queue_position + " 位" : "";
+      banner.textContent = "排队中" + position + "，正在为您转接人工客服，请稍候…";
       banner.classList.remove("hidden");
       $("state").textContent = "排队中";
     } else {
@@ -83,7 +90,7 @@
   function applyHistory(h) {
     if (!h.messages.length) { if (!seen.has("welcome")) welcome(); }
     h.messages.forEach(render);
-    setStatus(h.status, h.agent);
+    setStatus(h.status, h.agent, h.handoff);
   }
   function connect() {
     if (restMode) return;
@@ -95,7 +102,7 @@
       const data = JSON.parse(ev.data);
       if (data.type === "history") applyHistory(data);
       else if (data.type === "message") { if (data.sender !== "resident") showTyping(false); render(data); }
-      else if (data.type === "status") setStatus(data.status, data.agent);
+      else if (data.type === "status") setStatus(data.status, data.agent, data.handoff);
       else if (data.type === "typing") showTyping(data.on);
       else if (data.type === "error") render({ sender: "system", text: "发送失败：" + data.detail });
     };

@@ -1,0 +1,112 @@
+"""Timers that survive a restart: kept in the ``timers`` table, run by one background task per process.
+
+Today there is one kind: ``agent_timeout`` — an agent whose console disconnected and did not come back within
+``agent_timeout_seconds`` gets their open conversations sent back to the queue (the resident is told, on every
+channel). It is scheduled when the agent's last socket closes, cancelled when a socket opens, and at start-up
+scheduled for every agent who owns conversations but has no socket yet (a restart drops every socket, and the
+process that would have timed them out is gone). Timers run on the wall clock (UTC), not the app's business
+clock; a due timer is taken by deleting its row, so with several processes each runs once.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any, List, Optional
+
+from sqlalchemy import delete, select
+
+from bot.domain import ConversationStatus
+from bot.storage.models import Conversation, Message, Timer
+
+logger = logging.getLogger(__name__)
+AGENT_TIMEOUT = "agent_timeout"
+DISCONNECTED_NOTICE = "客服连接中断，已为您重新排队，请稍候。"
+
+
+def wall_clock() -> dt.datetime:
+    return dt.datetime.utcnow()
+
+
+class Timers:
+    def __init__(self, services: Any, poll_seconds: float = 0.25) -> None:
+        self.services = services
+        self.poll_seconds = poll_seconds
+        self._task: Optional[asyncio.Task] = None
+
+    # --- scheduling ---------------------------------------------------------------------------------
+    def schedule_agent_timeout(self, staff_id: int) -> None:
+        due = wall_clock() + dt.timedelta(seconds=self.services.settings.agent_timeout_seconds)
+        with self.services.db.session() as session:
+            session.execute(delete(Timer).where(Timer.kind == AGENT_TIMEOUT, Timer.ref_id == staff_id))
+            session.add(Timer(kind=AGENT_TIMEOUT, ref_id=staff_id, due_at=due, created_at=wall_clock()))
+
+    def cancel_agent_timeout(self, staff_id: int) -> None:
+        with self.services.db.session() as session:
+            session.execute(delete(Timer).where(Timer.kind == AGENT_TIMEOUT, Timer.ref_id == staff_id))
+
+    def resume_after_restart(self) -> int:
+        """Schedule a timeout for every agent who owns conversations and has no timer yet; returns how many."""
+        with self.services.db.session() as session:
+            owners = set(session.scalars(select(Conversation.assignee_id).where(
+                Conversation.status == ConversationStatus.OPEN, Conversation.assignee_id.isnot(None))))
+            timed = set(session.scalars(select(Timer.ref_id).where(Timer.kind == AGENT_TIMEOUT)))
+        missing = [staff_id for staff_id in owners - timed if not self.services.presence.get(staff_id)]
+        for staff_id in missing:
+            self.schedule_agent_timeout(staff_id)
+        return len(missing)
+
+    # --- running ------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.resume_after_restart()
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a failing database must not end the timers for good
+                logger.exception("running due timers failed; retrying")
+            await asyncio.sleep(self.poll_seconds)
+
+    async def run_due(self) -> int:
+        """Run every timer that is due; returns how many ran."""
+        with self.services.db.session() as session:
+            due = [(t.id, t.kind, t.ref_id) for t in session.scalars(select(Timer).where(Timer.due_at <= wall_clock()))]
+        ran = 0
+        for timer_id, kind, ref_id in due:
+            with self.services.db.session() as session:
+                taken = session.execute(delete(Timer).where(Timer.id == timer_id)).rowcount == 1
+            if taken and kind == AGENT_TIMEOUT:
+                await self._agent_timed_out(ref_id)
+                ran += 1
+        return ran
+
+    async def _agent_timed_out(self, staff_id: int) -> None:
+        from actions import handoff as handoffs
+        from bot import live
+
+        if self.services.presence.get(staff_id, 0) > 0:  # came back in time
+            return
+        now = self.services.clock()
+        released: List[tuple] = []
+        with self.services.db.session() as session:
+            for conversation in session.scalars(select(Conversation).where(
+                    Conversation.status == ConversationStatus.OPEN, Conversation.assignee_id == staff_id)):
+                before = live.last_message_id(session, conversation.id)
+                handoffs.release(session, conversation.id, None, now)
+                session.add(Message(conversation_id=conversation.id, sender="system", text=DISCONNECTED_NOTICE,
+                                    created_at=now))
+                released.append((conversation.id, before))
+        for conversation_id, before in released:
+            await live.announce(self.services, conversation_id, before, ["agent_timed_out"])
