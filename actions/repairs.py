@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import func, or_, select
 
 from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots
+from bot.domain import Priority, WorkOrderStatus
 from bot.nlu.entities import find_phones, find_rooms
 from bot.storage.models import WorkOrder, WorkOrderEvent
 
@@ -158,12 +159,12 @@ def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
                       reporter_identity_id=ctx.identity.id, location=slots["location"],
                       category=category_of(slots["description"]), description=slots["description"],
                       urgency=slots["urgency"], contact_phone=slots["contact"], preferred_time=slots["time"],
-                      photos=list(slots.get("photos", [])) + list(ctx.photos), status="待受理",
+                      photos=list(slots.get("photos", [])) + list(ctx.photos), status=WorkOrderStatus.NEW.value,
                       created_at=ctx.now, updated_at=ctx.now)
-    order.events.append(WorkOrderEvent(status="待受理", note="业主通过在线客服报修", actor="resident", created_at=ctx.now))
+    order.events.append(WorkOrderEvent(status=WorkOrderStatus.NEW.value, note="业主通过在线客服报修", actor="resident", created_at=ctx.now))
     ctx.session.add(order)
     ctx.session.flush()
-    when = "30 分钟内" if order.urgency == "urgent" else "2 小时内"
+    when = "30 分钟内" if order.urgency == Priority.URGENT else "2 小时内"
     ctx.say(f"已为您创建维修工单 {order.number}（{order.category}：{order.description}，地点：{order.location}）。\n"
             f"工程部会在{when}派单，师傅上门前会电话联系 {order.contact_phone}。"
             f"您可以随时发送“查询工单 {order.number}”了解进度。")
@@ -207,7 +208,7 @@ def status_start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
             return
         targets = [order]
     else:
-        targets = [o for o in orders if o.status not in ("已完成", "已取消")][:3] or orders[:1]
+        targets = [o for o in orders if o.status not in WorkOrderStatus.closed()][:3] or orders[:1]
         if not targets:
             hint = "" if ctx.household else "如果是通过电话报修的，绑定房屋后可以查到该房屋的全部工单。"
             ctx.say("没有查到您的报修记录。" + hint + "需要现在报修吗？", [Button("我要报修", "我要报修")])
@@ -218,7 +219,7 @@ def status_start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     escalate = False
     if chasing:
         for order in targets[:1]:
-            if order.status in ("已完成", "已取消"):
+            if order.status in WorkOrderStatus.closed():
                 continue
             order.chase_count += 1
             order.updated_at = ctx.now

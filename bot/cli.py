@@ -180,6 +180,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def render_turn(result) -> str:
+    from bot.domain import ConversationStatus
+
     lines = []
     for reply in result.replies:
         lines.append("助手> " + reply.text.replace("\n", "\n      "))
@@ -190,7 +192,7 @@ def render_turn(result) -> str:
         extra = f"，排队第 {h['queue_position']} 位" if h["queue_position"] else ""
         ticket = f"，留言编号 {h['ticket']}" if h.get("ticket") else ""
         lines.append(f"      〔人工：{h['status']}，优先级 {h['priority']}{extra}{ticket}〕")
-    if not result.replies and result.status == "open":
+    if not result.replies and result.status == ConversationStatus.OPEN:
         lines.append("      〔人工客服正在处理，助手保持安静〕")
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.community import Community as CommunityConfig, sync_communities
+from bot.domain import ConversationStatus, HandoffStatus, WorkOrderStatus
 from bot.security import hash_password
 from bot.storage.models import (Bill, ChatIdentity, Conversation, Handoff, Household, Message,
                                 ParkingCard, ParkingSpace, Staff, WorkOrder, WorkOrderEvent)
@@ -95,13 +96,14 @@ def load_demo_data(session: Session, communities: List[CommunityConfig], today: 
                         category, description = rng.choice(REPAIRS)
                         wo_seq += 1
                         created = dt.datetime.combine(today - dt.timedelta(days=rng.randrange(1, 40)), dt.time(9, 30))
-                        status = rng.choice(("待受理", "已派单", "维修中", "已完成", "已完成"))
+                        status = rng.choice((WorkOrderStatus.NEW, WorkOrderStatus.DISPATCHED, WorkOrderStatus.IN_PROGRESS,
+                                            WorkOrderStatus.DONE, WorkOrderStatus.DONE)).value
                         order = WorkOrder(number=f"WO{created:%Y%m%d}{900 + wo_seq:03d}", community_id=config.id,
                                           household_id=household.id, location=household.label, category=category,
                                           description=description, contact_phone=phone, status=status,
                                           created_at=created, updated_at=created)
-                        order.events.append(WorkOrderEvent(status="待受理", note="业主报修", created_at=created))
-                        if status != "待受理":
+                        order.events.append(WorkOrderEvent(status=WorkOrderStatus.NEW.value, note="业主报修", created_at=created))
+                        if status != WorkOrderStatus.NEW:
                             order.events.append(WorkOrderEvent(status=status, note="工程部处理",
                                                                created_at=created + dt.timedelta(hours=3)))
                         session.add(order)
@@ -128,7 +130,7 @@ def _history(session: Session, rng: random.Random, today: dt.date, agent: Staff)
             session.add(identity)
             session.flush()
             text, reply, handoff = rng.choices(HISTORY, weights=[5, 5, 5, 5, 1, 1, 1, 1])[0]
-            conversation = Conversation(identity_id=identity.id, channel=identity.channel, status="bot",
+            conversation = Conversation(identity_id=identity.id, channel=identity.channel, status=ConversationStatus.BOT.value,
                                         created_at=at, updated_at=at)
             session.add(conversation)
             session.flush()
@@ -138,8 +140,8 @@ def _history(session: Session, rng: random.Random, today: dt.date, agent: Staff)
                 priority, reason = handoff
                 claimed = at + dt.timedelta(seconds=rng.randint(20, 600 if priority != "urgent" else 90))
                 session.add(Handoff(conversation_id=conversation.id, priority=priority, reasons=[reason], context={},
-                                    status="resolved", agent_id=agent.id, created_at=at, claimed_at=claimed,
+                                    status=HandoffStatus.RESOLVED.value, agent_id=agent.id, created_at=at, claimed_at=claimed,
                                     resolved_at=claimed + dt.timedelta(minutes=rng.randint(2, 15))))
-                conversation.status = "resolved"
+                conversation.status = ConversationStatus.RESOLVED.value
                 conversation.priority = priority
     return count

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 from sqlalchemy import select
 
 from actions import handoff as handoffs
+from bot.domain import ConversationStatus
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
 
 
@@ -46,7 +47,7 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
 
 
 def mine_json(session, staff_id: int) -> List[Dict[str, Any]]:
-    rows = session.scalars(select(Conversation).where(Conversation.status == "open", Conversation.assignee_id == staff_id))
+    rows = session.scalars(select(Conversation).where(Conversation.status == ConversationStatus.OPEN, Conversation.assignee_id == staff_id))
     return [{"conversation_id": c.id, "priority": c.priority, "channel": c.channel} for c in rows]
 
 

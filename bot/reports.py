@@ -47,14 +47,24 @@ def failures(session, limit: int = 500) -> Dict[str, Any]:
     rows = list(session.scalars(select(Message).where(Message.sender == "resident", Message.nlu.isnot(None))
                                 .order_by(Message.id.desc()).limit(5000)))
     failed = []
+    question_before: Dict[int, Message] = {}  # a rejection's failed question is the one answered before it
+    for older, newer in zip(rows[1:], rows):
+        if older.conversation_id == newer.conversation_id:
+            question_before[newer.id] = older
     for m in rows:
         route = (m.nlu or {}).get("route") or {}
         decision = route.get("decision")
-        if decision in ("clarify", "reject") or (decision == "handoff" and route.get("priority") == "normal"
-                                                 and any("failed" in r or "rejected" in r for r in route.get("reasons", []))):
-            faq = (m.nlu or {}).get("faq") or {}
-            failed.append({"message_id": m.id, "text": m.text, "reason": decision,
-                           "suggested_faq": faq.get("id"), "at": m.created_at.isoformat()})
+        # the route stored is the one taken: "failed" marks failed understandings (unclear, nonsense, rejected or
+        # repeated answers, the handoff after two of them); routes stored before that flag existed are read as before
+        legacy = "failed" not in route and (decision == "clarify" or (decision == "handoff" and any(
+            "failed" in r or "rejected" in r for r in route.get("reasons", []))))
+        if route.get("failed") or decision == "reject" or legacy:
+            subject = m
+            if route.get("action") in ("not_helpful", "repeat") or "rejected" in " ".join(route.get("reasons", [])):
+                subject = question_before.get(m.id, m)
+            faq = (subject.nlu or {}).get("faq") or {}
+            failed.append({"message_id": subject.id, "text": subject.text, "reason": route.get("action") or decision,
+                           "suggested_faq": faq.get("id"), "at": subject.created_at.isoformat()})
         if len(failed) >= limit:
             break
     reasons: Counter = Counter()

@@ -445,8 +445,10 @@ def test_rejected_answers_are_stored_as_failed_and_reported(world):
     from bot.reports import failures
 
     with world.db.session() as s:
-        texts = [item["text"] for group in failures(s)["groups"] for item in group.get("items", [group])]
-    assert any("没有解决我的问题" in str(t) or "垃圾几点扔" in str(t) for t in texts)
+        examples = [e for group in failures(s)["groups"] for e in group["examples"]]
+    # the failed question is the one whose answer was rejected, not the words of the rejection
+    assert any(e["text"] == "垃圾几点扔" and e["reason"] == "not_helpful" for e in examples)
+    assert not any(e["text"] == "没有解决我的问题" for e in examples)
 
 
 def test_asking_for_a_person_again_while_queued_is_answered_truthfully(world):

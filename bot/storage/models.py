@@ -11,7 +11,7 @@ from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey
                         UniqueConstraint)
 from sqlalchemy.orm import declarative_base, relationship
 
-from bot.domain import WorkOrderStatus
+from bot.domain import ConversationStatus, HandoffStatus, WorkOrderStatus
 
 Base = declarative_base()
 
@@ -133,7 +133,7 @@ class WorkOrder(Base):
     contact_phone = Column(String(20), nullable=True)
     preferred_time = Column(String(64), nullable=True)
     photos = Column(JSON, nullable=False, default=list)
-    status = Column(String(8), nullable=False, default="待受理")
+    status = Column(String(8), nullable=False, default=WorkOrderStatus.NEW.value)
     chase_count = Column(Integer, nullable=False, default=0)
     created_at = Column(DateTime, default=utcnow, nullable=False)
     updated_at = Column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
@@ -160,7 +160,7 @@ class Staff(Base):
     last_seen = Column(DateTime, nullable=True)
 
 
-CONVERSATION_STATUSES = ("bot", "pending", "open", "resolved")
+CONVERSATION_STATUSES = tuple(s.value for s in ConversationStatus)
 
 
 class Conversation(Base):
@@ -169,7 +169,7 @@ class Conversation(Base):
     identity_id = Column(Integer, ForeignKey("chat_identities.id"), nullable=False, index=True)
     channel = Column(String(16), nullable=False)
     community_id = Column(String(32), nullable=True)
-    status = Column(String(16), nullable=False, default="bot")
+    status = Column(String(16), nullable=False, default=ConversationStatus.BOT.value)
     priority = Column(String(16), nullable=True)
     assignee_id = Column(Integer, ForeignKey("staff.id"), nullable=True)
     waiting_since = Column(DateTime, nullable=True)
@@ -200,7 +200,7 @@ class Handoff(Base):
     priority = Column(String(16), nullable=False)
     reasons = Column(JSON, nullable=False, default=list)
     context = Column(JSON, nullable=False, default=dict)
-    status = Column(String(16), nullable=False, default="queued")  # queued | claimed | resolved | callback
+    status = Column(String(16), nullable=False, default=HandoffStatus.QUEUED.value)  # bot.domain.HandoffStatus
     ticket = Column(String(20), nullable=True)
     agent_id = Column(Integer, ForeignKey("staff.id"), nullable=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)
