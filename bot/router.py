@@ -1,32 +1,34 @@
 """The routing policy, in one place: an NLU reading and the conversation's state → the whole decision for a turn.
 
 :func:`decide` is the only place that chooses what happens; the engine (bot/engine.py) carries the decision out
-and stores it with the message. Read the table top to bottom; the first rule that matches decides. "Failed"
-marks a failed understanding: two in a row hand the conversation to a person (rule 10).
+and stores it with the message (``Route.as_record``). Read the table top to bottom; the first rule that matches
+decides. "Failed" marks a failed understanding.
 
-| #  | condition                                                              | decision / action            | priority | failed |
-|----|------------------------------------------------------------------------|------------------------------|----------|--------|
-| 1  | emergency rule on the text (before any confidence gating)              | handoff / emergency          | urgent   |        |
-| 2  | emergency probability ≥ EMERGENCY_INTENT_THRESHOLD (not a slot answer) | handoff / emergency          | urgent   |        |
-| 3  | a flow asks, and the message is a cancel word                          | flow / cancel_flow           | –        |        |
-| 4  | a flow asks, and the message gives one of its slots                    | flow / continue_flow         | –        |        |
-| 5  | anger / threat / insult / repeated-chasing cues, or angry tone         | handoff / handoff            | high     |        |
-| 6  | compensation, legal dispute, damage claim                              | handoff / handoff            | high     |        |
-| 7  | human_agent (already queued: raise after QUEUE_RAISE_MINUTES, else say where) | handoff / handoff, raise_priority, still_queued | normal/high | |
-| 8  | a flow asks, the message is not another request (by rules 9-16): a free-text slot takes it, a strict slot is asked again | flow / continue_flow, reask | – | |
+| #  | condition                                                                  | decision / action               | priority | failed |
+|----|----------------------------------------------------------------------------|---------------------------------|----------|--------|
+| 0  | a button's payload: /faq and /handoff always count; /slot and /not_helpful only if offered with the current question | answer, handoff (as 7), flow / slot, clarify / not_helpful; else clarify / stale_button | – | not_helpful |
+| 1  | emergency rule on the text (before any confidence gating)                  | handoff / emergency             | urgent   |        |
+| 2  | emergency probability ≥ EMERGENCY_INTENT_THRESHOLD (not when it fills a slot) | handoff / emergency          | urgent   |        |
+| 3  | a flow asks, and the message is a cancel word                              | flow / cancel_flow              | –        |        |
+| 4  | a flow asks, and the message gives one of its slots                        | flow / continue_flow            | –        |        |
+| 5  | anger / threat / insult / repeated-chasing cues, or angry tone             | handoff / handoff               | high     |        |
+| 6  | compensation, legal dispute, damage claim                                  | handoff / handoff               | high     |        |
+| 7  | human_agent; already waiting: after QUEUE_RAISE_MINUTES raise, else say where | handoff / handoff, raise_priority, still_queued | normal, high | |
+| 8  | a flow asks and the message is not another request (a handoff that would not raise a waiting one's priority, an answer below SWITCH_*_CONFIDENCE, the same flow): a free-text slot takes it, a strict slot is asked again | flow / continue_flow, reask | – | |
 | 9  | nonsense (one character repeated, keyboard mash, only symbols); vague (这个怎么搞) | clarify / nonsense, clarify | – | yes |
-| 10 | the resident rejects the last answer (没有解决, 不对, deny)             | clarify / not_helpful        | –        | yes    |
-| 11 | confidence below CLARIFY_THRESHOLD (or FAQ below FAQ_THRESHOLD); out_of_scope ≥ OUT_OF_SCOPE_SHARE: reject | clarify / clarify (reject / out_of_scope) | – | yes |
-| 12 | neighbour dispute (noise, smells, water from above, shared walls)      | handoff / neighbour          | normal   |        |
-| 13 | intent complaint (calm)                                                | handoff / handoff            | normal   |        |
-| 14 | intent faq (the same answer as the last one: offer a person instead)   | answer / answer (repeat)     | –        | repeat |
-| 15 | fee_lookup / repair_request / repair_status / parking                  | flow / start_flow            | –        |        |
-| 16 | greet / goodbye / thanks / affirm / deny                               | smalltalk / smalltalk        | –        |        |
-| 17 | emergency, not likely enough                                           | clarify / clarify            | –        | yes    |
-| 18 | out_of_scope                                                           | reject / out_of_scope        | –        |        |
+| 10 | the resident rejects the last answer (没有解决, 不对, a short deny)          | clarify / not_helpful           | –        | yes    |
+| 11 | confidence < CLARIFY_THRESHOLD or FAQ < FAQ_THRESHOLD; out_of_scope ≥ OUT_OF_SCOPE_SHARE then | clarify / clarify; reject / out_of_scope | – | clarify |
+| 12 | neighbour dispute (noise, smells, water from above, shared walls)          | handoff / neighbour             | normal   |        |
+| 13 | intent complaint (calm)                                                    | handoff / handoff               | normal   |        |
+| 14 | intent faq; the same FAQ as the last answer                                | answer / answer; answer / repeat | –       | repeat |
+| 15 | fee_lookup / repair_request / repair_status / parking                      | flow / start_flow               | –        |        |
+| 16 | greet / goodbye / thanks / affirm / deny                                   | smalltalk / smalltalk           | –        |        |
+| 17 | emergency, not likely enough                                               | clarify / clarify               | –        | yes    |
+| 18 | out_of_scope                                                               | reject / out_of_scope           | –        |        |
 
-A failed turn when the previous turn failed too becomes handoff / two_failed (normal). A flow under way whose
-question the message does not answer is dropped when the message is another request (rules 5-7, 11-15).
+A failed turn right after a failed turn becomes handoff / two_failed (normal). Under a flow, a message that is
+another request (rules 5-7, 12-15 as the message would route without the flow) is routed by those rules with
+``leaves_flow`` set: the unfinished flow is dropped.
 """
 from __future__ import annotations
 

@@ -41,3 +41,91 @@ def test_rules_read_the_normalised_text_too(settings):
         assert not emergency_matches(written)
         assert emergency_matches(written, normalizer.normalize(written).text), normalizer.normalize(written).text
     assert not emergency_matches("电动车被偷了能查监控吗")
+
+
+# --- the policy table, row by row, on hand-made readings (the docstring of bot/router.py) ----------------
+import dataclasses  # noqa: E402
+from typing import Any, Dict, List, Optional  # noqa: E402
+
+import pytest  # noqa: E402
+
+from bot.router import ConversationState, decide  # noqa: E402
+
+
+@dataclasses.dataclass
+class Reading:
+    text: str
+    intent: str = "faq"
+    confidence: float = 0.95
+    faq_id: Optional[str] = "pets"
+    faq_confidence: float = 0.9
+    emotion: Dict[str, Any] = dataclasses.field(default_factory=lambda: {"label": "neutral", "score": 0.9, "cues": []})
+    entities: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    faq_ranking: List[Dict[str, Any]] = dataclasses.field(default_factory=lambda: [{"id": "pets"}, {"id": "fee_standard"}])
+    normalized_text: str = ""
+    ranking: Dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def probability(self, intent: str) -> float:
+        return self.ranking.get(intent, self.confidence if intent == self.intent else 0.0)
+
+
+REPAIR_ASKING_URGENCY = dict(flow="repair_request", asking="urgency", offered=["/slot urgency normal", "/slot urgency urgent"])
+WAITING = dict(handoff_status="queued", handoff_priority="normal")
+ROWS = [
+    # row, reading, state, (decision, action, priority, failed)
+    ("0 topic button", Reading("/faq pets"), {}, ("answer", "answer", None, False)),
+    ("0 offered slot button", Reading("/slot urgency normal"), REPAIR_ASKING_URGENCY, ("flow", "slot", None, False)),
+    ("0 stale slot button", Reading("/slot urgency normal"), dict(flow="repair_request", asking="location"),
+     ("clarify", "stale_button", None, False)),
+    ("0 stale not-helpful", Reading("/not_helpful pets"), {}, ("clarify", "stale_button", None, False)),
+    ("1 emergency rule", Reading("电梯困人了"), REPAIR_ASKING_URGENCY, ("handoff", "emergency", "urgent", False)),
+    ("2 emergency probability", Reading("屋里怪怪的很不对劲", intent="faq", ranking={"emergency": 0.5}), {},
+     ("handoff", "emergency", "urgent", False)),
+    ("2 not when it fills a slot", Reading("屋里怪怪的很不对劲", ranking={"emergency": 0.5}),
+     dict(REPAIR_ASKING_URGENCY, fills_slot=True), ("flow", "continue_flow", None, False)),
+    ("3 cancel", Reading("算了"), REPAIR_ASKING_URGENCY, ("flow", "cancel_flow", None, False)),
+    ("4 fills a slot", Reading("13800138000", intent="fee_lookup"), dict(REPAIR_ASKING_URGENCY, fills_slot=True),
+     ("flow", "continue_flow", None, False)),
+    ("5 anger", Reading("你们搞什么", emotion={"label": "angry", "score": 0.9, "cues": []}), {},
+     ("handoff", "handoff", "high", False)),
+    ("6 dispute", Reading("车被砸坏了要求赔偿"), {}, ("handoff", "handoff", "high", False)),
+    ("7 human agent", Reading("转人工", intent="human_agent"), {}, ("handoff", "handoff", "normal", False)),
+    ("7 still queued", Reading("转人工", intent="human_agent"), WAITING, ("handoff", "still_queued", "normal", False)),
+    ("7 raised after waiting", Reading("转人工", intent="human_agent"), dict(WAITING, waiting_minutes=12),
+     ("handoff", "raise_priority", "high", False)),
+    ("8 strict slot asked again", Reading("嗯嗯好", intent="affirm"), REPAIR_ASKING_URGENCY,
+     ("flow", "reask", None, False)),
+    ("8 free-text slot takes it", Reading("在阳台", intent="faq", confidence=0.4),
+     dict(flow="repair_request", asking="location", free_text=True), ("flow", "continue_flow", None, False)),
+    ("8 another request leaves the flow", Reading("查一下进度", intent="repair_status", faq_id=None), REPAIR_ASKING_URGENCY,
+     ("flow", "start_flow", None, False)),
+    ("9 nonsense", Reading("啊啊啊啊", intent="affirm"), {}, ("clarify", "nonsense", None, True)),
+    ("9 vague", Reading("这个怎么搞", intent="faq", confidence=0.4), {}, ("clarify", "clarify", None, True)),
+    ("10 rejection", Reading("没有解决我的问题", intent="deny"), dict(last_answer="pets"),
+     ("clarify", "not_helpful", None, True)),
+    ("11 unsure", Reading("楼道那个灯的事情", confidence=0.4), {}, ("clarify", "clarify", None, True)),
+    ("11 unsure, out of scope likely", Reading("房价涨了没有", confidence=0.45, ranking={"out_of_scope": 0.4}), {},
+     ("reject", "out_of_scope", None, False)),
+    ("12 neighbour", Reading("楼上每天半夜拖椅子", faq_id="quiet_hours"), {}, ("handoff", "neighbour", "normal", False)),
+    ("13 complaint", Reading("保安态度太差了", intent="complaint"), {}, ("handoff", "handoff", "normal", False)),
+    ("14 answer", Reading("能养狗吗"), {}, ("answer", "answer", None, False)),
+    ("14 same answer again", Reading("养狗有什么规定"), dict(last_answer="pets"), ("answer", "repeat", None, True)),
+    ("15 flow", Reading("我要报修", intent="repair_request"), {}, ("flow", "start_flow", None, False)),
+    ("16 smalltalk", Reading("谢谢", intent="thanks"), {}, ("smalltalk", "smalltalk", None, False)),
+    ("17 unsure emergency", Reading("有点担心", intent="emergency", ranking={"emergency": 0.2}), {},
+     ("clarify", "clarify", None, True)),
+    ("18 out of scope", Reading("今天天气怎么样", intent="out_of_scope"), {}, ("reject", "out_of_scope", None, False)),
+    ("two failed in a row", Reading("啊啊啊啊"), dict(failed_turns=1), ("handoff", "two_failed", "normal", True)),
+]
+
+
+@pytest.mark.parametrize("row,reading,state,expected", ROWS, ids=[r[0] for r in ROWS])
+def test_the_policy_table_holds_row_by_row(row, reading, state, expected):
+    route = decide(reading, ConversationState(**state))
+    assert (route.decision, route.action, route.priority, route.failed) == expected
+
+
+def test_another_request_under_a_flow_drops_it_and_an_answer_keeps_it():
+    assert decide(Reading("查一下进度", intent="repair_status", faq_id=None),
+                  ConversationState(**REPAIR_ASKING_URGENCY)).leaves_flow is True
+    assert decide(Reading("13800138000"), ConversationState(**REPAIR_ASKING_URGENCY, fills_slot=True)).leaves_flow is False
