@@ -222,3 +222,50 @@ class Timer(Base):
     ref_id = Column(Integer, nullable=False)  # the staff id for agent_timeout
     due_at = Column(DateTime, nullable=False, index=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+class ApiKey(Base):
+    """A key for the REST channel (`/api/chat`): created and revoked by an admin, stored hashed. The senders of
+    each key live in their own namespace (``k<id>:<sender_id>``)."""
+
+    __tablename__ = "api_keys"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(64), nullable=False)
+    prefix = Column(String(16), nullable=False)  # the first characters of the key, shown to admins
+    key_hash = Column(String(64), unique=True, nullable=False)  # sha256 of the whole key
+    created_by = Column(Integer, ForeignKey("staff.id"), nullable=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    revoked_at = Column(DateTime, nullable=True)
+
+
+class StaffSession(Base):
+    """A signed-in staff session: the cookie carries its id, logout revokes it server-side."""
+
+    __tablename__ = "staff_sessions"
+    id = Column(String(64), primary_key=True)
+    staff_id = Column(Integer, ForeignKey("staff.id"), nullable=False, index=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    expires_at = Column(DateTime, nullable=False)
+    revoked_at = Column(DateTime, nullable=True)
+
+
+class SeenMessage(Base):
+    """Messages (WeChat MsgId) and request nonces already processed: a replay, even after a restart, is refused."""
+
+    __tablename__ = "seen_messages"
+    __table_args__ = (UniqueConstraint("channel", "key", name="uq_seen_message"),)
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    key = Column(String(160), nullable=False)
+    created_at = Column(DateTime, default=utcnow, nullable=False, index=True)
+
+
+class RateEvent(Base):
+    """One use of a limited resource (an SMS code, a page, an upload, a message): limits count these rows in a
+    sliding window, so they hold across instances and restarts (bot/limits.py)."""
+
+    __tablename__ = "rate_events"
+    id = Column(Integer, primary_key=True)
+    bucket = Column(String(160), nullable=False, index=True)
+    amount = Column(Integer, nullable=False, default=1)  # bytes for upload quotas, else 1
+    created_at = Column(DateTime, default=utcnow, nullable=False, index=True)
