@@ -1,7 +1,9 @@
 """Real browser walks (Playwright driving Debian's Chromium) through the three pages of a live server."""
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import shutil
 
 import pytest
@@ -205,3 +207,157 @@ def test_the_openapi_page_renders_without_network(browser, server):
     page.get_by_text("/api/parse", exact=True).first.wait_for()
     page.get_by_text("/api/chat", exact=True).first.wait_for()
     context.close()
+
+
+# --- forms, stale buttons and callback tickets, clicked and typed in the widget -----------------------------------
+BOT_BUBBLES = ".row.theirs:not(.agent) .bubble"
+
+
+def bot_texts(page):
+    return page.locator(BOT_BUBBLES).all_inner_texts()
+
+
+def chip_titles(page):
+    return page.locator("#chips .chip").all_inner_texts()
+
+
+def wait_bot_count(page, needle, count):
+    """Wait until exactly ``count`` bot bubbles contain ``needle`` (a repeated question is a new bubble)."""
+    page.wait_for_function("([sel, needle, count]) => [...document.querySelectorAll(sel)]"
+                           ".filter(b => b.textContent.includes(needle)).length === count", arg=[BOT_BUBBLES, needle, count])
+
+
+def test_slots_given_early_are_used_and_only_the_urgency_is_asked(browser, server):
+    page = resident_page(browser, server)
+    ask(page, "我要报修")
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请简单描述一下需要维修的问题')")
+    ask(page, "厨房水龙头漏水")
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请问维修地点是哪里')")
+    ask(page, "3栋2单元501，13800138000，明天上午")
+    page.wait_for_selector(f"{BOT_BUBBLES}:text-is('情况紧急吗？')")
+    page.wait_for_selector("#chips .chip:has-text('紧急')")
+    assert chip_titles(page) == ["一般", "紧急"]
+    assert bot_texts(page)[-1] == "情况紧急吗？"
+    # the phone and the time came with the location: neither is asked for
+    assert not any("联系电话" in t or "什么时候上门" in t for t in bot_texts(page))
+    page.click("#chips .chip:text-is('一般')")
+    done = page.locator(f"{BOT_BUBBLES}:has-text('已为您创建维修工单')")
+    done.wait_for()
+    text = done.inner_text()
+    assert re.search(r"WO\d{11}", text), text
+    assert "地点：3栋2单元501" in text and "厨房水龙头漏水" in text and "13800138000" in text
+    assert "2 小时内" in text  # "一般", not urgent
+    assert chip_titles(page) == []
+    page.context.close()
+
+
+def test_a_stale_button_is_refused_and_the_open_question_asked_again(browser, server):
+    page = resident_page(browser, server)
+    ask(page, "可以养狗吗")
+    page.wait_for_selector("#chips .chip:text-is('没有解决我的问题')")
+    history = page.evaluate("fetch('/api/widget/history', {credentials: 'same-origin'}).then(r => r.json())")
+    stale = [b for m in history["messages"] for b in (m.get("buttons") or []) if b["title"] == "没有解决我的问题"]
+    assert [b["payload"] for b in stale] == ["/not_helpful pets"]
+    ask(page, "我要报修")
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请简单描述一下需要维修的问题')")
+    assert "没有解决我的问题" not in chip_titles(page)  # the newest message's chips replaced it
+    ask(page, "客厅插座没电")
+    wait_bot_count(page, "请问维修地点是哪里", 1)
+    # the old chip's payload, sent the way a resident with the old button could (a stale page, a second tab)
+    page.evaluate("p => window.wuyeWidget.send(p, '没有解决我的问题')", stale[0]["payload"])
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('失效')")
+    wait_bot_count(page, "请问维修地点是哪里", 2)
+    texts = bot_texts(page)
+    refused = next(i for i, t in enumerate(texts) if "失效" in t)
+    assert "请问维修地点是哪里" in texts[refused + 1]  # asked again right after the refusal
+    assert not any("地点：没有解决我的问题" in t or "地点：/not_helpful" in t for t in texts)
+    assert not any("已为您创建维修工单" in t or "抱歉没能帮到您" in t for t in texts)
+    page.context.close()
+
+
+@pytest.fixture
+def lonely_server(tmp_path_factory, settings, parser):
+    """A server of its own: no agent console has ever connected to it, so no agent is online."""
+    with LiveServer(tmp_path_factory.mktemp("nobody-online"), settings, parser) as live:
+        yield live
+
+
+def test_with_nobody_online_handoff_is_a_callback_ticket_with_phone_and_time(browser, lonely_server):
+    import sqlalchemy as sa
+
+    from actions.handoff import agents_online, within_hours
+    from bot.storage.models import Handoff
+
+    server = lonely_server
+    services = server.app.state.services
+    with services.db.session() as session:
+        assert agents_online(session, services.clock()) == 0
+    assert within_hours("08:00-22:00", services.clock())  # office hours: the callback is because nobody is online
+
+    page = resident_page(browser, server)
+    ask(page, "转人工")
+    registered = page.locator(f"{BOT_BUBBLES}:has-text('登记回电')").first
+    registered.wait_for()
+    assert "暂时没有客服在线" in registered.inner_text()
+    ticket = re.search(r"LY\d{12}", registered.inner_text()).group()
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请留一个方便回电的手机号码')")
+    page.wait_for_selector("#agent-banner:not(.hidden):has-text('已登记回电')")
+    assert ticket in page.inner_text("#agent-banner")
+    assert page.inner_text("#state") == "已登记回电"
+
+    ask(page, "13912345678")
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('您方便接听电话的时间是？')")
+    page.wait_for_selector("#chips .chip:text-is('明天上午')")
+    assert chip_titles(page) == ["尽快", "今天", "明天上午", "明天下午"]
+    page.click("#chips .chip:text-is('明天上午')")
+    confirmed = page.locator(f"{BOT_BUBBLES}:has-text('前拨打')")
+    confirmed.wait_for()
+    text = confirmed.inner_text()
+    assert f"已登记回电（编号 {ticket}）" in text
+    assert "明天 12:00 前拨打 139****5678" in text and "13912345678" not in text
+
+    tomorrow = services.clock().date() + dt.timedelta(days=1)
+    page.wait_for_selector(f"#agent-banner:has-text('{tomorrow:%Y-%m-%d} 12:00')")
+    assert page.inner_text("#agent-banner") == f"已登记回电（编号 {ticket}），工作人员会在 {tomorrow:%Y-%m-%d} 12:00 前回电"
+    assert "13912345678" not in page.inner_text("#agent-banner")
+    with services.db.session() as session:
+        handoff = session.scalar(sa.select(Handoff).where(Handoff.ticket == ticket))
+        assert (handoff.status, handoff.callback_phone, handoff.callback_window) == ("callback", "13912345678", "明天上午")
+    page.context.close()
+
+
+def resident_bubbles(page):
+    return page.locator(".row.mine .bubble").all_inner_texts()
+
+
+@pytest.mark.xfail(strict=True, reason="widget defect: over the WebSocket a clicked chip's bubble is its payload "
+                                       "('/slot urgency normal'), the title is only used by the REST fallback")
+def test_a_clicked_chip_shows_its_title_not_its_payload(browser, server):
+    page = resident_page(browser, server)
+    ask(page, "我要报修")
+    ask(page, "门锁坏了")
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请问维修地点是哪里')")
+    ask(page, "2栋1单元101")
+    page.wait_for_selector("#chips .chip:text-is('一般')")
+    page.click("#chips .chip:text-is('一般')")
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请留一个联系电话')")
+    try:
+        assert resident_bubbles(page)[-1] == "一般"
+        assert not any(t.startswith("/") for t in resident_bubbles(page))
+    finally:
+        page.context.close()
+
+
+@pytest.mark.xfail(strict=True, reason="widget defect: with the REST fallback each sent message is shown twice "
+                                       "(the optimistic bubble has no id, the stored one comes back with the history)")
+def test_rest_fallback_shows_each_sent_message_once(browser, server):
+    page = browser.new_context(viewport={"width": 390, "height": 780}).new_page()
+    page.goto(server.url + "/?transport=rest")
+    page.wait_for_function("window.wuyeWidget && window.wuyeWidget.transport() === 'rest'")
+    ask(page, "我要报修")
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请简单描述一下需要维修的问题')")
+    page.wait_for_timeout(500)  # any second copy arrives with the same history load as the reply
+    try:
+        assert resident_bubbles(page) == ["我要报修"]
+    finally:
+        page.context.close()
