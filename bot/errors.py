@@ -57,6 +57,10 @@ class ResidentMessageNotFound(NotFound):
     code, message = "message_not_found", "找不到这条业主消息"
 
 
+class UploadNotFound(NotFound):
+    code, message = "upload_not_found", "找不到这张图片"
+
+
 class FaqRejected(WuyeError):
     """An admin's FAQ edit that `wuye faq check` would refuse; nothing was saved. ``problems``: file:line: what."""
 
@@ -94,6 +98,36 @@ class AlreadyClaimed(HandoffError):
 
 class NotOwner(HandoffError):
     status, code, message = 403, "not_owner", "这个会话不由您处理，不能回复、解决或退回"
+
+
+class NoWidgetSession(WuyeError):
+    status, code, message = 401, "no_widget_session", "会话已失效，请刷新页面"
+
+
+class PhotoTooLarge(WuyeError):
+    status, code, message = 413, "photo_too_large", "图片太大了，请上传 {max_mb} MB 以内的图片"
+
+
+class UnsupportedImage(WuyeError):
+    status, code, message = 415, "unsupported_image", "只能上传 JPEG、PNG、WebP 或 GIF 格式的图片"
+
+
+class UnknownChannel(WuyeError):
+    status, code, message = 422, "unknown_channel", "不支持这个渠道，channel 只能是 web、rest 或 cli"
+
+
+class BadSignature(WuyeError):
+    """A WeChat push whose signature (or safe-mode encryption) does not check out."""
+
+    status, code, message = 403, "bad_signature", "签名校验失败"
+
+
+class MalformedXml(WuyeError):
+    status, code, message = 400, "malformed_xml", "消息不是有效的 XML"
+
+
+class SafeModeNotConfigured(WuyeError):
+    status, code, message = 400, "safe_mode_not_configured", "未配置微信安全模式（EncodingAESKey），无法解密消息"
 
 
 def check_text(text: Any, max_chars: int, allow_empty: bool = False) -> str:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from bot import live
+from bot.api.deps import ServicesDep
 from bot.auth import WIDGET_PREFIX
+from bot.errors import InvalidSender, UnknownChannel
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
@@ -44,12 +46,11 @@ class ChatResponse(BaseModel):
 
 
 @router.post("/chat", response_model=ChatResponse, summary="Send one resident message, get the assistant's replies")
-async def chat(body: ChatRequest, request: Request) -> Dict[str, Any]:
+async def chat(body: ChatRequest, services: ServicesDep) -> Dict[str, Any]:
     if body.channel not in ("web", "rest", "cli"):
-        raise HTTPException(status_code=422, detail=f"unknown channel '{body.channel}'")
+        raise UnknownChannel()
     if body.sender_id.startswith(WIDGET_PREFIX) or not body.sender_id.strip():
         # widget identities are signed cookies: the REST channel can never speak as (or read) one of them
-        raise HTTPException(status_code=422, detail="invalid sender_id")
+        raise InvalidSender()
     # through the event stream like every channel: a handoff made here reaches the agents' console live
-    return await live.run_turn(request.app.state.services, body.channel, body.sender_id, body.text, [],
-                               community_id=body.community)
+    return await live.run_turn(services, body.channel, body.sender_id, body.text, [], community_id=body.community)

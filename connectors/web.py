@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Annotated, Any, Dict, List, Optional
 
-from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, File, Response, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 
 from actions import handoff as handoffs
 from bot import live
-from bot.auth import RESIDENT_COOKIE, RESIDENT_MAX_AGE, new_resident_id, read_resident_cookie, sign_resident
+from bot.api.deps import OptionalResident, ServicesDep, SettingsDep
+from bot.auth import RESIDENT_COOKIE, RESIDENT_MAX_AGE, new_resident_id, sign_resident
 from bot.engine import InputError
+from bot.errors import NoWidgetSession, PhotoTooLarge, UnsupportedImage, UploadNotFound
+from bot.settings import STATIC_DIR
 from bot.storage.models import Conversation
 
 router = APIRouter(tags=["web widget"])
-STATIC = Path(__file__).resolve().parent.parent / "bot" / "static"
 CHANNEL = "web"
 IMAGE_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"RIFF": ".webp", b"GIF8": ".gif"}
 
@@ -28,9 +29,14 @@ class WidgetMessage(BaseModel):
     photos: List[str] = Field(default_factory=list, max_items=6)
 
 
-def resident_id(request_or_ws) -> Optional[str]:
-    return read_resident_cookie(request_or_ws.app.state.services.settings.secret_key,
-                                request_or_ws.cookies.get(RESIDENT_COOKIE))
+def current_resident(sender: OptionalResident) -> str:
+    """The widget's resident id; without a valid signed cookie the page has to start a new session."""
+    if sender is None:
+        raise NoWidgetSession()
+    return sender
+
+
+Resident = Annotated[str, Depends(current_resident)]
 
 
 def conversation_of(session, sender_id: str) -> Optional[Conversation]:
@@ -39,20 +45,19 @@ def conversation_of(session, sender_id: str) -> Optional[Conversation]:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def widget_page() -> FileResponse:
-    return FileResponse(STATIC / "widget.html", media_type="text/html")
+    return FileResponse(STATIC_DIR / "widget.html", media_type="text/html")
 
 
 @router.get("/embed.js", include_in_schema=False)
 def embed_script() -> FileResponse:
-    return FileResponse(STATIC / "embed.js", media_type="application/javascript")
+    return FileResponse(STATIC_DIR / "embed.js", media_type="application/javascript")
 
 
 @router.post("/api/widget/session", summary="Start (or resume) the widget's signed resident identity")
-def session_start(request: Request, response: Response) -> Dict[str, Any]:
-    services = request.app.state.services
-    sender = resident_id(request) or new_resident_id()
-    response.set_cookie(RESIDENT_COOKIE, sign_resident(services.settings.secret_key, sender), max_age=RESIDENT_MAX_AGE,
-                        httponly=True, samesite="lax", secure=services.settings.secure_cookies)
+def session_start(response: Response, settings: SettingsDep, resident: OptionalResident) -> Dict[str, Any]:
+    sender = resident or new_resident_id()
+    response.set_cookie(RESIDENT_COOKIE, sign_resident(settings.secret_key, sender), max_age=RESIDENT_MAX_AGE,
+                        httponly=True, samesite="lax", secure=settings.secure_cookies)
     return {"ok": True}
 
 
@@ -69,34 +74,25 @@ def _history(services, sender: str) -> Dict[str, Any]:
 
 
 @router.get("/api/widget/history")
-def history(request: Request) -> Dict[str, Any]:
-    sender = resident_id(request)
-    if sender is None:
-        raise HTTPException(status_code=401, detail="no widget session")
-    return _history(request.app.state.services, sender)
+def history(sender: Resident, services: ServicesDep) -> Dict[str, Any]:
+    return _history(services, sender)
 
 
 @router.post("/api/widget/messages", summary="REST fallback when WebSockets are blocked")
-async def post_message(body: WidgetMessage, request: Request) -> Dict[str, Any]:
-    sender = resident_id(request)
-    if sender is None:
-        raise HTTPException(status_code=401, detail="no widget session")
-    services = request.app.state.services
+async def post_message(body: WidgetMessage, sender: Resident, services: ServicesDep) -> Dict[str, Any]:
     photos = [p for p in body.photos if p.startswith("/uploads/")]
     return await live.run_turn(services, CHANNEL, sender, body.text, photos)
 
 
-@router.post("/api/widget/upload", summary="Upload a repair photo (JPEG/PNG/WebP/GIF)")
-async def upload(request: Request, file: UploadFile = File(...)) -> Dict[str, str]:
-    if resident_id(request) is None:
-        raise HTTPException(status_code=401, detail="no widget session")
-    settings = request.app.state.services.settings
+@router.post("/api/widget/upload", summary="Upload a repair photo (JPEG/PNG/WebP/GIF)",
+             dependencies=[Depends(current_resident)])
+async def upload(settings: SettingsDep, file: UploadFile = File(...)) -> Dict[str, str]:
     data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
-        raise HTTPException(status_code=413, detail=f"photo larger than {settings.max_upload_bytes // 1024 // 1024} MB")
+        raise PhotoTooLarge(max_mb=f"{round(settings.max_upload_bytes / 1024 / 1024, 1):g}")
     suffix = next((ext for magic, ext in IMAGE_TYPES.items() if data.startswith(magic)), None)
     if suffix is None or (suffix == ".webp" and data[8:12] != b"WEBP"):
-        raise HTTPException(status_code=415, detail="only JPEG, PNG, WebP or GIF images")
+        raise UnsupportedImage()
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
     name = uuid.uuid4().hex + suffix
     (settings.upload_dir / name).write_bytes(data)
@@ -104,22 +100,20 @@ async def upload(request: Request, file: UploadFile = File(...)) -> Dict[str, st
 
 
 @router.get("/uploads/{name}", include_in_schema=False)
-def uploaded(name: str, request: Request) -> FileResponse:
+def uploaded(name: str, settings: SettingsDep) -> FileResponse:
     if "/" in name or ".." in name:
-        raise HTTPException(status_code=404)
-    path = request.app.state.services.settings.upload_dir / name
+        raise UploadNotFound()
+    path = settings.upload_dir / name
     if not path.is_file():
-        raise HTTPException(status_code=404)
+        raise UploadNotFound()
     return FileResponse(path)
 
 
 @router.websocket("/ws/chat")
-async def chat_socket(websocket: WebSocket) -> None:
-    sender = resident_id(websocket)
+async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: OptionalResident) -> None:
     if sender is None:
         await websocket.close(code=4401)
         return
-    services = websocket.app.state.services
     await websocket.accept()
     subscription: Dict[str, Any] = {}
 

@@ -11,16 +11,18 @@ import asyncio
 import collections
 import logging
 import time
-from typing import Any, Dict, List, Optional
+from typing import Annotated, Any, Dict, List, Optional
 
 import httpx
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
 from bot import live
+from bot.api.deps import ServicesDep
 from bot.engine import InputError
+from bot.errors import BadSignature, MalformedXml, SafeModeNotConfigured
 from bot.storage.models import Conversation, Message
 from connectors.wechat_crypto import WeChatCrypto, WeChatCryptoError, check_signature
 
@@ -158,7 +160,7 @@ class WeChatChannel:
             task.add_done_callback(lambda t: self._late(openid, t))
             return ""
         except InputError as exc:
-            return f"抱歉，{exc}"
+            return f"抱歉，{exc.message}"
         return render_replies(result["replies"]) if result else ""
 
     def _late(self, openid: str, task: asyncio.Task) -> None:
@@ -172,22 +174,27 @@ class WeChatChannel:
             pending.add_done_callback(self._background.discard)
 
 
+def get_channel(services: ServicesDep) -> WeChatChannel:
+    return services.wechat
+
+
+ChannelDep = Annotated[WeChatChannel, Depends(get_channel)]
+
+
 def _check_plain(token: str, params) -> None:
     if not token or not check_signature(params.get("signature", ""), token, params.get("timestamp", ""),
                                         params.get("nonce", "")):
-        raise HTTPException(status_code=403, detail="bad signature")
+        raise BadSignature()
 
 
 @router.get("/wechat", summary="WeChat URL verification (echoes echostr when the signature is right)")
-async def verify(request: Request) -> Response:
-    channel: WeChatChannel = request.app.state.services.wechat
+async def verify(request: Request, channel: ChannelDep) -> Response:
     _check_plain(channel.token, request.query_params)
     return Response(request.query_params.get("echostr", ""), media_type="text/plain")
 
 
 @router.post("/wechat", summary="WeChat message push (plain or AES safe mode)")
-async def receive(request: Request) -> Response:
-    channel: WeChatChannel = request.app.state.services.wechat
+async def receive(request: Request, channel: ChannelDep) -> Response:
     params = request.query_params
     _check_plain(channel.token, params)
     body = await request.body()
@@ -196,16 +203,18 @@ async def receive(request: Request) -> Response:
         safe = params.get("encrypt_type") == "aes"
         if safe:
             if channel.crypto is None:
-                raise HTTPException(status_code=400, detail="safe mode is not configured")
+                raise SafeModeNotConfigured()
             inner = channel.crypto.verify_and_decrypt(params.get("msg_signature", ""), params.get("timestamp", ""),
                                                       params.get("nonce", ""), outer.get("Encrypt", ""))
             message = parse_xml(inner.encode())
         else:
             message = outer
-    except WeChatCryptoError as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from exc
+    except WeChatCryptoError as exc:  # what exactly failed goes to the log, never to the sender
+        logger.warning("refused a WeChat push: %s", exc)
+        raise BadSignature() from exc
     except ValueError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from exc
+        logger.warning("refused a WeChat push: %s", exc)
+        raise MalformedXml() from exc
     key = message.get("MsgId") or f"{message.get('FromUserName')}:{message.get('CreateTime')}:{message.get('Event')}"
     if channel.seen(key):
         return Response("success", media_type="text/plain")

@@ -98,3 +98,40 @@ def test_chat_emergency_reports_the_handoff(client):
 def test_chat_bad_input(client, payload, status):
     r = client.post("/api/chat", json=payload)
     assert r.status_code == status and r.json()["detail"]
+
+
+def test_chat_unknown_channel_is_a_typed_error(client):
+    r = client.post("/api/chat", json={"sender_id": "x", "text": "你好", "channel": "fax"})
+    assert r.status_code == 422
+    assert r.json() == {"detail": "不支持这个渠道，channel 只能是 web、rest 或 cli", "code": "unknown_channel"}
+
+
+def test_widget_message_without_a_session_is_refused(client):
+    client.cookies.clear()
+    r = client.post("/api/widget/messages", json={"text": "你好"})
+    assert r.status_code == 401
+    assert r.json() == {"detail": "会话已失效，请刷新页面", "code": "no_widget_session"}
+
+
+@pytest.fixture
+def widget(client):
+    """The module's client with a widget session (dropped afterwards)."""
+    client.post("/api/widget/session").raise_for_status()
+    yield client
+    client.cookies.clear()
+
+
+def test_oversized_upload_is_refused(widget):
+    limit = widget.app.state.services.settings.max_upload_bytes
+    photo = b"\x89PNG\r\n\x1a\n" + b"\0" * limit
+    r = widget.post("/api/widget/upload", files={"file": ("big.png", photo, "image/png")})
+    assert r.status_code == 413
+    assert r.json()["code"] == "photo_too_large" and "图片太大" in r.json()["detail"]
+
+
+def test_non_image_upload_is_refused(widget):
+    r = widget.post("/api/widget/upload", files={"file": ("a.html", b"<script>", "image/png")})
+    assert r.status_code == 415
+    assert r.json() == {"detail": "只能上传 JPEG、PNG、WebP 或 GIF 格式的图片", "code": "unsupported_image"}
+    missing = widget.get("/uploads/nothing.png")
+    assert missing.status_code == 404 and missing.json()["code"] == "upload_not_found"

@@ -34,13 +34,17 @@ def test_production_code_does_not_import_the_demo():
             assert "bot.demo" not in _imports(path), rel
 
 
-def test_bot_api_routes_use_the_typed_dependencies():
-    for path in sorted((PROJECT_ROOT / "bot" / "api").glob("*.py")):
+def test_routes_and_channels_use_the_typed_dependencies():
+    routes = [*(PROJECT_ROOT / "bot" / "api").glob("*.py"), *(PROJECT_ROOT / "connectors").glob("*.py")]
+    for path in sorted(routes):
         if path.name != "deps.py":
-            assert "app.state" not in path.read_text(encoding="utf-8"), path.name
+            assert "app.state" not in path.read_text(encoding="utf-8"), path.relative_to(PROJECT_ROOT).as_posix()
 
 
-def test_no_error_is_chosen_by_its_text_in_bot():
-    for path in sorted((PROJECT_ROOT / "bot").rglob("*.py")):
-        text = path.read_text(encoding="utf-8")
-        assert "in str(exc)" not in text and "HTTPException(status_code" not in text, path.name
+def test_no_error_is_chosen_by_its_text_in_bot_or_connectors():
+    for folder in ("bot", "connectors"):
+        for path in sorted((PROJECT_ROOT / folder).rglob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            assert "in str(exc)" not in text and "HTTPException(status_code" not in text, \
+                path.relative_to(PROJECT_ROOT).as_posix()
+

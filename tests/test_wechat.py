@@ -113,7 +113,7 @@ def test_url_verification(server):
     r = httpx.get(server.url + "/wechat", params={**signed(), "echostr": "hello123"})
     assert r.status_code == 200 and r.text == "hello123"
     bad = httpx.get(server.url + "/wechat", params={**signed(), "signature": "0" * 40, "echostr": "x"})
-    assert bad.status_code == 403
+    assert bad.status_code == 403 and bad.json() == {"detail": "签名校验失败", "code": "bad_signature"}
 
 
 def test_plain_text_message_gets_a_passive_reply_in_time_and_duplicates_are_ignored(server):
@@ -156,13 +156,16 @@ def test_safe_mode_round_trip(server):
     assert check_signature(outer["MsgSignature"], TOKEN, outer["TimeStamp"], outer["Nonce"], outer["Encrypt"])
     assert "350" in parse_xml(crypto.decrypt(outer["Encrypt"]).encode())["Content"]
     tampered = dict(params, msg_signature="0" * 40)
-    assert httpx.post(server.url + "/wechat", params=tampered, content=body.encode()).status_code == 403
+    r = httpx.post(server.url + "/wechat", params=tampered, content=body.encode())
+    assert r.status_code == 403 and r.json() == {"detail": "签名校验失败", "code": "bad_signature"}  # not the crypto's text
 
 
 def test_bad_signature_and_malformed_xml_are_refused(server):
     bad = dict(signed(), signature="f" * 40)
-    assert httpx.post(server.url + "/wechat", params=bad, content=text_xml("o", "hi", 1)).status_code == 403
-    assert httpx.post(server.url + "/wechat", params=signed(), content=b"<xml><oops></xml>").status_code == 400
+    r = httpx.post(server.url + "/wechat", params=bad, content=text_xml("o", "hi", 1))
+    assert r.status_code == 403 and r.json() == {"detail": "签名校验失败", "code": "bad_signature"}
+    r = httpx.post(server.url + "/wechat", params=signed(), content=b"<xml><oops></xml>")
+    assert r.status_code == 400 and r.json() == {"detail": "消息不是有效的 XML", "code": "malformed_xml"}  # no parser text
 
 
 def test_agent_replies_reach_wechat_users_through_the_customer_service_api(server):
