@@ -25,12 +25,14 @@
       chips.appendChild(c);
     });
   }
-  function render(m) {
-    if (m.id && seen.has(m.id)) return;
+  function render(m) {  // returns the element drawn (null when the message was already shown)
+    if (m.id && seen.has(m.id)) return null;
     if (m.id) seen.add(m.id);
-    if (m.sender === "note") return;
+    if (m.sender === "note") return null;
+    let drawn;
     if (m.sender === "system") {
-      messagesEl.appendChild(el("div", "system", m.text));
+      drawn = el("div", "system", m.text);
+      messagesEl.appendChild(drawn);
     } else {
       const mine = m.sender === "resident";
       const row = el("div", "row " + (mine ? "mine" : "theirs") + (m.sender === "agent" ? " agent" : ""));
@@ -44,9 +46,11 @@
       row.appendChild(avatar);
       row.appendChild(body);
       messagesEl.appendChild(row);
+      drawn = row;
       if (!mine && m.buttons && m.buttons.length) setChips(m.buttons);
     }
     messagesEl.scrollTop = messagesEl.scrollHeight;
+    return drawn;
   }
   // The real state of the conversation: bot, queued (with the position), a callback registered, or an agent.
   function setStatus(status, agent, handoff) {
@@ -132,13 +136,15 @@
       ws.send(JSON.stringify({ type: "message", text: text, photos: photos }));
       return;
     }
-    render({ sender: "resident", text: shown || text || "[图片]", at: new Date().toISOString() });
+    // drawn at once for responsiveness, replaced by the stored copy when the history comes back
+    const pending = render({ sender: "resident", text: shown || text || "[图片]", at: new Date().toISOString() });
     showTyping(true);
     try {
       const r = await fetch("/api/widget/messages", { method: "POST", credentials: "same-origin",
         headers: { "content-type": "application/json" }, body: JSON.stringify({ text: text, photos: photos }) });
       const data = await r.json();
       if (!r.ok) { render({ sender: "system", text: "发送失败：" + (data.detail || r.status) }); return; }
+      if (pending) pending.remove();
       await loadHistory();
     } catch (e) {
       render({ sender: "system", text: "网络异常，请稍后再试" });
