@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from sqlalchemy.orm import Session
 
 from bot.knowledge import KnowledgeBase
+from bot.limits import Limits
 from bot.storage.models import ChatIdentity, Conversation, Household
 
 
@@ -73,6 +74,7 @@ class TurnContext:
     sms: Any  # bot.notify.SmsSender
     photos: List[str] = field(default_factory=list)
     replies: List[Reply] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
 
     def say(self, text: str, buttons: Optional[List[Button]] = None) -> None:
         self.replies.append(Reply(text, list(buttons or [])))

@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional
 from sqlalchemy import select
 
 from actions.base import Slot, TurnContext
+from bot import limits
 from bot.nlu.entities import find_rooms
 from bot.notify import mask_phone
 from bot.security import new_code
@@ -52,6 +53,23 @@ def _code_given(ctx: TurnContext) -> Optional[str]:
 BINDING_SLOTS = (Slot("bind_room", extract=_room_given), Slot("bind_code", extract=_code_given))
 
 
+def _code_refusal(ctx: TurnContext, household: Household) -> Optional[str]:
+    """Why no code may be sent now (None: it may): lock-out after wrong codes, a cooldown and an hourly cap per
+    room (so twenty strangers cannot flood an owner's phone) and per chat identity. Records the send if allowed."""
+    session, now, cfg = ctx.session, ctx.now, ctx.limits
+    if not limits.allowed(session, f"code-lockout:{ctx.identity.id}", cfg.code_lockout, now):
+        return f"验证码错误次数过多，为保护业主信息，请 {cfg.code_lockout.seconds // 60} 分钟后再试，或联系物业服务中心。"
+    room, identity = f"code-room:{household.id}", f"code-identity:{ctx.identity.id}"
+    if not limits.allowed(session, f"code-cooldown:{household.id}", cfg.code_cooldown, now):
+        wait = limits.seconds_until_free(session, f"code-cooldown:{household.id}", cfg.code_cooldown, now)
+        return f"验证码刚刚已发送过，请 {wait} 秒后再试，或输入已收到的验证码。"
+    if not (limits.allowed(session, room, cfg.codes_per_room, now) and limits.allowed(session, identity, cfg.codes_per_identity, now)):
+        return "验证码发送次数已达上限，为保护业主信息，请一小时后再试，或到物业服务中心办理绑定。"
+    for bucket in (room, identity, f"code-cooldown:{household.id}"):
+        limits.record(session, bucket, now)
+    return None
+
+
 def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> Optional[Household]:
     """The bound household, or None after asking the next binding question (state kept in ``slots``)."""
     if ctx.household is not None:
@@ -78,7 +96,9 @@ def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> 
             return ctx.identity.household
         if record.attempts >= MAX_ATTEMPTS:
             record.used = True
-            ctx.say("验证码错误次数过多，请稍后重新验证，或联系物业服务中心。")
+            limits.record(ctx.session, f"code-lockout:{ctx.identity.id}", ctx.now)  # no new code for a while
+            ctx.say(f"验证码错误次数过多，为保护业主信息，请 {ctx.limits.code_lockout.seconds // 60} 分钟后再试，"
+                    "或联系物业服务中心。")
             ctx.end_flow()
             return None
         ctx.say("验证码不正确，请再输入一次（6 位数字）。")
@@ -94,6 +114,11 @@ def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> 
                 ctx.say("为保护业主隐私，查询前需要先验证身份。请输入您的房号（如 3栋2单元1102）。")
             ctx.set_flow(flow_name, slots, "bind_room")
             return None
+        refusal = _code_refusal(ctx, household)
+        if refusal:
+            ctx.say(refusal)
+            ctx.end_flow()
+            return None
         code = new_code()
         record = VerificationCode(identity_id=ctx.identity.id, household_id=household.id,
                                   code_hash=_hash(code, ctx.identity.id), expires_at=ctx.now + CODE_TTL)
@@ -101,7 +126,7 @@ def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> 
         ctx.session.flush()
         ctx.sms.send(household.phone, f"【{ctx.value('company_name')}】您的验证码是 {code}，10 分钟内有效。")
         slots["code_id"] = record.id
-        ctx.say(f"验证码已发送到该房屋登记的手机 {mask_phone(household.phone)}，请输入 6 位验证码。")
+        ctx.say(f"验证码已发送到该房屋登记的手机（{mask_phone(household.phone)}），请输入 6 位验证码。")
         ctx.set_flow(flow_name, slots, "bind_code")
         return None
     ctx.say("为保护业主隐私，查询前需要先验证身份。请输入您的房号（如 3栋2单元1102）。")

@@ -93,7 +93,7 @@ def window_label(window: str) -> str:
 
 def _ask_phone(ctx: TurnContext, slots: Dict[str, Any], prefix: str = "") -> None:
     if ctx.household is not None and "other" not in slots:
-        ctx.ask(NAME, slots, "callback_phone", f"{prefix}回电号码用您登记的 {mask_phone(ctx.household.phone)} 吗？",
+        ctx.ask(NAME, slots, "callback_phone", f"{prefix}回电号码用您登记的手机（{mask_phone(ctx.household.phone)}）吗？",
                 [Button("就用这个号码", slot_payload("callback_phone", "bound")),
                  Button("换一个号码", slot_payload("callback_phone", "other"))])
     else:
@@ -141,7 +141,7 @@ def _submit(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     handoff.callback_at = due
     day = "今天" if due.date() == ctx.now.date() else ("明天" if due.date() == ctx.now.date() + dt.timedelta(days=1)
                                                       else f"{due:%m月%d日}")
-    ctx.say(f"已登记回电（编号 {handoff.ticket}）：工作人员会在{day} {due:%H:%M} 前拨打 {mask_phone(phone)} 联系您。"
+    ctx.say(f"已登记回电（编号 {handoff.ticket}）：工作人员会在{day} {due:%H:%M} 前拨打您{mask_phone(phone)}的手机联系您。"
             "在此之前有新情况，直接在这里留言即可，工作人员都能看到。")
 
 

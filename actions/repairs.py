@@ -198,12 +198,9 @@ def status_start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     if number:
         order = next((o for o in orders if o.number == number), None)
         if order is None:
-            exists = ctx.session.scalar(select(WorkOrder.id).where(WorkOrder.number == number))
-            if exists:
-                ctx.say(f"工单 {number} 不属于您绑定的房屋或您报修的记录，为保护隐私无法查询。"
-                        "如需查询，请先绑定对应房屋。")
-            else:
-                ctx.say(f"没有找到工单 {number}，请核对工单号（格式如 WO20261127001）。")
+            # the same answer whether the number does not exist or belongs to someone else: a stranger learns nothing
+            ctx.say(f"没有找到您名下的工单 {number}，请核对工单号（格式如 WO20261127001）。"
+                    "如果是以房屋名义报修的，绑定对应房屋后可以查询。")
             ctx.end_flow()
             return
         targets = [order]

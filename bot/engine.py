@@ -19,7 +19,9 @@ from sqlalchemy.exc import IntegrityError
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
 from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
-from bot.errors import WuyeError, check_identifier, check_text
+from bot import limits
+from bot.errors import TooManyRequests, WuyeError, check_identifier, check_text
+from bot.limits import Limits
 from bot.knowledge import KnowledgeBase
 from bot.nlu.clauses import QUESTION_MARKERS
 from bot.domain import ConversationStatus, HandoffStatus, Priority
@@ -122,6 +124,7 @@ class ConversationEngine:
     sms: Any
     clock: Callable[[], dt.datetime] = field(default=dt.datetime.now)
     max_chars: int = 1000
+    limits: Limits = field(default_factory=Limits)
     _locks: "KeyedLocks" = field(default_factory=lambda: KeyedLocks(), repr=False)
 
     # --- entry point ------------------------------------------------------------------------------
@@ -136,15 +139,22 @@ class ConversationEngine:
         # identity row is locked FOR UPDATE on databases that support it).
         with self._locks.hold((channel, sender_id)), self.db.session() as session:
             now = self.clock()
+            bucket = f"msg:{channel}:{sender_id}"
+            if not limits.take(session, bucket, self.limits.messages_per_sender, now):
+                raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, self.limits.messages_per_sender, now))
             identity = self._identity(session, channel, sender_id, now)
             conversation = self._conversation(session, identity, channel, community_id, now)
             before = handoffs.waiting_state(session, conversation.id) if conversation.id else None
-            message = Message(conversation_id=conversation.id, sender="resident", text=text, nlu=reading.as_api(),
+            nlu = reading.as_api()
+            shown = self._button_title(session, conversation.id, text) if text.startswith("/") else None
+            if shown:  # a tapped button is stored (and shown to the resident and agents) as its title
+                nlu["payload"] = text
+            message = Message(conversation_id=conversation.id, sender="resident", text=shown or text, nlu=nlu,
                               created_at=now)
             session.add(message)
             session.flush()
             ctx = TurnContext(session=session, conversation=conversation, identity=identity, reading=reading,
-                              text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []))
+                              text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []), limits=self.limits)
             if conversation.status != ConversationStatus.OPEN:
                 route = self._dispatch(ctx, message.id)
             else:
@@ -156,6 +166,19 @@ class ConversationEngine:
             conversation.updated_at = now
             after = handoffs.waiting_state(session, conversation.id)
             return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after))
+
+    @staticmethod
+    def _button_title(session, conversation_id: int, payload: str) -> Optional[str]:
+        """The title of the most recent button of this conversation with this payload (None if never offered)."""
+        if payload == "/handoff":
+            return "转人工客服"
+        for buttons in session.scalars(select(Message.buttons).where(
+                Message.conversation_id == conversation_id, Message.sender == "bot", Message.buttons.isnot(None))
+                .order_by(Message.id.desc()).limit(50)):
+            for button in buttons or []:
+                if button.get("payload") == payload:
+                    return button.get("title")
+        return None
 
     # --- persistence helpers ------------------------------------------------------------------------
     def _identity(self, session, channel: str, sender_id: str, now: dt.datetime) -> ChatIdentity:
@@ -339,7 +362,15 @@ class ConversationEngine:
         ctx.save_flow(None)
         reasons = route.reasons if route.priority == Priority.URGENT else [f"emergency: {ctx.text}"]
         handoffs.open_handoff(ctx, Priority.URGENT.value, reasons)
-        ctx.sms.send(phone, f"【紧急】{ctx.kb.community(ctx.community_id).name} 住户报告：{ctx.text}")
+        # one page per incident: the same emergency from the same resident within the window pages once, and a
+        # resident can page at most a few times an hour (the handoff is urgent either way)
+        kind = re.sub(r"\s*\(.*\)$", "", reasons[0].split(":")[-1].strip())[:60]
+        incident = f"page:{ctx.identity.id}:{kind}"
+        sender = f"page:{ctx.identity.id}"
+        if limits.allowed(ctx.session, sender, ctx.limits.pages_per_sender, ctx.now) and \
+                limits.take(ctx.session, incident, ctx.limits.pages_per_incident, ctx.now):
+            limits.record(ctx.session, sender, ctx.now)
+            ctx.sms.send(phone, f"【紧急】{ctx.kb.community(ctx.community_id).name} 住户报告：{ctx.text}")
 
     def _clarify(self, ctx: TurnContext, route: Route) -> None:
         buttons = [Button(ctx.kb.entries[i].title, f"/faq {i}") for i in route.buttons if i in ctx.kb.entries][:2]

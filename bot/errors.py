@@ -148,3 +148,9 @@ def check_identifier(value: Any, max_len: int = 128) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > max_len or _INVALID_CHARS.search(value):
         raise InvalidSender()
     return value
+
+
+class TooManyRequests(WuyeError):
+    """A rate limit was reached (bot/limits.py); nothing of the refused request is stored."""
+
+    status, code, message = 429, "too_many_requests", "您发送得太频繁了，请稍等 {seconds} 秒再试。"

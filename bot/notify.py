@@ -22,8 +22,10 @@ class LogSmsSender:
 
     def send(self, phone: str, text: str) -> None:
         self.sent.append((phone, text))
-        logger.warning("SMS to %s: %s", phone, text)
+        logger.warning("SMS to %s: %s", mask_phone(phone), text)  # phone numbers are masked in logs too
 
 
 def mask_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+    """At most the last 4 digits: 13812345678 → 尾号5678."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return f"尾号{digits[-4:]}" if len(digits) >= 8 else "****"

@@ -1,0 +1,86 @@
+"""Rate limits and quotas that hold across instances and restarts: every use of a limited resource is a row in
+``rate_events`` and a limit counts the rows (or bytes) of its bucket in a sliding window.
+
+Checked in the same transaction as the action they guard, so a refused action leaves nothing behind. Two
+instances checking the same bucket at the same instant can both pass once (count-then-insert, no lock): the
+limits are abuse brakes, not exact meters. Old rows are pruned by :func:`prune`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from bot.storage.models import RateEvent
+
+
+@dataclass(frozen=True)
+class Limit:
+    count: int  # at most this many uses (or bytes, for quotas) …
+    seconds: int  # … in this many seconds
+
+    @property
+    def window(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.seconds)
+
+
+def _env_limit(name: str, count: int, seconds: int) -> Limit:
+    """``WUYE_LIMIT_<NAME>=count/seconds`` overrides a default."""
+    value = os.environ.get(f"WUYE_LIMIT_{name.upper()}")
+    if value:
+        c, _, s = value.partition("/")
+        return Limit(int(c), int(s or seconds))
+    return Limit(count, seconds)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The configured limits (defaults below; each overridable with ``WUYE_LIMIT_<NAME>=count/seconds``)."""
+
+    messages_per_sender: Limit = field(default_factory=lambda: _env_limit("messages_per_sender", 30, 60))
+    codes_per_room: Limit = field(default_factory=lambda: _env_limit("codes_per_room", 3, 3600))
+    codes_per_identity: Limit = field(default_factory=lambda: _env_limit("codes_per_identity", 5, 3600))
+    code_cooldown: Limit = field(default_factory=lambda: _env_limit("code_cooldown", 1, 60))
+    code_lockout: Limit = field(default_factory=lambda: _env_limit("code_lockout", 1, 1800))  # after 5 wrong codes
+    pages_per_incident: Limit = field(default_factory=lambda: _env_limit("pages_per_incident", 1, 600))
+    pages_per_sender: Limit = field(default_factory=lambda: _env_limit("pages_per_sender", 3, 3600))
+    uploads_per_sender: Limit = field(default_factory=lambda: _env_limit("uploads_per_sender", 20, 3600))
+    upload_bytes_per_sender: Limit = field(default_factory=lambda: _env_limit("upload_bytes_per_sender",
+                                                                               30 * 1024 * 1024, 3600))
+    parse_per_client: Limit = field(default_factory=lambda: _env_limit("parse_per_client", 120, 60))
+
+
+def used(session: Session, bucket: str, limit: Limit, now: dt.datetime) -> int:
+    return int(session.scalar(select(func.coalesce(func.sum(RateEvent.amount), 0)).where(
+        RateEvent.bucket == bucket, RateEvent.created_at > now - limit.window)) or 0)
+
+
+def allowed(session: Session, bucket: str, limit: Limit, now: dt.datetime, amount: int = 1) -> bool:
+    """Whether ``amount`` more fits in the bucket's window (nothing is recorded)."""
+    return used(session, bucket, limit, now) + amount <= limit.count
+
+
+def record(session: Session, bucket: str, now: dt.datetime, amount: int = 1) -> None:
+    session.add(RateEvent(bucket=bucket[:160], amount=amount, created_at=now))
+
+
+def take(session: Session, bucket: str, limit: Limit, now: dt.datetime, amount: int = 1) -> bool:
+    """Record one use if it fits; False (and nothing recorded) when the limit is reached."""
+    if not allowed(session, bucket, limit, now, amount):
+        return False
+    record(session, bucket, now, amount)
+    return True
+
+
+def seconds_until_free(session: Session, bucket: str, limit: Limit, now: dt.datetime) -> int:
+    oldest: Optional[dt.datetime] = session.scalar(select(func.min(RateEvent.created_at)).where(
+        RateEvent.bucket == bucket, RateEvent.created_at > now - limit.window))
+    return max(1, int(((oldest + limit.window) - now).total_seconds())) if oldest else 0
+
+
+def prune(session: Session, now: dt.datetime, keep: dt.timedelta = dt.timedelta(days=2)) -> int:
+    return session.execute(delete(RateEvent).where(RateEvent.created_at < now - keep)).rowcount or 0
