@@ -5,6 +5,7 @@ import re
 from typing import Any, Dict, List, Optional
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots
 from bot.domain import Priority, WorkOrderStatus
@@ -26,10 +27,11 @@ def category_of(text: str) -> str:
     return "其他"
 
 
-def next_number(ctx: TurnContext) -> str:
+def next_number(ctx: TurnContext, skip: int = 0) -> str:
+    """The day's next number (WO + date + 3 digits) after the highest taken, ``skip`` further on a retry."""
     prefix = f"WO{ctx.now:%Y%m%d}"
-    count = ctx.session.scalar(select(func.count()).select_from(WorkOrder).where(WorkOrder.number.like(prefix + "%")))
-    return f"{prefix}{count + 1:03d}"
+    last = ctx.session.scalar(select(func.max(WorkOrder.number)).where(WorkOrder.number.like(prefix + "%")))
+    return f"{prefix}{(int(last[-3:]) if last else 0) + 1 + skip:03d}"
 
 
 def _location_default(ctx: TurnContext, description: str) -> Optional[str]:
@@ -154,16 +156,27 @@ def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
 
 
 def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
-    order = WorkOrder(number=next_number(ctx), community_id=ctx.community_id,
-                      household_id=ctx.household.id if ctx.household else None,
-                      reporter_identity_id=ctx.identity.id, location=slots["location"],
-                      category=category_of(slots["description"]), description=slots["description"],
-                      urgency=slots["urgency"], contact_phone=slots["contact"], preferred_time=slots["time"],
-                      photos=list(slots.get("photos", [])) + list(ctx.photos), status=WorkOrderStatus.NEW.value,
-                      created_at=ctx.now, updated_at=ctx.now)
-    order.events.append(WorkOrderEvent(status=WorkOrderStatus.NEW.value, note="业主通过在线客服报修", actor="resident", created_at=ctx.now))
-    ctx.session.add(order)
-    ctx.session.flush()
+    # Residents finishing at the same moment may pick the same number: the unique index refuses the second,
+    # which takes the next one (inside a savepoint, so the rest of the turn stands).
+    for attempt in range(20):
+        order = WorkOrder(number=next_number(ctx, attempt), community_id=ctx.community_id,
+                          household_id=ctx.household.id if ctx.household else None,
+                          reporter_identity_id=ctx.identity.id, location=slots["location"],
+                          category=category_of(slots["description"]), description=slots["description"],
+                          urgency=slots["urgency"], contact_phone=slots["contact"], preferred_time=slots["time"],
+                          photos=list(slots.get("photos", [])) + list(ctx.photos), status=WorkOrderStatus.NEW.value,
+                          created_at=ctx.now, updated_at=ctx.now)
+        order.events.append(WorkOrderEvent(status=WorkOrderStatus.NEW.value, note="业主通过在线客服报修",
+                                           actor="resident", created_at=ctx.now))
+        try:
+            with ctx.session.begin_nested():
+                ctx.session.add(order)
+                ctx.session.flush()
+            break
+        except IntegrityError:
+            continue
+    else:
+        raise RuntimeError("no free work-order number after 20 tries")
     when = "30 分钟内" if order.urgency == Priority.URGENT else "2 小时内"
     ctx.say(f"已为您创建维修工单 {order.number}（{order.category}：{order.description}，地点：{order.location}）。\n"
             f"工程部会在{when}派单，师傅上门前会电话联系 {order.contact_phone}。"

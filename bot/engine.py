@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
 from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
@@ -125,6 +127,7 @@ class ConversationEngine:
     clock: Callable[[], dt.datetime] = field(default=dt.datetime.now)
     max_chars: int = 1000
     limits: Limits = field(default_factory=Limits)
+    RETRIES = 2  # a turn is retried this often when its database connection is lost
     _locks: "KeyedLocks" = field(default_factory=lambda: KeyedLocks(), repr=False)
 
     # --- entry point ------------------------------------------------------------------------------
@@ -135,6 +138,20 @@ class ConversationEngine:
         text = text or "[图片]"
         kb = self.kb_provider()
         reading = self.parser.parse(text)
+        # A turn whose database connection dies (a failover, a killed backend) is run again from the start on a
+        # fresh connection: nothing of the failed attempt was committed.
+        for attempt in range(self.RETRIES + 1):
+            try:
+                return self._turn(channel, sender_id, text, photos, community_id, kb, reading)
+            except DBAPIError as exc:
+                transient = exc.connection_invalidated or isinstance(exc.orig, sqlite3.OperationalError)  # locked
+                if attempt == self.RETRIES or not transient:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _turn(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]], community_id: Optional[str],
+              kb: KnowledgeBase, reading: Any) -> TurnResult:
         # One resident's turns are processed one at a time, in order (in this process; across processes the
         # identity row is locked FOR UPDATE on databases that support it).
         with self._locks.hold((channel, sender_id)), self.db.session() as session:
