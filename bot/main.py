@@ -58,7 +58,29 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _mount_docs(app)
     app.add_exception_handler(WuyeError, _wuye_error)
+    from fastapi.exceptions import RequestValidationError
+
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
+
+
+FIELD_PROBLEMS = {"missing": "缺少这一项", "type_error": "类型不对", "value_error": "取值不对"}
+
+
+async def _invalid_request(request: Any, exc: Exception) -> Any:
+    """A request that does not match its pydantic model: 422 in Chinese, with a code and the fields at fault."""
+    from fastapi.responses import JSONResponse
+
+    errors = []
+    for error in exc.errors():  # type: ignore[attr-defined]
+        kind = str(error.get("type", ""))
+        problem = next((text for key, text in FIELD_PROBLEMS.items() if kind.startswith(key)), "取值不对")
+        if kind.startswith("value_error.missing"):
+            problem = FIELD_PROBLEMS["missing"]
+        errors.append({"field": ".".join(str(p) for p in error.get("loc", ())), "problem": problem, "type": kind})
+    fields = "、".join(e["field"] for e in errors[:3])
+    return JSONResponse({"detail": f"请求格式不正确（{fields}）", "code": "invalid_request", "errors": errors},
+                        status_code=422)
 
 
 async def _wuye_error(request: Any, exc: Exception) -> Any:

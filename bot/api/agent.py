@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict
+from typing import Annotated, Any, Dict
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, Field, StrictBool, StrictStr
 
 from actions import handoff as handoffs
 from bot import live
 from bot.api.deps import CurrentStaff, NowDep, OptionalStaff, ServicesDep, SessionDep
-from bot.errors import ConversationNotFound
+from bot.errors import ConversationNotFound, check_text
 from bot.services import Services
 from bot.storage.models import Staff
 
@@ -18,8 +18,11 @@ router = APIRouter(tags=["agent"])
 
 
 class AgentMessage(BaseModel):
-    text: str = Field(..., min_length=1, max_length=2000)
-    private: bool = Field(False, description="a private note, never shown to the resident")
+    text: StrictStr = Field(..., min_length=1, max_length=2000)
+    private: StrictBool = Field(False, description="a private note, never shown to the resident")
+
+
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a row id")]  # ≥ 2^63 would overflow the database
 
 
 @router.get("/api/agent/queue")
@@ -28,7 +31,7 @@ def get_queue(staff: CurrentStaff, session: SessionDep, now: NowDep) -> Dict[str
 
 
 @router.get("/api/agent/conversations/{conversation_id}")
-def get_conversation(conversation_id: int, staff: CurrentStaff, session: SessionDep) -> Dict[str, Any]:
+def get_conversation(conversation_id: RowId, staff: CurrentStaff, session: SessionDep) -> Dict[str, Any]:
     data = live.conversation_json(session, conversation_id)
     if data is None:
         raise ConversationNotFound()
@@ -36,7 +39,7 @@ def get_conversation(conversation_id: int, staff: CurrentStaff, session: Session
 
 
 @router.post("/api/agent/handoffs/{handoff_id}/claim")
-async def claim(handoff_id: int, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+async def claim(handoff_id: RowId, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     with services.db.session() as session:  # committed before the events below go out
         handoff = handoffs.claim(session, handoff_id, session.get(Staff, staff.id), now)  # AlreadyClaimed → 409
         conversation_id = handoff.conversation_id
@@ -55,24 +58,25 @@ async def _owned_action(services: Services, staff: Staff, now, conversation_id: 
 
 
 @router.post("/api/agent/conversations/{conversation_id}/messages")
-async def reply(conversation_id: int, body: AgentMessage, staff: CurrentStaff, services: ServicesDep,
+async def reply(conversation_id: RowId, body: AgentMessage, staff: CurrentStaff, services: ServicesDep,
                 now: NowDep) -> Dict[str, Any]:
     def action(session, me, now):
-        message = handoffs.agent_reply(session, conversation_id, me, body.text.strip(), now, private=body.private)
+        text = check_text(body.text, 2000)  # spaces only, NUL, lone surrogates: refused in Chinese
+        message = handoffs.agent_reply(session, conversation_id, me, text, now, private=body.private)
         return {"message_id": message.id}
 
     return await _owned_action(services, staff, now, conversation_id, action, "message_stored")
 
 
 @router.post("/api/agent/conversations/{conversation_id}/resolve")
-async def resolve(conversation_id: int, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+async def resolve(conversation_id: RowId, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     return await _owned_action(services, staff, now, conversation_id,
                                lambda session, me, now: handoffs.resolve(session, conversation_id, me, now) and {"ok": True},
                                "resolved")
 
 
 @router.post("/api/agent/conversations/{conversation_id}/release")
-async def release(conversation_id: int, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+async def release(conversation_id: RowId, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     return await _owned_action(services, staff, now, conversation_id,
                                lambda session, me, now: handoffs.release(session, conversation_id, me, now) and {"ok": True},
                                "released")
