@@ -154,3 +154,34 @@ class TooManyRequests(WuyeError):
     """A rate limit was reached (bot/limits.py); nothing of the refused request is stored."""
 
     status, code, message = 429, "too_many_requests", "您发送得太频繁了，请稍等 {seconds} 秒再试。"
+
+
+class PlainMessageRefused(WuyeError):
+    """A plain-text WeChat push while safe mode (EncodingAESKey) is configured: only encrypted pushes are taken."""
+
+    status, code, message = 403, "plain_message_refused", "已启用安全模式，不接受明文消息"
+
+
+class StaleTimestamp(WuyeError):
+    """A WeChat push whose timestamp is more than five minutes away from the server's clock (or not a number)."""
+
+    status, code, message = 403, "stale_timestamp", "请求的时间戳无效或已过期"
+
+
+class ReplayedNonce(WuyeError):
+    """A WeChat push whose (timestamp, nonce) was already used: a replay, refused even after a restart."""
+
+    status, code, message = 403, "replayed_nonce", "重复的请求（nonce 已使用过）"
+
+
+class FaqEditConflict(WuyeError):
+    """An FAQ save based on an older version of the file than the one on disk; nothing was saved."""
+
+    status, code, message = 409, "faq_edit_conflict", "已被他人修改，请刷新后再编辑"
+
+    def __init__(self, current_version: Optional[str] = None) -> None:
+        self.current_version = current_version
+        super().__init__()
+
+    def body(self) -> Dict[str, Any]:
+        return {**super().body(), "version": self.current_version}

@@ -2,14 +2,24 @@
 
 GET URL verification; POST XML messages (text, image, voice with its Recognition text, subscribe /
 unsubscribe and menu CLICK events); the signature checked on every request; plain and safe (AES) mode;
-duplicate MsgId ignored; a passive reply inside WeChat's 5-second limit; anything later (slow turns, agent
-replies) pushed through the customer-service message API, whose base URL is configurable.
+a passive reply inside WeChat's 5-second limit; anything later (slow turns, agent replies) pushed through the
+customer-service message API, whose base URL is configurable.
+
+Hardening: with safe mode configured, plain (unencrypted) pushes are refused; a timestamp more than
+TIMESTAMP_WINDOW seconds from the server's clock is refused, and so is a (timestamp, nonce) already used — kept in
+``seen_messages`` (channel "wechat-nonce"), so a replay is refused after a restart and by every instance (the
+unique constraint decides). A duplicate MsgId (or event) is answered "success" without being processed, also
+remembered in ``seen_messages`` (channel "wechat") with a small in-memory front. Every value written into reply
+XML is escaped (:func:`connectors.wechat_crypto.cdata`), so an openid such as ``o]]><x>`` stays a value.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
+import hashlib
 import logging
+import re
 import time
 from typing import Annotated, Any, Dict, List, Optional
 
@@ -17,18 +27,26 @@ import httpx
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from bot import live
 from bot.api.deps import ServicesDep
 from bot.engine import InputError
-from bot.errors import BadSignature, MalformedXml, SafeModeNotConfigured
-from bot.storage.models import Conversation, Message
-from connectors.wechat_crypto import WeChatCrypto, WeChatCryptoError, check_signature
+from bot.errors import (BadSignature, MalformedXml, PlainMessageRefused, ReplayedNonce, SafeModeNotConfigured,
+                        StaleTimestamp)
+from bot.storage.models import Conversation, Message, SeenMessage
+from connectors.wechat_crypto import WeChatCrypto, WeChatCryptoError, cdata, check_signature
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["wechat"])
 CHANNEL = "wechat"
+NONCE_CHANNEL = "wechat-nonce"  # seen_messages.channel of used (timestamp, nonce) pairs
+TIMESTAMP_WINDOW = 300  # seconds either side of the server's clock
+NONCE_KEEP = dt.timedelta(hours=1)  # > 2 × the window: an older pair is refused by its timestamp anyway
+MESSAGE_KEEP = dt.timedelta(days=2)  # WeChat retries a message within seconds
+PRUNE_EVERY = 600.0  # seconds
+MAX_KEY = 160  # seen_messages.key
 MAX_BODY = 64 * 1024
 PASSIVE_DEADLINE = 4.0  # seconds: WeChat waits 5 s for the passive reply
 WELCOME = "欢迎关注！我是物业在线客服，可以帮您查询物业费、报修、办理停车和解答常见问题，直接发消息给我就好。"
@@ -47,9 +65,16 @@ def parse_xml(body: bytes) -> Dict[str, str]:
 
 
 def text_reply(to_user: str, from_user: str, content: str, now: Optional[int] = None) -> str:
-    return (f"<xml><ToUserName><![CDATA[{to_user}]]></ToUserName><FromUserName><![CDATA[{from_user}]]></FromUserName>"
-            f"<CreateTime>{now or int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content><![CDATA[{content.replace(']]>', ']]]]><![CDATA[>')}]]></Content></xml>")
+    """The passive text reply; every value escaped (the user names are echoed from the request)."""
+    return (f"<xml><ToUserName>{cdata(to_user)}</ToUserName><FromUserName>{cdata(from_user)}</FromUserName>"
+            f"<CreateTime>{int(now or time.time())}</CreateTime><MsgType>{cdata('text')}</MsgType>"
+            f"<Content>{cdata(content)}</Content></xml>")
+
+
+def message_key(message: Dict[str, str]) -> str:
+    """What identifies a push for de-duplication: its MsgId, or for events sender + CreateTime + event."""
+    key = message.get("MsgId") or f"{message.get('FromUserName')}:{message.get('CreateTime')}:{message.get('Event')}"
+    return key if len(key) <= MAX_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def render_replies(replies: List[Dict[str, Any]]) -> str:
@@ -63,7 +88,7 @@ def render_replies(replies: List[Dict[str, Any]]) -> str:
 
 
 class WeChatChannel:
-    """Deduplication, the turn with its deadline, and the customer-service API client."""
+    """Replay and duplicate checks, the turn with its deadline, and the customer-service API client."""
 
     def __init__(self, services) -> None:
         self.services = services
@@ -76,19 +101,43 @@ class WeChatChannel:
         self._access_token: Optional[str] = None
         self._token_expires = 0.0
         self._background: set = set()
+        self._pruned = 0.0
 
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
         await self.client.aclose()
 
-    def seen(self, key: str) -> bool:
+    def _record(self, channel: str, key: str) -> bool:
+        """Store (channel, key) in seen_messages; False when it is already there (from any instance, any time)."""
+        with self.services.db.session() as session:
+            try:
+                with session.begin_nested():
+                    session.add(SeenMessage(channel=channel, key=key))
+            except IntegrityError:
+                return False
+            if time.monotonic() - self._pruned > PRUNE_EVERY:
+                self._pruned = time.monotonic()
+                now = dt.datetime.utcnow()
+                for name, keep in ((NONCE_CHANNEL, NONCE_KEEP), (CHANNEL, MESSAGE_KEEP)):
+                    session.execute(delete(SeenMessage).where(SeenMessage.channel == name,
+                                                              SeenMessage.created_at < now - keep))
+        return True
+
+    async def use_nonce(self, timestamp: str, nonce: str) -> None:
+        """Raises ReplayedNonce when this (timestamp, nonce) was used before."""
+        if not await asyncio.to_thread(self._record, NONCE_CHANNEL, f"{timestamp}:{nonce}"):
+            raise ReplayedNonce()
+
+    async def first_time(self, key: str) -> bool:
+        """True the first time a message key is seen (memory first, then the database, which all instances share)."""
         if key in self._seen:
-            return True
+            return False
+        fresh = await asyncio.to_thread(self._record, CHANNEL, key)
         self._seen[key] = None
         while len(self._seen) > 10000:
             self._seen.popitem(last=False)
-        return False
+        return fresh
 
     async def access_token(self) -> str:
         if self._access_token and time.time() < self._token_expires - 60:
@@ -185,11 +234,24 @@ def _check_plain(token: str, params) -> None:
     if not token or not check_signature(params.get("signature", ""), token, params.get("timestamp", ""),
                                         params.get("nonce", "")):
         raise BadSignature()
+    nonce = params.get("nonce", "")
+    if not nonce or len(nonce) > 128:
+        raise BadSignature()
+
+
+def _check_timestamp(params, now: Optional[float] = None) -> None:
+    """Refuse a timestamp more than TIMESTAMP_WINDOW seconds from the server's wall clock (UTC epoch seconds)."""
+    timestamp = params.get("timestamp", "")
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp):
+        raise StaleTimestamp()
+    if abs(int(timestamp) - (time.time() if now is None else now)) > TIMESTAMP_WINDOW:
+        raise StaleTimestamp()
 
 
 @router.get("/wechat", summary="WeChat URL verification (echoes echostr when the signature is right)")
 async def verify(request: Request, channel: ChannelDep) -> Response:
     _check_plain(channel.token, request.query_params)
+    _check_timestamp(request.query_params)
     return Response(request.query_params.get("echostr", ""), media_type="text/plain")
 
 
@@ -197,13 +259,16 @@ async def verify(request: Request, channel: ChannelDep) -> Response:
 async def receive(request: Request, channel: ChannelDep) -> Response:
     params = request.query_params
     _check_plain(channel.token, params)
+    _check_timestamp(params)
+    safe = params.get("encrypt_type") == "aes"
+    if safe and channel.crypto is None:
+        raise SafeModeNotConfigured()
+    if not safe and channel.crypto is not None:  # safe mode configured: only encrypted pushes are genuine
+        raise PlainMessageRefused()
     body = await request.body()
     try:
         outer = parse_xml(body)
-        safe = params.get("encrypt_type") == "aes"
         if safe:
-            if channel.crypto is None:
-                raise SafeModeNotConfigured()
             inner = channel.crypto.verify_and_decrypt(params.get("msg_signature", ""), params.get("timestamp", ""),
                                                       params.get("nonce", ""), outer.get("Encrypt", ""))
             message = parse_xml(inner.encode())
@@ -215,8 +280,8 @@ async def receive(request: Request, channel: ChannelDep) -> Response:
     except ValueError as exc:
         logger.warning("refused a WeChat push: %s", exc)
         raise MalformedXml() from exc
-    key = message.get("MsgId") or f"{message.get('FromUserName')}:{message.get('CreateTime')}:{message.get('Event')}"
-    if channel.seen(key):
+    await channel.use_nonce(params["timestamp"], params["nonce"])  # only once the whole push checked out
+    if not await channel.first_time(message_key(message)):
         return Response("success", media_type="text/plain")
     content = await channel.handle(message)
     if not content:

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import struct
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -19,6 +20,16 @@ BLOCK = 32
 
 class WeChatCryptoError(ValueError):
     pass
+
+
+# characters XML 1.0 cannot carry at all (not even in CDATA): dropped from anything written into XML
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def cdata(value: object) -> str:
+    """``value`` as CDATA that cannot be broken out of: every ``]]>`` is split across two sections."""
+    text = _NOT_XML.sub("", str(value))
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 def signature(*parts: str) -> str:
@@ -77,5 +88,5 @@ class WeChatCrypto:
     def encrypt_reply(self, xml: str, timestamp: str, nonce: str) -> str:
         encrypted = self.encrypt(xml)
         sig = signature(self.token, timestamp, nonce, encrypted)
-        return (f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt><MsgSignature><![CDATA[{sig}]]></MsgSignature>"
-                f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>")
+        return (f"<xml><Encrypt>{cdata(encrypted)}</Encrypt><MsgSignature>{cdata(sig)}</MsgSignature>"
+                f"<TimeStamp>{cdata(timestamp)}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>")

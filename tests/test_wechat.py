@@ -1,17 +1,25 @@
-"""The WeChat Official Account channel: official crypto vectors, real XML, a local stand-in for the API."""
+"""The WeChat Official Account channel: official crypto vectors, real XML, a local stand-in for the API; replays,
+stale timestamps, plain pushes in safe mode and hostile values refused or escaped."""
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import itertools
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from defusedxml import ElementTree
 
-from connectors.wechat import parse_xml
+from connectors.wechat import TIMESTAMP_WINDOW, WeChatChannel, parse_xml, text_reply
 from connectors.wechat_crypto import WeChatCrypto, WeChatCryptoError, check_signature, signature
 from bot.devserver import LiveServer, free_port
+from bot.storage.db import open_database
 
 # Public test vector of Tencent's WXBizMsgCrypt sample (token, EncodingAESKey, app id, a pushed message).
 VECTOR = {
@@ -93,14 +101,39 @@ def fake_api():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, settings, parser, fake_api):
-    overrides = dict(wechat_token=TOKEN, wechat_aes_key=AES_KEY, wechat_app_id=APP_ID, wechat_app_secret="s",
+    """Plain mode: no EncodingAESKey configured."""
+    overrides = dict(wechat_token=TOKEN, wechat_aes_key="", wechat_app_id=APP_ID, wechat_app_secret="s",
                      wechat_api_base=fake_api, agent_timeout_seconds=1.0)
     with LiveServer(tmp_path_factory.mktemp("wechat"), settings, parser, **overrides) as live:
         yield live
 
 
-def signed(timestamp="1700000000", nonce="42"):
+@pytest.fixture(scope="module")
+def safe_server(tmp_path_factory, settings, parser, fake_api):
+    """Safe mode: the EncodingAESKey is configured, so only encrypted pushes are taken."""
+    overrides = dict(wechat_token=TOKEN, wechat_aes_key=AES_KEY, wechat_app_id=APP_ID, wechat_app_secret="s",
+                     wechat_api_base=fake_api, agent_timeout_seconds=1.0)
+    with LiveServer(tmp_path_factory.mktemp("wechat-safe"), settings, parser, **overrides) as live:
+        yield live
+
+
+_nonces = itertools.count(int(time.time() * 1000) % 10**9)
+
+
+def signed(timestamp=None, nonce=None):
+    """Query parameters of a push signed now (or at ``timestamp``) with a fresh nonce (or ``nonce``)."""
+    timestamp = str(int(time.time())) if timestamp is None else str(timestamp)
+    nonce = str(next(_nonces)) if nonce is None else nonce
     return {"signature": signature(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
+
+
+def safe_push(plain_xml: str, timestamp=None, nonce=None):
+    """(params, body) of a safe-mode push of ``plain_xml``."""
+    params = signed(timestamp, nonce)
+    encrypted = WeChatCrypto(TOKEN, AES_KEY, APP_ID).encrypt(plain_xml)
+    params.update(encrypt_type="aes", msg_signature=signature(TOKEN, params["timestamp"], params["nonce"], encrypted))
+    body = f"<xml><ToUserName><![CDATA[gh_wuye]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    return params, body.encode()
 
 
 def text_xml(openid, content, msg_id, kind="text", extra=""):
@@ -145,19 +178,36 @@ def test_voice_recognition_image_and_events(server):
     assert httpx.post(server.url + "/wechat", params=signed(), content=image).status_code == 200
 
 
-def test_safe_mode_round_trip(server):
+def test_safe_mode_round_trip(safe_server):
     crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
-    encrypted = crypto.encrypt(text_xml("o_safe", "小区的停车月卡怎么办理", 3001).decode())
-    params = {**signed("1700000001", "7"), "encrypt_type": "aes",
-              "msg_signature": signature(TOKEN, "1700000001", "7", encrypted)}
-    body = f"<xml><ToUserName><![CDATA[gh_wuye]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
-    r = httpx.post(server.url + "/wechat", params=params, content=body.encode())
+    params, body = safe_push(text_xml("o_safe", "小区的停车月卡怎么办理", 3001).decode())
+    tampered = dict(params, msg_signature="0" * 40)  # checked before the nonce is used up
+    r = httpx.post(safe_server.url + "/wechat", params=tampered, content=body)
+    assert r.status_code == 403 and r.json() == {"detail": "签名校验失败", "code": "bad_signature"}  # not the crypto's text
+    r = httpx.post(safe_server.url + "/wechat", params=params, content=body)
     outer = parse_xml(r.content)
     assert check_signature(outer["MsgSignature"], TOKEN, outer["TimeStamp"], outer["Nonce"], outer["Encrypt"])
+    assert outer["TimeStamp"] == params["timestamp"] and outer["Nonce"] == params["nonce"]
     assert "350" in parse_xml(crypto.decrypt(outer["Encrypt"]).encode())["Content"]
-    tampered = dict(params, msg_signature="0" * 40)
-    r = httpx.post(server.url + "/wechat", params=tampered, content=body.encode())
-    assert r.status_code == 403 and r.json() == {"detail": "签名校验失败", "code": "bad_signature"}  # not the crypto's text
+
+
+def test_plain_pushes_are_refused_in_safe_mode(safe_server):
+    r = httpx.post(safe_server.url + "/wechat", params=signed(), content=text_xml("o_plain", "物业几点上班", 3101))
+    assert r.status_code == 403 and r.json() == {"detail": "已启用安全模式，不接受明文消息", "code": "plain_message_refused"}
+    # compatible mode (plain fields beside <Encrypt>) is still taken: what counts is the decrypted message
+    plain = text_xml("o_plain", "物业几点上班", 3102).decode()
+    params, body = safe_push(plain)
+    body = body.replace(b"</xml>", b"<Content><![CDATA[ignored]]></Content></xml>")
+    r = httpx.post(safe_server.url + "/wechat", params=params, content=body)
+    assert r.status_code == 200 and "办公时间" in parse_xml(
+        WeChatCrypto(TOKEN, AES_KEY, APP_ID).decrypt(parse_xml(r.content)["Encrypt"]).encode())["Content"]
+
+
+def test_safe_mode_replayed_nonce_is_refused(safe_server):
+    params, body = safe_push(text_xml("o_safe_replay", "物业几点上班", 3201).decode())
+    assert httpx.post(safe_server.url + "/wechat", params=params, content=body).status_code == 200
+    r = httpx.post(safe_server.url + "/wechat", params=params, content=body)
+    assert r.status_code == 403 and r.json()["code"] == "replayed_nonce"
 
 
 def test_bad_signature_and_malformed_xml_are_refused(server):
@@ -215,3 +265,121 @@ def test_wechat_residents_are_told_when_their_agent_disconnects(server):
     else:
         pytest.fail(f"the WeChat resident was not told: {FakeWeChatApi.sent}")
     assert any("已接入" in m["text"]["content"] for m in FakeWeChatApi.sent if m["touser"] == "o_dropped")
+
+
+# --- replays, timestamps, duplicates across restarts, hostile values -------------------------------------
+
+
+@pytest.mark.parametrize("offset", [-TIMESTAMP_WINDOW - 1, -3600, TIMESTAMP_WINDOW + 1, 86400])
+def test_old_and_future_timestamps_are_refused(server, offset):
+    params = signed(int(time.time()) + offset)
+    r = httpx.post(server.url + "/wechat", params=params, content=text_xml("o_clock", "物业几点上班", 6000 + offset))
+    assert r.status_code == 403 and r.json() == {"detail": "请求的时间戳无效或已过期", "code": "stale_timestamp"}
+    r = httpx.get(server.url + "/wechat", params={**params, "echostr": "x"})
+    assert r.status_code == 403 and r.json()["code"] == "stale_timestamp"
+
+
+def test_a_slightly_skewed_clock_is_fine_and_a_non_numeric_timestamp_is_not(server):
+    r = httpx.post(server.url + "/wechat", params=signed(int(time.time()) - TIMESTAMP_WINDOW + 30),
+                   content=text_xml("o_skew", "物业几点上班", 6101))
+    assert r.status_code == 200 and "办公时间" in parse_xml(r.content)["Content"]
+    r = httpx.post(server.url + "/wechat", params=signed("17e8"), content=text_xml("o_skew", "hi", 6102))
+    assert r.status_code == 403 and r.json()["code"] == "stale_timestamp"
+
+
+def test_a_replayed_nonce_is_refused_even_after_a_restart(server):
+    params = signed()
+    first = httpx.post(server.url + "/wechat", params=params, content=text_xml("o_replay", "物业几点上班", 7001))
+    assert first.status_code == 200 and "办公时间" in parse_xml(first.content)["Content"]
+    # the same signed query with another message: a replay, whatever the body
+    for msg_id in (7001, 7002):
+        r = httpx.post(server.url + "/wechat", params=params, content=text_xml("o_replay", "物业几点上班", msg_id))
+        assert r.status_code == 403 and r.json() == {"detail": "重复的请求（nonce 已使用过）", "code": "replayed_nonce"}
+    server.restart()
+    r = httpx.post(server.url + "/wechat", params=params, content=text_xml("o_replay", "物业几点上班", 7003))
+    assert r.status_code == 403 and r.json()["code"] == "replayed_nonce"
+
+
+def _messages_of(server, openid):
+    from sqlalchemy import func, select
+
+    from bot.storage.models import ChatIdentity, Conversation, Message
+
+    db = open_database(server.settings.database_url, run_migrations=False)
+    try:
+        with db.session() as session:
+            return session.scalar(select(func.count(Message.id)).join(Conversation).join(ChatIdentity).where(
+                ChatIdentity.channel == "wechat", ChatIdentity.sender_id == openid))
+    finally:
+        db.engine.dispose()
+
+
+def test_a_duplicate_msgid_after_a_restart_is_answered_success_without_processing(server):
+    r = httpx.post(server.url + "/wechat", params=signed(), content=text_xml("o_dup", "物业几点上班", 8001))
+    assert "办公时间" in parse_xml(r.content)["Content"]
+    stored = _messages_of(server, "o_dup")
+    assert stored >= 2  # the question and the answer
+    server.restart()  # the in-memory front is gone: the database remembers
+    again = httpx.post(server.url + "/wechat", params=signed(), content=text_xml("o_dup", "物业几点上班", 8001))
+    assert again.status_code == 200 and again.text == "success"
+    assert _messages_of(server, "o_dup") == stored
+    event = (b"<xml><ToUserName>gh_wuye</ToUserName><FromUserName>o_dup</FromUserName><CreateTime>99</CreateTime>"
+             b"<MsgType>event</MsgType><Event>subscribe</Event></xml>")
+    assert "欢迎关注" in parse_xml(httpx.post(server.url + "/wechat", params=signed(), content=event).content)["Content"]
+    server.restart()
+    assert httpx.post(server.url + "/wechat", params=signed(), content=event).text == "success"
+
+
+HOSTILE = ["o]]><x>", "o]]>]]><![CDATA[<evil/>", "<xml>&amp;</xml>", "a]]]]>b", "o&lt;&#x41;"]
+
+
+@pytest.mark.parametrize("openid", HOSTILE)
+def test_reply_xml_escapes_echoed_values(openid):
+    reply = text_reply(openid, "gh]]><y/>", "答复]]><z/>", now=1)
+    root = ElementTree.fromstring(reply)
+    assert [child.tag for child in root] == ["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content"]
+    assert parse_xml(reply.encode()) == {"ToUserName": openid, "FromUserName": "gh]]><y/>", "CreateTime": "1",
+                                         "MsgType": "text", "Content": "答复]]><z/>"}
+    encrypted = WeChatCrypto(TOKEN, AES_KEY, APP_ID).encrypt_reply(reply, "1", "n]]><x/>")
+    assert parse_xml(encrypted.encode())["Nonce"] == "n]]><x/>"
+
+
+def test_a_hostile_openid_is_echoed_as_a_value(server, safe_server):
+    openid = "o]]><x>"
+    from xml.sax.saxutils import escape
+
+    body = (f"<xml><ToUserName>gh_wuye</ToUserName><FromUserName>{escape(openid)}</FromUserName><CreateTime>1</CreateTime>"
+            f"<MsgType>text</MsgType><Content>物业几点上班</Content><MsgId>9001</MsgId></xml>")
+    r = httpx.post(server.url + "/wechat", params=signed(), content=body.encode())
+    assert r.status_code == 200
+    reply = parse_xml(r.content)
+    assert reply["ToUserName"] == openid and reply["FromUserName"] == "gh_wuye" and "办公时间" in reply["Content"]
+    assert [child.tag for child in ElementTree.fromstring(r.content)] == [
+        "ToUserName", "FromUserName", "CreateTime", "MsgType", "Content"]
+    params, safe_body = safe_push(body.replace("9001", "9002"))
+    r = httpx.post(safe_server.url + "/wechat", params=params, content=safe_body)
+    inner = parse_xml(WeChatCrypto(TOKEN, AES_KEY, APP_ID).decrypt(parse_xml(r.content)["Encrypt"]).encode())
+    assert inner["ToUserName"] == openid and "办公时间" in inner["Content"]
+
+
+def test_two_instances_agree_on_nonces_and_messages(database_url, settings):
+    """Two channels (two instances) on one database: each (timestamp, nonce) and each MsgId is taken once."""
+    config = dataclasses.replace(settings, wechat_token=TOKEN, wechat_aes_key="", wechat_app_id=APP_ID,
+                                 wechat_api_base="http://127.0.0.1:9")
+    databases = [open_database(database_url), open_database(database_url, run_migrations=False)]
+    channels = [WeChatChannel(SimpleNamespace(settings=config, db=db)) for db in databases]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda i: channels[i % 2]._record("wechat-nonce", "1700000000:race"), range(16)))
+        assert results.count(True) == 1
+
+        async def deliver():
+            return [await channels[0].first_time("m-1"), await channels[1].first_time("m-1"),
+                    await channels[0].first_time("m-1"), await channels[1].first_time("m-2")]
+
+        assert asyncio.run(deliver()) == [True, False, False, True]
+    finally:
+        for channel in channels:
+            asyncio.run(channel.close())
+        for db in databases:
+            db.engine.dispose()
