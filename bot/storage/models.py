@@ -191,6 +191,9 @@ class Message(Base):
     nlu = Column(JSON, nullable=True)
     staff_id = Column(Integer, ForeignKey("staff.id"), nullable=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)
+    # the page's own id for a resident message: a resend after a reconnect is stored once
+    client_id = Column(String(64), nullable=True)
+    __table_args__ = (UniqueConstraint("conversation_id", "client_id", name="uq_message_client_id"),)
 
 
 class Handoff(Base):
@@ -269,3 +272,30 @@ class RateEvent(Base):
     bucket = Column(String(160), nullable=False, index=True)
     amount = Column(Integer, nullable=False, default=1)  # bytes for upload quotas, else 1
     created_at = Column(DateTime, default=utcnow, nullable=False, index=True)
+
+
+class QuickReply(Base):
+    """快捷回复: answers admins prepare for agents, inserted in the console by shortcut or search."""
+
+    __tablename__ = "quick_replies"
+    id = Column(Integer, primary_key=True)
+    shortcut = Column(String(16), unique=True, nullable=False)  # typed after "/" in the console
+    title = Column(String(64), nullable=False)
+    text = Column(Text, nullable=False)
+    created_by = Column(Integer, ForeignKey("staff.id"), nullable=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    updated_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+class Rating(Base):
+    """满意度评价: the resident's 1–5 score (and comment) for a handoff an agent resolved."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (UniqueConstraint("handoff_id", name="uq_rating_handoff"),)
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    handoff_id = Column(Integer, ForeignKey("handoffs.id"), nullable=False)
+    agent_id = Column(Integer, ForeignKey("staff.id"), nullable=True, index=True)
+    score = Column(Integer, nullable=False)
+    comment = Column(Text, nullable=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
