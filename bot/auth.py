@@ -1,40 +1,85 @@
-"""Staff sign-in (hashed passwords, signed session cookies) and the resident widget's signed identity.
+"""Staff sign-in (hashed passwords, server-side sessions behind a signed cookie), the resident widget's signed
+identity, and the API keys of the REST channel.
 
-Routes get the signed-in staff member through ``bot/api/deps.py`` (``CurrentStaff``, ``CurrentAdmin``)."""
+Routes get the signed-in staff member through ``bot/api/deps.py`` (``CurrentStaff``, ``CurrentAdmin``) and the
+calling integration's key through ``CurrentApiKey``."""
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import secrets
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from bot.security import verify_password
-from bot.storage.models import Staff
+from bot.storage.models import ApiKey, Staff, StaffSession
 
 STAFF_COOKIE = "wuye_staff"
 RESIDENT_COOKIE = "wuye_resident"
 STAFF_MAX_AGE = 12 * 3600
 RESIDENT_MAX_AGE = 365 * 24 * 3600
 WIDGET_PREFIX = "w_"
+API_KEY_PREFIX = "wuye_"
+API_KEY_SHOWN_CHARS = 12  # "wuye_" and the first 7 random characters: enough for an admin to tell keys apart
 
 
 def _serializer(secret: str, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=salt)
 
 
-def sign_staff(secret: str, staff_id: int) -> str:
-    return _serializer(secret, "staff").dumps({"staff": staff_id})
+# --- staff sessions -------------------------------------------------------------------------------------------
+
+def sign_staff(secret: str, session_id: str) -> str:
+    """The cookie value for a staff session: its id (random, 32 bytes), signed."""
+    return _serializer(secret, "staff-session").dumps({"sid": session_id})
 
 
-def read_staff_cookie(secret: str, value: Optional[str]) -> Optional[int]:
+def read_staff_cookie(secret: str, value: Optional[str]) -> Optional[str]:
+    """The staff session id in a cookie, or None (absent, forged, older than 12 h)."""
     if not value:
         return None
     try:
-        return int(_serializer(secret, "staff").loads(value, max_age=STAFF_MAX_AGE)["staff"])
+        sid = _serializer(secret, "staff-session").loads(value, max_age=STAFF_MAX_AGE)["sid"]
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
+    return sid if isinstance(sid, str) and sid else None
 
+
+def open_staff_session(session, staff_id: int, now: dt.datetime) -> StaffSession:
+    row = StaffSession(id=secrets.token_urlsafe(32), staff_id=staff_id, created_at=now,
+                       expires_at=now + dt.timedelta(seconds=STAFF_MAX_AGE))
+    session.add(row)
+    return row
+
+
+def staff_of_session(session, session_id: Optional[str], now: dt.datetime) -> Optional[Staff]:
+    """The staff member of a live session: the row exists, is not revoked and has not expired."""
+    if not session_id:
+        return None
+    row = session.get(StaffSession, session_id)
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    return session.get(Staff, row.staff_id)
+
+
+def revoke_staff_session(session, session_id: Optional[str], now: dt.datetime) -> bool:
+    row = session.get(StaffSession, session_id) if session_id else None
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = now
+    return True
+
+
+def authenticate(session, username: str, password: str) -> Optional[Staff]:
+    staff = session.scalar(select(Staff).where(Staff.username == username))
+    if staff is None or not verify_password(password, staff.password_hash):
+        return None
+    return staff
+
+
+# --- the widget's resident ------------------------------------------------------------------------------------
 
 def new_resident_id() -> str:
     return WIDGET_PREFIX + secrets.token_urlsafe(18)
@@ -54,8 +99,49 @@ def read_resident_cookie(secret: str, value: Optional[str]) -> Optional[str]:
     return sender if isinstance(sender, str) and sender.startswith(WIDGET_PREFIX) else None
 
 
-def authenticate(session, username: str, password: str) -> Optional[Staff]:
-    staff = session.scalar(select(Staff).where(Staff.username == username))
-    if staff is None or not verify_password(password, staff.password_hash):
+# --- API keys of the REST channel -----------------------------------------------------------------------------
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_api_key(session, name: str, created_by: Optional[int], now: dt.datetime) -> Tuple[ApiKey, str]:
+    """A new key: the row (hash and prefix only) and the whole key, which is shown once and never stored."""
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(name=name, prefix=key[:API_KEY_SHOWN_CHARS], key_hash=hash_api_key(key), created_by=created_by,
+                 created_at=now)
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def api_key_of(session, key: Optional[str]) -> Optional[ApiKey]:
+    """The live (not revoked) key row for a presented key, or None."""
+    if not key or not key.startswith(API_KEY_PREFIX) or len(key) > 200:
         return None
-    return staff
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key)))
+    return row if row is not None and row.revoked_at is None else None
+
+
+def list_api_keys(session) -> List[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_api_key(session, key_id: int, now: dt.datetime) -> Optional[ApiKey]:
+    row = session.get(ApiKey, key_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = now
+    return row
+
+
+def api_key_json(row: ApiKey) -> dict:
+    """What admins see of a key: never the key itself."""
+    return {"id": row.id, "name": row.name, "prefix": row.prefix,
+            "created_at": row.created_at.isoformat(timespec="seconds") if row.created_at else None,
+            "revoked_at": row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else None,
+            "revoked": row.revoked_at is not None}
+
+
+def key_sender(key_id: int, sender_id: str) -> str:
+    """An integration's sender in its key's own namespace: two keys can never speak as each other's residents."""
+    return f"k{key_id}:{sender_id}"

@@ -1,4 +1,4 @@
-"""The `wuye` command: train, parse, faq check/export, eval, bench, serve.
+"""The `wuye` command: train, parse, faq check/export, eval, bench, apikey, serve.
 
 Heavy imports (Rasa, TensorFlow) happen inside the commands, so `wuye --help` and `wuye faq check` are fast.
 """
@@ -225,6 +225,41 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(render_turn(result))
 
 
+def cmd_apikey(args: argparse.Namespace) -> int:
+    """API keys for `/api/chat`: create (the key is printed once), list, revoke."""
+    import datetime as dt
+
+    from bot import auth
+    from bot.errors import InvalidSender, check_identifier
+    from bot.storage.db import open_database
+
+    db = open_database(get_settings().database_url)
+    now = dt.datetime.now()
+    with db.session() as session:
+        if args.apikey_command == "create":
+            try:
+                name = check_identifier(args.name, max_len=64).strip()
+            except InvalidSender:
+                print("名称必须是 1–64 个可见字符", file=sys.stderr)
+                return 2
+            row, key = auth.create_api_key(session, name, None, now)
+            print(key)
+            print(f"API 密钥 #{row.id}「{row.name}」已创建。密钥只显示这一次，请立即保存；"
+                  f"调用 /api/chat 时放在请求头 Authorization: Bearer <密钥> 里。", file=sys.stderr)
+            return 0
+        if args.apikey_command == "revoke":
+            row = auth.revoke_api_key(session, args.id, now)
+            if row is None:
+                print(f"找不到 API 密钥 #{args.id}", file=sys.stderr)
+                return 1
+            print(f"API 密钥 #{row.id}「{row.name}」已吊销")
+            return 0
+        for row in auth.list_api_keys(session):
+            state = f"已吊销 {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "有效"
+            print(f"#{row.id}\t{row.prefix}…\t{row.name}\t创建于 {row.created_at:%Y-%m-%d %H:%M}\t{state}")
+    return 0
+
+
 def cmd_screenshots(args: argparse.Namespace) -> int:
     from bot.screenshots import take_screenshots
 
@@ -239,8 +274,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from bot.main import create_app
 
+    from bot import logs
+
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port, log_level="info")
+    logs.configure()  # one JSON object a line, with the request id, phone numbers masked
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+                log_level="info", log_config=None)
     return 0
 
 
@@ -289,6 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sender", default="cli-admin", help="chat identity to use")
     c.add_argument("--community", default=None, help="community id for an unbound identity")
     c.set_defaults(func=cmd_chat)
+
+    k = sub.add_parser("apikey", help="API keys for /api/chat integrations: create (shown once), list, revoke")
+    ksub = k.add_subparsers(dest="apikey_command", required=True)
+    kc = ksub.add_parser("create", help="create a named key and print it (once)")
+    kc.add_argument("name", help="who uses the key, e.g. 物业App")
+    ksub.add_parser("list", help="name, prefix, created, revoked (never the key)")
+    kr = ksub.add_parser("revoke", help="revoke a key by its number")
+    kr.add_argument("id", type=int)
+    k.set_defaults(func=cmd_apikey)
 
     sc = sub.add_parser("screenshots", help="regenerate docs/screenshots (needs Debian's chromium)")
     sc.add_argument("--out", default="docs/screenshots")

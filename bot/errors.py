@@ -185,3 +185,47 @@ class FaqEditConflict(WuyeError):
 
     def body(self) -> Dict[str, Any]:
         return {**super().body(), "version": self.current_version}
+
+
+class ApiKeyRequired(WuyeError):
+    """`/api/chat` without ``Authorization: Bearer <key>``."""
+
+    status, code, message = 401, "api_key_required", "缺少 API 密钥：请在请求头中提供 Authorization: Bearer <密钥>"
+
+
+class InvalidApiKey(WuyeError):
+    status, code, message = 401, "invalid_api_key", "API 密钥无效或已被吊销"
+
+
+class ApiKeyNotFound(NotFound):
+    code, message = "api_key_not_found", "找不到这个 API 密钥"
+
+
+class InvalidName(WuyeError):
+    status, code, message = 422, "invalid_name", "名称必须是 1–64 个可见字符"
+
+
+class UnknownCommunity(WuyeError):
+    status, code, message = 422, "unknown_community", "没有这个小区：community 必须是已有的小区 ID"
+
+
+class ImageTooLarge(WuyeError):
+    """An image whose pixel count is over the limit (refused from its header, before it is decoded)."""
+
+    status, code, message = 413, "image_too_large", "图片尺寸太大了，请上传 {max_mp} 百万像素以内的图片"
+
+
+class InvalidPhoto(WuyeError):
+    """A photo reference that is not exactly ``/uploads/<generated name>`` of an existing upload."""
+
+    status, code, message = 422, "invalid_photo", "图片无效，请重新上传后再发送"
+
+
+class TooManyUploads(TooManyRequests):
+    code, message = "too_many_uploads", "图片上传得太多了，请 {seconds} 秒后再试。"
+
+
+class InvalidFrame(WuyeError):
+    """A widget WebSocket frame that is not one of the frames the widget sends (answered with an error frame)."""
+
+    status, code, message = 422, "invalid_frame", "消息格式不正确"

@@ -3,30 +3,118 @@ photo upload, and the one-script-tag embed."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import re
 import uuid
-from typing import Annotated, Any, Dict, List, Optional
+from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
 
 from fastapi import APIRouter, Depends, File, Response, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse
-from pydantic import BaseModel, Field
+from PIL import Image, ImageOps
+from pydantic import BaseModel, Field, StrictStr, ValidationError
 
 from actions import handoff as handoffs
-from bot import live
+from bot import limits, live
 from bot.api.deps import OptionalResident, ServicesDep, SettingsDep
 from bot.auth import RESIDENT_COOKIE, RESIDENT_MAX_AGE, new_resident_id, sign_resident
 from bot.engine import InputError
-from bot.errors import NoWidgetSession, PhotoTooLarge, UnsupportedImage, UploadNotFound
-from bot.settings import STATIC_DIR
+from bot.errors import (ImageTooLarge, InvalidFrame, InvalidPhoto, NoWidgetSession, PhotoTooLarge, TooManyUploads,
+                        UnsupportedImage, UploadNotFound, WuyeError)
+from bot.settings import STATIC_DIR, Settings
 from bot.storage.models import Conversation
 
 router = APIRouter(tags=["web widget"])
 CHANNEL = "web"
-IMAGE_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"RIFF": ".webp", b"GIF8": ".gif"}
+MAX_PHOTOS = 6
+MAX_PIXELS = 40_000_000  # 40 megapixels: checked from the header, before anything is decoded
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+UPLOAD_NAME = re.compile(r"[0-9a-f]{32}\.(?:png|jpg)")  # the only names an upload is stored (and served) under
+PHOTO_REF = re.compile(r"/uploads/([0-9a-f]{32}\.(?:png|jpg))")  # the only photo a message may refer to
+UPLOAD_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
+UPLOAD_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
+                  "Cache-Control": "private, max-age=86400"}
 
 
 class WidgetMessage(BaseModel):
-    text: str = Field("", max_length=5000)
-    photos: List[str] = Field(default_factory=list, max_items=6)
+    """The REST fallback's body (and, with ``type``, the WebSocket's message frame): text and photo references only."""
+
+    text: StrictStr = Field("", max_length=5000)
+    photos: List[StrictStr] = Field(default_factory=list, max_items=MAX_PHOTOS)
+
+
+class MessageFrame(WidgetMessage):
+    type: Literal["message"]
+
+
+class PingFrame(BaseModel):
+    type: Literal["ping"]
+
+
+FRAMES = {"ping": PingFrame, "message": MessageFrame}
+
+
+def parse_frame(raw: Dict[str, Any]) -> Union[PingFrame, MessageFrame]:
+    """A WebSocket frame as one of the frames the widget sends; anything else is ``InvalidFrame``."""
+    if raw.get("text") is None:
+        raise InvalidFrame("消息格式不正确：只接受 JSON 文本帧")
+    try:
+        data = json.loads(raw["text"])
+    except ValueError as exc:
+        raise InvalidFrame("消息格式不正确：不是有效的 JSON") from exc
+    model = FRAMES.get(data.get("type")) if isinstance(data, dict) and isinstance(data.get("type"), str) else None
+    if model is None:
+        raise InvalidFrame("消息格式不正确：type 必须是 message 或 ping")
+    try:
+        return model.parse_obj(data)
+    except ValidationError as exc:
+        fields = sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})
+        raise InvalidFrame("消息格式不正确：" + "、".join(fields) + " 无效") from exc
+
+
+def checked_photos(settings: Settings, photos: List[str]) -> List[str]:
+    """Photo references are exactly ``/uploads/<generated name>`` of an existing upload; anything else is refused."""
+    if len(photos) > MAX_PHOTOS:
+        raise InvalidPhoto()
+    for photo in photos:
+        match = PHOTO_REF.fullmatch(photo) if isinstance(photo, str) else None
+        if match is None or not (settings.upload_dir / match.group(1)).is_file():
+            raise InvalidPhoto()
+    return list(photos)
+
+
+def clean_image(data: bytes) -> Tuple[bytes, str]:
+    """The uploaded bytes decoded and encoded again (PNG, or JPEG for photos without transparency), without metadata.
+
+    Anything that is not a real JPEG/PNG/WebP/GIF is refused; trailers (appended scripts), comments, EXIF and
+    polyglot tails do not survive re-encoding. The pixel count is checked from the header, before decoding."""
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
+            if img.width <= 0 or img.height <= 0:
+                raise UnsupportedImage()
+            if img.width * img.height > MAX_PIXELS:
+                raise ImageTooLarge(max_mp=MAX_PIXELS // 1_000_000)
+            source_format = img.format
+            img.load()
+            img = ImageOps.exif_transpose(img)  # the photo the right way up, then the EXIF is dropped
+            alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+            if source_format in ("PNG", "GIF") or alpha:
+                clean, kind = img.convert("RGBA" if alpha else "RGB"), "png"
+            else:
+                clean, kind = img.convert("RGB"), "jpg"
+            clean.info = {}  # no ICC profile, comments or text chunks carried over
+            out = io.BytesIO()
+            if kind == "png":
+                clean.save(out, format="PNG", optimize=False)
+            else:
+                clean.save(out, format="JPEG", quality=85)
+            return out.getvalue(), kind
+    except WuyeError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(max_mp=MAX_PIXELS // 1_000_000) from exc
+    except Exception as exc:  # noqa: BLE001 - whatever the decoder finds wrong, it is not an image we take
+        raise UnsupportedImage() from exc
 
 
 def current_resident(sender: OptionalResident) -> str:
@@ -80,33 +168,45 @@ def history(sender: Resident, services: ServicesDep) -> Dict[str, Any]:
 
 @router.post("/api/widget/messages", summary="REST fallback when WebSockets are blocked")
 async def post_message(body: WidgetMessage, sender: Resident, services: ServicesDep) -> Dict[str, Any]:
-    photos = [p for p in body.photos if p.startswith("/uploads/")]
+    photos = checked_photos(services.settings, body.photos)
     return await live.run_turn(services, CHANNEL, sender, body.text, photos)
 
 
-@router.post("/api/widget/upload", summary="Upload a repair photo (JPEG/PNG/WebP/GIF)",
-             dependencies=[Depends(current_resident)])
-async def upload(settings: SettingsDep, file: UploadFile = File(...)) -> Dict[str, str]:
+@router.post("/api/widget/upload", summary="Upload a repair photo (JPEG/PNG/WebP/GIF; stored re-encoded as PNG or JPEG)")
+async def upload(sender: Resident, services: ServicesDep, file: UploadFile = File(...)) -> Dict[str, str]:
+    settings = services.settings
     data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise PhotoTooLarge(max_mb=f"{round(settings.max_upload_bytes / 1024 / 1024, 1):g}")
-    suffix = next((ext for magic, ext in IMAGE_TYPES.items() if data.startswith(magic)), None)
-    if suffix is None or (suffix == ".webp" and data[8:12] != b"WEBP"):
-        raise UnsupportedImage()
+    _take_upload_quota(services, sender, len(data))
+    content, kind = await asyncio.to_thread(clean_image, data)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
-    name = uuid.uuid4().hex + suffix
-    (settings.upload_dir / name).write_bytes(data)
+    name = f"{uuid.uuid4().hex}.{kind}"
+    (settings.upload_dir / name).write_bytes(content)
     return {"url": f"/uploads/{name}"}
+
+
+def _take_upload_quota(services, sender: str, size: int) -> None:
+    """Per resident: uploads an hour and bytes an hour (every attempt counts: decoding is the costly part)."""
+    cfg, now = services.engine.limits, services.clock()
+    buckets = [(f"upload:{sender}", cfg.uploads_per_sender, 1), (f"upload-bytes:{sender}", cfg.upload_bytes_per_sender, size)]
+    with services.db.session() as session:
+        full = [(bucket, limit) for bucket, limit, amount in buckets
+                if not limits.allowed(session, bucket, limit, now, amount)]
+        if full:
+            raise TooManyUploads(seconds=max(max(1, limits.seconds_until_free(session, b, lim, now)) for b, lim in full))
+        for bucket, _, amount in buckets:
+            limits.record(session, bucket, now, amount)
 
 
 @router.get("/uploads/{name}", include_in_schema=False)
 def uploaded(name: str, settings: SettingsDep) -> FileResponse:
-    if "/" in name or ".." in name:
+    if not UPLOAD_NAME.fullmatch(name):
         raise UploadNotFound()
     path = settings.upload_dir / name
     if not path.is_file():
         raise UploadNotFound()
-    return FileResponse(path)
+    return FileResponse(path, media_type=UPLOAD_TYPES[name.rsplit(".", 1)[1]], headers=UPLOAD_HEADERS)
 
 
 @router.websocket("/ws/chat")
@@ -137,19 +237,23 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
         watch(state["conversation_id"])
         await websocket.send_json({"type": "history", **state})
         while True:
-            data = await websocket.receive_json()
-            if data.get("type") == "ping":
-                await websocket.send_json({"type": "pong"})
+            raw = await websocket.receive()
+            if raw["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(raw.get("code", 1000))
+            try:  # a bad frame gets a typed error frame and the socket stays open
+                frame = parse_frame(raw)
+                if isinstance(frame, PingFrame):
+                    await websocket.send_json({"type": "pong"})
+                    continue
+                text, photos = frame.text, checked_photos(services.settings, frame.photos)
+            except WuyeError as exc:
+                await websocket.send_json({"type": "error", "code": exc.code, "detail": exc.message})
                 continue
-            if data.get("type") != "message":
-                continue
-            text = str(data.get("text") or "")
-            photos = [p for p in (data.get("photos") or []) if isinstance(p, str) and p.startswith("/uploads/")][:6]
             await websocket.send_json({"type": "typing", "on": True})
             try:  # watch() subscribes before the turn is published, so a first message reaches this socket too
                 await live.run_turn(services, CHANNEL, sender, text, photos, before_publish=watch)
             except InputError as exc:
-                await websocket.send_json({"type": "error", "detail": exc.message, "code": exc.code})
+                await websocket.send_json({"type": "error", "code": exc.code, "detail": exc.message})
             await websocket.send_json({"type": "typing", "on": False})
     except (WebSocketDisconnect, RuntimeError, ValueError):
         pass

@@ -75,18 +75,33 @@ def test_openapi_lists_parse(client):
     assert client.get("/api/health").json()["status"] == "ok"
 
 
-def test_chat_answers_and_remembers_the_conversation(client):
-    first = client.post("/api/chat", json={"sender_id": "api-1", "text": "你好", "channel": "web"})
+def new_api_key(client, name="tests"):
+    """A key as an admin would create it; returns the Authorization header."""
+    from bot.auth import create_api_key
+
+    services = client.app.state.services
+    with services.db.session() as session:
+        _, key = create_api_key(session, name, None, services.clock())
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="module")
+def api(client):
+    return new_api_key(client)
+
+
+def test_chat_answers_and_remembers_the_conversation(client, api):
+    first = client.post("/api/chat", json={"sender_id": "api-1", "text": "你好", "channel": "web"}, headers=api)
     assert first.status_code == 200
     body = first.json()
     assert body["replies"][0]["buttons"] and body["handoff"] is None
-    second = client.post("/api/chat", json={"sender_id": "api-1", "text": "物业几点上班"}).json()
+    second = client.post("/api/chat", json={"sender_id": "api-1", "text": "物业几点上班"}, headers=api).json()
     assert second["conversation_id"] == body["conversation_id"]
     assert "办公时间" in second["replies"][0]["text"]
 
 
-def test_chat_emergency_reports_the_handoff(client):
-    body = client.post("/api/chat", json={"sender_id": "api-2", "text": "家里燃气泄漏了"}).json()
+def test_chat_emergency_reports_the_handoff(client, api):
+    body = client.post("/api/chat", json={"sender_id": "api-2", "text": "家里燃气泄漏了"}, headers=api).json()
     assert body["handoff"]["priority"] == "urgent"
     assert body["handoff"]["status"] in ("queued", "callback")
 
@@ -94,14 +109,60 @@ def test_chat_emergency_reports_the_handoff(client):
 @pytest.mark.parametrize("payload,status", [
     ({"sender_id": "x", "text": ""}, 422), ({"sender_id": "x", "text": "字" * 5000}, 413),
     ({"text": "你好"}, 422), ({"sender_id": "x", "text": "你好", "channel": "fax"}, 422),
+    ({"sender_id": 42, "text": "你好"}, 422), ({"sender_id": "x", "text": ["你好"]}, 422),
+    ({"sender_id": "x\u0000y", "text": "你好"}, 422), ({"sender_id": "x", "text": "你\u0000好"}, 422),
+    ({"sender_id": "字" * 101, "text": "你好"}, 422), ({"sender_id": "w_widget", "text": "你好"}, 422),
+    ({"sender_id": "x", "text": "你好", "community": "c" * 33}, 422),
+    ({"sender_id": "x", "text": "你好", "community": "no_such_place"}, 422),
+    ({"sender_id": "x", "text": "你好", "community": "jin\u0000xiu"}, 422),
 ])
-def test_chat_bad_input(client, payload, status):
-    r = client.post("/api/chat", json=payload)
+def test_chat_bad_input(client, api, payload, status):
+    r = client.post("/api/chat", json=payload, headers=api)
     assert r.status_code == status and r.json()["detail"]
 
 
-def test_chat_unknown_channel_is_a_typed_error(client):
-    r = client.post("/api/chat", json={"sender_id": "x", "text": "你好", "channel": "fax"})
+def test_chat_bad_text_and_community_are_typed_chinese_errors(client, api):
+    r = client.post("/api/chat", content=b'{"sender_id": "x", "text": "\\ud800\xe7\x89\xa9"}',
+                    headers={**api, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_characters"
+    r = client.post("/api/chat", content=b'{"sender_id": "x\\udc00", "text": "\xe7\x89\xa9"}',
+                    headers={**api, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_sender"
+    r = client.post("/api/chat", json={"sender_id": "x\u0000", "text": "你好"}, headers=api)
+    assert r.json()["code"] == "invalid_sender"
+    r = client.post("/api/chat", json={"sender_id": "x", "text": "你好", "community": "no_such_place"}, headers=api)
+    assert r.json() == {"detail": "没有这个小区：community 必须是已有的小区 ID", "code": "unknown_community"}
+    r = client.post("/api/chat", json={"sender_id": "api-b", "text": "物业电话多少", "community": "binjiang"}, headers=api)
+    assert r.status_code == 200 and "0571-8765 4300" in r.json()["replies"][0]["text"]
+
+
+@pytest.mark.parametrize("headers,code", [
+    ({}, "api_key_required"), ({"Authorization": "Basic YWRtaW46YWRtaW4xMjM="}, "api_key_required"),
+    ({"Authorization": "Bearer "}, "api_key_required"), ({"Authorization": "Bearer wuye_guessed"}, "invalid_api_key"),
+    ({"Authorization": "Bearer not-even-a-key"}, "invalid_api_key"),
+])
+def test_chat_needs_a_valid_api_key(client, headers, code):
+    r = client.post("/api/chat", json={"sender_id": "nokey", "text": "物业几点上班"}, headers=headers)
+    assert r.status_code == 401
+    assert r.json()["code"] == code and any("\u4e00" <= ch <= "\u9fff" for ch in r.json()["detail"])
+
+
+def test_a_revoked_key_is_refused(client):
+    from bot.auth import api_key_of, hash_api_key, revoke_api_key
+
+    headers = new_api_key(client, "to-revoke")
+    assert client.post("/api/chat", json={"sender_id": "r", "text": "你好"}, headers=headers).status_code == 200
+    services = client.app.state.services
+    with services.db.session() as session:
+        key = api_key_of(session, headers["Authorization"][7:])
+        assert key.key_hash == hash_api_key(headers["Authorization"][7:]) and key.prefix.startswith("wuye_")
+        revoke_api_key(session, key.id, services.clock())
+    r = client.post("/api/chat", json={"sender_id": "r", "text": "你好"}, headers=headers)
+    assert r.status_code == 401 and r.json() == {"detail": "API 密钥无效或已被吊销", "code": "invalid_api_key"}
+
+
+def test_chat_unknown_channel_is_a_typed_error(client, api):
+    r = client.post("/api/chat", json={"sender_id": "x", "text": "你好", "channel": "fax"}, headers=api)
     assert r.status_code == 422
     assert r.json() == {"detail": "不支持这个渠道，channel 只能是 web、rest 或 cli", "code": "unknown_channel"}
 

@@ -33,6 +33,15 @@ def staff_client(server, user, password) -> httpx.Client:
     return client
 
 
+@pytest.fixture(scope="module")
+def api(server):
+    """The Authorization header of an API key an admin created for /api/chat."""
+    admin = staff_client(server, "admin", "admin123")
+    r = admin.post("/api/admin/api-keys", json={"name": "staff-api tests"})
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['key']}"}
+
+
 @pytest.mark.parametrize("method,path", [("get", "/api/agent/queue"), ("get", "/api/agent/conversations/1"),
                                          ("post", "/api/agent/handoffs/1/claim"), ("get", "/api/admin/faq"),
                                          ("put", "/api/admin/faq/pets"), ("get", "/api/admin/figures"),
@@ -64,11 +73,30 @@ def test_login_logout_and_roles(server):
     assert agent.get("/api/admin/faq").status_code == 403
     forged = httpx.get(server.url + "/api/agent/queue", cookies={"wuye_staff": "eyJzdGFmZiI6Mn0.forged.sig"})
     assert forged.status_code == 401
+    copied = agent.cookies.get("wuye_staff")  # e.g. taken from a shared computer before logout
+    assert httpx.get(server.url + "/api/agent/queue", cookies={"wuye_staff": copied}).status_code == 200
     agent.post("/api/auth/logout")
     assert agent.get("/api/agent/queue").status_code == 401
+    replayed = httpx.get(server.url + "/api/agent/queue", cookies={"wuye_staff": copied})
+    assert replayed.status_code == 401 and replayed.json()["code"] == "not_signed_in"
 
 
-def test_a_resident_cannot_reach_another_residents_conversation(server):
+def test_a_cookie_copied_before_logout_cannot_open_the_agent_socket(server):
+    agent = staff_client(server, "agent", "agent123")
+    copied = agent.cookies.get("wuye_staff")
+    agent.post("/api/auth/logout").raise_for_status()
+
+    async def attempt():
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as info:
+            async with websockets.connect(server.url.replace("http", "ws") + "/ws/agent",
+                                          extra_headers={"Cookie": f"wuye_staff={copied}"}):
+                pass
+        return info.value.status_code
+
+    assert asyncio.run(attempt()) == 403
+
+
+def test_a_resident_cannot_reach_another_residents_conversation(server, api):
     alice, bob = httpx.Client(base_url=server.url), httpx.Client(base_url=server.url)
     for c in (alice, bob):
         c.post("/api/widget/session").raise_for_status()
@@ -79,17 +107,29 @@ def test_a_resident_cannot_reach_another_residents_conversation(server):
     tampered = httpx.get(server.url + "/api/widget/history", cookies={"wuye_resident": "w_guess.bad.sig"})
     assert tampered.status_code == 401
     # the REST channel cannot speak as a widget identity
-    r = httpx.post(server.url + "/api/chat", json={"sender_id": "w_anything", "text": "查物业费", "channel": "web"})
+    r = httpx.post(server.url + "/api/chat", json={"sender_id": "w_anything", "text": "查物业费", "channel": "web"},
+                   headers=api)
     assert r.status_code == 422
+    assert httpx.post(server.url + "/api/chat", json={"sender_id": "x", "text": "查物业费"}).status_code == 401
 
 
 def test_upload_accepts_images_only(server):
+    import io
+
+    from PIL import Image
+
     client = httpx.Client(base_url=server.url)
     client.post("/api/widget/session")
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+    out = io.BytesIO()
+    Image.new("RGB", (20, 10), (0, 128, 255)).save(out, format="PNG")
+    png = out.getvalue() + b"<?php phpinfo(); ?>"
     url = client.post("/api/widget/upload", files={"file": ("a.png", png, "image/png")}).json()["url"]
-    assert client.get(url).content == png
+    served = client.get(url)
+    assert served.headers["content-type"] == "image/png" and served.headers["x-content-type-options"] == "nosniff"
+    assert b"<?php" not in served.content and Image.open(io.BytesIO(served.content)).size == (20, 10)
     assert client.post("/api/widget/upload", files={"file": ("a.html", b"<script>", "image/png")}).status_code == 415
+    fake = b"\x89PNG\r\n\x1a\n" + b"\0" * 100  # a signature alone is not an image
+    assert client.post("/api/widget/upload", files={"file": ("a.png", fake, "image/png")}).status_code == 415
 
 
 def test_two_agents_cannot_claim_the_same_conversation_over_http(server):
@@ -152,7 +192,7 @@ def test_websocket_without_a_session_is_refused(server):
     assert asyncio.run(attempt("/ws/chat")) == 403
 
 
-def test_broken_faq_edit_is_refused_with_file_and_line_and_the_old_kb_keeps_serving(server):
+def test_broken_faq_edit_is_refused_with_file_and_line_and_the_old_kb_keeps_serving(server, api):
     admin = staff_client(server, "admin", "admin123")
     entry = admin.get("/api/admin/faq/pets").json()
     path = server.settings.faq_dir / "living.yml"
@@ -164,7 +204,8 @@ def test_broken_faq_edit_is_refused_with_file_and_line_and_the_old_kb_keeps_serv
     assert any(p.startswith("data/faq/living.yml:") and "bad_var" in p for p in problems)
     assert any("at least 12 needed" in p for p in problems)
     assert path.read_text(encoding="utf-8") == before
-    answer = httpx.post(server.url + "/api/chat", json={"sender_id": "kb-check", "text": "小区能养狗吗"}).json()
+    answer = httpx.post(server.url + "/api/chat", json={"sender_id": "kb-check", "text": "小区能养狗吗"},
+                        headers=api).json()
     assert "拴绳" in answer["replies"][0]["text"]
 
 
@@ -204,7 +245,7 @@ def test_failures_and_figures(server):
     assert len(figures["per_day"]) == 14 and 0 <= figures["bot_only_share"] <= 1
 
 
-def test_handoffs_made_through_api_chat_reach_the_console_live(server):
+def test_handoffs_made_through_api_chat_reach_the_console_live(server, api):
     agent = staff_client(server, "agent", "agent123")
     cookie = agent.cookies.get("wuye_staff")
 
@@ -212,7 +253,7 @@ def test_handoffs_made_through_api_chat_reach_the_console_live(server):
         async with websockets.connect(server.url.replace("http", "ws") + "/ws/agent",
                                       extra_headers={"Cookie": f"wuye_staff={cookie}"}) as ws:
             assert json.loads(await ws.recv())["type"] == "queue"
-            r = await asyncio.to_thread(httpx.post, server.url + "/api/chat",
+            r = await asyncio.to_thread(httpx.post, server.url + "/api/chat", headers=api,
                                         json={"sender_id": "api-live", "text": "电梯里有人被困住了"})
             assert r.status_code == 200 and r.json()["handoff"]["priority"] == "urgent"
             seen = []

@@ -1,4 +1,5 @@
-"""The admin API: knowledge base list/search/edit (validated, atomic, live), retraining state, failures, figures."""
+"""The admin API: knowledge base list/search/edit (validated, atomic, live), retraining state, failures, figures,
+API keys for integrations."""
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -6,9 +7,10 @@ from typing import Any, Dict, List
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from bot import kb_editing, reports
-from bot.api.deps import ClockDep, CurrentAdmin, ServicesDep, SessionDep
-from bot.errors import FaqNotFound, FaqRejected, ResidentMessageNotFound
+from bot import auth, kb_editing, reports
+from bot.api.deps import ClockDep, CurrentAdmin, DbDep, NowDep, ServicesDep, SessionDep
+from bot.errors import (ApiKeyNotFound, FaqNotFound, FaqRejected, InvalidName, InvalidSender, ResidentMessageNotFound,
+                        check_identifier)
 from bot.knowledge import KnowledgeBaseError
 from bot.services import Services
 from bot.storage.models import Message
@@ -98,3 +100,35 @@ def add_phrasing(message_id: int, body: AddPhrasing, services: ServicesDep, staf
 @router.get("/figures")
 def get_figures(staff: CurrentAdmin, session: SessionDep, clock: ClockDep) -> Dict[str, Any]:
     return reports.figures(session, today=clock().date())
+
+
+# --- API keys of the REST channel (`/api/chat`) ---------------------------------------------------------------
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(..., min_length=1, max_length=64, description="who uses the key, e.g. 物业App")
+
+
+@router.get("/api-keys", summary="API keys: name, prefix, created, revoked (never the key)")
+def list_api_keys(staff: CurrentAdmin, db: DbDep) -> Dict[str, Any]:
+    with db.session() as session:
+        return {"keys": [auth.api_key_json(row) for row in auth.list_api_keys(session)]}
+
+
+@router.post("/api-keys", summary="Create a named API key; the whole key is in this response only")
+def create_api_key(body: ApiKeyCreate, staff: CurrentAdmin, db: DbDep, now: NowDep) -> Dict[str, Any]:
+    try:
+        name = check_identifier(body.name, max_len=64).strip()
+    except InvalidSender as exc:
+        raise InvalidName() from exc
+    with db.session() as session:
+        row, key = auth.create_api_key(session, name, staff.id, now)
+        return {**auth.api_key_json(row), "key": key}
+
+
+@router.post("/api-keys/{key_id}/revoke", summary="Revoke an API key: /api/chat refuses it from now on")
+def revoke_api_key(key_id: int, staff: CurrentAdmin, db: DbDep, now: NowDep) -> Dict[str, Any]:
+    with db.session() as session:
+        row = auth.revoke_api_key(session, key_id, now)
+        if row is None:
+            raise ApiKeyNotFound()
+        return auth.api_key_json(row)

@@ -1,13 +1,17 @@
-"""Staff login/logout: `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`."""
+"""Staff login/logout: `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
+
+Login opens a server-side session (``staff_sessions``, 12 hours) whose id the signed cookie carries; logout
+revokes it, so a copy of the cookie taken before logout is refused afterwards."""
 from __future__ import annotations
 
 from typing import Dict
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from bot.api.deps import CurrentStaff, SessionDep, SettingsDep
-from bot.auth import STAFF_COOKIE, STAFF_MAX_AGE, authenticate, sign_staff
+from bot.api.deps import CurrentStaff, DbDep, NowDep, SettingsDep
+from bot.auth import (STAFF_COOKIE, STAFF_MAX_AGE, authenticate, open_staff_session, read_staff_cookie,
+                      revoke_staff_session, sign_staff)
 from bot.errors import WrongCredentials
 from bot.storage.models import Staff
 
@@ -24,17 +28,25 @@ def staff_json(staff: Staff) -> Dict[str, object]:
 
 
 @router.post("/login")
-def login(body: Login, response: Response, session: SessionDep, settings: SettingsDep) -> Dict[str, object]:
-    staff = authenticate(session, body.username, body.password)
-    if staff is None:
-        raise WrongCredentials()
-    response.set_cookie(STAFF_COOKIE, sign_staff(settings.secret_key, staff.id), max_age=STAFF_MAX_AGE,
+def login(body: Login, response: Response, db: DbDep, settings: SettingsDep, now: NowDep) -> Dict[str, object]:
+    with db.session() as session:  # committed before the cookie goes out
+        staff = authenticate(session, body.username, body.password)
+        if staff is None:
+            raise WrongCredentials()
+        staff_session = open_staff_session(session, staff.id, now)
+        result = staff_json(staff)
+        session_id = staff_session.id
+    response.set_cookie(STAFF_COOKIE, sign_staff(settings.secret_key, session_id), max_age=STAFF_MAX_AGE,
                         httponly=True, samesite="strict", secure=settings.secure_cookies)
-    return staff_json(staff)
+    return result
 
 
 @router.post("/logout")
-def logout(response: Response) -> Dict[str, bool]:
+def logout(request: Request, response: Response, db: DbDep, settings: SettingsDep, now: NowDep) -> Dict[str, bool]:
+    session_id = read_staff_cookie(settings.secret_key, request.cookies.get(STAFF_COOKIE))
+    if session_id is not None:
+        with db.session() as session:
+            revoke_staff_session(session, session_id, now)
     response.delete_cookie(STAFF_COOKIE)
     return {"ok": True}
 

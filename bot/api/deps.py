@@ -15,15 +15,17 @@ import datetime as dt
 from typing import Annotated, Callable, Iterator, Optional
 
 from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
-from bot.auth import RESIDENT_COOKIE, STAFF_COOKIE, read_resident_cookie, read_staff_cookie
-from bot.errors import AdminsOnly, NotSignedIn
+from bot.auth import (RESIDENT_COOKIE, STAFF_COOKIE, api_key_of, read_resident_cookie, read_staff_cookie,
+                      staff_of_session)
+from bot.errors import AdminsOnly, ApiKeyRequired, InvalidApiKey, NotSignedIn
 from bot.services import Services
 from bot.settings import Settings
 from bot.storage.db import Database
-from bot.storage.models import Staff
+from bot.storage.models import ApiKey, Staff
 
 
 def get_services(connection: HTTPConnection) -> Services:
@@ -74,12 +76,14 @@ NowDep = Annotated[dt.datetime, Depends(get_now)]
 # --- who is asking ----------------------------------------------------------------------------------
 
 def optional_staff(connection: HTTPConnection, services: ServicesDep) -> Optional[Staff]:
-    """The signed-in staff member, or None (a WebSocket closes itself; HTTP routes use ``CurrentStaff``)."""
-    staff_id = read_staff_cookie(services.settings.secret_key, connection.cookies.get(STAFF_COOKIE))
-    if staff_id is None:
+    """The signed-in staff member, or None (a WebSocket closes itself; HTTP routes use ``CurrentStaff``).
+
+    The cookie carries a server-side session id: the session must exist, not be revoked (logout) nor expired."""
+    session_id = read_staff_cookie(services.settings.secret_key, connection.cookies.get(STAFF_COOKIE))
+    if session_id is None:
         return None
     with services.db.session() as session:
-        return session.get(Staff, staff_id)
+        return staff_of_session(session, session_id, services.clock())
 
 
 OptionalStaff = Annotated[Optional[Staff], Depends(optional_staff)]
@@ -109,3 +113,23 @@ def optional_resident(connection: HTTPConnection, settings: SettingsDep) -> Opti
 
 
 OptionalResident = Annotated[Optional[str], Depends(optional_resident)]
+
+
+# --- integrations (REST channel) ----------------------------------------------------------------------------------
+_bearer = HTTPBearer(auto_error=False, description="an API key created by an admin (`wuye_…`)")
+
+
+def current_api_key(services: ServicesDep,
+                    credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)]) -> ApiKey:
+    """The calling integration's key from ``Authorization: Bearer <key>``: missing → 401, unknown or revoked → 401."""
+    if credentials is None or not credentials.credentials:
+        raise ApiKeyRequired()
+    with services.db.session() as session:
+        key = api_key_of(session, credentials.credentials)
+        if key is None:
+            raise InvalidApiKey()
+        session.expunge(key)
+    return key
+
+
+CurrentApiKey = Annotated[ApiKey, Depends(current_api_key)]
