@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
 from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
-from bot import limits
+from bot import limits, metrics
 from bot.errors import TooManyRequests, WuyeError, check_identifier, check_text
 from bot.limits import Limits
 from bot.knowledge import KnowledgeBase
@@ -87,6 +87,7 @@ class TurnResult:
     handoff: Optional[Dict[str, Any]]
     status: str
     changes: List[str] = field(default_factory=list)
+    route: Dict[str, Any] = field(default_factory=dict)  # the route taken (Route.as_record)
 
     def as_api(self) -> Dict[str, Any]:
         return {
@@ -142,7 +143,9 @@ class ConversationEngine:
         # fresh connection: nothing of the failed attempt was committed.
         for attempt in range(self.RETRIES + 1):
             try:
-                return self._turn(channel, sender_id, text, photos, community_id, kb, reading)
+                result = self._turn(channel, sender_id, text, photos, community_id, kb, reading)
+                metrics.record_turn(result)
+                return result
             except DBAPIError as exc:
                 transient = exc.connection_invalidated or isinstance(exc.orig, sqlite3.OperationalError)  # locked
                 if attempt == self.RETRIES or not transient:
@@ -182,7 +185,8 @@ class ConversationEngine:
                                     buttons=[b.as_dict() for b in reply.buttons], created_at=now))
             conversation.updated_at = now
             after = handoffs.waiting_state(session, conversation.id)
-            return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after))
+            return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after),
+                              route.as_record())
 
     @staticmethod
     def _button_title(session, conversation_id: int, payload: str) -> Optional[str]:

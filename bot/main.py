@@ -43,7 +43,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.openapi_version = "3.0.3"
     from fastapi.staticfiles import StaticFiles
 
-    from bot.api import admin, agent, auth, health, nlu, pages
+    from bot.api import admin, agent, auth, health, metrics as metrics_api, nlu, pages
     from connectors import rest, web, wechat
 
     app.include_router(nlu.router)
@@ -55,6 +55,8 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(admin.router)
     app.include_router(pages.router)
     app.include_router(health.router)
+    app.include_router(metrics_api.router)
+    _instrument(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _mount_docs(app)
     app.add_exception_handler(WuyeError, _wuye_error)
@@ -62,6 +64,18 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
 
     app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
+
+
+def _instrument(app: FastAPI) -> None:
+    """Request ids in every log line and response; request counts and latency per route template."""
+    from bot import logs, metrics
+
+    def route_of(request: Any) -> str:
+        route = request.scope.get("route")
+        return getattr(route, "path", None) or "unmatched"
+
+    app.middleware("http")(metrics.http_middleware(route_of))
+    app.middleware("http")(logs.request_id_middleware())
 
 
 FIELD_PROBLEMS = {"missing": "缺少这一项", "type_error": "类型不对", "value_error": "取值不对"}

@@ -76,4 +76,7 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
     services.trainer = Trainer(services)
     services.wechat = WeChatChannel(services)
     services.timers = Timers(services)
+    from bot import metrics
+
+    metrics.model_loaded(parser)
     return services

@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import Any, Dict
 
+from bot import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -18,6 +20,14 @@ class Trainer:
         self._again = False
         self.state: Dict[str, Any] = {"state": "idle", "model": getattr(services.parser, "model_path", None) and
                                       services.parser.model_path.name, "error": None, "started": None, "finished": None}
+        listeners = getattr(getattr(services, "knowledge", None), "listeners", None)
+        if listeners is not None:  # another instance (or a hand edit) changed the questions on disk
+            listeners.append(self._knowledge_changed)
+
+    def _knowledge_changed(self, old, new) -> None:
+        if old.questions_fingerprint_items() != new.questions_fingerprint_items():
+            logger.info("FAQ questions changed on disk: retraining in the background")
+            self.schedule()
 
     def schedule(self) -> None:
         with self._lock:
@@ -39,7 +49,10 @@ class Trainer:
                 self._services.parser = parser
                 with self._lock:
                     self.state.update(model=result.model_path.name, error=None)
+                metrics.model_loaded(parser)
+                metrics.TRAINING.labels("ok").inc()
             except Exception as exc:  # noqa: BLE001 - report, keep serving the old model
+                metrics.TRAINING.labels("failed").inc()
                 logger.exception("background retraining failed")
                 with self._lock:
                     self.state.update(error=str(exc))
