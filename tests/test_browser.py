@@ -357,3 +357,44 @@ def test_rest_fallback_shows_each_sent_message_once(browser, server):
         assert resident_bubbles(page) == ["我要报修"]
     finally:
         page.context.close()
+
+
+# --- API keys (admin page, API 密钥) --------------------------------------------------------------------------------
+def test_admin_creates_an_api_key_shown_once_and_revokes_it(browser, server):
+    import httpx
+
+    context = browser.new_context(viewport={"width": 1300, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # 确定吊销…？
+    login(page, server, "/admin", "admin", "admin123")
+    page.click(".tabs button:has-text('API 密钥')")
+    page.wait_for_selector("#tab-keys:not(.hidden)")
+    assert page.locator("#tab-kb").is_hidden()
+    page.fill("#key-name", "物业App")
+    page.click("#key-form button[type=submit]")
+    page.wait_for_selector("#key-once:not(.hidden)")
+    key = page.inner_text("#key-value").strip()
+    assert re.fullmatch(r"wuye_[A-Za-z0-9_-]{43}", key)
+    row = page.locator("#keys tbody tr:has-text('物业App')")
+    row.wait_for()
+    assert key[:12] in row.inner_text() and "有效" in row.inner_text() and key not in page.inner_text("#keys")
+
+    chat = {"sender_id": "app-user-1", "text": "物业几点上班"}
+    r = httpx.post(server.url + "/api/chat", json=chat, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200 and "办公时间" in r.json()["replies"][0]["text"]
+
+    page.click("#key-done")
+    assert page.locator("#key-once").is_hidden() and key not in page.content()
+    page.reload()  # shown once: never again, not in the list nor anywhere on the page
+    page.wait_for_selector("#app-view:not(.hidden)")
+    page.click(".tabs button:has-text('API 密钥')")
+    row = page.locator("#keys tbody tr:has-text('物业App')")
+    row.wait_for()
+    assert key not in page.content()
+    row.locator("button:has-text('吊销')").click()
+    page.wait_for_selector("#keys tbody tr:has-text('物业App') td.state:has-text('已吊销')")
+    r = httpx.post(server.url + "/api/chat", json=chat, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 401 and r.json()["code"] == "invalid_api_key"
+    page.click(".tabs button:has-text('知识库')")
+    assert page.locator("#tab-keys").is_hidden() and page.locator("#tab-kb").is_visible()
+    context.close()

@@ -85,3 +85,50 @@
     signedIn: (me) => { $("me").textContent = me.display_name; loadList(); pollTraining(); },
   });
 })();
+
+// API 密钥 tab: keys for /api/chat integrations (list, create — the key is shown once — and revoke).
+(function () {
+  "use strict";
+  const { $, el, api } = window.wuyeStaff;
+  document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
+    $("tab-keys").classList.toggle("hidden", b.dataset.tab !== "keys");
+    if (b.dataset.tab === "keys") loadKeys(); else hideOnce();
+  }));
+  function hideOnce() { $("key-once").classList.add("hidden"); $("key-value").textContent = ""; $("key-copy").textContent = "复制"; }
+  async function loadKeys() {
+    const body = document.querySelector("#keys tbody");
+    let data;
+    try { data = await api("/api/admin/api-keys"); } catch (e) { $("key-error").textContent = "加载失败：" + e.message; return; }
+    body.replaceChildren();
+    if (!data.keys.length) { const tr = el("tr"); const td = el("td", "", "还没有密钥"); td.colSpan = 5; tr.appendChild(td); body.appendChild(tr); }
+    data.keys.forEach((k) => {
+      const tr = el("tr", k.revoked ? "revoked" : ""); tr.dataset.id = k.id;
+      tr.appendChild(el("td", "name", k.name)); tr.appendChild(el("td", "prefix", k.prefix + "…"));
+      tr.appendChild(el("td", "", (k.created_at || "").replace("T", " ")));
+      tr.appendChild(el("td", "state", k.revoked ? "已吊销（" + k.revoked_at.replace("T", " ") + "）" : "有效"));
+      const cell = el("td");
+      if (!k.revoked) {
+        const b = el("button", "btn danger", "吊销");
+        b.addEventListener("click", async () => {
+          if (!confirm("确定吊销密钥「" + k.name + "」吗？使用它的系统将立即无法调用 /api/chat。")) return;
+          try { await api("/api/admin/api-keys/" + k.id + "/revoke", { method: "POST" }); loadKeys(); }
+          catch (e) { $("key-error").textContent = "吊销失败：" + e.message; }
+        });
+        cell.appendChild(b);
+      }
+      tr.appendChild(cell); body.appendChild(tr);
+    });
+  }
+  $("key-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); $("key-error").textContent = ""; hideOnce();
+    try {
+      const k = await api("/api/admin/api-keys", { method: "POST", body: JSON.stringify({ name: $("key-name").value }) });
+      $("key-once-name").textContent = k.name; $("key-value").textContent = k.key; $("key-once").classList.remove("hidden");
+      $("key-name").value = ""; loadKeys();
+    } catch (e) { $("key-error").textContent = "创建失败：" + e.message; }
+  });
+  $("key-copy").addEventListener("click", async () => {
+    try { await navigator.clipboard.writeText($("key-value").textContent); $("key-copy").textContent = "已复制"; } catch (e) { /* select it by hand */ }
+  });
+  $("key-done").addEventListener("click", hideOnce);
+})();
