@@ -2,23 +2,39 @@
 
 Each file has one top-level key ``faq:`` (never ``nlu:``/``responses:``, so Rasa does not read it) holding a
 list of entries ``{id, title, questions: [...], answer}``. Answers are templates whose ``{names}`` come from
-data/communities.yml.
+data/communities.yml: only bare names (no format spec, conversion, attribute or index), checked by rendering every
+answer with every 小区's values, and at most MAX_RENDERED_CHARS long once rendered.
+
+:class:`KnowledgeHolder` serves the knowledge base: it reloads when the files change on disk (every instance, checked
+at most once a second), keeps serving the last good version when they do not validate, and keeps a copy of the last
+good version in the models directory so a broken file at start-up does not stop the server.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 import re
 import string
+import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from bot.community import Community, load_communities, template_variables
+from bot.community import Community, CommunityConfigError, load_communities, template_variables
 from bot.contract import FAQ_IDS
 from bot.problems import FileProblem, ProblemsError
 
 MIN_QUESTIONS = 12
+MAX_RENDERED_CHARS = 2000  # an answer, rendered with any 小区's values
+RELOAD_INTERVAL = 1.0  # seconds between two looks at the files' mtimes
+
+logger = logging.getLogger(__name__)
 
 
 FaqProblem = FileProblem
@@ -26,6 +42,24 @@ FaqProblem = FileProblem
 
 class KnowledgeBaseError(ProblemsError):
     """Raised when the knowledge base does not validate; carries every problem found."""
+
+
+class KnowledgeBaseUnavailable(KnowledgeBaseError):
+    """The files do not validate and no good version was ever kept: the server cannot start."""
+
+    def __init__(self, problems: Sequence[FaqProblem], snapshot: Path):
+        super().__init__(problems)
+        self.args = (f"知识库有 {len(self.problems)} 处问题，且没有可用的上一个正确版本（{snapshot}），无法启动；"
+                     f"请按下面的位置修改后用 `wuye faq check` 检查：\n" + "\n".join(str(p) for p in self.problems),)
+
+
+class TemplateError(ValueError):
+    """An answer template that cannot be rendered safely."""
+
+
+def file_version(text: str) -> str:
+    """The version of a knowledge base file: sha256 of its UTF-8 text (what an edit says it was based on)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -38,12 +72,14 @@ class FaqEntry:
     line: int
     question_lines: List[int] = field(default_factory=list)
     answer_line: int = 0
+    answer_style: Optional[str] = None  # '|' when the answer is a literal block: its lines map to file lines
 
 
 @dataclass
 class KnowledgeBase:
     entries: Dict[str, FaqEntry]
     communities: List[Community]
+    versions: Dict[str, str] = field(default_factory=dict)  # "data/faq/x.yml" → file_version of the text loaded
 
     def community(self, community_id: Optional[str] = None) -> Community:
         for c in self.communities:
@@ -53,11 +89,52 @@ class KnowledgeBase:
 
     def render(self, faq_id: str, community_id: Optional[str] = None) -> str:
         entry = self.entries[faq_id]
-        return entry.answer.format_map(self.community(community_id).values).strip()
+        return render_template(entry.answer, self.community(community_id).values).strip()
 
     def questions_fingerprint_items(self) -> List[Tuple[str, List[str]]]:
         """What training depends on: ids and questions (answers are rendered live, never trained)."""
         return sorted((e.id, list(e.questions)) for e in self.entries.values())
+
+
+def _template_fields(template: str) -> List[Tuple[str, Optional[str], Optional[str], Optional[str]]]:
+    try:
+        return list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise TemplateError(f"花括号不成对（{exc}）；要显示花括号本身请写成 {{{{ 和 }}}}") from exc
+
+
+def _field_problem(name: str, spec: Optional[str], conversion: Optional[str]) -> Optional[str]:
+    """Why ``{name!conversion:spec}`` is not allowed in an answer (None: it is a bare name)."""
+    shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+    if not name:
+        return f"{shown} 没有变量名；要显示花括号本身请写成 {{{{ 和 }}}}"
+    if not name.isidentifier():
+        if re.match(r"\w+[.\[]", name):
+            return f"{shown} 不能取属性或下标，只能写 {{变量名}}"
+        return f"{shown} 不是变量名；要显示花括号本身请写成 {{{{ 和 }}}}"
+    if conversion:
+        return f"{shown} 不能带转换 !{conversion}，只能写 {{{name}}}"
+    if spec:
+        return f"{shown} 不能带格式说明 :{spec}，只能写 {{{name}}}"
+    return None
+
+
+def render_template(template: str, values: Mapping[str, str]) -> str:
+    """The answer with every ``{name}`` replaced by its value; nothing but bare names is ever evaluated.
+
+    Raises TemplateError for anything else (format specs, conversions, attributes, indexes, unknown names)."""
+    out: List[str] = []
+    for literal, name, spec, conversion in _template_fields(template):
+        out.append(literal)
+        if name is None:
+            continue
+        problem = _field_problem(name, spec, conversion)
+        if problem:
+            raise TemplateError(problem)
+        if name not in values:
+            raise TemplateError(f"{{{name}}} 不是小区变量")
+        out.append(str(values[name]))
+    return "".join(out)
 
 
 def normalise_question(text: str) -> str:
@@ -146,23 +223,51 @@ def _parse_file(text: str, display: str, problems: List[FaqProblem]) -> List[Faq
             FaqEntry(
                 id=faq_id, title=title or faq_id, questions=questions, answer=answer, file=display, line=line,
                 question_lines=question_lines, answer_line=(anode.start_mark.line + 1) if anode is not None else line,
+                answer_style=getattr(anode, "style", None),
             )
         )
     return entries
 
 
-def _template_problems(entry: FaqEntry, allowed: Iterable[str]) -> List[FaqProblem]:
-    allowed = set(allowed)
-    problems = []
+def _answer_line(entry: FaqEntry, needle: str) -> int:
+    """The file line of the first answer line containing ``needle`` (a literal block maps line by line)."""
+    if entry.answer_style == "|":
+        for i, text in enumerate(entry.answer.split("\n")):
+            if needle in text:
+                return entry.answer_line + 1 + i
+    return entry.answer_line
+
+
+def _template_problems(entry: FaqEntry, communities: List[Community]) -> List[FaqProblem]:
+    """Every problem of the entry's answer template, found by rendering it with every 小区's values."""
+    allowed = template_variables(communities)
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(entry.answer) if name is not None]
-    except ValueError as exc:
-        return [FaqProblem(entry.file, entry.answer_line, f"'{entry.id}': broken answer template: {exc}")]
-    for name in names:
-        if name not in allowed:
-            problems.append(
-                FaqProblem(entry.file, entry.answer_line, f"'{entry.id}': unknown template variable '{{{name}}}'")
-            )
+        fields = _template_fields(entry.answer)
+    except TemplateError as exc:
+        return [FaqProblem(entry.file, entry.answer_line, f"'{entry.id}': 答案模板有误：{exc}")]
+    problems = []
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        line = _answer_line(entry, "{" + name)
+        problem = _field_problem(name, spec, conversion)
+        if problem:
+            problems.append(FaqProblem(entry.file, line, f"'{entry.id}': 答案模板有误：{problem}"))
+        elif name not in allowed:
+            problems.append(FaqProblem(
+                entry.file, line, f"'{entry.id}': 答案里的 {{{name}}} 不是每个小区都有的变量（见 data/communities.yml）"
+                                  f" — unknown template variable '{{{name}}}'"))
+    if problems:
+        return problems
+    for community in communities:
+        try:
+            rendered = render_template(entry.answer, community.values).strip()
+        except TemplateError as exc:  # not expected after the checks above; never let it reach a resident
+            return [FaqProblem(entry.file, entry.answer_line, f"'{entry.id}': 按小区 {community.id} 无法生成答案：{exc}")]
+        if len(rendered) > MAX_RENDERED_CHARS:
+            return [FaqProblem(entry.file, entry.answer_line,
+                               f"'{entry.id}': 按小区 {community.id} 生成的答案有 {len(rendered)} 个字，"
+                               f"超过 {MAX_RENDERED_CHARS} 字的上限")]
     return problems
 
 
@@ -180,14 +285,16 @@ def load_knowledge_base(
     """
     problems: List[FaqProblem] = []
     communities = load_communities(communities_file)
-    allowed = template_variables(communities)
     files = {p.name: p for p in sorted(faq_dir.glob("*.yml"))}
     entries: Dict[str, FaqEntry] = {}
     seen_questions: Dict[str, FaqEntry] = {}
     overrides = overrides or {}
+    versions: Dict[str, str] = {}
     for name in sorted(set(files) | set(overrides)):
         display = f"data/faq/{name}"
         text = overrides[name] if name in overrides else _read_text(files[name], display, problems)
+        if text is not None:
+            versions[display] = file_version(text)
         for entry in _parse_file(text, display, problems) if text is not None else []:
             if entry.id in entries:
                 first = entries[entry.id]
@@ -196,7 +303,7 @@ def load_knowledge_base(
                 )
                 continue
             entries[entry.id] = entry
-            problems.extend(_template_problems(entry, allowed))
+            problems.extend(_template_problems(entry, communities))
             if len(entry.questions) < min_questions:
                 problems.append(
                     FaqProblem(entry.file, entry.line,
@@ -216,14 +323,156 @@ def load_knowledge_base(
             problems.append(FaqProblem("data/faq", 0, f"required FAQ id '{faq_id}' is missing"))
     if problems:
         raise KnowledgeBaseError(problems)
-    return KnowledgeBase(entries=entries, communities=communities)
+    return KnowledgeBase(entries=entries, communities=communities, versions=versions)
+
+
+def _files_signature(settings) -> Tuple[Any, ...]:
+    """What changes when a knowledge base file is written: names, mtimes, sizes and inodes (atomic replaces)."""
+    result = []
+    for path in [*sorted(Path(settings.faq_dir).glob("*.yml")), Path(settings.communities_file)]:
+        try:
+            st = path.stat()
+        except OSError:
+            result.append((path.name, None))
+            continue
+        result.append((path.name, st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(result)
+
+
+def snapshot_path(settings) -> Path:
+    """Where the last good knowledge base of this data directory is kept (one per data dir in the models dir)."""
+    key = hashlib.sha256(str(Path(settings.data_dir).resolve()).encode()).hexdigest()[:16]
+    return Path(settings.models_dir) / f"kb-last-good-{key}.json"
+
+
+def _read_sources(settings) -> Dict[str, Any]:
+    faq = {p.name: p.read_text(encoding="utf-8") for p in sorted(Path(settings.faq_dir).glob("*.yml"))}
+    return {"faq": faq, "communities": Path(settings.communities_file).read_text(encoding="utf-8")}
+
+
+def _load_sources(sources: Dict[str, Any]) -> KnowledgeBase:
+    """Load a knowledge base from file texts (a snapshot), through the same validation."""
+    with tempfile.TemporaryDirectory(prefix="wuye-kb-") as tmp:
+        faq_dir = Path(tmp) / "faq"
+        faq_dir.mkdir()
+        for name, text in sources["faq"].items():
+            (faq_dir / Path(name).name).write_text(text, encoding="utf-8")
+        communities = Path(tmp) / "communities.yml"
+        communities.write_text(sources["communities"], encoding="utf-8")
+        return load_knowledge_base(faq_dir, communities)
+
+
+def _problems_of(exc: Exception, settings) -> List[FaqProblem]:
+    if isinstance(exc, KnowledgeBaseError):
+        return list(exc.problems)
+    if isinstance(exc, UnicodeDecodeError):
+        return [FaqProblem("data/faq", 0, f"not UTF-8 text ({exc.reason})")]
+    return [FaqProblem("data/communities.yml", 0, str(exc))]
 
 
 class KnowledgeHolder:
-    """The knowledge base being served; replaced only by a version that validated (see bot/kb_editing.py)."""
+    """The knowledge base being served; replaced only by a version that validated (see bot/kb_editing.py).
 
-    def __init__(self, settings) -> None:
-        self.current = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    On access it looks at the files at most every ``check_interval`` seconds and reloads when they changed, so
+    every instance serves what is on disk. A version that does not validate is logged (file:line, also in
+    ``problems``) and the last good one keeps serving; the last good one is also kept on disk
+    (:func:`snapshot_path`) and used at start-up when the files are broken. ``listeners`` are called with
+    (old, new) after a reload (the trainer retrains when the questions changed)."""
+
+    def __init__(self, settings, check_interval: float = RELOAD_INTERVAL) -> None:
+        self.settings = settings
+        self.check_interval = check_interval
+        self.problems: List[str] = []
+        self.serving_last_good = False
+        self.listeners: List[Callable[[KnowledgeBase, KnowledgeBase], None]] = []
+        self._lock = threading.Lock()
+        self._signature = _files_signature(settings)
+        self._checked = time.monotonic()
+        try:
+            sources = _read_sources(settings)
+            self._current = load_knowledge_base(settings.faq_dir, settings.communities_file, overrides=sources["faq"])
+        except (KnowledgeBaseError, CommunityConfigError, UnicodeDecodeError) as exc:
+            problems = _problems_of(exc, settings)
+            self._report(problems)
+            self._current = self._last_good(problems)
+        else:
+            self._keep(sources)
+
+    @property
+    def current(self) -> KnowledgeBase:
+        now = time.monotonic()
+        if now - self._checked >= self.check_interval and self._lock.acquire(blocking=False):
+            try:  # one thread looks; the others go on with the current version meanwhile
+                self._checked = now
+                signature = _files_signature(self.settings)
+                if signature != self._signature:
+                    self._signature = signature
+                    self._reload()
+            finally:
+                self._lock.release()
+        return self._current
+
+    @current.setter
+    def current(self, kb: KnowledgeBase) -> None:
+        """An admin's save (already validated); the next look at the files keeps the on-disk copy in step."""
+        self._current = kb
 
     def __call__(self) -> KnowledgeBase:
         return self.current
+
+    def _reload(self) -> None:
+        try:
+            sources = _read_sources(self.settings)
+            new = load_knowledge_base(self.settings.faq_dir, self.settings.communities_file, overrides=sources["faq"])
+        except (KnowledgeBaseError, CommunityConfigError, UnicodeDecodeError, OSError) as exc:
+            self._report(_problems_of(exc, self.settings) if not isinstance(exc, OSError)
+                         else [FaqProblem("data/faq", 0, str(exc))])
+            return
+        old, self._current = self._current, new
+        self.problems, self.serving_last_good = [], False
+        logger.info("knowledge base reloaded: %d FAQ entries", len(new.entries))
+        self._keep(sources)
+        for listener in list(self.listeners):
+            try:
+                listener(old, new)
+            except Exception:  # noqa: BLE001 - a listener never stops serving
+                logger.exception("knowledge base listener failed")
+
+    def _report(self, problems: Sequence[FaqProblem]) -> None:
+        self.problems = [str(p) for p in problems]
+        logger.error("the knowledge base does not validate (%d problems); the last good version keeps serving:\n%s",
+                     len(self.problems), "\n".join(self.problems))
+
+    def _keep(self, sources: Dict[str, Any]) -> None:
+        """Write the last good version's files atomically beside the models (best effort)."""
+        path = snapshot_path(self.settings)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".kb-", suffix=".tmp", dir=str(path.parent))
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"data_dir": str(self.settings.data_dir), "saved": time.time(), **sources}, f,
+                          ensure_ascii=False)
+            os.replace(tmp, path)
+        except OSError:
+            logger.warning("could not keep a copy of the last good knowledge base in %s", path, exc_info=True)
+            return
+        for other in path.parent.glob("kb-last-good-*.json"):  # copies of data directories that are gone (tests)
+            try:
+                head = re.match(r'\{"data_dir": ("(?:[^"\\]|\\.)*")', other.read_text(encoding="utf-8")[:4096])
+                if other != path and head and not Path(json.loads(head.group(1))).exists():
+                    other.unlink()
+            except (OSError, ValueError):
+                continue
+
+    def _last_good(self, problems: Sequence[FaqProblem]) -> KnowledgeBase:
+        path = snapshot_path(self.settings)
+        try:
+            sources = json.loads(path.read_text(encoding="utf-8"))
+            kb = _load_sources(sources)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.error("no usable last good knowledge base at %s (%s)", path, exc)
+            raise KnowledgeBaseUnavailable(problems, path) from None
+        logger.warning("serving the last good knowledge base kept at %s (saved %s)", path,
+                       time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sources.get("saved", 0))))
+        self.serving_last_good = True
+        return kb

@@ -89,3 +89,140 @@ def test_faq_check_cli_exit_codes(data_copy):
                          env=subprocess_env(WUYE_DATA_DIR=str(data_copy)), timeout=120)
     assert bad.returncode == 1
     assert "data/faq/notices.yml:" in bad.stderr and "{office_fone}" in bad.stderr
+
+
+# --- answer templates: rendered with every 小区's values, only bare names, bounded ---------------------------
+
+def _with_pets_answer(data: Path, answer: str) -> str:
+    """living.yml with the 'pets' answer replaced (a literal block, as the admin page writes it)."""
+    from bot.kb_editing import render_faq_edit
+
+    kb = load_knowledge_base(data / "faq", data / "communities.yml")
+    entry = kb.entries["pets"]
+    return render_faq_edit((data / "faq" / "living.yml").read_text(encoding="utf-8"), "pets", entry.title,
+                           entry.questions, answer)
+
+
+@pytest.mark.parametrize("field, says", [
+    ("{office_hours:d}", "格式说明"),
+    ("{office_hours:x<5000000}", "格式说明"),
+    ("{office_hours:{office_phone}}", "格式说明"),
+    ("{office_hours!r}", "转换"),
+    ("{office_hours!s:>9}", "转换"),
+    ("{office_hours.upper}", "属性或下标"),
+    ("{office_hours[0]}", "属性或下标"),
+    ("{}", "没有变量名"),
+    ("{0}", "不是变量名"),
+    ("{no_such_value}", "不是每个小区都有的变量"),
+    ("{office_hours", "花括号不成对"),
+    ("office_hours}", "花括号不成对"),
+])
+def test_unsafe_answer_templates_are_refused_with_file_and_line(data_copy, field, says):
+    text = _with_pets_answer(data_copy, f"养宠物请遵守规定。\n办公时间：{field}\n谢谢配合。\n")
+    problems = _problems(data_copy, **{"living.yml": text})
+    ours = [p for p in problems if "'pets'" in p]
+    assert len(ours) == 1 and says in ours[0] and ours[0].startswith("data/faq/living.yml:"), problems
+    line = int(ours[0].split(":")[1])
+    if says != "花括号不成对":  # the line of the field itself
+        assert field in text.splitlines()[line - 1], (line, text.splitlines()[line - 1])
+
+
+def test_rendered_answers_are_bounded_for_every_community(data_copy):
+    text = _with_pets_answer(data_copy, "设施：" + "{amenities}；" * 40 + "\n")
+    problems = [p for p in _problems(data_copy, **{"living.yml": text}) if "'pets'" in p]
+    assert len(problems) == 1 and "2000" in problems[0] and "个字" in problems[0], problems
+    ok = _with_pets_answer(data_copy, "设施：" + "{amenities}；" * 3 + "花括号请写 {{ 和 }}。\n")
+    kb = load_knowledge_base(data_copy / "faq", data_copy / "communities.yml", overrides={"living.yml": ok})
+    for community in kb.communities:
+        rendered = kb.render("pets", community.id)
+        assert community.values["amenities"] in rendered and "{ 和 }" in rendered and len(rendered) <= 2000
+
+
+def test_render_never_evaluates_anything_but_bare_names(settings):
+    from bot.knowledge import TemplateError, render_template
+
+    values = {"a": "x"}
+    assert render_template("{a}{{a}}", values) == "x{a}"
+    for template in ("{a.__class__}", "{a[0]}", "{a!r}", "{a:>99999999}", "{b}", "{0}"):
+        with pytest.raises(TemplateError):
+            render_template(template, values)
+
+
+# --- every instance follows the files; a broken file never stops the server ----------------------------------
+
+def _wait_for(condition, seconds=5.0):
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_two_holders_on_one_data_dir_both_follow_a_save(data_copy, tmp_path):
+    from bot.kb_editing import save_entry
+    from bot.knowledge import KnowledgeHolder
+    from tests.conftest import settings_for
+
+    settings = settings_for(data_copy, tmp_path / "models")
+    first, second = KnowledgeHolder(settings), KnowledgeHolder(settings)  # two instances
+    entry = first.current.entries["pets"]
+    new = save_entry(settings, first.current, "pets", entry.title, entry.questions, entry.answer + "\n第二实例也看得到。",
+                     base_version=first.current.versions[entry.file])
+    first.current = new
+    assert "第二实例也看得到" in first().render("pets")
+    assert "第二实例也看得到" not in second().render("pets")  # checked at most once a second…
+    assert _wait_for(lambda: "第二实例也看得到" in second().render("pets"), 3)  # …and then reloaded
+    assert second().versions == first().versions
+
+
+def test_a_broken_file_on_disk_keeps_the_last_good_version_serving(data_copy, tmp_path, caplog):
+    from bot.knowledge import KnowledgeHolder
+    from tests.conftest import settings_for
+
+    settings = settings_for(data_copy, tmp_path / "models")
+    holder = KnowledgeHolder(settings, check_interval=0.05)
+    path = data_copy / "faq" / "living.yml"
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good.replace("      - 遛狗要拴绳吗\n", "      - 遛狗要拴绳吗\n    answer: [unclosed\n", 1), encoding="utf-8")
+    assert _wait_for(lambda: holder.current is not None and holder.problems)
+    assert any(p.startswith("data/faq/living.yml:") for p in holder.problems), holder.problems
+    assert "拴绳" in holder().render("pets")  # still served
+    assert "data/faq/living.yml:" in caplog.text
+    path.write_text(good.replace("拴绳", "牵绳"), encoding="utf-8")
+    assert _wait_for(lambda: "牵绳" in holder().render("pets"))
+    assert holder.problems == []
+
+
+def test_a_broken_file_at_start_up_serves_the_last_good_copy_and_faq_check_reports_it(data_copy, tmp_path, caplog):
+    from bot.knowledge import KnowledgeHolder, snapshot_path
+    from tests.conftest import settings_for
+
+    settings = settings_for(data_copy, tmp_path / "models")
+    KnowledgeHolder(settings)  # a good start keeps a copy
+    assert snapshot_path(settings).exists()
+    path = data_copy / "faq" / "notices.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace("{office_phone}", "{office_phone:>5000000}", 1),
+                    encoding="utf-8")
+    holder = KnowledgeHolder(settings)  # the restart
+    assert holder.serving_last_good and "020-8888 6601" in holder().render("office_hours")
+    assert len(holder().entries) == 33
+    assert any(p.startswith("data/faq/notices.yml:") and "格式说明" in p for p in holder.problems), holder.problems
+    assert "data/faq/notices.yml:" in caplog.text
+    bad = subprocess.run([sys.executable, "-m", "bot.cli", "faq", "check"], capture_output=True, text=True,
+                         env=subprocess_env(WUYE_DATA_DIR=str(data_copy)), timeout=120)
+    assert bad.returncode == 1 and "data/faq/notices.yml:" in bad.stderr and "格式说明" in bad.stderr
+
+
+def test_a_broken_file_with_no_good_version_ever_fails_clearly(data_copy, tmp_path):
+    from bot.knowledge import KnowledgeBaseUnavailable, KnowledgeHolder
+    from tests.conftest import settings_for
+
+    path = data_copy / "faq" / "notices.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace("{office_phone}", "{office_fone}", 1), encoding="utf-8")
+    with pytest.raises(KnowledgeBaseUnavailable) as info:
+        KnowledgeHolder(settings_for(data_copy, tmp_path / "empty-models"))
+    message = str(info.value)
+    assert "没有可用的上一个正确版本" in message and "data/faq/notices.yml:" in message and "{office_fone}" in message

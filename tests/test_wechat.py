@@ -348,8 +348,8 @@ def test_a_hostile_openid_is_echoed_as_a_value(server, safe_server):
     openid = "o]]><x>"
     from xml.sax.saxutils import escape
 
-    body = (f"<xml><ToUserName>gh_wuye</ToUserName><FromUserName>{escape(openid)}</FromUserName><CreateTime>1</CreateTime>"
-            f"<MsgType>text</MsgType><Content>物业几点上班</Content><MsgId>9001</MsgId></xml>")
+    body = (f"<xml><ToUserName>gh_wuye</ToUserName><FromUserName>{escape(openid)}</FromUserName>"
+            f"<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>物业几点上班</Content><MsgId>9001</MsgId></xml>")
     r = httpx.post(server.url + "/wechat", params=signed(), content=body.encode())
     assert r.status_code == 200
     reply = parse_xml(r.content)

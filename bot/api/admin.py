@@ -2,7 +2,7 @@
 API keys for integrations."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -22,6 +22,9 @@ class FaqEdit(BaseModel):
     title: str = Field(..., min_length=1, max_length=100)
     questions: List[str] = Field(..., min_items=1, max_items=500)
     answer: str = Field(..., min_length=1, max_length=5000)
+    version: Optional[str] = Field(None, regex=r"^[0-9a-f]{64}$",
+                                   description="the file version the edit is based on (from the GET); "
+                                               "409 faq_edit_conflict when the file has changed since")
 
 
 class AddPhrasing(BaseModel):
@@ -30,7 +33,8 @@ class AddPhrasing(BaseModel):
 
 def entry_json(kb, entry, community_id=None) -> Dict[str, Any]:
     return {"id": entry.id, "title": entry.title, "questions": entry.questions, "answer": entry.answer,
-            "rendered": kb.render(entry.id, community_id), "file": entry.file, "line": entry.line}
+            "rendered": kb.render(entry.id, community_id), "file": entry.file, "line": entry.line,
+            "version": kb.versions.get(entry.file)}
 
 
 @router.get("/faq")
@@ -39,9 +43,9 @@ def list_faq(services: ServicesDep, staff: CurrentAdmin, q: str = "") -> Dict[st
     q = q.strip().lower()
     entries = [e for e in kb.entries.values()
                if not q or q in e.id or q in e.title.lower() or q in e.answer.lower() or any(q in x.lower() for x in e.questions)]
-    return {"entries": [{"id": e.id, "title": e.title, "questions": len(e.questions), "file": e.file}
-                        for e in sorted(entries, key=lambda e: e.id)],
-            "training": services.trainer.state}
+    return {"entries": [{"id": e.id, "title": e.title, "questions": len(e.questions), "file": e.file,
+                         "version": kb.versions.get(e.file)} for e in sorted(entries, key=lambda e: e.id)],
+            "training": services.trainer.state, "problems": services.knowledge.problems}
 
 
 @router.get("/faq/{faq_id}")
@@ -52,13 +56,14 @@ def get_faq(faq_id: str, services: ServicesDep, staff: CurrentAdmin) -> Dict[str
     return entry_json(kb, kb.entries[faq_id])
 
 
-def _save(services: Services, faq_id: str, title: str, questions: List[str], answer: str) -> Dict[str, Any]:
+def _save(services: Services, faq_id: str, edit: Callable[[Any], Any]) -> Dict[str, Any]:
+    """``edit(old_kb)`` writes the entry (kb_editing, under the file's lock; FaqEditConflict → 409)."""
     holder = services.knowledge
     old = holder.current
     if faq_id not in old.entries:
         raise FaqNotFound()
     try:
-        new = kb_editing.save_entry(services.settings, old, faq_id, title, questions, answer)
+        new = edit(old)
     except KnowledgeBaseError as exc:
         raise FaqRejected(exc.problems) from exc
     holder.current = new  # answers are live at once
@@ -70,7 +75,8 @@ def _save(services: Services, faq_id: str, title: str, questions: List[str], ans
 
 @router.put("/faq/{faq_id}")
 def put_faq(faq_id: str, body: FaqEdit, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
-    return _save(services, faq_id, body.title, body.questions, body.answer)
+    return _save(services, faq_id, lambda kb: kb_editing.save_entry(services.settings, kb, faq_id, body.title,
+                                                                     body.questions, body.answer, body.version))
 
 
 @router.get("/training")
@@ -94,7 +100,7 @@ def add_phrasing(message_id: int, body: AddPhrasing, services: ServicesDep, staf
     entry = kb.entries.get(body.faq_id)
     if entry is None:
         raise FaqNotFound()
-    return _save(services, entry.id, entry.title, entry.questions + [text], entry.answer)
+    return _save(services, entry.id, lambda kb: kb_editing.add_question(services.settings, kb, entry.id, text))
 
 
 @router.get("/figures")

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   const { $, el, api } = window.wuyeStaff;
-  let entries = [], currentId = null;
+  let entries = [], currentId = null, currentVersion = null;
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     document.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("active", x === b));
     ["kb", "failures", "figures"].forEach((t) => $("tab-" + t).classList.toggle("hidden", t !== b.dataset.tab));
@@ -25,20 +25,21 @@
   }
   $("search").addEventListener("input", () => { clearTimeout(window._s); window._s = setTimeout(loadList, 250); });
   async function edit(id) {
-    const e = await api("/api/admin/faq/" + id); currentId = id;
+    const e = await api("/api/admin/faq/" + id); currentId = id; currentVersion = e.version; // the file version this edit is based on
     $("edit-title").textContent = e.title + "（" + e.id + "）"; $("edit-form").classList.remove("hidden");
     $("f-title").value = e.title; $("f-questions").value = e.questions.join("\n"); $("f-answer").value = e.answer;
     $("preview").textContent = e.rendered; $("save-error").textContent = ""; $("save-ok").textContent = "";
   }
   $("edit-form").addEventListener("submit", async (ev) => {
     ev.preventDefault(); $("save-error").textContent = ""; $("save-ok").textContent = "";
-    const body = { title: $("f-title").value, questions: $("f-questions").value.split("\n").map((q) => q.trim()).filter(Boolean), answer: $("f-answer").value };
+    const body = { title: $("f-title").value, questions: $("f-questions").value.split("\n").map((q) => q.trim()).filter(Boolean), answer: $("f-answer").value, version: currentVersion };
     try {
       const r = await api("/api/admin/faq/" + currentId, { method: "PUT", body: JSON.stringify(body) });
-      $("preview").textContent = r.entry.rendered;
+      $("preview").textContent = r.entry.rendered; currentVersion = r.entry.version;
       $("save-ok").textContent = r.retraining ? "已保存，答案已生效；问法变更正在后台重新训练。" : "已保存，答案已生效。";
       $("training").textContent = trainingText(r.training); loadList();
     } catch (e) {
+      if (e.code === "faq_edit_conflict") { $("save-error").textContent = "未保存：" + e.message + "（您的修改仍在编辑框中，可复制后刷新再改）"; return; }
       const problems = e.problems ? e.problems.join("\n") : e.message;
       $("save-error").textContent = "未保存（旧版本继续服务）：" + problems;
     }

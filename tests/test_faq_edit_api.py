@@ -1,0 +1,125 @@
+"""FAQ edits over real HTTP: versions and 409 conflicts, concurrent saves, unsafe templates refused, every instance
+following the files, and a broken file at start-up answered from the last good copy."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import httpx
+import pytest
+
+from bot.devserver import LiveServer
+
+CONFLICT = {"detail": "已被他人修改，请刷新后再编辑", "code": "faq_edit_conflict"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, settings, parser):
+    tmp = tmp_path_factory.mktemp("faq-edit")
+    with LiveServer(tmp, settings, parser, models_dir=tmp / "models") as live:
+        yield live
+
+
+def admin(server) -> httpx.Client:
+    client = httpx.Client(base_url=server.url, timeout=60)
+    client.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
+    return client
+
+
+def ask(server, text: str) -> str:
+    resident = httpx.Client(base_url=server.url, timeout=60)
+    resident.post("/api/widget/session").raise_for_status()
+    r = resident.post("/api/widget/messages", json={"text": text})
+    assert r.status_code == 200, r.text
+    return "\n".join(reply["text"] for reply in r.json()["replies"])
+
+
+def edit(entry, **changes):
+    return {"title": entry["title"], "questions": entry["questions"], "answer": entry["answer"],
+            "version": entry["version"], **changes}
+
+
+def test_entries_carry_their_files_version_and_an_old_version_is_refused(server):
+    client = admin(server)
+    listed = {e["id"]: e for e in client.get("/api/admin/faq").json()["entries"]}
+    entry = client.get("/api/admin/faq/pets").json()
+    assert re.fullmatch(r"[0-9a-f]{64}", entry["version"]) and listed["pets"]["version"] == entry["version"]
+    assert listed["garbage_sorting"]["version"] == entry["version"]  # same file, same version
+    r = client.put("/api/admin/faq/pets", json=edit(entry, answer=entry["answer"] + "\n请文明养宠。"))
+    assert r.status_code == 200 and r.json()["entry"]["version"] != entry["version"]
+    other = client.get("/api/admin/faq/garbage_sorting").json()
+    stale = dict(other, version=entry["version"])  # opened before the save above
+    path = server.settings.faq_dir / "living.yml"
+    before = path.read_text(encoding="utf-8")
+    r = client.put("/api/admin/faq/garbage_sorting", json=edit(stale, answer=other["answer"] + "\n覆盖？"))
+    assert r.status_code == 409 and {k: r.json()[k] for k in ("detail", "code")} == CONFLICT
+    assert r.json()["version"] == other["version"] and path.read_text(encoding="utf-8") == before
+    r = client.put("/api/admin/faq/garbage_sorting", json=edit(other, answer=other["answer"] + "\n刷新后再改。"))
+    assert r.status_code == 200
+    assert "请文明养宠" in path.read_text(encoding="utf-8") and "刷新后再改" in path.read_text(encoding="utf-8")
+    r = client.put("/api/admin/faq/pets", json=edit(entry, version="not-a-version"))
+    assert r.status_code == 422
+
+
+def test_ten_concurrent_saves_of_one_file_over_http(server):
+    client = admin(server)
+    ids = [e["id"] for e in client.get("/api/admin/faq").json()["entries"] if e["file"] == "data/faq/living.yml"]
+    entries = [client.get(f"/api/admin/faq/{ids[i % len(ids)]}").json() for i in range(10)]
+    assert len({e["version"] for e in entries}) == 1
+    barrier, statuses = threading.Barrier(10), [0] * 10
+
+    def save(i):
+        barrier.wait()
+        body = edit(entries[i], answer=entries[i]["answer"] + f"\n同时保存{i}号")
+        statuses[i] = admin(server).put(f"/api/admin/faq/{entries[i]['id']}", json=body).status_code
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(10)]
+    [t.start() for t in threads]
+    [t.join(120) for t in threads]
+    text = (server.settings.faq_dir / "living.yml").read_text(encoding="utf-8")
+    assert sorted(statuses) == [200] + [409] * 9, statuses
+    for i, status in enumerate(statuses):
+        assert (f"同时保存{i}号" in text) == (status == 200)
+
+
+@pytest.mark.parametrize("field", ["{office_hours:d}", "{office_hours:x<5000000}", "{office_hours!r}",
+                                   "{office_hours.upper}", "{office_hours[0]}", "{no_such_value}"])
+def test_unsafe_templates_are_refused_and_residents_keep_getting_answers(server, field):
+    client = admin(server)
+    entry = client.get("/api/admin/faq/office_hours").json()
+    r = client.put("/api/admin/faq/office_hours", json=edit(entry, answer=f"办公时间：{field}\n"))
+    assert r.status_code == 422 and r.json()["code"] == "faq_invalid"
+    assert any(p.startswith("data/faq/") and "答案" in p and field.split(":")[0].split("!")[0] in p
+               for p in r.json()["problems"]), r.json()["problems"]
+    assert "办公时间" in ask(server, "物业几点上班")
+
+
+def test_a_change_on_disk_is_served_within_a_second_or_two(server):
+    """What another instance (or a hand edit) writes is picked up: the files are looked at about once a second."""
+    path = server.settings.faq_dir / "living.yml"
+    text = path.read_text(encoding="utf-8")
+    assert "拴绳" in ask(server, "小区能养狗吗")
+    path.write_text(text.replace("拴绳", "牵引绳"), encoding="utf-8")
+    deadline = time.time() + 10
+    while "牵引绳" not in ask(server, "小区能养狗吗"):
+        assert time.time() < deadline, "the change on disk was not served"
+        time.sleep(0.3)
+    entry = admin(server).get("/api/admin/faq/pets").json()
+    assert "牵引绳" in entry["answer"]
+
+
+def test_a_broken_file_at_start_up_does_not_stop_the_server(server):
+    path = server.settings.faq_dir / "notices.yml"
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good.replace("{office_phone}", "{office_phone:x<5000000}", 1), encoding="utf-8")
+    server.restart()  # the last good copy (models dir) is served
+    assert server.app.state.services.knowledge.serving_last_good
+    assert "020-8888 6601" in ask(server, "物业电话多少")
+    problems = admin(server).get("/api/admin/faq").json()["problems"]
+    assert any(p.startswith("data/faq/notices.yml:") for p in problems), problems
+    path.write_text(good, encoding="utf-8")  # fixed: served again, problems gone
+    deadline = time.time() + 10
+    while admin(server).get("/api/admin/faq").json()["problems"]:
+        assert time.time() < deadline
+        time.sleep(0.3)
