@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.knowledge import KnowledgeBase
 from bot.limits import Limits
+from bot.localtime import DEFAULT_TIME_ZONE, to_local
 from bot.storage.models import ChatIdentity, Conversation, Household
 
 
@@ -88,6 +89,15 @@ class TurnContext:
         if self.household is not None:
             return self.household.community_id
         return self.conversation.community_id or self.kb.communities[0].id
+
+    @property
+    def time_zone(self) -> str:
+        return self.kb.community(self.community_id).values.get("time_zone") or DEFAULT_TIME_ZONE
+
+    @property
+    def local_now(self) -> dt.datetime:
+        """Now on the 小区's clock (``now`` is UTC): for agent hours, dates in numbers, "今天"."""
+        return to_local(self.now, self.time_zone)
 
     def value(self, name: str) -> str:
         return self.kb.community(self.community_id).values.get(name, "")

@@ -8,6 +8,7 @@ import re
 from typing import Any, Dict, Optional, Tuple
 
 from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots, slot_payload
+from bot.localtime import hours_on, next_opening, to_utc
 from bot.nlu.entities import find_phones
 from bot.notify import mask_phone
 from bot.storage.models import Handoff
@@ -49,39 +50,32 @@ SLOTS = (
 )
 
 
-def hours(ctx: TurnContext) -> Tuple[dt.time, dt.time]:
-    try:
-        start, end = (ctx.value("agent_hours") or "08:00-22:00").split("-")
-        return dt.time.fromisoformat(start), dt.time.fromisoformat(end)
-    except ValueError:
-        return dt.time(8), dt.time(22)
-
-
-def _next_opening(ctx: TurnContext, after: dt.datetime) -> dt.datetime:
-    open_at, close_at = hours(ctx)
-    if after.time() < open_at:
-        return dt.datetime.combine(after.date(), open_at)
-    if after.time() >= close_at:
-        return dt.datetime.combine(after.date() + dt.timedelta(days=1), open_at)
-    return after
-
-
 def callback_at(ctx: TurnContext, window: str) -> dt.datetime:
-    """The latest time someone will call, for the window the resident chose, inside the agents' hours."""
-    open_at, close_at = hours(ctx)
-    now = ctx.now
+    """The latest local time someone will call, for the window the resident chose, inside the agents' hours
+    (holidays and 调休 included, bot/localtime.py)."""
+    values = ctx.kb.community(ctx.community_id).values
+    now = ctx.local_now
     tomorrow = now.date() + dt.timedelta(days=1)
+
+    def by(day: dt.date, latest: dt.time) -> dt.datetime:
+        span, _ = hours_on(values, day)
+        if span is None:  # closed that day: the next opening, plus an hour
+            return next_opening(values, dt.datetime.combine(day, dt.time(0))) + dt.timedelta(hours=1)
+        return dt.datetime.combine(day, max(span[0], min(latest, span[1])))
+
     if window.startswith("at "):
         value = window[3:]
         wanted = dt.datetime.fromisoformat(value if "T" in value else value + "T10:00")
-        return _next_opening(ctx, max(wanted, now))
+        return next_opening(values, max(wanted, now))
     if window == "tomorrow_am":
-        return dt.datetime.combine(tomorrow, max(open_at, min(dt.time(12), close_at)))
+        return by(tomorrow, dt.time(12))
     if window == "tomorrow_pm":
-        return dt.datetime.combine(tomorrow, min(close_at, dt.time(18)))
-    if window == "today" and now.time() < close_at:
-        return dt.datetime.combine(now.date(), close_at)
-    start = _next_opening(ctx, now)
+        return by(tomorrow, dt.time(18))
+    if window == "today":
+        span, _ = hours_on(values, now.date())
+        if span is not None and now.time() < span[1]:
+            return dt.datetime.combine(now.date(), span[1])
+    start = next_opening(values, now)
     return start + ASAP if start == now else start + dt.timedelta(hours=1)
 
 
@@ -135,12 +129,12 @@ def _submit(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     phone = ctx.household.phone if slots["callback_phone"] == "bound" and ctx.household else slots["callback_phone"]
     if phone == "bound":
         return _ask_phone(ctx, {"handoff_id": handoff.id, "other": True})
-    due = callback_at(ctx, slots["callback_window"])
+    due = callback_at(ctx, slots["callback_window"])  # local
     handoff.callback_phone = phone
     handoff.callback_window = window_label(slots["callback_window"])[:32]
-    handoff.callback_at = due
-    day = "今天" if due.date() == ctx.now.date() else ("明天" if due.date() == ctx.now.date() + dt.timedelta(days=1)
-                                                      else f"{due:%m月%d日}")
+    handoff.callback_at = to_utc(due, ctx.time_zone)
+    today = ctx.local_now.date()
+    day = "今天" if due.date() == today else ("明天" if due.date() == today + dt.timedelta(days=1) else f"{due:%m月%d日}")
     ctx.say(f"已登记回电（编号 {handoff.ticket}）：工作人员会在{day} {due:%H:%M} 前拨打您{mask_phone(phone)}的手机联系您。"
             "在此之前有新情况，直接在这里留言即可，工作人员都能看到。")
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from actions.base import TurnContext
 from bot.errors import AlreadyClaimed, ConversationNotFound, HandoffError, NotOwner  # noqa: F401 - HandoffError re-exported
 from bot.domain import ConversationStatus, HandoffStatus, Priority, PRIORITY_ORDER, WorkOrderStatus
+from bot.localtime import agents_working, iso
 from bot.storage.models import Conversation, Handoff, Message, Staff, WorkOrder
 
 AGENT_ONLINE_WINDOW = dt.timedelta(minutes=2)
@@ -18,14 +19,6 @@ AGENT_ONLINE_WINDOW = dt.timedelta(minutes=2)
 
 def agents_online(session: Session, now: dt.datetime) -> int:
     return session.scalar(select(func.count()).select_from(Staff).where(Staff.last_seen >= now - AGENT_ONLINE_WINDOW)) or 0
-
-
-def within_hours(hours: str, now: dt.datetime) -> bool:
-    try:
-        start, end = hours.split("-")
-        return dt.time.fromisoformat(start) <= now.time() <= dt.time.fromisoformat(end)
-    except ValueError:
-        return True
 
 
 def queue(session: Session) -> List[Handoff]:
@@ -136,7 +129,7 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
     conversation.flow = None
     ctx.session.flush()
     online = agents_online(ctx.session, ctx.now)
-    in_hours = within_hours(ctx.value("agent_hours") or "00:00-23:59", ctx.now)
+    in_hours, day_kind = agents_working(ctx.kb.community(ctx.community_id).values, ctx.local_now)
     if online and in_hours:
         ctx.say(f"已为您转接人工客服，当前排队第 {queue_position(ctx.session, handoff)} 位，请稍候，"
                 "客服会看到您刚才说的内容，无需重复。")
@@ -144,8 +137,9 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
         from actions import callback
 
         handoff.status = HandoffStatus.CALLBACK.value
-        handoff.ticket = f"LY{ctx.now:%Y%m%d}{handoff.id:04d}"
-        why = "现在是非工作时间" if not in_hours else "暂时没有客服在线"
+        handoff.ticket = f"LY{ctx.local_now:%Y%m%d}{handoff.id:04d}"
+        why = "暂时没有客服在线" if in_hours else (f"今天是{day_kind}，人工客服休息" if day_kind and day_kind != "周末"
+                                                else "现在是非工作时间")
         if priority == Priority.URGENT:
             ctx.say(f"{why}，已为您登记（编号 {handoff.ticket}），并已通知值班人员。")
         else:
@@ -184,7 +178,7 @@ def waiting_state(session: Session, conversation_id: int) -> Optional[Dict[str, 
         return None
     position = queue_position(session, active) if active.status != HandoffStatus.CLAIMED else 0
     return {"status": active.status, "priority": active.priority, "queue_position": position, "ticket": active.ticket,
-            "callback_at": active.callback_at.isoformat(timespec="minutes") if active.callback_at else None}
+            "callback_at": iso(active.callback_at)}
 
 
 def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots, slot_payload
 from actions.binding import BINDING_SLOTS, require_binding
+from bot.localtime import to_utc
 from bot.nlu.entities import find_plates
 from bot.security import new_code
 from bot.storage.models import Household, ParkingCard, ParkingSpace, VisitorPass
@@ -41,7 +42,7 @@ def _card_info(ctx: TurnContext, household: Household) -> None:
         return
     lines = []
     for card in found:
-        days = (card.expires_on - ctx.now.date()).days
+        days = (card.expires_on - ctx.local_now.date()).days
         state = f"已过期 {-days} 天" if days < 0 else f"还有 {days} 天到期"
         kind = "年卡" if card.kind == "yearly" else "月卡"
         lines.append(f"{card.plate} 的{kind}有效期至 {card.expires_on:%Y-%m-%d}（{state}）")
@@ -74,7 +75,7 @@ SLOTS = (
 
 
 def _arrive_buttons(ctx: TurnContext) -> List[Button]:
-    today = ctx.now.date()
+    today = ctx.local_now.date()
     return [Button("今天", slot_payload("arrive", today.isoformat())),
             Button("明天", slot_payload("arrive", (today + dt.timedelta(days=1)).isoformat()))]
 
@@ -114,6 +115,7 @@ def resume(ctx: TurnContext, slots: Dict[str, Any], first: bool = False) -> None
         arrive = dt.datetime.fromisoformat(slots["arrive"] if "T" in slots["arrive"] else slots["arrive"] + "T08:00")
         visitor = VisitorPass(household_id=household.id, plate=slots["plate"], arrive_at=arrive,
                               expires_at=arrive + dt.timedelta(hours=24), code=new_code(6), created_at=ctx.now)
+        visitor.arrive_at, visitor.expires_at = to_utc(arrive, ctx.time_zone), to_utc(visitor.expires_at, ctx.time_zone)
         ctx.session.add(visitor)
         ctx.session.flush()
         ctx.say(f"已登记访客车辆 {visitor.plate}，预计 {arrive:%m月%d日 %H:%M} 到达，通行凭证号 {visitor.code}，"

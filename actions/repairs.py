@@ -29,7 +29,7 @@ def category_of(text: str) -> str:
 
 def next_number(ctx: TurnContext, skip: int = 0) -> str:
     """The day's next number (WO + date + 3 digits) after the highest taken, ``skip`` further on a retry."""
-    prefix = f"WO{ctx.now:%Y%m%d}"
+    prefix = f"WO{ctx.local_now:%Y%m%d}"
     last = ctx.session.scalar(select(func.max(WorkOrder.number)).where(WorkOrder.number.like(prefix + "%")))
     return f"{prefix}{(int(last[-3:]) if last else 0) + 1 + skip:03d}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from sqlalchemy.orm import Session
@@ -39,6 +40,11 @@ def load_communities(path: Path) -> List[Community]:
         if not isinstance(item, dict) or "id" not in item:
             raise CommunityConfigError(f"{path}: every community needs an 'id'")
         values = {str(k): str(v) for k, v in item.items() if k != "id"}
+        if "time_zone" in values:
+            try:
+                ZoneInfo(values["time_zone"])
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise CommunityConfigError(f"{path}: {item['id']}: unknown time_zone {values['time_zone']!r}") from exc
         result.append(Community(id=str(item["id"]), values=values))
     return result
 

@@ -27,9 +27,15 @@ def free_port() -> int:
 
 
 def office_clock():
-    """Today at 10:00 plus the time elapsed since the server started: always inside agent hours."""
+    """Today at 10:00 Beijing time (in UTC, as the app's clock is) plus the time elapsed since the server started:
+    inside agent hours on working days."""
+    from bot.localtime import holiday, to_utc
+
     start = time.monotonic()
-    base = dt.datetime.combine(dt.date.today(), dt.time(10, 0))
+    day = dt.date.today()
+    while holiday(day):  # a statutory holiday would make every handoff a callback ticket
+        day -= dt.timedelta(days=1)
+    base = to_utc(dt.datetime.combine(day, dt.time(10, 0)))
     return lambda: base + dt.timedelta(seconds=time.monotonic() - start)
 
 

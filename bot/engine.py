@@ -24,6 +24,7 @@ from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_
 from bot import limits, metrics
 from bot.errors import TooManyRequests, WuyeError, check_identifier, check_text
 from bot.limits import Limits
+from bot.localtime import DEFAULT_TIME_ZONE, to_local, utcnow
 from bot.knowledge import KnowledgeBase
 from bot.nlu.clauses import QUESTION_MARKERS
 from bot.domain import ConversationStatus, HandoffStatus, Priority
@@ -125,7 +126,8 @@ class ConversationEngine:
     parser: Any
     kb_provider: Callable[[], KnowledgeBase]
     sms: Any
-    clock: Callable[[], dt.datetime] = field(default=dt.datetime.now)
+    clock: Callable[[], dt.datetime] = field(default=utcnow)  # UTC, naive: what is stored
+    time_zone: str = DEFAULT_TIME_ZONE  # the zone relative times are read in before the 小区 is known
     max_chars: int = 1000
     limits: Limits = field(default_factory=Limits)
     RETRIES = 2  # a turn is retried this often when its database connection is lost
@@ -138,7 +140,7 @@ class ConversationEngine:
         sender_id = check_identifier(sender_id)
         text = text or "[图片]"
         kb = self.kb_provider()
-        reading = self.parser.parse(text)
+        reading = self._parse(text)
         # A turn whose database connection dies (a failover, a killed backend) is run again from the start on a
         # fresh connection: nothing of the failed attempt was committed.
         for attempt in range(self.RETRIES + 1):
@@ -187,6 +189,10 @@ class ConversationEngine:
             after = handoffs.waiting_state(session, conversation.id)
             return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after),
                               route.as_record())
+
+    def _parse(self, text: str) -> Any:
+        """The NLU reading, relative times (明天下午) read on the local clock of the engine's ``clock``."""
+        return self.parser.parse(text, now=to_local(self.clock(), self.time_zone))
 
     @staticmethod
     def _button_title(session, conversation_id: int, payload: str) -> Optional[str]:
@@ -272,7 +278,7 @@ class ConversationEngine:
         if not state.flow and route.action in ("answer", "start_flow", "clarify", "handoff", "smalltalk", "out_of_scope"):
             segments = request_segments(ctx.text)
             if len(segments) > 1:
-                readings = [self.parser.parse(s) for s in segments]
+                readings = [self._parse(s) for s in segments]
                 routes = [decide(r, ConversationState(handoff_status=state.handoff_status,
                                                       handoff_priority=state.handoff_priority)) for r in readings]
                 actionable = [(s, r, rt) for s, r, rt in zip(segments, readings, routes)
@@ -359,7 +365,7 @@ class ConversationEngine:
             name, text = flow.queued.pop(0)
             ctx.save_flow(FlowState(queued=flow.queued))
             ctx.text = text
-            ctx.reading = self.parser.parse(text)
+            ctx.reading = self._parse(text)
             ctx.say(f"接下来处理您说的“{text}”。")
             self._start_flow(ctx, name)
 
@@ -436,5 +442,5 @@ class ConversationEngine:
             (name, segment), rest = flows[0], flows[1:]
             ctx.save_flow(FlowState(queued=[list(f) for f in rest]))
             ctx.text = segment
-            ctx.reading = self.parser.parse(segment)
+            ctx.reading = self._parse(segment)
             self._start_flow(ctx, name)

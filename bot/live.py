@@ -16,12 +16,13 @@ from sqlalchemy import select
 
 from actions import handoff as handoffs
 from bot.domain import ConversationStatus
+from bot.localtime import iso
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
 
 
 def message_json(message: Message, staff_names: Optional[Dict[int, str]] = None) -> Dict[str, Any]:
     return {"type": "message", "id": message.id, "conversation_id": message.conversation_id, "sender": message.sender,
-            "text": message.text, "buttons": message.buttons or [], "at": message.created_at.isoformat(),
+            "text": message.text, "buttons": message.buttons or [], "at": iso(message.created_at),
             "agent": (staff_names or {}).get(message.staff_id) if message.staff_id else None}
 
 
@@ -40,7 +41,7 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
             "reasons": h.reasons, "ticket": h.ticket, "channel": conversation.channel,
             "summary": (last.text[:60] if last else ""),
             "room": ((h.context or {}).get("household") or {}).get("room"),
-            "waiting_since": (conversation.waiting_since or h.created_at).isoformat(),
+            "waiting_since": iso(conversation.waiting_since or h.created_at),
             "waiting_seconds": int((now - (conversation.waiting_since or h.created_at)).total_seconds()),
         })
     return result

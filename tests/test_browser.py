@@ -285,14 +285,16 @@ def lonely_server(tmp_path_factory, settings, parser):
 def test_with_nobody_online_handoff_is_a_callback_ticket_with_phone_and_time(browser, lonely_server):
     import sqlalchemy as sa
 
-    from actions.handoff import agents_online, within_hours
+    from actions.handoff import agents_online
+    from bot.localtime import agents_working, to_local
     from bot.storage.models import Handoff
 
     server = lonely_server
     services = server.app.state.services
     with services.db.session() as session:
         assert agents_online(session, services.clock()) == 0
-    assert within_hours("08:00-22:00", services.clock())  # office hours: the callback is because nobody is online
+    values = services.knowledge.current.communities[0].values
+    assert agents_working(values, to_local(services.clock()))[0]  # office hours: the callback is because nobody is online
 
     page = resident_page(browser, server)
     ask(page, "转人工")

@@ -21,7 +21,7 @@ from bot.notify import LogSmsSender
 from bot.storage.db import open_database
 from bot.storage.models import Message, WorkOrder
 
-NOW = dt.datetime(2026, 11, 27, 10, 0)
+NOW = dt.datetime(2026, 11, 27, 2, 0)  # UTC: 10:00 in Beijing
 
 
 def make_engine(url, parser, settings):

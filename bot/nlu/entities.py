@@ -6,6 +6,7 @@ Entities: ``room`` (3栋2单元1102, 三号楼二单元1102室, 5-2-1102 → "3-
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -111,8 +112,12 @@ def find_amounts(text: str) -> List[Entity]:
     return result
 
 
+# The local "now" that 今天/明天/周六 are relative to: set by NluParser.parse for the duration of one parse.
+REFERENCE_TIME: "contextvars.ContextVar[Optional[dt.datetime]]" = contextvars.ContextVar("reference_time", default=None)
+
+
 def find_times(text: str, now: Optional[dt.datetime] = None) -> List[Entity]:
-    now = now or dt.datetime.now()
+    now = now or REFERENCE_TIME.get() or dt.datetime.now()
     result = []
     for m in TIME.finditer(text):
         has_day = m["day"] or m["wd"] or m["date"]

@@ -1,6 +1,8 @@
 """The trained NLU in-process: load a model archive once, parse texts into the spec's /api/parse shape."""
 from __future__ import annotations
 
+import datetime as dt
+
 import logging
 import time
 from dataclasses import dataclass
@@ -71,8 +73,15 @@ class NluParser:
 
         return [w for w in jieba.cut(text) if w.strip()]
 
-    def parse(self, text: str) -> NluReading:
-        raw = self.raw_parse(text)
+    def parse(self, text: str, now: Optional[dt.datetime] = None) -> NluReading:
+        """``now``: the local time that relative times (明天下午三点) are read against (default: the wall clock)."""
+        from bot.nlu.entities import REFERENCE_TIME
+
+        token = REFERENCE_TIME.set(now)
+        try:
+            raw = self.raw_parse(text)
+        finally:
+            REFERENCE_TIME.reset(token)
         ranking = [r for r in raw.get("intent_ranking", []) if r.get("name") != "nlu_fallback"]
         if not ranking and raw.get("intent"):
             ranking = [raw["intent"]]
