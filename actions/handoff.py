@@ -211,6 +211,11 @@ def resolve(session: Session, conversation_id: int, staff: Staff, now: dt.dateti
     conversation.waiting_since = None
     session.add(Message(conversation_id=conversation.id, sender="bot",
                         text="人工服务已结束，感谢您的耐心。还有其他问题可以随时问我。", created_at=now))
+    conversation.flow = None  # a callback's questions (phone, time) are moot once a person has handled it
+    if handoff is not None:
+        from bot import ratings
+
+        ratings.offer(session, handoff, now)  # 满意度评价: five buttons, or a typed digit 1–5 (bot/ratings.py)
     return conversation
 
 

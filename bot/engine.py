@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
 from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
-from bot import limits, metrics
+from bot import limits, metrics, ratings
 from bot.errors import TooManyRequests, WuyeError, check_identifier, check_text
 from bot.limits import Limits
 from bot.localtime import DEFAULT_TIME_ZONE, to_local, utcnow
@@ -325,6 +325,8 @@ class ConversationEngine:
             handoffs.open_handoff(ctx, "normal", route.reasons)
         elif action == "neighbour":
             neighbours.handle(ctx, route.reasons)
+        elif action == "rate":
+            ratings.rate_in_chat(ctx, route.target)
         elif route.decision == "handoff":
             handoffs.open_handoff(ctx, route.priority or Priority.NORMAL.value, route.reasons)
         elif action == "answer":

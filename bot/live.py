@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 from sqlalchemy import select
 
 from actions import handoff as handoffs
+from bot import labels
 from bot.domain import ConversationStatus
 from bot.localtime import iso
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
@@ -39,6 +40,8 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
         result.append({
             "handoff_id": h.id, "conversation_id": h.conversation_id, "priority": h.priority, "status": h.status,
             "reasons": h.reasons, "ticket": h.ticket, "channel": conversation.channel,
+            "priority_label": labels.priority_label(h.priority), "status_label": labels.status_label(h.status),
+            "reasons_labels": labels.reason_labels(h.reasons), "channel_label": labels.channel_label(conversation.channel),
             "summary": (last.text[:60] if last else ""),
             "room": ((h.context or {}).get("household") or {}).get("room"),
             "waiting_since": iso(conversation.waiting_since or h.created_at),
@@ -49,7 +52,16 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
 
 def mine_json(session, staff_id: int) -> List[Dict[str, Any]]:
     rows = session.scalars(select(Conversation).where(Conversation.status == ConversationStatus.OPEN, Conversation.assignee_id == staff_id))
-    return [{"conversation_id": c.id, "priority": c.priority, "channel": c.channel} for c in rows]
+    return [{"conversation_id": c.id, "priority": c.priority, "channel": c.channel,
+             "priority_label": labels.priority_label(c.priority), "channel_label": labels.channel_label(c.channel)}
+            for c in rows]
+
+
+def conversation_status_label(conversation: Conversation, handoff: Optional[Handoff]) -> str:
+    """排队中 / 待回电 (a pending conversation whose handoff is a callback ticket) / 处理中 / 已解决 / 机器人接待."""
+    if conversation.status == ConversationStatus.PENDING and handoff is not None and handoff.status == "callback":
+        return labels.status_label("callback")
+    return labels.status_label(conversation.status)
 
 
 def conversation_json(session, conversation_id: int) -> Optional[Dict[str, Any]]:
@@ -62,9 +74,16 @@ def conversation_json(session, conversation_id: int) -> Optional[Dict[str, Any]]
         "id": conversation.id, "channel": conversation.channel, "status": conversation.status,
         "priority": conversation.priority, "assignee": names.get(conversation.assignee_id),
         "assignee_id": conversation.assignee_id,
+        "status_label": conversation_status_label(conversation, handoff),
+        "priority_label": labels.priority_label(conversation.priority),
+        "channel_label": labels.channel_label(conversation.channel),
         "handoff": None if handoff is None else {"id": handoff.id, "status": handoff.status, "priority": handoff.priority,
                                                  "reasons": handoff.reasons, "ticket": handoff.ticket,
-                                                 "context": handoff.context},
+                                                 "context": handoff.context,
+                                                 "status_label": labels.status_label(handoff.status),
+                                                 "priority_label": labels.priority_label(handoff.priority),
+                                                 "reasons_labels": labels.reason_labels(handoff.reasons),
+                                                 "context_labels": labels.context_labels(handoff.context)},
         "messages": [message_json(m, names) for m in conversation.messages],
     }
 
@@ -82,7 +101,10 @@ async def publish_messages(services, conversation_id: int, after_id: int) -> Non
         messages = list(session.scalars(select(Message).where(Message.conversation_id == conversation_id,
                                                               Message.id > after_id).order_by(Message.id)))
         conversation = session.get(Conversation, conversation_id)
+        latest = session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id)
+                                .order_by(Handoff.id.desc()))
         status = {"type": "status", "conversation_id": conversation_id, "status": conversation.status,
+                  "status_label": conversation_status_label(conversation, latest),
                   "agent": names.get(conversation.assignee_id),
                   "handoff": handoffs.waiting_state(session, conversation_id)}
     for message in messages:

@@ -43,7 +43,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.openapi_version = "3.0.3"
     from fastapi.staticfiles import StaticFiles
 
-    from bot.api import admin, agent, auth, health, metrics as metrics_api, nlu, pages
+    from bot.api import admin, agent, auth, health, metrics as metrics_api, nlu, pages, quick_replies
     from connectors import rest, web, wechat
 
     app.include_router(nlu.router)
@@ -53,6 +53,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(auth.router)
     app.include_router(agent.router)
     app.include_router(admin.router)
+    app.include_router(quick_replies.router)
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(metrics_api.router)

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 
 from sqlalchemy import select
 
-from bot.storage.models import Conversation, Handoff, Message
+from bot.storage.models import Conversation, Handoff, Message, Rating, Staff
 
 
 def _bigrams(text: str) -> set:
@@ -109,9 +109,34 @@ def figures(session, days: int = 14, today: Optional[dt.date] = None) -> Dict[st
                        "median_wait_seconds": statistics.median(d["waits"]) if d["waits"] else None})
     total = len(conversations)
     return {
+        "ratings": rating_figures(session, start, days),
         "conversations": total,
         "bot_only_share": (sum(1 for c in conversations if c.id not in handed) / total) if total else None,
         "handoffs_by_priority": dict(by_priority), "handoffs_by_reason": dict(by_reason.most_common()),
         "median_wait_seconds": statistics.median(waits) if waits else None,
         "per_day": series,
+    }
+
+
+def _average(scores: List[int]) -> Optional[float]:
+    return round(sum(scores) / len(scores), 2) if scores else None
+
+
+def rating_figures(session, start: dt.date, days: int) -> Dict[str, Any]:
+    """满意度评价: every rating's average and count, per agent (all time) and per day (the figures' window)."""
+    rows = list(session.scalars(select(Rating)))
+    names = {s.id: s.display_name for s in session.scalars(select(Staff))}
+    by_agent: Dict[Optional[int], List[int]] = defaultdict(list)
+    by_day: Dict[str, List[int]] = defaultdict(list)
+    for r in rows:
+        by_agent[r.agent_id].append(r.score)
+        if r.created_at.date() >= start:
+            by_day[r.created_at.date().isoformat()].append(r.score)
+    return {
+        "count": len(rows), "average": _average([r.score for r in rows]),
+        "by_agent": [{"agent_id": agent_id, "agent": names.get(agent_id, "未知客服"), "count": len(scores),
+                      "average": _average(scores), "scores": {str(n): scores.count(n) for n in range(1, 6)}}
+                     for agent_id, scores in sorted(by_agent.items(), key=lambda kv: -len(kv[1]))],
+        "per_day": [{"day": day, "count": len(by_day.get(day, [])), "average": _average(by_day.get(day, []))}
+                    for day in ((start + dt.timedelta(days=i)).isoformat() for i in range(days))],
     }

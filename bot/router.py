@@ -6,7 +6,7 @@ decides. "Failed" marks a failed understanding.
 
 | #  | condition                                                                  | decision / action               | priority | failed |
 |----|----------------------------------------------------------------------------|---------------------------------|----------|--------|
-| 0  | a button's payload: /faq and /handoff always count; /slot and /not_helpful only if offered with the current question | answer, handoff (as 7), flow / slot, clarify / not_helpful; else clarify / stale_button | – | not_helpful |
+| 0  | a button's payload: /faq, /handoff and /rate always count; /slot and /not_helpful only if offered with the current question; a digit typed after the rating offer is its /rate button | answer, handoff (as 7), smalltalk / rate, flow / slot, clarify / not_helpful; else clarify / stale_button | – | not_helpful |
 | 1  | emergency rule on the text (before any confidence gating)                  | handoff / emergency             | urgent   |        |
 | 2  | emergency probability ≥ EMERGENCY_INTENT_THRESHOLD (not when it fills a slot) | handoff / emergency          | urgent   |        |
 | 3  | a flow asks, and the message is a cancel word                              | flow / cancel_flow              | –        |        |
@@ -131,6 +131,7 @@ SWITCH_FAQ_CONFIDENCE = 0.5
 # "转人工" again while queued: say where the resident is; after this long in the queue, raise normal → high.
 QUEUE_RAISE_MINUTES = 10
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
+FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 @dataclass
@@ -219,6 +220,8 @@ def _payload(text: str, state: ConversationState) -> Route:
         return Route("answer", None, [f"faq/{arg} (button)"], action="answer", target=arg)
     if command == "handoff":
         return _human_agent(state, "resident asked for a person (button)")
+    if command == "rate":  # 满意度评价 (bot/ratings.py checks the handoff: this resident's, resolved, not rated)
+        return Route("smalltalk", None, ["rating (button)"], action="rate", target=arg)
     if text not in state.offered:
         return Route("clarify", None, ["stale button"], action="stale_button")
     if command == "slot":
@@ -312,6 +315,10 @@ def decide(reading: Any, state: Optional[ConversationState] = None) -> Route:
     text: str = reading.text
     if text.startswith("/"):
         return _two_failed(_payload(text, state), state)
+    typed = text.strip().translate(FULL_WIDTH_DIGITS).rstrip("分").strip()
+    rating = next((p for p in state.offered if p.startswith("/rate ") and p.split(" ")[-1] == typed), None)
+    if rating:  # a digit 1–5 typed right after the rating offer (WeChat has no buttons) is that button
+        return Route("smalltalk", None, ["rating"], action="rate", target=rating.split(" ", 1)[1])
     emergencies = rule_emergencies(reading)
     if emergencies:
         return Route("handoff", "urgent", [f"emergency keyword: {e}" for e in emergencies], action="emergency")

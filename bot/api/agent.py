@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Dict
+from typing import Annotated, Any, Dict, List, Optional
 
-from fastapi import APIRouter, Path, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, StrictBool, StrictStr
 
 from actions import handoff as handoffs
@@ -12,7 +12,7 @@ from bot import live
 from bot.api.deps import CurrentStaff, NowDep, OptionalStaff, ServicesDep, SessionDep
 from bot.errors import ConversationNotFound, check_text
 from bot.services import Services
-from bot.storage.models import Staff
+from bot.storage.models import Conversation, Staff
 
 router = APIRouter(tags=["agent"])
 
@@ -36,6 +36,43 @@ def get_conversation(conversation_id: RowId, staff: CurrentStaff, session: Sessi
     if data is None:
         raise ConversationNotFound()
     return data
+
+
+def conversation_community(session, conversation: Conversation) -> Optional[str]:
+    """The resident's 小区: the bound household's, else the one the conversation started in (None: the default)."""
+    household = conversation.identity.household if conversation.identity is not None else None
+    return household.community_id if household is not None else conversation.community_id
+
+
+def search_knowledge(kb, q: str, limit: int = 8) -> List[Any]:
+    """FAQ entries whose title, id or a question contains the words (titles first, then most matching questions)."""
+    words = [w for w in q.lower().split() if w]
+    scored = []
+    for entry in kb.entries.values():
+        title = entry.title.lower()
+        questions = [x for x in entry.questions if all(w in x.lower() for w in words)]
+        in_title = all(w in title or w in entry.id for w in words)
+        if in_title or questions:
+            scored.append((0 if in_title else 1, -len(questions), entry.id, entry, questions[:3]))
+    return [(entry, matched) for *_, entry, matched in sorted(scored, key=lambda s: s[:3])[:limit]]
+
+
+@router.get("/api/agent/knowledge", summary="Search the FAQ (titles and questions); answers rendered for the "
+                                            "conversation's 小区")
+def knowledge_search(staff: CurrentStaff, services: ServicesDep, session: SessionDep,
+                     q: Annotated[str, Query(min_length=1, max_length=100)],
+                     conversation_id: Annotated[Optional[int], Query(ge=1, le=2**31 - 1)] = None) -> Dict[str, Any]:
+    kb = services.knowledge.current
+    community_id = None
+    if conversation_id is not None:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            raise ConversationNotFound()
+        community_id = conversation_community(session, conversation)
+    community = kb.community(community_id)
+    return {"community": {"id": community.id, "name": community.name},
+            "results": [{"id": e.id, "title": e.title, "questions": matched, "answer": kb.render(e.id, community.id)}
+                        for e, matched in search_knowledge(kb, q.strip())]}
 
 
 @router.post("/api/agent/handoffs/{handoff_id}/claim")

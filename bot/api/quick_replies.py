@@ -1,0 +1,131 @@
+"""Agent tools outside the conversation actions of bot/api/agent.py.
+
+- 快捷回复: admins manage them (``/api/admin/quick-replies``: list, create, edit, delete); agents list them
+  (``GET /api/agent/quick-replies``) and insert one by typing ``/shortcut`` in the console's reply box or from
+  the picker.
+- 满意度评价 from the web widget: ``POST /api/widget/rating`` (the widget's rating card; WeChat residents type
+  the digit instead, see bot/ratings.py). One rating per handoff, only the resident's own, only once resolved.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, StrictStr, conint
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot import live, ratings
+from bot.api.agent import RowId
+from bot.api.deps import CurrentAdmin, CurrentStaff, DbDep, NowDep, OptionalResident, ServicesDep, SessionDep
+from bot.errors import NoWidgetSession, NotFound, WuyeError, check_text
+from bot.storage.models import ChatIdentity, Message, QuickReply
+
+router = APIRouter()
+
+SHORTCUT = r"^[^\s/]{1,16}$"
+
+
+class QuickReplyNotFound(NotFound):
+    code, message = "quick_reply_not_found", "找不到这条快捷回复"
+
+
+class ShortcutTaken(WuyeError):
+    status, code, message = 409, "shortcut_taken", "快捷键“{shortcut}”已被其他快捷回复使用，请换一个"
+
+
+class QuickReplyBody(BaseModel):
+    shortcut: StrictStr = Field(..., regex=SHORTCUT, description="typed after “/” in the console: 1–16 characters, "
+                                                                 "no spaces or “/” (e.g. ty, 停水)")
+    title: StrictStr = Field(..., min_length=1, max_length=64)
+    text: StrictStr = Field(..., min_length=1, max_length=2000)
+
+
+def quick_reply_json(row: QuickReply) -> Dict[str, Any]:
+    return {"id": row.id, "shortcut": row.shortcut, "title": row.title, "text": row.text,
+            "updated_at": row.updated_at.isoformat()}
+
+
+def _all(session) -> Dict[str, Any]:
+    return {"quick_replies": [quick_reply_json(r) for r in session.scalars(select(QuickReply).order_by(QuickReply.shortcut))]}
+
+
+@router.get("/api/agent/quick-replies", tags=["agent"], summary="快捷回复 for the console (any signed-in staff)")
+def list_for_agents(staff: CurrentStaff, session: SessionDep) -> Dict[str, Any]:
+    return _all(session)
+
+
+@router.get("/api/admin/quick-replies", tags=["admin"], summary="快捷回复: the list (admins)")
+def list_quick_replies(staff: CurrentAdmin, session: SessionDep) -> Dict[str, Any]:
+    return _all(session)
+
+
+def _save(session, row: QuickReply, body: QuickReplyBody, now) -> Dict[str, Any]:
+    # blank, NUL or lone surrogates: refused in Chinese (422), as agent replies are
+    row.shortcut, row.title, row.text = body.shortcut, check_text(body.title, 64), check_text(body.text, 2000)
+    row.updated_at = now
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError as exc:
+        raise ShortcutTaken(shortcut=body.shortcut) from exc
+    return quick_reply_json(row)
+
+
+@router.post("/api/admin/quick-replies", tags=["admin"], summary="快捷回复: create (shortcut unique, 409 otherwise)")
+def create_quick_reply(body: QuickReplyBody, staff: CurrentAdmin, db: DbDep, now: NowDep) -> Dict[str, Any]:
+    with db.session() as session:  # committed before the answer goes out
+        return _save(session, QuickReply(created_by=staff.id, created_at=now), body, now)
+
+
+@router.put("/api/admin/quick-replies/{reply_id}", tags=["admin"], summary="快捷回复: edit")
+def update_quick_reply(reply_id: RowId, body: QuickReplyBody, staff: CurrentAdmin, db: DbDep,
+                       now: NowDep) -> Dict[str, Any]:
+    with db.session() as session:
+        row = session.get(QuickReply, reply_id)
+        if row is None:
+            raise QuickReplyNotFound()
+        return _save(session, row, body, now)
+
+
+@router.delete("/api/admin/quick-replies/{reply_id}", tags=["admin"], summary="快捷回复: delete")
+def delete_quick_reply(reply_id: RowId, staff: CurrentAdmin, db: DbDep) -> Dict[str, Any]:
+    with db.session() as session:
+        row = session.get(QuickReply, reply_id)
+        if row is None:
+            raise QuickReplyNotFound()
+        session.delete(row)
+    return {"ok": True}
+
+
+# --- 满意度评价 from the web widget ----------------------------------------------------------------------------
+
+class RatingBody(BaseModel):
+    handoff_id: conint(strict=True, ge=1, le=2**31 - 1) = Field(..., description="from the offer's buttons (/rate <id> <score>)")
+    score: conint(strict=True, ge=1, le=5) = Field(..., description="1 非常不满意 … 5 非常满意")
+    comment: Optional[StrictStr] = Field(None, max_length=500, description="optional: what the resident adds")
+
+
+@router.post("/api/widget/rating", tags=["web widget"],
+             summary="满意度评价: the resident rates a resolved handoff of their own, once (409 already_rated)")
+async def rate(body: RatingBody, resident: OptionalResident, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+    if resident is None:
+        raise NoWidgetSession()
+    comment = check_text(body.comment, 500, allow_empty=True) if body.comment is not None else None
+    with services.db.session() as session:  # committed before the messages below go out
+        identity = session.scalar(select(ChatIdentity).where(ChatIdentity.channel == "web",
+                                                             ChatIdentity.sender_id == resident))
+        if identity is None:
+            raise ratings.RatingNotFound()
+        rating = ratings.rate(session, identity.id, body.handoff_id, body.score, comment, now)
+        conversation_id = rating.conversation_id
+        before = live.last_message_id(session, conversation_id)
+        session.add(Message(conversation_id=conversation_id, sender="resident",
+                            text=ratings.summary_text(body.score, comment), created_at=now,
+                            nlu={"rating": {"handoff_id": body.handoff_id, "score": body.score}}))
+        session.add(Message(conversation_id=conversation_id, sender="bot", created_at=now,
+                            text=ratings.THANKS.format(score=body.score, label=ratings.SCORES[body.score])))
+        result = {"ok": True, "rating": {"handoff_id": body.handoff_id, "score": body.score, "comment": comment}}
+    await live.announce(services, conversation_id, before, ["message_stored"], push=False)
+    return result
