@@ -137,6 +137,15 @@ class WorkOrder(Base):
     chase_count = Column(Integer, nullable=False, default=0)
     created_at = Column(DateTime, default=utcnow, nullable=False)
     updated_at = Column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    # the desk (issue 11): who does it, the conversation it came from, SLA deadlines and when they were met
+    assignee_id = Column(Integer, ForeignKey("staff.id"), nullable=True, index=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=True)
+    response_due = Column(DateTime, nullable=True)
+    completion_due = Column(DateTime, nullable=True)
+    first_response_at = Column(DateTime, nullable=True)
+    completed_at = Column(DateTime, nullable=True)
+    escalated_at = Column(DateTime, nullable=True)  # the overdue escalation went out (once)
+    incident_id = Column(Integer, ForeignKey("incidents.id"), nullable=True, index=True)
     events = relationship("WorkOrderEvent", order_by="WorkOrderEvent.id", cascade="all, delete-orphan")
 
 
@@ -299,3 +308,61 @@ class Rating(Base):
     score = Column(Integer, nullable=False)
     comment = Column(Text, nullable=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+class Notice(Base):
+    """A notice (停水/停电/电梯维保/活动…) for a 小区 or some of its buildings, in a time window."""
+
+    __tablename__ = "notices"
+    id = Column(Integer, primary_key=True)
+    community_id = Column(String(32), ForeignKey("communities.id"), nullable=False, index=True)
+    buildings = Column(JSON, nullable=False, default=list)  # [] = the whole 小区
+    kind = Column(String(16), nullable=False)  # water | power | gas | elevator | activity | other
+    title = Column(String(64), nullable=False)
+    text = Column(Text, nullable=False)
+    starts_at = Column(DateTime, nullable=False)
+    ends_at = Column(DateTime, nullable=False)
+    created_by = Column(Integer, ForeignKey("staff.id"), nullable=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    updated_at = Column(DateTime, default=utcnow, nullable=False)
+    withdrawn_at = Column(DateTime, nullable=True)
+
+
+class NoticeRevision(Base):
+    """Every version of a notice, for its history."""
+
+    __tablename__ = "notice_revisions"
+    id = Column(Integer, primary_key=True)
+    notice_id = Column(Integer, ForeignKey("notices.id"), nullable=False, index=True)
+    staff_id = Column(Integer, ForeignKey("staff.id"), nullable=True)
+    action = Column(String(16), nullable=False)  # created | edited | withdrawn
+    snapshot = Column(JSON, nullable=False)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+class Incident(Base):
+    """One problem many residents report (a peak): the first report opens the work order or handoff, later
+    ones are linked to it, and everyone linked is told when it is resolved."""
+
+    __tablename__ = "incidents"
+    id = Column(Integer, primary_key=True)
+    community_id = Column(String(32), ForeignKey("communities.id"), nullable=False, index=True)
+    building = Column(Integer, nullable=True)
+    category = Column(String(32), nullable=False)
+    status = Column(String(16), nullable=False, default="open")  # open | resolved
+    handoff_id = Column(Integer, ForeignKey("handoffs.id"), nullable=True)
+    summary = Column(Text, nullable=False)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    resolved_at = Column(DateTime, nullable=True)
+    resolution = Column(Text, nullable=True)
+
+
+class IncidentReport(Base):
+    __tablename__ = "incident_reports"
+    __table_args__ = (UniqueConstraint("incident_id", "conversation_id", name="uq_incident_report"),)
+    id = Column(Integer, primary_key=True)
+    incident_id = Column(Integer, ForeignKey("incidents.id"), nullable=False, index=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    message_id = Column(Integer, ForeignKey("messages.id"), nullable=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    told_resolved_at = Column(DateTime, nullable=True)
