@@ -43,7 +43,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.openapi_version = "3.0.3"
     from fastapi.staticfiles import StaticFiles
 
-    from bot.api import admin, agent, auth, health, metrics as metrics_api, nlu, pages, quick_replies
+    from bot.api import admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu, pages, quick_replies
     from connectors import rest, web, wechat
 
     app.include_router(nlu.router)
@@ -57,6 +57,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(metrics_api.router)
+    app.include_router(exports_api.router)
     _instrument(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _mount_docs(app)
