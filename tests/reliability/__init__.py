@@ -1,0 +1,1 @@
+"""The reliability suite (`make reliability`): a program, not pytest tests; see run.py."""
