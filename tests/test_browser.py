@@ -400,3 +400,139 @@ def test_admin_creates_an_api_key_shown_once_and_revokes_it(browser, server):
     page.click(".tabs button:has-text('知识库')")
     assert page.locator("#tab-keys").is_hidden() and page.locator("#tab-kb").is_visible()
     context.close()
+
+
+# --- agent tools (issue 9): Chinese labels, 快捷回复, knowledge search, 满意度评价 ------------------------------------
+ENGLISH_CODES = re.compile(r"\b(pending|open|resolved|queued|callback|claimed|urgent|high|normal|emergency keyword|"
+                           r"emergency|failed understandings|angry tone|angry|anxious|neutral|neighbour dispute|"
+                           r"complaint|resident asked|web|wechat|rest)\b", re.I)
+
+
+def online_agent(browser, server):
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    login(page, server, "/agent", "agent", "agent123")
+    page.wait_for_function("document.getElementById('conn').textContent.includes('在线')")
+    return page
+
+
+def claim_item(agent, needle):
+    item = agent.locator(f"#queue .qitem:has-text('{needle}')").first
+    item.wait_for()
+    text = item.inner_text()
+    item.locator("button:has-text('认领')").click()
+    agent.wait_for_selector("#replybox:not(.hidden)")
+    return text
+
+
+def test_the_agent_console_shows_chinese_labels_only(browser, server):
+    agent = online_agent(browser, server)
+    resident = resident_page(browser, server)
+    ask(resident, "5栋电梯困人了，里面有老人，快来")
+    resident.wait_for_selector("#agent-banner:not(.hidden)")
+    item = claim_item(agent, "5栋电梯困人了")
+    assert "紧急" in item and "排队中" in item and "紧急情况：电梯困人" in item and "网页" in item
+    agent.wait_for_selector("#conv-title:has-text('处理中')")
+    title = agent.inner_text("#conv-title")
+    assert re.fullmatch(r"会话 #\d+ · 处理中", title.strip()), title
+    card = agent.inner_text("#card")
+    assert "紧急情况：电梯困人" in card and "优先级\n紧急" in card and "紧急情况" in card
+    assert re.search(r"(平静|焦急|生气) \d+%", card), card
+    assert agent.locator("#card .meter span").count() == 1
+    mine = agent.inner_text("#mine")
+    assert "紧急" in mine and "网页" in mine
+    for region in ("#queue", "#mine", "#conv-title", "#card"):
+        text = agent.inner_text(region)
+        assert not ENGLISH_CODES.search(text), (region, ENGLISH_CODES.search(text), text)
+    agent.click("#resolve")
+    agent.wait_for_selector("#conv-title:has-text('已解决')")
+    assert not ENGLISH_CODES.search(agent.inner_text("#conv-title"))
+    agent.context.close()
+    resident.context.close()
+
+
+def test_agent_inserts_a_quick_reply_and_a_knowledge_answer_and_the_resident_rates_the_service(browser, server):
+    admin = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
+    login(admin, server, "/admin", "admin", "admin123")
+    admin.click(".tabs button:has-text('快捷回复')")
+    admin.wait_for_selector("#tab-quick:not(.hidden)")
+    assert admin.locator("#tab-kb").is_hidden()
+    admin.fill("#qr-shortcut", "wx")
+    admin.fill("#qr-title", "维修已安排")
+    admin.fill("#qr-text", "您好，维修师傅已安排，预计 30 分钟内上门。")
+    admin.click("#qr-form button[type=submit]")
+    admin.wait_for_selector("#qr-admin-list .faqitem:has-text('/wx')")
+    assert "已保存" in admin.inner_text("#qr-ok")
+
+    agent = online_agent(browser, server)
+    resident = resident_page(browser, server)
+    ask(resident, "我要人工客服，热水器的事情")
+    resident.wait_for_selector("#agent-banner:not(.hidden)")
+    claim_item(agent, "热水器的事情")
+    resident.wait_for_selector("text=已接入")
+
+    # 快捷回复 by shortcut: "/wx" shows the picker, Enter inserts the text, then it is sent
+    agent.click("#reply")
+    agent.keyboard.type("/w")
+    agent.wait_for_selector("#qr-list:not(.hidden) .qr-item[data-shortcut='wx']")
+    agent.keyboard.type("x")
+    agent.keyboard.press("Enter")
+    assert agent.input_value("#reply") == "您好，维修师傅已安排，预计 30 分钟内上门。"
+    agent.keyboard.press("Enter")
+    resident.wait_for_selector(".row.agent .bubble:has-text('维修师傅已安排')")
+    assert agent.input_value("#reply") == ""
+    # the picker button lists them too
+    agent.click("#qr-toggle")
+    agent.locator("#qr-list .qr-item[data-shortcut='wx']").click()
+    assert "维修师傅已安排" in agent.input_value("#reply")
+    agent.fill("#reply", "")
+
+    # knowledge search: the answer rendered for this resident's 小区 goes into the reply box
+    agent.fill("#kb-q", "几点上班")
+    agent.click("#kb-form button[type=submit]")
+    first = agent.locator("#kb-results .kb-item").first
+    first.wait_for()
+    assert first.get_attribute("data-id") == "office_hours"
+    assert "锦绣花园" in agent.inner_text("#kb-community")
+    first.locator("button:has-text('插入回复')").click()
+    inserted = agent.input_value("#reply")
+    assert "020-8888 6601" in inserted and "{" not in inserted
+    agent.click("#send")
+    resident.wait_for_selector(".row.agent .bubble:has-text('020-8888 6601')")
+
+    # resolve: the resident gets the rating card, rates 5 with a comment; once only
+    agent.click("#resolve")
+    card = resident.locator(".rating-card")
+    card.wait_for()
+    assert card.locator(".stars button").count() == 5
+    assert resident.locator("#chips .chip").count() == 0
+    card.locator(".stars button[data-score='5']").click()
+    assert card.locator(".stars button.on").count() == 5 and "非常满意" in card.inner_text()
+    card.locator("input").fill("师傅很专业")
+    card.locator("button.submit").click()
+    resident.wait_for_selector(".rating-card .done")
+    resident.wait_for_selector(".row.mine .bubble:has-text('评价：★★★★★ 5 分')")
+    resident.wait_for_selector(".row.theirs .bubble:has-text('感谢您的评价')")
+    agent.wait_for_selector(".tmsg.resident:has-text('师傅很专业')")
+
+    admin.click(".tabs button:has-text('运营数据')")
+    row = admin.locator("#ratings-by-agent tbody tr:has-text('客服小林')")
+    row.wait_for()
+    assert "5.00" in row.inner_text() or "5" in row.inner_text()
+    assert admin.locator("#ratings-per-day tbody tr").count() >= 1
+    for page in (admin, agent, resident):
+        page.context.close()
+
+
+def test_a_resident_can_type_the_rating_digit_instead(browser, server):
+    agent = online_agent(browser, server)
+    resident = resident_page(browser, server)
+    ask(resident, "请帮我转人工客服")
+    resident.wait_for_selector("#agent-banner:not(.hidden)")
+    claim_item(agent, "请帮我转人工客服")
+    agent.click("#resolve")
+    resident.locator(".rating-card").wait_for()
+    ask(resident, "4")
+    resident.wait_for_selector(".row.theirs .bubble:has-text('感谢您的评价（4 分')")
+    assert resident.locator(".rating-card").count() == 0  # the card closes once the resident answered
+    agent.context.close()
+    resident.context.close()

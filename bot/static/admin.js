@@ -133,3 +133,58 @@
   });
   $("key-done").addEventListener("click", hideOnce);
 })();
+
+// 快捷回复 tab (create, edit, delete the replies agents insert with /shortcut) and 满意度评价 in the figures tab.
+(function () {
+  "use strict";
+  const { $, el, api } = window.wuyeStaff;
+  let editing = null;
+  document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
+    $("tab-quick").classList.toggle("hidden", b.dataset.tab !== "quick");
+    if (b.dataset.tab === "quick") loadQuickReplies();
+    if (b.dataset.tab === "figures") loadRatings();
+  }));
+  function startEdit(q) {
+    editing = q; $("qr-error").textContent = ""; $("qr-ok").textContent = "";
+    $("qr-edit-title").textContent = q ? "编辑快捷回复 /" + q.shortcut : "新建快捷回复";
+    $("qr-shortcut").value = q ? q.shortcut : ""; $("qr-title").value = q ? q.title : ""; $("qr-text").value = q ? q.text : "";
+    $("qr-delete").classList.toggle("hidden", !q);
+  }
+  async function loadQuickReplies() {
+    const box = $("qr-admin-list"); let data;
+    try { data = await api("/api/admin/quick-replies"); } catch (e) { box.textContent = "加载失败：" + e.message; return; }
+    box.replaceChildren();
+    if (!data.quick_replies.length) box.textContent = "还没有快捷回复";
+    data.quick_replies.forEach((q) => {
+      const d = el("div", "faqitem"); d.dataset.shortcut = q.shortcut;
+      d.appendChild(el("div", "", "/" + q.shortcut + " · " + q.title)); d.appendChild(el("small", "", q.text));
+      d.addEventListener("click", () => startEdit(q)); box.appendChild(d);
+    });
+  }
+  $("qr-new").addEventListener("click", () => startEdit(null));
+  $("qr-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); $("qr-error").textContent = ""; $("qr-ok").textContent = "";
+    const body = JSON.stringify({ shortcut: $("qr-shortcut").value.trim(), title: $("qr-title").value, text: $("qr-text").value });
+    try {
+      const q = await api("/api/admin/quick-replies" + (editing ? "/" + editing.id : ""), { method: editing ? "PUT" : "POST", body: body });
+      startEdit(q); $("qr-ok").textContent = "已保存，客服输入 /" + q.shortcut + " 即可插入。"; loadQuickReplies();
+    } catch (e) { $("qr-error").textContent = "未保存：" + (e.code === "invalid_request" ? "快捷键为 1–16 个字符，不能有空格或 /；标题和内容不能为空" : e.message); }
+  });
+  $("qr-delete").addEventListener("click", async () => {
+    if (!editing || !confirm("确定删除快捷回复 /" + editing.shortcut + " 吗？")) return;
+    try { await api("/api/admin/quick-replies/" + editing.id, { method: "DELETE" }); startEdit(null); loadQuickReplies(); }
+    catch (e) { $("qr-error").textContent = "删除失败：" + e.message; }
+  });
+  const fmt = (v) => (v == null ? "-" : v.toFixed(2));
+  async function loadRatings() {
+    let f; try { f = (await api("/api/admin/figures")).ratings; } catch (e) { return; }
+    if (!f) return;
+    const k = $("rating-kpis"); k.replaceChildren();
+    [[String(f.count), "评价总数"], [fmt(f.average), "平均分"]].forEach(([v, label]) => { const d = el("div", "kpi"); d.appendChild(el("b", "", v)); d.appendChild(el("span", "", label)); k.appendChild(d); });
+    const byAgent = document.querySelector("#ratings-by-agent tbody"); byAgent.replaceChildren();
+    f.by_agent.forEach((a) => { const tr = el("tr"); [a.agent, String(a.count), fmt(a.average), ...[1, 2, 3, 4, 5].map((n) => String(a.scores[n] || 0))].forEach((v) => tr.appendChild(el("td", "", v))); byAgent.appendChild(tr); });
+    const perDay = document.querySelector("#ratings-per-day tbody"); perDay.replaceChildren();
+    f.per_day.filter((d) => d.count).forEach((d) => { const tr = el("tr"); [d.day, String(d.count), fmt(d.average)].forEach((v) => tr.appendChild(el("td", "", v))); perDay.appendChild(tr); });
+    if (!f.per_day.some((d) => d.count)) { const tr = el("tr"); const td = el("td", "", "近 14 天暂无评价"); td.colSpan = 3; tr.appendChild(td); perDay.appendChild(tr); }
+  }
+})();

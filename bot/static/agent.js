@@ -1,8 +1,12 @@
-// Agent console (sign-in and the shared helpers: staff.js): live queue (urgent first), claim → context card + live transcript, reply/note/resolve.
+// Agent console (sign-in and the shared helpers: staff.js): live queue (urgent first), claim → context card + live transcript, reply/note/resolve,
+// 快捷回复 (type /shortcut or use the picker) and a knowledge-base search that inserts the answer for the resident's 小区.
+// Only Chinese labels are shown: the API keeps codes and adds *_label fields (bot/labels.py).
 (function () {
   "use strict";
   const { $, el, api } = window.wuyeStaff;
   const PRIO = { urgent: "紧急", high: "高", normal: "普通" };
+  const STATUS = { bot: "机器人接待", pending: "排队中", open: "处理中", resolved: "已解决", queued: "排队中", callback: "待回电", claimed: "处理中" };
+  let quickReplies = [];
   let me = null, ws = null, current = null, knownUrgent = new Set(), firstQueue = true, titleTimer = null;
 
   function alertUrgent() {
@@ -23,11 +27,11 @@
       if (q.priority === "urgent" && !knownUrgent.has(q.handoff_id)) { knownUrgent.add(q.handoff_id); if (!firstQueue) fresh = true; }
       const item = el("div", "qitem " + q.priority);
       item.dataset.handoff = q.handoff_id;
-      const head = el("div"); head.appendChild(el("span", "prio " + q.priority, PRIO[q.priority] || q.priority));
-      head.appendChild(document.createTextNode(" " + (q.room || "未绑定") + " · " + q.channel + (q.ticket ? " · 留言 " + q.ticket : "")));
+      const head = el("div"); head.appendChild(el("span", "prio " + q.priority, q.priority_label || PRIO[q.priority] || "普通"));
+      head.appendChild(document.createTextNode(" " + (q.status_label || STATUS[q.status] || "") + " · " + (q.room || "未绑定") + " · " + (q.channel_label || "") + (q.ticket ? " · 留言 " + q.ticket : "")));
       item.appendChild(head);
       item.appendChild(el("div", "summary", q.summary));
-      item.appendChild(el("div", "meta", "原因：" + q.reasons.join("；") + " · 已等待 " + Math.round(q.waiting_seconds / 60) + " 分钟"));
+      item.appendChild(el("div", "meta", "原因：" + (q.reasons_labels || []).join("；") + " · 已等待 " + Math.round(q.waiting_seconds / 60) + " 分钟"));
       const b = el("button", "btn", "认领"); b.addEventListener("click", () => claim(q.handoff_id)); item.appendChild(b);
       const v = el("button", "btn secondary", "查看"); v.addEventListener("click", () => open(q.conversation_id)); item.appendChild(v);
       box.appendChild(item);
@@ -37,7 +41,7 @@
   }
   function renderMine(mineList) {
     const mine = $("mine"); mine.replaceChildren();
-    mineList.forEach((c) => { const d = el("div", "qitem " + (c.priority || ""), "会话 #" + c.conversation_id + " · " + c.channel);
+    mineList.forEach((c) => { const d = el("div", "qitem " + (c.priority || ""), "会话 #" + c.conversation_id + " · " + (c.priority_label || "") + " · " + (c.channel_label || ""));
       d.addEventListener("click", () => open(c.conversation_id)); mine.appendChild(d); });
   }
   async function refresh() {
@@ -51,7 +55,7 @@
       const data = JSON.parse(ev.data);
       if (data.type === "queue") refresh();
       else if (data.type === "message" && current && data.conversation_id === current.id) appendMsg(data);
-      else if (data.type === "status" && current && data.conversation_id === current.id) { current.status = data.status; updateControls(); }
+      else if (data.type === "status" && current && data.conversation_id === current.id) { current.status = data.status; current.status_label = data.status_label; showTitle(); updateControls(); }
     };
     ws.onclose = () => { $("conn").textContent = "○ 重新连接中…"; setTimeout(connect, 2000); };
   }
@@ -70,15 +74,23 @@
     const c = h.context || {}; const hh = c.household;
     const dl = el("dl");
     const add = (k, v) => { dl.appendChild(el("dt", "", k)); dl.appendChild(el("dd", "", v)); };
-    add("优先级", PRIO[h.priority] || h.priority); add("转人工原因", (h.reasons || []).join("；"));
-    add("情绪", c.emotion ? c.emotion.label + " " + (c.emotion.score || "") : "-");
-    add("渠道", c.channel || conv.channel);
+    const L = h.context_labels || {};
+    add("优先级", h.priority_label || PRIO[h.priority] || "普通"); add("状态", h.status_label || STATUS[h.status] || "");
+    add("转人工原因", (h.reasons_labels || []).join("；") || "无");
+    const emo = L.emotion;
+    if (emo) {
+      const dd = el("dd", "emotion"); const pct = Math.round((emo.score || 0) * 100);
+      const meter = el("span", "meter " + (emo.label || "")); const fill = el("span"); fill.style.width = pct + "%"; meter.appendChild(fill);
+      meter.title = "把握 " + pct + "%"; dd.appendChild(meter); dd.appendChild(document.createTextNode(emo.label_zh + " " + pct + "%" + ((emo.cues_labels || []).length ? "（" + emo.cues_labels.join("、") + "）" : "")));
+      dl.appendChild(el("dt", "", "情绪")); dl.appendChild(dd);
+    } else add("情绪", "-");
+    add("渠道", L.channel || conv.channel_label || "");
     if (hh) { add("房屋", hh.room); add("业主", hh.owner + " " + hh.phone); add("欠费", hh.fees_owed + " 元 " + (hh.unpaid_periods || []).join("、"));
       add("未完工单", (hh.open_work_orders || []).map((o) => o.number + " " + o.description + "（" + o.status + "）").join("；") || "无");
       add("近期转人工", String(hh.recent_handoffs_90d)); }
     else add("房屋", "未绑定（未验证身份）");
-    add("识别结果", (c.readings || []).map((r) => r.text + " → " + (r.intent ? r.intent.name + " " + r.intent.confidence : "")).join("\n"));
-    add("实体", (c.entities || []).map((e) => e.entity + "=" + e.value).join("，") || "无");
+    add("识别结果", (L.readings || []).map((r) => r.text + " → " + r.intent_label + (r.confidence != null ? " " + Math.round(r.confidence * 100) + "%" : "")).join("\n") || "无");
+    add("实体", (L.entities || []).map((e) => e.label + "：" + e.value).join("，") || "无");
     add("机器人已答", (c.bot_answers || []).join("\n—\n") || "无");
     card.appendChild(dl);
   }
@@ -88,8 +100,8 @@
   }
   async function open(conversationId) {
     const conv = await api("/api/agent/conversations/" + conversationId);
-    current = conv; seen.clear(); $("log").replaceChildren();
-    $("conv-title").textContent = "会话 #" + conv.id + " · " + (conv.status === "open" ? "处理中" : conv.status);
+    current = conv; seen.clear(); $("log").replaceChildren(); hideQuickReplies(); loadQuickReplies();
+    showTitle();
     conv.messages.forEach(appendMsg); renderCard(conv); updateControls();
     if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "watch", conversation_id: conv.id }));
   }
@@ -99,11 +111,72 @@
   }
   async function sendReply() {
     const text = $("reply").value.trim(); if (!text || !current) return;
-    $("reply").value = "";
+    $("reply").value = ""; hideQuickReplies();
     await api("/api/agent/conversations/" + current.id + "/messages", { method: "POST", body: JSON.stringify({ text: text, private: $("private").checked }) });
   }
+  function showTitle() {
+    if (current) $("conv-title").textContent = "会话 #" + current.id + " · " + (current.status_label || STATUS[current.status] || "");
+  }
   $("send").addEventListener("click", sendReply);
-  $("reply").addEventListener("keydown", (e) => { if (e.key === "Enter") sendReply(); });
+
+  // --- 快捷回复: "/shortcut" in the reply box (Tab, Enter or a click inserts), or the picker button ---
+  async function loadQuickReplies() { try { quickReplies = (await api("/api/agent/quick-replies")).quick_replies; } catch (e) { quickReplies = []; } }
+  let qrMatches = [], qrActive = 0;
+  function slashToken() { const m = /(^|\s)\/(\S*)$/.exec($("reply").value); return m ? m[2] : null; }
+  function showQuickReplies(filter) {
+    const box = $("qr-list"); box.replaceChildren();
+    qrMatches = quickReplies.filter((q) => filter === null || q.shortcut.startsWith(filter) || q.title.includes(filter));
+    qrActive = 0;
+    if (!qrMatches.length) { box.classList.add("hidden"); return; }
+    qrMatches.forEach((q, i) => {
+      const item = el("div", "qr-item" + (i === 0 ? " active" : "")); item.dataset.shortcut = q.shortcut; item.setAttribute("role", "option");
+      item.appendChild(el("b", "", "/" + q.shortcut)); item.appendChild(document.createTextNode(q.title)); item.appendChild(el("small", "", q.text));
+      item.addEventListener("mousedown", (e) => { e.preventDefault(); insertQuickReply(q); });
+      box.appendChild(item);
+    });
+    box.classList.remove("hidden");
+  }
+  function hideQuickReplies() { $("qr-list").classList.add("hidden"); qrMatches = []; }
+  function insertQuickReply(q) {
+    const input = $("reply"); const token = slashToken();
+    input.value = token !== null ? input.value.replace(/\/\S*$/, q.text) : (input.value ? input.value + " " : "") + q.text;
+    hideQuickReplies(); input.focus();
+  }
+  $("reply").addEventListener("input", () => { const t = slashToken(); if (t === null) hideQuickReplies(); else showQuickReplies(t); });
+  $("reply").addEventListener("keydown", (e) => {
+    const open = !$("qr-list").classList.contains("hidden") && qrMatches.length;
+    if (open && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+      e.preventDefault(); qrActive = (qrActive + (e.key === "ArrowDown" ? 1 : qrMatches.length - 1)) % qrMatches.length;
+      $("qr-list").querySelectorAll(".qr-item").forEach((n, i) => n.classList.toggle("active", i === qrActive)); return;
+    }
+    if (open && !e.isComposing && (e.key === "Enter" || e.key === "Tab")) { e.preventDefault(); insertQuickReply(qrMatches[qrActive]); return; }
+    if (e.key === "Escape") { hideQuickReplies(); return; }
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendReply(); }
+  });
+  document.addEventListener("click", (e) => { if (!e.target.closest("#qr-list, #qr-toggle, #reply")) hideQuickReplies(); });
+  $("qr-toggle").addEventListener("click", async () => {
+    if (!$("qr-list").classList.contains("hidden")) { hideQuickReplies(); return; }
+    await loadQuickReplies(); showQuickReplies(null);
+  });
+
+  // --- 知识库: search titles and questions; 插入 puts the answer, rendered for this resident's 小区, in the reply box ---
+  $("kb-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const q = $("kb-q").value.trim(); const box = $("kb-results"); box.replaceChildren(); if (!q) return;
+    let data;
+    try { data = await api("/api/agent/knowledge?q=" + encodeURIComponent(q) + (current ? "&conversation_id=" + current.id : "")); }
+    catch (err) { box.appendChild(el("div", "error", "搜索失败：" + err.message)); return; }
+    $("kb-community").textContent = "按小区「" + data.community.name + "」显示答案";
+    if (!data.results.length) box.appendChild(el("div", "sub", "没有找到相关条目"));
+    data.results.forEach((r) => {
+      const item = el("div", "kb-item"); item.dataset.id = r.id;
+      item.appendChild(el("b", "", r.title)); item.appendChild(el("div", "answer", r.answer));
+      if (r.questions.length) item.appendChild(el("div", "sub", "问法：" + r.questions.join(" / ")));
+      const b = el("button", "btn", "插入回复"); b.type = "button";
+      b.addEventListener("click", () => { const input = $("reply"); input.value = (input.value ? input.value + "\n" : "") + r.answer; input.focus(); });
+      item.appendChild(b); box.appendChild(item);
+    });
+  });
   $("resolve").addEventListener("click", async () => { await api("/api/agent/conversations/" + current.id + "/resolve", { method: "POST" }); await open(current.id); refresh(); });
   $("release").addEventListener("click", async () => { await api("/api/agent/conversations/" + current.id + "/release", { method: "POST" }); await open(current.id); refresh(); });
   window.wuyeStaff.start({
@@ -111,7 +184,7 @@
       me = signedIn;
       $("me").textContent = me.display_name + (me.role === "admin" ? "（管理员）" : "");
       $("admin-link").classList.toggle("hidden", me.role !== "admin");
-      connect(); refresh();
+      connect(); refresh(); loadQuickReplies();
     },
   });
 })();

@@ -47,11 +47,46 @@
       row.appendChild(body);
       messagesEl.appendChild(row);
       drawn = row;
-      if (!mine && m.buttons && m.buttons.length) setChips(m.buttons);
+      if (mine) closeRatingCards();
+      if (!mine && m.buttons && m.buttons.length && m.buttons.every((b) => /^\/rate \d+ [1-5]$/.test(b.payload))) {
+        setChips([]); messagesEl.appendChild(ratingCard(m.buttons));
+      } else if (!mine && m.buttons && m.buttons.length) setChips(m.buttons);
     }
     messagesEl.scrollTop = messagesEl.scrollHeight;
     return drawn;
   }
+  // 满意度评价: the offer's five /rate buttons drawn as a card (score + optional comment) posted to /api/widget/rating;
+  // a later message of the resident closes it (typing the digit works too: the bot takes it as that button).
+  function ratingCard(buttons) {
+    const handoffId = Number(buttons[0].payload.split(" ")[1]);
+    const card = el("div", "rating-card"); card.dataset.handoff = String(handoffId);
+    card.appendChild(el("div", "", "请为本次人工服务打分"));
+    const stars = el("div", "stars"); let score = 0;
+    buttons.forEach((b) => {
+      const value = Number(b.payload.split(" ")[2]);
+      const star = el("button", "star", "★ " + value); star.type = "button"; star.title = b.title; star.dataset.score = String(value);
+      star.addEventListener("click", () => { score = value; stars.querySelectorAll("button").forEach((x) => x.classList.toggle("on", Number(x.dataset.score) <= value)); hint.textContent = b.title.replace(/^\d+\s*/, ""); submit.disabled = false; });
+      stars.appendChild(star);
+    });
+    const hint = el("div", "hint", "");
+    const comment = el("input"); comment.type = "text"; comment.maxLength = 500; comment.placeholder = "意见或建议（选填）";
+    const submit = el("button", "submit", "提交评价"); submit.type = "button"; submit.disabled = true;
+    const error = el("div", "error", "");
+    submit.addEventListener("click", async () => {
+      submit.disabled = true; error.textContent = ""; card.dataset.sent = "1";  // kept open while it is being sent
+      try {
+        const r = await fetch("/api/widget/rating", { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ handoff_id: handoffId, score: score, comment: comment.value.trim() || null }) });
+        const data = await r.json().catch(() => ({}));
+        if (!r.ok) { error.textContent = data.detail || "提交失败，请稍后再试"; if (r.status !== 409) { submit.disabled = false; delete card.dataset.sent; } return; }
+        card.replaceChildren(el("div", "done", "已提交评价，感谢您的反馈！"));
+        if (restMode) loadHistory();
+      } catch (e) { error.textContent = "网络异常，请稍后再试"; submit.disabled = false; delete card.dataset.sent; }
+    });
+    [stars, hint, comment, submit, error].forEach((x) => card.appendChild(x));
+    return card;
+  }
+  function closeRatingCards() { messagesEl.querySelectorAll(".rating-card:not([data-sent])").forEach((c) => c.remove()); }
   // The real state of the conversation: bot, queued (with the position), a callback registered, or an agent.
   function setStatus(status, agent, handoff) {
     const banner = $("agent-banner");
