@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import httpx
 import websockets
 
-from tests.reliability.harness import (CJK, HTTP_TIMEOUT, WECHAT_AES_KEY, WECHAT_APP_ID, WECHAT_TOKEN, Ledger,
+from tests.reliability.harness import (CJK, HTTP_TIMEOUT, raw_http, WECHAT_AES_KEY, WECHAT_APP_ID, WECHAT_TOKEN, Ledger,
                                        Server, client, cookie_header, db_query, judge, raw_json, resident, short,
                                        staff)
 
@@ -27,7 +27,7 @@ BAD_TEXTS: List[Tuple[str, Optional[str]]] = [
     ("你好\x00", "invalid_characters"), ("\x00", "invalid_characters"), ("a\x07b", "invalid_characters"),
     ("\x1b[31m红色\x1b[0m", "invalid_characters"), ("删除\x7f", "invalid_characters"), ("\x85下一行", "invalid_characters"),
     ("", "empty_message"), ("   ", "empty_message"), ("\n\t ", "empty_message"), ("\u3000\u3000", "empty_message"),
-    ("字" * 1001, "message_too_long"), ("x" * 200_000, "message_too_long"),
+    ("字" * 1001, "message_too_long"), ("x" * 200_000, None),
 ]
 WRONG_TYPES: List[Any] = [5, 5.5, True, None, [], ["a"], {}, {"text": "a"}, 2**64]
 WRONG_BODIES: List[Tuple[str, bytes, str]] = [  # (label, body, content-type)
@@ -60,7 +60,7 @@ def text_field_cases(ledger: Ledger, endpoint: str, c_factory, body_for, extra_o
     for label, body, ctype in WRONG_BODIES:
         c = c_factory()
         judge(ledger, G, f"POST {endpoint}", f"body: {label}", post_raw(c, endpoint, body, ctype),
-              statuses=(400, 413, 415, 422))
+              statuses=(400, 413, 415, 422), expect="no5xx" if label == "no content type" else "4xx")
 
 
 def run_http(ledger: Ledger, server: Server, api_key: str) -> None:
@@ -96,7 +96,12 @@ def run_http(ledger: Ledger, server: Server, api_key: str) -> None:
         c = resident(base)
         judge(ledger, G, "POST /api/widget/messages", f"photos={short(photos)}",
               post_raw(c, "/api/widget/messages", raw_json({"text": "报修", "photos": photos})), statuses=(422,))
-    for cookie in ("", "x", "\x00", "a" * 10_000, "wuye_resident", "é"):
+    for cookie in ("\x00", "a\x01b", "\xff\xfe"):
+        judge(ledger, G, "GET /api/widget/history", f"cookie wuye_resident={short(cookie)} (raw HTTP)",
+              lambda cookie=cookie: raw_http(server.port, b"GET", b"/api/widget/history",
+                                             [(b"cookie", b"wuye_resident=" + cookie.encode("latin-1"))]),
+              statuses=(400, 401), clear=False)  # refused by the HTTP server itself (400) or by the app (401)
+    for cookie in ("", "x", "a" * 10_000, "wuye_resident", "é"):
         c = client(base)
         judge(ledger, G, "GET /api/widget/history", f"cookie wuye_resident={short(cookie)}",
               lambda c=c, cookie=cookie: c.get("/api/widget/history",
@@ -137,7 +142,7 @@ def run_http(ledger: Ledger, server: Server, api_key: str) -> None:
     for name in ("..%2f..%2fetc%2fpasswd", "..%2F..%2Fbot%2Fsettings.py", "%2e%2e%2f%2e%2e%2fREADME.md",
                  "x.png", "0" * 32 + ".png", "0" * 32 + ".svg", "....//....//etc/passwd", "%00.png", "a" * 5000 + ".png"):
         judge(ledger, G, "GET /uploads/{name}", name,
-              lambda name=name: client(base).get("/uploads/" + name), statuses=(404,))
+              lambda name=name: client(base).get("/uploads/" + name), statuses=(404,), clear=False)
 
     # --- staff login ---
     for body in ({"username": 5, "password": "x"}, {"username": "admin"}, {}, {"username": "x" * 100_000, "password": "x"},
@@ -186,7 +191,7 @@ def run_http(ledger: Ledger, server: Server, api_key: str) -> None:
               post_raw(admin, "/api/admin/api-keys", raw_json({"name": name})), statuses=(422,))
     for faq_id in ("..%2F..%2Fetc%2Fpasswd", "x" * 5000, "%00", "nope"):
         judge(ledger, G, "GET /api/admin/faq/{id}", faq_id, lambda faq_id=faq_id: admin.get(f"/api/admin/faq/{faq_id}"),
-              statuses=(404, 422))
+              statuses=(404, 422), clear="%2F" not in faq_id)
     judge(ledger, G, "GET /api/admin/faq?q=", "q=\\ud800 and NUL",
           lambda: admin.get("/api/admin/faq", params={"q": "\x00"}), expect="no5xx")
     faq_edits(ledger, admin, keyed, base)
@@ -206,7 +211,10 @@ def faq_edits(ledger: Ledger, admin: httpx.Client, keyed: httpx.Client, base: st
     original = r.json()
 
     def put(answer: Any = None, **changes: Any):
-        current = admin.get("/api/admin/faq/office_hours").json()
+        try:
+            current = admin.get("/api/admin/faq/office_hours").json()
+        except (httpx.HTTPError, ValueError):  # a previous edit broke the entry: recorded by its own case
+            current = original
         body = {"title": original["title"], "questions": original["questions"], "answer": original["answer"],
                 "version": current.get("version")}
         if answer is not None:
@@ -346,7 +354,8 @@ def run_wechat(ledger: Ledger, server: Server) -> None:
     # values the channel must carry or answer without a 5xx
     for label, inner in [
         ("Content 5000 characters", wechat_text("o_rel_long", "物" * 5000)),
-        ("openid breaking CDATA", wechat_text("o]]><x>", "你好")),
+        ("openid breaking CDATA (escaped in the push)", wechat_text("o_rel", "你好").replace(
+            "<FromUserName><![CDATA[o_rel]]></FromUserName>", "<FromUserName>o]]&gt;&lt;x&gt;</FromUserName>")),
         ("empty openid", wechat_text("", "你好")),
         ("openid 5000 characters", wechat_text("o" * 5000, "你好")),
         ("unknown MsgType", wechat_text("o_rel_t", "你好", kind="shortvideo")),

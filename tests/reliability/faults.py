@@ -113,6 +113,14 @@ class Cluster:
     def __init__(self, work, ledger: Ledger) -> None:
         self.redis = PrivateRedis()
         self.redis.start()
+        try:
+            self._up(work)
+        except BaseException:
+            self.redis.stop()
+            raise
+        self.ledger = ledger
+
+    def _up(self, work) -> None:
         self.site = Site(work, "cluster", "postgresql", self.redis.url)
         self.site.env_extra["WUYE_LIMIT_MESSAGES_PER_SENDER"] = os.environ.get("WUYE_REL_SOAK_LIMIT", "120/60")
         self.site.prepare()
@@ -124,7 +132,6 @@ class Cluster:
         self.b.wait_healthy()
         self.nginx = Nginx(work, [self.a, self.b])
         self.nginx.start()
-        self.ledger = ledger
 
     def close(self) -> None:
         for part in (self.nginx, self.a, self.b, self.redis):

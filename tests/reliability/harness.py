@@ -498,6 +498,30 @@ def staff(base: str, username: str, password: str) -> httpx.Client:
     return c
 
 
+def raw_http(port: int, method: bytes, path: bytes, headers: List[tuple], body: bytes = b"") -> httpx.Response:
+    """One HTTP/1.1 request written byte for byte (header values httpx refuses to send: NUL, trailing space…)."""
+    head = [method + b" " + path + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close",
+            b"Content-Length: " + str(len(body)).encode()] + [k + b": " + v for k, v in headers]
+    with socket.create_connection(("127.0.0.1", port), timeout=HTTP_TIMEOUT) as s:
+        s.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout as exc:
+            raise httpx.ReadTimeout("raw request timed out") from exc
+    if not data:
+        raise httpx.RemoteProtocolError("connection closed without a response")
+    head_raw, _, rest = data.partition(b"\r\n\r\n")
+    lines = head_raw.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = [tuple(x.decode("latin-1").split(": ", 1)) for x in lines[1:] if b": " in x]
+    return httpx.Response(status, headers=hdrs, content=rest)
+
+
 def raw_json(value: Any) -> bytes:
     """JSON as ASCII, so lone surrogates and NUL travel as \\ud800 / \\u0000 escapes."""
     return json.dumps(value, ensure_ascii=True).encode("ascii")

@@ -52,36 +52,51 @@ def main(argv=None) -> int:
 
     state = {}
 
-    def start_single() -> None:
-        site = Site(work, "single", "postgresql")
-        state["site"] = site
+    def start_single(name: str) -> None:
+        """A fresh instance on its own PostgreSQL database (the corpus may break its knowledge base: that is a
+        finding, and the abuse phase must not inherit it)."""
+        site = Site(work, name, "postgresql")
+        state.setdefault("sites", []).append(site)
         site.prepare()
-        state["server"] = Server(site, "single").start()
-        admin = staff(state["server"].url, "admin", "admin123")
+        server = Server(site, name).start()
+        state.setdefault("servers", []).append(server)
+        admin = staff(server.url, "admin", "admin123")
         keys = {}
-        for name in ("k1", "k2", "revoked"):
-            r = admin.post("/api/admin/api-keys", json={"name": f"reliability-{name}"})
+        for key in ("k1", "k2", "revoked"):
+            r = admin.post("/api/admin/api-keys", json={"name": f"reliability-{key}"})
             r.raise_for_status()
-            keys[name], keys[f"{name}_id"] = r.json()["key"], r.json()["id"]
+            keys[key], keys[f"{key}_id"] = r.json()["key"], r.json()["id"]
         admin.post(f"/api/admin/api-keys/{keys['revoked_id']}/revoke").raise_for_status()
-        state["keys"] = keys
+        state[name] = (server, keys)
 
+    def errors_in_log(server: Server) -> None:
+        errors = [line for line in server.log().splitlines() if '"level": "error"' in line]
+        ledger.notes.append(f"{server.name}: {len(errors)} error lines in its log ({server.log_path})")
+
+    cluster: dict = {}
     try:
-        if only & {"corpus", "abuse"}:
-            phase("corpus:start", start_single)
-            if "server" in state:
-                phase("corpus:http", lambda: corpus.run_http(ledger, state["server"], state["keys"]["k1"]))
-                phase("corpus:wechat", lambda: corpus.run_wechat(ledger, state["server"]))
-                phase("corpus:websocket", lambda: corpus.run_ws(ledger, state["server"]))
-                phase("abuse", lambda: abuse.run(ledger, state["server"], state["keys"]))
-                phase("corpus:stored", lambda: corpus.nothing_bad_stored(ledger, state["server"]))
-                five = [line for line in state["server"].log().splitlines() if '"level": "error"' in line]
-                ledger.notes.append(f"single instance log: {len(five)} error lines ({state['server'].log_path})")
+        if "corpus" in only:
+            phase("corpus:start", lambda: start_single("corpus"))
+            if "corpus" in state:
+                server, keys = state["corpus"]
+                phase("corpus:http", lambda: corpus.run_http(ledger, server, keys["k1"]))
+                phase("corpus:wechat", lambda: corpus.run_wechat(ledger, server))
+                phase("corpus:websocket", lambda: corpus.run_ws(ledger, server))
+                phase("corpus:stored", lambda: corpus.nothing_bad_stored(ledger, server))
+                errors_in_log(server)
+                server.stop()
+        if "abuse" in only:
+            phase("abuse:start", lambda: start_single("abuse"))
+            if "abuse" in state:
+                server, keys = state["abuse"]
+                phase("abuse", lambda: abuse.run(ledger, server, keys))
+                phase("abuse:stored", lambda: corpus.nothing_bad_stored(ledger, server))
+                errors_in_log(server)
+                server.stop()
         phase("kill9:sqlite", lambda: faults.kill9_flow(ledger, _prepared(Site(work, "k9-sqlite", "sqlite")), "SQLite"))
         phase("kill9:postgresql", lambda: faults.kill9_flow(ledger, _prepared(Site(work, "k9-pg", "postgresql"), state),
                                                             "PostgreSQL"))
         if "cluster" in only:
-            cluster = {}
 
             def up() -> None:
                 cluster["c"] = faults.Cluster(work, ledger)
@@ -93,11 +108,12 @@ def main(argv=None) -> int:
                 phase("cluster:redis", lambda: faults.redis_outage(ledger, cluster["c"]))
                 phase("cluster:database-kills", lambda: faults.database_kills(ledger, cluster["c"]))
                 phase("cluster:soak", lambda: faults.soak(ledger, cluster["c"], args.soak))
-                cluster["c"].close()
     finally:
-        if "server" in state:
-            state["server"].stop()
-        for site in state.get("sites", []) + ([state["site"]] if "site" in state else []):
+        if "c" in cluster:
+            cluster["c"].close()
+        for server in state.get("servers", []):
+            server.stop()
+        for site in state.get("sites", []):
             try:
                 site.close()
             except Exception:  # noqa: BLE001
