@@ -175,6 +175,9 @@ def cross_instance(ledger: Ledger, cl: Cluster) -> None:
 
     async def run() -> None:
         res = resident(cl.nginx.url)
+        # the conversation exists first: a socket opened before a resident's first message follows no conversation
+        # until that socket itself sends one (see the notes)
+        res.post("/api/widget/messages", json={"text": "你好"}).raise_for_status()
         await _live_case(ledger, g, "POST on A, WebSocket on B", cl.b.ws_url, cl.a.url, res)
         await _live_case(ledger, g, "POST on B, WebSocket on A", cl.a.ws_url, cl.b.url, res)
         await _live_case(ledger, g, "POST through nginx, WebSocket on A", cl.a.ws_url, cl.nginx.url, res)
@@ -184,6 +187,7 @@ def cross_instance(ledger: Ledger, cl: Cluster) -> None:
                                             open_timeout=HTTP_TIMEOUT, ping_interval=None)
         await ws_recv_until(agent_ws, lambda f: f.get("type") == "queue")
         other = resident(cl.a.url)
+        other.post("/api/widget/messages", json={"text": "你好"}).raise_for_status()
         ws = await _socket(cl.a.ws_url, cookie_header(other))
         marker = f"我要找人工 {uuid.uuid4().hex[:6]}"
         other.post("/api/widget/messages", json={"text": marker}).raise_for_status()
@@ -221,6 +225,7 @@ def redis_outage(ledger: Ledger, cl: Cluster) -> None:
 
     async def run() -> None:
         res = resident(cl.nginx.url)
+        res.post("/api/widget/messages", json={"text": "你好"}).raise_for_status()
         ws = await _socket(cl.b.ws_url, cookie_header(res))
         cl.redis.stop()
         await asyncio.sleep(1)
@@ -440,8 +445,8 @@ class Soak:
         while time.time() < end or (pending and time.time() < end + 30):
             if read_task is not None and read_task.done():
                 self.reconnects += 1
+                exc = read_task.exception() if not read_task.cancelled() else None
                 if not self.in_kill_window():
-                    exc = read_task.exception() if not read_task.cancelled() else None
                     if exc is not None and not isinstance(exc, websockets.ConnectionClosed):
                         self.record_error(rid, "socket", "5xx", repr(exc))
                 ws = await connect()
