@@ -10,16 +10,15 @@ import datetime as dt
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
-from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.entities import Entity, extract_entities
 from bot.nlu.normalize import NORMALIZED_KEY
+from bot.nlu.registration import component, extractor_bases
 
 SPACY_COMPONENT = "wuye_property_entities"
 _NLP = None
@@ -63,8 +62,8 @@ def spacy_entities(text: str, now: Optional[dt.datetime] = None) -> List[Entity]
     return list(doc.user_data["wuye_entities"])
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
-class PropertyEntityExtractor(GraphComponent, EntityExtractorMixin):
+@component("ENTITY_EXTRACTOR", is_trainable=False)
+class PropertyEntityExtractor(GraphComponent, *extractor_bases()):
     """Rooms, plates, phones, work orders, times and amounts, with Chinese numerals normalised."""
 
     @staticmethod

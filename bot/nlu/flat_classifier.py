@@ -28,7 +28,6 @@ from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 import numpy as np
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
-from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_RESPONSE_KEY, TEXT
@@ -36,6 +35,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.clauses import question_focus
+from bot.nlu.registration import component
 
 FAQ_PREFIX = "faq/"
 
@@ -165,7 +165,7 @@ def kb_examples(faq_dir: Optional[Path], title_weight: float) -> List[Tuple[str,
     return out
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+@component("INTENT_CLASSIFIER", is_trainable=True)
 class FlatIntentFaqClassifier(GraphComponent):
     """Intent + FAQ id from one linear model over ``faq/<id>`` and the other intents."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 from rasa.engine.graph import ExecutionContext, GraphComponent
-from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import TEXT
@@ -18,9 +17,10 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.normalize import NORMALIZED_KEY, Normalized, Normalizer, get_normalizer, load_tables
+from bot.nlu.registration import component
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
+@component("MESSAGE_FEATURIZER", is_trainable=True)
 class TextNormalizer(GraphComponent):
     """First component of the pipeline: rewrites TEXT into plain simplified Mandarin (see bot/nlu/normalize.py)."""
 

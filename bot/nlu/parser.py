@@ -45,28 +45,40 @@ class NluReading:
 class NluParser:
     """Wraps a loaded Rasa NLU model. Build with :meth:`load` (heavy: imports TensorFlow, loads the graph)."""
 
-    def __init__(self, agent: Any, model_path: Path, load_seconds: float) -> None:
-        self._agent = agent
+    def __init__(self, backend: Any, model_path: Path, load_seconds: float, engine: str = "fast") -> None:
+        self._backend = backend
         self.model_path = model_path
         self.load_seconds = load_seconds
+        self.engine = engine
 
     @classmethod
-    def load(cls, model_path: Path) -> "NluParser":
+    def load(cls, model_path: Path, engine: str = "fast") -> "NluParser":
+        """``engine="fast"`` (serving: bot/nlu/fast.py, no TensorFlow) or ``"rasa"`` (Rasa's Agent, for parity
+        checks and anyone who wants the stock runtime)."""
         started = time.perf_counter()
-        from rasa.core.agent import Agent
+        if engine == "fast":
+            from bot.nlu.fast import FastPipeline
 
-        agent = Agent.load(str(model_path))
-        if agent.processor is None:
-            raise RuntimeError(f"could not load the NLU model {model_path}")
-        parser = cls(agent, Path(model_path), 0.0)
-        parser.parse("你好")  # warm-up: first call builds TF functions
+            backend: Any = FastPipeline.load(Path(model_path))
+        elif engine == "rasa":
+            from rasa.core.agent import Agent
+
+            backend = Agent.load(str(model_path))
+            if backend.processor is None:
+                raise RuntimeError(f"could not load the NLU model {model_path}")
+        else:
+            raise ValueError(f"unknown NLU engine {engine!r}")
+        parser = cls(backend, Path(model_path), 0.0, engine)
+        parser.parse("你好")  # warm-up: the first call builds caches (and TF functions on the Rasa path)
         parser.load_seconds = time.perf_counter() - started
         return parser
 
     def raw_parse(self, text: str) -> Dict[str, Any]:
+        if self.engine == "fast":
+            return self._backend.parse(text)
         from rasa.core.channels import UserMessage
 
-        return self._agent.processor._parse_message_with_graph(UserMessage(text), tracker=None)
+        return self._backend.processor._parse_message_with_graph(UserMessage(text), tracker=None)
 
     def tokens(self, text: str) -> List[str]:
         import jieba

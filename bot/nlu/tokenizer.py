@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any, Dict, List, Text
+import shutil
+from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext
-from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
-from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.nlu.tokenizers.tokenizer import Token, Tokenizer
 from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.registration import component
 
 
 class DictionaryError(RuntimeError):
@@ -37,9 +39,37 @@ def dictionary_files(path: Text) -> List[Text]:
     return files
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=True)
-class DomainJiebaTokenizer(JiebaTokenizer):
-    """jieba tokens with the property-management dictionary, loaded or else an error."""
+@component("MESSAGE_TOKENIZER", is_trainable=True)
+class DomainJiebaTokenizer(Tokenizer):
+    """jieba tokens with the property-management dictionary, loaded or else an error.
+
+    Written on Rasa's ``Tokenizer`` base rather than its ``JiebaTokenizer``, whose module imports TensorFlow;
+    the behaviour is the same (its dictionary is copied into the model at training, loaded from there)."""
+
+    @staticmethod
+    def supported_languages() -> Optional[List[Text]]:
+        return ["zh"]
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"dictionary_path": None, "intent_tokenization_flag": False, "intent_split_symbol": "_",
+                "token_pattern": None, "prefix_separator_symbol": None}
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        return ["jieba"]
+
+    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource) -> None:
+        super().__init__(config)
+        self._model_storage = model_storage
+        self._resource = resource
+
+    @staticmethod
+    def _load_custom_dictionary(path: Text) -> None:
+        import jieba
+
+        for file in sorted(glob.glob(f"{path}/*")):
+            jieba.load_userdict(file)
 
     @classmethod
     def create(
@@ -50,7 +80,15 @@ class DomainJiebaTokenizer(JiebaTokenizer):
         execution_context: ExecutionContext,
     ) -> "DomainJiebaTokenizer":
         dictionary_files(config["dictionary_path"])
-        return super().create(config, model_storage, resource, execution_context)
+        cls._load_custom_dictionary(config["dictionary_path"])
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Copies the dictionary into the model."""
+        with self._model_storage.write_to(self._resource) as directory:
+            for file in dictionary_files(self._config["dictionary_path"]):
+                shutil.copy2(file, directory)
+        return self._resource
 
     @classmethod
     def load(
@@ -70,5 +108,7 @@ class DomainJiebaTokenizer(JiebaTokenizer):
         return cls(config, model_storage, resource)
 
     def tokenize(self, message: Message, attribute: Text) -> List[Token]:
-        tokens = super().tokenize(message, attribute)
-        return [t for t in tokens if t.text.strip()]
+        import jieba
+
+        tokens = [Token(word, start) for word, start, _ in jieba.tokenize(message.get(attribute))]
+        return [t for t in self._apply_token_pattern(tokens) if t.text.strip()]

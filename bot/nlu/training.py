@@ -123,6 +123,10 @@ def train_rasa_nlu(config: dict, data_paths: List[Path], output: Path, model_nam
     """Train the Rasa NLU graph from a config dict, bypassing Rasa's training cache."""
     from rasa.model_training import train_nlu
 
+    from bot.nlu.registration import register_all
+
+    register_all()  # our components, defined before the recipe was imported, are registered now
+
     with tempfile.TemporaryDirectory() as tmp:
         config_file = Path(tmp) / "config.yml"
         config_file.write_text(yamlio.dump(config, sort_keys=True), encoding="utf-8")
