@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots
+from bot import sla
 from bot.domain import Priority, WorkOrderStatus
 from bot.nlu.entities import find_phones, find_rooms
 from bot.storage.models import WorkOrder, WorkOrderEvent
@@ -177,10 +178,12 @@ def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
             continue
     else:
         raise RuntimeError("no free work-order number after 20 tries")
-    when = "30 分钟内" if order.urgency == Priority.URGENT else "2 小时内"
+    sla.apply(order, ctx.conversation.id)  # the desk's deadlines (data/sla.yml) and where to tell the resident
+    when = f"{sla.duration_text(order.response_due - order.created_at)}内（{sla.local_deadline(order.response_due, ctx.now, ctx.time_zone)} 前）"
     ctx.say(f"已为您创建维修工单 {order.number}（{order.category}：{order.description}，地点：{order.location}）。\n"
-            f"工程部会在{when}派单，师傅上门前会电话联系 {order.contact_phone}。"
-            f"您可以随时发送“查询工单 {order.number}”了解进度。")
+            f"工程部会在{when}派单，预计{sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone)}前修好，"
+            f"师傅上门前会电话联系 {order.contact_phone}。派单和维修进展会在这里通知您，"
+            f"也可以随时发送“查询工单 {order.number}”了解进度。")
     ctx.end_flow()
 
 
@@ -197,10 +200,31 @@ def visible_orders(ctx: TurnContext) -> List[WorkOrder]:
     return list(ctx.session.scalars(select(WorkOrder).where(or_(*conditions)).order_by(WorkOrder.created_at.desc())))
 
 
-def describe(order: WorkOrder) -> str:
+def describe(order: WorkOrder, ctx: Optional[TurnContext] = None) -> str:
+    """One order for the resident: number, what, where, status (with the technician), the expected time, overdue."""
     last = order.events[-1] if order.events else None
-    updated = f"，最近更新 {last.created_at:%m-%d %H:%M}" if last else ""
-    return f"{order.number}｜{order.description}｜{order.location}｜状态：{order.status}{updated}"
+    parts = [order.number, order.description, order.location, f"状态：{order.status}"]
+    if order.assignee_id and ctx is not None and order.status not in WorkOrderStatus.closed():
+        from bot.storage.models import Staff
+
+        technician = ctx.session.get(Staff, order.assignee_id)
+        if technician is not None:
+            parts[-1] += f"（师傅{technician.display_name}）"
+    if ctx is not None and order.status not in WorkOrderStatus.closed():
+        if order.status == WorkOrderStatus.NEW and order.response_due is not None:
+            parts.append(f"预计{sla.local_deadline(order.response_due, ctx.now, ctx.time_zone)}前派单")
+        elif order.completion_due is not None:
+            parts.append(f"预计{sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone)}前修好")
+        if sla.overdue(order, ctx.now):
+            parts.append("已超时，已通知值班人员跟进")
+    if last:
+        if ctx is not None:
+            from bot.localtime import to_local
+
+            parts.append(f"最近更新 {to_local(last.created_at, ctx.time_zone):%m-%d %H:%M}")
+        else:
+            parts.append(f"最近更新 {last.created_at:%m-%d %H:%M}")
+    return "｜".join(parts)
 
 
 def status_start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
@@ -224,9 +248,9 @@ def status_start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
             ctx.say("没有查到您的报修记录。" + hint + "需要现在报修吗？", [Button("我要报修", "我要报修")])
             ctx.end_flow()
             return
-    lines = ["您的工单进度："] + [describe(o) for o in targets]
+    lines = ["您的工单进度："] + [describe(o, ctx) for o in targets]
     chasing = re.search(CHASE_WORDS, ctx.text) is not None or ctx.reading.emotion.get("label") == "angry"
-    escalate = False
+    escalate = None
     if chasing:
         for order in targets[:1]:
             if order.status in WorkOrderStatus.closed():
@@ -236,13 +260,43 @@ def status_start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
             order.events.append(WorkOrderEvent(status=order.status, note=f"业主第 {order.chase_count} 次催单：{ctx.text}",
                                                actor="resident", created_at=ctx.now))
             lines.append(f"已将您的催促记录到工单 {order.number}（第 {order.chase_count} 次），并通知工程部加快处理。")
-            if order.chase_count >= 3 or ctx.reading.emotion.get("label") == "angry":
-                escalate = True
+            if sla.overdue(order, ctx.now):
+                # an overdue order chased: straight to the top of the agents' queue (urgent), see README
+                escalate = (Priority.URGENT.value, [f"overdue work order chased: {order.number}"])
+            elif order.chase_count >= 3 or ctx.reading.emotion.get("label") == "angry":
+                escalate = (Priority.HIGH.value, ["repeated chasing of a work order" if not ctx.reading.emotion.get("label") == "angry"
+                                                  else "angry chase of a work order"])
     ctx.say("\n".join(lines))
     ctx.end_flow()
     if escalate:
-        open_handoff(ctx, "high", ["repeated chasing of a work order" if not ctx.reading.emotion.get("label") == "angry"
-                                   else "angry chase of a work order"])
+        open_handoff(ctx, *escalate)
 
 
-STATUS_FLOW = FlowSpec(name="repair_status", title="查询报修进度", start=status_start, resume=status_start)
+def _rating_answer(ctx: TurnContext) -> Optional[str]:
+    text = ctx.text.strip().translate(str.maketrans("１２３４５", "12345")).rstrip("分星 ").strip()
+    return text if re.fullmatch(r"[1-5]", text) else None
+
+
+RATING_SLOT = Slot("rating", "请为本次维修服务打分：回复数字 1–5（5 分为非常满意）。", answer=_rating_answer,
+                   invalid="请回复 1–5 的数字为本次维修打分。",
+                   choices=tuple((f"{n} 分", str(n)) for n in range(5, 0, -1)))
+
+
+def status_resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
+    """The repair-status flow's answers: only the rating the desk asks for when an order is completed."""
+    from bot import desk
+
+    if not slots.get("rate_order"):
+        status_start(ctx, slots)
+        return
+    fill_slots(ctx, slots, (RATING_SLOT,), "rating")
+    score = slots.get("rating")
+    ctx.end_flow()
+    if not score or not str(score).isdigit() or not 1 <= int(score) <= 5:
+        ctx.say("这个评分选项已经失效了。")
+        return
+    ctx.say(desk.record_rating(ctx.session, int(slots["rate_order"]), ctx.identity.id, int(score), ctx.now))
+
+
+STATUS_FLOW = FlowSpec(name="repair_status", title="查询报修进度", start=status_start, resume=status_resume,
+                       slots=(RATING_SLOT,))

@@ -21,7 +21,8 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英�
 PROVINCE = {"jinxiu": "粤A", "binjiang": "浙A"}
 REPAIRS = [("水电", "卫生间水龙头漏水"), ("水电", "厨房下水道堵塞"), ("门窗", "入户门锁芯损坏"), ("电梯", "电梯按钮失灵"),
            ("公共设施", "楼道声控灯不亮"), ("水电", "客厅插座没电"), ("门窗", "阳台推拉门关不严"), ("公共设施", "单元门闭门器损坏")]
-DEMO_PASSWORDS = {"agent": "agent123", "admin": "admin123"}
+DEMO_PASSWORDS = {"agent": "agent123", "admin": "admin123", "tech1": "tech123", "tech2": "tech123"}
+TECHNICIANS = [("tech1", "王工"), ("tech2", "李工")]  # role technician: assigned work orders on the desk (/desk)
 # Past conversations for the admin figures: (resident text, bot reply, handoff priority and reason or None).
 HISTORY = [
     ("物业几点上班", "物业服务中心办公时间：每天 8:30-18:00。", None),
@@ -55,6 +56,7 @@ def load_demo_data(session: Session, communities: List[CommunityConfig], today: 
     periods = months_back(today, 6)
     counts = {"households": 0, "bills": 0, "parking_cards": 0, "work_orders": 0}
     wo_seq = 0
+    demo_orders: List[WorkOrder] = []
     sync_communities(session, communities)
     for config in communities:
         fee_per_m2 = Decimal(config.values.get("fee_per_m2", "3.00"))
@@ -107,15 +109,38 @@ def load_demo_data(session: Session, communities: List[CommunityConfig], today: 
                             order.events.append(WorkOrderEvent(status=status, note="工程部处理",
                                                                created_at=created + dt.timedelta(hours=3)))
                         session.add(order)
+                        demo_orders.append(order)
                         counts["work_orders"] += 1
     agent = Staff(username="agent", display_name="客服小林", password_hash=hash_password(DEMO_PASSWORDS["agent"]),
                   role="agent")
     session.add(agent)
     session.add(Staff(username="admin", display_name="管理员", password_hash=hash_password(DEMO_PASSWORDS["admin"]),
                       role="admin"))
+    technicians = [Staff(username=username, display_name=name, password_hash=hash_password(DEMO_PASSWORDS[username]),
+                         role="technician") for username, name in TECHNICIANS]
+    session.add_all(technicians)
     session.flush()
+    _desk(demo_orders, technicians, random.Random(seed + 1))  # its own stream: the history stays as it was
     counts["past_conversations"] = _history(session, rng, today, agent)
     return counts
+
+
+def _desk(orders: List[WorkOrder], technicians: List[Staff], rng: random.Random) -> None:
+    """The desk's columns for the demo orders: SLA deadlines (data/sla.yml), a technician and the times each
+    deadline was met (a few late), so the desk and its figures have something to show. Old 待受理 orders count as
+    already escalated (no burst of escalations when the demo server starts)."""
+    from bot import sla
+
+    for order in orders:
+        order.response_due, order.completion_due = sla.deadlines(order.created_at, order.community_id, order.category,
+                                                                  order.urgency)
+        if order.status == WorkOrderStatus.NEW:
+            order.escalated_at = order.response_due
+            continue
+        order.assignee_id = rng.choice(technicians).id
+        order.first_response_at = order.created_at + dt.timedelta(minutes=rng.choice((20, 45, 70, 100, 150)))
+        if order.status == WorkOrderStatus.DONE:
+            order.completed_at = order.created_at + dt.timedelta(hours=rng.choice((3, 6, 20, 30, 80)))
 
 
 def _history(session: Session, rng: random.Random, today: dt.date, agent: Staff) -> int:

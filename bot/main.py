@@ -44,6 +44,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     from fastapi.staticfiles import StaticFiles
 
     from bot.api import admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu, pages, quick_replies
+    from bot.api import work_orders  # the work-order desk (/desk)
     from connectors import rest, web, wechat
 
     app.include_router(nlu.router)
@@ -54,6 +55,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(agent.router)
     app.include_router(admin.router)
     app.include_router(quick_replies.router)
+    app.include_router(work_orders.router)
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(metrics_api.router)

@@ -6,12 +6,18 @@ channel). It is scheduled when the agent's last socket closes, cancelled when a 
 scheduled for every agent who owns conversations but has no socket yet (a restart drops every socket, and the
 process that would have timed them out is gone). Timers run on the wall clock (UTC), not the app's business
 clock; a due timer is taken by deleting its row, so with several processes each runs once.
+
+Work-order SLAs (bot/sla.py, bot/desk.py) are checked by the same loop every ``sla_poll_seconds`` on the app's
+clock (their deadlines are business times): an order past its response deadline with nobody dispatched is
+escalated once — taken by setting ``escalated_at``, so neither a later check, a restart nor another process
+escalates it again.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import logging
+import time
 from typing import Any, List, Optional
 
 from sqlalchemy import delete, select
@@ -29,9 +35,11 @@ def wall_clock() -> dt.datetime:
 
 
 class Timers:
-    def __init__(self, services: Any, poll_seconds: float = 0.25) -> None:
+    def __init__(self, services: Any, poll_seconds: float = 0.25, sla_poll_seconds: float = 5.0) -> None:
         self.services = services
         self.poll_seconds = poll_seconds
+        self.sla_poll_seconds = sla_poll_seconds
+        self._sla_checked = 0.0
         self._task: Optional[asyncio.Task] = None
 
     # --- scheduling ---------------------------------------------------------------------------------
@@ -58,6 +66,9 @@ class Timers:
 
     # --- running ------------------------------------------------------------------------------------
     async def start(self) -> None:
+        from bot import sla
+
+        sla.use(self.services.settings.data_dir / "sla.yml")
         self.resume_after_restart()
         self._task = asyncio.create_task(self._loop())
 
@@ -90,7 +101,16 @@ class Timers:
             if taken and kind == AGENT_TIMEOUT:
                 await self._agent_timed_out(ref_id)
                 ran += 1
+        if time.monotonic() - self._sla_checked >= self.sla_poll_seconds:
+            self._sla_checked = time.monotonic()
+            ran += await self.check_work_orders()
         return ran
+
+    async def check_work_orders(self) -> int:
+        """Escalate every work order newly past its response deadline (once each); returns how many."""
+        from bot import desk
+
+        return await desk.escalate_overdue(self.services)
 
     async def _agent_timed_out(self, staff_id: int) -> None:
         from actions import handoff as handoffs

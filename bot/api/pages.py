@@ -1,4 +1,4 @@
-"""The staff pages: `/agent` (agent console) and `/admin` (knowledge base, failures, figures)."""
+"""The staff pages: `/agent` (agent console), `/admin` (knowledge base, failures, figures) and `/desk` (工单台)."""
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -17,3 +17,9 @@ def agent_page() -> FileResponse:
 @router.get("/admin")
 def admin_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "admin.html", media_type="text/html")
+
+
+@router.get("/desk")
+def desk_page() -> FileResponse:
+    """工单台: the work-order desk for agents, admins and technicians."""
+    return FileResponse(STATIC_DIR / "desk.html", media_type="text/html")

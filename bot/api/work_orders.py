@@ -1,0 +1,108 @@
+"""The work-order desk's API (工单台, /desk): list and filter, one order, assign, change status, technicians, SLA
+table, and the desk's figures for the admin page. Same sign-in as the console (CurrentStaff); who may do what is
+in bot/desk.py. Every change to an order that came from a conversation is announced (live.announce) after the
+commit: the widget shows the bot's message live, WeChat residents get it as a customer-service push."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Dict, Optional
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field, StrictStr, conint
+
+from bot import desk, live, sla
+from bot.api.deps import CurrentAdmin, CurrentStaff, NowDep, ServicesDep, SessionDep
+from bot.domain import WorkOrderStatus
+from bot.errors import check_text
+from bot.storage.models import Staff
+
+router = APIRouter(tags=["work orders"])
+OrderId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a work order's id")]
+StatusName = Annotated[Optional[WorkOrderStatus], Query(description="待受理 / 已派单 / 维修中 / 已完成 / 已取消")]
+
+
+class Assignment(BaseModel):
+    technician_id: conint(strict=True, ge=1, le=2**31 - 1)  # type: ignore[valid-type]
+    note: StrictStr = Field("", max_length=500)
+
+
+class StatusChange(BaseModel):
+    status: WorkOrderStatus
+    note: StrictStr = Field("", max_length=500)
+
+
+def _note(text: str) -> str:
+    return check_text(text, 500, allow_empty=True)  # NUL, lone surrogates refused in Chinese
+
+
+@router.get("/api/staff/work-orders", summary="Work orders, filtered (overdue first, then urgent, then newest)")
+def list_work_orders(staff: CurrentStaff, services: ServicesDep, session: SessionDep, now: NowDep,
+                     status: StatusName = None,
+                     community: Annotated[Optional[str], Query(max_length=32)] = None,
+                     building: Annotated[Optional[int], Query(ge=1, le=999)] = None,
+                     category: Annotated[Optional[str], Query(max_length=32)] = None,
+                     urgency: Annotated[Optional[str], Query(pattern="^(normal|urgent)$")] = None,
+                     overdue: Optional[bool] = None,
+                     mine: bool = False,
+                     q: Annotated[Optional[str], Query(max_length=50)] = None,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 200) -> Dict[str, Any]:
+    kb = services.knowledge.current
+    orders = desk.list_orders(session, now, kb, status=status.value if status else None, community=community or None,
+                              building=building, category=category or None, urgency=urgency, overdue=overdue,
+                              assignee_id=staff.id if mine else None, q=(q or "").strip() or None, limit=limit)
+    return {"orders": orders, "count": len(orders),
+            "communities": [{"id": c.id, "name": c.name} for c in kb.communities],
+            "categories": list(sla.CATEGORY_NAMES), "statuses": [s.value for s in WorkOrderStatus]}
+
+
+@router.get("/api/staff/work-orders/technicians", summary="Staff who can be assigned (role technician)")
+def list_technicians(staff: CurrentStaff, session: SessionDep) -> Dict[str, Any]:
+    return {"technicians": desk.technicians(session)}
+
+
+@router.get("/api/staff/work-orders/sla", summary="The SLA table in use (data/sla.yml), in minutes")
+def sla_table(staff: CurrentStaff) -> Dict[str, Any]:
+    return sla.current().as_json()
+
+
+@router.get("/api/staff/work-orders/{order_id}", summary="One order: details, photos, contact, history, conversation")
+def get_work_order(order_id: OrderId, staff: CurrentStaff, services: ServicesDep, session: SessionDep,
+                   now: NowDep) -> Dict[str, Any]:
+    order = desk.get_order(session, order_id)
+    return desk.order_json(session, order, now, services.knowledge.current, desk.staff_names(session), detail=True)
+
+
+async def _change(services, staff: Staff, now, order_id: int, action) -> Dict[str, Any]:
+    kb = services.knowledge.current
+    with services.db.session() as session:  # committed before the events below go out
+        order = desk.get_order(session, order_id)
+        before = live.last_message_id(session, order.conversation_id) if order.conversation_id else 0
+        action(session, order, session.get(Staff, staff.id), kb)
+        conversation_id = order.conversation_id
+    if conversation_id:
+        await live.announce(services, conversation_id, before, ["message_stored"])
+    await services.hub.publish("agents", {"type": "event", "kind": "work_order_changed", "work_order_id": order_id})
+    with services.db.session() as session:
+        order = desk.get_order(session, order_id)
+        return desk.order_json(session, order, now, kb, desk.staff_names(session), detail=True)
+
+
+@router.post("/api/staff/work-orders/{order_id}/assign", summary="Assign a technician (待受理 → 已派单, or reassign)")
+async def assign_work_order(order_id: OrderId, body: Assignment, staff: CurrentStaff, services: ServicesDep,
+                            now: NowDep) -> Dict[str, Any]:
+    note = _note(body.note)
+    return await _change(services, staff, now, order_id,
+                         lambda session, order, me, kb: desk.assign(session, order, me, body.technician_id, note, now, kb))
+
+
+@router.post("/api/staff/work-orders/{order_id}/status", summary="Move the order to another status, with a note")
+async def change_work_order_status(order_id: OrderId, body: StatusChange, staff: CurrentStaff, services: ServicesDep,
+                                   now: NowDep) -> Dict[str, Any]:
+    note = _note(body.note)
+    return await _change(services, staff, now, order_id,
+                         lambda session, order, me, kb: desk.change_status(session, order, me, body.status.value,
+                                                                           note, now, kb))
+
+
+@router.get("/api/admin/work-order-figures", summary="Orders by status and category, share within SLA, medians")
+def work_order_figures(admin: CurrentAdmin, session: SessionDep, now: NowDep) -> Dict[str, Any]:
+    return desk.figures(session, now)
