@@ -52,6 +52,9 @@ def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:
         "flow": ctx.conversation.flow,
         "household": None,
     }
+    from bot.incidents import card_for_conversation
+
+    card["incident"] = card_for_conversation(ctx.session, ctx.conversation.id)  # the outage it reported, if any
     household = ctx.household
     if household is not None:
         fees = fee_summary(ctx, household)

@@ -178,6 +178,9 @@ def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
             continue
     else:
         raise RuntimeError("no free work-order number after 20 tries")
+    from bot import incidents
+
+    incidents.link_work_order(ctx, order)  # an outage reported through the form joins (or opens) its incident
     sla.apply(order, ctx.conversation.id)  # the desk's deadlines (data/sla.yml) and where to tell the resident
     when = f"{sla.duration_text(order.response_due - order.created_at)}内（{sla.local_deadline(order.response_due, ctx.now, ctx.time_zone)} 前）"
     ctx.say(f"已为您创建维修工单 {order.number}（{order.category}：{order.description}，地点：{order.location}）。\n"

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
 from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
 from bot import limits, metrics, ratings
+from bot import incidents, notices
 from bot.errors import TooManyRequests, WuyeError, check_identifier, check_text
 from bot.limits import Limits
 from bot.localtime import DEFAULT_TIME_ZONE, to_local, utcnow
@@ -260,6 +261,7 @@ class ConversationEngine:
             handoff_status=active.status if active else None,
             handoff_priority=active.priority if active else None,
             waiting_minutes=(ctx.now - waiting_since).total_seconds() / 60 if active and waiting_since else 0.0,
+            **incidents.state_fields(ctx),  # live notices and open incidents for water/power/gas/lift messages
         )
 
     @staticmethod
@@ -327,6 +329,12 @@ class ConversationEngine:
             neighbours.handle(ctx, route.reasons)
         elif action == "rate":
             ratings.rate_in_chat(ctx, route.target)
+        elif action == "notice":  # a live notice answers instead of the generic FAQ (bot/notices.py)
+            notices.answer(ctx, route.target, incidents.scope(ctx)[0])
+        elif action == "join_incident":  # a later report of the same outage: linked, told, not queued
+            incidents.join(ctx, route.target)
+        elif action == "incident":  # the first report of an outage: the incident and its handoff
+            incidents.open_incident(ctx, route.target, route.reasons)
         elif route.decision == "handoff":
             handoffs.open_handoff(ctx, route.priority or Priority.NORMAL.value, route.reasons)
         elif action == "answer":

@@ -67,6 +67,8 @@ EXACT_REASONS: Dict[str, str] = {
 }
 # "prefix: value" reasons: the label, then the value as written (Chinese text, a room, a number)
 PREFIX_REASONS: Dict[str, str] = {"emergency keyword": "紧急情况", "emergency": "紧急情况", "room": "房号"}
+# notices and incidents (bot/router.py rules 10a–10c): "notice: 停水", "incident: 停水", "outage report: 停电"
+PREFIX_REASONS.update({"notice": "按通知答复", "incident": "同一故障已登记（合并处理）", "outage report": "故障报告"})
 FLOW_SUFFIXES = {"answer": "回答了办理中的问题"}
 
 

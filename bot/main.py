@@ -60,6 +60,9 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(health.router)
     app.include_router(metrics_api.router)
     app.include_router(exports_api.router)
+    from bot.api import notices as notices_api  # notices (admin, widget banner) and incidents (staff)
+
+    app.include_router(notices_api.router)
     _instrument(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _mount_docs(app)

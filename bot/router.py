@@ -17,6 +17,9 @@ decides. "Failed" marks a failed understanding.
 | 8  | a flow asks and the message is not another request (a handoff that would not raise a waiting one's priority, an answer below SWITCH_*_CONFIDENCE, the same flow): a free-text slot takes it, a strict slot is asked again | flow / continue_flow, reask | – | |
 | 9  | nonsense (one character repeated, keyboard mash, only symbols); vague (这个怎么搞) | clarify / nonsense, clarify | – | yes |
 | 10 | the resident rejects the last answer (没有解决, 不对, a short deny)          | clarify / not_helpful           | –        | yes    |
+| 10a| water/power/gas/lift words (problem_kind: keywords and a reading of the outage/lift FAQ, a repair, a complaint or unsure) and a live notice of that kind covers the resident's building (or, building unknown, the 小区) | answer / notice | – | |
+| 10b| an outage report (problem_kind and is_outage_report) and an open incident of that kind in the resident's scope | answer / join_incident (linked, told, no queue item) | – | |
+| 10c| an outage report and the scope known (building from binding or the message, or 全小区), no open incident | handoff / incident (opens it) | normal | |
 | 11 | confidence < CLARIFY_THRESHOLD or FAQ < FAQ_THRESHOLD; out_of_scope ≥ OUT_OF_SCOPE_SHARE then | clarify / clarify; reject / out_of_scope | – | clarify |
 | 12 | neighbour dispute (noise, smells, water from above, shared walls)          | handoff / neighbour             | normal   |        |
 | 13 | intent complaint (calm)                                                    | handoff / handoff               | normal   |        |
@@ -27,7 +30,7 @@ decides. "Failed" marks a failed understanding.
 | 18 | out_of_scope                                                               | reject / out_of_scope           | –        |        |
 
 A failed turn right after a failed turn becomes handoff / two_failed (normal). Under a flow, a message that is
-another request (rules 5-7, 12-15 as the message would route without the flow) is routed by those rules with
+another request (rules 5-7, 10a-10c, 12-15 as the message would route without the flow) is routed by those rules with
 ``leaves_flow`` set: the unfinished flow is dropped.
 """
 from __future__ import annotations
@@ -112,6 +115,43 @@ def is_emergency(reading: Any) -> bool:
     return bool(rule_emergencies(reading)) or model_emergency(reading) > 0
 
 
+# Outages (notices, bot/notices.py; incidents, bot/incidents.py): what a message is about, by keywords the reading
+# agrees with, and whether it reports the problem happening now (not a question about plans or one's own flat).
+PROBLEM_KEYWORDS: List[Tuple[str, str]] = [
+    ("gas", r"停气|(燃气|煤气|天然气).{0,3}(停|没|断|不来|供应|恢复)|没有?(燃气|煤气|天然气)|供气"),
+    ("elevator", r"电梯|直梯|货梯"),
+    ("water", r"停水|没有?水|断水|水停|不来水|没来水|来水|供水|水压"),
+    ("power", r"停电|没有?电|断电|电停|不来电|没来电|来电|供电"),
+]
+PROBLEM_LABELS = {"water": "停水", "power": "停电", "gas": "停气", "elevator": "电梯停用"}
+PROBLEM_FAQS = ("outage_notice", "elevator_maintenance")
+OUTAGE_WORDS = (r"停水|没有?水了|断水|水停了|不来水|没来水|停电|没有?电了|断电|电停了|不来电|停气|"
+                r"(燃气|煤气|天然气).{0,3}(停|没|断)|电梯.{0,6}(坏|停|不动|不能用|用不了|故障|不走|不运行|没反应|不能坐)")
+NOT_A_REPORT = (r"通知|明天|后天|下周|计划|提前|会不会|是不是要|哪天|几号|多久一次|保养|维保|年检|经常|老是|总是|"
+                r"水龙头|马桶|热水器|插座|开关|灯|空调|冰箱|洗衣机|跳闸|电表|水表|电卡|欠费|交费|缴费|充值|电费|水费|"
+                r"(?<!了)吗[？?]?$")
+
+
+def problem_kind(reading: Any) -> Optional[str]:
+    """water | power | gas | elevator when the message names it (keywords) and the reading agrees: the outage or
+    lift FAQ (first or second), a repair, a complaint, or an unsure reading. None otherwise."""
+    text = reading.text
+    kind = next((k for k, pattern in PROBLEM_KEYWORDS if re.search(pattern, text)), None)
+    if kind is None:
+        return None
+    ranked = [f.get("id") for f in (reading.faq_ranking or [])[:2]]
+    if reading.intent in ("repair_request", "complaint") or reading.confidence < CLARIFY_THRESHOLD or \
+            (reading.intent == "faq" and (reading.faq_id in PROBLEM_FAQS or any(i in PROBLEM_FAQS for i in ranked))):
+        return kind
+    return None
+
+
+def is_outage_report(text: str) -> bool:
+    """"3栋停水了", "电梯坏了", "怎么停电了": the problem is happening now — not "明天停水吗", "电梯多久保养一次",
+    "水龙头没水了" (one flat's fault: a repair) or a question about bills."""
+    return bool(re.search(OUTAGE_WORDS, text)) and not re.search(NOT_A_REPORT, text)
+
+
 NEIGHBOUR_PARTY = r"楼上|楼下|隔壁|邻居|对门|对面(那家|邻居)|上面(那家|住的)|下面(那家|住的)|上一层|楼上的|隔壁的"
 NEIGHBOUR_NUISANCE = (r"吵|噪音|噪声|拖(椅子|凳子|桌子)|跺脚|蹦|跳|弹琴|唱歌|打麻将|麻将|装修声|砸|敲|咚咚|狗.{0,3}叫|"
                       r"味|烟|臭|熏|滴水|漏水|渗水|水.{0,4}(滴|流|渗)|墙.{0,4}(裂|湿|霉|渗)|共用墙|堆|占用|挡住")
@@ -174,6 +214,9 @@ class ConversationState:
     handoff_status: Optional[str] = None  # queued | callback | claimed, when a handoff is active
     handoff_priority: Optional[str] = None
     waiting_minutes: float = 0.0
+    notice_kinds: Tuple[str, ...] = ()  # kinds of the live notices covering the resident (bot/notices.py)
+    incident_kinds: Tuple[str, ...] = ()  # kinds of the open incidents in the resident's scope (bot/incidents.py)
+    scope_known: bool = False  # this message's building (binding or a room entity) or 全小区 is known
 
 
 def is_cancel(text: str) -> bool:
@@ -261,6 +304,13 @@ def _fresh(reading: Any, state: ConversationState) -> Route:
     if state.last_answer and (re.search(REJECTION, text) or (reading.intent == "deny" and len(text) <= 6)):
         return Route("clarify", None, ["resident rejected the answer"], action="not_helpful", failed=True,
                      target=state.last_answer)
+    kind = problem_kind(reading)
+    if kind and kind in state.notice_kinds:
+        return Route("answer", None, [f"notice: {PROBLEM_LABELS[kind]}"], action="notice", target=kind)
+    if kind and is_outage_report(text) and kind in state.incident_kinds:
+        return Route("answer", None, [f"incident: {PROBLEM_LABELS[kind]}"], action="join_incident", target=kind)
+    if kind and is_outage_report(text) and state.scope_known:
+        return Route("handoff", "normal", [f"outage report: {PROBLEM_LABELS[kind]}"], action="incident", target=kind)
     low_faq = reading.intent == "faq" and reading.faq_confidence < FAQ_THRESHOLD
     if reading.confidence < CLARIFY_THRESHOLD or low_faq:
         if reading.probability("out_of_scope") >= OUT_OF_SCOPE_SHARE and not is_neighbour_dispute(text):
@@ -293,6 +343,8 @@ def _another_request(reading: Any, route: Route, state: ConversationState) -> bo
     if route.decision == "handoff":
         if state.handoff_status in ("queued", "callback"):
             return PRIORITY_RANK.get(route.priority or "", 9) < PRIORITY_RANK.get(state.handoff_priority or "", 9)
+        return True
+    if route.action in ("notice", "join_incident"):
         return True
     if route.action == "start_flow":
         return route.target != state.flow and reading.confidence >= SWITCH_CONFIDENCE

@@ -1,0 +1,137 @@
+"""Notices and incidents over HTTP.
+
+- ``/api/admin/notices`` (admins): list (``?community=``, withdrawn ones too with ``?all=true``), one with its
+  history, create, edit (only what changes), withdraw. Every change is a ``NoticeRevision``; bad input is a typed
+  Chinese 422 (window end before start, unknown 小区 or buildings, empty text, unknown kind, a time that is no time).
+  Times are the 小区's local time ("2026-11-27 09:00" or with an offset) and come back as ISO 8601 with it.
+- ``GET /api/widget/notices``: the live notices for the widget's banner — the resident's building when bound,
+  else the 小区's (``?community=``, default the first) with the buildings each covers.
+- ``/api/agent/incidents`` (any signed-in staff): open and recent incidents with their report counts, one with
+  its reporters, and ``POST …/{id}/resolve`` with the resolution text, which every linked conversation gets as
+  a bot message (announced through bot/live.py: the widget, watching agents, WeChat push).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field, StrictStr, conint
+from sqlalchemy import select
+
+from bot import incidents, live, notices
+from bot.api.agent import RowId
+from bot.api.deps import CurrentAdmin, CurrentStaff, NowDep, OptionalResident, ServicesDep, SessionDep
+from bot.storage.models import ChatIdentity, Conversation, Incident, Notice
+
+router = APIRouter()
+Building = conint(strict=True, ge=1, le=999)
+
+
+class NoticeBody(BaseModel):
+    community_id: Optional[StrictStr] = Field(None, max_length=32, description="the 小区 id (data/communities.yml)")
+    kind: Optional[StrictStr] = Field(None, description="water 停水 | power 停电 | gas 停气 | elevator 电梯停用 | "
+                                                        "activity 活动 | other 通知")
+    buildings: Optional[List[Building]] = Field(None, max_items=200, description="[] or missing: the whole 小区")  # type: ignore[valid-type]
+    title: Optional[StrictStr] = Field(None, max_length=64, description="empty: made from the scope and the kind")
+    text: Optional[StrictStr] = Field(None, max_length=5000, description="what residents read: reason, what to do…")
+    starts_at: Optional[StrictStr] = Field(None, max_length=40, description="小区 local time, e.g. 2026-11-27 09:00")
+    ends_at: Optional[StrictStr] = Field(None, max_length=40, description="after starts_at")
+
+
+@router.get("/api/admin/notices", tags=["admin"], summary="Notices: the list (newest first)")
+def list_notices(staff: CurrentAdmin, services: ServicesDep, session: SessionDep, now: NowDep,
+                 community: Optional[str] = Query(None, max_length=32),
+                 all: bool = Query(False, description="withdrawn and ended ones too")) -> Dict[str, Any]:
+    kb = services.knowledge()
+    query = select(Notice).order_by(Notice.starts_at.desc(), Notice.id.desc())
+    if community:
+        query = query.where(Notice.community_id == community)
+    rows = [notices.notice_json(n, kb, now) for n in session.scalars(query)]
+    if not all:
+        rows = [r for r in rows if r["state"] not in ("withdrawn", "ended")]
+    communities = [{"id": c.id, "name": c.name, "buildings": notices.community_buildings(session, c.id)}
+                   for c in kb.communities]
+    return {"notices": rows, "communities": communities, "kinds": notices.KINDS}
+
+
+@router.get("/api/admin/notices/{notice_id}", tags=["admin"], summary="Notices: one, with its history")
+def get_notice(notice_id: RowId, staff: CurrentAdmin, services: ServicesDep, session: SessionDep,
+               now: NowDep) -> Dict[str, Any]:
+    return notices.notice_json(notices.get(session, notice_id), services.knowledge(), now, history=True,
+                               session=session)
+
+
+@router.post("/api/admin/notices", tags=["admin"], summary="Notices: publish one")
+def create_notice(body: NoticeBody, staff: CurrentAdmin, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+    kb = services.knowledge()
+    with services.db.session() as session:  # committed before the answer goes out
+        notice = notices.create(session, kb, body.dict(), staff, now)
+        return notices.notice_json(notice, kb, now, history=True, session=session)
+
+
+@router.put("/api/admin/notices/{notice_id}", tags=["admin"], summary="Notices: edit (give only what changes)")
+def edit_notice(notice_id: RowId, body: NoticeBody, staff: CurrentAdmin, services: ServicesDep,
+                now: NowDep) -> Dict[str, Any]:
+    kb = services.knowledge()
+    with services.db.session() as session:
+        notice = notices.edit(session, kb, notice_id, body.dict(), staff, now)
+        return notices.notice_json(notice, kb, now, history=True, session=session)
+
+
+@router.post("/api/admin/notices/{notice_id}/withdraw", tags=["admin"], summary="Notices: withdraw (kept in history)")
+def withdraw_notice(notice_id: RowId, staff: CurrentAdmin, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+    kb = services.knowledge()
+    with services.db.session() as session:
+        notice = notices.withdraw(session, notice_id, staff, now)
+        return notices.notice_json(notice, kb, now, history=True, session=session)
+
+
+@router.get("/api/widget/notices", tags=["web widget"], summary="Live notices for the widget's banner")
+def widget_notices(resident: OptionalResident, services: ServicesDep, session: SessionDep, now: NowDep,
+                   community: Optional[str] = Query(None, max_length=32)) -> Dict[str, Any]:
+    kb = services.knowledge()
+    known = {c.id for c in kb.communities}
+    community_id, building = (community if community in known else kb.communities[0].id), None
+    identity = session.scalar(select(ChatIdentity).where(ChatIdentity.channel == "web",
+                                                         ChatIdentity.sender_id == resident)) if resident else None
+    if identity is not None and identity.household_id and identity.verified_at:
+        community_id, building = identity.household.community_id, identity.household.building
+    elif identity is not None:
+        conversation = session.scalar(select(Conversation).where(Conversation.identity_id == identity.id)
+                                      .order_by(Conversation.id.desc()))
+        if conversation is not None and conversation.community_id in known:
+            community_id = conversation.community_id
+    rows = [notices.notice_json(n, kb, now) for n in notices.live(session, community_id, building, now)]
+    return {"community_id": community_id, "building": building, "notices": rows}
+
+
+# --- incidents ------------------------------------------------------------------------------------------------------
+class ResolveBody(BaseModel):
+    resolution: StrictStr = Field(..., max_length=5000, description="what was done: sent to every linked resident")
+
+
+@router.get("/api/agent/incidents", tags=["agent"], summary="Incidents: open ones and the latest resolved")
+def list_incidents(staff: CurrentStaff, session: SessionDep,
+                   status: str = Query("open", regex="^(open|resolved|all)$")) -> Dict[str, Any]:
+    query = select(Incident).order_by(Incident.id.desc()).limit(200)
+    if status != "all":
+        query = query.where(Incident.status == status)
+    return {"incidents": [incidents.incident_json(session, i) for i in session.scalars(query)]}
+
+
+@router.get("/api/agent/incidents/{incident_id}", tags=["agent"], summary="Incidents: one, with its reporters")
+def get_incident(incident_id: RowId, staff: CurrentStaff, session: SessionDep) -> Dict[str, Any]:
+    return incidents.incident_json(session, incidents.get(session, incident_id), with_reporters=True)
+
+
+@router.post("/api/agent/incidents/{incident_id}/resolve", tags=["agent"],
+             summary="Incidents: resolve with a resolution text, sent to every linked conversation")
+async def resolve_incident(incident_id: RowId, body: ResolveBody, staff: CurrentStaff, services: ServicesDep,
+                           now: NowDep) -> Dict[str, Any]:
+    with services.db.session() as session:  # committed before the messages go out
+        announcements = incidents.resolve(session, incident_id, body.resolution, now)
+    for conversation_id, before, kinds in announcements:
+        await live.announce(services, conversation_id, before, kinds)
+    with services.db.session() as session:
+        return {"incident": incidents.incident_json(session, incidents.get(session, incident_id)),
+                "told": len(announcements)}
