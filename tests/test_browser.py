@@ -536,3 +536,75 @@ def test_a_resident_can_type_the_rating_digit_instead(browser, server):
     assert resident.locator(".rating-card").count() == 0  # the card closes once the resident answered
     agent.context.close()
     resident.context.close()
+
+
+# --- notices: the admin's editor and the widget's banner ----------------------------------------------------------
+def _server_today(server):
+    from bot.localtime import to_local
+
+    return to_local(server.app.state.services.clock()).date()
+
+
+def test_admin_publishes_edits_and_withdraws_a_notice_with_its_history(browser, server):
+    admin = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    admin.on("dialog", lambda dialog: dialog.accept())
+    login(admin, server, "/admin", "admin", "admin123")
+    admin.click(".tabs button[data-tab='notices']")
+    admin.wait_for_selector("#tab-notices:not(.hidden) #nt-buildings input[value='4']")
+    today = _server_today(server)
+    admin.select_option("#nt-kind", "water")
+    admin.check("#nt-buildings input[value='4']")
+    admin.fill("#nt-start", f"{today}T08:00")
+    admin.fill("#nt-end", f"{today}T07:00")
+    admin.fill("#nt-text", "水泵检修，请提前储水。")
+    admin.click("#nt-save")
+    admin.wait_for_selector("#nt-error:has-text('结束时间必须晚于开始时间')")  # refused in Chinese, nothing stored
+    assert admin.locator("#nt-list .nt-item").count() == 0
+    admin.fill("#nt-end", f"{today}T22:00")
+    admin.click("#nt-save")
+    admin.wait_for_selector("#nt-ok:has-text('已发布')")
+    item = admin.locator("#nt-list .nt-item:has-text('4栋停水通知')")
+    item.wait_for()
+    assert "生效中" in item.inner_text() and "今天 8:00–22:00" in item.inner_text()
+    assert "发布" in admin.inner_text("#nt-history")
+    admin.fill("#nt-end", f"{today}T23:00")
+    admin.click("#nt-save")
+    admin.wait_for_selector("#nt-ok:has-text('已保存修改')")
+    admin.wait_for_selector("#nt-list .nt-item:has-text('今天 8:00–23:00')")
+    assert [line.split("：")[0].split(" ")[-1] for line in admin.locator("#nt-history .nt-rev").all_inner_texts()] == \
+        ["发布", "修改"]
+    admin.click("#nt-withdraw")
+    admin.wait_for_selector("#nt-ok:has-text('已撤回')")
+    admin.wait_for_selector("#nt-list .nt-item", state="detached")  # withdrawn: off the list (and off the banner)
+    admin.check("#nt-all")
+    admin.wait_for_selector("#nt-list .nt-item:has-text('已撤回')")
+    admin.context.close()
+
+
+def test_the_widget_shows_live_notices_on_open_and_the_bot_answers_with_them(browser, server):
+    import httpx
+
+    today = _server_today(server)
+    admin = httpx.Client(base_url=server.url, timeout=30)
+    admin.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
+    r = admin.post("/api/admin/notices", json={"community_id": "jinxiu", "kind": "elevator", "buildings": [5],
+                                               "text": "5栋1号电梯更换钢丝绳，请走2号电梯。",
+                                               "starts_at": f"{today} 08:00", "ends_at": f"{today} 20:00"})
+    r.raise_for_status()
+    notice = r.json()
+    resident = resident_page(browser, server)
+    banner = resident.locator("#notice-banner")
+    banner.wait_for(state="visible")
+    assert "5栋电梯停用通知" in banner.inner_text() and "5栋 今天 8:00–20:00（进行中）" in banner.inner_text()
+    assert "请走2号电梯" in banner.inner_text()
+    ask(resident, "5栋电梯怎么不能用了")
+    resident.wait_for_selector(f"{BOT_BUBBLES}:has-text('5栋今天 8:00–20:00 电梯停用，正在进行，预计 20:00 恢复')")
+    resident.click("#notice-banner .notice-close")
+    assert banner.is_hidden()
+    admin.post(f"/api/admin/notices/{notice['id']}/withdraw").raise_for_status()
+    later = resident_page(browser, server)
+    later.wait_for_function("window.wuyeWidget.transport() === 'websocket'")
+    later.wait_for_timeout(300)
+    assert later.locator("#notice-banner").is_hidden()
+    resident.context.close()
+    later.context.close()

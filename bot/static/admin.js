@@ -188,3 +188,83 @@
     if (!f.per_day.some((d) => d.count)) { const tr = el("tr"); const td = el("td", "", "近 14 天暂无评价"); td.colSpan = 3; tr.appendChild(td); perDay.appendChild(tr); }
   }
 })();
+
+// 通知公告 tab: publish, edit and withdraw notices (停水/停电/停气/电梯/活动) for a 小区 or some buildings, with their history.
+(function () {
+  "use strict";
+  const { $, el, api } = window.wuyeStaff;
+  let meta = null, current = null;
+  document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
+    $("tab-notices").classList.toggle("hidden", b.dataset.tab !== "notices");
+    if (b.dataset.tab === "notices") loadNotices();
+  }));
+  function buildingBoxes(communityId, chosen) {
+    const box = $("nt-buildings"); box.replaceChildren();
+    const community = (meta.communities.find((c) => c.id === communityId) || { buildings: [] });
+    community.buildings.forEach((b) => {
+      const label = el("label", "nt-building"); label.style.marginRight = "10px"; label.style.display = "inline-block";
+      const cb = el("input"); cb.type = "checkbox"; cb.value = String(b); cb.checked = (chosen || []).includes(b);
+      label.appendChild(cb); label.appendChild(document.createTextNode(" " + b + "栋")); box.appendChild(label);
+    });
+  }
+  function fillSelects() {
+    const c = $("nt-community"); c.replaceChildren();
+    meta.communities.forEach((x) => { const o = el("option", "", x.name); o.value = x.id; c.appendChild(o); });
+    const k = $("nt-kind"); k.replaceChildren();
+    Object.entries(meta.kinds).forEach(([id, label]) => { const o = el("option", "", label); o.value = id; k.appendChild(o); });
+  }
+  function history(n) {
+    const box = $("nt-history"); box.replaceChildren();
+    if (!n || !n.history || !n.history.length) { box.textContent = "—"; return; }
+    n.history.forEach((h) => {
+      const s = h.snapshot || {};
+      box.appendChild(el("div", "nt-rev", h.at.slice(0, 16).replace("T", " ") + " " + (h.by || "") + " " + h.action_label + "：" +
+        (s.title || "") + "，" + (s.starts_at || "").slice(5, 16).replace("T", " ") + " 至 " + (s.ends_at || "").slice(5, 16).replace("T", " ")));
+    });
+  }
+  function startEdit(n) {
+    current = n; $("nt-error").textContent = ""; $("nt-ok").textContent = "";
+    $("nt-edit-title").textContent = n ? "编辑通知（" + n.state_label + "）" : "发布通知";
+    $("nt-save").textContent = n ? "保存修改" : "发布";
+    $("nt-withdraw").classList.toggle("hidden", !n || n.state === "withdrawn");
+    $("nt-community").value = n ? n.community_id : meta.communities[0].id;
+    $("nt-kind").value = n ? n.kind : "water";
+    buildingBoxes($("nt-community").value, n ? n.buildings : []);
+    $("nt-title").value = n ? n.title : ""; $("nt-text").value = n ? n.text : "";
+    $("nt-start").value = n ? n.starts_at.slice(0, 16) : ""; $("nt-end").value = n ? n.ends_at.slice(0, 16) : "";
+    history(n);
+  }
+  async function loadNotices(selectId) {
+    meta = await api("/api/admin/notices" + ($("nt-all").checked ? "?all=true" : ""));
+    if (!$("nt-community").options.length) { fillSelects(); startEdit(null); }
+    const box = $("nt-list"); box.replaceChildren();
+    if (!meta.notices.length) box.textContent = "暂无通知";
+    meta.notices.forEach((n) => {
+      const d = el("div", "qitem nt-item"); d.dataset.id = String(n.id);
+      d.appendChild(el("div", "summary", n.title));
+      d.appendChild(el("div", "meta", "【" + n.state_label + "】" + n.kind_label + " · " + n.scope_label + " · " + n.when));
+      d.addEventListener("click", async () => startEdit(await api("/api/admin/notices/" + n.id)));
+      box.appendChild(d);
+    });
+    if (selectId) startEdit(await api("/api/admin/notices/" + selectId));
+  }
+  $("nt-all").addEventListener("change", () => loadNotices());
+  $("nt-new").addEventListener("click", () => startEdit(null));
+  $("nt-community").addEventListener("change", () => buildingBoxes($("nt-community").value, []));
+  $("nt-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); $("nt-error").textContent = ""; $("nt-ok").textContent = "";
+    const body = { community_id: $("nt-community").value, kind: $("nt-kind").value, title: $("nt-title").value.trim(),
+      buildings: [...$("nt-buildings").querySelectorAll("input:checked")].map((x) => Number(x.value)),
+      starts_at: $("nt-start").value, ends_at: $("nt-end").value, text: $("nt-text").value };
+    try {
+      const n = current ? await api("/api/admin/notices/" + current.id, { method: "PUT", body: JSON.stringify(body) })
+        : await api("/api/admin/notices", { method: "POST", body: JSON.stringify(body) });
+      await loadNotices(n.id); $("nt-ok").textContent = current && current.history.length > 1 ? "已保存修改" : "已发布";
+    } catch (e) { $("nt-error").textContent = "未保存：" + e.message; }
+  });
+  $("nt-withdraw").addEventListener("click", async () => {
+    if (!current || !confirm("撤回这条通知？住户将不再看到它。")) return;
+    try { const n = await api("/api/admin/notices/" + current.id + "/withdraw", { method: "POST" }); await loadNotices(n.id); $("nt-ok").textContent = "已撤回"; }
+    catch (e) { $("nt-error").textContent = e.message; }
+  });
+})();

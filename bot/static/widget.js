@@ -200,7 +200,30 @@
   });
   setInterval(() => { if (wsOk && ws.readyState === 1) ws.send(JSON.stringify({ type: "ping" })); }, 20000);
   window.wuyeWidget = { send: send, transport: () => (restMode ? "rest" : (wsOk ? "websocket" : "connecting")) };
+  // 通知公告: the live notices (停水/停电/电梯维保/活动…) for the resident's building, or the 小区's, as a banner on open.
+  async function loadNotices() {
+    const community = new URLSearchParams(location.search).get("community");
+    try {
+      const r = await fetch("/api/widget/notices" + (community ? "?community=" + encodeURIComponent(community) : ""), { credentials: "same-origin" });
+      if (!r.ok) return;
+      const data = await r.json(), box = $("notice-banner");
+      box.replaceChildren();
+      (data.notices || []).forEach((n) => {
+        const item = el("div", "notice"); item.dataset.id = String(n.id);
+        item.appendChild(el("div", "notice-title", "📢 " + n.title));
+        item.appendChild(el("div", "notice-when", n.scope_label + " " + n.when + (n.state === "active" ? "（进行中）" : "")));
+        item.appendChild(el("div", "notice-text", n.text));
+        box.appendChild(item);
+      });
+      if (!(data.notices || []).length) { box.classList.add("hidden"); return; }
+      const close = el("button", "notice-close", "×"); close.type = "button"; close.title = "收起通知";
+      close.addEventListener("click", () => box.classList.add("hidden"));
+      box.appendChild(close);
+      box.classList.remove("hidden");
+    } catch (e) { /* the banner is optional: the chat works without it */ }
+  }
   ensureSession().then(() => {
+    loadNotices();
     if (new URLSearchParams(location.search).get("transport") === "rest" || !("WebSocket" in window)) fallback();
     else connect();
   });
