@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
 from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
@@ -150,7 +150,9 @@ class ConversationEngine:
                 metrics.record_turn(result)
                 return result
             except DBAPIError as exc:
-                transient = exc.connection_invalidated or isinstance(exc.orig, sqlite3.OperationalError)  # locked
+                # a killed or failed-over connection, SQLite's "database is locked": the DBAPI's transient kinds
+                transient = exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)) \
+                    or isinstance(exc.orig, sqlite3.OperationalError)
                 if attempt == self.RETRIES or not transient:
                     raise
                 time.sleep(0.2 * (attempt + 1))

@@ -130,6 +130,9 @@ class SafeModeNotConfigured(WuyeError):
     status, code, message = 400, "safe_mode_not_configured", "未配置微信安全模式（EncodingAESKey），无法解密消息"
 
 
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff \t\r\n"
+
+
 def check_text(text: Any, max_chars: int, allow_empty: bool = False) -> str:
     """The message text, stripped; raises the matching error for empty, too long or corrupt text."""
     if not isinstance(text, str):
@@ -137,7 +140,7 @@ def check_text(text: Any, max_chars: int, allow_empty: bool = False) -> str:
     if _INVALID_CHARS.search(text):
         raise InvalidCharacters()
     text = text.strip()
-    if not text and not allow_empty:
+    if not text.strip(INVISIBLE) and not allow_empty:  # zero-width spaces only: as blank as spaces
         raise EmptyMessage()
     if len(text) > max_chars:
         raise MessageTooLong(max_chars=max_chars)
@@ -154,37 +157,6 @@ class TooManyRequests(WuyeError):
     """A rate limit was reached (bot/limits.py); nothing of the refused request is stored."""
 
     status, code, message = 429, "too_many_requests", "您发送得太频繁了，请稍等 {seconds} 秒再试。"
-
-
-class PlainMessageRefused(WuyeError):
-    """A plain-text WeChat push while safe mode (EncodingAESKey) is configured: only encrypted pushes are taken."""
-
-    status, code, message = 403, "plain_message_refused", "已启用安全模式，不接受明文消息"
-
-
-class StaleTimestamp(WuyeError):
-    """A WeChat push whose timestamp is more than five minutes away from the server's clock (or not a number)."""
-
-    status, code, message = 403, "stale_timestamp", "请求的时间戳无效或已过期"
-
-
-class ReplayedNonce(WuyeError):
-    """A WeChat push whose (timestamp, nonce) was already used: a replay, refused even after a restart."""
-
-    status, code, message = 403, "replayed_nonce", "重复的请求（nonce 已使用过）"
-
-
-class FaqEditConflict(WuyeError):
-    """An FAQ save based on an older version of the file than the one on disk; nothing was saved."""
-
-    status, code, message = 409, "faq_edit_conflict", "已被他人修改，请刷新后再编辑"
-
-    def __init__(self, current_version: Optional[str] = None) -> None:
-        self.current_version = current_version
-        super().__init__()
-
-    def body(self) -> Dict[str, Any]:
-        return {**super().body(), "version": self.current_version}
 
 
 class ApiKeyRequired(WuyeError):
@@ -229,3 +201,34 @@ class InvalidFrame(WuyeError):
     """A widget WebSocket frame that is not one of the frames the widget sends (answered with an error frame)."""
 
     status, code, message = 422, "invalid_frame", "消息格式不正确"
+
+
+class PlainMessageRefused(WuyeError):
+    """A plain-text WeChat push while safe mode (EncodingAESKey) is configured: only encrypted pushes are taken."""
+
+    status, code, message = 403, "plain_message_refused", "已启用安全模式，不接受明文消息"
+
+
+class StaleTimestamp(WuyeError):
+    """A WeChat push whose timestamp is more than five minutes away from the server's clock (or not a number)."""
+
+    status, code, message = 403, "stale_timestamp", "请求的时间戳无效或已过期"
+
+
+class ReplayedNonce(WuyeError):
+    """A WeChat push whose (timestamp, nonce) was already used: a replay, refused even after a restart."""
+
+    status, code, message = 403, "replayed_nonce", "重复的请求（nonce 已使用过）"
+
+
+class FaqEditConflict(WuyeError):
+    """An FAQ save based on an older version of the file than the one on disk; nothing was saved."""
+
+    status, code, message = 409, "faq_edit_conflict", "已被他人修改，请刷新后再编辑"
+
+    def __init__(self, current_version: Optional[str] = None) -> None:
+        self.current_version = current_version
+        super().__init__()
+
+    def body(self) -> Dict[str, Any]:
+        return {**super().body(), "version": self.current_version}

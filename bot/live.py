@@ -10,15 +10,19 @@ the new queue.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any, Callable, Dict, List, Optional
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from actions import handoff as handoffs
 from bot import labels
 from bot.domain import ConversationStatus
 from bot.localtime import iso
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
+
+logger = logging.getLogger(__name__)
 
 
 def message_json(message: Message, staff_names: Optional[Dict[int, str]] = None) -> Dict[str, Any]:
@@ -116,6 +120,19 @@ QUEUE_KINDS = {"handoff_opened", "priority_raised", "claimed", "released", "reso
 
 
 async def announce(services, conversation_id: int, after_id: int, kinds: List[str], push: bool = True) -> None:
+    """Announce a stored change (see :func:`_announce`); a failure here (the database connection killed after the
+    change was committed) is logged and retried once, never turned into an error for a request whose data is safe
+    — the widget and console reload the history and the queue when they reconnect."""
+    for attempt in (1, 2):
+        try:
+            await _announce(services, conversation_id, after_id, kinds, push)
+            return
+        except DBAPIError:
+            if attempt == 2:
+                logger.exception("could not announce the change to conversation %s", conversation_id)
+
+
+async def _announce(services, conversation_id: int, after_id: int, kinds: List[str], push: bool = True) -> None:
     """The one place a stored change goes out (see the module docstring). ``after_id``: the last message id
     before the change; ``push``: also send the new agent/bot/system messages through the channel's own sender
     (False for a resident's own turn, whose replies travel back as the response to it)."""
@@ -157,9 +174,16 @@ async def run_turn(services, channel: str, sender_id: str, text: str, photos: Li
     gets the conversation id first, so a caller can subscribe to it before its own first message is published."""
     import asyncio
 
-    with services.db.session() as session:
-        existing = conversation_of(session, channel, sender_id)
-        before = last_message_id(session, existing.id) if existing else 0
+    before = 0
+    for attempt in (1, 2):  # a killed connection is retried once (pool_pre_ping replaces it)
+        try:
+            with services.db.session() as session:
+                existing = conversation_of(session, channel, sender_id)
+                before = last_message_id(session, existing.id) if existing else 0
+            break
+        except DBAPIError:
+            if attempt == 2:
+                raise
     result = await asyncio.to_thread(services.engine.handle, channel, sender_id, text, photos or None, community_id)
     if before_publish is not None:
         before_publish(result.conversation_id)

@@ -70,7 +70,25 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     from fastapi.exceptions import RequestValidationError
 
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
+
+
+HTTP_ERRORS = {400: ("bad_request", "请求格式不正确（请求体不是有效的 JSON？）"), 401: ("not_signed_in", "请先登录"),
+               403: ("forbidden", "没有权限"), 404: ("not_found", "找不到这个地址"),
+               405: ("method_not_allowed", "不支持这种请求方法"), 413: ("too_large", "请求太大了"),
+               415: ("unsupported_media_type", "不支持这种内容类型")}
+
+
+async def _http_error(request: Any, exc: Exception) -> Any:
+    """Starlette's own errors (a body that is not JSON, an unknown path or method) in Chinese with a code."""
+    from fastapi.responses import JSONResponse
+
+    status = getattr(exc, "status_code", 500)
+    code, message = HTTP_ERRORS.get(status, ("http_error", "请求无法处理"))
+    return JSONResponse({"detail": message, "code": code}, status_code=status, headers=getattr(exc, "headers", None))
 
 
 def _instrument(app: FastAPI) -> None:

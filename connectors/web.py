@@ -60,7 +60,7 @@ def parse_frame(raw: Dict[str, Any]) -> Union[PingFrame, MessageFrame]:
         raise InvalidFrame("消息格式不正确：只接受 JSON 文本帧")
     try:
         data = json.loads(raw["text"])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         raise InvalidFrame("消息格式不正确：不是有效的 JSON") from exc
     model = FRAMES.get(data.get("type")) if isinstance(data, dict) and isinstance(data.get("type"), str) else None
     if model is None:

@@ -58,3 +58,91 @@ def test_malformed_agent_reply_bodies_are_422_in_chinese(server, agent, payload)
     conversation_id = claimed_conversation(server, agent)
     r = agent.post(f"/api/agent/conversations/{conversation_id}/messages", json=payload)
     assert r.status_code == 422 and r.json()["code"] == "invalid_request" and "请求格式不正确" in r.json()["detail"]
+
+
+# --- found by the reliability suite (make reliability) --------------------------------------------------------
+@pytest.mark.parametrize("username", ["\ud800", "admin\x00"])
+def test_login_with_corrupt_characters_is_422_not_500(server, username):
+    r = httpx.post(server.url + "/api/auth/login", content=json.dumps({"username": username, "password": "x"}),
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_characters"
+
+
+def test_a_faq_edit_with_a_lone_surrogate_is_refused_and_nothing_is_saved(server):
+    admin = httpx.Client(base_url=server.url, timeout=30)
+    admin.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
+    before = admin.get("/api/admin/faq/office_hours").json()
+    for field in ("answer", "title"):
+        body = {"title": before["title"], "questions": before["questions"], "answer": before["answer"]}
+        body[field] = "坏\ud800字"
+        r = admin.put("/api/admin/faq/office_hours", content=json.dumps(body), headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["code"] == "invalid_characters"
+    after = admin.get("/api/admin/faq/office_hours").json()
+    assert (after["answer"], after["title"]) == (before["answer"], before["title"])
+
+
+def test_blank_looking_agent_replies_are_refused(server, agent):
+    conversation_id = claimed_conversation(server, agent)
+    r = agent.post(f"/api/agent/conversations/{conversation_id}/messages", json={"text": "\u200b\u200b"})
+    assert r.status_code == 422 and r.json()["code"] == "empty_message"
+
+
+@pytest.mark.parametrize("body", [{"text": 5}, {"text": True}, {"text": ["物业"]}])
+def test_parse_refuses_a_text_that_is_not_a_string(server, body):
+    r = httpx.post(server.url + "/api/parse", json=body)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+
+
+def test_a_body_that_is_not_json_is_400_in_chinese_with_a_code(server):
+    r = httpx.post(server.url + "/api/parse", content=b"\xff\xfe{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["code"] == "bad_request" and "请求" in r.json()["detail"]
+    r = httpx.get(server.url + "/api/no-such-thing")
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+def test_the_agent_socket_survives_frames_it_does_not_understand(server, agent):
+    import asyncio
+
+    import websockets
+
+    cookie = agent.cookies.get("wuye_staff")
+
+    async def run():
+        async with websockets.connect(server.url.replace("http", "ws") + "/ws/agent",
+                                      extra_headers={"Cookie": f"wuye_staff={cookie}"}) as ws:
+            assert json.loads(await ws.recv())["type"] == "queue"
+            for frame in ("[1]", "42", "null", '"x"', "x", b"\x00\x01", "[" * 100_000 + "]" * 100_000):
+                await ws.send(frame)
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                while reply.get("type") == "queue":
+                    reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                assert reply["type"] == "error" and reply["code"] == "invalid_frame", frame
+            await ws.send(json.dumps({"type": "ping"}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            while reply.get("type") == "queue":
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert reply["type"] == "pong"
+
+    asyncio.run(run())
+
+
+def test_the_widget_socket_survives_json_nested_thousands_deep(server):
+    import asyncio
+
+    import websockets
+
+    client = httpx.Client(base_url=server.url, timeout=30)
+    client.post("/api/widget/session").raise_for_status()
+    cookie = client.cookies.get("wuye_resident")
+
+    async def run():
+        async with websockets.connect(server.url.replace("http", "ws") + "/ws/chat",
+                                      extra_headers={"Cookie": f"wuye_resident={cookie}"}, max_size=None) as ws:
+            assert json.loads(await ws.recv())["type"] == "history"
+            await ws.send('{"type":"message","text":' + "[" * 50_000 + "]" * 50_000 + "}")
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert reply["type"] == "error"
+            await ws.send(json.dumps({"type": "ping"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+
+    asyncio.run(run())

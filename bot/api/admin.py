@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictStr, validator
 
 from bot import auth, kb_editing, reports
 from bot.api.deps import ClockDep, CurrentAdmin, DbDep, NowDep, ServicesDep, SessionDep
-from bot.errors import (ApiKeyNotFound, FaqNotFound, FaqRejected, InvalidName, InvalidSender, ResidentMessageNotFound,
-                        check_identifier)
+from bot.errors import (ApiKeyNotFound, FaqNotFound, FaqRejected, InvalidName, InvalidSender,
+                        ResidentMessageNotFound, check_identifier, check_text)
 from bot.knowledge import KnowledgeBaseError
 from bot.services import Services
 from bot.storage.models import Message
@@ -19,9 +19,17 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 class FaqEdit(BaseModel):
-    title: str = Field(..., min_length=1, max_length=100)
-    questions: List[str] = Field(..., min_items=1, max_items=500)
-    answer: str = Field(..., min_length=1, max_length=5000)
+    title: StrictStr = Field(..., min_length=1, max_length=100)
+    questions: List[StrictStr] = Field(..., min_items=1, max_items=500)
+    answer: StrictStr = Field(..., min_length=1, max_length=5000)
+
+    @validator("title", "answer")
+    def clean_text(cls, value: str) -> str:  # a lone surrogate saved to the YAML would break every response
+        return check_text(value, 5000)
+
+    @validator("questions", each_item=True)
+    def clean_question(cls, value: str) -> str:
+        return check_text(value, 200)
     version: Optional[str] = Field(None, regex=r"^[0-9a-f]{64}$",
                                    description="the file version the edit is based on (from the GET); "
                                                "409 faq_edit_conflict when the file has changed since")
@@ -111,7 +119,7 @@ def get_figures(staff: CurrentAdmin, session: SessionDep, clock: ClockDep) -> Di
 # --- API keys of the REST channel (`/api/chat`) ---------------------------------------------------------------
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(..., min_length=1, max_length=64, description="who uses the key, e.g. 物业App")
+    name: StrictStr = Field(..., min_length=1, max_length=64, description="who uses the key, e.g. 物业App")
 
 
 @router.get("/api-keys", summary="API keys: name, prefix, created, revoked (never the key)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated, Any, Dict, List, Optional
 
 from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
@@ -119,6 +120,20 @@ async def release(conversation_id: RowId, staff: CurrentStaff, services: Service
                                "released")
 
 
+def agent_frame(message: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """A console frame as a dict, or None for anything else (binary, not JSON, not an object, nested too deep)."""
+    if message.get("type") == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if not isinstance(text, str) or len(text) > 10_000:
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 @router.websocket("/ws/agent")
 async def agent_socket(websocket: WebSocket, services: ServicesDep, staff: OptionalStaff) -> None:
     if staff is None:
@@ -144,7 +159,11 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep, staff: Optio
         with services.db.session() as session:
             await websocket.send_json({"type": "queue", "queue": live.queue_json(session, services.clock())})
         while True:
-            data = await websocket.receive_json()
+            data = agent_frame(await websocket.receive())
+            if data is None:
+                await websocket.send_json({"type": "error", "code": "invalid_frame",
+                                           "detail": "消息格式不正确：只接受 {\"type\": \"watch\"|\"ping\"} 的 JSON 文本帧"})
+                continue
             touch()
             if data.get("type") == "watch" and isinstance(data.get("conversation_id"), int):
                 topic = f"conv:{data['conversation_id']}"

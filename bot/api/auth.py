@@ -7,20 +7,25 @@ from __future__ import annotations
 from typing import Dict
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictStr, validator
 
 from bot.api.deps import CurrentStaff, DbDep, NowDep, SettingsDep
 from bot.auth import (STAFF_COOKIE, STAFF_MAX_AGE, authenticate, open_staff_session, read_staff_cookie,
                       revoke_staff_session, sign_staff)
-from bot.errors import WrongCredentials
+from bot.errors import WrongCredentials, check_text
 from bot.storage.models import Staff
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 class Login(BaseModel):
-    username: str = Field(..., max_length=64)
-    password: str = Field(..., max_length=256)
+    username: StrictStr = Field(..., max_length=64)
+    password: StrictStr = Field(..., max_length=256)
+
+    @validator("username", "password")
+    def printable(cls, value: str) -> str:  # NUL or a lone surrogate would reach the database driver
+        check_text(value, 256, allow_empty=True)
+        return value
 
 
 def staff_json(staff: Staff) -> Dict[str, object]:

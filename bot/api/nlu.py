@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from bot.api.deps import ServicesDep
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api", tags=["nlu"])
 
 
 class ParseRequest(BaseModel):
-    text: str = Field(..., description="the resident's message", example="电梯困人了，快来！")
+    text: StrictStr = Field(..., description="the resident's message", example="电梯困人了，快来！")
 
 
 class Intent(BaseModel):
