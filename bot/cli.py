@@ -98,6 +98,13 @@ def cmd_faq(args: argparse.Namespace) -> int:
     table_problems = check_tables(settings.normalize_dir)
     for problem in table_problems:
         print(f"error: {settings.normalize_dir}/{problem}", file=sys.stderr)
+    from bot import sla
+    from bot.community import load_communities
+
+    sla_problems = sla.check(settings.data_dir / "sla.yml", [c.id for c in load_communities(settings.communities_file)])
+    for problem in sla_problems:  # the work-order desk's time limits (data/sla.yml)
+        print(f"error: {problem}", file=sys.stderr)
+    table_problems = list(table_problems) + list(sla_problems)
     try:
         kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     except KnowledgeBaseError as exc:
@@ -117,7 +124,7 @@ def cmd_faq(args: argparse.Namespace) -> int:
         return 0
     questions = sum(len(e.questions) for e in kb.entries.values())
     print(f"ok: {len(kb.entries)} FAQ entries, {questions} questions, {len(kb.communities)} communities; "
-          f"normalisation tables ok")
+          f"normalisation tables ok; work-order SLAs ok")
     return 0
 
 

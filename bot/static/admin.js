@@ -268,3 +268,26 @@
     catch (e) { $("nt-error").textContent = e.message; }
   });
 })();
+// 运营数据 → 工单 (the work-order desk's figures, bot/desk.py): orders by status and category, the share that met each
+// SLA (data/sla.yml), median time to the first response (dispatch) and to completion, the residents' ratings.
+(function () {
+  "use strict";
+  const { $, el, api } = window.wuyeStaff;
+  const pct = (v) => (v == null ? "-" : Math.round(v * 100) + "%");
+  const minutes = (v) => (v == null ? "-" : v < 120 ? Math.round(v) + " 分钟" : (v / 60).toFixed(1) + " 小时");
+  function rows(id, counts) {
+    const body = document.querySelector("#" + id + " tbody"); body.replaceChildren();
+    Object.entries(counts).forEach(([k, v]) => { const tr = el("tr"); tr.appendChild(el("td", "", k)); tr.appendChild(el("td", "", String(v))); body.appendChild(tr); });
+  }
+  async function load() {
+    let f; try { f = await api("/api/admin/work-order-figures"); } catch (e) { return; }
+    const k = $("wo-kpis"); k.replaceChildren();
+    [[String(f.total), "工单总数"], [String(f.open), "未完成"], [String(f.overdue), "超时"],
+     [pct(f.response_within_sla), "按时派单"], [pct(f.completion_within_sla), "按时完成"],
+     [minutes(f.median_minutes_to_response), "派单用时中位数"], [minutes(f.median_minutes_to_completion), "完成用时中位数"],
+     [f.ratings.average == null ? "-" : f.ratings.average.toFixed(2), "维修评价（" + f.ratings.count + " 条）"]]
+      .forEach(([v, label]) => { const d = el("div", "kpi"); d.appendChild(el("b", "", v)); d.appendChild(el("span", "", label)); k.appendChild(d); });
+    rows("wo-by-status", f.by_status); rows("wo-by-category", f.by_category);
+  }
+  document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => { if (b.dataset.tab === "figures") load(); }));
+})();
