@@ -116,6 +116,10 @@ async def publish_messages(services, conversation_id: int, after_id: int) -> Non
     await services.hub.publish(f"conv:{conversation_id}", status)
 
 
+def resident_topic(channel: str, sender_id: str) -> str:
+    return f"resident:{channel}:{sender_id}"
+
+
 QUEUE_KINDS = {"handoff_opened", "priority_raised", "claimed", "released", "resolved", "agent_timed_out"}
 
 
@@ -142,6 +146,10 @@ async def _announce(services, conversation_id: int, after_id: int, kinds: List[s
         conversation = session.get(Conversation, conversation_id)
         channel = conversation.channel
         waiting = handoffs.waiting_state(session, conversation_id)
+        sender_id = conversation.identity.sender_id
+    if "message_stored" in kinds:  # sockets of this resident that follow no conversation yet start following it
+        await services.hub.publish(resident_topic(channel, sender_id),
+                                   {"type": "conversation", "conversation_id": conversation_id})
     for kind in kinds:
         if kind != "message_stored":
             await services.hub.publish("agents", {"type": "event", "kind": kind, "conversation_id": conversation_id,

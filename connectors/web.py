@@ -232,6 +232,20 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
         queue = services.hub.subscribe(f"conv:{conversation_id}")
         subscription.update(id=conversation_id, queue=queue, task=asyncio.create_task(forward(queue)))
 
+    # A socket opened before the resident's first message has no conversation to follow yet: the resident's own
+    # topic says when one starts (a message sent over REST, or through another instance), and the socket then
+    # follows it and sends the history so far.
+    own_topic = live.resident_topic(CHANNEL, sender)
+    own_queue = services.hub.subscribe(own_topic)
+
+    async def follow() -> None:
+        while True:
+            event = await own_queue.get()
+            if event.get("type") == "conversation" and subscription.get("id") != event["conversation_id"]:
+                watch(event["conversation_id"])
+                await websocket.send_json({"type": "history", **_history(services, sender)})
+
+    follower = asyncio.create_task(follow())
     try:
         state = _history(services, sender)
         watch(state["conversation_id"])
@@ -258,6 +272,8 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
     except (WebSocketDisconnect, RuntimeError, ValueError):
         pass
     finally:
+        follower.cancel()
+        services.hub.unsubscribe(own_topic, own_queue)
         if subscription:
             subscription["task"].cancel()
             services.hub.unsubscribe(f"conv:{subscription['id']}", subscription["queue"])

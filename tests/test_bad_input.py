@@ -146,3 +146,29 @@ def test_the_widget_socket_survives_json_nested_thousands_deep(server):
             assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
 
     asyncio.run(run())
+
+
+def test_a_widget_socket_opened_before_the_first_message_follows_the_conversation_that_starts(server):
+    """The first message goes over REST (or through another instance): the open socket still sees the reply."""
+    import asyncio
+
+    import websockets
+
+    client = httpx.Client(base_url=server.url, timeout=30)
+    client.post("/api/widget/session").raise_for_status()
+    cookie = client.cookies.get("wuye_resident")
+
+    async def run():
+        async with websockets.connect(server.url.replace("http", "ws") + "/ws/chat",
+                                      extra_headers={"Cookie": f"wuye_resident={cookie}"}) as ws:
+            assert json.loads(await ws.recv())["conversation_id"] is None
+            r = await asyncio.to_thread(client.post, "/api/widget/messages", json={"text": "物业几点上班"})
+            assert r.status_code == 200
+            seen = []
+            while not any(e.get("type") == "history" and e.get("messages") for e in seen) and \
+                    not any(e.get("type") == "message" and e.get("sender") == "bot" for e in seen):
+                seen.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+            texts = json.dumps(seen, ensure_ascii=False)
+            assert "办公时间" in texts
+
+    asyncio.run(run())
