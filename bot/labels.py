@@ -69,6 +69,7 @@ EXACT_REASONS: Dict[str, str] = {
 PREFIX_REASONS: Dict[str, str] = {"emergency keyword": "紧急情况", "emergency": "紧急情况", "room": "房号"}
 # notices and incidents (bot/router.py rules 10a–10c): "notice: 停水", "incident: 停水", "outage report: 停电"
 PREFIX_REASONS.update({"notice": "按通知答复", "incident": "同一故障已登记（合并处理）", "outage report": "故障报告"})
+PREFIX_REASONS.update({"work order overdue": "工单超时未派单", "overdue work order chased": "业主催促超时工单"})  # bot/desk.py
 FLOW_SUFFIXES = {"answer": "回答了办理中的问题"}
 
 

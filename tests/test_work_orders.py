@@ -292,3 +292,10 @@ def test_local_deadline_reads_the_小区_clock():
     assert sla.local_deadline(dt.datetime(2026, 11, 27, 7, 0), now, "Asia/Shanghai") == "今天 15:00"
     assert sla.local_deadline(dt.datetime(2026, 11, 28, 1, 30), now, "Asia/Shanghai") == "明天 09:30"
     assert to_local(now).hour == 10
+
+
+def test_the_escalation_reasons_read_in_chinese_for_agents():
+    from bot import desk, labels
+
+    assert labels.reason_label(desk.OVERDUE_REASON.format(number="WO20261127001")) == "工单超时未派单：WO20261127001"
+    assert labels.reason_label(desk.CHASED_OVERDUE_REASON.format(number="WO20261127001")) == "业主催促超时工单：WO20261127001"
