@@ -42,18 +42,7 @@ def configure(level: int = logging.INFO) -> None:
         logger.propagate = True
 
 
-def request_id_middleware():
-    """An ``@app.middleware("http")`` function: the request id (the caller's X-Request-ID or a new one) is in every
-    log line of the request and in the response's X-Request-ID header."""
-    async def middleware(request, call_next):
-        given: Optional[str] = request.headers.get("x-request-id")
-        rid = given if given and re.fullmatch(r"[\w.-]{1,64}", given) else uuid.uuid4().hex[:16]
-        token = REQUEST_ID.set(rid)
-        try:
-            response = await call_next(request)
-            response.headers["X-Request-ID"] = rid
-            return response
-        finally:
-            REQUEST_ID.reset(token)
-
-    return middleware
+def request_id(given: Optional[bytes]) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a new one."""
+    text = given.decode("latin-1") if given else ""
+    return text if re.fullmatch(r"[\w.-]{1,64}", text) else uuid.uuid4().hex[:16]

@@ -93,14 +93,9 @@ async def _http_error(request: Any, exc: Exception) -> Any:
 
 def _instrument(app: FastAPI) -> None:
     """Request ids in every log line and response; request counts and latency per route template."""
-    from bot import logs, metrics
+    from bot import metrics
 
-    def route_of(request: Any) -> str:
-        route = request.scope.get("route")
-        return getattr(route, "path", None) or "unmatched"
-
-    app.middleware("http")(metrics.http_middleware(route_of))
-    app.middleware("http")(logs.request_id_middleware())
+    app.add_middleware(metrics.RequestMiddleware)
 
 
 FIELD_PROBLEMS = {"missing": "缺少这一项", "type_error": "类型不对", "value_error": "取值不对"}

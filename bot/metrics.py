@@ -6,7 +6,7 @@ are read from the database when scraped, so every instance reports the shared qu
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
@@ -48,21 +48,39 @@ def scrape(services: Any) -> bytes:
     return generate_latest()
 
 
-def http_middleware(route_of: Callable[[Any], str]):
-    """An ``@app.middleware("http")`` function timing every request by its route template."""
-    async def middleware(request, call_next):
+class RequestMiddleware:
+    """One pure ASGI middleware (Starlette's BaseHTTPMiddleware costs two extra tasks and streams per request):
+    the request id (the caller's X-Request-ID or a new one) in every log line and in the response, and request
+    counts and latency per route template. WebSockets and lifespan pass straight through."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from bot import logs
+
+        rid = logs.request_id(dict(scope.get("headers") or []).get(b"x-request-id"))
+        token = logs.REQUEST_ID.set(rid)
         started = time.perf_counter()
         status = 500
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": list(message.get("headers") or []) + [(b"x-request-id", rid.encode())]}
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_with_id)
         finally:
-            route = route_of(request)
-            REQUESTS.labels(request.method, route, str(status)).inc()
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(route).observe(time.perf_counter() - started)
+            logs.REQUEST_ID.reset(token)
 
-    return middleware
 
-
-__all__ = ["CONTENT_TYPE_LATEST", "record_turn", "model_loaded", "scrape", "http_middleware", "TRAINING"]
+__all__ = ["CONTENT_TYPE_LATEST", "record_turn", "model_loaded", "scrape", "RequestMiddleware", "TRAINING"]

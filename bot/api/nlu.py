@@ -1,9 +1,11 @@
 """`POST /api/parse`: the NLU reading and the router's decision for one text (spec contract)."""
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List, Optional
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 
@@ -55,10 +57,17 @@ class ParseResponse(BaseModel):
     route: RouteOut
 
 
+INLINE_CHARS = 200  # parsing a message this short takes well under a millisecond: no thread hop for it
+
+
 @router.post("/parse", response_model=ParseResponse, summary="Parse one message (as the first of a new conversation)")
-async def parse(body: ParseRequest, services: ServicesDep) -> Dict[str, Any]:
+async def parse(body: ParseRequest, services: ServicesDep) -> Response:
     text = check_text(body.text, services.settings.max_message_chars)
-    reading = await run_in_threadpool(services.parser.parse, text)
+    if len(text) <= INLINE_CHARS:
+        reading = services.parser.parse(text)
+    else:
+        reading = await run_in_threadpool(services.parser.parse, text)
     result = reading.as_api()
     result["route"] = decide(reading).as_api()
-    return result
+    # built by us in the documented shape (response_model is for /docs): no second validation and copy
+    return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
