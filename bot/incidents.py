@@ -19,9 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import zlib
 from typing import Any, Dict, List, Optional, Tuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from bot import notices
@@ -145,6 +146,8 @@ def open_incident(ctx: Any, kind: str, reasons: List[str]) -> Incident:
     from actions.handoff import open_handoff
 
     building, _ = scope(ctx)
+    if _serialise(ctx.session, ctx.community_id, building, kind, ctx.now):  # another instance opened it while we looked
+        return join(ctx, kind)
     incident = Incident(community_id=ctx.community_id, building=building, category=kind, status="open",
                         summary=f"{scope_label(building)}{PROBLEM_LABELS[kind]}：{ctx.text}"[:500], created_at=ctx.now)
     ctx.session.add(incident)
@@ -155,6 +158,17 @@ def open_incident(ctx: Any, kind: str, reasons: List[str]) -> Incident:
     handoff = open_handoff(ctx, "normal", reasons)  # its context card carries the incident (actions/handoff.py)
     incident.handoff_id = handoff.id
     return incident
+
+
+def _serialise(session: Session, community_id: str, building: Optional[int], kind: str, now: dt.datetime) -> bool:
+    """First reports at the same moment (several threads or instances): on PostgreSQL the scope's advisory lock is
+    held until this turn commits, and the open incident is looked for again once we hold it (True: found, join it).
+    SQLite serialises writers itself (a turn that lost the race is retried by the engine)."""
+    if session.bind.dialect.name != "postgresql":
+        return False
+    key = zlib.crc32(f"incident:{community_id}:{building}:{kind}".encode()) - 2**31
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    return open_incident_for(session, community_id, building, kind, now) is not None
 
 
 def progress_text(session: Session, incident: Incident) -> str:

@@ -50,6 +50,46 @@ class PeakWorld(World):
 
 
 @pytest.fixture
+def fresh_postgres():
+    """A PostgreSQL database of this test's own (skipped when no server is reachable), dropped afterwards."""
+    import uuid
+
+    from tests.conftest import POSTGRES_ADMIN_URL
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"wuye_peak_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def make_world(url, parser, settings) -> PeakWorld:
+    w = PeakWorld(url, parser, settings)
+    with w.db.session() as s:
+        load_demo_data(s, w.kb.communities, today=NOW.date())
+    w.agents_online()
+    return w
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def peak_world(request, tmp_path, parser, settings):
+    if request.param == "sqlite":
+        yield make_world(f"sqlite:///{tmp_path / 'wuye.db'}", parser, settings)
+        return
+    world = make_world(request.getfixturevalue("fresh_postgres"), parser, settings)
+    yield world
+    world.engine.db.engine.dispose()
+    world.db.engine.dispose()
+
+
+@pytest.fixture
 def world(tmp_path, parser, settings):
     w = PeakWorld(f"sqlite:///{tmp_path / 'wuye.db'}", parser, settings)
     with w.db.session() as s:
@@ -67,7 +107,8 @@ def building_households(world, building: int = 3):
                                         .order_by(Household.id))]
 
 
-def test_peak_of_forty_reports_is_one_incident_one_queue_item_and_a_lift_rescue_goes_first(world, capsys):
+def test_peak_of_forty_reports_is_one_incident_one_queue_item_and_a_lift_rescue_goes_first(peak_world, capsys):
+    world = peak_world
     households = building_households(world)
     senders = []
     for i in range(20):  # bound to households of 3栋 (several members of a family each)
@@ -123,7 +164,7 @@ def test_peak_of_forty_reports_is_one_incident_one_queue_item_and_a_lift_rescue_
         queue = handoffs.queue(s)
         assert [h.priority for h in queue] == ["urgent"]  # the outage item is closed; the rescue still waits
         assert s.get(Handoff, incident_handoff(s, incident_id)).status == HandoffStatus.RESOLVED
-    figures = (f"peak: 40 reports + 1 lift rescue in {report_seconds:.1f} s ({report_seconds / 41 * 1000:.0f} ms a turn); "
+    figures = (f"peak ({world.db.engine.dialect.name}): 40 reports + 1 lift rescue in {report_seconds:.1f} s ({report_seconds / 41 * 1000:.0f} ms a turn); "
                f"incidents 1, linked reports 40, queue items {queue_items} (urgent rescue first), informed {informed}; "
                f"resolution messages 40 in {resolve_seconds * 1000:.0f} ms")
     with capsys.disabled():
@@ -191,3 +232,17 @@ def test_an_outage_through_the_repair_form_links_its_work_order(world):
         order = s.scalar(sa.select(WorkOrder).where(WorkOrder.incident_id.isnot(None)))
         incident = s.get(Incident, order.incident_id)
         assert incident.category == "elevator" and incident.building == 3 and incidents.report_count(s, incident) == 2
+
+
+def test_first_reports_at_the_same_moment_open_one_incident(peak_world):
+    """Twelve residents report at once (threads, one engine, PostgreSQL and SQLite): one incident, one queue item."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    world = peak_world
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lambda i: world.say("3栋停水了", f"same-moment-{i}"), range(12)))
+    assert len({r.conversation_id for r in results}) == 12
+    with world.db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Incident)) == 1
+        assert s.scalar(sa.select(sa.func.count()).select_from(IncidentReport)) == 12
+        assert len(handoffs.queue(s)) == 1
