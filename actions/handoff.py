@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from actions.base import TurnContext
@@ -28,7 +28,17 @@ def queue(session: Session) -> List[Handoff]:
 
 
 def queue_position(session: Session, handoff: Handoff) -> int:
-    return next((i + 1 for i, h in enumerate(queue(session)) if h.id == handoff.id), 0)
+    """1 + the waiting handoffs ahead of this one (the order of :func:`queue`), counted by the database."""
+    if handoff.status not in HandoffStatus.waiting():
+        return 0
+    rank = PRIORITY_ORDER.get(handoff.priority, 9)
+    higher = [p for p, r in PRIORITY_ORDER.items() if r < rank]
+    earlier = or_(Handoff.created_at < handoff.created_at,
+                  and_(Handoff.created_at == handoff.created_at, Handoff.id < handoff.id))
+    ahead = session.scalar(select(func.count()).select_from(Handoff).where(
+        Handoff.status.in_(HandoffStatus.waiting()),
+        or_(Handoff.priority.in_(higher), and_(Handoff.priority == handoff.priority, earlier))))
+    return int(ahead or 0) + 1
 
 
 def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from typing import Any, Callable, Dict, List, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from actions import handoff as handoffs
@@ -36,17 +36,24 @@ def staff_names(session) -> Dict[int, str]:
 
 
 def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
+    """The waiting handoffs in queue order, each with its conversation and last resident words (three queries)."""
+    waiting = handoffs.queue(session)
+    ids = {h.conversation_id for h in waiting}
+    conversations = {c.id: c for c in session.scalars(select(Conversation).where(Conversation.id.in_(ids)))} if ids else {}
+    last_ids = select(func.max(Message.id)).where(Message.conversation_id.in_(ids), Message.sender == "resident") \
+        .group_by(Message.conversation_id)
+    summaries = {m.conversation_id: m.text for m in session.scalars(select(Message).where(Message.id.in_(last_ids)))} \
+        if ids else {}
     result = []
-    for h in handoffs.queue(session):
-        last = session.scalar(select(Message).where(Message.conversation_id == h.conversation_id,
-                                                    Message.sender == "resident").order_by(Message.id.desc()))
-        conversation = h.conversation
+    for h in waiting:
+        conversation = conversations[h.conversation_id]
+        summary = summaries.get(h.conversation_id)
         result.append({
             "handoff_id": h.id, "conversation_id": h.conversation_id, "priority": h.priority, "status": h.status,
             "reasons": h.reasons, "ticket": h.ticket, "channel": conversation.channel,
             "priority_label": labels.priority_label(h.priority), "status_label": labels.status_label(h.status),
             "reasons_labels": labels.reason_labels(h.reasons), "channel_label": labels.channel_label(conversation.channel),
-            "summary": (last.text[:60] if last else ""),
+            "summary": (summary[:60] if summary else ""),
             "room": ((h.context or {}).get("household") or {}).get("room"),
             "waiting_since": iso(conversation.waiting_since or h.created_at),
             "waiting_seconds": int((now - (conversation.waiting_since or h.created_at)).total_seconds()),
