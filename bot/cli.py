@@ -163,6 +163,11 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "serve":
+        from bot.bench_serve import bench_serve
+
+        print(bench_serve(get_settings(), seconds=args.seconds, postgres_url=args.postgres, workers=args.workers))
+        return 0
     from bot.bench import bench_nlu
 
     print(bench_nlu(get_settings(), n=args.messages))
@@ -279,14 +284,21 @@ def cmd_screenshots(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from bot.main import create_app
-
     from bot import logs
+    from bot.main import create_app
 
     settings = get_settings()
     logs.configure()  # one JSON object a line, with the request id, phone numbers masked
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-                log_level="info", log_config=None)
+    host, port = args.host or settings.host, args.port or settings.port
+    if args.workers > 1:  # each worker loads the model (~2 s, ~400 MB); share events and limits with Redis/PostgreSQL
+        from bot.nlu.training import train
+
+        train(settings)  # once, before the workers start, not once per worker
+        uvicorn.run("bot.main:create_app", factory=True, workers=args.workers, host=host, port=port,
+                    log_level="warning", log_config=None, access_log=False)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", log_config=None,
+                    access_log=False)
     return 0
 
 
@@ -326,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="bench_command", required=True)
     bn = bsub.add_parser("nlu", help="parse latency p50/p99, throughput, model load time, peak memory")
     bn.add_argument("--messages", type=int, default=1000)
+    bs = bsub.add_parser("serve", help="stock `rasa run` /model/parse vs `wuye serve` /api/parse side by side, "
+                                       "then /api/chat on SQLite and PostgreSQL")
+    bs.add_argument("--seconds", type=float, default=8.0, help="load per point")
+    bs.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+                    help="an admin URL: a scratch database is created and dropped ('' to skip)")
+    bs.add_argument("--workers", type=int, default=2, help="wuye serve workers for the PostgreSQL /api/chat run")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo-data", help="load the demo communities, households, bills, parking and work orders")
@@ -353,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the HTTP server")
     s.add_argument("--host", help="default: WUYE_HOST or 127.0.0.1")
     s.add_argument("--port", type=int, help="default: WUYE_PORT or 8000")
+    s.add_argument("--workers", type=int, default=1, help="processes (PostgreSQL and WUYE_REDIS_URL when > 1)")
     s.set_defaults(func=cmd_serve)
     return p
 

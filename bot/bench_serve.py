@@ -1,0 +1,246 @@
+"""`wuye bench serve`: stock Rasa's server and ours on the same model archive, under the same bounded load, in one
+run; then `/api/chat` (parse + routing + storage) on SQLite and on PostgreSQL.
+
+Each server is a subprocess on a free port: start time is process start → first successful parse; RSS is read
+from /proc (the process and its children, i.e. every worker). Load: N concurrent HTTP clients (httpx, one
+connection each) sending the styles held-out messages in turn for ``seconds``; latency per request, throughput
+= successful requests / seconds. Nothing here is asserted: it prints figures.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import httpx
+import yaml
+
+from bot.settings import PROJECT_ROOT, Settings
+
+CLIENTS = (1, 8, 32)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            with open(f"/proc/{current}/task/{current}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (FileNotFoundError, StopIteration, ProcessLookupError):
+            continue
+    return total / 1024
+
+
+def texts() -> List[str]:
+    styles = yaml.safe_load((PROJECT_ROOT / "tests" / "heldout" / "styles.yml").read_text(encoding="utf-8"))["styles"]
+    return [item["text"] for items in styles.values() for item in items]
+
+
+class Server:
+    def __init__(self, name: str, cmd: List[str], env: Dict[str, str], probe: Callable[[str], httpx.Response],
+                 port: int) -> None:
+        self.name, self.cmd, self.env, self.probe, self.port = name, cmd, env, probe, port
+        self.url = f"http://127.0.0.1:{port}"
+        safe = "".join(ch if ch.isalnum() else "-" for ch in name)
+        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{safe}-", suffix=".log", delete=False)
+        self.process: Optional[subprocess.Popen] = None
+        self.start_seconds = 0.0
+
+    def __enter__(self) -> "Server":
+        started = time.perf_counter()
+        self.process = subprocess.Popen(self.cmd, env=self.env, cwd=PROJECT_ROOT, stdout=self.log, stderr=self.log,
+                                        start_new_session=True)
+        deadline = started + 300
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                if self.probe(self.url).status_code == 200:
+                    self.start_seconds = time.perf_counter() - started
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer within 300 s; see {self.log.name}")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+async def drive(url: str, path: str, bodies: Callable[[int, int], Dict[str, Any]], clients: int, seconds: float,
+                headers: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    latencies: List[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def client(c: int) -> None:
+        nonlocal errors
+        async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers or {}) as http:
+            i = 0
+            while time.perf_counter() < stop:
+                started = time.perf_counter()
+                try:
+                    r = await http.post(path, json=bodies(c, i))
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+                i += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+
+    def pct(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1)))] * 1000 if ordered else float("nan")
+
+    return {"ok": len(latencies), "errors": errors, "rps": len(latencies) / elapsed, "p50": pct(0.5), "p99": pct(0.99),
+            "mean": statistics.mean(ordered) * 1000 if ordered else float("nan")}
+
+
+def _env(**extra: str) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.update({"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+    env.update(extra)
+    return env
+
+
+def _parse_probe(path: str) -> Callable[[str], httpx.Response]:
+    return lambda url: httpx.post(url + path, json={"text": "物业几点上班"}, timeout=5)
+
+
+def bench_serve(settings: Settings, seconds: float = 8.0, postgres_url: str = "", workers: int = 2) -> str:
+    from bot.nlu.training import train
+
+    model = train(settings).model_path
+    messages = texts()
+    bin_dir = Path(sys.executable).parent
+    lines = [f"# wuye bench serve ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, model {model.name}, "
+             f"{seconds:g} s per point)", ""]
+    results: Dict[str, Dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        parse_body = lambda c, i: {"text": messages[(c * 37 + i) % len(messages)]}  # noqa: E731
+        servers = [
+            ("stock rasa run /model/parse", "/model/parse",
+             [str(bin_dir / "rasa"), "run", "--enable-api", "-m", str(model), "-p", "{port}", "--quiet"], {}),
+            ("wuye serve /api/parse", "/api/parse", [str(bin_dir / "wuye"), "serve", "--port", "{port}"],
+             {"WUYE_DATABASE_URL": f"sqlite:///{tmp}/parse.db", "WUYE_MODELS_DIR": str(settings.models_dir)}),
+        ]
+        for name, path, cmd, extra in servers:
+            port = free_port()
+            with Server(name, [c.replace("{port}", str(port)) for c in cmd], _env(**extra), _parse_probe(path), port) as s:
+                rss = rss_mb(s.process.pid)
+                points = {n: asyncio.run(drive(s.url, path, parse_body, n, seconds)) for n in CLIENTS}
+                results[name] = {"start": s.start_seconds, "rss": rss, "points": points, "rss_after": rss_mb(s.process.pid)}
+        stock, ours = results[servers[0][0]], results[servers[1][0]]
+        lines += ["| | stock `rasa run` `/model/parse` | `wuye serve` `/api/parse` | ratio |", "| --- | --- | --- | --- |"]
+        for n in CLIENTS:
+            a, b = stock["points"][n], ours["points"][n]
+            lines.append(f"| {n} client{'s' if n > 1 else ''} | {a['rps']:.0f} req/s, p50 {a['p50']:.1f} ms, "
+                         f"p99 {a['p99']:.1f} ms, {a['errors']} errors | {b['rps']:.0f} req/s, p50 {b['p50']:.1f} ms, "
+                         f"p99 {b['p99']:.1f} ms, {b['errors']} errors | **{b['rps'] / max(a['rps'], 1e-9):.1f}×** |")
+        lines.append(f"| process start → first parse | {stock['start']:.1f} s | {ours['start']:.1f} s | "
+                     f"{stock['start'] / max(ours['start'], 1e-9):.1f}× faster |")
+        lines.append(f"| RSS after start / after load | {stock['rss']:.0f} / {stock['rss_after']:.0f} MB | "
+                     f"{ours['rss']:.0f} / {ours['rss_after']:.0f} MB | |")
+        lines += ["", "`/api/chat` (parse + routing + storage), 16 clients, each its own resident:", "",
+                  "| database | workers | msg/s | p50 | p99 | errors | accepted | stored |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        chat_runs: List[Tuple[str, str, int, Dict[str, str]]] = [("SQLite", f"sqlite:///{tmp}/chat.db", 1, {})]
+        scratch = None
+        if postgres_url:
+            scratch = _create_database(postgres_url)
+            redis = os.environ.get("WUYE_REDIS_URL", "redis://127.0.0.1:6379/0")
+            chat_runs.append(("PostgreSQL", scratch, workers, {"WUYE_REDIS_URL": redis}))
+        try:
+            for label, url, n_workers, extra in chat_runs:
+                lines.append(_chat_row(settings, label, url, n_workers, extra, seconds, messages))
+        finally:
+            if scratch:
+                _drop_database(postgres_url, scratch)
+    lines += ["", "Reading: stock Rasa runs the same trained archive (our components inside Rasa's Agent and graph "
+              "runner, TensorFlow imported); `wuye serve` runs it through bot/nlu/fast.py. What flatters us: the "
+              "messages are short held-out questions; both servers are measured on the same 2-core machine with the "
+              "load generator running beside them."]
+    report = "\n".join(lines)
+    (settings.root / "reports").mkdir(exist_ok=True)
+    (settings.root / "reports" / "bench-serve.md").write_text(report + "\n", encoding="utf-8")
+    return report
+
+
+def _chat_row(settings: Settings, label: str, url: str, workers: int, extra: Dict[str, str], seconds: float,
+              messages: List[str]) -> str:
+    import sqlalchemy as sa
+
+    from bot import auth
+    from bot.localtime import utcnow
+    from bot.storage.db import open_database
+    from bot.storage.models import Message
+
+    bin_dir = Path(sys.executable).parent
+    port = free_port()
+    env = _env(WUYE_DATABASE_URL=url, WUYE_MODELS_DIR=str(settings.models_dir), **extra,
+               WUYE_LIMIT_MESSAGES_PER_SENDER="100000/60")
+    db = open_database(url)  # migrated here first, so the workers do not race to create the schema
+    with db.session() as session:
+        _, key = auth.create_api_key(session, "bench", None, utcnow())
+    run = uuid.uuid4().hex[:6]
+    body = lambda c, i: {"sender_id": f"bench-{run}-{c}", "text": messages[(c * 11 + i) % len(messages)]}  # noqa: E731
+    cmd = [str(bin_dir / "wuye"), "serve", "--port", str(port), "--workers", str(workers)]
+    with Server(f"chat-{label}", cmd, env, _parse_probe("/api/parse"), port):
+        point = asyncio.run(drive(f"http://127.0.0.1:{port}", "/api/chat", body, 16, seconds,
+                                  headers={"Authorization": f"Bearer {key}"}))
+    with db.session() as session:
+        stored = session.scalar(sa.select(sa.func.count()).select_from(Message).where(Message.sender == "resident"))
+    db.engine.dispose()
+    return (f"| {label} | {workers} | {point['rps']:.0f} | {point['p50']:.1f} ms | {point['p99']:.1f} ms | "
+            f"{point['errors']} | {point['ok']} | {stored} |")
+
+
+def _create_database(admin_url: str) -> str:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"wuye_bench_{uuid.uuid4().hex[:8]}"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_database(admin_url: str, url: str) -> None:
+    import sqlalchemy as sa
+
+    name = url.rsplit("/", 1)[1]
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    engine.dispose()
