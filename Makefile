@@ -22,6 +22,7 @@ eval: setup
 
 bench: setup
 	.venv/bin/wuye bench nlu
+	.venv/bin/wuye bench serve
 
 screenshots: setup
 	.venv/bin/wuye screenshots
