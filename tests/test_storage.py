@@ -19,7 +19,7 @@ TODAY = dt.date(2026, 11, 27)
 def db(database_url):
     database = open_database(database_url)
     with database.session() as s:  # PostgreSQL database is shared by the session: start clean
-        s.execute(sa.text("UPDATE work_orders SET incident_id = NULL"))
+        s.execute(sa.text("UPDATE work_orders SET incident_id = NULL, conversation_id = NULL"))
         for table in ("incident_reports", "incidents", "notice_revisions", "notices", "ratings", "quick_replies",
                       "rate_events", "seen_messages", "staff_sessions", "api_keys", "timers", "messages", "handoffs",
                       "conversations", "verification_codes", "chat_identities", "visitor_passes",
