@@ -89,3 +89,29 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'wuye.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+# --- an in-process app (FastAPI TestClient) -------------------------------------------------------------------
+def make_app(settings, parser, tmp_path_factory, name: str):
+    """A real app on its own SQLite database and upload folder, started (lifespan run) for a test module."""
+    import dataclasses
+
+    from fastapi.testclient import TestClient
+
+    from bot.main import create_app
+
+    tmp = tmp_path_factory.mktemp(name)
+    configured = dataclasses.replace(settings, database_url=f"sqlite:///{tmp / 'wuye.db'}", upload_dir=tmp / "uploads",
+                                     secret_key="test-secret")
+    application = create_app(configured, parser=parser)
+    with TestClient(application):
+        yield application
+
+
+def widget_resident(app):
+    """A TestClient holding a fresh widget session (a resident of its own)."""
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app)
+    client.post("/api/widget/session").raise_for_status()
+    return client

@@ -13,24 +13,17 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from bot.limits import Limit
-from bot.main import create_app
 from connectors.web import PHOTO_REF
+from tests.conftest import make_app, widget_resident
 
 
 @pytest.fixture(scope="module")
 def app(settings, parser, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("uploads")
-    s = dataclasses.replace(settings, database_url=f"sqlite:///{tmp / 'wuye.db'}", upload_dir=tmp / "uploads",
-                            secret_key="test-secret")
-    application = create_app(s, parser=parser)
-    with TestClient(application):
-        yield application
+    yield from make_app(settings, parser, tmp_path_factory, "uploads")
 
 
 def resident(app) -> TestClient:
-    c = TestClient(app)
-    c.post("/api/widget/session").raise_for_status()
-    return c
+    return widget_resident(app)
 
 
 def image_bytes(fmt: str, size=(64, 48), mode="RGB", color=(200, 30, 30), **save) -> bytes:

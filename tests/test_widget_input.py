@@ -2,29 +2,21 @@
 stored), the REST fallback's body types, corrupt text refused with a clear Chinese error."""
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.main import create_app
+from tests.conftest import make_app, widget_resident
 
 
 @pytest.fixture(scope="module")
 def app(settings, parser, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("widget-input")
-    s = dataclasses.replace(settings, database_url=f"sqlite:///{tmp / 'wuye.db'}", upload_dir=tmp / "uploads",
-                            secret_key="test-secret")
-    application = create_app(s, parser=parser)
-    with TestClient(application):
-        yield application
+    yield from make_app(settings, parser, tmp_path_factory, "widget-input")
 
 
 def resident(app) -> TestClient:
-    c = TestClient(app)
-    c.post("/api/widget/session").raise_for_status()
-    return c
+    return widget_resident(app)
 
 
 def chinese(text: str) -> bool:
