@@ -131,7 +131,7 @@ class ConversationEngine:
     time_zone: str = DEFAULT_TIME_ZONE  # the zone relative times are read in before the 小区 is known
     max_chars: int = 1000
     limits: Limits = field(default_factory=Limits)
-    RETRIES = 2  # a turn is retried this often when its database connection is lost
+    RETRIES = 5  # a turn is retried this often when its database connection is lost (backoff 0.05 s, 0.1 s…)
     _locks: "KeyedLocks" = field(default_factory=lambda: KeyedLocks(), repr=False)
 
     # --- entry point ------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ class ConversationEngine:
                     or isinstance(exc.orig, sqlite3.OperationalError)
                 if attempt == self.RETRIES or not transient:
                     raise
-                time.sleep(0.2 * (attempt + 1))
+                time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 
     def _turn(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]], community_id: Optional[str],
