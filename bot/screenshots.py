@@ -1,4 +1,5 @@
-"""`wuye screenshots`: the three pages at phone and desktop sizes, in headless Chromium, into docs/screenshots/."""
+"""`wuye screenshots`: the resident widget, the agent console, the work-order desk and the admin page (knowledge
+base, figures, notices) at phone and desktop sizes, in headless Chromium, into docs/screenshots/."""
 from __future__ import annotations
 
 import tempfile
@@ -12,7 +13,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 
 
 def _login(browser, server, path: str, user: str, password: str):
-    page = browser.new_context(viewport=SIZES["desktop"]).new_page()
+    page = browser.new_context(viewport=SIZES["desktop"], locale="zh-CN", timezone_id="Asia/Shanghai").new_page()
     page.goto(server.url + path)
     page.fill("#username", user)
     page.fill("#password", password)
@@ -28,10 +29,11 @@ def take_screenshots(settings, parser, out_dir: Path, chromium: str = "/usr/bin/
     written = []
     with tempfile.TemporaryDirectory() as tmp, LiveServer(Path(tmp), settings, parser) as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+        _publish_notice(server)  # the widget shows live notices in a banner
         agent = _login(browser, server, "/agent", "agent", "agent123")
         residents = {}
         for size, viewport in SIZES.items():
-            page = browser.new_context(viewport=viewport, locale="zh-CN").new_page()
+            page = browser.new_context(viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai").new_page()
             page.goto(server.url + "/")
             page.wait_for_function("window.wuyeWidget && window.wuyeWidget.transport() === 'websocket'")
             for text, wait in (("物业几点上班", "办公时间"), ("我家厨房水龙头漏水", "地点")):
@@ -69,7 +71,37 @@ def take_screenshots(settings, parser, out_dir: Path, chromium: str = "/usr/bin/
         admin.wait_for_selector("#chart svg")
         admin.set_viewport_size(SIZES["desktop"])
         path = out_dir / "admin-figures-desktop.png"
+        admin.screenshot(path=str(path), full_page=True)
+        written.append(path)
+        admin.click(".tabs button[data-tab='notices']")
+        admin.wait_for_timeout(800)
+        path = out_dir / "admin-notices-desktop.png"
         admin.screenshot(path=str(path))
         written.append(path)
+        desk = _login(browser, server, "/desk", "agent", "agent123")
+        desk.wait_for_selector("#orders tbody tr")
+        desk.locator("#orders tbody tr").first.click()
+        desk.wait_for_timeout(800)
+        for size, viewport in SIZES.items():
+            desk.set_viewport_size(viewport)
+            path = out_dir / f"desk-{size}.png"
+            desk.screenshot(path=str(path), full_page=size == "phone")
+            written.append(path)
         browser.close()
     return written
+
+
+def _publish_notice(server) -> None:
+    import datetime as dt
+
+    import httpx
+
+    from bot.localtime import to_local
+
+    now = to_local(server.app.state.services.clock())
+    admin = httpx.Client(base_url=server.url, timeout=30)
+    admin.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
+    admin.post("/api/admin/notices", json={
+        "community_id": "jinxiu", "kind": "water", "buildings": [5],
+        "text": "市政管网维修，5栋临时停水，请提前储水；恢复后请先放水 1 分钟。",
+        "starts_at": f"{now:%Y-%m-%d} 09:00", "ends_at": f"{now:%Y-%m-%d} 17:00"}).raise_for_status()
