@@ -90,6 +90,7 @@ class TurnResult:
     status: str
     changes: List[str] = field(default_factory=list)
     route: Dict[str, Any] = field(default_factory=dict)  # the route taken (Route.as_record)
+    duplicate: bool = False  # a resend of a message already stored (same client id): nothing was processed
 
     def as_api(self) -> Dict[str, Any]:
         return {
@@ -136,7 +137,10 @@ class ConversationEngine:
 
     # --- entry point ------------------------------------------------------------------------------
     def handle(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]] = None,
-               community_id: Optional[str] = None) -> TurnResult:
+               community_id: Optional[str] = None, client_id: Optional[str] = None) -> TurnResult:
+        """One resident turn. ``client_id``: the page's own id for the message (the widget's offline queue); a
+        resend with an id already stored in this resident's conversation is not processed again — the stored
+        turn's replies come back (``TurnResult.duplicate``)."""
         text = check_text(text or "", self.max_chars, allow_empty=bool(photos))
         sender_id = check_identifier(sender_id)
         text = text or "[图片]"
@@ -146,8 +150,9 @@ class ConversationEngine:
         # fresh connection: nothing of the failed attempt was committed.
         for attempt in range(self.RETRIES + 1):
             try:
-                result = self._turn(channel, sender_id, text, photos, community_id, kb, reading)
-                metrics.record_turn(result)
+                result = self._turn(channel, sender_id, text, photos, community_id, kb, reading, client_id)
+                if not result.duplicate:
+                    metrics.record_turn(result)
                 return result
             except DBAPIError as exc:
                 # a killed or failed-over connection, SQLite's "database is locked": the DBAPI's transient kinds
@@ -159,11 +164,15 @@ class ConversationEngine:
         raise AssertionError("unreachable")
 
     def _turn(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]], community_id: Optional[str],
-              kb: KnowledgeBase, reading: Any) -> TurnResult:
+              kb: KnowledgeBase, reading: Any, client_id: Optional[str] = None) -> TurnResult:
         # One resident's turns are processed one at a time, in order (in this process; across processes the
         # identity row is locked FOR UPDATE on databases that support it).
         with self._locks.hold((channel, sender_id)), self.db.session() as session:
             now = self.clock()
+            if client_id:
+                stored = self._stored_turn(session, channel, sender_id, client_id)
+                if stored is not None:
+                    return stored
             bucket = f"msg:{channel}:{sender_id}"
             if not limits.take(session, bucket, self.limits.messages_per_sender, now):
                 raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, self.limits.messages_per_sender, now))
@@ -175,7 +184,7 @@ class ConversationEngine:
             if shown:  # a tapped button is stored (and shown to the resident and agents) as its title
                 nlu["payload"] = text
             message = Message(conversation_id=conversation.id, sender="resident", text=shown or text, nlu=nlu,
-                              created_at=now)
+                              created_at=now, client_id=client_id or None)
             session.add(message)
             session.flush()
             ctx = TurnContext(session=session, conversation=conversation, identity=identity, reading=reading,
@@ -192,6 +201,28 @@ class ConversationEngine:
             after = handoffs.waiting_state(session, conversation.id)
             return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after),
                               route.as_record())
+
+    @staticmethod
+    def _stored_turn(session, channel: str, sender_id: str, client_id: str) -> Optional[TurnResult]:
+        """The turn already stored for this client message id (a resend after a reconnect), or None."""
+        message = session.scalar(select(Message).join(Conversation, Message.conversation_id == Conversation.id)
+                                 .join(ChatIdentity, Conversation.identity_id == ChatIdentity.id)
+                                 .where(ChatIdentity.channel == channel, ChatIdentity.sender_id == sender_id,
+                                        Message.client_id == client_id, Message.sender == "resident"))
+        if message is None:
+            return None
+        following = session.scalar(select(Message.id).where(
+            Message.conversation_id == message.conversation_id, Message.sender == "resident", Message.id > message.id)
+            .order_by(Message.id)) or None
+        query = select(Message).where(Message.conversation_id == message.conversation_id, Message.sender == "bot",
+                                      Message.id > message.id)
+        if following is not None:
+            query = query.where(Message.id < following)
+        replies = [Reply(m.text, [Button(b.get("title", ""), b.get("payload", "")) for b in (m.buttons or [])])
+                   for m in session.scalars(query.order_by(Message.id))]
+        conversation = session.get(Conversation, message.conversation_id)
+        return TurnResult(conversation.id, replies, handoffs.waiting_state(session, conversation.id),
+                          conversation.status, [], (message.nlu or {}).get("route") or {}, duplicate=True)
 
     def _parse(self, text: str) -> Any:
         """The NLU reading, relative times (明天下午) read on the local clock of the engine's ``clock``."""

@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 def message_json(message: Message, staff_names: Optional[Dict[int, str]] = None) -> Dict[str, Any]:
     return {"type": "message", "id": message.id, "conversation_id": message.conversation_id, "sender": message.sender,
             "text": message.text, "buttons": message.buttons or [], "at": iso(message.created_at),
-            "agent": (staff_names or {}).get(message.staff_id) if message.staff_id else None}
+            "agent": (staff_names or {}).get(message.staff_id) if message.staff_id else None,
+            "client_id": message.client_id}  # the page's id for a resident message: the widget matches its own copy
 
 
 def staff_names(session) -> Dict[int, str]:
@@ -183,10 +184,13 @@ def conversation_of(session, channel: str, sender_id: str) -> Optional[Conversat
 
 
 async def run_turn(services, channel: str, sender_id: str, text: str, photos: List[str],
-                   before_publish: Optional[Callable[[int], None]] = None, community_id: Optional[str] = None) -> Dict[str, Any]:
+                   before_publish: Optional[Callable[[int], None]] = None, community_id: Optional[str] = None,
+                   client_id: Optional[str] = None) -> Dict[str, Any]:
     """One resident turn through the engine (in a worker thread), then announced: the new messages to the
     conversation's topic and, when a handoff is involved, the event and the queue to the agents. ``before_publish``
-    gets the conversation id first, so a caller can subscribe to it before its own first message is published."""
+    gets the conversation id first, so a caller can subscribe to it before its own first message is published.
+    ``client_id``: the widget's id for the message; a resend of one already stored is answered with the stored
+    replies and nothing new is stored or announced (the answer then has ``"duplicate": true``)."""
     import asyncio
 
     before = 0
@@ -199,8 +203,11 @@ async def run_turn(services, channel: str, sender_id: str, text: str, photos: Li
         except DBAPIError:
             if attempt == 2:
                 raise
-    result = await asyncio.to_thread(services.engine.handle, channel, sender_id, text, photos or None, community_id)
+    result = await asyncio.to_thread(services.engine.handle, channel, sender_id, text, photos or None, community_id,
+                                     client_id)
     if before_publish is not None:
         before_publish(result.conversation_id)
+    if result.duplicate:
+        return {**result.as_api(), "duplicate": True}
     await announce(services, result.conversation_id, before, result.changes, push=False)
     return result.as_api()

@@ -41,6 +41,8 @@ class WidgetMessage(BaseModel):
 
     text: StrictStr = Field("", max_length=5000)
     photos: List[StrictStr] = Field(default_factory=list, max_items=MAX_PHOTOS)
+    # the page's own id for the message (its offline queue): a resend with the same id is stored once
+    client_id: Optional[StrictStr] = Field(None, min_length=1, max_length=64, regex=r"^[A-Za-z0-9_.:-]+$")
 
 
 class MessageFrame(WidgetMessage):
@@ -70,6 +72,15 @@ def parse_frame(raw: Dict[str, Any]) -> Union[PingFrame, MessageFrame]:
     except ValidationError as exc:
         fields = sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})
         raise InvalidFrame("消息格式不正确：" + "、".join(fields) + " 无效") from exc
+
+
+def _frame_client_id(raw: Dict[str, Any]) -> Optional[str]:
+    """The client id of a refused frame, when it has a readable one (so the page knows which message failed)."""
+    try:
+        value = json.loads(raw.get("text") or "").get("client_id")
+    except (ValueError, RecursionError, AttributeError):
+        return None
+    return value if isinstance(value, str) and len(value) <= 64 else None
 
 
 def checked_photos(settings: Settings, photos: List[str]) -> List[str]:
@@ -169,7 +180,8 @@ def history(sender: Resident, services: ServicesDep) -> Dict[str, Any]:
 @router.post("/api/widget/messages", summary="REST fallback when WebSockets are blocked")
 async def post_message(body: WidgetMessage, sender: Resident, services: ServicesDep) -> Dict[str, Any]:
     photos = checked_photos(services.settings, body.photos)
-    return await live.run_turn(services, CHANNEL, sender, body.text, photos)
+    result = await live.run_turn(services, CHANNEL, sender, body.text, photos, client_id=body.client_id)
+    return {**result, "client_id": body.client_id}
 
 
 @router.post("/api/widget/upload", summary="Upload a repair photo (JPEG/PNG/WebP/GIF; stored re-encoded as PNG or JPEG)")
@@ -259,15 +271,22 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
                 if isinstance(frame, PingFrame):
                     await websocket.send_json({"type": "pong"})
                     continue
+                client_id = frame.client_id
                 text, photos = frame.text, checked_photos(services.settings, frame.photos)
             except WuyeError as exc:
-                await websocket.send_json({"type": "error", "code": exc.code, "detail": exc.message})
+                await websocket.send_json({"type": "error", "code": exc.code, "detail": exc.message,
+                                           "client_id": _frame_client_id(raw)})
                 continue
             await websocket.send_json({"type": "typing", "on": True})
             try:  # watch() subscribes before the turn is published, so a first message reaches this socket too
-                await live.run_turn(services, CHANNEL, sender, text, photos, before_publish=watch)
+                result = await live.run_turn(services, CHANNEL, sender, text, photos, before_publish=watch,
+                                             client_id=client_id)
+                if client_id:  # the page's queue drops the message and sends its next one
+                    await websocket.send_json({"type": "ack", "client_id": client_id,
+                                               "duplicate": bool(result.get("duplicate"))})
             except InputError as exc:
-                await websocket.send_json({"type": "error", "code": exc.code, "detail": exc.message})
+                await websocket.send_json({"type": "error", "code": exc.code, "detail": exc.message,
+                                           "client_id": client_id})
             await websocket.send_json({"type": "typing", "on": False})
     except (WebSocketDisconnect, RuntimeError, ValueError):
         pass

@@ -1,11 +1,16 @@
-// The resident widget: WebSocket with reconnect + history, REST fallback, escaped rendering everywhere.
+// The resident widget: WebSocket with reconnect (backoff) + history, REST fallback that keeps probing the WebSocket,
+// a page-level outbox (localStorage) sent in order with client message ids, escaped rendering everywhere.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
   const messagesEl = $("messages"), input = $("input"), chips = $("chips"), typing = $("typing");
-  const seen = new Set();
-  let ws = null, wsOk = false, retries = 0, restMode = false, pendingPhotos = [];
-
+  const seen = new Set();          // stored message ids already drawn
+  const ownRows = new Map();       // client id → the row drawn for a message typed in this page (class pending until stored)
+  const OUTBOX_KEY = "wuye-widget-outbox";
+  let outbox = readOutbox();       // [{cid, text, shown, photos, at}]: typed, not yet acknowledged, in order
+  let ws = null, wsOk = false, retries = 0, failedOpens = 0, restMode = false, forcedRest = false, restOk = true;
+  let trouble = false, sessionOk = false, inflight = null, inflightTimer = null, pollTimer = null, reconnectTimer = null;
+  let pendingPhotos = [];
   function fmtTime(iso) {
     const d = iso ? new Date(iso) : new Date();
     return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
@@ -29,6 +34,10 @@
     if (m.id && seen.has(m.id)) return null;
     if (m.id) seen.add(m.id);
     if (m.sender === "note") return null;
+    if (m.sender === "resident" && m.client_id && ownRows.has(m.client_id)) {  // drawn already as we typed it
+      confirmOwn(m.client_id, m);
+      return null;
+    }
     let drawn;
     if (m.sender === "system") {
       drawn = el("div", "system", m.text);
@@ -52,8 +61,48 @@
         setChips([]); messagesEl.appendChild(ratingCard(m.buttons));
       } else if (!mine && m.buttons && m.buttons.length) setChips(m.buttons);
     }
+    ownRows.forEach((row) => { if (row.classList.contains("pending")) messagesEl.appendChild(row); });  // unsent stay last
     messagesEl.scrollTop = messagesEl.scrollHeight;
     return drawn;
+  }
+  // --- our own messages: drawn at once, queued (outbox, kept in localStorage), confirmed by the stored copy ---------
+  function readOutbox() {
+    try { const v = JSON.parse(localStorage.getItem(OUTBOX_KEY) || "[]"); return Array.isArray(v) ? v.filter((i) => i && i.cid) : []; }
+    catch (e) { return []; }
+  }
+  function saveOutbox() {
+    try { if (outbox.length) localStorage.setItem(OUTBOX_KEY, JSON.stringify(outbox)); else localStorage.removeItem(OUTBOX_KEY); }
+    catch (e) { /* private mode: the queue lives in the page only */ }
+  }
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) return "w-" + crypto.randomUUID();
+    return "w-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
+  function ownState(cid, text) { const row = ownRows.get(cid); if (row && row.classList.contains("pending")) row.querySelector(".time").textContent = text; }
+  function drawOwn(item) {  // an outbox item's row (once)
+    if (ownRows.has(item.cid)) return;
+    const row = el("div", "row mine pending"); row.dataset.cid = item.cid;
+    const body = el("div", "body"), bubble = el("div", "bubble");
+    bubble.textContent = item.shown;
+    body.appendChild(bubble); body.appendChild(el("div", "time", "等待发送"));
+    row.appendChild(el("div", "avatar", "我")); row.appendChild(body);
+    messagesEl.appendChild(row); ownRows.set(item.cid, row);
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+  }
+  function drawOutbox() { outbox.forEach(drawOwn); }
+  function dropFromOutbox(cid) { const before = outbox.length; outbox = outbox.filter((i) => i.cid !== cid); if (outbox.length !== before) saveOutbox(); }
+  function confirmOwn(cid, m) {  // the server stored it: the row becomes the stored message
+    const row = ownRows.get(cid); dropFromOutbox(cid);
+    if (!row || row.dataset.id) return;
+    if (m.id) row.dataset.id = String(m.id);
+    row.querySelector(".bubble").textContent = m.text; row.querySelector(".time").textContent = fmtTime(m.at);
+    row.classList.remove("pending");
+  }
+  function failOwn(cid, detail) {  // refused (not stored): never sent again
+    dropFromOutbox(cid);
+    const row = ownRows.get(cid);
+    if (row) { row.classList.remove("pending"); row.classList.add("failed"); row.querySelector(".time").textContent = "发送失败"; }
+    render({ sender: "system", text: "发送失败：" + detail });
   }
   // 满意度评价: the offer's five /rate buttons drawn as a card (score + optional comment) posted to /api/widget/rating;
   // a later message of the resident closes it (typing the digit works too: the bot takes it as that button).
@@ -120,71 +169,137 @@
   function showTyping(on) { typing.classList.toggle("hidden", !on); }
 
   async function ensureSession() {
-    await fetch("/api/widget/session", { method: "POST", credentials: "same-origin" });
+    const r = await fetch("/api/widget/session", { method: "POST", credentials: "same-origin" });
+    sessionOk = r.ok;
   }
-  async function loadHistory() {
-    const r = await fetch("/api/widget/history", { credentials: "same-origin" });
-    if (!r.ok) return;
+  async function loadHistory() {  // false when the server could not be reached
+    let r;
+    try { r = await fetch("/api/widget/history", { credentials: "same-origin" }); } catch (e) { setRestOk(false); return false; }
+    if (r.status === 401) { sessionOk = false; ensureSession().catch(() => {}); return false; }
+    if (!r.ok) { setRestOk(r.status < 500); return false; }
+    setRestOk(true);
     applyHistory(await r.json());
+    return true;
   }
   function applyHistory(h) {
-    if (!h.messages.length) { if (!seen.has("welcome")) welcome(); }
+    if (!h.messages.length && !outbox.length) { if (!seen.has("welcome")) welcome(); }
     h.messages.forEach(render);
     setStatus(h.status, h.agent, h.handoff);
+    drawOutbox();  // after a reload: what was typed offline, below the history
+    flush();
   }
-  function connect() {
-    if (restMode) return;
+  // --- the connection state: '网络已断开，正在重连…' while neither the WebSocket nor REST reaches the server ----------
+  function online() { return wsOk || (restMode && restOk); }
+  function updateOffline() {
+    $("offline").classList.toggle("hidden", !trouble || online());
+    document.body.dataset.transport = wsOk ? "websocket" : (restMode ? "rest" : "connecting");
+    if (!online()) outbox.forEach((i) => { if (!inflight || inflight.cid !== i.cid) ownState(i.cid, "等待发送"); });
+  }
+  function setRestOk(ok) { restOk = ok; if (!ok) trouble = true; updateOffline(); }
+  function scheduleReconnect() {  // exponential backoff with jitter: 0.5 s, 1 s, 2 s … at most 8 s
+    clearTimeout(reconnectTimer);
+    const delay = Math.min(500 * 2 ** Math.min(retries, 4), 8000) * (0.75 + Math.random() * 0.5);
+    retries += 1;
+    reconnectTimer = setTimeout(connect, delay);
+  }
+  async function connect() {
+    if (forcedRest || (ws && ws.readyState <= 1)) return;
+    if (!sessionOk) {
+      try { await ensureSession(); } catch (e) { sessionOk = false; }
+      if (!sessionOk) { trouble = true; updateOffline(); drawOutbox(); scheduleReconnect(); return; }
+    }
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
-    try { ws = new WebSocket(proto + location.host + "/ws/chat"); } catch (e) { return fallback(); }
-    const opened = setTimeout(() => { if (!wsOk) { ws.close(); } }, 5000);
-    ws.onopen = () => { wsOk = true; retries = 0; clearTimeout(opened); $("offline").classList.add("hidden"); };
-    ws.onmessage = (ev) => {
-      const data = JSON.parse(ev.data);
+    let sock;
+    try { sock = new WebSocket(proto + location.host + "/ws/chat"); } catch (e) { startRest(); scheduleReconnect(); return; }
+    ws = sock;
+    const opened = setTimeout(() => { if (sock.readyState !== 1) sock.close(); }, 5000);
+    sock.onopen = () => {
+      clearTimeout(opened); wsOk = true; retries = 0; failedOpens = 0; trouble = false;
+      stopRest(); updateOffline();  // the history frame follows, then the outbox is flushed
+    };
+    sock.onmessage = (ev) => {
+      if (ws !== sock) return;
+      let data; try { data = JSON.parse(ev.data); } catch (e) { return; }
       if (data.type === "history") applyHistory(data);
       else if (data.type === "message") { if (data.sender !== "resident") showTyping(false); render(data); }
       else if (data.type === "status") setStatus(data.status, data.agent, data.handoff);
       else if (data.type === "typing") showTyping(data.on);
-      else if (data.type === "error") render({ sender: "system", text: "发送失败：" + data.detail });
+      else if (data.type === "ack") acknowledged(data.client_id);
+      else if (data.type === "error") {
+        const cid = data.client_id || (inflight && inflight.via === "ws" ? inflight.cid : null);
+        if (cid) { if (inflight && inflight.cid === cid) settle(); failOwn(cid, data.detail); flush(); }
+        else render({ sender: "system", text: "发送失败：" + data.detail });
+      }
     };
-    ws.onclose = () => {
+    sock.onclose = (ev) => {
+      clearTimeout(opened);
+      if (ws !== sock) return;
       const everOpened = wsOk;
-      wsOk = false;
-      showTyping(false);
-      if (!everOpened && retries >= 2) return fallback();
-      $("offline").classList.remove("hidden");
-      retries += 1;
-      setTimeout(connect, Math.min(1000 * 2 ** retries, 10000));
+      ws = null; wsOk = false; trouble = true; showTyping(false);
+      if (inflight && inflight.via === "ws") settle();  // not acknowledged: sent again (same client id) on reconnect
+      if (ev.code === 4401) sessionOk = false;
+      failedOpens = everOpened ? 0 : failedOpens + 1;
+      if (failedOpens >= 3) startRest();  // WebSockets blocked (or the server down): REST meanwhile, probing goes on
+      updateOffline();
+      scheduleReconnect();
     };
   }
-  function fallback() {
-    restMode = true;
-    $("offline").classList.add("hidden");
-    document.body.dataset.transport = "rest";
-    loadHistory();
-    setInterval(loadHistory, 3000);  // agent replies arrive by polling when WebSockets are blocked
+  function startRest() {  // polling; the WebSocket is still tried with backoff and takes over once it opens
+    if (restMode) return;
+    restMode = true; updateOffline();
+    const poll = async () => { if (await loadHistory()) flush(); };
+    poll(); pollTimer = setInterval(poll, 3000);  // agent replies arrive by polling while WebSockets are out
   }
-  async function send(text, shown) {
+  function stopRest() {
+    if (forcedRest || !restMode) return;
+    restMode = false; clearInterval(pollTimer); pollTimer = null; updateOffline();
+  }
+  // --- sending: the outbox goes out one message at a time, in order, each with its client id -------------------------
+  function settle() { clearTimeout(inflightTimer); inflight = null; }
+  function acknowledged(cid) {
+    if (inflight && inflight.cid === cid) settle();
+    ownState(cid, fmtTime());  // a resend of a stored message gets no echo: the row is final now
+    const row = ownRows.get(cid); if (row) row.classList.remove("pending");
+    dropFromOutbox(cid);
+    flush();
+  }
+  function flush() {
+    if (inflight || !outbox.length) return;
+    const item = outbox[0];
+    if (wsOk && ws && ws.readyState === 1) {
+      inflight = { cid: item.cid, via: "ws" }; ownState(item.cid, "发送中…");
+      ws.send(JSON.stringify({ type: "message", text: item.text, photos: item.photos || [], client_id: item.cid }));
+      const sock = ws;  // no answer in 20 s: the socket is taken as dead and the message resent after reconnecting
+      inflightTimer = setTimeout(() => { if (inflight && inflight.cid === item.cid && ws === sock) sock.close(); }, 20000);
+    } else if (restMode) restSend(item);
+  }
+  async function restSend(item) {
+    inflight = { cid: item.cid, via: "rest" }; ownState(item.cid, "发送中…"); showTyping(true);
+    let r, data;
+    try {
+      r = await fetch("/api/widget/messages", { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ text: item.text, photos: item.photos || [], client_id: item.cid }) });
+      data = await r.json().catch(() => ({}));
+    } catch (e) { r = null; }
+    showTyping(false);
+    if (!inflight || inflight.cid !== item.cid) return;  // the WebSocket took over meanwhile
+    settle();
+    if (!r || r.status >= 500) { setRestOk(false); ownState(item.cid, "等待发送"); return; }  // kept: sent again later
+    setRestOk(true);
+    if (r.status === 401) { sessionOk = false; await ensureSession().catch(() => {}); setTimeout(flush, 500); return; }
+    if (!r.ok) failOwn(item.cid, data.detail || r.status);
+    else dropFromOutbox(item.cid);  // the history (next) confirms the row with the stored copy
+    await loadHistory();
+    flush();
+  }
+  function send(text, shown) {
     text = (text || "").trim();
     if (!text && !pendingPhotos.length) return;
-    setChips([]);
-    const photos = pendingPhotos; pendingPhotos = [];
-    if (wsOk && ws.readyState === 1) {
-      ws.send(JSON.stringify({ type: "message", text: text, photos: photos }));
-      return;
-    }
-    // drawn at once for responsiveness, replaced by the stored copy when the history comes back
-    const pending = render({ sender: "resident", text: shown || text || "[图片]", at: new Date().toISOString() });
-    showTyping(true);
-    try {
-      const r = await fetch("/api/widget/messages", { method: "POST", credentials: "same-origin",
-        headers: { "content-type": "application/json" }, body: JSON.stringify({ text: text, photos: photos }) });
-      const data = await r.json();
-      if (!r.ok) { render({ sender: "system", text: "发送失败：" + (data.detail || r.status) }); return; }
-      if (pending) pending.remove();
-      await loadHistory();
-    } catch (e) {
-      render({ sender: "system", text: "网络异常，请稍后再试" });
-    } finally { showTyping(false); }
+    setChips([]); closeRatingCards();
+    const item = { cid: newClientId(), text: text, shown: shown || text || "[图片]", photos: pendingPhotos, at: new Date().toISOString() };
+    pendingPhotos = [];
+    outbox.push(item); saveOutbox(); drawOwn(item); flush();
+    if (!online()) updateOffline();
   }
   $("composer").addEventListener("submit", (e) => { e.preventDefault(); const t = input.value; input.value = ""; send(t); });
   $("photo").addEventListener("change", async (e) => {
@@ -199,7 +314,9 @@
     e.target.value = "";
   });
   setInterval(() => { if (wsOk && ws.readyState === 1) ws.send(JSON.stringify({ type: "ping" })); }, 20000);
-  window.wuyeWidget = { send: send, transport: () => (restMode ? "rest" : (wsOk ? "websocket" : "connecting")) };
+  window.addEventListener("online", () => { retries = 0; if (!forcedRest) connect(); if (restMode) loadHistory().then(flush); });
+  window.wuyeWidget = { send: send, transport: () => (wsOk ? "websocket" : (restMode ? "rest" : "connecting")),
+    queued: () => outbox.map((i) => i.shown) };
   // 通知公告: the live notices (停水/停电/电梯维保/活动…) for the resident's building, or the 小区's, as a banner on open.
   async function loadNotices() {
     const community = new URLSearchParams(location.search).get("community");
@@ -222,9 +339,9 @@
       box.classList.remove("hidden");
     } catch (e) { /* the banner is optional: the chat works without it */ }
   }
-  ensureSession().then(() => {
+  ensureSession().catch(() => { sessionOk = false; }).then(() => {
     loadNotices();
-    if (new URLSearchParams(location.search).get("transport") === "rest" || !("WebSocket" in window)) fallback();
+    if (new URLSearchParams(location.search).get("transport") === "rest" || !("WebSocket" in window)) { forcedRest = true; startRest(); }
     else connect();
   });
 })();
