@@ -9,7 +9,29 @@ from typing import Any, Dict, List, Optional
 
 from sqlalchemy import select
 
+from bot import labels
+from bot.localtime import to_local, to_utc
 from bot.storage.models import Conversation, Handoff, Message, Rating, Staff
+
+# what a failed question's route was, in words (the failures tab's 类型)
+FAILURE_LABELS: Dict[str, str] = {
+    "clarify": "没听懂，请业主说明", "nonsense": "看不懂的内容", "not_helpful": "业主表示回答没有帮助",
+    "repeat": "重复问同一个问题", "two_failed": "连续两次没能理解", "reject": "超出服务范围", "out_of_scope": "超出服务范围",
+    "handoff": "转人工",
+}
+
+
+def failure_label(code: Optional[str]) -> str:
+    return FAILURE_LABELS.get(code or "") or labels.ACTION_LABELS.get(code or "", "其他原因")
+
+
+def reason_group_label(key: str) -> str:
+    """A handoff reason as grouped in the reports (the part before ":", the score dropped: "emergency keyword") in
+    Chinese; a key that is already Chinese (the words of one of several requests) is shown as it is."""
+    if not re.search(r"[A-Za-z]", key):
+        return key or "其他原因"
+    label = labels.reason_label(key)
+    return labels.PREFIX_REASONS.get(key.strip(), label) if label == "其他原因" else label
 
 
 def _bigrams(text: str) -> set:
@@ -71,18 +93,52 @@ def failures(session, limit: int = 500) -> Dict[str, Any]:
     for h in session.scalars(select(Handoff)):
         for r in h.reasons:
             reasons[re.sub(r"\s*\(.*\)$", "", r.split(":")[0])] += 1
-    return {"groups": group_similar(failed), "handoff_reasons": dict(reasons.most_common())}
+    groups = group_similar(failed)
+    for group in groups:
+        group["reasons_labels"] = [failure_label(r) for r in group["reasons"]]
+    return {"groups": groups, "handoff_reasons": dict(reasons.most_common()),
+            "handoff_reasons_labels": {k: reason_group_label(k) for k in reasons}}
 
 
-def figures(session, days: int = 14, today: Optional[dt.date] = None) -> Dict[str, Any]:
+def figures(session, days: int = 14, today: Optional[dt.date] = None, start: Optional[dt.date] = None,
+            end: Optional[dt.date] = None) -> Dict[str, Any]:
+    """The admin's 运营数据. Without a range: all-time totals and the last ``days`` days (UTC dates) per day. With
+    ``start``/``end`` (小区-local dates, both included, as the CSV exports read them): every figure is about the
+    conversations and handoffs created in the range, one entry per day of it. Codes come with ``*_labels`` maps."""
+    if start is not None and end is not None:
+        return _labelled(_figures_in_range(session, start, end))
+    return _labelled(_figures(session, days, today))
+
+
+def _labelled(result: Dict[str, Any]) -> Dict[str, Any]:
+    result["priority_labels"] = {p: labels.priority_label(p) for p in result["handoffs_by_priority"]}
+    result["reason_labels"] = {r: reason_group_label(r) for r in result["handoffs_by_reason"]}
+    return result
+
+
+def _figures_in_range(session, first: dt.date, last: dt.date) -> Dict[str, Any]:
+    low = to_utc(dt.datetime.combine(first, dt.time()))
+    high = to_utc(dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
+    conversations = list(session.scalars(select(Conversation).where(Conversation.created_at >= low,
+                                                                    Conversation.created_at < high)))
+    handoffs = list(session.scalars(select(Handoff).where(Handoff.created_at >= low, Handoff.created_at < high)))
+    ever_handed = {h.conversation_id for h in session.scalars(select(Handoff).where(
+        Handoff.conversation_id.in_([c.id for c in conversations])))} if conversations else set()
+    days = (last - first).days + 1
+    return _figures(session, days, last, conversations, handoffs, ever_handed, day_of=lambda t: to_local(t).date(),
+                    window=(first, last))
+
+
+def _figures(session, days: int = 14, today: Optional[dt.date] = None, conversations=None, handoffs=None,
+             handed=None, day_of=lambda t: t.date(), window=None) -> Dict[str, Any]:
     today = today or dt.date.today()
     start = today - dt.timedelta(days=days - 1)
-    conversations = list(session.scalars(select(Conversation)))
-    handoffs = list(session.scalars(select(Handoff)))
-    handed = {h.conversation_id for h in handoffs}
+    conversations = list(session.scalars(select(Conversation))) if conversations is None else conversations
+    handoffs = list(session.scalars(select(Handoff))) if handoffs is None else handoffs
+    handed = {h.conversation_id for h in handoffs} if handed is None else handed
     per_day: Dict[str, Dict[str, Any]] = defaultdict(lambda: {"conversations": 0, "bot_only": 0, "handoffs": 0, "waits": []})
     for c in conversations:
-        day = c.created_at.date()
+        day = day_of(c.created_at)
         if day >= start:
             per_day[day.isoformat()]["conversations"] += 1
             per_day[day.isoformat()]["bot_only"] += c.id not in handed
@@ -93,7 +149,7 @@ def figures(session, days: int = 14, today: Optional[dt.date] = None) -> Dict[st
         by_priority[h.priority] += 1
         for r in h.reasons:
             by_reason[re.sub(r"\s*\(.*\)$", "", r.split(":")[0])] += 1
-        day = h.created_at.date()
+        day = day_of(h.created_at)
         if day >= start:
             per_day[day.isoformat()]["handoffs"] += 1
             if h.claimed_at:
@@ -109,6 +165,8 @@ def figures(session, days: int = 14, today: Optional[dt.date] = None) -> Dict[st
                        "median_wait_seconds": statistics.median(d["waits"]) if d["waits"] else None})
     total = len(conversations)
     return {
+        **({"start": window[0].isoformat(), "end": window[1].isoformat()} if window else
+           {"start": start.isoformat(), "end": today.isoformat()}),
         "ratings": rating_figures(session, start, days),
         "conversations": total,
         "bot_only_share": (sum(1 for c in conversations if c.id not in handed) / total) if total else None,

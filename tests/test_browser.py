@@ -828,3 +828,83 @@ def test_the_rest_fallback_keeps_probing_and_returns_to_the_websocket(browser, s
         assert stored_resident_rows(server, page) == ["物业几点上班", "停车月卡怎么办"]
     finally:
         context.close()
+
+
+# --- admin 运营数据 (issue 9, point 4): date range, the chart's axes and values, CSV exports, Chinese labels only -------
+ENGLISH_CODES = re.compile(r"\b(urgent|high|normal|emergency|keyword|clarify|nonsense|not_helpful|repeat|reject|"
+                           r"two_failed|angry|resident|handoff|faq/\w+|pending|resolved|low confidence)\b", re.I)
+
+
+def test_admin_figures_chart_date_range_csv_exports_and_chinese_labels(browser, server):
+    import httpx
+
+    resident = httpx.Client(base_url=server.url, timeout=30)
+    resident.post("/api/widget/session").raise_for_status()
+    for text in ("3栋电梯困人了，快来人", "阿斯顿发送到发送到"):  # an urgent handoff and a question the bot cannot read
+        resident.post("/api/widget/messages", json={"text": text}).raise_for_status()
+    admin_api = httpx.Client(base_url=server.url, timeout=30)
+    admin_api.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
+
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True).new_page()
+    login(page, server, "/admin", "admin", "admin123")
+    with page.expect_response(lambda r: "/api/admin/figures?days=14" in r.url) as first:
+        page.click(".tabs button[data-tab='figures']")
+    figures = first.value.json()
+    page.wait_for_selector("#chart svg .bar")
+    start, end = page.input_value("#fig-start"), page.input_value("#fig-end")
+    assert end == _server_today(server).isoformat()  # the last 14 days up to the server's today (小区 time)
+    assert (dt.date.fromisoformat(end) - dt.date.fromisoformat(start)).days == 13
+    assert figures["start"] == start and figures["end"] == end and len(figures["per_day"]) == 14
+    try:
+        chart = page.locator("#chart svg")
+        assert chart.locator(".axis-title").all_text_contents() == ["会话数（个）", "日期"]
+        assert chart.locator(".bar").count() == 14
+        x_labels = chart.locator(".x-label").all_text_contents()
+        assert x_labels[0] == start[5:] and x_labels[-1] == end[5:] and len(x_labels) == 14
+        y_labels = [int(t) for t in chart.locator(".y-label").all_text_contents()]
+        assert y_labels[0] == 0 and y_labels[-1] >= max(d["conversations"] for d in figures["per_day"])
+        values = {d["day"]: str(d["conversations"]) for d in figures["per_day"] if d["conversations"]}
+        assert values, "the test's own conversations are today's"
+        for day, value in values.items():
+            assert chart.locator(f".bar[data-day='{day}'] .value-label").text_content() == value
+        legend = chart.locator(".legend").text_content()
+        assert "机器人独立解决" in legend and "转人工" in legend
+        breakdown = page.inner_text("#breakdown")
+        assert "优先级：紧急" in breakdown and "紧急情况" in breakdown
+        figures_text = page.inner_text("#tab-figures") + chart.text_content()
+        assert not ENGLISH_CODES.search(figures_text), figures_text
+
+        # another range: the figures, the chart and the export links follow it
+        with page.expect_response(lambda r: "start=2020-01-01&end=2020-01-10" in r.url):
+            page.fill("#fig-start", "2020-01-01")
+            page.fill("#fig-end", "2020-01-10")
+            page.dispatch_event("#fig-end", "change")
+        page.wait_for_function("document.querySelectorAll('#chart svg .bar').length === 10")
+        assert page.locator("#chart .value-label").count() == 0
+        assert page.locator("#kpis .kpi b").first.inner_text() == "0"
+        assert page.get_attribute("#export-handoffs", "href") == "/api/admin/export/handoffs.csv?start=2020-01-01&end=2020-01-10"
+        page.click("#fig-range button[data-days='7']")
+        page.wait_for_function("document.querySelectorAll('#chart svg .bar').length === 7")
+        assert page.locator("#kpis .kpi b").first.inner_text() != "0"
+
+        # the three CSV downloads for the chosen range
+        first_day, last_day = page.input_value("#fig-start"), page.input_value("#fig-end")
+        headers = {"conversations": "会话编号", "handoffs": "转人工编号", "failed": ""}
+        for kind, header in headers.items():
+            with page.expect_download() as download_info:
+                page.click(f"#export-{kind}")
+            download = download_info.value
+            assert download.suggested_filename == f"wuye-{kind}-{first_day.replace('-', '')}-{last_day.replace('-', '')}.csv"
+            body = open(download.path(), encoding="utf-8-sig").read()
+            assert body.splitlines()[0].startswith(header) and len(body.splitlines()) >= 2, (kind, body[:200])
+        assert "3栋电梯困人了" in open(download.path(), encoding="utf-8-sig").read() or kind == "failed"
+
+        # the failures tab: 类型 and 转人工原因 in Chinese
+        page.click(".tabs button[data-tab='failures']")
+        page.wait_for_selector("#failures .qitem")
+        page.wait_for_selector("#reasons td")
+        failures = page.inner_text("#tab-failures")
+        assert "类型：" in failures and "紧急情况" in page.inner_text("#reasons")
+        assert not ENGLISH_CODES.search(failures), failures
+    finally:
+        page.context.close()

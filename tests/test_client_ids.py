@@ -100,3 +100,36 @@ def test_the_engine_returns_the_stored_turn_for_a_known_client_id(app):
     assert again.duplicate and not first.duplicate
     assert [r.text for r in again.replies] == [r.text for r in first.replies]  # only that turn's replies
     assert stored(app, "c-eng-1") == 1 and stored(app, "c-eng-2") == 1
+
+
+def test_figures_for_a_date_range_with_chinese_labels(app):
+    import datetime as dt
+
+    from bot.localtime import to_local
+
+    client = widget_resident(app)
+    client.post("/api/widget/messages", json={"text": "3栋电梯困人了，快来人"}).raise_for_status()
+    from bot.community import load_communities
+    from bot.demo import load_demo_data
+
+    services = app.state.services
+    with services.db.session() as session:  # the demo admin (the app of this module starts empty)
+        load_demo_data(session, load_communities(services.settings.communities_file))
+    admin = widget_resident(app)
+    admin.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
+    today = to_local(app.state.services.clock()).date()
+    recent = admin.get("/api/admin/figures?days=7").json()
+    assert recent["end"] == today.isoformat() and len(recent["per_day"]) == 7 and recent["conversations"] >= 1
+    assert recent["priority_labels"]["urgent"] == "紧急" and recent["reason_labels"]["emergency keyword"] == "紧急情况"
+    same = admin.get(f"/api/admin/figures?start={today - dt.timedelta(days=6)}&end={today}").json()
+    assert same["conversations"] == recent["conversations"] and same["per_day"] == recent["per_day"]
+    past = admin.get("/api/admin/figures?start=2020-01-01&end=2020-01-03").json()
+    assert past["conversations"] == 0 and [d["day"] for d in past["per_day"]] == ["2020-01-01", "2020-01-02", "2020-01-03"]
+    assert len(admin.get("/api/admin/figures").json()["per_day"]) == 14  # no range: as before
+    for query, code in (("start=2020-01-05&end=2020-01-01", "bad_figures_range"), ("start=x", "bad_figures_range"),
+                        ("start=2020-01-01&end=2021-06-01", "bad_figures_range")):
+        r = admin.get("/api/admin/figures?" + query)
+        assert r.status_code == 422 and r.json()["code"] == code, query
+    failures = admin.get("/api/admin/failures").json()
+    assert failures["handoff_reasons_labels"]["emergency keyword"] == "紧急情况"
+    assert all(len(g["reasons_labels"]) == len(g["reasons"]) for g in failures["groups"])

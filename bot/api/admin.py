@@ -2,6 +2,7 @@
 API keys for integrations."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Callable, Dict, List, Optional
 
 from fastapi import APIRouter
@@ -10,8 +11,9 @@ from pydantic import BaseModel, Field, StrictStr, validator
 from bot import auth, kb_editing, reports
 from bot.api.deps import ClockDep, CurrentAdmin, DbDep, NowDep, ServicesDep, SessionDep
 from bot.errors import (ApiKeyNotFound, FaqNotFound, FaqRejected, InvalidName, InvalidSender,
-                        ResidentMessageNotFound, check_identifier, check_text)
+                        ResidentMessageNotFound, WuyeError, check_identifier, check_text)
 from bot.knowledge import KnowledgeBaseError
+from bot.localtime import to_local
 from bot.services import Services
 from bot.storage.models import Message
 
@@ -111,9 +113,30 @@ def add_phrasing(message_id: int, body: AddPhrasing, services: ServicesDep, staf
     return _save(services, entry.id, lambda kb: kb_editing.add_question(services.settings, kb, entry.id, text))
 
 
-@router.get("/figures")
-def get_figures(staff: CurrentAdmin, session: SessionDep, clock: ClockDep) -> Dict[str, Any]:
-    return reports.figures(session, today=clock().date())
+class BadFiguresRange(WuyeError):
+    status, code, message = 422, "bad_figures_range", "日期范围不正确：{why}"
+
+
+FIGURES_MAX_DAYS = 366
+
+
+@router.get("/figures", summary="运营数据; with start/end (YYYY-MM-DD, 小区-local, both included) for that range only")
+def get_figures(staff: CurrentAdmin, session: SessionDep, clock: ClockDep, start: str = "", end: str = "",
+                days: int = 0) -> Dict[str, Any]:
+    """No parameters: all-time totals and the last 14 days. ``start``/``end``: that range; ``days``: the last so many
+    days up to today in the 小区's time (the admin page's default and quick ranges)."""
+    if not start and not end and not days:
+        return reports.figures(session, today=clock().date())
+    try:
+        last = dt.date.fromisoformat(end) if end else to_local(clock()).date()
+        first = dt.date.fromisoformat(start) if start else last - dt.timedelta(days=(days or 14) - 1)
+    except ValueError:
+        raise BadFiguresRange(why="日期格式应为 YYYY-MM-DD") from None
+    if first > last or days < 0:
+        raise BadFiguresRange(why="开始日期晚于结束日期")
+    if (last - first).days >= FIGURES_MAX_DAYS:
+        raise BadFiguresRange(why=f"一次最多查看 {FIGURES_MAX_DAYS} 天")
+    return reports.figures(session, start=first, end=last)
 
 
 # --- API keys of the REST channel (`/api/chat`) ---------------------------------------------------------------

@@ -49,7 +49,7 @@
     if (!data.groups.length) box.textContent = "暂无";
     data.groups.forEach((g) => {
       const d = el("div", "qitem"); d.appendChild(el("div", "summary", g.text + "（" + g.count + " 次）"));
-      d.appendChild(el("div", "meta", "例：" + g.examples.map((x) => x.text).join(" / ") + " · 类型：" + g.reasons.join("、")));
+      d.appendChild(el("div", "meta", "例：" + g.examples.map((x) => x.text).join(" / ") + " · 类型：" + (g.reasons_labels || []).join("、")));
       const select = el("select"); entries.forEach((e) => { const o = el("option", "", e.title); o.value = e.id; if (e.id === g.suggested_faq) o.selected = true; select.appendChild(o); });
       const b = el("button", "btn", "加为该 FAQ 的问法");
       b.addEventListener("click", async () => { try { await api("/api/admin/failures/" + g.examples[0].message_id + "/add-to-faq", { method: "POST", body: JSON.stringify({ faq_id: select.value }) });
@@ -57,29 +57,83 @@
       d.appendChild(select); d.appendChild(b); box.appendChild(d);
     });
     const rs = $("reasons"); rs.replaceChildren(); const t = el("table");
-    Object.entries(data.handoff_reasons).forEach(([k, v]) => { const tr = el("tr"); tr.appendChild(el("td", "", k)); tr.appendChild(el("td", "", String(v))); t.appendChild(tr); });
+    const reasonLabels = data.handoff_reasons_labels || {};
+    Object.entries(data.handoff_reasons).forEach(([k, v]) => { const tr = el("tr"); tr.appendChild(el("td", "", reasonLabels[k] || "其他原因")); tr.appendChild(el("td", "", String(v))); t.appendChild(tr); });
     rs.appendChild(t);
   }
+  // 运营数据: a date range (default the last 14 days up to today in the 小区's time) drives /api/admin/figures, the chart and the CSV links.
+  let figuresDays = 14;  // a quick range (the last N days up to the server's today) until dates are picked by hand
+  function rangeQuery() { return "start=" + encodeURIComponent($("fig-start").value) + "&end=" + encodeURIComponent($("fig-end").value); }
+  function exportLinks() {
+    ["conversations", "handoffs", "failed"].forEach((kind) => {
+      const a = $("export-" + kind); a.href = "/api/admin/export/" + kind + ".csv?" + rangeQuery();
+      a.setAttribute("download", "wuye-" + kind + "-" + $("fig-start").value.replace(/-/g, "") + "-" + $("fig-end").value.replace(/-/g, "") + ".csv");
+    });
+  }
+  document.querySelectorAll("#fig-range button[data-days]").forEach((b) => b.addEventListener("click", () => { figuresDays = Number(b.dataset.days); loadFigures(); }));
+  ["fig-start", "fig-end"].forEach((id) => $(id).addEventListener("change", () => { if ($("fig-start").value && $("fig-end").value) { figuresDays = 0; loadFigures(); } }));
   async function loadFigures() {
-    const f = await api("/api/admin/figures"); const k = $("kpis"); k.replaceChildren();
+    $("fig-error").textContent = "";
+    let f;
+    try { f = await api("/api/admin/figures?" + (figuresDays ? "days=" + figuresDays : rangeQuery())); }
+    catch (e) { $("fig-error").textContent = e.message; return; }
+    $("fig-start").value = f.start; $("fig-end").value = f.end; exportLinks();
+    const k = $("kpis"); k.replaceChildren();
     const kpi = (v, label) => { const d = el("div", "kpi"); d.appendChild(el("b", "", v)); d.appendChild(el("span", "", label)); k.appendChild(d); };
     kpi(String(f.conversations), "会话总数"); kpi(f.bot_only_share == null ? "-" : Math.round(f.bot_only_share * 100) + "%", "机器人独立解决");
     kpi(String(Object.values(f.handoffs_by_priority).reduce((a, b) => a + b, 0)), "转人工");
     kpi(f.median_wait_seconds == null ? "-" : Math.round(f.median_wait_seconds / 60) + " 分钟", "等待人工中位数");
-    const W = 700, H = 180, n = f.per_day.length, max = Math.max(1, ...f.per_day.map((d) => d.conversations));
-    const NS = "http://www.w3.org/2000/svg", svg = document.createElementNS(NS, "svg");
-    svg.setAttribute("viewBox", "0 0 " + W + " " + (H + 30)); svg.setAttribute("width", "100%"); svg.setAttribute("height", "240"); svg.setAttribute("preserveAspectRatio", "none");
-    f.per_day.forEach((d, i) => {
-      const bw = W / n - 6, x = i * (W / n) + 3, hBot = (d.bot_only / max) * H, hAll = (d.conversations / max) * H;
-      const r1 = document.createElementNS(NS, "rect"); r1.setAttribute("x", x); r1.setAttribute("y", H - hAll); r1.setAttribute("width", bw); r1.setAttribute("height", hAll - hBot); r1.setAttribute("fill", "#fa8c16"); svg.appendChild(r1);
-      const r2 = document.createElementNS(NS, "rect"); r2.setAttribute("x", x); r2.setAttribute("y", H - hBot); r2.setAttribute("width", bw); r2.setAttribute("height", hBot); r2.setAttribute("fill", "#07c160"); svg.appendChild(r2);
-      const t = document.createElementNS(NS, "text"); t.setAttribute("x", x); t.setAttribute("y", H + 16); t.setAttribute("font-size", "10"); t.textContent = d.day.slice(5); svg.appendChild(t);
-    });
-    $("chart").replaceChildren(svg);
+    $("fig-window").textContent = f.start + " 至 " + f.end;
+    $("chart").replaceChildren(dayChart(f.per_day));
     const bd = $("breakdown"); bd.replaceChildren(); const t = el("table");
     const row = (a, b) => { const tr = el("tr"); tr.appendChild(el("td", "", a)); tr.appendChild(el("td", "", String(b))); t.appendChild(tr); };
-    Object.entries(f.handoffs_by_priority).forEach(([p, v]) => row("优先级 " + p, v)); Object.entries(f.handoffs_by_reason).forEach(([r, v]) => row(r, v));
+    Object.entries(f.handoffs_by_priority).forEach(([p, v]) => row("优先级：" + ((f.priority_labels || {})[p] || "无"), v));
+    Object.entries(f.handoffs_by_reason).forEach(([r, v]) => row((f.reason_labels || {})[r] || "其他原因", v));
+    if (!t.children.length) row("所选日期范围内没有转人工", 0);
     bd.appendChild(t);
+    document.dispatchEvent(new CustomEvent("wuye:figures", { detail: f }));  // the ratings panel reads the same range
+  }
+  // The per-day chart as inline SVG: stacked bars (机器人独立解决 / 转人工), a count axis with ticks and grid lines, a date
+  // axis, each day's total above its bar, a legend; a <title> per bar for the exact figures.
+  function dayChart(days) {
+    const NS = "http://www.w3.org/2000/svg";
+    const node = (tag, attrs, text) => { const n = document.createElementNS(NS, tag); Object.entries(attrs || {}).forEach(([a, v]) => n.setAttribute(a, v)); if (text !== undefined) n.textContent = text; return n; };
+    const W = 760, H = 300, L = 52, R = 14, T = 40, B = 54, plotW = W - L - R, plotH = H - T - B, n = Math.max(1, days.length);
+    const max = Math.max(0, ...days.map((d) => d.conversations));
+    const mag = Math.pow(10, Math.floor(Math.log10(Math.max(1, max / 5))));  // ticks of 1, 2 or 5 × 10^k, about five
+    const step = max <= 5 ? 1 : mag * [1, 2, 5, 10].find((m) => mag * m >= max / 5);
+    const top = Math.max(step, Math.ceil(max / step) * step), y = (v) => T + plotH - (v / top) * plotH;
+    const svg = node("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img", "aria-label": "每日会话数柱状图" });
+    const grid = node("g", { class: "grid" }), yAxis = node("g", { class: "axis y-axis" }), xAxis = node("g", { class: "axis x-axis" });
+    for (let v = 0; v <= top; v += step) {
+      grid.appendChild(node("line", { x1: L, x2: W - R, y1: y(v), y2: y(v) }));
+      yAxis.appendChild(node("text", { class: "y-label", x: L - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 11 }, String(v)));
+    }
+    yAxis.appendChild(node("line", { x1: L, x2: L, y1: T, y2: T + plotH }));
+    yAxis.appendChild(node("text", { class: "axis-title", transform: "translate(14," + (T + plotH / 2) + ") rotate(-90)", "text-anchor": "middle", "font-size": 12 }, "会话数（个）"));
+    xAxis.appendChild(node("line", { x1: L, x2: W - R, y1: T + plotH, y2: T + plotH }));
+    xAxis.appendChild(node("text", { class: "axis-title", x: L + plotW / 2, y: H - 6, "text-anchor": "middle", "font-size": 12 }, "日期"));
+    svg.appendChild(grid); svg.appendChild(yAxis); svg.appendChild(xAxis);
+    const slot = plotW / n, bw = Math.max(1, Math.min(40, slot * 0.7)), every = Math.ceil(n / 15);
+    const bars = node("g", { class: "bars" });
+    days.forEach((d, i) => {
+      const x = L + i * slot + (slot - bw) / 2, handed = d.conversations - d.bot_only, g = node("g", { class: "bar", "data-day": d.day });
+      g.appendChild(node("title", {}, d.day + "：会话 " + d.conversations + "，机器人独立解决 " + d.bot_only + "，转人工 " + handed));
+      g.appendChild(node("rect", { class: "bot-only", x: x, y: y(d.bot_only), width: bw, height: y(0) - y(d.bot_only), fill: "#07c160" }));
+      g.appendChild(node("rect", { class: "handed", x: x, y: y(d.conversations), width: bw, height: y(d.bot_only) - y(d.conversations), fill: "#fa8c16" }));
+      if (d.conversations > 0 && (n <= 62 || i % every === 0)) g.appendChild(node("text", { class: "value-label", x: x + bw / 2, y: y(d.conversations) - 4, "text-anchor": "middle", "font-size": 11 }, String(d.conversations)));
+      bars.appendChild(g);
+      if (i % every === 0) xAxis.appendChild(node("text", { class: "x-label", x: x + bw / 2, y: T + plotH + 16, "text-anchor": "middle", "font-size": 11 }, d.day.slice(5)));
+    });
+    svg.appendChild(bars);
+    const legend = node("g", { class: "legend", transform: "translate(" + L + ",12)" });
+    [["#07c160", "机器人独立解决"], ["#fa8c16", "转人工"]].forEach(([color, label], i) => {
+      legend.appendChild(node("rect", { x: i * 130, y: 0, width: 12, height: 12, fill: color }));
+      legend.appendChild(node("text", { x: i * 130 + 18, y: 11, "font-size": 12 }, label));
+    });
+    legend.appendChild(node("text", { x: 270, y: 11, "font-size": 12 }, "柱顶数字：当天会话总数"));
+    svg.appendChild(legend);
+    return svg;
   }
   window.wuyeStaff.start({
     refuse: (me) => me.role !== "admin" && "需要管理员账号",
@@ -142,8 +196,8 @@
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     $("tab-quick").classList.toggle("hidden", b.dataset.tab !== "quick");
     if (b.dataset.tab === "quick") loadQuickReplies();
-    if (b.dataset.tab === "figures") loadRatings();
   }));
+  document.addEventListener("wuye:figures", (ev) => loadRatings(ev.detail));
   function startEdit(q) {
     editing = q; $("qr-error").textContent = ""; $("qr-ok").textContent = "";
     $("qr-edit-title").textContent = q ? "编辑快捷回复 /" + q.shortcut : "新建快捷回复";
@@ -176,8 +230,8 @@
     catch (e) { $("qr-error").textContent = "删除失败：" + e.message; }
   });
   const fmt = (v) => (v == null ? "-" : v.toFixed(2));
-  async function loadRatings() {
-    let f; try { f = (await api("/api/admin/figures")).ratings; } catch (e) { return; }
+  function loadRatings(figures) {  // from the 运营数据 figures of the chosen date range
+    const f = figures && figures.ratings;
     if (!f) return;
     const k = $("rating-kpis"); k.replaceChildren();
     [[String(f.count), "评价总数"], [fmt(f.average), "平均分"]].forEach(([v, label]) => { const d = el("div", "kpi"); d.appendChild(el("b", "", v)); d.appendChild(el("span", "", label)); k.appendChild(d); });
@@ -185,7 +239,7 @@
     f.by_agent.forEach((a) => { const tr = el("tr"); [a.agent, String(a.count), fmt(a.average), ...[1, 2, 3, 4, 5].map((n) => String(a.scores[n] || 0))].forEach((v) => tr.appendChild(el("td", "", v))); byAgent.appendChild(tr); });
     const perDay = document.querySelector("#ratings-per-day tbody"); perDay.replaceChildren();
     f.per_day.filter((d) => d.count).forEach((d) => { const tr = el("tr"); [d.day, String(d.count), fmt(d.average)].forEach((v) => tr.appendChild(el("td", "", v))); perDay.appendChild(tr); });
-    if (!f.per_day.some((d) => d.count)) { const tr = el("tr"); const td = el("td", "", "近 14 天暂无评价"); td.colSpan = 3; tr.appendChild(td); perDay.appendChild(tr); }
+    if (!f.per_day.some((d) => d.count)) { const tr = el("tr"); const td = el("td", "", "所选日期范围内暂无评价"); td.colSpan = 3; tr.appendChild(td); perDay.appendChild(tr); }
   }
 })();
 
