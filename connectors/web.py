@@ -83,6 +83,12 @@ def _frame_client_id(raw: Dict[str, Any]) -> Optional[str]:
     return value if isinstance(value, str) and len(value) <= 64 else None
 
 
+def _error_frame(exc: WuyeError, client_id: Optional[str]) -> Dict[str, Any]:
+    """A typed error frame; it names the client id of the message it refuses when the page gave one."""
+    frame = {"type": "error", "code": exc.code, "detail": exc.message}
+    return {**frame, "client_id": client_id} if client_id else frame
+
+
 def checked_photos(settings: Settings, photos: List[str]) -> List[str]:
     """Photo references are exactly ``/uploads/<generated name>`` of an existing upload; anything else is refused."""
     if len(photos) > MAX_PHOTOS:
@@ -181,7 +187,7 @@ def history(sender: Resident, services: ServicesDep) -> Dict[str, Any]:
 async def post_message(body: WidgetMessage, sender: Resident, services: ServicesDep) -> Dict[str, Any]:
     photos = checked_photos(services.settings, body.photos)
     result = await live.run_turn(services, CHANNEL, sender, body.text, photos, client_id=body.client_id)
-    return {**result, "client_id": body.client_id}
+    return {**result, "client_id": body.client_id} if body.client_id else result
 
 
 @router.post("/api/widget/upload", summary="Upload a repair photo (JPEG/PNG/WebP/GIF; stored re-encoded as PNG or JPEG)")
@@ -274,8 +280,7 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
                 client_id = frame.client_id
                 text, photos = frame.text, checked_photos(services.settings, frame.photos)
             except WuyeError as exc:
-                await websocket.send_json({"type": "error", "code": exc.code, "detail": exc.message,
-                                           "client_id": _frame_client_id(raw)})
+                await websocket.send_json(_error_frame(exc, _frame_client_id(raw)))
                 continue
             await websocket.send_json({"type": "typing", "on": True})
             try:  # watch() subscribes before the turn is published, so a first message reaches this socket too
@@ -285,8 +290,7 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
                     await websocket.send_json({"type": "ack", "client_id": client_id,
                                                "duplicate": bool(result.get("duplicate"))})
             except InputError as exc:
-                await websocket.send_json({"type": "error", "code": exc.code, "detail": exc.message,
-                                           "client_id": client_id})
+                await websocket.send_json(_error_frame(exc, client_id))
             await websocket.send_json({"type": "typing", "on": False})
     except (WebSocketDisconnect, RuntimeError, ValueError):
         pass
