@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterable, List
 
 from sqlalchemy import select
 
+from bot import labels
 from bot.localtime import iso, to_utc
 from bot.logs import mask
 from bot.storage.models import Conversation, Handoff, Message
@@ -48,11 +49,13 @@ def export(session, kind: str, start: dt.date, end: dt.date) -> bytes:
                                  .order_by(Conversation.id)):
             messages = list(session.scalars(select(Message).where(Message.conversation_id == c.id).order_by(Message.id)))
             first = next((m.text for m in messages if m.sender == "resident"), "")
-            rows.append([c.id, iso(c.created_at), c.channel, c.community_id, c.status, c.priority or "",
+            rows.append([c.id, iso(c.created_at), labels.channel_label(c.channel), c.community_id,
+                         labels.status_label(c.status), labels.priority_label(c.priority) if c.priority else "",
                          sum(m.sender == "resident" for m in messages), first[:200]])
         return to_csv(["会话编号", "开始时间", "渠道", "小区", "状态", "优先级", "住户消息数", "第一句话"], rows)
     if kind == "handoffs":
-        rows = [[h.id, h.conversation_id, iso(h.created_at), h.priority, h.status, "；".join(h.reasons), h.ticket or "",
+        rows = [[h.id, h.conversation_id, iso(h.created_at), labels.priority_label(h.priority), labels.status_label(h.status),
+                 "；".join(labels.reason_labels(h.reasons)), h.ticket or "",
                  iso(h.claimed_at) or "", iso(h.resolved_at) or "",
                  int((h.claimed_at - h.created_at).total_seconds()) if h.claimed_at else ""]
                 for h in session.scalars(select(Handoff).where(Handoff.created_at >= low, Handoff.created_at < high)

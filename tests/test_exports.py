@@ -45,6 +45,8 @@ def test_exports_of_a_date_range(server):
     assert mine and mine[0][-1].startswith("'=") and "13812345678" not in r.content.decode("utf-8-sig")
     handoffs = rows(client.get("/api/admin/export/handoffs.csv"))
     assert handoffs[0][:4] == ["转人工编号", "会话编号", "时间", "优先级"] and len(handoffs) > 1
+    words = {cell for row in handoffs[1:] + table[1:] for cell in row}
+    assert not words & {"urgent", "high", "normal", "resolved", "pending", "queued", "web", "wechat"}  # labels, not codes
     failed = rows(client.get("/api/admin/export/failed.csv"))
     assert failed[0] == ["消息编号", "时间(UTC)", "住户的话", "原因", "建议的问答"]
 
