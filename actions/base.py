@@ -139,6 +139,14 @@ def _nothing(ctx: TurnContext) -> Any:
     return None
 
 
+def phone_given(ctx: TurnContext) -> Optional[str]:
+    """The first mobile number in the message (a phone slot's value), or None."""
+    from bot.nlu.entities import find_phones
+
+    phones = find_phones(ctx.text)
+    return phones[0].value if phones else None
+
+
 def slot_payload(slot: str, value: str) -> str:
     """The payload of a button that answers ``slot`` with ``value`` (valid only while that slot is asked)."""
     return f"/slot {slot} {value}"

@@ -7,9 +7,8 @@ import datetime as dt
 import re
 from typing import Any, Dict, Optional, Tuple
 
-from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots, slot_payload
+from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots, phone_given, slot_payload
 from bot.localtime import hours_on, next_opening, to_utc
-from bot.nlu.entities import find_phones
 from bot.notify import mask_phone
 from bot.storage.models import Handoff
 
@@ -18,11 +17,6 @@ WINDOWS = (("尽快", "asap"), ("今天", "today"), ("明天上午", "tomorrow_a
 WINDOW_WORDS = ((r"尽快|马上|越快越好|随时|都行|都可以", "asap"), (r"明天上午|明早|明天早上", "tomorrow_am"),
                 (r"明天", "tomorrow_pm"), (r"今天|今晚|下午|晚上|一会|待会", "today"))
 ASAP = dt.timedelta(minutes=30)
-
-
-def _phone(ctx: TurnContext) -> Optional[str]:
-    phones = find_phones(ctx.text)
-    return phones[0].value if phones else None
 
 
 def _phone_answer(ctx: TurnContext) -> Optional[str]:
@@ -44,7 +38,7 @@ def _window_answer(ctx: TurnContext) -> Optional[str]:
 
 
 SLOTS = (
-    Slot("callback_phone", extract=_phone, answer=_phone_answer, invalid="没有识别到手机号，请输入 11 位手机号码。"),
+    Slot("callback_phone", extract=phone_given, answer=_phone_answer, invalid="没有识别到手机号，请输入 11 位手机号码。"),
     Slot("callback_window", "您方便接听电话的时间是？", extract=_window, answer=_window_answer,
          invalid="请选择一个方便接听的时间，或直接告诉我，例如“明天下午三点”。", choices=WINDOWS),
 )

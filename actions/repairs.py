@@ -7,10 +7,10 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots
+from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots, phone_given
 from bot import sla
 from bot.domain import Priority, WorkOrderStatus
-from bot.nlu.entities import find_phones, find_rooms
+from bot.nlu.entities import find_rooms
 from bot.storage.models import WorkOrder, WorkOrderEvent
 
 PUBLIC_AREAS = r"楼道|电梯|大堂|地库|车库|小区|路灯|单元门|门禁|健身房|儿童乐园|会所|泳池|绿化|屋顶|天台|外墙|消防|道闸|公共|走廊|楼梯"
@@ -77,11 +77,6 @@ def _urgency_answer(ctx: TurnContext) -> Optional[str]:
     return None
 
 
-def _phone(ctx: TurnContext) -> Optional[str]:
-    phones = find_phones(ctx.text)
-    return phones[0].value if phones else None
-
-
 def _phone_answer(ctx: TurnContext) -> Optional[str]:
     if re.search(r"就这个|登记的|同上|默认|这个号|本机|预留的", ctx.text) and ctx.household is not None:
         return ctx.household.phone
@@ -113,7 +108,7 @@ SLOTS = (
          extract=_room, answer=_location_answer),
     Slot("urgency", "情况紧急吗？", extract=_urgency, answer=_urgency_answer, invalid="请选择“一般”或“紧急”。",
          choices=(("一般", "normal"), ("紧急", "urgent"))),
-    Slot("contact", "请留一个联系电话，方便师傅上门前联系您。", extract=_phone, answer=_phone_answer,
+    Slot("contact", "请留一个联系电话，方便师傅上门前联系您。", extract=phone_given, answer=_phone_answer,
          invalid="没有识别到手机号，请输入 11 位手机号码。"),
     Slot("time", "您希望师傅什么时候上门？（例如：明天下午三点，或“尽快”）", extract=_time, answer=_time_answer,
          invalid="没有识别到时间，请告诉我希望上门的时间，例如“明天下午三点”或“尽快”。"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,15 +23,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import httpx
 import yaml
 
+from bot.devserver import free_port
 from bot.settings import PROJECT_ROOT, Settings
 
 CLIENTS = (1, 8, 32)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:

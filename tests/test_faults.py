@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import re
-import socket
 import threading
 import time
 
@@ -105,14 +104,8 @@ def test_killed_database_connections_are_retried_and_nothing_is_lost(postgres_ur
     engine.db.engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_with_redis_down_messages_are_stored_and_answered_and_readiness_says_so(tmp_path, settings, parser):
-    from bot.devserver import LiveServer
+    from bot.devserver import LiveServer, free_port
 
     with LiveServer(tmp_path, settings, parser, redis_url=f"redis://127.0.0.1:{free_port()}/0") as server:
         client = httpx.Client(base_url=server.url, timeout=30)

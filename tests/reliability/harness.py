@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional
 
 import httpx
 
+from bot.devserver import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WUYE = str(BIN / "wuye")
@@ -227,12 +229,6 @@ def judge(ledger: Ledger, group: str, endpoint: str, input: Any, send, expect: s
 
 
 # --- processes --------------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def wait_port(port: int, seconds: float = 10) -> None:
     deadline = time.time() + seconds
