@@ -184,9 +184,14 @@ def active_handoff(session: Session, conversation_id: int) -> Optional[Handoff]:
                           .order_by(Handoff.id.desc()))
 
 
-def waiting_state(session: Session, conversation_id: int) -> Optional[Dict[str, Any]]:
-    """The resident-facing state of the conversation's active handoff (None when there is none)."""
-    active = active_handoff(session, conversation_id)
+_UNREAD = object()
+
+
+def waiting_state(session: Session, conversation_id: int, active: Any = _UNREAD) -> Optional[Dict[str, Any]]:
+    """The resident-facing state of the conversation's active handoff (None when there is none); ``active``: that
+    handoff (or None) when the caller has just read it."""
+    if active is _UNREAD:
+        active = active_handoff(session, conversation_id)
     if active is None:
         return None
     position = queue_position(session, active) if active.status != HandoffStatus.CLAIMED else 0

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
@@ -91,6 +91,9 @@ class TurnResult:
     changes: List[str] = field(default_factory=list)
     route: Dict[str, Any] = field(default_factory=dict)  # the route taken (Route.as_record)
     duplicate: bool = False  # a resend of a message already stored (same client id): nothing was processed
+    # what the event stream publishes for this turn, read in the turn's own transaction (bot/live.py
+    # turn_announcement): the new messages, the status and the resident's channel identity
+    announcement: Optional[Dict[str, Any]] = None
 
     def as_api(self) -> Dict[str, Any]:
         return {
@@ -178,29 +181,38 @@ class ConversationEngine:
                 raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, self.limits.messages_per_sender, now))
             identity = self._identity(session, channel, sender_id, now)
             conversation = self._conversation(session, identity, channel, community_id, now)
-            before = handoffs.waiting_state(session, conversation.id) if conversation.id else None
+            active = handoffs.active_handoff(session, conversation.id)
+            before = handoffs.waiting_state(session, conversation.id, active)
             nlu = reading.as_api()
             shown = self._button_title(session, conversation.id, text) if text.startswith("/") else None
             if shown:  # a tapped button is stored (and shown to the resident and agents) as its title
                 nlu["payload"] = text
+            # added now, inserted with its route at the end (one INSERT; a query during the turn that needs it
+            # in the database flushes it earlier)
             message = Message(conversation_id=conversation.id, sender="resident", text=shown or text, nlu=nlu,
                               created_at=now, client_id=client_id or None)
-            session.add(message)
-            session.flush()
             ctx = TurnContext(session=session, conversation=conversation, identity=identity, reading=reading,
                               text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []), limits=self.limits)
             if conversation.status != ConversationStatus.OPEN:
-                route = self._dispatch(ctx, message.id)
+                with session.no_autoflush:
+                    last_turn = self._last_bot_turn(session, conversation.id)
+                session.add(message)
+                route = self._dispatch(ctx, last_turn, active)
             else:
+                session.add(message)
                 route = Route("agent", None, ["an agent owns the conversation"])
             message.nlu = {**message.nlu, "route": route.as_record()}  # the route actually taken
             for reply in ctx.replies:
                 session.add(Message(conversation_id=conversation.id, sender="bot", text=reply.text,
                                     buttons=[b.as_dict() for b in reply.buttons], created_at=now))
             conversation.updated_at = now
+            session.flush()
             after = handoffs.waiting_state(session, conversation.id)
+            from bot import live  # the event stream's shapes (live imports nothing of the engine)
+
             return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after),
-                              route.as_record())
+                              route.as_record(),
+                              announcement=live.turn_announcement(session, conversation, identity, message.id, after))
 
     @staticmethod
     def _stored_turn(session, channel: str, sender_id: str, client_id: str) -> Optional[TurnResult]:
@@ -272,16 +284,14 @@ class ConversationEngine:
         return conversation
 
     # --- the turn -----------------------------------------------------------------------------------
-    def _state(self, ctx: TurnContext, message_id: int) -> ConversationState:
+    def _state(self, ctx: TurnContext, last_turn: List[Message], active: Any) -> ConversationState:
         """What the router needs of the conversation: the flow and whether this message answers it, the buttons
         and the FAQ answer of the last bot turn, the active handoff."""
         conversation = ctx.conversation
         flow = ctx.flow
         spec = FLOWS.get(flow.name) if flow and flow.name else None
-        last_turn = self._last_bot_turn(ctx, message_id)
         offered = [b.get("payload") for m in last_turn for b in (m.buttons or [])]
         answered = [p.split(" ", 1)[1] for p in offered if p.startswith("/not_helpful ")]
-        active = handoffs.active_handoff(ctx.session, conversation.id)
         waiting_since = conversation.waiting_since or (active.created_at if active else None)
         return ConversationState(
             failed_turns=conversation.failed_turns,
@@ -298,17 +308,17 @@ class ConversationEngine:
         )
 
     @staticmethod
-    def _last_bot_turn(ctx: TurnContext, message_id: int) -> List[Message]:
-        """The bot's messages since the resident's previous message (what the resident is answering)."""
-        previous = ctx.session.scalar(select(Message.id).where(
-            Message.conversation_id == ctx.conversation.id, Message.sender == "resident", Message.id < message_id)
-            .order_by(Message.id.desc())) or 0
-        return list(ctx.session.scalars(select(Message).where(
-            Message.conversation_id == ctx.conversation.id, Message.sender == "bot", Message.id > previous,
-            Message.id < message_id).order_by(Message.id)))
+    def _last_bot_turn(session, conversation_id: int) -> List[Message]:
+        """The bot's messages since the resident's previous message (what the resident is answering); read before
+        this turn's message is stored (one query)."""
+        previous = select(func.coalesce(func.max(Message.id), 0)).where(
+            Message.conversation_id == conversation_id, Message.sender == "resident").scalar_subquery()
+        return list(session.scalars(select(Message).where(
+            Message.conversation_id == conversation_id, Message.sender == "bot", Message.id > previous)
+            .order_by(Message.id)))
 
-    def _dispatch(self, ctx: TurnContext, message_id: int) -> Route:
-        state = self._state(ctx, message_id)
+    def _dispatch(self, ctx: TurnContext, last_turn: List[Message], active: Any) -> Route:
+        state = self._state(ctx, last_turn, active)
         route = decide(ctx.reading, state)
         if not state.flow and route.action in ("answer", "start_flow", "clarify", "handoff", "smalltalk", "out_of_scope"):
             segments = request_segments(ctx.text)

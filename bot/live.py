@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from actions import handoff as handoffs
 from bot import labels
-from bot.domain import ConversationStatus
+from bot.domain import PRIORITY_ORDER, ConversationStatus, HandoffStatus
 from bot.localtime import iso
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
 
@@ -37,27 +37,33 @@ def staff_names(session) -> Dict[int, str]:
 
 
 def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
-    """The waiting handoffs in queue order, each with its conversation and last resident words (three queries)."""
-    waiting = handoffs.queue(session)
-    ids = {h.conversation_id for h in waiting}
-    conversations = {c.id: c for c in session.scalars(select(Conversation).where(Conversation.id.in_(ids)))} if ids else {}
+    """The waiting handoffs in queue order, each with its conversation and last resident words (two queries; the
+    context card stays in the database, only its room is read)."""
+    room = Handoff.context[("household", "room")].as_string()
+    rows = session.execute(
+        select(Handoff.id, Handoff.conversation_id, Handoff.priority, Handoff.status, Handoff.reasons, Handoff.ticket,
+               Handoff.created_at, room, Conversation.channel, Conversation.waiting_since)
+        .join(Conversation, Conversation.id == Handoff.conversation_id)
+        .where(Handoff.status.in_(HandoffStatus.waiting()))).all()
+    rows.sort(key=lambda r: (PRIORITY_ORDER.get(r.priority, 9), r.created_at, r.id))  # handoffs.queue's order
+    ids = {r.conversation_id for r in rows}
     last_ids = select(func.max(Message.id)).where(Message.conversation_id.in_(ids), Message.sender == "resident") \
         .group_by(Message.conversation_id)
-    summaries = {m.conversation_id: m.text for m in session.scalars(select(Message).where(Message.id.in_(last_ids)))} \
-        if ids else {}
+    summaries = dict(session.execute(select(Message.conversation_id, Message.text).where(Message.id.in_(last_ids)))
+                     .all()) if ids else {}
     result = []
-    for h in waiting:
-        conversation = conversations[h.conversation_id]
-        summary = summaries.get(h.conversation_id)
+    for r in rows:
+        summary = summaries.get(r.conversation_id)
+        since = r.waiting_since or r.created_at
         result.append({
-            "handoff_id": h.id, "conversation_id": h.conversation_id, "priority": h.priority, "status": h.status,
-            "reasons": h.reasons, "ticket": h.ticket, "channel": conversation.channel,
-            "priority_label": labels.priority_label(h.priority), "status_label": labels.status_label(h.status),
-            "reasons_labels": labels.reason_labels(h.reasons), "channel_label": labels.channel_label(conversation.channel),
+            "handoff_id": r.id, "conversation_id": r.conversation_id, "priority": r.priority, "status": r.status,
+            "reasons": r.reasons, "ticket": r.ticket, "channel": r.channel,
+            "priority_label": labels.priority_label(r.priority), "status_label": labels.status_label(r.status),
+            "reasons_labels": labels.reason_labels(r.reasons), "channel_label": labels.channel_label(r.channel),
             "summary": (summary[:60] if summary else ""),
-            "room": ((h.context or {}).get("household") or {}).get("room"),
-            "waiting_since": iso(conversation.waiting_since or h.created_at),
-            "waiting_seconds": int((now - (conversation.waiting_since or h.created_at)).total_seconds()),
+            "room": r[7],
+            "waiting_since": iso(since),
+            "waiting_seconds": int((now - since).total_seconds()),
         })
     return result
 
@@ -71,9 +77,13 @@ def mine_json(session, staff_id: int) -> List[Dict[str, Any]]:
 
 def conversation_status_label(conversation: Conversation, handoff: Optional[Handoff]) -> str:
     """排队中 / 待回电 (a pending conversation whose handoff is a callback ticket) / 处理中 / 已解决 / 机器人接待."""
-    if conversation.status == ConversationStatus.PENDING and handoff is not None and handoff.status == "callback":
+    return status_label_of(conversation.status, handoff.status if handoff is not None else None)
+
+
+def status_label_of(conversation_status: str, handoff_status: Optional[str]) -> str:
+    if conversation_status == ConversationStatus.PENDING and handoff_status == "callback":
         return labels.status_label("callback")
-    return labels.status_label(conversation.status)
+    return labels.status_label(conversation_status)
 
 
 def conversation_json(session, conversation_id: int) -> Optional[Dict[str, Any]]:
@@ -115,13 +125,39 @@ async def publish_messages(services, conversation_id: int, after_id: int) -> Non
         conversation = session.get(Conversation, conversation_id)
         latest = session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id)
                                 .order_by(Handoff.id.desc()))
-        status = {"type": "status", "conversation_id": conversation_id, "status": conversation.status,
-                  "status_label": conversation_status_label(conversation, latest),
-                  "agent": names.get(conversation.assignee_id),
-                  "handoff": handoffs.waiting_state(session, conversation_id)}
-    for message in messages:
-        await services.hub.publish(f"conv:{conversation_id}", message_json(message, names))
+        status = status_json(conversation, latest.status if latest is not None else None, names,
+                             handoffs.waiting_state(session, conversation_id))
+        payloads = [message_json(message, names) for message in messages]
+    await _publish_conversation(services, conversation_id, payloads, status)
+
+
+def status_json(conversation: Conversation, handoff_status: Optional[str], names: Dict[int, str],
+                waiting: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    return {"type": "status", "conversation_id": conversation.id, "status": conversation.status,
+            "status_label": status_label_of(conversation.status, handoff_status),
+            "agent": names.get(conversation.assignee_id), "handoff": waiting}
+
+
+async def _publish_conversation(services, conversation_id: int, payloads: List[Dict[str, Any]],
+                                status: Dict[str, Any]) -> None:
+    for payload in payloads:
+        await services.hub.publish(f"conv:{conversation_id}", payload)
     await services.hub.publish(f"conv:{conversation_id}", status)
+
+
+def turn_announcement(session, conversation: Conversation, identity: ChatIdentity, first_id: int,
+                      waiting: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """What :func:`announce` publishes for a resident's turn, read inside the turn's transaction (the engine calls
+    it last, after the flush): the messages from the resident's on, the status, the channel identity. Saves the
+    announcement its own reads of what the turn has just written."""
+    messages = list(session.scalars(select(Message).where(Message.conversation_id == conversation.id,
+                                                          Message.id >= first_id).order_by(Message.id)))
+    names = staff_names(session) if conversation.assignee_id or any(m.staff_id for m in messages) else {}
+    latest = waiting["status"] if waiting else None  # the active handoff's status is the latest that matters here
+    return {"messages": [message_json(m, names) for m in messages],
+            "status": status_json(conversation, latest, names, waiting),
+            "channel": conversation.channel, "sender_id": identity.sender_id, "waiting": waiting,
+            "after_id": first_id - 1}
 
 
 def resident_topic(channel: str, sender_id: str) -> str:
@@ -131,30 +167,37 @@ def resident_topic(channel: str, sender_id: str) -> str:
 QUEUE_KINDS = {"handoff_opened", "priority_raised", "claimed", "released", "resolved", "agent_timed_out"}
 
 
-async def announce(services, conversation_id: int, after_id: int, kinds: List[str], push: bool = True) -> None:
+async def announce(services, conversation_id: int, after_id: int, kinds: List[str], push: bool = True,
+                   prepared: Optional[Dict[str, Any]] = None) -> None:
     """Announce a stored change (see :func:`_announce`); a failure here (the database connection killed after the
     change was committed) is logged and retried once, never turned into an error for a request whose data is safe
-    — the widget and console reload the history and the queue when they reconnect."""
+    — the widget and console reload the history and the queue when they reconnect. ``prepared``: a resident
+    turn's :func:`turn_announcement` (its messages and state are then not read again)."""
     for attempt in (1, 2):
         try:
-            await _announce(services, conversation_id, after_id, kinds, push)
+            await _announce(services, conversation_id, after_id, kinds, push, prepared)
             return
         except DBAPIError:
             if attempt == 2:
                 logger.exception("could not announce the change to conversation %s", conversation_id)
 
 
-async def _announce(services, conversation_id: int, after_id: int, kinds: List[str], push: bool = True) -> None:
+async def _announce(services, conversation_id: int, after_id: int, kinds: List[str], push: bool = True,
+                    prepared: Optional[Dict[str, Any]] = None) -> None:
     """The one place a stored change goes out (see the module docstring). ``after_id``: the last message id
     before the change; ``push``: also send the new agent/bot/system messages through the channel's own sender
     (False for a resident's own turn, whose replies travel back as the response to it)."""
     now = services.clock()
-    await publish_messages(services, conversation_id, after_id)
-    with services.db.session() as session:
-        conversation = session.get(Conversation, conversation_id)
-        channel = conversation.channel
-        waiting = handoffs.waiting_state(session, conversation_id)
-        sender_id = conversation.identity.sender_id
+    if prepared is not None:
+        await _publish_conversation(services, conversation_id, prepared["messages"], prepared["status"])
+        channel, sender_id, waiting = prepared["channel"], prepared["sender_id"], prepared["waiting"]
+    else:
+        await publish_messages(services, conversation_id, after_id)
+        with services.db.session() as session:
+            conversation = session.get(Conversation, conversation_id)
+            channel = conversation.channel
+            waiting = handoffs.waiting_state(session, conversation_id)
+            sender_id = conversation.identity.sender_id
     if "message_stored" in kinds:  # sockets of this resident that follow no conversation yet start following it
         await services.hub.publish(resident_topic(channel, sender_id),
                                    {"type": "conversation", "conversation_id": conversation_id})
@@ -193,21 +236,13 @@ async def run_turn(services, channel: str, sender_id: str, text: str, photos: Li
     replies and nothing new is stored or announced (the answer then has ``"duplicate": true``)."""
     import asyncio
 
-    before = 0
-    for attempt in (1, 2):  # a killed connection is retried once (pool_pre_ping replaces it)
-        try:
-            with services.db.session() as session:
-                existing = conversation_of(session, channel, sender_id)
-                before = last_message_id(session, existing.id) if existing else 0
-            break
-        except DBAPIError:
-            if attempt == 2:
-                raise
     result = await asyncio.to_thread(services.engine.handle, channel, sender_id, text, photos or None, community_id,
                                      client_id)
     if before_publish is not None:
         before_publish(result.conversation_id)
     if result.duplicate:
         return {**result.as_api(), "duplicate": True}
-    await announce(services, result.conversation_id, before, result.changes, push=False)
+    prepared = result.announcement
+    await announce(services, result.conversation_id, prepared["after_id"], result.changes, push=False,
+                   prepared=prepared)
     return result.as_api()

@@ -25,8 +25,14 @@ class NluReading:
     faq_ranking: List[Dict[str, Any]]
     entities: List[Dict[str, Any]]
     emotion: Dict[str, Any]
-    tokens: List[str]
     normalized_text: str = ""
+
+    @property
+    def tokens(self) -> List[str]:
+        """The jieba words of the normalised text (for `wuye parse --tokens`; computed on demand, not per turn)."""
+        import jieba
+
+        return [w for w in jieba.cut(self.normalized_text or self.text) if w.strip()]
 
     def probability(self, intent: str) -> float:
         """The intent's probability (0 when it is not among the ranked intents)."""
@@ -118,6 +124,5 @@ class NluParser:
             faq_ranking=faq_ranking[:5],
             entities=list(raw.get("entities", [])),
             emotion=dict(raw.get("emotion") or {"label": "neutral", "score": 0.0, "cues": []}),
-            tokens=self.tokens(normalized),
             normalized_text=normalized,
         )
