@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from actions.base import TurnContext
@@ -27,17 +27,27 @@ def queue(session: Session) -> List[Handoff]:
     return sorted(waiting, key=lambda h: (PRIORITY_ORDER.get(h.priority, 9), h.created_at, h.id))
 
 
+def _ahead_statement(rank: int) -> Any:
+    higher = [p for p, r in PRIORITY_ORDER.items() if r < rank]
+    earlier = or_(Handoff.created_at < bindparam("created_at"),
+                  and_(Handoff.created_at == bindparam("created_at"), Handoff.id < bindparam("id")))
+    return select(func.count()).select_from(Handoff).where(
+        Handoff.status.in_(HandoffStatus.waiting()),
+        or_(Handoff.priority.in_(higher), and_(Handoff.priority == bindparam("priority"), earlier)))
+
+
+# built once per priority rank (bound parameters): a turn of a waiting conversation counts its queue position twice
+_AHEAD = {rank: _ahead_statement(rank) for rank in set(PRIORITY_ORDER.values()) | {9}}
+_ACTIVE = select(Handoff).where(Handoff.conversation_id == bindparam("conversation_id"),
+                                Handoff.status.in_(HandoffStatus.active())).order_by(Handoff.id.desc())
+
+
 def queue_position(session: Session, handoff: Handoff) -> int:
     """1 + the waiting handoffs ahead of this one (the order of :func:`queue`), counted by the database."""
     if handoff.status not in HandoffStatus.waiting():
         return 0
-    rank = PRIORITY_ORDER.get(handoff.priority, 9)
-    higher = [p for p, r in PRIORITY_ORDER.items() if r < rank]
-    earlier = or_(Handoff.created_at < handoff.created_at,
-                  and_(Handoff.created_at == handoff.created_at, Handoff.id < handoff.id))
-    ahead = session.scalar(select(func.count()).select_from(Handoff).where(
-        Handoff.status.in_(HandoffStatus.waiting()),
-        or_(Handoff.priority.in_(higher), and_(Handoff.priority == handoff.priority, earlier))))
+    statement = _AHEAD[PRIORITY_ORDER.get(handoff.priority, 9)]
+    ahead = session.scalar(statement, {"created_at": handoff.created_at, "id": handoff.id, "priority": handoff.priority})
     return int(ahead or 0) + 1
 
 
@@ -179,9 +189,7 @@ def claim(session: Session, handoff_id: int, staff: Staff, now: dt.datetime) -> 
 
 
 def active_handoff(session: Session, conversation_id: int) -> Optional[Handoff]:
-    return session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id,
-                                                Handoff.status.in_(HandoffStatus.active()))
-                          .order_by(Handoff.id.desc()))
+    return session.scalar(_ACTIVE, {"conversation_id": conversation_id})
 
 
 _UNREAD = object()

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
@@ -64,6 +64,17 @@ def request_segments(text: str) -> List[str]:
         after_connector = False
     return segments
 
+
+# The turn's own look-ups, built once with bound parameters (building a statement costs more than running it)
+_previous_resident = select(func.coalesce(func.max(Message.id), 0)).where(
+    Message.conversation_id == bindparam("conversation_id"), Message.sender == "resident").scalar_subquery()
+_LAST_BOT_TURN = select(Message).where(Message.conversation_id == bindparam("conversation_id"),
+                                       Message.sender == "bot", Message.id > _previous_resident).order_by(Message.id)
+_IDENTITY = select(ChatIdentity).where(ChatIdentity.channel == bindparam("channel"),
+                                       ChatIdentity.sender_id == bindparam("sender_id"))
+_IDENTITY_FOR_UPDATE = _IDENTITY.with_for_update()  # one resident's turns in order across processes
+_LATEST_CONVERSATION = select(Conversation).where(Conversation.identity_id == bindparam("identity_id")) \
+    .order_by(Conversation.id.desc()).limit(1)
 
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
 NOT_HELPFUL = "没有解决我的问题"
@@ -255,23 +266,21 @@ class ConversationEngine:
 
     # --- persistence helpers ------------------------------------------------------------------------
     def _identity(self, session, channel: str, sender_id: str, now: dt.datetime) -> ChatIdentity:
-        query = select(ChatIdentity).where(ChatIdentity.channel == channel, ChatIdentity.sender_id == sender_id)
-        if session.bind.dialect.name != "sqlite":
-            query = query.with_for_update()
-        identity = session.scalar(query)
+        query = _IDENTITY if session.bind.dialect.name == "sqlite" else _IDENTITY_FOR_UPDATE
+        params = {"channel": channel, "sender_id": sender_id}
+        identity = session.scalar(query, params)
         if identity is None:
             try:
                 with session.begin_nested():  # two first messages at once: the loser re-reads the winner's row
                     identity = ChatIdentity(channel=channel, sender_id=sender_id, created_at=now)
                     session.add(identity)
             except IntegrityError:
-                identity = session.scalar(query)
+                identity = session.scalar(query, params)
         return identity
 
     def _conversation(self, session, identity: ChatIdentity, channel: str, community_id: Optional[str],
                       now: dt.datetime) -> Conversation:
-        conversation = session.scalar(select(Conversation).where(Conversation.identity_id == identity.id)
-                                      .order_by(Conversation.id.desc()))
+        conversation = session.scalar(_LATEST_CONVERSATION, {"identity_id": identity.id})
         if conversation is None:
             community = identity.household.community_id if identity.household_id else community_id
             conversation = Conversation(identity_id=identity.id, channel=channel, community_id=community,
@@ -311,11 +320,7 @@ class ConversationEngine:
     def _last_bot_turn(session, conversation_id: int) -> List[Message]:
         """The bot's messages since the resident's previous message (what the resident is answering); read before
         this turn's message is stored (one query)."""
-        previous = select(func.coalesce(func.max(Message.id), 0)).where(
-            Message.conversation_id == conversation_id, Message.sender == "resident").scalar_subquery()
-        return list(session.scalars(select(Message).where(
-            Message.conversation_id == conversation_id, Message.sender == "bot", Message.id > previous)
-            .order_by(Message.id)))
+        return list(session.scalars(_LAST_BOT_TURN, {"conversation_id": conversation_id}))
 
     def _dispatch(self, ctx: TurnContext, last_turn: List[Message], active: Any) -> Route:
         state = self._state(ctx, last_turn, active)

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.storage.models import RateEvent
@@ -54,9 +54,13 @@ class Limits:
     parse_per_client: Limit = field(default_factory=lambda: _env_limit("parse_per_client", 120, 60))
 
 
+# built once (bound parameters): every resident message runs it, and building a statement costs more than running it
+_USED = select(func.coalesce(func.sum(RateEvent.amount), 0)).where(
+    RateEvent.bucket == bindparam("bucket"), RateEvent.created_at > bindparam("since"))
+
+
 def used(session: Session, bucket: str, limit: Limit, now: dt.datetime) -> int:
-    return int(session.scalar(select(func.coalesce(func.sum(RateEvent.amount), 0)).where(
-        RateEvent.bucket == bucket, RateEvent.created_at > now - limit.window)) or 0)
+    return int(session.scalar(_USED, {"bucket": bucket, "since": now - limit.window}) or 0)
 
 
 def allowed(session: Session, bucket: str, limit: Limit, now: dt.datetime, amount: int = 1) -> bool:

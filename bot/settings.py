@@ -9,7 +9,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = PROJECT_ROOT / "bot" / "static"  # the pages' HTML/CSS/JS, served under /static
 
 # Environment the libraries read at import time (Rasa telemetry, TensorFlow's log noise): set before importing them.
-PROCESS_ENV_DEFAULTS = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+# OPENBLAS_NUM_THREADS=1: a parse is one small sparse dot product; BLAS threads spinning beside the request
+# threads only cost CPU on a 2-core server
+PROCESS_ENV_DEFAULTS = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
+                        "OPENBLAS_NUM_THREADS": "1"}
 
 
 def apply_process_env_defaults() -> None:

@@ -50,29 +50,32 @@ def test_the_fast_path_reads_every_evaluation_message_like_rasa(parser, rasa_par
         assert fast.get("normalized_text") == rasa.get("normalized_text"), text
 
 
-def test_serving_never_imports_tensorflow(trained_model):
+def test_serving_never_imports_tensorflow_or_scikit_learn(trained_model):
+    """Serving loads the archive with numpy alone: TensorFlow (~700 MB) and scikit-learn (~40 MB) are for training
+    only (SciPy stays: Rasa's training-data module imports scipy.sparse)."""
     code = ("import sys; from bot.nlu.parser import NluParser; p = NluParser.load(sys.argv[1]); p.parse('物业几点上班'); "
-            "import bot.main, bot.services, bot.engine; "
-            "print('tensorflow' in sys.modules)")
+            "p.parse('3栋2单元501 明天下午三点 13800138000'); import bot.main, bot.services, bot.engine; "
+            "bot.main.create_app(); print([m for m in ('tensorflow', 'sklearn') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code, str(trained_model)], capture_output=True, text=True, timeout=300,
                          cwd=PROJECT_ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_emotion_probabilities_from_numpy_equal_scikit_learns(parser, settings):
-    import glob
-
-    import joblib
-
-    from bot.nlu.emotion import EmotionModel
+def test_emotion_probabilities_from_numpy_equal_scikit_learns(parser, settings, tmp_path):
+    """The archive stores the emotion model as arrays (no scikit-learn when serving); what numpy computes from the
+    stored arrays equals scikit-learn's predict_proba of the pipeline they came from."""
+    from bot.nlu.emotion import EmotionModel, examples_from_intents, load_emotion_examples  # noqa: F401
 
     directory = parser._backend._directory / "components"
-    pipeline = joblib.load(glob.glob(str(directory / "*EmotionClassifier*" / "emotion.joblib"))[0])
-    model = EmotionModel(pipeline)
-    assert model._arrays is not None  # the numpy path is the one in use
+    stored = list(directory.glob("*EmotionClassifier*/emotion.npz"))
+    assert stored and not list(directory.glob("*EmotionClassifier*/emotion.joblib"))
+    trained = EmotionModel.train(load_emotion_examples(settings.data_dir / "nlu" / "emotion.yml"))
+    trained.save(tmp_path)
+    model = EmotionModel.load(tmp_path)
+    assert model.pipeline is None and model._arrays is not None  # loaded without scikit-learn
     for text in evaluation_texts(settings) + ["  多  个   空格\t\t", "ＡＢＣ大写", ""]:
         mine = model.probabilities(text)
-        theirs = dict(zip(pipeline.classes_, pipeline.predict_proba([text])[0]))
+        theirs = dict(zip(trained.pipeline.classes_, trained.pipeline.predict_proba([text])[0]))
         assert set(mine) == set(theirs)
         assert all(abs(mine[k] - theirs[k]) < 1e-9 for k in mine), text

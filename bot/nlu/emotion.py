@@ -7,6 +7,7 @@ product reviews and misread neutral questions, so none is used.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -93,6 +94,7 @@ class EmotionModel:
     def __init__(self, pipeline: Any = None) -> None:
         self.pipeline = pipeline
         self._arrays: Optional[Tuple[Dict[str, int], np.ndarray, np.ndarray, np.ndarray, List[str], bool]] = None
+        self._ngram_range = (1, 3)
         if pipeline is not None:
             vectorizer, classifier = pipeline.steps[0][1], pipeline.steps[-1][1]
             if (vectorizer.analyzer == "char" and vectorizer.lowercase and vectorizer.sublinear_tf
@@ -103,6 +105,34 @@ class EmotionModel:
                                 classifier.coef_.T.astype(float).copy(), classifier.intercept_.astype(float),
                                 [str(c) for c in classifier.classes_], multinomial)
                 self._ngram_range = vectorizer.ngram_range
+
+    def save(self, directory: Path) -> None:
+        """The arrays (``emotion.npz`` + ``emotion.json``): serving loads them with numpy alone, no scikit-learn
+        (~50 MB of a server's memory). A pipeline numpy cannot reproduce is kept as ``emotion.joblib``."""
+        if self._arrays is None:
+            import joblib
+
+            joblib.dump(self.pipeline, directory / "emotion.joblib")
+            return
+        vocab, idf, coef, intercept, classes, multinomial = self._arrays
+        np.savez(directory / "emotion.npz", idf=idf, coef=coef, intercept=intercept)
+        (directory / "emotion.json").write_text(json.dumps(
+            {"vocab": vocab, "classes": classes, "multinomial": multinomial, "ngram_range": list(self._ngram_range)},
+            ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> "EmotionModel":
+        if not (directory / "emotion.npz").is_file():  # an archive trained before the arrays were stored
+            import joblib
+
+            return cls(joblib.load(directory / "emotion.joblib"))
+        meta = json.loads((directory / "emotion.json").read_text(encoding="utf-8"))
+        arrays = np.load(directory / "emotion.npz", allow_pickle=False)
+        model = cls()
+        model._arrays = (meta["vocab"], arrays["idf"], arrays["coef"], arrays["intercept"], meta["classes"],
+                         bool(meta["multinomial"]))
+        model._ngram_range = tuple(meta["ngram_range"])
+        return model
 
     def probabilities(self, text: str) -> Dict[str, float]:
         if self._arrays is None:
@@ -181,20 +211,16 @@ class EmotionClassifier(GraphComponent):
         if not path.is_file():
             raise FileNotFoundError(f"emotion training data '{path}' not found")
         self._model = EmotionModel.train(load_emotion_examples(path) + examples_from_intents(training_data))
-        import joblib
-
         with self._model_storage.write_to(self._resource) as directory:
-            joblib.dump(self._model.pipeline, directory / "emotion.joblib")
+            self._model.save(Path(directory))
         return self._resource
 
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext, **kwargs: Any) -> "EmotionClassifier":
-        import joblib
-
         with model_storage.read_from(resource) as directory:
-            pipeline = joblib.load(directory / "emotion.joblib")
-        return cls(config, model_storage, resource, EmotionModel(pipeline))
+            model = EmotionModel.load(Path(directory))
+        return cls(config, model_storage, resource, model)
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
