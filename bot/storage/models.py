@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey, Integer, String, Text,
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -222,6 +222,8 @@ class Handoff(Base):
     callback_window = Column(String(32), nullable=True)  # when they can take it, as they chose it
     callback_at = Column(DateTime, nullable=True)  # when someone will call at the latest (told to the resident)
     conversation = relationship("Conversation")
+    # the waiting queue and a queue position, read on every message of a waiting conversation
+    __table_args__ = (Index("ix_handoffs_status_priority_created_at", "status", "priority", "created_at"),)
 
 
 class Timer(Base):
@@ -278,9 +280,10 @@ class RateEvent(Base):
 
     __tablename__ = "rate_events"
     id = Column(Integer, primary_key=True)
-    bucket = Column(String(160), nullable=False, index=True)
+    bucket = Column(String(160), nullable=False)
     amount = Column(Integer, nullable=False, default=1)  # bytes for upload quotas, else 1
     created_at = Column(DateTime, default=utcnow, nullable=False, index=True)
+    __table_args__ = (Index("ix_rate_events_bucket_created_at", "bucket", "created_at"),)  # a bucket's window
 
 
 class QuickReply(Base):
