@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import secrets
-from typing import List, Optional, Tuple
+import time
+from typing import Dict, List, Optional, Tuple
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -115,6 +117,31 @@ def create_api_key(session, name: str, created_by: Optional[int], now: dt.dateti
     return row, key
 
 
+# Keys verified lately, by hash: /api/chat is called per message, and the look-up (a session, a connection check
+# and a query) cost more than the rest of the request's checks. A key revoked in this process is dropped at once;
+# revoked elsewhere (another worker, `wuye apikey revoke`) it stops working here within API_KEY_CACHE_SECONDS.
+API_KEY_CACHE_SECONDS = float(os.environ.get("WUYE_API_KEY_CACHE_SECONDS", "5"))
+_verified: Dict[str, Tuple[float, ApiKey]] = {}
+
+
+def cached_api_key(key: Optional[str]) -> Optional[ApiKey]:
+    """The key's row if it was verified less than API_KEY_CACHE_SECONDS ago in this process, else None."""
+    if not key or API_KEY_CACHE_SECONDS <= 0:
+        return None
+    entry = _verified.get(hash_api_key(key))
+    if entry is None or entry[0] < time.monotonic():
+        return None
+    return entry[1]
+
+
+def remember_api_key(key: str, row: ApiKey) -> None:
+    """``row`` must be detached (expunged) from its session."""
+    if API_KEY_CACHE_SECONDS > 0:
+        if len(_verified) > 10_000:  # many keys: start again rather than grow
+            _verified.clear()
+        _verified[hash_api_key(key)] = (time.monotonic() + API_KEY_CACHE_SECONDS, row)
+
+
 def api_key_of(session, key: Optional[str]) -> Optional[ApiKey]:
     """The live (not revoked) key row for a presented key, or None."""
     if not key or not key.startswith(API_KEY_PREFIX) or len(key) > 200:
@@ -131,6 +158,8 @@ def revoke_api_key(session, key_id: int, now: dt.datetime) -> Optional[ApiKey]:
     row = session.get(ApiKey, key_id)
     if row is not None and row.revoked_at is None:
         row.revoked_at = now
+    for digest in [d for d, (_, cached) in _verified.items() if cached.id == key_id]:
+        _verified.pop(digest, None)
     return row
 
 

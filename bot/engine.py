@@ -181,7 +181,7 @@ class ConversationEngine:
               kb: KnowledgeBase, reading: Any, client_id: Optional[str] = None) -> TurnResult:
         # One resident's turns are processed one at a time, in order (in this process; across processes the
         # identity row is locked FOR UPDATE on databases that support it).
-        with self._locks.hold((channel, sender_id)), self.db.session() as session:
+        with self._locks.hold((channel, sender_id)), self.db.writer(), self.db.session() as session:
             now = self.clock()
             if client_id:
                 stored = self._stored_turn(session, channel, sender_id, client_id)
@@ -213,9 +213,10 @@ class ConversationEngine:
                 session.add(message)
                 route = Route("agent", None, ["an agent owns the conversation"])
             message.nlu = {**message.nlu, "route": route.as_record()}  # the route actually taken
-            for reply in ctx.replies:
-                session.add(Message(conversation_id=conversation.id, sender="bot", text=reply.text,
-                                    buttons=[b.as_dict() for b in reply.buttons], created_at=now))
+            stored = [message] + [Message(conversation_id=conversation.id, sender="bot", text=reply.text,
+                                          buttons=[b.as_dict() for b in reply.buttons], created_at=now)
+                                  for reply in ctx.replies]
+            session.add_all(stored[1:])
             conversation.updated_at = now
             session.flush()
             after = handoffs.waiting_state(session, conversation.id)
@@ -223,7 +224,7 @@ class ConversationEngine:
 
             return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after),
                               route.as_record(),
-                              announcement=live.turn_announcement(session, conversation, identity, message.id, after))
+                              announcement=live.turn_announcement(session, conversation, identity, stored, after))
 
     @staticmethod
     def _stored_turn(session, channel: str, sender_id: str, client_id: str) -> Optional[TurnResult]:

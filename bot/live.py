@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from typing import Any, Callable, Dict, List, Optional
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from actions import handoff as handoffs
@@ -145,22 +145,17 @@ async def _publish_conversation(services, conversation_id: int, payloads: List[D
     await services.hub.publish(f"conv:{conversation_id}", status)
 
 
-_TURN_MESSAGES = select(Message).where(Message.conversation_id == bindparam("conversation_id"),
-                                       Message.id >= bindparam("first_id")).order_by(Message.id)
-
-
-def turn_announcement(session, conversation: Conversation, identity: ChatIdentity, first_id: int,
+def turn_announcement(session, conversation: Conversation, identity: ChatIdentity, stored: List[Message],
                       waiting: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """What :func:`announce` publishes for a resident's turn, read inside the turn's transaction (the engine calls
-    it last, after the flush): the messages from the resident's on, the status, the channel identity. Saves the
-    announcement its own reads of what the turn has just written."""
-    messages = list(session.scalars(_TURN_MESSAGES, {"conversation_id": conversation.id, "first_id": first_id}))
-    names = staff_names(session) if conversation.assignee_id or any(m.staff_id for m in messages) else {}
+    """What :func:`announce` publishes for a resident's turn, built by the engine at the end of the turn's
+    transaction (after the flush) from what it stored — the resident's message and the replies, the only messages
+    a resident turn writes — so the announcement reads nothing back."""
+    names = staff_names(session) if conversation.assignee_id else {}
     latest = waiting["status"] if waiting else None  # the active handoff's status is the latest that matters here
-    return {"messages": [message_json(m, names) for m in messages],
+    return {"messages": [message_json(m, names) for m in stored],
             "status": status_json(conversation, latest, names, waiting),
             "channel": conversation.channel, "sender_id": identity.sender_id, "waiting": waiting,
-            "after_id": first_id - 1}
+            "after_id": stored[0].id - 1}
 
 
 def resident_topic(channel: str, sender_id: str) -> str:

@@ -161,6 +161,28 @@ def test_a_revoked_key_is_refused(client):
     assert r.status_code == 401 and r.json() == {"detail": "API 密钥无效或已被吊销", "code": "invalid_api_key"}
 
 
+def test_a_key_revoked_elsewhere_stops_working_within_the_cache_time(client, monkeypatch):
+    """Verified keys are remembered for API_KEY_CACHE_SECONDS per process; a revocation written by another process
+    (another worker, `wuye apikey revoke`) reaches this one when that time is up."""
+    import time
+
+    import sqlalchemy as sa
+
+    from bot import auth
+
+    monkeypatch.setattr(auth, "API_KEY_CACHE_SECONDS", 0.5)
+    headers = new_api_key(client, "revoked-elsewhere")
+    assert client.post("/api/chat", json={"sender_id": "e", "text": "你好"}, headers=headers).status_code == 200
+    services = client.app.state.services
+    with services.db.session() as session:  # as another process would: a plain UPDATE, no in-process hook
+        session.execute(sa.update(auth.ApiKey).where(auth.ApiKey.name == "revoked-elsewhere")
+                        .values(revoked_at=services.clock()))
+    assert client.post("/api/chat", json={"sender_id": "e", "text": "你好"}, headers=headers).status_code == 200
+    time.sleep(0.6)
+    r = client.post("/api/chat", json={"sender_id": "e", "text": "你好"}, headers=headers)
+    assert r.status_code == 401 and r.json()["code"] == "invalid_api_key"
+
+
 def test_chat_unknown_channel_is_a_typed_error(client, api):
     r = client.post("/api/chat", json={"sender_id": "x", "text": "你好", "channel": "fax"}, headers=api)
     assert r.status_code == 422

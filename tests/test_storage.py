@@ -97,7 +97,7 @@ def _plan_nodes(plan):
 
 def test_per_message_queries_use_indexes_on_postgresql(postgres_url):
     """The statements every resident message runs (rate limit, identity, conversation, active handoff, queue
-    position, last bot turn, the turn's messages) and the waiting queue, EXPLAINed on PostgreSQL over 30 000
+    position, last bot turn) and the waiting queue, EXPLAINed on PostgreSQL over 30 000
     handoffs, 60 000 messages and 30 000 rate events: none scans a whole table (migration 0006 added the
     handoff-queue and rate-window indexes)."""
     import json
@@ -141,7 +141,6 @@ def test_per_message_queries_use_indexes_on_postgresql(postgres_url):
             "active handoff": (handoffs._ACTIVE, {"conversation_id": 7}),
             "queue position": (handoffs._AHEAD[handoffs.PRIORITY_ORDER["normal"]], waiting),
             "last bot turn": (engine_module._LAST_BOT_TURN, {"conversation_id": 7}),
-            "turn messages": (live._TURN_MESSAGES, {"conversation_id": 7, "first_id": 1}),
         }
         with database.engine.connect() as conn:
             for name, (statement, params) in statements.items():

@@ -17,10 +17,11 @@ from typing import Annotated, Callable, Iterator, Optional
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from bot.auth import (RESIDENT_COOKIE, STAFF_COOKIE, api_key_of, read_resident_cookie, read_staff_cookie,
-                      staff_of_session)
+from bot.auth import (RESIDENT_COOKIE, STAFF_COOKIE, api_key_of, cached_api_key, read_resident_cookie,
+                      read_staff_cookie, remember_api_key, staff_of_session)
 from bot.errors import AdminsOnly, ApiKeyRequired, InvalidApiKey, NotSignedIn
 from bot.services import Services
 from bot.settings import Settings
@@ -119,17 +120,27 @@ OptionalResident = Annotated[Optional[str], Depends(optional_resident)]
 _bearer = HTTPBearer(auto_error=False, description="an API key created by an admin (`wuye_…`)")
 
 
-def current_api_key(services: ServicesDep,
-                    credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)]) -> ApiKey:
-    """The calling integration's key from ``Authorization: Bearer <key>``: missing → 401, unknown or revoked → 401."""
+async def current_api_key(services: ServicesDep,
+                          credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)]) -> ApiKey:
+    """The calling integration's key from ``Authorization: Bearer <key>``: missing → 401, unknown or revoked → 401.
+    A key verified in the last few seconds is not looked up again (bot.auth.API_KEY_CACHE_SECONDS)."""
     if credentials is None or not credentials.credentials:
         raise ApiKeyRequired()
-    with services.db.session() as session:
-        key = api_key_of(session, credentials.credentials)
-        if key is None:
-            raise InvalidApiKey()
-        session.expunge(key)
-    return key
+    presented = credentials.credentials
+    cached = cached_api_key(presented)
+    if cached is not None:
+        return cached
+
+    def look_up() -> ApiKey:
+        with services.db.session() as session:
+            key = api_key_of(session, presented)
+            if key is None:
+                raise InvalidApiKey()
+            session.expunge(key)
+        remember_api_key(presented, key)
+        return key
+
+    return await run_in_threadpool(look_up)
 
 
 CurrentApiKey = Annotated[ApiKey, Depends(current_api_key)]

@@ -79,6 +79,7 @@ class PropertyEntityExtractor(GraphComponent, *extractor_bases()):
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._config = config
+        build_spacy_pipeline()  # at load, not in the first request that has an entity (~0.5 s)
 
     @classmethod
     def create(
