@@ -5,9 +5,11 @@ Every call carries ``Authorization: Bearer <key>`` (keys are created and revoked
 of key 3 is the identity ``k3:42``, so two keys (or a widget resident) can never speak as each other's residents."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import json
+from typing import List, Optional
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictStr
 
 from bot import live
@@ -53,7 +55,7 @@ class ChatResponse(BaseModel):
 
 
 @router.post("/chat", response_model=ChatResponse, summary="Send one resident message, get the assistant's replies")
-async def chat(body: ChatRequest, services: ServicesDep, api_key: CurrentApiKey) -> Dict[str, Any]:
+async def chat(body: ChatRequest, services: ServicesDep, api_key: CurrentApiKey) -> Response:
     if body.channel not in ("web", "rest", "cli"):
         raise UnknownChannel()
     sender_id = body.sender_id
@@ -72,5 +74,7 @@ async def chat(body: ChatRequest, services: ServicesDep, api_key: CurrentApiKey)
             if session.get(Community, body.community) is None:
                 raise UnknownCommunity()
     # through the event stream like every channel: a handoff made here reaches the agents' console live
-    return await live.run_turn(services, body.channel, key_sender(api_key.id, sender_id), body.text, [],
-                               community_id=body.community)
+    result = await live.run_turn(services, body.channel, key_sender(api_key.id, sender_id), body.text, [],
+                                 community_id=body.community)
+    # built by the engine in the documented shape (response_model is for /docs): no second validation and copy
+    return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")), media_type="application/json")

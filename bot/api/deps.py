@@ -29,21 +29,23 @@ from bot.storage.db import Database
 from bot.storage.models import ApiKey, Staff
 
 
-def get_services(connection: HTTPConnection) -> Services:
+# Dependencies that only read what is at hand are ``async def``: FastAPI runs a plain ``def`` dependency in its
+# thread pool, a thread hop per request for a dictionary look-up. Those that talk to the database stay ``def``.
+async def get_services(connection: HTTPConnection) -> Services:
     return connection.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_db(services: ServicesDep) -> Database:
+async def get_db(services: ServicesDep) -> Database:
     return services.db
 
 
@@ -59,14 +61,14 @@ def get_session(db: DbDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_clock(services: ServicesDep) -> Callable[[], dt.datetime]:
+async def get_clock(services: ServicesDep) -> Callable[[], dt.datetime]:
     return services.clock
 
 
 ClockDep = Annotated[Callable[[], dt.datetime], Depends(get_clock)]
 
 
-def get_now(clock: ClockDep) -> dt.datetime:
+async def get_now(clock: ClockDep) -> dt.datetime:
     """The app's time at the start of the request (tests set the clock)."""
     return clock()
 
@@ -90,7 +92,7 @@ def optional_staff(connection: HTTPConnection, services: ServicesDep) -> Optiona
 OptionalStaff = Annotated[Optional[Staff], Depends(optional_staff)]
 
 
-def current_staff(staff: OptionalStaff) -> Staff:
+async def current_staff(staff: OptionalStaff) -> Staff:
     if staff is None:
         raise NotSignedIn()
     return staff
@@ -99,7 +101,7 @@ def current_staff(staff: OptionalStaff) -> Staff:
 CurrentStaff = Annotated[Staff, Depends(current_staff)]
 
 
-def current_admin(staff: CurrentStaff) -> Staff:
+async def current_admin(staff: CurrentStaff) -> Staff:
     if staff.role != "admin":
         raise AdminsOnly()
     return staff
@@ -108,7 +110,7 @@ def current_admin(staff: CurrentStaff) -> Staff:
 CurrentAdmin = Annotated[Staff, Depends(current_admin)]
 
 
-def optional_resident(connection: HTTPConnection, settings: SettingsDep) -> Optional[str]:
+async def optional_resident(connection: HTTPConnection, settings: SettingsDep) -> Optional[str]:
     """The web widget's resident id from its signed cookie, or None."""
     return read_resident_cookie(settings.secret_key, connection.cookies.get(RESIDENT_COOKIE))
 
