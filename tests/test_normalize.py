@@ -169,3 +169,25 @@ def test_the_model_carries_its_own_tables(trained_model, tmp_path):
         names = archive.getnames()
     assert any(n.endswith("tables/cantonese.yml") for n in names)
     assert any(n.endswith("dict/property.txt") for n in names)
+
+
+def test_the_stored_pinyin_readings_normalise_exactly_as_pypinyin(settings, tmp_path):
+    """A trained model stores the normaliser's pinyin data (abbreviations, readings) so serving needs no pypinyin;
+    the normaliser built from that JSON gives the same text and edits as one computing with pypinyin, on every
+    evaluation message and on the homophone table's own misspellings."""
+    import json
+
+    from tests.test_fast_parser import evaluation_texts
+
+    tables = load_tables(settings.normalize_dir, settings.dictionary_dir)
+    live = Normalizer(tables)
+    path = tmp_path / "pinyin.json"
+    path.write_text(json.dumps(Normalizer.pinyin_data(tables), ensure_ascii=False), encoding="utf-8")
+    stored = Normalizer(tables, json.loads(path.read_text(encoding="utf-8")))
+    texts = evaluation_texts(settings)
+    texts += [f"请问{wrong}怎么办" for wrong in tables.homophones] + ["物业非在哪交", "保修厨房水管", "维修基因怎么用"]
+    assert len(texts) > 300
+    for text in texts:
+        a, b = live.normalize(text), stored.normalize(text)
+        assert (a.text, a.changes) == (b.text, b.changes), text
+    assert stored.normalize("物业非在哪交").text != "物业非在哪交"  # the readings do their work

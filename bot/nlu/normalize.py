@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
@@ -277,7 +277,10 @@ def _is_word(text: str, min_freq: int = 20) -> bool:
 
 
 class Normalizer:
-    def __init__(self, tables: Tables) -> None:
+    """``readings``: the pinyin data the normaliser needs (see :meth:`pinyin_data`), stored with a trained model so
+    that serving never imports pypinyin (~60 MB of phrase dictionaries); None computes it with pypinyin."""
+
+    def __init__(self, tables: Tables, readings: Optional[Dict[str, Any]] = None) -> None:
         self.tables = tables
         canto = dict(tables.cantonese)
         for src, dst in tables.cantonese.items():  # the simplified spelling of multi-character entries too
@@ -289,7 +292,10 @@ class Normalizer:
         english = {re.sub(r"\s+", " ", k): v for k, v in tables.english.items()}
         self._english = english
         self._english_words = max((k.count(" ") + 1 for k in english), default=0)
-        self._abbr = self._abbreviations(tables)
+        if readings is None:
+            readings = self.pinyin_data(tables)
+        self._abbr = dict(readings["abbreviations"])
+        self._readings = {c: frozenset(r) for c, r in readings["readings"].items()}
         self._homophones = {_t2s(k): v for k, v in tables.homophones.items()}
         self._homophones.update(tables.homophones)
         self._homo_re = _literal_regex(self._homophones)
@@ -306,6 +312,28 @@ class Normalizer:
             if 3 <= len(word) <= 5:
                 for k in range(len(word)):
                     self._masked.setdefault(word[:k] + "*" + word[k + 1:], []).append(word)
+
+    @classmethod
+    def pinyin_data(cls, tables: Tables) -> Dict[str, Any]:
+        """What the normaliser needs of pypinyin, as plain data: the pinyin abbreviations of the domain words and
+        the readings of every character that shares a reading with a character of a domain word (any other
+        character can never be a homophone edit towards a domain word)."""
+        from pypinyin.pinyin_dict import pinyin_dict
+
+        domain_chars = {c for w in set(tables.domain_words) | set(tables.homophones.values()) for c in w}
+        domain_readings = set().union(*(_pinyins(c) for c in domain_chars)) if domain_chars else set()
+        readings = {c: sorted(_pinyins(c)) for c in domain_chars}
+        for code in pinyin_dict:
+            char = chr(code)
+            if char not in readings and _CJK_RUN.fullmatch(char):
+                found = _pinyins(char)
+                if found & domain_readings:
+                    readings[char] = sorted(found)
+        return {"abbreviations": cls._abbreviations(tables), "readings": readings}
+
+    def _pinyins(self, char: str) -> frozenset:
+        """pypinyin's readings of ``char`` where they can matter (see :meth:`pinyin_data`), else ``{char}``."""
+        return self._readings.get(char) or frozenset([char])
 
     @staticmethod
     def _abbreviations(tables: Tables) -> Dict[str, str]:
@@ -427,7 +455,7 @@ class Normalizer:
                     continue
                 k = diff[0]
                 if (not _CJK_RUN.fullmatch(window) or _is_word(window, 1) or len(self._masked[word[:k] + "*" + word[k + 1:]]) != 1
-                        or not (_pinyins(window[k]) & _pinyins(word[k])) or self._breaks_word(text, i + k)):
+                        or not (self._pinyins(window[k]) & self._pinyins(word[k])) or self._breaks_word(text, i + k)):
                     continue
                 edits.append((i, i + len(word), word))
                 done = i + len(word)

@@ -7,6 +7,7 @@ the tables it was trained with.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -51,6 +52,10 @@ class TextNormalizer(GraphComponent):
         with self._model_storage.write_to(self._resource) as directory:
             shutil.copytree(self._config["tables_path"], Path(directory) / "tables")
             shutil.copytree(self._config["dictionary_path"], Path(directory) / "dict")
+            tables = load_tables(Path(directory) / "tables", Path(directory) / "dict")
+            # pypinyin's part, computed now: serving reads it instead of importing pypinyin (~60 MB)
+            (Path(directory) / "pinyin.json").write_text(
+                json.dumps(Normalizer.pinyin_data(tables), ensure_ascii=False, sort_keys=True), encoding="utf-8")
         return self._resource
 
     @classmethod
@@ -63,7 +68,9 @@ class TextNormalizer(GraphComponent):
             target = Path(tempfile.mkdtemp(prefix="wuye-normalize-"))
             shutil.copytree(Path(directory) / "tables", target / "tables")
             shutil.copytree(Path(directory) / "dict", target / "dict")
-        normalizer = Normalizer(load_tables(target / "tables", target / "dict"))
+            stored = Path(directory) / "pinyin.json"  # absent in archives trained before it was stored
+            readings = json.loads(stored.read_text(encoding="utf-8")) if stored.is_file() else None
+        normalizer = Normalizer(load_tables(target / "tables", target / "dict"), readings)
         shutil.rmtree(target, ignore_errors=True)
         return cls(config, model_storage, resource, normalizer)
 
