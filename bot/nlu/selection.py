@@ -71,13 +71,14 @@ def faq_titles(settings: Settings) -> List[Tuple[str, str]]:
 Design = Callable[[List[Example], List[Tuple[str, str]]], Callable[[str], Dict[str, float]]]
 
 
-def flat_design(C: float = 200.0, titles: bool = True, focus_weight: float = 0.5) -> Design:
+def flat_design(C: float = 200.0, titles: bool = True, focus_weight: float = 0.5,
+                class_weight: Optional[str] = None) -> Design:
     from bot.nlu.flat_classifier import FlatModel, read
 
     def fit(train: List[Example], kb_titles: List[Tuple[str, str]]):
         texts = [e.text for e in train] + ([t for t, _ in kb_titles] if titles else [])
         labels = [e.label for e in train] + ([l for _, l in kb_titles] if titles else [])
-        model = FlatModel.train(texts, labels, C=C)
+        model = FlatModel.train(texts, labels, C=C, class_weight=class_weight)
 
         def predict(text: str) -> Dict[str, float]:
             return dict(zip(model.labels, read(model, text, focus_weight).tolist()))
@@ -274,12 +275,20 @@ def choose_emergency_threshold(preds: Sequence[Prediction], max_false: float = 0
     return 0.9, {}
 
 
+def configured_class_weight(settings: Settings) -> Optional[str]:
+    config = yaml.safe_load(settings.rasa_config.read_text(encoding="utf-8"))
+    c = next(c for c in config["pipeline"] if c["name"].endswith("FlatIntentFaqClassifier"))
+    return c.get("class_weight")
+
+
 def configured_design(settings: Settings) -> Tuple[str, Design, float, float]:
-    """The design bot/config.yml trains (its C and focus weight)."""
+    """The design bot/config.yml trains (its C, focus weight and class weighting)."""
     config = yaml.safe_load(settings.rasa_config.read_text(encoding="utf-8"))
     c = next(c for c in config["pipeline"] if c["name"].endswith("FlatIntentFaqClassifier"))
     C, focus = float(c.get("C", 20.0)), float(c.get("focus_weight", 0.5))
-    return f"configured: flat, C={C:g}, focus {focus:g}", flat_design(C, focus_weight=focus), C, focus
+    weight = c.get("class_weight")
+    name = f"configured: flat, C={C:g}, focus {focus:g}" + (f", class_weight {weight}" if weight else "")
+    return name, flat_design(C, focus_weight=focus, class_weight=weight), C, focus
 
 
 def run(settings: Settings, out: Optional[Path] = None, quick: bool = False, with_rasa: bool = False
@@ -295,14 +304,19 @@ def run(settings: Settings, out: Optional[Path] = None, quick: bool = False, wit
     chosen_name, chosen, C, focus = configured_design(settings)
     designs = {chosen_name: (norm, chosen)}
     if not quick:
+        cw = configured_class_weight(settings)
         for c in (10.0, 50.0, 200.0, 500.0):
             if c != C:
-                designs[f"flat, C={c:g}, focus {focus:g}"] = (norm, flat_design(c, focus_weight=focus))
+                designs[f"flat, C={c:g}, focus {focus:g}"] = (norm, flat_design(c, focus_weight=focus, class_weight=cw))
         for f in (0.0, 0.3, 0.5):
             if f != focus:
-                designs[f"flat, C={C:g}, focus {f:g} (question clause read too)"] = (norm, flat_design(C, focus_weight=f))
-        designs["configured without normalisation"] = (raw, flat_design(C, focus_weight=focus))
-        designs["configured without FAQ titles"] = (norm, flat_design(C, titles=False, focus_weight=focus))
+                designs[f"flat, C={C:g}, focus {f:g} (question clause read too)"] = \
+                    (norm, flat_design(C, focus_weight=f, class_weight=cw))
+        if cw:
+            designs[f"flat, C={C:g}, focus {focus:g}, no class weighting"] = (norm, flat_design(C, focus_weight=focus))
+        designs["configured without normalisation"] = (raw, flat_design(C, focus_weight=focus, class_weight=cw))
+        designs["configured without FAQ titles"] = (norm, flat_design(C, titles=False, focus_weight=focus,
+                                                                       class_weight=cw))
         designs[f"two-stage: intent model + FAQ-id model (C={C:g})"] = (norm, two_stage_design(C))
         designs[f"ensemble: flat intent, mean of flat and FAQ-id model (C={C:g})"] = (norm, ensemble_design(C))
     from bot.router import CLARIFY_THRESHOLD, FAQ_THRESHOLD
