@@ -36,15 +36,17 @@ def staff_names(session) -> Dict[int, str]:
     return {s.id: s.display_name for s in session.scalars(select(Staff))}
 
 
+_QUEUE = select(Handoff.id, Handoff.conversation_id, Handoff.priority, Handoff.status, Handoff.reasons, Handoff.ticket,
+                Handoff.created_at, Handoff.context[("household", "room")].as_string(), Conversation.channel,
+                Conversation.waiting_since) \
+    .join(Conversation, Conversation.id == Handoff.conversation_id) \
+    .where(Handoff.status.in_(HandoffStatus.waiting()))  # built once: the queue is read on every change of it
+
+
 def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
     """The waiting handoffs in queue order, each with its conversation and last resident words (two queries; the
     context card stays in the database, only its room is read)."""
-    room = Handoff.context[("household", "room")].as_string()
-    rows = session.execute(
-        select(Handoff.id, Handoff.conversation_id, Handoff.priority, Handoff.status, Handoff.reasons, Handoff.ticket,
-               Handoff.created_at, room, Conversation.channel, Conversation.waiting_since)
-        .join(Conversation, Conversation.id == Handoff.conversation_id)
-        .where(Handoff.status.in_(HandoffStatus.waiting()))).all()
+    rows = session.execute(_QUEUE).all()
     rows.sort(key=lambda r: (PRIORITY_ORDER.get(r.priority, 9), r.created_at, r.id))  # handoffs.queue's order
     ids = {r.conversation_id for r in rows}
     last_ids = select(func.max(Message.id)).where(Message.conversation_id.in_(ids), Message.sender == "resident") \
@@ -158,6 +160,31 @@ def turn_announcement(session, conversation: Conversation, identity: ChatIdentit
             "after_id": stored[0].id - 1}
 
 
+QUEUE_REFRESH_SECONDS = 0.25
+
+
+def refresh_queue_soon(services) -> None:
+    """Publish the queue once within QUEUE_REFRESH_SECONDS, however many waiting residents write meanwhile.
+
+    A new message of a waiting conversation changes only that item's last words; publishing the whole queue for
+    each of them was the largest single cost of a busy server (every waiting resident's message rebuilding every
+    item). Changes of the queue itself (opened, claimed, raised, released, resolved, timed out) still go out at
+    once (:func:`publish_queue`)."""
+    import asyncio
+
+    if services.queue_refresh is not None and not services.queue_refresh.done():
+        return
+
+    async def later() -> None:
+        await asyncio.sleep(QUEUE_REFRESH_SECONDS)
+        try:
+            await publish_queue(services, services.clock())
+        except DBAPIError:
+            logger.exception("could not publish the queue")
+
+    services.queue_refresh = asyncio.get_running_loop().create_task(later())
+
+
 def resident_topic(channel: str, sender_id: str) -> str:
     return f"resident:{channel}:{sender_id}"
 
@@ -203,8 +230,10 @@ async def _announce(services, conversation_id: int, after_id: int, kinds: List[s
         if kind != "message_stored":
             await services.hub.publish("agents", {"type": "event", "kind": kind, "conversation_id": conversation_id,
                                                   "channel": channel, "handoff": waiting})
-    if QUEUE_KINDS & set(kinds) or (waiting is not None and "message_stored" in kinds):
+    if QUEUE_KINDS & set(kinds):
         await publish_queue(services, now)
+    elif waiting is not None and "message_stored" in kinds:  # only the item's last words changed
+        refresh_queue_soon(services)
     if push and channel == "wechat" and getattr(services, "wechat", None) is not None:
         await services.wechat.push_new_messages(conversation_id, after_id)
 

@@ -27,6 +27,8 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         await services.hub.start()
         await services.timers.start()
         yield
+        if services.queue_refresh is not None:
+            services.queue_refresh.cancel()
         await services.timers.stop()
         await services.wechat.close()
         await services.hub.stop()

@@ -37,6 +37,7 @@ class Services:
     trainer: Optional["Trainer"] = None
     wechat: Optional["WeChatChannel"] = None
     timers: Optional["Timers"] = None
+    queue_refresh: Any = None  # the pending coalesced queue publication (bot/live.py refresh_queue_soon)
 
     @property
     def clock(self) -> Callable[[], dt.datetime]:

@@ -109,3 +109,45 @@ def test_a_redis_outage_never_fails_a_publish_and_the_hubs_reconnect_by_themselv
         process.wait()
 
     asyncio.run(run())
+
+
+def test_messages_of_waiting_residents_refresh_the_queue_once_not_per_message(settings, parser, tmp_path):
+    """A waiting resident's new message changes only that queue item's last words: the agents' topic gets one queue
+    publication for a burst of them (within live.QUEUE_REFRESH_SECONDS), holding every item's latest words; a new
+    handoff is still published at once."""
+    import asyncio
+    import dataclasses
+
+    from bot import live
+    from bot.services import build_services
+
+    configured = dataclasses.replace(settings, database_url=f"sqlite:///{tmp_path / 'w.db'}",
+                                     upload_dir=tmp_path / "uploads", secret_key="test-secret")
+    services = build_services(configured, parser)
+
+    def drain(queue):
+        events = []
+        while not queue.empty():
+            events.append(queue.get_nowait())
+        return events
+
+    async def scenario():
+        await services.hub.start()
+        agents = services.hub.subscribe("agents")
+        try:
+            for i in range(4):
+                await live.run_turn(services, "rest", f"q{i}", "转人工", [])
+            opened = drain(agents)
+            assert sum(e["type"] == "queue" for e in opened) == 4  # each new handoff: the queue at once
+            for n in range(12):
+                await live.run_turn(services, "rest", f"q{n % 4}", f"补充一下第{n}件事的情况", [])
+            assert not [e for e in drain(agents) if e["type"] == "queue"]  # not yet: coalesced
+            await asyncio.sleep(live.QUEUE_REFRESH_SECONDS + 0.3)
+            queues = [e for e in drain(agents) if e["type"] == "queue"]
+            assert len(queues) == 1
+            assert {q["summary"] for q in queues[0]["queue"]} == {f"补充一下第{n}件事的情况" for n in range(8, 12)}
+        finally:
+            await services.hub.stop()
+            services.db.engine.dispose()
+
+    asyncio.run(scenario())
