@@ -188,7 +188,7 @@ class ConversationEngine:
                 if stored is not None:
                     return stored
             bucket = f"msg:{channel}:{sender_id}"
-            if not limits.take(session, bucket, self.limits.messages_per_sender, now):
+            if not limits.allowed(session, bucket, self.limits.messages_per_sender, now):
                 raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, self.limits.messages_per_sender, now))
             identity = self._identity(session, channel, sender_id, now)
             conversation = self._conversation(session, identity, channel, community_id, now)
@@ -217,6 +217,9 @@ class ConversationEngine:
                                           buttons=[b.as_dict() for b in reply.buttons], created_at=now)
                                   for reply in ctx.replies]
             session.add_all(stored[1:])
+            # the message counts against the sender's limit (checked above) from here: recorded with the turn's last
+            # flush rather than before its first query, which would cost a flush of its own
+            limits.record(session, bucket, now)
             conversation.updated_at = now
             session.flush()
             after = handoffs.waiting_state(session, conversation.id)
