@@ -232,7 +232,9 @@ def bench_serve(settings: Settings, seconds: float = 8.0, postgres_url: str = ""
         if postgres_url:
             scratch = _create_database(postgres_url)
             redis = os.environ.get("WUYE_REDIS_URL", "redis://127.0.0.1:6379/0")
-            chat_runs.append(("PostgreSQL", scratch, workers, {"WUYE_REDIS_URL": redis}))
+            chat_runs.append(("PostgreSQL", scratch, 1, {}))
+            if workers > 1:  # several processes share live events through Redis
+                chat_runs.append(("PostgreSQL + Redis", scratch, workers, {"WUYE_REDIS_URL": redis}))
         try:
             for label, url, n_workers, extra in chat_runs:
                 lines.append(_chat_row(settings, label, url, n_workers, extra, seconds, messages))
@@ -256,7 +258,7 @@ def _chat_row(settings: Settings, label: str, url: str, workers: int, extra: Dic
     from bot import auth
     from bot.localtime import utcnow
     from bot.storage.db import open_database
-    from bot.storage.models import Message
+    from bot.storage.models import ChatIdentity, Conversation, Message
 
     bin_dir = Path(sys.executable).parent
     port = free_port()
@@ -272,7 +274,10 @@ def _chat_row(settings: Settings, label: str, url: str, workers: int, extra: Dic
         point = asyncio.run(drive(f"http://127.0.0.1:{port}", "/api/chat", body, 16, seconds,
                                   headers={"Authorization": f"Bearer {key}"}))
     with db.session() as session:
-        stored = session.scalar(sa.select(sa.func.count()).select_from(Message).where(Message.sender == "resident"))
+        stored = session.scalar(sa.select(sa.func.count()).select_from(Message)
+                                .join(Conversation, Conversation.id == Message.conversation_id)
+                                .join(ChatIdentity, ChatIdentity.id == Conversation.identity_id)
+                                .where(Message.sender == "resident", ChatIdentity.sender_id.like(f"%bench-{run}-%")))
     db.engine.dispose()
     return (f"| {label} | {workers} | {point['rps']:.0f} | {point['p50']:.1f} ms | {point['p99']:.1f} ms | "
             f"{point['errors']} | {point['ok']} | {stored} |")
