@@ -290,7 +290,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     logs.configure()  # one JSON object a line, with the request id, phone numbers masked
     host, port = args.host or settings.host, args.port or settings.port
-    if args.workers > 1:  # each worker loads the model (~2 s, ~400 MB); share events and limits with Redis/PostgreSQL
+    if args.workers > 1:  # each worker loads the model (~1.5 s, ~320 MB); share events and limits with Redis/PostgreSQL
         from bot.nlu.training import train
 
         train(settings)  # once, before the workers start, not once per worker
