@@ -30,8 +30,8 @@ from bot.knowledge import KnowledgeBase
 from bot.nlu.clauses import QUESTION_MARKERS
 from bot.domain import ConversationStatus, HandoffStatus, Priority
 from bot.router import ConversationState, Route, decide, emergency_matches
-from bot.storage.db import Database
-from bot.storage.models import ChatIdentity, Conversation, Message
+from bot.storage.db import Database, written
+from bot.storage.models import ChatIdentity, Conversation, Handoff, Message
 
 FLOWS: Dict[str, FlowSpec] = {
     "fee_lookup": fees.FLOW,
@@ -221,8 +221,12 @@ class ConversationEngine:
             # flush rather than before its first query, which would cost a flush of its own
             limits.record(session, bucket, now)
             conversation.updated_at = now
+            touched = Handoff in written(session)
             session.flush()
-            after = handoffs.waiting_state(session, conversation.id)
+            # the handoff read at the start still stands when the turn wrote no handoff: only its queue position is
+            # counted again (no handoff at all: nothing to read)
+            after = handoffs.waiting_state(session, conversation.id) if touched else \
+                handoffs.waiting_state(session, conversation.id, active)
             from bot import live  # the event stream's shapes (live imports nothing of the engine)
 
             return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after),

@@ -53,12 +53,23 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def _note_written(session: Session, _context, _instances) -> None:
+    """Keep in ``session.info["written"]`` the model classes this session has flushed (see :func:`written`)."""
+    session.info.setdefault("written", set()).update(type(o) for o in (*session.new, *session.dirty, *session.deleted))
+
+
+def written(session: Session) -> set:
+    """The model classes this session has written or is about to write (flushed, new, changed or deleted)."""
+    return session.info.get("written", set()) | {type(o) for o in (*session.new, *session.dirty, *session.deleted)}
+
+
 class Database:
     """One engine + session factory. Build with :func:`open_database` at start-up, not at import."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False, future=True)
+        event.listen(self._sessions, "before_flush", _note_written)
         self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     @contextmanager
