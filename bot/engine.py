@@ -1,9 +1,10 @@
 """The conversation engine: one resident turn in, replies (and handoff state) out, everything stored.
 
-Order of a turn: store the message with its NLU reading → if an agent owns the conversation, stay silent →
-gather the conversation's state (flow, slots this message fills, buttons offered, last answer, handoff) →
-``decide`` (bot/router.py, the only place with routing rules) → carry the decision out → store the route
-actually taken with the message.
+Order of a turn: check the sender's message limit → read the identity, conversation and active handoff → add the
+message with its NLU reading → if an agent owns the conversation, stay silent → gather the conversation's state
+(flow, slots this message fills, buttons offered, last answer, handoff) → ``decide`` (bot/router.py, the only place
+with routing rules) → carry the decision out → store the message with the route actually taken, the replies and
+the limit's use in one flush → build what the event stream announces (bot/live.py) inside the same transaction.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
 from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
 from bot import limits, metrics, ratings
-from bot import incidents, notices
+from bot import incidents, live, notices
 from bot.errors import TooManyRequests, WuyeError, check_identifier, check_text
 from bot.limits import Limits
 from bot.localtime import DEFAULT_TIME_ZONE, to_local, utcnow
@@ -227,8 +228,6 @@ class ConversationEngine:
             # counted again (no handoff at all: nothing to read)
             after = handoffs.waiting_state(session, conversation.id) if touched else \
                 handoffs.waiting_state(session, conversation.id, active)
-            from bot import live  # the event stream's shapes (live imports nothing of the engine)
-
             return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after),
                               route.as_record(),
                               announcement=live.turn_announcement(session, conversation, identity, stored, after))
