@@ -21,10 +21,15 @@ def agents_online(session: Session, now: dt.datetime) -> int:
     return session.scalar(select(func.count()).select_from(Staff).where(Staff.last_seen >= now - AGENT_ONLINE_WINDOW)) or 0
 
 
+def queue_key(handoff: Any) -> tuple:
+    """The queue's order (a Handoff or a row with its priority, created_at and id): urgent first, then high, then
+    normal; within a priority, longest waiting first."""
+    return PRIORITY_ORDER.get(handoff.priority, 9), handoff.created_at, handoff.id
+
+
 def queue(session: Session) -> List[Handoff]:
-    """Waiting handoffs: urgent first, then high, then normal; within a priority, longest waiting first."""
-    waiting = list(session.scalars(select(Handoff).where(Handoff.status.in_(HandoffStatus.waiting()))))
-    return sorted(waiting, key=lambda h: (PRIORITY_ORDER.get(h.priority, 9), h.created_at, h.id))
+    """Waiting handoffs in queue order (:func:`queue_key`)."""
+    return sorted(session.scalars(select(Handoff).where(Handoff.status.in_(HandoffStatus.waiting()))), key=queue_key)
 
 
 def _ahead_statement(rank: int) -> Any:

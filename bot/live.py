@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from actions import handoff as handoffs
 from bot import labels
-from bot.domain import PRIORITY_ORDER, ConversationStatus, HandoffStatus
+from bot.domain import ConversationStatus, HandoffStatus
 from bot.localtime import iso
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
 
@@ -37,8 +37,8 @@ def staff_names(session) -> Dict[int, str]:
 
 
 _QUEUE = select(Handoff.id, Handoff.conversation_id, Handoff.priority, Handoff.status, Handoff.reasons, Handoff.ticket,
-                Handoff.created_at, Handoff.context[("household", "room")].as_string(), Conversation.channel,
-                Conversation.waiting_since) \
+                Handoff.created_at, Handoff.context[("household", "room")].as_string().label("room"),
+                Conversation.channel, Conversation.waiting_since) \
     .join(Conversation, Conversation.id == Handoff.conversation_id) \
     .where(Handoff.status.in_(HandoffStatus.waiting()))  # built once: the queue is read on every change of it
 
@@ -47,7 +47,7 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
     """The waiting handoffs in queue order, each with its conversation and last resident words (two queries; the
     context card stays in the database, only its room is read)."""
     rows = session.execute(_QUEUE).all()
-    rows.sort(key=lambda r: (PRIORITY_ORDER.get(r.priority, 9), r.created_at, r.id))  # handoffs.queue's order
+    rows.sort(key=handoffs.queue_key)
     ids = {r.conversation_id for r in rows}
     last_ids = select(func.max(Message.id)).where(Message.conversation_id.in_(ids), Message.sender == "resident") \
         .group_by(Message.conversation_id)
@@ -63,7 +63,7 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
             "priority_label": labels.priority_label(r.priority), "status_label": labels.status_label(r.status),
             "reasons_labels": labels.reason_labels(r.reasons), "channel_label": labels.channel_label(r.channel),
             "summary": (summary[:60] if summary else ""),
-            "room": r[7],
+            "room": r.room,
             "waiting_since": iso(since),
             "waiting_seconds": int((now - since).total_seconds()),
         })
