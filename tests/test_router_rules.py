@@ -43,6 +43,13 @@ def test_rules_read_the_normalised_text_too(settings):
     assert not emergency_matches("电动车被偷了能查监控吗")
 
 
+def test_a_stove_that_will_not_light_is_not_a_fire():
+    for text in ("天然气打不着火了", "燃气灶点不着火怎么办", "还好没着火"):
+        assert not emergency_matches(text), text
+    for text in ("厨房着火了", "楼道着火啦快来人", "着火了"):
+        assert emergency_matches(text), text
+
+
 # --- the policy table, row by row, on hand-made readings (the docstring of bot/router.py) ----------------
 import dataclasses  # noqa: E402
 from typing import Any, Dict, List, Optional  # noqa: E402
