@@ -86,11 +86,6 @@ class NluParser:
 
         return self._backend.processor._parse_message_with_graph(UserMessage(text), tracker=None)
 
-    def tokens(self, text: str) -> List[str]:
-        import jieba
-
-        return [w for w in jieba.cut(text) if w.strip()]
-
     def parse(self, text: str, now: Optional[dt.datetime] = None) -> NluReading:
         """``now``: the local time that relative times (明天下午三点) are read against (default: the wall clock)."""
         from bot.nlu.entities import REFERENCE_TIME
