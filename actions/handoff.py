@@ -51,17 +51,31 @@ def queue_position(session: Session, handoff: Handoff) -> int:
     """1 + the waiting handoffs ahead of this one (the order of :func:`queue`), counted by the database."""
     if handoff.status not in HandoffStatus.waiting():
         return 0
+    # a resident's turn counts its position once (start, reply, result) unless the turn changed this handoff: the
+    # engine opens ``session.info["queue_positions"]`` for the turn (no other handoff changes in a resident's turn)
+    cache = session.info.get("queue_positions")
+    key = (handoff.id, handoff.status, handoff.priority, handoff.created_at)
+    if cache is not None and key in cache:
+        return cache[key]
     statement = _AHEAD[PRIORITY_ORDER.get(handoff.priority, 9)]
     ahead = session.scalar(statement, {"created_at": handoff.created_at, "id": handoff.id, "priority": handoff.priority})
-    return int(ahead or 0) + 1
+    position = int(ahead or 0) + 1
+    if cache is not None and handoff.id is not None:
+        cache[key] = position
+    return position
+
+
+CONTEXT_MESSAGES = 120
 
 
 def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:
     """The agent's context card: everything needed to act without asking the resident again."""
     from actions.fees import fee_summary
 
+    # the newest CONTEXT_MESSAGES of the conversation (the card shows 30 lines, 10 readings, 5 answers): a resident
+    # with a long history does not make every handoff read all of it
     messages = list(ctx.session.scalars(select(Message).where(Message.conversation_id == ctx.conversation.id)
-                                        .order_by(Message.id)))
+                                        .order_by(Message.id.desc()).limit(CONTEXT_MESSAGES)))[::-1]
     transcript = [{"sender": m.sender, "text": m.text, "at": m.created_at.isoformat()} for m in messages[-30:]]
     readings = [{"text": m.text, "intent": (m.nlu or {}).get("intent"), "faq": (m.nlu or {}).get("faq"),
                  "entities": (m.nlu or {}).get("entities", []), "emotion": (m.nlu or {}).get("emotion")}

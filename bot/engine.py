@@ -183,6 +183,7 @@ class ConversationEngine:
         # One resident's turns are processed one at a time, in order (in this process; across processes the
         # identity row is locked FOR UPDATE on databases that support it).
         with self._locks.hold((channel, sender_id)), self.db.writer(), self.db.session() as session:
+            session.info["queue_positions"] = {}  # actions.handoff.queue_position: counted once a turn
             now = self.clock()
             if client_id:
                 stored = self._stored_turn(session, channel, sender_id, client_id)

@@ -232,3 +232,10 @@ class FaqEditConflict(WuyeError):
 
     def body(self) -> Dict[str, Any]:
         return {**super().body(), "version": self.current_version}
+
+
+class DatabaseUnavailable(WuyeError):
+    """The database connection was lost or refused outside a resident's turn (a turn is retried on a fresh connection
+    first: bot/engine.py). Nothing of the request was committed; trying again is safe."""
+
+    status, code, message = 503, "database_unavailable", "服务暂时繁忙（数据库连接中断），请稍后重试"

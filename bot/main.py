@@ -75,6 +75,9 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    from sqlalchemy.exc import DBAPIError
+
+    app.add_exception_handler(DBAPIError, _database_error)
     return app
 
 
@@ -117,6 +120,23 @@ async def _invalid_request(request: Any, exc: Exception) -> Any:
     fields = "、".join(e["field"] for e in errors[:3])
     return JSONResponse({"detail": f"请求格式不正确（{fields}）", "code": "invalid_request", "errors": errors},
                         status_code=422)
+
+
+async def _database_error(request: Any, exc: Exception) -> Any:
+    """A lost or refused database connection (a restart, a failover, a killed backend): 503 in Chinese, safe to retry
+    (the request's transaction was rolled back). Any other database error stays a 500: it is a bug."""
+    import sqlite3
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from bot.errors import DatabaseUnavailable
+
+    transient = getattr(exc, "connection_invalidated", False) or isinstance(exc, (OperationalError, InterfaceError)) \
+        or isinstance(getattr(exc, "orig", None), sqlite3.OperationalError)
+    if not transient:
+        raise exc
+    logger.warning("database unavailable for %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return await _wuye_error(request, DatabaseUnavailable())
 
 
 async def _wuye_error(request: Any, exc: Exception) -> Any:

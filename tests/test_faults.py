@@ -117,3 +117,53 @@ def test_with_redis_down_messages_are_stored_and_answered_and_readiness_says_so(
         assert health.status_code == 200 and health.json()["checks"] == {"database": "ok", "redis": "down", "model": "ok"}
         ready = client.get("/api/ready")
         assert ready.status_code == 503 and ready.json()["ready"] is False
+
+
+def _terminate_backends(postgres_url):
+    admin = sa.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        killed = conn.execute(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                      "WHERE datname = :name AND pid <> pg_backend_pid()"),
+                              {"name": postgres_url.rsplit("/", 1)[1]}).scalar()
+    admin.dispose()
+    return killed
+
+
+def test_a_connection_that_sat_idle_is_pinged_and_replaced_when_the_database_restarted(postgres_url, monkeypatch):
+    """The pool pings only connections idle for WUYE_DB_PING_AFTER_SECONDS (not every checkout, which cost a round
+    trip a turn): one killed while idle is replaced before use, and the query runs on a new backend."""
+    monkeypatch.setenv("WUYE_DB_PING_AFTER_SECONDS", "0.2")
+    db = open_database(postgres_url)
+    try:
+        with db.engine.connect() as conn:
+            before = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        assert _terminate_backends(postgres_url) >= 1
+        time.sleep(0.4)
+        with db.engine.connect() as conn:
+            after = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        assert after != before
+    finally:
+        db.engine.dispose()
+
+
+def test_a_lost_database_connection_outside_a_turn_is_a_503_in_chinese_and_the_next_request_works(
+        postgres_url, settings, parser, monkeypatch, tmp_path):
+    """A connection killed between two requests (and not yet due for a ping) fails the next statement: the staff
+    login answers 503 with a code and a Chinese message, never a 500; the pool then reconnects."""
+    import dataclasses
+
+    from fastapi.testclient import TestClient
+
+    from bot.main import create_app
+
+    monkeypatch.setenv("WUYE_DB_PING_AFTER_SECONDS", "3600")
+    configured = dataclasses.replace(settings, database_url=postgres_url, upload_dir=tmp_path / "uploads",
+                                     secret_key="test-secret")
+    with TestClient(create_app(configured, parser=parser)) as client:
+        body = {"username": "nobody", "password": "wrong-password"}
+        assert client.post("/api/auth/login", json=body).status_code == 401
+        assert _terminate_backends(postgres_url) >= 1
+        r = client.post("/api/auth/login", json=body)
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "database_unavailable" and "数据库" in r.json()["detail"]
+        assert client.post("/api/auth/login", json=body).status_code == 401

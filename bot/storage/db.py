@@ -1,13 +1,16 @@
 """Engine and session factory; `migrate()` brings any database (SQLite or PostgreSQL) to the newest schema."""
 from __future__ import annotations
 
+import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -38,7 +41,34 @@ def make_engine(url: str) -> Engine:
         return engine
     # a connection per concurrent turn (16 residents at once with room to spare): the default 5 + 10 overflow made
     # the busiest moments open and close connections (~6 % of a loaded server's time)
-    return create_engine(url, pool_pre_ping=True, future=True, pool_size=20, max_overflow=20)
+    engine = create_engine(url, future=True, pool_size=20, max_overflow=20)
+    _ping_when_idle(engine, float(os.environ.get("WUYE_DB_PING_AFTER_SECONDS", "1")))
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Pessimistic disconnect handling, for connections that sat in the pool: a connection idle for ``idle_seconds``
+    or more is pinged (SELECT 1) when checked out, and a dead one is replaced before anyone uses it (a database
+    restart, a failover, an idle timeout). SQLAlchemy's ``pool_pre_ping`` pings at every checkout: one round trip of
+    ~15 a resident's turn, on connections that were in use a few milliseconds before. A connection that dies while
+    busy is not helped by a ping anyway: the turn is run again on a fresh connection (ConversationEngine.handle) and
+    other requests get a 503 in Chinese (bot/main.py)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # new, or back in the pool a moment ago
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as exc:  # the DBAPI's own error kinds: any failure means this connection is gone
+            raise DisconnectionError() from exc  # the pool discards it and checks out (or opens) another
 
 
 def migrate(engine: Engine) -> None:
