@@ -140,3 +140,12 @@ def test_residents_styles_are_read_through_the_normaliser(parser, text, faq_id):
     reading = parser.parse(text)
     assert reading.intent == "faq" and reading.faq_id == faq_id, (reading.normalized_text, reading.intent_ranking)
     assert reading.text == text  # the agent sees what the resident wrote
+
+
+@pytest.mark.parametrize("text", ["天然气打不着火了", "灶台打不着火怎么办", "热水器点不着火了"])
+def test_an_appliance_that_will_not_light_is_a_repair_not_an_emergency(parser, text):
+    """These read as the emergency intent (0.70–0.96) and paged the on-call manager; a stove or water heater that
+    will not light is a repair (a gas smell stays urgent: test_emergencies_route_urgent)."""
+    reading = parser.parse(text)
+    assert reading.intent == "repair_request", reading.intent
+    assert decide(reading).priority != "urgent"
