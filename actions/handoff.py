@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any, Dict, List, Optional
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from actions.base import TurnContext
 from bot.errors import AlreadyClaimed, ConversationNotFound, HandoffError, NotOwner  # noqa: F401 - HandoffError re-exported
@@ -43,8 +43,10 @@ def _ahead_statement(rank: int) -> Any:
 
 # built once per priority rank (bound parameters): a turn of a waiting conversation counts its queue position twice
 _AHEAD = {rank: _ahead_statement(rank) for rank in set(PRIORITY_ORDER.values()) | {9}}
-_ACTIVE = select(Handoff).where(Handoff.conversation_id == bindparam("conversation_id"),
-                                Handoff.status.in_(HandoffStatus.active())).order_by(Handoff.id.desc())
+# every turn reads it: the context card (a JSON document of up to 30 transcript lines) is loaded only when used
+_ACTIVE = select(Handoff).options(defer(Handoff.context)).where(
+    Handoff.conversation_id == bindparam("conversation_id"),
+    Handoff.status.in_(HandoffStatus.active())).order_by(Handoff.id.desc())
 
 
 def queue_position(session: Session, handoff: Handoff) -> int:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from bot.storage.models import RateEvent
@@ -54,13 +54,18 @@ class Limits:
     parse_per_client: Limit = field(default_factory=lambda: _env_limit("parse_per_client", 120, 60))
 
 
-# built once (bound parameters): every resident message runs it, and building a statement costs more than running it
-_USED = select(func.coalesce(func.sum(RateEvent.amount), 0)).where(
-    RateEvent.bucket == bindparam("bucket"), RateEvent.created_at > bindparam("since"))
+# built once (bound parameters): every resident message runs it, and building a statement costs more than running it.
+# At most ``cap`` (the limit's count) of the newest rows are read: every event weighs at least 1, so once that many
+# are in the window the limit is reached anyway, and a busy bucket costs no more than a quiet one.
+_WINDOW = select(RateEvent.amount).where(RateEvent.bucket == bindparam("bucket"),
+                                         RateEvent.created_at > bindparam("since")) \
+    .order_by(RateEvent.created_at.desc()).limit(bindparam("cap")).subquery()
+_USED = select(func.coalesce(func.sum(_WINDOW.c.amount), 0))
 
 
 def used(session: Session, bucket: str, limit: Limit, now: dt.datetime) -> int:
-    return int(session.scalar(_USED, {"bucket": bucket, "since": now - limit.window}) or 0)
+    """The amount used in the bucket's window, counted up to the limit (a full window reads ``limit.count`` rows)."""
+    return int(session.scalar(_USED, {"bucket": bucket, "since": now - limit.window, "cap": limit.count}) or 0)
 
 
 def allowed(session: Session, bucket: str, limit: Limit, now: dt.datetime, amount: int = 1) -> bool:
@@ -68,8 +73,13 @@ def allowed(session: Session, bucket: str, limit: Limit, now: dt.datetime, amoun
     return used(session, bucket, limit, now) + amount <= limit.count
 
 
+_RECORD = insert(RateEvent.__table__)
+
+
 def record(session: Session, bucket: str, now: dt.datetime, amount: int = 1) -> None:
-    session.add(RateEvent(bucket=bucket[:160], amount=amount, created_at=now))
+    # a plain INSERT in the session's transaction (a list of one row: no RETURNING of the id nobody reads, and no
+    # unit-of-work bookkeeping for an object nobody touches again)
+    session.execute(_RECORD, [{"bucket": bucket[:160], "amount": amount, "created_at": now}])
 
 
 def take(session: Session, bucket: str, limit: Limit, now: dt.datetime, amount: int = 1) -> bool:

@@ -135,7 +135,7 @@ def test_per_message_queries_use_indexes_on_postgresql(postgres_url):
                 conn.execute(sa.text(f"ANALYZE {table}"))
         waiting = dict(created_at=now, id=5000, priority="normal")
         statements = {
-            "rate limit": (limits._USED, {"bucket": "msg:web:r7", "since": now - dt.timedelta(minutes=1)}),
+            "rate limit": (limits._USED, {"bucket": "msg:web:r7", "since": now - dt.timedelta(minutes=1), "cap": 30}),
             "identity": (engine_module._IDENTITY_FOR_UPDATE, {"channel": "web", "sender_id": "r7"}),
             "conversation": (engine_module._LATEST_CONVERSATION, {"identity_id": 7}),
             "active handoff": (handoffs._ACTIVE, {"conversation_id": 7}),
