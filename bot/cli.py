@@ -24,6 +24,9 @@ def _quiet_logging(verbose: bool) -> None:
         import warnings
 
         warnings.filterwarnings("ignore")
+        # libraries imported later put their own filters first ("once"/"always" for DeprecationWarning): warnings
+        # go to the "py.warnings" logger instead, silenced above, so training prints no page of them
+        logging.captureWarnings(True)
         try:
             import jieba
 

@@ -50,10 +50,12 @@ def _tiny_config(tmp_path: Path) -> Path:
     return path
 
 
-def _wuye(args, data, models, config):
+def _wuye(args, data, models, config, stderr=None):
     env = subprocess_env(WUYE_DATA_DIR=str(data), WUYE_MODELS_DIR=str(models), WUYE_RASA_CONFIG=str(config))
     out = subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
+    if stderr is not None:
+        stderr.append(out.stderr)
     return out.stdout
 
 
@@ -63,7 +65,10 @@ def _last(stdout: str) -> str:
 
 def test_editing_the_dictionary_makes_wuye_train_retrain(data_copy, tmp_path):
     models, config = tmp_path / "models", _tiny_config(tmp_path)
-    assert _last(_wuye(["train"], data_copy, models, config)).startswith("trained")
+    stderr = []
+    assert _last(_wuye(["train"], data_copy, models, config, stderr)).startswith("trained")
+    # quiet: no page of TensorFlow / deprecation warnings (libraries put "once"/"always" filters before ours)
+    assert "Warning" not in stderr[0] and "tensorflow" not in stderr[0], stderr[0][-2000:]
     assert _last(_wuye(["train"], data_copy, models, config)).startswith("up to date")
     new_word = "蓝莓苑"
     before = json.loads(_last(_wuye(["parse", "--no-train", "--tokens", f"我住{new_word}"], data_copy, models, config)))
