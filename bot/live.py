@@ -113,9 +113,14 @@ def conversation_json(session, conversation_id: int) -> Optional[Dict[str, Any]]
 
 
 async def publish_queue(services, now: dt.datetime) -> None:
-    with services.db.session() as session:
-        queue = queue_json(session, now)
-    await services.hub.publish("agents", {"type": "queue", "queue": queue})
+    """The queue, read in a worker thread (it reads every waiting item: not on the event loop), to the agents."""
+    import asyncio
+
+    def build() -> List[Dict[str, Any]]:
+        with services.db.session() as session:
+            return queue_json(session, now)
+
+    await services.hub.publish("agents", {"type": "queue", "queue": await asyncio.to_thread(build)})
 
 
 async def publish_messages(services, conversation_id: int, after_id: int) -> None:
@@ -163,26 +168,33 @@ def turn_announcement(session, conversation: Conversation, identity: ChatIdentit
 QUEUE_REFRESH_SECONDS = 0.25
 
 
-def refresh_queue_soon(services) -> None:
-    """Publish the queue once within QUEUE_REFRESH_SECONDS, however many waiting residents write meanwhile.
+def queue_changed(services) -> None:
+    """Publish the agents' queue soon: at once when it was not published in the last QUEUE_REFRESH_SECONDS, else at
+    the end of that interval — one publication however many changes came meanwhile, each publication reading the
+    database after all of them.
 
-    A new message of a waiting conversation changes only that item's last words; publishing the whole queue for
-    each of them was the largest single cost of a busy server (every waiting resident's message rebuilding every
-    item). Changes of the queue itself (opened, claimed, raised, released, resolved, timed out) still go out at
-    once (:func:`publish_queue`)."""
+    Building the queue reads every waiting item; doing it for each change (every new handoff, every waiting
+    resident's new message) was the largest single cost of a busy server, and it ran on the event loop. The events
+    themselves (handoff_opened, claimed…) still go to the agents at once (:func:`_announce`)."""
     import asyncio
 
-    if services.queue_refresh is not None and not services.queue_refresh.done():
-        return
+    services.queue_dirty = True
+    if services.queue_refresh is None or services.queue_refresh.done():
+        services.queue_refresh = asyncio.get_running_loop().create_task(_publish_queue_while_dirty(services))
 
-    async def later() -> None:
-        await asyncio.sleep(QUEUE_REFRESH_SECONDS)
+
+async def _publish_queue_while_dirty(services) -> None:
+    import asyncio
+
+    # single-threaded event loop: between the last check of queue_dirty and this task finishing nothing else runs,
+    # so a change marked after that check starts a new task (queue_changed sees this one done)
+    while services.queue_dirty:
+        services.queue_dirty = False
         try:
             await publish_queue(services, services.clock())
         except DBAPIError:
             logger.exception("could not publish the queue")
-
-    services.queue_refresh = asyncio.get_running_loop().create_task(later())
+        await asyncio.sleep(QUEUE_REFRESH_SECONDS)
 
 
 def resident_topic(channel: str, sender_id: str) -> str:
@@ -212,7 +224,6 @@ async def _announce(services, conversation_id: int, after_id: int, kinds: List[s
     """The one place a stored change goes out (see the module docstring). ``after_id``: the last message id
     before the change; ``push``: also send the new agent/bot/system messages through the channel's own sender
     (False for a resident's own turn, whose replies travel back as the response to it)."""
-    now = services.clock()
     if prepared is not None:
         await _publish_conversation(services, conversation_id, prepared["messages"], prepared["status"])
         channel, sender_id, waiting = prepared["channel"], prepared["sender_id"], prepared["waiting"]
@@ -230,10 +241,8 @@ async def _announce(services, conversation_id: int, after_id: int, kinds: List[s
         if kind != "message_stored":
             await services.hub.publish("agents", {"type": "event", "kind": kind, "conversation_id": conversation_id,
                                                   "channel": channel, "handoff": waiting})
-    if QUEUE_KINDS & set(kinds):
-        await publish_queue(services, now)
-    elif waiting is not None and "message_stored" in kinds:  # only the item's last words changed
-        refresh_queue_soon(services)
+    if QUEUE_KINDS & set(kinds) or (waiting is not None and "message_stored" in kinds):  # (last words changed)
+        queue_changed(services)
     if push and channel == "wechat" and getattr(services, "wechat", None) is not None:
         await services.wechat.push_new_messages(conversation_id, after_id)
 

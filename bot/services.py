@@ -37,7 +37,8 @@ class Services:
     trainer: Optional["Trainer"] = None
     wechat: Optional["WeChatChannel"] = None
     timers: Optional["Timers"] = None
-    queue_refresh: Any = None  # the pending coalesced queue publication (bot/live.py refresh_queue_soon)
+    queue_refresh: Any = None  # the task publishing the agents' queue (bot/live.py queue_changed)
+    queue_dirty: bool = False  # the queue changed since that task last read it
 
     @property
     def clock(self) -> Callable[[], dt.datetime]:
