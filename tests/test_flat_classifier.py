@@ -34,6 +34,30 @@ def test_stored_weights_predict_like_scikit_learn(tmp_path):
         assert np.allclose(loaded.predict_proba(text), expected, atol=1e-9), text
 
 
+@pytest.mark.parametrize("features", ["v2", "v3"])
+def test_models_of_each_feature_set_load_with_their_own_analyzers(tmp_path, features):
+    """A model keeps the feature set it was trained with (flat.json "features"): an archive trained before the
+    dictionary tags ("v2") still predicts as it did."""
+    model = FlatModel.train(TEXTS, LABELS, C=10.0, features=features)
+    model.save(tmp_path)
+    loaded = FlatModel.load(tmp_path)
+    assert loaded.features == features and len(loaded.vocab) == len(FlatModel.FEATURE_SETS[features])
+    assert np.allclose(loaded.predict_proba("物业几点下班"), model.predict_proba("物业几点下班"))
+
+
+def test_dictionary_tags_and_frequencies_describe_unseen_words():
+    """The v3 blocks: jieba's dictionary tag of each word (the domain dictionary's too), else its shape; the word's
+    dictionary frequency bucket; the tags of every dictionary word full mode finds."""
+    from bot.nlu.flat_classifier import all_word_tags, frequency_tokens, tag_ngrams, word_tag
+
+    assert word_tag("北京") == "ns" and word_tag("2026") == "m" and word_tag("wifi") == "eng"
+    assert word_tag("阿斯顿发") == "oov"
+    tags = tag_ngrams("北京明天天气")
+    assert "Tns" in tags and "<s> Tns" in tags and tags[-1].endswith("</s>")
+    assert any(t.startswith("F") and "L" in t for t in frequency_tokens("北京明天天气"))
+    assert "ATns" in all_word_tags("北京明天天气")
+
+
 def test_question_focus_finds_the_question_after_a_story():
     story = "上周我家楼上装修，吵得孩子睡不着，我老公还去敲过门，想问一下装修几点可以开始"
     assert question_focus(story) == "想问一下装修几点可以开始"

@@ -72,13 +72,13 @@ Design = Callable[[List[Example], List[Tuple[str, str]]], Callable[[str], Dict[s
 
 
 def flat_design(C: float = 200.0, titles: bool = True, focus_weight: float = 0.5,
-                class_weight: Optional[str] = None) -> Design:
+                class_weight: Optional[str] = None, features: str = "v3") -> Design:
     from bot.nlu.flat_classifier import FlatModel, read
 
     def fit(train: List[Example], kb_titles: List[Tuple[str, str]]):
         texts = [e.text for e in train] + ([t for t, _ in kb_titles] if titles else [])
         labels = [e.label for e in train] + ([l for _, l in kb_titles] if titles else [])
-        model = FlatModel.train(texts, labels, C=C, class_weight=class_weight)
+        model = FlatModel.train(texts, labels, C=C, class_weight=class_weight, features=features)
 
         def predict(text: str) -> Dict[str, float]:
             return dict(zip(model.labels, read(model, text, focus_weight).tolist()))
@@ -286,9 +286,10 @@ def configured_design(settings: Settings) -> Tuple[str, Design, float, float]:
     config = yaml.safe_load(settings.rasa_config.read_text(encoding="utf-8"))
     c = next(c for c in config["pipeline"] if c["name"].endswith("FlatIntentFaqClassifier"))
     C, focus = float(c.get("C", 20.0)), float(c.get("focus_weight", 0.5))
-    weight = c.get("class_weight")
-    name = f"configured: flat, C={C:g}, focus {focus:g}" + (f", class_weight {weight}" if weight else "")
-    return name, flat_design(C, focus_weight=focus, class_weight=weight), C, focus
+    weight, features = c.get("class_weight"), str(c.get("features") or "v3")
+    name = f"configured: flat, C={C:g}, focus {focus:g}" + (f", class_weight {weight}" if weight else "") + \
+        f", features {features}"
+    return name, flat_design(C, focus_weight=focus, class_weight=weight, features=features), C, focus
 
 
 def run(settings: Settings, out: Optional[Path] = None, quick: bool = False, with_rasa: bool = False
@@ -314,6 +315,8 @@ def run(settings: Settings, out: Optional[Path] = None, quick: bool = False, wit
                     (norm, flat_design(C, focus_weight=f, class_weight=cw))
         if cw:
             designs[f"flat, C={C:g}, focus {focus:g}, no class weighting"] = (norm, flat_design(C, focus_weight=focus))
+        designs["configured with the v2 features (no dictionary tags and frequencies)"] = \
+            (norm, flat_design(C, focus_weight=focus, class_weight=cw, features="v2"))
         designs["configured without normalisation"] = (raw, flat_design(C, focus_weight=focus, class_weight=cw))
         designs["configured without FAQ titles"] = (norm, flat_design(C, titles=False, focus_weight=focus,
                                                                        class_weight=cw))
