@@ -4,8 +4,9 @@ events) and the conversation's channel sender (WeChat customer-service push for 
 get as the direct reply to their own message).
 
 Event kinds on the ``agents`` topic: handoff_opened, priority_raised, claimed, released, resolved,
-agent_timed_out, message_stored — each ``{"type": "event", "kind", "conversation_id", "handoff"}`` followed by
-the new queue.
+agent_timed_out, message_stored — each ``{"type": "event", "kind", "conversation_id", "handoff"}``, sent at once;
+the new queue (``{"type": "queue"}``) follows at once after a quiet moment, else within QUEUE_REFRESH_SECONDS, one
+publication for all the changes meanwhile (:func:`queue_changed`).
 """
 from __future__ import annotations
 
