@@ -15,10 +15,11 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import defer
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
 from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
@@ -74,8 +75,12 @@ _LAST_BOT_TURN = select(Message).where(Message.conversation_id == bindparam("con
 _IDENTITY = select(ChatIdentity).where(ChatIdentity.channel == bindparam("channel"),
                                        ChatIdentity.sender_id == bindparam("sender_id"))
 _IDENTITY_FOR_UPDATE = _IDENTITY.with_for_update()  # one resident's turns in order across processes
-_LATEST_CONVERSATION = select(Conversation).where(Conversation.identity_id == bindparam("identity_id")) \
-    .order_by(Conversation.id.desc()).limit(1)
+# the resident's latest conversation and its active handoff (if any) in one round trip; the handoff's context card
+# stays in the database until used (actions.handoff._ACTIVE reads the same handoff)
+_LATEST_CONVERSATION_AND_HANDOFF = select(Conversation, Handoff).outerjoin(
+    Handoff, and_(Handoff.conversation_id == Conversation.id, Handoff.status.in_(HandoffStatus.active()))) \
+    .options(defer(Handoff.context)).where(Conversation.identity_id == bindparam("identity_id")) \
+    .order_by(Conversation.id.desc(), Handoff.id.desc()).limit(1)
 
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
 NOT_HELPFUL = "没有解决我的问题"
@@ -193,8 +198,7 @@ class ConversationEngine:
             if not limits.allowed(session, bucket, self.limits.messages_per_sender, now):
                 raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, self.limits.messages_per_sender, now))
             identity = self._identity(session, channel, sender_id, now)
-            conversation = self._conversation(session, identity, channel, community_id, now)
-            active = handoffs.active_handoff(session, conversation.id)
+            conversation, active = self._conversation(session, identity, channel, community_id, now)
             before = handoffs.waiting_state(session, conversation.id, active)
             nlu = reading.as_api()
             shown = self._button_title(session, conversation.id, text) if text.startswith("/") else None
@@ -287,8 +291,11 @@ class ConversationEngine:
         return identity
 
     def _conversation(self, session, identity: ChatIdentity, channel: str, community_id: Optional[str],
-                      now: dt.datetime) -> Conversation:
-        conversation = session.scalar(_LATEST_CONVERSATION, {"identity_id": identity.id})
+                      now: dt.datetime) -> Tuple[Conversation, Optional[Handoff]]:
+        """The resident's current conversation (a new one the first time, a resolved one reopened) and its active
+        handoff, if any."""
+        row = session.execute(_LATEST_CONVERSATION_AND_HANDOFF, {"identity_id": identity.id}).first()
+        conversation, active = (row[0], row[1]) if row is not None else (None, None)
         if conversation is None:
             community = identity.household.community_id if identity.household_id else community_id
             conversation = Conversation(identity_id=identity.id, channel=channel, community_id=community,
@@ -298,7 +305,7 @@ class ConversationEngine:
         elif conversation.status == ConversationStatus.RESOLVED:
             conversation.status = ConversationStatus.BOT.value
             conversation.priority = None
-        return conversation
+        return conversation, active
 
     # --- the turn -----------------------------------------------------------------------------------
     def _state(self, ctx: TurnContext, last_turn: List[Message], active: Any) -> ConversationState:
