@@ -273,8 +273,13 @@ async def run_turn(services, channel: str, sender_id: str, text: str, photos: Li
     replies and nothing new is stored or announced (the answer then has ``"duplicate": true``)."""
     import asyncio
 
-    result = await asyncio.to_thread(services.engine.handle, channel, sender_id, text, photos or None, community_id,
-                                     client_id)
+    import contextvars
+    import functools
+
+    # on the turn threads (settings.turn_threads), with this request's context (its request id in the log lines)
+    call = functools.partial(contextvars.copy_context().run, services.engine.handle, channel, sender_id, text,
+                             photos or None, community_id, client_id)
+    result = await asyncio.get_running_loop().run_in_executor(services.turn_executor, call)
     if before_publish is not None:
         before_publish(result.conversation_id)
     if result.duplicate:

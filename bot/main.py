@@ -32,6 +32,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         await services.timers.stop()
         await services.wechat.close()
         await services.hub.stop()
+        services.turn_executor.shutdown(wait=True)
         services.db.engine.dispose()
 
     app = FastAPI(

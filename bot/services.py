@@ -37,6 +37,7 @@ class Services:
     trainer: Optional["Trainer"] = None
     wechat: Optional["WeChatChannel"] = None
     timers: Optional["Timers"] = None
+    turn_executor: Any = None  # the threads that run residents' turns (settings.turn_threads)
     queue_refresh: Any = None  # the task publishing the agents' queue (bot/live.py queue_changed)
     queue_dirty: bool = False  # the queue changed since that task last read it
 
@@ -75,6 +76,10 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
         engine.clock = clock
     hub = RedisEventHub(settings.redis_url) if settings.redis_url else EventHub()
     services = Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge, hub=hub)
+    import concurrent.futures
+
+    services.turn_executor = concurrent.futures.ThreadPoolExecutor(max_workers=settings.turn_threads,
+                                                                   thread_name_prefix="wuye-turn")
     services.trainer = Trainer(services)
     services.wechat = WeChatChannel(services)
     services.timers = Timers(services)

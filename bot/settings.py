@@ -52,6 +52,10 @@ class Settings:
         default_factory=lambda: os.environ.get("WUYE_DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'wuye.db'}")
     )
     max_message_chars: int = field(default_factory=lambda: int(os.environ.get("WUYE_MAX_MESSAGE_CHARS", "1000")))
+    # threads running residents' turns in each server process (bot/live.py run_turn); measured on PostgreSQL with 16
+    # clients: 2 threads 128–137 msg/s, p99 150–170 ms; asyncio's default 6: 100–123 msg/s, p99 255–270 ms (more
+    # threads only fight over the GIL: 102 context switches a turn against 36)
+    turn_threads: int = field(default_factory=lambda: max(1, int(os.environ.get("WUYE_TURN_THREADS", "2"))))
     secret_key: str = field(default_factory=lambda: os.environ.get("WUYE_SECRET_KEY") or _local_secret())
     upload_dir: Path = field(default_factory=lambda: _path("WUYE_UPLOAD_DIR", PROJECT_ROOT / "uploads"))
     max_upload_bytes: int = field(default_factory=lambda: int(os.environ.get("WUYE_MAX_UPLOAD_BYTES", str(5 * 1024 * 1024))))
