@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from sqlalchemy import and_, bindparam, func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import defer
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
@@ -32,7 +31,7 @@ from bot.knowledge import KnowledgeBase
 from bot.nlu.clauses import QUESTION_MARKERS
 from bot.domain import ConversationStatus, HandoffStatus, Priority
 from bot.router import ConversationState, Route, decide, emergency_matches
-from bot.storage.db import Database, written
+from bot.storage.db import Database, transient, written
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message
 
 FLOWS: Dict[str, FlowSpec] = {
@@ -175,10 +174,7 @@ class ConversationEngine:
                     metrics.record_turn(result)
                 return result
             except DBAPIError as exc:
-                # a killed or failed-over connection, SQLite's "database is locked": the DBAPI's transient kinds
-                transient = exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)) \
-                    or isinstance(exc.orig, sqlite3.OperationalError)
-                if attempt == self.RETRIES or not transient:
+                if attempt == self.RETRIES or not transient(exc):
                     raise
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")

@@ -126,15 +126,10 @@ async def _invalid_request(request: Any, exc: Exception) -> Any:
 async def _database_error(request: Any, exc: Exception) -> Any:
     """A lost or refused database connection (a restart, a failover, a killed backend): 503 in Chinese, safe to retry
     (the request's transaction was rolled back). Any other database error stays a 500: it is a bug."""
-    import sqlite3
-
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
     from bot.errors import DatabaseUnavailable
+    from bot.storage.db import transient
 
-    transient = getattr(exc, "connection_invalidated", False) or isinstance(exc, (OperationalError, InterfaceError)) \
-        or isinstance(getattr(exc, "orig", None), sqlite3.OperationalError)
-    if not transient:
+    if not transient(exc):  # type: ignore[arg-type]  (registered for DBAPIError only)
         raise exc
     logger.warning("database unavailable for %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return await _wuye_error(request, DatabaseUnavailable())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -69,6 +70,13 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
             cursor.close()
         except Exception as exc:  # the DBAPI's own error kinds: any failure means this connection is gone
             raise DisconnectionError() from exc  # the pool discards it and checks out (or opens) another
+
+
+def transient(exc: DBAPIError) -> bool:
+    """A database error worth trying again: a killed or failed-over connection, SQLite's "database is locked" — the
+    DBAPI's transient kinds (a turn is run again on a fresh connection; any other request answers 503)."""
+    return bool(exc.connection_invalidated) or isinstance(exc, (OperationalError, InterfaceError)) \
+        or isinstance(exc.orig, sqlite3.OperationalError)
 
 
 def migrate(engine: Engine) -> None:
