@@ -272,7 +272,6 @@ async def run_turn(services, channel: str, sender_id: str, text: str, photos: Li
     ``client_id``: the widget's id for the message; a resend of one already stored is answered with the stored
     replies and nothing new is stored or announced (the answer then has ``"duplicate": true``)."""
     import asyncio
-
     import contextvars
     import functools
 

@@ -14,11 +14,11 @@ dictionaries know of the words ("v3"): each word's part-of-speech tag as 1–2-g
 dictionary frequency (log10 bucket, alone and with the word's length), and the tags of every 2+-character dictionary
 word jieba's full mode finds (overlapping words too); counted, then TF-IDF weighted together (sublinear tf) and
 L2-normalised. The tags and frequencies generalise past the words seen in training (an unseen noun or place name
-still reads as a noun); on SMP2017 train+dev 5-fold CV (10 seeds) they took accuracy from 0.921 to 0.926. The logistic regression is one-vs-rest (liblinear); with
-``class_weight: balanced`` (bot/config.yml) every label weighs the same in total, so a large label (SMP2017's
-``chat``) no longer absorbs the small ones. Chosen by 5-fold stratified CV on SMP2017 train+dev (3 seeds: 0.910 →
-0.921) and by the product's leave-one-author-out CV (intent 0.919 → 0.926, FAQ top-1 0.935 → 0.943); README, the
-NLU pipeline. Training runs scikit-learn; prediction is a sparse dot product over the stored weights (numpy only),
+still reads as a noun); on SMP2017 train+dev 5-fold CV (10 seeds) they took accuracy from 0.921 to 0.926.
+The logistic regression is one-vs-rest (liblinear); with ``class_weight: balanced`` (bot/config.yml) every label
+weighs the same in total, so a large label (SMP2017's ``chat``) no longer absorbs the small ones. The v2 blocks and
+the class weighting were chosen by 5-fold stratified CV on SMP2017 train+dev (3 seeds: 0.910 → 0.921) and by the
+product's leave-one-author-out CV (intent 0.919 → 0.926, FAQ top-1 0.935 → 0.943); README, the NLU pipeline. Training runs scikit-learn; prediction is a sparse dot product over the stored weights (numpy only),
 identical to scikit-learn's ``predict_proba`` (a test checks the parity). Models saved before this feature set
 (no ``features`` key in flat.json) are read with their own analyzers (``LEGACY_ANALYZERS``).
 
@@ -174,19 +174,21 @@ def all_word_tags(text: str) -> List[str]:
     return _all_word_tags(_clean(text))
 
 
+def _v2_blocks(clean: str, words: List[str]) -> List[List[str]]:
+    return [padded_char_ngrams(clean), _word_char_ngrams(words), _word_ngrams(words), length_token(clean)]
+
+
 def features_v2(text: str) -> List[List[str]]:
     """The four blocks of the "v2" analyzers from one jieba cut (prediction path)."""
     clean = _clean(text)
-    words = _words(clean)
-    return [padded_char_ngrams(clean), _word_char_ngrams(words), _word_ngrams(words), length_token(clean)]
+    return _v2_blocks(clean, _words(clean))
 
 
 def features_v3(text: str) -> List[List[str]]:
     """The seven blocks of ``FlatModel.ANALYZERS`` from one jieba cut and one full-mode pass (prediction path)."""
     clean = _clean(text)
     words = _words(clean)
-    return [padded_char_ngrams(clean), _word_char_ngrams(words), _word_ngrams(words), length_token(clean),
-            _tag_ngrams(words), _frequency_tokens(words), _all_word_tags(clean)]
+    return _v2_blocks(clean, words) + [_tag_ngrams(words), _frequency_tokens(words), _all_word_tags(clean)]
 
 
 def features_v1(text: str) -> List[List[str]]:

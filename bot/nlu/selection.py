@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -275,16 +275,19 @@ def choose_emergency_threshold(preds: Sequence[Prediction], max_false: float = 0
     return 0.9, {}
 
 
-def configured_class_weight(settings: Settings) -> Optional[str]:
+def _classifier_config(settings: Settings) -> Dict[str, Any]:
+    """The flat classifier's entry in bot/config.yml's pipeline."""
     config = yaml.safe_load(settings.rasa_config.read_text(encoding="utf-8"))
-    c = next(c for c in config["pipeline"] if c["name"].endswith("FlatIntentFaqClassifier"))
-    return c.get("class_weight")
+    return next(c for c in config["pipeline"] if c["name"].endswith("FlatIntentFaqClassifier"))
+
+
+def configured_class_weight(settings: Settings) -> Optional[str]:
+    return _classifier_config(settings).get("class_weight")
 
 
 def configured_design(settings: Settings) -> Tuple[str, Design, float, float]:
-    """The design bot/config.yml trains (its C, focus weight and class weighting)."""
-    config = yaml.safe_load(settings.rasa_config.read_text(encoding="utf-8"))
-    c = next(c for c in config["pipeline"] if c["name"].endswith("FlatIntentFaqClassifier"))
+    """The design bot/config.yml trains (its C, focus weight, class weighting and features)."""
+    c = _classifier_config(settings)
     C, focus = float(c.get("C", 20.0)), float(c.get("focus_weight", 0.5))
     weight, features = c.get("class_weight"), str(c.get("features") or "v3")
     name = f"configured: flat, C={C:g}, focus {focus:g}" + (f", class_weight {weight}" if weight else "") + \
