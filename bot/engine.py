@@ -9,6 +9,8 @@ the limit's use in one flush → build what the event stream announces (bot/live
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import re
 import threading
 import time
@@ -18,7 +20,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
 from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
@@ -76,10 +80,28 @@ _IDENTITY = select(ChatIdentity).where(ChatIdentity.channel == bindparam("channe
 _IDENTITY_FOR_UPDATE = _IDENTITY.with_for_update()  # one resident's turns in order across processes
 # the resident's latest conversation and its active handoff (if any) in one round trip; the handoff's context card
 # stays in the database until used (actions.handoff._ACTIVE reads the same handoff)
-_LATEST_CONVERSATION_AND_HANDOFF = select(Conversation, Handoff).outerjoin(
+# The sender's message-limit use (bot/limits.py, parameters bucket, since, cap) rides along as a third column: read
+# after the identity row is locked, so it counts every earlier turn of this resident, whichever process ran it.
+_LATEST_CONVERSATION_AND_HANDOFF = select(Conversation, Handoff, limits.USED.scalar_subquery()).outerjoin(
     Handoff, and_(Handoff.conversation_id == Conversation.id, Handoff.status.in_(HandoffStatus.active()))) \
     .options(defer(Handoff.context)).where(Conversation.identity_id == bindparam("identity_id")) \
     .order_by(Conversation.id.desc(), Handoff.id.desc()).limit(1)
+# A turn's writes on PostgreSQL when nothing of them was flushed during the turn: the resident's message and the
+# replies (one multi-row INSERT), the message's rate event and the conversation's updated_at as data-modifying CTEs
+# of the same statement — one round trip where the unit of work took four (see ConversationEngine._store_turn).
+# Written as SQL: SQLAlchemy 1.4 renders an INSERT CTE's RETURNING in place of the outer INSERT's.
+_MESSAGE_COLUMNS = ("conversation_id", "sender", "text", "buttons", "nlu", "staff_id", "created_at", "client_id")
+
+
+@functools.lru_cache(maxsize=32)
+def _turn_insert(rows: int, touch: bool) -> str:
+    ctes = ["turn_rate_event AS (INSERT INTO rate_events (bucket, amount, created_at) "
+            "VALUES (%(rate_bucket)s, 1, %(turn_at)s))"]
+    if touch:
+        ctes.append("turn_touch AS (UPDATE conversations SET updated_at = %(turn_at)s WHERE id = %(touch_id)s)")
+    values = ", ".join("(" + ", ".join(f"%({key}_{i})s" for key in _MESSAGE_COLUMNS) + ")" for i in range(rows))
+    return (f"WITH {', '.join(ctes)} INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES {values} "
+            "RETURNING id")
 
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
 NOT_HELPFUL = "没有解决我的问题"
@@ -191,10 +213,9 @@ class ConversationEngine:
                 if stored is not None:
                     return stored
             bucket = f"msg:{channel}:{sender_id}"
-            if not limits.allowed(session, bucket, self.limits.messages_per_sender, now):
-                raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, self.limits.messages_per_sender, now))
-            identity = self._identity(session, channel, sender_id, now)
-            conversation, active = self._conversation(session, identity, channel, community_id, now)
+            identity = self._identity(session, channel, sender_id, now, bucket)
+            conversation, active, used = self._conversation(session, identity, channel, community_id, now, bucket)
+            self._check_limit(session, bucket, used, now)  # (the transaction rolls back: nothing of it is stored)
             before = handoffs.waiting_state(session, conversation.id, active)
             nlu = reading.as_api()
             shown = self._button_title(session, conversation.id, text) if text.startswith("/") else None
@@ -218,12 +239,10 @@ class ConversationEngine:
             stored = [message] + [Message(conversation_id=conversation.id, sender="bot", text=reply.text,
                                           buttons=[b.as_dict() for b in reply.buttons], created_at=now)
                                   for reply in ctx.replies]
-            session.add_all(stored[1:])
-            # the message counts against the sender's limit (checked above) from here: recorded with the turn's last
-            # flush rather than before its first query, which would cost a flush of its own
-            limits.record(session, bucket, now)
-            conversation.updated_at = now
             touched = Handoff in written(session)
+            # the message counts against the sender's limit (checked above) from here: recorded with the turn's last
+            # writes rather than before its first query, which would cost a round trip of its own
+            self._store_turn(session, conversation, stored, bucket, now)
             session.flush()
             # the handoff read at the start still stands when the turn wrote no handoff: only its queue position is
             # counted again (no handoff at all: nothing to read)
@@ -273,11 +292,20 @@ class ConversationEngine:
         return None
 
     # --- persistence helpers ------------------------------------------------------------------------
-    def _identity(self, session, channel: str, sender_id: str, now: dt.datetime) -> ChatIdentity:
+    def _check_limit(self, session, bucket: str, used: int, now: dt.datetime) -> None:
+        """Refuse the message when the sender's message limit is reached (``used``: its use in the window)."""
+        limit = self.limits.messages_per_sender
+        if used + 1 > limit.count:
+            raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, limit, now))
+
+    def _identity(self, session, channel: str, sender_id: str, now: dt.datetime, bucket: str) -> ChatIdentity:
+        """The sender's channel identity, locked for the turn (made on the first message, unless its limit is
+        already reached: SQLite's savepoint would keep the new row past the refusal's rollback)."""
         query = _IDENTITY if session.bind.dialect.name == "sqlite" else _IDENTITY_FOR_UPDATE
         params = {"channel": channel, "sender_id": sender_id}
         identity = session.scalar(query, params)
         if identity is None:
+            self._check_limit(session, bucket, limits.used(session, bucket, self.limits.messages_per_sender, now), now)
             try:
                 with session.begin_nested():  # two first messages at once: the loser re-reads the winner's row
                     identity = ChatIdentity(channel=channel, sender_id=sender_id, created_at=now)
@@ -287,11 +315,16 @@ class ConversationEngine:
         return identity
 
     def _conversation(self, session, identity: ChatIdentity, channel: str, community_id: Optional[str],
-                      now: dt.datetime) -> Tuple[Conversation, Optional[Handoff]]:
-        """The resident's current conversation (a new one the first time, a resolved one reopened) and its active
-        handoff, if any."""
-        row = session.execute(_LATEST_CONVERSATION_AND_HANDOFF, {"identity_id": identity.id}).first()
-        conversation, active = (row[0], row[1]) if row is not None else (None, None)
+                      now: dt.datetime, bucket: str) -> Tuple[Conversation, Optional[Handoff], int]:
+        """The resident's current conversation (a new one the first time, a resolved one reopened), its active
+        handoff, if any, and the use of the sender's message limit (bucket) in its window."""
+        limit = self.limits.messages_per_sender
+        row = session.execute(_LATEST_CONVERSATION_AND_HANDOFF, {"identity_id": identity.id, "bucket": bucket,
+                                                                 "since": now - limit.window, "cap": limit.count}).first()
+        if row is not None:
+            conversation, active, used = row[0], row[1], int(row[2] or 0)
+        else:
+            conversation, active, used = None, None, limits.used(session, bucket, limit, now)
         if conversation is None:
             community = identity.household.community_id if identity.household_id else community_id
             conversation = Conversation(identity_id=identity.id, channel=channel, community_id=community,
@@ -301,7 +334,38 @@ class ConversationEngine:
         elif conversation.status == ConversationStatus.RESOLVED:
             conversation.status = ConversationStatus.BOT.value
             conversation.priority = None
-        return conversation, active
+        return conversation, active, used
+
+    @staticmethod
+    def _store_turn(session, conversation: Conversation, stored: List[Message], bucket: str, now: dt.datetime) -> None:
+        """Write the turn's messages, the message's rate event and the conversation's updated_at.
+
+        On PostgreSQL, when the resident's message is still only pending (no query of the turn flushed it — the
+        common turn: an answer, a clarification, a flow step), all of it is one statement (a multi-row INSERT …
+        RETURNING with the rate event and, when nothing else of the conversation changed, its UPDATE as CTEs); the
+        messages leave the session and get their ids from RETURNING. Otherwise (SQLite, or the message already
+        flushed) the unit of work writes them with the session's next flush."""
+        message = stored[0]
+        if session.bind.dialect.name != "postgresql" or message not in session.new:
+            session.add_all(stored[1:])
+            limits.record(session, bucket, now)
+            conversation.updated_at = now
+            return
+        session.expunge(message)
+        touch = not sa_inspect(conversation).modified  # else the flush writes the conversation anyway
+        params: Dict[str, Any] = {"rate_bucket": bucket[:160], "turn_at": now, "touch_id": conversation.id}
+        for i, m in enumerate(stored):
+            m.buttons = m.buttons or []
+            params.update({f"{key}_{i}": getattr(m, key) for key in _MESSAGE_COLUMNS})
+            params[f"buttons_{i}"] = json.dumps(m.buttons)
+            params[f"nlu_{i}"] = None if m.nlu is None else json.dumps(m.nlu)  # SQL NULL as the unit of work leaves it
+        result = session.connection().exec_driver_sql(_turn_insert(len(stored), touch), params)
+        for m, new_id in zip(stored, sorted(result.scalars())):  # nextval runs in VALUES order
+            m.id = new_id
+        if touch:
+            set_committed_value(conversation, "updated_at", now)
+        else:
+            conversation.updated_at = now
 
     # --- the turn -----------------------------------------------------------------------------------
     def _state(self, ctx: TurnContext, last_turn: List[Message], active: Any) -> ConversationState:

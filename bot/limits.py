@@ -60,12 +60,12 @@ class Limits:
 _WINDOW = select(RateEvent.amount).where(RateEvent.bucket == bindparam("bucket"),
                                          RateEvent.created_at > bindparam("since")) \
     .order_by(RateEvent.created_at.desc()).limit(bindparam("cap")).subquery()
-_USED = select(func.coalesce(func.sum(_WINDOW.c.amount), 0))
+USED = select(func.coalesce(func.sum(_WINDOW.c.amount), 0))
 
 
 def used(session: Session, bucket: str, limit: Limit, now: dt.datetime) -> int:
     """The amount used in the bucket's window, counted up to the limit (a full window reads ``limit.count`` rows)."""
-    return int(session.scalar(_USED, {"bucket": bucket, "since": now - limit.window, "cap": limit.count}) or 0)
+    return int(session.scalar(USED, {"bucket": bucket, "since": now - limit.window, "cap": limit.count}) or 0)
 
 
 def allowed(session: Session, bucket: str, limit: Limit, now: dt.datetime, amount: int = 1) -> bool:

@@ -135,9 +135,11 @@ def test_per_message_queries_use_indexes_on_postgresql(postgres_url):
                 conn.execute(sa.text(f"ANALYZE {table}"))
         waiting = dict(created_at=now, id=5000, priority="normal")
         statements = {
-            "rate limit": (limits._USED, {"bucket": "msg:web:r7", "since": now - dt.timedelta(minutes=1), "cap": 30}),
+            "rate limit": (limits.USED, {"bucket": "msg:web:r7", "since": now - dt.timedelta(minutes=1), "cap": 30}),
             "identity": (engine_module._IDENTITY_FOR_UPDATE, {"channel": "web", "sender_id": "r7"}),
-            "conversation and its active handoff": (engine_module._LATEST_CONVERSATION_AND_HANDOFF, {"identity_id": 7}),
+            "conversation and its active handoff": (engine_module._LATEST_CONVERSATION_AND_HANDOFF,
+                                                    {"identity_id": 7, "bucket": "msg:web:r7",
+                                                     "since": now - dt.timedelta(minutes=1), "cap": 30}),
             "active handoff": (handoffs._ACTIVE, {"conversation_id": 7}),
             "queue position": (handoffs._AHEAD[handoffs.PRIORITY_ORDER["normal"]], waiting),
             "last bot turn": (engine_module._LAST_BOT_TURN, {"conversation_id": 7}),
