@@ -12,7 +12,7 @@ import json
 import uuid
 import logging
 from collections import defaultdict
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,12 @@ class EventHub:
 
     async def publish(self, topic: str, event: Dict[str, Any]) -> None:
         self._deliver(topic, event)
+
+    async def publish_many(self, events: List[Tuple[str, Dict[str, Any]]]) -> None:
+        """Several events at once, delivered in order (one Redis message for all of them: a resident's turn
+        announces 4–6)."""
+        for topic, event in events:
+            self._deliver(topic, event)
 
     healthy = True
 
@@ -92,9 +98,13 @@ class RedisEventHub(EventHub):
                     if message.get("type") != "message":
                         continue
                     data = json.loads(message["data"])
-                    if data.get("id") in self._local_ids:
+                    if self._local_ids and data.get("id") in self._local_ids:
                         continue  # delivered locally while Redis was down, then flushed: not twice
-                    self._deliver(data["topic"], data["event"])
+                    if "batch" in data:
+                        for topic, event in data["batch"]:
+                            self._deliver(topic, event)
+                    else:
+                        self._deliver(data["topic"], data["event"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any Redis failure: reconnect
@@ -115,8 +125,17 @@ class RedisEventHub(EventHub):
             self._backlog.popleft()
 
     async def publish(self, topic: str, event: Dict[str, Any]) -> None:
+        await self._send({"id": uuid.uuid4().hex, "topic": topic, "event": event}, [(topic, event)])
+
+    async def publish_many(self, events: List[Tuple[str, Dict[str, Any]]]) -> None:
+        if len(events) == 1:
+            await self.publish(*events[0])
+        elif events:
+            await self._send({"id": uuid.uuid4().hex, "batch": events}, events)
+
+    async def _send(self, message: Dict[str, Any], events: List[Tuple[str, Dict[str, Any]]]) -> None:
         assert self._redis is not None, "RedisEventHub.start() was not awaited"
-        payload = json.dumps({"id": uuid.uuid4().hex, "topic": topic, "event": event}, ensure_ascii=False)
+        payload = json.dumps(message, ensure_ascii=False)
         if self.healthy:
             try:
                 await self._redis.publish(self.CHANNEL, payload)
@@ -125,8 +144,9 @@ class RedisEventHub(EventHub):
                 logger.warning("Redis publish failed (%s): delivering locally, the rest on reconnect",
                                type(exc).__name__)
                 self.healthy = False
-        self._local_ids.append(json.loads(payload)["id"])
-        self._deliver(topic, event)
+        self._local_ids.append(message["id"])
+        for topic, event in events:
+            self._deliver(topic, event)
         self._backlog.append(payload)
 
     async def ping(self) -> bool:

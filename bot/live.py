@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
@@ -136,7 +136,7 @@ async def publish_messages(services, conversation_id: int, after_id: int) -> Non
         status = status_json(conversation, latest.status if latest is not None else None, names,
                              handoffs.waiting_state(session, conversation_id))
         payloads = [message_json(message, names) for message in messages]
-    await _publish_conversation(services, conversation_id, payloads, status)
+    await services.hub.publish_many(_conversation_events(conversation_id, payloads, status))
 
 
 def status_json(conversation: Conversation, handoff_status: Optional[str], names: Dict[int, str],
@@ -146,11 +146,10 @@ def status_json(conversation: Conversation, handoff_status: Optional[str], names
             "agent": names.get(conversation.assignee_id), "handoff": waiting}
 
 
-async def _publish_conversation(services, conversation_id: int, payloads: List[Dict[str, Any]],
-                                status: Dict[str, Any]) -> None:
-    for payload in payloads:
-        await services.hub.publish(f"conv:{conversation_id}", payload)
-    await services.hub.publish(f"conv:{conversation_id}", status)
+def _conversation_events(conversation_id: int, payloads: List[Dict[str, Any]],
+                         status: Dict[str, Any]) -> List[Tuple[str, Dict[str, Any]]]:
+    topic = f"conv:{conversation_id}"
+    return [(topic, payload) for payload in payloads] + [(topic, status)]
 
 
 def turn_announcement(session, conversation: Conversation, identity: ChatIdentity, stored: List[Message],
@@ -225,23 +224,24 @@ async def _announce(services, conversation_id: int, after_id: int, kinds: List[s
     """The one place a stored change goes out (see the module docstring). ``after_id``: the last message id
     before the change; ``push``: also send the new agent/bot/system messages through the channel's own sender
     (False for a resident's own turn, whose replies travel back as the response to it)."""
-    if prepared is not None:
-        await _publish_conversation(services, conversation_id, prepared["messages"], prepared["status"])
+    if prepared is not None:  # one publication for all of the turn's events (one Redis message)
+        events = _conversation_events(conversation_id, prepared["messages"], prepared["status"])
         channel, sender_id, waiting = prepared["channel"], prepared["sender_id"], prepared["waiting"]
     else:
         await publish_messages(services, conversation_id, after_id)
+        events = []
         with services.db.session() as session:
             conversation = session.get(Conversation, conversation_id)
             channel = conversation.channel
             waiting = handoffs.waiting_state(session, conversation_id)
             sender_id = conversation.identity.sender_id
     if "message_stored" in kinds:  # sockets of this resident that follow no conversation yet start following it
-        await services.hub.publish(resident_topic(channel, sender_id),
-                                   {"type": "conversation", "conversation_id": conversation_id})
+        events.append((resident_topic(channel, sender_id), {"type": "conversation", "conversation_id": conversation_id}))
     for kind in kinds:
         if kind != "message_stored":
-            await services.hub.publish("agents", {"type": "event", "kind": kind, "conversation_id": conversation_id,
-                                                  "channel": channel, "handoff": waiting})
+            events.append(("agents", {"type": "event", "kind": kind, "conversation_id": conversation_id,
+                                      "channel": channel, "handoff": waiting}))
+    await services.hub.publish_many(events)
     if QUEUE_KINDS & set(kinds) or (waiting is not None and "message_stored" in kinds):  # (last words changed)
         queue_changed(services)
     if push and channel == "wechat" and getattr(services, "wechat", None) is not None:

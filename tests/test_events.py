@@ -40,6 +40,14 @@ def test_redis_hub_shares_events_between_two_processes_worth_of_hubs():
         await first.publish("agents", {"type": "queue", "queue": [{"priority": "urgent"}]})
         event = await asyncio.wait_for(queue.get(), 5)
         assert event["queue"][0]["priority"] == "urgent"
+        # a turn's events go out as one Redis message and arrive in order, each to its own topic's subscribers
+        conversation, mine = second.subscribe("conv:4"), first.subscribe("conv:4")
+        await first.publish_many([("conv:4", {"n": 1}), ("agents", {"kind": "claimed"}), ("conv:4", {"n": 2}),
+                                  ("conv:5", {"n": 3})])
+        for hub_queue in (conversation, mine):
+            assert [(await asyncio.wait_for(hub_queue.get(), 5))["n"] for _ in range(2)] == [1, 2]
+            assert hub_queue.empty()
+        assert (await asyncio.wait_for(queue.get(), 5))["kind"] == "claimed" and queue.empty()
         await first.stop()
         await second.stop()
 
@@ -94,6 +102,8 @@ def test_a_redis_outage_never_fails_a_publish_and_the_hubs_reconnect_by_themselv
         process.wait()
         await first.publish("conv:9", {"n": 1})  # Redis is down: no exception
         assert (await asyncio.wait_for(mine.get(), 2))["n"] == 1  # this process's subscribers get it at once
+        await first.publish_many([("conv:9", {"n": 1.1}), ("conv:9", {"n": 1.2})])  # a batch too
+        assert [(await asyncio.wait_for(mine.get(), 2))["n"] for _ in range(2)] == [1.1, 1.2]
         for _ in range(100):
             if not second.healthy:
                 break
@@ -101,6 +111,7 @@ def test_a_redis_outage_never_fails_a_publish_and_the_hubs_reconnect_by_themselv
         process = start_redis()
         await wait_healthy(first, second, seconds=15)
         assert (await asyncio.wait_for(theirs.get(), 10))["n"] == 1  # the other process gets it on reconnect
+        assert [(await asyncio.wait_for(theirs.get(), 5))["n"] for _ in range(2)] == [1.1, 1.2]
         assert mine.empty()  # and this one not twice
         await first.publish("conv:9", {"n": 2})
         assert (await asyncio.wait_for(theirs.get(), 5))["n"] == 2
