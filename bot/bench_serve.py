@@ -86,6 +86,30 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on this TCP port (Linux /proc; 0 elsewhere): one per worker with bot/serving.py."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+def wait_for_workers(port: int, workers: int, seconds: float = 60) -> None:
+    """Each worker listens once its model is loaded; until then the first one would get every connection."""
+    deadline = time.perf_counter() + seconds
+    while listening_sockets(port) < workers and sys.platform.startswith("linux"):
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"only {listening_sockets(port)} of {workers} workers listen on port {port}")
+        time.sleep(0.1)
+
+
 class RawHttpClient:
     """A minimal HTTP/1.1 keep-alive client for the load (one connection, one request at a time).
 
@@ -281,6 +305,8 @@ def _chat_row(settings: Settings, label: str, url: str, workers: int, extra: Dic
     cmd = [str(bin_dir / "wuye"), "serve", "--port", str(port), "--workers", str(workers)]
     headers = {"Authorization": f"Bearer {key}"}
     with Server(f"chat-{label}", cmd, env, _parse_probe("/api/parse"), port):
+        if workers > 1:
+            wait_for_workers(port, workers)
         # 1 s of the same load first, not counted: every worker's connections opened, code paths warm
         warm = asyncio.run(drive(f"http://127.0.0.1:{port}", "/api/chat", body, 16, 1.0, headers=headers))
         point = asyncio.run(drive(f"http://127.0.0.1:{port}", "/api/chat", lambda c, i: body(c, i + 10_000), 16,

@@ -297,8 +297,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from bot.nlu.training import train
 
         train(settings)  # once, before the workers start, not once per worker
-        uvicorn.run("bot.main:create_app", factory=True, workers=args.workers, host=host, port=port,
-                    log_level="warning", log_config=None, access_log=False)
+        from bot.serving import serve_workers
+
+        serve_workers(host, port, args.workers)  # one listening socket per worker (SO_REUSEPORT), see bot/serving.py
     else:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", log_config=None,
                     access_log=False)
