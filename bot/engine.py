@@ -73,7 +73,7 @@ def request_segments(text: str) -> List[str]:
 # The turn's own look-ups, built once with bound parameters (building a statement costs more than running it)
 _previous_resident = select(func.coalesce(func.max(Message.id), 0)).where(
     Message.conversation_id == bindparam("conversation_id"), Message.sender == "resident").scalar_subquery()
-_LAST_BOT_TURN = select(Message).where(Message.conversation_id == bindparam("conversation_id"),
+_LAST_BOT_TURN = select(Message.buttons).where(Message.conversation_id == bindparam("conversation_id"),
                                        Message.sender == "bot", Message.id > _previous_resident).order_by(Message.id)
 _IDENTITY = select(ChatIdentity).where(ChatIdentity.channel == bindparam("channel"),
                                        ChatIdentity.sender_id == bindparam("sender_id"))
@@ -368,13 +368,13 @@ class ConversationEngine:
             conversation.updated_at = now
 
     # --- the turn -----------------------------------------------------------------------------------
-    def _state(self, ctx: TurnContext, last_turn: List[Message], active: Any) -> ConversationState:
+    def _state(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> ConversationState:
         """What the router needs of the conversation: the flow and whether this message answers it, the buttons
         and the FAQ answer of the last bot turn, the active handoff."""
         conversation = ctx.conversation
         flow = ctx.flow
         spec = FLOWS.get(flow.name) if flow and flow.name else None
-        offered = [b.get("payload") for m in last_turn for b in (m.buttons or [])]
+        offered = [b.get("payload") for buttons in last_turn for b in (buttons or [])]
         answered = [p.split(" ", 1)[1] for p in offered if p.startswith("/not_helpful ")]
         waiting_since = conversation.waiting_since or (active.created_at if active else None)
         return ConversationState(
@@ -392,12 +392,12 @@ class ConversationEngine:
         )
 
     @staticmethod
-    def _last_bot_turn(session, conversation_id: int) -> List[Message]:
-        """The bot's messages since the resident's previous message (what the resident is answering); read before
-        this turn's message is stored (one query)."""
+    def _last_bot_turn(session, conversation_id: int) -> List[List[Dict[str, Any]]]:
+        """The buttons of the bot's messages since the resident's previous message (what the resident is answering);
+        read before this turn's message is stored (one query; plain rows, no Message objects to build)."""
         return list(session.scalars(_LAST_BOT_TURN, {"conversation_id": conversation_id}))
 
-    def _dispatch(self, ctx: TurnContext, last_turn: List[Message], active: Any) -> Route:
+    def _dispatch(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> Route:
         state = self._state(ctx, last_turn, active)
         route = decide(ctx.reading, state)
         if not state.flow and route.action in ("answer", "start_flow", "clarify", "handoff", "smalltalk", "out_of_scope"):
