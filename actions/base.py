@@ -76,6 +76,10 @@ class TurnContext:
     photos: List[str] = field(default_factory=list)
     replies: List[Reply] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
+    # the conversation's active handoff as the turn read it at its start (None: none), kept up to date by
+    # actions.handoff.open_handoff — the only change a resident's turn makes to handoffs; unset outside a turn
+    active_handoff: Any = field(default=None)
+    active_handoff_known: bool = False
 
     def say(self, text: str, buttons: Optional[List[Button]] = None) -> None:
         self.replies.append(Reply(text, list(buttons or [])))

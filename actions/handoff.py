@@ -152,8 +152,11 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
     to confirm) the phone number and a time window (actions/callback.py); emergencies page the on-duty number
     instead (the engine does that), so they are not asked anything."""
     conversation = ctx.conversation
-    existing = ctx.session.scalar(select(Handoff).where(Handoff.conversation_id == conversation.id,
-                                                        Handoff.status.in_(HandoffStatus.active())))
+    if ctx.active_handoff_known:  # read by the engine with the conversation (one query fewer a handoff)
+        existing = ctx.active_handoff
+    else:
+        existing = ctx.session.scalar(select(Handoff).where(Handoff.conversation_id == conversation.id,
+                                                            Handoff.status.in_(HandoffStatus.active())))
     if existing is not None:
         raised = Priority.rank_of(priority) < Priority.rank_of(existing.priority)
         if raised:
@@ -167,6 +170,7 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
     handoff = Handoff(conversation_id=conversation.id, priority=priority, reasons=reasons, status=HandoffStatus.QUEUED.value,
                       created_at=ctx.now, context=build_context(ctx, reasons))
     ctx.session.add(handoff)
+    ctx.active_handoff, ctx.active_handoff_known = handoff, True
     conversation.status = ConversationStatus.PENDING.value
     conversation.priority = priority
     conversation.waiting_since = ctx.now

@@ -93,15 +93,25 @@ _LATEST_CONVERSATION_AND_HANDOFF = select(Conversation, Handoff, limits.USED.sca
 _MESSAGE_COLUMNS = ("conversation_id", "sender", "text", "buttons", "nlu", "staff_id", "created_at", "client_id")
 
 
-@functools.lru_cache(maxsize=32)
-def _turn_insert(rows: int, touch: bool) -> str:
+@functools.lru_cache(maxsize=64)
+def _turn_insert(rows: int, touch: bool, resident_flushed: bool = False) -> str:
     ctes = ["turn_rate_event AS (INSERT INTO rate_events (bucket, amount, created_at) "
             "VALUES (%(rate_bucket)s, 1, %(turn_at)s))"]
     if touch:
         ctes.append("turn_touch AS (UPDATE conversations SET updated_at = %(turn_at)s WHERE id = %(touch_id)s)")
+    if resident_flushed:  # the resident's message is in the table already: only its route is written
+        ctes.append("turn_route AS (UPDATE messages SET nlu = %(resident_nlu)s WHERE id = %(resident_id)s)")
     values = ", ".join("(" + ", ".join(f"%({key}_{i})s" for key in _MESSAGE_COLUMNS) + ")" for i in range(rows))
     return (f"WITH {', '.join(ctes)} INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES {values} "
             "RETURNING id")
+
+def _only_route_changed(message: Message) -> bool:
+    """A flushed message whose only change since is its ``nlu`` (the route the engine adds at the end)."""
+    state = sa_inspect(message)
+    if not state.persistent:
+        return False
+    return [attr.key for attr in state.attrs if attr.history.has_changes()] == ["nlu"]
+
 
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
 NOT_HELPFUL = "没有解决我的问题"
@@ -226,7 +236,8 @@ class ConversationEngine:
             message = Message(conversation_id=conversation.id, sender="resident", text=shown or text, nlu=nlu,
                               created_at=now, client_id=client_id or None)
             ctx = TurnContext(session=session, conversation=conversation, identity=identity, reading=reading,
-                              text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []), limits=self.limits)
+                              text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []), limits=self.limits,
+                              active_handoff=active, active_handoff_known=True)
             if conversation.status != ConversationStatus.OPEN:
                 with session.no_autoflush:
                     last_turn = self._last_bot_turn(session, conversation.id)
@@ -340,28 +351,36 @@ class ConversationEngine:
     def _store_turn(session, conversation: Conversation, stored: List[Message], bucket: str, now: dt.datetime) -> None:
         """Write the turn's messages, the message's rate event and the conversation's updated_at.
 
-        On PostgreSQL, when the resident's message is still only pending (no query of the turn flushed it — the
-        common turn: an answer, a clarification, a flow step), all of it is one statement (a multi-row INSERT …
-        RETURNING with the rate event and, when nothing else of the conversation changed, its UPDATE as CTEs); the
-        messages leave the session and get their ids from RETURNING. Otherwise (SQLite, or the message already
-        flushed) the unit of work writes them with the session's next flush."""
+        On PostgreSQL this is one statement (a multi-row INSERT … RETURNING of the new messages, with the rate event,
+        the conversation's updated_at when nothing else of it changed, and the resident message's route when a query
+        of the turn already flushed that message, as data-modifying CTEs): the new messages never enter the
+        session and get their ids from RETURNING. Otherwise — SQLite, a turn without replies whose message was
+        flushed, or a flushed message changed in more than its route — the unit of work writes them with the
+        session's next flush."""
         message = stored[0]
-        if session.bind.dialect.name != "postgresql" or message not in session.new:
+        pending = message in session.new
+        if session.bind.dialect.name != "postgresql" or not (pending or (len(stored) > 1 and _only_route_changed(message))):
             session.add_all(stored[1:])
             limits.record(session, bucket, now)
             conversation.updated_at = now
             return
-        session.expunge(message)
+        inserted = stored if pending else stored[1:]
+        if pending:
+            session.expunge(message)
         touch = not sa_inspect(conversation).modified  # else the flush writes the conversation anyway
         params: Dict[str, Any] = {"rate_bucket": bucket[:160], "turn_at": now, "touch_id": conversation.id}
-        for i, m in enumerate(stored):
+        if not pending:
+            params.update(resident_id=message.id, resident_nlu=json.dumps(message.nlu))
+        for i, m in enumerate(inserted):
             m.buttons = m.buttons or []
             params.update({f"{key}_{i}": getattr(m, key) for key in _MESSAGE_COLUMNS})
             params[f"buttons_{i}"] = json.dumps(m.buttons)
             params[f"nlu_{i}"] = None if m.nlu is None else json.dumps(m.nlu)  # SQL NULL as the unit of work leaves it
-        result = session.connection().exec_driver_sql(_turn_insert(len(stored), touch), params)
-        for m, new_id in zip(stored, sorted(result.scalars())):  # nextval runs in VALUES order
+        result = session.connection().exec_driver_sql(_turn_insert(len(inserted), touch, not pending), params)
+        for m, new_id in zip(inserted, sorted(result.scalars())):  # nextval runs in VALUES order
             m.id = new_id
+        if not pending:
+            set_committed_value(message, "nlu", message.nlu)  # written above: not again by the flush
         if touch:
             set_committed_value(conversation, "updated_at", now)
         else:

@@ -55,7 +55,8 @@ def _rows(engine: ConversationEngine, sender: str):
 def test_a_turn_stores_what_it_announces(turns):
     sender = f"w-{uuid.uuid4().hex[:8]}"
     results, times = [], []
-    for minute, text in enumerate(("你好", "物业几点上班", "物业几点上班？另外停车月卡多少钱", "我要报修")):
+    for minute, text in enumerate(("你好", "物业几点上班", "物业几点上班？另外停车月卡多少钱", "我要报修",
+                                       "电梯困人了快来人", "我要投诉保安态度太差了")):
         at = NOW + dt.timedelta(minutes=minute)
         times.append(at)
         results.append(dataclasses.replace(turns, clock=lambda: at).handle("web", sender, text))
@@ -66,7 +67,10 @@ def test_a_turn_stores_what_it_announces(turns):
         [(a["id"], a["sender"], a["text"], a["buttons"]) for a in announced]
     assert [r.announcement["after_id"] for r in results] == [r.announcement["messages"][0]["id"] - 1 for r in results]
     residents = [m for m in messages if m.sender == "resident"]
-    assert [m.text for m in residents] == ["你好", "物业几点上班", "物业几点上班？另外停车月卡多少钱", "我要报修"]
+    assert [m.text for m in residents] == ["你好", "物业几点上班", "物业几点上班？另外停车月卡多少钱", "我要报修",
+                                           "电梯困人了快来人", "我要投诉保安态度太差了"]
+    # the emergency and the complaint were handed off (their messages were flushed during the turn by its queries)
+    assert [m.nlu["route"]["decision"] for m in residents[-2:]] == ["handoff", "handoff"]
     assert all(not m.nlu_null and m.nlu["route"]["decision"] for m in residents)  # the route actually taken
     assert all(m.nlu_null for m in messages if m.sender == "bot")  # SQL NULL, not JSON null
     assert all(m.buttons == [] for m in residents)
@@ -74,8 +78,8 @@ def test_a_turn_stores_what_it_announces(turns):
     assert [m.sender for m in messages].count("bot") >= 5  # two answers for the two-question message
     by_id = {a["id"]: time for r, time in zip(results, times) for a in r.announcement["messages"]}
     assert all(m.created_at == by_id[m.id] for m in messages)
-    assert events == 4  # one rate event per message
-    assert conversation.updated_at == times[-1] and conversation.flow  # the repair form was started and kept
+    assert events == 6  # one rate event per message
+    assert conversation.updated_at == times[-1] and conversation.status == "pending"
 
 
 def test_an_ordinary_turn_is_four_statements_on_postgresql(turns):
