@@ -68,6 +68,8 @@ def queue_position(session: Session, handoff: Handoff) -> int:
 
 
 CONTEXT_MESSAGES = 120
+_CONTEXT_MESSAGES = select(Message.sender, Message.text, Message.nlu, Message.created_at).where(
+    Message.conversation_id == bindparam("conversation_id")).order_by(Message.id.desc()).limit(CONTEXT_MESSAGES)
 
 
 def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:
@@ -76,8 +78,8 @@ def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:
 
     # the newest CONTEXT_MESSAGES of the conversation (the card shows 30 lines, 10 readings, 5 answers): a resident
     # with a long history does not make every handoff read all of it
-    messages = list(ctx.session.scalars(select(Message).where(Message.conversation_id == ctx.conversation.id)
-                                        .order_by(Message.id.desc()).limit(CONTEXT_MESSAGES)))[::-1]
+    # (plain rows of the four columns the card uses, not Message objects: a handoff turn read up to 120 of those)
+    messages = ctx.session.execute(_CONTEXT_MESSAGES, {"conversation_id": ctx.conversation.id}).all()[::-1]
     transcript = [{"sender": m.sender, "text": m.text, "at": m.created_at.isoformat()} for m in messages[-30:]]
     readings = [{"text": m.text, "intent": (m.nlu or {}).get("intent"), "faq": (m.nlu or {}).get("faq"),
                  "entities": (m.nlu or {}).get("entities", []), "emotion": (m.nlu or {}).get("emotion")}

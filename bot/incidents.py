@@ -22,7 +22,7 @@ import re
 import zlib
 from typing import Any, Dict, List, Optional, Tuple
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from bot import notices
@@ -256,9 +256,14 @@ def card(session: Session, incident: Incident, limit: int = 50) -> Dict[str, Any
 
 def card_for_conversation(session: Session, conversation_id: int) -> Optional[Dict[str, Any]]:
     """The open incident this conversation reported (for actions/handoff.build_context), or None."""
-    incident = session.scalar(select(Incident).join(IncidentReport, IncidentReport.incident_id == Incident.id).where(
-        IncidentReport.conversation_id == conversation_id, Incident.status == "open").order_by(Incident.id.desc()))
+    incident = session.scalar(_REPORTED_OPEN, {"conversation_id": conversation_id})
     return card(session, incident) if incident is not None else None
+
+
+# built once (bound parameters): every handoff's context card looks for the incident its conversation reported
+_REPORTED_OPEN = select(Incident).join(IncidentReport, IncidentReport.incident_id == Incident.id).where(
+    IncidentReport.conversation_id == bindparam("conversation_id"), Incident.status == "open") \
+    .order_by(Incident.id.desc())
 
 
 def refresh_card(session: Session, incident: Incident) -> None:
