@@ -71,10 +71,14 @@ def request_segments(text: str) -> List[str]:
 
 
 # The turn's own look-ups, built once with bound parameters (building a statement costs more than running it)
-_previous_resident = select(func.coalesce(func.max(Message.id), 0)).where(
-    Message.conversation_id == bindparam("conversation_id"), Message.sender == "resident").scalar_subquery()
-_LAST_BOT_TURN = select(Message.buttons).where(Message.conversation_id == bindparam("conversation_id"),
-                                       Message.sender == "bot", Message.id > _previous_resident).order_by(Message.id)
+# (on the table, not the mapped class: run on the session's connection it skips the ORM's execution context — the
+# turn reads it before storing anything, so there is nothing to autoflush)
+_messages = Message.__table__.c
+_previous_resident = select(func.coalesce(func.max(_messages.id), 0)).where(
+    _messages.conversation_id == bindparam("conversation_id"), _messages.sender == "resident").scalar_subquery()
+_LAST_BOT_TURN = select(_messages.buttons).where(_messages.conversation_id == bindparam("conversation_id"),
+                                                 _messages.sender == "bot", _messages.id > _previous_resident) \
+    .order_by(_messages.id)
 _IDENTITY = select(ChatIdentity).where(ChatIdentity.channel == bindparam("channel"),
                                        ChatIdentity.sender_id == bindparam("sender_id"))
 _IDENTITY_FOR_UPDATE = _IDENTITY.with_for_update()  # one resident's turns in order across processes
@@ -239,8 +243,7 @@ class ConversationEngine:
                               text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []), limits=self.limits,
                               active_handoff=active, active_handoff_known=True)
             if conversation.status != ConversationStatus.OPEN:
-                with session.no_autoflush:
-                    last_turn = self._last_bot_turn(session, conversation.id)
+                last_turn = self._last_bot_turn(session, conversation.id)  # (before the message joins the session)
                 session.add(message)
                 route = self._dispatch(ctx, last_turn, active)
             else:
@@ -414,7 +417,7 @@ class ConversationEngine:
     def _last_bot_turn(session, conversation_id: int) -> List[List[Dict[str, Any]]]:
         """The buttons of the bot's messages since the resident's previous message (what the resident is answering);
         read before this turn's message is stored (one query; plain rows, no Message objects to build)."""
-        return list(session.scalars(_LAST_BOT_TURN, {"conversation_id": conversation_id}))
+        return list(session.connection().execute(_LAST_BOT_TURN, {"conversation_id": conversation_id}).scalars())
 
     def _dispatch(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> Route:
         state = self._state(ctx, last_turn, active)
