@@ -30,18 +30,22 @@ from bot.settings import PROJECT_ROOT, Settings
 CLIENTS = (1, 8, 32)
 
 
+def _vm_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def _children(pid: int) -> List[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
 def largest_child_rss_mb(pid: int) -> float:
     """The resident memory of the largest direct child (a worker of ``wuye serve --workers``), in MB."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(c) for c in f.read().split()]
-    except FileNotFoundError:
-        return 0.0
     sizes = []
-    for child in children:
+    for child in _children(pid) if Path(f"/proc/{pid}").exists() else []:
         try:
-            with open(f"/proc/{child}/status") as f:
-                sizes.append(next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024)
+            sizes.append(_vm_rss_mb(child))
         except (FileNotFoundError, StopIteration, ProcessLookupError):
             continue
     return max(sizes, default=0.0)
@@ -49,17 +53,15 @@ def largest_child_rss_mb(pid: int) -> float:
 
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MB."""
-    total, todo = 0, [pid]
+    total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
         try:
-            with open(f"/proc/{current}/status") as f:
-                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-            with open(f"/proc/{current}/task/{current}/children") as f:
-                todo += [int(c) for c in f.read().split()]
+            total += _vm_rss_mb(current)
+            todo += _children(current)
         except (FileNotFoundError, StopIteration, ProcessLookupError):
             continue
-    return total / 1024
+    return total
 
 
 def texts() -> List[str]:
@@ -103,9 +105,10 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def listening_sockets(port: int) -> int:
-    """How many sockets listen on this TCP port (Linux /proc; 0 elsewhere): one per worker with bot/serving.py."""
-    count = 0
+def tcp_sockets(port: int, state: str) -> List[str]:
+    """The inodes of the sockets on this local TCP port in a state of /proc/net/tcp ("0A" listening, "01"
+    established; Linux only, none elsewhere)."""
+    inodes = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -113,9 +116,14 @@ def listening_sockets(port: int) -> int:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                count += 1
-    return count
+            if len(fields) > 9 and fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.append(fields[9])
+    return inodes
+
+
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on this TCP port: one per worker with bot/serving.py."""
+    return len(tcp_sockets(port, "0A"))
 
 
 def wait_for_workers(port: int, workers: int, seconds: float = 60) -> None:

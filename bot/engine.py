@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import and_, bindparam, func, inspect as sa_inspect, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -90,15 +89,15 @@ _LATEST_CONVERSATION_AND_HANDOFF = select(Conversation, Handoff, limits.USED.sca
     Handoff, and_(Handoff.conversation_id == Conversation.id, Handoff.status.in_(HandoffStatus.active()))) \
     .options(defer(Handoff.context)).where(Conversation.identity_id == bindparam("identity_id")) \
     .order_by(Conversation.id.desc(), Handoff.id.desc()).limit(1)
-# A turn's writes on PostgreSQL when nothing of them was flushed during the turn: the resident's message and the
-# replies (one multi-row INSERT), the message's rate event and the conversation's updated_at as data-modifying CTEs
+# A turn's writes on PostgreSQL: the new messages (one multi-row INSERT), the message's rate event, the conversation's
+# updated_at and, when a query of the turn flushed the resident's message earlier, its route, as data-modifying CTEs
 # of the same statement — one round trip where the unit of work took four (see ConversationEngine._store_turn).
 # Written as SQL: SQLAlchemy 1.4 renders an INSERT CTE's RETURNING in place of the outer INSERT's.
 _MESSAGE_COLUMNS = ("conversation_id", "sender", "text", "buttons", "nlu", "staff_id", "created_at", "client_id")
 
 
 @functools.lru_cache(maxsize=64)
-def _turn_insert(rows: int, touch: bool, resident_flushed: bool = False) -> str:
+def _turn_insert(rows: int, touch: bool, resident_flushed: bool) -> str:
     ctes = ["turn_rate_event AS (INSERT INTO rate_events (bucket, amount, created_at) "
             "VALUES (%(rate_bucket)s, 1, %(turn_at)s))"]
     if touch:
@@ -108,6 +107,7 @@ def _turn_insert(rows: int, touch: bool, resident_flushed: bool = False) -> str:
     values = ", ".join("(" + ", ".join(f"%({key}_{i})s" for key in _MESSAGE_COLUMNS) + ")" for i in range(rows))
     return (f"WITH {', '.join(ctes)} INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES {values} "
             "RETURNING id")
+
 
 def _only_route_changed(message: Message) -> bool:
     """A flushed message whose only change since is its ``nlu`` (the route the engine adds at the end)."""
@@ -227,8 +227,8 @@ class ConversationEngine:
                 if stored is not None:
                     return stored
             bucket = f"msg:{channel}:{sender_id}"
-            identity = self._identity(session, channel, sender_id, now, bucket)
-            conversation, active, used = self._conversation(session, identity, channel, community_id, now, bucket)
+            identity, used = self._identity(session, channel, sender_id, now, bucket)
+            conversation, active, used = self._conversation(session, identity, channel, community_id, now, bucket, used)
             self._check_limit(session, bucket, used, now)  # (the transaction rolls back: nothing of it is stored)
             before = handoffs.waiting_state(session, conversation.id, active)
             nlu = reading.as_api()
@@ -312,33 +312,39 @@ class ConversationEngine:
         if used + 1 > limit.count:
             raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, limit, now))
 
-    def _identity(self, session, channel: str, sender_id: str, now: dt.datetime, bucket: str) -> ChatIdentity:
-        """The sender's channel identity, locked for the turn (made on the first message, unless its limit is
-        already reached: SQLite's savepoint would keep the new row past the refusal's rollback)."""
+    def _identity(self, session, channel: str, sender_id: str, now: dt.datetime,
+                  bucket: str) -> Tuple[ChatIdentity, Optional[int]]:
+        """The sender's channel identity, locked for the turn, and — when it is made now, on the first message —
+        the use of its message limit (checked first: SQLite's savepoint would keep the new row past a refusal's
+        rollback)."""
         query = _IDENTITY if session.bind.dialect.name == "sqlite" else _IDENTITY_FOR_UPDATE
         params = {"channel": channel, "sender_id": sender_id}
         identity = session.scalar(query, params)
+        used = None
         if identity is None:
-            self._check_limit(session, bucket, limits.used(session, bucket, self.limits.messages_per_sender, now), now)
+            used = limits.used(session, bucket, self.limits.messages_per_sender, now)
+            self._check_limit(session, bucket, used, now)
             try:
                 with session.begin_nested():  # two first messages at once: the loser re-reads the winner's row
                     identity = ChatIdentity(channel=channel, sender_id=sender_id, created_at=now)
                     session.add(identity)
             except IntegrityError:
                 identity = session.scalar(query, params)
-        return identity
+        return identity, used
 
     def _conversation(self, session, identity: ChatIdentity, channel: str, community_id: Optional[str],
-                      now: dt.datetime, bucket: str) -> Tuple[Conversation, Optional[Handoff], int]:
+                      now: dt.datetime, bucket: str,
+                      used: Optional[int]) -> Tuple[Conversation, Optional[Handoff], int]:
         """The resident's current conversation (a new one the first time, a resolved one reopened), its active
-        handoff, if any, and the use of the sender's message limit (bucket) in its window."""
+        handoff, if any, and the use of the sender's message limit (bucket) in its window (``used``: already read)."""
         limit = self.limits.messages_per_sender
-        row = session.execute(_LATEST_CONVERSATION_AND_HANDOFF, {"identity_id": identity.id, "bucket": bucket,
-                                                                 "since": now - limit.window, "cap": limit.count}).first()
+        params = {"identity_id": identity.id, "bucket": bucket, "since": now - limit.window, "cap": limit.count}
+        row = session.execute(_LATEST_CONVERSATION_AND_HANDOFF, params).first()
         if row is not None:
             conversation, active, used = row[0], row[1], int(row[2] or 0)
         else:
-            conversation, active, used = None, None, limits.used(session, bucket, limit, now)
+            conversation, active = None, None
+            used = limits.used(session, bucket, limit, now) if used is None else used
         if conversation is None:
             community = identity.household.community_id if identity.household_id else community_id
             conversation = Conversation(identity_id=identity.id, channel=channel, community_id=community,
@@ -362,7 +368,8 @@ class ConversationEngine:
         session's next flush."""
         message = stored[0]
         pending = message in session.new
-        if session.bind.dialect.name != "postgresql" or not (pending or (len(stored) > 1 and _only_route_changed(message))):
+        one_statement = pending or (len(stored) > 1 and _only_route_changed(message))
+        if session.bind.dialect.name != "postgresql" or not one_statement:
             session.add_all(stored[1:])
             limits.record(session, bucket, now)
             conversation.updated_at = now

@@ -12,7 +12,7 @@ from typing import Dict, Set
 import httpx
 import pytest
 
-from bot.bench_serve import Server, free_port, listening_sockets, wait_for_workers
+from bot.bench_serve import Server, free_port, listening_sockets, tcp_sockets, wait_for_workers
 from tests.conftest import subprocess_env
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreading is Linux's")
@@ -32,13 +32,8 @@ def _socket_inodes(pid: int) -> Set[str]:
 
 def _established_by_process(port: int, pids) -> Dict[int, int]:
     """ESTABLISHED server-side connections on the port, per process (from /proc)."""
-    inode_of_connection = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inode_of_connection.add(fields[9])
-    return {pid: len(_socket_inodes(pid) & inode_of_connection) for pid in pids}
+    connections = set(tcp_sockets(port, "01"))
+    return {pid: len(_socket_inodes(pid) & connections) for pid in pids}
 
 
 def _children(pid: int):
