@@ -205,6 +205,56 @@ def evaluate_styles(parser: Any, items: List[StyleItem]) -> Dict[str, Any]:
                        or (r["handoff_expected"] == "urgent") != (r["route"]["priority"] == "urgent")]}
 
 
+IN_CONVERSATION_AT = "2026-11-27T02:00:00"  # UTC: a Friday morning in Beijing, inside office and agent hours
+
+
+def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[StyleItem]) -> Dict[str, Any]:
+    """The routine FAQ questions of the styles set as residents meet them: each the first message of a new
+    conversation through the engine (bot/engine.py, on an empty SQLite database), which also splits a message of
+    several requests ("…？另外…") and answers each. The FAQ answers sent are read off the replies' 没有解决我的问题
+    buttons (``/not_helpful <id>``). A question is answered right when a gold FAQ is answered and no other; *all
+    answered* when every gold FAQ of the message is. Reported beside the `/api/parse` figures, never instead: the
+    figures of this view were first computed after the set's errors had been seen (nothing was tuned on them)."""
+    import datetime as dt
+
+    from bot.community import sync_communities
+    from bot.engine import ConversationEngine
+    from bot.knowledge import load_knowledge_base
+    from bot.notify import LogSmsSender
+    from bot.storage.db import open_database
+
+    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    now = dt.datetime.fromisoformat(IN_CONVERSATION_AT)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_database(f"sqlite:///{tmp}/eval.db")
+        with db.session() as session:
+            sync_communities(session, kb.communities)
+        engine = ConversationEngine(db=db, parser=parser, kb_provider=lambda: kb, sms=LogSmsSender(), clock=lambda: now)
+        for i, item in enumerate(items):
+            if not (item.labels[0].startswith("faq/") and not item.handoff):
+                continue
+            result = engine.handle("web", f"eval-{i}", item.text)
+            answered = [b.payload.split(" ", 1)[1] for r in result.replies for b in r.buttons
+                        if b.payload.startswith("/not_helpful ")]
+            gold = {label.split("/", 1)[1] for label in item.labels if label.startswith("faq/")}
+            wrong = [a for a in answered if a not in gold]
+            rows.append({"text": item.text, "style": item.style, "gold": item.labels, "answered": answered,
+                         "right": bool(set(answered) & gold) and not wrong, "all": gold <= set(answered) and not wrong,
+                         "wrong": bool(wrong), "route": result.route.get("action") or result.route.get("decision")})
+        db.engine.dispose()
+
+    def summary(part: List[Dict[str, Any]]) -> Dict[str, Any]:
+        n = len(part)
+        return {"routine_faq": n, "answered_right": sum(r["right"] for r in part) / n if n else None,
+                "all_answered": sum(r["all"] for r in part) / n if n else None,
+                "wrong_answer": sum(r["wrong"] for r in part) / n if n else None}
+
+    return {"overall": summary(rows), "per_style": {s: summary([r for r in rows if r["style"] == s])
+                                                    for s in dict.fromkeys(r["style"] for r in rows)},
+            "rows": rows}
+
+
 def _styles_summary(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     def share(xs: List[bool]) -> Optional[float]:
         return sum(xs) / len(xs) if xs else None
@@ -246,6 +296,16 @@ def styles_markdown(r: Dict[str, Any]) -> str:
              "| style | n | " + " | ".join(head) + " |", "| --- | --- | " + " | ".join("---" for _ in head) + " |"]
     for style, s in list(r["per_style"].items()) + [("**all**", r["overall"])]:
         lines.append(f"| {style} | {s['messages']} | " + " | ".join(f(s[c]) for c in cols) + " |")
+    conversation = r.get("in_conversation")
+    if conversation:
+        lines += ["", "The routine FAQ questions in a conversation (each the first message of a new conversation "
+                  "through the engine, which answers each request of a message that has several; computed after "
+                  "the errors below had been seen, reported beside the figures above, never instead):", "",
+                  "| style | routine FAQ | answered right | every FAQ asked answered | wrong answer |",
+                  "| --- | --- | --- | --- | --- |"]
+        for style, s in list(conversation["per_style"].items()) + [("**all**", conversation["overall"])]:
+            lines.append(f"| {style} | {s['routine_faq']} | {f(s['answered_right'])} | {f(s['all_answered'])} | "
+                         f"{f(s['wrong_answer'])} |")
     lines += ["", "Errors (read label, or route):", ""]
     lines += [f"- [{e['style']}] `{e['text']}`: {'/'.join(e['gold'])} → {e['read']} "
               f"({e['route']['decision']}{' ' + e['route']['priority'] if e['route']['priority'] else ''})"

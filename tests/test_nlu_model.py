@@ -149,3 +149,20 @@ def test_an_appliance_that_will_not_light_is_a_repair_not_an_emergency(parser, t
     reading = parser.parse(text)
     assert reading.intent == "repair_request", reading.intent
     assert decide(reading).priority != "urgent"
+
+
+def test_styles_in_conversation_reads_the_answers_the_engine_sent(parser, settings):
+    """The conversation view of `wuye eval`: each request of a message answered, read off the replies' buttons."""
+    items = [evaluation.StyleItem("物业几点上班？另外停车月卡多少钱", ["faq/office_hours", "faq/parking_monthly_card"],
+                                  "multi", None),
+             evaluation.StyleItem("物业几点上班", ["faq/office_hours"], "plain", None),
+             evaluation.StyleItem("物业几点上班", ["faq/pets"], "plain", None),  # answered, but not what was asked
+             evaluation.StyleItem("电梯困人了快来", ["emergency"], "plain", "urgent")]  # not a routine question
+    report = evaluation.evaluate_styles_in_conversation(settings, parser, items)
+    rows = report["rows"]
+    assert len(rows) == 3
+    assert sorted(rows[0]["answered"]) == ["office_hours", "parking_monthly_card"] and rows[0]["all"]
+    assert rows[1]["right"] and rows[1]["all"] and not rows[1]["wrong"]
+    assert rows[2]["wrong"] and not rows[2]["right"]
+    assert report["per_style"]["multi"]["all_answered"] == 1.0
+    assert report["per_style"]["plain"]["answered_right"] == 0.5 and report["overall"]["wrong_answer"] == 1 / 3
