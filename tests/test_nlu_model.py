@@ -166,3 +166,20 @@ def test_styles_in_conversation_reads_the_answers_the_engine_sent(parser, settin
     assert rows[2]["wrong"] and not rows[2]["right"]
     assert report["per_style"]["multi"]["all_answered"] == 1.0
     assert report["per_style"]["plain"]["answered_right"] == 0.5 and report["overall"]["wrong_answer"] == 1 / 3
+
+
+def test_long_stories_get_one_answer_and_two_questions_get_two(parser, settings):
+    """The request splitter on a development set (tests/dev/long_messages.yml, written from the spec alone): a long
+    story with one question is answered once, never with an FAQ nobody asked; two questions get both answers."""
+    from bot.settings import PROJECT_ROOT
+
+    import yaml
+
+    rows = yaml.safe_load((PROJECT_ROOT / "tests" / "dev" / "long_messages.yml").read_text(encoding="utf-8"))["messages"]
+    items = [evaluation.StyleItem(r["text"], [f"faq/{f}" for f in r["faq"]], r["kind"], None) for r in rows]
+    report = evaluation.evaluate_styles_in_conversation(settings, parser, items)["per_style"]
+    assert report["single"]["routine_faq"] >= 70 and report["multi"]["routine_faq"] >= 50
+    assert report["single"]["wrong_answer"] == 0  # 0 of 73 when written
+    assert report["single"]["answered_right"] >= 0.93  # 0.973 when written
+    assert report["multi"]["wrong_answer"] == 0
+    assert report["multi"]["all_answered"] >= 0.88  # 0.920 when written
