@@ -245,20 +245,19 @@ def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[Styl
         db.engine.dispose()
 
     def summary(part: List[Dict[str, Any]]) -> Dict[str, Any]:
-        n = len(part)
-        return {"routine_faq": n, "answered_right": sum(r["right"] for r in part) / n if n else None,
-                "all_answered": sum(r["all"] for r in part) / n if n else None,
-                "wrong_answer": sum(r["wrong"] for r in part) / n if n else None}
+        return {"routine_faq": len(part), "answered_right": _share([r["right"] for r in part]),
+                "all_answered": _share([r["all"] for r in part]), "wrong_answer": _share([r["wrong"] for r in part])}
 
     return {"overall": summary(rows), "per_style": {s: summary([r for r in rows if r["style"] == s])
                                                     for s in dict.fromkeys(r["style"] for r in rows)},
             "rows": rows}
 
 
-def _styles_summary(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
-    def share(xs: List[bool]) -> Optional[float]:
-        return sum(xs) / len(xs) if xs else None
+def _share(xs: List[bool]) -> Optional[float]:
+    return sum(xs) / len(xs) if xs else None
 
+
+def _styles_summary(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     faq = [r for r in rows if r["faq_item"]]
     routine = [r for r in rows if r["routine"]]
     urgent = [r for r in rows if r["handoff_expected"] == "urgent"]
@@ -268,15 +267,15 @@ def _styles_summary(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     p, rec, f1 = _prf(tp, fp, fn)
     return {
         "messages": len(rows),
-        "read_right": share([r["read_right"] for r in rows]),
-        "intent_accuracy": share([r["intent_right"] for r in rows]),
-        "faq_top1": share([r["read_right"] for r in faq]),
+        "read_right": _share([r["read_right"] for r in rows]),
+        "intent_accuracy": _share([r["intent_right"] for r in rows]),
+        "faq_top1": _share([r["read_right"] for r in faq]),
         "routine_faq": len(routine),
-        "answered_right": share([r["outcome"] == "right" for r in routine]),
-        "clarify": share([r["outcome"] == "clarify" for r in routine]),
-        "wrong_answer": share([r["outcome"] == "wrong" for r in routine]),
-        "other_route": share([r["outcome"] == "other" for r in routine]),
-        "urgent_recall": share([r["route"]["priority"] == "urgent" for r in urgent]),
+        "answered_right": _share([r["outcome"] == "right" for r in routine]),
+        "clarify": _share([r["outcome"] == "clarify" for r in routine]),
+        "wrong_answer": _share([r["outcome"] == "wrong" for r in routine]),
+        "other_route": _share([r["outcome"] == "other" for r in routine]),
+        "urgent_recall": _share([r["route"]["priority"] == "urgent" for r in urgent]),
         "handoff_precision": p if tp + fp else None, "handoff_recall": rec if tp + fn else None,
         "handoff_f1": f1 if tp + fp + fn else None,
     }
