@@ -31,9 +31,8 @@ from bot.errors import TooManyRequests, WuyeError, check_identifier, check_text
 from bot.limits import Limits
 from bot.localtime import DEFAULT_TIME_ZONE, to_local, utcnow
 from bot.knowledge import KnowledgeBase
-from bot.nlu.clauses import QUESTION_MARKERS
 from bot.domain import ConversationStatus, HandoffStatus, Priority
-from bot.router import ConversationState, Route, decide, emergency_matches
+from bot.router import ConversationState, Route, decide, request_segments, several_routes
 from bot.storage.db import Database, transient, written
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message
 
@@ -44,31 +43,6 @@ FLOWS: Dict[str, FlowSpec] = {
     "parking": parking.FLOW,
     "callback": callback.FLOW,
 }
-SPLIT = re.compile(r"([？?。！!；;]+|另外|还有就是|还有|顺便问一下|顺便|以及)")
-CONNECTORS = ("另外", "还有就是", "还有", "顺便问一下", "顺便", "以及")
-
-
-def request_segments(text: str) -> List[str]:
-    """The parts of a message that are requests of their own ("物业费多少？另外厨房漏水" → two).
-
-    A part is a request when it asks (a question or request marker), follows an explicit connector (另外, 还有,
-    顺便…) or reports an emergency; the other parts — the story before a question — are context, not requests.
-    """
-    parts = SPLIT.split(text)
-    segments, after_connector = [], False
-    for part in parts:
-        piece = part.strip()
-        if not piece:
-            continue
-        if SPLIT.fullmatch(piece):
-            after_connector = piece in CONNECTORS
-            continue
-        if len(piece) >= 2 and (after_connector or QUESTION_MARKERS.search(piece) or emergency_matches(piece)):
-            segments.append(piece)
-        after_connector = False
-    return segments
-
-
 # The turn's own look-ups, built once with bound parameters (building a statement costs more than running it)
 # (on the table, not the mapped class: run on the session's connection it skips the ORM's execution context — the
 # turn reads it before storing anything, so there is nothing to autoflush)
@@ -432,14 +406,13 @@ class ConversationEngine:
         if not state.flow and route.action in ("answer", "start_flow", "clarify", "handoff", "smalltalk", "out_of_scope"):
             segments = request_segments(ctx.text)
             if len(segments) > 1:
-                readings = [self._parse(s) for s in segments]
-                routes = [decide(r, ConversationState(handoff_status=state.handoff_status,
-                                                      handoff_priority=state.handoff_priority)) for r in readings]
-                actionable = [(s, r, rt) for s, r, rt in zip(segments, readings, routes)
-                              if rt.decision in ("answer", "flow", "handoff")]
-                if len(actionable) > 1:
+                actionable = several_routes(ctx.text, segments, [self._parse(s) for s in segments], state)
+                if actionable:
                     self._several(ctx, actionable)
-                    return Route(actionable[0][2].decision, actionable[0][2].priority,
+                    # the turn is stored as a handoff when one was opened (urgent first), else as its first request
+                    head = min((rt for _, _, rt in actionable), key=lambda rt: (rt.decision != "handoff",
+                                                                               rt.priority != Priority.URGENT))
+                    return Route(head.decision, head.priority,
                                  [f"{s}: {rt.action}" for s, _, rt in actionable], action="several")
         self._act(ctx, route, state)
         return route
@@ -586,8 +559,9 @@ class ConversationEngine:
                 Button("常见问题", f"/faq {HOT_QUESTIONS[0]}"), Button("转人工客服", "/handoff")]
 
     def _several(self, ctx: TurnContext, actionable) -> None:
-        """Several requests in one message: emergencies first, then answers, then flows one after another."""
-        order = {"handoff": 0, "answer": 1, "flow": 2}
+        """Several requests in one message: an emergency alone (the page comes first and nothing else is said);
+        otherwise the answers, then a handoff (the person takes over the rest) or the flows one after another."""
+        order = {"answer": 0, "handoff": 1, "flow": 2}
         actionable = sorted(actionable, key=lambda a: (0 if a[2].priority == Priority.URGENT else 1, order[a[2].decision]))
         flows = [(r.intent, s) for s, r, rt in actionable if rt.decision == "flow"]
         for segment, reading, route in actionable:

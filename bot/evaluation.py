@@ -208,13 +208,15 @@ def evaluate_styles(parser: Any, items: List[StyleItem]) -> Dict[str, Any]:
 IN_CONVERSATION_AT = "2026-11-27T02:00:00"  # UTC: a Friday morning in Beijing, inside office and agent hours
 
 
-def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[StyleItem]) -> Dict[str, Any]:
+def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[StyleItem],
+                                    routine_only: bool = True) -> Dict[str, Any]:
     """The routine FAQ questions of the styles set as residents meet them: each the first message of a new
     conversation through the engine (bot/engine.py, on an empty SQLite database), which also splits a message of
     several requests ("…？另外…") and answers each. The FAQ answers sent are read off the replies' 没有解决我的问题
     buttons (``/not_helpful <id>``). A question is answered right when a gold FAQ is answered and no other; *all
     answered* when every gold FAQ of the message is. Reported beside the `/api/parse` figures, never instead: the
-    figures of this view were first computed after the set's errors had been seen (nothing was tuned on them)."""
+    figures of this view were first computed after the set's errors had been seen (nothing was tuned on them).
+    ``routine_only=False`` runs every item (the development sets of emergencies); each row has the turn's priority."""
     import datetime as dt
 
     from bot.community import sync_communities
@@ -232,7 +234,7 @@ def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[Styl
             sync_communities(session, kb.communities)
         engine = ConversationEngine(db=db, parser=parser, kb_provider=lambda: kb, sms=LogSmsSender(), clock=lambda: now)
         for i, item in enumerate(items):
-            if not (item.labels[0].startswith("faq/") and not item.handoff):
+            if routine_only and not (item.labels[0].startswith("faq/") and not item.handoff):
                 continue
             result = engine.handle("web", f"eval-{i}", item.text)
             answered = [b.payload.split(" ", 1)[1] for r in result.replies for b in r.buttons
@@ -241,7 +243,8 @@ def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[Styl
             wrong = [a for a in answered if a not in gold]
             rows.append({"text": item.text, "style": item.style, "gold": item.labels, "answered": answered,
                          "right": bool(set(answered) & gold) and not wrong, "all": gold <= set(answered) and not wrong,
-                         "wrong": bool(wrong), "route": result.route.get("action") or result.route.get("decision")})
+                         "wrong": bool(wrong), "route": result.route.get("action") or result.route.get("decision"),
+                         "priority": result.route.get("priority")})
         db.engine.dispose()
 
     def summary(part: List[Dict[str, Any]]) -> Dict[str, Any]:

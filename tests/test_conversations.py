@@ -310,6 +310,19 @@ def test_request_segments_keep_requests_and_drop_the_story():
     assert request_segments("物业费多少？另外厨房漏水") == ["物业费多少", "厨房漏水"]
     assert request_segments("上周楼上装修，吵得不行。想问一下装修几点可以开始？") == ["想问一下装修几点可以开始"]
     assert request_segments("电梯困人了！另外我要投诉保安") == ["电梯困人了", "我要投诉保安"]
+    assert request_segments("物业费多少另外厨房漏水") == ["物业费多少", "厨房漏水"]  # voice input: no punctuation
+    # 还有 / 顺便 inside a clause join words; the thanks and the story are not requests
+    assert request_segments("楼下草坪啥时候打药呀🤔 家里有娃还有只狗，怕碰到") == ["楼下草坪啥时候打药呀🤔 家里有娃还有只狗，怕碰到"]
+    assert request_segments("以前都是去物业办公室交费，顺便把停车费也交了。现在物业费有哪些交法？麻烦你们了") == \
+        ["现在物业费有哪些交法"]
+    assert request_segments("孙子要来住，他的门禁卡我都给办好了。请问能装哪几家的宽带？") == ["请问能装哪几家的宽带"]
+
+
+def test_a_question_and_a_request_for_a_person_get_the_answer_and_the_person(world):
+    result = world.say("业委会找谁啊？另外我要转人工", sender="two-requests")
+    assert result.route["action"] == "several" and result.route["decision"] == "handoff"
+    assert result.handoff is not None
+    assert world.engine.kb_provider().render("owners_committee") == result.replies[0].text  # the answer comes first
 
 
 def test_a_restart_in_the_middle_of_a_flow_loses_nothing(world):

@@ -50,6 +50,34 @@ def test_a_stove_that_will_not_light_is_not_a_fire():
         assert emergency_matches(text), text
 
 
+def test_a_past_resolved_danger_before_a_question_is_not_an_emergency():
+    from bot.router import told_as_past
+
+    past = ["前年楼上水管爆了把我家淹了，后来保险都赔完了，现在准备重新装修，装修垃圾要怎么清运",
+            "之前我家电动车被偷过一次，后来派出所帮忙找回来了，现在想问问小区的监控能保存多久",
+            "我父亲之前在家晕倒过一次，送医院查了没啥大事，已经回家了，想问小区里有没有充电桩"]
+    for text in past:
+        assert emergency_matches(text) and told_as_past(text), text
+    now = ["之前水管修好了，现在又爆了，水一直往外喷怎么办", "上次修好的插座刚才又冒火花了，快来人",
+           "去年漏过一次气，修好了，今天又有煤气味，怎么办", "前年水管爆过一次后来修好了"]  # the last asks nothing
+    for text in now:
+        assert emergency_matches(text) and not told_as_past(text), text
+
+
+def test_a_child_who_swallowed_pills_is_an_emergency():
+    for text in ("他刚抓了一把药片吃进去了", "孩子误食了纽扣电池", "老人喝了农药"):
+        assert emergency_matches(text), text
+    assert not emergency_matches("药片饭后吃还是饭前吃")
+
+
+def test_waste_before_the_word_property_company_is_not_an_insult():
+    from bot.nlu.emotion import ANGRY_CUES, match_cues
+
+    assert "insult" not in match_cues("大件垃圾物业收不收费啊", ANGRY_CUES)
+    assert "insult" not in match_cues("装修垃圾物业管不管清运", ANGRY_CUES)
+    assert "insult" in match_cues("你们这垃圾物业", ANGRY_CUES) and "insult" in match_cues("垃圾物业！", ANGRY_CUES)
+
+
 # --- the policy table, row by row, on hand-made readings (the docstring of bot/router.py) ----------------
 import dataclasses  # noqa: E402
 from typing import Any, Dict, List, Optional  # noqa: E402
