@@ -149,10 +149,10 @@ def test_the_queue_is_published_at_once_then_at_most_once_per_interval_holding_e
         agents = services.hub.subscribe("agents")
         try:
             await live.run_turn(services, "rest", "q0", "转人工", [])
+            started = time.monotonic()  # the first publication's interval runs from here
             await asyncio.sleep(0.1)
             first = [e for e in drain(agents) if e["type"] == "queue"]
             assert len(first) == 1 and len(first[0]["queue"]) == 1  # after a quiet moment: at once
-            started = time.monotonic()
             for i in range(1, 4):
                 await live.run_turn(services, "rest", f"q{i}", "转人工", [])
             for n in range(12):

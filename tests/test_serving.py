@@ -51,8 +51,10 @@ def test_two_workers_each_listen_and_share_new_connections(tmp_path, settings, t
         assert listening_sockets(port) == 2  # one socket per worker; the supervisor's own holds the port unlistened
         clients = [httpx.Client(base_url=server.url, timeout=10) for _ in range(16)]
         try:
-            for client in clients:  # 16 keep-alive connections, as the benchmark's load opens them
-                assert client.post("/api/parse", json={"text": "物业几点上班"}).json()["intent"]["name"]
+            for _ in range(2):  # 16 keep-alive connections, as the benchmark's load opens them; the second round
+                # reopens any the server closed after its 5 s keep-alive while the first parses were slow
+                for client in clients:
+                    assert client.post("/api/parse", json={"text": "物业几点上班"}).json()["intent"]["name"]
             split = _established_by_process(port, _children(server.process.pid))  # the workers (and spawn's helper)
             assert sum(split.values()) == 16
             # spread by the kernel's hash of each connection (all 16 on one worker: odds 1 in 32,768)
