@@ -472,6 +472,8 @@ def several_routes(text: str, segments: List[str], readings: List[Any], state: C
         route = decide(reading, part_state)
         if route.action == "emergency" and (not rule_emergencies(reading) or told_as_past(text)):
             continue  # by probability alone, or a past danger: a story clause, not a request (see above)
+        if route.decision == "answer" and any(r.decision == "answer" and r.target == route.target for _, _, r in kept):
+            continue  # two questions of one FAQ ("物业费多少钱一平？是按建筑面积算的吗？"): answered once
         if route.decision in ("answer", "flow", "handoff"):
             kept.append((segment, reading, route))
     return kept if len(kept) > 1 else []

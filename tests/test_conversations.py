@@ -318,6 +318,12 @@ def test_request_segments_keep_requests_and_drop_the_story():
     assert request_segments("孙子要来住，他的门禁卡我都给办好了。请问能装哪几家的宽带？") == ["请问能装哪几家的宽带"]
 
 
+def test_two_questions_of_one_faq_get_its_answer_once(world):
+    result = world.say("物业费多少钱一平？物业费是按建筑面积算的吗？", sender="one-faq-twice")
+    answers = [b.payload for r in result.replies for b in r.buttons if b.payload.startswith("/not_helpful ")]
+    assert answers == ["/not_helpful fee_standard"]
+
+
 def test_a_question_and_a_request_for_a_person_get_the_answer_and_the_person(world):
     result = world.say("业委会找谁啊？另外我要转人工", sender="two-requests")
     assert result.route["action"] == "several" and result.route["decision"] == "handoff"
