@@ -63,11 +63,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def parse_json(parser, text: str, with_tokens: bool = False) -> dict:
-    from bot.router import decide
+    from bot.router import first_message_route
 
     reading = parser.parse(text)
     out = reading.as_api()
-    out["route"] = decide(reading).as_api()
+    out["route"] = first_message_route(reading, parser.parse).as_api()
     if with_tokens:
         out["tokens"] = reading.tokens
     return out

@@ -32,7 +32,7 @@ from bot.limits import Limits
 from bot.localtime import DEFAULT_TIME_ZONE, to_local, utcnow
 from bot.knowledge import KnowledgeBase
 from bot.domain import ConversationStatus, HandoffStatus, Priority
-from bot.router import ConversationState, Route, decide, request_segments, several_routes
+from bot.router import ConversationState, Route, decide, split_requests
 from bot.storage.db import Database, transient, written
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message
 
@@ -403,17 +403,10 @@ class ConversationEngine:
     def _dispatch(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> Route:
         state = self._state(ctx, last_turn, active)
         route = decide(ctx.reading, state)
-        if not state.flow and route.action in ("answer", "start_flow", "clarify", "handoff", "smalltalk", "out_of_scope"):
-            segments = request_segments(ctx.text)
-            if len(segments) > 1:
-                actionable = several_routes(ctx.text, segments, [self._parse(s) for s in segments], state)
-                if actionable:
-                    self._several(ctx, actionable)
-                    # the turn is stored as a handoff when one was opened (urgent first), else as its first request
-                    head = min((rt for _, _, rt in actionable), key=lambda rt: (rt.decision != "handoff",
-                                                                               rt.priority != Priority.URGENT))
-                    return Route(head.decision, head.priority,
-                                 [f"{s}: {rt.action}" for s, _, rt in actionable], action="several")
+        several = split_requests(ctx.text, route, state, self._parse)
+        if several:
+            self._several(ctx, several.requests)
+            return several.route
         self._act(ctx, route, state)
         return route
 

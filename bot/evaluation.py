@@ -175,21 +175,29 @@ def evaluate_styles(parser: Any, items: List[StyleItem]) -> Dict[str, Any]:
 
     A message is *read right* when its label (intent, or faq/<id>) is one of its gold labels. For routine FAQ
     questions (a FAQ label first and no handoff expected) the route is classed as answered right, clarify,
-    wrong answer (another FAQ answered) or other (flow, handoff, reject, small talk).
+    wrong answer (another FAQ answered) or other (flow, handoff, reject, small talk). The route is `/api/parse`'s:
+    a message of several requests is split as the router splits it, and answered right when every FAQ it answers
+    is one of the message's (since 2026-11-28; before, the whole message's reading alone was routed).
     """
+    from bot.router import ConversationState, split_requests
+
     rows = []
     for item in items:
         reading = parser.parse(item.text)
         route = decide(reading)
+        several = split_requests(item.text, route, ConversationState(), parser.parse)
+        answered = [f"faq/{rt.target}" for _, _, rt in several.requests if rt.decision == "answer"] if several else \
+            ([f"faq/{reading.faq_id}"] if route.decision == "answer" else [])
+        route = several.route if several else route
         label = _read_label(reading)
         gold_intents = {l.split("/")[0] for l in item.labels}
         routine = item.labels[0].startswith("faq/") and not item.handoff
         if not routine:
             outcome = None
+        elif answered:
+            outcome = "right" if set(answered) <= set(item.labels) else "wrong"
         elif route.decision == "clarify":
             outcome = "clarify"
-        elif route.decision == "answer":
-            outcome = "right" if f"faq/{reading.faq_id}" in item.labels else "wrong"
         else:
             outcome = "other"
         rows.append({"text": item.text, "style": item.style, "gold": item.labels, "read": label,

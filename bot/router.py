@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from bot.nlu.clauses import QUESTION_MARKERS, REQUEST_MARKERS
 
@@ -477,3 +477,42 @@ def several_routes(text: str, segments: List[str], readings: List[Any], state: C
         if route.decision in ("answer", "flow", "handoff"):
             kept.append((segment, reading, route))
     return kept if len(kept) > 1 else []
+
+
+SPLITTABLE = ("answer", "start_flow", "clarify", "handoff", "smalltalk", "out_of_scope")
+
+
+@dataclass
+class Several:
+    """A message of several requests: the turn's route (stored with the message, returned by /api/parse) and the
+    requests to carry out, each with its words, reading and route."""
+
+    route: Route
+    requests: List[Tuple[str, Any, Route]]
+
+
+def split_requests(text: str, route: Route, state: ConversationState, parse: Callable[[str], Any]
+                   ) -> Optional[Several]:
+    """The whole message's route ``decide`` gave, split when the message holds several requests (not under a flow,
+    not an emergency, a button or a rating): each request read alone with ``parse``, kept by ``several_routes``.
+    The turn's route is a handoff when one is opened (urgent first), else its first request's; its reasons are
+    "<the words>: <action>" per request. None when the message is one request."""
+    if state.flow or route.action not in SPLITTABLE:
+        return None
+    segments = request_segments(text)
+    if len(segments) < 2:
+        return None
+    requests = several_routes(text, segments, [parse(s) for s in segments], state)
+    if not requests:
+        return None
+    head = min((rt for _, _, rt in requests), key=lambda rt: (rt.decision != "handoff", rt.priority != "urgent"))
+    return Several(Route(head.decision, head.priority, [f"{s}: {rt.action}" for s, _, rt in requests],
+                         action="several"), requests)
+
+
+def first_message_route(reading: Any, parse: Callable[[str], Any]) -> Route:
+    """The route for a text as the first message of a new conversation (`/api/parse`, `wuye parse`): ``decide``,
+    split as the engine splits a message of several requests (each read with ``parse``)."""
+    route = decide(reading)
+    several = split_requests(reading.text, route, ConversationState(), parse)
+    return several.route if several else route

@@ -28,6 +28,20 @@ def test_parse_has_the_spec_shape(client):
     assert isinstance(body["entities"], list)
 
 
+def test_parse_routes_a_message_of_several_requests_as_the_conversation_would(client):
+    """The spec: the route the router would take for the text as the first message of a new conversation — for two
+    questions that is both answered (the engine's split), not a clarify on the whole text's split probability."""
+    body = client.post("/api/parse", json={"text": "物业费多少钱一平？另外停车月卡怎么办"}).json()
+    assert body["route"]["decision"] == "answer" and body["route"]["priority"] is None
+    assert body["route"]["reasons"] == ["物业费多少钱一平: answer", "停车月卡怎么办: answer"]
+    assert body["intent"]["name"] == "faq"  # the reading stays the whole text's
+    story = client.post("/api/parse", json={"text": "上周楼上装修，吵得不行。想问一下装修几点可以开始？"}).json()
+    assert story["route"]["decision"] == "answer" and story["faq"]["id"] == "renovation_hours"
+    assert story["route"]["reasons"] == ["faq/renovation_hours"]  # one request: the story is context
+    urgent = client.post("/api/parse", json={"text": "物业费多少？另外厨房水管爆了水一直往外喷"}).json()
+    assert urgent["route"]["decision"] == "handoff" and urgent["route"]["priority"] == "urgent"
+
+
 def test_parse_emergency_is_urgent_handoff(client):
     body = client.post("/api/parse", json={"text": "3栋电梯困人了，快来！"}).json()
     assert body["route"] == {"decision": "handoff", "priority": "urgent", "reasons": body["route"]["reasons"]}

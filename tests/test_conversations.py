@@ -305,7 +305,7 @@ def test_a_story_before_the_question_is_context_not_a_request(world):
 
 
 def test_request_segments_keep_requests_and_drop_the_story():
-    from bot.engine import request_segments
+    from bot.router import request_segments
 
     assert request_segments("物业费多少？另外厨房漏水") == ["物业费多少", "厨房漏水"]
     assert request_segments("上周楼上装修，吵得不行。想问一下装修几点可以开始？") == ["想问一下装修几点可以开始"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.api.deps import ServicesDep
 from bot.errors import check_text
-from bot.router import decide
+from bot.router import Route, first_message_route, request_segments
 
 router = APIRouter(prefix="/api", tags=["nlu"])
 
@@ -60,14 +60,22 @@ class ParseResponse(BaseModel):
 INLINE_CHARS = 200  # parsing a message this short takes well under a millisecond: no thread hop for it
 
 
+def read_and_route(parser: Any, text: str) -> Tuple[Any, Route]:
+    """The reading of the whole text and the route the router would take for it as the first message of a new
+    conversation: a message of several requests gets the engine's split route (``several``: "<the words>: <action>"
+    per request), not the whole text's reading alone."""
+    reading = parser.parse(text)
+    return reading, first_message_route(reading, parser.parse)
+
+
 @router.post("/parse", response_model=ParseResponse, summary="Parse one message (as the first of a new conversation)")
 async def parse(body: ParseRequest, services: ServicesDep) -> Response:
     text = check_text(body.text, services.settings.max_message_chars)
-    if len(text) <= INLINE_CHARS:
-        reading = services.parser.parse(text)
-    else:
-        reading = await run_in_threadpool(services.parser.parse, text)
+    if len(text) <= INLINE_CHARS and len(request_segments(text)) < 2:
+        reading, route = read_and_route(services.parser, text)
+    else:  # a long message, or one of several requests (each is read too): off the event loop
+        reading, route = await run_in_threadpool(read_and_route, services.parser, text)
     result = reading.as_api()
-    result["route"] = decide(reading).as_api()
+    result["route"] = route.as_api()
     # built by us in the documented shape (response_model is for /docs): no second validation and copy
     return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
