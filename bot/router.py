@@ -29,6 +29,10 @@ decides. "Failed" marks a failed understanding.
 | 17 | emergency, not likely enough                                               | clarify / clarify               | –        | yes    |
 | 18 | out_of_scope                                                               | reject / out_of_scope           | –        |        |
 
+A message of several requests ("物业费多少？另外厨房漏水") routed as a whole to an answer, a flow, a clarify, a plain
+handoff, small talk or out of scope (``SPLITTABLE``: not an emergency, notice, incident or button), not under a flow, is split
+(``split_requests``): each request read alone and decided, story clauses never paged by probability, the turn's
+route "several" (the engine answers first, then hands off or starts the flows; ``/api/parse`` returns that route).
 A failed turn right after a failed turn becomes handoff / two_failed (normal). Under a flow, a message that is
 another request (rules 5-7, 10a-10c, 12-15 as the message would route without the flow) is routed by those rules with
 ``leaves_flow`` set: the unfinished flow is dropped.
