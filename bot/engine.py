@@ -161,7 +161,9 @@ class ConversationEngine:
     time_zone: str = DEFAULT_TIME_ZONE  # the zone relative times are read in before the 小区 is known
     max_chars: int = 1000
     limits: Limits = field(default_factory=Limits)
-    RETRIES = 5  # a turn is retried this often when its database connection is lost (backoff 0.05 s, 0.1 s…)
+    # a turn whose database connection is lost is run again for up to this long (backoff 0.05 s, 0.1 s… at most
+    # 0.5 s): bounded by time, not by a count, so a slow machine's longer attempts get the same grace as a fast one's
+    RETRY_SECONDS = 5.0
     _locks: "KeyedLocks" = field(default_factory=lambda: KeyedLocks(), repr=False)
 
     # --- entry point ------------------------------------------------------------------------------
@@ -177,17 +179,18 @@ class ConversationEngine:
         reading = self._parse(text)
         # A turn whose database connection dies (a failover, a killed backend) is run again from the start on a
         # fresh connection: nothing of the failed attempt was committed.
-        for attempt in range(self.RETRIES + 1):
+        deadline, attempt = time.monotonic() + self.RETRY_SECONDS, 0
+        while True:
             try:
                 result = self._turn(channel, sender_id, text, photos, community_id, kb, reading, client_id)
                 if not result.duplicate:
                     metrics.record_turn(result)
                 return result
             except DBAPIError as exc:
-                if attempt == self.RETRIES or not transient(exc):
+                if not transient(exc) or time.monotonic() >= deadline:
                     raise
-                time.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
+                attempt += 1
+                time.sleep(min(0.05 * attempt, 0.5))
 
     def _turn(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]], community_id: Optional[str],
               kb: KnowledgeBase, reading: Any, client_id: Optional[str] = None) -> TurnResult:
