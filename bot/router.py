@@ -495,15 +495,16 @@ class Several:
     requests: List[Tuple[str, Any, Route]]
 
 
-def split_requests(text: str, route: Route, state: ConversationState, parse: Callable[[str], Any]
-                   ) -> Optional[Several]:
+def split_requests(text: str, route: Route, state: ConversationState, parse: Callable[[str], Any],
+                   segments: Optional[List[str]] = None) -> Optional[Several]:
     """The whole message's route ``decide`` gave, split when the message holds several requests (not under a flow,
     not an emergency, a button or a rating): each request read alone with ``parse``, kept by ``several_routes``.
     The turn's route is a handoff when one is opened (urgent first), else its first request's; its reasons are
-    "<the words>: <action>" per request. None when the message is one request."""
+    "<the words>: <action>" per request. None when the message is one request. ``segments``: the text's
+    ``request_segments`` when the caller has them already."""
     if state.flow or route.action not in SPLITTABLE:
         return None
-    segments = request_segments(text)
+    segments = request_segments(text) if segments is None else segments
     if len(segments) < 2:
         return None
     requests = several_routes(text, segments, [parse(s) for s in segments], state)
@@ -514,9 +515,9 @@ def split_requests(text: str, route: Route, state: ConversationState, parse: Cal
                          action="several"), requests)
 
 
-def first_message_route(reading: Any, parse: Callable[[str], Any]) -> Route:
+def first_message_route(reading: Any, parse: Callable[[str], Any], segments: Optional[List[str]] = None) -> Route:
     """The route for a text as the first message of a new conversation (`/api/parse`, `wuye parse`): ``decide``,
     split as the engine splits a message of several requests (each read with ``parse``)."""
     route = decide(reading)
-    several = split_requests(reading.text, route, ConversationState(), parse)
+    several = split_requests(reading.text, route, ConversationState(), parse, segments)
     return several.route if several else route

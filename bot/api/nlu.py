@@ -60,21 +60,22 @@ class ParseResponse(BaseModel):
 INLINE_CHARS = 200  # parsing a message this short takes well under a millisecond: no thread hop for it
 
 
-def read_and_route(parser: Any, text: str) -> Tuple[Any, Route]:
+def read_and_route(parser: Any, text: str, segments: List[str]) -> Tuple[Any, Route]:
     """The reading of the whole text and the route the router would take for it as the first message of a new
-    conversation: a message of several requests gets the engine's split route (``several``: "<the words>: <action>"
-    per request), not the whole text's reading alone."""
+    conversation: a message of several requests (``segments``, its ``request_segments``) gets the engine's split
+    route (``several``: "<the words>: <action>" per request), not the whole text's reading alone."""
     reading = parser.parse(text)
-    return reading, first_message_route(reading, parser.parse)
+    return reading, first_message_route(reading, parser.parse, segments)
 
 
 @router.post("/parse", response_model=ParseResponse, summary="Parse one message (as the first of a new conversation)")
 async def parse(body: ParseRequest, services: ServicesDep) -> Response:
     text = check_text(body.text, services.settings.max_message_chars)
-    if len(text) <= INLINE_CHARS and len(request_segments(text)) < 2:
-        reading, route = read_and_route(services.parser, text)
+    segments = request_segments(text)  # found once: they choose the thread and the route
+    if len(text) <= INLINE_CHARS and len(segments) < 2:
+        reading, route = read_and_route(services.parser, text, segments)
     else:  # a long message, or one of several requests (each is read too): off the event loop
-        reading, route = await run_in_threadpool(read_and_route, services.parser, text)
+        reading, route = await run_in_threadpool(read_and_route, services.parser, text, segments)
     result = reading.as_api()
     result["route"] = route.as_api()
     # built by us in the documented shape (response_model is for /docs): no second validation and copy
