@@ -439,6 +439,7 @@ def test_the_agent_console_shows_chinese_labels_only(browser, server):
     assert "紧急情况：电梯困人" in card and "优先级\n紧急" in card and "紧急情况" in card
     assert re.search(r"(平静|焦急|生气) \d+%", card), card
     assert agent.locator("#card .meter span").count() == 1
+    agent.wait_for_selector("#mine:has-text('网页')")  # the agent's own list refreshes live after the claim
     mine = agent.inner_text("#mine")
     assert "紧急" in mine and "网页" in mine
     for region in ("#queue", "#mine", "#conv-title", "#card"):
