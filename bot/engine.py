@@ -30,7 +30,7 @@ from bot import incidents, live, notices
 from bot.errors import TooManyRequests, WuyeError, check_identifier, check_text
 from bot.limits import Limits
 from bot.localtime import DEFAULT_TIME_ZONE, to_local, utcnow
-from bot.knowledge import KnowledgeBase
+from bot.knowledge import KnowledgeBase, answer_detail
 from bot.domain import ConversationStatus, HandoffStatus, Priority
 from bot.router import ConversationState, Route, decide, split_requests
 from bot.storage.db import Database, transient, written
@@ -52,6 +52,13 @@ _previous_resident = select(func.coalesce(func.max(_messages.id), 0)).where(
 _LAST_BOT_TURN = select(_messages.buttons).where(_messages.conversation_id == bindparam("conversation_id"),
                                                  _messages.sender == "bot", _messages.id > _previous_resident) \
     .order_by(_messages.id)
+# the resident's message before the bot's last one (what the last FAQ answer answered: the context of a follow-up
+# question), whether or not this turn's message is flushed yet
+_last_bot = select(func.max(_messages.id)).where(_messages.conversation_id == bindparam("conversation_id"),
+                                                 _messages.sender == "bot").scalar_subquery()
+_PREVIOUS_QUESTION = select(_messages.text).where(_messages.conversation_id == bindparam("conversation_id"),
+                                                  _messages.sender == "resident", _messages.id < _last_bot) \
+    .order_by(_messages.id.desc()).limit(1)
 _IDENTITY = select(ChatIdentity).where(ChatIdentity.channel == bindparam("channel"),
                                        ChatIdentity.sender_id == bindparam("sender_id"))
 _IDENTITY_FOR_UPDATE = _IDENTITY.with_for_update()  # one resident's turns in order across processes
@@ -391,11 +398,21 @@ class ConversationEngine:
             fills_slot=bool(spec and would_fill(ctx, flow, spec.slots)),
             offered=offered + (flow.offered if flow else []),
             last_answer=answered[-1] if answered else None,
+            last_question=self._last_question(ctx, answered[-1]) if answered else None,
             handoff_status=active.status if active else None,
             handoff_priority=active.priority if active else None,
             waiting_minutes=(ctx.now - waiting_since).total_seconds() / 60 if active and waiting_since else 0.0,
             **incidents.state_fields(ctx),  # live notices and open incidents for water/power/gas/lift messages
         )
+
+    @staticmethod
+    def _last_question(ctx: TurnContext, faq_id: str) -> Optional[str]:
+        """The resident's message the last FAQ answer answered (a button's payload: the FAQ's title instead)."""
+        text = ctx.session.connection().execute(_PREVIOUS_QUESTION, {"conversation_id": ctx.conversation.id}).scalar()
+        if text and not text.startswith("/"):
+            return text
+        entry = ctx.kb.entries.get(faq_id)
+        return entry.title if entry else None
 
     @staticmethod
     def _last_bot_turn(session, conversation_id: int) -> List[List[Dict[str, Any]]]:
@@ -405,7 +422,7 @@ class ConversationEngine:
 
     def _dispatch(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> Route:
         state = self._state(ctx, last_turn, active)
-        route = decide(ctx.reading, state)
+        route = decide(ctx.reading, state, self._parse)
         several = split_requests(ctx.text, route, state, self._parse)
         if several:
             self._several(ctx, several.requests)
@@ -460,6 +477,8 @@ class ConversationEngine:
             handoffs.open_handoff(ctx, route.priority or Priority.NORMAL.value, route.reasons)
         elif action == "answer":
             self._answer_faq(ctx, route.target)
+        elif action == "detail":
+            self._answer_detail(ctx, route.target)
         elif action == "repeat":
             ctx.say("这个问题我刚刚已经回答过了，看来没能解决您的问题。需要为您转人工客服吗？也可以换个说法再问我。",
                     [Button("转人工客服", "/handoff")])
@@ -506,6 +525,20 @@ class ConversationEngine:
             ctx.say("抱歉，这个选项已失效，请重新输入您的问题。")
             return
         ctx.say(ctx.kb.render(faq_id, ctx.community_id), [Button(NOT_HELPFUL, f"/not_helpful {faq_id}")])
+
+    def _answer_detail(self, ctx: TurnContext, faq_id: str) -> None:
+        """A follow-up about the FAQ just answered ("补一张要多少钱"): the sentence of its answer asked about, with the
+        whole answer a button away; the whole answer when no sentence stands out."""
+        if faq_id not in ctx.kb.entries:
+            self._answer_faq(ctx, faq_id)
+            return
+        answer = ctx.kb.render(faq_id, ctx.community_id)
+        part = answer_detail(answer, ctx.text)
+        if part is None:
+            ctx.say(f"关于“{ctx.kb.entries[faq_id].title}”，完整说明如下：\n{answer}",
+                    [Button(NOT_HELPFUL, f"/not_helpful {faq_id}")])
+            return
+        ctx.say(part, [Button("查看完整说明", f"/faq {faq_id}"), Button(NOT_HELPFUL, f"/not_helpful {faq_id}")])
 
     def _start_flow(self, ctx: TurnContext, name: str) -> None:
         current = ctx.flow

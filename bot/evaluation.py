@@ -264,6 +264,74 @@ def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[Styl
             "rows": rows}
 
 
+def load_followups(path: Path) -> List[Dict[str, Any]]:
+    """Two-turn conversations: a routine question, then a follow-up (``kind``: same | switch | new)."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["conversations"]
+
+
+def _turn_outcome(result: Any, expect: Dict[str, str]) -> Dict[str, Any]:
+    """What one turn did against what was expected: an FAQ answered (read off the replies' 没有解决我的问题
+    buttons), or the intent's action (a flow started, small talk, a handoff for complaint / human_agent)."""
+    answered = [b.payload.split(" ", 1)[1] for r in result.replies for b in r.buttons
+                if b.payload.startswith("/not_helpful ")]
+    route = result.route or {}
+    action = route.get("action") or route.get("decision")
+    if "faq" in expect:
+        right = expect["faq"] in answered and all(a == expect["faq"] for a in answered)
+        wrong = bool(answered) and not right
+    else:
+        intent = expect["intent"]
+        if intent in ("complaint", "human_agent"):
+            right = route.get("decision") == "handoff"
+        elif intent in ("fee_lookup", "repair_request", "repair_status", "parking"):
+            right = action == "start_flow" and route.get("target") == intent
+        else:
+            right = route.get("target") == intent or action == intent
+        wrong = bool(answered)
+    outcome = "right" if right else "wrong" if wrong else "clarify" if route.get("decision") == "clarify" else \
+        "repeat" if action == "repeat" else "other"
+    return {"answered": answered, "action": action, "outcome": outcome}
+
+
+def evaluate_followups(settings: Any, parser: Any, conversations: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Each conversation through the engine (an empty SQLite database, one resident per conversation): the first
+    turn and then the follow-up, scored as the resident would see them. A follow-up is scored only where its
+    first turn was answered right (else the context it leans on was never given)."""
+    import datetime as dt
+
+    from bot.community import sync_communities
+    from bot.engine import ConversationEngine
+    from bot.knowledge import load_knowledge_base
+    from bot.notify import LogSmsSender
+    from bot.storage.db import open_database
+
+    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    now = dt.datetime.fromisoformat(IN_CONVERSATION_AT)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_database(f"sqlite:///{tmp}/followups.db")
+        with db.session() as session:
+            sync_communities(session, kb.communities)
+        engine = ConversationEngine(db=db, parser=parser, kb_provider=lambda: kb, sms=LogSmsSender(), clock=lambda: now)
+        for i, conv in enumerate(conversations):
+            first, then = conv["turns"][0], conv["turns"][1]
+            one = _turn_outcome(engine.handle("web", f"followup-{i}", first["text"]), first["expect"])
+            two = _turn_outcome(engine.handle("web", f"followup-{i}", then["text"]), then["expect"])
+            rows.append({"kind": conv["kind"], "first": first["text"], "text": then["text"], "expect": then["expect"],
+                         "first_outcome": one["outcome"], **two})
+        db.engine.dispose()
+
+    def summary(part: List[Dict[str, Any]]) -> Dict[str, Any]:
+        scored = [r for r in part if r["first_outcome"] == "right"]
+        return {"conversations": len(part), "first_right": _share([r["first_outcome"] == "right" for r in part]),
+                "scored": len(scored), **{o: _share([r["outcome"] == o for r in scored])
+                                          for o in ("right", "wrong", "clarify", "repeat", "other")}}
+
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    return {"overall": summary(rows), "per_kind": {k: summary([r for r in rows if r["kind"] == k]) for k in kinds},
+            "rows": rows}
+
+
 def _share(xs: List[bool]) -> Optional[float]:
     return sum(xs) / len(xs) if xs else None
 

@@ -96,6 +96,51 @@ class KnowledgeBase:
         return sorted((e.id, list(e.questions)) for e in self.entries.values())
 
 
+# --- the part of an answer a follow-up asks about ------------------------------------------------------------
+# "补一张要多少钱" after the access-card answer: the sentence with the fee, not the whole answer again. The cues
+# stand for what a kind of question is answered with (a price by 元, a time by digits and 点/天, a place by 楼/室).
+DETAIL_CUES: Tuple[Tuple[str, str], ...] = (
+    (r"多少钱|几块|几毛|收费|费用|价格|贵不贵|要钱|花钱|免费|工本费|押金", r"\d+(\.\d+)?\s*元|免费|收费|费用|押金"),
+    (r"几点|什么时候|啥时候|时间|多久|多长时间|几天|哪天|周末|周六|周日|礼拜|节假日|晚上|中午", r"\d+[:：]\d+|\d+\s*(点|天|小时|分钟|个工作日)|周[一二三四五六日末]|节假日|工作日|当天|当场"),
+    (r"哪里|哪儿|在哪|地址|地方|位置|去哪", r"物业服务中心|\{?office_address|\d+\s*(号楼|栋|楼|层|室)|前台|大堂|门岗"),
+    (r"带什么|带啥|证件|材料|手续|要什么|需要什么|拿什么", r"身份证|房产证|证明|凭证|复印件|材料|合同|申请"),
+    (r"电话|打给谁|找谁|联系", r"电话|\d{7,}|拨打|联系"),
+    (r"网上|手机|线上|公众号|app|APP|微信|支付宝|小程序", r"公众号|微信|支付宝|线上|小程序|APP|App|网上"),
+)
+DETAIL_STOP = set("的了吗呢啊呀吧嘛么什怎要能可以是不有没在哪里个一这那我你您他她它们多少几还也就都和跟请问下想")
+
+
+def answer_sentences(answer: str) -> List[str]:
+    """An answer's sentences (its lines, each cut after 。；), without list numbers' blank pieces."""
+    out = []
+    for line in answer.splitlines():
+        out += [s.strip() for s in re.split(r"(?<=[。；;])", line) if len(s.strip()) > 1]
+    return out
+
+
+def answer_detail(answer: str, question: str) -> Optional[str]:
+    """The sentence of a (rendered) answer that a follow-up question asks about, or None when no sentence stands
+    out (the whole answer is sent again). Scored by the question's content characters and bigrams found in the
+    sentence, and by the kind of answer the question asks for (``DETAIL_CUES``)."""
+    sentences = answer_sentences(answer)
+    if len(sentences) < 3:
+        return None
+    chars = [c for c in question if "\u4e00" <= c <= "\u9fff" and c not in DETAIL_STOP]
+    bigrams = {question[i:i + 2] for i in range(len(question) - 1)
+               if all("\u4e00" <= c <= "\u9fff" for c in question[i:i + 2])}
+    cues = [want for asked, want in DETAIL_CUES if re.search(asked, question)]
+
+    def score(sentence: str) -> float:
+        return (sum(1.0 for c in set(chars) if c in sentence) + sum(2.0 for b in bigrams if b in sentence)
+                + sum(3.0 for want in cues if re.search(want, sentence)))
+
+    scored = sorted(((score(s), i) for i, s in enumerate(sentences)), reverse=True)
+    (best, i), (second, _) = scored[0], scored[1]
+    if best < 3.0 or best == second or sentences[i].endswith(("：", ":")):
+        return None  # nothing stands out, or the sentence only introduces the list after it: the whole answer
+    return sentences[i]
+
+
 def _template_fields(template: str) -> List[Tuple[str, Optional[str], Optional[str], Optional[str]]]:
     try:
         return list(string.Formatter().parse(template))

@@ -35,6 +35,7 @@ ACTION_LABELS: Dict[str, str] = {
     "answer": "回答常见问题", "start_flow": "开始办理", "handoff": "转人工", "emergency": "紧急情况",
     "clarify": "请业主说明", "smalltalk": "寒暄", "out_of_scope": "超出服务范围", "flow": "办理中",
     "neighbour": "邻里纠纷", "raise_priority": "提高优先级", "still_queued": "仍在排队",
+    "detail": "回答追问的细节",
 }
 # exact reasons (after the score in parentheses is dropped)
 EXACT_REASONS: Dict[str, str] = {
@@ -90,9 +91,10 @@ def reason_label(reason: Any) -> str:
     m = re.fullmatch(r"asked again after waiting (\d+) minutes", text)
     if m:
         return f"等待 {m.group(1)} 分钟后再次要求转人工"
-    m = re.fullmatch(r"faq/(\S+)( \(button\)| again)?", text)
+    m = re.fullmatch(r"faq/(\S+)( \(button\)| again| \(follow-up\)| \(read with the last question\))?", text)
     if m:
-        return {" (button)": "点选常见问题", " again": "重复问同一个问题"}.get(m.group(2) or "", "回答常见问题")
+        return {" (button)": "点选常见问题", " again": "重复问同一个问题", " (follow-up)": "追问上一个回答的细节",
+                " (read with the last question)": "结合上一个问题理解的追问"}.get(m.group(2) or "", "回答常见问题")
     m = re.fullmatch(r"button (\w+)=(.*)", text)
     if m:
         value = m.group(2)

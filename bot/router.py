@@ -20,6 +20,7 @@ decides. "Failed" marks a failed understanding.
 | 10a| water/power/gas/lift words (problem_kind: keywords and a reading of the outage/lift FAQ, a repair, a complaint or unsure) and a live notice of that kind covers the resident's building (or, building unknown, the 小区) | answer / notice | – | |
 | 10b| an outage report (problem_kind and is_outage_report) and an open incident of that kind in the resident's scope | answer / join_incident (linked, told, no queue item) | – | |
 | 10c| an outage report and the scope known (building from binding or the message, or 全小区), no open incident | handoff / incident (opens it) | normal | |
+| 10d| a question of at most FOLLOW_UP_MAX_CHARS right after an FAQ answer, not that question asked again (``is_same_question``), not confident on its own about something else (FAQ ≥ FOLLOW_UP_KEEP, another intent; within one message: confident at all): read with the question answered (``_follow_up``) | answer / detail (the same FAQ: the sentence asked about); answer / answer (another FAQ, when alone it was unsure) | – | |
 | 11 | confidence < CLARIFY_THRESHOLD or FAQ < FAQ_THRESHOLD; out_of_scope ≥ OUT_OF_SCOPE_SHARE then | clarify / clarify; reject / out_of_scope | – | clarify |
 | 12 | neighbour dispute (noise, smells, water from above, shared walls)          | handoff / neighbour             | normal   |        |
 | 13 | intent complaint (calm)                                                    | handoff / handoff               | normal   |        |
@@ -205,6 +206,12 @@ SWITCH_CONFIDENCE = 0.6
 SWITCH_FAQ_CONFIDENCE = 0.5
 # "转人工" again while queued: say where the resident is; after this long in the queue, raise normal → high.
 QUEUE_RAISE_MINUTES = 10
+# Rule 10d (follow-up questions), chosen on tests/dev/followups.yml: the longest message read as a follow-up, the
+# share of its character pairs that makes it the earlier question asked again, and the FAQ probability above which a
+# message's own reading of another FAQ is kept even when, read with the last question, it is the same FAQ.
+FOLLOW_UP_MAX_CHARS = 30
+FOLLOW_UP_SAME_SHARE = 0.6
+FOLLOW_UP_KEEP = 0.9
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
 FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
@@ -246,6 +253,8 @@ class ConversationState:
     fills_slot: bool = False  # this message gives one of the flow's slots
     offered: List[str] = field(default_factory=list)  # payloads of the buttons offered by the last bot turn
     last_answer: Optional[str] = None  # the FAQ the last bot turn answered
+    last_question: Optional[str] = None  # the resident's message that answer answered (a follow-up's context)
+    last_in_message: bool = False  # that question is an earlier part of this same message (several requests)
     handoff_status: Optional[str] = None  # queued | callback | claimed, when a handoff is active
     handoff_priority: Optional[str] = None
     waiting_minutes: float = 0.0
@@ -319,7 +328,7 @@ def _human_agent(state: ConversationState, reason: str) -> Route:
     return Route("handoff", "normal", [reason])
 
 
-def _fresh(reading: Any, state: ConversationState) -> Route:
+def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str], Any]] = None) -> Route:
     """Rules 5-7 and 9-18: the decision for a message that is not an answer to a flow's question."""
     text: str = reading.text
     cues = [c for c in reading.emotion.get("cues", []) if c in ANGER_REASONS]
@@ -346,6 +355,9 @@ def _fresh(reading: Any, state: ConversationState) -> Route:
         return Route("answer", None, [f"incident: {PROBLEM_LABELS[kind]}"], action="join_incident", target=kind)
     if kind and is_outage_report(text) and state.scope_known:
         return Route("handoff", "normal", [f"outage report: {PROBLEM_LABELS[kind]}"], action="incident", target=kind)
+    follow = _follow_up(reading, state, parse)
+    if follow is not None:
+        return follow
     low_faq = reading.intent == "faq" and reading.faq_confidence < FAQ_THRESHOLD
     if reading.confidence < CLARIFY_THRESHOLD or low_faq:
         if reading.probability("out_of_scope") >= OUT_OF_SCOPE_SHARE and not is_neighbour_dispute(text):
@@ -372,6 +384,49 @@ def _fresh(reading: Any, state: ConversationState) -> Route:
     return Route("reject", None, ["out of scope"], action="out_of_scope")
 
 
+def _unsure(reading: Any) -> bool:
+    """Rule 11's test: the reading is not confident enough to act on."""
+    return reading.confidence < CLARIFY_THRESHOLD or (reading.intent == "faq" and reading.faq_confidence < FAQ_THRESHOLD)
+
+
+def _bigrams(text: str) -> set:
+    chars = re.sub(r"[\W\d_a-zA-Z]+", "", text)
+    return {chars[i:i + 2] for i in range(len(chars) - 1)}
+
+
+def is_same_question(text: str, earlier: str) -> bool:
+    """The message asks again what the earlier one asked (most of its character pairs are the earlier one's)."""
+    mine = _bigrams(text)
+    return bool(mine) and len(mine & _bigrams(earlier)) >= FOLLOW_UP_SAME_SHARE * len(mine)
+
+
+def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[[str], Any]]) -> Optional[Route]:
+    """Rule 10d: a short question right after an FAQ answer, read in the context of the question answered
+    ("门禁卡丢了怎么办" → "补一张要多少钱"; "发票怎么开" → "是纸质的还是电子的，要去哪里领", which read alone is the
+    utilities-account FAQ). A detail of the same FAQ is answered by the answer's sentence it asks about ("detail");
+    a question that asks the same again is left to rule 14 (repeat); a question that is confident on its own about
+    something else is left to the other rules. None: the rule does not apply."""
+    text = reading.text
+    if not (state.last_answer and state.last_question and parse) or len(text) > FOLLOW_UP_MAX_CHARS \
+            or re.search(REJECTION, text) or reading.intent in SMALLTALK_INTENTS + ("human_agent", "emergency") \
+            or is_neighbour_dispute(text):
+        return None
+    if is_same_question(text, state.last_question):
+        return None
+    alone_sure = not _unsure(reading)
+    if alone_sure and not (reading.intent == "faq" and reading.faq_id == state.last_answer):
+        if reading.intent != "faq" or reading.faq_confidence >= FOLLOW_UP_KEEP or state.last_in_message:
+            return None  # confident about something else on its own: a new request (a part the resident set apart)
+    context = parse(f"{state.last_question}，{text}")
+    if context.intent != "faq" or _unsure(context):
+        return None
+    if context.faq_id == state.last_answer:
+        return Route("answer", None, [f"faq/{context.faq_id} (follow-up)"], action="detail", target=context.faq_id)
+    if not alone_sure:
+        return Route("answer", None, [f"faq/{context.faq_id} (read with the last question)"], target=context.faq_id)
+    return None
+
+
 def _another_request(reading: Any, route: Route, state: ConversationState) -> bool:
     """Whether a message typed while a flow asks is clearly another request (so it is not a slot value). A
     resident already waiting for a person is not asking anew unless the priority would rise."""
@@ -396,8 +451,10 @@ def _two_failed(route: Route, state: ConversationState) -> Route:
     return route
 
 
-def decide(reading: Any, state: Optional[ConversationState] = None) -> Route:
-    """Apply the policy table to one NLU reading (an ``NluReading``) in the conversation's state."""
+def decide(reading: Any, state: Optional[ConversationState] = None,
+           parse: Optional[Callable[[str], Any]] = None) -> Route:
+    """Apply the policy table to one NLU reading (an ``NluReading``) in the conversation's state. ``parse`` reads a
+    follow-up question together with the question the last answer answered (rule 10d); without it, rule 10d is off."""
     state = state or ConversationState()
     text: str = reading.text
     if text.startswith("/"):
@@ -417,7 +474,7 @@ def decide(reading: Any, state: Optional[ConversationState] = None) -> Route:
             return Route("flow", None, [f"cancel {state.flow}"], action="cancel_flow", target=state.flow)
         if state.fills_slot:
             return Route("flow", None, [f"{state.flow}: answer"], action="continue_flow", target=state.flow)
-        fresh = _fresh(reading, ConversationState(**{**state.__dict__, "flow": None}))
+        fresh = _fresh(reading, ConversationState(**{**state.__dict__, "flow": None}), parse)
         if _another_request(reading, fresh, state):
             fresh.leaves_flow = fresh.action not in ("still_queued", "raise_priority")
             return _two_failed(fresh, state)
@@ -425,7 +482,7 @@ def decide(reading: Any, state: Optional[ConversationState] = None) -> Route:
             return Route("flow", None, [f"{state.flow}: answer"], action="continue_flow", target=state.flow)
         return Route("flow", None, [f"{state.flow}: not an answer to {state.asking}"], action="reask",
                      target=state.asking)
-    return _two_failed(_fresh(reading, state), state)
+    return _two_failed(_fresh(reading, state, parse), state)
 
 
 # --- a message of several requests --------------------------------------------------------------------------------
@@ -459,8 +516,8 @@ def request_segments(text: str) -> List[str]:
     return segments
 
 
-def several_routes(text: str, segments: List[str], readings: List[Any], state: ConversationState
-                   ) -> List[Tuple[str, Any, Route]]:
+def several_routes(text: str, segments: List[str], readings: List[Any], state: ConversationState,
+                   parse: Optional[Callable[[str], Any]] = None) -> List[Tuple[str, Any, Route]]:
     """The requests of a message of several to act on, each with its reading and route (``decide`` on the part
     alone, with the active handoff); empty when fewer than two are actionable (the whole message is routed as one).
 
@@ -469,11 +526,17 @@ def several_routes(text: str, segments: List[str], readings: List[Any], state: C
     routine questions on tests/dev/conversation_styles.yml paged the on-call manager), while an emergency told in a
     message of several sets off a rule or the whole message's probability, which ``decide`` saw first (every one of
     the 40 in tests/dev/mixed_emergencies.yml). The emergency rules (rule 1) apply to every part, unless the whole
-    message tells its danger as past and resolved (``told_as_past``)."""
-    part_state = ConversationState(handoff_status=state.handoff_status, handoff_priority=state.handoff_priority)
-    kept = []
+    message tells its danger as past and resolved (``told_as_past``). A part right after an answered part is read
+    as its follow-up (rule 10d, with ``parse``): "他的车怎么开进小区？需要提前办什么吗？" asks one FAQ, not two."""
+    kept: List[Tuple[str, Any, Route]] = []
     for segment, reading in zip(segments, readings):
-        route = decide(reading, part_state)
+        before = kept[-1] if kept and kept[-1][2].decision == "answer" else None
+        part_state = ConversationState(handoff_status=state.handoff_status, handoff_priority=state.handoff_priority,
+                                       last_answer=before[2].target if before else None,
+                                       last_question=before[0] if before else None, last_in_message=True)
+        route = decide(reading, part_state, parse)
+        if route.action == "repeat":
+            route = Route("answer", None, [f"faq/{route.target}"], target=route.target)  # dropped below
         if route.action == "emergency" and (not rule_emergencies(reading) or told_as_past(text)):
             continue  # by probability alone, or a past danger: a story clause, not a request (see above)
         if route.decision == "answer" and any(r.decision == "answer" and r.target == route.target for _, _, r in kept):
@@ -507,7 +570,7 @@ def split_requests(text: str, route: Route, state: ConversationState, parse: Cal
     segments = request_segments(text) if segments is None else segments
     if len(segments) < 2:
         return None
-    requests = several_routes(text, segments, [parse(s) for s in segments], state)
+    requests = several_routes(text, segments, [parse(s) for s in segments], state, parse)
     if not requests:
         return None
     head = min((rt for _, _, rt in requests), key=lambda rt: (rt.decision != "handoff", rt.priority != "urgent"))

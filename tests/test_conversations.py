@@ -457,9 +457,41 @@ def test_out_of_scope_gets_an_honest_refusal_and_the_topic_menu(world):
 
 def test_the_same_answer_is_never_sent_twice_in_a_row(world):
     first = world.texts(world.say("小区可以养狗吗"))
-    r = world.say("养狗有什么规定")
+    r = world.say("小区里可以养狗吗？")  # the same question again: the answer did not help
     assert world.texts(r) != first and "刚刚已经回答过" in world.texts(r)
     assert [b.payload for b in r.replies[0].buttons] == ["/handoff"]
+    assert stored_route(world, "小区里可以养狗吗？")["action"] == "repeat"
+
+
+def test_a_follow_up_question_gets_the_sentence_of_the_answer_it_asks_about(world):
+    """Rule 10d: "补一张要多少钱" right after the access-card answer is a detail of that answer (not "answered
+    already"); the fee's sentence is sent, the whole answer a button away."""
+    world.say("门禁卡丢了怎么办")
+    r = world.say("补一张要多少钱")
+    route = stored_route(world, "补一张要多少钱")
+    assert route["action"] == "detail" and route["target"] == "access_card" and not route["failed"]
+    text = world.texts(r)
+    assert "工本费" in text and "元" in text and "挂失后旧卡立即失效" not in text
+    assert [b.payload for b in r.replies[0].buttons] == ["/faq access_card", "/not_helpful access_card"]
+    assert "挂失后旧卡立即失效" in world.texts(world.say("/faq access_card"))  # the whole answer
+
+
+def test_an_elliptical_follow_up_is_read_with_the_question_before_it(world):
+    """Read alone, "是纸质的还是电子的，要去哪里领" is the utilities-account FAQ; after an invoice question it is
+    about the invoice. A complete new question after an answer is read on its own."""
+    world.say("发票怎么开")
+    r = world.say("是纸质的还是电子的，要去哪里领")
+    assert stored_route(world, "是纸质的还是电子的，要去哪里领")["target"] == "invoice"
+    assert "发票" in world.texts(r)
+    world.say("物业费多少钱一平")
+    world.say("厨房水管漏水了要报修")
+    assert stored_route(world, "厨房水管漏水了要报修")["action"] == "start_flow"
+
+
+def test_without_an_answer_before_it_a_message_is_read_alone(world):
+    world.say("是纸质的还是电子的，要去哪里领")
+    route = stored_route(world, "是纸质的还是电子的，要去哪里领")
+    assert route["action"] != "detail" and not any("question" in r or "follow-up" in r for r in route["reasons"])
 
 
 def test_rejected_answers_are_stored_as_failed_and_reported(world):

@@ -226,3 +226,19 @@ def test_a_broken_file_with_no_good_version_ever_fails_clearly(data_copy, tmp_pa
         KnowledgeHolder(settings_for(data_copy, tmp_path / "empty-models"))
     message = str(info.value)
     assert "没有可用的上一个正确版本" in message and "data/faq/notices.yml:" in message and "{office_fone}" in message
+
+
+def test_a_follow_up_gets_the_sentence_of_the_answer_it_asks_about(settings):
+    """bot.knowledge.answer_detail: the fee sentence for a price question, the loss sentence for 挂失, nothing
+    for a question no sentence stands out for, nor for a sentence that only introduces the list after it."""
+    from bot.knowledge import answer_detail
+
+    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    card = kb.render("access_card")
+    fee = answer_detail(card, "补一张要多少钱")
+    assert fee and "工本费" in fee and "挂失" not in fee
+    lost = answer_detail(card, "丢了怎么挂失")
+    assert lost and "挂失" in lost and "工本费" not in lost
+    assert answer_detail(card, "好的") is None
+    assert answer_detail("规定如下：\n1. 甲。\n2. 乙。\n3. 丙。", "有什么规定") is None
+    assert answer_detail("一句话。", "多少钱") is None  # too short an answer to cut

@@ -175,3 +175,31 @@ def test_another_request_under_a_flow_drops_it_and_an_answer_keeps_it():
     assert decide(Reading("查一下进度", intent="repair_status", faq_id=None),
                   ConversationState(**REPAIR_ASKING_URGENCY)).leaves_flow is True
     assert decide(Reading("13800138000"), ConversationState(**REPAIR_ASKING_URGENCY, fills_slot=True)).leaves_flow is False
+
+
+def test_a_question_asked_again_is_not_a_follow_up():
+    from bot.router import is_same_question
+
+    assert is_same_question("小区里可以养狗吗？", "小区可以养狗吗")
+    assert not is_same_question("补一张要多少钱", "门禁卡丢了怎么办")
+    assert not is_same_question("？？", "门禁卡丢了怎么办")  # nothing to compare
+
+
+def test_rule_10d_reads_an_unsure_follow_up_with_the_last_question_and_leaves_a_confident_new_request():
+    """The context reading is asked for only when the rule applies, and a confident reading of something else on
+    its own (a repair) is never replaced by it."""
+    asked = []
+
+    def parse(text):
+        asked.append(text)
+        return Reading(text, "faq", 0.95, faq_id="invoice", faq_confidence=0.9)
+
+    state = ConversationState(last_answer="invoice", last_question="发票怎么开")
+    route = decide(Reading("是纸质的还是电子的", "faq", 0.6, faq_id="utilities_account", faq_confidence=0.4), state, parse)
+    assert route.action == "detail" and route.target == "invoice" and asked == ["发票怎么开，是纸质的还是电子的"]
+    asked.clear()
+    route = decide(Reading("厨房水管漏水了要报修", "repair_request", 0.97, faq_id=None), state, parse)
+    assert route.action == "start_flow" and not asked
+    route = decide(Reading("是纸质的还是电子的", "faq", 0.6, faq_id="utilities_account", faq_confidence=0.4),
+                   ConversationState(), parse)
+    assert route.decision == "clarify" and not asked  # no answer before it: read alone
