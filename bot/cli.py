@@ -152,7 +152,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     smd = evaluation.styles_markdown(styles)
     evaluation.write_reports(styles, smd, out_dir, "styles")
     print(smd.split("\nErrors")[0])
-    print(f"reports: {out_dir}/heldout.json, {out_dir}/heldout.md, {out_dir}/styles.json, {out_dir}/styles.md")
+    followups = evaluation.evaluate_followups(settings, parser, evaluation.load_followups(settings.followups_heldout_file))
+    fmd = evaluation.followups_markdown(followups)
+    evaluation.write_reports(followups, fmd, out_dir, "followups")
+    print(fmd.split("\nErrors")[0])
+    print(f"reports: {out_dir}/heldout.json, {out_dir}/heldout.md, {out_dir}/styles.json, {out_dir}/styles.md, "
+          f"{out_dir}/followups.json, {out_dir}/followups.md")
     return 0
 
 

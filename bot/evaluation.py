@@ -332,6 +332,25 @@ def evaluate_followups(settings: Any, parser: Any, conversations: List[Dict[str,
             "rows": rows}
 
 
+def followups_markdown(r: Dict[str, Any]) -> str:
+    """The follow-up report: per kind, the share of follow-ups (of those whose first turn was answered right)
+    answered right, answered wrong, clarified, met with "answered already" (repeat) or routed elsewhere."""
+    def f(x: Optional[float]) -> str:
+        return "–" if x is None else f"{x:.3f}"
+
+    lines = ["Follow-up questions in a conversation (the first turn a routine question, the second leaning on it):",
+             "", "| kind | conversations | first turn right | follow-up right | wrong answer | clarify | "
+                 "\"answered already\" | other |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, v in list(r["per_kind"].items()) + [("**all**", r["overall"])]:
+        lines.append(f"| {name} | {v['conversations']} | {f(v['first_right'])} | {f(v['right'])} | {f(v['wrong'])} | "
+                     f"{f(v['clarify'])} | {f(v['repeat'])} | {f(v['other'])} |")
+    errors = [row for row in r["rows"] if row["first_outcome"] == "right" and row["outcome"] != "right"]
+    lines += ["", "Errors (first turn → follow-up: expected, outcome, FAQs answered):", ""]
+    lines += [f"- [{e['kind']}] {e['first']} → {e['text']}: {e['expect']}, {e['outcome']} ({e['action']}), "
+              f"{e['answered']}" for e in errors]
+    return "\n".join(lines)
+
+
 def _share(xs: List[bool]) -> Optional[float]:
     return sum(xs) / len(xs) if xs else None
 

@@ -212,6 +212,10 @@ QUEUE_RAISE_MINUTES = 10
 FOLLOW_UP_MAX_CHARS = 30
 FOLLOW_UP_SAME_SHARE = 0.6
 FOLLOW_UP_KEEP = 0.9
+FOLLOW_UP_RANK = 3  # a message out of scope alone: the FAQ read with the last question must be among its own top FAQs
+# "停车费呢" / "那大件的呢" after an answer: "and what about X?" names the new topic X; read alone when that reading
+# is confident (the rule still reads "周末呢", unsure alone, with the question before it)
+TOPIC_SWITCH = re.compile(r"^(那|那么|还有)?[^，,。？?！!\s]{1,10}?呢[吗？?。.！!~～]*$")
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
 FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
@@ -413,13 +417,17 @@ def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[
         return None
     if is_same_question(text, state.last_question):
         return None
-    alone_sure = not _unsure(reading)
+    alone_sure = not _unsure(reading) and reading.intent != "out_of_scope"  # "怎么查余额" is out of scope alone
     if alone_sure and not (reading.intent == "faq" and reading.faq_id == state.last_answer):
-        if reading.intent != "faq" or reading.faq_confidence >= FOLLOW_UP_KEEP or state.last_in_message:
+        if reading.intent != "faq" or reading.faq_confidence >= FOLLOW_UP_KEEP or state.last_in_message \
+                or TOPIC_SWITCH.match(text):
             return None  # confident about something else on its own: a new request (a part the resident set apart)
     context = parse(f"{state.last_question}，{text}")
     if context.intent != "faq" or _unsure(context):
         return None
+    if reading.intent == "out_of_scope" and not _unsure(reading) \
+            and context.faq_id not in [f["id"] for f in reading.faq_ranking[:FOLLOW_UP_RANK]]:
+        return None  # out of scope, and nothing of that FAQ in the message itself ("今天天气怎么样" after any answer)
     if context.faq_id == state.last_answer:
         return Route("answer", None, [f"faq/{context.faq_id} (follow-up)"], action="detail", target=context.faq_id)
     if not alone_sure:

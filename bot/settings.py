@@ -92,6 +92,10 @@ class Settings:
         return self.root / "tests" / "heldout" / "styles.yml"
 
     @property
+    def followups_heldout_file(self) -> Path:
+        return self.root / "tests" / "heldout" / "followups.yml"
+
+    @property
     def emotion_file(self) -> Path:
         return self.nlu_dir / "emotion.yml"
 
