@@ -216,6 +216,9 @@ QUEUE_RAISE_MINUTES = 10
 FOLLOW_UP_MAX_CHARS = 30
 FOLLOW_UP_SAME_SHARE = 0.6
 FOLLOW_UP_KEEP = 0.25
+# a message this sure of another FAQ alone is not read again with the last question (no second parse: most turns
+# after an answer); on the development sets no follow-up of the same FAQ reads above 0.93 alone
+FOLLOW_UP_SURE = 0.95
 FOLLOW_UP_RANK = 3  # a message out of scope alone: the FAQ read with the last question must be among its own top FAQs
 # "停车费呢" / "那大件的呢" / "实体卡呢 丢了咋补" after an answer: "and what about X?" names the new topic X; read alone
 # when it reads as an FAQ question at all (the rule still reads "周末呢", out of scope alone, with the question before)
@@ -431,7 +434,7 @@ def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[
         return None
     alone_sure = not _unsure(reading) and reading.intent != "out_of_scope"  # "怎么查余额" is out of scope alone
     other = alone_sure and not (reading.intent == "faq" and reading.faq_id == state.last_answer)
-    if other and (reading.intent != "faq" or state.last_in_message):
+    if other and (reading.intent != "faq" or state.last_in_message or reading.faq_confidence >= FOLLOW_UP_SURE):
         return None  # confident about something else on its own: a new request (a part the resident set apart)
     if is_topic_switch(text) and reading.intent == "faq" and reading.confidence >= CLARIFY_THRESHOLD \
             and reading.faq_id != state.last_answer:
