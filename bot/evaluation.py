@@ -1,6 +1,7 @@
 """`wuye eval`: the held-out set (intent, FAQ, entities, emotion, emergency recall) and SMP2017."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
@@ -9,7 +10,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import yaml
 
@@ -216,15 +217,10 @@ def evaluate_styles(parser: Any, items: List[StyleItem]) -> Dict[str, Any]:
 IN_CONVERSATION_AT = "2026-11-27T02:00:00"  # UTC: a Friday morning in Beijing, inside office and agent hours
 
 
-def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[StyleItem],
-                                    routine_only: bool = True) -> Dict[str, Any]:
-    """The routine FAQ questions of the styles set as residents meet them: each the first message of a new
-    conversation through the engine (bot/engine.py, on an empty SQLite database), which also splits a message of
-    several requests ("…？另外…") and answers each. The FAQ answers sent are read off the replies' 没有解决我的问题
-    buttons (``/not_helpful <id>``). A question is answered right when a gold FAQ is answered and no other; *all
-    answered* when every gold FAQ of the message is. Reported beside the `/api/parse` figures, never instead: the
-    figures of this view were first computed after the set's errors had been seen (nothing was tuned on them).
-    ``routine_only=False`` runs every item (the development sets of emergencies); each row has the turn's priority."""
+@contextlib.contextmanager
+def _scratch_engine(settings: Any, parser: Any) -> Iterator[Any]:
+    """The conversation engine on an empty SQLite database of its own (the 小区 synced, SMS logged, the clock
+    stopped at IN_CONVERSATION_AT), removed afterwards."""
     import datetime as dt
 
     from bot.community import sync_communities
@@ -235,12 +231,28 @@ def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[Styl
 
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     now = dt.datetime.fromisoformat(IN_CONVERSATION_AT)
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         db = open_database(f"sqlite:///{tmp}/eval.db")
         with db.session() as session:
             sync_communities(session, kb.communities)
-        engine = ConversationEngine(db=db, parser=parser, kb_provider=lambda: kb, sms=LogSmsSender(), clock=lambda: now)
+        try:
+            yield ConversationEngine(db=db, parser=parser, kb_provider=lambda: kb, sms=LogSmsSender(),
+                                     clock=lambda: now)
+        finally:
+            db.engine.dispose()
+
+
+def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[StyleItem],
+                                    routine_only: bool = True) -> Dict[str, Any]:
+    """The routine FAQ questions of the styles set as residents meet them: each the first message of a new
+    conversation through the engine (bot/engine.py, on an empty SQLite database), which also splits a message of
+    several requests ("…？另外…") and answers each. The FAQ answers sent are read off the replies' 没有解决我的问题
+    buttons (``/not_helpful <id>``). A question is answered right when a gold FAQ is answered and no other; *all
+    answered* when every gold FAQ of the message is. Reported beside the `/api/parse` figures, never instead: the
+    figures of this view were first computed after the set's errors had been seen (nothing was tuned on them).
+    ``routine_only=False`` runs every item (the development sets of emergencies); each row has the turn's priority."""
+    rows = []
+    with _scratch_engine(settings, parser) as engine:
         for i, item in enumerate(items):
             if routine_only and not (item.labels[0].startswith("faq/") and not item.handoff):
                 continue
@@ -253,7 +265,6 @@ def evaluate_styles_in_conversation(settings: Any, parser: Any, items: List[Styl
                          "right": bool(set(answered) & gold) and not wrong, "all": gold <= set(answered) and not wrong,
                          "wrong": bool(wrong), "route": result.route.get("action") or result.route.get("decision"),
                          "priority": result.route.get("priority")})
-        db.engine.dispose()
 
     def summary(part: List[Dict[str, Any]]) -> Dict[str, Any]:
         return {"routine_faq": len(part), "answered_right": _share([r["right"] for r in part]),
@@ -297,29 +308,14 @@ def evaluate_followups(settings: Any, parser: Any, conversations: List[Dict[str,
     """Each conversation through the engine (an empty SQLite database, one resident per conversation): the first
     turn and then the follow-up, scored as the resident would see them. A follow-up is scored only where its
     first turn was answered right (else the context it leans on was never given)."""
-    import datetime as dt
-
-    from bot.community import sync_communities
-    from bot.engine import ConversationEngine
-    from bot.knowledge import load_knowledge_base
-    from bot.notify import LogSmsSender
-    from bot.storage.db import open_database
-
-    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
-    now = dt.datetime.fromisoformat(IN_CONVERSATION_AT)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        db = open_database(f"sqlite:///{tmp}/followups.db")
-        with db.session() as session:
-            sync_communities(session, kb.communities)
-        engine = ConversationEngine(db=db, parser=parser, kb_provider=lambda: kb, sms=LogSmsSender(), clock=lambda: now)
+    with _scratch_engine(settings, parser) as engine:
         for i, conv in enumerate(conversations):
             first, then = conv["turns"][0], conv["turns"][1]
             one = _turn_outcome(engine.handle("web", f"followup-{i}", first["text"]), first["expect"])
             two = _turn_outcome(engine.handle("web", f"followup-{i}", then["text"]), then["expect"])
             rows.append({"kind": conv["kind"], "first": first["text"], "text": then["text"], "expect": then["expect"],
                          "first_outcome": one["outcome"], **two})
-        db.engine.dispose()
 
     def summary(part: List[Dict[str, Any]]) -> Dict[str, Any]:
         scored = [r for r in part if r["first_outcome"] == "right"]
