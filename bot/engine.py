@@ -26,7 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
 from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
 from bot import limits, metrics, ratings
-from bot import incidents, live, notices
+from bot import incidents, live, notices, router
 from bot.errors import TooManyRequests, WuyeError, check_identifier, check_text
 from bot.limits import Limits
 from bot.localtime import DEFAULT_TIME_ZONE, to_local, utcnow
@@ -398,7 +398,9 @@ class ConversationEngine:
             fills_slot=bool(spec and would_fill(ctx, flow, spec.slots)),
             offered=offered + (flow.offered if flow else []),
             last_answer=answered[-1] if answered else None,
-            last_question=self._last_question(ctx, answered[-1]) if answered else None,
+            # only a message short enough for rule 10d needs the question the last answer answered (a query)
+            last_question=self._last_question(ctx, answered[-1])
+            if answered and len(ctx.text) <= router.FOLLOW_UP_MAX_CHARS else None,
             handoff_status=active.status if active else None,
             handoff_priority=active.priority if active else None,
             waiting_minutes=(ctx.now - waiting_since).total_seconds() / 60 if active and waiting_since else 0.0,
