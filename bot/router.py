@@ -516,10 +516,11 @@ def decide(reading: Any, state: Optional[ConversationState] = None,
 # --- a message of several requests --------------------------------------------------------------------------------
 # "物业费多少？另外厨房漏水" is two requests; "上周楼上装修，吵得不行。想问一下装修几点可以开始？" is one, with its story.
 # The engine reads each request on its own (``request_segments``) and carries out every one ``several_routes`` keeps.
-# 另外 / 还有就是 / 顺便问一下 split anywhere (voice input has no punctuation); 还有 / 以及 only where they start a
+# 另外 / 还有就是 / 顺便问一下 split anywhere (voice input has no punctuation) — but not 另外 after a modal or adverb,
+# where it means "separately" ("清运费要另外交吗", "需不需要另外付钱"); 还有 / 以及 only where they start a
 # clause, since inside one they join words ("会所后面还有个游乐场"); a bare 顺便 tells, it does not ask ("，顺便把停车费
 # 也一块儿交了").
-SPLIT = re.compile(r"([？?。！!；;]+|另外|还有就是|顺便问一下|顺便问下|顺便问问|(?<![^，,、。.！!？?；;\s])(?:还有|以及))")
+SPLIT = re.compile(r"([？?。！!；;]+|(?<![要得再用需须还否会能可该])另外|还有就是|顺便问一下|顺便问下|顺便问问|(?<![^，,、。.！!？?；;\s])(?:还有|以及))")
 CONNECTORS = ("另外", "还有就是", "顺便问一下", "顺便问下", "顺便问问", "还有", "以及")
 
 

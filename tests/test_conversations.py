@@ -311,6 +311,9 @@ def test_request_segments_keep_requests_and_drop_the_story():
     assert request_segments("上周楼上装修，吵得不行。想问一下装修几点可以开始？") == ["想问一下装修几点可以开始"]
     assert request_segments("电梯困人了！另外我要投诉保安") == ["电梯困人了", "我要投诉保安"]
     assert request_segments("物业费多少另外厨房漏水") == ["物业费多少", "厨房漏水"]  # voice input: no punctuation
+    # 另外 after a modal is "separately", not "besides": the question keeps its topic
+    assert request_segments("装修押金多少？清运费要另外交吗") == ["装修押金多少", "清运费要另外交吗"]
+    assert request_segments("快递放哪 需不需要另外付钱") == ["快递放哪 需不需要另外付钱"]
     # 还有 / 顺便 inside a clause join words; the thanks and the story are not requests
     assert request_segments("楼下草坪啥时候打药呀🤔 家里有娃还有只狗，怕碰到") == ["楼下草坪啥时候打药呀🤔 家里有娃还有只狗，怕碰到"]
     assert request_segments("以前都是去物业办公室交费，顺便把停车费也交了。现在物业费有哪些交法？麻烦你们了") == \
