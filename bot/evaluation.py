@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import yaml
 
 from bot import yamlio
-from bot.router import decide
+from bot.router import FLOW_INTENTS, decide
 
 ENTITY_MARKUP = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<type>[a-z_]+)(?::(?P<value>[^)]+))?\)")
 
@@ -294,7 +294,7 @@ def _turn_outcome(result: Any, expect: Dict[str, str]) -> Dict[str, Any]:
         intent = expect["intent"]
         if intent in ("complaint", "human_agent"):
             right = route.get("decision") == "handoff"
-        elif intent in ("fee_lookup", "repair_request", "repair_status", "parking"):
+        elif intent in FLOW_INTENTS:
             right = action == "start_flow" and route.get("target") == intent
         else:
             right = route.get("target") == intent or action == intent

@@ -369,8 +369,7 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
     follow = _follow_up(reading, state, parse)
     if follow is not None:
         return follow
-    low_faq = reading.intent == "faq" and reading.faq_confidence < FAQ_THRESHOLD
-    if reading.confidence < CLARIFY_THRESHOLD or low_faq:
+    if _unsure(reading):
         if reading.probability("out_of_scope") >= OUT_OF_SCOPE_SHARE and not is_neighbour_dispute(text):
             return Route("reject", None, [f"probably out of scope ({reading.intent} {reading.confidence:.2f})"],
                          action="out_of_scope")
