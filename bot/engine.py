@@ -401,6 +401,7 @@ class ConversationEngine:
             # only a message short enough for rule 10d needs the question the last answer answered (a query)
             last_question=self._last_question(ctx, answered[-1])
             if answered and len(ctx.text) <= router.FOLLOW_UP_MAX_CHARS else None,
+            faq_support=ctx.kb.support,
             handoff_status=active.status if active else None,
             handoff_priority=active.priority if active else None,
             waiting_minutes=(ctx.now - waiting_since).total_seconds() / 60 if active and waiting_since else 0.0,

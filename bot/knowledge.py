@@ -91,6 +91,11 @@ class KnowledgeBase:
         entry = self.entries[faq_id]
         return render_template(entry.answer, self.community(community_id).values).strip()
 
+    def support(self, faq_id: str, question: str) -> float:
+        """``answer_support`` of one FAQ (0 for an unknown id)."""
+        entry = self.entries.get(faq_id)
+        return answer_support(entry.title, entry.answer, question) if entry else 0.0
+
     def questions_fingerprint_items(self) -> List[Tuple[str, List[str]]]:
         """What training depends on: ids and questions (answers are rendered live, never trained)."""
         return sorted((e.id, list(e.questions)) for e in self.entries.values())
@@ -118,6 +123,20 @@ def answer_sentences(answer: str) -> List[str]:
     return out
 
 
+def _question_terms(question: str) -> Tuple[set, set]:
+    """A question's content characters (not ``DETAIL_STOP``) and its Chinese character pairs."""
+    chars = {c for c in question if "\u4e00" <= c <= "\u9fff" and c not in DETAIL_STOP}
+    bigrams = {question[i:i + 2] for i in range(len(question) - 1)
+               if all("\u4e00" <= c <= "\u9fff" for c in question[i:i + 2])}
+    return chars, bigrams
+
+
+def _overlap(sentence: str, terms: Tuple[set, set]) -> float:
+    """1 per content character and 2 per character pair of the question found in the sentence."""
+    chars, bigrams = terms
+    return sum(1.0 for c in chars if c in sentence) + sum(2.0 for b in bigrams if b in sentence)
+
+
 def answer_detail(answer: str, question: str) -> Optional[str]:
     """The sentence of a (rendered) answer that a follow-up question asks about, or None when no sentence stands
     out (the whole answer is sent again). Scored by the question's content characters and bigrams found in the
@@ -125,20 +144,25 @@ def answer_detail(answer: str, question: str) -> Optional[str]:
     sentences = answer_sentences(answer)
     if len(sentences) < 3:
         return None
-    chars = [c for c in question if "\u4e00" <= c <= "\u9fff" and c not in DETAIL_STOP]
-    bigrams = {question[i:i + 2] for i in range(len(question) - 1)
-               if all("\u4e00" <= c <= "\u9fff" for c in question[i:i + 2])}
+    terms = _question_terms(question)
     cues = [want for asked, want in DETAIL_CUES if re.search(asked, question)]
 
     def score(sentence: str) -> float:
-        return (sum(1.0 for c in set(chars) if c in sentence) + sum(2.0 for b in bigrams if b in sentence)
-                + sum(3.0 for want in cues if re.search(want, sentence)))
+        return _overlap(sentence, terms) + sum(3.0 for want in cues if re.search(want, sentence))
 
     scored = sorted(((score(s), i) for i, s in enumerate(sentences)), reverse=True)
     (best, i), (second, _) = scored[0], scored[1]
     if best < 3.0 or best == second or sentences[i].endswith(("：", ":")):
         return None  # nothing stands out, or the sentence only introduces the list after it: the whole answer
     return sentences[i]
+
+
+def answer_support(title: str, answer: str, question: str) -> float:
+    """How much of a question an FAQ's own words carry: the best ``_overlap`` of its title or one sentence of its
+    answer (template). Rule 10d compares it for the FAQ just answered and the FAQ the question reads as alone
+    ("是纸质的还是电子的" is in the invoice answer's words; "宽带报装找你们不" is not in the office-hours one's)."""
+    terms = _question_terms(question)
+    return max(_overlap(s, terms) for s in answer_sentences(answer) + [title])
 
 
 def _template_fields(template: str) -> List[Tuple[str, Optional[str], Optional[str], Optional[str]]]:

@@ -216,6 +216,14 @@ QUEUE_RAISE_MINUTES = 10
 FOLLOW_UP_MAX_CHARS = 30
 FOLLOW_UP_SAME_SHARE = 0.6
 FOLLOW_UP_KEEP = 0.25
+# Below FOLLOW_UP_KEEP but at least this, the message's own FAQ still counts with the last question: it is read alone
+# unless the last answer's own words carry more of it than that FAQ's do (``faq_support``). Chosen on
+# tests/dev/followups_switches.yml (90 conversations, 60 topic switches; see README "Follow-up questions"): of the
+# follow-ups that read another FAQ alone yet were taken as the last one's detail, every switch kept 0.06–0.22 and
+# every detail of the same FAQ 0.00–0.03 — except the invoice example (0.19), which the answer's words keep.
+FOLLOW_UP_KEEP_LOW = 0.05
+# "顺便问下…", "对了…", "另外…": the resident says a new question begins (read alone when confident alone)
+NEW_QUESTION = re.compile(r"^(对了|顺便|顺带|另外|再问|还想问|我还想问|我再问|还有个?问题|还有件事|还有一件事)")
 # a message this sure of another FAQ alone is not read again with the last question (no second parse: most turns
 # after an answer); on the development sets no follow-up of the same FAQ reads above 0.93 alone
 FOLLOW_UP_SURE = 0.95
@@ -266,6 +274,8 @@ class ConversationState:
     last_answer: Optional[str] = None  # the FAQ the last bot turn answered
     last_question: Optional[str] = None  # the resident's message that answer answered (a follow-up's context)
     last_in_message: bool = False  # that question is an earlier part of this same message (several requests)
+    # how much of a question an FAQ's own words carry (the engine's ``KnowledgeBase.support``; rule 10d)
+    faq_support: Optional[Callable[[str, str], float]] = None
     handoff_status: Optional[str] = None  # queued | callback | claimed, when a handoff is active
     handoff_priority: Optional[str] = None
     waiting_minutes: float = 0.0
@@ -438,12 +448,18 @@ def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[
     if is_topic_switch(text) and reading.intent == "faq" and reading.confidence >= CLARIFY_THRESHOLD \
             and reading.faq_id != state.last_answer:
         return None  # "装修呢": another topic of the FAQs (its own answer, or the choice between its FAQs)
+    if other and NEW_QUESTION.match(text):
+        return None  # "顺便问下 电费在哪交": a new question, said so
     context = parse(f"{state.last_question}，{text}")
     if context.intent != "faq" or _unsure(context):
         return None
-    if other and (context.faq_id != state.last_answer or next(
-            (f["confidence"] for f in context.faq_ranking if f["id"] == reading.faq_id), 0.0) >= FOLLOW_UP_KEEP):
-        return None  # its own FAQ still counts with the last question: it asks about that one
+    if other:
+        keep = next((f["confidence"] for f in context.faq_ranking if f["id"] == reading.faq_id), 0.0)
+        if context.faq_id != state.last_answer or keep >= FOLLOW_UP_KEEP:
+            return None  # its own FAQ still counts with the last question: it asks about that one
+        if keep >= FOLLOW_UP_KEEP_LOW and state.faq_support and \
+                state.faq_support(state.last_answer, text) <= state.faq_support(reading.faq_id, text):
+            return None  # it still counts some, and the last answer's words carry no more of it than its own FAQ's
     if reading.intent == "out_of_scope" and not _unsure(reading) \
             and context.faq_id not in [f["id"] for f in reading.faq_ranking[:FOLLOW_UP_RANK]]:
         return None  # out of scope, and nothing of that FAQ in the message itself ("今天天气怎么样" after any answer)
@@ -561,7 +577,8 @@ def several_routes(text: str, segments: List[str], readings: List[Any], state: C
         before = kept[-1] if kept and kept[-1][2].decision == "answer" else None
         part_state = ConversationState(handoff_status=state.handoff_status, handoff_priority=state.handoff_priority,
                                        last_answer=before[2].target if before else None,
-                                       last_question=before[0] if before else None, last_in_message=True)
+                                       last_question=before[0] if before else None, last_in_message=True,
+                                       faq_support=state.faq_support)
         route = decide(reading, part_state, parse)
         if route.action == "repeat":
             route = Route("answer", None, [f"faq/{route.target}"], target=route.target)  # dropped below

@@ -491,6 +491,21 @@ def test_an_elliptical_follow_up_is_read_with_the_question_before_it(world):
     assert stored_route(world, "厨房水管漏水了要报修")["action"] == "start_flow"
 
 
+def test_a_short_new_question_after_an_answer_is_not_taken_for_its_detail(world):
+    """Read with "物业中心几点下班" before it, "宽带报装找你们不" reads as office hours (0.80), yet broadband keeps
+    0.19 and the office-hours answer has none of its words: it is read alone (FOLLOW_UP_KEEP_LOW). "顺便问下…"
+    says a new question begins (NEW_QUESTION)."""
+    world.say("物业中心几点下班")
+    r = world.say("宽带报装找你们不")
+    route = stored_route(world, "宽带报装找你们不")
+    assert route["action"] != "detail" and route["target"] == "broadband"
+    assert [b.payload for b in r.replies[-1].buttons][-1] == "/not_helpful broadband"
+    world.say("停电前物业会提前通知吗", sender="other")
+    world.say("顺便问下 电费在哪交啊", sender="other")
+    route = stored_route(world, "顺便问下 电费在哪交啊")
+    assert route["action"] != "detail" and route["target"] == "utilities_account"
+
+
 def test_without_an_answer_before_it_a_message_is_read_alone(world):
     world.say("是纸质的还是电子的，要去哪里领")
     route = stored_route(world, "是纸质的还是电子的，要去哪里领")

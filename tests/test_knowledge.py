@@ -242,3 +242,15 @@ def test_a_follow_up_gets_the_sentence_of_the_answer_it_asks_about(settings):
     assert answer_detail(card, "好的") is None
     assert answer_detail("规定如下：\n1. 甲。\n2. 乙。\n3. 丙。", "有什么规定") is None
     assert answer_detail("一句话。", "多少钱") is None  # too short an answer to cut
+
+
+def test_an_faqs_own_words_say_how_much_of_a_question_they_carry(settings):
+    """KnowledgeBase.support (rule 10d's check before taking a follow-up as the last answer's detail): the invoice
+    answer carries "是纸质的还是电子的", the office-hours one does not carry "宽带报装", the broadband one does."""
+    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    paper = "是纸质的还是电子的，要去哪里领"
+    assert kb.support("invoice", paper) > kb.support("utilities_account", paper)
+    broadband = "宽带报装找你们不"
+    assert kb.support("office_hours", broadband) < kb.support("broadband", broadband)
+    assert kb.support("office_hours", broadband) == 0.0
+    assert kb.support("no_such_faq", broadband) == 0.0

@@ -203,3 +203,35 @@ def test_rule_10d_reads_an_unsure_follow_up_with_the_last_question_and_leaves_a_
     route = decide(Reading("是纸质的还是电子的", "faq", 0.6, faq_id="utilities_account", faq_confidence=0.4),
                    ConversationState(), parse)
     assert route.decision == "clarify" and not asked  # no answer before it: read alone
+
+
+def test_rule_10d_leaves_a_message_whose_own_faq_still_counts_unless_the_last_answer_carries_it():
+    """A message confident alone about another FAQ that keeps FOLLOW_UP_KEEP_LOW…FOLLOW_UP_KEEP of it read with the
+    last question is read alone, unless the last answer's own words carry more of it (``faq_support``); a message
+    opened by "顺便问下" is read alone without asking for the context reading."""
+    from bot.router import FOLLOW_UP_KEEP, FOLLOW_UP_KEEP_LOW
+
+    keep = (FOLLOW_UP_KEEP + FOLLOW_UP_KEEP_LOW) / 2
+    asked = []
+
+    def parse(text):
+        asked.append(text)
+        return Reading(text, "faq", 0.95, faq_id="office_hours", faq_confidence=0.8,
+                       faq_ranking=[{"id": "office_hours", "confidence": 0.8}, {"id": "broadband", "confidence": keep}])
+
+    alone = Reading("宽带报装找你们不", "faq", 0.96, faq_id="broadband", faq_confidence=0.9)
+    support = {"office_hours": 0.0, "broadband": 9.0}
+    state = ConversationState(last_answer="office_hours", last_question="物业中心几点下班",
+                              faq_support=lambda faq_id, text: support[faq_id])
+    route = decide(alone, state, parse)
+    assert route.action == "answer" and route.target == "broadband" and asked
+    support["office_hours"] = 12.0  # the last answer carries the message: its detail
+    route = decide(alone, state, parse)
+    assert route.action == "detail" and route.target == "office_hours"
+    support["office_hours"] = 0.0
+    low = lambda text: Reading(text, "faq", 0.95, faq_id="office_hours", faq_confidence=0.8,  # noqa: E731
+                               faq_ranking=[{"id": "office_hours"}, {"id": "broadband", "confidence": FOLLOW_UP_KEEP_LOW / 2}])
+    assert decide(alone, state, low).action == "detail"  # its own FAQ no longer counts: the last answer's detail
+    asked.clear()
+    opened = Reading("顺便问下 宽带报装找你们不", "faq", 0.96, faq_id="broadband", faq_confidence=0.7)
+    assert decide(opened, state, parse).action == "answer" and not asked
