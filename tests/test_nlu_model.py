@@ -253,13 +253,31 @@ def test_follow_up_questions_are_read_with_the_question_before_them(parser, sett
     assert report["overall"]["repeat"] <= 0.02  # 0.000 (0.173 before)
 
 
+def test_a_switch_to_another_faq_after_an_answer_is_not_taken_for_its_detail(parser, settings):
+    """tests/dev/followups_switches.yml (90 conversations by another helper, from the spec and the FAQ answers alone):
+    a short question about another FAQ ("宽带报装找你们不" after the office hours, "顺便问下 电费在哪交啊" after an
+    outage notice) was answered with the earlier FAQ's detail in 11 of 60 switches; FOLLOW_UP_KEEP_LOW with the
+    answers' own words and NEW_QUESTION were chosen on this set; the details of the same FAQ stay answered."""
+    from bot.settings import PROJECT_ROOT
+
+    report = evaluation.evaluate_followups(
+        settings, parser, evaluation.load_followups(PROJECT_ROOT / "tests" / "dev" / "followups_switches.yml"))
+    kinds = report["per_kind"]
+    assert report["overall"]["conversations"] == 90 and report["overall"]["first_right"] >= 0.97
+    assert kinds["switch"]["right"] >= 0.88  # 0.933 when chosen (0.817 before)
+    assert kinds["same"]["right"] >= 0.93  # 1.000 (1.000 before)
+    assert report["overall"]["wrong"] <= 0.07  # 0.044 (0.122 before)
+
+
 def test_held_out_follow_ups_are_scored_and_never_met_with_answered_already(parser, settings):
     """tests/heldout/followups.yml (120 conversations by a helper who saw neither the training data nor the
-    development sets; scored once, after rule 10d was chosen): the follow-ups about the same FAQ, all met with a
+    development sets; scored after rule 10d was chosen, and a second time after FOLLOW_UP_KEEP_LOW was chosen on
+    tests/dev/followups_switches.yml): the follow-ups about the same FAQ, all met with a
     clarify, "answered already" or another FAQ before, are answered; see the README for what it costs on switches."""
     report = evaluation.evaluate_followups(settings, parser, evaluation.load_followups(settings.followups_heldout_file))
     kinds = report["per_kind"]
     assert report["overall"]["conversations"] == 120
     assert kinds["same"]["right"] >= 0.85  # 0.938 when first scored (0.000 without rule 10d)
-    assert report["overall"]["right"] >= 0.85  # 0.906 (0.556)
-    assert report["overall"]["repeat"] <= 0.02 and report["overall"]["wrong"] <= 0.09  # 0.000 / 0.068 (0.179 / 0.026)
+    assert report["overall"]["right"] >= 0.88  # 0.906 (0.556); 0.932 at the second scoring (FOLLOW_UP_KEEP_LOW)
+    # 0.000 / 0.068 (0.179 / 0.026); wrong 0.043 at the second scoring
+    assert report["overall"]["repeat"] <= 0.02 and report["overall"]["wrong"] <= 0.07
