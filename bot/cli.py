@@ -62,12 +62,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_json(parser, text: str, with_tokens: bool = False) -> dict:
+def parse_json(parser, text: str, with_tokens: bool = False, faq_support=None) -> dict:
     from bot.router import first_message_route
 
     reading = parser.parse(text)
     out = reading.as_api()
-    out["route"] = first_message_route(reading, parser.parse).as_api()
+    out["route"] = first_message_route(reading, parser.parse, faq_support=faq_support).as_api()
     if with_tokens:
         out["tokens"] = reading.tokens
     return out
@@ -79,16 +79,19 @@ def cmd_parse(args: argparse.Namespace) -> int:
         print("usage: wuye parse TEXT... | wuye parse -", file=sys.stderr)
         return 2
     parser = load_parser(settings, train_if_missing=not args.no_train)
+    from bot.knowledge import load_knowledge_base
+
+    support = load_knowledge_base(settings.faq_dir, settings.communities_file).support
     texts = args.texts
     if texts == ["-"]:
         for line in sys.stdin:
             text = line.rstrip("\n")
             if not text.strip():
                 continue
-            print(json.dumps(parse_json(parser, text, args.tokens), ensure_ascii=False), flush=True)
+            print(json.dumps(parse_json(parser, text, args.tokens, support), ensure_ascii=False), flush=True)
         return 0
     for text in texts:
-        print(json.dumps(parse_json(parser, text, args.tokens), ensure_ascii=False))
+        print(json.dumps(parse_json(parser, text, args.tokens, support), ensure_ascii=False))
     return 0
 
 
@@ -147,7 +150,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     evaluation.write_reports(report, md, out_dir, "heldout")
     print(md.split("\nErrors:")[0])
     items = evaluation.load_styles(settings.styles_heldout_file)
-    styles = evaluation.evaluate_styles(parser, items)
+    from bot.knowledge import load_knowledge_base
+
+    styles = evaluation.evaluate_styles(parser, items,
+                                        load_knowledge_base(settings.faq_dir, settings.communities_file).support)
     styles["in_conversation"] = evaluation.evaluate_styles_in_conversation(settings, parser, items)
     smd = evaluation.styles_markdown(styles)
     evaluation.write_reports(styles, smd, out_dir, "styles")

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import yaml
 
@@ -171,7 +171,8 @@ def _read_label(reading: Any) -> str:
     return f"faq/{reading.faq_id}" if reading.intent == "faq" and reading.faq_id else reading.intent
 
 
-def evaluate_styles(parser: Any, items: List[StyleItem]) -> Dict[str, Any]:
+def evaluate_styles(parser: Any, items: List[StyleItem],
+                    faq_support: Optional[Callable[[str, str], float]] = None) -> Dict[str, Any]:
     """Intent, FAQ and routing figures on the styles set, overall and per style.
 
     A message is *read right* when its label (intent, or faq/<id>) is one of its gold labels. For routine FAQ
@@ -179,6 +180,7 @@ def evaluate_styles(parser: Any, items: List[StyleItem]) -> Dict[str, Any]:
     wrong answer (another FAQ answered) or other (flow, handoff, reject, small talk). The route is `/api/parse`'s:
     a message of several requests is split as the router splits it, and answered right when every FAQ it answers
     is one of the message's (since 2026-11-28; before, the whole message's reading alone was routed).
+    ``faq_support``: the knowledge base's ``support``, as `/api/parse` gives it.
     """
     from bot.router import ConversationState, split_requests
 
@@ -186,7 +188,7 @@ def evaluate_styles(parser: Any, items: List[StyleItem]) -> Dict[str, Any]:
     for item in items:
         reading = parser.parse(item.text)
         route = decide(reading)
-        several = split_requests(item.text, route, ConversationState(), parser.parse)
+        several = split_requests(item.text, route, ConversationState(faq_support=faq_support), parser.parse)
         answered = [f"faq/{rt.target}" for _, _, rt in several.requests if rt.decision == "answer"] if several else \
             ([f"faq/{reading.faq_id}"] if route.decision == "answer" else [])
         route = several.route if several else route

@@ -274,6 +274,7 @@ class ConversationState:
     last_answer: Optional[str] = None  # the FAQ the last bot turn answered
     last_question: Optional[str] = None  # the resident's message that answer answered (a follow-up's context)
     last_in_message: bool = False  # that question is an earlier part of this same message (several requests)
+    set_apart: bool = False  # and this part follows 还有 / 另外 / 顺便问下 in it (``after_connector``)
     # how much of a question an FAQ's own words carry (the engine's ``KnowledgeBase.support``; rule 10d)
     faq_support: Optional[Callable[[str, str], float]] = None
     handoff_status: Optional[str] = None  # queued | callback | claimed, when a handoff is active
@@ -433,7 +434,10 @@ def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[
     ("门禁卡丢了怎么办" → "补一张要多少钱"; "发票怎么开" → "是纸质的还是电子的，要去哪里领", which read alone is the
     utilities-account FAQ). A detail of the same FAQ is answered by the answer's sentence it asks about ("detail");
     a question that asks the same again is left to rule 14 (repeat); a question that is confident on its own about
-    something else is left to the other rules. None: the rule does not apply."""
+    something else is left to the other rules — unless, read with the question before, that other FAQ keeps less
+    than FOLLOW_UP_KEEP_LOW, or less than FOLLOW_UP_KEEP while the earlier answer's words carry the message more
+    (``faq_support``). A later part of the same message needs the words in any case, and one set apart by 还有 /
+    另外 / 顺便问下 is its own question. None: the rule does not apply."""
     text = reading.text
     if not (state.last_answer and state.last_question and parse) or len(text) > FOLLOW_UP_MAX_CHARS \
             or re.search(REJECTION, text) or reading.intent in SMALLTALK_INTENTS + ("human_agent", "emergency") \
@@ -443,13 +447,13 @@ def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[
         return None
     alone_sure = not _unsure(reading) and reading.intent != "out_of_scope"  # "怎么查余额" is out of scope alone
     other = alone_sure and not (reading.intent == "faq" and reading.faq_id == state.last_answer)
-    if other and (reading.intent != "faq" or state.last_in_message or reading.faq_confidence >= FOLLOW_UP_SURE):
-        return None  # confident about something else on its own: a new request (a part the resident set apart)
+    if other and (reading.intent != "faq" or reading.faq_confidence >= FOLLOW_UP_SURE):
+        return None  # confident about something else on its own: a new request
     if is_topic_switch(text) and reading.intent == "faq" and reading.confidence >= CLARIFY_THRESHOLD \
             and reading.faq_id != state.last_answer:
         return None  # "装修呢": another topic of the FAQs (its own answer, or the choice between its FAQs)
-    if other and NEW_QUESTION.match(text):
-        return None  # "顺便问下 电费在哪交": a new question, said so
+    if other and (NEW_QUESTION.match(text) or state.set_apart):
+        return None  # "顺便问下 电费在哪交", "…？还有狗能在草坪上遛吗": a new question, said so
     context = parse(f"{state.last_question}，{text}")
     if context.intent != "faq" or _unsure(context):
         return None
@@ -457,9 +461,11 @@ def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[
         keep = next((f["confidence"] for f in context.faq_ranking if f["id"] == reading.faq_id), 0.0)
         if context.faq_id != state.last_answer or keep >= FOLLOW_UP_KEEP:
             return None  # its own FAQ still counts with the last question: it asks about that one
-        if keep >= FOLLOW_UP_KEEP_LOW and state.faq_support and \
-                state.faq_support(state.last_answer, text) <= state.faq_support(reading.faq_id, text):
-            return None  # it still counts some, and the last answer's words carry no more of it than its own FAQ's
+        carried = bool(state.faq_support) and \
+            state.faq_support(state.last_answer, text) > state.faq_support(reading.faq_id, text)
+        if (keep >= FOLLOW_UP_KEEP_LOW or state.last_in_message) and not carried:
+            return None  # it still counts some (or it is a later part of the same message), and the earlier
+            # answer's words carry no more of it than its own FAQ's
     if reading.intent == "out_of_scope" and not _unsure(reading) \
             and context.faq_id not in [f["id"] for f in reading.faq_ranking[:FOLLOW_UP_RANK]]:
         return None  # out of scope, and nothing of that FAQ in the message itself ("今天天气怎么样" after any answer)
@@ -560,6 +566,13 @@ def request_segments(text: str) -> List[str]:
     return segments
 
 
+def after_connector(text: str, segment: str) -> bool:
+    """Whether the part ``segment`` of ``text`` follows one of the splitter's ``CONNECTORS`` (还有 / 另外 / 顺便问下…)."""
+    at = text.find(segment)
+    before = re.sub(r"[\s，,、。.！!？?；;~～]+$", "", text[:at]) if at > 0 else ""
+    return before.endswith(CONNECTORS)
+
+
 def several_routes(text: str, segments: List[str], readings: List[Any], state: ConversationState,
                    parse: Optional[Callable[[str], Any]] = None) -> List[Tuple[str, Any, Route]]:
     """The requests of a message of several to act on, each with its reading and route (``decide`` on the part
@@ -578,7 +591,7 @@ def several_routes(text: str, segments: List[str], readings: List[Any], state: C
         part_state = ConversationState(handoff_status=state.handoff_status, handoff_priority=state.handoff_priority,
                                        last_answer=before[2].target if before else None,
                                        last_question=before[0] if before else None, last_in_message=True,
-                                       faq_support=state.faq_support)
+                                       set_apart=after_connector(text, segment), faq_support=state.faq_support)
         route = decide(reading, part_state, parse)
         if route.action == "repeat":
             route = Route("answer", None, [f"faq/{route.target}"], target=route.target)  # dropped below
@@ -623,9 +636,11 @@ def split_requests(text: str, route: Route, state: ConversationState, parse: Cal
                          action="several"), requests)
 
 
-def first_message_route(reading: Any, parse: Callable[[str], Any], segments: Optional[List[str]] = None) -> Route:
+def first_message_route(reading: Any, parse: Callable[[str], Any], segments: Optional[List[str]] = None,
+                        faq_support: Optional[Callable[[str, str], float]] = None) -> Route:
     """The route for a text as the first message of a new conversation (`/api/parse`, `wuye parse`): ``decide``,
-    split as the engine splits a message of several requests (each read with ``parse``)."""
+    split as the engine splits a message of several requests (each read with ``parse``; ``faq_support``, the
+    knowledge base's ``support``, as the engine gives it)."""
     route = decide(reading)
-    several = split_requests(reading.text, route, ConversationState(), parse, segments)
+    several = split_requests(reading.text, route, ConversationState(faq_support=faq_support), parse, segments)
     return several.route if several else route

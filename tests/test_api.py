@@ -40,6 +40,11 @@ def test_parse_routes_a_message_of_several_requests_as_the_conversation_would(cl
     assert story["route"]["reasons"] == ["faq/renovation_hours"]  # one request: the story is context
     urgent = client.post("/api/parse", json={"text": "物业费多少？另外厨房水管爆了水一直往外喷"}).json()
     assert urgent["route"]["decision"] == "handoff" and urgent["route"]["priority"] == "urgent"
+    # a detail of the first question, in the first answer's words, is not a second request (rule 10d in a message)
+    detail = client.post("/api/parse", json={"text": "请问交了物业费以后能开发票吗？是纸质的还是电子的，要去哪里领"}).json()
+    assert detail["route"] == {"decision": "answer", "priority": None, "reasons": ["faq/invoice"]}
+    apart = client.post("/api/parse", json={"text": "绿化多久修剪一次？还有狗能在草坪上跑吗"}).json()
+    assert apart["route"]["reasons"] == ["绿化多久修剪一次: answer", "狗能在草坪上跑吗: answer"]
 
 
 def test_parse_emergency_is_urgent_handoff(client):

@@ -327,6 +327,18 @@ def test_two_questions_of_one_faq_get_its_answer_once(world):
     assert answers == ["/not_helpful fee_standard"]
 
 
+def test_a_detail_asked_in_the_same_message_is_the_first_questions_and_a_set_apart_question_its_own(world):
+    """Rule 10d within one message: "是纸质的还是电子的，要去哪里领" after an invoice question in the same message
+    is the invoice's detail (the invoice answer's words carry it), answered once, not the utilities-account FAQ;
+    a part after 还有 / 另外 that is confident of another FAQ alone is its own question (``set_apart``)."""
+    def answered(result):
+        return [b.payload.split(" ", 1)[1] for r in result.replies for b in r.buttons
+                if b.payload.startswith("/not_helpful ")]
+
+    assert answered(world.say("请问交了物业费以后能开发票吗？是纸质的还是电子的，要去哪里领", sender="a")) == ["invoice"]
+    assert answered(world.say("绿化多久修剪一次？还有狗能在草坪上跑吗", sender="b")) == ["greenery", "pets"]
+
+
 def test_a_question_and_a_request_for_a_person_get_the_answer_and_the_person(world):
     result = world.say("业委会找谁啊？另外我要转人工", sender="two-requests")
     assert result.route["action"] == "several" and result.route["decision"] == "handoff"

@@ -100,7 +100,10 @@ def test_entities_come_out_of_the_rasa_pipeline(parser):
 
 @pytest.fixture(scope="module")
 def styles_report(parser, settings):
-    return evaluation.evaluate_styles(parser, evaluation.load_styles(settings.styles_heldout_file))
+    from bot.knowledge import load_knowledge_base
+
+    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    return evaluation.evaluate_styles(parser, evaluation.load_styles(settings.styles_heldout_file), kb.support)
 
 
 def test_styles_set_is_large_stratified_and_covers_every_faq(settings):

@@ -235,3 +235,25 @@ def test_rule_10d_leaves_a_message_whose_own_faq_still_counts_unless_the_last_an
     asked.clear()
     opened = Reading("顺便问下 宽带报装找你们不", "faq", 0.96, faq_id="broadband", faq_confidence=0.7)
     assert decide(opened, state, parse).action == "answer" and not asked
+
+
+def test_a_part_after_a_connector_is_set_apart():
+    """router.after_connector: the part follows 还有 / 另外 / 顺便问下 (the splitter strips them from the part); such
+    a part, confident alone about another FAQ, is not read with the part before it."""
+    from bot.router import after_connector
+
+    assert after_connector("小区绿化多久打一次药？还有狗能在草坪上遛吗", "狗能在草坪上遛吗")
+    assert after_connector("物业费多少钱 顺便问下停车费呢", "停车费呢")
+    assert not after_connector("能开发票吗？是纸质的还是电子的", "是纸质的还是电子的")
+    asked = []
+
+    def parse(text):
+        asked.append(text)
+        return Reading(text, "faq", 0.95, faq_id="greenery", faq_confidence=0.9, faq_ranking=[{"id": "greenery"}])
+
+    part = Reading("狗能在草坪上遛吗", "faq", 0.95, faq_id="pets", faq_confidence=0.8)
+    state = dict(last_answer="greenery", last_question="小区绿化多久打一次药", last_in_message=True,
+                 faq_support=lambda faq_id, text: 4.0 if faq_id == "greenery" else 1.0)
+    assert decide(part, ConversationState(**state, set_apart=True), parse).target == "pets" and not asked
+    route = decide(part, ConversationState(**state), parse)  # not set apart: the earlier answer's words carry it
+    assert route.action == "detail" and route.target == "greenery" and asked

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -60,12 +60,13 @@ class ParseResponse(BaseModel):
 INLINE_CHARS = 200  # parsing a message this short takes well under a millisecond: no thread hop for it
 
 
-def read_and_route(parser: Any, text: str, segments: List[str]) -> Tuple[Any, Route]:
+def read_and_route(parser: Any, text: str, segments: List[str],
+                   faq_support: Optional[Callable[[str, str], float]] = None) -> Tuple[Any, Route]:
     """The reading of the whole text and the route the router would take for it as the first message of a new
     conversation: a message of several requests (``segments``, its ``request_segments``) gets the engine's split
     route (``several``: "<the words>: <action>" per request), not the whole text's reading alone."""
     reading = parser.parse(text)
-    return reading, first_message_route(reading, parser.parse, segments)
+    return reading, first_message_route(reading, parser.parse, segments, faq_support)
 
 
 @router.post("/parse", response_model=ParseResponse, summary="Parse one message (as the first of a new conversation)")
@@ -75,7 +76,8 @@ async def parse(body: ParseRequest, services: ServicesDep) -> Response:
     if len(text) <= INLINE_CHARS and len(segments) < 2:
         reading, route = read_and_route(services.parser, text, segments)
     else:  # a long message, or one of several requests (each is read too): off the event loop
-        reading, route = await run_in_threadpool(read_and_route, services.parser, text, segments)
+        reading, route = await run_in_threadpool(read_and_route, services.parser, text, segments,
+                                                 services.knowledge.current.support)
     result = reading.as_api()
     result["route"] = route.as_api()
     # built by us in the documented shape (response_model is for /docs): no second validation and copy
