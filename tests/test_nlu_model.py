@@ -238,15 +238,20 @@ def test_emergencies_told_beside_a_question_or_in_a_story_page_and_past_ones_do_
     assert sum(r["right"] for r in by_kind["past_event_question"]) >= 32  # 35 of 40 answered right when written
 
 
+def _dev_followups(parser, settings, name: str):
+    """A follow-up development set (tests/dev/<name>) through the engine."""
+    from bot.settings import PROJECT_ROOT
+
+    return evaluation.evaluate_followups(settings, parser,
+                                         evaluation.load_followups(PROJECT_ROOT / "tests" / "dev" / name))
+
+
 def test_follow_up_questions_are_read_with_the_question_before_them(parser, settings):
     """tests/dev/followups.yml (150 two-turn conversations written from the spec and the FAQ answers alone): a
     follow-up about the FAQ just answered ("门禁卡丢了怎么补办" → "要带啥证件") was never answered right before rule
     10d (0 of 65: "answered already", a clarify or another FAQ); a switch to another FAQ ("发票呢") and a new request
     stay read alone."""
-    from bot.settings import PROJECT_ROOT
-
-    report = evaluation.evaluate_followups(
-        settings, parser, evaluation.load_followups(PROJECT_ROOT / "tests" / "dev" / "followups.yml"))
+    report = _dev_followups(parser, settings, "followups.yml")
     kinds = report["per_kind"]
     assert report["overall"]["conversations"] == 150 and report["overall"]["first_right"] >= 0.97
     assert kinds["same"]["right"] >= 0.88  # 0.938 when chosen (0.000 before)
@@ -261,10 +266,7 @@ def test_a_switch_to_another_faq_after_an_answer_is_not_taken_for_its_detail(par
     a short question about another FAQ ("宽带报装找你们不" after the office hours, "顺便问下 电费在哪交啊" after an
     outage notice) was answered with the earlier FAQ's detail in 11 of 60 switches; FOLLOW_UP_KEEP_LOW with the
     answers' own words and NEW_QUESTION were chosen on this set; the details of the same FAQ stay answered."""
-    from bot.settings import PROJECT_ROOT
-
-    report = evaluation.evaluate_followups(
-        settings, parser, evaluation.load_followups(PROJECT_ROOT / "tests" / "dev" / "followups_switches.yml"))
+    report = _dev_followups(parser, settings, "followups_switches.yml")
     kinds = report["per_kind"]
     assert report["overall"]["conversations"] == 90 and report["overall"]["first_right"] >= 0.97
     assert kinds["switch"]["right"] >= 0.88  # 0.933 when chosen (0.817 before)
