@@ -274,7 +274,7 @@ class ConversationState:
     last_answer: Optional[str] = None  # the FAQ the last bot turn answered
     last_question: Optional[str] = None  # the resident's message that answer answered (a follow-up's context)
     last_in_message: bool = False  # that question is an earlier part of this same message (several requests)
-    set_apart: bool = False  # and this part follows 还有 / 另外 / 顺便问下 in it (``after_connector``)
+    set_apart: bool = False  # and this part follows 还有 / 另外 / 顺便问下 in it (``Segment.set_apart``)
     # how much of a question an FAQ's own words carry (the engine's ``KnowledgeBase.support``; rule 10d)
     faq_support: Optional[Callable[[str, str], float]] = None
     handoff_status: Optional[str] = None  # queued | callback | claimed, when a handoff is active
@@ -545,12 +545,24 @@ SPLIT = re.compile(r"([？?。！!；;]+|(?<![要得再用需须还否会能可�
 CONNECTORS = ("另外", "还有就是", "顺便问一下", "顺便问下", "顺便问问", "还有", "以及")
 
 
-def request_segments(text: str) -> List[str]:
+class Segment(str):
+    """A request part of a message (``request_segments``); ``set_apart``: it follows one of the ``CONNECTORS``
+    (还有 / 另外 / 顺便问下…), which the splitter strips from it."""
+
+    set_apart: bool = False
+
+    def __new__(cls, text: str, set_apart: bool = False) -> "Segment":
+        segment = super().__new__(cls, text)
+        segment.set_apart = set_apart
+        return segment
+
+
+def request_segments(text: str) -> List[Segment]:
     """The parts of a message that are requests of their own ("物业费多少？另外厨房漏水" → two).
 
     A part is a request when it asks (a question word or an explicit request: ``REQUEST_MARKERS``), follows an
     explicit connector (另外, 还有…) or sets off an emergency rule; the other parts — the story before a question,
-    the thanks after it — are context, not requests.
+    the thanks after it — are context, not requests. Each part says whether a connector set it apart.
     """
     segments, after_connector = [], False
     for part in SPLIT.split(text):
@@ -561,19 +573,12 @@ def request_segments(text: str) -> List[str]:
             after_connector = piece in CONNECTORS
             continue
         if len(piece) >= 2 and (after_connector or REQUEST_MARKERS.search(piece) or emergency_matches(piece)):
-            segments.append(piece)
+            segments.append(Segment(piece, after_connector))
         after_connector = False
     return segments
 
 
-def after_connector(text: str, segment: str) -> bool:
-    """Whether the part ``segment`` of ``text`` follows one of the splitter's ``CONNECTORS`` (还有 / 另外 / 顺便问下…)."""
-    at = text.find(segment)
-    before = re.sub(r"[\s，,、。.！!？?；;~～]+$", "", text[:at]) if at > 0 else ""
-    return before.endswith(CONNECTORS)
-
-
-def several_routes(text: str, segments: List[str], readings: List[Any], state: ConversationState,
+def several_routes(text: str, segments: List[Segment], readings: List[Any], state: ConversationState,
                    parse: Optional[Callable[[str], Any]] = None) -> List[Tuple[str, Any, Route]]:
     """The requests of a message of several to act on, each with its reading and route (``decide`` on the part
     alone, with the active handoff); empty when fewer than two are actionable (the whole message is routed as one).
@@ -591,7 +596,8 @@ def several_routes(text: str, segments: List[str], readings: List[Any], state: C
         part_state = ConversationState(handoff_status=state.handoff_status, handoff_priority=state.handoff_priority,
                                        last_answer=before[2].target if before else None,
                                        last_question=before[0] if before else None, last_in_message=True,
-                                       set_apart=after_connector(text, segment), faq_support=state.faq_support)
+                                       set_apart=segment.set_apart,
+                                       faq_support=state.faq_support)
         route = decide(reading, part_state, parse)
         if route.action == "repeat":
             route = Route("answer", None, [f"faq/{route.target}"], target=route.target)  # dropped below
@@ -617,7 +623,7 @@ class Several:
 
 
 def split_requests(text: str, route: Route, state: ConversationState, parse: Callable[[str], Any],
-                   segments: Optional[List[str]] = None) -> Optional[Several]:
+                   segments: Optional[List[Segment]] = None) -> Optional[Several]:
     """The whole message's route ``decide`` gave, split when the message holds several requests (not under a flow,
     not an emergency, a button or a rating): each request read alone with ``parse``, kept by ``several_routes``.
     The turn's route is a handoff when one is opened (urgent first), else its first request's; its reasons are
@@ -636,7 +642,7 @@ def split_requests(text: str, route: Route, state: ConversationState, parse: Cal
                          action="several"), requests)
 
 
-def first_message_route(reading: Any, parse: Callable[[str], Any], segments: Optional[List[str]] = None,
+def first_message_route(reading: Any, parse: Callable[[str], Any], segments: Optional[List[Segment]] = None,
                         faq_support: Optional[Callable[[str, str], float]] = None) -> Route:
     """The route for a text as the first message of a new conversation (`/api/parse`, `wuye parse`): ``decide``,
     split as the engine splits a message of several requests (each read with ``parse``; ``faq_support``, the

@@ -238,13 +238,18 @@ def test_rule_10d_leaves_a_message_whose_own_faq_still_counts_unless_the_last_an
 
 
 def test_a_part_after_a_connector_is_set_apart():
-    """router.after_connector: the part follows 还有 / 另外 / 顺便问下 (the splitter strips them from the part); such
-    a part, confident alone about another FAQ, is not read with the part before it."""
-    from bot.router import after_connector
+    """router.Segment.set_apart: the part follows 还有 / 另外 / 顺便问下 (the splitter strips them from the part);
+    such a part, confident alone about another FAQ, is not read with the part before it."""
+    from bot.router import request_segments
 
-    assert after_connector("小区绿化多久打一次药？还有狗能在草坪上遛吗", "狗能在草坪上遛吗")
-    assert after_connector("物业费多少钱 顺便问下停车费呢", "停车费呢")
-    assert not after_connector("能开发票吗？是纸质的还是电子的", "是纸质的还是电子的")
+    def apart(text):
+        return [(str(s), s.set_apart) for s in request_segments(text)]
+
+    assert apart("小区绿化多久打一次药？还有狗能在草坪上遛吗") == [("小区绿化多久打一次药", False), ("狗能在草坪上遛吗", True)]
+    assert apart("物业费多少钱 顺便问下停车费呢") == [("物业费多少钱", False), ("停车费呢", True)]
+    assert apart("能开发票吗？是纸质的还是电子的，要去哪里领") == [("能开发票吗", False), ("是纸质的还是电子的，要去哪里领", False)]
+    # the same words twice: each part knows its own place (a search for the words would find the first one)
+    assert apart("停车费多少？另外停车费多少") == [("停车费多少", False), ("停车费多少", True)]
     asked = []
 
     def parse(text):
