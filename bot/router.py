@@ -20,7 +20,7 @@ decides. "Failed" marks a failed understanding.
 | 10a| water/power/gas/lift words (problem_kind: keywords and a reading of the outage/lift FAQ, a repair, a complaint or unsure) and a live notice of that kind covers the resident's building (or, building unknown, the 小区) | answer / notice | – | |
 | 10b| an outage report (problem_kind and is_outage_report) and an open incident of that kind in the resident's scope | answer / join_incident (linked, told, no queue item) | – | |
 | 10c| an outage report and the scope known (building from binding or the message, or 全小区), no open incident | handoff / incident (opens it) | normal | |
-| 10d| a message of at most FOLLOW_UP_MAX_CHARS right after an FAQ answer, not that question asked again (``is_same_question``), not confident alone about another intent, another FAQ at ≥ FOLLOW_UP_SURE, "X呢" naming another FAQ topic (``is_topic_switch``), or (within one message) anything: read with the question answered (``_follow_up``); a confident other FAQ gives way only if it keeps < FOLLOW_UP_KEEP so read | answer / detail (the same FAQ: the sentence asked about); answer / answer (another FAQ, when alone it was unsure) | – | |
+| 10d| a message of at most FOLLOW_UP_MAX_CHARS right after an FAQ answer, not that question asked again (``is_same_question``), not confident alone about another intent, another FAQ at ≥ FOLLOW_UP_SURE, "X呢" naming another FAQ topic (``is_topic_switch``), or (within one message) anything: read with the question answered (``_follow_up``); a confident other FAQ gives way only if it keeps < FOLLOW_UP_KEEP so read (< FOLLOW_UP_KEEP_LOW, or the last answer's words carry more of it: ``faq_support``), never for a later part of the same message set apart by 还有/另外 (``Segment.set_apart``) or naming its own subject (``names_own_subject``) | answer / detail (the same FAQ: the sentence asked about); answer / answer (another FAQ, when alone it was unsure) | – | |
 | 11 | confidence < CLARIFY_THRESHOLD or FAQ < FAQ_THRESHOLD; out_of_scope ≥ OUT_OF_SCOPE_SHARE then | clarify / clarify; reject / out_of_scope | – | clarify |
 | 12 | neighbour dispute (noise, smells, water from above, shared walls)          | handoff / neighbour             | normal   |        |
 | 13 | intent complaint (calm)                                                    | handoff / handoff               | normal   |        |
@@ -429,6 +429,13 @@ def is_topic_switch(text: str) -> bool:
                                      m.group("topic"))
 
 
+def names_own_subject(reading: Any, state: ConversationState) -> bool:
+    """The part opens with a noun (``opening_noun``) that the earlier answer's title and sentences do not contain
+    ("狗" after the greenery answer; "货梯" after the move-in answer, which mentions it, does not count)."""
+    noun = reading.opening_noun()
+    return bool(noun) and bool(state.faq_support) and state.faq_support(state.last_answer, noun) == 0
+
+
 def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[[str], Any]]) -> Optional[Route]:
     """Rule 10d: a short question right after an FAQ answer, read in the context of the question answered
     ("门禁卡丢了怎么办" → "补一张要多少钱"; "发票怎么开" → "是纸质的还是电子的，要去哪里领", which read alone is the
@@ -463,6 +470,9 @@ def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[
             return None  # its own FAQ still counts with the last question: it asks about that one
         carried = bool(state.faq_support) and \
             state.faq_support(state.last_answer, text) > state.faq_support(reading.faq_id, text)
+        if carried and state.last_in_message and names_own_subject(reading, state):
+            return None  # "绿化多久修剪一次？狗能在草坪上跑吗": 草坪 is in the greenery answer, but the part names its
+            # own subject (狗), which that answer never mentions: a question of its own
         if (keep >= FOLLOW_UP_KEEP_LOW or state.last_in_message) and not carried:
             return None  # it still counts some (or it is a later part of the same message), and the earlier
             # answer's words carry no more of it than its own FAQ's

@@ -45,6 +45,8 @@ def test_parse_routes_a_message_of_several_requests_as_the_conversation_would(cl
     assert detail["route"] == {"decision": "answer", "priority": None, "reasons": ["faq/invoice"]}
     apart = client.post("/api/parse", json={"text": "绿化多久修剪一次？还有狗能在草坪上跑吗"}).json()
     assert apart["route"]["reasons"] == ["绿化多久修剪一次: answer", "狗能在草坪上跑吗: answer"]
+    subject = client.post("/api/parse", json={"text": "绿化多久修剪一次？狗能在草坪上跑吗"}).json()
+    assert subject["route"]["reasons"] == ["绿化多久修剪一次: answer", "狗能在草坪上跑吗: answer"]
 
 
 def test_parse_emergency_is_urgent_handoff(client):

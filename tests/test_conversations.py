@@ -337,6 +337,9 @@ def test_a_detail_asked_in_the_same_message_is_the_first_questions_and_a_set_apa
 
     assert answered(world.say("请问交了物业费以后能开发票吗？是纸质的还是电子的，要去哪里领", sender="a")) == ["invoice"]
     assert answered(world.say("绿化多久修剪一次？还有狗能在草坪上跑吗", sender="b")) == ["greenery", "pets"]
+    # no connector, but the part opens with its own subject (狗), which the greenery answer never mentions
+    assert answered(world.say("绿化多久修剪一次？狗能在草坪上跑吗", sender="c")) == ["greenery", "pets"]
+    assert answered(world.say("搬家那天得跟物业打招呼不？货梯让用不？", sender="d")) == ["move_in_out"]  # 货梯 is in it
 
 
 def test_a_question_and_a_request_for_a_person_get_the_answer_and_the_person(world):

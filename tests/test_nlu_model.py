@@ -133,6 +133,14 @@ def test_styles_quality_gates(styles_report):
         assert figures["read_right"] >= 0.80, style
 
 
+@pytest.mark.parametrize("text,noun", [("狗能在草坪上跑吗", "狗"), ("电梯一般多久保养一次", "电梯"),
+                                       ("是纸质的还是电子的，要去哪里领", None), ("能不能用支付宝交", None)])
+def test_the_noun_a_message_opens_with(parser, text, noun):
+    """NluReading.opening_noun: the first word when jieba's dictionaries know it as a noun (cut without the HMM,
+    which reads "狗能" as one word)."""
+    assert parser.parse(text).opening_noun() == noun
+
+
 def test_a_keyword_free_emergency_is_urgent(parser):
     route = decide(parser.parse("孩子把自己反锁在卫生间里了 才三岁 哭得快喘不上气了"))
     assert (route.decision, route.priority) == ("handoff", "urgent")

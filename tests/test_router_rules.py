@@ -99,9 +99,13 @@ class Reading:
     faq_ranking: List[Dict[str, Any]] = dataclasses.field(default_factory=lambda: [{"id": "pets"}, {"id": "fee_standard"}])
     normalized_text: str = ""
     ranking: Dict[str, float] = dataclasses.field(default_factory=dict)
+    opening: Optional[str] = None  # what NluReading.opening_noun finds (a noun the message opens with)
 
     def probability(self, intent: str) -> float:
         return self.ranking.get(intent, self.confidence if intent == self.intent else 0.0)
+
+    def opening_noun(self) -> Optional[str]:
+        return self.opening
 
 
 REPAIR_ASKING_URGENCY = dict(flow="repair_request", asking="urgency", offered=["/slot urgency normal", "/slot urgency urgent"])
@@ -262,3 +266,26 @@ def test_a_part_after_a_connector_is_set_apart():
     assert decide(part, ConversationState(**state, set_apart=True), parse).target == "pets" and not asked
     route = decide(part, ConversationState(**state), parse)  # not set apart: the earlier answer's words carry it
     assert route.action == "detail" and route.target == "greenery" and asked
+
+
+def test_a_part_that_names_its_own_subject_is_its_own_question():
+    """Within one message, a part the earlier answer's words carry (草坪 is in the greenery answer) is still its own
+    question when it opens with a noun that answer never mentions (router.names_own_subject): "狗" after the greenery
+    question, not "草坪"; and without such a noun it stays the earlier question's detail."""
+    def parse(text):
+        return Reading(text, "faq", 0.95, faq_id="greenery", faq_confidence=0.9, faq_ranking=[{"id": "greenery"}])
+
+    def support(faq_id, text):
+        if faq_id != "greenery":
+            return 1.0
+        return 0.0 if text == "狗" else 4.0
+
+    state = dict(last_answer="greenery", last_question="绿化多久修剪一次", faq_support=support)
+    dog = Reading("狗能在草坪上跑吗", "faq", 0.95, faq_id="pets", faq_confidence=0.8, opening="狗")
+    assert decide(dog, ConversationState(**state, last_in_message=True), parse).target == "pets"
+    lawn = Reading("草坪上能遛狗吗", "faq", 0.95, faq_id="pets", faq_confidence=0.8, opening="草坪")
+    assert decide(lawn, ConversationState(**state, last_in_message=True), parse).action == "detail"
+    bare = Reading("能在草坪上跑吗", "faq", 0.95, faq_id="pets", faq_confidence=0.8)
+    assert decide(bare, ConversationState(**state, last_in_message=True), parse).action == "detail"
+    # between two turns the rule is not used: the resident asked after reading the answer
+    assert decide(dog, ConversationState(**state), parse).action == "detail"

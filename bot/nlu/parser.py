@@ -34,6 +34,17 @@ class NluReading:
 
         return [w for w in jieba.cut(self.normalized_text or self.text) if w.strip()]
 
+    def opening_noun(self) -> Optional[str]:
+        """The message's first word when jieba's dictionaries (its own and the domain one) know it as a noun — the
+        subject a question names ("狗" in "狗能在草坪上跑吗"; none in "是纸质的还是电子的"), else None. Cut without
+        jieba's HMM, which would join an unknown pair ("狗能") into one word."""
+        import jieba
+
+        from bot.nlu.flat_classifier import word_tag
+
+        words = [w for w in jieba.lcut(self.normalized_text or self.text, HMM=False) if w.strip()]
+        return words[0] if words and word_tag(words[0]).startswith("n") else None
+
     def probability(self, intent: str) -> float:
         """The intent's probability (0 when it is not among the ranked intents)."""
         return next((r["confidence"] for r in self.intent_ranking if r["name"] == intent), 0.0)
