@@ -149,20 +149,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     md = evaluation.heldout_markdown(report)
     evaluation.write_reports(report, md, out_dir, "heldout")
     print(md.split("\nErrors:")[0])
-    items = evaluation.load_styles(settings.styles_heldout_file)
     from bot.knowledge import load_knowledge_base
 
-    styles = evaluation.evaluate_styles(parser, items,
-                                        load_knowledge_base(settings.faq_dir, settings.communities_file).support)
-    styles["in_conversation"] = evaluation.evaluate_styles_in_conversation(settings, parser, items)
-    smd = evaluation.styles_markdown(styles)
-    evaluation.write_reports(styles, smd, out_dir, "styles")
-    print(smd.split("\nErrors")[0])
+    support = load_knowledge_base(settings.faq_dir, settings.communities_file).support
+    for stem, path in (("styles", settings.styles_heldout_file), ("styles_b", settings.styles_b_heldout_file)):
+        items = evaluation.load_styles(path)
+        styles = evaluation.evaluate_styles(parser, items, support)
+        styles["in_conversation"] = evaluation.evaluate_styles_in_conversation(settings, parser, items)
+        smd = evaluation.styles_markdown(styles, str(path.relative_to(settings.root)))
+        evaluation.write_reports(styles, smd, out_dir, stem)
+        print(smd.split("\nErrors")[0])
     followups = evaluation.evaluate_followups(settings, parser, evaluation.load_followups(settings.followups_heldout_file))
     fmd = evaluation.followups_markdown(followups)
     evaluation.write_reports(followups, fmd, out_dir, "followups")
     print(fmd.split("\nErrors")[0])
-    print(f"reports: {out_dir}/heldout.json, {out_dir}/heldout.md, {out_dir}/styles.json, {out_dir}/styles.md, "
+    print(f"reports: {out_dir}/heldout.json, {out_dir}/heldout.md, {out_dir}/styles[_b].json, {out_dir}/styles[_b].md, "
           f"{out_dir}/followups.json, {out_dir}/followups.md")
     return 0
 

@@ -377,7 +377,7 @@ def _styles_summary(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     }
 
 
-def styles_markdown(r: Dict[str, Any]) -> str:
+def styles_markdown(r: Dict[str, Any], source: str = "tests/heldout/styles.yml") -> str:
     def f(v: Optional[float]) -> str:
         return "–" if v is None else f"{v:.3f}"
 
@@ -385,7 +385,7 @@ def styles_markdown(r: Dict[str, Any]) -> str:
             "urgent_recall", "handoff_precision", "handoff_recall", "handoff_f1"]
     head = ["read right", "intent acc", "FAQ top-1", "answered right", "clarify", "wrong answer", "urgent recall",
             "handoff P", "handoff R", "handoff F1"]
-    lines = ["# wuye styles evaluation (tests/heldout/styles.yml)", "",
+    lines = [f"# wuye styles evaluation ({source})", "",
              f"Messages: {r['messages']}; routine FAQ questions: {r['overall']['routine_faq']}. Every message is read "
              "as the first message of a new conversation (`/api/parse`).", "",
              "| style | n | " + " | ".join(head) + " |", "| --- | --- | " + " | ".join("---" for _ in head) + " |"]

@@ -92,6 +92,11 @@ class Settings:
         return self.root / "tests" / "heldout" / "styles.yml"
 
     @property
+    def styles_b_heldout_file(self) -> Path:
+        """The second styles set (two more authors, written from the spec and the FAQ answers only)."""
+        return self.root / "tests" / "heldout" / "styles_b.yml"
+
+    @property
     def followups_heldout_file(self) -> Path:
         return self.root / "tests" / "heldout" / "followups.yml"
 
