@@ -104,6 +104,12 @@ def cmd_faq(args: argparse.Namespace) -> int:
     table_problems = check_tables(settings.normalize_dir)
     for problem in table_problems:
         print(f"error: {settings.normalize_dir}/{problem}", file=sys.stderr)
+    from bot.nlu.lexicon import check_lexicon
+
+    lexicon_problems = check_lexicon(settings.lexicon_dir)  # the general-knowledge names (data/nlu/lexicon)
+    for problem in lexicon_problems:
+        print(f"error: {settings.lexicon_dir}/{problem}", file=sys.stderr)
+    table_problems = list(table_problems) + list(lexicon_problems)
     from bot import sla
     from bot.community import load_communities
 

@@ -83,6 +83,11 @@ class Settings:
         return self.nlu_dir / "dict"
 
     @property
+    def lexicon_dir(self) -> Path:
+        """General-knowledge names by category (bot/nlu/lexicon.py)."""
+        return self.nlu_dir / "lexicon"
+
+    @property
     def normalize_dir(self) -> Path:
         """The normaliser's tables (Cantonese, English, pinyin abbreviations, homophones)."""
         return self.nlu_dir / "normalize"

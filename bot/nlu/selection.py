@@ -72,13 +72,14 @@ Design = Callable[[List[Example], List[Tuple[str, str]]], Callable[[str], Dict[s
 
 
 def flat_design(C: float = 200.0, titles: bool = True, focus_weight: float = 0.5,
-                class_weight: Optional[str] = None, features: str = "v3") -> Design:
+                class_weight: Optional[str] = None, features: str = "v3",
+                lexicon: Optional[Dict[str, List[str]]] = None) -> Design:
     from bot.nlu.flat_classifier import FlatModel, read
 
     def fit(train: List[Example], kb_titles: List[Tuple[str, str]]):
         texts = [e.text for e in train] + ([t for t, _ in kb_titles] if titles else [])
         labels = [e.label for e in train] + ([l for _, l in kb_titles] if titles else [])
-        model = FlatModel.train(texts, labels, C=C, class_weight=class_weight, features=features)
+        model = FlatModel.train(texts, labels, C=C, class_weight=class_weight, features=features, lexicon=lexicon)
 
         def predict(text: str) -> Dict[str, float]:
             return dict(zip(model.labels, read(model, text, focus_weight).tolist()))
@@ -292,7 +293,15 @@ def configured_design(settings: Settings) -> Tuple[str, Design, float, float]:
     weight, features = c.get("class_weight"), str(c.get("features") or "v3")
     name = f"configured: flat, C={C:g}, focus {focus:g}" + (f", class_weight {weight}" if weight else "") + \
         f", features {features}"
-    return name, flat_design(C, focus_weight=focus, class_weight=weight, features=features), C, focus
+    lexicon = configured_lexicon(settings) if features == "v4" else None
+    return name, flat_design(C, focus_weight=focus, class_weight=weight, features=features, lexicon=lexicon), C, focus
+
+
+def configured_lexicon(settings: Settings) -> Dict[str, List[str]]:
+    """The general-knowledge lexicon the configured classifier reads (bot/nlu/lexicon.py)."""
+    from bot.nlu.lexicon import load_lexicon
+
+    return load_lexicon(settings.lexicon_dir)
 
 
 def run(settings: Settings, out: Optional[Path] = None, quick: bool = False, with_rasa: bool = False
@@ -318,6 +327,9 @@ def run(settings: Settings, out: Optional[Path] = None, quick: bool = False, wit
                     (norm, flat_design(C, focus_weight=f, class_weight=cw))
         if cw:
             designs[f"flat, C={C:g}, focus {focus:g}, no class weighting"] = (norm, flat_design(C, focus_weight=focus))
+        if _classifier_config(settings).get("features") == "v4":
+            designs["configured without the lexicon (v3 features)"] = \
+                (norm, flat_design(C, focus_weight=focus, class_weight=cw, features="v3"))
         designs["configured with the v2 features (no dictionary tags and frequencies)"] = \
             (norm, flat_design(C, focus_weight=focus, class_weight=cw, features="v2"))
         designs["configured without normalisation"] = (raw, flat_design(C, focus_weight=focus, class_weight=cw))

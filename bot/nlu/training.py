@@ -25,7 +25,7 @@ from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 MODEL_PREFIX = "nlu-"
-COMPONENT_SOURCES = ("flat_classifier.py", "clauses.py", "normalize.py", "normalize_component.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "numerals.py")
+COMPONENT_SOURCES = ("flat_classifier.py", "lexicon.py", "clauses.py", "normalize.py", "normalize_component.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "numerals.py")
 
 
 def faq_training_yaml(kb: KnowledgeBase) -> str:
@@ -94,6 +94,8 @@ def resolved_config(settings: Settings, config_path: Optional[Path] = None) -> d
             component["tables_path"] = str(settings.normalize_dir)
         if "faq_path" in component:
             component["faq_path"] = str(settings.faq_dir)
+        if "lexicon_path" in component:
+            component["lexicon_path"] = str(settings.lexicon_dir)
     return config
 
 
