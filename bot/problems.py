@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import List, Sequence
 
 
 @dataclass(frozen=True)
@@ -21,3 +22,20 @@ class ProblemsError(ValueError):
     def __init__(self, problems: Sequence[FileProblem]):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def yaml_mapping_root(path: Path, key: str, problems: List[FileProblem]):
+    """The top-level mapping node of a YAML file (composed, so every node knows its line), or None with the problem
+    appended: not YAML, or not a mapping (``key`` names the top-level key the file should have)."""
+    import yaml
+
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problems.append(FileProblem(path.name, (mark.line + 1) if mark else 1, f"不是合法的 YAML：{exc}"))
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        problems.append(FileProblem(path.name, 1, f"顶层应为映射，含键 '{key}:'"))
+        return None
+    return root

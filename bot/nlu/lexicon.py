@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from bot.problems import FileProblem, ProblemsError
+from bot.problems import FileProblem, ProblemsError, yaml_mapping_root
 
 LEXICON_KEY = "categories"
 MIN_CHARS, MAX_CHARS = 2, 12
@@ -36,14 +36,8 @@ class LexiconError(ProblemsError):
 def _read(path: Path, problems: List[FileProblem]) -> List[Tuple[str, str, int]]:
     """(category, name, line) of one file; problems appended with file:line."""
     name = path.name
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(FileProblem(name, (mark.line + 1) if mark else 1, f"不是合法的 YAML：{exc}"))
-        return []
-    if not isinstance(root, yaml.MappingNode):
-        problems.append(FileProblem(name, 1, f"顶层应为映射，含键 '{LEXICON_KEY}:'"))
+    root = yaml_mapping_root(path, LEXICON_KEY, problems)
+    if root is None:
         return []
     found: List[Tuple[str, str, int]] = []
     keys = []

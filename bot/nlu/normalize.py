@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
-from bot.problems import FileProblem, ProblemsError
+from bot.problems import FileProblem, ProblemsError, yaml_mapping_root
 
 NORMALIZED_KEY = "wuye_normalized"  # where the pipeline component leaves the Normalized reading in a message
 TABLE_FILES = {"cantonese": "cantonese.yml", "english": "english.yml", "abbreviations": "abbreviations.yml",
@@ -75,14 +75,8 @@ class Tables:
 def _load_mapping(path: Path, key: str, problems: List[TableProblem], list_key: Optional[str] = None
                   ) -> Tuple[Dict[str, str], List[str]]:
     name = path.name
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(TableProblem(name, (mark.line + 1) if mark else 1, f"不是合法的 YAML：{exc}"))
-        return {}, []
-    if not isinstance(root, yaml.MappingNode):
-        problems.append(TableProblem(name, 1, f"顶层应为映射，含键 '{key}:'"))
+    root = yaml_mapping_root(path, key, problems)
+    if root is None:
         return {}, []
     mapping: Dict[str, str] = {}
     words: List[str] = []
