@@ -17,7 +17,7 @@ L2-normalised. The tags and frequencies generalise past the words seen in traini
 still reads as a noun); on SMP2017 train+dev 5-fold CV (10 seeds) they took accuracy from 0.921 to 0.926. "v4" adds
 what the general-knowledge lexicon (bot/nlu/lexicon.py, ``lexicon_path``) says the names in the message are
 (``LX<category>``, ``LXW<category>`` for a bare name); the names are stored in flat.json with the model. On the same
-CV (5 seeds) it took accuracy from 0.925 to 0.930, the product's leave-one-author-out figures unchanged.
+CV (5 seeds) it took accuracy from 0.925 to 0.931, the product's leave-one-author-out figures unchanged.
 The logistic regression is one-vs-rest (liblinear); with ``class_weight: balanced`` (bot/config.yml) every label
 weighs the same in total, so a large label (SMP2017's ``chat``) no longer absorbs the small ones. The v2 blocks and
 the class weighting were chosen by 5-fold stratified CV on SMP2017 train+dev (3 seeds: 0.910 → 0.921) and by the
