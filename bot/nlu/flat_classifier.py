@@ -188,19 +188,21 @@ def features_v2(text: str) -> List[List[str]]:
     return _v2_blocks(clean, _words(clean))
 
 
-def features_v3(text: str) -> List[List[str]]:
-    """The seven blocks of ``FlatModel.ANALYZERS`` from one jieba cut and one full-mode pass (prediction path)."""
-    clean = _clean(text)
-    words = _words(clean)
+def _v3_blocks(clean: str, words: List[str]) -> List[List[str]]:
     return _v2_blocks(clean, words) + [_tag_ngrams(words), _frequency_tokens(words), _all_word_tags(clean)]
 
 
+def features_v3(text: str) -> List[List[str]]:
+    """The seven blocks of ``FlatModel.ANALYZERS`` from one jieba cut and one full-mode pass (prediction path)."""
+    clean = _clean(text)
+    return _v3_blocks(clean, _words(clean))
+
+
 def features_v4(text: str, matcher: LexiconMatcher) -> List[List[str]]:
-    """v3's blocks and the lexicon's (bot/nlu/lexicon.py): what the names in the message are."""
+    """v3's blocks and the lexicon's (bot/nlu/lexicon.py): what the names in the message are (the same cut)."""
     clean = _clean(text)
     words = _words(clean)
-    return (_v2_blocks(clean, words) + [_tag_ngrams(words), _frequency_tokens(words), _all_word_tags(clean)]
-            + [matcher.tokens(clean, words)])
+    return _v3_blocks(clean, words) + [matcher.tokens(clean, words)]
 
 
 class LexiconTokens:
