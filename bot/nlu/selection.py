@@ -293,15 +293,10 @@ def configured_design(settings: Settings) -> Tuple[str, Design, float, float]:
     weight, features = c.get("class_weight"), str(c.get("features") or "v3")
     name = f"configured: flat, C={C:g}, focus {focus:g}" + (f", class_weight {weight}" if weight else "") + \
         f", features {features}"
-    lexicon = configured_lexicon(settings) if features == "v4" else None
-    return name, flat_design(C, focus_weight=focus, class_weight=weight, features=features, lexicon=lexicon), C, focus
-
-
-def configured_lexicon(settings: Settings) -> Dict[str, List[str]]:
-    """The general-knowledge lexicon the configured classifier reads (bot/nlu/lexicon.py)."""
     from bot.nlu.lexicon import load_lexicon
 
-    return load_lexicon(settings.lexicon_dir)
+    lexicon = load_lexicon(settings.lexicon_dir) if features == "v4" else None  # as training reads lexicon_path
+    return name, flat_design(C, focus_weight=focus, class_weight=weight, features=features, lexicon=lexicon), C, focus
 
 
 def run(settings: Settings, out: Optional[Path] = None, quick: bool = False, with_rasa: bool = False
