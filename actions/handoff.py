@@ -9,16 +9,20 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, defer
 
 from actions.base import TurnContext
-from bot.errors import AlreadyClaimed, ConversationNotFound, HandoffError, NotOwner  # noqa: F401 - HandoffError re-exported
+from bot.errors import (AlreadyClaimed, ConversationNotFound, HandoffError, HandoffNotFound,  # noqa: F401 - re-exported
+                        NotOwner)
 from bot.domain import ConversationStatus, HandoffStatus, Priority, PRIORITY_ORDER, WorkOrderStatus
 from bot.localtime import agents_working, iso
+from bot.permissions import CONSOLE_ROLES
 from bot.storage.models import Conversation, Handoff, Message, Staff, WorkOrder
 
 AGENT_ONLINE_WINDOW = dt.timedelta(minutes=2)
 
 
 def agents_online(session: Session, now: dt.datetime) -> int:
-    return session.scalar(select(func.count()).select_from(Staff).where(Staff.last_seen >= now - AGENT_ONLINE_WINDOW)) or 0
+    """Staff who answer residents (bot.permissions.CONSOLE_ROLES) seen on the console in the last two minutes."""
+    return session.scalar(select(func.count()).select_from(Staff).where(
+        Staff.last_seen >= now - AGENT_ONLINE_WINDOW, Staff.role.in_(CONSOLE_ROLES))) or 0
 
 
 def queue_key(handoff: Any) -> tuple:
@@ -204,6 +208,8 @@ def claim(session: Session, handoff_id: int, staff: Staff, now: dt.datetime) -> 
         update(Handoff).where(Handoff.id == handoff_id, Handoff.status.in_(HandoffStatus.waiting()))
         .values(status=HandoffStatus.CLAIMED.value, agent_id=staff.id, claimed_at=now).execution_options(synchronize_session=False))
     if result.rowcount != 1:
+        if session.get(Handoff, handoff_id) is None:
+            raise HandoffNotFound()
         raise AlreadyClaimed()
     handoff = session.get(Handoff, handoff_id)
     session.refresh(handoff)

@@ -1,7 +1,7 @@
 """Staff sign-in (hashed passwords, server-side sessions behind a signed cookie), the resident widget's signed
 identity, and the API keys of the REST channel.
 
-Routes get the signed-in staff member through ``bot/api/deps.py`` (``CurrentStaff``, ``CurrentAdmin``) and the
+Routes get the signed-in staff member through ``bot/api/deps.py`` (``CurrentStaff`` and the capability checks of ``bot/permissions.py``) and the
 calling integration's key through ``CurrentApiKey``."""
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from typing import Dict, List, Optional, Tuple
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from bot.security import verify_password
+from bot.security import hash_password, verify_password
 from bot.storage.models import ApiKey, Staff, StaffSession
 
 STAFF_COOKIE = "wuye_staff"
 RESIDENT_COOKIE = "wuye_resident"
+RESIDENT_HEADER = "x-wuye-resident"  # the same signed identity, presented by the widget itself (bot/api/deps.py)
+RESIDENT_SUBPROTOCOL_PREFIX = "resident."  # … and on its WebSocket
+WIDGET_SUBPROTOCOL = "wuye"  # the subprotocol the server answers with
 STAFF_MAX_AGE = 12 * 3600
 RESIDENT_MAX_AGE = 365 * 24 * 3600
 WIDGET_PREFIX = "w_"
@@ -74,11 +77,16 @@ def revoke_staff_session(session, session_id: Optional[str], now: dt.datetime) -
     return True
 
 
+# An unknown username costs the same scrypt as a known one: the answer's timing does not tell which usernames exist
+_NOBODY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
 def authenticate(session, username: str, password: str) -> Optional[Staff]:
     staff = session.scalar(select(Staff).where(Staff.username == username))
-    if staff is None or not verify_password(password, staff.password_hash):
+    if staff is None:
+        verify_password(password, _NOBODY_HASH)
         return None
-    return staff
+    return staff if verify_password(password, staff.password_hash) else None
 
 
 # --- the widget's resident ------------------------------------------------------------------------------------

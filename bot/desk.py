@@ -9,8 +9,9 @@ Statuses (bot.domain.WorkOrderStatus) and the moves allowed::
     维修中 → 已完成 | 已取消
     已完成, 已取消: closed
 
-Anything else is refused (409 ``invalid_transition``). Agents and admins dispatch and move any order; a
-technician (role ``technician``) moves only the orders assigned to them, to 维修中 and 已完成.
+Anything else is refused (409 ``invalid_transition``). Who may do what is ``bot/permissions.py``: agents and
+admins dispatch and move any order; a technician sees only the orders assigned to them or not yet assigned and
+moves only their own, to 维修中 and 已完成.
 
 Every assignment and status change stores a WorkOrderEvent (actor = the staff member's name, the note) and a bot
 message in the order's conversation in plain Chinese with the next step and the expected time from the SLA
@@ -27,16 +28,16 @@ import statistics
 from collections import Counter
 from typing import Any, Dict, List, Optional, Tuple
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from bot import sla
 from bot.domain import ConversationStatus, HandoffStatus, Priority, WorkOrderStatus
 from bot.errors import NotFound, WuyeError
 from bot.localtime import DEFAULT_TIME_ZONE, iso
+from bot.permissions import Capability, DispatchersOnly, Role, can, require, sees_order
 from bot.storage.models import Conversation, Handoff, Household, Message, Staff, WorkOrder, WorkOrderEvent
 
-TECHNICIAN = "technician"
-DISPATCHERS = ("agent", "admin")
+TECHNICIAN = Role.TECHNICIAN.value
 S = WorkOrderStatus
 TRANSITIONS: Dict[str, Tuple[str, ...]] = {
     S.NEW.value: (S.DISPATCHED.value, S.CANCELLED.value),
@@ -79,10 +80,6 @@ class NotATechnician(WuyeError):
     status, code, message = 422, "not_a_technician", "只能指派给维修师傅（角色为 technician 的账号）"
 
 
-class DispatchersOnly(WuyeError):
-    status, code, message = 403, "dispatchers_only", "只有客服或管理员可以派单或取消工单"
-
-
 class NotAssignee(WuyeError):
     status, code, message = 403, "not_assignee", "这个工单没有指派给您，不能修改"
 
@@ -121,8 +118,18 @@ def rating_of(order: WorkOrder) -> Optional[int]:
     return None
 
 
+def moves_for(order: WorkOrder, viewer: Optional[Staff]) -> List[str]:
+    """The statuses ``viewer`` may move the order to now (None: every allowed move, as a dispatcher may)."""
+    moves = TRANSITIONS.get(order.status, ())
+    if viewer is None or can(viewer, Capability.DISPATCH):
+        return list(moves)
+    if order.assignee_id != viewer.id:
+        return []
+    return [m for m in moves if m in TECHNICIAN_MOVES]
+
+
 def order_json(session, order: WorkOrder, now: dt.datetime, kb, names: Dict[int, str],
-               detail: bool = False) -> Dict[str, Any]:
+               detail: bool = False, viewer: Optional[Staff] = None) -> Dict[str, Any]:
     household = session.get(Household, order.household_id) if order.household_id else None
     tz = time_zone_of(kb, order.community_id)
     kind = overdue_kind(order, now)
@@ -144,7 +151,7 @@ def order_json(session, order: WorkOrder, now: dt.datetime, kb, names: Dict[int,
         "escalated_at": iso(order.escalated_at, tz), "overdue": kind is not None, "overdue_kind": kind,
         "overdue_label": {"response": "超时未派单", "completion": "超时未完成"}.get(kind or ""),
         "chase_count": order.chase_count, "conversation_id": order.conversation_id,
-        "next_statuses": list(TRANSITIONS.get(order.status, ())), "rating": rating_of(order),
+        "next_statuses": moves_for(order, viewer), "rating": rating_of(order),
     }
     if detail:
         conversation = session.get(Conversation, order.conversation_id) if order.conversation_id else None
@@ -171,9 +178,12 @@ def staff_names(session) -> Dict[int, str]:
 def list_orders(session, now: dt.datetime, kb, status: Optional[str] = None, community: Optional[str] = None,
                 building: Optional[int] = None, category: Optional[str] = None, urgency: Optional[str] = None,
                 overdue: Optional[bool] = None, assignee_id: Optional[int] = None, q: Optional[str] = None,
-                limit: int = 200) -> List[Dict[str, Any]]:
-    """Orders matching every given filter: overdue first, then urgent, then the newest."""
+                limit: int = 200, viewer: Optional[Staff] = None) -> List[Dict[str, Any]]:
+    """Orders matching every given filter that ``viewer`` may see (bot.permissions.sees_order): overdue first,
+    then urgent, then the newest."""
     query = select(WorkOrder)
+    if viewer is not None and not can(viewer, Capability.DISPATCH):
+        query = query.where(or_(WorkOrder.assignee_id == viewer.id, WorkOrder.assignee_id.is_(None)))
     if status:
         query = query.where(WorkOrder.status == status)
     elif overdue:
@@ -192,7 +202,7 @@ def list_orders(session, now: dt.datetime, kb, status: Optional[str] = None, com
     names = staff_names(session)
     rows = []
     for order in session.scalars(query.order_by(WorkOrder.created_at.desc()).limit(2000)):
-        item = order_json(session, order, now, kb, names)
+        item = order_json(session, order, now, kb, names, viewer=viewer)
         if building is not None and item["building"] != building:
             continue
         if overdue is not None and item["overdue"] != overdue:
@@ -207,9 +217,10 @@ def technicians(session) -> List[Dict[str, Any]]:
     return [{"id": s.id, "name": s.display_name, "username": s.username} for s in rows]
 
 
-def get_order(session, order_id: int) -> WorkOrder:
+def get_order(session, order_id: int, viewer: Optional[Staff] = None) -> WorkOrder:
+    """The order; 404 also when ``viewer`` may not see it (another technician's order is not confirmed to exist)."""
     order = session.get(WorkOrder, order_id)
-    if order is None:
+    if order is None or (viewer is not None and not sees_order(viewer, order)):
         raise WorkOrderNotFound()
     return order
 
@@ -262,18 +273,13 @@ def record_rating(session, order_id: int, identity_id: int, score: int, now: dt.
 
 
 # --- changing orders ----------------------------------------------------------------------------------------
-def _check_dispatcher(staff: Staff) -> None:
-    if staff.role not in DISPATCHERS:
-        raise DispatchersOnly()
-
-
 def _when(order: WorkOrder, utc: Optional[dt.datetime], now: dt.datetime, kb) -> str:
     return sla.local_deadline(utc, now, time_zone_of(kb, order.community_id))
 
 
 def assign(session, order: WorkOrder, staff: Staff, technician_id: int, note: str, now: dt.datetime, kb) -> None:
     """Give the order to a technician: 待受理 → 已派单 (the first response), or hand it to another technician."""
-    _check_dispatcher(staff)
+    require(staff, Capability.DISPATCH)
     if order.status in S.closed():
         raise WorkOrderClosed(current=order.status)
     technician = session.get(Staff, technician_id)
@@ -303,13 +309,12 @@ def assign(session, order: WorkOrder, staff: Staff, technician_id: int, note: st
 
 def change_status(session, order: WorkOrder, staff: Staff, target: str, note: str, now: dt.datetime, kb) -> None:
     current = order.status
-    if staff.role == TECHNICIAN:
+    if not can(staff, Capability.DISPATCH):
+        require(staff, Capability.DESK)
         if order.assignee_id != staff.id:
             raise NotAssignee()
         if target not in TECHNICIAN_MOVES:
             raise DispatchersOnly()
-    elif staff.role not in DISPATCHERS:
-        raise DispatchersOnly()
     if current in S.closed():
         raise WorkOrderClosed(current=current)
     if target not in TRANSITIONS.get(current, ()):

@@ -49,6 +49,10 @@ class ConversationNotFound(NotFound):
     code, message = "conversation_not_found", "找不到这个会话"
 
 
+class HandoffNotFound(NotFound):
+    code, message = "handoff_not_found", "找不到这个转人工记录"
+
+
 class FaqNotFound(NotFound):
     code, message = "faq_not_found", "找不到这个 FAQ 条目"
 
@@ -80,10 +84,6 @@ class NotSignedIn(WuyeError):
 
 class WrongCredentials(WuyeError):
     status, code, message = 401, "wrong_credentials", "用户名或密码错误"
-
-
-class AdminsOnly(WuyeError):
-    status, code, message = 403, "admins_only", "仅管理员可以使用"
 
 
 class HandoffError(WuyeError):
@@ -157,6 +157,14 @@ class TooManyRequests(WuyeError):
     """A rate limit was reached (bot/limits.py); nothing of the refused request is stored."""
 
     status, code, message = 429, "too_many_requests", "您发送得太频繁了，请稍等 {seconds} 秒再试。"
+
+
+class LoginLocked(TooManyRequests):
+    code, message = "login_locked", "登录失败次数过多，账号已暂时锁定，请 {minutes} 分钟后再试"
+
+
+class TooManyIdentities(TooManyRequests):
+    code, message = "too_many_sessions", "来自您网络的新会话太多了，请 {seconds} 秒后再试。"
 
 
 class ApiKeyRequired(WuyeError):

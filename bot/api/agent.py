@@ -7,11 +7,14 @@ from typing import Annotated, Any, Dict, List, Optional
 
 from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, StrictBool, StrictStr
+from starlette.concurrency import run_in_threadpool
 
 from actions import handoff as handoffs
 from bot import live
-from bot.api.deps import CurrentStaff, NowDep, OptionalStaff, ServicesDep, SessionDep
+from bot.api.deps import ConsoleStaff, NowDep, ServicesDep, SessionDep
+from bot.auth import STAFF_COOKIE, read_staff_cookie, staff_of_session
 from bot.errors import ConversationNotFound, check_text
+from bot.permissions import Capability, can
 from bot.services import Services
 from bot.storage.models import Conversation, Staff
 
@@ -27,12 +30,12 @@ RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a row id")]  # ≥ 
 
 
 @router.get("/api/agent/queue")
-def get_queue(staff: CurrentStaff, session: SessionDep, now: NowDep) -> Dict[str, Any]:
+def get_queue(staff: ConsoleStaff, session: SessionDep, now: NowDep) -> Dict[str, Any]:
     return {"queue": live.queue_json(session, now), "mine": live.mine_json(session, staff.id)}
 
 
 @router.get("/api/agent/conversations/{conversation_id}")
-def get_conversation(conversation_id: RowId, staff: CurrentStaff, session: SessionDep) -> Dict[str, Any]:
+def get_conversation(conversation_id: RowId, staff: ConsoleStaff, session: SessionDep) -> Dict[str, Any]:
     data = live.conversation_json(session, conversation_id)
     if data is None:
         raise ConversationNotFound()
@@ -60,7 +63,7 @@ def search_knowledge(kb, q: str, limit: int = 8) -> List[Any]:
 
 @router.get("/api/agent/knowledge", summary="Search the FAQ (titles and questions); answers rendered for the "
                                             "conversation's 小区")
-def knowledge_search(staff: CurrentStaff, services: ServicesDep, session: SessionDep,
+def knowledge_search(staff: ConsoleStaff, services: ServicesDep, session: SessionDep,
                      q: Annotated[str, Query(min_length=1, max_length=100)],
                      conversation_id: Annotated[Optional[int], Query(ge=1, le=2**31 - 1)] = None) -> Dict[str, Any]:
     kb = services.knowledge.current
@@ -77,7 +80,7 @@ def knowledge_search(staff: CurrentStaff, services: ServicesDep, session: Sessio
 
 
 @router.post("/api/agent/handoffs/{handoff_id}/claim")
-async def claim(handoff_id: RowId, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+async def claim(handoff_id: RowId, staff: ConsoleStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     with services.db.session() as session:  # committed before the events below go out
         handoff = handoffs.claim(session, handoff_id, session.get(Staff, staff.id), now)  # AlreadyClaimed → 409
         conversation_id = handoff.conversation_id
@@ -96,7 +99,7 @@ async def _owned_action(services: Services, staff: Staff, now, conversation_id: 
 
 
 @router.post("/api/agent/conversations/{conversation_id}/messages")
-async def reply(conversation_id: RowId, body: AgentMessage, staff: CurrentStaff, services: ServicesDep,
+async def reply(conversation_id: RowId, body: AgentMessage, staff: ConsoleStaff, services: ServicesDep,
                 now: NowDep) -> Dict[str, Any]:
     def action(session, me, now):
         text = check_text(body.text, 2000)  # spaces only, NUL, lone surrogates: refused in Chinese
@@ -107,14 +110,14 @@ async def reply(conversation_id: RowId, body: AgentMessage, staff: CurrentStaff,
 
 
 @router.post("/api/agent/conversations/{conversation_id}/resolve")
-async def resolve(conversation_id: RowId, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+async def resolve(conversation_id: RowId, staff: ConsoleStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     return await _owned_action(services, staff, now, conversation_id,
                                lambda session, me, now: handoffs.resolve(session, conversation_id, me, now) and {"ok": True},
                                "resolved")
 
 
 @router.post("/api/agent/conversations/{conversation_id}/release")
-async def release(conversation_id: RowId, staff: CurrentStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
+async def release(conversation_id: RowId, staff: ConsoleStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     return await _owned_action(services, staff, now, conversation_id,
                                lambda session, me, now: handoffs.release(session, conversation_id, me, now) and {"ok": True},
                                "released")
@@ -134,10 +137,28 @@ def agent_frame(message: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) else None
 
 
+# How often an open console socket checks that its sign-in still holds (logout, expiry, a revoked session, a role
+# that lost the console): the socket is closed with 4401/4403 within this many seconds.
+SESSION_CHECK_SECONDS = 2.0
+
+
+def _socket_staff(services: Services, session_id: Optional[str]) -> Optional[Staff]:
+    with services.db.session() as session:
+        staff = staff_of_session(session, session_id, services.clock())
+        if staff is not None:
+            session.expunge(staff)
+        return staff
+
+
 @router.websocket("/ws/agent")
-async def agent_socket(websocket: WebSocket, services: ServicesDep, staff: OptionalStaff) -> None:
+async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
+    session_id = read_staff_cookie(services.settings.secret_key, websocket.cookies.get(STAFF_COOKIE))
+    staff = await run_in_threadpool(_socket_staff, services, session_id)
     if staff is None:
         await websocket.close(code=4401)
+        return
+    if not can(staff, Capability.CONSOLE):  # a technician's sign-in opens the desk, not the live queue
+        await websocket.close(code=4403)
         return
     await websocket.accept()
     services.presence[staff.id] = services.presence.get(staff.id, 0) + 1
@@ -154,7 +175,16 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep, staff: Optio
         while True:
             await websocket.send_json(await queue.get())
 
-    tasks = {"agents": asyncio.create_task(forward("agents", queues["agents"]))}
+    async def watch_sign_in() -> None:
+        while True:
+            await asyncio.sleep(SESSION_CHECK_SECONDS)
+            current = await run_in_threadpool(_socket_staff, services, session_id)
+            if current is None or not can(current, Capability.CONSOLE):
+                await websocket.close(code=4401 if current is None else 4403)
+                return
+
+    tasks = {"agents": asyncio.create_task(forward("agents", queues["agents"])),
+             "": asyncio.create_task(watch_sign_in())}
     try:
         with services.db.session() as session:
             await websocket.send_json({"type": "queue", "queue": live.queue_json(session, services.clock())})
@@ -164,6 +194,9 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep, staff: Optio
                 await websocket.send_json({"type": "error", "code": "invalid_frame",
                                            "detail": "消息格式不正确：只接受 {\"type\": \"watch\"|\"ping\"} 的 JSON 文本帧"})
                 continue
+            if await run_in_threadpool(_socket_staff, services, session_id) is None:  # signed out meanwhile
+                await websocket.close(code=4401)
+                break
             touch()
             if data.get("type") == "watch" and isinstance(data.get("conversation_id"), int):
                 topic = f"conv:{data['conversation_id']}"
@@ -177,7 +210,8 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep, staff: Optio
     finally:
         for topic, task in tasks.items():
             task.cancel()
-            services.hub.unsubscribe(topic, queues[topic])
+            if topic in queues:
+                services.hub.unsubscribe(topic, queues[topic])
         services.presence[staff.id] -= 1
         if services.presence[staff.id] == 0:
             # an agent who disconnects does not strand residents: kept in the database, so a restart keeps it

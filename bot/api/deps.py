@@ -3,7 +3,7 @@
 Routes (and channels in ``connectors/``) ask for these instead of reaching into ``request.app.state``::
 
     @router.get("/api/agent/queue")
-    def get_queue(services: ServicesDep, session: SessionDep, staff: CurrentStaff, now: NowDep) -> ...
+    def get_queue(services: ServicesDep, session: SessionDep, staff: ConsoleStaff, now: NowDep) -> ...
 
 Every dependency takes an ``HTTPConnection``, so the same ones work for HTTP routes and for WebSockets.
 ``SessionDep`` commits when the request is finished: a route that publishes live events after its writes
@@ -12,7 +12,7 @@ opens its own ``with db.session()`` (``DbDep``) so the events follow the commit.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Callable, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from bot.auth import (RESIDENT_COOKIE, STAFF_COOKIE, api_key_of, cached_api_key, read_resident_cookie,
+from bot.auth import (RESIDENT_COOKIE, RESIDENT_HEADER, RESIDENT_SUBPROTOCOL_PREFIX, STAFF_COOKIE, api_key_of, cached_api_key, read_resident_cookie,
                       read_staff_cookie, remember_api_key, staff_of_session)
-from bot.errors import AdminsOnly, ApiKeyRequired, InvalidApiKey, NotSignedIn
+from bot.errors import ApiKeyRequired, InvalidApiKey, NotSignedIn
+from bot.permissions import Capability, require
 from bot.services import Services
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -78,6 +79,27 @@ NowDep = Annotated[dt.datetime, Depends(get_now)]
 
 # --- who is asking ----------------------------------------------------------------------------------
 
+def client_ip(connection: HTTPConnection, settings: Settings) -> Optional[str]:
+    """The caller's address for the limits per address: the peer's, or — when the peer is a proxy we trust (nginx
+    on this machine by default, WUYE_TRUSTED_PROXIES) — the X-Real-IP it set (deploy/nginx sets it).
+
+    None when the peer is a trusted proxy that named nobody: every client would share the proxy's address, and one
+    busy address must not throttle them all (the deployment-wide ceilings still hold). A developer's browser on
+    this machine without nginx is that case too."""
+    peer = connection.client.host if connection.client else ""
+    if peer in settings.trusted_proxies:
+        forwarded = (connection.headers.get("x-real-ip") or "").strip()
+        return forwarded if forwarded and len(forwarded) <= 64 else None
+    return peer or None
+
+
+async def get_client_ip(connection: HTTPConnection, settings: SettingsDep) -> Optional[str]:
+    return client_ip(connection, settings)
+
+
+ClientIp = Annotated[Optional[str], Depends(get_client_ip)]
+
+
 def optional_staff(connection: HTTPConnection, services: ServicesDep) -> Optional[Staff]:
     """The signed-in staff member, or None (a WebSocket closes itself; HTTP routes use ``CurrentStaff``).
 
@@ -101,17 +123,43 @@ async def current_staff(staff: OptionalStaff) -> Staff:
 CurrentStaff = Annotated[Staff, Depends(current_staff)]
 
 
-async def current_admin(staff: CurrentStaff) -> Staff:
-    if staff.role != "admin":
-        raise AdminsOnly()
-    return staff
+def _with(capability: Capability) -> Callable[[Staff], Any]:
+    """A dependency: the signed-in staff member if their role has ``capability`` (bot/permissions.py), else 403."""
+    async def dependency(staff: CurrentStaff) -> Staff:
+        require(staff, capability)
+        return staff
+
+    dependency.__name__ = f"staff_with_{capability.value}"
+    return dependency
 
 
-CurrentAdmin = Annotated[Staff, Depends(current_admin)]
+# Every staff route asks for one of these (tests/test_permissions.py walks them all against a declared matrix)
+DeskStaff = Annotated[Staff, Depends(_with(Capability.DESK))]          # technicians, agents, admins
+Dispatcher = Annotated[Staff, Depends(_with(Capability.DISPATCH))]     # agents, admins
+ConsoleStaff = Annotated[Staff, Depends(_with(Capability.CONSOLE))]    # agents, admins
+CurrentAdmin = Annotated[Staff, Depends(_with(Capability.ADMIN))]      # admins
+
+
+def resident_token(connection: HTTPConnection) -> Optional[str]:
+    """The widget's signed identity when the page presents it itself rather than as a cookie: the
+    ``X-Wuye-Resident`` header, or on a WebSocket (whose handshake a page cannot add headers to) a subprotocol
+    ``resident.<token>``. A widget embedded on another site cannot use our cookie there (a cross-site frame gets
+    no SameSite=Lax cookie), so it keeps the token in its own storage. Not sent by the browser on its own, so no
+    other page can make a request with it (no CSRF)."""
+    header = connection.headers.get(RESIDENT_HEADER)
+    if header:
+        return header
+    for protocol in connection.scope.get("subprotocols") or ():
+        if protocol.startswith(RESIDENT_SUBPROTOCOL_PREFIX):
+            return protocol[len(RESIDENT_SUBPROTOCOL_PREFIX):]
+    return None
 
 
 async def optional_resident(connection: HTTPConnection, settings: SettingsDep) -> Optional[str]:
-    """The web widget's resident id from its signed cookie, or None."""
+    """The web widget's resident id from its signed token (header or subprotocol) or cookie, or None."""
+    token = resident_token(connection)
+    if token is not None:
+        return read_resident_cookie(settings.secret_key, token)
     return read_resident_cookie(settings.secret_key, connection.cookies.get(RESIDENT_COOKIE))
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from bot import incidents, live, notices
 from bot.api.agent import RowId
-from bot.api.deps import CurrentAdmin, CurrentStaff, NowDep, OptionalResident, ServicesDep, SessionDep
+from bot.api.deps import ConsoleStaff, CurrentAdmin, NowDep, OptionalResident, ServicesDep, SessionDep
 from bot.storage.models import ChatIdentity, Conversation, Incident, Notice
 
 router = APIRouter()
@@ -111,7 +111,7 @@ class ResolveBody(BaseModel):
 
 
 @router.get("/api/agent/incidents", tags=["agent"], summary="Incidents: open ones and the latest resolved")
-def list_incidents(staff: CurrentStaff, session: SessionDep,
+def list_incidents(staff: ConsoleStaff, session: SessionDep,
                    status: str = Query("open", regex="^(open|resolved|all)$")) -> Dict[str, Any]:
     query = select(Incident).order_by(Incident.id.desc()).limit(200)
     if status != "all":
@@ -120,13 +120,13 @@ def list_incidents(staff: CurrentStaff, session: SessionDep,
 
 
 @router.get("/api/agent/incidents/{incident_id}", tags=["agent"], summary="Incidents: one, with its reporters")
-def get_incident(incident_id: RowId, staff: CurrentStaff, session: SessionDep) -> Dict[str, Any]:
+def get_incident(incident_id: RowId, staff: ConsoleStaff, session: SessionDep) -> Dict[str, Any]:
     return incidents.incident_json(session, incidents.get(session, incident_id), with_reporters=True)
 
 
 @router.post("/api/agent/incidents/{incident_id}/resolve", tags=["agent"],
              summary="Incidents: resolve with a resolution text, sent to every linked conversation")
-async def resolve_incident(incident_id: RowId, body: ResolveBody, staff: CurrentStaff, services: ServicesDep,
+async def resolve_incident(incident_id: RowId, body: ResolveBody, staff: ConsoleStaff, services: ServicesDep,
                            now: NowDep) -> Dict[str, Any]:
     with services.db.session() as session:  # committed before the messages go out
         announcements = incidents.resolve(session, incident_id, body.resolution, now)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import live, ratings
 from bot.api.agent import RowId
-from bot.api.deps import CurrentAdmin, CurrentStaff, DbDep, NowDep, OptionalResident, ServicesDep, SessionDep
+from bot.api.deps import ConsoleStaff, CurrentAdmin, DbDep, NowDep, OptionalResident, ServicesDep, SessionDep
 from bot.errors import NoWidgetSession, NotFound, WuyeError, check_text
 from bot.storage.models import ChatIdentity, Message, QuickReply
 
@@ -50,8 +50,8 @@ def _all(session) -> Dict[str, Any]:
     return {"quick_replies": [quick_reply_json(r) for r in session.scalars(select(QuickReply).order_by(QuickReply.shortcut))]}
 
 
-@router.get("/api/agent/quick-replies", tags=["agent"], summary="快捷回复 for the console (any signed-in staff)")
-def list_for_agents(staff: CurrentStaff, session: SessionDep) -> Dict[str, Any]:
+@router.get("/api/agent/quick-replies", tags=["agent"], summary="快捷回复 for the console (agents and admins)")
+def list_for_agents(staff: ConsoleStaff, session: SessionDep) -> Dict[str, Any]:
     return _all(session)
 
 

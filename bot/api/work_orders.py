@@ -1,6 +1,6 @@
 """The work-order desk's API (工单台, /desk): list and filter, one order, assign, change status, technicians, SLA
-table, and the desk's figures for the admin page. Same sign-in as the console (CurrentStaff); who may do what is
-in bot/desk.py. Every change to an order that came from a conversation is announced (live.announce) after the
+table, and the desk's figures for the admin page. Same sign-in as the console; who may do what is
+bot/permissions.py (a technician: only their own and unassigned orders). Every change to an order that came from a conversation is announced (live.announce) after the
 commit: the widget shows the bot's message live, WeChat residents get it as a customer-service push."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, StrictStr, conint
 
 from bot import desk, live, sla
-from bot.api.deps import CurrentAdmin, CurrentStaff, NowDep, ServicesDep, SessionDep
+from bot.api.deps import CurrentAdmin, DeskStaff, Dispatcher, NowDep, ServicesDep, SessionDep
 from bot.domain import WorkOrderStatus
 from bot.errors import check_text
 from bot.storage.models import Staff
@@ -35,7 +35,7 @@ def _note(text: str) -> str:
 
 
 @router.get("/api/staff/work-orders", summary="Work orders, filtered (overdue first, then urgent, then newest)")
-def list_work_orders(staff: CurrentStaff, services: ServicesDep, session: SessionDep, now: NowDep,
+def list_work_orders(staff: DeskStaff, services: ServicesDep, session: SessionDep, now: NowDep,
                      status: StatusName = None,
                      community: Annotated[Optional[str], Query(max_length=32)] = None,
                      building: Annotated[Optional[int], Query(ge=1, le=999)] = None,
@@ -48,33 +48,35 @@ def list_work_orders(staff: CurrentStaff, services: ServicesDep, session: Sessio
     kb = services.knowledge.current
     orders = desk.list_orders(session, now, kb, status=status.value if status else None, community=community or None,
                               building=building, category=category or None, urgency=urgency, overdue=overdue,
-                              assignee_id=staff.id if mine else None, q=(q or "").strip() or None, limit=limit)
+                              assignee_id=staff.id if mine else None, q=(q or "").strip() or None, limit=limit,
+                              viewer=staff)
     return {"orders": orders, "count": len(orders),
             "communities": [{"id": c.id, "name": c.name} for c in kb.communities],
             "categories": list(sla.CATEGORY_NAMES), "statuses": [s.value for s in WorkOrderStatus]}
 
 
 @router.get("/api/staff/work-orders/technicians", summary="Staff who can be assigned (role technician)")
-def list_technicians(staff: CurrentStaff, session: SessionDep) -> Dict[str, Any]:
+def list_technicians(staff: Dispatcher, session: SessionDep) -> Dict[str, Any]:
     return {"technicians": desk.technicians(session)}
 
 
 @router.get("/api/staff/work-orders/sla", summary="The SLA table in use (data/sla.yml), in minutes")
-def sla_table(staff: CurrentStaff) -> Dict[str, Any]:
+def sla_table(staff: DeskStaff) -> Dict[str, Any]:
     return sla.current().as_json()
 
 
 @router.get("/api/staff/work-orders/{order_id}", summary="One order: details, photos, contact, history, conversation")
-def get_work_order(order_id: OrderId, staff: CurrentStaff, services: ServicesDep, session: SessionDep,
+def get_work_order(order_id: OrderId, staff: DeskStaff, services: ServicesDep, session: SessionDep,
                    now: NowDep) -> Dict[str, Any]:
-    order = desk.get_order(session, order_id)
-    return desk.order_json(session, order, now, services.knowledge.current, desk.staff_names(session), detail=True)
+    order = desk.get_order(session, order_id, viewer=staff)
+    return desk.order_json(session, order, now, services.knowledge.current, desk.staff_names(session), detail=True,
+                           viewer=staff)
 
 
 async def _change(services, staff: Staff, now, order_id: int, action) -> Dict[str, Any]:
     kb = services.knowledge.current
     with services.db.session() as session:  # committed before the events below go out
-        order = desk.get_order(session, order_id)
+        order = desk.get_order(session, order_id, viewer=staff)
         before = live.last_message_id(session, order.conversation_id) if order.conversation_id else 0
         action(session, order, session.get(Staff, staff.id), kb)
         conversation_id = order.conversation_id
@@ -82,12 +84,12 @@ async def _change(services, staff: Staff, now, order_id: int, action) -> Dict[st
         await live.announce(services, conversation_id, before, ["message_stored"])
     await services.hub.publish("agents", {"type": "event", "kind": "work_order_changed", "work_order_id": order_id})
     with services.db.session() as session:
-        order = desk.get_order(session, order_id)
-        return desk.order_json(session, order, now, kb, desk.staff_names(session), detail=True)
+        order = desk.get_order(session, order_id, viewer=staff)
+        return desk.order_json(session, order, now, kb, desk.staff_names(session), detail=True, viewer=staff)
 
 
 @router.post("/api/staff/work-orders/{order_id}/assign", summary="Assign a technician (待受理 → 已派单, or reassign)")
-async def assign_work_order(order_id: OrderId, body: Assignment, staff: CurrentStaff, services: ServicesDep,
+async def assign_work_order(order_id: OrderId, body: Assignment, staff: Dispatcher, services: ServicesDep,
                             now: NowDep) -> Dict[str, Any]:
     note = _note(body.note)
     return await _change(services, staff, now, order_id,
@@ -95,7 +97,7 @@ async def assign_work_order(order_id: OrderId, body: Assignment, staff: CurrentS
 
 
 @router.post("/api/staff/work-orders/{order_id}/status", summary="Move the order to another status, with a note")
-async def change_work_order_status(order_id: OrderId, body: StatusChange, staff: CurrentStaff, services: ServicesDep,
+async def change_work_order_status(order_id: OrderId, body: StatusChange, staff: DeskStaff, services: ServicesDep,
                                    now: NowDep) -> Dict[str, Any]:
     note = _note(body.note)
     return await _change(services, staff, now, order_id,

@@ -57,7 +57,11 @@
       else if (data.type === "message" && current && data.conversation_id === current.id) appendMsg(data);
       else if (data.type === "status" && current && data.conversation_id === current.id) { current.status = data.status; current.status_label = data.status_label; showTitle(); updateControls(); }
     };
-    ws.onclose = () => { $("conn").textContent = "○ 重新连接中…"; setTimeout(connect, 2000); };
+    ws.onclose = (ev) => {
+      // 4401: signed out (here or in another tab) or the session expired; 4403: this account has no console
+      if (ev.code === 4401 || ev.code === 4403) { location.reload(); return; }
+      $("conn").textContent = "○ 重新连接中…"; setTimeout(connect, 2000);
+    };
   }
   setInterval(() => { if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "ping" })); }, 20000);
 
@@ -180,6 +184,7 @@
   $("resolve").addEventListener("click", async () => { await api("/api/agent/conversations/" + current.id + "/resolve", { method: "POST" }); await open(current.id); refresh(); });
   $("release").addEventListener("click", async () => { await api("/api/agent/conversations/" + current.id + "/release", { method: "POST" }); await open(current.id); refresh(); });
   window.wuyeStaff.start({
+    refuse: (who) => who.role === "technician" && "维修师傅账号请使用工单台（/desk）",
     signedIn: (signedIn) => {
       me = signedIn;
       $("me").textContent = me.display_name + (me.role === "admin" ? "（管理员）" : "");

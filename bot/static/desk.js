@@ -123,7 +123,9 @@
       $("admin-link").classList.toggle("hidden", who.role !== "admin");
       $("agent-link").classList.toggle("hidden", who.role === "technician");
       if (who.role === "technician") $("f-mine").checked = true;
-      try { technicians = (await api("/api/staff/work-orders/technicians")).technicians; } catch (e) { technicians = []; }
+      if (who.role !== "technician") {  // only dispatchers assign (bot/permissions.py)
+        try { technicians = (await api("/api/staff/work-orders/technicians")).technicians; } catch (e) { technicians = []; }
+      }
       await loadOrders();
       setInterval(() => { loadOrders(); }, 30000);
     },
