@@ -40,6 +40,7 @@ class Services:
     turn_executor: Any = None  # the threads that run residents' turns (settings.turn_threads)
     queue_refresh: Any = None  # the task publishing the agents' queue (bot/live.py queue_changed)
     queue_dirty: bool = False  # the queue changed since that task last read it
+    parse_limiter: Any = None  # /api/parse per address (bot.limits.LocalWindow)
 
     @property
     def clock(self) -> Callable[[], dt.datetime]:
@@ -52,6 +53,7 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
     from bot.community import sync_communities
     from bot.engine import ConversationEngine
     from bot.events import EventHub, RedisEventHub
+    from bot.limits import LocalWindow
     from bot.knowledge import KnowledgeHolder
     from bot.notify import LogSmsSender
     from bot.storage.db import open_database
@@ -74,8 +76,9 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
                                 max_chars=settings.max_message_chars)
     if clock is not None:
         engine.clock = clock
-    hub = RedisEventHub(settings.redis_url) if settings.redis_url else EventHub()
-    services = Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge, hub=hub)
+    hub = RedisEventHub(settings.redis_url, settings.deployment_namespace) if settings.redis_url else EventHub()
+    services = Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge, hub=hub,
+                        parse_limiter=LocalWindow(engine.limits.parse_per_client))
     import concurrent.futures
 
     services.turn_executor = concurrent.futures.ThreadPoolExecutor(max_workers=settings.turn_threads,

@@ -1,9 +1,12 @@
 """One settings module: every path and knob of the product, overridable by WUYE_* environment variables."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = PROJECT_ROOT / "bot" / "static"  # the pages' HTML/CSS/JS, served under /static
@@ -62,6 +65,19 @@ class Settings:
     agent_timeout_seconds: float = field(default_factory=lambda: float(os.environ.get("WUYE_AGENT_TIMEOUT", "120")))
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("WUYE_SECURE_COOKIES", "0") == "1")
     redis_url: str = field(default_factory=lambda: os.environ.get("WUYE_REDIS_URL", ""))
+    # Every Redis channel and key of this deployment starts with "wuye:<namespace>:" (bot/events.py): two deployments
+    # sharing one Redis server never see each other's events (pub/sub ignores the db number). Empty: derived from
+    # the database URL, so deployments on different databases differ without configuration.
+    redis_namespace: str = field(default_factory=lambda: os.environ.get("WUYE_REDIS_NAMESPACE", ""))
+    # /metrics from outside the internal network (or through nginx) needs "Authorization: Bearer <this>"
+    metrics_token: str = field(default_factory=lambda: os.environ.get("WUYE_METRICS_TOKEN", ""))
+    # Peers whose X-Real-IP header names the client (nginx in front, deploy/nginx): limits per address read it
+    trusted_proxies: tuple = field(default_factory=lambda: tuple(
+        p.strip() for p in os.environ.get("WUYE_TRUSTED_PROXIES", "127.0.0.1,::1").split(",") if p.strip()))
+    # Origins besides the server's own from which browsers may change state with our cookies (bot/csrf.py),
+    # comma-separated, e.g. "https://wuye.example.com"
+    allowed_origins: tuple = field(default_factory=lambda: tuple(
+        o.strip() for o in os.environ.get("WUYE_ALLOWED_ORIGINS", "").split(",") if o.strip()))
     wechat_token: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_TOKEN", ""))
     wechat_app_id: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_APP_ID", ""))
     wechat_app_secret: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_APP_SECRET", ""))
@@ -69,6 +85,17 @@ class Settings:
     wechat_api_base: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_API_BASE", "https://api.weixin.qq.com"))
     host: str = field(default_factory=lambda: os.environ.get("WUYE_HOST", "127.0.0.1"))  # `wuye serve`
     port: int = field(default_factory=lambda: int(os.environ.get("WUYE_PORT", "8000")))
+
+    @property
+    def deployment_namespace(self) -> str:
+        """The Redis namespace: WUYE_REDIS_NAMESPACE, else a digest of the database URL (its password left out)."""
+        if self.redis_namespace:
+            return self.redis_namespace
+        try:
+            url = make_url(self.database_url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - an unparsable URL fails at the database; any stable digest will do here
+            url = self.database_url
+        return "db-" + hashlib.sha256(url.encode()).hexdigest()[:12]
 
     @property
     def nlu_dir(self) -> Path:

@@ -173,3 +173,151 @@ def test_the_queue_is_published_at_once_then_at_most_once_per_interval_holding_e
             services.db.engine.dispose()
 
     asyncio.run(scenario())
+
+
+# --- one deployment per channel, a hub that recovers (issue 23) ---------------------------------------------------
+
+def _private_redis():
+    """A private redis-server on a free port: (start, url). Restarting it does not disturb the other tests."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not os.path.exists(server):
+        if os.environ.get("WUYE_REQUIRE_REDIS"):
+            raise AssertionError("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def start():
+        process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                    "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.1).close()
+                return process
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("private redis-server did not start")
+
+    return start, f"redis://127.0.0.1:{port}/0"
+
+
+def test_two_deployments_sharing_a_redis_server_never_see_each_others_events():
+    """Deployment X's conversation 100 and deployment Y's conversation 100 are different conversations: pub/sub
+    ignores the db number (/0 and /1 here), so each deployment's channel carries its namespace."""
+    from bot.settings import Settings
+
+    x_settings = Settings(database_url="postgresql://wuye:secret@db/x")
+    y_settings = Settings(database_url="postgresql://wuye:other@db/y")
+    assert x_settings.deployment_namespace != y_settings.deployment_namespace
+    assert x_settings.deployment_namespace == Settings(database_url="postgresql://wuye:changed@db/x").deployment_namespace
+    assert "secret" not in x_settings.deployment_namespace
+    assert Settings(database_url="sqlite:///a.db", redis_namespace="estate-a").deployment_namespace == "estate-a"
+
+    async def run():
+        x = RedisEventHub(REDIS_URL.rsplit("/", 1)[0] + "/0", x_settings.deployment_namespace)
+        y = RedisEventHub(REDIS_URL.rsplit("/", 1)[0] + "/1", y_settings.deployment_namespace)
+        await x.start()
+        await y.start()
+        if not await x.ping():
+            if os.environ.get("WUYE_REQUIRE_REDIS"):
+                raise AssertionError(f"Redis not reachable at {REDIS_URL}")
+            pytest.skip(f"Redis not reachable at {REDIS_URL}")
+        x_resident, y_resident = x.subscribe("conv:100"), y.subscribe("conv:100")
+        x_agents, y_agents = x.subscribe("agents"), y.subscribe("agents")
+        await wait_healthy(x, y)
+        await y.publish("conv:100", {"text": "Y 的业主：3栋1201 手机 13800000000"})
+        await y.publish("agents", {"type": "queue", "queue": [{"conversation_id": 100}]})
+        await x.publish("conv:100", {"text": "X 的业主"})
+        assert (await asyncio.wait_for(y_resident.get(), 5))["text"].startswith("Y 的业主")
+        assert (await asyncio.wait_for(x_resident.get(), 5))["text"] == "X 的业主"
+        assert (await asyncio.wait_for(y_agents.get(), 5))["type"] == "queue"
+        await asyncio.sleep(0.5)  # anything leaking across would have arrived by now
+        assert x_resident.empty() and x_agents.empty() and y_resident.empty()
+        await x.stop()
+        await y.stop()
+
+    asyncio.run(run())
+
+
+def test_an_idle_hub_stays_subscribed_and_healthy():
+    """Idle for three times the socket timeout: no reconnect, healthy at every one of the samples."""
+    async def run():
+        hub = RedisEventHub(REDIS_URL, "idle-test")
+        await hub.start()
+        if not await hub.ping():
+            if os.environ.get("WUYE_REQUIRE_REDIS"):
+                raise AssertionError(f"Redis not reachable at {REDIS_URL}")
+            pytest.skip(f"Redis not reachable at {REDIS_URL}")
+        await wait_healthy(hub)
+        samples = []
+        for _ in range(150):  # 15 s
+            samples.append(hub.healthy)
+            await asyncio.sleep(0.1)
+        assert all(samples), f"unhealthy in {samples.count(False)} of {len(samples)} samples while idle"
+        assert hub.reconnects == 0
+        await hub.stop()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("how", ["restart", "kill -9"])
+def test_after_redis_restarts_under_traffic_the_hubs_recover_and_every_event_arrives_once(how):
+    """An event every 20 ms from one hub to the other while Redis is restarted (gracefully, or killed): both hubs
+    are healthy again within seconds while traffic goes on, and the other process receives every event exactly
+    once, in order (those published during the outage from the backlog)."""
+    import signal
+
+    start, url = _private_redis()
+
+    async def run():
+        process = start()
+        sender, receiver = RedisEventHub(url, "restart-test"), RedisEventHub(url, "restart-test")
+        await sender.start()
+        await receiver.start()
+        inbox = receiver.subscribe("conv:1")
+        await wait_healthy(sender, receiver)
+        published = 0
+
+        async def traffic(seconds):
+            nonlocal published
+            loop = asyncio.get_running_loop()
+            until = loop.time() + seconds
+            while loop.time() < until:
+                published += 1
+                await sender.publish("conv:1", {"n": published})
+                await asyncio.sleep(0.02)
+
+        await traffic(1)
+        if how == "restart":
+            process.terminate()
+        else:
+            process.send_signal(signal.SIGKILL)
+        process.wait()
+        await traffic(1.5)
+        process = start()
+        recovery = asyncio.get_running_loop().time()
+        healthy_at = None
+        while asyncio.get_running_loop().time() - recovery < 8:  # traffic goes on while they recover
+            await traffic(0.2)
+            if healthy_at is None and sender.healthy and receiver.healthy:
+                healthy_at = asyncio.get_running_loop().time() - recovery
+        assert healthy_at is not None and healthy_at < 6, f"not healthy again under traffic ({healthy_at})"
+        await traffic(1)
+        received = []
+        while len(received) < published:
+            received.append((await asyncio.wait_for(inbox.get(), 10))["n"])
+        await asyncio.sleep(0.3)
+        assert inbox.empty(), "an event arrived twice"
+        assert received == list(range(1, published + 1))
+        await sender.stop()
+        await receiver.stop()
+        process.terminate()
+        process.wait()
+
+    asyncio.run(run())
