@@ -61,6 +61,11 @@ class FlowState:
                 "queued": [list(q) for q in self.queued]}
 
 
+# The text of a message that is only photos (the widget's photo with no words, a WeChat image): an attachment,
+# never an answer to a question
+PHOTO_ONLY = "[图片]"
+
+
 @dataclass
 class TurnContext:
     """One resident turn: the database session, the conversation, the NLU reading and the replies so far."""
@@ -76,10 +81,15 @@ class TurnContext:
     photos: List[str] = field(default_factory=list)
     replies: List[Reply] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
+    client_ip: Optional[str] = None  # the resident's address where the channel knows it (the widget)
     # the conversation's active handoff as the turn read it at its start (None: none), kept up to date by
     # actions.handoff.open_handoff — the only change a resident's turn makes to handoffs; unset outside a turn
     active_handoff: Any = field(default=None)
     active_handoff_known: bool = False
+
+    @property
+    def photo_only(self) -> bool:
+        return bool(self.photos) and self.text == PHOTO_ONLY
 
     def say(self, text: str, buttons: Optional[List[Button]] = None) -> None:
         self.replies.append(Reply(text, list(buttons or [])))
@@ -180,7 +190,9 @@ class Slot:
 def fill_slots(ctx: TurnContext, slots: Dict[str, Any], declared: Tuple[Slot, ...], asking: Optional[str]) -> List[str]:
     """Fill every empty slot this message gives a value for; the asked slot also from a plain reply, but only
     when the message gave nothing else (a room and a phone typed in answer to "which room?" are not a
-    description). Returns the names of the slots filled."""
+    description). A message that is only photos fills nothing. Returns the names of the slots filled."""
+    if ctx.photo_only:
+        return []
     filled = []
     for slot in declared:
         if slots.get(slot.name) is None:

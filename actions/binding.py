@@ -15,7 +15,6 @@ from sqlalchemy import select
 from actions.base import Slot, TurnContext
 from bot import limits
 from bot.nlu.entities import find_rooms
-from bot.notify import mask_phone
 from bot.security import new_code
 from bot.storage.models import Household, VerificationCode
 
@@ -63,9 +62,13 @@ def _code_refusal(ctx: TurnContext, household: Household) -> Optional[str]:
     if not limits.allowed(session, f"code-cooldown:{household.id}", cfg.code_cooldown, now):
         wait = limits.seconds_until_free(session, f"code-cooldown:{household.id}", cfg.code_cooldown, now)
         return f"验证码刚刚已发送过，请 {wait} 秒后再试，或输入已收到的验证码。"
-    if not (limits.allowed(session, room, cfg.codes_per_room, now) and limits.allowed(session, identity, cfg.codes_per_identity, now)):
+    # fresh identities cost nothing, so also per address (the widget's) and for the whole deployment
+    caps = [(room, cfg.codes_per_room), (identity, cfg.codes_per_identity), ("code-all", cfg.codes_overall)]
+    if ctx.client_ip:
+        caps.append((f"code-ip:{ctx.client_ip}", cfg.codes_per_ip))
+    if not all(limits.allowed(session, bucket, limit, now) for bucket, limit in caps):
         return "验证码发送次数已达上限，为保护业主信息，请一小时后再试，或到物业服务中心办理绑定。"
-    for bucket in (room, identity, f"code-cooldown:{household.id}"):
+    for bucket in [b for b, _ in caps] + [f"code-cooldown:{household.id}"]:
         limits.record(session, bucket, now)
     return None
 
@@ -126,7 +129,8 @@ def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> 
         ctx.session.flush()
         ctx.sms.send(household.phone, f"【{ctx.value('company_name')}】您的验证码是 {code}，10 分钟内有效。")
         slots["code_id"] = record.id
-        ctx.say(f"验证码已发送到该房屋登记的手机（{mask_phone(household.phone)}），请输入 6 位验证码。")
+        # the phone's last digits are not shown: anyone can type a room number, and they would learn them
+        ctx.say("验证码已发送到该房屋登记的手机，请输入 6 位验证码。")
         ctx.set_flow(flow_name, slots, "bind_code")
         return None
     ctx.say("为保护业主隐私，查询前需要先验证身份。请输入您的房号（如 3栋2单元1102）。")

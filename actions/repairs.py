@@ -1,6 +1,7 @@
 """Repairs: report a repair (creates a work order) and follow up on one (status, chasing)."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any, Dict, List, Optional
 
@@ -124,9 +125,19 @@ def _ask_next(ctx: TurnContext, slots: Dict[str, Any], invalid: str = "") -> boo
     return False
 
 
+def _keep_photos(ctx: TurnContext, slots: Dict[str, Any]) -> None:
+    """This message's photos join the report, each once (a resend of the same photo is not a second one). A new
+    list: the flow's stored slots share the old one, and a change made in place would not be seen as a change."""
+    kept = list(slots.get("photos", []))
+    slots["photos"] = kept + [p for p in dict.fromkeys(ctx.photos) if p not in kept]
+
+
 def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     text = ctx.text.strip()
-    if not re.match(GENERIC_REQUEST, text):
+    _keep_photos(ctx, slots)
+    if ctx.photo_only:
+        ctx.say("收到照片。")
+    elif not re.match(GENERIC_REQUEST, text):
         slots["description"] = text
         location = _location_default(ctx, text)
         if location:
@@ -143,10 +154,12 @@ def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
 def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     asking = ctx.flow.asking if ctx.flow else None
     filled = fill_slots(ctx, slots, SLOTS, asking)
-    if ctx.photos:
-        slots.setdefault("photos", []).extend(ctx.photos)
+    _keep_photos(ctx, slots)
     asked = next((s for s in SLOTS if s.name == asking), None)
-    invalid = asked.invalid if asked is not None and not slots.get(asked.name) and not filled and not ctx.photos else ""
+    if ctx.photo_only:  # an attachment, not an answer: acknowledged, and the same question again
+        invalid = f"已收到照片（共 {len(slots['photos'])} 张）。"
+    else:
+        invalid = asked.invalid if asked is not None and not slots.get(asked.name) and not filled and not ctx.photos else ""
     if not _ask_next(ctx, slots, invalid):
         _create(ctx, slots)
 
@@ -160,7 +173,7 @@ def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
                           reporter_identity_id=ctx.identity.id, location=slots["location"],
                           category=category_of(slots["description"]), description=slots["description"],
                           urgency=slots["urgency"], contact_phone=slots["contact"], preferred_time=slots["time"],
-                          photos=list(slots.get("photos", [])) + list(ctx.photos), status=WorkOrderStatus.NEW.value,
+                          photos=list(slots.get("photos", [])), status=WorkOrderStatus.NEW.value,
                           created_at=ctx.now, updated_at=ctx.now)
         order.events.append(WorkOrderEvent(status=WorkOrderStatus.NEW.value, note="业主通过在线客服报修",
                                            actor="resident", created_at=ctx.now))
@@ -183,6 +196,27 @@ def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
             f"师傅上门前会电话联系 {order.contact_phone}。派单和维修进展会在这里通知您，"
             f"也可以随时发送“查询工单 {order.number}”了解进度。")
     ctx.end_flow()
+
+
+# A photo sent alone soon after a report belongs to it: the resident's newest open order of this long ago or less
+PHOTO_ATTACH_WINDOW = dt.timedelta(hours=2)
+
+
+def order_for_photos(ctx: TurnContext) -> Optional[WorkOrder]:
+    """The open order a photo sent alone (no flow under way) is for: the newest this identity reported lately."""
+    return ctx.session.scalar(select(WorkOrder).where(
+        WorkOrder.reporter_identity_id == ctx.identity.id, WorkOrder.created_at >= ctx.now - PHOTO_ATTACH_WINDOW,
+        WorkOrder.status.notin_(WorkOrderStatus.closed())).order_by(WorkOrder.created_at.desc()).limit(1))
+
+
+def attach_photos(ctx: TurnContext, order_id: int) -> None:
+    order = ctx.session.get(WorkOrder, order_id)
+    added = [p for p in ctx.photos if p not in (order.photos or [])]
+    order.photos = list(order.photos or []) + added  # a new list: the JSON column sees the change
+    order.updated_at = ctx.now
+    order.events.append(WorkOrderEvent(status=order.status, note=f"业主补充照片 {len(added)} 张", actor="resident",
+                                       created_at=ctx.now))
+    ctx.say(f"已将照片补充到工单 {order.number}（{order.description}），维修师傅会一并查看。")
 
 
 REQUEST_FLOW = FlowSpec(name="repair_request", title="报修", start=start, resume=resume, slots=SLOTS,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from actions import callback, fees, handoff as handoffs, neighbours, parking, repairs
-from actions.base import Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
+from actions.base import PHOTO_ONLY, Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
 from bot import limits, metrics, ratings
 from bot import incidents, live, notices, router
 from bot.errors import TooManyRequests, WuyeError, check_identifier, check_text
@@ -175,13 +175,16 @@ class ConversationEngine:
 
     # --- entry point ------------------------------------------------------------------------------
     def handle(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]] = None,
-               community_id: Optional[str] = None, client_id: Optional[str] = None) -> TurnResult:
+               community_id: Optional[str] = None, client_id: Optional[str] = None,
+               client_ip: Optional[str] = None) -> TurnResult:
         """One resident turn. ``client_id``: the page's own id for the message (the widget's offline queue); a
         resend with an id already stored in this resident's conversation is not processed again — the stored
-        turn's replies come back (``TurnResult.duplicate``)."""
+        turn's replies come back (``TurnResult.duplicate``). ``client_ip``: the resident's address where the channel
+        knows it (the widget; not WeChat or an integration, whose address is their server's), for the per-address
+        limits on verification codes and pages."""
         text = check_text(text or "", self.max_chars, allow_empty=bool(photos))
         sender_id = check_identifier(sender_id)
-        text = text or "[图片]"
+        text = text or PHOTO_ONLY
         kb = self.kb_provider()
         reading = self._parse(text)
         # A turn whose database connection dies (a failover, a killed backend) is run again from the start on a
@@ -189,7 +192,7 @@ class ConversationEngine:
         deadline, attempt = time.monotonic() + self.RETRY_SECONDS, 0
         while True:
             try:
-                result = self._turn(channel, sender_id, text, photos, community_id, kb, reading, client_id)
+                result = self._turn(channel, sender_id, text, photos, community_id, kb, reading, client_id, client_ip)
                 if not result.duplicate:
                     metrics.record_turn(result)
                 return result
@@ -200,7 +203,8 @@ class ConversationEngine:
                 time.sleep(min(0.05 * attempt, 0.5))
 
     def _turn(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]], community_id: Optional[str],
-              kb: KnowledgeBase, reading: Any, client_id: Optional[str] = None) -> TurnResult:
+              kb: KnowledgeBase, reading: Any, client_id: Optional[str] = None,
+              client_ip: Optional[str] = None) -> TurnResult:
         # One resident's turns are processed one at a time, in order (in this process; across processes the
         # identity row is locked FOR UPDATE on databases that support it).
         with self._locks.hold((channel, sender_id)), self.db.writer(), self.db.session() as session:
@@ -225,7 +229,7 @@ class ConversationEngine:
                               created_at=now, client_id=client_id or None)
             ctx = TurnContext(session=session, conversation=conversation, identity=identity, reading=reading,
                               text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []), limits=self.limits,
-                              active_handoff=active, active_handoff_known=True)
+                              active_handoff=active, active_handoff_known=True, client_ip=client_ip)
             if conversation.status != ConversationStatus.OPEN:
                 last_turn = self._last_bot_turn(session, conversation.id)  # (before the message joins the session)
                 session.add(message)
@@ -425,6 +429,10 @@ class ConversationEngine:
 
     def _dispatch(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> Route:
         state = self._state(ctx, last_turn, active)
+        if ctx.photo_only:  # a photo is an attachment: never read as words (bot/router.py reads words)
+            route = self._photo_route(ctx, state)
+            self._act(ctx, route, state)
+            return route
         route = decide(ctx.reading, state, self._parse)
         several = split_requests(ctx.text, route, state, self._parse)
         if several:
@@ -432,6 +440,18 @@ class ConversationEngine:
             return several.route
         self._act(ctx, route, state)
         return route
+
+    @staticmethod
+    def _photo_route(ctx: TurnContext, state: ConversationState) -> Route:
+        """A message that is only photos: for the repair being reported, else for the resident's recent open order,
+        else the start of a report (the photo shows what is broken)."""
+        if state.flow == repairs.REQUEST_FLOW.name:
+            return Route("flow", action="continue_flow", target=state.flow, reasons=["photo for the repair report"])
+        order = repairs.order_for_photos(ctx)
+        if order is not None:
+            return Route("flow", action="attach_photos", target=str(order.id), reasons=["photo for a recent order"])
+        return Route("flow", action="start_flow", target=repairs.REQUEST_FLOW.name, reasons=["photo: a repair"],
+                     leaves_flow=state.flow is not None)
 
     def _act(self, ctx: TurnContext, route: Route, state: ConversationState) -> None:
         """Carry out the router's decision."""
@@ -487,6 +507,8 @@ class ConversationEngine:
                     [Button("转人工客服", "/handoff")])
         elif action == "start_flow":
             self._start_flow(ctx, route.target)
+        elif action == "attach_photos":
+            repairs.attach_photos(ctx, int(route.target))
         elif action == "nonsense":
             ctx.say("抱歉，我没看懂您的意思。可以用一句话告诉我您需要什么帮助，例如“物业费怎么交”“厨房水管漏水要报修”。",
                     self._hot_buttons(ctx) + [Button("转人工客服", "/handoff")])
@@ -559,11 +581,17 @@ class ConversationEngine:
         # one page per incident: the same emergency from the same resident within the window pages once, and a
         # resident can page at most a few times an hour (the handoff is urgent either way)
         kind = re.sub(r"\s*\(.*\)$", "", reasons[0].split(":")[-1].strip())[:60]
+        # and, against fresh identities, a few an hour from one address and a ceiling per 小区 (the on-duty phone
+        # stays usable; every urgent handoff still reaches the console)
         incident = f"page:{ctx.identity.id}:{kind}"
-        sender = f"page:{ctx.identity.id}"
-        if limits.allowed(ctx.session, sender, ctx.limits.pages_per_sender, ctx.now) and \
+        caps = [(f"page:{ctx.identity.id}", ctx.limits.pages_per_sender),
+                (f"page-community:{ctx.community_id}", ctx.limits.pages_per_community)]
+        if ctx.client_ip:
+            caps.append((f"page-ip:{ctx.client_ip}", ctx.limits.pages_per_ip))
+        if all(limits.allowed(ctx.session, bucket, limit, ctx.now) for bucket, limit in caps) and \
                 limits.take(ctx.session, incident, ctx.limits.pages_per_incident, ctx.now):
-            limits.record(ctx.session, sender, ctx.now)
+            for bucket, _ in caps:
+                limits.record(ctx.session, bucket, ctx.now)
             ctx.sms.send(phone, f"【紧急】{ctx.kb.community(ctx.community_id).name} 住户报告：{ctx.text}")
 
     def _clarify(self, ctx: TurnContext, route: Route) -> None:

@@ -7,10 +7,13 @@ limits are abuse brakes, not exact meters. Old rows are pruned by :func:`prune`.
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import os
+import threading
+import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Deque, Dict, Optional
 
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -48,10 +51,20 @@ class Limits:
     code_lockout: Limit = field(default_factory=lambda: _env_limit("code_lockout", 1, 1800))  # after 5 wrong codes
     pages_per_incident: Limit = field(default_factory=lambda: _env_limit("pages_per_incident", 1, 600))
     pages_per_sender: Limit = field(default_factory=lambda: _env_limit("pages_per_sender", 3, 3600))
+    pages_per_ip: Limit = field(default_factory=lambda: _env_limit("pages_per_ip", 3, 3600))
+    pages_per_community: Limit = field(default_factory=lambda: _env_limit("pages_per_community", 12, 3600))
+    codes_per_ip: Limit = field(default_factory=lambda: _env_limit("codes_per_ip", 10, 3600))
+    codes_overall: Limit = field(default_factory=lambda: _env_limit("codes_overall", 300, 3600))
     uploads_per_sender: Limit = field(default_factory=lambda: _env_limit("uploads_per_sender", 20, 3600))
     upload_bytes_per_sender: Limit = field(default_factory=lambda: _env_limit("upload_bytes_per_sender",
                                                                                30 * 1024 * 1024, 3600))
     parse_per_client: Limit = field(default_factory=lambda: _env_limit("parse_per_client", 120, 60))
+    # failed staff sign-ins: a username is locked after 5 wrong passwords in 15 minutes (the right one too, until the
+    # window frees), an address after 20 (guessing many usernames)
+    login_failures_per_user: Limit = field(default_factory=lambda: _env_limit("login_failures_per_user", 5, 900))
+    login_failures_per_ip: Limit = field(default_factory=lambda: _env_limit("login_failures_per_ip", 20, 900))
+    # new widget identities (each one is a fresh sender for every per-sender limit) from one address
+    identities_per_ip: Limit = field(default_factory=lambda: _env_limit("identities_per_ip", 60, 3600))
 
 
 # built once (bound parameters): every resident message runs it, and building a statement costs more than running it.
@@ -98,3 +111,30 @@ def seconds_until_free(session: Session, bucket: str, limit: Limit, now: dt.date
 
 def prune(session: Session, now: dt.datetime, keep: dt.timedelta = dt.timedelta(days=2)) -> int:
     return session.execute(delete(RateEvent).where(RateEvent.created_at < now - keep)).rowcount or 0
+
+
+class LocalWindow:
+    """A sliding-window limit kept in this process's memory, for requests too frequent and too cheap to write a row
+    each (``/api/parse`` answers in under a millisecond; a row per call would cost more than the parse). Each worker
+    counts alone, so with N workers an address gets up to N times the limit: a brake, not a meter."""
+
+    MAX_KEYS = 50_000  # past this many addresses, start again rather than grow
+
+    def __init__(self, limit: Limit) -> None:
+        self.limit = limit
+        self._uses: Dict[str, Deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, now: Optional[float] = None) -> int:
+        """0 if one more use fits (and it is counted), else the seconds until one does."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._uses) > self.MAX_KEYS:
+                self._uses.clear()
+            uses = self._uses.setdefault(key, collections.deque())
+            while uses and uses[0] <= now - self.limit.seconds:
+                uses.popleft()
+            if len(uses) >= self.limit.count:
+                return max(1, int(uses[0] + self.limit.seconds - now + 0.999))
+            uses.append(now)
+            return 0

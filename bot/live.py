@@ -265,7 +265,7 @@ def conversation_of(session, channel: str, sender_id: str) -> Optional[Conversat
 
 async def run_turn(services, channel: str, sender_id: str, text: str, photos: List[str],
                    before_publish: Optional[Callable[[int], None]] = None, community_id: Optional[str] = None,
-                   client_id: Optional[str] = None) -> Dict[str, Any]:
+                   client_id: Optional[str] = None, client_ip: Optional[str] = None) -> Dict[str, Any]:
     """One resident turn through the engine (in a worker thread), then announced: the new messages to the
     conversation's topic and, when a handoff is involved, the event and the queue to the agents. ``before_publish``
     gets the conversation id first, so a caller can subscribe to it before its own first message is published.
@@ -277,7 +277,7 @@ async def run_turn(services, channel: str, sender_id: str, text: str, photos: Li
 
     # on the turn threads (settings.turn_threads), with this request's context (its request id in the log lines)
     call = functools.partial(contextvars.copy_context().run, services.engine.handle, channel, sender_id, text,
-                             photos or None, community_id, client_id)
+                             photos or None, community_id, client_id, client_ip)
     result = await asyncio.get_running_loop().run_in_executor(services.turn_executor, call)
     if before_publish is not None:
         before_publish(result.conversation_id)

@@ -11,6 +11,8 @@ apply_process_env_defaults()  # before anything imports Rasa/TensorFlow
 
 from fastapi import FastAPI  # noqa: E402
 
+from bot.csrf import OriginCheck  # noqa: E402
+from bot.edge import UPLOAD_OVERHEAD, EdgeChecks  # noqa: E402
 from bot.errors import WuyeError  # noqa: E402
 from bot.services import Services, build_services  # noqa: E402,F401 - Services re-exported
 
@@ -66,6 +68,10 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     from bot.api import notices as notices_api  # notices (admin, widget banner) and incidents (staff)
 
     app.include_router(notices_api.router)
+    # innermost first: the Origin check (CSRF, framing), the edge checks (body size while reading, readable query
+    # strings), then the request ids and metrics around all of it (so refusals are counted and carry an id too)
+    app.add_middleware(OriginCheck, allowed_origins=settings.allowed_origins)
+    app.add_middleware(EdgeChecks, upload_paths={"/api/widget/upload": settings.max_upload_bytes + UPLOAD_OVERHEAD})
     _instrument(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _mount_docs(app)

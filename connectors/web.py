@@ -16,11 +16,11 @@ from pydantic import BaseModel, Field, StrictStr, ValidationError
 
 from actions import handoff as handoffs
 from bot import limits, live
-from bot.api.deps import OptionalResident, ServicesDep, SettingsDep
-from bot.auth import RESIDENT_COOKIE, RESIDENT_MAX_AGE, new_resident_id, sign_resident
+from bot.api.deps import ClientIp, OptionalResident, ServicesDep, SettingsDep, client_ip
+from bot.auth import RESIDENT_COOKIE, RESIDENT_MAX_AGE, WIDGET_SUBPROTOCOL, new_resident_id, sign_resident
 from bot.engine import InputError
 from bot.errors import (ImageTooLarge, InvalidFrame, InvalidPhoto, NoWidgetSession, PhotoTooLarge, TooManyUploads,
-                        UnsupportedImage, UploadNotFound, WuyeError)
+                        TooManyIdentities, UnsupportedImage, UploadNotFound, WuyeError)
 from bot.settings import STATIC_DIR, Settings
 from bot.storage.models import Conversation
 
@@ -28,6 +28,10 @@ router = APIRouter(tags=["web widget"])
 CHANNEL = "web"
 MAX_PHOTOS = 6
 MAX_PIXELS = 40_000_000  # 40 megapixels: checked from the header, before anything is decoded
+# PNG and GIF decode at full size (JPEG decodes at a fraction with draft()): a highly compressed 6300×6300 PNG of
+# 112 KiB cost 2.2 s of CPU. No phone photo or screenshot of those formats comes near 16 MP.
+MAX_LOSSLESS_PIXELS = 16_000_000
+MAX_SIDE = 2560  # what is kept: plenty for the desk and the console, and re-encoding costs a fraction
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 UPLOAD_NAME = re.compile(r"[0-9a-f]{32}\.(?:png|jpg)")  # the only names an upload is stored (and served) under
 PHOTO_REF = re.compile(r"/uploads/([0-9a-f]{32}\.(?:png|jpg))")  # the only photo a message may refer to
@@ -109,10 +113,15 @@ def clean_image(data: bytes) -> Tuple[bytes, str]:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
             if img.width <= 0 or img.height <= 0:
                 raise UnsupportedImage()
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageTooLarge(max_mp=MAX_PIXELS // 1_000_000)
             source_format = img.format
+            cap = MAX_PIXELS if source_format in ("JPEG", "WEBP") else MAX_LOSSLESS_PIXELS
+            if img.width * img.height > cap:
+                raise ImageTooLarge(max_mp=cap // 1_000_000)
+            if source_format == "JPEG":
+                img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decoded at 1/2, 1/4 or 1/8 scale when that is enough
             img.load()
+            if max(img.size) > MAX_SIDE:
+                img.thumbnail((MAX_SIDE, MAX_SIDE), reducing_gap=2.0)
             img = ImageOps.exif_transpose(img)  # the photo the right way up, then the EXIF is dropped
             alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
             if source_format in ("PNG", "GIF") or alpha:
@@ -128,8 +137,8 @@ def clean_image(data: bytes) -> Tuple[bytes, str]:
             return out.getvalue(), kind
     except WuyeError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(max_mp=MAX_PIXELS // 1_000_000) from exc
+    except Image.DecompressionBombError as exc:  # far over either limit: refused by Pillow at open, format unread
+        raise ImageTooLarge(max_mp=MAX_LOSSLESS_PIXELS // 1_000_000) from exc
     except Exception as exc:  # noqa: BLE001 - whatever the decoder finds wrong, it is not an image we take
         raise UnsupportedImage() from exc
 
@@ -158,12 +167,18 @@ def embed_script() -> FileResponse:
     return FileResponse(STATIC_DIR / "embed.js", media_type="application/javascript")
 
 
-@router.post("/api/widget/session", summary="Start (or resume) the widget's signed resident identity")
-def session_start(response: Response, settings: SettingsDep, resident: OptionalResident) -> Dict[str, Any]:
+@router.post("/api/widget/session", summary="Start (or resume) the widget's signed resident identity",
+             responses={429: {"description": "too many new identities from this address"}})
+def session_start(response: Response, settings: SettingsDep, resident: OptionalResident, services: ServicesDep,
+                  ip: ClientIp) -> Dict[str, Any]:
+    if resident is None and ip:  # a new identity is a fresh sender for every per-sender limit: counted per address
+        _take_identity(services, ip)
     sender = resident or new_resident_id()
-    response.set_cookie(RESIDENT_COOKIE, sign_resident(settings.secret_key, sender), max_age=RESIDENT_MAX_AGE,
-                        httponly=True, samesite="lax", secure=settings.secure_cookies)
-    return {"ok": True}
+    token = sign_resident(settings.secret_key, sender)
+    response.set_cookie(RESIDENT_COOKIE, token, max_age=RESIDENT_MAX_AGE, httponly=True, samesite="lax",
+                        secure=settings.secure_cookies)
+    # the same identity for a page that cannot use the cookie (embedded on another site): it sends it back itself
+    return {"ok": True, "token": token}
 
 
 def _history(services, sender: str) -> Dict[str, Any]:
@@ -184,9 +199,9 @@ def history(sender: Resident, services: ServicesDep) -> Dict[str, Any]:
 
 
 @router.post("/api/widget/messages", summary="REST fallback when WebSockets are blocked")
-async def post_message(body: WidgetMessage, sender: Resident, services: ServicesDep) -> Dict[str, Any]:
+async def post_message(body: WidgetMessage, sender: Resident, services: ServicesDep, ip: ClientIp) -> Dict[str, Any]:
     photos = checked_photos(services.settings, body.photos)
-    result = await live.run_turn(services, CHANNEL, sender, body.text, photos, client_id=body.client_id)
+    result = await live.run_turn(services, CHANNEL, sender, body.text, photos, client_id=body.client_id, client_ip=ip)
     return {**result, "client_id": body.client_id} if body.client_id else result
 
 
@@ -202,6 +217,13 @@ async def upload(sender: Resident, services: ServicesDep, file: UploadFile = Fil
     name = f"{uuid.uuid4().hex}.{kind}"
     (settings.upload_dir / name).write_bytes(content)
     return {"url": f"/uploads/{name}"}
+
+
+def _take_identity(services, ip: str) -> None:
+    bucket, limit, now = f"identity:ip:{ip}", services.engine.limits.identities_per_ip, services.clock()
+    with services.db.session() as session:
+        if not limits.take(session, bucket, limit, now):
+            raise TooManyIdentities(seconds=limits.seconds_until_free(session, bucket, limit, now))
 
 
 def _take_upload_quota(services, sender: str, size: int) -> None:
@@ -232,7 +254,8 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
     if sender is None:
         await websocket.close(code=4401)
         return
-    await websocket.accept()
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=WIDGET_SUBPROTOCOL if WIDGET_SUBPROTOCOL in offered else None)
     subscription: Dict[str, Any] = {}
 
     async def forward(queue: asyncio.Queue) -> None:
@@ -285,7 +308,7 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
             await websocket.send_json({"type": "typing", "on": True})
             try:  # watch() subscribes before the turn is published, so a first message reaches this socket too
                 result = await live.run_turn(services, CHANNEL, sender, text, photos, before_publish=watch,
-                                             client_id=client_id)
+                                             client_id=client_id, client_ip=client_ip(websocket, services.settings))
                 if client_id:  # the page's queue drops the message and sends its next one
                     await websocket.send_json({"type": "ack", "client_id": client_id,
                                                "duplicate": bool(result.get("duplicate"))})

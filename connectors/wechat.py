@@ -30,6 +30,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from actions.base import PHOTO_ONLY
 from bot import live
 from bot.api.deps import ServicesDep
 from bot.engine import InputError
@@ -48,6 +49,8 @@ MESSAGE_KEEP = dt.timedelta(days=2)  # WeChat retries a message within seconds
 PRUNE_EVERY = 600.0  # seconds
 MAX_KEY = 160  # seen_messages.key
 MAX_BODY = 64 * 1024
+OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # an OpenID as WeChat issues them (28 characters in practice)
+WECHAT_PICTURE = re.compile(r"https?://mmbiz\.q(pic|logo)\.cn/[A-Za-z0-9_\-./?=&%]{1,900}")  # PicUrl: WeChat's image host
 PASSIVE_DEADLINE = 4.0  # seconds: WeChat waits 5 s for the passive reply
 WELCOME = "欢迎关注！我是物业在线客服，可以帮您查询物业费、报修、办理停车和解答常见问题，直接发消息给我就好。"
 
@@ -194,8 +197,10 @@ class WeChatChannel:
             if not text.strip():
                 return "抱歉，没有听清您的语音，请再说一遍或直接输入文字。"
         elif kind == "image":
-            text, photos = "[图片]", [message.get("PicUrl", "")]
-            return await self._with_deadline(openid, text, photos)
+            picture = message.get("PicUrl", "")
+            if not WECHAT_PICTURE.fullmatch(picture):  # shown on the desk as <img src>: WeChat's own image host only
+                return "抱歉，这张图片无法读取，请重新发送。"
+            return await self._with_deadline(openid, PHOTO_ONLY, [picture])
         else:
             return "目前只支持文字、语音和图片消息。"
         return await self._with_deadline(openid, text, [])
@@ -280,6 +285,8 @@ async def receive(request: Request, channel: ChannelDep) -> Response:
     except ValueError as exc:
         logger.warning("refused a WeChat push: %s", exc)
         raise MalformedXml() from exc
+    if not OPENID.fullmatch(message.get("FromUserName", "")):  # signed, but names nobody: no identity "" to speak as
+        raise MalformedXml()
     await channel.use_nonce(params["timestamp"], params["nonce"])  # only once the whole push checked out
     if not await channel.first_time(message_key(message)):
         return Response("success", media_type="text/plain")

@@ -59,7 +59,7 @@ class World:
         r = self.say("查一下我家物业费", sender)
         assert "房号" in self.texts(r)
         r = self.say(household.label, sender)
-        assert household.phone[-4:] in self.texts(r)
+        assert "验证码已发送" in self.texts(r)
         code = re.search(r"验证码是 (\d{6})", self.sms.sent[-1][1]).group(1)
         assert self.sms.sent[-1][0] == household.phone
         r = self.say(code, sender)
@@ -116,7 +116,8 @@ def test_naming_another_room_never_reveals_its_data(world):
     assert "隐私" in text and other.owner_name not in text and "待缴" not in text
     # an unbound resident typing a room only gets a code sent to that room's registered phone
     text = world.texts(world.say(f"查一下{other.label}的物业费", sender="stranger"))
-    assert "验证码已发送" in text and other.phone not in text and "待缴" not in text
+    # … and learns nothing of it: not even the phone's last digits (anyone can type a room number)
+    assert "验证码已发送" in text and other.phone[-4:] not in text and "尾号" not in text and "待缴" not in text
 
 
 def test_repair_request_asks_one_question_at_a_time_and_creates_a_work_order(world):

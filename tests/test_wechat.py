@@ -347,22 +347,19 @@ def test_reply_xml_escapes_echoed_values(openid):
     assert parse_xml(encrypted.encode())["Nonce"] == "n]]><x/>"
 
 
-def test_a_hostile_openid_is_echoed_as_a_value(server, safe_server):
+def test_a_hostile_openid_is_refused_at_the_edge_in_both_modes(server, safe_server):
+    """A signed push whose FromUserName is no OpenID (WeChat issues [A-Za-z0-9_-]) never runs a turn: 400, in plain
+    and safe mode alike (the reply's escaping of echoed values is tested on text_reply above)."""
     openid = "o]]><x>"
     from xml.sax.saxutils import escape
 
     body = (f"<xml><ToUserName>gh_wuye</ToUserName><FromUserName>{escape(openid)}</FromUserName>"
             f"<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>物业几点上班</Content><MsgId>9001</MsgId></xml>")
     r = httpx.post(server.url + "/wechat", params=signed(), content=body.encode())
-    assert r.status_code == 200
-    reply = parse_xml(r.content)
-    assert reply["ToUserName"] == openid and reply["FromUserName"] == "gh_wuye" and "办公时间" in reply["Content"]
-    assert [child.tag for child in ElementTree.fromstring(r.content)] == [
-        "ToUserName", "FromUserName", "CreateTime", "MsgType", "Content"]
+    assert r.status_code == 400 and r.json()["code"] == "malformed_xml"
     params, safe_body = safe_push(body.replace("9001", "9002"))
     r = httpx.post(safe_server.url + "/wechat", params=params, content=safe_body)
-    inner = parse_xml(WeChatCrypto(TOKEN, AES_KEY, APP_ID).decrypt(parse_xml(r.content)["Encrypt"]).encode())
-    assert inner["ToUserName"] == openid and "办公时间" in inner["Content"]
+    assert r.status_code == 400 and r.json()["code"] == "malformed_xml"
 
 
 def test_two_instances_agree_on_nonces_and_messages(database_url, settings):

@@ -4,15 +4,17 @@ Login opens a server-side session (``staff_sessions``, 12 hours) whose id the si
 revokes it, so a copy of the cookie taken before logout is refused afterwards."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, List, Optional, Tuple
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, StrictStr, validator
 
-from bot.api.deps import CurrentStaff, DbDep, NowDep, SettingsDep
+from bot import limits
+from bot.api.deps import ClientIp, CurrentStaff, DbDep, NowDep, ServicesDep, SettingsDep
 from bot.auth import (STAFF_COOKIE, STAFF_MAX_AGE, authenticate, open_staff_session, read_staff_cookie,
                       revoke_staff_session, sign_staff)
-from bot.errors import WrongCredentials, check_text
+from bot.errors import LoginLocked, WrongCredentials, check_text
+from bot.limits import Limit, Limits
 from bot.storage.models import Staff
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -32,11 +34,30 @@ def staff_json(staff: Staff) -> Dict[str, object]:
     return {"id": staff.id, "username": staff.username, "display_name": staff.display_name, "role": staff.role}
 
 
-@router.post("/login")
-def login(body: Login, response: Response, db: DbDep, settings: SettingsDep, now: NowDep) -> Dict[str, object]:
+def _failure_buckets(cfg: Limits, username: str, ip: Optional[str]) -> List[Tuple[str, Limit]]:
+    buckets = [(f"login-fail:user:{username.lower()}", cfg.login_failures_per_user)]
+    return buckets + ([(f"login-fail:ip:{ip}", cfg.login_failures_per_ip)] if ip else [])
+
+
+def _check_not_locked(db, buckets: List[Tuple[str, Limit]], now) -> None:
+    with db.session() as session:
+        for bucket, limit in buckets:
+            if not limits.allowed(session, bucket, limit, now):
+                wait = limits.seconds_until_free(session, bucket, limit, now)
+                raise LoginLocked(seconds=wait, minutes=max(1, -(-wait // 60)))
+
+
+@router.post("/login", responses={401: {"description": "用户名或密码错误"}, 429: {"description": "失败次数过多，暂时锁定"}})
+def login(body: Login, response: Response, db: DbDep, settings: SettingsDep, now: NowDep, ip: ClientIp,
+          services: ServicesDep) -> Dict[str, object]:
+    buckets = _failure_buckets(services.engine.limits, body.username, ip)
+    _check_not_locked(db, buckets, now)  # locked: even the right password waits for the window to free
     with db.session() as session:  # committed before the cookie goes out
         staff = authenticate(session, body.username, body.password)
         if staff is None:
+            for bucket, _ in buckets:
+                limits.record(session, bucket, now)
+            session.commit()
             raise WrongCredentials()
         staff_session = open_staff_session(session, staff.id, now)
         result = staff_json(staff)

@@ -9,8 +9,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 
-from bot.api.deps import ServicesDep
-from bot.errors import check_text
+from bot.api.deps import ClientIp, ServicesDep
+from bot.errors import TooManyRequests, check_text
 from bot.router import Route, first_message_route, request_segments
 
 router = APIRouter(prefix="/api", tags=["nlu"])
@@ -70,7 +70,10 @@ def read_and_route(parser: Any, text: str, segments: List[str],
 
 
 @router.post("/parse", response_model=ParseResponse, summary="Parse one message (as the first of a new conversation)")
-async def parse(body: ParseRequest, services: ServicesDep) -> Response:
+async def parse(body: ParseRequest, services: ServicesDep, ip: ClientIp) -> Response:
+    wait = services.parse_limiter.take(ip) if ip else 0
+    if wait:
+        raise TooManyRequests(seconds=wait)
     text = check_text(body.text, services.settings.max_message_chars)
     segments = request_segments(text)  # found once: they choose the thread and the route
     if len(text) <= INLINE_CHARS and len(segments) < 2:

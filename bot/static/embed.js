@@ -17,6 +17,19 @@
   button.addEventListener("click", function () {
     frame.style.display = frame.style.display === "none" ? "block" : "none";
   });
+  // The widget's identity, kept here (first-party on this site) for a frame the browser may refuse storage of its
+  // own: handed to the frame when it asks, and kept when it sends a new one. Only our frame is listened to.
+  var KEY = "wuye-widget-identity";
+  window.addEventListener("message", function (e) {
+    if (e.origin !== origin || e.source !== frame.contentWindow || !e.data) return;
+    if (e.data.type === "wuye-ready") {
+      var kept = null;
+      try { kept = localStorage.getItem(KEY); } catch (x) { kept = null; }
+      frame.contentWindow.postMessage({ type: "wuye-identity", token: kept }, origin);
+    } else if (e.data.type === "wuye-identity" && typeof e.data.token === "string") {
+      try { localStorage.setItem(KEY, e.data.token); } catch (x) { /* private mode: this visit only */ }
+    }
+  });
   document.body.appendChild(frame);
   document.body.appendChild(button);
 })();

@@ -11,6 +11,37 @@
   let ws = null, wsOk = false, retries = 0, failedOpens = 0, restMode = false, forcedRest = false, restOk = true;
   let trouble = false, sessionOk = false, inflight = null, inflightTimer = null, pollTimer = null, reconnectTimer = null;
   let pendingPhotos = [];
+  // The resident's signed identity, kept by the page and sent with every call: embedded on another site, the frame
+  // gets no SameSite=Lax cookie (bot/api/deps.py resident_token). Storage refused (partitioned, private mode): kept
+  // for this page's life.
+  // Embedded on another site, the browser may refuse this frame any storage (third-party storage blocked): the
+  // embedding page (embed.js, first-party there) keeps the token for it, handed over with postMessage.
+  const TOKEN_KEY = "wuye-widget-identity";
+  const embedded = window.parent !== window;
+  let token = null;
+  try { token = localStorage.getItem(TOKEN_KEY); } catch (e) { token = null; }
+  function keepToken(t) {
+    token = t;
+    try { localStorage.setItem(TOKEN_KEY, t); } catch (e) { /* refused: the embedding page keeps it */ }
+    if (embedded) window.parent.postMessage({ type: "wuye-identity", token: t }, "*");
+  }
+  function tokenFromParent() {  // resolves at once outside a frame, or once the embedding page answers (≤ 0.5 s)
+    return new Promise((resolve) => {
+      if (!embedded || token) { resolve(); return; }
+      const timer = setTimeout(resolve, 500);
+      window.addEventListener("message", (e) => {
+        if (e.source !== window.parent || !e.data || e.data.type !== "wuye-identity") return;
+        if (typeof e.data.token === "string" && e.data.token) token = e.data.token;
+        clearTimeout(timer); resolve();
+      });
+      window.parent.postMessage({ type: "wuye-ready" }, "*");
+    });
+  }
+  function call(path, opts) {
+    opts = Object.assign({ credentials: "same-origin" }, opts || {});
+    if (token) opts.headers = Object.assign({}, opts.headers || {}, { "x-wuye-resident": token });
+    return fetch(path, opts);
+  }
   function fmtTime(iso) {
     const d = iso ? new Date(iso) : new Date();
     return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
@@ -124,7 +155,7 @@
     submit.addEventListener("click", async () => {
       submit.disabled = true; error.textContent = ""; card.dataset.sent = "1";  // kept open while it is being sent
       try {
-        const r = await fetch("/api/widget/rating", { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+        const r = await call("/api/widget/rating", { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
           body: JSON.stringify({ handoff_id: handoffId, score: score, comment: comment.value.trim() || null }) });
         const data = await r.json().catch(() => ({}));
         if (!r.ok) { error.textContent = data.detail || "提交失败，请稍后再试"; if (r.status !== 409) { submit.disabled = false; delete card.dataset.sent; } return; }
@@ -169,12 +200,13 @@
   function showTyping(on) { typing.classList.toggle("hidden", !on); }
 
   async function ensureSession() {
-    const r = await fetch("/api/widget/session", { method: "POST", credentials: "same-origin" });
+    const r = await call("/api/widget/session", { method: "POST" });
     sessionOk = r.ok;
+    if (r.ok) { const data = await r.json().catch(() => ({})); if (data.token) keepToken(data.token); }
   }
   async function loadHistory() {  // false when the server could not be reached
     let r;
-    try { r = await fetch("/api/widget/history", { credentials: "same-origin" }); } catch (e) { setRestOk(false); return false; }
+    try { r = await call("/api/widget/history", { credentials: "same-origin" }); } catch (e) { setRestOk(false); return false; }
     if (r.status === 401) { sessionOk = false; ensureSession().catch(() => {}); return false; }
     if (!r.ok) { setRestOk(r.status < 500); return false; }
     setRestOk(true);
@@ -210,7 +242,7 @@
     }
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
     let sock;
-    try { sock = new WebSocket(proto + location.host + "/ws/chat"); } catch (e) { startRest(); scheduleReconnect(); return; }
+    try { sock = new WebSocket(proto + location.host + "/ws/chat", token ? ["wuye", "resident." + token] : undefined); } catch (e) { startRest(); scheduleReconnect(); return; }
     ws = sock;
     const opened = setTimeout(() => { if (sock.readyState !== 1) sock.close(); }, 5000);
     sock.onopen = () => {
@@ -277,7 +309,7 @@
     inflight = { cid: item.cid, via: "rest" }; ownState(item.cid, "发送中…"); showTyping(true);
     let r, data;
     try {
-      r = await fetch("/api/widget/messages", { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+      r = await call("/api/widget/messages", { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
         body: JSON.stringify({ text: item.text, photos: item.photos || [], client_id: item.cid }) });
       data = await r.json().catch(() => ({}));
     } catch (e) { r = null; }
@@ -306,7 +338,7 @@
     const file = e.target.files[0];
     if (!file) return;
     const form = new FormData(); form.append("file", file);
-    const r = await fetch("/api/widget/upload", { method: "POST", body: form, credentials: "same-origin" });
+    const r = await call("/api/widget/upload", { method: "POST", body: form, credentials: "same-origin" });
     const data = await r.json();
     if (!r.ok) { render({ sender: "system", text: "图片上传失败：" + data.detail }); return; }
     pendingPhotos.push(data.url);
@@ -321,7 +353,7 @@
   async function loadNotices() {
     const community = new URLSearchParams(location.search).get("community");
     try {
-      const r = await fetch("/api/widget/notices" + (community ? "?community=" + encodeURIComponent(community) : ""), { credentials: "same-origin" });
+      const r = await call("/api/widget/notices" + (community ? "?community=" + encodeURIComponent(community) : ""), { credentials: "same-origin" });
       if (!r.ok) return;
       const data = await r.json(), box = $("notice-banner");
       box.replaceChildren();
@@ -339,7 +371,7 @@
       box.classList.remove("hidden");
     } catch (e) { /* the banner is optional: the chat works without it */ }
   }
-  ensureSession().catch(() => { sessionOk = false; }).then(() => {
+  tokenFromParent().then(ensureSession).catch(() => { sessionOk = false; }).then(() => {
     loadNotices();
     if (new URLSearchParams(location.search).get("transport") === "rest" || !("WebSocket" in window)) { forcedRest = true; startRest(); }
     else connect();
