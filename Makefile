@@ -1,5 +1,5 @@
 # The two commands of the README:  `make run`  and  `make test`.
-.PHONY: run test setup train eval bench screenshots clean reliability
+.PHONY: run test setup train eval bench screenshots clean reliability fuzz
 
 setup:
 	@bash scripts/setup_env.sh
@@ -34,6 +34,14 @@ reliability: setup
 	bash tests/reliability/setup.sh
 	.venv/bin/wuye train
 	.venv/bin/python -m tests.reliability.run $(RELIABILITY_ARGS)
+
+# schemathesis (in its own venv: its pins are not Rasa's) with every check, as nobody, a resident, an API key, a
+# technician, an agent and an admin, against a live server on copies of data/ and models/ (tests/fuzz/run.py).
+# FUZZ_ARGS="--examples 100" for a longer run.
+fuzz: setup
+	@test -x .venv-fuzz/bin/schemathesis || { $$(.venv/bin/python -c 'import sys; print(sys._base_executable)') -m venv .venv-fuzz && .venv-fuzz/bin/pip install -q "schemathesis==4.30.1"; }
+	.venv/bin/wuye train
+	.venv/bin/python -m tests.fuzz.run $(FUZZ_ARGS)
 
 clean:
 	rm -rf models reports .pytest_cache data/nlu/generated

@@ -8,9 +8,10 @@ A pure ASGI middleware: it sees the body as the server hands it over, before Sta
 from __future__ import annotations
 
 import json
-import re
-from typing import Any, Awaitable, Callable, Dict
+from typing import Any, Awaitable, Callable, Dict, Tuple
 from urllib.parse import unquote_to_bytes
+
+from bot.errors import INVALID_CHARS
 
 Scope = dict
 Receive = Callable[[], Awaitable[dict]]
@@ -18,7 +19,6 @@ Send = Callable[[dict], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 1024 * 1024  # a JSON request: the largest is an admin's FAQ entry, far below this
 UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and boundaries around an upload's bytes
-_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 TOO_LARGE = {"detail": "请求太大了", "code": "too_large"}
 BAD_QUERY = {"detail": "请求参数里有无法识别的字符（控制字符或损坏的文字），请删掉后重试", "code": "invalid_characters"}
@@ -29,22 +29,22 @@ class _BodyTooLarge(Exception):
 
 
 def query_is_readable(raw: bytes) -> bool:
-    """The query string, percent-decoded, is UTF-8 without control characters ('+' stays as it is: harmless)."""
-    decoded = unquote_to_bytes(raw)
-    if _CONTROL.search(decoded):
-        return False
+    """The query string, percent-decoded, is UTF-8 without the characters text fields refuse (bot/errors.py: C0 but
+    tab and line breaks, DEL, C1); '+' stays as it is (harmless)."""
     try:
-        decoded.decode("utf-8")
+        decoded = unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return True
+    return not INVALID_CHARS.search(decoded)
 
 
 class EdgeChecks:
-    def __init__(self, app: Any, max_body: int = DEFAULT_MAX_BODY, upload_paths: Dict[str, int] | None = None) -> None:
+    def __init__(self, app: Any, max_body: int = DEFAULT_MAX_BODY,
+                 upload_paths: Dict[str, Tuple[int, Dict[str, str]]] | None = None) -> None:
         self.app = app
         self.max_body = max_body
-        self.upload_paths = upload_paths or {}  # path → its own body limit (uploads: the photo limit + overhead)
+        # path → its own body limit and refusal (uploads: the photo limit + overhead, "图片太大了…")
+        self.upload_paths = upload_paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,10 +53,10 @@ class EdgeChecks:
         if not query_is_readable(scope.get("query_string") or b""):
             await _answer(send, 422, BAD_QUERY)
             return
-        limit = self.upload_paths.get(scope["path"], self.max_body)
+        limit, refusal = self.upload_paths.get(scope["path"], (self.max_body, TOO_LARGE))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _answer(send, 413, TOO_LARGE)
+            await _answer(send, 413, refusal)
             return
         received, started, refused = 0, False, False
 
@@ -82,7 +82,7 @@ class EdgeChecks:
         except _BodyTooLarge:
             pass
         if refused and not started:
-            await _answer(send, 413, TOO_LARGE)
+            await _answer(send, 413, refusal)
 
 
 def _content_length(scope: Scope) -> int | None:

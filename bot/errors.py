@@ -8,7 +8,7 @@ import re
 from typing import Any, Dict, Iterable, Optional
 
 # NUL and other control characters (tab, newline and carriage return are allowed), lone surrogates
-_INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class WuyeError(Exception):
@@ -137,7 +137,7 @@ def check_text(text: Any, max_chars: int, allow_empty: bool = False) -> str:
     """The message text, stripped; raises the matching error for empty, too long or corrupt text."""
     if not isinstance(text, str):
         raise InvalidCharacters("消息必须是文字")
-    if _INVALID_CHARS.search(text):
+    if INVALID_CHARS.search(text):
         raise InvalidCharacters()
     text = text.strip()
     if not text.strip(INVISIBLE) and not allow_empty:  # zero-width spaces only: as blank as spaces
@@ -148,7 +148,7 @@ def check_text(text: Any, max_chars: int, allow_empty: bool = False) -> str:
 
 
 def check_identifier(value: Any, max_len: int = 128) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len or _INVALID_CHARS.search(value):
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len or INVALID_CHARS.search(value):
         raise InvalidSender()
     return value
 

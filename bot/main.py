@@ -11,9 +11,10 @@ apply_process_env_defaults()  # before anything imports Rasa/TensorFlow
 
 from fastapi import FastAPI  # noqa: E402
 
+from bot.api.openapi import truthful_openapi  # noqa: E402
 from bot.csrf import OriginCheck  # noqa: E402
 from bot.edge import UPLOAD_OVERHEAD, EdgeChecks  # noqa: E402
-from bot.errors import WuyeError  # noqa: E402
+from bot.errors import PhotoTooLarge, WuyeError  # noqa: E402
 from bot.services import Services, build_services  # noqa: E402,F401 - Services re-exported
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     )
     # The bundled Swagger UI (4.15) renders OpenAPI 3.0 documents; our schema uses nothing 3.1-only.
     app.openapi_version = "3.0.3"
+    app.openapi = lambda: truthful_openapi(app)  # type: ignore[method-assign]  (bot/api/openapi.py)
     from fastapi.staticfiles import StaticFiles
 
     from bot.api import admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu, pages, quick_replies
@@ -71,7 +73,9 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     # innermost first: the Origin check (CSRF, framing), the edge checks (body size while reading, readable query
     # strings), then the request ids and metrics around all of it (so refusals are counted and carry an id too)
     app.add_middleware(OriginCheck, allowed_origins=settings.allowed_origins)
-    app.add_middleware(EdgeChecks, upload_paths={"/api/widget/upload": settings.max_upload_bytes + UPLOAD_OVERHEAD})
+    too_large = PhotoTooLarge(max_mb=f"{round(settings.max_upload_bytes / 1024 / 1024, 1):g}").body()
+    app.add_middleware(EdgeChecks, upload_paths={
+        "/api/widget/upload": (settings.max_upload_bytes + UPLOAD_OVERHEAD, too_large)})
     _instrument(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _mount_docs(app)
@@ -100,7 +104,12 @@ async def _http_error(request: Any, exc: Exception) -> Any:
 
     status = getattr(exc, "status_code", 500)
     code, message = HTTP_ERRORS.get(status, ("http_error", "请求无法处理"))
-    return JSONResponse({"detail": message, "code": code}, status_code=status, headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if status == 405:  # the methods of every route of this path (GET and POST /wechat are two routes)
+        allowed = sorted({m for route in request.app.routes if isinstance(getattr(route, "methods", None), set)
+                          and route.path_regex.match(request.url.path) for m in route.methods})
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+    return JSONResponse({"detail": message, "code": code}, status_code=status, headers=headers)
 
 
 def _instrument(app: FastAPI) -> None:

@@ -44,14 +44,15 @@ class HandoffOut(BaseModel):
     status: str
     priority: str
     queue_position: int
-    ticket: Optional[str]
-    callback_at: Optional[str] = Field(None, description="callback tickets: when someone will call at the latest")
+    ticket: Optional[str] = Field(None, nullable=True)
+    callback_at: Optional[str] = Field(None, nullable=True,
+                                       description="callback tickets: when someone will call at the latest")
 
 
 class ChatResponse(BaseModel):
     conversation_id: int
     replies: List[ReplyOut]
-    handoff: Optional[HandoffOut]
+    handoff: Optional[HandoffOut] = Field(None, nullable=True)
 
 
 @router.post("/chat", response_model=ChatResponse, summary="Send one resident message, get the assistant's replies")

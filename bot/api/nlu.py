@@ -44,14 +44,14 @@ class Emotion(BaseModel):
 
 class RouteOut(BaseModel):
     decision: str = Field(..., description="answer|flow|handoff|clarify|smalltalk|reject")
-    priority: Optional[str] = Field(None, description="urgent|high|normal for handoffs")
+    priority: Optional[str] = Field(None, nullable=True, description="urgent|high|normal for handoffs")
     reasons: List[str]
 
 
 class ParseResponse(BaseModel):
     text: str
     intent: Intent
-    faq: Optional[FaqMatch]
+    faq: Optional[FaqMatch] = Field(..., nullable=True, description="null when no FAQ entry matches")
     entities: List[EntityOut]
     emotion: Emotion
     route: RouteOut

@@ -106,10 +106,15 @@ def run(ledger: Ledger, server: Server, keys: dict) -> None:
                   lambda method=method, path=path: agent_only.request(method, path, json={"name": "x", "title": "x",
                                                                                            "questions": ["x"], "answer": "x"}),
                   statuses=(403,), code="admins_only", abuse=True)
+        # guessed against tech2 (the admin and agent sign in again below): 5 wrong passwords lock the username,
+        # then the right one waits too
         for i in range(6):
-            judge(ledger, G, "POST /api/auth/login", f"password guess #{i + 1} for admin",
-                  lambda i=i: client(base).post("/api/auth/login", json={"username": "admin", "password": f"guess{i}"}),
+            judge(ledger, G, "POST /api/auth/login", f"password guess #{i + 1} for tech2",
+                  lambda i=i: client(base).post("/api/auth/login", json={"username": "tech2", "password": f"guess{i}"}),
                   statuses=(401, 429), abuse=True)
+        judge(ledger, G, "POST /api/auth/login", "the right password after 6 guesses for tech2",
+              lambda: client(base).post("/api/auth/login", json={"username": "tech2", "password": "tech123"}),
+              statuses=(429,), code="login_locked", abuse=True)
 
     with section(ledger, "/api/chat: keys and other residents' sender ids"):
         # -- /api/chat: keys and other residents' sender ids --

@@ -354,10 +354,6 @@ def run_wechat(ledger: Ledger, server: Server) -> None:
     # values the channel must carry or answer without a 5xx
     for label, inner in [
         ("Content 5000 characters", wechat_text("o_rel_long", "物" * 5000)),
-        ("openid breaking CDATA (escaped in the push)", wechat_text("o_rel", "你好").replace(
-            "<FromUserName><![CDATA[o_rel]]></FromUserName>", "<FromUserName>o]]&gt;&lt;x&gt;</FromUserName>")),
-        ("empty openid", wechat_text("", "你好")),
-        ("openid 5000 characters", wechat_text("o" * 5000, "你好")),
         ("unknown MsgType", wechat_text("o_rel_t", "你好", kind="shortvideo")),
         ("MsgId 2^70", wechat_text("o_rel_id", "你好", msg_id=str(2**70))),
         ("MsgId negative", wechat_text("o_rel_id2", "你好", msg_id="-1")),
@@ -370,11 +366,20 @@ def run_wechat(ledger: Ledger, server: Server) -> None:
         ("voice without Recognition", "<xml><ToUserName>gh</ToUserName><FromUserName>o_rel_v</FromUserName>"
                                       f"<CreateTime>{int(time.time())}</CreateTime><MsgType>voice</MsgType>"
                                       "<MsgId>77002</MsgId></xml>"),
-        ("no fields at all", "<xml></xml>"),
         ("Content NUL via CDATA-less escape", wechat_text("o_rel_nul", "a&amp;#0;b")),
     ]:
         judge(ledger, g, "POST /wechat (safe mode, signed)", label,
               lambda inner=inner: wechat_safe_post(c, inner.encode("utf-8")), expect="2xx")
+    # a signed push whose FromUserName is no OpenID never runs a turn (no identity "" or 5000 characters to speak as)
+    for label, inner in [
+        ("openid breaking CDATA (escaped in the push)", wechat_text("o_rel", "你好").replace(
+            "<FromUserName><![CDATA[o_rel]]></FromUserName>", "<FromUserName>o]]&gt;&lt;x&gt;</FromUserName>")),
+        ("empty openid", wechat_text("", "你好")),
+        ("openid 5000 characters", wechat_text("o" * 5000, "你好")),
+        ("no fields at all", "<xml></xml>"),
+    ]:
+        judge(ledger, g, "POST /wechat (safe mode, signed)", label,
+              lambda inner=inner: wechat_safe_post(c, inner.encode("utf-8")), statuses=(400,), code="malformed_xml")
     crypto = wechat_crypto()
     body = wechat_text("o_rel_sig", "你好").encode()
     for label, params in [
