@@ -11,7 +11,7 @@ apply_process_env_defaults()  # before anything imports Rasa/TensorFlow
 
 from fastapi import FastAPI  # noqa: E402
 
-from bot.api.openapi import truthful_openapi  # noqa: E402
+from bot.api.openapi import text_limits, truthful_openapi  # noqa: E402
 from bot.csrf import OriginCheck  # noqa: E402
 from bot.edge import UPLOAD_OVERHEAD, EdgeChecks  # noqa: E402
 from bot.errors import PhotoTooLarge, WuyeError  # noqa: E402
@@ -47,7 +47,8 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     )
     # The bundled Swagger UI (4.15) renders OpenAPI 3.0 documents; our schema uses nothing 3.1-only.
     app.openapi_version = "3.0.3"
-    app.openapi = lambda: truthful_openapi(app)  # type: ignore[method-assign]  (bot/api/openapi.py)
+    limits = text_limits(settings.max_message_chars)
+    app.openapi = lambda: truthful_openapi(app, limits)  # type: ignore[method-assign]  (bot/api/openapi.py)
     from fastapi.staticfiles import StaticFiles
 
     from bot.api import admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu, pages, quick_replies

@@ -27,7 +27,8 @@ class ChatRequest(BaseModel):
                                  example="resident-42")
     text: StrictStr = Field(..., example="物业几点上班")
     channel: StrictStr = Field("web", description="web | rest | cli")
-    community: Optional[StrictStr] = Field(None, max_length=32, description="community id for residents not bound yet")
+    community: Optional[StrictStr] = Field(None, max_length=32, nullable=True,
+                                           description="community id for residents not bound yet")
 
 
 class ButtonOut(BaseModel):

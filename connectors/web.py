@@ -3,6 +3,8 @@ photo upload, and the one-script-tag embed."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import io
 import json
 import re
@@ -33,8 +35,11 @@ MAX_PIXELS = 40_000_000  # 40 megapixels: checked from the header, before anythi
 MAX_LOSSLESS_PIXELS = 16_000_000
 MAX_SIDE = 2560  # what is kept: plenty for the desk and the console, and re-encoding costs a fraction
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
-UPLOAD_NAME = re.compile(r"[0-9a-f]{32}\.(?:png|jpg)")  # the only names an upload is stored (and served) under
-PHOTO_REF = re.compile(r"/uploads/([0-9a-f]{32}\.(?:png|jpg))")  # the only photo a message may refer to
+# An upload is stored as <owner tag><random>.<png|jpg>: the tag (16 hex) is a keyed digest of the uploader, so a
+# message can refer only to its own sender's photos (another resident's photo URL is refused). Names without a tag
+# (32 hex) are older uploads: still served, never attachable again.
+UPLOAD_NAME = re.compile(r"(?:[0-9a-f]{16})?[0-9a-f]{32}\.(?:png|jpg)")  # the names uploads are served under
+PHOTO_REF = re.compile(r"/uploads/(([0-9a-f]{16})[0-9a-f]{32}\.(?:png|jpg))")  # the only photo a message may refer to
 UPLOAD_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 UPLOAD_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
                   "Cache-Control": "private, max-age=86400"}
@@ -93,13 +98,20 @@ def _error_frame(exc: WuyeError, client_id: Optional[str]) -> Dict[str, Any]:
     return {**frame, "client_id": client_id} if client_id else frame
 
 
-def checked_photos(settings: Settings, photos: List[str]) -> List[str]:
-    """Photo references are exactly ``/uploads/<generated name>`` of an existing upload; anything else is refused."""
+def owner_tag(settings: Settings, sender: str) -> str:
+    return hmac.new(settings.secret_key.encode(), f"upload:{sender}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def checked_photos(settings: Settings, photos: List[str], sender: str) -> List[str]:
+    """Photo references are exactly ``/uploads/<generated name>`` of an existing upload by this sender; anything else
+    is refused."""
     if len(photos) > MAX_PHOTOS:
         raise InvalidPhoto()
+    tag = owner_tag(settings, sender)
     for photo in photos:
         match = PHOTO_REF.fullmatch(photo) if isinstance(photo, str) else None
-        if match is None or not (settings.upload_dir / match.group(1)).is_file():
+        if match is None or not hmac.compare_digest(match.group(2), tag) or \
+                not (settings.upload_dir / match.group(1)).is_file():
             raise InvalidPhoto()
     return list(photos)
 
@@ -200,7 +212,7 @@ def history(sender: Resident, services: ServicesDep) -> Dict[str, Any]:
 
 @router.post("/api/widget/messages", summary="REST fallback when WebSockets are blocked")
 async def post_message(body: WidgetMessage, sender: Resident, services: ServicesDep, ip: ClientIp) -> Dict[str, Any]:
-    photos = checked_photos(services.settings, body.photos)
+    photos = checked_photos(services.settings, body.photos, sender)
     result = await live.run_turn(services, CHANNEL, sender, body.text, photos, client_id=body.client_id, client_ip=ip)
     return {**result, "client_id": body.client_id} if body.client_id else result
 
@@ -214,7 +226,7 @@ async def upload(sender: Resident, services: ServicesDep, file: UploadFile = Fil
     _take_upload_quota(services, sender, len(data))
     content, kind = await asyncio.to_thread(clean_image, data)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{uuid.uuid4().hex}.{kind}"
+    name = f"{owner_tag(settings, sender)}{uuid.uuid4().hex}.{kind}"
     (settings.upload_dir / name).write_bytes(content)
     return {"url": f"/uploads/{name}"}
 
@@ -301,7 +313,7 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
                     await websocket.send_json({"type": "pong"})
                     continue
                 client_id = frame.client_id
-                text, photos = frame.text, checked_photos(services.settings, frame.photos)
+                text, photos = frame.text, checked_photos(services.settings, frame.photos, sender)
             except WuyeError as exc:
                 await websocket.send_json(_error_frame(exc, _frame_client_id(raw)))
                 continue

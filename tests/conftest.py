@@ -1,17 +1,23 @@
 """Shared fixtures: one real model trained (or reused from models/) per test session."""
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import logging
 import os
 import shutil
+import threading
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from bot.devserver import free_port  # noqa: E402
 from bot.settings import PROJECT_ROOT, Settings, get_settings  # noqa: E402
 
 
@@ -115,3 +121,16 @@ def widget_resident(app):
     client = TestClient(app)
     client.post("/api/widget/session").raise_for_status()
     return client
+
+
+@contextlib.contextmanager
+def static_site(directory: Path) -> Iterator[int]:
+    """Serve ``directory`` over HTTP on a free loopback port (another origin than the app's), yielding the port."""
+    port = free_port()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        yield port
+    finally:
+        site.shutdown()

@@ -7,14 +7,13 @@ POSTs and opens the console WebSocket with the agent's cookie."""
 from __future__ import annotations
 
 import asyncio
-import http.server
-import threading
 
 import httpx
 import pytest
 import websockets
 
 from bot.devserver import LiveServer, free_port
+from tests.conftest import static_site
 from tests.test_browser import ARGS, CHROMIUM, HAVE_CHROMIUM
 
 
@@ -58,7 +57,7 @@ def test_state_changes_from_another_origin_are_refused_and_from_our_own_allowed(
     assert is_queued(server, handoff)
     # our own page (the browser sends its origin), and a client that is no browser page (no Origin, no Referer)
     assert agent.post(f"/api/agent/handoffs/{handoff}/claim", headers={"Origin": server.url}).status_code == 200
-    assert agent.post(f"/api/agent/conversations/999999/resolve").status_code == 404
+    assert agent.post("/api/agent/conversations/999999/resolve").status_code == 404
     # reading is not a state change; a request without our cookies has no power to borrow
     assert agent.get("/api/agent/queue", headers={"Origin": evil}).status_code == 200
     assert httpx.post(server.url + "/api/parse", json={"text": "你好"}, headers={"Origin": evil}).status_code == 200
@@ -122,27 +121,20 @@ def test_a_page_on_another_port_cannot_act_with_the_agents_cookie_in_chromium(se
     handoff = queued_handoff(server)
     (tmp_path / "index.html").write_text(ATTACK_PAGE.format(
         target=server.url, ws=server.url.replace("http://", "ws://"), handoff=handoff, key=key["id"]), encoding="utf-8")
-    port = free_port()
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **kw)  # noqa: E731
-    evil = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    threading.Thread(target=evil.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(server.url + "/admin")
-            page.fill("#username", "admin")
-            page.fill("#password", "admin123")
-            page.click("#login-form button")
-            page.wait_for_selector("#app-view:not(.hidden)")
-            attack = context.new_page()
-            attack.goto(f"http://127.0.0.1:{port}/index.html")
-            attack.wait_for_function("window.results.revoke && window.results.socket", timeout=15000)
-            socket = attack.evaluate("window.results.socket")
-            browser.close()
-    finally:
-        evil.shutdown()
+    with static_site(tmp_path) as port, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(server.url + "/admin")
+        page.fill("#username", "admin")
+        page.fill("#password", "admin123")
+        page.click("#login-form button")
+        page.wait_for_selector("#app-view:not(.hidden)")
+        attack = context.new_page()
+        attack.goto(f"http://127.0.0.1:{port}/index.html")
+        attack.wait_for_function("window.results.revoke && window.results.socket", timeout=15000)
+        socket = attack.evaluate("window.results.socket")
+        browser.close()
     assert socket.startswith("closed"), socket  # the live queue was not read
     assert is_queued(server, handoff)  # not claimed
     keys = {k["id"]: k for k in admin.get("/api/admin/api-keys").json()["keys"]}

@@ -3,12 +3,10 @@
 identity itself. A resident opens it, asks, gets the answer live, and reloads the page to find the conversation."""
 from __future__ import annotations
 
-import http.server
-import threading
-
 import pytest
 
-from bot.devserver import LiveServer, free_port
+from bot.devserver import LiveServer
+from tests.conftest import static_site
 from tests.test_browser import ARGS, CHROMIUM, HAVE_CHROMIUM
 
 pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason=f"no Chromium at {CHROMIUM}")
@@ -26,27 +24,20 @@ def test_the_widget_embedded_on_another_site_answers_and_keeps_the_conversation(
     (tmp_path / "index.html").write_text(
         '<!doctype html><meta charset="utf-8"><title>锦绣花园业主之家</title><h1>锦绣花园</h1>'
         f'<script src="{server.url}/embed.js" async></script>', encoding="utf-8")
-    port = free_port()
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **kw)  # noqa: E731
-    site = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as p:
-            # the company's own domain: another site than the widget's 127.0.0.1
-            browser = p.chromium.launch(executable_path=CHROMIUM,
-                                        args=ARGS + ["--host-resolver-rules=MAP wuye-company.test 127.0.0.1"])
-            page = browser.new_context(viewport={"width": 1000, "height": 900}, locale="zh-CN").new_page()
-            page.goto(f"http://wuye-company.test:{port}/index.html")
-            page.get_by_role("button", name="打开物业在线客服").click()
-            frame = page.frame_locator("iframe[title='物业在线客服']")
-            frame.locator("#input").fill("物业几点上班")
-            frame.locator("#input").press("Enter")
-            frame.locator(".row.theirs .bubble:has-text('办公时间')").wait_for(timeout=15000)
-            assert frame.locator(".row.mine .bubble:has-text('发送中')").count() == 0
-            page.reload()
-            page.get_by_role("button", name="打开物业在线客服").click()
-            frame = page.frame_locator("iframe[title='物业在线客服']")
-            frame.locator(".row.mine .bubble:has-text('物业几点上班')").wait_for(timeout=15000)  # the same resident
-            browser.close()
-    finally:
-        site.shutdown()
+    with static_site(tmp_path) as port, sync_playwright() as p:
+        # the company's own domain: another site than the widget's 127.0.0.1
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=ARGS + ["--host-resolver-rules=MAP wuye-company.test 127.0.0.1"])
+        page = browser.new_context(viewport={"width": 1000, "height": 900}, locale="zh-CN").new_page()
+        page.goto(f"http://wuye-company.test:{port}/index.html")
+        page.get_by_role("button", name="打开物业在线客服").click()
+        frame = page.frame_locator("iframe[title='物业在线客服']")
+        frame.locator("#input").fill("物业几点上班")
+        frame.locator("#input").press("Enter")
+        frame.locator(".row.theirs .bubble:has-text('办公时间')").wait_for(timeout=15000)
+        assert frame.locator(".row.mine .bubble:has-text('发送中')").count() == 0
+        page.reload()
+        page.get_by_role("button", name="打开物业在线客服").click()
+        frame = page.frame_locator("iframe[title='物业在线客服']")
+        frame.locator(".row.mine .bubble:has-text('物业几点上班')").wait_for(timeout=15000)  # the same resident
+        browser.close()

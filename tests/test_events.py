@@ -65,34 +65,10 @@ async def wait_healthy(*hubs, seconds: float = 10) -> None:
 
 def test_a_redis_outage_never_fails_a_publish_and_the_hubs_reconnect_by_themselves(tmp_path):
     """A private redis-server (the shared one stays up for the other tests) is stopped and started again."""
-    import shutil
-    import socket
-    import subprocess
-    import time
-
-    server = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not os.path.exists(server):
-        if os.environ.get("WUYE_REQUIRE_REDIS"):
-            raise AssertionError("redis-server is not installed")
-        pytest.skip("redis-server is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-
-    def start_redis():
-        process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                    "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                return process
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("private redis-server did not start")
+    start_redis, url = _private_redis()
 
     async def run():
         process = start_redis()
-        url = f"redis://127.0.0.1:{port}/0"
         first, second = RedisEventHub(url), RedisEventHub(url)
         await first.start()
         await second.start()

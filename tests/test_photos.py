@@ -117,3 +117,12 @@ def test_a_wechat_image_joins_the_report_and_is_never_the_location(server):
     # a signed push that names no sender is refused, not run as the identity ""
     nobody = _push(server, _wechat("", 9130, text("物业几点上班")))
     assert nobody.status_code == 400 and nobody.json()["code"] == "malformed_xml"
+
+
+def test_a_message_can_attach_only_its_own_senders_uploads(server):
+    owner, other = resident(server), resident(server)
+    url = photo(owner)
+    r = other.post("/api/widget/messages", json={"text": "厨房水龙头漏水", "photos": [url]})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_photo"
+    assert httpx.get(server.url + url).status_code == 200  # still served (the desk shows it)
+    assert "维修地点" in say(owner, "厨房水龙头漏水", [url])

@@ -3,9 +3,9 @@ API keys for integrations."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Dict, List, Optional
+from typing import Annotated, Any, Callable, Dict, List, Optional
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StrictStr, validator
 
 from bot import auth, kb_editing, reports
@@ -17,6 +17,7 @@ from bot.localtime import to_local
 from bot.services import Services
 from bot.storage.models import Message
 
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a row id")]  # larger would overflow the database
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
@@ -100,7 +101,7 @@ def get_failures(staff: CurrentAdmin, session: SessionDep) -> Dict[str, Any]:
 
 
 @router.post("/failures/{message_id}/add-to-faq")
-def add_phrasing(message_id: int, body: AddPhrasing, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
+def add_phrasing(message_id: RowId, body: AddPhrasing, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
     with services.db.session() as session:
         message = session.get(Message, message_id)
         if message is None or message.sender != "resident":
@@ -163,7 +164,7 @@ def create_api_key(body: ApiKeyCreate, staff: CurrentAdmin, db: DbDep, now: NowD
 
 
 @router.post("/api-keys/{key_id}/revoke", summary="Revoke an API key: /api/chat refuses it from now on")
-def revoke_api_key(key_id: int, staff: CurrentAdmin, db: DbDep, now: NowDep) -> Dict[str, Any]:
+def revoke_api_key(key_id: RowId, staff: CurrentAdmin, db: DbDep, now: NowDep) -> Dict[str, Any]:
     with db.session() as session:
         row = auth.revoke_api_key(session, key_id, now)
         if row is None:

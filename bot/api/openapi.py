@@ -18,10 +18,13 @@ every credential, against a live server.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+
+from bot.incidents import MAX_RESOLUTION
+from bot.notices import MAX_TEXT as MAX_NOTICE_TEXT
 
 # No control characters but tab, newline and carriage return (C0, DEL, C1): bot/errors.py INVALID_CHARS, bot/edge.py
 READABLE = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
@@ -58,7 +61,7 @@ def _statuses(path: str, method: str) -> set:
         statuses.update({403, 409})
     elif path not in OPEN_PATHS:
         statuses.update({401, 403})
-    if "{" in path:
+    if "{" in path or path not in OPEN_PATHS:  # a row the path or the request names may not exist
         statuses.add(404)
     if method in UNSAFE and path.startswith(("/api/agent/", "/api/staff/", "/api/admin/")):
         statuses.update({404, 409})
@@ -87,7 +90,15 @@ def _readable_strings(schema: Dict[str, Any]) -> None:
             _readable_strings(sub)
 
 
-def truthful_openapi(app: FastAPI) -> Dict[str, Any]:
+def text_limits(max_message_chars: int) -> Dict[Tuple[str, str], int]:
+    """The real length limits of text fields that are refused with 413 in Chinese past them (check_text), where the
+    model's own max_length is only a ceiling against absurd bodies."""
+    return {("ParseRequest", "text"): max_message_chars, ("ChatRequest", "text"): max_message_chars,
+            ("WidgetMessage", "text"): max_message_chars, ("ResolveBody", "resolution"): MAX_RESOLUTION,
+            ("NoticeBody", "text"): MAX_NOTICE_TEXT}
+
+
+def truthful_openapi(app: FastAPI, limits: Dict[Tuple[str, str], int]) -> Dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     document = get_openapi(title=app.title, version=app.version, openapi_version=app.openapi_version,
@@ -113,5 +124,9 @@ def truthful_openapi(app: FastAPI) -> Dict[str, Any]:
                                           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
     for name in request_schemas:
         _readable_strings(components.get(name, {}))
+    for (name, field), limit in limits.items():
+        prop = components.get(name, {}).get("properties", {}).get(field)
+        if prop is not None:
+            prop["maxLength"] = limit
     app.openapi_schema = document
     return document
