@@ -58,6 +58,8 @@ class Limits:
     uploads_per_sender: Limit = field(default_factory=lambda: _env_limit("uploads_per_sender", 20, 3600))
     upload_bytes_per_sender: Limit = field(default_factory=lambda: _env_limit("upload_bytes_per_sender",
                                                                                30 * 1024 * 1024, 3600))
+    uploads_per_ip: Limit = field(default_factory=lambda: _env_limit("uploads_per_ip", 60, 3600))
+    upload_bytes_per_ip: Limit = field(default_factory=lambda: _env_limit("upload_bytes_per_ip", 100 * 1024 * 1024, 3600))
     parse_per_client: Limit = field(default_factory=lambda: _env_limit("parse_per_client", 120, 60))
     # failed staff sign-ins: a username is locked after 5 wrong passwords in 15 minutes (the right one too, until the
     # window frees), an address after 20 (guessing many usernames)

@@ -133,7 +133,7 @@ def clean_image(data: bytes) -> Tuple[bytes, str]:
                 img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decoded at 1/2, 1/4 or 1/8 scale when that is enough
             img.load()
             if max(img.size) > MAX_SIDE:
-                img.thumbnail((MAX_SIDE, MAX_SIDE), reducing_gap=2.0)
+                img.thumbnail((MAX_SIDE, MAX_SIDE), resample=Image.Resampling.BILINEAR, reducing_gap=2.0)
             img = ImageOps.exif_transpose(img)  # the photo the right way up, then the EXIF is dropped
             alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
             if source_format in ("PNG", "GIF") or alpha:
@@ -218,12 +218,12 @@ async def post_message(body: WidgetMessage, sender: Resident, services: Services
 
 
 @router.post("/api/widget/upload", summary="Upload a repair photo (JPEG/PNG/WebP/GIF; stored re-encoded as PNG or JPEG)")
-async def upload(sender: Resident, services: ServicesDep, file: UploadFile = File(...)) -> Dict[str, str]:
+async def upload(sender: Resident, services: ServicesDep, ip: ClientIp, file: UploadFile = File(...)) -> Dict[str, str]:
     settings = services.settings
     data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise PhotoTooLarge(max_mb=f"{round(settings.max_upload_bytes / 1024 / 1024, 1):g}")
-    _take_upload_quota(services, sender, len(data))
+    _take_upload_quota(services, sender, ip, len(data))
     content, kind = await asyncio.to_thread(clean_image, data)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
     name = f"{owner_tag(settings, sender)}{uuid.uuid4().hex}.{kind}"
@@ -238,10 +238,13 @@ def _take_identity(services, ip: str) -> None:
             raise TooManyIdentities(seconds=limits.seconds_until_free(session, bucket, limit, now))
 
 
-def _take_upload_quota(services, sender: str, size: int) -> None:
-    """Per resident: uploads an hour and bytes an hour (every attempt counts: decoding is the costly part)."""
+def _take_upload_quota(services, sender: str, ip: Optional[str], size: int) -> None:
+    """Per resident and per address (fresh identities cost nothing): uploads an hour and bytes an hour (every
+    attempt counts: decoding is the costly part)."""
     cfg, now = services.engine.limits, services.clock()
     buckets = [(f"upload:{sender}", cfg.uploads_per_sender, 1), (f"upload-bytes:{sender}", cfg.upload_bytes_per_sender, size)]
+    if ip:
+        buckets += [(f"upload:ip:{ip}", cfg.uploads_per_ip, 1), (f"upload-bytes:ip:{ip}", cfg.upload_bytes_per_ip, size)]
     with services.db.session() as session:
         full = [(bucket, limit) for bucket, limit, amount in buckets
                 if not limits.allowed(session, bucket, limit, now, amount)]

@@ -25,7 +25,7 @@ def server(tmp_path_factory, settings, parser):
         services.engine.limits = dataclasses.replace(
             services.engine.limits, identities_per_ip=Limit(5, 3600), codes_per_ip=Limit(3, 3600),
             pages_per_ip=Limit(2, 3600), pages_per_community=Limit(4, 3600), login_failures_per_user=Limit(5, 900),
-            login_failures_per_ip=Limit(8, 900))
+            login_failures_per_ip=Limit(8, 900), uploads_per_ip=Limit(4, 3600))
         services.parse_limiter = LocalWindow(Limit(5, 60))
         yield live
 
@@ -200,3 +200,16 @@ def test_claiming_a_handoff_that_does_not_exist_is_a_404(server):
     agent.post("/api/auth/login", json={"username": "agent", "password": "agent123"}).raise_for_status()
     r = agent.post("/api/agent/handoffs/987654/claim")
     assert r.status_code == 404 and r.json()["code"] == "handoff_not_found"
+
+
+def test_uploads_from_fresh_identities_are_capped_per_address(server):
+    statuses = []
+    for _ in range(3):  # three "residents" on one address, two photos each
+        client = fresh_resident(server, "198.51.100.100")
+        for color in ((1, 1, 1), (2, 2, 2)):
+            data = io.BytesIO()
+            Image.new("RGB", (40, 30), color).save(data, format="PNG")
+            statuses.append(client.post("/api/widget/upload", files={"file": ("p.png", data.getvalue(), "image/png")}).status_code)
+    assert statuses == [200] * 4 + [429] * 2
+    other = fresh_resident(server, "198.51.100.101")
+    assert other.post("/api/widget/upload", files={"file": ("p.png", _png((40, 30)), "image/png")}).status_code == 200
