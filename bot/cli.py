@@ -11,7 +11,12 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from sqlalchemy import select
+
+from bot.demo import DEMO_PASSWORDS
+from bot.security import verify_password
 from bot.settings import Settings, apply_process_env_defaults, get_settings
+from bot.storage.models import Staff
 
 apply_process_env_defaults()  # before Rasa/TensorFlow are imported by any command
 
@@ -321,9 +326,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         serve_workers(host, port, args.workers)  # one listening socket per worker (SO_REUSEPORT), see bot/serving.py
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", log_config=None,
-                    access_log=False)
+        app = create_app(settings, on_ready=lambda services: print(welcome(services, host, port), file=sys.stderr,
+                                                                   flush=True))
+        uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None, access_log=False)
     return 0
+
+
+PAGES = [("/", "住户聊天窗口 resident widget", None), ("/agent", "客服工作台 agent console", "agent"),
+         ("/admin", "管理后台 admin page", "admin"), ("/desk", "工单台 work-order desk", "tech1"),
+         ("/docs", "API 文档 (Swagger UI)", None)]
+
+
+def welcome(services, host: str, port: int) -> str:
+    """What to open once the server is up, with the demo sign-ins while they still have their demo passwords."""
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    with services.db.session() as session:
+        demo = {s.username for s in session.scalars(select(Staff).where(Staff.username.in_(DEMO_PASSWORDS)))
+                if verify_password(DEMO_PASSWORDS[s.username], s.password_hash)}
+    lines = ["", "wuye 物业客服助手 is ready — open:"]
+    for path, label, user in PAGES:
+        login = f"   sign in: {user} / {DEMO_PASSWORDS[user]}" if user in demo else ""
+        lines.append(f"  {base + path:<32} {label}{login}")
+    if demo:
+        lines.append("  (demo accounts with demo passwords: change them before real use)")
+    return "\n".join(lines) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Callable, Optional
 
 from bot.settings import STATIC_DIR, Settings, apply_process_env_defaults, get_settings
 
@@ -20,7 +20,9 @@ from bot.services import Services, build_services  # noqa: E402,F401 - Services 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None, clock: Optional[Any] = None) -> FastAPI:
+def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None, clock: Optional[Any] = None,
+               on_ready: Optional[Callable[[Services], None]] = None) -> FastAPI:
+    """``on_ready``: called once start-up is done (`wuye serve` tells the user which pages to open)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -29,6 +31,8 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         app.state.services = services
         await services.hub.start()
         await services.timers.start()
+        if on_ready is not None:
+            on_ready(services)
         yield
         if services.queue_refresh is not None:
             services.queue_refresh.cancel()

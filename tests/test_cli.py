@@ -18,3 +18,23 @@ def test_parse_stdin_writes_one_json_line_per_text(trained_model):
     assert lines[0]["faq"]["id"] == "office_hours"
     assert lines[1]["intent"]["name"] == "parking" and lines[1]["route"]["decision"] == "flow"
     assert lines[2]["route"]["priority"] == "urgent"
+
+
+def test_serve_ends_start_up_with_the_pages_to_open_and_the_demo_sign_ins(tmp_path_factory, settings, parser):
+    """`make run` prints, once the server is up, the URLs of the four pages and the docs; the demo sign-ins only
+    while those accounts still have their demo passwords."""
+    from bot.cli import welcome
+    from bot.devserver import LiveServer
+    from bot.security import hash_password
+    from bot.storage.models import Staff
+
+    with LiveServer(tmp_path_factory.mktemp("welcome"), settings, parser) as live:
+        services = live.app.state.services
+        text = welcome(services, "0.0.0.0", 8000)
+        for path in ("/", "/agent", "/admin", "/desk", "/docs"):
+            assert f"http://127.0.0.1:8000{path} " in text
+        assert "agent / agent123" in text and "admin / admin123" in text and "change them" in text
+        with services.db.session() as session:
+            session.query(Staff).filter(Staff.username == "admin").one().password_hash = hash_password("a-real-one")
+        text = welcome(services, "127.0.0.1", 8000)
+        assert "admin123" not in text and "agent / agent123" in text
