@@ -1,0 +1,46 @@
+"""How the router routes the sets written for issues 25, 27 and 28 (uncovered topics, urgency near-misses,
+suggestions), each message as the first of a new conversation (what /api/parse answers). Aggregates only: no message
+of a held-out set is printed (--show lists the development set's answered uncovered questions).
+
+    .venv/bin/python scripts/route_baseline.py
+
+A stop-gap until `wuye eval` reports these sets itself (the issues' own measurement)."""
+import sys, yaml, collections
+from bot.settings import get_settings
+from bot.nlu.training import current_model
+from bot.nlu.parser import NluParser
+from bot.router import first_message_route, request_segments
+from bot.knowledge import load_knowledge_base
+settings = get_settings()
+parser = NluParser.load(current_model(settings))
+kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+def route(text):
+    reading = parser.parse(text)
+    return reading, first_message_route(reading, parser.parse, request_segments(text), kb.support)
+show = "--show" in sys.argv
+for path in ["tests/dev/uncovered.yml", "tests/heldout/uncovered.yml"]:
+    items = yaml.safe_load(open(path))["items"]
+    c = collections.Counter(); conf = []
+    for it in items:
+        reading, r = route(it["text"])
+        kind = "answered from an FAQ entry" if r.decision == "answer" else r.decision
+        c[kind] += 1
+        if r.decision == "answer": conf.append(reading.faq_confidence)
+        if show and "dev" in path and r.decision == "answer": print("  ", it["text"], "->", reading.faq_id, round(reading.faq_confidence, 2))
+    n = len(items)
+    print(path, n, {k: f"{v} ({v/n:.1%})" for k, v in c.most_common()}, "median FAQ confidence of those answered: %.2f" % (sorted(conf)[len(conf)//2] if conf else 0))
+for path in ["tests/dev/urgency_near_miss.yml", "tests/heldout/urgency_near_miss.yml"]:
+    items = yaml.safe_load(open(path))["items"]
+    tp = fn = fp = tn = 0
+    for it in items:
+        _, r = route(it["text"])
+        urgent = r.priority == "urgent"
+        if it["urgent"]: tp += urgent; fn += not urgent
+        else: fp += urgent; tn += not urgent
+    print(path, f"urgent recall {tp}/{tp+fn} = {tp/(tp+fn):.3f}; false pages {fp}/{fp+tn} = {fp/(fp+tn):.3f}")
+items = yaml.safe_load(open("tests/heldout/suggestions.yml"))["items"]
+c = collections.Counter()
+for it in items:
+    reading, r = route(it["text"])
+    if it["label"] == "suggestion": c[r.decision + "/" + reading.intent] += 1
+print("suggestions held-out: the 80 suggestions today go to", dict(c.most_common(6)))
