@@ -95,18 +95,47 @@ def new_resident_id() -> str:
     return WIDGET_PREFIX + secrets.token_urlsafe(18)
 
 
-def sign_resident(secret: str, sender_id: str) -> str:
-    return _serializer(secret, "resident").dumps({"sender": sender_id})
+def sign_resident(secret: str, sender_id: str, community_id: Optional[str] = None) -> str:
+    """The widget's identity, with the 小区 of the link it was opened from (signed: read, never taken from the page)."""
+    data = {"sender": sender_id, **({"community": community_id} if community_id else {})}
+    return _serializer(secret, "resident").dumps(data)
 
 
-def read_resident_cookie(secret: str, value: Optional[str]) -> Optional[str]:
+def read_resident(secret: str, value: Optional[str]) -> Optional[Tuple[str, Optional[str]]]:
+    """(sender, 小区 or None) of a signed widget identity, or None (absent, forged, older than a year)."""
     if not value:
         return None
     try:
-        sender = _serializer(secret, "resident").loads(value, max_age=RESIDENT_MAX_AGE)["sender"]
-    except (BadSignature, KeyError, TypeError):
+        data = _serializer(secret, "resident").loads(value, max_age=RESIDENT_MAX_AGE)
+        sender, community = data["sender"], data.get("community")
+    except (BadSignature, KeyError, TypeError, AttributeError):
         return None
-    return sender if isinstance(sender, str) and sender.startswith(WIDGET_PREFIX) else None
+    if not (isinstance(sender, str) and sender.startswith(WIDGET_PREFIX)):
+        return None
+    return sender, community if isinstance(community, str) else None
+
+
+def read_resident_cookie(secret: str, value: Optional[str]) -> Optional[str]:
+    identity = read_resident(secret, value)
+    return identity[0] if identity else None
+
+
+# --- per-小区 widget links --------------------------------------------------------------------------------------
+# A company prints one widget link (or embed line) per 小区: /?c=<signed 小区 id>. Signed so that the 小区 is the one
+# the company issued the link for; a page cannot name another by editing the URL.
+
+def sign_community_link(secret: str, community_id: str) -> str:
+    return _serializer(secret, "community-link").dumps(community_id)
+
+
+def read_community_link(secret: str, value: Optional[str]) -> Optional[str]:
+    if not value or len(value) > 200:
+        return None
+    try:
+        community = _serializer(secret, "community-link").loads(value)
+    except (BadSignature, TypeError):
+        return None
+    return community if isinstance(community, str) else None
 
 
 # --- API keys of the REST channel -----------------------------------------------------------------------------

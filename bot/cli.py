@@ -332,6 +332,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_community_link(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    from bot.auth import sign_community_link
+    from bot.community import load_communities
+
+    settings = get_settings()
+    known = {c.id: c for c in load_communities(settings.communities_file)}
+    if args.community not in known:
+        print(f"error: no 小区 {args.community!r} in {settings.communities_file} (known: {', '.join(known)})",
+              file=sys.stderr)
+        return 2
+    base = (args.base or f"http://{settings.host}:{settings.port}").rstrip("/")
+    link = sign_community_link(settings.secret_key, args.community)
+    print(f"{known[args.community].values.get('community_name', args.community)}")
+    print(f"widget: {base}/?c={quote(link)}")
+    print(f'embed:  <script src="{base}/embed.js" data-community="{link}" async></script>')
+    return 0
+
+
 PAGES = [("/", "住户聊天窗口 resident widget", None), ("/agent", "客服工作台 agent console", "agent"),
          ("/admin", "管理后台 admin page", "admin"), ("/desk", "工单台 work-order desk", "tech1"),
          ("/docs", "API 文档 (Swagger UI)", None)]
@@ -404,6 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--community", default=None, help="community id for an unbound identity")
     c.set_defaults(func=cmd_chat)
 
+    cl = sub.add_parser("community-link", help="the signed widget link and embed line of one 小区 (its numbers, hours "
+                                                "and on-duty phone answer residents who open it)")
+    cl.add_argument("community", help="the 小区 id (data/communities.yml)")
+    cl.add_argument("--base", default="", help="the public address, e.g. https://wuye.example.com (default: WUYE_HOST:WUYE_PORT)")
+    cl.set_defaults(func=cmd_community_link)
     k = sub.add_parser("apikey", help="API keys for /api/chat integrations: create (shown once), list, revoke")
     ksub = k.add_subparsers(dest="apikey_command", required=True)
     kc = ksub.add_parser("create", help="create a named key and print it (once)")

@@ -342,6 +342,10 @@ class ConversationEngine:
         elif conversation.status == ConversationStatus.RESOLVED:
             conversation.status = ConversationStatus.BOT.value
             conversation.priority = None
+        if community_id and not identity.household_id and conversation.community_id != community_id:
+            # an unbound resident's 小区 is the one the channel says now (the widget's signed 小区 link, an
+            # integration's community): its numbers, hours and on-duty phone answer; a bound household decides itself
+            conversation.community_id = community_id
         return conversation, active, used
 
     @staticmethod

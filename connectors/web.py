@@ -11,15 +11,17 @@ import re
 import uuid
 from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
 
-from fastapi import APIRouter, Depends, File, Response, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse
 from PIL import Image, ImageOps
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 
 from actions import handoff as handoffs
 from bot import limits, live
-from bot.api.deps import ClientIp, OptionalResident, ServicesDep, SettingsDep, client_ip
-from bot.auth import RESIDENT_COOKIE, RESIDENT_MAX_AGE, WIDGET_SUBPROTOCOL, new_resident_id, sign_resident
+from bot.api.deps import (ClientIp, OptionalIdentity, OptionalResident, ResidentCommunity, ServicesDep, SettingsDep,
+                          client_ip)
+from bot.auth import (RESIDENT_COOKIE, RESIDENT_MAX_AGE, WIDGET_SUBPROTOCOL, new_resident_id, read_community_link,
+                      sign_resident)
 from bot.engine import InputError
 from bot.errors import (ImageTooLarge, InvalidFrame, InvalidPhoto, NoWidgetSession, PhotoTooLarge, TooManyUploads,
                         TooManyIdentities, UnsupportedImage, UploadNotFound, WuyeError)
@@ -181,16 +183,24 @@ def embed_script() -> FileResponse:
 
 @router.post("/api/widget/session", summary="Start (or resume) the widget's signed resident identity",
              responses={429: {"description": "too many new identities from this address"}})
-def session_start(response: Response, settings: SettingsDep, resident: OptionalResident, services: ServicesDep,
-                  ip: ClientIp) -> Dict[str, Any]:
+def session_start(response: Response, settings: SettingsDep, identity: OptionalIdentity, services: ServicesDep,
+                  ip: ClientIp, c: Annotated[Optional[str], Query(max_length=200, description=(
+                      "the signed 小区 link the page was opened with (`wuye community-link ID`)"))] = None) -> Dict[str, Any]:
+    resident, community = identity if identity else (None, None)
     if resident is None and ip:  # a new identity is a fresh sender for every per-sender limit: counted per address
         _take_identity(services, ip)
+    link = "none"
+    if c:  # a link names the 小区 (the latest one opened wins for a resident not bound yet)
+        linked = read_community_link(settings.secret_key, c)
+        known = {x.id for x in services.knowledge.current.communities}
+        link = "valid" if linked in known else "invalid"
+        community = linked if link == "valid" else community
     sender = resident or new_resident_id()
-    token = sign_resident(settings.secret_key, sender)
+    token = sign_resident(settings.secret_key, sender, community)
     response.set_cookie(RESIDENT_COOKIE, token, max_age=RESIDENT_MAX_AGE, httponly=True, samesite="lax",
                         secure=settings.secure_cookies)
     # the same identity for a page that cannot use the cookie (embedded on another site): it sends it back itself
-    return {"ok": True, "token": token}
+    return {"ok": True, "token": token, "community": community, "community_link": link}
 
 
 def _history(services, sender: str) -> Dict[str, Any]:
@@ -211,9 +221,11 @@ def history(sender: Resident, services: ServicesDep) -> Dict[str, Any]:
 
 
 @router.post("/api/widget/messages", summary="REST fallback when WebSockets are blocked")
-async def post_message(body: WidgetMessage, sender: Resident, services: ServicesDep, ip: ClientIp) -> Dict[str, Any]:
+async def post_message(body: WidgetMessage, sender: Resident, services: ServicesDep, ip: ClientIp,
+                       community: ResidentCommunity) -> Dict[str, Any]:
     photos = checked_photos(services.settings, body.photos, sender)
-    result = await live.run_turn(services, CHANNEL, sender, body.text, photos, client_id=body.client_id, client_ip=ip)
+    result = await live.run_turn(services, CHANNEL, sender, body.text, photos, client_id=body.client_id, client_ip=ip,
+                                 community_id=community)
     return {**result, "client_id": body.client_id} if body.client_id else result
 
 
@@ -265,7 +277,8 @@ def uploaded(name: str, settings: SettingsDep) -> FileResponse:
 
 
 @router.websocket("/ws/chat")
-async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: OptionalResident) -> None:
+async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: OptionalResident,
+                      community: ResidentCommunity) -> None:
     if sender is None:
         await websocket.close(code=4401)
         return
@@ -323,7 +336,8 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
             await websocket.send_json({"type": "typing", "on": True})
             try:  # watch() subscribes before the turn is published, so a first message reaches this socket too
                 result = await live.run_turn(services, CHANNEL, sender, text, photos, before_publish=watch,
-                                             client_id=client_id, client_ip=client_ip(websocket, services.settings))
+                                             client_id=client_id, client_ip=client_ip(websocket, services.settings),
+                                             community_id=community)
                 if client_id:  # the page's queue drops the message and sends its next one
                     await websocket.send_json({"type": "ack", "client_id": client_id,
                                                "duplicate": bool(result.get("duplicate"))})

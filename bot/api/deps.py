@@ -12,7 +12,7 @@ opens its own ``with db.session()`` (``DbDep``) so the events follow the commit.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional, Tuple
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from bot.auth import (RESIDENT_COOKIE, RESIDENT_HEADER, RESIDENT_SUBPROTOCOL_PREFIX, STAFF_COOKIE, api_key_of, cached_api_key, read_resident_cookie,
+from bot.auth import (RESIDENT_COOKIE, RESIDENT_HEADER, RESIDENT_SUBPROTOCOL_PREFIX, STAFF_COOKIE, api_key_of, cached_api_key, read_resident,
                       read_staff_cookie, remember_api_key, staff_of_session)
 from bot.errors import ApiKeyRequired, InvalidApiKey, NotSignedIn
 from bot.permissions import Capability, require
@@ -155,15 +155,29 @@ def resident_token(connection: HTTPConnection) -> Optional[str]:
     return None
 
 
-async def optional_resident(connection: HTTPConnection, settings: SettingsDep) -> Optional[str]:
-    """The web widget's resident id from its signed token (header or subprotocol) or cookie, or None."""
+async def optional_identity(connection: HTTPConnection, settings: SettingsDep) -> Optional[Tuple[str, Optional[str]]]:
+    """The web widget's (resident id, 小区 of its link) from its signed token (header or subprotocol) or cookie."""
     token = resident_token(connection)
-    if token is not None:
-        return read_resident_cookie(settings.secret_key, token)
-    return read_resident_cookie(settings.secret_key, connection.cookies.get(RESIDENT_COOKIE))
+    return read_resident(settings.secret_key, token if token is not None else connection.cookies.get(RESIDENT_COOKIE))
+
+
+OptionalIdentity = Annotated[Optional[Tuple[str, Optional[str]]], Depends(optional_identity)]
+
+
+async def optional_resident(identity: OptionalIdentity) -> Optional[str]:
+    """The web widget's resident id, or None."""
+    return identity[0] if identity else None
 
 
 OptionalResident = Annotated[Optional[str], Depends(optional_resident)]
+
+
+async def resident_community(identity: OptionalIdentity) -> Optional[str]:
+    """The 小区 of the signed link the widget was opened from (None: the default, or the bound household's)."""
+    return identity[1] if identity else None
+
+
+ResidentCommunity = Annotated[Optional[str], Depends(resident_community)]
 
 
 # --- integrations (REST channel) ----------------------------------------------------------------------------------

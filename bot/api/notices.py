@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from bot import incidents, live, notices
 from bot.api.agent import RowId
-from bot.api.deps import ConsoleStaff, CurrentAdmin, NowDep, OptionalResident, ServicesDep, SessionDep
+from bot.api.deps import ConsoleStaff, CurrentAdmin, NowDep, OptionalResident, ResidentCommunity, ServicesDep, SessionDep
 from bot.storage.models import ChatIdentity, Conversation, Incident, Notice
 
 router = APIRouter()
@@ -87,11 +87,14 @@ def withdraw_notice(notice_id: RowId, staff: CurrentAdmin, services: ServicesDep
 
 
 @router.get("/api/widget/notices", tags=["web widget"], summary="Live notices for the widget's banner")
-def widget_notices(resident: OptionalResident, services: ServicesDep, session: SessionDep, now: NowDep,
-                   community: Optional[str] = Query(None, max_length=32)) -> Dict[str, Any]:
+def widget_notices(resident: OptionalResident, linked: ResidentCommunity, services: ServicesDep, session: SessionDep,
+                   now: NowDep, community: Optional[str] = Query(None, max_length=32)) -> Dict[str, Any]:
     kb = services.knowledge()
     known = {c.id for c in kb.communities}
-    community_id, building = (community if community in known else kb.communities[0].id), None
+    # a bound household's 小区, else the signed link's, else the conversation's, else the one the page names (the
+    # notices are public), else the default
+    community_id, building = (linked if linked in known else community if community in known
+                              else kb.communities[0].id), None
     identity = session.scalar(select(ChatIdentity).where(ChatIdentity.channel == "web",
                                                          ChatIdentity.sender_id == resident)) if resident else None
     if identity is not None and identity.household_id and identity.verified_at:
@@ -99,7 +102,7 @@ def widget_notices(resident: OptionalResident, services: ServicesDep, session: S
     elif identity is not None:
         conversation = session.scalar(select(Conversation).where(Conversation.identity_id == identity.id)
                                       .order_by(Conversation.id.desc()))
-        if conversation is not None and conversation.community_id in known:
+        if conversation is not None and conversation.community_id in known and linked not in known:
             community_id = conversation.community_id
     rows = [notices.notice_json(n, kb, now) for n in notices.live(session, community_id, building, now)]
     return {"community_id": community_id, "building": building, "notices": rows}

@@ -9,7 +9,9 @@
   button.style.cssText = "position:fixed;right:20px;bottom:20px;z-index:2147483000;border:0;border-radius:24px;" +
     "padding:12px 18px;background:#07c160;color:#fff;font-size:15px;box-shadow:0 4px 12px rgba(0,0,0,.2);cursor:pointer";
   var frame = document.createElement("iframe");
-  frame.src = origin + "/";
+  // data-community="<signed 小区 link>" on the script tag (`wuye community-link ID` prints the whole line)
+  var link = document.currentScript && document.currentScript.getAttribute("data-community");
+  frame.src = origin + "/" + (link ? "?c=" + encodeURIComponent(link) : "");
   frame.title = "物业在线客服";
   frame.style.cssText = "position:fixed;right:20px;bottom:76px;width:375px;max-width:calc(100vw - 40px);height:620px;" +
     "max-height:calc(100vh - 100px);border:0;border-radius:12px;box-shadow:0 8px 24px rgba(0,0,0,.25);" +

@@ -200,9 +200,18 @@
   function showTyping(on) { typing.classList.toggle("hidden", !on); }
 
   async function ensureSession() {
-    const r = await call("/api/widget/session", { method: "POST" });
+    // the 小区 link the page was opened with (/?c=…, signed by the server: `wuye community-link`)
+    const link = new URLSearchParams(location.search).get("c");
+    const r = await call("/api/widget/session" + (link ? "?c=" + encodeURIComponent(link) : ""), { method: "POST" });
     sessionOk = r.ok;
-    if (r.ok) { const data = await r.json().catch(() => ({})); if (data.token) keepToken(data.token); }
+    if (r.ok) {
+      const data = await r.json().catch(() => ({}));
+      if (data.token) keepToken(data.token);
+      if (data.community_link === "invalid" && !seen.has("bad-link")) {
+        seen.add("bad-link");
+        render({ sender: "system", text: "这个小区链接无效，已按默认小区为您服务。请向物业索取正确的链接。" });
+      }
+    }
   }
   async function loadHistory() {  // false when the server could not be reached
     let r;
