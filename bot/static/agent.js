@@ -97,6 +97,42 @@
     add("实体", (L.entities || []).map((e) => e.label + "：" + e.value).join("，") || "无");
     add("机器人已答", (c.bot_answers || []).join("\n—\n") || "无");
     card.appendChild(dl);
+    if (c.incident) renderIncident(c.incident.id, conv.id);
+  }
+  // An outage several residents reported (停水/停电…): who reported it, and one resolution that every reporter is sent
+  // (widget, WeChat, integrations) — the incident, not just this conversation.
+  async function renderIncident(id, conversationId) {
+    let inc;
+    try { inc = await api("/api/agent/incidents/" + id); } catch (e) { return; }
+    if (!current || current.id !== conversationId) return;  // another conversation was opened meanwhile
+    const old = $("incident-box"); if (old) old.remove();
+    const box = el("div", "incident"); box.id = "incident-box";
+    box.appendChild(el("h3", "", "📢 " + inc.scope_label + inc.category_label + "（" + inc.status_label + "）"));
+    box.appendChild(el("div", "sub", inc.reports + " 位业主报告" + (inc.work_orders.length ? "；工单 " + inc.work_orders.join("、") : "")));
+    const list = el("ul", "reporters");
+    (inc.reporters || []).forEach((r) => list.appendChild(el("li", "", (r.room || "未绑定业主") + " · " + (r.at || "").slice(11, 16) +
+      " · " + (r.text || "") + (r.told_resolved_at ? " ✓ 已通知" : ""))));
+    box.appendChild(list);
+    if (inc.status === "resolved") { box.appendChild(el("div", "sub", "处理结果：" + (inc.resolution || ""))); $("card").appendChild(box); return; }
+    const text = el("textarea"); text.id = "incident-resolution"; text.rows = 2; text.maxLength = 1000;
+    text.placeholder = "处理结果，会发送给全部 " + inc.reports + " 位报告的业主（例如：7栋已恢复供水，感谢耐心等待）";
+    const button = el("button", "btn", "解决事件并通知全部业主"); button.id = "incident-resolve"; button.type = "button";
+    const error = el("div", "error");
+    button.addEventListener("click", async () => {
+      const resolution = text.value.trim();
+      if (!resolution) { error.textContent = "请填写处理结果"; return; }
+      button.disabled = true; error.textContent = "";
+      try {
+        const r = await api("/api/agent/incidents/" + id + "/resolve", { method: "POST", body: JSON.stringify({ resolution: resolution }) });
+        current.openIncident = false;
+        await renderIncident(id, conversationId);
+        $("incident-box").appendChild(el("div", "done", "已通知 " + r.told + " 位业主"));
+        refresh();
+      } catch (e) { error.textContent = e.message; button.disabled = false; }
+    });
+    box.appendChild(text); box.appendChild(button); box.appendChild(error);
+    current.openIncident = true;
+    $("card").appendChild(box);
   }
   function updateControls() {
     const mineOpen = current && current.status === "open" && current.assignee_id === me.id;
@@ -181,7 +217,11 @@
       item.appendChild(b); box.appendChild(item);
     });
   });
-  $("resolve").addEventListener("click", async () => { await api("/api/agent/conversations/" + current.id + "/resolve", { method: "POST" }); await open(current.id); refresh(); });
+  $("resolve").addEventListener("click", async () => {
+    // resolving the conversation does not resolve the outage: its reporters would hear nothing
+    if (current.openIncident && !confirm("这个会话关联的事件还没有解决，报告的业主不会收到处理结果。仍然只结束这个会话吗？")) return;
+    await api("/api/agent/conversations/" + current.id + "/resolve", { method: "POST" }); await open(current.id); refresh();
+  });
   $("release").addEventListener("click", async () => { await api("/api/agent/conversations/" + current.id + "/release", { method: "POST" }); await open(current.id); refresh(); });
   window.wuyeStaff.start({
     refuse: (who) => who.role === "technician" && "维修师傅账号请使用工单台（/desk）",
