@@ -4,7 +4,7 @@
 setup:
 	@bash scripts/setup_env.sh
 
-# `wuye serve` listens on WUYE_HOST:WUYE_PORT (default 127.0.0.1:8000; bot/settings.py)
+# `wuye serve` listens on WUYE_HOST:WUYE_PORT (default 127.0.0.1:8000; bot/core/settings.py)
 run: setup
 	.venv/bin/wuye train
 	.venv/bin/wuye demo-data
@@ -39,7 +39,7 @@ reliability: setup
 # technician, an agent and an admin, against a live server on copies of data/ and models/ (tests/fuzz/run.py).
 # FUZZ_ARGS="--examples 100" for a longer run.
 fuzz: setup
-	@test -x .venv-fuzz/bin/schemathesis || { $$(.venv/bin/python -c 'import sys; print(sys._base_executable)') -m venv .venv-fuzz && .venv-fuzz/bin/pip install -q "schemathesis==4.30.1"; }
+	@test -x .venv-fuzz/bin/schemathesis || { $$(.venv/bin/python -c 'import sys; print(sys._base_executable)') -m venv .venv-fuzz && { .venv-fuzz/bin/pip install -q "schemathesis==4.30.1" 2>&1 | grep -v "^WARNING: Location" || true; }; }
 	.venv/bin/wuye train
 	.venv/bin/python -m tests.fuzz.run $(FUZZ_ARGS)
 

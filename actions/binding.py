@@ -12,11 +12,11 @@ from typing import Any, Dict, Optional
 
 from sqlalchemy import select
 
-from actions.base import Slot, TurnContext
-from bot import limits
+from bot.access import limits
+from bot.access.passwords import new_code
 from bot.nlu.entities import find_rooms
-from bot.security import new_code
 from bot.storage.models import Household, VerificationCode
+from bot.turn.context import Slot, TurnContext
 
 CODE_TTL = dt.timedelta(minutes=10)
 MAX_ATTEMPTS = 5

@@ -1,35 +1,18 @@
 """Fee lookup: amount owed, paid-through period and recent payments of the bound household only."""
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any, Dict, List
+from typing import Any, Dict
 
-from sqlalchemy import select
-
-from actions.base import FlowSpec, TurnContext
 from actions.binding import BINDING_SLOTS, names_other_room, require_binding
-from bot.storage.models import Bill, Household
+from bot.households.bills import fee_summary
+from bot.storage.models import Household
+from bot.turn.context import FlowSpec, TurnContext
 
 PRIVACY_REFUSAL = "为保护业主隐私，只能查询您已绑定房屋的费用，无法查询其他房号。"
 
 
-def fee_summary(ctx: TurnContext, household: Household) -> Dict[str, Any]:
-    bills: List[Bill] = list(ctx.session.scalars(
-        select(Bill).where(Bill.household_id == household.id).order_by(Bill.period)))
-    unpaid = [b for b in bills if not b.paid]
-    owed = sum((b.amount for b in unpaid), Decimal("0"))
-    paid_through = None
-    for bill in bills:
-        if not bill.paid:
-            break
-        paid_through = bill.period
-    recent = sorted((b for b in bills if b.paid and b.paid_at), key=lambda b: b.paid_at, reverse=True)[:3]
-    return {"owed": owed, "unpaid_periods": [b.period for b in unpaid], "paid_through": paid_through,
-            "recent": [(b.paid_at.date().isoformat(), b.item, b.period, b.amount) for b in recent]}
-
-
 def _answer(ctx: TurnContext, household: Household) -> None:
-    s = fee_summary(ctx, household)
+    s = fee_summary(ctx.session, household)
     lines = [f"{household.label} 的费用情况："]
     if s["owed"] > 0:
         lines.append(f"· 待缴 {s['owed']:.2f} 元（{'、'.join(s['unpaid_periods'])}）")

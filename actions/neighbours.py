@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import List
 
-from actions.base import TurnContext
-from actions.handoff import open_handoff
+from bot.handoffs.handoff import open_handoff
 from bot.nlu.entities import find_rooms
+from bot.turn.context import TurnContext
 
 NOISE = r"吵|噪音|噪声|拖(椅子|凳子|桌子)|跺脚|蹦|跳|弹琴|唱歌|麻将|装修声|砸|敲|咚咚|叫|嗡嗡"
 WATER = r"滴水|漏水|渗水|水.{0,4}(滴|流|渗)|墙.{0,4}(湿|霉|渗)"

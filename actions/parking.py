@@ -7,12 +7,12 @@ from typing import Any, Dict, List, Optional
 
 from sqlalchemy import select
 
-from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots, slot_payload
 from actions.binding import BINDING_SLOTS, require_binding
-from bot.localtime import to_utc
+from bot.access.passwords import new_code
+from bot.core.localtime import to_utc
 from bot.nlu.entities import find_plates
-from bot.security import new_code
 from bot.storage.models import Household, ParkingCard, ParkingSpace, VisitorPass
+from bot.turn.context import Button, FlowSpec, Slot, TurnContext, fill_slots, slot_payload
 
 VISITOR = r"访客|朋友|亲戚|客人|来访|拜访|家人.*来|搬家公司|通行"
 CHANGE_PLATE = r"(改|换|变更|更新|修改|换绑).{0,6}(车牌|车)|车牌.{0,6}(改|换|变更|错)|换了?新?车"

@@ -8,11 +8,14 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from actions.base import Button, FlowSpec, Slot, TurnContext, fill_slots, phone_given
-from bot import sla
-from bot.domain import Priority, WorkOrderStatus
+from bot.core.domain import Priority, WorkOrderStatus
+from bot.core.localtime import to_local
+from bot.handoffs.handoff import open_handoff
 from bot.nlu.entities import find_rooms
-from bot.storage.models import WorkOrder, WorkOrderEvent
+from bot.outages import incidents
+from bot.storage.models import Staff, WorkOrder, WorkOrderEvent
+from bot.turn.context import Button, FlowSpec, Slot, TurnContext, fill_slots, phone_given
+from bot.work_orders import desk, sla
 
 PUBLIC_AREAS = r"楼道|电梯|大堂|地库|车库|小区|路灯|单元门|门禁|健身房|儿童乐园|会所|泳池|绿化|屋顶|天台|外墙|消防|道闸|公共|走廊|楼梯"
 CATEGORIES = [("电梯", r"电梯"), ("水电", r"水|电|灯|插座|开关|跳闸|马桶|下水|地漏|管"),
@@ -186,7 +189,6 @@ def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
             continue
     else:
         raise RuntimeError("no free work-order number after 20 tries")
-    from bot import incidents
 
     incidents.link_work_order(ctx, order)  # an outage reported through the form joins (or opens) its incident
     sla.apply(order, ctx.conversation.id)  # the desk's deadlines (data/sla.yml) and where to tell the resident
@@ -237,7 +239,6 @@ def describe(order: WorkOrder, ctx: Optional[TurnContext] = None) -> str:
     last = order.events[-1] if order.events else None
     parts = [order.number, order.description, order.location, f"状态：{order.status}"]
     if order.assignee_id and ctx is not None and order.status not in WorkOrderStatus.closed():
-        from bot.storage.models import Staff
 
         technician = ctx.session.get(Staff, order.assignee_id)
         if technician is not None:
@@ -251,7 +252,6 @@ def describe(order: WorkOrder, ctx: Optional[TurnContext] = None) -> str:
             parts.append("已超时，已通知值班人员跟进")
     if last:
         if ctx is not None:
-            from bot.localtime import to_local
 
             parts.append(f"最近更新 {to_local(last.created_at, ctx.time_zone):%m-%d %H:%M}")
         else:
@@ -260,7 +260,6 @@ def describe(order: WorkOrder, ctx: Optional[TurnContext] = None) -> str:
 
 
 def status_start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
-    from actions.handoff import open_handoff
 
     number = ctx.entity("work_order")
     orders = visible_orders(ctx)
@@ -316,7 +315,6 @@ RATING_SLOT = Slot("rating", "请为本次维修服务打分：回复数字 1–
 
 def status_resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     """The repair-status flow's answers: only the rating the desk asks for when an order is completed."""
-    from bot import desk
 
     if not slots.get("rate_order"):
         status_start(ctx, slots)

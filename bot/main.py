@@ -5,17 +5,23 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable, Optional
 
-from bot.settings import STATIC_DIR, Settings, apply_process_env_defaults, get_settings
+from bot.core.settings import STATIC_DIR, Settings, apply_process_env_defaults, get_settings
 
 apply_process_env_defaults()  # before anything imports Rasa/TensorFlow
 
 from fastapi import FastAPI  # noqa: E402
 
+from bot.access.csrf import OriginCheck  # noqa: E402
+from bot.access.edge import UPLOAD_OVERHEAD, EdgeChecks  # noqa: E402
+from bot.api import (admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu,
+                     notices as notices_api, pages, quick_replies, work_orders)
 from bot.api.openapi import text_limits, truthful_openapi  # noqa: E402
-from bot.csrf import OriginCheck  # noqa: E402
-from bot.edge import UPLOAD_OVERHEAD, EdgeChecks  # noqa: E402
-from bot.errors import PhotoTooLarge, WuyeError  # noqa: E402
+from bot.core.errors import DatabaseUnavailable, PhotoTooLarge, WuyeError  # noqa: E402
+from bot.reporting import metrics
 from bot.services import Services, build_services  # noqa: E402,F401 - Services re-exported
+from bot.storage.db import transient
+from connectors import rest, web, wechat
+from connectors.wechat import WeChatChannel
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +34,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(settings, parser, clock)
+        services.wechat = WeChatChannel(services)  # the channels are main's to build: nothing below imports them
         app.state.services = services
         await services.hub.start()
         await services.timers.start()
@@ -55,9 +62,6 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.openapi = lambda: truthful_openapi(app, limits)  # type: ignore[method-assign]  (bot/api/openapi.py)
     from fastapi.staticfiles import StaticFiles
 
-    from bot.api import admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu, pages, quick_replies
-    from bot.api import work_orders  # the work-order desk (/desk)
-    from connectors import rest, web, wechat
 
     app.include_router(nlu.router)
     app.include_router(rest.router)
@@ -72,7 +76,6 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(health.router)
     app.include_router(metrics_api.router)
     app.include_router(exports_api.router)
-    from bot.api import notices as notices_api  # notices (admin, widget banner) and incidents (staff)
 
     app.include_router(notices_api.router)
     # innermost first: the Origin check (CSRF, framing), the edge checks (body size while reading, readable query
@@ -119,7 +122,6 @@ async def _http_error(request: Any, exc: Exception) -> Any:
 
 def _instrument(app: FastAPI) -> None:
     """Request ids in every log line and response; request counts and latency per route template."""
-    from bot import metrics
 
     app.add_middleware(metrics.RequestMiddleware)
 
@@ -146,8 +148,6 @@ async def _invalid_request(request: Any, exc: Exception) -> Any:
 async def _database_error(request: Any, exc: Exception) -> Any:
     """A lost or refused database connection (a restart, a failover, a killed backend): 503 in Chinese, safe to retry
     (the request's transaction was rolled back). Any other database error stays a 500: it is a bug."""
-    from bot.errors import DatabaseUnavailable
-    from bot.storage.db import transient
 
     if not transient(exc):  # type: ignore[arg-type]  (registered for DBAPIError only)
         raise exc

@@ -4,21 +4,25 @@ Routes reach it through the typed dependencies of ``bot/api/deps.py``, never thr
 """
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
-from bot.settings import Settings
-
-if TYPE_CHECKING:  # pragma: no cover - types only; the real imports are heavy and happen in build_services
-    from bot.engine import ConversationEngine
-    from bot.events import EventHub
-    from bot.knowledge import KnowledgeHolder
-    from bot.storage.db import Database
-    from bot.timers import Timers
-    from bot.trainer import Trainer
-    from connectors.wechat import WeChatChannel
+from bot.access.limits import LocalWindow
+from bot.conversation.engine import ConversationEngine
+from bot.core.notify import LogSmsSender
+from bot.core.settings import Settings
+from bot.kb.community import sync_communities
+from bot.kb.knowledge import KnowledgeHolder
+from bot.nlu.parser import NluParser
+from bot.nlu.training import train
+from bot.realtime.events import EventHub, RedisEventHub
+from bot.reporting import metrics
+from bot.storage.db import Database, open_database
+from bot.timers import Timers
+from bot.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -29,18 +33,18 @@ class Services:
 
     settings: Settings
     parser: Any
-    db: "Database"
-    engine: "ConversationEngine"
-    knowledge: "KnowledgeHolder"
-    hub: "EventHub" = None  # type: ignore[assignment]
+    db: Database
+    engine: ConversationEngine
+    knowledge: KnowledgeHolder
+    hub: EventHub = None  # type: ignore[assignment]
     presence: Dict[int, int] = field(default_factory=dict)  # staff id → open /ws/agent sockets
-    trainer: Optional["Trainer"] = None
-    wechat: Optional["WeChatChannel"] = None
-    timers: Optional["Timers"] = None
+    trainer: Optional[Trainer] = None
+    wechat: Any = None  # connectors.wechat.WeChatChannel, set by bot/main.py (only main imports the channels)
+    timers: Optional[Timers] = None
     turn_executor: Any = None  # the threads that run residents' turns (settings.turn_threads)
-    queue_refresh: Any = None  # the task publishing the agents' queue (bot/live.py queue_changed)
+    queue_refresh: Any = None  # the task publishing the agents' queue (bot/realtime/live.py queue_changed)
     queue_dirty: bool = False  # the queue changed since that task last read it
-    parse_limiter: Any = None  # /api/parse per address (bot.limits.LocalWindow)
+    parse_limiter: Any = None  # /api/parse per address (bot.access.limits.LocalWindow)
 
     @property
     def clock(self) -> Callable[[], dt.datetime]:
@@ -50,20 +54,8 @@ class Services:
 
 def build_services(settings: Settings, parser: Optional[Any] = None, clock: Optional[Any] = None) -> Services:
     """Everything heavy, built once at start-up: the model, the database, the engine and the channels."""
-    from bot.community import sync_communities
-    from bot.engine import ConversationEngine
-    from bot.events import EventHub, RedisEventHub
-    from bot.limits import LocalWindow
-    from bot.knowledge import KnowledgeHolder
-    from bot.notify import LogSmsSender
-    from bot.storage.db import open_database
-    from bot.timers import Timers
-    from bot.trainer import Trainer
-    from connectors.wechat import WeChatChannel
 
     if parser is None:
-        from bot.nlu.parser import NluParser
-        from bot.nlu.training import train
 
         result = train(settings)  # no-op when the model is up to date
         parser = NluParser.load(result.model_path)
@@ -79,14 +71,10 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
     hub = RedisEventHub(settings.redis_url, settings.deployment_namespace) if settings.redis_url else EventHub()
     services = Services(settings=settings, parser=parser, db=db, engine=engine, knowledge=knowledge, hub=hub,
                         parse_limiter=LocalWindow(engine.limits.parse_per_client))
-    import concurrent.futures
-
     services.turn_executor = concurrent.futures.ThreadPoolExecutor(max_workers=settings.turn_threads,
                                                                    thread_name_prefix="wuye-turn")
     services.trainer = Trainer(services)
-    services.wechat = WeChatChannel(services)
     services.timers = Timers(services)
-    from bot import metrics
 
     metrics.model_loaded(parser)
     return services

@@ -7,7 +7,7 @@ scheduled for every agent who owns conversations but has no socket yet (a restar
 process that would have timed them out is gone). Timers run on the wall clock (UTC), not the app's business
 clock; a due timer is taken by deleting its row, so with several processes each runs once.
 
-Work-order SLAs (bot/sla.py, bot/desk.py) are checked by the same loop every ``sla_poll_seconds`` on the app's
+Work-order SLAs (bot/work_orders/sla.py, bot/work_orders/desk.py) are checked by the same loop every ``sla_poll_seconds`` on the app's
 clock (their deadlines are business times): an order past its response deadline with nobody dispatched is
 escalated once — taken by setting ``escalated_at``, so neither a later check, a restart nor another process
 escalates it again.
@@ -22,8 +22,11 @@ from typing import Any, List, Optional
 
 from sqlalchemy import delete, select
 
-from bot.domain import ConversationStatus
+from bot.core.domain import ConversationStatus
+from bot.handoffs import handoff as handoffs
+from bot.realtime import live
 from bot.storage.models import Conversation, Message, Timer
+from bot.work_orders import desk, sla
 
 logger = logging.getLogger(__name__)
 AGENT_TIMEOUT = "agent_timeout"
@@ -66,7 +69,6 @@ class Timers:
 
     # --- running ------------------------------------------------------------------------------------
     async def start(self) -> None:
-        from bot import sla
 
         sla.use(self.services.settings.data_dir / "sla.yml")
         self.resume_after_restart()
@@ -108,13 +110,10 @@ class Timers:
 
     async def check_work_orders(self) -> int:
         """Escalate every work order newly past its response deadline (once each); returns how many."""
-        from bot import desk
 
         return await desk.escalate_overdue(self.services)
 
     async def _agent_timed_out(self, staff_id: int) -> None:
-        from actions import handoff as handoffs
-        from bot import live
 
         if self.services.presence.get(staff_id, 0) > 0:  # came back in time
             return

@@ -6,7 +6,9 @@ import logging
 import threading
 from typing import Any, Dict
 
-from bot import metrics
+from bot.nlu.parser import NluParser
+from bot.nlu.training import train
+from bot.reporting import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +40,6 @@ class Trainer:
         threading.Thread(target=self._run, name="wuye-retrain", daemon=True).start()
 
     def _run(self) -> None:
-        from bot.nlu.parser import NluParser
-        from bot.nlu.training import train
 
         while True:
             try:

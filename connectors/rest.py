@@ -12,10 +12,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictStr
 
-from bot import live
+from bot.access.auth import WIDGET_PREFIX, key_sender
 from bot.api.deps import CurrentApiKey, ServicesDep
-from bot.auth import WIDGET_PREFIX, key_sender
-from bot.errors import InvalidSender, UnknownChannel, UnknownCommunity, check_identifier
+from bot.core.errors import InvalidSender, UnknownChannel, UnknownCommunity, check_identifier
+from bot.realtime import live
 from bot.storage.models import Community
 
 router = APIRouter(prefix="/api", tags=["chat"])

@@ -16,16 +16,17 @@ from fastapi.responses import FileResponse, HTMLResponse
 from PIL import Image, ImageOps
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 
-from actions import handoff as handoffs
-from bot import limits, live
+from bot.access import limits
+from bot.access.auth import (RESIDENT_COOKIE, RESIDENT_MAX_AGE, WIDGET_SUBPROTOCOL, new_resident_id,
+                             read_community_link, sign_resident)
 from bot.api.deps import (ClientIp, OptionalIdentity, OptionalResident, ResidentCommunity, ServicesDep, SettingsDep,
                           client_ip)
-from bot.auth import (RESIDENT_COOKIE, RESIDENT_MAX_AGE, WIDGET_SUBPROTOCOL, new_resident_id, read_community_link,
-                      sign_resident)
-from bot.engine import InputError
-from bot.errors import (ImageTooLarge, InvalidFrame, InvalidPhoto, NoWidgetSession, PhotoTooLarge, TooManyUploads,
-                        TooManyIdentities, UnsupportedImage, UploadNotFound, WuyeError)
-from bot.settings import STATIC_DIR, Settings
+from bot.conversation.engine import InputError
+from bot.core.errors import (ImageTooLarge, InvalidFrame, InvalidPhoto, NoWidgetSession, PhotoTooLarge,
+                             TooManyIdentities, TooManyUploads, UnsupportedImage, UploadNotFound, WuyeError)
+from bot.core.settings import STATIC_DIR, Settings
+from bot.handoffs import handoff as handoffs
+from bot.realtime import live
 from bot.storage.models import Conversation
 
 router = APIRouter(tags=["web widget"])

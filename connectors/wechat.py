@@ -30,13 +30,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from actions.base import PHOTO_ONLY
-from bot import live
 from bot.api.deps import ServicesDep
-from bot.engine import InputError
-from bot.errors import (BadSignature, MalformedXml, PlainMessageRefused, ReplayedNonce, SafeModeNotConfigured,
-                        StaleTimestamp)
+from bot.conversation.engine import InputError
+from bot.core.errors import (BadSignature, MalformedXml, PlainMessageRefused, ReplayedNonce, SafeModeNotConfigured,
+                             StaleTimestamp)
+from bot.realtime import live
 from bot.storage.models import Conversation, Message, SeenMessage
+from bot.turn.context import PHOTO_ONLY
 from connectors.wechat_crypto import WeChatCrypto, WeChatCryptoError, cdata, check_signature
 
 logger = logging.getLogger(__name__)

@@ -5,12 +5,17 @@ of a held-out set is printed (--show lists the development set's answered uncove
     .venv/bin/python scripts/route_baseline.py
 
 A stop-gap until `wuye eval` reports these sets itself (the issues' own measurement)."""
-import sys, yaml, collections
-from bot.settings import get_settings
-from bot.nlu.training import current_model
+import collections
+import sys
+
+import yaml
+
+from bot.core.settings import get_settings
+from bot.kb.knowledge import load_knowledge_base
 from bot.nlu.parser import NluParser
-from bot.router import first_message_route, request_segments
-from bot.knowledge import load_knowledge_base
+from bot.nlu.training import current_model
+from bot.routing.router import first_message_route, request_segments
+
 settings = get_settings()
 parser = NluParser.load(current_model(settings))
 kb = load_knowledge_base(settings.faq_dir, settings.communities_file)

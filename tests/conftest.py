@@ -17,8 +17,8 @@ import pytest
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bot.devserver import free_port  # noqa: E402
-from bot.settings import PROJECT_ROOT, Settings, get_settings  # noqa: E402
+from bot.core.settings import PROJECT_ROOT, Settings, get_settings  # noqa: E402
+from bot.tools.devserver import free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.devserver import LiveServer
-from bot.limits import Limit, LocalWindow
+from bot.access.limits import Limit, LocalWindow
 from bot.storage.models import Household
+from bot.tools.devserver import LiveServer
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import re
 import httpx
 import pytest
 
-from bot import labels
-from bot.devserver import LiveServer
-from bot.router import ConversationState, Route, decide
-from bot.settings import PROJECT_ROOT
+from bot.core import labels
+from bot.core.settings import PROJECT_ROOT
+from bot.routing.router import ConversationState, Route, decide
+from bot.tools.devserver import LiveServer
 
 LATIN = re.compile(r"[A-Za-z]")
 
@@ -228,8 +228,8 @@ SAMPLES = {"e": "电梯困人", "p_emergency:.2f": "0.41", "state.waiting_minute
 
 
 def _router_reasons():
-    """Every reason literal bot/router.py hands to Route(...) or _human_agent(...), placeholders filled."""
-    source = (PROJECT_ROOT / "bot" / "router.py").read_text(encoding="utf-8")
+    """Every reason literal bot/routing/router.py hands to Route(...) or _human_agent(...), placeholders filled."""
+    source = (PROJECT_ROOT / "bot" / "routing" / "router.py").read_text(encoding="utf-8")
     literals = re.findall(r'Route\("\w+", [^,]+, \[(f?"[^"]*")', source)
     literals += re.findall(r'_human_agent\(state, (f?"[^"]*")\)', source)
     literals += re.findall(r'why = (f?"[^"]*")', source) + re.findall(r'else \\\n\s*(f?"[^"]*")', source)
@@ -245,12 +245,12 @@ def test_every_reason_the_router_and_the_flows_write_has_a_chinese_label():
                 "angry tone (0.82)": "情绪激动", "neighbour dispute": "邻里纠纷", "room: 3栋2单元501": "房号：3栋2单元501"}
     for reason, label in examples.items():
         assert labels.reason_label(reason) == label
-    from bot.contract import INTENTS
+    from bot.core.contract import INTENTS
     from bot.nlu.emotion import ANGRY_CUES
 
     router = _router_reasons()
     assert len(router) >= 20 and "two failed understandings in a row" in router and "neighbour dispute" in router
-    written_elsewhere = ["emergency: 着火了", "an agent owns the conversation", "物业费多少: answer",  # bot/engine.py
+    written_elsewhere = ["emergency: 着火了", "an agent owns the conversation", "物业费多少: answer",  # bot/conversation/engine.py
                          "repeated chasing of a work order", "angry chase of a work order",  # actions/repairs.py
                          "room: 3栋2单元501"]  # actions/neighbours.py
     for reason in router + written_elsewhere + [name for _, name in ANGRY_CUES] + list(INTENTS):

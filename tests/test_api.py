@@ -98,7 +98,7 @@ def test_openapi_lists_parse(client):
 
 def new_api_key(client, name="tests"):
     """A key as an admin would create it; returns the Authorization header."""
-    from bot.auth import create_api_key
+    from bot.access.auth import create_api_key
 
     services = client.app.state.services
     with services.db.session() as session:
@@ -169,7 +169,7 @@ def test_chat_needs_a_valid_api_key(client, headers, code):
 
 
 def test_a_revoked_key_is_refused(client):
-    from bot.auth import api_key_of, hash_api_key, revoke_api_key
+    from bot.access.auth import api_key_of, hash_api_key, revoke_api_key
 
     headers = new_api_key(client, "to-revoke")
     assert client.post("/api/chat", json={"sender_id": "r", "text": "你好"}, headers=headers).status_code == 200
@@ -189,7 +189,7 @@ def test_a_key_revoked_elsewhere_stops_working_within_the_cache_time(client, mon
 
     import sqlalchemy as sa
 
-    from bot import auth
+    from bot.access import auth
 
     monkeypatch.setattr(auth, "API_KEY_CACHE_SECONDS", 0.5)
     headers = new_api_key(client, "revoked-elsewhere")

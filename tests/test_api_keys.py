@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from bot.community import load_communities
-from bot.demo import load_demo_data
+from bot.kb.community import load_communities
 from bot.main import create_app
 from bot.storage.db import open_database
 from bot.storage.models import ApiKey, Bill, ChatIdentity, Household, StaffSession
+from bot.tools.demo import load_demo_data
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_an_old_style_cookie_with_a_staff_id_is_refused(app, app_settings):
 
 
 def test_cli_creates_lists_and_revokes_keys(app_settings, monkeypatch, capsys):
-    from bot import cli
+    from bot.tools import cli
 
     monkeypatch.setattr(cli, "get_settings", lambda: app_settings)
     assert cli.main(["apikey", "create", "门禁系统"]) == 0

@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from bot.devserver import LiveServer
+from bot.tools.devserver import LiveServer
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from bot.devserver import LiveServer
+from bot.tools.devserver import LiveServer
 
 CHROMIUM = os.environ.get("WUYE_CHROMIUM", "/usr/bin/chromium")
 HAVE_CHROMIUM = bool(shutil.which(CHROMIUM)) or os.path.exists(CHROMIUM)
@@ -286,8 +286,8 @@ def lonely_server(tmp_path_factory, settings, parser):
 def test_with_nobody_online_handoff_is_a_callback_ticket_with_phone_and_time(browser, lonely_server):
     import sqlalchemy as sa
 
-    from actions.handoff import agents_online
-    from bot.localtime import agents_working, to_local
+    from bot.core.localtime import agents_working, to_local
+    from bot.handoffs.handoff import agents_online
     from bot.storage.models import Handoff
 
     server = lonely_server
@@ -606,7 +606,7 @@ def test_desk_filter_open_assign_progress_and_the_resident_sees_each_step(browse
 
 # --- notices: the admin's editor and the widget's banner ----------------------------------------------------------
 def _server_today(server):
-    from bot.localtime import to_local
+    from bot.core.localtime import to_local
 
     return to_local(server.app.state.services.clock()).date()
 

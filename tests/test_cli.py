@@ -9,7 +9,7 @@ from tests.conftest import subprocess_env
 
 
 def test_parse_stdin_writes_one_json_line_per_text(trained_model):
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "parse", "--no-train", "-"],
+    out = subprocess.run([sys.executable, "-m", "bot.tools.cli", "parse", "--no-train", "-"],
                          input="物业电话多少\n\n我的月卡什么时候到期\n着火了\n", capture_output=True, text=True,
                          env=subprocess_env(), timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -23,10 +23,10 @@ def test_parse_stdin_writes_one_json_line_per_text(trained_model):
 def test_serve_ends_start_up_with_the_pages_to_open_and_the_demo_sign_ins(tmp_path_factory, settings, parser):
     """`make run` prints, once the server is up, the URLs of the four pages and the docs; the demo sign-ins only
     while those accounts still have their demo passwords."""
-    from bot.cli import welcome
-    from bot.devserver import LiveServer
-    from bot.security import hash_password
+    from bot.access.passwords import hash_password
     from bot.storage.models import Staff
+    from bot.tools.cli import welcome
+    from bot.tools.devserver import LiveServer
 
     with LiveServer(tmp_path_factory.mktemp("welcome"), settings, parser) as live:
         services = live.app.state.services

@@ -105,12 +105,12 @@ def test_the_engine_returns_the_stored_turn_for_a_known_client_id(app):
 def test_figures_for_a_date_range_with_chinese_labels(app):
     import datetime as dt
 
-    from bot.localtime import to_local
+    from bot.core.localtime import to_local
 
     client = widget_resident(app)
     client.post("/api/widget/messages", json={"text": "3栋电梯困人了，快来人"}).raise_for_status()
-    from bot.community import load_communities
-    from bot.demo import load_demo_data
+    from bot.kb.community import load_communities
+    from bot.tools.demo import load_demo_data
 
     services = app.state.services
     with services.db.session() as session:  # the demo admin (the app of this module starts empty)

@@ -8,14 +8,13 @@ from typing import List
 import pytest
 import sqlalchemy as sa
 
-from actions import handoff as handoffs
-from bot.demo import load_demo_data
-from bot.engine import ConversationEngine, InputError
-from bot.knowledge import load_knowledge_base
-from bot.notify import LogSmsSender
+from bot.conversation.engine import ConversationEngine, InputError
+from bot.core.notify import LogSmsSender
+from bot.handoffs import handoff as handoffs
+from bot.kb.knowledge import load_knowledge_base
 from bot.storage.db import open_database
-from bot.storage.models import (Bill, Conversation, Household, Message, ParkingCard, Staff, VisitorPass,
-                                WorkOrder)
+from bot.storage.models import Bill, Conversation, Household, Message, ParkingCard, Staff, VisitorPass, WorkOrder
+from bot.tools.demo import load_demo_data
 
 NOW = dt.datetime(2026, 11, 27, 2, 0)  # UTC: a Friday morning in Beijing (10:00), inside agent hours
 
@@ -306,7 +305,7 @@ def test_a_story_before_the_question_is_context_not_a_request(world):
 
 
 def test_request_segments_keep_requests_and_drop_the_story():
-    from bot.router import request_segments
+    from bot.routing.router import request_segments
 
     assert request_segments("物业费多少？另外厨房漏水") == ["物业费多少", "厨房漏水"]
     assert request_segments("上周楼上装修，吵得不行。想问一下装修几点可以开始？") == ["想问一下装修几点可以开始"]
@@ -534,7 +533,7 @@ def test_rejected_answers_are_stored_as_failed_and_reported(world):
     world.say("没有解决我的问题")
     route = stored_route(world, "没有解决我的问题")
     assert route["action"] == "not_helpful" and route["failed"] is True
-    from bot.reports import failures
+    from bot.reporting.reports import failures
 
     with world.db.session() as s:
         examples = [e for group in failures(s)["groups"] for e in group["examples"]]
@@ -581,8 +580,8 @@ def test_water_from_the_neighbours_air_conditioner_is_not_a_repair_form(world):
 
 
 def test_thresholds_live_in_the_router_only():
-    import bot.engine as engine
-    import bot.router as router
+    import bot.conversation.engine as engine
+    import bot.routing.router as router
 
     for name in ("SWITCH_CONFIDENCE", "REJECTION", "EMERGENCY_INTENT_THRESHOLD", "CLARIFY_THRESHOLD"):
         assert not hasattr(engine, name) and hasattr(router, name)
@@ -636,7 +635,7 @@ def test_the_same_emergency_pages_once(world):
 
 
 def test_a_message_flood_is_refused_politely_and_not_stored(world):
-    from bot.errors import TooManyRequests
+    from bot.core.errors import TooManyRequests
 
     for i in range(30):
         world.say(f"你好{i}", sender="flood")
@@ -669,7 +668,7 @@ def test_relative_times_are_read_on_the_local_clock_not_the_servers(world):
 
 
 def test_message_times_are_sent_with_their_zone(world):
-    from bot import live
+    from bot.realtime import live
 
     at(world, dt.datetime(2026, 11, 27, 14, 31))  # 22:31 in Beijing
     r = world.say("物业几点上班", sender="late")

@@ -1,4 +1,4 @@
-"""Cross-site request forgery and framing (bot/csrf.py) on a live server: a page on another port of the same host
+"""Cross-site request forgery and framing (bot/access/csrf.py) on a live server: a page on another port of the same host
 is the same *site*, so the browser sends our SameSite cookies with its requests; only the Origin check stops it.
 
 First the rules over plain HTTP (Origin and Referer as browsers send them), then the attack itself in Chromium: an
@@ -12,7 +12,7 @@ import httpx
 import pytest
 import websockets
 
-from bot.devserver import LiveServer, free_port
+from bot.tools.devserver import LiveServer, free_port
 from tests.conftest import static_site
 from tests.test_browser import ARGS, CHROMIUM, HAVE_CHROMIUM
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.devserver import LiveServer
+from bot.tools.devserver import LiveServer
 from tests.conftest import static_site
 from tests.test_browser import ARGS, CHROMIUM, HAVE_CHROMIUM
 

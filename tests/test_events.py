@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.events import EventHub, RedisEventHub
+from bot.realtime.events import EventHub, RedisEventHub
 
 REDIS_URL = os.environ.get("WUYE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -107,7 +107,7 @@ def test_the_queue_is_published_at_once_then_at_most_once_per_interval_holding_e
     import asyncio
     import dataclasses
 
-    from bot import live
+    from bot.realtime import live
     from bot.services import build_services
 
     configured = dataclasses.replace(settings, database_url=f"sqlite:///{tmp_path / 'w.db'}",
@@ -186,7 +186,7 @@ def _private_redis():
 def test_two_deployments_sharing_a_redis_server_never_see_each_others_events():
     """Deployment X's conversation 100 and deployment Y's conversation 100 are different conversations: pub/sub
     ignores the db number (/0 and /1 here), so each deployment's channel carries its namespace."""
-    from bot.settings import Settings
+    from bot.core.settings import Settings
 
     x_settings = Settings(database_url="postgresql://wuye:secret@db/x")
     y_settings = Settings(database_url="postgresql://wuye:other@db/y")

@@ -8,7 +8,7 @@ import io
 import httpx
 import pytest
 
-from bot.devserver import LiveServer
+from bot.tools.devserver import LiveServer
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from bot.devserver import LiveServer
+from bot.tools.devserver import LiveServer
 
 CONFLICT = {"detail": "已被他人修改，请刷新后再编辑", "code": "faq_edit_conflict"}
 

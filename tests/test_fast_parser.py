@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.core.settings import PROJECT_ROOT
 
 
 def evaluation_texts(settings) -> list:
@@ -55,7 +55,7 @@ def test_serving_never_imports_tensorflow_or_scikit_learn(trained_model):
     its readings are stored in the archive) are for training only (SciPy stays: Rasa's training-data module imports
     scipy.sparse)."""
     code = ("import sys; from bot.nlu.parser import NluParser; p = NluParser.load(sys.argv[1]); p.parse('物业几点上班'); "
-            "p.parse('3栋2单元501 明天下午三点 13800138000'); import bot.main, bot.services, bot.engine; "
+            "p.parse('3栋2单元501 明天下午三点 13800138000'); import bot.main, bot.services, bot.conversation.engine; "
             "bot.main.create_app(); print([m for m in ('tensorflow', 'sklearn', 'pypinyin') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code, str(trained_model)], capture_output=True, text=True, timeout=300,
                          cwd=PROJECT_ROOT)

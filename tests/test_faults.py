@@ -12,13 +12,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot.demo import load_demo_data
-from bot.engine import ConversationEngine
-from bot.knowledge import load_knowledge_base
-from bot.limits import Limit, Limits
-from bot.notify import LogSmsSender
+from bot.access.limits import Limit, Limits
+from bot.conversation.engine import ConversationEngine
+from bot.core.notify import LogSmsSender
+from bot.kb.knowledge import load_knowledge_base
 from bot.storage.db import open_database
 from bot.storage.models import Message, WorkOrder
+from bot.tools.demo import load_demo_data
 
 NOW = dt.datetime(2026, 11, 27, 2, 0)  # UTC: 10:00 in Beijing
 
@@ -106,7 +106,7 @@ def test_killed_database_connections_are_retried_and_nothing_is_lost(postgres_ur
 
 
 def test_with_redis_down_messages_are_stored_and_answered_and_readiness_says_so(tmp_path, settings, parser):
-    from bot.devserver import LiveServer, free_port
+    from bot.tools.devserver import LiveServer, free_port
 
     with LiveServer(tmp_path, settings, parser, redis_url=f"redis://127.0.0.1:{free_port()}/0") as server:
         client = httpx.Client(base_url=server.url, timeout=30)

@@ -7,7 +7,7 @@ import pytest
 
 from bot.nlu.clauses import question_focus
 from bot.nlu.flat_classifier import FlatModel
-from bot.nlu.selection import Example, Prediction, choose_emergency_threshold, choose_thresholds, summarise
+from bot.tools.selection import Example, Prediction, choose_emergency_threshold, choose_thresholds, summarise
 
 TEXTS = ["物业几点上班", "物业费怎么交", "电梯困人了快来", "我家水管坏了", "物业上班时间", "在哪交物业费", "有人晕倒了",
          "厨房漏水要修", "你好", "谢谢你"]

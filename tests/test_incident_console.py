@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.devserver import LiveServer
+from bot.tools.devserver import LiveServer
 from tests.test_browser import ARGS, CHROMIUM, HAVE_CHROMIUM, login
 
 pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason=f"no Chromium at {CHROMIUM}")

@@ -8,13 +8,13 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from actions import handoff as handoffs
-from bot import incidents
-from bot.demo import load_demo_data
-from bot.domain import HandoffStatus
-from bot.engine import ConversationEngine
+from bot.conversation.engine import ConversationEngine
+from bot.core.domain import HandoffStatus
+from bot.handoffs import handoff as handoffs
+from bot.outages import incidents
 from bot.storage.db import open_database
 from bot.storage.models import ChatIdentity, Handoff, Incident, IncidentReport, Message, WorkOrder
+from bot.tools.demo import load_demo_data
 from tests.test_conversations import NOW, World
 
 BOUND_PHRASES = ["怎么停水了", "停水了什么时候恢复", "我们楼停水了，什么时候来水", "楼里突然没水了", "家里停水了",

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from bot import yamlio
-from bot.kb_editing import save_entry
-from bot.knowledge import KnowledgeBaseError, load_knowledge_base
+from bot.core import yamlio
+from bot.kb.kb_editing import save_entry
+from bot.kb.knowledge import KnowledgeBaseError, load_knowledge_base
 from tests.conftest import settings_for
 
 
@@ -96,7 +96,7 @@ def test_an_invalid_edit_leaves_the_file_untouched(data_copy, tmp_path):
 
 def _on_disk(settings, faq_id, file_name="living.yml"):
     """The entry as the file holds it now, and the file's version (what an admin sees after a refresh)."""
-    from bot.knowledge import _parse_file, file_version
+    from bot.kb.knowledge import _parse_file, file_version
 
     text = (settings.faq_dir / file_name).read_text(encoding="utf-8")
     entry = next(e for e in _parse_file(text, f"data/faq/{file_name}", []) if e.id == faq_id)
@@ -108,7 +108,7 @@ def _living_ids(kb):
 
 
 def test_a_save_based_on_an_old_version_is_refused(data_copy, tmp_path):
-    from bot.errors import FaqEditConflict
+    from bot.core.errors import FaqEditConflict
 
     settings = settings_for(data_copy, tmp_path / "models")
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
@@ -147,7 +147,7 @@ def _run_threads(n, work):
 
 
 def test_ten_concurrent_saves_with_the_same_version_exactly_one_wins(data_copy, tmp_path):
-    from bot.errors import FaqEditConflict
+    from bot.core.errors import FaqEditConflict
 
     settings = settings_for(data_copy, tmp_path / "models")
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
@@ -172,7 +172,7 @@ def test_ten_concurrent_saves_with_the_same_version_exactly_one_wins(data_copy, 
 
 def test_ten_concurrent_saves_with_fresh_versions_lose_no_edit(data_copy, tmp_path):
     """Ten admins edit entries of one file at once; each reloads and retries on 409: every edit ends up in the file."""
-    from bot.errors import FaqEditConflict
+    from bot.core.errors import FaqEditConflict
 
     settings = settings_for(data_copy, tmp_path / "models")
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
@@ -199,7 +199,7 @@ def test_ten_concurrent_saves_with_fresh_versions_lose_no_edit(data_copy, tmp_pa
 
 
 def test_an_added_phrasing_goes_into_the_entry_as_it_is_on_disk(data_copy, tmp_path):
-    from bot.kb_editing import add_question
+    from bot.kb.kb_editing import add_question
 
     settings = settings_for(data_copy, tmp_path / "models")
     stale = load_knowledge_base(settings.faq_dir, settings.communities_file)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.contract import FAQ_IDS
-from bot.knowledge import KnowledgeBaseError, load_knowledge_base
+from bot.core.contract import FAQ_IDS
+from bot.kb.knowledge import KnowledgeBaseError, load_knowledge_base
 from tests.conftest import subprocess_env
 
 
@@ -79,13 +79,13 @@ def test_broken_yaml_reports_the_line(data_copy):
 
 
 def test_faq_check_cli_exit_codes(data_copy):
-    ok = subprocess.run([sys.executable, "-m", "bot.cli", "faq", "check"], capture_output=True, text=True,
+    ok = subprocess.run([sys.executable, "-m", "bot.tools.cli", "faq", "check"], capture_output=True, text=True,
                         env=subprocess_env(WUYE_DATA_DIR=str(data_copy)), timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert "33 FAQ entries" in ok.stdout
     path = data_copy / "faq" / "notices.yml"
     path.write_text(path.read_text(encoding="utf-8").replace("{office_phone}", "{office_fone}"), encoding="utf-8")
-    bad = subprocess.run([sys.executable, "-m", "bot.cli", "faq", "check"], capture_output=True, text=True,
+    bad = subprocess.run([sys.executable, "-m", "bot.tools.cli", "faq", "check"], capture_output=True, text=True,
                          env=subprocess_env(WUYE_DATA_DIR=str(data_copy)), timeout=120)
     assert bad.returncode == 1
     assert "data/faq/notices.yml:" in bad.stderr and "{office_fone}" in bad.stderr
@@ -95,7 +95,7 @@ def test_faq_check_cli_exit_codes(data_copy):
 
 def _with_pets_answer(data: Path, answer: str) -> str:
     """living.yml with the 'pets' answer replaced (a literal block, as the admin page writes it)."""
-    from bot.kb_editing import render_faq_edit
+    from bot.kb.kb_editing import render_faq_edit
 
     kb = load_knowledge_base(data / "faq", data / "communities.yml")
     entry = kb.entries["pets"]
@@ -139,7 +139,7 @@ def test_rendered_answers_are_bounded_for_every_community(data_copy):
 
 
 def test_render_never_evaluates_anything_but_bare_names(settings):
-    from bot.knowledge import TemplateError, render_template
+    from bot.kb.knowledge import TemplateError, render_template
 
     values = {"a": "x"}
     assert render_template("{a}{{a}}", values) == "x{a}"
@@ -162,8 +162,8 @@ def _wait_for(condition, seconds=5.0):
 
 
 def test_two_holders_on_one_data_dir_both_follow_a_save(data_copy, tmp_path):
-    from bot.kb_editing import save_entry
-    from bot.knowledge import KnowledgeHolder
+    from bot.kb.kb_editing import save_entry
+    from bot.kb.knowledge import KnowledgeHolder
     from tests.conftest import settings_for
 
     settings = settings_for(data_copy, tmp_path / "models")
@@ -179,7 +179,7 @@ def test_two_holders_on_one_data_dir_both_follow_a_save(data_copy, tmp_path):
 
 
 def test_a_broken_file_on_disk_keeps_the_last_good_version_serving(data_copy, tmp_path, caplog):
-    from bot.knowledge import KnowledgeHolder
+    from bot.kb.knowledge import KnowledgeHolder
     from tests.conftest import settings_for
 
     settings = settings_for(data_copy, tmp_path / "models")
@@ -197,7 +197,7 @@ def test_a_broken_file_on_disk_keeps_the_last_good_version_serving(data_copy, tm
 
 
 def test_a_broken_file_at_start_up_serves_the_last_good_copy_and_faq_check_reports_it(data_copy, tmp_path, caplog):
-    from bot.knowledge import KnowledgeHolder, snapshot_path
+    from bot.kb.knowledge import KnowledgeHolder, snapshot_path
     from tests.conftest import settings_for
 
     settings = settings_for(data_copy, tmp_path / "models")
@@ -211,13 +211,13 @@ def test_a_broken_file_at_start_up_serves_the_last_good_copy_and_faq_check_repor
     assert len(holder().entries) == 33
     assert any(p.startswith("data/faq/notices.yml:") and "格式说明" in p for p in holder.problems), holder.problems
     assert "data/faq/notices.yml:" in caplog.text
-    bad = subprocess.run([sys.executable, "-m", "bot.cli", "faq", "check"], capture_output=True, text=True,
+    bad = subprocess.run([sys.executable, "-m", "bot.tools.cli", "faq", "check"], capture_output=True, text=True,
                          env=subprocess_env(WUYE_DATA_DIR=str(data_copy)), timeout=120)
     assert bad.returncode == 1 and "data/faq/notices.yml:" in bad.stderr and "格式说明" in bad.stderr
 
 
 def test_a_broken_file_with_no_good_version_ever_fails_clearly(data_copy, tmp_path):
-    from bot.knowledge import KnowledgeBaseUnavailable, KnowledgeHolder
+    from bot.kb.knowledge import KnowledgeBaseUnavailable, KnowledgeHolder
     from tests.conftest import settings_for
 
     path = data_copy / "faq" / "notices.yml"
@@ -229,9 +229,9 @@ def test_a_broken_file_with_no_good_version_ever_fails_clearly(data_copy, tmp_pa
 
 
 def test_a_follow_up_gets_the_sentence_of_the_answer_it_asks_about(settings):
-    """bot.knowledge.answer_detail: the fee sentence for a price question, the loss sentence for 挂失, nothing
+    """bot.kb.knowledge.answer_detail: the fee sentence for a price question, the loss sentence for 挂失, nothing
     for a question no sentence stands out for, nor for a sentence that only introduces the list after it."""
-    from bot.knowledge import answer_detail
+    from bot.kb.knowledge import answer_detail
 
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     card = kb.render("access_card")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT
+from bot.core.settings import PROJECT_ROOT
 
-DEMO_USERS = {"bot/demo.py", "bot/cli.py", "bot/devserver.py", "bot/screenshots.py"}  # the demo and its tools
+DEMO_USERS = {"bot/tools/demo.py", "bot/tools/cli.py", "bot/tools/devserver.py", "bot/tools/screenshots.py"}  # the demo and its tools
 
 
 def _imports(path: Path) -> set:
@@ -31,7 +31,7 @@ def test_production_code_does_not_import_the_demo():
     for path in _production_files():
         rel = path.relative_to(PROJECT_ROOT).as_posix()
         if rel not in DEMO_USERS:
-            assert "bot.demo" not in _imports(path), rel
+            assert "bot.tools.demo" not in _imports(path), rel
 
 
 def test_routes_and_channels_use_the_typed_dependencies():

@@ -74,7 +74,7 @@ def test_wuye_faq_check_validates_the_lexicon(settings, tmp_path):
     shutil.copytree(settings.data_dir, data, ignore=shutil.ignore_patterns("generated"))
     (data / "nlu" / "lexicon" / "broken.yml").write_text("categories:\n  菜名:\n    - 宫保鸡丁\n    - 宫保鸡丁\n",
                                                           encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "faq", "check"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "bot.tools.cli", "faq", "check"], capture_output=True, text=True,
                          env=subprocess_env(WUYE_DATA_DIR=str(data)), timeout=120)
     assert out.returncode == 1
     assert "broken.yml:4:" in out.stderr

@@ -1,11 +1,11 @@
-"""Rate limits (bot/limits.py) on SQLite and PostgreSQL: a sliding window of stored events, read at most up to the
+"""Rate limits (bot/access/limits.py) on SQLite and PostgreSQL: a sliding window of stored events, read at most up to the
 limit (a busy bucket costs no more than a quiet one) with the same decisions as summing the whole window."""
 from __future__ import annotations
 
 import datetime as dt
 
-from bot import limits
-from bot.limits import Limit
+from bot.access import limits
+from bot.access.limits import Limit
 from bot.storage.db import open_database
 
 NOW = dt.datetime(2026, 11, 27, 12, 0)

@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from bot.devserver import LiveServer
+from bot.tools.devserver import LiveServer
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_unknown_paths_do_not_make_new_series(server):
 
 
 def test_log_lines_are_json_with_the_request_id_and_masked_phones(server, capsys):
-    from bot import logs
+    from bot.core import logs
 
     handler = logging.StreamHandler()
     handler.setFormatter(logs.JsonFormatter())

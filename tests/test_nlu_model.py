@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import evaluation
-from bot.contract import INTENTS
-from bot.router import decide
+from bot.core.contract import INTENTS
+from bot.routing.router import decide
+from bot.tools import evaluation
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,7 @@ def heldout_report(parser, settings):
 
 
 def test_heldout_set_is_large_and_covers_every_intent_and_faq(settings):
-    from bot.contract import FAQ_IDS
+    from bot.core.contract import FAQ_IDS
 
     items = evaluation.load_heldout(settings.heldout_file)
     assert len(items) >= 300
@@ -24,7 +24,7 @@ def test_heldout_set_is_large_and_covers_every_intent_and_faq(settings):
 
 def _trained_phrasings(settings):
     """Every training phrasing, as written and as the normaliser reads it (so augmented variants count too)."""
-    from bot.knowledge import load_knowledge_base, normalise_question
+    from bot.kb.knowledge import load_knowledge_base, normalise_question
     from bot.nlu.normalize import get_normalizer
 
     normalizer = get_normalizer(settings.normalize_dir, settings.dictionary_dir)
@@ -38,7 +38,7 @@ def _trained_phrasings(settings):
 
 
 def test_heldout_sets_never_overlap_training_data(settings):
-    from bot.knowledge import normalise_question
+    from bot.kb.knowledge import normalise_question
     from bot.nlu.normalize import get_normalizer
 
     normalizer = get_normalizer(settings.normalize_dir, settings.dictionary_dir)
@@ -105,7 +105,7 @@ def test_entities_come_out_of_the_rasa_pipeline(parser):
 
 @pytest.fixture(scope="module")
 def styles_report(parser, settings):
-    from bot.knowledge import load_knowledge_base
+    from bot.kb.knowledge import load_knowledge_base
 
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     return evaluation.evaluate_styles(parser, evaluation.load_styles(settings.styles_heldout_file), kb.support)
@@ -115,7 +115,7 @@ def styles_report(parser, settings):
 def test_styles_set_is_large_stratified_and_covers_every_faq(settings, which):
     from collections import Counter
 
-    from bot.contract import FAQ_IDS
+    from bot.core.contract import FAQ_IDS
 
     items = evaluation.load_styles(getattr(settings, which))
     assert len(items) >= 300
@@ -145,7 +145,7 @@ def test_second_styles_set_quality(parser, settings):
     read right ≥ 0.885). One emergency was missed there — an elderly neighbour living alone who has not answered the
     phone or the door all morning (emergency probability 0.2799, the threshold 0.28) — so urgent recall is 25 of 26;
     the issue's gates otherwise hold."""
-    from bot.knowledge import load_knowledge_base
+    from bot.kb.knowledge import load_knowledge_base
 
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     report = evaluation.evaluate_styles(parser, evaluation.load_styles(settings.styles_b_heldout_file), kb.support)
@@ -211,9 +211,9 @@ def test_styles_in_conversation_reads_the_answers_the_engine_sent(parser, settin
 def test_long_stories_get_one_answer_and_two_questions_get_two(parser, settings):
     """The request splitter on a development set (tests/dev/long_messages.yml, written from the spec alone): a long
     story with one question is answered once, never with an FAQ nobody asked; two questions get both answers."""
-    from bot.settings import PROJECT_ROOT
-
     import yaml
+
+    from bot.core.settings import PROJECT_ROOT
 
     rows = yaml.safe_load((PROJECT_ROOT / "tests" / "dev" / "long_messages.yml").read_text(encoding="utf-8"))["messages"]
     items = [evaluation.StyleItem(r["text"], [f"faq/{f}" for f in r["faq"]], r["kind"], None) for r in rows]
@@ -226,9 +226,9 @@ def test_long_stories_get_one_answer_and_two_questions_get_two(parser, settings)
 
 
 def _dev_items(name: str):
-    from bot.settings import PROJECT_ROOT
-
     import yaml
+
+    from bot.core.settings import PROJECT_ROOT
 
     rows = yaml.safe_load((PROJECT_ROOT / "tests" / "dev" / name).read_text(encoding="utf-8"))["messages"]
     return rows, [evaluation.StyleItem(r["text"], [f"faq/{f}" for f in r["faq"]] or ["emergency"],
@@ -271,7 +271,7 @@ def test_emergencies_told_beside_a_question_or_in_a_story_page_and_past_ones_do_
 
 def _dev_followups(parser, settings, name: str):
     """A follow-up development set (tests/dev/<name>) through the engine."""
-    from bot.settings import PROJECT_ROOT
+    from bot.core.settings import PROJECT_ROOT
 
     return evaluation.evaluate_followups(settings, parser,
                                          evaluation.load_followups(PROJECT_ROOT / "tests" / "dev" / name))

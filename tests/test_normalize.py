@@ -155,7 +155,7 @@ def test_wuye_faq_check_validates_the_tables(settings, tmp_path):
     shutil.copytree(settings.data_dir, data, ignore=shutil.ignore_patterns("generated"))
     with open(data / "nlu" / "normalize" / "cantonese.yml", "a", encoding="utf-8") as f:
         f.write("  點解: \n")
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "faq", "check"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "bot.tools.cli", "faq", "check"], capture_output=True, text=True,
                          env=subprocess_env(WUYE_DATA_DIR=str(data)), timeout=120)
     assert out.returncode == 1
     assert "cantonese.yml:" in out.stderr

@@ -10,11 +10,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot import notices
-from bot.demo import load_demo_data
-from bot.devserver import LiveServer
-from bot.localtime import to_local
+from bot.core.localtime import to_local
+from bot.outages import notices
 from bot.storage.models import ChatIdentity, Incident, Notice, NoticeRevision
+from bot.tools.demo import load_demo_data
+from bot.tools.devserver import LiveServer
 from tests.test_conversations import NOW, World
 
 TODAY = to_local(NOW).date()  # 2026-11-27 in Beijing; NOW is 10:00 there

@@ -1,4 +1,4 @@
-"""Who may call what (bot/permissions.py), over real HTTP and WebSockets on a live server with the demo staff.
+"""Who may call what (bot/access/permissions.py), over real HTTP and WebSockets on a live server with the demo staff.
 
 The matrix below declares every route of the app and who may call it. The walk calls each staff route as nobody,
 a technician, an agent and an admin and checks the answer against the matrix; a route the app has and the matrix
@@ -15,7 +15,7 @@ import pytest
 import websockets
 from starlette.routing import Mount
 
-from bot.devserver import LiveServer
+from bot.tools.devserver import LiveServer
 
 TECH, AGENT, ADMIN = "technician", "agent", "admin"
 DESK = {TECH, AGENT, ADMIN}
@@ -225,7 +225,7 @@ def test_the_console_socket_refuses_a_technician_and_closes_at_logout(server):
 
 def test_technicians_do_not_count_as_agents_online(server):
     """Residents are told a person will answer only when someone who can answer is on the console."""
-    from actions.handoff import agents_online
+    from bot.handoffs.handoff import agents_online
     from bot.storage.models import Staff
 
     services = server.app.state.services

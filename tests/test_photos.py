@@ -9,8 +9,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.devserver import LiveServer
 from bot.storage.models import WorkOrder
+from bot.tools.devserver import LiveServer
 from connectors.wechat_crypto import signature
 
 TOKEN = "photo-token"

@@ -1,16 +1,16 @@
-"""The emergency rules of bot/router.py against the training data: they catch keyword-free descriptions and
+"""The emergency rules of bot/routing/router.py against the training data: they catch keyword-free descriptions and
 almost never fire on anything else."""
 from __future__ import annotations
 
 import yaml
 
-from bot.router import emergency_matches
+from bot.routing.router import emergency_matches
 
 
 def _phrasings(settings):
     from rasa.shared.nlu.training_data.loading import load_data
 
-    from bot.knowledge import load_knowledge_base
+    from bot.kb.knowledge import load_knowledge_base
 
     out = [(q, "faq") for e in load_knowledge_base(settings.faq_dir, settings.communities_file).entries.values()
            for q in e.questions]
@@ -51,7 +51,7 @@ def test_a_stove_that_will_not_light_is_not_a_fire():
 
 
 def test_a_past_resolved_danger_before_a_question_is_not_an_emergency():
-    from bot.router import told_as_past
+    from bot.routing.router import told_as_past
 
     past = ["前年楼上水管爆了把我家淹了，后来保险都赔完了，现在准备重新装修，装修垃圾要怎么清运",
             "之前我家电动车被偷过一次，后来派出所帮忙找回来了，现在想问问小区的监控能保存多久",
@@ -78,13 +78,13 @@ def test_waste_before_the_word_property_company_is_not_an_insult():
     assert "insult" in match_cues("你们这垃圾物业", ANGRY_CUES) and "insult" in match_cues("垃圾物业！", ANGRY_CUES)
 
 
-# --- the policy table, row by row, on hand-made readings (the docstring of bot/router.py) ----------------
+# --- the policy table, row by row, on hand-made readings (the docstring of bot/routing/router.py) ----------------
 import dataclasses  # noqa: E402
 from typing import Any, Dict, List, Optional  # noqa: E402
 
 import pytest  # noqa: E402
 
-from bot.router import ConversationState, decide  # noqa: E402
+from bot.routing.router import ConversationState, decide  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -182,7 +182,7 @@ def test_another_request_under_a_flow_drops_it_and_an_answer_keeps_it():
 
 
 def test_a_question_asked_again_is_not_a_follow_up():
-    from bot.router import is_same_question
+    from bot.routing.router import is_same_question
 
     assert is_same_question("小区里可以养狗吗？", "小区可以养狗吗")
     assert not is_same_question("补一张要多少钱", "门禁卡丢了怎么办")
@@ -213,7 +213,7 @@ def test_rule_10d_leaves_a_message_whose_own_faq_still_counts_unless_the_last_an
     """A message confident alone about another FAQ that keeps FOLLOW_UP_KEEP_LOW…FOLLOW_UP_KEEP of it read with the
     last question is read alone, unless the last answer's own words carry more of it (``faq_support``); a message
     opened by "顺便问下" is read alone without asking for the context reading."""
-    from bot.router import FOLLOW_UP_KEEP, FOLLOW_UP_KEEP_LOW
+    from bot.routing.router import FOLLOW_UP_KEEP, FOLLOW_UP_KEEP_LOW
 
     keep = (FOLLOW_UP_KEEP + FOLLOW_UP_KEEP_LOW) / 2
     asked = []
@@ -244,7 +244,7 @@ def test_rule_10d_leaves_a_message_whose_own_faq_still_counts_unless_the_last_an
 def test_a_part_after_a_connector_is_set_apart():
     """router.Segment.set_apart: the part follows 还有 / 另外 / 顺便问下 (the splitter strips them from the part);
     such a part, confident alone about another FAQ, is not read with the part before it."""
-    from bot.router import request_segments
+    from bot.routing.router import request_segments
 
     def apart(text):
         return [(str(s), s.set_apart) for s in request_segments(text)]

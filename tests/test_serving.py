@@ -1,4 +1,4 @@
-"""`wuye serve --workers 2` (bot/serving.py): each worker listens on its own socket of the port, new connections are
+"""`wuye serve --workers 2` (bot/tools/serving.py): each worker listens on its own socket of the port, new connections are
 spread over both, and a port already served is refused instead of shared."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Dict, Set
 import httpx
 import pytest
 
-from bot.bench_serve import Server, free_port, listening_sockets, tcp_sockets, wait_for_workers
+from bot.tools.bench_serve import Server, free_port, listening_sockets, tcp_sockets, wait_for_workers
 from tests.conftest import subprocess_env
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreading is Linux's")

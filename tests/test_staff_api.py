@@ -10,8 +10,8 @@ import pytest
 import websockets
 import yaml
 
-from bot.settings import PROJECT_ROOT
-from bot.devserver import LiveServer
+from bot.core.settings import PROJECT_ROOT
+from bot.tools.devserver import LiveServer
 
 
 @pytest.fixture(scope="module")

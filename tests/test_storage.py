@@ -6,11 +6,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from actions.handoff import HandoffError, claim
-from bot.community import load_communities
-from bot.demo import load_demo_data
+from bot.handoffs.handoff import HandoffError, claim
+from bot.kb.community import load_communities
 from bot.storage.db import open_database
-from bot.storage.models import Bill, Conversation, ChatIdentity, Handoff, Household, ParkingCard, Staff, WorkOrder
+from bot.storage.models import Bill, ChatIdentity, Conversation, Handoff, Household, ParkingCard, Staff, WorkOrder
+from bot.tools.demo import load_demo_data
 
 TODAY = dt.date(2026, 11, 27)
 
@@ -102,9 +102,10 @@ def test_per_message_queries_use_indexes_on_postgresql(postgres_url):
     handoff-queue and rate-window indexes)."""
     import json
 
-    from actions import handoff as handoffs
-    from bot import limits, live
-    from bot import engine as engine_module
+    from bot.access import limits
+    from bot.conversation import engine as engine_module
+    from bot.handoffs import handoff as handoffs
+    from bot.realtime import live
 
     database = open_database(postgres_url)
     now = dt.datetime(2026, 11, 27, 12, 0)

@@ -49,7 +49,7 @@ def test_mixed_chinese_english_with_spaces_gives_no_whitespace_tokens(parser):
 
 def test_domain_words_are_single_tokens_with_the_trained_model_in_a_fresh_process(trained_model):
     out = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "parse", "--no-train", "--tokens", "电梯困人了", "我的门禁卡和维修基金"],
+        [sys.executable, "-m", "bot.tools.cli", "parse", "--no-train", "--tokens", "电梯困人了", "我的门禁卡和维修基金"],
         capture_output=True, text=True, env=subprocess_env(), timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]

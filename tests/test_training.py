@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.core.settings import PROJECT_ROOT
 from bot.nlu import training
-from bot.settings import PROJECT_ROOT
 from tests.conftest import settings_for, subprocess_env
 
 
@@ -30,7 +30,7 @@ def test_fingerprint_covers_dictionary_faq_questions_config_but_not_answers(data
 
 
 def test_generated_faq_training_data_comes_from_the_knowledge_base(settings):
-    from bot.knowledge import load_knowledge_base
+    from bot.kb.knowledge import load_knowledge_base
 
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     data = yaml.safe_load(training.faq_training_yaml(kb))
@@ -52,7 +52,7 @@ def _tiny_config(tmp_path: Path) -> Path:
 
 def _wuye(args, data, models, config, stderr=None):
     env = subprocess_env(WUYE_DATA_DIR=str(data), WUYE_MODELS_DIR=str(models), WUYE_RASA_CONFIG=str(config))
-    out = subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run([sys.executable, "-m", "bot.tools.cli", *args], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     if stderr is not None:
         stderr.append(out.stderr)

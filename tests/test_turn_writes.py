@@ -1,4 +1,4 @@
-"""A resident turn's reads and writes on SQLite and PostgreSQL (bot/engine.py).
+"""A resident turn's reads and writes on SQLite and PostgreSQL (bot/conversation/engine.py).
 
 On PostgreSQL a common turn writes its messages, its rate event and the conversation's updated_at in one statement
 (ConversationEngine._store_turn) and reads the message limit with the conversation; the rows must be exactly what
@@ -12,14 +12,14 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from bot.demo import load_demo_data
-from bot.engine import ConversationEngine
-from bot.errors import TooManyRequests
-from bot.knowledge import load_knowledge_base
-from bot.limits import Limit, Limits
-from bot.notify import LogSmsSender
+from bot.access.limits import Limit, Limits
+from bot.conversation.engine import ConversationEngine
+from bot.core.errors import TooManyRequests
+from bot.core.notify import LogSmsSender
+from bot.kb.knowledge import load_knowledge_base
 from bot.storage.db import open_database
 from bot.storage.models import ChatIdentity, Conversation, Message, RateEvent
+from bot.tools.demo import load_demo_data
 
 NOW = dt.datetime(2026, 11, 27, 2, 0)  # a Friday morning in Beijing
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from bot.limits import Limit
+from bot.access.limits import Limit
 from connectors.web import PHOTO_REF
 from tests.conftest import make_app, widget_resident
 
@@ -125,7 +125,7 @@ def test_too_many_pixels_is_refused_from_the_header(app, width, height):
 def test_the_pixel_count_is_checked_before_anything_is_decoded(monkeypatch):
     from PIL import ImageFile
 
-    from bot.errors import ImageTooLarge
+    from bot.core.errors import ImageTooLarge
     from connectors.web import clean_image
 
     def never(self):  # pragma: no cover - failing here is the bug

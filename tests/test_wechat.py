@@ -16,10 +16,10 @@ import httpx
 import pytest
 from defusedxml import ElementTree
 
+from bot.storage.db import open_database
+from bot.tools.devserver import LiveServer, free_port
 from connectors.wechat import TIMESTAMP_WINDOW, WeChatChannel, parse_xml, text_reply
 from connectors.wechat_crypto import WeChatCrypto, WeChatCryptoError, check_signature, signature
-from bot.devserver import LiveServer, free_port
-from bot.storage.db import open_database
 
 # Public test vector of Tencent's WXBizMsgCrypt sample (token, EncodingAESKey, app id, a pushed message).
 VECTOR = {

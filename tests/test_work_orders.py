@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot import sla
-from bot.devserver import LiveServer
-from bot.localtime import to_local
+from bot.core.localtime import to_local
+from bot.tools.devserver import LiveServer
+from bot.work_orders import sla
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_assign_progress_complete_and_the_resident_is_told_each_time(server):
     told = bot_texts(client)[-1]
     assert "师傅王工已接单" in told and f"{due:%H:%M}前上门" in told and number in told, told
     # a technician moves only their own orders, and only on; another technician's order is not even confirmed to
-    # exist (bot/permissions.py: a technician sees their own and unassigned orders)
+    # exist (bot/access/permissions.py: a technician sees their own and unassigned orders)
     li = staff(server, "tech2", "tech123")
     r = li.post(f"/api/staff/work-orders/{order_id}/status", json={"status": "维修中"})
     assert r.status_code == 404 and r.json()["code"] == "work_order_not_found"
@@ -296,7 +296,8 @@ def test_local_deadline_reads_the_小区_clock():
 
 
 def test_the_escalation_reasons_read_in_chinese_for_agents():
-    from bot import desk, labels
+    from bot.core import labels
+    from bot.work_orders import desk
 
     assert labels.reason_label(desk.OVERDUE_REASON.format(number="WO20261127001")) == "工单超时未派单：WO20261127001"
     assert labels.reason_label(desk.CHASED_OVERDUE_REASON.format(number="WO20261127001")) == "业主催促超时工单：WO20261127001"

@@ -8,12 +8,14 @@ from typing import Annotated, Any, Callable, Dict, List, Optional
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StrictStr, validator
 
-from bot import auth, kb_editing, reports
+from bot.access import auth
 from bot.api.deps import ClockDep, CurrentAdmin, DbDep, NowDep, ServicesDep, SessionDep
-from bot.errors import (ApiKeyNotFound, FaqNotFound, FaqRejected, InvalidName, InvalidSender,
-                        ResidentMessageNotFound, WuyeError, check_identifier, check_text)
-from bot.knowledge import KnowledgeBaseError
-from bot.localtime import to_local
+from bot.core.errors import (ApiKeyNotFound, FaqNotFound, FaqRejected, InvalidName, InvalidSender,
+                             ResidentMessageNotFound, WuyeError, check_identifier, check_text)
+from bot.core.localtime import to_local
+from bot.kb import kb_editing
+from bot.kb.knowledge import KnowledgeBaseError
+from bot.reporting import reports
 from bot.services import Services
 from bot.storage.models import Message
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, StrictBool, StrictStr
 from starlette.concurrency import run_in_threadpool
 
-from actions import handoff as handoffs
-from bot import live
+from bot.access.auth import STAFF_COOKIE, read_staff_cookie, staff_of_session
+from bot.access.permissions import Capability, can
 from bot.api.deps import ConsoleStaff, NowDep, ServicesDep, SessionDep
-from bot.auth import STAFF_COOKIE, read_staff_cookie, staff_of_session
-from bot.errors import ConversationNotFound, check_text
-from bot.permissions import Capability, can
+from bot.core.errors import ConversationNotFound, check_text
+from bot.handoffs import handoff as handoffs
+from bot.realtime import live
 from bot.services import Services
 from bot.storage.models import Conversation, Staff
 

@@ -9,12 +9,12 @@ from typing import Dict, List, Optional, Tuple
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, StrictStr, validator
 
-from bot import limits
+from bot.access import limits
+from bot.access.auth import (STAFF_COOKIE, STAFF_MAX_AGE, authenticate, open_staff_session, read_staff_cookie,
+                             revoke_staff_session, sign_staff)
+from bot.access.limits import Limit, Limits
 from bot.api.deps import ClientIp, CurrentStaff, DbDep, NowDep, ServicesDep, SettingsDep
-from bot.auth import (STAFF_COOKIE, STAFF_MAX_AGE, authenticate, open_staff_session, read_staff_cookie,
-                      revoke_staff_session, sign_staff)
-from bot.errors import LoginLocked, WrongCredentials, check_text
-from bot.limits import Limit, Limits
+from bot.core.errors import LoginLocked, WrongCredentials, check_text
 from bot.storage.models import Staff
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from bot.auth import (RESIDENT_COOKIE, RESIDENT_HEADER, RESIDENT_SUBPROTOCOL_PREFIX, STAFF_COOKIE, api_key_of, cached_api_key, read_resident,
-                      read_staff_cookie, remember_api_key, staff_of_session)
-from bot.errors import ApiKeyRequired, InvalidApiKey, NotSignedIn
-from bot.permissions import Capability, require
+from bot.access.auth import (RESIDENT_COOKIE, RESIDENT_HEADER, RESIDENT_SUBPROTOCOL_PREFIX, STAFF_COOKIE, api_key_of,
+                             cached_api_key, read_resident, read_staff_cookie, remember_api_key, staff_of_session)
+from bot.access.permissions import Capability, require
+from bot.core.errors import ApiKeyRequired, InvalidApiKey, NotSignedIn
+from bot.core.settings import Settings
 from bot.services import Services
-from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import ApiKey, Staff
 
@@ -124,7 +124,7 @@ CurrentStaff = Annotated[Staff, Depends(current_staff)]
 
 
 def _with(capability: Capability) -> Callable[[Staff], Any]:
-    """A dependency: the signed-in staff member if their role has ``capability`` (bot/permissions.py), else 403."""
+    """A dependency: the signed-in staff member if their role has ``capability`` (bot/access/permissions.py), else 403."""
     async def dependency(staff: CurrentStaff) -> Staff:
         require(staff, capability)
         return staff
@@ -187,7 +187,7 @@ _bearer = HTTPBearer(auto_error=False, description="an API key created by an adm
 async def current_api_key(services: ServicesDep,
                           credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)]) -> ApiKey:
     """The calling integration's key from ``Authorization: Bearer <key>``: missing → 401, unknown or revoked → 401.
-    A key verified in the last few seconds is not looked up again (bot.auth.API_KEY_CACHE_SECONDS)."""
+    A key verified in the last few seconds is not looked up again (bot.access.auth.API_KEY_CACHE_SECONDS)."""
     if credentials is None or not credentials.credentials:
         raise ApiKeyRequired()
     presented = credentials.credentials

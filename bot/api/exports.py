@@ -6,9 +6,9 @@ import datetime as dt
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from bot import exports
 from bot.api.deps import CurrentAdmin, SessionDep
-from bot.errors import WuyeError
+from bot.core.errors import WuyeError
+from bot.reporting import exports
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 

@@ -15,9 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from starlette.requests import Request
 
-from bot import metrics
 from bot.api.deps import ServicesDep
-from bot.errors import WuyeError
+from bot.core.errors import WuyeError
+from bot.reporting import metrics
 
 router = APIRouter(tags=["health"])
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from bot.api.deps import ClientIp, ServicesDep
-from bot.errors import TooManyRequests, check_text
-from bot.router import Route, first_message_route, request_segments
+from bot.core.errors import TooManyRequests, check_text
+from bot.routing.router import Route, first_message_route, request_segments
 
 router = APIRouter(prefix="/api", tags=["nlu"])
 

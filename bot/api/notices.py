@@ -8,7 +8,7 @@
   else the 小区's (``?community=``, default the first) with the buildings each covers.
 - ``/api/agent/incidents`` (any signed-in staff): open and recent incidents with their report counts, one with
   its reporters, and ``POST …/{id}/resolve`` with the resolution text, which every linked conversation gets as
-  a bot message (announced through bot/live.py: the widget, watching agents, WeChat push).
+  a bot message (announced through bot/realtime/live.py: the widget, watching agents, WeChat push).
 """
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictStr, conint
 from sqlalchemy import select
 
-from bot import incidents, live, notices
 from bot.api.agent import RowId
-from bot.api.deps import ConsoleStaff, CurrentAdmin, NowDep, OptionalResident, ResidentCommunity, ServicesDep, SessionDep
+from bot.api.deps import (ConsoleStaff, CurrentAdmin, NowDep, OptionalResident, ResidentCommunity, ServicesDep,
+                          SessionDep)
+from bot.outages import incidents, notices
+from bot.realtime import live
 from bot.storage.models import ChatIdentity, Conversation, Incident, Notice
 
 router = APIRouter()

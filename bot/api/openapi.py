@@ -5,8 +5,8 @@ our answers differ from what it assumes.
   ``HTTPValidationError`` list instead), with ``errors`` for invalid fields and ``problems`` for knowledge-base
   edits.
 - The statuses a route can answer besides its success are documented: what every request may meet at the edge
-  (bot/edge.py: 413, 422; a lost database: 503; malformed JSON: 400), the Origin check on state changes
-  (bot/csrf.py: 403), sign-in and roles where the route needs an identity (401, 403), a missing row where the path
+  (bot/access/edge.py: 413, 422; a lost database: 503; malformed JSON: 400), the Origin check on state changes
+  (bot/access/csrf.py: 403), sign-in and roles where the route needs an identity (401, 403), a missing row where the path
   names one (404), state conflicts on changes (409), rate limits (429).
 - Text parameters and text fields declare that control characters are refused (``pattern``): they are, at the
   edge and in ``check_text``, so a client generating "any string" from the schema knows which ones are valid.
@@ -23,10 +23,10 @@ from typing import Any, Dict, Tuple
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from bot.incidents import MAX_RESOLUTION
-from bot.notices import MAX_TEXT as MAX_NOTICE_TEXT
+from bot.outages.incidents import MAX_RESOLUTION
+from bot.outages.notices import MAX_TEXT as MAX_NOTICE_TEXT
 
-# No control characters but tab, newline and carriage return (C0, DEL, C1): bot/errors.py INVALID_CHARS, bot/edge.py
+# No control characters but tab, newline and carriage return (C0, DEL, C1): bot/core/errors.py INVALID_CHARS, bot/access/edge.py
 READABLE = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
 ERROR_BODY = {
     "type": "object",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from bot.settings import STATIC_DIR
+from bot.core.settings import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
 

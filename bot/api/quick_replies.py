@@ -4,7 +4,7 @@
   (``GET /api/agent/quick-replies``) and insert one by typing ``/shortcut`` in the console's reply box or from
   the picker.
 - 满意度评价 from the web widget: ``POST /api/widget/rating`` (the widget's rating card; WeChat residents type
-  the digit instead, see bot/ratings.py). One rating per handoff, only the resident's own, only once resolved.
+  the digit instead, see bot/handoffs/ratings.py). One rating per handoff, only the resident's own, only once resolved.
 """
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from pydantic import BaseModel, Field, StrictStr, conint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import live, ratings
 from bot.api.agent import RowId
 from bot.api.deps import ConsoleStaff, CurrentAdmin, DbDep, NowDep, OptionalResident, ServicesDep, SessionDep
-from bot.errors import NoWidgetSession, NotFound, WuyeError, check_text
+from bot.core.errors import NotFound, NoWidgetSession, WuyeError, check_text
+from bot.handoffs import ratings
+from bot.realtime import live
 from bot.storage.models import ChatIdentity, Message, QuickReply
 
 router = APIRouter()

@@ -1,6 +1,6 @@
 """The work-order desk's API (工单台, /desk): list and filter, one order, assign, change status, technicians, SLA
 table, and the desk's figures for the admin page. Same sign-in as the console; who may do what is
-bot/permissions.py (a technician: only their own and unassigned orders). Every change to an order that came from a conversation is announced (live.announce) after the
+bot/access/permissions.py (a technician: only their own and unassigned orders). Every change to an order that came from a conversation is announced (live.announce) after the
 commit: the widget shows the bot's message live, WeChat residents get it as a customer-service push."""
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Annotated, Any, Dict, Optional
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, StrictStr, conint
 
-from bot import desk, live, sla
 from bot.api.deps import CurrentAdmin, DeskStaff, Dispatcher, NowDep, ServicesDep, SessionDep
-from bot.domain import WorkOrderStatus
-from bot.errors import check_text
+from bot.core.domain import WorkOrderStatus
+from bot.core.errors import check_text
+from bot.realtime import live
 from bot.storage.models import Staff
+from bot.work_orders import desk, sla
 
 router = APIRouter(tags=["work orders"])
 OrderId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a work order's id")]

@@ -1,1 +1,2 @@
-"""The NLU: Rasa pipeline components, training, parsing. Everything language-specific lives here."""
+"""The NLU: the Rasa pipeline components (jieba tokenizer, normaliser, lexicon, flat classifier, entities, emotion),
+training, the TensorFlow-free parser that serves, and the background retrainer. Everything language-specific."""

@@ -10,7 +10,7 @@ QUESTION_MARKERS = re.compile(
     r"|请问|想问|问下|问一下|咨询|麻烦|帮我|帮忙|给我|我想|我要|想要|需要|找|查|办|交|报修|投诉|转人工")
 
 
-# Stricter, for telling a request of its own in a message of several (bot/router.py ``request_segments``): a question
+# Stricter, for telling a request of its own in a message of several (bot/routing/router.py ``request_segments``): a question
 # word or an explicit request. Not 帮我们/麻烦你们了/办/交/给我/可以 alone, which the story before a question uses too
 # ("上回物业小伙子还帮我们把快递搬上楼", "他的门禁卡我都给办好了"), and not 什么 right after 没/不 ("没说什么").
 REQUEST_MARKERS = re.compile(

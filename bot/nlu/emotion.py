@@ -22,7 +22,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.contract import EMOTIONS
+from bot.core.contract import EMOTIONS
 from bot.nlu.normalize import NORMALIZED_KEY
 from bot.nlu.registration import component
 

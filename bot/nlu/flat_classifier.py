@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
 import numpy as np
-
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage

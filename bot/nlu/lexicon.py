@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from bot.problems import FileProblem, ProblemsError, yaml_mapping_root
+from bot.core.problems import FileProblem, ProblemsError, yaml_mapping_root
 
 LEXICON_KEY = "categories"
 MIN_CHARS, MAX_CHARS = 2, 12

@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
-from bot.problems import FileProblem, ProblemsError, yaml_mapping_root
+from bot.core.problems import FileProblem, ProblemsError, yaml_mapping_root
 
 NORMALIZED_KEY = "wuye_normalized"  # where the pipeline component leaves the Normalized reading in a message
 TABLE_FILES = {"cantonese": "cantonese.yml", "english": "english.yml", "abbreviations": "abbreviations.yml",

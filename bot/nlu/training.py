@@ -18,10 +18,11 @@ from typing import List, Optional
 
 import yaml
 
-from bot import yamlio
-from bot.knowledge import KnowledgeBase, load_knowledge_base
+from bot.core import yamlio
+from bot.core.settings import Settings
+from bot.kb.knowledge import KnowledgeBase, load_knowledge_base
+from bot.nlu.registration import register_all
 from bot.nlu.tokenizer import dictionary_files
-from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 MODEL_PREFIX = "nlu-"
@@ -125,7 +126,6 @@ def train_rasa_nlu(config: dict, data_paths: List[Path], output: Path, model_nam
     """Train the Rasa NLU graph from a config dict, bypassing Rasa's training cache."""
     from rasa.model_training import train_nlu
 
-    from bot.nlu.registration import register_all
 
     register_all()  # our components, defined before the recipe was imported, are registered now
 

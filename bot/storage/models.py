@@ -11,7 +11,7 @@ from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey
                         UniqueConstraint)
 from sqlalchemy.orm import declarative_base, relationship
 
-from bot.domain import ConversationStatus, HandoffStatus, WorkOrderStatus
+from bot.core.domain import ConversationStatus, HandoffStatus, WorkOrderStatus
 
 Base = declarative_base()
 
@@ -212,7 +212,7 @@ class Handoff(Base):
     priority = Column(String(16), nullable=False)
     reasons = Column(JSON, nullable=False, default=list)
     context = Column(JSON, nullable=False, default=dict)
-    status = Column(String(16), nullable=False, default=HandoffStatus.QUEUED.value)  # bot.domain.HandoffStatus
+    status = Column(String(16), nullable=False, default=HandoffStatus.QUEUED.value)  # bot.core.domain.HandoffStatus
     ticket = Column(String(20), nullable=True)
     agent_id = Column(Integer, ForeignKey("staff.id"), nullable=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)
@@ -276,7 +276,7 @@ class SeenMessage(Base):
 
 class RateEvent(Base):
     """One use of a limited resource (an SMS code, a page, an upload, a message): limits count these rows in a
-    sliding window, so they hold across instances and restarts (bot/limits.py)."""
+    sliding window, so they hold across instances and restarts (bot/access/limits.py)."""
 
     __tablename__ = "rate_events"
     id = Column(Integer, primary_key=True)

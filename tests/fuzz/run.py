@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.devserver import free_port
-from bot.settings import PROJECT_ROOT
+from bot.core.settings import PROJECT_ROOT
+from bot.tools.devserver import free_port
 
 SCHEMATHESIS = PROJECT_ROOT / ".venv-fuzz" / "bin" / "schemathesis"
 CONFIG = Path(__file__).with_name("schemathesis.toml")

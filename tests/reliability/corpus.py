@@ -15,8 +15,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import httpx
 import websockets
 
-from tests.reliability.harness import (CJK, HTTP_TIMEOUT, raw_http, WECHAT_AES_KEY, WECHAT_APP_ID, WECHAT_TOKEN, Ledger,
-                                       Server, client, cookie_header, db_query, judge, raw_json, resident, short,
+from tests.reliability.harness import (CJK, HTTP_TIMEOUT, WECHAT_AES_KEY, WECHAT_APP_ID, WECHAT_TOKEN, Ledger, Server,
+                                       client, cookie_header, db_query, judge, raw_http, raw_json, resident, short,
                                        staff)
 
 G = "bad input"

@@ -1,0 +1,650 @@
+"""The conversation engine: one resident turn in, replies (and handoff state) out, everything stored.
+
+Order of a turn: check the sender's message limit → read the identity, conversation and active handoff → add the
+message with its NLU reading → if an agent owns the conversation, stay silent → gather the conversation's state
+(flow, slots this message fills, buttons offered, last answer, handoff) → ``decide`` (bot/routing/router.py, the only place
+with routing rules) → carry the decision out → store the message with the route actually taken, the replies and
+the limit's use in one flush → build what the event stream announces (bot/realtime/live.py) inside the same transaction.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import re
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from sqlalchemy import and_, bindparam, func, inspect as sa_inspect, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
+
+from actions import fees, neighbours, parking, repairs
+from bot.access import limits
+from bot.access.limits import Limits
+from bot.core.domain import ConversationStatus, HandoffStatus, Priority
+from bot.core.errors import TooManyRequests, WuyeError, check_identifier, check_text
+from bot.core.localtime import DEFAULT_TIME_ZONE, to_local, utcnow
+from bot.handoffs import callback, handoff as handoffs, ratings
+from bot.kb.knowledge import KnowledgeBase, answer_detail
+from bot.outages import incidents, notices
+from bot.realtime import live
+from bot.reporting import metrics
+from bot.routing import router
+from bot.routing.router import ConversationState, Route, decide, split_requests
+from bot.storage.db import Database, transient, written
+from bot.storage.models import ChatIdentity, Conversation, Handoff, Message
+from bot.turn.context import PHOTO_ONLY, Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
+
+FLOWS: Dict[str, FlowSpec] = {
+    "fee_lookup": fees.FLOW,
+    "repair_request": repairs.REQUEST_FLOW,
+    "repair_status": repairs.STATUS_FLOW,
+    "parking": parking.FLOW,
+    "callback": callback.FLOW,
+}
+# The turn's own look-ups, built once with bound parameters (building a statement costs more than running it)
+# (on the table, not the mapped class: run on the session's connection it skips the ORM's execution context — the
+# turn reads it before storing anything, so there is nothing to autoflush)
+_messages = Message.__table__.c
+_previous_resident = select(func.coalesce(func.max(_messages.id), 0)).where(
+    _messages.conversation_id == bindparam("conversation_id"), _messages.sender == "resident").scalar_subquery()
+_LAST_BOT_TURN = select(_messages.buttons).where(_messages.conversation_id == bindparam("conversation_id"),
+                                                 _messages.sender == "bot", _messages.id > _previous_resident) \
+    .order_by(_messages.id)
+# the resident's message before the bot's last one (what the last FAQ answer answered: the context of a follow-up
+# question), whether or not this turn's message is flushed yet
+_last_bot = select(func.max(_messages.id)).where(_messages.conversation_id == bindparam("conversation_id"),
+                                                 _messages.sender == "bot").scalar_subquery()
+_PREVIOUS_QUESTION = select(_messages.text).where(_messages.conversation_id == bindparam("conversation_id"),
+                                                  _messages.sender == "resident", _messages.id < _last_bot) \
+    .order_by(_messages.id.desc()).limit(1)
+_IDENTITY = select(ChatIdentity).where(ChatIdentity.channel == bindparam("channel"),
+                                       ChatIdentity.sender_id == bindparam("sender_id"))
+_IDENTITY_FOR_UPDATE = _IDENTITY.with_for_update()  # one resident's turns in order across processes
+# the resident's latest conversation and its active handoff (if any) in one round trip; the handoff's context card
+# stays in the database until used (bot.handoffs.handoff._ACTIVE reads the same handoff)
+# The sender's message-limit use (bot/access/limits.py, parameters bucket, since, cap) rides along as a third column: read
+# after the identity row is locked, so it counts every earlier turn of this resident, whichever process ran it.
+_LATEST_CONVERSATION_AND_HANDOFF = select(Conversation, Handoff, limits.USED.scalar_subquery()).outerjoin(
+    Handoff, and_(Handoff.conversation_id == Conversation.id, Handoff.status.in_(HandoffStatus.active()))) \
+    .options(defer(Handoff.context)).where(Conversation.identity_id == bindparam("identity_id")) \
+    .order_by(Conversation.id.desc(), Handoff.id.desc()).limit(1)
+# A turn's writes on PostgreSQL: the new messages (one multi-row INSERT), the message's rate event, the conversation's
+# updated_at and, when a query of the turn flushed the resident's message earlier, its route, as data-modifying CTEs
+# of the same statement — one round trip where the unit of work took four (see ConversationEngine._store_turn).
+# Written as SQL: SQLAlchemy 1.4 renders an INSERT CTE's RETURNING in place of the outer INSERT's.
+_MESSAGE_COLUMNS = ("conversation_id", "sender", "text", "buttons", "nlu", "staff_id", "created_at", "client_id")
+
+
+@functools.lru_cache(maxsize=64)
+def _turn_insert(rows: int, touch: bool, resident_flushed: bool) -> str:
+    ctes = ["turn_rate_event AS (INSERT INTO rate_events (bucket, amount, created_at) "
+            "VALUES (%(rate_bucket)s, 1, %(turn_at)s))"]
+    if touch:
+        ctes.append("turn_touch AS (UPDATE conversations SET updated_at = %(turn_at)s WHERE id = %(touch_id)s)")
+    if resident_flushed:  # the resident's message is in the table already: only its route is written
+        ctes.append("turn_route AS (UPDATE messages SET nlu = %(resident_nlu)s WHERE id = %(resident_id)s)")
+    values = ", ".join("(" + ", ".join(f"%({key}_{i})s" for key in _MESSAGE_COLUMNS) + ")" for i in range(rows))
+    return (f"WITH {', '.join(ctes)} INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES {values} "
+            "RETURNING id")
+
+
+def _only_route_changed(message: Message) -> bool:
+    """A flushed message whose only change since is its ``nlu`` (the route the engine adds at the end)."""
+    state = sa_inspect(message)
+    if not state.persistent:
+        return False
+    return [attr.key for attr in state.attrs if attr.history.has_changes()] == ["nlu"]
+
+
+HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
+NOT_HELPFUL = "没有解决我的问题"
+
+
+InputError = WuyeError  # a message that cannot be processed: EmptyMessage, MessageTooLong, InvalidCharacters…
+
+
+def changes(before: Optional[Dict[str, Any]], after: Optional[Dict[str, Any]]) -> List[str]:
+    """The state changes of a turn, for the event stream (bot/realtime/live.py)."""
+    kinds = ["message_stored"]
+    if after is not None and before is None:
+        kinds.append("handoff_opened")
+    elif after is not None and Priority.rank_of(after["priority"]) < Priority.rank_of(before["priority"]):
+        kinds.append("priority_raised")
+    return kinds
+
+
+@dataclass
+class TurnResult:
+    conversation_id: int
+    replies: List[Reply]
+    handoff: Optional[Dict[str, Any]]
+    status: str
+    changes: List[str] = field(default_factory=list)
+    route: Dict[str, Any] = field(default_factory=dict)  # the route taken (Route.as_record)
+    duplicate: bool = False  # a resend of a message already stored (same client id): nothing was processed
+    # what the event stream publishes for this turn, read in the turn's own transaction (bot/realtime/live.py
+    # turn_announcement): the new messages, the status and the resident's channel identity
+    announcement: Optional[Dict[str, Any]] = None
+
+    def as_api(self) -> Dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "replies": [{"text": r.text, "buttons": [b.as_dict() for b in r.buttons]} for r in self.replies],
+            "handoff": self.handoff,
+        }
+
+
+class KeyedLocks:
+    """A lock per key, created on demand and dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: Dict[Any, List[Any]] = {}
+
+    @contextmanager
+    def hold(self, key: Any) -> Iterator[None]:
+        with self._guard:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
+
+
+@dataclass
+class ConversationEngine:
+    db: Database
+    parser: Any
+    kb_provider: Callable[[], KnowledgeBase]
+    sms: Any
+    clock: Callable[[], dt.datetime] = field(default=utcnow)  # UTC, naive: what is stored
+    time_zone: str = DEFAULT_TIME_ZONE  # the zone relative times are read in before the 小区 is known
+    max_chars: int = 1000
+    limits: Limits = field(default_factory=Limits)
+    # a turn whose database connection is lost is run again for up to this long (backoff 0.05 s, 0.1 s… at most
+    # 0.5 s): bounded by time, not by a count, so a slow machine's longer attempts get the same grace as a fast one's
+    RETRY_SECONDS = 5.0
+    _locks: "KeyedLocks" = field(default_factory=lambda: KeyedLocks(), repr=False)
+
+    # --- entry point ------------------------------------------------------------------------------
+    def handle(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]] = None,
+               community_id: Optional[str] = None, client_id: Optional[str] = None,
+               client_ip: Optional[str] = None) -> TurnResult:
+        """One resident turn. ``client_id``: the page's own id for the message (the widget's offline queue); a
+        resend with an id already stored in this resident's conversation is not processed again — the stored
+        turn's replies come back (``TurnResult.duplicate``). ``client_ip``: the resident's address where the channel
+        knows it (the widget; not WeChat or an integration, whose address is their server's), for the per-address
+        limits on verification codes and pages."""
+        text = check_text(text or "", self.max_chars, allow_empty=bool(photos))
+        sender_id = check_identifier(sender_id)
+        text = text or PHOTO_ONLY
+        kb = self.kb_provider()
+        reading = self._parse(text)
+        # A turn whose database connection dies (a failover, a killed backend) is run again from the start on a
+        # fresh connection: nothing of the failed attempt was committed.
+        deadline, attempt = time.monotonic() + self.RETRY_SECONDS, 0
+        while True:
+            try:
+                result = self._turn(channel, sender_id, text, photos, community_id, kb, reading, client_id, client_ip)
+                if not result.duplicate:
+                    metrics.record_turn(result)
+                return result
+            except DBAPIError as exc:
+                if not transient(exc) or time.monotonic() >= deadline:
+                    raise
+                attempt += 1
+                time.sleep(min(0.05 * attempt, 0.5))
+
+    def _turn(self, channel: str, sender_id: str, text: str, photos: Optional[List[str]], community_id: Optional[str],
+              kb: KnowledgeBase, reading: Any, client_id: Optional[str] = None,
+              client_ip: Optional[str] = None) -> TurnResult:
+        # One resident's turns are processed one at a time, in order (in this process; across processes the
+        # identity row is locked FOR UPDATE on databases that support it).
+        with self._locks.hold((channel, sender_id)), self.db.writer(), self.db.session() as session:
+            session.info["queue_positions"] = {}  # bot.handoffs.handoff.queue_position: counted once a turn
+            now = self.clock()
+            if client_id:
+                stored = self._stored_turn(session, channel, sender_id, client_id)
+                if stored is not None:
+                    return stored
+            bucket = f"msg:{channel}:{sender_id}"
+            identity, used = self._identity(session, channel, sender_id, now, bucket)
+            conversation, active, used = self._conversation(session, identity, channel, community_id, now, bucket, used)
+            self._check_limit(session, bucket, used, now)  # (the transaction rolls back: nothing of it is stored)
+            before = handoffs.waiting_state(session, conversation.id, active)
+            nlu = reading.as_api()
+            shown = self._button_title(session, conversation.id, text) if text.startswith("/") else None
+            if shown:  # a tapped button is stored (and shown to the resident and agents) as its title
+                nlu["payload"] = text
+            # added now, inserted with its route at the end (one INSERT; a query during the turn that needs it
+            # in the database flushes it earlier)
+            message = Message(conversation_id=conversation.id, sender="resident", text=shown or text, nlu=nlu,
+                              created_at=now, client_id=client_id or None)
+            ctx = TurnContext(session=session, conversation=conversation, identity=identity, reading=reading,
+                              text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []), limits=self.limits,
+                              active_handoff=active, active_handoff_known=True, client_ip=client_ip)
+            if conversation.status != ConversationStatus.OPEN:
+                last_turn = self._last_bot_turn(session, conversation.id)  # (before the message joins the session)
+                session.add(message)
+                route = self._dispatch(ctx, last_turn, active)
+            else:
+                session.add(message)
+                route = Route("agent", None, ["an agent owns the conversation"])
+            message.nlu = {**message.nlu, "route": route.as_record()}  # the route actually taken
+            stored = [message] + [Message(conversation_id=conversation.id, sender="bot", text=reply.text,
+                                          buttons=[b.as_dict() for b in reply.buttons], created_at=now)
+                                  for reply in ctx.replies]
+            touched = Handoff in written(session)
+            # the message counts against the sender's limit (checked above) from here: recorded with the turn's last
+            # writes rather than before its first query, which would cost a round trip of its own
+            self._store_turn(session, conversation, stored, bucket, now)
+            session.flush()
+            # the handoff read at the start still stands when the turn wrote no handoff: only its queue position is
+            # counted again (no handoff at all: nothing to read)
+            after = handoffs.waiting_state(session, conversation.id) if touched else \
+                handoffs.waiting_state(session, conversation.id, active)
+            return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after),
+                              route.as_record(),
+                              announcement=live.turn_announcement(session, conversation, identity, stored, after))
+
+    @staticmethod
+    def _stored_turn(session, channel: str, sender_id: str, client_id: str) -> Optional[TurnResult]:
+        """The turn already stored for this client message id (a resend after a reconnect), or None."""
+        message = session.scalar(select(Message).join(Conversation, Message.conversation_id == Conversation.id)
+                                 .join(ChatIdentity, Conversation.identity_id == ChatIdentity.id)
+                                 .where(ChatIdentity.channel == channel, ChatIdentity.sender_id == sender_id,
+                                        Message.client_id == client_id, Message.sender == "resident"))
+        if message is None:
+            return None
+        following = session.scalar(select(Message.id).where(
+            Message.conversation_id == message.conversation_id, Message.sender == "resident", Message.id > message.id)
+            .order_by(Message.id)) or None
+        query = select(Message).where(Message.conversation_id == message.conversation_id, Message.sender == "bot",
+                                      Message.id > message.id)
+        if following is not None:
+            query = query.where(Message.id < following)
+        replies = [Reply(m.text, [Button(b.get("title", ""), b.get("payload", "")) for b in (m.buttons or [])])
+                   for m in session.scalars(query.order_by(Message.id))]
+        conversation = session.get(Conversation, message.conversation_id)
+        return TurnResult(conversation.id, replies, handoffs.waiting_state(session, conversation.id),
+                          conversation.status, [], (message.nlu or {}).get("route") or {}, duplicate=True)
+
+    def _parse(self, text: str) -> Any:
+        """The NLU reading, relative times (明天下午) read on the local clock of the engine's ``clock``."""
+        return self.parser.parse(text, now=to_local(self.clock(), self.time_zone))
+
+    @staticmethod
+    def _button_title(session, conversation_id: int, payload: str) -> Optional[str]:
+        """The title of the most recent button of this conversation with this payload (None if never offered)."""
+        if payload == "/handoff":
+            return "转人工客服"
+        for buttons in session.scalars(select(Message.buttons).where(
+                Message.conversation_id == conversation_id, Message.sender == "bot", Message.buttons.isnot(None))
+                .order_by(Message.id.desc()).limit(50)):
+            for button in buttons or []:
+                if button.get("payload") == payload:
+                    return button.get("title")
+        return None
+
+    # --- persistence helpers ------------------------------------------------------------------------
+    def _check_limit(self, session, bucket: str, used: int, now: dt.datetime) -> None:
+        """Refuse the message when the sender's message limit is reached (``used``: its use in the window)."""
+        limit = self.limits.messages_per_sender
+        if used + 1 > limit.count:
+            raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, limit, now))
+
+    def _identity(self, session, channel: str, sender_id: str, now: dt.datetime,
+                  bucket: str) -> Tuple[ChatIdentity, Optional[int]]:
+        """The sender's channel identity, locked for the turn, and — when it is made now, on the first message —
+        the use of its message limit (checked first: SQLite's savepoint would keep the new row past a refusal's
+        rollback)."""
+        query = _IDENTITY if session.bind.dialect.name == "sqlite" else _IDENTITY_FOR_UPDATE
+        params = {"channel": channel, "sender_id": sender_id}
+        identity = session.scalar(query, params)
+        used = None
+        if identity is None:
+            used = limits.used(session, bucket, self.limits.messages_per_sender, now)
+            self._check_limit(session, bucket, used, now)
+            try:
+                with session.begin_nested():  # two first messages at once: the loser re-reads the winner's row
+                    identity = ChatIdentity(channel=channel, sender_id=sender_id, created_at=now)
+                    session.add(identity)
+            except IntegrityError:
+                identity = session.scalar(query, params)
+        return identity, used
+
+    def _conversation(self, session, identity: ChatIdentity, channel: str, community_id: Optional[str],
+                      now: dt.datetime, bucket: str,
+                      used: Optional[int]) -> Tuple[Conversation, Optional[Handoff], int]:
+        """The resident's current conversation (a new one the first time, a resolved one reopened), its active
+        handoff, if any, and the use of the sender's message limit (bucket) in its window (``used``: already read)."""
+        limit = self.limits.messages_per_sender
+        params = {"identity_id": identity.id, "bucket": bucket, "since": now - limit.window, "cap": limit.count}
+        row = session.execute(_LATEST_CONVERSATION_AND_HANDOFF, params).first()
+        if row is not None:
+            conversation, active, used = row[0], row[1], int(row[2] or 0)
+        else:
+            conversation, active = None, None
+            used = limits.used(session, bucket, limit, now) if used is None else used
+        if conversation is None:
+            community = identity.household.community_id if identity.household_id else community_id
+            conversation = Conversation(identity_id=identity.id, channel=channel, community_id=community,
+                                        status=ConversationStatus.BOT.value, created_at=now, updated_at=now)
+            session.add(conversation)
+            session.flush()
+        elif conversation.status == ConversationStatus.RESOLVED:
+            conversation.status = ConversationStatus.BOT.value
+            conversation.priority = None
+        if community_id and not identity.household_id and conversation.community_id != community_id:
+            # an unbound resident's 小区 is the one the channel says now (the widget's signed 小区 link, an
+            # integration's community): its numbers, hours and on-duty phone answer; a bound household decides itself
+            conversation.community_id = community_id
+        return conversation, active, used
+
+    @staticmethod
+    def _store_turn(session, conversation: Conversation, stored: List[Message], bucket: str, now: dt.datetime) -> None:
+        """Write the turn's messages, the message's rate event and the conversation's updated_at.
+
+        On PostgreSQL this is one statement (a multi-row INSERT … RETURNING of the new messages, with the rate event,
+        the conversation's updated_at when nothing else of it changed, and the resident message's route when a query
+        of the turn already flushed that message, as data-modifying CTEs): the new messages never enter the
+        session and get their ids from RETURNING. Otherwise — SQLite, a turn without replies whose message was
+        flushed, or a flushed message changed in more than its route — the unit of work writes them with the
+        session's next flush."""
+        message = stored[0]
+        pending = message in session.new
+        one_statement = pending or (len(stored) > 1 and _only_route_changed(message))
+        if session.bind.dialect.name != "postgresql" or not one_statement:
+            session.add_all(stored[1:])
+            limits.record(session, bucket, now)
+            conversation.updated_at = now
+            return
+        inserted = stored if pending else stored[1:]
+        if pending:
+            session.expunge(message)
+        touch = not sa_inspect(conversation).modified  # else the flush writes the conversation anyway
+        params: Dict[str, Any] = {"rate_bucket": bucket[:160], "turn_at": now, "touch_id": conversation.id}
+        if not pending:
+            params.update(resident_id=message.id, resident_nlu=json.dumps(message.nlu))
+        for i, m in enumerate(inserted):
+            m.buttons = m.buttons or []
+            params.update({f"{key}_{i}": getattr(m, key) for key in _MESSAGE_COLUMNS})
+            params[f"buttons_{i}"] = json.dumps(m.buttons)
+            params[f"nlu_{i}"] = None if m.nlu is None else json.dumps(m.nlu)  # SQL NULL as the unit of work leaves it
+        result = session.connection().exec_driver_sql(_turn_insert(len(inserted), touch, not pending), params)
+        for m, new_id in zip(inserted, sorted(result.scalars())):  # nextval runs in VALUES order
+            m.id = new_id
+        if not pending:
+            set_committed_value(message, "nlu", message.nlu)  # written above: not again by the flush
+        if touch:
+            set_committed_value(conversation, "updated_at", now)
+        else:
+            conversation.updated_at = now
+
+    # --- the turn -----------------------------------------------------------------------------------
+    def _state(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> ConversationState:
+        """What the router needs of the conversation: the flow and whether this message answers it, the buttons
+        and the FAQ answer of the last bot turn, the active handoff."""
+        conversation = ctx.conversation
+        flow = ctx.flow
+        spec = FLOWS.get(flow.name) if flow and flow.name else None
+        offered = [b.get("payload") for buttons in last_turn for b in (buttons or [])]
+        answered = [p.split(" ", 1)[1] for p in offered if p.startswith("/not_helpful ")]
+        waiting_since = conversation.waiting_since or (active.created_at if active else None)
+        return ConversationState(
+            failed_turns=conversation.failed_turns,
+            flow=spec.name if spec else None,
+            asking=flow.asking if spec else None,
+            free_text=bool(spec and flow.asking in spec.free_text_slots),
+            fills_slot=bool(spec and would_fill(ctx, flow, spec.slots)),
+            offered=offered + (flow.offered if flow else []),
+            last_answer=answered[-1] if answered else None,
+            # only a message short enough for rule 10d needs the question the last answer answered (a query)
+            last_question=self._last_question(ctx, answered[-1])
+            if answered and len(ctx.text) <= router.FOLLOW_UP_MAX_CHARS else None,
+            faq_support=ctx.kb.support,
+            handoff_status=active.status if active else None,
+            handoff_priority=active.priority if active else None,
+            waiting_minutes=(ctx.now - waiting_since).total_seconds() / 60 if active and waiting_since else 0.0,
+            **incidents.state_fields(ctx),  # live notices and open incidents for water/power/gas/lift messages
+        )
+
+    @staticmethod
+    def _last_question(ctx: TurnContext, faq_id: str) -> Optional[str]:
+        """The resident's message the last FAQ answer answered (a button's payload: the FAQ's title instead)."""
+        text = ctx.session.connection().execute(_PREVIOUS_QUESTION, {"conversation_id": ctx.conversation.id}).scalar()
+        if text and not text.startswith("/"):
+            return text
+        entry = ctx.kb.entries.get(faq_id)
+        return entry.title if entry else None
+
+    @staticmethod
+    def _last_bot_turn(session, conversation_id: int) -> List[List[Dict[str, Any]]]:
+        """The buttons of the bot's messages since the resident's previous message (what the resident is answering);
+        read before this turn's message is stored (one query; plain rows, no Message objects to build)."""
+        return list(session.connection().execute(_LAST_BOT_TURN, {"conversation_id": conversation_id}).scalars())
+
+    def _dispatch(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> Route:
+        state = self._state(ctx, last_turn, active)
+        if ctx.photo_only:  # a photo is an attachment: never read as words (bot/routing/router.py reads words)
+            route = self._photo_route(ctx, state)
+            self._act(ctx, route, state)
+            return route
+        route = decide(ctx.reading, state, self._parse)
+        several = split_requests(ctx.text, route, state, self._parse)
+        if several:
+            self._several(ctx, several.requests)
+            return several.route
+        self._act(ctx, route, state)
+        return route
+
+    @staticmethod
+    def _photo_route(ctx: TurnContext, state: ConversationState) -> Route:
+        """A message that is only photos: for the repair being reported, else for the resident's recent open order,
+        else the start of a report (the photo shows what is broken)."""
+        if state.flow == repairs.REQUEST_FLOW.name:
+            return Route("flow", action="continue_flow", target=state.flow, reasons=["photo for the repair report"])
+        order = repairs.order_for_photos(ctx)
+        if order is not None:
+            return Route("flow", action="attach_photos", target=str(order.id), reasons=["photo for a recent order"])
+        return Route("flow", action="start_flow", target=repairs.REQUEST_FLOW.name, reasons=["photo: a repair"],
+                     leaves_flow=state.flow is not None)
+
+    def _act(self, ctx: TurnContext, route: Route, state: ConversationState) -> None:
+        """Carry out the router's decision."""
+        conversation = ctx.conversation
+        action = route.action
+        if route.leaves_flow:
+            ctx.save_flow(None)  # the resident moved on: the unfinished flow is dropped
+        if route.failed:
+            conversation.failed_turns += 1
+        elif action not in ("answer", "stale_button", "reask"):
+            conversation.failed_turns = 0
+        if action == "emergency":
+            self._emergency(ctx, route)
+        elif action == "cancel_flow":
+            ctx.save_flow(None)
+            ctx.say("好的，已取消。还有什么可以帮您？")
+        elif action in ("continue_flow", "slot"):
+            flow = ctx.flow
+            if action == "slot":
+                flow.slots[route.target] = ctx.text.split(" ", 2)[2]
+                ctx.save_flow(flow)
+            FLOWS[flow.name].resume(ctx, dict(flow.slots))
+            self._after_flow(ctx)
+        elif action == "reask":
+            self._reask(ctx, state)
+        elif action == "stale_button":
+            ctx.say("这个选项对应的是之前的问题，已经失效了。")
+            if state.flow:
+                self._reask(ctx, state, prefix=False)
+        elif action == "two_failed":
+            conversation.failed_turns = 0
+            rejected = route.reasons and "rejected" in route.reasons[0]
+            ctx.say("抱歉没能帮到您，已为您转接人工客服。" if rejected else "抱歉，我还是没能理解您的问题，已为您转接人工客服。")
+            handoffs.open_handoff(ctx, "normal", route.reasons)
+        elif action == "neighbour":
+            neighbours.handle(ctx, route.reasons)
+        elif action == "rate":
+            ratings.rate_in_chat(ctx, route.target)
+        elif action == "notice":  # a live notice answers instead of the generic FAQ (bot/outages/notices.py)
+            notices.answer(ctx, route.target, incidents.scope(ctx)[0])
+        elif action == "join_incident":  # a later report of the same outage: linked, told, not queued
+            incidents.join(ctx, route.target)
+        elif action == "incident":  # the first report of an outage: the incident and its handoff
+            incidents.open_incident(ctx, route.target, route.reasons)
+        elif route.decision == "handoff":
+            handoffs.open_handoff(ctx, route.priority or Priority.NORMAL.value, route.reasons)
+        elif action == "answer":
+            self._answer_faq(ctx, route.target)
+        elif action == "detail":
+            self._answer_detail(ctx, route.target)
+        elif action == "repeat":
+            ctx.say("这个问题我刚刚已经回答过了，看来没能解决您的问题。需要为您转人工客服吗？也可以换个说法再问我。",
+                    [Button("转人工客服", "/handoff")])
+        elif action == "start_flow":
+            self._start_flow(ctx, route.target)
+        elif action == "attach_photos":
+            repairs.attach_photos(ctx, int(route.target))
+        elif action == "nonsense":
+            ctx.say("抱歉，我没看懂您的意思。可以用一句话告诉我您需要什么帮助，例如“物业费怎么交”“厨房水管漏水要报修”。",
+                    self._hot_buttons(ctx) + [Button("转人工客服", "/handoff")])
+        elif action == "not_helpful":
+            ctx.say("抱歉没能帮到您。可以换个说法再描述一下吗？或者直接转人工。", [Button("转人工客服", "/handoff")])
+        elif action == "clarify":
+            self._clarify(ctx, route)
+        elif action == "smalltalk":
+            self._smalltalk(ctx, route.target)
+        else:  # out_of_scope
+            ctx.say("抱歉，这个问题我回答不了。我是物业客服助手，可以帮您办理下面这些事，或者直接告诉我您遇到的物业问题：",
+                    self._topic_buttons(ctx))
+
+    def _reask(self, ctx: TurnContext, state: ConversationState, prefix: bool = True) -> None:
+        """Ask the flow's current question again (after a reply that is not an answer to it)."""
+        flow = ctx.flow
+        spec = FLOWS[flow.name]
+        slot = spec.slot(flow.asking)
+        last = ctx.session.scalar(select(Message).where(Message.conversation_id == ctx.conversation.id,
+                                                        Message.sender == "bot").order_by(Message.id.desc()))
+        if prefix:
+            ctx.say(slot.invalid if slot is not None and slot.invalid else "抱歉，这个回答我没能识别。")
+        if last is not None:
+            ctx.say(last.text, [Button(b["title"], b["payload"]) for b in last.buttons or []])
+
+    def _after_flow(self, ctx: TurnContext) -> None:
+        flow = ctx.flow
+        if flow and not flow.name and flow.queued:
+            name, text = flow.queued.pop(0)
+            ctx.save_flow(FlowState(queued=flow.queued))
+            ctx.text = text
+            ctx.reading = self._parse(text)
+            ctx.say(f"接下来处理您说的“{text}”。")
+            self._start_flow(ctx, name)
+
+    # --- actions ------------------------------------------------------------------------------------
+    def _answer_faq(self, ctx: TurnContext, faq_id: str) -> None:
+        if faq_id not in ctx.kb.entries:
+            ctx.say("抱歉，这个选项已失效，请重新输入您的问题。")
+            return
+        ctx.say(ctx.kb.render(faq_id, ctx.community_id), [Button(NOT_HELPFUL, f"/not_helpful {faq_id}")])
+
+    def _answer_detail(self, ctx: TurnContext, faq_id: str) -> None:
+        """A follow-up about the FAQ just answered ("补一张要多少钱"): the sentence of its answer asked about, with the
+        whole answer a button away; the whole answer when no sentence stands out."""
+        if faq_id not in ctx.kb.entries:
+            self._answer_faq(ctx, faq_id)
+            return
+        answer = ctx.kb.render(faq_id, ctx.community_id)
+        part = answer_detail(answer, ctx.text)
+        if part is None:
+            ctx.say(f"关于“{ctx.kb.entries[faq_id].title}”，完整说明如下：\n{answer}",
+                    [Button(NOT_HELPFUL, f"/not_helpful {faq_id}")])
+            return
+        ctx.say(part, [Button("查看完整说明", f"/faq {faq_id}"), Button(NOT_HELPFUL, f"/not_helpful {faq_id}")])
+
+    def _start_flow(self, ctx: TurnContext, name: str) -> None:
+        current = ctx.flow
+        ctx.save_flow(FlowState(name=name, queued=current.queued if current else []))
+        FLOWS[name].start(ctx, {})
+        self._after_flow(ctx)
+
+    def _emergency(self, ctx: TurnContext, route: Route) -> None:
+        phone = ctx.value("emergency_phone")
+        ctx.say(f"⚠️ 紧急情况请立即拨打 24 小时应急电话 {phone}！如有人员受伤或火情，请同时拨打 119/120/110。"
+                "我们已通知值班人员马上处理。")
+        ctx.save_flow(None)
+        reasons = route.reasons if route.priority == Priority.URGENT else [f"emergency: {ctx.text}"]
+        handoffs.open_handoff(ctx, Priority.URGENT.value, reasons)
+        # one page per incident: the same emergency from the same resident within the window pages once, and a
+        # resident can page at most a few times an hour (the handoff is urgent either way)
+        kind = re.sub(r"\s*\(.*\)$", "", reasons[0].split(":")[-1].strip())[:60]
+        # and, against fresh identities, a few an hour from one address and a ceiling per 小区 (the on-duty phone
+        # stays usable; every urgent handoff still reaches the console)
+        incident = f"page:{ctx.identity.id}:{kind}"
+        caps = [(f"page:{ctx.identity.id}", ctx.limits.pages_per_sender),
+                (f"page-community:{ctx.community_id}", ctx.limits.pages_per_community)]
+        if ctx.client_ip:
+            caps.append((f"page-ip:{ctx.client_ip}", ctx.limits.pages_per_ip))
+        if all(limits.allowed(ctx.session, bucket, limit, ctx.now) for bucket, limit in caps) and \
+                limits.take(ctx.session, incident, ctx.limits.pages_per_incident, ctx.now):
+            for bucket, _ in caps:
+                limits.record(ctx.session, bucket, ctx.now)
+            ctx.sms.send(phone, f"【紧急】{ctx.kb.community(ctx.community_id).name} 住户报告：{ctx.text}")
+
+    def _clarify(self, ctx: TurnContext, route: Route) -> None:
+        buttons = [Button(ctx.kb.entries[i].title, f"/faq {i}") for i in route.buttons if i in ctx.kb.entries][:2]
+        buttons.append(Button("转人工客服", "/handoff"))
+        ctx.say("抱歉，我没有完全理解。您是想问下面的问题吗？也可以换个说法告诉我。", buttons)
+
+    def _smalltalk(self, ctx: TurnContext, intent: str) -> None:
+        if intent == "greet":
+            ctx.say(f"您好，我是{ctx.kb.community(ctx.community_id).name}物业的在线客服，可以帮您查询物业费、报修、"
+                    "办理停车和解答常见问题。大家常问：", self._hot_buttons(ctx))
+        elif intent == "thanks":
+            ctx.say("不客气，很高兴能帮到您！")
+        elif intent == "goodbye":
+            ctx.say("再见，祝您生活愉快！")
+        else:
+            ctx.say("好的。还有什么可以帮您？")
+
+    def _hot_buttons(self, ctx: TurnContext) -> List[Button]:
+        return [Button(ctx.kb.entries[i].title, f"/faq {i}") for i in HOT_QUESTIONS if i in ctx.kb.entries]
+
+    def _topic_buttons(self, ctx: TurnContext) -> List[Button]:
+        """The topic menu: what the assistant can do."""
+        return [Button("查询物业费", "查一下我家物业费"), Button("报修", "我要报修"), Button("停车服务", "停车月卡什么时候到期"),
+                Button("常见问题", f"/faq {HOT_QUESTIONS[0]}"), Button("转人工客服", "/handoff")]
+
+    def _several(self, ctx: TurnContext, actionable) -> None:
+        """Several requests in one message: an emergency alone (the page comes first and nothing else is said);
+        otherwise the answers, then a handoff (the person takes over the rest) or the flows one after another."""
+        order = {"answer": 0, "handoff": 1, "flow": 2}
+        actionable = sorted(actionable, key=lambda a: (0 if a[2].priority == Priority.URGENT else 1, order[a[2].decision]))
+        flows = [(r.intent, s) for s, r, rt in actionable if rt.decision == "flow"]
+        for segment, reading, route in actionable:
+            if route.decision == "handoff":
+                ctx.reading = reading
+                if route.priority == Priority.URGENT:
+                    self._emergency(ctx, route)
+                    return
+                handoffs.open_handoff(ctx, route.priority or Priority.NORMAL.value, route.reasons)
+                return
+            if route.decision == "answer":
+                self._answer_faq(ctx, reading.faq_id)
+        if flows:
+            (name, segment), rest = flows[0], flows[1:]
+            ctx.save_flow(FlowState(queued=[list(f) for f in rest]))
+            ctx.text = segment
+            ctx.reading = self._parse(segment)
+            self._start_flow(ctx, name)

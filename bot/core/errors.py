@@ -1,0 +1,249 @@
+"""Typed errors: one exception per HTTP outcome, each with a code for programs and a Chinese message for people.
+
+The app maps every ``WuyeError`` to its status once (``bot.main``): ``{"detail": <中文>, "code": <code>}``.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Iterable, Optional
+
+# NUL and other control characters (tab, newline and carriage return are allowed), lone surrogates
+INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class WuyeError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+    message: str = "请求无效"
+
+    def __init__(self, message: Optional[str] = None, **values: Any) -> None:
+        self.message = (message or self.message).format(**values)
+        super().__init__(self.message)
+
+    def body(self) -> Dict[str, Any]:
+        """The JSON the app answers with (``bot.main``)."""
+        return {"detail": self.message, "code": self.code}
+
+
+class EmptyMessage(WuyeError):
+    status, code, message = 422, "empty_message", "消息不能为空"
+
+
+class MessageTooLong(WuyeError):
+    status, code, message = 413, "message_too_long", "消息太长了，请控制在 {max_chars} 个字以内"
+
+
+class InvalidCharacters(WuyeError):
+    status, code, message = 422, "invalid_characters", "消息里有无法识别的字符（控制字符或损坏的文字），请删掉后重新发送"
+
+
+class InvalidSender(WuyeError):
+    status, code, message = 422, "invalid_sender", "sender_id 必须是 1–128 个可见字符"
+
+
+class NotFound(WuyeError):
+    status, code, message = 404, "not_found", "找不到要找的内容"
+
+
+class ConversationNotFound(NotFound):
+    code, message = "conversation_not_found", "找不到这个会话"
+
+
+class HandoffNotFound(NotFound):
+    code, message = "handoff_not_found", "找不到这个转人工记录"
+
+
+class FaqNotFound(NotFound):
+    code, message = "faq_not_found", "找不到这个 FAQ 条目"
+
+
+class ResidentMessageNotFound(NotFound):
+    code, message = "message_not_found", "找不到这条业主消息"
+
+
+class UploadNotFound(NotFound):
+    code, message = "upload_not_found", "找不到这张图片"
+
+
+class FaqRejected(WuyeError):
+    """An admin's FAQ edit that `wuye faq check` would refuse; nothing was saved. ``problems``: file:line: what."""
+
+    status, code, message = 422, "faq_invalid", "未保存：知识库有 {count} 处问题"
+
+    def __init__(self, problems: Iterable[Any]) -> None:
+        self.problems = [str(p) for p in problems]
+        super().__init__(count=len(self.problems))
+
+    def body(self) -> Dict[str, Any]:
+        return {**super().body(), "problems": self.problems}
+
+
+class NotSignedIn(WuyeError):
+    status, code, message = 401, "not_signed_in", "请先登录"
+
+
+class WrongCredentials(WuyeError):
+    status, code, message = 401, "wrong_credentials", "用户名或密码错误"
+
+
+class HandoffError(WuyeError):
+    """An agent's action on a handoff that the handoff's state does not allow."""
+
+    status, code, message = 409, "handoff_conflict", "该会话当前状态不允许这个操作"
+
+
+class AlreadyClaimed(HandoffError):
+    status, code, message = 409, "already_claimed", "该会话已被其他客服认领，或已不在排队中"
+
+
+class NotOwner(HandoffError):
+    status, code, message = 403, "not_owner", "这个会话不由您处理，不能回复、解决或退回"
+
+
+class NoWidgetSession(WuyeError):
+    status, code, message = 401, "no_widget_session", "会话已失效，请刷新页面"
+
+
+class PhotoTooLarge(WuyeError):
+    status, code, message = 413, "photo_too_large", "图片太大了，请上传 {max_mb} MB 以内的图片"
+
+
+class UnsupportedImage(WuyeError):
+    status, code, message = 415, "unsupported_image", "只能上传 JPEG、PNG、WebP 或 GIF 格式的图片"
+
+
+class UnknownChannel(WuyeError):
+    status, code, message = 422, "unknown_channel", "不支持这个渠道，channel 只能是 web、rest 或 cli"
+
+
+class BadSignature(WuyeError):
+    """A WeChat push whose signature (or safe-mode encryption) does not check out."""
+
+    status, code, message = 403, "bad_signature", "签名校验失败"
+
+
+class MalformedXml(WuyeError):
+    status, code, message = 400, "malformed_xml", "消息不是有效的 XML"
+
+
+class SafeModeNotConfigured(WuyeError):
+    status, code, message = 400, "safe_mode_not_configured", "未配置微信安全模式（EncodingAESKey），无法解密消息"
+
+
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff \t\r\n"
+
+
+def check_text(text: Any, max_chars: int, allow_empty: bool = False) -> str:
+    """The message text, stripped; raises the matching error for empty, too long or corrupt text."""
+    if not isinstance(text, str):
+        raise InvalidCharacters("消息必须是文字")
+    if INVALID_CHARS.search(text):
+        raise InvalidCharacters()
+    text = text.strip()
+    if not text.strip(INVISIBLE) and not allow_empty:  # zero-width spaces only: as blank as spaces
+        raise EmptyMessage()
+    if len(text) > max_chars:
+        raise MessageTooLong(max_chars=max_chars)
+    return text
+
+
+def check_identifier(value: Any, max_len: int = 128) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len or INVALID_CHARS.search(value):
+        raise InvalidSender()
+    return value
+
+
+class TooManyRequests(WuyeError):
+    """A rate limit was reached (bot/access/limits.py); nothing of the refused request is stored."""
+
+    status, code, message = 429, "too_many_requests", "您发送得太频繁了，请稍等 {seconds} 秒再试。"
+
+
+class LoginLocked(TooManyRequests):
+    code, message = "login_locked", "登录失败次数过多，账号已暂时锁定，请 {minutes} 分钟后再试"
+
+
+class TooManyIdentities(TooManyRequests):
+    code, message = "too_many_sessions", "来自您网络的新会话太多了，请 {seconds} 秒后再试。"
+
+
+class ApiKeyRequired(WuyeError):
+    """`/api/chat` without ``Authorization: Bearer <key>``."""
+
+    status, code, message = 401, "api_key_required", "缺少 API 密钥：请在请求头中提供 Authorization: Bearer <密钥>"
+
+
+class InvalidApiKey(WuyeError):
+    status, code, message = 401, "invalid_api_key", "API 密钥无效或已被吊销"
+
+
+class ApiKeyNotFound(NotFound):
+    code, message = "api_key_not_found", "找不到这个 API 密钥"
+
+
+class InvalidName(WuyeError):
+    status, code, message = 422, "invalid_name", "名称必须是 1–64 个可见字符"
+
+
+class UnknownCommunity(WuyeError):
+    status, code, message = 422, "unknown_community", "没有这个小区：community 必须是已有的小区 ID"
+
+
+class ImageTooLarge(WuyeError):
+    """An image whose pixel count is over the limit (refused from its header, before it is decoded)."""
+
+    status, code, message = 413, "image_too_large", "图片尺寸太大了，请上传 {max_mp} 百万像素以内的图片"
+
+
+class InvalidPhoto(WuyeError):
+    """A photo reference that is not exactly ``/uploads/<generated name>`` of an existing upload."""
+
+    status, code, message = 422, "invalid_photo", "图片无效，请重新上传后再发送"
+
+
+class TooManyUploads(TooManyRequests):
+    code, message = "too_many_uploads", "图片上传得太多了，请 {seconds} 秒后再试。"
+
+
+class InvalidFrame(WuyeError):
+    """A widget WebSocket frame that is not one of the frames the widget sends (answered with an error frame)."""
+
+    status, code, message = 422, "invalid_frame", "消息格式不正确"
+
+
+class PlainMessageRefused(WuyeError):
+    """A plain-text WeChat push while safe mode (EncodingAESKey) is configured: only encrypted pushes are taken."""
+
+    status, code, message = 403, "plain_message_refused", "已启用安全模式，不接受明文消息"
+
+
+class StaleTimestamp(WuyeError):
+    """A WeChat push whose timestamp is more than five minutes away from the server's clock (or not a number)."""
+
+    status, code, message = 403, "stale_timestamp", "请求的时间戳无效或已过期"
+
+
+class ReplayedNonce(WuyeError):
+    """A WeChat push whose (timestamp, nonce) was already used: a replay, refused even after a restart."""
+
+    status, code, message = 403, "replayed_nonce", "重复的请求（nonce 已使用过）"
+
+
+class FaqEditConflict(WuyeError):
+    """An FAQ save based on an older version of the file than the one on disk; nothing was saved."""
+
+    status, code, message = 409, "faq_edit_conflict", "已被他人修改，请刷新后再编辑"
+
+    def __init__(self, current_version: Optional[str] = None) -> None:
+        self.current_version = current_version
+        super().__init__()
+
+    def body(self) -> Dict[str, Any]:
+        return {**super().body(), "version": self.current_version}
+
+
+class DatabaseUnavailable(WuyeError):
+    """The database connection was lost or refused outside a resident's turn (a turn is retried on a fresh connection
+    first: bot/conversation/engine.py). Nothing of the request was committed; trying again is safe."""
+
+    status, code, message = 503, "database_unavailable", "服务暂时繁忙（数据库连接中断），请稍后重试"

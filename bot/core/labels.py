@@ -1,0 +1,168 @@
+"""Chinese labels for what staff read. Codes stay in the database and the API; these words are for people.
+
+Every routing reason the router (bot/routing/router.py), the emotion cues (bot/nlu/emotion.py), the engine and the flows
+(actions/) write has a label here: :func:`reason_label` turns "emergency keyword: 电梯困人" into "紧急情况：电梯困人".
+An unknown reason reads "其他原因" (never English); tests/test_agent_tools.py walks every reason string produced.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Iterable, List, Optional
+
+STATUS_LABELS: Dict[str, str] = {
+    # conversation status (bot.core.domain.ConversationStatus)
+    "bot": "机器人接待", "pending": "排队中", "open": "处理中", "resolved": "已解决",
+    # handoff status (bot.core.domain.HandoffStatus)
+    "queued": "排队中", "callback": "待回电", "claimed": "处理中",
+}
+PRIORITY_LABELS: Dict[str, str] = {"urgent": "紧急", "high": "高", "normal": "普通"}
+EMOTION_LABELS: Dict[str, str] = {"neutral": "平静", "anxious": "焦急", "angry": "生气"}
+CHANNEL_LABELS: Dict[str, str] = {"web": "网页", "wechat": "微信", "rest": "接口", "cli": "命令行"}
+INTENT_LABELS: Dict[str, str] = {
+    "faq": "常见问题", "fee_lookup": "查询物业费", "repair_request": "报修", "repair_status": "查询报修进度",
+    "parking": "停车服务", "complaint": "投诉", "emergency": "紧急情况", "human_agent": "要求转人工",
+    "greet": "问候", "goodbye": "告别", "thanks": "感谢", "affirm": "肯定", "deny": "否定",
+    "out_of_scope": "超出服务范围", "callback": "登记回电",
+}
+ENTITY_LABELS: Dict[str, str] = {"room": "房号", "plate": "车牌", "phone": "电话", "work_order": "工单号",
+                                 "amount": "金额", "time": "时间"}
+CUE_LABELS: Dict[str, str] = {
+    "threat: 12345": "扬言打 12345 投诉", "threat: media": "扬言找媒体曝光", "threat: legal": "扬言起诉",
+    "repeated chasing": "多次催促", "insult": "辱骂", "exclamation run": "连续感叹/问号", "anger words": "气愤的话",
+    "urgency words": "着急的话", "danger words": "危险情况",
+}
+ACTION_LABELS: Dict[str, str] = {
+    "answer": "回答常见问题", "start_flow": "开始办理", "handoff": "转人工", "emergency": "紧急情况",
+    "clarify": "请业主说明", "smalltalk": "寒暄", "out_of_scope": "超出服务范围", "flow": "办理中",
+    "neighbour": "邻里纠纷", "raise_priority": "提高优先级", "still_queued": "仍在排队",
+    "detail": "回答追问的细节",
+}
+# exact reasons (after the score in parentheses is dropped)
+EXACT_REASONS: Dict[str, str] = {
+    **CUE_LABELS,
+    "angry tone": "情绪激动",
+    "compensation or legal dispute": "涉及赔偿或纠纷",
+    "resident asked for a person": "业主要求转人工",
+    "resident asked for a person (button)": "业主点了“转人工客服”",
+    "asked again while waiting": "排队中再次要求转人工",
+    "stale button": "点了已失效的按钮",
+    "unknown button": "未知的按钮",
+    "resident rejected the answer": "业主表示回答没有帮助",
+    "resident rejected the bot's answers": "业主多次表示回答没有帮助",
+    "two failed understandings in a row": "连续两次没能理解",
+    "nonsense": "看不懂的内容",
+    "vague": "表述不清",
+    "probably out of scope": "可能超出服务范围",
+    "low confidence": "识别把握不足",
+    "neighbour dispute": "邻里纠纷",
+    "complaint": "投诉",
+    "possible emergency, low confidence": "疑似紧急情况（把握不足）",
+    "out of scope": "超出服务范围",
+    "intent emergency": "可能的紧急情况",
+    "repeated chasing of a work order": "多次催促工单",
+    "angry chase of a work order": "生气地催促工单",
+    "an agent owns the conversation": "人工客服处理中",
+    "rating": "满意度评价",
+    "rating (button)": "满意度评价",
+    **{intent: label for intent, label in INTENT_LABELS.items()},
+}
+# "prefix: value" reasons: the label, then the value as written (Chinese text, a room, a number)
+PREFIX_REASONS: Dict[str, str] = {"emergency keyword": "紧急情况", "emergency": "紧急情况", "room": "房号"}
+# notices and incidents (bot/routing/router.py rules 10a–10c): "notice: 停水", "incident: 停水", "outage report: 停电"
+PREFIX_REASONS.update({"notice": "按通知答复", "incident": "同一故障已登记（合并处理）", "outage report": "故障报告"})
+PREFIX_REASONS.update({"work order overdue": "工单超时未派单", "overdue work order chased": "业主催促超时工单"})  # bot/work_orders/desk.py
+FLOW_SUFFIXES = {"answer": "回答了办理中的问题"}
+
+
+def _strip_score(reason: str) -> str:
+    return re.sub(r"\s*\([^()]*\)$", "", reason.strip())
+
+
+def reason_label(reason: Any) -> str:
+    """One routing reason (a code string) in Chinese words for staff."""
+    if not isinstance(reason, str) or not reason.strip():
+        return "其他原因"
+    text = reason.strip()
+    bare = _strip_score(text)
+    if text in EXACT_REASONS:
+        return EXACT_REASONS[text]
+    if bare in EXACT_REASONS:
+        return EXACT_REASONS[bare]
+    m = re.fullmatch(r"asked again after waiting (\d+) minutes", text)
+    if m:
+        return f"等待 {m.group(1)} 分钟后再次要求转人工"
+    m = re.fullmatch(r"faq/(\S+)( \(button\)| again| \(follow-up\)| \(read with the last question\))?", text)
+    if m:
+        return {" (button)": "点选常见问题", " again": "重复问同一个问题", " (follow-up)": "追问上一个回答的细节",
+                " (read with the last question)": "结合上一个问题理解的追问"}.get(m.group(2) or "", "回答常见问题")
+    m = re.fullmatch(r"button (\w+)=(.*)", text)
+    if m:
+        value = m.group(2)
+        return f"点选按钮：{value}" if not re.search(r"[A-Za-z]", value) else "点选了按钮"
+    m = re.fullmatch(r"cancel (\w+)", text)
+    if m and m.group(1) in INTENT_LABELS:
+        return f"取消{INTENT_LABELS[m.group(1)]}"
+    m = re.fullmatch(r"(\w+): (answer|not an answer to (\w+))", text)
+    if m and m.group(1) in INTENT_LABELS:
+        flow = INTENT_LABELS[m.group(1)]
+        return f"{flow}：回答了问题" if m.group(2) == "answer" else f"{flow}：没有回答所问的问题"
+    prefix, sep, value = text.partition(":")
+    if sep and prefix.strip() in PREFIX_REASONS:
+        return f"{PREFIX_REASONS[prefix.strip()]}：{value.strip()}"
+    if sep and value.strip() in ACTION_LABELS:  # several requests in one message: "<the words>: <action>"
+        return f"{prefix.strip()}：{ACTION_LABELS[value.strip()]}"
+    return "其他原因"
+
+
+def reason_labels(reasons: Optional[Iterable[Any]]) -> List[str]:
+    return [reason_label(r) for r in reasons or []]
+
+
+def status_label(status: Optional[str]) -> str:
+    return STATUS_LABELS.get(status or "", "未知状态")
+
+
+def priority_label(priority: Optional[str]) -> str:
+    return PRIORITY_LABELS.get(priority or "", "无")
+
+
+def emotion_label(label: Optional[str]) -> str:
+    return EMOTION_LABELS.get(label or "", "未知")
+
+
+def channel_label(channel: Optional[str]) -> str:
+    return CHANNEL_LABELS.get(channel or "", "其他渠道")
+
+
+def intent_label(intent: Optional[str]) -> str:
+    return INTENT_LABELS.get(intent or "", "未识别")
+
+
+def entity_label(entity: Optional[str]) -> str:
+    return ENTITY_LABELS.get(entity or "", "其他信息")
+
+
+def emotion_json(emotion: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The reading's emotion with its Chinese label (the score stays a 0–1 number, shown as a bar)."""
+    if not emotion:
+        return None
+    return {**emotion, "label_zh": emotion_label(emotion.get("label")),
+            "cues_labels": [CUE_LABELS.get(c, "其他迹象") for c in emotion.get("cues", [])]}
+
+
+def context_labels(context: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The context card's codes in words: the emotion, each reading's intent, the entities, the channel."""
+    context = context or {}
+    readings = []
+    for r in context.get("readings") or []:
+        intent = r.get("intent") or {}
+        readings.append({"text": r.get("text", ""), "intent_label": intent_label(intent.get("name")),
+                         "confidence": intent.get("confidence")})
+    return {
+        "reasons": reason_labels(context.get("reasons")),
+        "channel": channel_label(context.get("channel")) if context.get("channel") else None,
+        "emotion": emotion_json(context.get("emotion")),
+        "readings": readings,
+        "entities": [{"label": entity_label(e.get("entity")), "value": e.get("value")}
+                     for e in context.get("entities") or []],
+    }

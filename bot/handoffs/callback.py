@@ -1,0 +1,136 @@
+"""Callback tickets (留言): with nobody online or out of hours, the resident confirms the phone number (or gives
+one) and a time window, and is told by when someone will call. The answers are kept on the handoff, where the
+agent console shows them."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Dict, Optional, Tuple
+
+from bot.core.localtime import hours_on, next_opening, to_utc
+from bot.core.notify import mask_phone
+from bot.storage.models import Handoff
+from bot.turn.context import Button, FlowSpec, Slot, TurnContext, fill_slots, phone_given, slot_payload
+
+NAME = "callback"
+WINDOWS = (("尽快", "asap"), ("今天", "today"), ("明天上午", "tomorrow_am"), ("明天下午", "tomorrow_pm"))
+WINDOW_WORDS = ((r"尽快|马上|越快越好|随时|都行|都可以", "asap"), (r"明天上午|明早|明天早上", "tomorrow_am"),
+                (r"明天", "tomorrow_pm"), (r"今天|今晚|下午|晚上|一会|待会", "today"))
+ASAP = dt.timedelta(minutes=30)
+
+
+def _phone_answer(ctx: TurnContext) -> Optional[str]:
+    if ctx.household is not None and re.search(r"就这个|登记的|是的?|好的?|可以|对|没问题|嗯", ctx.text):
+        return "bound"
+    return None
+
+
+def _window(ctx: TurnContext) -> Optional[str]:
+    """A time with an hour ("明天下午三点") is a time; "明天上午" is one of the windows."""
+    value = ctx.entity("time")
+    if value and re.search(r"\d|点|时", ctx.text):
+        return f"at {value}"
+    return _window_answer(ctx) or (f"at {value}" if value else None)
+
+
+def _window_answer(ctx: TurnContext) -> Optional[str]:
+    return next((value for pattern, value in WINDOW_WORDS if re.search(pattern, ctx.text)), None)
+
+
+SLOTS = (
+    Slot("callback_phone", extract=phone_given, answer=_phone_answer, invalid="没有识别到手机号，请输入 11 位手机号码。"),
+    Slot("callback_window", "您方便接听电话的时间是？", extract=_window, answer=_window_answer,
+         invalid="请选择一个方便接听的时间，或直接告诉我，例如“明天下午三点”。", choices=WINDOWS),
+)
+
+
+def callback_at(ctx: TurnContext, window: str) -> dt.datetime:
+    """The latest local time someone will call, for the window the resident chose, inside the agents' hours
+    (holidays and 调休 included, bot/core/localtime.py)."""
+    values = ctx.kb.community(ctx.community_id).values
+    now = ctx.local_now
+    tomorrow = now.date() + dt.timedelta(days=1)
+
+    def by(day: dt.date, latest: dt.time) -> dt.datetime:
+        span, _ = hours_on(values, day)
+        if span is None:  # closed that day: the next opening, plus an hour
+            return next_opening(values, dt.datetime.combine(day, dt.time(0))) + dt.timedelta(hours=1)
+        return dt.datetime.combine(day, max(span[0], min(latest, span[1])))
+
+    if window.startswith("at "):
+        value = window[3:]
+        wanted = dt.datetime.fromisoformat(value if "T" in value else value + "T10:00")
+        return next_opening(values, max(wanted, now))
+    if window == "tomorrow_am":
+        return by(tomorrow, dt.time(12))
+    if window == "tomorrow_pm":
+        return by(tomorrow, dt.time(18))
+    if window == "today":
+        span, _ = hours_on(values, now.date())
+        if span is not None and now.time() < span[1]:
+            return dt.datetime.combine(now.date(), span[1])
+    start = next_opening(values, now)
+    return start + ASAP if start == now else start + dt.timedelta(hours=1)
+
+
+def window_label(window: str) -> str:
+    if window.startswith("at "):
+        return window[3:].replace("T", " ")
+    return dict((v, t) for t, v in WINDOWS).get(window, window)
+
+
+def _ask_phone(ctx: TurnContext, slots: Dict[str, Any], prefix: str = "") -> None:
+    if ctx.household is not None and "other" not in slots:
+        ctx.ask(NAME, slots, "callback_phone", f"{prefix}回电号码用您登记的手机（{mask_phone(ctx.household.phone)}）吗？",
+                [Button("就用这个号码", slot_payload("callback_phone", "bound")),
+                 Button("换一个号码", slot_payload("callback_phone", "other"))])
+    else:
+        ctx.ask(NAME, slots, "callback_phone", f"{prefix}请留一个方便回电的手机号码（11 位）。")
+
+
+def start_for(ctx: TurnContext, handoff: Handoff) -> None:
+    """Begin asking for the callback's phone and time (called when the callback ticket is created)."""
+    _ask_phone(ctx, {"handoff_id": handoff.id})
+
+
+def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:  # only ever started by start_for
+    resume(ctx, slots)
+
+
+def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
+    state = ctx.flow
+    asking = state.asking if state else None
+    filled = fill_slots(ctx, slots, SLOTS, asking)
+    if slots.get("callback_phone") == "other":
+        slots.pop("callback_phone")
+        slots["other"] = True
+    if not slots.get("callback_phone"):
+        _ask_phone(ctx, slots, SLOTS[0].invalid if asking == "callback_phone" and not filled else "")
+        return
+    if not slots.get("callback_window"):
+        slot = SLOTS[1]
+        prefix = slot.invalid if asking == "callback_window" and not filled else ""
+        ctx.ask(NAME, slots, slot.name, prefix or slot.question, slot.buttons())
+        return
+    _submit(ctx, slots)
+
+
+def _submit(ctx: TurnContext, slots: Dict[str, Any]) -> None:
+    handoff = ctx.session.get(Handoff, slots.get("handoff_id"))
+    ctx.end_flow()
+    if handoff is None:
+        return
+    phone = ctx.household.phone if slots["callback_phone"] == "bound" and ctx.household else slots["callback_phone"]
+    if phone == "bound":
+        return _ask_phone(ctx, {"handoff_id": handoff.id, "other": True})
+    due = callback_at(ctx, slots["callback_window"])  # local
+    handoff.callback_phone = phone
+    handoff.callback_window = window_label(slots["callback_window"])[:32]
+    handoff.callback_at = to_utc(due, ctx.time_zone)
+    today = ctx.local_now.date()
+    day = "今天" if due.date() == today else ("明天" if due.date() == today + dt.timedelta(days=1) else f"{due:%m月%d日}")
+    ctx.say(f"已登记回电（编号 {handoff.ticket}）：工作人员会在{day} {due:%H:%M} 前拨打您{mask_phone(phone)}的手机联系您。"
+            "在此之前有新情况，直接在这里留言即可，工作人员都能看到。")
+
+
+FLOW = FlowSpec(name=NAME, title="登记回电", start=start, resume=resume, slots=SLOTS)

@@ -1,0 +1,290 @@
+"""Handoff to a human agent: the queue, the context card, claim/reply/resolve, and out-of-hours callbacks."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session, defer
+
+from bot.access.permissions import CONSOLE_ROLES
+from bot.core.domain import PRIORITY_ORDER, ConversationStatus, HandoffStatus, Priority, WorkOrderStatus
+from bot.core.errors import AlreadyClaimed, ConversationNotFound, HandoffError, HandoffNotFound, NotOwner
+from bot.core.localtime import agents_working, iso
+from bot.handoffs import callback, ratings
+from bot.handoffs.incident_card import card_for_conversation
+from bot.households.bills import fee_summary
+from bot.storage.models import Conversation, Handoff, Message, Staff, WorkOrder
+from bot.turn.context import TurnContext
+
+AGENT_ONLINE_WINDOW = dt.timedelta(minutes=2)
+
+
+def agents_online(session: Session, now: dt.datetime) -> int:
+    """Staff who answer residents (bot.access.permissions.CONSOLE_ROLES) seen on the console in the last two minutes."""
+    return session.scalar(select(func.count()).select_from(Staff).where(
+        Staff.last_seen >= now - AGENT_ONLINE_WINDOW, Staff.role.in_(CONSOLE_ROLES))) or 0
+
+
+def queue_key(handoff: Any) -> tuple:
+    """The queue's order (a Handoff or a row with its priority, created_at and id): urgent first, then high, then
+    normal; within a priority, longest waiting first."""
+    return PRIORITY_ORDER.get(handoff.priority, 9), handoff.created_at, handoff.id
+
+
+def queue(session: Session) -> List[Handoff]:
+    """Waiting handoffs in queue order (:func:`queue_key`)."""
+    return sorted(session.scalars(select(Handoff).where(Handoff.status.in_(HandoffStatus.waiting()))), key=queue_key)
+
+
+def _ahead_statement(rank: int) -> Any:
+    higher = [p for p, r in PRIORITY_ORDER.items() if r < rank]
+    earlier = or_(Handoff.created_at < bindparam("created_at"),
+                  and_(Handoff.created_at == bindparam("created_at"), Handoff.id < bindparam("id")))
+    return select(func.count()).select_from(Handoff).where(
+        Handoff.status.in_(HandoffStatus.waiting()),
+        or_(Handoff.priority.in_(higher), and_(Handoff.priority == bindparam("priority"), earlier)))
+
+
+# built once per priority rank (bound parameters): a turn of a waiting conversation counts its queue position twice
+_AHEAD = {rank: _ahead_statement(rank) for rank in set(PRIORITY_ORDER.values()) | {9}}
+# every turn reads it: the context card (a JSON document of up to 30 transcript lines) is loaded only when used
+_ACTIVE = select(Handoff).options(defer(Handoff.context)).where(
+    Handoff.conversation_id == bindparam("conversation_id"),
+    Handoff.status.in_(HandoffStatus.active())).order_by(Handoff.id.desc())
+
+
+def queue_position(session: Session, handoff: Handoff) -> int:
+    """1 + the waiting handoffs ahead of this one (the order of :func:`queue`), counted by the database."""
+    if handoff.status not in HandoffStatus.waiting():
+        return 0
+    # a resident's turn counts its position once (start, reply, result) unless the turn changed this handoff: the
+    # engine opens ``session.info["queue_positions"]`` for the turn (no other handoff changes in a resident's turn)
+    cache = session.info.get("queue_positions")
+    key = (handoff.id, handoff.status, handoff.priority, handoff.created_at)
+    if cache is not None and key in cache:
+        return cache[key]
+    statement = _AHEAD[PRIORITY_ORDER.get(handoff.priority, 9)]
+    ahead = session.scalar(statement, {"created_at": handoff.created_at, "id": handoff.id, "priority": handoff.priority})
+    position = int(ahead or 0) + 1
+    if cache is not None and handoff.id is not None:
+        cache[key] = position
+    return position
+
+
+CONTEXT_MESSAGES = 120
+_CONTEXT_MESSAGES = select(Message.sender, Message.text, Message.nlu, Message.created_at).where(
+    Message.conversation_id == bindparam("conversation_id")).order_by(Message.id.desc()).limit(CONTEXT_MESSAGES)
+
+
+def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:
+    """The agent's context card: everything needed to act without asking the resident again."""
+
+    # the newest CONTEXT_MESSAGES of the conversation (the card shows 30 lines, 10 readings, 5 answers): a resident
+    # with a long history does not make every handoff read all of it
+    # (plain rows of the four columns the card uses, not Message objects: a handoff turn read up to 120 of those)
+    messages = ctx.session.execute(_CONTEXT_MESSAGES, {"conversation_id": ctx.conversation.id}).all()[::-1]
+    transcript = [{"sender": m.sender, "text": m.text, "at": m.created_at.isoformat()} for m in messages[-30:]]
+    readings = [{"text": m.text, "intent": (m.nlu or {}).get("intent"), "faq": (m.nlu or {}).get("faq"),
+                 "entities": (m.nlu or {}).get("entities", []), "emotion": (m.nlu or {}).get("emotion")}
+                for m in messages if m.sender == "resident" and m.nlu]
+    card: Dict[str, Any] = {
+        "reasons": reasons,
+        "channel": ctx.conversation.channel,
+        "transcript": transcript,
+        "readings": readings[-10:],
+        "entities": [e for r in readings for e in r["entities"]],
+        "emotion": ctx.reading.emotion,
+        "bot_answers": [m.text for m in messages if m.sender == "bot"][-5:],
+        "flow": ctx.conversation.flow,
+        "household": None,
+    }
+
+    card["incident"] = card_for_conversation(ctx.session, ctx.conversation.id)  # the outage it reported, if any
+    household = ctx.household
+    if household is not None:
+        fees = fee_summary(ctx.session, household)
+        open_orders = list(ctx.session.scalars(select(WorkOrder).where(
+            WorkOrder.household_id == household.id, WorkOrder.status.notin_(WorkOrderStatus.closed()))))
+        complaints = ctx.session.scalar(
+            select(func.count()).select_from(Handoff).join(Conversation).where(
+                Conversation.identity_id == ctx.identity.id, Handoff.created_at >= ctx.now - dt.timedelta(days=90)))
+        card["household"] = {
+            "room": household.label, "owner": household.owner_name, "phone": household.phone,
+            "community": household.community_id, "fees_owed": str(Decimal(fees["owed"])),
+            "unpaid_periods": fees["unpaid_periods"],
+            "open_work_orders": [{"number": o.number, "description": o.description, "status": o.status,
+                                  "chase_count": o.chase_count} for o in open_orders],
+            "recent_handoffs_90d": complaints,
+        }
+    return card
+
+
+def reason_label(reason: str) -> str:
+    """A routing reason in words a resident reads."""
+    for prefix, label in (("emergency", "紧急情况"), ("intent emergency", "可能的紧急情况"), ("threat", "情况严重"),
+                          ("repeated chasing", "多次催促"), ("angry", "情绪激动"), ("insult", "情绪激动"),
+                          ("anger words", "情绪激动"), ("exclamation run", "情绪激动"),
+                          ("compensation", "涉及赔偿或纠纷"), ("asked again after waiting", "等待时间较长")):
+        if reason.startswith(prefix):
+            return label
+    return "您的情况"
+
+
+def _tell_waiting(ctx: TurnContext, handoff: Handoff, raised: bool, reasons: List[str]) -> None:
+    """What a resident already waiting hears when a new reason to hand off comes: the truth about the queue."""
+    if handoff.status == HandoffStatus.CALLBACK:
+        if raised:
+            ctx.say(f"已将您的回电登记（编号 {handoff.ticket}）提高为「{Priority(handoff.priority).label}」处理"
+                    f"（原因：{reason_label(reasons[0])}），工作人员会优先联系您。")
+        else:
+            when = f"，将在{handoff.callback_window}前后回电" if handoff.callback_window else ""
+            ctx.say(f"您已登记回电（编号 {handoff.ticket}）{when}。您补充的内容工作人员都能看到。")
+        return
+    position = queue_position(ctx.session, handoff)
+    if raised:
+        ctx.say(f"已将您的优先级提高为「{Priority(handoff.priority).label}」（原因：{reason_label(reasons[0])}），"
+                f"当前排队第 {position} 位，请稍候。")
+    else:
+        ahead = f"前面还有 {position - 1} 位" if position > 1 else "下一位就是您"
+        ctx.say(f"您仍在排队中，当前第 {position} 位（{ahead}），请稍候；您补充的内容客服接入后都能看到，无需重复。")
+
+
+def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff:
+    """Queue the conversation for an agent (or raise the priority of its waiting handoff) and tell the resident.
+
+    With nobody online or out of hours the handoff is a callback ticket, and the resident is asked for (or asked
+    to confirm) the phone number and a time window (bot/handoffs/callback.py); emergencies page the on-duty number
+    instead (the engine does that), so they are not asked anything."""
+    conversation = ctx.conversation
+    if ctx.active_handoff_known:  # read by the engine with the conversation (one query fewer a handoff)
+        existing = ctx.active_handoff
+    else:
+        existing = ctx.session.scalar(select(Handoff).where(Handoff.conversation_id == conversation.id,
+                                                            Handoff.status.in_(HandoffStatus.active())))
+    if existing is not None:
+        raised = Priority.rank_of(priority) < Priority.rank_of(existing.priority)
+        if raised:
+            existing.priority = priority
+            conversation.priority = priority
+        existing.reasons = list(existing.reasons) + [r for r in reasons if r not in existing.reasons]
+        existing.context = build_context(ctx, existing.reasons)
+        if existing.status != HandoffStatus.CLAIMED:
+            _tell_waiting(ctx, existing, raised, reasons)
+        return existing
+    handoff = Handoff(conversation_id=conversation.id, priority=priority, reasons=reasons, status=HandoffStatus.QUEUED.value,
+                      created_at=ctx.now, context=build_context(ctx, reasons))
+    ctx.session.add(handoff)
+    ctx.active_handoff, ctx.active_handoff_known = handoff, True
+    conversation.status = ConversationStatus.PENDING.value
+    conversation.priority = priority
+    conversation.waiting_since = ctx.now
+    conversation.flow = None
+    ctx.session.flush()
+    online = agents_online(ctx.session, ctx.now)
+    in_hours, day_kind = agents_working(ctx.kb.community(ctx.community_id).values, ctx.local_now)
+    if online and in_hours:
+        ctx.say(f"已为您转接人工客服，当前排队第 {queue_position(ctx.session, handoff)} 位，请稍候，"
+                "客服会看到您刚才说的内容，无需重复。")
+    else:
+
+        handoff.status = HandoffStatus.CALLBACK.value
+        handoff.ticket = f"LY{ctx.local_now:%Y%m%d}{handoff.id:04d}"
+        why = "暂时没有客服在线" if in_hours else (f"今天是{day_kind}，人工客服休息" if day_kind and day_kind != "周末"
+                                                else "现在是非工作时间")
+        if priority == Priority.URGENT:
+            ctx.say(f"{why}，已为您登记（编号 {handoff.ticket}），并已通知值班人员。")
+        else:
+            ctx.say(f"{why}，已为您登记回电（编号 {handoff.ticket}）。")
+            callback.start_for(ctx, handoff)
+    return handoff
+
+
+def claim(session: Session, handoff_id: int, staff: Staff, now: dt.datetime) -> Handoff:
+    """Atomically claim a waiting handoff; a second agent gets AlreadyClaimed."""
+    result = session.execute(
+        update(Handoff).where(Handoff.id == handoff_id, Handoff.status.in_(HandoffStatus.waiting()))
+        .values(status=HandoffStatus.CLAIMED.value, agent_id=staff.id, claimed_at=now).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        if session.get(Handoff, handoff_id) is None:
+            raise HandoffNotFound()
+        raise AlreadyClaimed()
+    handoff = session.get(Handoff, handoff_id)
+    session.refresh(handoff)
+    conversation = handoff.conversation
+    conversation.status = ConversationStatus.OPEN.value
+    conversation.assignee_id = staff.id
+    session.add(Message(conversation_id=conversation.id, sender="system", text=f"人工客服 {staff.display_name} 已接入",
+                        created_at=now))
+    return handoff
+
+
+def active_handoff(session: Session, conversation_id: int) -> Optional[Handoff]:
+    return session.scalar(_ACTIVE, {"conversation_id": conversation_id})
+
+
+_UNREAD = object()
+
+
+def waiting_state(session: Session, conversation_id: int, active: Any = _UNREAD) -> Optional[Dict[str, Any]]:
+    """The resident-facing state of the conversation's active handoff (None when there is none); ``active``: that
+    handoff (or None) when the caller has just read it."""
+    if active is _UNREAD:
+        active = active_handoff(session, conversation_id)
+    if active is None:
+        return None
+    position = queue_position(session, active) if active.status != HandoffStatus.CLAIMED else 0
+    return {"status": active.status, "priority": active.priority, "queue_position": position, "ticket": active.ticket,
+            "callback_at": iso(active.callback_at)}
+
+
+def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise ConversationNotFound()
+    if conversation.status != ConversationStatus.OPEN or conversation.assignee_id != staff.id:
+        raise NotOwner()
+    return conversation
+
+
+def agent_reply(session: Session, conversation_id: int, staff: Staff, text: str, now: dt.datetime,
+                private: bool = False) -> Message:
+    conversation = _owned(session, conversation_id, staff)
+    message = Message(conversation_id=conversation.id, sender="note" if private else "agent", text=text,
+                      staff_id=staff.id, created_at=now)
+    session.add(message)
+    session.flush()
+    return message
+
+
+def resolve(session: Session, conversation_id: int, staff: Staff, now: dt.datetime) -> Conversation:
+    conversation = _owned(session, conversation_id, staff)
+    handoff = active_handoff(session, conversation_id)
+    if handoff is not None:
+        handoff.status = HandoffStatus.RESOLVED.value
+        handoff.resolved_at = now
+    conversation.status = ConversationStatus.RESOLVED.value
+    conversation.assignee_id = None
+    conversation.waiting_since = None
+    session.add(Message(conversation_id=conversation.id, sender="bot",
+                        text="人工服务已结束，感谢您的耐心。还有其他问题可以随时问我。", created_at=now))
+    conversation.flow = None  # a callback's questions (phone, time) are moot once a person has handled it
+    if handoff is not None:
+
+        ratings.offer(session, handoff, now)  # 满意度评价: five buttons, or a typed digit 1–5 (bot/handoffs/ratings.py)
+    return conversation
+
+
+def release(session: Session, conversation_id: int, staff: Optional[Staff], now: dt.datetime) -> Conversation:
+    """Hand the conversation back to the queue (an agent's choice, or after the agent disconnected)."""
+    conversation = session.get(Conversation, conversation_id)
+    if staff is not None:
+        conversation = _owned(session, conversation_id, staff)
+    handoff = active_handoff(session, conversation_id)
+    if handoff is not None:
+        handoff.status = HandoffStatus.QUEUED.value
+        handoff.agent_id = None
+    conversation.status = ConversationStatus.PENDING.value
+    conversation.assignee_id = None
+    return conversation

@@ -1,0 +1,107 @@
+"""Editing the knowledge base files safely: one entry changed in place (comments and layout kept), validated like
+`wuye faq check`, written atomically.
+
+A save names the version of the file it was based on (:func:`bot.kb.knowledge.file_version`, given out with the entry):
+under an exclusive lock on a lock file beside the FAQ file (``fcntl.flock``, so it holds across threads, processes
+and instances sharing the data directory) the file is read, its version compared, the edit applied to what is on
+disk now, validated and written; a save based on an older version is refused (:class:`FaqEditConflict`), so no
+edit is ever lost.
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+from bot.core import yamlio
+from bot.core.errors import FaqEditConflict
+from bot.kb.knowledge import FaqEntry, KnowledgeBase, _parse_file, file_version, load_knowledge_base
+
+
+def _set_questions(seq: Any, questions: List[str]) -> None:
+    """Change the question list in place by its differences only, so untouched lines and their comments stay."""
+    old = [str(q) for q in seq]
+    ops = difflib.SequenceMatcher(a=old, b=questions, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in reversed(ops):
+        if tag != "equal":
+            seq[i1:i2] = questions[j1:j2]
+
+
+def render_faq_edit(original_text: str, faq_id: str, title: str, questions: List[str], answer: str) -> str:
+    """The file's text with one entry changed: a ruamel.yaml round trip, so everything else is written as it was."""
+    data = yamlio.load_round_trip(original_text)
+    item = next(e for e in data["faq"] if hasattr(e, "get") and str(e.get("id")) == faq_id)
+    if str(item.get("title")) != title:
+        item["title"] = title
+    _set_questions(item["questions"], questions)
+    if str(item.get("answer") or "").rstrip("\n") != answer.rstrip("\n"):
+        item["answer"] = yamlio.literal_block(answer)
+    return yamlio.dump_round_trip(data)
+
+
+def atomic_write(path, text: str) -> None:
+    directory = os.path.dirname(str(path))
+    fd, tmp = tempfile.mkstemp(prefix=".faq-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock for read-check-write of ``path``: ``.<name>.lock`` beside it, locked with flock."""
+    lock_path = path.with_name(f".{path.name}.lock")
+    with open(lock_path, "a", encoding="utf-8") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+Change = Callable[[FaqEntry], Tuple[str, List[str], str]]
+
+
+def edit_entry(settings, kb: KnowledgeBase, faq_id: str, change: Change,
+               base_version: Optional[str] = None) -> KnowledgeBase:
+    """Apply ``change`` (the entry as it is on disk now → title, questions, answer) to the entry's file under the
+    file's lock. Raises FaqEditConflict when ``base_version`` is given and the file is no longer that version (or
+    the entry is gone), KnowledgeBaseError when the result does not validate; nothing is written then."""
+    file_name = kb.entries[faq_id].file.rsplit("/", 1)[-1]
+    path = Path(settings.faq_dir) / file_name
+    with file_lock(path):
+        original = path.read_text(encoding="utf-8")
+        version = file_version(original)
+        if base_version is not None and base_version != version:
+            raise FaqEditConflict(version)
+        on_disk = next((e for e in _parse_file(original, f"data/faq/{file_name}", []) if e.id == faq_id), None)
+        if on_disk is None:  # moved or removed by someone else since this knowledge base was loaded
+            raise FaqEditConflict(version)
+        title, questions, answer = change(on_disk)
+        text = render_faq_edit(original, faq_id, title, [q.strip() for q in questions if q.strip()], answer)
+        new_kb = load_knowledge_base(settings.faq_dir, settings.communities_file, overrides={file_name: text})
+        atomic_write(path, text)
+        return new_kb
+
+
+def save_entry(settings, kb: KnowledgeBase, faq_id: str, title: str, questions: List[str], answer: str,
+               base_version: Optional[str] = None) -> KnowledgeBase:
+    """Validate exactly like `wuye faq check`, then write the entry's file atomically (see :func:`edit_entry`).
+    Raises KnowledgeBaseError, or FaqEditConflict for a save based on an older version of the file."""
+    return edit_entry(settings, kb, faq_id, lambda _entry: (title, questions, answer), base_version)
+
+
+def add_question(settings, kb: KnowledgeBase, faq_id: str, question: str) -> KnowledgeBase:
+    """One more phrasing for an entry, added to the entry as it is on disk now (nobody's edit is overwritten)."""
+    return edit_entry(settings, kb, faq_id, lambda e: (e.title, e.questions + [question.strip()], e.answer))

@@ -1,0 +1,287 @@
+"""Incidents: one problem many residents report at once (a peak: the water is off in 3栋, the lift is down).
+
+Reports of the same problem (``bot.routing.router.problem_kind``: water, power, gas, lift — keywords the NLU reading agrees
+with) in the same scope (a building from the resident's binding or a room/building named in the message; the whole
+小区 when the message says so) within ``window()`` of the incident's latest report are one incident:
+
+- the first report opens it (router rule 10c): a normal handoff — the one queue item — whose context card carries
+  the incident (count and reporters), or, when it came through the repair form, the work order (``link_work_order``);
+- each later report is linked to it (rule 10b, an ``IncidentReport``): the resident is told that the company knows
+  and what is being done, and nothing new is queued;
+- resolving it (``resolve``: staff API ``POST /api/agent/incidents/{id}/resolve``) sends the resolution to every
+  linked conversation (the API announces each through bot/realtime/live.py) and closes the incident's waiting handoff.
+
+An emergency is never merged: the router's emergency rules (1, 2) come first, so each emergency report is an urgent
+handoff of its own, as always. The window is ``WUYE_INCIDENT_WINDOW_MINUTES`` (default 120).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import zlib
+from typing import Any, Dict, List, Optional, Tuple
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from bot.core.domain import ConversationStatus, HandoffStatus
+from bot.core.errors import NotFound, WuyeError, check_text
+from bot.core.localtime import iso
+from bot.handoffs.handoff import open_handoff
+from bot.handoffs.incident_card import card, card_for_conversation, reporters, scope_label  # noqa: F401 - re-exported
+from bot.outages import notices
+from bot.routing.router import PROBLEM_KEYWORDS, PROBLEM_LABELS, is_outage_report, problem_kind
+from bot.storage.models import Conversation, Handoff, Incident, IncidentReport, Message, Staff, WorkOrder
+
+WHOLE_COMMUNITY = r"全小区|整个小区|小区.{0,4}(都|全)|全部楼|所有楼"
+DEFAULT_WINDOW_MINUTES = 120
+MAX_RESOLUTION = 1000
+
+
+class IncidentNotFound(NotFound):
+    code, message = "incident_not_found", "找不到这个故障事件"
+
+
+class IncidentAlreadyResolved(WuyeError):
+    status, code, message = 409, "incident_resolved", "这个故障事件已经处理完毕"
+
+
+class EmptyResolution(WuyeError):
+    status, code, message = 422, "empty_resolution", "请填写处理结果"
+
+
+def window() -> dt.timedelta:
+    """How long after its latest report an open incident still takes new reports (WUYE_INCIDENT_WINDOW_MINUTES)."""
+    try:
+        minutes = int(os.environ.get("WUYE_INCIDENT_WINDOW_MINUTES", DEFAULT_WINDOW_MINUTES))
+    except ValueError:
+        minutes = DEFAULT_WINDOW_MINUTES
+    return dt.timedelta(minutes=max(1, minutes))
+
+
+# --- scope -----------------------------------------------------------------------------------------------------------
+def building_of(ctx: Any) -> Optional[int]:
+    """The building this message is about: a room or building it names, else the bound household's."""
+    named = notices.building_in(ctx.reading.entities)
+    if named is not None:
+        return named
+    return ctx.household.building if ctx.household is not None else None
+
+
+def scope(ctx: Any) -> Tuple[Optional[int], bool]:
+    """(building, known): a building, or (None, True) when the message says the whole 小区, or (None, False)."""
+    building = building_of(ctx)
+    if building is not None:
+        return building, True
+    return None, bool(re.search(WHOLE_COMMUNITY, ctx.text))
+
+
+def open_incident_for(session: Session, community_id: str, building: Optional[int], kind: str,
+                      now: dt.datetime) -> Optional[Incident]:
+    """The open incident of that kind this scope's reports join: the building's, else the whole 小区's; only while
+    its latest report is within the window."""
+    candidates = list(session.scalars(select(Incident).where(
+        Incident.community_id == community_id, Incident.category == kind, Incident.status == "open")
+        .order_by(Incident.id.desc())))
+    for wanted in ([building, None] if building is not None else [None]):
+        for incident in candidates:
+            if incident.building == wanted and latest_report(session, incident) >= now - window():
+                return incident
+    return None
+
+
+def latest_report(session: Session, incident: Incident) -> dt.datetime:
+    return session.scalar(select(func.max(IncidentReport.created_at)).where(
+        IncidentReport.incident_id == incident.id)) or incident.created_at
+
+
+def incident_of(ctx: Any, kind: str) -> Optional[Incident]:
+    """The open incident this message would join: its scope's, or — scope not named — the one this conversation
+    already reported (a resident writing again about the same outage)."""
+    building, known = scope(ctx)
+    if known:
+        return open_incident_for(ctx.session, ctx.community_id, building, kind, ctx.now)
+    return ctx.session.scalar(select(Incident).join(IncidentReport, IncidentReport.incident_id == Incident.id).where(
+        IncidentReport.conversation_id == ctx.conversation.id, Incident.category == kind, Incident.status == "open")
+        .order_by(Incident.id.desc()))
+
+
+def state_fields(ctx: Any) -> Dict[str, Any]:
+    """What the router needs (ConversationState): the live notice kinds covering the resident, the kinds of open
+    incidents in their scope, and whether the scope is known."""
+    kind = problem_kind(ctx.reading)
+    if kind is None:  # nothing to look up: the rules only ask about these for water/power/gas/lift messages
+        return {}
+    building, known = scope(ctx)
+    live = notices.live(ctx.session, ctx.community_id, building, ctx.now, kinds=[kind])
+    incident = incident_of(ctx, kind)
+    return {"notice_kinds": (kind,) if live else (), "incident_kinds": (kind,) if incident else (),
+            "scope_known": known}
+
+
+# --- reports ---------------------------------------------------------------------------------------------------------
+def _message_id(ctx: Any) -> Optional[int]:
+    return ctx.session.scalar(select(Message.id).where(Message.conversation_id == ctx.conversation.id,
+                                                       Message.sender == "resident").order_by(Message.id.desc()))
+
+
+def _link(ctx: Any, incident: Incident) -> bool:
+    """Link this conversation to the incident (once); True when it is a new report."""
+    exists = ctx.session.scalar(select(IncidentReport.id).where(IncidentReport.incident_id == incident.id,
+                                                                IncidentReport.conversation_id == ctx.conversation.id))
+    if exists:
+        return False
+    ctx.session.add(IncidentReport(incident_id=incident.id, conversation_id=ctx.conversation.id,
+                                   message_id=_message_id(ctx), created_at=ctx.now))
+    ctx.session.flush()
+    return True
+
+
+def open_incident(ctx: Any, kind: str, reasons: List[str]) -> Incident:
+    """Rule 10c: the first report of an outage in its scope — the incident, and its handoff (the one queue item)."""
+
+    building, _ = scope(ctx)
+    if _serialise(ctx.session, ctx.community_id, building, kind, ctx.now):  # another instance opened it while we looked
+        return join(ctx, kind)
+    incident = Incident(community_id=ctx.community_id, building=building, category=kind, status="open",
+                        summary=f"{scope_label(building)}{PROBLEM_LABELS[kind]}：{ctx.text}"[:500], created_at=ctx.now)
+    ctx.session.add(incident)
+    ctx.session.flush()
+    _link(ctx, incident)
+    ctx.say(f"收到，{scope_label(building)}{PROBLEM_LABELS[kind]}的情况已登记，我们马上安排人员核实处理；"
+            "其他住户反映的同一问题会合并处理，处理完成后会在这里通知您。")
+    handoff = open_handoff(ctx, "normal", reasons)  # its context card carries the incident (bot/handoffs/handoff.py)
+    incident.handoff_id = handoff.id
+    return incident
+
+
+def _serialise(session: Session, community_id: str, building: Optional[int], kind: str, now: dt.datetime) -> bool:
+    """First reports at the same moment (several threads or instances): on PostgreSQL the scope's advisory lock is
+    held until this turn commits, and the open incident is looked for again once we hold it (True: found, join it).
+    SQLite serialises writers itself (a turn that lost the race is retried by the engine)."""
+    if session.bind.dialect.name != "postgresql":
+        return False
+    key = zlib.crc32(f"incident:{community_id}:{building}:{kind}".encode()) - 2**31
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    return open_incident_for(session, community_id, building, kind, now) is not None
+
+
+def progress_text(session: Session, incident: Incident) -> str:
+    """What is being done, as a resident reads it: the work order's state, or who has it."""
+    order = session.scalar(select(WorkOrder).where(WorkOrder.incident_id == incident.id).order_by(WorkOrder.id))
+    if order is not None:
+        return f"维修工单 {order.number} 当前状态：{order.status}"
+    handoff = session.get(Handoff, incident.handoff_id) if incident.handoff_id else None
+    if handoff is not None and handoff.status == HandoffStatus.CLAIMED and handoff.agent_id:
+        staff = session.get(Staff, handoff.agent_id)
+        return f"工作人员{staff.display_name if staff else ''}正在跟进处理"
+    return "已通知工作人员，正在安排人员核实抢修"
+
+
+def join(ctx: Any, kind: str) -> Optional[Incident]:
+    """Rule 10b: a later report of the same outage: linked to the open incident, told, nothing queued."""
+    incident = incident_of(ctx, kind)
+    if incident is None:  # resolved between the state and now: answer as a first report would be
+        open_incident(ctx, kind, [f"outage report: {PROBLEM_LABELS[kind]}"])
+        return None
+    new = _link(ctx, incident)
+    count = report_count(ctx.session, incident)
+    again = "" if new else "您反映的情况已经登记过了。"
+    ctx.say(f"{again}我们已经知道{scope_label(incident.building)}{PROBLEM_LABELS.get(incident.category, '')}的情况"
+            f"（已有 {count} 位住户反映），{progress_text(ctx.session, incident)}。处理完成后会第一时间在这里通知您，"
+            "无需重复报修。如有人员受困、漏水严重等紧急情况，请直接告诉我或拨打 "
+            f"{ctx.value('emergency_phone')}。")
+    refresh_card(ctx.session, incident)
+    return incident
+
+
+def link_work_order(ctx: Any, order: WorkOrder) -> None:
+    """A work order from the repair form about an outage (actions/repairs.py): linked to the open incident of its
+    scope, or the incident is opened with it, so later reports join it."""
+    description = order.description or ""
+    kind = next((k for k, pattern in PROBLEM_KEYWORDS if re.search(pattern, description)), None)
+    if kind is None or not is_outage_report(description):
+        return
+    named = re.search(r"(\d+)\s*(栋|号楼|幢|-)", order.location or "")
+    building = int(named.group(1)) if named else (ctx.household.building if ctx.household is not None else None)
+    if building is None and not re.search(WHOLE_COMMUNITY, description):
+        return
+    incident = open_incident_for(ctx.session, ctx.community_id, building, kind, ctx.now)
+    if incident is None:
+        incident = Incident(community_id=ctx.community_id, building=building, category=kind, status="open",
+                            summary=f"{scope_label(building)}{PROBLEM_LABELS[kind]}：{order.description}"[:500],
+                            created_at=ctx.now)
+        ctx.session.add(incident)
+        ctx.session.flush()
+    order.incident_id = incident.id
+    _link(ctx, incident)
+    refresh_card(ctx.session, incident)
+
+
+# --- staff views -----------------------------------------------------------------------------------------------------
+def report_count(session: Session, incident: Incident) -> int:
+    return session.scalar(select(func.count()).select_from(IncidentReport).where(
+        IncidentReport.incident_id == incident.id)) or 0
+
+
+def refresh_card(session: Session, incident: Incident) -> None:
+    """Keep the incident's handoff context card current (count, reporters)."""
+    handoff = session.get(Handoff, incident.handoff_id) if incident.handoff_id else None
+    if handoff is not None:
+        handoff.context = {**(handoff.context or {}), "incident": card(session, incident)}
+
+
+def incident_json(session: Session, incident: Incident, with_reporters: bool = False) -> Dict[str, Any]:
+    orders = [o.number for o in session.scalars(select(WorkOrder).where(WorkOrder.incident_id == incident.id))]
+    data = {"id": incident.id, "community_id": incident.community_id, "building": incident.building,
+            "scope_label": scope_label(incident.building), "category": incident.category,
+            "category_label": PROBLEM_LABELS.get(incident.category, incident.category), "status": incident.status,
+            "status_label": "已处理" if incident.status == "resolved" else "处理中", "summary": incident.summary,
+            "handoff_id": incident.handoff_id, "work_orders": orders, "reports": report_count(session, incident),
+            "created_at": iso(incident.created_at), "resolved_at": iso(incident.resolved_at),
+            "resolution": incident.resolution}
+    if with_reporters:
+        data["reporters"] = reporters(session, incident)
+    return data
+
+
+def get(session: Session, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise IncidentNotFound()
+    return incident
+
+
+def resolve(session: Session, incident_id: int, resolution: Any, now: dt.datetime) -> List[Tuple[int, int, List[str]]]:
+    """Close the incident with the resolution text: a bot message to every linked conversation (once each), its
+    waiting handoff resolved. Returns (conversation id, last message id before, event kinds) to announce."""
+    if not isinstance(resolution, str) or not resolution.strip():
+        raise EmptyResolution()
+    text = check_text(resolution, MAX_RESOLUTION)
+    incident = get(session, incident_id)
+    if incident.status != "open":
+        raise IncidentAlreadyResolved()
+    incident.status, incident.resolved_at, incident.resolution = "resolved", now, text
+    handoff = session.get(Handoff, incident.handoff_id) if incident.handoff_id else None
+    announcements = []
+    message = (f"【处理结果】{scope_label(incident.building)}{PROBLEM_LABELS.get(incident.category, '')}的问题已处理完毕："
+               f"{text}\n感谢您的耐心等待，如仍有问题请随时告诉我。")
+    for report in session.scalars(select(IncidentReport).where(IncidentReport.incident_id == incident.id,
+                                                               IncidentReport.told_resolved_at.is_(None))
+                                  .order_by(IncidentReport.id)):
+        before = session.scalar(select(func.max(Message.id)).where(
+            Message.conversation_id == report.conversation_id)) or 0
+        session.add(Message(conversation_id=report.conversation_id, sender="bot", text=message, created_at=now))
+        report.told_resolved_at = now
+        kinds = ["message_stored"]
+        if handoff is not None and handoff.conversation_id == report.conversation_id and \
+                handoff.status in HandoffStatus.waiting():
+            handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED.value, now
+            conversation = session.get(Conversation, report.conversation_id)
+            conversation.status = ConversationStatus.RESOLVED.value
+            conversation.waiting_since, conversation.priority, conversation.flow = None, None, None
+            kinds.append("resolved")
+        announcements.append((report.conversation_id, before, kinds))
+    refresh_card(session, incident)
+    return announcements

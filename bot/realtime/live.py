@@ -1,0 +1,289 @@
+"""The event stream: every stored change goes out through :func:`announce`, the one place that feeds the live
+hub (the conversation's topic for the widget and watching agents, the ``agents`` topic for the queue and typed
+events) and the conversation's channel sender (WeChat customer-service push for messages the resident did not
+get as the direct reply to their own message).
+
+Event kinds on the ``agents`` topic: handoff_opened, priority_raised, claimed, released, resolved,
+agent_timed_out, message_stored — each ``{"type": "event", "kind", "conversation_id", "handoff"}``, sent at once;
+the new queue (``{"type": "queue"}``) follows at once after a quiet moment, else within QUEUE_REFRESH_SECONDS, one
+publication for all the changes meanwhile (:func:`queue_changed`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+
+from bot.core import labels
+from bot.core.domain import ConversationStatus, HandoffStatus
+from bot.core.localtime import iso
+from bot.handoffs import handoff as handoffs
+from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
+
+logger = logging.getLogger(__name__)
+
+
+def message_json(message: Message, staff_names: Optional[Dict[int, str]] = None) -> Dict[str, Any]:
+    return {"type": "message", "id": message.id, "conversation_id": message.conversation_id, "sender": message.sender,
+            "text": message.text, "buttons": message.buttons or [], "at": iso(message.created_at),
+            "agent": (staff_names or {}).get(message.staff_id) if message.staff_id else None,
+            "client_id": message.client_id}  # the page's id for a resident message: the widget matches its own copy
+
+
+def staff_names(session) -> Dict[int, str]:
+    return {s.id: s.display_name for s in session.scalars(select(Staff))}
+
+
+_QUEUE = select(Handoff.id, Handoff.conversation_id, Handoff.priority, Handoff.status, Handoff.reasons, Handoff.ticket,
+                Handoff.created_at, Handoff.context[("household", "room")].as_string().label("room"),
+                Conversation.channel, Conversation.waiting_since) \
+    .join(Conversation, Conversation.id == Handoff.conversation_id) \
+    .where(Handoff.status.in_(HandoffStatus.waiting()))  # built once: the queue is read on every change of it
+
+
+def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
+    """The waiting handoffs in queue order, each with its conversation and last resident words (two queries; the
+    context card stays in the database, only its room is read)."""
+    rows = session.execute(_QUEUE).all()
+    rows.sort(key=handoffs.queue_key)
+    ids = {r.conversation_id for r in rows}
+    last_ids = select(func.max(Message.id)).where(Message.conversation_id.in_(ids), Message.sender == "resident") \
+        .group_by(Message.conversation_id)
+    summaries = dict(session.execute(select(Message.conversation_id, Message.text).where(Message.id.in_(last_ids)))
+                     .all()) if ids else {}
+    result = []
+    for r in rows:
+        summary = summaries.get(r.conversation_id)
+        since = r.waiting_since or r.created_at
+        result.append({
+            "handoff_id": r.id, "conversation_id": r.conversation_id, "priority": r.priority, "status": r.status,
+            "reasons": r.reasons, "ticket": r.ticket, "channel": r.channel,
+            "priority_label": labels.priority_label(r.priority), "status_label": labels.status_label(r.status),
+            "reasons_labels": labels.reason_labels(r.reasons), "channel_label": labels.channel_label(r.channel),
+            "summary": (summary[:60] if summary else ""),
+            "room": r.room,
+            "waiting_since": iso(since),
+            "waiting_seconds": int((now - since).total_seconds()),
+        })
+    return result
+
+
+def mine_json(session, staff_id: int) -> List[Dict[str, Any]]:
+    rows = session.scalars(select(Conversation).where(Conversation.status == ConversationStatus.OPEN, Conversation.assignee_id == staff_id))
+    return [{"conversation_id": c.id, "priority": c.priority, "channel": c.channel,
+             "priority_label": labels.priority_label(c.priority), "channel_label": labels.channel_label(c.channel)}
+            for c in rows]
+
+
+def conversation_status_label(conversation: Conversation, handoff: Optional[Handoff]) -> str:
+    """排队中 / 待回电 (a pending conversation whose handoff is a callback ticket) / 处理中 / 已解决 / 机器人接待."""
+    return status_label_of(conversation.status, handoff.status if handoff is not None else None)
+
+
+def status_label_of(conversation_status: str, handoff_status: Optional[str]) -> str:
+    if conversation_status == ConversationStatus.PENDING and handoff_status == "callback":
+        return labels.status_label("callback")
+    return labels.status_label(conversation_status)
+
+
+def conversation_json(session, conversation_id: int) -> Optional[Dict[str, Any]]:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        return None
+    names = staff_names(session)
+    handoff = session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id).order_by(Handoff.id.desc()))
+    return {
+        "id": conversation.id, "channel": conversation.channel, "status": conversation.status,
+        "priority": conversation.priority, "assignee": names.get(conversation.assignee_id),
+        "assignee_id": conversation.assignee_id,
+        "status_label": conversation_status_label(conversation, handoff),
+        "priority_label": labels.priority_label(conversation.priority),
+        "channel_label": labels.channel_label(conversation.channel),
+        "handoff": None if handoff is None else {"id": handoff.id, "status": handoff.status, "priority": handoff.priority,
+                                                 "reasons": handoff.reasons, "ticket": handoff.ticket,
+                                                 "context": handoff.context,
+                                                 "status_label": labels.status_label(handoff.status),
+                                                 "priority_label": labels.priority_label(handoff.priority),
+                                                 "reasons_labels": labels.reason_labels(handoff.reasons),
+                                                 "context_labels": labels.context_labels(handoff.context)},
+        "messages": [message_json(m, names) for m in conversation.messages],
+    }
+
+
+async def publish_queue(services, now: dt.datetime) -> None:
+    """The queue, read in a worker thread (it reads every waiting item: not on the event loop), to the agents."""
+    import asyncio
+
+    def build() -> List[Dict[str, Any]]:
+        with services.db.session() as session:
+            return queue_json(session, now)
+
+    await services.hub.publish("agents", {"type": "queue", "queue": await asyncio.to_thread(build)})
+
+
+async def publish_messages(services, conversation_id: int, after_id: int) -> None:
+    """Publish every message of the conversation newer than ``after_id`` plus its status to its topic."""
+    with services.db.session() as session:
+        names = staff_names(session)
+        messages = list(session.scalars(select(Message).where(Message.conversation_id == conversation_id,
+                                                              Message.id > after_id).order_by(Message.id)))
+        conversation = session.get(Conversation, conversation_id)
+        latest = session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id)
+                                .order_by(Handoff.id.desc()))
+        status = status_json(conversation, latest.status if latest is not None else None, names,
+                             handoffs.waiting_state(session, conversation_id))
+        payloads = [message_json(message, names) for message in messages]
+    await services.hub.publish_many(_conversation_events(conversation_id, payloads, status))
+
+
+def status_json(conversation: Conversation, handoff_status: Optional[str], names: Dict[int, str],
+                waiting: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    return {"type": "status", "conversation_id": conversation.id, "status": conversation.status,
+            "status_label": status_label_of(conversation.status, handoff_status),
+            "agent": names.get(conversation.assignee_id), "handoff": waiting}
+
+
+def _conversation_events(conversation_id: int, payloads: List[Dict[str, Any]],
+                         status: Dict[str, Any]) -> List[Tuple[str, Dict[str, Any]]]:
+    topic = f"conv:{conversation_id}"
+    return [(topic, payload) for payload in payloads] + [(topic, status)]
+
+
+def turn_announcement(session, conversation: Conversation, identity: ChatIdentity, stored: List[Message],
+                      waiting: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """What :func:`announce` publishes for a resident's turn, built by the engine at the end of the turn's
+    transaction (after the flush) from what it stored — the resident's message and the replies, the only messages
+    a resident turn writes — so the announcement reads nothing back."""
+    names = staff_names(session) if conversation.assignee_id else {}
+    latest = waiting["status"] if waiting else None  # the active handoff's status is the latest that matters here
+    return {"messages": [message_json(m, names) for m in stored],
+            "status": status_json(conversation, latest, names, waiting),
+            "channel": conversation.channel, "sender_id": identity.sender_id, "waiting": waiting,
+            "after_id": stored[0].id - 1}
+
+
+QUEUE_REFRESH_SECONDS = 0.25
+
+
+def queue_changed(services) -> None:
+    """Publish the agents' queue soon: at once when it was not published in the last QUEUE_REFRESH_SECONDS, else at
+    the end of that interval — one publication however many changes came meanwhile, each publication reading the
+    database after all of them.
+
+    Building the queue reads every waiting item; doing it for each change (every new handoff, every waiting
+    resident's new message) was the largest single cost of a busy server, and it ran on the event loop. The events
+    themselves (handoff_opened, claimed…) still go to the agents at once (:func:`_announce`)."""
+    import asyncio
+
+    services.queue_dirty = True
+    if services.queue_refresh is None or services.queue_refresh.done():
+        services.queue_refresh = asyncio.get_running_loop().create_task(_publish_queue_while_dirty(services))
+
+
+async def _publish_queue_while_dirty(services) -> None:
+    import asyncio
+
+    # single-threaded event loop: between the last check of queue_dirty and this task finishing nothing else runs,
+    # so a change marked after that check starts a new task (queue_changed sees this one done)
+    while services.queue_dirty:
+        services.queue_dirty = False
+        try:
+            await publish_queue(services, services.clock())
+        except DBAPIError:
+            logger.exception("could not publish the queue")
+        await asyncio.sleep(QUEUE_REFRESH_SECONDS)
+
+
+def resident_topic(channel: str, sender_id: str) -> str:
+    return f"resident:{channel}:{sender_id}"
+
+
+QUEUE_KINDS = {"handoff_opened", "priority_raised", "claimed", "released", "resolved", "agent_timed_out"}
+
+
+async def announce(services, conversation_id: int, after_id: int, kinds: List[str], push: bool = True,
+                   prepared: Optional[Dict[str, Any]] = None) -> None:
+    """Announce a stored change (see :func:`_announce`); a failure here (the database connection killed after the
+    change was committed) is logged and retried once, never turned into an error for a request whose data is safe
+    — the widget and console reload the history and the queue when they reconnect. ``prepared``: a resident
+    turn's :func:`turn_announcement` (its messages and state are then not read again)."""
+    for attempt in (1, 2):
+        try:
+            await _announce(services, conversation_id, after_id, kinds, push, prepared)
+            return
+        except DBAPIError:
+            if attempt == 2:
+                logger.exception("could not announce the change to conversation %s", conversation_id)
+
+
+async def _announce(services, conversation_id: int, after_id: int, kinds: List[str], push: bool = True,
+                    prepared: Optional[Dict[str, Any]] = None) -> None:
+    """The one place a stored change goes out (see the module docstring). ``after_id``: the last message id
+    before the change; ``push``: also send the new agent/bot/system messages through the channel's own sender
+    (False for a resident's own turn, whose replies travel back as the response to it)."""
+    if prepared is not None:  # one publication for all of the turn's events (one Redis message)
+        events = _conversation_events(conversation_id, prepared["messages"], prepared["status"])
+        channel, sender_id, waiting = prepared["channel"], prepared["sender_id"], prepared["waiting"]
+    else:
+        await publish_messages(services, conversation_id, after_id)
+        events = []
+        with services.db.session() as session:
+            conversation = session.get(Conversation, conversation_id)
+            channel = conversation.channel
+            waiting = handoffs.waiting_state(session, conversation_id)
+            sender_id = conversation.identity.sender_id
+    if "message_stored" in kinds:  # sockets of this resident that follow no conversation yet start following it
+        events.append((resident_topic(channel, sender_id), {"type": "conversation", "conversation_id": conversation_id}))
+    for kind in kinds:
+        if kind != "message_stored":
+            events.append(("agents", {"type": "event", "kind": kind, "conversation_id": conversation_id,
+                                      "channel": channel, "handoff": waiting}))
+    await services.hub.publish_many(events)
+    if QUEUE_KINDS & set(kinds) or (waiting is not None and "message_stored" in kinds):  # (last words changed)
+        queue_changed(services)
+    if push and channel == "wechat" and getattr(services, "wechat", None) is not None:
+        await services.wechat.push_new_messages(conversation_id, after_id)
+
+
+def last_message_id(session, conversation_id: int) -> int:
+    return session.scalar(select(Message.id).where(Message.conversation_id == conversation_id)
+                          .order_by(Message.id.desc())) or 0
+
+
+def conversation_of(session, channel: str, sender_id: str) -> Optional[Conversation]:
+    """The latest conversation of a channel identity, or None."""
+    identity = session.scalar(select(ChatIdentity).where(ChatIdentity.channel == channel,
+                                                         ChatIdentity.sender_id == sender_id))
+    if identity is None:
+        return None
+    return session.scalar(select(Conversation).where(Conversation.identity_id == identity.id)
+                          .order_by(Conversation.id.desc()))
+
+
+async def run_turn(services, channel: str, sender_id: str, text: str, photos: List[str],
+                   before_publish: Optional[Callable[[int], None]] = None, community_id: Optional[str] = None,
+                   client_id: Optional[str] = None, client_ip: Optional[str] = None) -> Dict[str, Any]:
+    """One resident turn through the engine (in a worker thread), then announced: the new messages to the
+    conversation's topic and, when a handoff is involved, the event and the queue to the agents. ``before_publish``
+    gets the conversation id first, so a caller can subscribe to it before its own first message is published.
+    ``client_id``: the widget's id for the message; a resend of one already stored is answered with the stored
+    replies and nothing new is stored or announced (the answer then has ``"duplicate": true``)."""
+    import asyncio
+    import contextvars
+    import functools
+
+    # on the turn threads (settings.turn_threads), with this request's context (its request id in the log lines)
+    call = functools.partial(contextvars.copy_context().run, services.engine.handle, channel, sender_id, text,
+                             photos or None, community_id, client_id, client_ip)
+    result = await asyncio.get_running_loop().run_in_executor(services.turn_executor, call)
+    if before_publish is not None:
+        before_publish(result.conversation_id)
+    if result.duplicate:
+        return {**result.as_api(), "duplicate": True}
+    prepared = result.announcement
+    await announce(services, result.conversation_id, prepared["after_id"], result.changes, push=False,
+                   prepared=prepared)
+    return result.as_api()

@@ -1,0 +1,1 @@
+"""Figures for admins and operators: the admin figures, CSV exports, Prometheus metrics."""

@@ -1,0 +1,200 @@
+"""What the admin pages report: the questions the bot failed on (grouped by similarity) and the figures."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import statistics
+from collections import Counter, defaultdict
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import select
+
+from bot.core import labels
+from bot.core.localtime import to_local, to_utc
+from bot.storage.models import Conversation, Handoff, Message, Rating, Staff
+
+# what a failed question's route was, in words (the failures tab's 类型)
+FAILURE_LABELS: Dict[str, str] = {
+    "clarify": "没听懂，请业主说明", "nonsense": "看不懂的内容", "not_helpful": "业主表示回答没有帮助",
+    "repeat": "重复问同一个问题", "two_failed": "连续两次没能理解", "reject": "超出服务范围", "out_of_scope": "超出服务范围",
+    "handoff": "转人工",
+}
+
+
+def failure_label(code: Optional[str]) -> str:
+    return FAILURE_LABELS.get(code or "") or labels.ACTION_LABELS.get(code or "", "其他原因")
+
+
+def reason_group_label(key: str) -> str:
+    """A handoff reason as grouped in the reports (the part before ":", the score dropped: "emergency keyword") in
+    Chinese; a key that is already Chinese (the words of one of several requests) is shown as it is."""
+    if not re.search(r"[A-Za-z]", key):
+        return key or "其他原因"
+    label = labels.reason_label(key)
+    return labels.PREFIX_REASONS.get(key.strip(), label) if label == "其他原因" else label
+
+
+def _bigrams(text: str) -> set:
+    text = re.sub(r"\s+", "", text)
+    return {text[i:i + 2] for i in range(max(1, len(text) - 1))}
+
+
+def group_similar(texts: List[Dict[str, Any]], threshold: float = 0.3) -> List[Dict[str, Any]]:
+    groups: List[Dict[str, Any]] = []
+    for item in texts:
+        grams = _bigrams(item["text"])
+        best = None
+        for group in groups:
+            inter = len(grams & group["grams"])
+            union = len(grams | group["grams"]) or 1
+            if inter / union >= threshold:
+                best = group
+                break
+        if best is None:
+            groups.append({"grams": grams, "items": [item]})
+        else:
+            best["items"].append(item)
+            best["grams"] |= grams
+    result = []
+    for group in sorted(groups, key=lambda g: -len(g["items"])):
+        items = group["items"]
+        suggestions = Counter(i["suggested_faq"] for i in items if i.get("suggested_faq"))
+        result.append({"text": items[0]["text"], "count": len(items), "examples": items[:10],
+                       "suggested_faq": suggestions.most_common(1)[0][0] if suggestions else None,
+                       "reasons": sorted({i["reason"] for i in items})})
+    return result
+
+
+def failures(session, limit: int = 500) -> Dict[str, Any]:
+    rows = list(session.scalars(select(Message).where(Message.sender == "resident", Message.nlu.isnot(None))
+                                .order_by(Message.id.desc()).limit(5000)))
+    failed = []
+    question_before: Dict[int, Message] = {}  # a rejection's failed question is the one answered before it
+    for older, newer in zip(rows[1:], rows):
+        if older.conversation_id == newer.conversation_id:
+            question_before[newer.id] = older
+    for m in rows:
+        route = (m.nlu or {}).get("route") or {}
+        decision = route.get("decision")
+        # the route stored is the one taken: "failed" marks failed understandings (unclear, nonsense, rejected or
+        # repeated answers, the handoff after two of them); routes stored before that flag existed are read as before
+        legacy = "failed" not in route and (decision == "clarify" or (decision == "handoff" and any(
+            "failed" in r or "rejected" in r for r in route.get("reasons", []))))
+        if route.get("failed") or decision == "reject" or legacy:
+            subject = m
+            if route.get("action") in ("not_helpful", "repeat") or "rejected" in " ".join(route.get("reasons", [])):
+                subject = question_before.get(m.id, m)
+            faq = (subject.nlu or {}).get("faq") or {}
+            failed.append({"message_id": subject.id, "text": subject.text, "reason": route.get("action") or decision,
+                           "suggested_faq": faq.get("id"), "at": subject.created_at.isoformat()})
+        if len(failed) >= limit:
+            break
+    reasons: Counter = Counter()
+    for h in session.scalars(select(Handoff)):
+        for r in h.reasons:
+            reasons[re.sub(r"\s*\(.*\)$", "", r.split(":")[0])] += 1
+    groups = group_similar(failed)
+    for group in groups:
+        group["reasons_labels"] = [failure_label(r) for r in group["reasons"]]
+    return {"groups": groups, "handoff_reasons": dict(reasons.most_common()),
+            "handoff_reasons_labels": {k: reason_group_label(k) for k in reasons}}
+
+
+def figures(session, days: int = 14, today: Optional[dt.date] = None, start: Optional[dt.date] = None,
+            end: Optional[dt.date] = None) -> Dict[str, Any]:
+    """The admin's 运营数据. Without a range: all-time totals and the last ``days`` days (UTC dates) per day. With
+    ``start``/``end`` (小区-local dates, both included, as the CSV exports read them): every figure is about the
+    conversations and handoffs created in the range, one entry per day of it. Codes come with ``*_labels`` maps."""
+    if start is not None and end is not None:
+        return _labelled(_figures_in_range(session, start, end))
+    return _labelled(_figures(session, days, today))
+
+
+def _labelled(result: Dict[str, Any]) -> Dict[str, Any]:
+    result["priority_labels"] = {p: labels.priority_label(p) for p in result["handoffs_by_priority"]}
+    result["reason_labels"] = {r: reason_group_label(r) for r in result["handoffs_by_reason"]}
+    return result
+
+
+def _figures_in_range(session, first: dt.date, last: dt.date) -> Dict[str, Any]:
+    low = to_utc(dt.datetime.combine(first, dt.time()))
+    high = to_utc(dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
+    conversations = list(session.scalars(select(Conversation).where(Conversation.created_at >= low,
+                                                                    Conversation.created_at < high)))
+    handoffs = list(session.scalars(select(Handoff).where(Handoff.created_at >= low, Handoff.created_at < high)))
+    ever_handed = {h.conversation_id for h in session.scalars(select(Handoff).where(
+        Handoff.conversation_id.in_([c.id for c in conversations])))} if conversations else set()
+    days = (last - first).days + 1
+    return _figures(session, days, last, conversations, handoffs, ever_handed, day_of=lambda t: to_local(t).date(),
+                    window=(first, last))
+
+
+def _figures(session, days: int = 14, today: Optional[dt.date] = None, conversations=None, handoffs=None,
+             handed=None, day_of=lambda t: t.date(), window=None) -> Dict[str, Any]:
+    today = today or dt.date.today()
+    start = today - dt.timedelta(days=days - 1)
+    conversations = list(session.scalars(select(Conversation))) if conversations is None else conversations
+    handoffs = list(session.scalars(select(Handoff))) if handoffs is None else handoffs
+    handed = {h.conversation_id for h in handoffs} if handed is None else handed
+    per_day: Dict[str, Dict[str, Any]] = defaultdict(lambda: {"conversations": 0, "bot_only": 0, "handoffs": 0, "waits": []})
+    for c in conversations:
+        day = day_of(c.created_at)
+        if day >= start:
+            per_day[day.isoformat()]["conversations"] += 1
+            per_day[day.isoformat()]["bot_only"] += c.id not in handed
+    by_priority: Counter = Counter()
+    by_reason: Counter = Counter()
+    waits = []
+    for h in handoffs:
+        by_priority[h.priority] += 1
+        for r in h.reasons:
+            by_reason[re.sub(r"\s*\(.*\)$", "", r.split(":")[0])] += 1
+        day = day_of(h.created_at)
+        if day >= start:
+            per_day[day.isoformat()]["handoffs"] += 1
+            if h.claimed_at:
+                wait = (h.claimed_at - h.created_at).total_seconds()
+                per_day[day.isoformat()]["waits"].append(wait)
+                waits.append(wait)
+    series = []
+    for i in range(days):
+        day = (start + dt.timedelta(days=i)).isoformat()
+        d = per_day.get(day, {"conversations": 0, "bot_only": 0, "handoffs": 0, "waits": []})
+        series.append({"day": day, "conversations": d["conversations"], "bot_only": d["bot_only"],
+                       "handoffs": d["handoffs"],
+                       "median_wait_seconds": statistics.median(d["waits"]) if d["waits"] else None})
+    total = len(conversations)
+    return {
+        **({"start": window[0].isoformat(), "end": window[1].isoformat()} if window else
+           {"start": start.isoformat(), "end": today.isoformat()}),
+        "ratings": rating_figures(session, start, days),
+        "conversations": total,
+        "bot_only_share": (sum(1 for c in conversations if c.id not in handed) / total) if total else None,
+        "handoffs_by_priority": dict(by_priority), "handoffs_by_reason": dict(by_reason.most_common()),
+        "median_wait_seconds": statistics.median(waits) if waits else None,
+        "per_day": series,
+    }
+
+
+def _average(scores: List[int]) -> Optional[float]:
+    return round(sum(scores) / len(scores), 2) if scores else None
+
+
+def rating_figures(session, start: dt.date, days: int) -> Dict[str, Any]:
+    """满意度评价: every rating's average and count, per agent (all time) and per day (the figures' window)."""
+    rows = list(session.scalars(select(Rating)))
+    names = {s.id: s.display_name for s in session.scalars(select(Staff))}
+    by_agent: Dict[Optional[int], List[int]] = defaultdict(list)
+    by_day: Dict[str, List[int]] = defaultdict(list)
+    for r in rows:
+        by_agent[r.agent_id].append(r.score)
+        if r.created_at.date() >= start:
+            by_day[r.created_at.date().isoformat()].append(r.score)
+    return {
+        "count": len(rows), "average": _average([r.score for r in rows]),
+        "by_agent": [{"agent_id": agent_id, "agent": names.get(agent_id, "未知客服"), "count": len(scores),
+                      "average": _average(scores), "scores": {str(n): scores.count(n) for n in range(1, 6)}}
+                     for agent_id, scores in sorted(by_agent.items(), key=lambda kv: -len(kv[1]))],
+        "per_day": [{"day": day, "count": len(by_day.get(day, [])), "average": _average(by_day.get(day, []))}
+                    for day in ((start + dt.timedelta(days=i)).isoformat() for i in range(days))],
+    }

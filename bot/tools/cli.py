@@ -1,0 +1,450 @@
+"""The `wuye` command: train, parse, faq check/export, eval, bench, apikey, serve.
+
+Heavy imports (Rasa, TensorFlow) happen inside the commands, so `wuye --help` and `wuye faq check` are fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from sqlalchemy import select
+
+from bot.access import auth
+from bot.access.auth import sign_community_link
+from bot.access.passwords import verify_password
+from bot.core import logs
+from bot.core.domain import ConversationStatus
+from bot.core.errors import InvalidSender, WuyeError, check_identifier
+from bot.core.settings import Settings, apply_process_env_defaults, get_settings
+from bot.kb.community import load_communities
+from bot.kb.knowledge import KnowledgeBaseError, load_knowledge_base
+from bot.main import create_app
+from bot.nlu.lexicon import check_lexicon
+from bot.nlu.normalize import check_tables
+from bot.nlu.parser import NluParser
+from bot.nlu.training import current_model, train, write_faq_training_data
+from bot.routing.router import first_message_route
+from bot.services import build_services
+from bot.storage.db import open_database
+from bot.storage.models import Staff
+from bot.tools import evaluation, selection
+from bot.tools.bench import bench_nlu
+from bot.tools.bench_serve import bench_serve
+from bot.tools.demo import DEMO_PASSWORDS, load_demo_data
+from bot.tools.screenshots import take_screenshots
+from bot.tools.serving import serve_workers
+from bot.work_orders import sla
+
+apply_process_env_defaults()  # before Rasa/TensorFlow are imported by any command
+
+
+def _quiet_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for name in ("rasa", "tensorflow", "absl", "jieba", "py.warnings", "matplotlib"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        import warnings
+
+        warnings.filterwarnings("ignore")
+        # libraries imported later put their own filters first ("once"/"always" for DeprecationWarning): warnings
+        # go to the "py.warnings" logger instead, silenced above, so training prints no page of them
+        logging.captureWarnings(True)
+        try:
+            import jieba
+
+            jieba.setLogLevel(logging.ERROR)
+        except ImportError:  # pragma: no cover
+            pass
+
+
+def load_parser(settings: Settings, train_if_missing: bool = True):
+    """The NLU for the current data: trains first if the model is missing or stale."""
+
+    if train_if_missing:
+        result = train(settings)
+        if result.trained:
+            print(f"trained {result.model_path.name} in {result.seconds:.1f} s", file=sys.stderr)
+        return NluParser.load(result.model_path)
+    model = current_model(settings)
+    if model is None:
+        raise SystemExit("no trained model in models/: run `wuye train`")
+    return NluParser.load(model)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+
+    result = train(get_settings(), force=args.force)
+    if result.trained:
+        print(f"trained {result.model_path} in {result.seconds:.1f} s (fingerprint {result.fingerprint[:16]})")
+    else:
+        print(f"up to date: {result.model_path} (fingerprint {result.fingerprint[:16]}); use --force to retrain")
+    return 0
+
+
+def parse_json(parser, text: str, with_tokens: bool = False, faq_support=None) -> dict:
+
+    reading = parser.parse(text)
+    out = reading.as_api()
+    out["route"] = first_message_route(reading, parser.parse, faq_support=faq_support).as_api()
+    if with_tokens:
+        out["tokens"] = reading.tokens
+    return out
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not args.texts:
+        print("usage: wuye parse TEXT... | wuye parse -", file=sys.stderr)
+        return 2
+    parser = load_parser(settings, train_if_missing=not args.no_train)
+
+    support = load_knowledge_base(settings.faq_dir, settings.communities_file).support
+    texts = args.texts
+    if texts == ["-"]:
+        for line in sys.stdin:
+            text = line.rstrip("\n")
+            if not text.strip():
+                continue
+            print(json.dumps(parse_json(parser, text, args.tokens, support), ensure_ascii=False), flush=True)
+        return 0
+    for text in texts:
+        print(json.dumps(parse_json(parser, text, args.tokens, support), ensure_ascii=False))
+    return 0
+
+
+def cmd_faq(args: argparse.Namespace) -> int:
+
+
+    settings = get_settings()
+    table_problems = check_tables(settings.normalize_dir)
+    for problem in table_problems:
+        print(f"error: {settings.normalize_dir}/{problem}", file=sys.stderr)
+
+    lexicon_problems = check_lexicon(settings.lexicon_dir)  # the general-knowledge names (data/nlu/lexicon)
+    for problem in lexicon_problems:
+        print(f"error: {settings.lexicon_dir}/{problem}", file=sys.stderr)
+    table_problems = list(table_problems) + list(lexicon_problems)
+
+    sla_problems = sla.check(settings.data_dir / "sla.yml", [c.id for c in load_communities(settings.communities_file)])
+    for problem in sla_problems:  # the work-order desk's time limits (data/sla.yml)
+        print(f"error: {problem}", file=sys.stderr)
+    table_problems = list(table_problems) + list(sla_problems)
+    try:
+        kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    except KnowledgeBaseError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"{len(exc.problems) + len(table_problems)} problem(s) in the knowledge base and normalisation tables",
+              file=sys.stderr)
+        return 1
+    if table_problems:
+        print(f"{len(table_problems)} problem(s) in the normalisation tables", file=sys.stderr)
+        return 1
+    if args.faq_command == "export":
+
+        path = write_faq_training_data(settings, kb)
+        print(f"wrote {path}")
+        return 0
+    questions = sum(len(e.questions) for e in kb.entries.values())
+    print(f"ok: {len(kb.entries)} FAQ entries, {questions} questions, {len(kb.communities)} communities; "
+          f"normalisation tables ok; work-order SLAs ok")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+
+    settings = get_settings()
+    out_dir = Path(args.out)
+    if args.smp2017:
+        result = evaluation.evaluate_smp2017(settings, Path(args.smp2017), out_dir)
+        print(result["markdown"])
+        print(f"reports: {out_dir}/smp2017.json, {out_dir}/smp2017.md")
+        return 0
+    parser = load_parser(settings)
+    report = evaluation.evaluate_heldout(parser, evaluation.load_heldout(settings.heldout_file))
+    md = evaluation.heldout_markdown(report)
+    evaluation.write_reports(report, md, out_dir, "heldout")
+    print(md.split("\nErrors:")[0])
+
+    support = load_knowledge_base(settings.faq_dir, settings.communities_file).support
+    for stem, path in (("styles", settings.styles_heldout_file), ("styles_b", settings.styles_b_heldout_file)):
+        items = evaluation.load_styles(path)
+        styles = evaluation.evaluate_styles(parser, items, support)
+        styles["in_conversation"] = evaluation.evaluate_styles_in_conversation(settings, parser, items)
+        smd = evaluation.styles_markdown(styles, str(path.relative_to(settings.root)))
+        evaluation.write_reports(styles, smd, out_dir, stem)
+        print(smd.split("\nErrors")[0])
+    followups = evaluation.evaluate_followups(settings, parser, evaluation.load_followups(settings.followups_heldout_file))
+    fmd = evaluation.followups_markdown(followups)
+    evaluation.write_reports(followups, fmd, out_dir, "followups")
+    print(fmd.split("\nErrors")[0])
+    print(f"reports: {out_dir}/heldout.json, {out_dir}/heldout.md, {out_dir}/styles[_b].json, {out_dir}/styles[_b].md, "
+          f"{out_dir}/followups.json, {out_dir}/followups.md")
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+
+    report = selection.run(get_settings(), Path(args.out) / "cv.json", quick=args.quick, with_rasa=args.with_rasa)
+    md = selection.markdown(report)
+    (Path(args.out) / "cv.md").write_text(md + "\n", encoding="utf-8")
+    print(md)
+    print(f"reports: {args.out}/cv.json, {args.out}/cv.md")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "serve":
+
+        print(bench_serve(get_settings(), seconds=args.seconds, postgres_url=args.postgres, workers=args.workers))
+        return 0
+
+    print(bench_nlu(get_settings(), n=args.messages))
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+
+    settings = get_settings()
+    db = open_database(settings.database_url)
+    with db.session() as session:
+        counts = load_demo_data(session, load_communities(settings.communities_file))
+    if counts.get("households"):
+        print("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        print("staff logins: " + ", ".join(f"{u}/{p}" for u, p in DEMO_PASSWORDS.items()))
+    else:
+        print("database already has data: nothing loaded")
+    return 0
+
+
+def render_turn(result) -> str:
+
+    lines = []
+    for reply in result.replies:
+        lines.append("助手> " + reply.text.replace("\n", "\n      "))
+        if reply.buttons:
+            lines.append("      " + "  ".join(f"[{i + 1}] {b.title}" for i, b in enumerate(reply.buttons)))
+    if result.handoff:
+        h = result.handoff
+        extra = f"，排队第 {h['queue_position']} 位" if h["queue_position"] else ""
+        ticket = f"，留言编号 {h['ticket']}" if h.get("ticket") else ""
+        lines.append(f"      〔人工：{h['status']}，优先级 {h['priority']}{extra}{ticket}〕")
+    if not result.replies and result.status == ConversationStatus.OPEN:
+        lines.append("      〔人工客服正在处理，助手保持安静〕")
+    return "\n".join(lines)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+
+    settings = get_settings()
+    services = build_services(settings, load_parser(settings))
+    sender = args.sender
+    print(f"wuye 对话（身份 {sender}；输入数字选择按钮，Ctrl-D 退出）")
+    last_buttons = []
+    while True:
+        try:
+            text = input("我> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not text:
+            continue
+        if text.isdigit() and 0 < int(text) <= len(last_buttons):
+            text = last_buttons[int(text) - 1].payload
+        try:
+            result = services.engine.handle("cli", sender, text, community_id=args.community)
+        except WuyeError as exc:  # empty, too long, corrupt text
+            print(f"错误：{exc.message}")
+            continue
+        last_buttons = [b for r in result.replies for b in r.buttons]
+        print(render_turn(result))
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    """API keys for `/api/chat`: create (the key is printed once), list, revoke."""
+    import datetime as dt
+
+
+    db = open_database(get_settings().database_url)
+    now = dt.datetime.now()
+    with db.session() as session:
+        if args.apikey_command == "create":
+            try:
+                name = check_identifier(args.name, max_len=64).strip()
+            except InvalidSender:
+                print("名称必须是 1–64 个可见字符", file=sys.stderr)
+                return 2
+            row, key = auth.create_api_key(session, name, None, now)
+            print(key)
+            print(f"API 密钥 #{row.id}「{row.name}」已创建。密钥只显示这一次，请立即保存；"
+                  f"调用 /api/chat 时放在请求头 Authorization: Bearer <密钥> 里。", file=sys.stderr)
+            return 0
+        if args.apikey_command == "revoke":
+            row = auth.revoke_api_key(session, args.id, now)
+            if row is None:
+                print(f"找不到 API 密钥 #{args.id}", file=sys.stderr)
+                return 1
+            print(f"API 密钥 #{row.id}「{row.name}」已吊销")
+            return 0
+        for row in auth.list_api_keys(session):
+            state = f"已吊销 {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "有效"
+            print(f"#{row.id}\t{row.prefix}…\t{row.name}\t创建于 {row.created_at:%Y-%m-%d %H:%M}\t{state}")
+    return 0
+
+
+def cmd_screenshots(args: argparse.Namespace) -> int:
+
+    settings = get_settings()
+    for path in take_screenshots(settings, load_parser(settings), Path(args.out), args.chromium):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+
+    settings = get_settings()
+    logs.configure()  # one JSON object a line, with the request id, phone numbers masked
+    host, port = args.host or settings.host, args.port or settings.port
+    if args.workers > 1:  # each worker loads the model (~1.5 s, ~320 MB); share events and limits with Redis/PostgreSQL
+
+        train(settings)  # once, before the workers start, not once per worker
+
+        serve_workers(host, port, args.workers)  # one listening socket per worker (SO_REUSEPORT), see bot/tools/serving.py
+    else:
+        app = create_app(settings, on_ready=lambda services: print(welcome(services, host, port), file=sys.stderr,
+                                                                   flush=True))
+        uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None, access_log=False)
+    return 0
+
+
+def cmd_community_link(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+
+    settings = get_settings()
+    known = {c.id: c for c in load_communities(settings.communities_file)}
+    if args.community not in known:
+        print(f"error: no 小区 {args.community!r} in {settings.communities_file} (known: {', '.join(known)})",
+              file=sys.stderr)
+        return 2
+    base = (args.base or f"http://{settings.host}:{settings.port}").rstrip("/")
+    link = sign_community_link(settings.secret_key, args.community)
+    print(f"{known[args.community].values.get('community_name', args.community)}")
+    print(f"widget: {base}/?c={quote(link)}")
+    print(f'embed:  <script src="{base}/embed.js" data-community="{link}" async></script>')
+    return 0
+
+
+PAGES = [("/", "住户聊天窗口 resident widget", None), ("/agent", "客服工作台 agent console", "agent"),
+         ("/admin", "管理后台 admin page", "admin"), ("/desk", "工单台 work-order desk", "tech1"),
+         ("/docs", "API 文档 (Swagger UI)", None)]
+
+
+def welcome(services, host: str, port: int) -> str:
+    """What to open once the server is up, with the demo sign-ins while they still have their demo passwords."""
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    with services.db.session() as session:
+        demo = {s.username for s in session.scalars(select(Staff).where(Staff.username.in_(DEMO_PASSWORDS)))
+                if verify_password(DEMO_PASSWORDS[s.username], s.password_hash)}
+    lines = ["", "wuye 物业客服助手 is ready — open:"]
+    for path, label, user in PAGES:
+        login = f"   sign in: {user} / {DEMO_PASSWORDS[user]}" if user in demo else ""
+        lines.append(f"  {base + path:<32} {label}{login}")
+    if demo:
+        lines.append("  (demo accounts with demo passwords: change them before real use)")
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wuye", description="物业客服助手 wuye")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Rasa/TensorFlow logs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train the NLU model into models/ (skips when nothing changed)")
+    t.add_argument("--force", action="store_true", help="retrain even if the model is up to date")
+    t.set_defaults(func=cmd_train)
+
+    pa = sub.add_parser("parse", help="parse texts into the /api/parse JSON shape ('-' reads stdin)")
+    pa.add_argument("texts", nargs="*")
+    pa.add_argument("--tokens", action="store_true", help="also print the jieba tokens")
+    pa.add_argument("--no-train", action="store_true", help="use the newest model, never train")
+    pa.set_defaults(func=cmd_parse)
+
+    f = sub.add_parser("faq", help="knowledge base tools")
+    fsub = f.add_subparsers(dest="faq_command", required=True)
+    fsub.add_parser("check", help="validate data/faq/*.yml (errors with file and line)")
+    fsub.add_parser("export", help="write the generated Rasa training data for faq/<id>")
+    f.set_defaults(func=cmd_faq)
+
+    e = sub.add_parser("eval", help="evaluate on the held-out set, or on SMP2017 with --smp2017 DIR")
+    e.add_argument("--smp2017", metavar="DIR", help="SMP2017-ECDT task 1 folder (train/dev/test.tsv)")
+    e.add_argument("--out", default="reports", help="where to write the JSON and Markdown reports")
+    e.set_defaults(func=cmd_eval)
+
+    cv = sub.add_parser("cv", help="choose the intent/FAQ design and thresholds by leave-one-author/style-out CV")
+    cv.add_argument("--out", default="reports")
+    cv.add_argument("--quick", action="store_true", help="only the chosen design")
+    cv.add_argument("--with-rasa", action="store_true", help="also the stock Rasa anchor (ResponseSelector; ~6 min)")
+    cv.set_defaults(func=cmd_cv)
+
+    b = sub.add_parser("bench", help="benchmarks")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+    bn = bsub.add_parser("nlu", help="parse latency p50/p99, throughput, model load time, peak memory")
+    bn.add_argument("--messages", type=int, default=1000)
+    bs = bsub.add_parser("serve", help="stock `rasa run` /model/parse vs `wuye serve` /api/parse side by side, "
+                                       "then /api/chat on SQLite and PostgreSQL")
+    bs.add_argument("--seconds", type=float, default=8.0, help="load per point")
+    bs.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+                    help="an admin URL: a scratch database is created and dropped ('' to skip)")
+    bs.add_argument("--workers", type=int, default=2, help="wuye serve workers for the PostgreSQL /api/chat run")
+    b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("demo-data", help="load the demo communities, households, bills, parking and work orders")
+    d.set_defaults(func=cmd_demo_data)
+
+    c = sub.add_parser("chat", help="talk to the assistant in the terminal (as a resident)")
+    c.add_argument("--sender", default="cli-admin", help="chat identity to use")
+    c.add_argument("--community", default=None, help="community id for an unbound identity")
+    c.set_defaults(func=cmd_chat)
+
+    cl = sub.add_parser("community-link", help="the signed widget link and embed line of one 小区 (its numbers, hours "
+                                                "and on-duty phone answer residents who open it)")
+    cl.add_argument("community", help="the 小区 id (data/communities.yml)")
+    cl.add_argument("--base", default="", help="the public address, e.g. https://wuye.example.com (default: WUYE_HOST:WUYE_PORT)")
+    cl.set_defaults(func=cmd_community_link)
+    k = sub.add_parser("apikey", help="API keys for /api/chat integrations: create (shown once), list, revoke")
+    ksub = k.add_subparsers(dest="apikey_command", required=True)
+    kc = ksub.add_parser("create", help="create a named key and print it (once)")
+    kc.add_argument("name", help="who uses the key, e.g. 物业App")
+    ksub.add_parser("list", help="name, prefix, created, revoked (never the key)")
+    kr = ksub.add_parser("revoke", help="revoke a key by its number")
+    kr.add_argument("id", type=int)
+    k.set_defaults(func=cmd_apikey)
+
+    sc = sub.add_parser("screenshots", help="regenerate docs/screenshots (needs Debian's chromium)")
+    sc.add_argument("--out", default="docs/screenshots")
+    sc.add_argument("--chromium", default="/usr/bin/chromium")
+    sc.set_defaults(func=cmd_screenshots)
+
+    s = sub.add_parser("serve", help="run the HTTP server")
+    s.add_argument("--host", help="default: WUYE_HOST or 127.0.0.1")
+    s.add_argument("--port", type=int, help="default: WUYE_PORT or 8000")
+    s.add_argument("--workers", type=int, default=1, help="processes (PostgreSQL and WUYE_REDIS_URL when > 1)")
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_logging(args.verbose)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,476 @@
+"""The work-order desk (工单台): listing and filtering orders, assigning technicians, moving an order through its
+statuses with a note, telling the resident about every change (预期管理), escalating overdue orders once, and
+the desk's figures.
+
+Statuses (bot.core.domain.WorkOrderStatus) and the moves allowed::
+
+    待受理 → 已派单 (by assigning a technician) | 已取消
+    已派单 → 维修中 | 已取消        (assigning again hands it to another technician)
+    维修中 → 已完成 | 已取消
+    已完成, 已取消: closed
+
+Anything else is refused (409 ``invalid_transition``). Who may do what is ``bot/access/permissions.py``: agents and
+admins dispatch and move any order; a technician sees only the orders assigned to them or not yet assigned and
+moves only their own, to 维修中 and 已完成.
+
+Every assignment and status change stores a WorkOrderEvent (actor = the staff member's name, the note) and a bot
+message in the order's conversation in plain Chinese with the next step and the expected time from the SLA
+deadline on the 小区's clock ("师傅王工已接单，预计今天 15:00 前上门维修"); the API announces it
+(live.announce: the widget live, WeChat customer-service push, stored for REST). A completed order asks for a 1–5
+rating: stored as a WorkOrderEvent of the order ("业主评价：5 分 · 非常满意"), not in ``ratings`` (whose rows
+belong to handoffs); see :func:`record_rating`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import statistics
+from collections import Counter
+from typing import Any, Dict, List, Optional, Tuple
+
+from sqlalchemy import or_, select, update
+
+from bot.access.permissions import Capability, DispatchersOnly, Role, can, require, sees_order
+from bot.core.domain import ConversationStatus, HandoffStatus, Priority, WorkOrderStatus
+from bot.core.errors import NotFound, WuyeError
+from bot.core.localtime import DEFAULT_TIME_ZONE, iso
+from bot.handoffs.ratings import SCORES
+from bot.realtime import live
+from bot.storage.models import Conversation, Handoff, Household, Message, Staff, WorkOrder, WorkOrderEvent
+from bot.turn.context import FlowState, slot_payload
+from bot.work_orders import sla
+
+TECHNICIAN = Role.TECHNICIAN.value
+S = WorkOrderStatus
+TRANSITIONS: Dict[str, Tuple[str, ...]] = {
+    S.NEW.value: (S.DISPATCHED.value, S.CANCELLED.value),
+    S.DISPATCHED.value: (S.IN_PROGRESS.value, S.CANCELLED.value),
+    S.IN_PROGRESS.value: (S.DONE.value, S.CANCELLED.value),
+    S.DONE.value: (),
+    S.CANCELLED.value: (),
+}
+TECHNICIAN_MOVES = (S.IN_PROGRESS.value, S.DONE.value)
+URGENCY_LABELS = {"normal": "一般", "urgent": "紧急"}
+RATING_PREFIX = "业主评价："
+RATING_SLOT = "rating"
+RATING_QUESTION = "请为本次维修服务打分：点选下面的评分，或直接回复数字 1–5（5 分为非常满意）。"
+OVERDUE_REASON = "work order overdue: {number}"  # the escalation handoff's reason
+CHASED_OVERDUE_REASON = "overdue work order chased: {number}"  # the resident chased an overdue order
+
+
+# --- typed errors -------------------------------------------------------------------------------------------
+class WorkOrderNotFound(NotFound):
+    code, message = "work_order_not_found", "找不到这个工单"
+
+
+class InvalidTransition(WuyeError):
+    status, code, message = 409, "invalid_transition", "工单当前状态为“{current}”，不能改为“{target}”"
+
+
+class WorkOrderClosed(InvalidTransition):
+    code, message = "work_order_closed", "工单已{current}，不能再派单或修改"
+
+
+class AssigneeRequired(WuyeError):
+    status, code, message = 422, "assignee_required", "请先指派维修师傅：派单即把工单改为“已派单”"
+
+
+class NoteRequired(WuyeError):
+    status, code, message = 422, "note_required", "取消工单需要填写原因（会告知业主）"
+
+
+class NotATechnician(WuyeError):
+    status, code, message = 422, "not_a_technician", "只能指派给维修师傅（角色为 technician 的账号）"
+
+
+class NotAssignee(WuyeError):
+    status, code, message = 403, "not_assignee", "这个工单没有指派给您，不能修改"
+
+
+# --- reading orders ------------------------------------------------------------------------------------------
+def time_zone_of(kb, community_id: Optional[str]) -> str:
+    try:
+        return kb.community(community_id).values.get("time_zone") or DEFAULT_TIME_ZONE
+    except Exception:  # noqa: BLE001 - an unknown 小区 reads on the default clock
+        return DEFAULT_TIME_ZONE
+
+
+def building_of(order: WorkOrder, household: Optional[Household]) -> Optional[int]:
+    if household is not None:
+        return household.building
+    match = re.search(r"(\d+)\s*(栋|号楼|幢)", order.location or "")
+    return int(match.group(1)) if match else None
+
+
+def overdue_kind(order: WorkOrder, now: dt.datetime) -> Optional[str]:
+    """'response' (not dispatched in time), 'completion' (not repaired in time) or None."""
+    if order.status in S.closed():
+        return None
+    if order.response_due is not None and order.first_response_at is None and now > order.response_due:
+        return "response"
+    if order.completion_due is not None and now > order.completion_due:
+        return "completion"
+    return None
+
+
+def rating_of(order: WorkOrder) -> Optional[int]:
+    for event in reversed(order.events):
+        if event.actor == "resident" and event.note.startswith(RATING_PREFIX):
+            match = re.match(rf"{RATING_PREFIX}(\d)", event.note)
+            return int(match.group(1)) if match else None
+    return None
+
+
+def moves_for(order: WorkOrder, viewer: Optional[Staff]) -> List[str]:
+    """The statuses ``viewer`` may move the order to now (None: every allowed move, as a dispatcher may)."""
+    moves = TRANSITIONS.get(order.status, ())
+    if viewer is None or can(viewer, Capability.DISPATCH):
+        return list(moves)
+    if order.assignee_id != viewer.id:
+        return []
+    return [m for m in moves if m in TECHNICIAN_MOVES]
+
+
+def order_json(session, order: WorkOrder, now: dt.datetime, kb, names: Dict[int, str],
+               detail: bool = False, viewer: Optional[Staff] = None) -> Dict[str, Any]:
+    household = session.get(Household, order.household_id) if order.household_id else None
+    tz = time_zone_of(kb, order.community_id)
+    kind = overdue_kind(order, now)
+    try:
+        community_name = kb.community(order.community_id).name
+    except Exception:  # noqa: BLE001
+        community_name = order.community_id
+    data: Dict[str, Any] = {
+        "id": order.id, "number": order.number, "community_id": order.community_id, "community": community_name,
+        "building": building_of(order, household), "location": order.location, "room": household.label if household else None,
+        "category": order.category, "description": order.description, "urgency": order.urgency,
+        "urgency_label": URGENCY_LABELS.get(order.urgency, order.urgency), "status": order.status,
+        "assignee_id": order.assignee_id, "assignee": names.get(order.assignee_id) if order.assignee_id else None,
+        "created_at": iso(order.created_at, tz), "updated_at": iso(order.updated_at, tz),
+        "response_due": iso(order.response_due, tz), "completion_due": iso(order.completion_due, tz),
+        "response_due_text": sla.local_deadline(order.response_due, now, tz),
+        "completion_due_text": sla.local_deadline(order.completion_due, now, tz),
+        "first_response_at": iso(order.first_response_at, tz), "completed_at": iso(order.completed_at, tz),
+        "escalated_at": iso(order.escalated_at, tz), "overdue": kind is not None, "overdue_kind": kind,
+        "overdue_label": {"response": "超时未派单", "completion": "超时未完成"}.get(kind or ""),
+        "chase_count": order.chase_count, "conversation_id": order.conversation_id,
+        "next_statuses": moves_for(order, viewer), "rating": rating_of(order),
+    }
+    if detail:
+        conversation = session.get(Conversation, order.conversation_id) if order.conversation_id else None
+        messages = list(session.scalars(select(Message).where(Message.conversation_id == conversation.id)
+                                        .order_by(Message.id.desc()).limit(20))) if conversation else []
+        data.update({
+            "contact_phone": order.contact_phone, "preferred_time": order.preferred_time, "photos": list(order.photos or []),
+            "household": None if household is None else {"room": household.label, "owner": household.owner_name,
+                                                         "phone": household.phone},
+            "events": [{"id": e.id, "status": e.status, "note": e.note, "actor": e.actor, "at": iso(e.created_at, tz)}
+                       for e in order.events],
+            "conversation": None if conversation is None else {
+                "id": conversation.id, "channel": conversation.channel, "status": conversation.status,
+                "messages": [{"sender": m.sender, "text": m.text, "at": iso(m.created_at, tz)} for m in reversed(messages)
+                             if m.sender != "note"]},
+        })
+    return data
+
+
+def staff_names(session) -> Dict[int, str]:
+    return {s.id: s.display_name for s in session.scalars(select(Staff))}
+
+
+def list_orders(session, now: dt.datetime, kb, status: Optional[str] = None, community: Optional[str] = None,
+                building: Optional[int] = None, category: Optional[str] = None, urgency: Optional[str] = None,
+                overdue: Optional[bool] = None, assignee_id: Optional[int] = None, q: Optional[str] = None,
+                limit: int = 200, viewer: Optional[Staff] = None) -> List[Dict[str, Any]]:
+    """Orders matching every given filter that ``viewer`` may see (bot.access.permissions.sees_order): overdue first,
+    then urgent, then the newest."""
+    query = select(WorkOrder)
+    if viewer is not None and not can(viewer, Capability.DISPATCH):
+        query = query.where(or_(WorkOrder.assignee_id == viewer.id, WorkOrder.assignee_id.is_(None)))
+    if status:
+        query = query.where(WorkOrder.status == status)
+    elif overdue:
+        query = query.where(WorkOrder.status.notin_(S.closed()))
+    if community:
+        query = query.where(WorkOrder.community_id == community)
+    if category:
+        query = query.where(WorkOrder.category == category)
+    if urgency:
+        query = query.where(WorkOrder.urgency == urgency)
+    if assignee_id is not None:
+        query = query.where(WorkOrder.assignee_id == assignee_id)
+    if q:
+        like = f"%{q}%"
+        query = query.where(WorkOrder.number.like(like) | WorkOrder.description.like(like) | WorkOrder.location.like(like))
+    names = staff_names(session)
+    rows = []
+    for order in session.scalars(query.order_by(WorkOrder.created_at.desc()).limit(2000)):
+        item = order_json(session, order, now, kb, names, viewer=viewer)
+        if building is not None and item["building"] != building:
+            continue
+        if overdue is not None and item["overdue"] != overdue:
+            continue
+        rows.append(item)
+    rows.sort(key=lambda r: (not r["overdue"], r["status"] in S.closed(), r["urgency"] != "urgent"))
+    return rows[:limit]
+
+
+def technicians(session) -> List[Dict[str, Any]]:
+    rows = session.scalars(select(Staff).where(Staff.role == TECHNICIAN).order_by(Staff.id))
+    return [{"id": s.id, "name": s.display_name, "username": s.username} for s in rows]
+
+
+def get_order(session, order_id: int, viewer: Optional[Staff] = None) -> WorkOrder:
+    """The order; 404 also when ``viewer`` may not see it (another technician's order is not confirmed to exist)."""
+    order = session.get(WorkOrder, order_id)
+    if order is None or (viewer is not None and not sees_order(viewer, order)):
+        raise WorkOrderNotFound()
+    return order
+
+
+# --- telling the resident ----------------------------------------------------------------------------------
+def tell_resident(session, order: WorkOrder, text: str, now: dt.datetime,
+                  buttons: Optional[List[Dict[str, str]]] = None) -> Optional[int]:
+    """A bot message in the order's conversation (None: the order came by another way, nobody to tell)."""
+    if not order.conversation_id:
+        return None
+    session.add(Message(conversation_id=order.conversation_id, sender="bot", text=text, buttons=buttons or [],
+                        created_at=now))
+    return order.conversation_id
+
+
+def _ask_rating(session, order: WorkOrder, now: dt.datetime, text: str) -> None:
+    """The completion message, with the rating buttons when the conversation has no flow under way (the answer is
+    read by the repair-status flow, actions/repairs.py, as its ``rating`` slot)."""
+
+    conversation = session.get(Conversation, order.conversation_id) if order.conversation_id else None
+    if conversation is None:
+        return
+    if conversation.flow or conversation.status == ConversationStatus.OPEN:
+        tell_resident(session, order, text, now)
+        return
+    buttons = [{"title": f"{score} {label}", "payload": slot_payload(RATING_SLOT, str(score))}
+               for score, label in sorted(SCORES.items(), reverse=True)]
+    tell_resident(session, order, f"{text}\n{RATING_QUESTION}", now, buttons)
+    conversation.flow = FlowState(name="repair_status", slots={"rate_order": order.id}, asking=RATING_SLOT,
+                                  offered=[b["payload"] for b in buttons]).dump()
+
+
+def record_rating(session, order_id: int, identity_id: int, score: int, now: dt.datetime) -> str:
+    """The resident's 1–5 rating of their completed order, stored as a WorkOrderEvent; returns what to say."""
+
+    order = session.get(WorkOrder, order_id)
+    if order is None or order.reporter_identity_id != identity_id:
+        return "这个工单的评价已经失效了。"
+    if order.status != S.DONE.value:
+        return "工单完成后才能评价。"
+    if rating_of(order) is not None:
+        return "您已经评价过这个工单了，感谢您的反馈。"
+    order.events.append(WorkOrderEvent(status=order.status, note=f"{RATING_PREFIX}{score} 分 · {SCORES[score]}",
+                                       actor="resident", created_at=now))
+    return f"感谢您的评价（{score} 分 · {SCORES[score]}）！" + ("我们会继续改进服务。" if score >= 4 else
+                                                          "很抱歉这次没让您满意，工程部主管会跟进回访。")
+
+
+# --- changing orders ----------------------------------------------------------------------------------------
+def _when(order: WorkOrder, utc: Optional[dt.datetime], now: dt.datetime, kb) -> str:
+    return sla.local_deadline(utc, now, time_zone_of(kb, order.community_id))
+
+
+def assign(session, order: WorkOrder, staff: Staff, technician_id: int, note: str, now: dt.datetime, kb) -> None:
+    """Give the order to a technician: 待受理 → 已派单 (the first response), or hand it to another technician."""
+    require(staff, Capability.DISPATCH)
+    if order.status in S.closed():
+        raise WorkOrderClosed(current=order.status)
+    technician = session.get(Staff, technician_id)
+    if technician is None or technician.role != TECHNICIAN:
+        raise NotATechnician()
+    again = order.assignee_id is not None
+    if order.assignee_id == technician.id and order.status != S.NEW.value:
+        raise InvalidTransition("工单已经指派给{name}了", name=technician.display_name)
+    order.assignee_id = technician.id
+    if order.status == S.NEW.value:
+        order.status = S.DISPATCHED.value
+    if order.first_response_at is None:
+        order.first_response_at = now
+    order.updated_at = now
+    what = f"改派给{technician.display_name}" if again else f"派单给{technician.display_name}"
+    order.events.append(WorkOrderEvent(status=order.status, note=f"{what}" + (f"：{note}" if note else ""),
+                                       actor=staff.display_name[:32], created_at=now))
+    due = _when(order, order.completion_due, now, kb)
+    if order.status == S.IN_PROGRESS.value:
+        text = f"您的工单 {order.number}（{order.description}）已改由师傅{technician.display_name}继续维修，预计{due}前修好。"
+    else:
+        lead = "已改由" if again else "已派单："
+        text = (f"您的工单 {order.number}（{order.description}）{lead}师傅{technician.display_name}已接单，"
+                f"预计{due}前上门维修，上门前会电话联系您。")
+    tell_resident(session, order, text, now)
+
+
+def change_status(session, order: WorkOrder, staff: Staff, target: str, note: str, now: dt.datetime, kb) -> None:
+    current = order.status
+    if not can(staff, Capability.DISPATCH):
+        require(staff, Capability.DESK)
+        if order.assignee_id != staff.id:
+            raise NotAssignee()
+        if target not in TECHNICIAN_MOVES:
+            raise DispatchersOnly()
+    if current in S.closed():
+        raise WorkOrderClosed(current=current)
+    if target not in TRANSITIONS.get(current, ()):
+        raise InvalidTransition(current=current, target=target)
+    if target == S.DISPATCHED.value and order.assignee_id is None:
+        raise AssigneeRequired()
+    if target == S.CANCELLED.value and not note:
+        raise NoteRequired()
+    order.status = target
+    order.updated_at = now
+    if target in (S.DISPATCHED.value, S.IN_PROGRESS.value) and order.first_response_at is None:
+        order.first_response_at = now
+    if target == S.DONE.value:
+        order.completed_at = now
+    order.events.append(WorkOrderEvent(status=target, note=note or f"状态改为{target}", actor=staff.display_name[:32],
+                                       created_at=now))
+    who = f"师傅{staff.display_name}" if staff.role == TECHNICIAN else (
+        f"师傅{session.get(Staff, order.assignee_id).display_name}" if order.assignee_id else "维修师傅")
+    head = f"您的工单 {order.number}（{order.description}）"
+    if target == S.IN_PROGRESS.value:
+        tell_resident(session, order, f"{head}：{who}已开始维修，预计{_when(order, order.completion_due, now, kb)}前修好。"
+                      "修好后会再通知您。", now)
+    elif target == S.DONE.value:
+        _ask_rating(session, order, now, f"{head}已维修完成" + (f"（{note}）" if note else "") +
+                    "。如果还有问题，直接回复“查询工单”或重新报修即可。")
+    elif target == S.CANCELLED.value:
+        tell_resident(session, order, f"{head}已取消，原因：{note}。如还需要维修，可以随时回复“我要报修”。", now)
+
+
+# --- overdue: escalated once ------------------------------------------------------------------------------------
+OVERDUE_TEXT = ("非常抱歉，您的工单 {number}（{description}）没能在承诺的时间内派单。已通知值班人员优先跟进，"
+                "稍后会有专人联系您。")
+
+
+def take_overdue(session, now: dt.datetime) -> List[int]:
+    """The orders past their response deadline without a response, not escalated yet — each taken by setting
+    ``escalated_at`` (an UPDATE on ``escalated_at IS NULL``, so with several instances each is escalated once)."""
+    candidates = list(session.scalars(select(WorkOrder.id).where(
+        WorkOrder.status.notin_(S.closed()), WorkOrder.escalated_at.is_(None), WorkOrder.first_response_at.is_(None),
+        WorkOrder.response_due.isnot(None), WorkOrder.response_due < now)))
+    taken = []
+    for order_id in candidates:
+        result = session.execute(update(WorkOrder).where(WorkOrder.id == order_id, WorkOrder.escalated_at.is_(None))
+                                 .values(escalated_at=now).execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            taken.append(order_id)
+    return taken
+
+
+def escalate(session, order: WorkOrder, now: dt.datetime) -> Optional[str]:
+    """The overdue escalation of one order: a note on the order, the resident told, and the on-duty agents given a
+    handoff (priority high) on the order's conversation — or the waiting one raised. Returns the event kind to
+    announce (handoff_opened / priority_raised / message_stored) or None when the order has no conversation."""
+    order.events.append(WorkOrderEvent(status=order.status, note="超过响应时限未派单，已通知值班客服", actor="system",
+                                       created_at=now))
+    conversation = session.get(Conversation, order.conversation_id) if order.conversation_id else None
+    if conversation is None:
+        return None
+    reason = OVERDUE_REASON.format(number=order.number)
+    tell_resident(session, order, OVERDUE_TEXT.format(number=order.number, description=order.description), now)
+    return raise_handoff(session, conversation, Priority.HIGH.value, reason, now, order)
+
+
+def raise_handoff(session, conversation: Conversation, priority: str, reason: str, now: dt.datetime,
+                  order: WorkOrder) -> str:
+    """Open a handoff for the on-duty agents on the conversation, or raise (and annotate) its active one."""
+    active = session.scalar(select(Handoff).where(Handoff.conversation_id == conversation.id,
+                                                  Handoff.status.in_(HandoffStatus.active())))
+    if active is not None:
+        raised = Priority.rank_of(priority) < Priority.rank_of(active.priority)
+        if raised:
+            active.priority = priority
+            conversation.priority = priority
+        if reason not in (active.reasons or []):
+            active.reasons = list(active.reasons or []) + [reason]
+        return "priority_raised" if raised else "message_stored"
+    messages = list(session.scalars(select(Message).where(Message.conversation_id == conversation.id)
+                                    .order_by(Message.id.desc()).limit(30)))
+    context = {"reasons": [reason], "channel": conversation.channel,
+               "transcript": [{"sender": m.sender, "text": m.text, "at": m.created_at.isoformat()} for m in reversed(messages)],
+               "readings": [], "entities": [], "emotion": None, "bot_answers": [], "flow": conversation.flow,
+               "household": None,
+               "work_order": {"id": order.id, "number": order.number, "description": order.description,
+                              "status": order.status, "location": order.location, "chase_count": order.chase_count}}
+    household = session.get(Household, order.household_id) if order.household_id else None
+    if household is not None:
+        context["household"] = {"room": household.label, "owner": household.owner_name, "phone": household.phone,
+                                "community": household.community_id,
+                                "open_work_orders": [{"number": order.number, "description": order.description,
+                                                      "status": order.status, "chase_count": order.chase_count}]}
+    session.add(Handoff(conversation_id=conversation.id, priority=priority, reasons=[reason], context=context,
+                        status=HandoffStatus.QUEUED.value, created_at=now))
+    if conversation.status != ConversationStatus.OPEN:
+        conversation.status = ConversationStatus.PENDING.value
+        conversation.waiting_since = now
+    conversation.priority = priority
+    return "handoff_opened"
+
+
+async def escalate_overdue(services) -> int:
+    """Run from the Timers loop: escalate every newly overdue order once, then announce each change."""
+
+    now = services.clock()
+    with services.db.session() as session:
+        taken = take_overdue(session, now)
+    announcements = []
+    for order_id in taken:
+        with services.db.session() as session:
+            order = session.get(WorkOrder, order_id)
+            before = live.last_message_id(session, order.conversation_id) if order.conversation_id else 0
+            kind = escalate(session, order, now)
+            conversation_id = order.conversation_id
+            number = order.number
+        await services.hub.publish("agents", {"type": "event", "kind": "work_order_overdue", "work_order_id": order_id,
+                                              "number": number, "conversation_id": conversation_id})
+        if kind is not None:
+            announcements.append((conversation_id, before, kind))
+    for conversation_id, before, kind in announcements:
+        await live.announce(services, conversation_id, before, [kind])
+    return len(taken)
+
+
+# --- figures --------------------------------------------------------------------------------------------------
+def figures(session, now: dt.datetime) -> Dict[str, Any]:
+    """Orders by status and by category, the share that met each SLA, median minutes to the first response
+    (dispatch) and to completion, and the residents' ratings of completed orders."""
+    orders = list(session.scalars(select(WorkOrder)))
+    by_status = Counter(o.status for o in orders)
+    by_category = Counter(o.category for o in orders)
+    response_met = response_total = completion_met = completion_total = 0
+    to_response, to_completion = [], []
+    for o in orders:
+        if o.first_response_at is not None:
+            to_response.append((o.first_response_at - o.created_at).total_seconds() / 60)
+        if o.completed_at is not None:
+            to_completion.append((o.completed_at - o.created_at).total_seconds() / 60)
+        if o.response_due is not None and (o.first_response_at is not None or now > o.response_due):
+            response_total += 1
+            response_met += o.first_response_at is not None and o.first_response_at <= o.response_due
+        if o.completion_due is not None and (o.completed_at is not None or now > o.completion_due) \
+                and o.status != S.CANCELLED.value:
+            completion_total += 1
+            completion_met += o.completed_at is not None and o.completed_at <= o.completion_due
+    ratings = [r for r in (rating_of(o) for o in orders) if r is not None]
+    return {
+        "total": len(orders),
+        "by_status": {s.value: by_status.get(s.value, 0) for s in S},
+        "by_category": {c: by_category.get(c, 0) for c in sla.CATEGORY_NAMES} | {
+            c: n for c, n in by_category.items() if c not in sla.CATEGORY_NAMES},
+        "open": sum(1 for o in orders if o.status not in S.closed()),
+        "overdue": sum(1 for o in orders if overdue_kind(o, now)),
+        "response_within_sla": (response_met / response_total) if response_total else None,
+        "response_measured": response_total,
+        "completion_within_sla": (completion_met / completion_total) if completion_total else None,
+        "completion_measured": completion_total,
+        "median_minutes_to_response": round(statistics.median(to_response), 1) if to_response else None,
+        "median_minutes_to_completion": round(statistics.median(to_completion), 1) if to_completion else None,
+        "ratings": {"count": len(ratings), "average": round(sum(ratings) / len(ratings), 2) if ratings else None},
+    }
