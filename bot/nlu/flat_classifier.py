@@ -7,23 +7,22 @@ The spec's fields stay: ``intent`` is ``faq`` with the summed probability of the
 comes out in Rasa's ``response_selector`` shape (``faq.response`` / ``faq.ranking``), its confidence being the
 probability of that one FAQ label.
 
-Features, from one jieba cut of the normalised text (the domain dictionary is loaded by the tokenizer): character
-1–3-grams of the text padded with start/end marks (so "打开…" or "…天气" count as a start/end), character 1–4-grams
-inside each jieba word, jieba word 1–2-grams, the text's length (1…12+ characters) as one token, and what jieba's
-dictionaries know of the words ("v3"): each word's part-of-speech tag as 1–2-grams with start/end marks, its
-dictionary frequency (log10 bucket, alone and with the word's length), and the tags of every 2+-character dictionary
-word jieba's full mode finds (overlapping words too); counted, then TF-IDF weighted together (sublinear tf) and
-L2-normalised. The tags and frequencies generalise past the words seen in training (an unseen noun or place name
-still reads as a noun); on SMP2017 train+dev 5-fold CV (10 seeds) they took accuracy from 0.921 to 0.926. "v4" adds
-what the general-knowledge lexicon (bot/nlu/lexicon.py, ``lexicon_path``) says the names in the message are
-(``LX<category>``, ``LXW<category>`` for a bare name); the names are stored in flat.json with the model. On the same
-CV (5 seeds) it took accuracy from 0.925 to 0.931, the product's leave-one-author-out figures unchanged.
-The logistic regression is one-vs-rest (liblinear); with ``class_weight: balanced`` (bot/config.yml) every label
-weighs the same in total, so a large label (SMP2017's ``chat``) no longer absorbs the small ones. The v2 blocks and
-the class weighting were chosen by 5-fold stratified CV on SMP2017 train+dev (3 seeds: 0.910 → 0.921) and by the
-product's leave-one-author-out CV (intent 0.919 → 0.926, FAQ top-1 0.935 → 0.943); README, the NLU pipeline. Training runs scikit-learn; prediction is a sparse dot product over the stored weights (numpy only),
-identical to scikit-learn's ``predict_proba`` (a test checks the parity). Models saved before this feature set
-(no ``features`` key in flat.json) are read with their own analyzers (``LEGACY_ANALYZERS``).
+Features, from one jieba cut of the normalised text (the domain dictionary is loaded by the tokenizer):
+- character 1–3-grams of the text padded with start/end marks (so "打开…" or "…天气" count as a start/end), character
+  1–4-grams inside each jieba word, jieba word 1–2-grams, and the text's length (1…12+ characters) as one token;
+- what jieba's dictionaries know of the words ("v3"): each word's part-of-speech tag as 1–2-grams with start/end
+  marks, its dictionary frequency (log10 bucket, alone and with the word's length), and the tags of every 2+-character
+  dictionary word jieba's full mode finds. They generalise past the words seen in training: an unseen noun or place
+  name still reads as a noun;
+- what the general-knowledge lexicon (bot/nlu/lexicon.py, ``lexicon_path``) says the names in the message are ("v4":
+  ``LX<category>``, ``LXW<category>`` for a bare name); the names are stored in flat.json with the model.
+Counted, then TF-IDF weighted together (sublinear tf) and L2-normalised. The logistic regression is one-vs-rest
+(liblinear) with ``class_weight: balanced`` (bot/config.yml): every label weighs the same in total, so a large label
+(SMP2017's ``chat``) does not absorb the small ones. Each of these choices was made by cross-validation; the figures
+are in docs/decisions/0002-classifier-and-thresholds.md. Training runs scikit-learn; prediction is a sparse dot
+product over the stored weights (numpy only), identical to scikit-learn's ``predict_proba`` (a test checks the
+parity). Models saved before the current feature set (no ``features`` key in flat.json) are read with their own
+analyzers (``LEGACY_ANALYZERS``).
 
 Long messages are read by their question: when the text has several clauses, the clause that carries the
 question or request (the last one with a question or request marker) is read too, and its reading counts

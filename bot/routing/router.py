@@ -46,22 +46,17 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from bot.nlu.clauses import QUESTION_MARKERS, REQUEST_MARKERS
 
-# Chosen by `wuye cv` (leave-one-author-out; reports/cv.md) for the configured classifier: the pair that reads and
-# acts right most often (a wrong answer counted twice) while clarifying ≤ 10 % and answering wrong ≤ 8 % of
-# routine FAQ questions. Confidences are the flat classifier's probabilities (an intent's is the sum of its labels').
-# Re-chosen after the classifier's class weighting (was 0.525 / 0.49): its probabilities sit differently; and
-# again for the dictionary tag and frequency features ("v3", was 0.5 / 0.56: 0.900 answered right, 0.075 clarified,
-# 0.014 wrong on the leave-one-author-out predictions, against 0.908 / 0.066 / 0.015 here). Two more authors later
-# the cross-validation chose (0.55, 0.57), left unapplied then; with the sixth author's short questions it chooses
-# (0.525, 0.54): 0.906 answered right, 0.067 clarified, 0.020 wrong, against 0.910 / 0.062 / 0.022 at 0.52.
+# Chosen by `wuye cv` (leave-one-author-out cross-validation, reports/cv.md) for the configured classifier: the pair
+# that reads and acts right most often (a wrong answer counted twice) while clarifying ≤ 10 % and answering wrong
+# ≤ 8 % of routine FAQ questions; at these values it read 0.906 answered right, 0.067 clarified, 0.020 wrong.
+# Confidences are the flat classifier's probabilities (an intent's is the sum of its labels'). How the values moved
+# with the classifier: docs/decisions/0002-classifier-and-thresholds.md.
 CLARIFY_THRESHOLD = 0.525  # intent confidence below it: clarify
 FAQ_THRESHOLD = 0.54  # FAQ probability below it: the match is offered as a button (clarify) instead of answered
-# The emergency probability that hands off urgent even when another intent is likelier: the lowest at which at
-# most 1 % of the other training phrasings (those no emergency rule catches) would, in the same cross-validation.
-# `wuye cv` chose 0.28; with the classifier's class weighting its rule now gives 0.21, but at 0.21 a plain outage
-# report ("家里停水了", emergency probability 0.255) goes urgent instead of joining its outage incident (issue 11's
-# peak test), so 0.28 stays (both held-out sets: urgent recall 1.0 either way). With the v3 features the rule gives
-# 0.33 (leave-one-author-out urgent recall 0.984 there); 0.28 stays, on the side of recall.
+# The emergency probability that hands off urgent even when another intent is likelier. Cross-validation alone
+# chooses lower (at most 1 % of other phrasings above it gives 0.21–0.33), but below 0.28 a plain outage report
+# ("家里停水了", 0.255) goes urgent instead of joining its outage incident; at 0.28 urgent recall is 1.0 on both
+# styles held-out sets.
 EMERGENCY_INTENT_THRESHOLD = 0.28
 FLOW_INTENTS = ("fee_lookup", "repair_request", "repair_status", "parking")
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny")

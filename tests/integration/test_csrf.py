@@ -14,7 +14,7 @@ import websockets
 
 from bot.tools.devserver import LiveServer, free_port
 from tests.conftest import static_site
-from tests.test_browser import ARGS, CHROMIUM, HAVE_CHROMIUM
+from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 from bot.tools.devserver import LiveServer
 from tests.conftest import static_site
-from tests.test_browser import ARGS, CHROMIUM, HAVE_CHROMIUM
+from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM
 
 pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason=f"no Chromium at {CHROMIUM}")
 

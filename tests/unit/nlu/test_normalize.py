@@ -177,7 +177,7 @@ def test_the_stored_pinyin_readings_normalise_exactly_as_pypinyin(settings, tmp_
     evaluation message and on the homophone table's own misspellings."""
     import json
 
-    from tests.test_fast_parser import evaluation_texts
+    from tests.unit.nlu.test_fast_parser import evaluation_texts
 
     tables = load_tables(settings.normalize_dir, settings.dictionary_dir)
     live = Normalizer(tables)

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from bot.tools.devserver import LiveServer
-from tests.test_browser import ARGS, CHROMIUM, HAVE_CHROMIUM, login
+from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM, login
 
 pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason=f"no Chromium at {CHROMIUM}")
 REPORTS = ["7栋停水了", "7栋怎么停水了", "7号楼停水了什么时候来水", "7栋2单元停水了吗", "7栋没水了",

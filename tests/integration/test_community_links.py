@@ -12,7 +12,7 @@ import pytest
 from bot.access.auth import sign_community_link
 from bot.storage.models import Household
 from bot.tools.devserver import LiveServer
-from tests.test_browser import ARGS, CHROMIUM, HAVE_CHROMIUM
+from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM
 
 JINXIU_EMERGENCY, BINJIANG_EMERGENCY = "020-8888 6699", "0571-8765 4399"
 
