@@ -1,7 +1,8 @@
 // Admin (sign-in and the shared helpers: staff.js): knowledge base list/search/edit (validated server-side, atomic), retraining state, failures, figures.
-(function () {
-  "use strict";
-  const { $, el, api } = window.wuyeStaff;
+import { $, el } from "/static/dom.js";
+import { api } from "/static/api.js";
+import { start } from "/static/staff.js";
+{
   let entries = [], currentId = null, currentVersion = null;
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     document.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("active", x === b));
@@ -135,16 +136,14 @@
     svg.appendChild(legend);
     return svg;
   }
-  window.wuyeStaff.start({
+  start({
     refuse: (me) => me.role !== "admin" && "需要管理员账号",
     signedIn: (me) => { $("me").textContent = me.display_name; loadList(); pollTraining(); },
   });
-})();
+}
 
 // API 密钥 tab: keys for /api/chat integrations (list, create — the key is shown once — and revoke).
-(function () {
-  "use strict";
-  const { $, el, api } = window.wuyeStaff;
+{
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     $("tab-keys").classList.toggle("hidden", b.dataset.tab !== "keys");
     if (b.dataset.tab === "keys") loadKeys(); else hideOnce();
@@ -186,12 +185,10 @@
     try { await navigator.clipboard.writeText($("key-value").textContent); $("key-copy").textContent = "已复制"; } catch (e) { /* select it by hand */ }
   });
   $("key-done").addEventListener("click", hideOnce);
-})();
+}
 
 // 快捷回复 tab (create, edit, delete the replies agents insert with /shortcut) and 满意度评价 in the figures tab.
-(function () {
-  "use strict";
-  const { $, el, api } = window.wuyeStaff;
+{
   let editing = null;
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     $("tab-quick").classList.toggle("hidden", b.dataset.tab !== "quick");
@@ -241,12 +238,10 @@
     f.per_day.filter((d) => d.count).forEach((d) => { const tr = el("tr"); [d.day, String(d.count), fmt(d.average)].forEach((v) => tr.appendChild(el("td", "", v))); perDay.appendChild(tr); });
     if (!f.per_day.some((d) => d.count)) { const tr = el("tr"); const td = el("td", "", "所选日期范围内暂无评价"); td.colSpan = 3; tr.appendChild(td); perDay.appendChild(tr); }
   }
-})();
+}
 
 // 通知公告 tab: publish, edit and withdraw notices (停水/停电/停气/电梯/活动) for a 小区 or some buildings, with their history.
-(function () {
-  "use strict";
-  const { $, el, api } = window.wuyeStaff;
+{
   let meta = null, current = null;
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     $("tab-notices").classList.toggle("hidden", b.dataset.tab !== "notices");
@@ -321,12 +316,10 @@
     try { const n = await api("/api/admin/notices/" + current.id + "/withdraw", { method: "POST" }); await loadNotices(n.id); $("nt-ok").textContent = "已撤回"; }
     catch (e) { $("nt-error").textContent = e.message; }
   });
-})();
+}
 // 运营数据 → 工单 (the work-order desk's figures, bot/desk.py): orders by status and category, the share that met each
 // SLA (data/sla.yml), median time to the first response (dispatch) and to completion, the residents' ratings.
-(function () {
-  "use strict";
-  const { $, el, api } = window.wuyeStaff;
+{
   const pct = (v) => (v == null ? "-" : Math.round(v * 100) + "%");
   const minutes = (v) => (v == null ? "-" : v < 120 ? Math.round(v) + " 分钟" : (v / 60).toFixed(1) + " 小时");
   function rows(id, counts) {
@@ -344,4 +337,4 @@
     rows("wo-by-status", f.by_status); rows("wo-by-category", f.by_category);
   }
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => { if (b.dataset.tab === "figures") load(); }));
-})();
+}

@@ -1,9 +1,10 @@
 // Agent console (sign-in and the shared helpers: staff.js): live queue (urgent first), claim → context card + live transcript, reply/note/resolve,
 // 快捷回复 (type /shortcut or use the picker) and a knowledge-base search that inserts the answer for the resident's 小区.
 // Only Chinese labels are shown: the API keeps codes and adds *_label fields (bot/labels.py).
-(function () {
-  "use strict";
-  const { $, el, api } = window.wuyeStaff;
+import { $, el } from "/static/dom.js";
+import { api } from "/static/api.js";
+import { start } from "/static/staff.js";
+{
   const PRIO = { urgent: "紧急", high: "高", normal: "普通" };
   const STATUS = { bot: "机器人接待", pending: "排队中", open: "处理中", resolved: "已解决", queued: "排队中", callback: "待回电", claimed: "处理中" };
   let quickReplies = [];
@@ -223,7 +224,7 @@
     await api("/api/agent/conversations/" + current.id + "/resolve", { method: "POST" }); await open(current.id); refresh();
   });
   $("release").addEventListener("click", async () => { await api("/api/agent/conversations/" + current.id + "/release", { method: "POST" }); await open(current.id); refresh(); });
-  window.wuyeStaff.start({
+  start({
     refuse: (who) => who.role === "technician" && "维修师傅账号请使用工单台（/desk）",
     signedIn: (signedIn) => {
       me = signedIn;
@@ -232,4 +233,4 @@
       connect(); refresh(); loadQuickReplies();
     },
   });
-})();
+}

@@ -1,9 +1,10 @@
 // 工单台 (/desk; sign-in and the shared helpers: staff.js): filter the work orders, open one (details, photos,
 // contact, history, the conversation it came from), assign a technician, move it on with a note. Every change is
 // told to the resident by the server (bot/desk.py); refusals come back in Chinese and are shown as they are.
-(function () {
-  "use strict";
-  const { $, el, api, start } = window.wuyeStaff;
+import { $, el } from "/static/dom.js";
+import { api } from "/static/api.js";
+import { start } from "/static/staff.js";
+{
   const STATUS_ACTIONS = { "维修中": "开始维修", "已完成": "完成", "已取消": "取消工单", "已派单": "派单" };
   let me = null, selected = null, technicians = [], filtersReady = false;
 
@@ -130,4 +131,4 @@
       setInterval(() => { loadOrders(); }, 30000);
     },
   });
-})();
+}

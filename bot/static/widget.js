@@ -1,8 +1,8 @@
 // The resident widget: WebSocket with reconnect (backoff) + history, REST fallback that keeps probing the WebSocket,
 // a page-level outbox (localStorage) sent in order with client message ids, escaped rendering everywhere.
-(function () {
-  "use strict";
-  const $ = (id) => document.getElementById(id);
+import { $, el } from "/static/dom.js";
+
+{
   const messagesEl = $("messages"), input = $("input"), chips = $("chips"), typing = $("typing");
   const seen = new Set();          // stored message ids already drawn
   const ownRows = new Map();       // client id → the row drawn for a message typed in this page (class pending until stored)
@@ -45,12 +45,6 @@
   function fmtTime(iso) {
     const d = iso ? new Date(iso) : new Date();
     return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
-  }
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text;  // never innerHTML: residents' and agents' text is untrusted
-    return e;
   }
   function setChips(buttons) {
     chips.replaceChildren();
@@ -385,4 +379,4 @@
     if (new URLSearchParams(location.search).get("transport") === "rest" || !("WebSocket" in window)) { forcedRest = true; startRest(); }
     else connect();
   });
-})();
+}
