@@ -18,14 +18,16 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 from sqlalchemy import delete, select
 
 from bot.core.domain import ConversationStatus
 from bot.handoffs import handoff as handoffs
 from bot.realtime import live
+from bot.storage import outbox
 from bot.storage.models import Conversation, Message, Timer
+from bot.storage.outbox import Kind
 from bot.work_orders import desk, sla
 
 logger = logging.getLogger(__name__)
@@ -118,14 +120,10 @@ class Timers:
         if self.services.presence.get(staff_id, 0) > 0:  # came back in time
             return
         now = self.services.clock()
-        released: List[tuple] = []
-        with self.services.db.session() as session:
+        async with live.change(self.services) as session:  # the releases go out once they have committed
             for conversation in session.scalars(select(Conversation).where(
                     Conversation.status == ConversationStatus.OPEN, Conversation.assignee_id == staff_id)):
-                before = live.last_message_id(session, conversation.id)
+                outbox.record(session, Kind.AGENT_TIMED_OUT, conversation.id)
                 handoffs.release(session, conversation.id, None, now)
                 session.add(Message(conversation_id=conversation.id, sender="system", text=DISCONNECTED_NOTICE,
                                     created_at=now))
-                released.append((conversation.id, before))
-        for conversation_id, before in released:
-            await live.announce(self.services, conversation_id, before, ["agent_timed_out"])

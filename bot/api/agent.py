@@ -81,21 +81,15 @@ def knowledge_search(staff: ConsoleStaff, services: ServicesDep, session: Sessio
 
 @router.post("/api/agent/handoffs/{handoff_id}/claim")
 async def claim(handoff_id: RowId, staff: ConsoleStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
-    with services.db.session() as session:  # committed before the events below go out
+    async with live.change(services) as session:  # its events go out once it has committed
         handoff = handoffs.claim(session, handoff_id, session.get(Staff, staff.id), now)  # AlreadyClaimed → 409
         conversation_id = handoff.conversation_id
-        before = live.last_message_id(session, conversation_id) - 1
-    await live.announce(services, conversation_id, before, ["claimed"])
     return {"conversation_id": conversation_id}
 
 
-async def _owned_action(services: Services, staff: Staff, now, conversation_id: int, action,
-                        kind: str) -> Dict[str, Any]:
-    with services.db.session() as session:  # committed before the events below go out
-        before = live.last_message_id(session, conversation_id)
-        result = action(session, session.get(Staff, staff.id), now)  # ConversationNotFound → 404, NotOwner → 403
-    await live.announce(services, conversation_id, before, [kind])
-    return result
+async def _owned_action(services: Services, staff: Staff, now, action) -> Dict[str, Any]:
+    async with live.change(services) as session:  # the action records its events; they go out after the commit
+        return action(session, session.get(Staff, staff.id), now)  # ConversationNotFound → 404, NotOwner → 403
 
 
 @router.post("/api/agent/conversations/{conversation_id}/messages")
@@ -106,21 +100,19 @@ async def reply(conversation_id: RowId, body: AgentMessage, staff: ConsoleStaff,
         message = handoffs.agent_reply(session, conversation_id, me, text, now, private=body.private)
         return {"message_id": message.id}
 
-    return await _owned_action(services, staff, now, conversation_id, action, "message_stored")
+    return await _owned_action(services, staff, now, action)
 
 
 @router.post("/api/agent/conversations/{conversation_id}/resolve")
 async def resolve(conversation_id: RowId, staff: ConsoleStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
-    return await _owned_action(services, staff, now, conversation_id,
-                               lambda session, me, now: handoffs.resolve(session, conversation_id, me, now) and {"ok": True},
-                               "resolved")
+    return await _owned_action(services, staff, now,
+                               lambda session, me, now: handoffs.resolve(session, conversation_id, me, now) and {"ok": True})
 
 
 @router.post("/api/agent/conversations/{conversation_id}/release")
 async def release(conversation_id: RowId, staff: ConsoleStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
-    return await _owned_action(services, staff, now, conversation_id,
-                               lambda session, me, now: handoffs.release(session, conversation_id, me, now) and {"ok": True},
-                               "released")
+    return await _owned_action(services, staff, now,
+                               lambda session, me, now: handoffs.release(session, conversation_id, me, now) and {"ok": True})
 
 
 def agent_frame(message: Dict[str, Any]) -> Optional[Dict[str, Any]]:

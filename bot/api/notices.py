@@ -133,10 +133,7 @@ def get_incident(incident_id: RowId, staff: ConsoleStaff, session: SessionDep) -
              summary="Incidents: resolve with a resolution text, sent to every linked conversation")
 async def resolve_incident(incident_id: RowId, body: ResolveBody, staff: ConsoleStaff, services: ServicesDep,
                            now: NowDep) -> Dict[str, Any]:
-    with services.db.session() as session:  # committed before the messages go out
-        announcements = incidents.resolve(session, incident_id, body.resolution, now)
-    for conversation_id, before, kinds in announcements:
-        await live.announce(services, conversation_id, before, kinds)
+    async with live.change(services) as session:  # every reporter's message goes out once it has committed
+        told = incidents.resolve(session, incident_id, body.resolution, now)
     with services.db.session() as session:
-        return {"incident": incidents.incident_json(session, incidents.get(session, incident_id)),
-                "told": len(announcements)}
+        return {"incident": incidents.incident_json(session, incidents.get(session, incident_id)), "told": len(told)}

@@ -20,7 +20,9 @@ from bot.api.deps import ConsoleStaff, CurrentAdmin, DbDep, NowDep, OptionalResi
 from bot.core.errors import NotFound, NoWidgetSession, WuyeError, check_text
 from bot.handoffs import ratings
 from bot.realtime import live
+from bot.storage import outbox
 from bot.storage.models import ChatIdentity, Message, QuickReply
+from bot.storage.outbox import Kind
 
 router = APIRouter()
 
@@ -114,19 +116,19 @@ async def rate(body: RatingBody, resident: OptionalResident, services: ServicesD
     if resident is None:
         raise NoWidgetSession()
     comment = check_text(body.comment, 500, allow_empty=True) if body.comment is not None else None
-    with services.db.session() as session:  # committed before the messages below go out
+    async with live.change(services) as session:  # the rating's messages go out once it has committed
         identity = session.scalar(select(ChatIdentity).where(ChatIdentity.channel == "web",
                                                              ChatIdentity.sender_id == resident))
         if identity is None:
             raise ratings.RatingNotFound()
         rating = ratings.rate(session, identity.id, body.handoff_id, body.score, comment, now)
         conversation_id = rating.conversation_id
-        before = live.last_message_id(session, conversation_id)
+        # the resident's own page draws them from the response: not pushed through the channel again
+        outbox.record(session, Kind.MESSAGE_STORED, conversation_id, push=False)
         session.add(Message(conversation_id=conversation_id, sender="resident",
                             text=ratings.summary_text(body.score, comment), created_at=now,
                             nlu={"rating": {"handoff_id": body.handoff_id, "score": body.score}}))
         session.add(Message(conversation_id=conversation_id, sender="bot", created_at=now,
                             text=ratings.THANKS.format(score=body.score, label=ratings.SCORES[body.score])))
         result = {"ok": True, "rating": {"handoff_id": body.handoff_id, "score": body.score, "comment": comment}}
-    await live.announce(services, conversation_id, before, ["message_stored"], push=False)
     return result

@@ -76,14 +76,9 @@ def get_work_order(order_id: OrderId, staff: DeskStaff, services: ServicesDep, s
 
 async def _change(services, staff: Staff, now, order_id: int, action) -> Dict[str, Any]:
     kb = services.knowledge.current
-    with services.db.session() as session:  # committed before the events below go out
+    async with live.change(services) as session:  # the desk records its events; they go out after the commit
         order = desk.get_order(session, order_id, viewer=staff)
-        before = live.last_message_id(session, order.conversation_id) if order.conversation_id else 0
         action(session, order, session.get(Staff, staff.id), kb)
-        conversation_id = order.conversation_id
-    if conversation_id:
-        await live.announce(services, conversation_id, before, ["message_stored"])
-    await services.hub.publish("agents", {"type": "event", "kind": "work_order_changed", "work_order_id": order_id})
     with services.db.session() as session:
         order = desk.get_order(session, order_id, viewer=staff)
         return desk.order_json(session, order, now, kb, desk.staff_names(session), detail=True, viewer=staff)

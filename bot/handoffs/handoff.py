@@ -15,7 +15,9 @@ from bot.core.localtime import agents_working, iso
 from bot.handoffs import callback, ratings
 from bot.handoffs.incident_card import card_for_conversation
 from bot.households.bills import fee_summary
+from bot.storage import outbox
 from bot.storage.models import Conversation, Handoff, Message, Staff, WorkOrder
+from bot.storage.outbox import Kind
 from bot.turn.context import TurnContext
 
 AGENT_ONLINE_WINDOW = dt.timedelta(minutes=2)
@@ -213,6 +215,7 @@ def claim(session: Session, handoff_id: int, staff: Staff, now: dt.datetime) -> 
     handoff = session.get(Handoff, handoff_id)
     session.refresh(handoff)
     conversation = handoff.conversation
+    outbox.record(session, Kind.CLAIMED, conversation.id)
     conversation.status = ConversationStatus.OPEN.value
     conversation.assignee_id = staff.id
     session.add(Message(conversation_id=conversation.id, sender="system", text=f"人工客服 {staff.display_name} 已接入",
@@ -251,6 +254,7 @@ def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation
 def agent_reply(session: Session, conversation_id: int, staff: Staff, text: str, now: dt.datetime,
                 private: bool = False) -> Message:
     conversation = _owned(session, conversation_id, staff)
+    outbox.record(session, Kind.MESSAGE_STORED, conversation_id)
     message = Message(conversation_id=conversation.id, sender="note" if private else "agent", text=text,
                       staff_id=staff.id, created_at=now)
     session.add(message)
@@ -260,6 +264,7 @@ def agent_reply(session: Session, conversation_id: int, staff: Staff, text: str,
 
 def resolve(session: Session, conversation_id: int, staff: Staff, now: dt.datetime) -> Conversation:
     conversation = _owned(session, conversation_id, staff)
+    outbox.record(session, Kind.RESOLVED, conversation_id)
     handoff = active_handoff(session, conversation_id)
     if handoff is not None:
         handoff.status = HandoffStatus.RESOLVED.value
@@ -271,7 +276,6 @@ def resolve(session: Session, conversation_id: int, staff: Staff, now: dt.dateti
                         text="人工服务已结束，感谢您的耐心。还有其他问题可以随时问我。", created_at=now))
     conversation.flow = None  # a callback's questions (phone, time) are moot once a person has handled it
     if handoff is not None:
-
         ratings.offer(session, handoff, now)  # 满意度评价: five buttons, or a typed digit 1–5 (bot/handoffs/ratings.py)
     return conversation
 
@@ -279,8 +283,9 @@ def resolve(session: Session, conversation_id: int, staff: Staff, now: dt.dateti
 def release(session: Session, conversation_id: int, staff: Optional[Staff], now: dt.datetime) -> Conversation:
     """Hand the conversation back to the queue (an agent's choice, or after the agent disconnected)."""
     conversation = session.get(Conversation, conversation_id)
-    if staff is not None:
+    if staff is not None:  # (a timeout records its own kind: bot/timers.py)
         conversation = _owned(session, conversation_id, staff)
+        outbox.record(session, Kind.RELEASED, conversation_id)
     handoff = active_handoff(session, conversation_id)
     if handoff is not None:
         handoff.status = HandoffStatus.QUEUED.value

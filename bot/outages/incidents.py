@@ -32,7 +32,9 @@ from bot.handoffs.handoff import open_handoff
 from bot.handoffs.incident_card import card, card_for_conversation, reporters, scope_label  # noqa: F401 - re-exported
 from bot.outages import notices
 from bot.routing.router import PROBLEM_KEYWORDS, PROBLEM_LABELS, is_outage_report, problem_kind
+from bot.storage import outbox
 from bot.storage.models import Conversation, Handoff, Incident, IncidentReport, Message, Staff, WorkOrder
+from bot.storage.outbox import Kind
 
 WHOLE_COMMUNITY = r"全小区|整个小区|小区.{0,4}(都|全)|全部楼|所有楼"
 DEFAULT_WINDOW_MINUTES = 120
@@ -253,9 +255,9 @@ def get(session: Session, incident_id: int) -> Incident:
     return incident
 
 
-def resolve(session: Session, incident_id: int, resolution: Any, now: dt.datetime) -> List[Tuple[int, int, List[str]]]:
+def resolve(session: Session, incident_id: int, resolution: Any, now: dt.datetime) -> List[int]:
     """Close the incident with the resolution text: a bot message to every linked conversation (once each), its
-    waiting handoff resolved. Returns (conversation id, last message id before, event kinds) to announce."""
+    waiting handoff resolved; the events recorded (bot/storage/outbox.py). Returns the conversations told."""
     if not isinstance(resolution, str) or not resolution.strip():
         raise EmptyResolution()
     text = check_text(resolution, MAX_RESOLUTION)
@@ -264,24 +266,22 @@ def resolve(session: Session, incident_id: int, resolution: Any, now: dt.datetim
         raise IncidentAlreadyResolved()
     incident.status, incident.resolved_at, incident.resolution = "resolved", now, text
     handoff = session.get(Handoff, incident.handoff_id) if incident.handoff_id else None
-    announcements = []
+    told = []
     message = (f"【处理结果】{scope_label(incident.building)}{PROBLEM_LABELS.get(incident.category, '')}的问题已处理完毕："
                f"{text}\n感谢您的耐心等待，如仍有问题请随时告诉我。")
     for report in session.scalars(select(IncidentReport).where(IncidentReport.incident_id == incident.id,
                                                                IncidentReport.told_resolved_at.is_(None))
                                   .order_by(IncidentReport.id)):
-        before = session.scalar(select(func.max(Message.id)).where(
-            Message.conversation_id == report.conversation_id)) or 0
+        outbox.record(session, Kind.MESSAGE_STORED, report.conversation_id)
         session.add(Message(conversation_id=report.conversation_id, sender="bot", text=message, created_at=now))
         report.told_resolved_at = now
-        kinds = ["message_stored"]
         if handoff is not None and handoff.conversation_id == report.conversation_id and \
                 handoff.status in HandoffStatus.waiting():
+            outbox.record(session, Kind.RESOLVED, report.conversation_id)
             handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED.value, now
             conversation = session.get(Conversation, report.conversation_id)
             conversation.status = ConversationStatus.RESOLVED.value
             conversation.waiting_since, conversation.priority, conversation.flow = None, None, None
-            kinds.append("resolved")
-        announcements.append((report.conversation_id, before, kinds))
+        told.append(report.conversation_id)
     refresh_card(session, incident)
-    return announcements
+    return told

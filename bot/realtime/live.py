@@ -10,9 +10,10 @@ publication for all the changes meanwhile (:func:`queue_changed`).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
@@ -21,6 +22,7 @@ from bot.core import labels
 from bot.core.domain import ConversationStatus, HandoffStatus
 from bot.core.localtime import iso
 from bot.handoffs import handoff as handoffs
+from bot.storage import outbox
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
 
 logger = logging.getLogger(__name__)
@@ -248,9 +250,21 @@ async def _announce(services, conversation_id: int, after_id: int, kinds: List[s
         await services.wechat.push_new_messages(conversation_id, after_id)
 
 
-def last_message_id(session, conversation_id: int) -> int:
-    return session.scalar(select(Message.id).where(Message.conversation_id == conversation_id)
-                          .order_by(Message.id.desc())) or 0
+last_message_id = outbox.last_message_id  # (the turn's announcement reads it too)
+
+
+@contextlib.asynccontextmanager
+async def change(services) -> AsyncIterator[Any]:
+    """A database session whose recorded events (bot/storage/outbox.py) go out once it has committed: each changed
+    conversation's new messages and status to its topic (and WeChat), the kinds to the agents; then the agents'
+    own events (the desk's). A change that raises rolls back and sends nothing."""
+    with services.db.session() as session:
+        yield session
+    recorded = outbox.take(session)
+    for item in recorded.conversations.values():
+        await announce(services, item.conversation_id, item.after_id, item.kinds, push=item.push)
+    for event in recorded.agent_events:
+        await services.hub.publish("agents", event)
 
 
 def conversation_of(session, channel: str, sender_id: str) -> Optional[Conversation]:

@@ -36,7 +36,9 @@ from bot.core.errors import NotFound, WuyeError
 from bot.core.localtime import DEFAULT_TIME_ZONE, iso
 from bot.handoffs.ratings import SCORES
 from bot.realtime import live
+from bot.storage import outbox
 from bot.storage.models import Conversation, Handoff, Household, Message, Staff, WorkOrder, WorkOrderEvent
+from bot.storage.outbox import Kind
 from bot.turn.context import FlowState, slot_payload
 from bot.work_orders import sla
 
@@ -234,6 +236,7 @@ def tell_resident(session, order: WorkOrder, text: str, now: dt.datetime,
     """A bot message in the order's conversation (None: the order came by another way, nobody to tell)."""
     if not order.conversation_id:
         return None
+    outbox.record(session, Kind.MESSAGE_STORED, order.conversation_id)
     session.add(Message(conversation_id=order.conversation_id, sender="bot", text=text, buttons=buttons or [],
                         created_at=now))
     return order.conversation_id
@@ -280,6 +283,7 @@ def _when(order: WorkOrder, utc: Optional[dt.datetime], now: dt.datetime, kb) ->
 def assign(session, order: WorkOrder, staff: Staff, technician_id: int, note: str, now: dt.datetime, kb) -> None:
     """Give the order to a technician: 待受理 → 已派单 (the first response), or hand it to another technician."""
     require(staff, Capability.DISPATCH)
+    outbox.record(session, Kind.WORK_ORDER_CHANGED, work_order_id=order.id)
     if order.status in S.closed():
         raise WorkOrderClosed(current=order.status)
     technician = session.get(Staff, technician_id)
@@ -317,6 +321,7 @@ def change_status(session, order: WorkOrder, staff: Staff, target: str, note: st
             raise DispatchersOnly()
     if current in S.closed():
         raise WorkOrderClosed(current=current)
+    outbox.record(session, Kind.WORK_ORDER_CHANGED, work_order_id=order.id)
     if target not in TRANSITIONS.get(current, ()):
         raise InvalidTransition(current=current, target=target)
     if target == S.DISPATCHED.value and order.assignee_id is None:
@@ -370,12 +375,16 @@ def escalate(session, order: WorkOrder, now: dt.datetime) -> Optional[str]:
     announce (handoff_opened / priority_raised / message_stored) or None when the order has no conversation."""
     order.events.append(WorkOrderEvent(status=order.status, note="超过响应时限未派单，已通知值班客服", actor="system",
                                        created_at=now))
+    outbox.record(session, Kind.WORK_ORDER_OVERDUE, work_order_id=order.id, number=order.number,
+                  conversation_id=order.conversation_id)
     conversation = session.get(Conversation, order.conversation_id) if order.conversation_id else None
     if conversation is None:
         return None
     reason = OVERDUE_REASON.format(number=order.number)
     tell_resident(session, order, OVERDUE_TEXT.format(number=order.number, description=order.description), now)
-    return raise_handoff(session, conversation, Priority.HIGH.value, reason, now, order)
+    kind = raise_handoff(session, conversation, Priority.HIGH.value, reason, now, order)
+    outbox.record(session, Kind(kind), conversation.id)
+    return kind
 
 
 def raise_handoff(session, conversation: Conversation, priority: str, reason: str, now: dt.datetime,
@@ -415,25 +424,14 @@ def raise_handoff(session, conversation: Conversation, priority: str, reason: st
 
 
 async def escalate_overdue(services) -> int:
-    """Run from the Timers loop: escalate every newly overdue order once, then announce each change."""
-
+    """Run from the Timers loop: escalate every newly overdue order once; each escalation's events go out after its
+    commit (bot/storage/outbox.py)."""
     now = services.clock()
     with services.db.session() as session:
         taken = take_overdue(session, now)
-    announcements = []
     for order_id in taken:
-        with services.db.session() as session:
-            order = session.get(WorkOrder, order_id)
-            before = live.last_message_id(session, order.conversation_id) if order.conversation_id else 0
-            kind = escalate(session, order, now)
-            conversation_id = order.conversation_id
-            number = order.number
-        await services.hub.publish("agents", {"type": "event", "kind": "work_order_overdue", "work_order_id": order_id,
-                                              "number": number, "conversation_id": conversation_id})
-        if kind is not None:
-            announcements.append((conversation_id, before, kind))
-    for conversation_id, before, kind in announcements:
-        await live.announce(services, conversation_id, before, [kind])
+        async with live.change(services) as session:
+            escalate(session, session.get(WorkOrder, order_id), now)
     return len(taken)
 
 

@@ -98,9 +98,13 @@ def main() -> int:
                     failed = True
                     print(output.split("FAILURES")[-1][:6000] if "FAILURES" in output else output[-4000:])
         finally:
+            died = server.poll()  # not None: the server ended during the run (a crash is a failure)
             server.terminate()
             server.wait(timeout=30)
             server_log = (Path(tmp) / "server.log").read_text()
+    if died is not None:
+        failed = True
+        print(f"the server ended during the run (exit status {died}); the end of its log:\n{server_log[-3000:]}")
     errors = server_log.count("Traceback")
     print(f"\n{'credential':<12} {'cases':>7} {'failures':>9} {'exit':>5} {'seconds':>8}")
     for name, generated, count, code, seconds in rows:

@@ -162,3 +162,15 @@ def test_the_architecture_doc_names_every_package():
     packages = [f"bot/{p.parent.name}/" for p in (PROJECT_ROOT / "bot").glob("*/__init__.py")] + ["actions/", "connectors/"]
     missing = [p for p in sorted(packages) if p not in text]
     assert missing == []
+
+
+def test_nothing_outside_realtime_publishes():
+    """Changes record their events (bot/storage/outbox.py); bot/realtime/ alone publishes them, after the commit."""
+    publishers = []
+    for module, path in MODULES.items():
+        if module.startswith("bot.realtime"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "hub.publish" in text or "live.announce(" in text or "hub.publish_many" in text:
+            publishers.append(module)
+    assert publishers == []
