@@ -15,7 +15,7 @@ from bot.outages import notices
 from bot.storage.models import ChatIdentity, Incident, Notice, NoticeRevision
 from bot.tools.demo import load_demo_data
 from bot.tools.devserver import LiveServer
-from tests.unit.conversation.test_conversations import NOW, World
+from tests.unit.conversation.world import NOW, World
 
 TODAY = to_local(NOW).date()  # 2026-11-27 in Beijing; NOW is 10:00 there
 

@@ -15,7 +15,7 @@ from bot.outages import incidents
 from bot.storage.db import open_database
 from bot.storage.models import ChatIdentity, Handoff, Incident, IncidentReport, Message, WorkOrder
 from bot.tools.demo import load_demo_data
-from tests.unit.conversation.test_conversations import NOW, World
+from tests.unit.conversation.world import NOW, World
 
 BOUND_PHRASES = ["怎么停水了", "停水了什么时候恢复", "我们楼停水了，什么时候来水", "楼里突然没水了", "家里停水了",
                  "怎么突然停水了", "又停水了", "水停了，怎么回事", "我家停水了，邻居家也没水", "停水了吗"]

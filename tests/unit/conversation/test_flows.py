@@ -1,0 +1,197 @@
+"""The resident flows through the engine: binding and fee lookup, repairs and repair status, parking, and how slots are filled, re-asked, cancelled and switched."""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from bot.storage.models import Bill, Conversation, Household, Message, ParkingCard, VisitorPass, WorkOrder
+from tests.unit.conversation.world import arrears_household, stored_route
+
+
+def test_fee_lookup_binds_with_sms_code_then_shows_only_own_bill(world):
+    household = arrears_household(world)
+    world.bind(household)
+    text = world.texts(world.say("我家还欠多少物业费"))
+    assert household.label in text and "待缴" in text and "已缴至" in text
+    with world.db.session() as s:
+        owed = sum(b.amount for b in s.scalars(sa.select(Bill).where(Bill.household_id == household.id,
+                                                                      Bill.paid.is_(False))))
+    assert f"{owed:.2f}" in text
+
+
+def test_wrong_code_is_refused_and_binding_not_made(world):
+    household = arrears_household(world)
+    world.say("查物业费")
+    world.say(household.label)
+    r = world.say("000000" if "000000" not in world.sms.sent[-1][1] else "111111")
+    assert "不正确" in world.texts(r)
+    with world.db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Message).where(Message.text.like("%验证成功%"))) == 0
+
+
+def test_naming_another_room_never_reveals_its_data(world):
+    mine = arrears_household(world)
+    other = world.household(building=2, unit=2)
+    world.bind(mine)
+    text = world.texts(world.say(f"帮我查一下{other.label}的物业费"))
+    assert "隐私" in text and other.owner_name not in text and "待缴" not in text
+    # an unbound resident typing a room only gets a code sent to that room's registered phone
+    text = world.texts(world.say(f"查一下{other.label}的物业费", sender="stranger"))
+    # … and learns nothing of it: not even the phone's last digits (anyone can type a room number)
+    assert "验证码已发送" in text and other.phone[-4:] not in text and "尾号" not in text and "待缴" not in text
+
+
+def test_repair_request_asks_one_question_at_a_time_and_creates_a_work_order(world):
+    r = world.say("我要报修")
+    assert "描述" in world.texts(r)
+    assert "地点" in world.texts(world.say("厨房下水道堵了"))
+    assert "紧急" in world.texts(world.say("3栋1单元201"))
+    assert "电话" in world.texts(world.say("一般"))
+    assert "什么时候" in world.texts(world.say("13912345678"))
+    text = world.texts(world.say("明天下午三点"))
+    number = re.search(r"WO\d{11}", text).group()
+    with world.db.session() as s:
+        order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == number))
+        assert order.description == "厨房下水道堵了" and order.contact_phone == "13912345678"
+        assert order.preferred_time == "2026-11-28T15:00" and order.status == "待受理"
+        assert [e.status for e in order.events] == ["待受理"]
+
+
+def test_repair_status_and_chasing_three_times_hands_off_high(world):
+    household = world.household(building=1, unit=1)
+    world.bind(household)
+    world.say("卫生间水龙头一直滴水")
+    for answer in ("一般", "明天上午"):
+        world.say(answer)
+    with world.db.session() as s:
+        number = s.scalar(sa.select(WorkOrder.number).where(WorkOrder.household_id == household.id)
+                          .order_by(WorkOrder.id.desc()))
+    text = world.texts(world.say(f"查一下工单{number}"))
+    assert number in text and "待受理" in text
+    world.say("我的报修怎么还没人来")
+    world.say("维修师傅到底什么时候来")
+    r = world.say("报修的师傅还没来，到底什么时候来")
+    assert r.handoff and r.handoff["priority"] == "high"
+    with world.db.session() as s:
+        order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == number))
+        assert order.chase_count == 3 and len(order.events) == 4
+
+
+def test_angry_chase_hands_off_high_at_once(world):
+    r = world.say("报修一个星期了都没人管，你们是干什么吃的！！！")
+    assert r.handoff["priority"] == "high"
+
+
+def test_another_households_work_order_is_not_shown_nor_confirmed(world):
+    with world.db.session() as s:
+        order = s.scalars(sa.select(WorkOrder).order_by(WorkOrder.id)).first()
+        number, description = order.number, order.description
+    theirs = world.texts(world.say(f"查一下工单{number}", sender="nosy"))
+    assert description not in theirs and "没有找到" in theirs
+    missing = world.texts(world.say("查一下工单WO20200101999", sender="nosy2"))
+    assert theirs.replace(number, "") == missing.replace("WO20200101999", "")  # exists or not: the same answer
+
+
+def test_parking_card_visitor_pass_and_plate_change(world):
+    with world.db.session() as s:
+        card = s.scalars(sa.select(ParkingCard).order_by(ParkingCard.id)).first()
+        household, plate = s.get(Household, card.household_id), card.plate
+    world.bind(household)
+    text = world.texts(world.say("我的月卡什么时候到期"))
+    assert plate in text and f"{card.expires_on:%Y-%m-%d}" in text and "350" in text
+    assert "车牌" in world.texts(world.say("帮我登记一个访客车辆"))
+    assert "什么时候" in world.texts(world.say("粤B66K88"))
+    text = world.texts(world.say("明天下午三点"))
+    assert "已登记访客车辆 粤B66K88" in text
+    text = world.texts(world.say("我换车了，车牌改成粤BD12345"))
+    assert "粤BD12345" in text
+    with world.db.session() as s:
+        assert s.scalar(sa.select(VisitorPass.plate).where(VisitorPass.household_id == household.id)) == "粤B66K88"
+        assert s.get(ParkingCard, card.id).plate == "粤BD12345"
+
+
+def test_cancel_and_topic_switch_mid_flow(world):
+    r = world.say("我要报修")
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow["name"] == "repair_request"
+    assert "取消" in world.texts(world.say("算了"))
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow is None
+    world.say("查一下我家物业费")  # asks for the room
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow["asking"] == "bind_room"
+    text = world.texts(world.say("门禁卡丢了怎么补办"))
+    assert "门禁卡" in text and "工本费" in text
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow is None
+
+
+def test_slots_given_early_or_together_are_all_used(world):
+    world.say("我要报修")
+    assert "地点" in world.texts(world.say("厨房水龙头漏水"))
+    r = world.say("3栋2单元501，13800138000，明天上午")
+    assert "紧急" in world.texts(r) and "电话" not in world.texts(r)  # only the urgency is still missing
+    assert [b.payload for b in r.replies[-1].buttons] == ["/slot urgency normal", "/slot urgency urgent"]
+    text = world.texts(world.say("/slot urgency normal"))
+    with world.db.session() as s:
+        order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == re.search(r"WO\d{11}", text).group()))
+        assert (order.location, order.contact_phone, order.preferred_time, order.urgency) == \
+            ("3栋2单元501", "13800138000", "2026-11-28T09:00", "normal")
+
+
+def test_one_message_with_everything_creates_the_work_order_at_once(world):
+    text = world.texts(world.say("5栋1单元302卫生间马桶堵了，不急，电话13700001111，明天下午三点来修"))
+    number = re.search(r"WO\d{11}", text).group()
+    with world.db.session() as s:
+        order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == number))
+        assert (order.contact_phone, order.preferred_time, order.urgency) == ("13700001111", "2026-11-28T15:00", "normal")
+
+
+def test_another_request_is_never_swallowed_as_a_slot_value(world):
+    world.say("我要报修")
+    world.say("阳台灯不亮了")
+    assert "紧急" in world.texts(world.say("3栋1单元201"))
+    r = world.say("查一下进度")  # asked "情况紧急吗？": this is another request, not the urgency
+    assert "紧急" not in world.texts(r) and ("工单" in world.texts(r) or "报修记录" in world.texts(r))
+    assert stored_route(world, "查一下进度")["action"] == "start_flow"
+    with world.db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(WorkOrder).where(WorkOrder.location == "3栋1单元201")) == 0
+
+
+def test_a_reply_that_is_no_answer_is_asked_again(world):
+    world.say("我要报修")
+    world.say("门锁坏了")
+    world.say("2栋1单元101")
+    r = world.say("嗯嗯嗯")  # not an urgency
+    assert "一般" in world.texts(r) and "紧急" in world.texts(r)
+    assert [b.payload for b in r.replies[-1].buttons] == ["/slot urgency normal", "/slot urgency urgent"]
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow["asking"] == "urgency"
+
+
+def test_a_stale_button_is_refused_not_taken_as_a_slot(world):
+    r = world.say("可以养狗吗")
+    stale = r.replies[0].buttons[0]
+    assert stale.title == "没有解决我的问题" and stale.payload == "/not_helpful pets"
+    world.say("我要报修")
+    assert "地点" in world.texts(world.say("客厅插座没电"))
+    r = world.say(stale.payload)  # tapped later, under the location question
+    assert "失效" in world.texts(r) and "地点" in world.texts(r)
+    r = world.say("/slot urgency urgent")  # a button of a question not asked yet
+    assert "失效" in world.texts(r)
+    with world.db.session() as s:
+        flow = s.get(Conversation, r.conversation_id).flow
+        assert flow["asking"] == "location" and "location" not in flow["slots"] and "urgency" not in flow["slots"]
+    assert stored_route(world, stale.payload)["action"] == "stale_button"
+    with world.db.session() as s:  # stored as the button's title, the payload kept with the reading
+        tapped = s.scalars(sa.select(Message).where(Message.sender == "resident").order_by(Message.id.desc())).all()[1]
+        assert (tapped.text, tapped.nlu["payload"]) == ("没有解决我的问题", "/not_helpful pets")
+
+
+def test_water_from_the_neighbours_air_conditioner_is_not_a_repair_form(world):
+    world.agents_online()
+    r = world.say("空调外机滴水，滴到我家窗台上")
+    assert r.handoff and "描述" not in world.texts(r) and "地点" not in world.texts(r)
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow is None
