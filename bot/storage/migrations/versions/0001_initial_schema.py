@@ -4,8 +4,9 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-27 10:45:03.576063
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 revision = '0001'
 down_revision = None

@@ -11,6 +11,7 @@ Create Date: 2026-11-27 21:30:00
 """
 from alembic import op
 
+
 revision = '0006'
 down_revision = '0005'
 branch_labels = None
