@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bot.tools.devserver import LiveServer
-from tests.conftest import static_site
 from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM
+from tests.conftest import static_site
 
 pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason=f"no Chromium at {CHROMIUM}")
 

@@ -1,7 +1,6 @@
 """The widget while the server or the WebSocket is away, in Chromium: the offline queue, each message delivered and drawn once."""
 from __future__ import annotations
 
-
 from tests.browser.chromium import (BLOCK_WEBSOCKETS, ask, needs_chromium, resident_bubbles, resident_page,
                                     start_server, stop_server, stored_resident_rows, wait_delivered)
 

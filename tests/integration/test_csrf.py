@@ -13,8 +13,8 @@ import pytest
 import websockets
 
 from bot.tools.devserver import LiveServer, free_port
-from tests.conftest import static_site
 from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM
+from tests.conftest import static_site
 
 
 @pytest.fixture(scope="module")
