@@ -63,13 +63,12 @@ def _code_refusal(ctx: TurnContext, household: Household) -> Optional[str]:
         wait = limits.seconds_until_free(session, f"code-cooldown:{household.id}", cfg.code_cooldown, now)
         return f"验证码刚刚已发送过，请 {wait} 秒后再试，或输入已收到的验证码。"
     # fresh identities cost nothing, so also per address (the widget's) and for the whole deployment
-    caps = [(room, cfg.codes_per_room), (identity, cfg.codes_per_identity), ("code-all", cfg.codes_overall)]
+    caps = [(room, cfg.codes_per_room), (identity, cfg.codes_per_identity), ("code-all", cfg.codes_overall),
+            (f"code-cooldown:{household.id}", cfg.code_cooldown)]  # (the cooldown was checked above: it has room)
     if ctx.client_ip:
         caps.append((f"code-ip:{ctx.client_ip}", cfg.codes_per_ip))
-    if not all(limits.allowed(session, bucket, limit, now) for bucket, limit in caps):
+    if not limits.take_all(session, caps, now):
         return "验证码发送次数已达上限，为保护业主信息，请一小时后再试，或到物业服务中心办理绑定。"
-    for bucket in [b for b, _ in caps] + [f"code-cooldown:{household.id}"]:
-        limits.record(session, bucket, now)
     return None
 
 

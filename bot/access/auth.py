@@ -115,11 +115,6 @@ def read_resident(secret: str, value: Optional[str]) -> Optional[Tuple[str, Opti
     return sender, community if isinstance(community, str) else None
 
 
-def read_resident_cookie(secret: str, value: Optional[str]) -> Optional[str]:
-    identity = read_resident(secret, value)
-    return identity[0] if identity else None
-
-
 # --- per-小区 widget links --------------------------------------------------------------------------------------
 # A company prints one widget link (or embed line) per 小区: /?c=<signed 小区 id>. Signed so that the 小区 is the one
 # the company issued the link for; a page cannot name another by editing the URL.

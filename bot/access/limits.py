@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Deque, Dict, Optional
+from typing import Deque, Dict, List, Optional, Tuple
 
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -102,6 +102,16 @@ def take(session: Session, bucket: str, limit: Limit, now: dt.datetime, amount: 
     if not allowed(session, bucket, limit, now, amount):
         return False
     record(session, bucket, now, amount)
+    return True
+
+
+def take_all(session: Session, caps: List[Tuple[str, Limit]], now: dt.datetime) -> bool:
+    """One use of every bucket if each has room; False (and nothing recorded) when any is full: a use that several
+    limits brake (per identity, per address, per deployment) counts against all of them or none."""
+    if not all(allowed(session, bucket, limit, now) for bucket, limit in caps):
+        return False
+    for bucket, _ in caps:
+        record(session, bucket, now)
     return True
 
 

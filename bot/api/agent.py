@@ -9,9 +9,8 @@ from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, StrictBool, StrictStr
 from starlette.concurrency import run_in_threadpool
 
-from bot.access.auth import STAFF_COOKIE, read_staff_cookie, staff_of_session
 from bot.access.permissions import Capability, can
-from bot.api.deps import ConsoleStaff, NowDep, ServicesDep, SessionDep
+from bot.api.deps import ConsoleStaff, NowDep, ServicesDep, SessionDep, optional_staff
 from bot.core.errors import ConversationNotFound, check_text
 from bot.handoffs import handoff as handoffs
 from bot.realtime import live
@@ -134,18 +133,9 @@ def agent_frame(message: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 SESSION_CHECK_SECONDS = 2.0
 
 
-def _socket_staff(services: Services, session_id: Optional[str]) -> Optional[Staff]:
-    with services.db.session() as session:
-        staff = staff_of_session(session, session_id, services.clock())
-        if staff is not None:
-            session.expunge(staff)
-        return staff
-
-
 @router.websocket("/ws/agent")
 async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
-    session_id = read_staff_cookie(services.settings.secret_key, websocket.cookies.get(STAFF_COOKIE))
-    staff = await run_in_threadpool(_socket_staff, services, session_id)
+    staff = await run_in_threadpool(optional_staff, websocket, services)  # the socket's cookie, read again each check
     if staff is None:
         await websocket.close(code=4401)
         return
@@ -170,7 +160,7 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
     async def watch_sign_in() -> None:
         while True:
             await asyncio.sleep(SESSION_CHECK_SECONDS)
-            current = await run_in_threadpool(_socket_staff, services, session_id)
+            current = await run_in_threadpool(optional_staff, websocket, services)
             if current is None or not can(current, Capability.CONSOLE):
                 await websocket.close(code=4401 if current is None else 4403)
                 return
@@ -186,7 +176,7 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
                 await websocket.send_json({"type": "error", "code": "invalid_frame",
                                            "detail": "消息格式不正确：只接受 {\"type\": \"watch\"|\"ping\"} 的 JSON 文本帧"})
                 continue
-            if await run_in_threadpool(_socket_staff, services, session_id) is None:  # signed out meanwhile
+            if await run_in_threadpool(optional_staff, websocket, services) is None:  # signed out meanwhile
                 await websocket.close(code=4401)
                 break
             touch()

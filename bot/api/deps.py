@@ -6,8 +6,9 @@ Routes (and channels in ``connectors/``) ask for these instead of reaching into 
     def get_queue(services: ServicesDep, session: SessionDep, staff: ConsoleStaff, now: NowDep) -> ...
 
 Every dependency takes an ``HTTPConnection``, so the same ones work for HTTP routes and for WebSockets.
-``SessionDep`` commits when the request is finished: a route that publishes live events after its writes
-opens its own ``with db.session()`` (``DbDep``) so the events follow the commit.
+``SessionDep`` commits when the request is finished. A route whose change residents or agents see live opens its
+session with ``bot/realtime/live.py`` ``change(services)`` instead: the events the change records go out after the
+commit.
 """
 from __future__ import annotations
 

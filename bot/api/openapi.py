@@ -80,9 +80,8 @@ def _readable_strings(schema: Dict[str, Any]) -> None:
         return
     if schema.get("type") == "string" and not ({"enum", "pattern", "format"} & set(schema)):
         schema["pattern"] = READABLE
-    for key in ("properties",):
-        for sub in (schema.get(key) or {}).values():
-            _readable_strings(sub)
+    for sub in (schema.get("properties") or {}).values():
+        _readable_strings(sub)
     for key in ("items", "additionalProperties"):
         _readable_strings(schema.get(key))
     for key in ("anyOf", "allOf", "oneOf"):

@@ -591,15 +591,12 @@ class ConversationEngine:
         kind = re.sub(r"\s*\(.*\)$", "", reasons[0].split(":")[-1].strip())[:60]
         # and, against fresh identities, a few an hour from one address and a ceiling per 小区 (the on-duty phone
         # stays usable; every urgent handoff still reaches the console)
-        incident = f"page:{ctx.identity.id}:{kind}"
-        caps = [(f"page:{ctx.identity.id}", ctx.limits.pages_per_sender),
+        caps = [(f"page:{ctx.identity.id}:{kind}", ctx.limits.pages_per_incident),
+                (f"page:{ctx.identity.id}", ctx.limits.pages_per_sender),
                 (f"page-community:{ctx.community_id}", ctx.limits.pages_per_community)]
         if ctx.client_ip:
             caps.append((f"page-ip:{ctx.client_ip}", ctx.limits.pages_per_ip))
-        if all(limits.allowed(ctx.session, bucket, limit, ctx.now) for bucket, limit in caps) and \
-                limits.take(ctx.session, incident, ctx.limits.pages_per_incident, ctx.now):
-            for bucket, _ in caps:
-                limits.record(ctx.session, bucket, ctx.now)
+        if limits.take_all(ctx.session, caps, ctx.now):
             ctx.sms.send(phone, f"【紧急】{ctx.kb.community(ctx.community_id).name} 住户报告：{ctx.text}")
 
     def _clarify(self, ctx: TurnContext, route: Route) -> None:

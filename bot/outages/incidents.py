@@ -29,7 +29,7 @@ from bot.core.domain import ConversationStatus, HandoffStatus
 from bot.core.errors import NotFound, WuyeError, check_text
 from bot.core.localtime import iso
 from bot.handoffs.handoff import open_handoff
-from bot.handoffs.incident_card import card, card_for_conversation, reporters, scope_label  # noqa: F401 - re-exported
+from bot.handoffs.incident_card import card, reporters, scope_label
 from bot.outages import notices
 from bot.routing.router import PROBLEM_KEYWORDS, PROBLEM_LABELS, is_outage_report, problem_kind
 from bot.storage import outbox

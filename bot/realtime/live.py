@@ -250,9 +250,6 @@ async def _announce(services, conversation_id: int, after_id: int, kinds: List[s
         await services.wechat.push_new_messages(conversation_id, after_id)
 
 
-last_message_id = outbox.last_message_id  # (the turn's announcement reads it too)
-
-
 @contextlib.asynccontextmanager
 async def change(services) -> AsyncIterator[Any]:
     """A database session whose recorded events (bot/storage/outbox.py) go out once it has committed: each changed
