@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable, Optional
 
@@ -18,7 +19,7 @@ from bot.api import (admin, agent, auth, exports as exports_api, health, metrics
 from bot.api.openapi import text_limits, truthful_openapi  # noqa: E402
 from bot.core.errors import DatabaseUnavailable, PhotoTooLarge, WuyeError  # noqa: E402
 from bot.reporting import metrics
-from bot.services import Services, build_services  # noqa: E402,F401 - Services re-exported
+from bot.services import Services, build_services, prime_entry_model  # noqa: E402,F401 - Services re-exported
 from bot.storage.db import transient
 from connectors import rest, web, wechat
 from connectors.wechat import WeChatChannel
@@ -38,11 +39,15 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         app.state.services = services
         await services.hub.start()
         await services.timers.start()
+        watching = threading.Event()
+        services.knowledge.watch(watching)  # files changed by hand or by another instance go live in ~1 s
+        prime_entry_model(services.parser, services.knowledge.current)
         if on_ready is not None:
             on_ready(services)
         yield
         if services.queue_refresh is not None:
             services.queue_refresh.cancel()
+        watching.set()
         await services.timers.stop()
         await services.wechat.close()
         await services.hub.stop()

@@ -16,6 +16,7 @@ from bot.core.notify import LogSmsSender
 from bot.core.settings import Settings
 from bot.kb.community import sync_communities
 from bot.kb.knowledge import KnowledgeHolder
+from bot.nlu.matching import entry_model_of
 from bot.nlu.parser import NluParser
 from bot.nlu.training import train
 from bot.realtime.events import EventHub, RedisEventHub
@@ -52,6 +53,12 @@ class Services:
         return self.engine.clock
 
 
+def prime_entry_model(parser: Any, kb: Any) -> None:
+    """Train a knowledge base version's entry model before a message needs it (bot/nlu/matching.py)."""
+    if getattr(parser, "knowledge", None) is not None and getattr(parser, "label_counts", None) is not None:
+        entry_model_of(kb, parser.normalize)
+
+
 def build_services(settings: Settings, parser: Optional[Any] = None, clock: Optional[Any] = None) -> Services:
     """Everything heavy, built once at start-up: the model, the database, the engine and the channels."""
 
@@ -62,6 +69,8 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
         logger.info("NLU model %s loaded in %.1f s", result.model_path.name, parser.load_seconds)
     db = open_database(settings.database_url)
     knowledge = KnowledgeHolder(settings)
+    if hasattr(parser, "with_knowledge"):  # readings follow the knowledge base served (young entries, retired ones)
+        parser = parser.with_knowledge(knowledge)
     with db.session() as session:
         sync_communities(session, knowledge.current.communities)
     engine = ConversationEngine(db=db, parser=parser, kb_provider=knowledge, sms=LogSmsSender(),
@@ -74,6 +83,8 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
     services.turn_executor = concurrent.futures.ThreadPoolExecutor(max_workers=settings.turn_threads,
                                                                    thread_name_prefix="wuye-turn")
     services.trainer = Trainer(services)
+    # a new version (an admin's save, or a file changed on disk) gets its entry model at once, off the request path
+    knowledge.on_version.append(lambda kb: prime_entry_model(services.parser, kb))
     services.timers = Timers(services)
 
     metrics.model_loaded(parser)

@@ -44,7 +44,7 @@ class Trainer:
         while True:
             try:
                 result = train(self._services.settings)
-                parser = NluParser.load(result.model_path)
+                parser = NluParser.load(result.model_path, knowledge=getattr(self._services.parser, "knowledge", None))
                 self._services.engine.parser = parser  # atomic swap: requests in flight finish on the old one
                 self._services.parser = parser
                 with self._lock:

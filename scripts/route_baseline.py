@@ -23,7 +23,8 @@ def route(text):
     reading = parser.parse(text)
     return reading, first_message_route(reading, parser.parse, request_segments(text), kb.support)
 show = "--show" in sys.argv
-for path in ["tests/dev/uncovered.yml", "tests/heldout/uncovered.yml"]:
+UNCOVERED_SETS = ["tests/dev/uncovered.yml"] + ([] if "--dev" in sys.argv else ["tests/heldout/uncovered.yml"])
+for path in UNCOVERED_SETS:
     items = yaml.safe_load(open(path))["items"]
     c = collections.Counter(); conf = []
     for it in items:

@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field, StrictStr, validator
 
 from bot.access import auth
 from bot.api.deps import ClockDep, CurrentAdmin, DbDep, NowDep, ServicesDep, SessionDep
-from bot.core.errors import (ApiKeyNotFound, FaqNotFound, FaqRejected, InvalidName, InvalidSender,
+from bot.core.errors import (ApiKeyNotFound, FaqIdTaken, FaqNotFound, FaqRejected, InvalidName, InvalidSender,
                              ResidentMessageNotFound, WuyeError, check_identifier, check_text)
 from bot.core.localtime import to_local
 from bot.kb import kb_editing
-from bot.kb.knowledge import KnowledgeBaseError
+from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError
 from bot.reporting import reports
 from bot.services import Services
 from bot.storage.models import Message
@@ -40,6 +40,17 @@ class FaqEdit(BaseModel):
                                                "409 faq_edit_conflict when the file has changed since")
 
 
+class FaqCreate(FaqEdit):
+    id: Optional[str] = Field(None, regex=r"^[a-z][a-z0-9_]{0,59}$",
+                              description="lower_snake_case; omitted: made from the title's pinyin")
+    file: Optional[str] = Field(None, regex=r"^[a-z][a-z0-9_]{0,39}\.yml$",
+                                description="the data/faq file to add it to (default custom.yml, created if missing)")
+
+
+class FaqRetire(BaseModel):
+    version: Optional[str] = Field(None, regex=r"^[0-9a-f]{64}$")
+
+
 class AddPhrasing(BaseModel):
     faq_id: str
 
@@ -47,7 +58,9 @@ class AddPhrasing(BaseModel):
 def entry_json(kb, entry, community_id=None) -> Dict[str, Any]:
     return {"id": entry.id, "title": entry.title, "questions": entry.questions, "answer": entry.answer,
             "rendered": kb.render(entry.id, community_id), "file": entry.file, "line": entry.line,
-            "version": kb.versions.get(entry.file)}
+            "version": kb.versions.get(entry.file), "retired": entry.retired,
+            "hint": (f"只有 {len(entry.questions)} 个问法，建议至少 {FEW_QUESTIONS} 个"
+                     if len(entry.questions) < FEW_QUESTIONS and not entry.retired else None)}
 
 
 @router.get("/faq")
@@ -57,16 +70,30 @@ def list_faq(services: ServicesDep, staff: CurrentAdmin, q: str = "") -> Dict[st
     entries = [e for e in kb.entries.values()
                if not q or q in e.id or q in e.title.lower() or q in e.answer.lower() or any(q in x.lower() for x in e.questions)]
     return {"entries": [{"id": e.id, "title": e.title, "questions": len(e.questions), "file": e.file,
-                         "version": kb.versions.get(e.file)} for e in sorted(entries, key=lambda e: e.id)],
+                         "version": kb.versions.get(e.file), "retired": e.retired,
+                         "few_questions": len(e.questions) < FEW_QUESTIONS}
+                        for e in sorted(entries, key=lambda e: (e.retired, e.id))],
+            "files": sorted({e.file.rsplit("/", 1)[-1] for e in kb.entries.values()} | {kb_editing.NEW_ENTRIES_FILE}),
             "training": services.trainer.state, "problems": services.knowledge.problems}
 
 
-@router.get("/faq/{faq_id}")
-def get_faq(faq_id: str, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
+@router.get("/faq/{faq_id}", summary="One entry, with its figures over the last 90 days")
+def get_faq(faq_id: str, services: ServicesDep, staff: CurrentAdmin, session: SessionDep,
+            now: NowDep) -> Dict[str, Any]:
     kb = services.knowledge.current
     if faq_id not in kb.entries:
         raise FaqNotFound()
-    return entry_json(kb, kb.entries[faq_id])
+    return {**entry_json(kb, kb.entries[faq_id]), "stats": reports.entry_figures(session, faq_id, now)}
+
+
+@router.get("/faq/{faq_id}/suggestions", summary="相似问推荐: residents' phrasings read as this entry, not yet "
+                                                  "among its questions (add one with /failures/{id}/add-to-faq)")
+def faq_suggestions(faq_id: str, services: ServicesDep, staff: CurrentAdmin, session: SessionDep,
+                    now: NowDep) -> Dict[str, Any]:
+    kb = services.knowledge.current
+    if faq_id not in kb.entries:
+        raise FaqNotFound()
+    return {"suggestions": reports.entry_suggestions(session, faq_id, kb.entries[faq_id].questions, now)}
 
 
 def _save(services: Services, faq_id: str, edit: Callable[[Any], Any]) -> Dict[str, Any]:
@@ -90,6 +117,36 @@ def _save(services: Services, faq_id: str, edit: Callable[[Any], Any]) -> Dict[s
 def put_faq(faq_id: str, body: FaqEdit, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
     return _save(services, faq_id, lambda kb: kb_editing.save_entry(services.settings, kb, faq_id, body.title,
                                                                      body.questions, body.answer, body.version))
+
+
+@router.post("/faq", status_code=201, summary="Create an entry (title, answer, at least one question; a hint "
+                                               "below three); validated like `wuye faq check`, live at once")
+def create_faq(body: FaqCreate, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
+    holder = services.knowledge
+    old = holder.current
+    faq_id = body.id or kb_editing.new_entry_id(old, body.title)
+    if faq_id in old.entries:
+        raise FaqIdTaken(id=faq_id)
+    try:
+        new = kb_editing.create_entry(services.settings, old, faq_id, body.title, body.questions, body.answer,
+                                      body.file or kb_editing.NEW_ENTRIES_FILE)
+    except KnowledgeBaseError as exc:
+        raise FaqRejected(exc.problems) from exc
+    holder.current = new
+    services.trainer.schedule()
+    return {"entry": entry_json(new, new.entries[faq_id]), "retraining": True, "training": services.trainer.state}
+
+
+@router.post("/faq/{faq_id}/retire", summary="Retire an entry: kept in history and figures, no longer answered")
+def retire_faq(faq_id: str, body: FaqRetire, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
+    return _save(services, faq_id, lambda kb: kb_editing.set_retired(services.settings, kb, faq_id, True,
+                                                                      body.version))
+
+
+@router.post("/faq/{faq_id}/restore", summary="Answer a retired entry again (validated again)")
+def restore_faq(faq_id: str, body: FaqRetire, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
+    return _save(services, faq_id, lambda kb: kb_editing.set_retired(services.settings, kb, faq_id, False,
+                                                                      body.version))
 
 
 @router.get("/training")

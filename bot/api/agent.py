@@ -51,7 +51,7 @@ def search_knowledge(kb, q: str, limit: int = 8) -> List[Any]:
     """FAQ entries whose title, id or a question contains the words (titles first, then most matching questions)."""
     words = [w for w in q.lower().split() if w]
     scored = []
-    for entry in kb.entries.values():
+    for entry in kb.active.values():
         title = entry.title.lower()
         questions = [x for x in entry.questions if all(w in x.lower() for w in words)]
         in_title = all(w in title or w in entry.id for w in words)

@@ -524,6 +524,9 @@ class ConversationEngine:
             ctx.say("抱歉没能帮到您。可以换个说法再描述一下吗？或者直接转人工。", [Button("转人工客服", "/handoff")])
         elif action == "clarify":
             self._clarify(ctx, route)
+        elif action == "uncovered":  # a topic no entry answers: said so, never another entry's answer
+            ctx.say("这个问题我暂时答不上来，已经记下来，会请同事补充到知识库。需要的话可以转人工客服为您解答"
+                    "（非工作时间可以留言，上班后回复您）。", [Button("转人工客服", "/handoff")])
         elif action == "smalltalk":
             self._smalltalk(ctx, route.target)
         else:  # out_of_scope
@@ -554,7 +557,7 @@ class ConversationEngine:
 
     # --- actions ------------------------------------------------------------------------------------
     def _answer_faq(self, ctx: TurnContext, faq_id: str) -> None:
-        if faq_id not in ctx.kb.entries:
+        if faq_id not in ctx.kb.active:
             ctx.say("抱歉，这个选项已失效，请重新输入您的问题。")
             return
         ctx.say(ctx.kb.render(faq_id, ctx.community_id), [Button(NOT_HELPFUL, f"/not_helpful {faq_id}")])
@@ -562,7 +565,7 @@ class ConversationEngine:
     def _answer_detail(self, ctx: TurnContext, faq_id: str) -> None:
         """A follow-up about the FAQ just answered ("补一张要多少钱"): the sentence of its answer asked about, with the
         whole answer a button away; the whole answer when no sentence stands out."""
-        if faq_id not in ctx.kb.entries:
+        if faq_id not in ctx.kb.active:
             self._answer_faq(ctx, faq_id)
             return
         answer = ctx.kb.render(faq_id, ctx.community_id)
@@ -600,7 +603,7 @@ class ConversationEngine:
             ctx.sms.send(phone, f"【紧急】{ctx.kb.community(ctx.community_id).name} 住户报告：{ctx.text}")
 
     def _clarify(self, ctx: TurnContext, route: Route) -> None:
-        buttons = [Button(ctx.kb.entries[i].title, f"/faq {i}") for i in route.buttons if i in ctx.kb.entries][:2]
+        buttons = [Button(ctx.kb.entries[i].title, f"/faq {i}") for i in route.buttons if i in ctx.kb.active][:2]
         buttons.append(Button("转人工客服", "/handoff"))
         ctx.say("抱歉，我没有完全理解。您是想问下面的问题吗？也可以换个说法告诉我。", buttons)
 
@@ -616,7 +619,7 @@ class ConversationEngine:
             ctx.say("好的。还有什么可以帮您？")
 
     def _hot_buttons(self, ctx: TurnContext) -> List[Button]:
-        return [Button(ctx.kb.entries[i].title, f"/faq {i}") for i in HOT_QUESTIONS if i in ctx.kb.entries]
+        return [Button(ctx.kb.entries[i].title, f"/faq {i}") for i in HOT_QUESTIONS if i in ctx.kb.active]
 
     def _topic_buttons(self, ctx: TurnContext) -> List[Button]:
         """The topic menu: what the assistant can do."""

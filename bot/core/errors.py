@@ -65,6 +65,10 @@ class UploadNotFound(NotFound):
     code, message = "upload_not_found", "找不到这张图片"
 
 
+class FaqIdTaken(WuyeError):
+    status, code, message = 409, "faq_id_taken", "条目 ID {id} 已被使用（包括已停用的条目），请换一个"
+
+
 class FaqRejected(WuyeError):
     """An admin's FAQ edit that `wuye faq check` would refuse; nothing was saved. ``problems``: file:line: what."""
 

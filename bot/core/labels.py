@@ -22,7 +22,7 @@ INTENT_LABELS: Dict[str, str] = {
     "faq": "常见问题", "fee_lookup": "查询物业费", "repair_request": "报修", "repair_status": "查询报修进度",
     "parking": "停车服务", "complaint": "投诉", "emergency": "紧急情况", "human_agent": "要求转人工",
     "greet": "问候", "goodbye": "告别", "thanks": "感谢", "affirm": "肯定", "deny": "否定",
-    "out_of_scope": "超出服务范围", "callback": "登记回电",
+    "out_of_scope": "超出服务范围", "callback": "登记回电", "uncovered": "知识库未覆盖",
 }
 ENTITY_LABELS: Dict[str, str] = {"room": "房号", "plate": "车牌", "phone": "电话", "work_order": "工单号",
                                  "amount": "金额", "time": "时间"}
@@ -35,7 +35,7 @@ ACTION_LABELS: Dict[str, str] = {
     "answer": "回答常见问题", "start_flow": "开始办理", "handoff": "转人工", "emergency": "紧急情况",
     "clarify": "请业主说明", "smalltalk": "寒暄", "out_of_scope": "超出服务范围", "flow": "办理中",
     "neighbour": "邻里纠纷", "raise_priority": "提高优先级", "still_queued": "仍在排队",
-    "detail": "回答追问的细节",
+    "detail": "回答追问的细节", "uncovered": "知识库未覆盖的问题",
 }
 # exact reasons (after the score in parentheses is dropped)
 EXACT_REASONS: Dict[str, str] = {

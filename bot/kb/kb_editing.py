@@ -13,6 +13,7 @@ import contextlib
 import difflib
 import fcntl
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Tuple
@@ -31,8 +32,10 @@ def _set_questions(seq: Any, questions: List[str]) -> None:
             seq[i1:i2] = questions[j1:j2]
 
 
-def render_faq_edit(original_text: str, faq_id: str, title: str, questions: List[str], answer: str) -> str:
-    """The file's text with one entry changed: a ruamel.yaml round trip, so everything else is written as it was."""
+def render_faq_edit(original_text: str, faq_id: str, title: str, questions: List[str], answer: str,
+                    retired: Optional[bool] = None) -> str:
+    """The file's text with one entry changed: a ruamel.yaml round trip, so everything else is written as it was.
+    ``retired``: None leaves the flag as it is; False removes it (an active entry carries none)."""
     data = yamlio.load_round_trip(original_text)
     item = next(e for e in data["faq"] if hasattr(e, "get") and str(e.get("id")) == faq_id)
     if str(item.get("title")) != title:
@@ -40,6 +43,29 @@ def render_faq_edit(original_text: str, faq_id: str, title: str, questions: List
     _set_questions(item["questions"], questions)
     if str(item.get("answer") or "").rstrip("\n") != answer.rstrip("\n"):
         item["answer"] = yamlio.literal_block(answer)
+    if retired is True:
+        item["retired"] = True
+    elif retired is False and "retired" in item:
+        del item["retired"]
+    return yamlio.dump_round_trip(data)
+
+
+def render_faq_append(original_text: Optional[str], faq_id: str, title: str, questions: List[str],
+                      answer: str) -> str:
+    """The file's text with one new entry at the end (a new file holds just ``faq:`` and the entry)."""
+    data = yamlio.load_round_trip(original_text if original_text and original_text.strip() else "faq: []\n")
+    if data.get("faq") is None or not hasattr(data["faq"], "append"):
+        data["faq"] = []
+    item = yamlio.load_round_trip("id: x\n")
+    item["id"] = faq_id
+    item["title"] = title
+    item["questions"] = list(questions)
+    item["answer"] = yamlio.literal_block(answer)
+    if len(data["faq"]) == 0:  # a flow-style "[]" would stay flow style
+        data = yamlio.load_round_trip("faq:\n  - id: x\n")
+        data["faq"][0] = item
+    else:
+        data["faq"].append(item)
     return yamlio.dump_round_trip(data)
 
 
@@ -71,10 +97,47 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 Change = Callable[[FaqEntry], Tuple[str, List[str], str]]
+NEW_ENTRIES_FILE = "custom.yml"  # where entries created in /admin go unless a file is named
+
+
+def new_entry_id(kb: KnowledgeBase, title: str) -> str:
+    """A lower_snake_case id from the title's pinyin ("供暖时间与报停" → gong_nuan_shi_jian_yu_bao_ting), shortened
+    and made unique among every entry, retired ones included (their history keeps the id)."""
+    from pypinyin import lazy_pinyin  # the normaliser's dependency already; imported on the admin's path only
+
+    words = [re.sub(r"[^a-z0-9]", "", w.lower()) for w in lazy_pinyin(title)]
+    base = "_".join(w for w in words if w)[:40].strip("_") or "entry"
+    if not base[0].isalpha():
+        base = "faq_" + base
+    candidate, n = base, 2
+    while candidate in kb.entries:
+        candidate, n = f"{base}_{n}", n + 1
+    return candidate
+
+
+def create_entry(settings, kb: KnowledgeBase, faq_id: str, title: str, questions: List[str], answer: str,
+                 file_name: str = NEW_ENTRIES_FILE) -> KnowledgeBase:
+    """Append a new entry to ``data/faq/<file_name>`` (created if missing) under the file's lock, validated like
+    `wuye faq check` with the whole knowledge base (a duplicate id or question in another file is refused)."""
+    path = Path(settings.faq_dir) / file_name
+    with file_lock(path):
+        original = path.read_text(encoding="utf-8") if path.exists() else None
+        text = render_faq_append(original, faq_id, title, [q.strip() for q in questions if q.strip()], answer)
+        new_kb = load_knowledge_base(settings.faq_dir, settings.communities_file, overrides={file_name: text})
+        atomic_write(path, text)
+        return new_kb
+
+
+def set_retired(settings, kb: KnowledgeBase, faq_id: str, retired: bool,
+                base_version: Optional[str] = None) -> KnowledgeBase:
+    """Retire an entry (kept in its file with ``retired: true``: in history and figures, never answered) or bring
+    it back (validated again: its questions may meanwhile belong to another entry)."""
+    return edit_entry(settings, kb, faq_id, lambda e: (e.title, e.questions, e.answer), base_version,
+                      retired=retired)
 
 
 def edit_entry(settings, kb: KnowledgeBase, faq_id: str, change: Change,
-               base_version: Optional[str] = None) -> KnowledgeBase:
+               base_version: Optional[str] = None, retired: Optional[bool] = None) -> KnowledgeBase:
     """Apply ``change`` (the entry as it is on disk now → title, questions, answer) to the entry's file under the
     file's lock. Raises FaqEditConflict when ``base_version`` is given and the file is no longer that version (or
     the entry is gone), KnowledgeBaseError when the result does not validate; nothing is written then."""
@@ -89,7 +152,7 @@ def edit_entry(settings, kb: KnowledgeBase, faq_id: str, change: Change,
         if on_disk is None:  # moved or removed by someone else since this knowledge base was loaded
             raise FaqEditConflict(version)
         title, questions, answer = change(on_disk)
-        text = render_faq_edit(original, faq_id, title, [q.strip() for q in questions if q.strip()], answer)
+        text = render_faq_edit(original, faq_id, title, [q.strip() for q in questions if q.strip()], answer, retired)
         new_kb = load_knowledge_base(settings.faq_dir, settings.communities_file, overrides={file_name: text})
         atomic_write(path, text)
         return new_kb

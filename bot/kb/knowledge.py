@@ -30,7 +30,8 @@ from bot.core.contract import FAQ_IDS
 from bot.core.problems import FileProblem, ProblemsError
 from bot.kb.community import Community, CommunityConfigError, load_communities, template_variables
 
-MIN_QUESTIONS = 12
+MIN_QUESTIONS = 1  # an entry is answerable from its title, answer and one question (bot/nlu/matching.py)
+FEW_QUESTIONS = 3  # below this many questions `wuye faq check` and /admin show a hint (not an error)
 MAX_RENDERED_CHARS = 2000  # an answer, rendered with any 小区's values
 RELOAD_INTERVAL = 1.0  # seconds between two looks at the files' mtimes
 
@@ -73,6 +74,7 @@ class FaqEntry:
     question_lines: List[int] = field(default_factory=list)
     answer_line: int = 0
     answer_style: Optional[str] = None  # '|' when the answer is a literal block: its lines map to file lines
+    retired: bool = False  # kept for history and figures, never answered, not trained
 
 
 @dataclass
@@ -80,6 +82,17 @@ class KnowledgeBase:
     entries: Dict[str, FaqEntry]
     communities: List[Community]
     versions: Dict[str, str] = field(default_factory=dict)  # "data/faq/x.yml" → file_version of the text loaded
+
+    @property
+    def active(self) -> Dict[str, FaqEntry]:
+        """The entries residents are answered from (retired ones stay in ``entries`` for history and figures)."""
+        return {k: e for k, e in self.entries.items() if not e.retired}
+
+    def hints(self) -> List[FaqProblem]:
+        """Advice that is not an error: active entries with fewer than FEW_QUESTIONS questions."""
+        return [FaqProblem(e.file, e.line, f"'{e.id}': 只有 {len(e.questions)} 个问法，建议至少 {FEW_QUESTIONS} 个"
+                                           f"（住户的问法越多样，答得越准）")
+                for e in self.active.values() if len(e.questions) < FEW_QUESTIONS]
 
     def community(self, community_id: Optional[str] = None) -> Community:
         for c in self.communities:
@@ -97,8 +110,9 @@ class KnowledgeBase:
         return answer_support(entry.title, entry.answer, question) if entry else 0.0
 
     def questions_fingerprint_items(self) -> List[Tuple[str, List[str]]]:
-        """What training depends on: ids and questions (answers are rendered live, never trained)."""
-        return sorted((e.id, list(e.questions)) for e in self.entries.values())
+        """What training depends on: the active entries' ids, titles, questions and answer texts (the classifier
+        reads titles and answer sentences as phrasings too)."""
+        return sorted((e.id, [e.title, *e.questions, e.answer]) for e in self.active.values())
 
 
 # --- the part of an answer a follow-up asks about ------------------------------------------------------------
@@ -260,7 +274,7 @@ def _parse_file(text: str, display: str, problems: List[FaqProblem]) -> List[Faq
             problems.append(FaqProblem(display, line, "each FAQ entry must be a mapping"))
             continue
         fields = {_scalar(k): v for k, v in item.value}
-        unknown = set(fields) - {"id", "title", "questions", "answer"}
+        unknown = set(fields) - {"id", "title", "questions", "answer", "retired"}
         for name in sorted(str(u) for u in unknown):
             problems.append(FaqProblem(display, line, f"unknown field '{name}'"))
         faq_id = _scalar(fields["id"]) if "id" in fields else None
@@ -270,6 +284,12 @@ def _parse_file(text: str, display: str, problems: List[FaqProblem]) -> List[Faq
         if not re.fullmatch(r"[a-z][a-z0-9_]*", faq_id):
             problems.append(FaqProblem(display, line, f"id '{faq_id}' must be lower_snake_case"))
         title = _scalar(fields["title"]) if "title" in fields else None
+        if not title or not title.strip():
+            problems.append(FaqProblem(display, line, f"'{faq_id}': missing title（条目需要标题）"))
+        retired_text = (_scalar(fields["retired"]) or "").lower() if "retired" in fields else "false"
+        if retired_text not in ("true", "false", "yes", "no"):
+            problems.append(FaqProblem(display, fields["retired"].start_mark.line + 1,
+                                       f"'{faq_id}': retired 只能是 true 或 false"))
         questions: List[str] = []
         question_lines: List[int] = []
         qnode = fields.get("questions")
@@ -292,7 +312,7 @@ def _parse_file(text: str, display: str, problems: List[FaqProblem]) -> List[Faq
             FaqEntry(
                 id=faq_id, title=title or faq_id, questions=questions, answer=answer, file=display, line=line,
                 question_lines=question_lines, answer_line=(anode.start_mark.line + 1) if anode is not None else line,
-                answer_style=getattr(anode, "style", None),
+                answer_style=getattr(anode, "style", None), retired=retired_text in ("true", "yes"),
             )
         )
     return entries
@@ -378,7 +398,7 @@ def load_knowledge_base(
                     FaqProblem(entry.file, entry.line,
                                f"'{entry.id}': {len(entry.questions)} questions, at least {min_questions} needed")
                 )
-            for q, qline in zip(entry.questions, entry.question_lines):
+            for q, qline in zip(entry.questions if not entry.retired else [], entry.question_lines):
                 key = normalise_question(q)
                 other = seen_questions.get(key)
                 if other is not None and other.id != entry.id:
@@ -454,6 +474,9 @@ class KnowledgeHolder:
         self.problems: List[str] = []
         self.serving_last_good = False
         self.listeners: List[Callable[[KnowledgeBase, KnowledgeBase], None]] = []
+        # called (in a background thread) with every new version, reloaded or saved: the entry model is primed
+        self.on_version: List[Callable[[KnowledgeBase], None]] = []
+        self._watcher: Optional[threading.Thread] = None
         self._lock = threading.Lock()
         self._signature = _files_signature(settings)
         self._checked = time.monotonic()
@@ -485,6 +508,29 @@ class KnowledgeHolder:
     def current(self, kb: KnowledgeBase) -> None:
         """An admin's save (already validated); the next look at the files keeps the on-disk copy in step."""
         self._current = kb
+        self._announce(kb)
+
+    def _announce(self, kb: KnowledgeBase) -> None:
+        def run() -> None:
+            for callback in list(self.on_version):
+                try:
+                    callback(kb)
+                except Exception:  # noqa: BLE001 - priming never stops serving
+                    logger.exception("knowledge base version callback failed")
+        if self.on_version:
+            threading.Thread(target=run, name="wuye-kb-version", daemon=True).start()
+
+    def watch(self, stop: threading.Event) -> None:
+        """Look at the files every ``check_interval`` seconds in a thread until ``stop`` is set, so a file changed
+        by hand or by another instance is served (and retrained) without waiting for a request to read it."""
+        def run() -> None:
+            while not stop.wait(self.check_interval):
+                try:
+                    self.current  # noqa: B018 - the look reloads on a change
+                except Exception:  # noqa: BLE001 - the watcher never dies
+                    logger.exception("knowledge base watcher")
+        self._watcher = threading.Thread(target=run, name="wuye-kb-watch", daemon=True)
+        self._watcher.start()
 
     def __call__(self) -> KnowledgeBase:
         return self.current
@@ -501,6 +547,7 @@ class KnowledgeHolder:
         self.problems, self.serving_last_good = [], False
         logger.info("knowledge base reloaded: %d FAQ entries", len(new.entries))
         self._keep(sources)
+        self._announce(new)
         for listener in list(self.listeners):
             try:
                 listener(old, new)

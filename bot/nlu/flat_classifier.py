@@ -47,9 +47,11 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RESPONSE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.kb.knowledge import FaqEntry, KnowledgeBase, _parse_file, answer_sentences
 from bot.nlu.clauses import question_focus
 from bot.nlu.lexicon import LexiconMatcher, load_lexicon
 from bot.nlu.registration import component
+from bot.nlu.retrieval import EntryIndex
 
 FAQ_PREFIX = "faq/"
 
@@ -223,7 +225,9 @@ class FlatModel:
 
     def __init__(self, labels: List[str], vocab: List[Dict[str, int]], idf: np.ndarray,
                  coef: np.ndarray, intercept: np.ndarray, features: str = "v2",
-                 lexicon: Optional[Dict[str, List[str]]] = None) -> None:
+                 lexicon: Optional[Dict[str, List[str]]] = None,
+                 label_counts: Optional[Dict[str, int]] = None) -> None:
+        self.label_counts = label_counts  # phrasings per label in training (None: a model saved before they were)
         self.features = features  # which analyzers built the vocabularies (flat.json "features"; v1 if absent)
         self.lexicon = lexicon or {}  # v4: name → categories, stored with the model
         if features == "v4":
@@ -270,7 +274,8 @@ class FlatModel:
                 sample_weight=None if weights is None else np.asarray(weights, dtype=float))
         return cls(list(clf.classes_), [dict((k, int(i)) for k, i in v.vocabulary_.items()) for v in vectorizers],
                    tfidf.idf_.astype(np.float64), clf.coef_.T.astype(np.float64).copy(),
-                   clf.intercept_.astype(np.float64).copy(), features, lexicon if features == "v4" else None)
+                   clf.intercept_.astype(np.float64).copy(), features, lexicon if features == "v4" else None,
+                   dict(Counter(labels)))
 
     def _features(self, text: str) -> Tuple[np.ndarray, np.ndarray]:
         rows, tfs = [], []
@@ -294,7 +299,8 @@ class FlatModel:
 
     def save(self, directory: Path) -> None:
         np.savez(directory / "flat.npz", coef=self.coef, intercept=self.intercept, idf=self.idf)
-        meta = {"labels": self.labels, "vocab": self.vocab, "features": self.features}
+        meta = {"labels": self.labels, "vocab": self.vocab, "features": self.features,
+                "label_counts": self.label_counts}
         if self.features == "v4":
             meta["lexicon"] = self.lexicon
         (directory / "flat.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
@@ -304,7 +310,7 @@ class FlatModel:
         meta = json.loads((directory / "flat.json").read_text(encoding="utf-8"))
         arrays = np.load(directory / "flat.npz", allow_pickle=False)
         return cls(meta["labels"], meta["vocab"], arrays["idf"], arrays["coef"], arrays["intercept"],
-                   meta.get("features", "v1"), meta.get("lexicon"))
+                   meta.get("features", "v1"), meta.get("lexicon"), meta.get("label_counts"))
 
 
 def read(model: FlatModel, text: str, focus_weight: float) -> np.ndarray:
@@ -323,18 +329,37 @@ def label_of(message: Message) -> Optional[str]:
     return message.get(INTENT)
 
 
-def kb_examples(faq_dir: Optional[Path], title_weight: float) -> List[Tuple[str, str, float]]:
-    """FAQ titles as extra phrasings of their id (the knowledge base index)."""
-    if not faq_dir or title_weight <= 0 or not Path(faq_dir).is_dir():
+def _faq_entries(faq_dir: Optional[Path]) -> List[FaqEntry]:
+    """The active entries of the knowledge base files as written (validation is `wuye faq check`'s job)."""
+    if not faq_dir or not Path(faq_dir).is_dir():
         return []
-    import yaml
-
-    out = []
+    entries: List[FaqEntry] = []
     for path in sorted(Path(faq_dir).glob("*.yml")):
-        for entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("faq") or []:
-            if isinstance(entry, dict) and entry.get("id") and entry.get("title"):
-                out.append((str(entry["title"]), FAQ_PREFIX + str(entry["id"]), title_weight))
+        entries += _parse_file(path.read_text(encoding="utf-8"), path.name, [])
+    return [e for e in entries if not e.retired]
+
+
+def kb_examples(faq_dir: Optional[Path], title_weight: float, answer_weight: float = 0.0
+                ) -> List[Tuple[str, str, float]]:
+    """Active entries' titles (and, with ``answer_weight``, their answers' sentences) as phrasings of their id: an
+    entry with few questions is still learnt from its own words."""
+    out = []
+    for entry in _faq_entries(faq_dir):
+        if title_weight > 0 and entry.title:
+            out.append((entry.title, FAQ_PREFIX + entry.id, title_weight))
+        if answer_weight > 0:
+            out += [(s, FAQ_PREFIX + entry.id, answer_weight) for s in answer_sentences(entry.answer)]
     return out
+
+
+def covered_by_entries(texts: Sequence[str], faq_dir: Optional[Path], min_similarity: float) -> List[bool]:
+    """Whether each text reads as a question of an active entry (best similarity to one of its questions or its
+    title ≥ ``min_similarity``): "none of these" examples that an admin has since written an entry for."""
+    entries = _faq_entries(faq_dir)
+    if not entries or not texts:
+        return [False] * len(texts)
+    index = EntryIndex(KnowledgeBase(entries={e.id: e for e in entries}, communities=[]))
+    return [max(index.score(t).question.values(), default=0.0) >= min_similarity for t in texts]
 
 
 @component("INTENT_CLASSIFIER", is_trainable=True)
@@ -344,7 +369,8 @@ class FlatIntentFaqClassifier(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {"C": 10.0, "class_weight": None, "focus_weight": 0.0, "faq_path": None, "title_weight": 1.0,
-                "retrieval_intent": "faq", "features": "v3", "lexicon_path": None}
+                "answer_weight": 0.0, "retrieval_intent": "faq", "features": "v3", "lexicon_path": None,
+                "uncovered_intent": "uncovered", "uncovered_covered_similarity": 0.5}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  model: Optional[FlatModel] = None) -> None:
@@ -365,10 +391,17 @@ class FlatIntentFaqClassifier(GraphComponent):
     def train(self, training_data: TrainingData) -> Resource:
         examples = [(m.get(TEXT), label_of(m), 1.0) for m in training_data.intent_examples
                     if m.get(TEXT) and label_of(m)]
-        faq_path = self._config.get("faq_path")
+        faq_path = Path(self._config["faq_path"]) if self._config.get("faq_path") else None
         if any(label.startswith(FAQ_PREFIX) for _, label, _ in examples):
-            # FAQ titles are plain Mandarin already: they join the training data as they are
-            examples += kb_examples(Path(faq_path) if faq_path else None, float(self._config["title_weight"]))
+            # FAQ titles and answers are plain Mandarin already: they join the training data as they are
+            examples += kb_examples(faq_path, float(self._config["title_weight"]),
+                                    float(self._config["answer_weight"]))
+        none = self._config.get("uncovered_intent")
+        if none and any(label == none for _, label, _ in examples):  # an entry written since covers some of them
+            texts = [t for t, label, _ in examples if label == none]
+            covered = set(t for t, c in zip(texts, covered_by_entries(
+                texts, faq_path, float(self._config["uncovered_covered_similarity"]))) if c)
+            examples = [x for x in examples if not (x[1] == none and x[0] in covered)]
         texts, labels, weights = zip(*examples)
         features = str(self._config.get("features") or "v3")
         lexicon_path = self._config.get("lexicon_path")

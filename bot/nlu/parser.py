@@ -1,6 +1,7 @@
 """The trained NLU in-process: load a model archive once, parse texts into the spec's /api/parse shape."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 logger = logging.getLogger(__name__)
+UNCOVERED = "uncovered"  # the classifier's "none of these": a question on a topic no entry answers
 
 
 @dataclass
@@ -25,6 +27,7 @@ class NluReading:
     entities: List[Dict[str, Any]]
     emotion: Dict[str, Any]
     normalized_text: str = ""
+    young_entry: Optional[str] = None  # a young entry the entry model read it as (bot/nlu/matching.py)
 
     @property
     def tokens(self) -> List[str]:
@@ -51,7 +54,10 @@ class NluReading:
     def as_api(self) -> Dict[str, Any]:
         return {
             "text": self.text,
-            "intent": {"name": self.intent, "confidence": round(self.confidence, 4)},
+            # "uncovered" (a topic the knowledge base does not cover) is not one of the spec's intents: out of scope
+            "intent": {"name": "out_of_scope" if self.intent == UNCOVERED else self.intent,
+                       "confidence": round(self.confidence, 4)},
+            "uncovered": self.intent == UNCOVERED,
             "faq": {"id": self.faq_id, "confidence": round(self.faq_confidence, 4)} if self.faq_id else None,
             "entities": [{k: e[k] for k in ("entity", "value", "start", "end")} for e in self.entities],
             "emotion": {"label": self.emotion.get("label", "neutral"), "score": self.emotion.get("score", 0.0)},
@@ -61,14 +67,22 @@ class NluReading:
 class NluParser:
     """Wraps a loaded Rasa NLU model. Build with :meth:`load` (heavy: imports TensorFlow, loads the graph)."""
 
-    def __init__(self, backend: Any, model_path: Path, load_seconds: float, engine: str = "fast") -> None:
+    def __init__(self, backend: Any, model_path: Path, load_seconds: float, engine: str = "fast",
+                 knowledge: Optional[Any] = None) -> None:
         self._backend = backend
         self.model_path = model_path
         self.load_seconds = load_seconds
         self.engine = engine
+        # the knowledge base being served (a callable); with it, readings follow it (bot/nlu/matching.py)
+        self.knowledge = knowledge
+        self.label_counts: Optional[Dict[str, int]] = None
+        for step in getattr(backend, "_steps", []):
+            model = getattr(getattr(step, "__self__", None), "model", None)
+            if getattr(model, "label_counts", None) is not None:
+                self.label_counts = model.label_counts
 
     @classmethod
-    def load(cls, model_path: Path, engine: str = "fast") -> "NluParser":
+    def load(cls, model_path: Path, engine: str = "fast", knowledge: Optional[Any] = None) -> "NluParser":
         """``engine="fast"`` (serving: bot/nlu/fast.py, no TensorFlow) or ``"rasa"`` (Rasa's Agent, for parity
         checks and anyone who wants the stock runtime)."""
         started = time.perf_counter()
@@ -84,7 +98,7 @@ class NluParser:
                 raise RuntimeError(f"could not load the NLU model {model_path}")
         else:
             raise ValueError(f"unknown NLU engine {engine!r}")
-        parser = cls(backend, Path(model_path), 0.0, engine)
+        parser = cls(backend, Path(model_path), 0.0, engine, knowledge)
         parser.parse("你好")  # warm-up: the first call builds caches (and TF functions on the Rasa path)
         parser.load_seconds = time.perf_counter() - started
         return parser
@@ -116,13 +130,16 @@ class NluParser:
             if "/" in r.get("intent_response_key", "")
         ]
         normalized = raw.get("normalized_text") or text
+        intent, confidence, young = top["name"], float(top.get("confidence") or 0.0), None
+        if self.knowledge is not None:
+            intent, confidence, faq_ranking, young = self._with_knowledge(normalized, intent, confidence, faq_ranking)
         faq_id, faq_conf = None, 0.0
-        if top["name"] == "faq" and faq_ranking:
+        if intent == "faq" and faq_ranking:
             faq_id, faq_conf = faq_ranking[0]["id"], faq_ranking[0]["confidence"]
         return NluReading(
             text=text,
-            intent=top["name"],
-            confidence=float(top.get("confidence") or 0.0),
+            intent=intent,
+            confidence=confidence,
             intent_ranking=[{"name": r["name"], "confidence": float(r["confidence"])} for r in ranking[:5]],
             faq_id=faq_id,
             faq_confidence=faq_conf,
@@ -130,4 +147,28 @@ class NluParser:
             entities=list(raw.get("entities", [])),
             emotion=dict(raw.get("emotion") or {"label": "neutral", "score": 0.0, "cues": []}),
             normalized_text=normalized,
+            young_entry=young,
         )
+
+    def with_knowledge(self, knowledge: Any) -> "NluParser":
+        """The same loaded model reading with this knowledge base (a callable); the model itself is shared."""
+        clone = copy.copy(self)
+        clone.knowledge = knowledge
+        return clone
+
+    def normalize(self, text: str) -> str:
+        """The text as the pipeline reads it (normalised), for the entry model's training texts."""
+        return self.raw_parse(text).get("normalized_text") or text
+
+    def _with_knowledge(self, normalized: str, intent: str, confidence: float, faq_ranking: List[Dict[str, Any]]):
+        """The reading with the knowledge base being served: retired entries dropped, young entries read by the
+        entry model (bot/nlu/matching.py). Only where the classifier's phrasing counts are known (the fast path)."""
+        from bot.nlu import matching
+
+        kb = self.knowledge()
+        counts = self.label_counts
+        probs = matching.entry_model_of(kb, self.normalize).probabilities(normalized) if counts is not None else {}
+        choice = matching.choose(intent, confidence, [(r["id"], r["confidence"]) for r in faq_ranking],
+                                 set(kb.active), probs, counts or {})
+        return (choice.intent, choice.confidence, [{"id": i, "confidence": p} for i, p in choice.faq_ranking],
+                choice.young)

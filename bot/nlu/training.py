@@ -26,14 +26,14 @@ from bot.nlu.tokenizer import dictionary_files
 
 logger = logging.getLogger(__name__)
 MODEL_PREFIX = "nlu-"
-COMPONENT_SOURCES = ("flat_classifier.py", "lexicon.py", "clauses.py", "normalize.py", "normalize_component.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "numerals.py")
+COMPONENT_SOURCES = ("flat_classifier.py", "retrieval.py", "lexicon.py", "clauses.py", "normalize.py", "normalize_component.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "numerals.py")
 
 
 def faq_training_yaml(kb: KnowledgeBase) -> str:
     """Rasa NLU YAML for the retrieval intent ``faq/<id>`` generated from the knowledge base."""
     nlu = []
     responses = {}
-    for entry in sorted(kb.entries.values(), key=lambda e: e.id):
+    for entry in sorted(kb.active.values(), key=lambda e: e.id):  # retired entries are not answered: not trained
         examples = "".join(f"- {q}\n" for q in entry.questions)
         nlu.append({"intent": f"faq/{entry.id}", "examples": yamlio.Literal(examples)})
         responses[f"utter_faq/{entry.id}"] = [{"text": kb.render(entry.id)}]

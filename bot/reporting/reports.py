@@ -198,3 +198,65 @@ def rating_figures(session, start: dt.date, days: int) -> Dict[str, Any]:
         "per_day": [{"day": day, "count": len(by_day.get(day, [])), "average": _average(by_day.get(day, []))}
                     for day in ((start + dt.timedelta(days=i)).isoformat() for i in range(days))],
     }
+
+
+ENTRY_WINDOW_DAYS = 90
+ENTRY_SCAN_LIMIT = 20000  # the newest resident messages read for one entry's figures and suggestions
+
+
+def _recent_resident_messages(session, now: dt.datetime, days: int) -> List[Message]:
+    since = now - dt.timedelta(days=days)
+    return list(session.scalars(select(Message).where(Message.sender == "resident", Message.nlu.isnot(None),
+                                                      Message.created_at >= since)
+                                .order_by(Message.id.desc()).limit(ENTRY_SCAN_LIMIT)))
+
+
+def entry_figures(session, faq_id: str, now: dt.datetime, days: int = ENTRY_WINDOW_DAYS) -> Dict[str, Any]:
+    """How one entry works, over the last ``days``: asked (read as this entry, answered or offered), answered,
+    rejected as not helpful, and handed off after (a handoff in the same conversation within the next two resident
+    messages after its answer)."""
+    rows = _recent_resident_messages(session, now, days)
+    asked = answered = rejected = handed = 0
+    by_conversation: Dict[int, List[Message]] = defaultdict(list)
+    for m in reversed(rows):
+        by_conversation[m.conversation_id].append(m)
+    for messages in by_conversation.values():
+        for i, m in enumerate(messages):
+            route = (m.nlu or {}).get("route") or {}
+            read_as = ((m.nlu or {}).get("faq") or {}).get("id")
+            target = route.get("target")
+            if route.get("action") == "not_helpful" and target == faq_id:
+                rejected += 1
+            if read_as == faq_id or (target == faq_id and route.get("decision") == "answer"):
+                asked += 1
+            if route.get("decision") == "answer" and target == faq_id:
+                answered += 1
+                after = messages[i + 1:i + 3]
+                if any(((n.nlu or {}).get("route") or {}).get("decision") == "handoff" for n in after):
+                    handed += 1
+    return {"days": days, "asked": asked, "answered": answered, "not_helpful": rejected, "handed_off": handed}
+
+
+def entry_suggestions(session, faq_id: str, known: List[str], now: dt.datetime, limit: int = 10,
+                      days: int = ENTRY_WINDOW_DAYS) -> List[Dict[str, Any]]:
+    """相似问推荐: residents' own phrasings read as this entry but not yet among its questions — those clarified
+    with it offered or answered unsure first (they teach it most), then those answered; grouped by similar words."""
+    have = {re.sub(r"\W+", "", q) for q in known}
+    items = []
+    for m in _recent_resident_messages(session, now, days):
+        text = m.text.strip()
+        if not text or text.startswith("/") or len(text) > 60 or re.sub(r"\W+", "", text) in have:
+            continue
+        nlu = m.nlu or {}
+        route = nlu.get("route") or {}
+        read_as = (nlu.get("faq") or {}).get("id")
+        if read_as != faq_id:
+            continue
+        if route.get("action") in ("not_helpful", "repeat"):
+            continue
+        unsure = route.get("decision") == "clarify"
+        items.append({"message_id": m.id, "text": text, "suggested_faq": faq_id, "reason": "clarify" if unsure else
+                      "answer", "unsure": unsure, "confidence": (nlu.get("faq") or {}).get("confidence") or 0.0})
+    groups = group_similar(sorted(items, key=lambda i: (not i["unsure"], i["confidence"])), threshold=0.6)
+    return [{"text": g["examples"][0]["text"], "message_id": g["examples"][0]["message_id"], "count": g["count"]}
+            for g in groups[:limit]]

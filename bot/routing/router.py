@@ -21,6 +21,7 @@ decides. "Failed" marks a failed understanding.
 | 10b| an outage report (problem_kind and is_outage_report) and an open incident of that kind in the resident's scope | answer / join_incident (linked, told, no queue item) | – | |
 | 10c| an outage report and the scope known (building from binding or the message, or 全小区), no open incident | handoff / incident (opens it) | normal | |
 | 10d| a message of at most FOLLOW_UP_MAX_CHARS right after an FAQ answer, not that question asked again (``is_same_question``), not confident alone about another intent, another FAQ at ≥ FOLLOW_UP_SURE, "X呢" naming another FAQ topic (``is_topic_switch``), or (within one message) anything: read with the question answered (``_follow_up``); a confident other FAQ gives way only if it keeps < FOLLOW_UP_KEEP so read (< FOLLOW_UP_KEEP_LOW, or the last answer's words carry more of it: ``faq_support``), never for a later part of the same message set apart by 还有/另外 (``Segment.set_apart``) or naming its own subject (``names_own_subject``) | answer / detail (the same FAQ: the sentence asked about); answer / answer (another FAQ, when alone it was unsure) | – | |
+| 10e| intent uncovered (a topic no entry answers) ≥ UNCOVERED_MIN, not a neighbour dispute | reject / uncovered (the honest reply, a person offered; listed for admins) | – | yes |
 | 11 | confidence < CLARIFY_THRESHOLD or FAQ < FAQ_THRESHOLD; out_of_scope ≥ OUT_OF_SCOPE_SHARE then | clarify / clarify; reject / out_of_scope | – | clarify |
 | 12 | neighbour dispute (noise, smells, water from above, shared walls)          | handoff / neighbour             | normal   |        |
 | 13 | intent complaint (calm)                                                    | handoff / handoff               | normal   |        |
@@ -198,6 +199,9 @@ REJECTION = r"没有?用|没有?帮助|不是这个|不是我要|答非所问|�
 CANCEL_WORDS = ("算了", "不用了", "取消", "不要了", "不办了", "不查了", "不修了", "先不", "退出")
 # An unsure reading that gives out_of_scope at least this much is refused with the topic menu, not clarified.
 OUT_OF_SCOPE_SHARE = 0.35
+# A reading of "uncovered" (a topic the knowledge base has no entry for: the classifier's "none of these", trained
+# on data/nlu/uncovered.yml) at least this likely gets the honest reply with a person offered, not a clarification.
+UNCOVERED_MIN = 0.35
 # A message that is another request than the flow's question ends the flow when its reading is this confident.
 SWITCH_CONFIDENCE = 0.6
 SWITCH_FAQ_CONFIDENCE = 0.5
@@ -377,6 +381,8 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
     follow = _follow_up(reading, state, parse)
     if follow is not None:
         return follow
+    if reading.intent == "uncovered" and reading.confidence >= UNCOVERED_MIN and not is_neighbour_dispute(text):
+        return Route("reject", None, [f"uncovered topic ({reading.confidence:.2f})"], action="uncovered", failed=True)
     if _unsure(reading):
         if reading.probability("out_of_scope") >= OUT_OF_SCOPE_SHARE and not is_neighbour_dispute(text):
             return Route("reject", None, [f"probably out of scope ({reading.intent} {reading.confidence:.2f})"],
@@ -617,7 +623,7 @@ def several_routes(text: str, segments: List[Segment], readings: List[Any], stat
     return kept if len(kept) > 1 else []
 
 
-SPLITTABLE = ("answer", "start_flow", "clarify", "handoff", "smalltalk", "out_of_scope")
+SPLITTABLE = ("answer", "start_flow", "clarify", "handoff", "smalltalk", "out_of_scope", "uncovered")
 
 
 @dataclass

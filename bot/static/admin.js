@@ -17,34 +17,87 @@ import { start } from "/static/staff.js";
     return "✅ 模型已是最新：" + (t.model || "") + (t.finished ? "（" + t.finished + " 完成）" : "");
   }
   async function pollTraining() { try { const t = await api("/api/admin/training"); $("training").textContent = trainingText(t); $("training").dataset.state = t.state; } catch (e) { /* ignore */ } setTimeout(pollTraining, 3000); }
+  let files = [];
   async function loadList() {
     const data = await api("/api/admin/faq?q=" + encodeURIComponent($("search").value));
-    entries = data.entries; $("training").textContent = trainingText(data.training);
+    entries = data.entries.filter((e) => !e.retired); files = data.files || []; $("training").textContent = trainingText(data.training);
     const box = $("faq-list"); box.replaceChildren();
-    entries.forEach((e) => { const d = el("div", "faqitem"); d.dataset.id = e.id; d.appendChild(el("div", "", e.title)); d.appendChild(el("small", "", e.id + " · " + e.questions + " 个问法 · " + e.file));
+    data.entries.forEach((e) => { const d = el("div", "faqitem" + (e.retired ? " retired" : "")); d.dataset.id = e.id;
+      d.appendChild(el("div", "", (e.retired ? "【已停用】" : "") + e.title));
+      d.appendChild(el("small", "", e.id + " · " + e.questions + " 个问法" + (e.few_questions && !e.retired ? "（建议至少 3 个）" : "") + " · " + e.file));
       d.addEventListener("click", () => edit(e.id)); box.appendChild(d); });
   }
   $("search").addEventListener("input", () => { clearTimeout(window._s); window._s = setTimeout(loadList, 250); });
+  function questionHint() { const n = $("f-questions").value.split("\n").filter((q) => q.trim()).length;
+    $("f-hint").textContent = n === 0 ? "至少需要 1 个问法" : n < 3 ? "只有 " + n + " 个问法，建议至少 3 个：住户的问法越多样，答得越准" : ""; }
+  $("f-questions").addEventListener("input", questionHint);
+  function showStats(st) {
+    const k = $("entry-stats"); k.replaceChildren(); if (!st) { k.classList.add("hidden"); return; }
+    [["asked", "被问到"], ["answered", "已回答"], ["not_helpful", "被点“没有帮助”"], ["handed_off", "回答后转人工"]].forEach(([key, label]) => {
+      const d = el("div", "kpi"); d.appendChild(el("b", "", String(st[key] || 0))); d.appendChild(el("span", "", label + "（近 " + st.days + " 天）")); k.appendChild(d); });
+    k.classList.remove("hidden");
+  }
+  async function loadSuggestions(id) {
+    const box = $("suggestions"); box.replaceChildren();
+    let data; try { data = await api("/api/admin/faq/" + id + "/suggestions"); } catch (e) { return; }
+    $("suggest-box").classList.toggle("hidden", !data.suggestions.length);
+    data.suggestions.forEach((sg) => { const d = el("div", "qitem"); d.appendChild(el("div", "summary", sg.text + "（" + sg.count + " 次）"));
+      const b = el("button", "btn secondary", "采纳");
+      b.addEventListener("click", async () => { try { await api("/api/admin/failures/" + sg.message_id + "/add-to-faq", { method: "POST", body: JSON.stringify({ faq_id: id }) });
+        b.textContent = "已采纳"; b.disabled = true; const r = await api("/api/admin/faq/" + id); currentVersion = r.version; $("f-questions").value = r.questions.join("\n"); questionHint(); }
+        catch (e) { alert("采纳失败：" + (e.problems ? e.problems.join("\n") : e.message)); } });
+      d.appendChild(b); box.appendChild(d); });
+  }
+  function openForm(title, isNew) {
+    $("edit-title").textContent = title; $("edit-form").classList.remove("hidden"); $("save-error").textContent = ""; $("save-ok").textContent = "";
+    $("f-file-field").classList.toggle("hidden", !isNew);
+    if (isNew) { const sel = $("f-file"); sel.replaceChildren(); files.forEach((f) => { const o = el("option", "", f); o.value = f; if (f === "custom.yml") o.selected = true; sel.appendChild(o); }); }
+  }
   async function edit(id) {
     const e = await api("/api/admin/faq/" + id); currentId = id; currentVersion = e.version; // the file version this edit is based on
-    $("edit-title").textContent = e.title + "（" + e.id + "）"; $("edit-form").classList.remove("hidden");
-    $("f-title").value = e.title; $("f-questions").value = e.questions.join("\n"); $("f-answer").value = e.answer;
-    $("preview").textContent = e.rendered; $("save-error").textContent = ""; $("save-ok").textContent = "";
+    openForm(e.title + "（" + e.id + "）" + (e.retired ? " · 已停用" : ""), false);
+    $("f-title").value = e.title; $("f-questions").value = e.questions.join("\n"); $("f-answer").value = e.answer; questionHint();
+    $("preview").textContent = e.rendered; $("f-retire").classList.toggle("hidden", e.retired); $("f-restore").classList.toggle("hidden", !e.retired);
+    showStats(e.stats); $("suggest-box").classList.add("hidden"); if (!e.retired) loadSuggestions(id);
+  }
+  // 新建条目: empty, or pre-filled with a group of questions the bot could not answer (未解决问题 → 新建条目)
+  function newEntry(questions) {
+    currentId = null; currentVersion = null; openForm("新建条目", true);
+    $("f-title").value = ""; $("f-questions").value = (questions || []).join("\n"); $("f-answer").value = ""; questionHint();
+    $("preview").textContent = ""; $("f-retire").classList.add("hidden"); $("f-restore").classList.add("hidden"); showStats(null); $("suggest-box").classList.add("hidden");
+    $("f-title").focus();
+  }
+  $("faq-new").addEventListener("click", () => newEntry([]));
+  function saveError(e) {
+    if (e.code === "faq_edit_conflict") { $("save-error").textContent = "未保存：" + e.message + "（您的修改仍在编辑框中，可复制后刷新再改）"; return; }
+    const problems = e.problems ? e.problems.join("\n") : e.message;
+    $("save-error").textContent = "未保存（旧版本继续服务）：" + problems;
   }
   $("edit-form").addEventListener("submit", async (ev) => {
     ev.preventDefault(); $("save-error").textContent = ""; $("save-ok").textContent = "";
-    const body = { title: $("f-title").value, questions: $("f-questions").value.split("\n").map((q) => q.trim()).filter(Boolean), answer: $("f-answer").value, version: currentVersion };
+    const body = { title: $("f-title").value, questions: $("f-questions").value.split("\n").map((q) => q.trim()).filter(Boolean), answer: $("f-answer").value };
+    if (!body.questions.length) { $("save-error").textContent = "未保存：至少需要 1 个问法"; return; }
     try {
-      const r = await api("/api/admin/faq/" + currentId, { method: "PUT", body: JSON.stringify(body) });
+      let r;
+      if (currentId === null) { body.file = $("f-file").value; r = await api("/api/admin/faq", { method: "POST", body: JSON.stringify(body) }); }
+      else { body.version = currentVersion; r = await api("/api/admin/faq/" + currentId, { method: "PUT", body: JSON.stringify(body) }); }
       $("preview").textContent = r.entry.rendered; currentVersion = r.entry.version;
-      $("save-ok").textContent = r.retraining ? "已保存，答案已生效；问法变更正在后台重新训练。" : "已保存，答案已生效。";
+      const created = currentId === null; currentId = r.entry.id;
+      $("edit-title").textContent = r.entry.title + "（" + r.entry.id + "）";
+      $("f-file-field").classList.add("hidden"); $("f-retire").classList.remove("hidden");
+      $("save-ok").textContent = (created ? "已创建，住户现在就能问到；" : "已保存，答案已生效；") + (r.retraining ? "模型正在后台重新训练，完成后理解得更准。" : "");
       $("training").textContent = trainingText(r.training); loadList();
-    } catch (e) {
-      if (e.code === "faq_edit_conflict") { $("save-error").textContent = "未保存：" + e.message + "（您的修改仍在编辑框中，可复制后刷新再改）"; return; }
-      const problems = e.problems ? e.problems.join("\n") : e.message;
-      $("save-error").textContent = "未保存（旧版本继续服务）：" + problems;
-    }
+    } catch (e) { saveError(e); }
   });
+  async function setRetired(retire) {
+    if (retire && !confirm("停用后住户将不再收到这个答案（历史记录和统计会保留），确定停用吗？")) return;
+    try { const r = await api("/api/admin/faq/" + currentId + (retire ? "/retire" : "/restore"), { method: "POST", body: JSON.stringify({ version: currentVersion }) });
+      currentVersion = r.entry.version; $("f-retire").classList.toggle("hidden", retire); $("f-restore").classList.toggle("hidden", !retire);
+      $("save-ok").textContent = retire ? "已停用：住户不会再收到这个答案。" : "已重新启用。"; loadList(); }
+    catch (e) { saveError(e); }
+  }
+  $("f-retire").addEventListener("click", () => setRetired(true));
+  $("f-restore").addEventListener("click", () => setRetired(false));
   async function loadFailures() {
     const data = await api("/api/admin/failures"); const box = $("failures"); box.replaceChildren();
     if (!data.groups.length) box.textContent = "暂无";
@@ -55,7 +108,9 @@ import { start } from "/static/staff.js";
       const b = el("button", "btn", "加为该 FAQ 的问法");
       b.addEventListener("click", async () => { try { await api("/api/admin/failures/" + g.examples[0].message_id + "/add-to-faq", { method: "POST", body: JSON.stringify({ faq_id: select.value }) });
         b.textContent = "已添加，后台训练中"; b.disabled = true; } catch (e) { alert("添加失败：" + (e.problems ? e.problems.join("\n") : e.message)); } });
-      d.appendChild(select); d.appendChild(b); box.appendChild(d);
+      const n = el("button", "btn secondary", "新建条目");
+      n.addEventListener("click", () => { document.querySelector('.tabs button[data-tab="kb"]').click(); newEntry(g.examples.map((x) => x.text)); });
+      d.appendChild(select); d.appendChild(b); d.appendChild(n); box.appendChild(d);
     });
     const rs = $("reasons"); rs.replaceChildren(); const t = el("table");
     const reasonLabels = data.handoff_reasons_labels || {};

@@ -21,7 +21,7 @@ from bot.core.domain import ConversationStatus
 from bot.core.errors import InvalidSender, WuyeError, check_identifier
 from bot.core.settings import Settings, apply_process_env_defaults, get_settings
 from bot.kb.community import load_communities
-from bot.kb.knowledge import KnowledgeBaseError, load_knowledge_base
+from bot.kb.knowledge import KnowledgeBaseError, KnowledgeBaseUnavailable, KnowledgeHolder, load_knowledge_base
 from bot.main import create_app
 from bot.nlu.lexicon import check_lexicon
 from bot.nlu.normalize import check_tables
@@ -61,23 +61,41 @@ def _quiet_logging(verbose: bool) -> None:
             pass
 
 
-def load_parser(settings: Settings, train_if_missing: bool = True):
-    """The NLU for the current data: trains first if the model is missing or stale."""
+def load_parser(settings: Settings, train_if_missing: bool = True, knowledge=None):
+    """The NLU for the current data: trains first if the model is missing or stale. When the knowledge base does
+    not validate, the problems are printed and the last good model serves (the last good knowledge base with it)."""
 
     if train_if_missing:
-        result = train(settings)
-        if result.trained:
-            print(f"trained {result.model_path.name} in {result.seconds:.1f} s", file=sys.stderr)
-        return NluParser.load(result.model_path)
+        try:
+            result = train(settings)
+        except KnowledgeBaseError as exc:
+            _print_problems(exc)
+        else:
+            if result.trained:
+                print(f"trained {result.model_path.name} in {result.seconds:.1f} s", file=sys.stderr)
+            return NluParser.load(result.model_path, knowledge=knowledge)
     model = current_model(settings)
     if model is None:
         raise SystemExit("no trained model in models/: run `wuye train`")
-    return NluParser.load(model)
+    return NluParser.load(model, knowledge=knowledge)
+
+
+def _print_problems(exc: KnowledgeBaseError) -> None:
+    print(f"知识库有 {len(exc.problems)} 处问题，继续使用上一个正确的版本（修改后用 `wuye faq check` 检查）：", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"error: {problem}", file=sys.stderr)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
 
-    result = train(get_settings(), force=args.force)
+    try:
+        result = train(get_settings(), force=args.force)
+    except KnowledgeBaseError as exc:
+        _print_problems(exc)
+        model = current_model(get_settings())
+        print(f"not trained: the last good model keeps serving ({model.name if model else 'none yet'})",
+              file=sys.stderr)
+        return 1
     if result.trained:
         print(f"trained {result.model_path} in {result.seconds:.1f} s (fingerprint {result.fingerprint[:16]})")
     else:
@@ -100,9 +118,16 @@ def cmd_parse(args: argparse.Namespace) -> int:
     if not args.texts:
         print("usage: wuye parse TEXT... | wuye parse -", file=sys.stderr)
         return 2
-    parser = load_parser(settings, train_if_missing=not args.no_train)
-
-    support = load_knowledge_base(settings.faq_dir, settings.communities_file).support
+    try:
+        knowledge = KnowledgeHolder(settings)  # the last good version when the files do not validate
+    except KnowledgeBaseUnavailable as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 1
+    for problem in knowledge.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    parser = load_parser(settings, train_if_missing=not args.no_train and not knowledge.problems,
+                         knowledge=knowledge)
+    support = knowledge.current.support
     texts = args.texts
     if texts == ["-"]:
         for line in sys.stdin:
@@ -149,9 +174,12 @@ def cmd_faq(args: argparse.Namespace) -> int:
         path = write_faq_training_data(settings, kb)
         print(f"wrote {path}")
         return 0
-    questions = sum(len(e.questions) for e in kb.entries.values())
-    print(f"ok: {len(kb.entries)} FAQ entries, {questions} questions, {len(kb.communities)} communities; "
-          f"normalisation tables ok; work-order SLAs ok")
+    for hint in kb.hints():
+        print(f"hint: {hint}", file=sys.stderr)
+    questions = sum(len(e.questions) for e in kb.active.values())
+    retired = len(kb.entries) - len(kb.active)
+    print(f"ok: {len(kb.active)} FAQ entries" + (f" (+{retired} retired)" if retired else "") +
+          f", {questions} questions, {len(kb.communities)} communities; normalisation tables ok; work-order SLAs ok")
     return 0
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 
 from tests.browser.chromium import ask, login, needs_chromium, resident_page, server_today
 
@@ -206,3 +207,43 @@ def test_admin_figures_chart_date_range_csv_exports_and_chinese_labels(browser, 
         assert not ENGLISH_CODES.search(failures), failures
     finally:
         page.context.close()
+
+
+def test_admin_creates_an_entry_with_three_questions_and_a_resident_paraphrase_is_answered(browser, server):
+    """Issue 27: the entry is answered within 30 s of saving (the entry model), and the full retrain that follows
+    finishes within 60 s of the save."""
+    admin_context = browser.new_context(viewport={"width": 1300, "height": 900})
+    admin = admin_context.new_page()
+    login(admin, server, "/admin", "admin", "admin123")
+    admin.click("#faq-new")
+    admin.wait_for_selector("#edit-form:not(.hidden)")
+    admin.fill("#f-title", "社区长者食堂")
+    admin.fill("#f-questions", "小区有老年食堂吗\n长者食堂几点开饭")
+    admin.wait_for_selector("#f-hint:has-text('建议至少 3 个')")
+    admin.fill("#f-questions", "小区有老年食堂吗\n长者食堂几点开饭\n老人吃饭能打折吗")
+    admin.fill("#f-answer", "社区长者食堂在 3 号楼一层，每天 11:00–13:00、17:00–18:30 供餐。60 岁以上老人凭身份证"
+                            "办理就餐卡，午餐 12 元一份，80 岁以上半价。")
+    admin.click("#edit-form button[type=submit]")
+    admin.wait_for_selector("#save-ok:has-text('已创建')")
+    saved = dt.datetime.now()
+    assert admin.locator(".faqitem:has-text('社区长者食堂')").count() == 1
+
+    resident = resident_page(browser, server)
+    ask(resident, "我爸八十多了，在食堂吃饭有优惠没")
+    resident.wait_for_selector(".bubble:has-text('80 岁以上半价')", timeout=30_000)
+    assert (dt.datetime.now() - saved).total_seconds() < 30
+
+    before = admin.request.get(server.url + "/api/admin/training").json()
+    while True:  # the retrain scheduled by the save: done, a new model loaded
+        state = admin.request.get(server.url + "/api/admin/training").json()
+        if state["state"] == "idle" and state["model"] != before.get("model") or \
+                state["state"] == "idle" and before["state"] == "idle" and state["finished"]:
+            break
+        assert state["state"] != "failed", state
+        assert (dt.datetime.now() - saved).total_seconds() <= 60, state
+        time.sleep(1)
+    admin.wait_for_selector("#training:has-text('模型已是最新')", timeout=10_000)
+    ask(resident, "长者饭堂中午几点开")
+    resident.wait_for_selector(".bubble:has-text('11:00–13:00')")
+    admin_context.close()
+    resident.context.close()

@@ -123,3 +123,55 @@ def test_a_broken_file_at_start_up_does_not_stop_the_server(server):
     while admin(server).get("/api/admin/faq").json()["problems"]:
         assert time.time() < deadline
         time.sleep(0.3)
+
+
+CANTEEN = {"title": "社区长者食堂", "questions": ["小区有老年食堂吗", "长者食堂几点开饭", "老人吃饭能打折吗"],
+           "answer": "社区长者食堂在 3 号楼一层，每天 11:00–13:00、17:00–18:30 供餐。60 岁以上老人凭身份证办理就餐卡，"
+                     "午餐 12 元一份，80 岁以上半价。"}
+
+
+def test_an_admin_creates_an_entry_with_three_questions_and_residents_are_answered_at_once(server):
+    client = admin(server)
+    assert "长者食堂" not in ask(server, "老年人食堂在哪里")  # no entry yet: never another entry's answer
+    started = time.monotonic()
+    r = client.post("/api/admin/faq", json=CANTEEN)
+    assert r.status_code == 201, r.text
+    entry = r.json()["entry"]
+    assert entry["id"] == "she_qu_zhang_zhe_shi_tang" and entry["file"] == "data/faq/custom.yml"
+    assert "questions" in (server.settings.faq_dir / "custom.yml").read_text(encoding="utf-8")
+    for paraphrase in ("老年人食堂在哪里", "长者饭堂中午几点开", "我爸八十多了吃饭有优惠没"):
+        assert "3 号楼一层" in ask(server, paraphrase), paraphrase
+    assert time.monotonic() - started < 30
+    assert "物业费" in ask(server, "物业费多少钱一平")  # the old entries are read as before
+    assert client.post("/api/admin/faq", json={**CANTEEN, "id": entry["id"]}).json()["code"] == "faq_id_taken"
+
+    retired = client.post(f"/api/admin/faq/{entry['id']}/retire", json={"version": entry["version"]})
+    assert retired.status_code == 200 and retired.json()["entry"]["retired"] is True
+    assert "retired: true" in (server.settings.faq_dir / "custom.yml").read_text(encoding="utf-8")
+    assert "3 号楼一层" not in ask(server, "老年人食堂在哪里")  # kept in history, never answered
+    listed = {e["id"]: e for e in client.get("/api/admin/faq").json()["entries"]}
+    assert listed[entry["id"]]["retired"] is True
+    restored = client.post(f"/api/admin/faq/{entry['id']}/restore", json={"version": retired.json()["entry"]["version"]})
+    assert restored.status_code == 200 and restored.json()["entry"]["retired"] is False
+    stats = client.get(f"/api/admin/faq/{entry['id']}").json()["stats"]
+    assert stats["answered"] >= 3 and stats["asked"] >= stats["answered"]
+
+
+@pytest.mark.parametrize("body, where", [
+    ({**CANTEEN, "answer": "   "}, None),
+    ({**CANTEEN, "questions": ["门禁卡丢了怎么办"]}, "is also under 'access_card'"),
+    ({**CANTEEN, "answer": "电话 {office_phone:>20}"}, "答案模板有误"),
+    ({**CANTEEN, "title": ""}, None),
+    ({**CANTEEN, "questions": []}, None),
+])
+def test_a_bad_new_entry_is_refused_in_chinese_with_its_place_and_nothing_is_saved(server, body, where):
+    client = admin(server)
+    path = server.settings.faq_dir / "custom.yml"
+    before = path.read_text(encoding="utf-8") if path.exists() else None
+    r = client.post("/api/admin/faq", json={**body, "id": "scratch_bad"})
+    assert r.status_code == 422, r.text
+    if where:
+        assert r.json()["code"] == "faq_invalid" and any(where in p and "data/faq/custom.yml:" in p
+                                                         for p in r.json()["problems"]), r.json()
+    assert (path.read_text(encoding="utf-8") if path.exists() else None) == before
+    assert "scratch_bad" not in {e["id"] for e in client.get("/api/admin/faq").json()["entries"]}

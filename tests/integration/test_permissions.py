@@ -50,6 +50,8 @@ MATRIX = {
     "GET /api/staff/work-orders/technicians": CONSOLE, "POST /api/staff/work-orders/{order_id}/assign": CONSOLE,
     # the admin page
     "GET /api/admin/faq": ADMINS, "GET /api/admin/faq/{faq_id}": ADMINS, "PUT /api/admin/faq/{faq_id}": ADMINS,
+    "POST /api/admin/faq": ADMINS, "POST /api/admin/faq/{faq_id}/retire": ADMINS,
+    "POST /api/admin/faq/{faq_id}/restore": ADMINS, "GET /api/admin/faq/{faq_id}/suggestions": ADMINS,
     "GET /api/admin/training": ADMINS, "GET /api/admin/failures": ADMINS,
     "POST /api/admin/failures/{message_id}/add-to-faq": ADMINS, "GET /api/admin/figures": ADMINS,
     "GET /api/admin/api-keys": ADMINS, "POST /api/admin/api-keys": ADMINS,

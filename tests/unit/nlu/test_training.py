@@ -13,13 +13,16 @@ from bot.nlu import training
 from tests.conftest import settings_for, subprocess_env
 
 
-def test_fingerprint_covers_dictionary_faq_questions_config_but_not_answers(data_copy, tmp_path):
+def test_fingerprint_covers_dictionary_faq_questions_answers_retirement_and_config(data_copy, tmp_path):
     s = settings_for(data_copy, tmp_path / "models")
     base = training.fingerprint(s)
     faq = data_copy / "faq" / "living.yml"
     original = faq.read_text(encoding="utf-8")
     faq.write_text(original.replace("每月对公共区域", "每月两次对公共区域"), encoding="utf-8")
-    assert training.fingerprint(s) == base, "answer edits are live and need no retraining"
+    assert training.fingerprint(s) != base, "answers' sentences are phrasings of their entry: a retrain reads them"
+    faq.write_text(original.replace("    title: 大件垃圾处理", "    retired: true\n    title: 大件垃圾处理", 1),
+                   encoding="utf-8")
+    assert training.fingerprint(s) != base, "a retired entry is no longer trained"
     faq.write_text(original.replace("      - 小区有老鼠怎么办\n", "      - 小区有老鼠怎么办呢\n"), encoding="utf-8")
     assert training.fingerprint(s) != base
     faq.write_text(original, encoding="utf-8")
