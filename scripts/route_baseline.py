@@ -17,7 +17,8 @@ from bot.nlu.training import current_model
 from bot.routing.router import first_message_route, request_segments
 
 settings = get_settings()
-parser = NluParser.load(current_model(settings))
+kb0 = load_knowledge_base(settings.faq_dir, settings.communities_file)
+parser = NluParser.load(current_model(settings), knowledge=lambda: kb0)
 kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
 def route(text):
     reading = parser.parse(text)

@@ -42,6 +42,7 @@ EXACT_REASONS: Dict[str, str] = {
     **CUE_LABELS,
     "angry tone": "情绪激动",
     "compensation or legal dispute": "涉及赔偿或纠纷",
+    "uncovered topic": "知识库未覆盖的问题",
     "resident asked for a person": "业主要求转人工",
     "resident asked for a person (button)": "业主点了“转人工客服”",
     "asked again while waiting": "排队中再次要求转人工",

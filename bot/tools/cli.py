@@ -33,6 +33,7 @@ from bot.storage.db import open_database
 from bot.storage.models import Staff
 from bot.tools import evaluation, selection
 from bot.tools.bench import bench_nlu
+from bot.tools.bench_kb import bench_kb
 from bot.tools.bench_serve import bench_serve
 from bot.tools.demo import DEMO_PASSWORDS, load_demo_data
 from bot.tools.screenshots import take_screenshots
@@ -216,6 +217,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
+    if args.cold:
+        report = selection.cold_entry(get_settings())
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "cold_entry.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), "utf-8")
+        worst = min(report["per_entry"].items(), key=lambda kv: kv[1]["right"])
+        print(f"cold-entry protocol ({report['keep_questions']} questions + title + answer; {report['phrasings']} "
+              f"phrasings): {json.dumps(report['overall'])}; lowest entry: {worst[0]} {json.dumps(worst[1])}")
+        print(f"report: {args.out}/cold_entry.json")
+        return 0
 
     report = selection.run(get_settings(), Path(args.out) / "cv.json", quick=args.quick, with_rasa=args.with_rasa)
     md = selection.markdown(report)
@@ -226,6 +236,9 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "kb":
+        print(bench_kb(get_settings(), entries=args.entries))
+        return 0
     if args.bench_command == "serve":
 
         print(bench_serve(get_settings(), seconds=args.seconds, postgres_url=args.postgres, workers=args.workers))
@@ -419,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--out", default="reports")
     cv.add_argument("--quick", action="store_true", help="only the chosen design")
     cv.add_argument("--with-rasa", action="store_true", help="also the stock Rasa anchor (ResponseSelector; ~6 min)")
+    cv.add_argument("--cold", action="store_true",
+                    help="only the cold-entry protocol: each entry kept to 3 questions + title + answer (~2 min)")
     cv.set_defaults(func=cmd_cv)
 
     b = sub.add_parser("bench", help="benchmarks")
@@ -431,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
                     help="an admin URL: a scratch database is created and dropped ('' to skip)")
     bs.add_argument("--workers", type=int, default=2, help="wuye serve workers for the PostgreSQL /api/chat run")
+    bk = bsub.add_parser("kb", help="a large knowledge base: training time, parse latency and memory with synthetic "
+                                    "entries added to a scratch copy of data/")
+    bk.add_argument("--entries", type=int, default=300)
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo-data", help="load the demo communities, households, bills, parking and work orders")

@@ -20,7 +20,8 @@ import yaml
 
 from bot.core import yamlio
 from bot.core.settings import Settings
-from bot.kb.knowledge import load_knowledge_base
+from bot.kb.knowledge import answer_sentences, load_knowledge_base
+from bot.nlu import matching
 from bot.nlu.flat_classifier import FlatModel, read
 from bot.nlu.lexicon import load_lexicon
 from bot.nlu.normalize import get_normalizer
@@ -395,3 +396,66 @@ def markdown(report: Dict[str, object]) -> str:
         for name, a in report["anchor_fold"]["designs"].items():
             lines.append(f"| {name} | " + " | ".join(f"{a[c]:.3f}" for c in cols) + " |")
     return "\n".join(lines)
+
+
+# --- the cold-entry protocol (issue 27) ----------------------------------------------------------------------
+def cold_entry(settings: Settings, keep: int = 3, groups: int = 11, seed: int = 7) -> Dict[str, object]:
+    """For each entry in turn, as an admin's new entry: only its first ``keep`` questions (plus its title and answer)
+    in training, every other entry at full strength; read on its phrasings by the other authors (not ``base``).
+    Entries are taken ``len/groups`` at a time (each fold trains once for a few cold entries). Each phrasing is read
+    as serving reads it: the configured classifier, then the entry model and the young-entry rule
+    (bot/nlu/matching.py), at the router's thresholds. Returns per-entry and overall right / clarify / wrong / other."""
+    import random
+
+    import jieba
+
+    for path in dictionary_files(str(settings.dictionary_dir)):
+        jieba.load_userdict(path)
+    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    normalizer = get_normalizer(settings.normalize_dir, settings.dictionary_dir)
+    norm = normalised(load_examples(settings), settings)
+    c = _classifier_config(settings)
+    lexicon = load_lexicon(settings.lexicon_dir) if str(c.get("features")) == "v4" else None
+    entry_model = matching.train_entry_model(kb, lambda t: normalizer.normalize(t).text or t)
+    extra = [(e.title, FAQ + e.id) for e in kb.active.values()]
+    if float(c.get("answer_weight", 0)) > 0:
+        extra += [(s, FAQ + e.id) for e in kb.active.values() for s in answer_sentences(e.answer)]
+    extra = [(normalizer.normalize(t).text or t, label) for t, label in extra]
+    ids = sorted(kb.active)
+    random.Random(seed).shuffle(ids)
+    per_entry: Dict[str, Counter] = defaultdict(Counter)
+    for g in range(groups):
+        cold = {FAQ + i for i in ids[g::groups]}
+        kept: Counter = Counter()
+        train = []
+        for e in norm:
+            if e.label in cold:
+                if e.author == "base" and kept[e.label] < keep:
+                    kept[e.label] += 1
+                    train.append(e)
+            else:
+                train.append(e)
+        texts = [e.text for e in train] + [t for t, _ in extra]
+        labels = [e.label for e in train] + [label for _, label in extra]
+        model = FlatModel.train(texts, labels, C=float(c.get("C", 200)), class_weight=c.get("class_weight"),
+                                features=str(c.get("features") or "v3"), lexicon=lexicon)
+        for e in norm:
+            if e.label not in cold or e.author == "base":
+                continue
+            probs = dict(zip(model.labels, read(model, e.text, 0.0).tolist()))
+            p = to_prediction(e, probs)
+            ranking = sorted(((k[len(FAQ):], v) for k, v in probs.items() if k.startswith(FAQ)), key=lambda r: -r[1])
+            choice = matching.choose(p.intent, p.intent_conf, ranking, set(kb.active),
+                                     entry_model.probabilities(e.text), model.label_counts or {})
+            top = choice.faq_ranking[0] if choice.faq_ranking else (None, 0.0)
+            served = Prediction(e, choice.intent, choice.confidence, top[0], top[1])
+            per_entry[e.label[len(FAQ):]][outcome(served, CLARIFY_THRESHOLD, FAQ_THRESHOLD)] += 1
+        print(f"cold-entry fold {g + 1}/{groups}: {sorted(i[len(FAQ):] for i in cold)}", flush=True)
+    total: Counter = sum(per_entry.values(), Counter())
+    n = sum(total.values()) or 1
+
+    def shares(c: Counter) -> Dict[str, float]:
+        m = sum(c.values()) or 1
+        return {k: round(c[k] / m, 3) for k in ("right", "clarify", "wrong", "other")} | {"n": sum(c.values())}
+    return {"keep_questions": keep, "overall": shares(total), "phrasings": n,
+            "per_entry": {k: shares(v) for k, v in sorted(per_entry.items())}}

@@ -117,7 +117,7 @@ def test_the_route_by_role_matrix_holds(server):
                 ok = response.status_code == 403 and code in REFUSAL_CODES
             if not ok:
                 failures.append(f"{key} as {role}: {response.status_code} {code}")
-    assert walked == 4 * 39  # every staff HTTP route, as nobody and as each of the three roles
+    assert walked == 4 * 43  # every staff HTTP route, as nobody and as each of the three roles
     assert failures == []
 
 

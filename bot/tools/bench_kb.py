@@ -1,0 +1,93 @@
+"""`wuye bench kb --entries 300`: a large property group's knowledge base — training time, parse latency and memory
+per worker with the shipped entries plus synthetic ones (a scratch copy of data/; data/faq is never touched).
+
+Synthetic entries are made from pairs of jieba dictionary nouns ("{noun}{noun}" topics) with question and answer
+templates, each with 3–12 questions: they measure scale (labels, vocabulary, the entry model), not understanding."""
+from __future__ import annotations
+
+import random
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import List
+
+import jieba
+
+from bot.core import yamlio
+from bot.core.settings import Settings
+from bot.kb.knowledge import load_knowledge_base
+from bot.nlu.parser import NluParser
+from bot.nlu.training import train
+
+QUESTIONS = ("{t}怎么办理", "{t}在哪里办", "{t}要收费吗", "{t}需要带什么材料", "{t}多久能办好", "请问{t}找谁",
+             "{t}可以线上办吗", "{t}有什么规定", "想问一下{t}", "{t}周末能办吗", "{t}的电话是多少", "{t}要提前预约吗")
+ANSWER = ("{t}请到物业服务中心办理，工作日 9:00–17:00，联系电话 {{office_phone}}。需携带业主身份证，"
+          "一般 3 个工作日内办好；费用以公示为准。")
+
+
+def synthetic_entries(n: int, seed: int = 1) -> List[dict]:
+    rng = random.Random(seed)
+    jieba.initialize()  # its dictionary (FREQ) is read lazily
+    nouns = sorted(w for w, f in jieba.dt.FREQ.items() if len(w) == 2 and f > 2000
+                   and all("\u4e00" <= c <= "\u9fff" for c in w))
+    topics, entries = set(), []
+    while len(entries) < n:
+        t = rng.choice(nouns) + rng.choice(nouns)
+        if t in topics:
+            continue
+        topics.add(t)
+        k = rng.randint(3, 12)
+        entries.append({"id": f"synthetic_{len(entries):03d}", "title": f"{t}办理",
+                        "questions": [q.format(t=t) for q in rng.sample(QUESTIONS, k)],
+                        "answer": yamlio.Literal(ANSWER.format(t=t))})
+    return entries
+
+
+def _percentile(values: List[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def bench_kb(settings: Settings, entries: int = 300, messages: int = 2000) -> str:
+    tmp = Path(tempfile.mkdtemp(prefix="wuye-bench-kb-"))
+    try:
+        shutil.copytree(settings.data_dir, tmp / "data")
+        scratch = Settings(data_dir=tmp / "data", models_dir=tmp / "models", rasa_config=settings.rasa_config)
+        shipped = len(load_knowledge_base(scratch.faq_dir, scratch.communities_file).entries)
+        extra = synthetic_entries(max(0, entries - shipped))
+        (scratch.faq_dir / "synthetic.yml").write_text(yamlio.dump({"faq": extra}), encoding="utf-8")
+        kb = load_knowledge_base(scratch.faq_dir, scratch.communities_file)
+        started = time.perf_counter()
+        result = train(scratch)
+        train_seconds = time.perf_counter() - started
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        started = time.perf_counter()
+        parser = NluParser.load(result.model_path, knowledge=lambda: kb)  # the warm-up trains the entry model
+        load_seconds = time.perf_counter() - started
+        texts = [q for e in extra for q in e["questions"][:1]] + ["物业费多少钱一平", "门禁卡丢了怎么办", "暖气什么时候来",
+                                                               "快递放哪里", "厨房漏水了"]
+        latencies = []
+        for i in range(messages):
+            t0 = time.perf_counter()
+            parser.parse(texts[i % len(texts)])
+            latencies.append((time.perf_counter() - t0) * 1000)
+        right = sum(parser.parse(e["questions"][0]).faq_id == e["id"] for e in extra[:100])
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rows = [("entries (shipped + synthetic)", f"{len(kb.active)} ({shipped} + {len(extra)})"),
+                ("questions", f"{sum(len(e.questions) for e in kb.active.values())}"),
+                ("full training (`wuye train`)", f"{train_seconds:.1f} s"),
+                ("model load + entry model", f"{load_seconds:.2f} s"),
+                ("parse p50", f"{_percentile(latencies, 0.5):.2f} ms"),
+                ("parse p99", f"{_percentile(latencies, 0.99):.2f} ms"),
+                ("parse mean", f"{statistics.mean(latencies):.2f} ms"),
+                ("peak memory of this worker (RSS)", f"{peak:.0f} MB (before loading the model: {rss_before:.0f} MB, "
+                                                     "training included)"),
+                ("synthetic entries' own first question read right", f"{right}/100")]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join([f"| {'metric'.ljust(width)} | value |", f"| {'-' * width} | --- |"] +
+                         [f"| {k.ljust(width)} | {v} |" for k, v in rows])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
