@@ -14,7 +14,7 @@ from bot.core.errors import (ApiKeyNotFound, FaqIdTaken, FaqNotFound, FaqRejecte
                              ResidentMessageNotFound, WuyeError, check_identifier, check_text)
 from bot.core.localtime import to_local
 from bot.kb import kb_editing
-from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError
+from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError, few_questions_hint
 from bot.reporting import reports
 from bot.services import Services
 from bot.storage.models import Message
@@ -58,9 +58,7 @@ class AddPhrasing(BaseModel):
 def entry_json(kb, entry, community_id=None) -> Dict[str, Any]:
     return {"id": entry.id, "title": entry.title, "questions": entry.questions, "answer": entry.answer,
             "rendered": kb.render(entry.id, community_id), "file": entry.file, "line": entry.line,
-            "version": kb.versions.get(entry.file), "retired": entry.retired,
-            "hint": (f"只有 {len(entry.questions)} 个问法，建议至少 {FEW_QUESTIONS} 个"
-                     if len(entry.questions) < FEW_QUESTIONS and not entry.retired else None)}
+            "version": kb.versions.get(entry.file), "retired": entry.retired, "hint": few_questions_hint(entry)}
 
 
 @router.get("/faq")
@@ -96,11 +94,14 @@ def faq_suggestions(faq_id: str, services: ServicesDep, staff: CurrentAdmin, ses
     return {"suggestions": reports.entry_suggestions(session, faq_id, kb.entries[faq_id].questions, now)}
 
 
-def _save(services: Services, faq_id: str, edit: Callable[[Any], Any]) -> Dict[str, Any]:
-    """``edit(old_kb)`` writes the entry (kb_editing, under the file's lock; FaqEditConflict → 409)."""
+def _save(services: Services, faq_id: str, edit: Callable[[Any], Any], create: bool = False) -> Dict[str, Any]:
+    """``edit(old_kb)`` writes the entry (kb_editing, under the file's lock; FaqEditConflict → 409); ``create``: a new
+    entry, whose id must not be taken (retired entries keep theirs)."""
     holder = services.knowledge
     old = holder.current
-    if faq_id not in old.entries:
+    if create and faq_id in old.entries:
+        raise FaqIdTaken(id=faq_id)
+    if not create and faq_id not in old.entries:
         raise FaqNotFound()
     try:
         new = edit(old)
@@ -122,19 +123,10 @@ def put_faq(faq_id: str, body: FaqEdit, services: ServicesDep, staff: CurrentAdm
 @router.post("/faq", status_code=201, summary="Create an entry (title, answer, at least one question; a hint "
                                                "below three); validated like `wuye faq check`, live at once")
 def create_faq(body: FaqCreate, services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
-    holder = services.knowledge
-    old = holder.current
-    faq_id = body.id or kb_editing.new_entry_id(old, body.title)
-    if faq_id in old.entries:
-        raise FaqIdTaken(id=faq_id)
-    try:
-        new = kb_editing.create_entry(services.settings, old, faq_id, body.title, body.questions, body.answer,
-                                      body.file or kb_editing.NEW_ENTRIES_FILE)
-    except KnowledgeBaseError as exc:
-        raise FaqRejected(exc.problems) from exc
-    holder.current = new
-    services.trainer.schedule()
-    return {"entry": entry_json(new, new.entries[faq_id]), "retraining": True, "training": services.trainer.state}
+    faq_id = body.id or kb_editing.new_entry_id(services.knowledge.current, body.title)
+    return _save(services, faq_id, lambda kb: kb_editing.create_entry(
+        services.settings, kb, faq_id, body.title, body.questions, body.answer,
+        body.file or kb_editing.NEW_ENTRIES_FILE), create=True)
 
 
 @router.post("/faq/{faq_id}/retire", summary="Retire an entry: kept in history and figures, no longer answered")

@@ -53,19 +53,15 @@ def render_faq_edit(original_text: str, faq_id: str, title: str, questions: List
 def render_faq_append(original_text: Optional[str], faq_id: str, title: str, questions: List[str],
                       answer: str) -> str:
     """The file's text with one new entry at the end (a new file holds just ``faq:`` and the entry)."""
-    data = yamlio.load_round_trip(original_text if original_text and original_text.strip() else "faq: []\n")
-    if data.get("faq") is None or not hasattr(data["faq"], "append"):
-        data["faq"] = []
-    item = yamlio.load_round_trip("id: x\n")
-    item["id"] = faq_id
-    item["title"] = title
-    item["questions"] = list(questions)
-    item["answer"] = yamlio.literal_block(answer)
-    if len(data["faq"]) == 0:  # a flow-style "[]" would stay flow style
-        data = yamlio.load_round_trip("faq:\n  - id: x\n")
-        data["faq"][0] = item
-    else:
-        data["faq"].append(item)
+    data = yamlio.load_round_trip(original_text) if original_text and original_text.strip() else None
+    if data is None or not data.get("faq") or not hasattr(data["faq"], "append"):
+        data = yamlio.load_round_trip("faq:\n  - id: x\n")  # block style, as the knowledge base is written
+        data["faq"].pop()
+    item = yamlio.load_round_trip("id: x\n")  # a round-trip mapping, keys in the order written
+    for key, value in (("id", faq_id), ("title", title), ("questions", list(questions)),
+                       ("answer", yamlio.literal_block(answer))):
+        item[key] = value
+    data["faq"].append(item)
     return yamlio.dump_round_trip(data)
 
 

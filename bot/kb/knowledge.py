@@ -77,6 +77,13 @@ class FaqEntry:
     retired: bool = False  # kept for history and figures, never answered, not trained
 
 
+def few_questions_hint(entry: FaqEntry) -> Optional[str]:
+    """The hint for an active entry with fewer than FEW_QUESTIONS questions (None otherwise)."""
+    if entry.retired or len(entry.questions) >= FEW_QUESTIONS:
+        return None
+    return f"只有 {len(entry.questions)} 个问法，建议至少 {FEW_QUESTIONS} 个"
+
+
 @dataclass
 class KnowledgeBase:
     entries: Dict[str, FaqEntry]
@@ -90,9 +97,8 @@ class KnowledgeBase:
 
     def hints(self) -> List[FaqProblem]:
         """Advice that is not an error: active entries with fewer than FEW_QUESTIONS questions."""
-        return [FaqProblem(e.file, e.line, f"'{e.id}': 只有 {len(e.questions)} 个问法，建议至少 {FEW_QUESTIONS} 个"
-                                           f"（住户的问法越多样，答得越准）")
-                for e in self.active.values() if len(e.questions) < FEW_QUESTIONS]
+        return [FaqProblem(e.file, e.line, f"'{e.id}': {hint}（住户的问法越多样，答得越准）")
+                for e in self.active.values() for hint in [few_questions_hint(e)] if hint]
 
     def community(self, community_id: Optional[str] = None) -> Community:
         for c in self.communities:
@@ -476,7 +482,6 @@ class KnowledgeHolder:
         self.listeners: List[Callable[[KnowledgeBase, KnowledgeBase], None]] = []
         # called (in a background thread) with every new version, reloaded or saved: the entry model is primed
         self.on_version: List[Callable[[KnowledgeBase], None]] = []
-        self._watcher: Optional[threading.Thread] = None
         self._lock = threading.Lock()
         self._signature = _files_signature(settings)
         self._checked = time.monotonic()
@@ -529,8 +534,7 @@ class KnowledgeHolder:
                     self.current  # noqa: B018 - the look reloads on a change
                 except Exception:  # noqa: BLE001 - the watcher never dies
                     logger.exception("knowledge base watcher")
-        self._watcher = threading.Thread(target=run, name="wuye-kb-watch", daemon=True)
-        self._watcher.start()
+        threading.Thread(target=run, name="wuye-kb-watch", daemon=True).start()
 
     def __call__(self) -> KnowledgeBase:
         return self.current

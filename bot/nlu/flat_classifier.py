@@ -329,7 +329,7 @@ def label_of(message: Message) -> Optional[str]:
     return message.get(INTENT)
 
 
-def _faq_entries(faq_dir: Optional[Path]) -> List[FaqEntry]:
+def faq_entries(faq_dir: Optional[Path]) -> List[FaqEntry]:
     """The active entries of the knowledge base files as written (validation is `wuye faq check`'s job)."""
     if not faq_dir or not Path(faq_dir).is_dir():
         return []
@@ -339,12 +339,12 @@ def _faq_entries(faq_dir: Optional[Path]) -> List[FaqEntry]:
     return [e for e in entries if not e.retired]
 
 
-def kb_examples(faq_dir: Optional[Path], title_weight: float, answer_weight: float = 0.0
+def kb_examples(entries: Sequence[FaqEntry], title_weight: float, answer_weight: float = 0.0
                 ) -> List[Tuple[str, str, float]]:
     """Active entries' titles (and, with ``answer_weight``, their answers' sentences) as phrasings of their id: an
     entry with few questions is still learnt from its own words."""
     out = []
-    for entry in _faq_entries(faq_dir):
+    for entry in entries:
         if title_weight > 0 and entry.title:
             out.append((entry.title, FAQ_PREFIX + entry.id, title_weight))
         if answer_weight > 0:
@@ -352,14 +352,13 @@ def kb_examples(faq_dir: Optional[Path], title_weight: float, answer_weight: flo
     return out
 
 
-def covered_by_entries(texts: Sequence[str], faq_dir: Optional[Path], min_similarity: float) -> List[bool]:
+def covered_by_entries(texts: Sequence[str], entries: Sequence[FaqEntry], min_similarity: float) -> List[bool]:
     """Whether each text reads as a question of an active entry (best similarity to one of its questions or its
     title ≥ ``min_similarity``): "none of these" examples that an admin has since written an entry for."""
-    entries = _faq_entries(faq_dir)
     if not entries or not texts:
         return [False] * len(texts)
     index = EntryIndex(KnowledgeBase(entries={e.id: e for e in entries}, communities=[]))
-    return [max(index.score(t).question.values(), default=0.0) >= min_similarity for t in texts]
+    return [max(index.question_similarity(t).values(), default=0.0) >= min_similarity for t in texts]
 
 
 @component("INTENT_CLASSIFIER", is_trainable=True)
@@ -391,16 +390,15 @@ class FlatIntentFaqClassifier(GraphComponent):
     def train(self, training_data: TrainingData) -> Resource:
         examples = [(m.get(TEXT), label_of(m), 1.0) for m in training_data.intent_examples
                     if m.get(TEXT) and label_of(m)]
-        faq_path = Path(self._config["faq_path"]) if self._config.get("faq_path") else None
+        entries = faq_entries(Path(self._config["faq_path"]) if self._config.get("faq_path") else None)
         if any(label.startswith(FAQ_PREFIX) for _, label, _ in examples):
             # FAQ titles and answers are plain Mandarin already: they join the training data as they are
-            examples += kb_examples(faq_path, float(self._config["title_weight"]),
-                                    float(self._config["answer_weight"]))
+            examples += kb_examples(entries, float(self._config["title_weight"]), float(self._config["answer_weight"]))
         none = self._config.get("uncovered_intent")
         if none and any(label == none for _, label, _ in examples):  # an entry written since covers some of them
             texts = [t for t, label, _ in examples if label == none]
             covered = set(t for t, c in zip(texts, covered_by_entries(
-                texts, faq_path, float(self._config["uncovered_covered_similarity"]))) if c)
+                texts, entries, float(self._config["uncovered_covered_similarity"]))) if c)
             examples = [x for x in examples if not (x[1] == none and x[0] in covered)]
         texts, labels, weights = zip(*examples)
         features = str(self._config.get("features") or "v3")

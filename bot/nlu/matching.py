@@ -67,16 +67,30 @@ def train_entry_model(kb: KnowledgeBase, normalize=None) -> EntryModel:
 
 
 _LOCK = threading.Lock()
+_RECENT: List[Tuple[object, tuple, EntryModel]] = []  # (normaliser's owner, content, model), newest last
+_RECENT_SIZE = 4
+
+
+def _content(kb: KnowledgeBase) -> tuple:
+    """What the entry model is trained from (see ``entry_texts``)."""
+    return tuple((e.id, tuple(e.questions[:ENTRY_QUESTIONS]), e.title, e.answer)
+                 for e in sorted(kb.active.values(), key=lambda e: e.id))
 
 
 def entry_model_of(kb: KnowledgeBase, normalize=None) -> EntryModel:
-    """The entry model of a knowledge base version, trained once (a saved or reloaded version is a new object)."""
+    """The entry model of a knowledge base version, trained once per content: a saved version and the copy the file
+    watcher reloads a second later share one (each version object keeps it too)."""
     model = getattr(kb, "_entry_model", None)
     if model is None:
         with _LOCK:
             model = getattr(kb, "_entry_model", None)
             if model is None:
-                model = train_entry_model(kb, normalize)
+                owner, content = getattr(normalize, "__self__", normalize), _content(kb)
+                model = next((m for o, c, m in _RECENT if o is owner and c == content), None)
+                if model is None:
+                    model = train_entry_model(kb, normalize)
+                    _RECENT.append((owner, content, model))
+                    del _RECENT[:-_RECENT_SIZE]
                 kb._entry_model = model  # type: ignore[attr-defined]  # lives and dies with its version
     return model
 

@@ -75,15 +75,20 @@ class TextNormalizer(GraphComponent):
         shutil.rmtree(target, ignore_errors=True)
         return cls(config, model_storage, resource, normalizer)
 
-    def _normalize(self, message: Message) -> None:
-        original = message.get(TEXT)
-        if not original or self._normalizer is None:
-            return
+    def normalized_reading(self, original: str) -> Normalized:
+        """What the classifiers read of a text (also the knowledge base's texts, for the entry model)."""
         result = self._normalizer.normalize(original)
         if not result.text.strip():  # only emoji: let the classifiers see them
             shown = result.emotion_text or original
             result = Normalized(original, shown, result.emotion_text, [0] * len(shown), [len(original)] * len(shown),
                                 result.changes)
+        return result
+
+    def _normalize(self, message: Message) -> None:
+        original = message.get(TEXT)
+        if not original or self._normalizer is None:
+            return
+        result = self.normalized_reading(original)
         message.set(TEXT, result.text)
         message.set(NORMALIZED_KEY, result)
         message.set("normalized_text", result.text, add_to_output=True)

@@ -1,24 +1,20 @@
-"""Similarity retrieval over the knowledge base: each entry's questions, title and answer sentences.
+"""Similarity of a text to the knowledge base's entries: TF-IDF over each entry's questions, title and answer sentences.
 
-Why beside the classifier: the classifier learns an entry from its phrasings, so an entry an admin has just written
-with three questions loses to entries with ninety, and it knows nothing of an entry saved after the last training.
-The index is built from the knowledge base as it is served (in well under a second for 300 entries), so a saved entry
-is answerable at once, and it scores an entry by its best-matching unit, so the number of phrasings does not decide
-who wins. It also says how much of a message the knowledge base's own words cover at all, which is what tells a
-question on a topic nobody wrote an entry for (bot/nlu/matching.py).
+What it is for now: at training, the "none of these" class (``uncovered``) drops the examples an active entry answers,
+so an admin's new entry takes its topic's questions back (bot/nlu/flat_classifier.py ``covered_by_entries``). As a
+reader of residents' phrasings it was measured and not chosen: it picks a cold entry first for 0.56 of its phrasings
+against the entry model's 0.73, and adds nothing on top of it (docs/figures/2026-12-06-kb.md; bot/nlu/matching.py).
 
 Units are TF-IDF vectors (sublinear tf, L2-normalised) over the normalised text's Chinese characters, character
-pairs and jieba words (no HMM, so unknown pairs are not joined into words); the idf is the knowledge base's own, so a
-word every entry uses weighs little.
+pairs and jieba words (no HMM, so unknown pairs are not joined into words); the idf is the knowledge base's own (answer
+sentences included), so a word every entry uses weighs little.
 """
 from __future__ import annotations
 
 import math
 import re
-import threading
 from collections import Counter
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import jieba
 import numpy as np
@@ -49,29 +45,22 @@ def tokens(text: str) -> List[str]:
     return out
 
 
-@dataclass
-class EntryScores:
-    """One message against the index: per entry id, its best question/title and best answer-sentence similarity,
-    and the share of the message's weight that entry's words (or any entry's) contain."""
-
-    question: Dict[str, float]
-    answer: Dict[str, float]
-    coverage: Dict[str, float]
-    kb_coverage: float
-
-
 class EntryIndex:
-    """The units of every active entry as TF-IDF rows; ``score`` reads one message against all of them."""
+    """The units of every active entry as TF-IDF rows; ``question_similarity`` reads one text against them."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
-        units: List[Tuple[str, str, str]] = []  # (entry id, kind q|a, text)
-        for entry in kb.entries.values():
-            if getattr(entry, "retired", False):
-                continue
-            units += [(entry.id, "q", q) for q in entry.questions] + [(entry.id, "q", entry.title)]
-            units += [(entry.id, "a", s) for s in answer_sentences(entry.answer)]
-        self.entry_ids = sorted({u[0] for u in units})
-        unit_tokens = [tokens(text) for _, _, text in units]
+        units: List[Tuple[str, bool]] = []  # (entry id, an answer sentence?) per unit
+        texts: List[str] = []
+        for entry in kb.active.values():
+            for text in entry.questions + [entry.title]:
+                units.append((entry.id, False))
+                texts.append(text)
+            for text in answer_sentences(entry.answer):
+                units.append((entry.id, True))
+                texts.append(text)
+        self.entry_ids = sorted({entry_id for entry_id, _ in units})
+        position = {entry_id: i for i, entry_id in enumerate(self.entry_ids)}
+        unit_tokens = [tokens(text) for text in texts]
         df: Counter = Counter()
         for toks in unit_tokens:
             df.update(set(toks))
@@ -84,14 +73,10 @@ class EntryIndex:
             rows += [r] * len(idx)
             cols += idx.tolist()
             vals += w.tolist()
-        self.matrix = csr_matrix((vals, (rows, cols)), shape=(len(units), max(len(self.vocab), 1)))
-        self.unit_entry = np.array([self.entry_ids.index(u[0]) for u in units], dtype=np.int64) \
-            if units else np.zeros(0, dtype=np.int64)
-        self.unit_is_answer = np.array([u[1] == "a" for u in units], dtype=bool)
-        # each entry's vocabulary (all its units), for coverage
-        self.entry_vocab: List[set] = [set() for _ in self.entry_ids]
-        for (entry_id, _, _), toks in zip(units, unit_tokens):
-            self.entry_vocab[self.entry_ids.index(entry_id)].update(t for t in toks if t in self.vocab)
+        # only question and title rows are compared; answer sentences count in the idf
+        questions = [r for r, (_, is_answer) in enumerate(units) if not is_answer]
+        self.matrix = csr_matrix((vals, (rows, cols)), shape=(len(units), max(len(self.vocab), 1)))[questions]
+        self.unit_entry = np.array([position[units[r][0]] for r in questions], dtype=np.int64)
 
     def _weights(self, toks: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
         counts = Counter(self.vocab[t] for t in toks if t in self.vocab)
@@ -101,52 +86,11 @@ class EntryIndex:
         w = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[idx]
         return idx, w / np.sqrt(np.dot(w, w))
 
-    def query_weights(self, text: str) -> Dict[str, float]:
-        """The message's tokens with an idf weight (unknown tokens weigh as the rarest known ones)."""
-        top = float(self.idf.max()) if len(self.idf) else 1.0
-        return {t: (float(self.idf[self.vocab[t]]) if t in self.vocab else top) for t in set(tokens(text))}
-
-    def score(self, text: str) -> EntryScores:
-        toks = tokens(text)
-        idx, w = self._weights(toks)
-        n_entries = len(self.entry_ids)
-        best_q = np.zeros(n_entries)
-        best_a = np.zeros(n_entries)
+    def question_similarity(self, text: str) -> Dict[str, float]:
+        """Per entry id, the best cosine similarity of the text to one of its questions or its title."""
+        idx, w = self._weights(tokens(text))
+        best = np.zeros(len(self.entry_ids))
         if len(idx) and self.matrix.shape[0]:
             query = csr_matrix((w, (np.zeros(len(idx), dtype=np.int64), idx)), shape=(1, self.matrix.shape[1]))
-            sims = (self.matrix @ query.T).toarray().ravel()
-            q_mask = ~self.unit_is_answer
-            np.maximum.at(best_q, self.unit_entry[q_mask], sims[q_mask])
-            np.maximum.at(best_a, self.unit_entry[~q_mask], sims[~q_mask])
-        weights = self.query_weights(text)
-        total = sum(weights.values()) or 1.0
-        coverage = {}
-        for i in np.argsort(-np.maximum(best_q, best_a))[:5]:
-            vocab = self.entry_vocab[i]
-            coverage[self.entry_ids[i]] = sum(v for t, v in weights.items() if t in vocab) / total
-        kb_coverage = sum(v for t, v in weights.items() if t in self.vocab) / total
-        return EntryScores(dict(zip(self.entry_ids, best_q.tolist())), dict(zip(self.entry_ids, best_a.tolist())),
-                           coverage, kb_coverage)
-
-
-_LOCK = threading.Lock()
-
-
-def index_of(kb: KnowledgeBase) -> EntryIndex:
-    """The index of a knowledge base version, built once (a saved or reloaded version is a new object)."""
-    index = getattr(kb, "_entry_index", None)
-    if index is None:
-        with _LOCK:
-            index = getattr(kb, "_entry_index", None)
-            if index is None:
-                index = EntryIndex(kb)
-                kb._entry_index = index  # type: ignore[attr-defined]  # lives and dies with its version
-    return index
-
-
-def entry_coverage(index: EntryIndex, text: str, entry_id: str) -> Optional[float]:
-    if entry_id not in index.entry_ids:
-        return None
-    weights = index.query_weights(text)
-    vocab = index.entry_vocab[index.entry_ids.index(entry_id)]
-    return sum(v for t, v in weights.items() if t in vocab) / (sum(weights.values()) or 1.0)
+            np.maximum.at(best, self.unit_entry, (self.matrix @ query.T).toarray().ravel())
+        return dict(zip(self.entry_ids, best.tolist()))

@@ -21,6 +21,7 @@ from bot.core.settings import Settings
 from bot.kb.knowledge import load_knowledge_base
 from bot.nlu.parser import NluParser
 from bot.nlu.training import train
+from bot.tools.bench import _percentile
 
 QUESTIONS = ("{t}怎么办理", "{t}在哪里办", "{t}要收费吗", "{t}需要带什么材料", "{t}多久能办好", "请问{t}找谁",
              "{t}可以线上办吗", "{t}有什么规定", "想问一下{t}", "{t}周末能办吗", "{t}的电话是多少", "{t}要提前预约吗")
@@ -44,11 +45,6 @@ def synthetic_entries(n: int, seed: int = 1) -> List[dict]:
                         "questions": [q.format(t=t) for q in rng.sample(QUESTIONS, k)],
                         "answer": yamlio.Literal(ANSWER.format(t=t))})
     return entries
-
-
-def _percentile(values: List[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def bench_kb(settings: Settings, entries: int = 300, messages: int = 2000) -> str:

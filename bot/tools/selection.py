@@ -20,9 +20,9 @@ import yaml
 
 from bot.core import yamlio
 from bot.core.settings import Settings
-from bot.kb.knowledge import answer_sentences, load_knowledge_base
+from bot.kb.knowledge import load_knowledge_base
 from bot.nlu import matching
-from bot.nlu.flat_classifier import FlatModel, read
+from bot.nlu.flat_classifier import FlatModel, kb_examples, read
 from bot.nlu.lexicon import load_lexicon
 from bot.nlu.normalize import get_normalizer
 from bot.nlu.parser import NluParser
@@ -417,10 +417,8 @@ def cold_entry(settings: Settings, keep: int = 3, groups: int = 11, seed: int = 
     c = _classifier_config(settings)
     lexicon = load_lexicon(settings.lexicon_dir) if str(c.get("features")) == "v4" else None
     entry_model = matching.train_entry_model(kb, lambda t: normalizer.normalize(t).text or t)
-    extra = [(e.title, FAQ + e.id) for e in kb.active.values()]
-    if float(c.get("answer_weight", 0)) > 0:
-        extra += [(s, FAQ + e.id) for e in kb.active.values() for s in answer_sentences(e.answer)]
-    extra = [(normalizer.normalize(t).text or t, label) for t, label in extra]
+    extra = [(normalizer.normalize(t).text or t, label) for t, label, _ in kb_examples(
+        list(kb.active.values()), float(c.get("title_weight", 1.0)), float(c.get("answer_weight", 0)))]
     ids = sorted(kb.active)
     random.Random(seed).shuffle(ids)
     per_entry: Dict[str, Counter] = defaultdict(Counter)
