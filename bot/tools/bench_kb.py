@@ -2,9 +2,12 @@
 per worker with the shipped entries plus synthetic ones (a scratch copy of data/; data/faq is never touched).
 
 Synthetic entries are made from pairs of jieba dictionary nouns ("{noun}{noun}" topics) with question and answer
-templates, each with 3–12 questions: they measure scale (labels, vocabulary, the entry model), not understanding."""
+templates, each with 3–12 questions: they measure scale (labels, vocabulary, the entry model), not understanding.
+The serving part (load, entry model, parses) runs in a spawned process of its own: its peak memory is a worker's."""
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import random
 import resource
 import shutil
@@ -47,6 +50,30 @@ def synthetic_entries(n: int, seed: int = 1) -> List[dict]:
     return entries
 
 
+def _serve(model_path: str, faq_dir: str, communities_file: str, firsts: List[str], ids: List[str],
+           messages: int) -> dict:
+    """A serving worker's part, in a process of its own (so its peak memory is its own, not the training's)."""
+    kb = load_knowledge_base(Path(faq_dir), Path(communities_file))
+    started = time.perf_counter()
+    parser = NluParser.load(Path(model_path), knowledge=lambda: kb)  # the warm-up trains the entry model
+    load_seconds = time.perf_counter() - started
+    texts = firsts + ["物业费多少钱一平", "门禁卡丢了怎么办", "暖气什么时候来", "快递放哪里", "厨房漏水了"]
+    latencies = []
+    for i in range(messages):
+        t0 = time.perf_counter()
+        parser.parse(texts[i % len(texts)])
+        latencies.append((time.perf_counter() - t0) * 1000)
+    right = sum(parser.parse(text).faq_id == faq_id for text, faq_id in list(zip(firsts, ids))[:100])
+    return {"load_seconds": load_seconds, "p50": _percentile(latencies, 0.5), "p99": _percentile(latencies, 0.99),
+            "mean": statistics.mean(latencies), "right": right,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _in_own_process(function, *args):
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
 def bench_kb(settings: Settings, entries: int = 300, messages: int = 2000) -> str:
     tmp = Path(tempfile.mkdtemp(prefix="wuye-bench-kb-"))
     try:
@@ -59,29 +86,17 @@ def bench_kb(settings: Settings, entries: int = 300, messages: int = 2000) -> st
         started = time.perf_counter()
         result = train(scratch)
         train_seconds = time.perf_counter() - started
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        started = time.perf_counter()
-        parser = NluParser.load(result.model_path, knowledge=lambda: kb)  # the warm-up trains the entry model
-        load_seconds = time.perf_counter() - started
-        texts = [q for e in extra for q in e["questions"][:1]] + ["物业费多少钱一平", "门禁卡丢了怎么办", "暖气什么时候来",
-                                                               "快递放哪里", "厨房漏水了"]
-        latencies = []
-        for i in range(messages):
-            t0 = time.perf_counter()
-            parser.parse(texts[i % len(texts)])
-            latencies.append((time.perf_counter() - t0) * 1000)
-        right = sum(parser.parse(e["questions"][0]).faq_id == e["id"] for e in extra[:100])
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        serving = _in_own_process(_serve, str(result.model_path), str(scratch.faq_dir), str(scratch.communities_file),
+                                  [e["questions"][0] for e in extra], [e["id"] for e in extra], messages)
         rows = [("entries (shipped + synthetic)", f"{len(kb.active)} ({shipped} + {len(extra)})"),
                 ("questions", f"{sum(len(e.questions) for e in kb.active.values())}"),
                 ("full training (`wuye train`)", f"{train_seconds:.1f} s"),
-                ("model load + entry model", f"{load_seconds:.2f} s"),
-                ("parse p50", f"{_percentile(latencies, 0.5):.2f} ms"),
-                ("parse p99", f"{_percentile(latencies, 0.99):.2f} ms"),
-                ("parse mean", f"{statistics.mean(latencies):.2f} ms"),
-                ("peak memory of this worker (RSS)", f"{peak:.0f} MB (before loading the model: {rss_before:.0f} MB, "
-                                                     "training included)"),
-                ("synthetic entries' own first question read right", f"{right}/100")]
+                ("model load + entry model (a fresh worker)", f"{serving['load_seconds']:.2f} s"),
+                ("parse p50", f"{serving['p50']:.2f} ms"),
+                ("parse p99", f"{serving['p99']:.2f} ms"),
+                ("parse mean", f"{serving['mean']:.2f} ms"),
+                ("peak memory of a serving worker (RSS, its own process)", f"{serving['peak_mb']:.0f} MB"),
+                ("synthetic entries' own first question read right", f"{serving['right']}/100")]
         width = max(len(k) for k, _ in rows)
         return "\n".join([f"| {'metric'.ljust(width)} | value |", f"| {'-' * width} | --- |"] +
                          [f"| {k.ljust(width)} | {v} |" for k, v in rows])
