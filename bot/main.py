@@ -48,6 +48,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         if services.queue_refresh is not None:
             services.queue_refresh.cancel()
         watching.set()
+        services.trainer.stop()
         await services.timers.stop()
         await services.wechat.close()
         await services.hub.stop()

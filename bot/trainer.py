@@ -20,6 +20,7 @@ class Trainer:
         self._services = services
         self._lock = threading.Lock()
         self._again = False
+        self._stopped = False  # the app is stopping: nothing more is trained or swapped in
         self.state: Dict[str, Any] = {"state": "idle", "model": getattr(services.parser, "model_path", None) and
                                       services.parser.model_path.name, "error": None, "started": None, "finished": None}
         listeners = getattr(getattr(services, "knowledge", None), "listeners", None)
@@ -31,8 +32,16 @@ class Trainer:
             logger.info("FAQ questions changed on disk: retraining in the background")
             self.schedule()
 
+    def stop(self) -> None:
+        """At shutdown: a retrain under way may finish, but its model is not swapped in or reported (the process-wide
+        metrics would otherwise name a model of an app that is gone)."""
+        with self._lock:
+            self._stopped = True
+
     def schedule(self) -> None:
         with self._lock:
+            if self._stopped:
+                return
             if self.state["state"] == "training":
                 self._again = True
                 return
@@ -45,6 +54,9 @@ class Trainer:
             try:
                 result = train(self._services.settings)
                 parser = NluParser.load(result.model_path, knowledge=getattr(self._services.parser, "knowledge", None))
+                with self._lock:
+                    if self._stopped:
+                        return
                 self._services.engine.parser = parser  # atomic swap: requests in flight finish on the old one
                 self._services.parser = parser
                 with self._lock:
@@ -52,6 +64,8 @@ class Trainer:
                 metrics.model_loaded(parser)
                 metrics.TRAINING.labels("ok").inc()
             except Exception as exc:  # noqa: BLE001 - report, keep serving the old model
+                if self._stopped:
+                    return  # the app is gone (its data directory with it): nothing to report
                 metrics.TRAINING.labels("failed").inc()
                 logger.exception("background retraining failed")
                 with self._lock:

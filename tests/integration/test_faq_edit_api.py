@@ -175,3 +175,27 @@ def test_a_bad_new_entry_is_refused_in_chinese_with_its_place_and_nothing_is_sav
                                                          for p in r.json()["problems"]), r.json()
     assert (path.read_text(encoding="utf-8") if path.exists() else None) == before
     assert "scratch_bad" not in {e["id"] for e in client.get("/api/admin/faq").json()["entries"]}
+
+
+def test_a_retrain_still_running_when_its_app_stops_is_not_swapped_in_or_reported(tmp_path, settings, parser):
+    """Answers are trained now, so an answer edit retrains; an app that stopped meanwhile must not publish the model
+    (the process-wide metrics would name a model of an app that is gone)."""
+    from bot.reporting import metrics
+
+    def retrains_finish() -> None:
+        deadline = time.monotonic() + 120
+        while any(t.name == "wuye-retrain" for t in threading.enumerate()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not any(t.name == "wuye-retrain" for t in threading.enumerate())
+
+    retrains_finish()  # the module's server, still up, retrains after the saves above: let it be done first
+    with LiveServer(tmp_path, settings, parser, models_dir=tmp_path / "models") as live:
+        client = admin(live)
+        entry = client.get("/api/admin/faq/pets").json()
+        r = client.put("/api/admin/faq/pets", json=edit(entry, answer=entry["answer"] + "\n请拴绳遛狗。"))
+        assert r.json()["retraining"] is True and r.json()["training"]["state"] == "training"
+        trainer = live.app.state.services.trainer
+    before = metrics.MODEL_INFO.collect()[0].samples
+    retrains_finish()
+    assert metrics.MODEL_INFO.collect()[0].samples == before
+    assert trainer.state["state"] == "training" and trainer.state["model"] == parser.model_path.name
