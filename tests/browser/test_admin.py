@@ -224,9 +224,14 @@ def test_admin_creates_an_entry_with_three_questions_and_a_resident_paraphrase_i
     admin.fill("#f-answer", "社区长者食堂在 3 号楼一层，每天 11:00–13:00、17:00–18:30 供餐。60 岁以上老人凭身份证"
                             "办理就餐卡，午餐 12 元一份，80 岁以上半价。")
     model_before = admin.request.get(server.url + "/api/admin/training").json()["model"]
-    admin.click("#edit-form button[type=submit]")
-    admin.wait_for_selector("#save-ok:has-text('已创建')")
+    with admin.expect_response(lambda r: r.url.endswith("/api/admin/faq") and r.request.method == "POST",
+                               timeout=60_000) as created:
+        admin.click("#edit-form button[type=submit]")
     saved = dt.datetime.now()
+    assert created.value.status == 201, (created.value.status, created.value.text())
+    admin.wait_for_function("document.getElementById('save-ok').textContent.includes('已创建') || "
+                            "document.getElementById('save-error').textContent !== ''")
+    assert "已创建" in admin.inner_text("#save-ok"), (admin.inner_text("#save-error"), admin.inner_text("#edit-title"))
     admin.wait_for_selector(".faqitem:has-text('社区长者食堂')")  # the list, reloaded after the save
 
     resident = resident_page(browser, server)
