@@ -89,7 +89,8 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.add_middleware(OriginCheck, allowed_origins=settings.allowed_origins)
     too_large = PhotoTooLarge(max_mb=f"{round(settings.max_upload_bytes / 1024 / 1024, 1):g}").body()
     app.add_middleware(EdgeChecks, upload_paths={
-        "/api/widget/upload": (settings.max_upload_bytes + UPLOAD_OVERHEAD, too_large)})
+        "/api/widget/upload": (settings.max_upload_bytes + UPLOAD_OVERHEAD, too_large),
+        "/api/staff/work-orders/photos": (settings.max_upload_bytes + UPLOAD_OVERHEAD, too_large)})
     _instrument(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _mount_docs(app)

@@ -13,6 +13,7 @@ from bot.access import limits
 from bot.access.auth import (STAFF_COOKIE, STAFF_MAX_AGE, authenticate, open_staff_session, read_staff_cookie,
                              revoke_staff_session, sign_staff)
 from bot.access.limits import Limit, Limits
+from bot.access.permissions import capabilities
 from bot.api.deps import ClientIp, CurrentStaff, DbDep, NowDep, ServicesDep, SettingsDep
 from bot.core.errors import LoginLocked, WrongCredentials, check_text
 from bot.storage.models import Staff
@@ -31,7 +32,9 @@ class Login(BaseModel):
 
 
 def staff_json(staff: Staff) -> Dict[str, object]:
-    return {"id": staff.id, "username": staff.username, "display_name": staff.display_name, "role": staff.role}
+    # capabilities: what the pages show or hide (bot/access/permissions.py), so no page compares role names
+    return {"id": staff.id, "username": staff.username, "display_name": staff.display_name, "role": staff.role,
+            "capabilities": sorted(c.value for c in capabilities(staff.role))}
 
 
 def _failure_buckets(cfg: Limits, username: str, ip: Optional[str]) -> List[Tuple[str, Limit]]:

@@ -47,7 +47,8 @@ DESCRIPTIONS = {
 OPEN_PATHS = {"/api/parse", "/api/widget/session", "/api/widget/notices", "/api/auth/login", "/api/auth/logout",
               "/api/health", "/api/ready"}
 LIMITED_PATHS = {"/api/parse", "/api/chat", "/api/widget/session", "/api/widget/messages", "/api/widget/upload",
-                 "/api/auth/login"}
+                 "/api/auth/login", "/api/staff/work-orders/photos"}
+UPLOAD_PATHS = {"/api/widget/upload", "/api/staff/work-orders/photos"}  # 415: not a real image
 UNSAFE = {"post", "put", "patch", "delete"}
 
 
@@ -67,7 +68,7 @@ def _statuses(path: str, method: str) -> set:
         statuses.update({404, 409})
     if path in LIMITED_PATHS:
         statuses.add(429)
-    if path == "/api/widget/upload":
+    if path in UPLOAD_PATHS:
         statuses.add(415)
     if path == "/api/chat":
         statuses.add(404)

@@ -1,15 +1,17 @@
-"""The work-order desk's API (工单台, /desk): list and filter, one order, assign, change status, technicians, SLA
-table, and the desk's figures for the admin page. Same sign-in as the console; who may do what is
+"""The work-order desk's API (工单台, /desk): list and filter, one order, assign, change status (completing: a note
+and photos of the work, uploaded first to ``/api/staff/work-orders/photos``), technicians, SLA table, and the desk's
+figures for the admin page. Same sign-in as the console; who may do what is
 bot/access/permissions.py (a technician: only their own and unassigned orders). Every change to an order that came from a conversation is announced (live.announce) after the
 commit: the widget shows the bot's message live, WeChat residents get it as a customer-service push."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Dict, Optional
+from typing import Annotated, Any, Dict, List, Optional
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, File, Path, Query, UploadFile
 from pydantic import BaseModel, Field, StrictStr, conint
 
-from bot.api.deps import CurrentAdmin, DeskStaff, Dispatcher, NowDep, ServicesDep, SessionDep
+from bot.api.deps import ClientIp, CurrentAdmin, DeskStaff, Dispatcher, NowDep, ServicesDep, SessionDep
+from bot.api.uploads import MAX_PHOTOS, checked_photos, receive_photo, staff_uploader
 from bot.core.domain import WorkOrderStatus
 from bot.core.errors import check_text
 from bot.realtime import live
@@ -28,7 +30,9 @@ class Assignment(BaseModel):
 
 class StatusChange(BaseModel):
     status: WorkOrderStatus
-    note: StrictStr = Field("", max_length=500)
+    note: StrictStr = Field("", max_length=500)  # required to complete (what was done) and to cancel (why)
+    # photos of the work: URLs from POST /api/staff/work-orders/photos by the same staff member
+    photos: List[StrictStr] = Field(default_factory=list, max_items=MAX_PHOTOS)
 
 
 def _note(text: str) -> str:
@@ -59,6 +63,15 @@ def list_work_orders(staff: DeskStaff, services: ServicesDep, session: SessionDe
 @router.get("/api/staff/work-orders/technicians", summary="Staff who can be assigned (role technician)")
 def list_technicians(staff: Dispatcher, session: SessionDep) -> Dict[str, Any]:
     return {"technicians": desk.technicians(session)}
+
+
+@router.post("/api/staff/work-orders/photos",
+             summary="Upload a photo of the work (JPEG/PNG/WebP/GIF; stored re-encoded), to send with a status change",
+             responses={429: {"description": "too many uploads by this staff member or from this address"}})
+async def upload_work_photo(staff: DeskStaff, services: ServicesDep, ip: ClientIp,
+                            file: UploadFile = File(...)) -> Dict[str, str]:
+    # the widget's checks and quotas (bot/api/uploads.py), counted per staff member and per address
+    return {"url": await receive_photo(services, staff_uploader(staff.id), ip, file)}
 
 
 @router.get("/api/staff/work-orders/sla", summary="The SLA table in use (data/sla.yml), in minutes")
@@ -92,13 +105,15 @@ async def assign_work_order(order_id: OrderId, body: Assignment, staff: Dispatch
                          lambda session, order, me, kb: desk.assign(session, order, me, body.technician_id, note, now, kb))
 
 
-@router.post("/api/staff/work-orders/{order_id}/status", summary="Move the order to another status, with a note")
+@router.post("/api/staff/work-orders/{order_id}/status",
+             summary="Move the order to another status, with a note (required to complete or cancel) and photos")
 async def change_work_order_status(order_id: OrderId, body: StatusChange, staff: DeskStaff, services: ServicesDep,
                                    now: NowDep) -> Dict[str, Any]:
     note = _note(body.note)
+    photos = checked_photos(services.settings, body.photos, staff_uploader(staff.id))  # only their own uploads
     return await _change(services, staff, now, order_id,
                          lambda session, order, me, kb: desk.change_status(session, order, me, body.status.value,
-                                                                           note, now, kb))
+                                                                           note, now, kb, photos))
 
 
 @router.get("/api/admin/work-order-figures", summary="Orders by status and category, share within SLA, medians")

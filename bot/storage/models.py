@@ -157,6 +157,9 @@ class WorkOrderEvent(Base):
     note = Column(Text, nullable=False, default="")
     actor = Column(String(32), nullable=False, default="system")
     created_at = Column(DateTime, default=utcnow, nullable=False)
+    # photos of the work (the technician's completion photo, /uploads/… of their own uploads): stored with the note
+    # in the same row, so a completion is never half stored; '[]' for the rows made before migration 0007
+    photos = Column(JSON, nullable=False, default=list, server_default="[]")
 
 
 class Staff(Base):

@@ -11,7 +11,12 @@ Statuses (bot.core.domain.WorkOrderStatus) and the moves allowed::
 
 Anything else is refused (409 ``invalid_transition``). Who may do what is ``bot/access/permissions.py``: agents and
 admins dispatch and move any order; a technician sees only the orders assigned to them or not yet assigned and
-moves only their own, to 维修中 and 已完成.
+moves only their own, to 维修中 and 已完成. Each order says what its viewer may do to it now (``actions``,
+:func:`actions_for`): the desk shows those buttons and no others.
+
+Completing needs a note (what was done; 422 ``completion_note_required`` without one) and may carry photos of the
+work: the status, the note and the photos are one WorkOrderEvent written in one transaction with the resident's
+message, so a completion is stored whole or not at all.
 
 Every assignment and status change stores a WorkOrderEvent (actor = the staff member's name, the note) and a bot
 message in the order's conversation in plain Chinese with the next step and the expected time from the SLA
@@ -32,7 +37,7 @@ from sqlalchemy import or_, select, update
 
 from bot.access.permissions import Capability, DispatchersOnly, Role, can, require, sees_order
 from bot.core.domain import ConversationStatus, HandoffStatus, Priority, WorkOrderStatus
-from bot.core.errors import NotFound, WuyeError
+from bot.core.errors import INVISIBLE, NotFound, WuyeError
 from bot.core.localtime import DEFAULT_TIME_ZONE, iso
 from bot.handoffs.ratings import SCORES
 from bot.realtime import live
@@ -52,6 +57,9 @@ TRANSITIONS: Dict[str, Tuple[str, ...]] = {
     S.CANCELLED.value: (),
 }
 TECHNICIAN_MOVES = (S.IN_PROGRESS.value, S.DONE.value)
+# the desk's buttons: the status moves by name (待受理 → 已派单 is not among them: it happens by assigning)
+MOVE_ACTIONS = {S.IN_PROGRESS.value: "start", S.DONE.value: "complete", S.CANCELLED.value: "cancel"}
+TOLD_NOTE_CHARS = 60  # a longer completion note is cut for the resident's message (the desk keeps it whole)
 URGENCY_LABELS = {"normal": "一般", "urgent": "紧急"}
 RATING_PREFIX = "业主评价："
 RATING_SLOT = "rating"
@@ -79,6 +87,10 @@ class AssigneeRequired(WuyeError):
 
 class NoteRequired(WuyeError):
     status, code, message = 422, "note_required", "取消工单需要填写原因（会告知业主）"
+
+
+class CompletionNoteRequired(WuyeError):
+    status, code, message = 422, "completion_note_required", "完成工单需要填写完成说明（做了什么，会告知业主）"
 
 
 class NotATechnician(WuyeError):
@@ -133,6 +145,21 @@ def moves_for(order: WorkOrder, viewer: Optional[Staff]) -> List[str]:
     return [m for m in moves if m in TECHNICIAN_MOVES]
 
 
+def actions_for(order: WorkOrder, viewer: Optional[Staff]) -> List[str]:
+    """What ``viewer`` may do to the order now, as the desk's buttons: ``assign`` (a dispatcher, an open order), then
+    ``start`` / ``complete`` / ``cancel`` for the moves of :func:`moves_for`. The page shows exactly these, so a
+    technician never sees a button the server would refuse."""
+    assign = order.status not in S.closed() and (viewer is None or can(viewer, Capability.DISPATCH))
+    return (["assign"] if assign else []) + [MOVE_ACTIONS[m] for m in moves_for(order, viewer) if m in MOVE_ACTIONS]
+
+
+def completion_of(order: WorkOrder) -> Optional[WorkOrderEvent]:
+    """The event that completed the order (its note and photos), None while it is not completed."""
+    if order.status != S.DONE.value:
+        return None
+    return next((e for e in reversed(order.events) if e.status == S.DONE.value and e.actor != "resident"), None)
+
+
 def order_json(session, order: WorkOrder, now: dt.datetime, kb, names: Dict[int, str],
                detail: bool = False, viewer: Optional[Staff] = None) -> Dict[str, Any]:
     household = session.get(Household, order.household_id) if order.household_id else None
@@ -156,18 +183,22 @@ def order_json(session, order: WorkOrder, now: dt.datetime, kb, names: Dict[int,
         "escalated_at": iso(order.escalated_at, tz), "overdue": kind is not None, "overdue_kind": kind,
         "overdue_label": {"response": "超时未派单", "completion": "超时未完成"}.get(kind or ""),
         "chase_count": order.chase_count, "conversation_id": order.conversation_id,
-        "next_statuses": moves_for(order, viewer), "rating": rating_of(order),
+        "next_statuses": moves_for(order, viewer), "actions": actions_for(order, viewer), "rating": rating_of(order),
     }
     if detail:
         conversation = session.get(Conversation, order.conversation_id) if order.conversation_id else None
         messages = list(session.scalars(select(Message).where(Message.conversation_id == conversation.id)
                                         .order_by(Message.id.desc()).limit(20))) if conversation else []
+        completion = completion_of(order)
         data.update({
             "contact_phone": order.contact_phone, "preferred_time": order.preferred_time, "photos": list(order.photos or []),
             "household": None if household is None else {"room": household.label, "owner": household.owner_name,
                                                          "phone": household.phone},
-            "events": [{"id": e.id, "status": e.status, "note": e.note, "actor": e.actor, "at": iso(e.created_at, tz)}
-                       for e in order.events],
+            "events": [{"id": e.id, "status": e.status, "note": e.note, "actor": e.actor, "at": iso(e.created_at, tz),
+                        "photos": list(e.photos or [])} for e in order.events],
+            "completion": None if completion is None else {
+                "note": completion.note, "photos": list(completion.photos or []), "by": completion.actor,
+                "at": iso(completion.created_at, tz)},
             "conversation": None if conversation is None else {
                 "id": conversation.id, "channel": conversation.channel, "status": conversation.status,
                 "messages": [{"sender": m.sender, "text": m.text, "at": iso(m.created_at, tz)} for m in reversed(messages)
@@ -311,7 +342,15 @@ def assign(session, order: WorkOrder, staff: Staff, technician_id: int, note: st
     tell_resident(session, order, text, now)
 
 
-def change_status(session, order: WorkOrder, staff: Staff, target: str, note: str, now: dt.datetime, kb) -> None:
+def told_note(note: str) -> str:
+    """The completion note as the resident reads it: whole when short, else its beginning."""
+    return note if len(note) <= TOLD_NOTE_CHARS else note[:TOLD_NOTE_CHARS - 1] + "…"
+
+
+def change_status(session, order: WorkOrder, staff: Staff, target: str, note: str, now: dt.datetime, kb,
+                  photos: Optional[List[str]] = None) -> None:
+    """Move the order on with a note (and ``photos``, already checked as the staff member's own uploads), telling
+    the resident. Every refusal is raised before anything is changed."""
     current = order.status
     if not can(staff, Capability.DISPATCH):
         require(staff, Capability.DESK)
@@ -326,8 +365,11 @@ def change_status(session, order: WorkOrder, staff: Staff, target: str, note: st
         raise InvalidTransition(current=current, target=target)
     if target == S.DISPATCHED.value and order.assignee_id is None:
         raise AssigneeRequired()
-    if target == S.CANCELLED.value and not note:
+    blank = not note.strip(INVISIBLE)  # zero-width spaces only: as blank as spaces
+    if target == S.CANCELLED.value and blank:
         raise NoteRequired()
+    if target == S.DONE.value and blank:
+        raise CompletionNoteRequired()
     order.status = target
     order.updated_at = now
     if target in (S.DISPATCHED.value, S.IN_PROGRESS.value) and order.first_response_at is None:
@@ -335,7 +377,7 @@ def change_status(session, order: WorkOrder, staff: Staff, target: str, note: st
     if target == S.DONE.value:
         order.completed_at = now
     order.events.append(WorkOrderEvent(status=target, note=note or f"状态改为{target}", actor=staff.display_name[:32],
-                                       created_at=now))
+                                       photos=list(photos or []), created_at=now))
     who = f"师傅{staff.display_name}" if staff.role == TECHNICIAN else (
         f"师傅{session.get(Staff, order.assignee_id).display_name}" if order.assignee_id else "维修师傅")
     head = f"您的工单 {order.number}（{order.description}）"
@@ -343,8 +385,8 @@ def change_status(session, order: WorkOrder, staff: Staff, target: str, note: st
         tell_resident(session, order, f"{head}：{who}已开始维修，预计{_when(order, order.completion_due, now, kb)}前修好。"
                       "修好后会再通知您。", now)
     elif target == S.DONE.value:
-        _ask_rating(session, order, now, f"{head}已维修完成" + (f"（{note}）" if note else "") +
-                    "。如果还有问题，直接回复“查询工单”或重新报修即可。")
+        _ask_rating(session, order, now, f"{head}已维修完成（{told_note(note)}）。"
+                    "如果还有问题，直接回复“查询工单”或重新报修即可。")
     elif target == S.CANCELLED.value:
         tell_resident(session, order, f"{head}已取消，原因：{note}。如还需要维修，可以随时回复“我要报修”。", now)
 

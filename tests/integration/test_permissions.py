@@ -47,6 +47,7 @@ MATRIX = {
     # the desk
     "GET /api/staff/work-orders": DESK, "GET /api/staff/work-orders/sla": DESK,
     "GET /api/staff/work-orders/{order_id}": DESK, "POST /api/staff/work-orders/{order_id}/status": DESK,
+    "POST /api/staff/work-orders/photos": DESK,
     "GET /api/staff/work-orders/technicians": CONSOLE, "POST /api/staff/work-orders/{order_id}/assign": CONSOLE,
     # the admin page
     "GET /api/admin/faq": ADMINS, "GET /api/admin/faq/{faq_id}": ADMINS, "PUT /api/admin/faq/{faq_id}": ADMINS,
@@ -117,7 +118,7 @@ def test_the_route_by_role_matrix_holds(server):
                 ok = response.status_code == 403 and code in REFUSAL_CODES
             if not ok:
                 failures.append(f"{key} as {role}: {response.status_code} {code}")
-    assert walked == 4 * 43  # every staff HTTP route, as nobody and as each of the three roles
+    assert walked == 4 * 44  # every staff HTTP route, as nobody and as each of the three roles
     assert failures == []
 
 
@@ -157,8 +158,14 @@ def test_a_technician_sees_and_moves_only_their_own_and_unassigned_orders(server
 
     mine = tech1.get(f"/api/staff/work-orders/{orders['mine']['id']}").json()
     assert mine["next_statuses"] == ["维修中"]  # no 取消 button for a technician: only the moves they may make
-    assert tech1.get(f"/api/staff/work-orders/{orders['open']['id']}").json()["next_statuses"] == []
-    assert agent.get(f"/api/staff/work-orders/{orders['mine']['id']}").json()["next_statuses"] == ["维修中", "已取消"]
+    assert mine["actions"] == ["start"]  # the desk's buttons: no 派单, no 取消工单
+    unassigned = tech1.get(f"/api/staff/work-orders/{orders['open']['id']}").json()
+    assert unassigned["next_statuses"] == [] and unassigned["actions"] == []
+    dispatcher_view = agent.get(f"/api/staff/work-orders/{orders['mine']['id']}").json()
+    assert dispatcher_view["next_statuses"] == ["维修中", "已取消"] and dispatcher_view["actions"] == ["assign", "start", "cancel"]
+    # the pages hide what an account cannot use from its capabilities, not from role names
+    assert tech1.get("/api/auth/me").json()["capabilities"] == ["desk"]
+    assert agent.get("/api/auth/me").json()["capabilities"] == ["console", "desk", "dispatch"]
     cancel = tech1.post(f"/api/staff/work-orders/{orders['mine']['id']}/status", json={"status": "已取消", "note": "x"})
     assert cancel.status_code == 403 and cancel.json()["code"] == "dispatchers_only"
     grab = tech1.post(f"/api/staff/work-orders/{orders['open']['id']}/assign", json={"technician_id": technicians["tech1"]})

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from bot.access.limits import Limit
-from connectors.web import PHOTO_REF
+from bot.api.uploads import PHOTO_REF
 from tests.conftest import make_app, widget_resident
 
 
@@ -117,7 +117,7 @@ def test_too_many_pixels_is_refused_from_the_header(app, width, height):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     r = upload(resident(app), png_header_only(width, height))
     assert r.status_code == 413, r.text
-    # a PNG: 16 MP at most (JPEG and WebP 40 MP: they decode at a fraction of their size, connectors/web.py)
+    # a PNG: 16 MP at most (JPEG and WebP 40 MP: they decode at a fraction of their size, bot/api/uploads.py)
     assert r.json()["code"] == "image_too_large" and "16 百万像素" in r.json()["detail"]
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB: nothing was allocated
 
@@ -126,7 +126,7 @@ def test_the_pixel_count_is_checked_before_anything_is_decoded(monkeypatch):
     from PIL import ImageFile
 
     from bot.core.errors import ImageTooLarge
-    from connectors.web import clean_image
+    from bot.api.uploads import clean_image
 
     def never(self):  # pragma: no cover - failing here is the bug
         raise AssertionError("decoded an image over the pixel limit")

@@ -1,17 +1,23 @@
 """The work-order desk (工单台) over real HTTP with the real model and database: list and filter, assign,
 transitions with notes and refusals, the resident told of every change (read from the widget's history), SLA
 deadlines from data/sla.yml, one escalation when overdue (the app's clock advanced), a chase on an overdue order
-raising the handoff to the top, the rating of a completed order, the figures, and data/sla.yml validation."""
+raising the handoff to the top, the rating of a completed order, completion with its required note and a photo
+(stored whole or not at all, uploads limited per staff member and per address), the figures, and data/sla.yml
+validation."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import io
 import re
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
+from bot.access.limits import Limit
 from bot.core.localtime import to_local
 from bot.tools.devserver import LiveServer
 from bot.work_orders import sla
@@ -184,7 +190,7 @@ def test_a_typed_digit_rates_and_cancelling_needs_a_reason_told_to_the_resident(
     order_id = order_by_number(agent, number)["id"]
     agent.post(f"/api/staff/work-orders/{order_id}/assign", json={"technician_id": techs(agent)["李工"]}).raise_for_status()
     agent.post(f"/api/staff/work-orders/{order_id}/status", json={"status": "维修中"}).raise_for_status()
-    agent.post(f"/api/staff/work-orders/{order_id}/status", json={"status": "已完成"}).raise_for_status()
+    agent.post(f"/api/staff/work-orders/{order_id}/status", json={"status": "已完成", "note": "更换了插座"}).raise_for_status()
     say(client, "5")
     assert "感谢您的评价（5 分 · 非常满意）" in bot_texts(client)[-1]
     assert agent.get(f"/api/staff/work-orders/{order_id}").json()["rating"] == 5
@@ -198,6 +204,102 @@ def test_a_typed_digit_rates_and_cancelling_needs_a_reason_told_to_the_resident(
     assert "已取消，原因：业主已自行修好" in bot_texts(client)[-1]
     r = agent.post(f"/api/staff/work-orders/{other_id}/status", json={"status": "bogus"})
     assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+
+
+def png(color=(30, 120, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def upload_photo(client, data=None, **headers):
+    return client.post("/api/staff/work-orders/photos", files={"file": ("done.png", data or png(), "image/png")},
+                       headers=headers)
+
+
+def in_progress_for_wang(server, what="卫生间下水道堵了"):
+    """A resident's order, assigned to 王工 (tech1) and started by him: (resident, agent, 王工's client, order id)."""
+    client = resident(server)
+    number = report_repair(client, what=what)
+    agent = staff(server, "agent", "agent123")
+    order_id = order_by_number(agent, number)["id"]
+    agent.post(f"/api/staff/work-orders/{order_id}/assign", json={"technician_id": techs(agent)["王工"]}).raise_for_status()
+    wang = staff(server, "tech1", "tech123")
+    wang.post(f"/api/staff/work-orders/{order_id}/status", json={"status": "维修中"}).raise_for_status()
+    return client, agent, wang, order_id
+
+
+def test_completing_needs_a_note_and_nothing_is_stored_without_one(server):
+    client, agent, wang, order_id = in_progress_for_wang(server)
+    before, told_before = agent.get(f"/api/staff/work-orders/{order_id}").json(), bot_texts(client)
+    assert before["actions"] == ["assign", "complete", "cancel"]  # the agent's buttons
+    assert wang.get(f"/api/staff/work-orders/{order_id}").json()["actions"] == ["complete"]  # no 取消工单 for him
+    photo = upload_photo(wang).json()["url"]
+    for note in ("", "   ", "\u200b\u200b"):  # missing, spaces, zero-width spaces: all blank
+        r = wang.post(f"/api/staff/work-orders/{order_id}/status", json={"status": "已完成", "note": note, "photos": [photo]})
+        assert r.status_code == 422 and r.json() == {"detail": "完成工单需要填写完成说明（做了什么，会告知业主）",
+                                                     "code": "completion_note_required"}, r.text
+    r = wang.post(f"/api/staff/work-orders/{order_id}/status", json={"status": "已完成"})  # no note field at all
+    assert r.status_code == 422 and r.json()["code"] == "completion_note_required"
+    # another uploader's photo (the resident's own upload, or a made-up name): refused before anything changes
+    theirs = client.post("/api/widget/upload", files={"file": ("x.png", png(), "image/png")}).json()["url"]
+    for bad in (theirs, "/uploads/" + "0" * 48 + ".png", "https://example.com/x.png"):
+        r = wang.post(f"/api/staff/work-orders/{order_id}/status", json={"status": "已完成", "note": "修好了", "photos": [bad]})
+        assert r.status_code == 422 and r.json() == {"detail": "图片无效，请重新上传后再发送", "code": "invalid_photo"}
+    after = agent.get(f"/api/staff/work-orders/{order_id}").json()
+    assert after["status"] == "维修中" and after["completed_at"] is None and after["completion"] is None
+    assert after["events"] == before["events"] and bot_texts(client) == told_before  # nothing stored, nobody told
+
+
+def test_a_completion_stores_its_note_and_photo_together_and_tells_the_resident(server):
+    client, agent, wang, order_id = in_progress_for_wang(server, what="厨房下水管漏水")
+    photo = upload_photo(wang).json()["url"]
+    assert re.fullmatch(r"/uploads/[0-9a-f]{48}\.png", photo)
+    r = wang.post(f"/api/staff/work-orders/{order_id}/status",
+                  json={"status": "已完成", "note": "更换了下水管接头，已试水无渗漏", "photos": [photo]})
+    assert r.status_code == 200, r.text
+    order = agent.get(f"/api/staff/work-orders/{order_id}").json()
+    assert order["status"] == "已完成" and order["completed_at"] and order["actions"] == []
+    assert order["completion"]["note"] == "更换了下水管接头，已试水无渗漏" and order["completion"]["photos"] == [photo]
+    assert order["completion"]["by"] == "王工"
+    done = order["events"][-1]
+    assert (done["status"], done["note"], done["photos"], done["actor"]) == (
+        "已完成", "更换了下水管接头，已试水无渗漏", [photo], "王工")
+    served = httpx.get(server.url + photo)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+    told = bot_texts(client)[-1]
+    assert "已维修完成（更换了下水管接头，已试水无渗漏）" in told and "打分" in told  # as before, with the note
+
+    # a long note is kept whole on the desk and cut for the resident's message
+    client, agent, wang, order_id = in_progress_for_wang(server, what="阳台灯不亮")
+    long_note = "更换了阳台灯座和灯泡，" * 10
+    wang.post(f"/api/staff/work-orders/{order_id}/status", json={"status": "已完成", "note": long_note}).raise_for_status()
+    assert agent.get(f"/api/staff/work-orders/{order_id}").json()["completion"]["note"] == long_note.strip()
+    told = bot_texts(client)[-1]
+    assert "已维修完成（更换了阳台灯座和灯泡" in told and "…）" in told and long_note.strip() not in told
+
+
+def test_staff_photo_uploads_are_limited_per_staff_member_and_per_address(server):
+    engine = server.app.state.services.engine
+    saved = engine.limits
+    admin, li = staff(server, "admin", "admin123"), staff(server, "tech2", "tech123")
+    try:
+        engine.limits = dataclasses.replace(saved, uploads_per_sender=Limit(2, 3600))
+        assert [upload_photo(admin, **{"X-Real-IP": "198.51.100.70"}).status_code for _ in range(3)] == [200, 200, 429]
+        r = upload_photo(admin, **{"X-Real-IP": "198.51.100.71"})  # another address: still this person's quota
+        assert r.status_code == 429 and r.json()["code"] == "too_many_uploads" and "图片上传得太多了" in r.json()["detail"]
+        assert upload_photo(li, **{"X-Real-IP": "198.51.100.70"}).status_code == 200  # another person
+
+        engine.limits = dataclasses.replace(saved, uploads_per_ip=Limit(3, 3600))
+        r = upload_photo(li, **{"X-Real-IP": "198.51.100.70"})  # the address's 4th upload, whoever sends it
+        assert r.status_code == 429 and r.json()["code"] == "too_many_uploads"
+        assert upload_photo(li, **{"X-Real-IP": "198.51.100.72"}).status_code == 200
+    finally:
+        engine.limits = saved
+    r = upload_photo(li, data=b"GIF89a<script>alert(1)</script>")  # the widget's checks: only real images
+    assert r.status_code == 415 and r.json()["code"] == "unsupported_image"
+    assert httpx.post(server.url + "/api/staff/work-orders/photos",
+                      files={"file": ("a.png", png(), "image/png")}).status_code == 401
 
 
 def _wait(predicate, timeout=10.0):
