@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.domain import Priority, WorkOrderStatus
-from bot.core.localtime import to_local
+from bot.core.localtime import Wish, to_local, to_utc
 from bot.handoffs.handoff import open_handoff
 from bot.nlu.entities import find_rooms
 from bot.outages import incidents
@@ -88,9 +88,13 @@ def _phone_answer(ctx: TurnContext) -> Optional[str]:
 
 
 def _time(ctx: TurnContext) -> Optional[str]:
-    value = ctx.entity("time")
-    if value:
-        return value
+    """The visit time asked for, kept as :class:`Wish` stores it ("2026-12-07 上午": the morning, not 9 o'clock), or
+    the resident's words (尽快)."""
+    entity = next((e for e in ctx.reading.entities if e["entity"] == "time"), None)
+    if entity is not None:
+        words = ctx.text[entity["start"]:entity["end"]] if isinstance(entity.get("start"), int) else ""
+        wish = Wish.from_entity(str(entity["value"]), words)
+        return wish.stored() if wish is not None else str(entity["value"])
     match = re.search(r"尽快|越快越好|随时|什么时候都(行|可以)", ctx.text)
     return match.group() if match else None
 
@@ -191,13 +195,39 @@ def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
         raise RuntimeError("no free work-order number after 20 tries")
 
     incidents.link_work_order(ctx, order)  # an outage reported through the form joins (or opens) its incident
-    sla.apply(order, ctx.conversation.id)  # the desk's deadlines (data/sla.yml) and where to tell the resident
-    when = f"{sla.duration_text(order.response_due - order.created_at)}内（{sla.local_deadline(order.response_due, ctx.now, ctx.time_zone)} 前）"
+    # the desk's deadlines (data/sla.yml, a later visit time asked for included) and where to tell the resident
+    sla.apply(order, ctx.conversation.id, time_zone=ctx.time_zone)
     ctx.say(f"已为您创建维修工单 {order.number}（{order.category}：{order.description}，地点：{order.location}）。\n"
-            f"工程部会在{when}派单，预计{sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone)}前修好，"
-            f"师傅上门前会电话联系 {order.contact_phone}。派单和维修进展会在这里通知您，"
-            f"也可以随时发送“查询工单 {order.number}”了解进度。")
+            f"{_plan(ctx, order)}派单和维修进展会在这里通知您，也可以随时发送“查询工单 {order.number}”了解进度。")
     ctx.end_flow()
+
+
+ASAP_WORDS = r"^(尽快|越快越好|随时|马上|现在|什么时候都(行|可以)|都行|都可以)"
+
+
+def _plan(ctx: TurnContext, order: WorkOrder) -> str:
+    """What happens next, as promised: the dispatch deadline, then the visit at the time the resident asked for when
+    it can be kept; a time it cannot be kept for is said plainly (with when they will be called instead), never
+    replaced by a deadline that contradicts it."""
+    due = sla.local_deadline(order.response_due, ctx.now, ctx.time_zone)
+    dispatch = f"工程部会在{sla.duration_text(order.response_due - order.created_at)}内（{due} 前）派单"
+    done = f"预计{sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone)}前修好"
+    visit = sla.visit_promise(order, ctx.now, ctx.time_zone)
+    if visit:
+        return f"{dispatch}，师傅将于{visit}上门维修，上门前会电话联系 {order.contact_phone}。"
+    wish = Wish.parse(order.preferred_time)
+    if wish is not None:
+        asked = wish.promise(ctx.local_now.date())
+        if to_utc(wish.latest_start(), ctx.time_zone) <= ctx.now:
+            why = f"您希望的{asked}已经过了"
+        else:
+            why = f"您希望的{asked}可能来不及安排"
+        return f"{why}：{dispatch}，派单后师傅会先电话联系 {order.contact_phone} 约定上门时间，{done}。"
+    words = (order.preferred_time or "").strip()
+    if words and not re.match(ASAP_WORDS, words):  # their own words (下班后, 周末): kept on the order as said
+        return (f"{dispatch}，您希望的上门时间（{words}）已记在工单上，师傅上门前会电话联系 {order.contact_phone} 确认，"
+                f"{done}。")
+    return f"{dispatch}，{done}，师傅上门前会电话联系 {order.contact_phone}。"
 
 
 # A photo sent alone soon after a report belongs to it: the resident's newest open order of this long ago or less
@@ -244,10 +274,13 @@ def describe(order: WorkOrder, ctx: Optional[TurnContext] = None) -> str:
         if technician is not None:
             parts[-1] += f"（师傅{technician.display_name}）"
     if ctx is not None and order.status not in WorkOrderStatus.closed():
+        visit = sla.visit_promise(order, ctx.now, ctx.time_zone)
         if order.status == WorkOrderStatus.NEW and order.response_due is not None:
             parts.append(f"预计{sla.local_deadline(order.response_due, ctx.now, ctx.time_zone)}前派单")
-        elif order.completion_due is not None:
+        elif order.completion_due is not None and not visit:
             parts.append(f"预计{sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone)}前修好")
+        if visit:  # the time the resident asked for, as promised when the order was made
+            parts.append(f"师傅将于{visit}上门")
         if sla.overdue(order, ctx.now):
             parts.append("已超时，已通知值班人员跟进")
     if last:

@@ -8,9 +8,10 @@ process that would have timed them out is gone). Timers run on the wall clock (U
 clock; a due timer is taken by deleting its row, so with several processes each runs once.
 
 Work-order SLAs (bot/work_orders/sla.py, bot/work_orders/desk.py) are checked by the same loop every ``sla_poll_seconds`` on the app's
-clock (their deadlines are business times): an order past its response deadline with nobody dispatched is
-escalated once — taken by setting ``escalated_at``, so neither a later check, a restart nor another process
-escalates it again.
+clock (their deadlines are business times): an order past its response deadline with nobody dispatched, or past its
+completion deadline not repaired, tells its resident and is escalated once per step — taken by setting
+``escalated_at`` / ``completion_escalated_at`` in the escalation's own transaction, so neither a later check, a
+restart nor another process escalates it again.
 """
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ class Timers:
         return ran
 
     async def check_work_orders(self) -> int:
-        """Escalate every work order newly past its response deadline (once each); returns how many."""
+        """Escalate every work order newly past its response or completion deadline (once per step); returns how
+        many steps were escalated."""
 
         return await desk.escalate_overdue(self.services)
 

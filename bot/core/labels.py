@@ -7,7 +7,9 @@ An unknown reason reads "其他原因" (never English); tests/test_agent_tools.p
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from bot.core.localtime import Wish
 
 STATUS_LABELS: Dict[str, str] = {
     # conversation status (bot.core.domain.ConversationStatus)
@@ -71,7 +73,8 @@ EXACT_REASONS: Dict[str, str] = {
 PREFIX_REASONS: Dict[str, str] = {"emergency keyword": "紧急情况", "emergency": "紧急情况", "room": "房号"}
 # notices and incidents (bot/routing/router.py rules 10a–10c): "notice: 停水", "incident: 停水", "outage report: 停电"
 PREFIX_REASONS.update({"notice": "按通知答复", "incident": "同一故障已登记（合并处理）", "outage report": "故障报告"})
-PREFIX_REASONS.update({"work order overdue": "工单超时未派单", "overdue work order chased": "业主催促超时工单"})  # bot/work_orders/desk.py
+PREFIX_REASONS.update({"work order overdue": "工单超时未派单", "overdue work order chased": "业主催促超时工单",
+                       "work order not completed in time": "工单超时未完成"})  # bot/work_orders/desk.py
 FLOW_SUFFIXES = {"answer": "回答了办理中的问题"}
 
 
@@ -119,6 +122,51 @@ def reason_labels(reasons: Optional[Iterable[Any]]) -> List[str]:
     return [reason_label(r) for r in reasons or []]
 
 
+# What the resident is told when their waiting request is raised ("已将您的求助升级为紧急处理（原因：…）",
+# bot/handoffs/handoff.py): the staff label where it reads well to the person it is about, these words where it does
+# not — a cue read in their own words (辱骂, 扬言投诉) is never quoted back at them, nor the model's doubt (把握不足).
+RESIDENT_REASONS: Dict[str, str] = {
+    **{cue: "您的情况比较着急" for cue in CUE_LABELS}, "angry tone": "您的情况比较着急",
+    "danger words": "可能存在安全隐患", "possible emergency, low confidence": "可能的紧急情况",
+    "angry chase of a work order": "您催促的工单迟迟没有处理", "repeated chasing of a work order": "您多次催促工单",
+}
+RESIDENT_PREFIXES: Tuple[Tuple[str, str], ...] = (("overdue work order chased", "工单 {} 已超过承诺的时间"),
+                                                  ("emergency keyword", "紧急情况：{}"), ("emergency", "紧急情况：{}"))
+# the staff labels that read well to the resident as they are (业主要求转人工, 识别把握不足 … do not)
+RESIDENT_EXACT = ("compensation or legal dispute", "intent emergency", "emergency", "neighbour dispute", "complaint")
+RESIDENT_PREFIX_LABELS = ("outage report", "work order overdue", "work order not completed in time")
+RESIDENT_REASON_CHARS = 24  # "emergency: <the whole message>" is cut: the reason, not a copy of what they wrote
+
+
+def resident_reason_label(reason: Any) -> Optional[str]:
+    """One routing reason in words for the resident it is about; None when there are none worth saying (the
+    sentence then leaves the reason out rather than say "您的情况"). Only reasons that name the resident's situation
+    are said: the words above, the staff labels that read well to them, or the emergency of several requests."""
+    if not isinstance(reason, str) or not reason.strip():
+        return None
+    text = _strip_score(reason.strip())
+    if text in RESIDENT_REASONS:
+        return RESIDENT_REASONS[text]
+    m = re.fullmatch(r"asked again after waiting (\d+) minutes", text)
+    if m:
+        return f"等待时间较长，已等 {m.group(1)} 分钟"
+    prefix, sep, value = (part.strip() for part in text.partition(":"))
+
+    def cut(words: str) -> str:
+        return words if len(words) <= RESIDENT_REASON_CHARS else words[:RESIDENT_REASON_CHARS - 1] + "…"
+
+    if sep and value:
+        for name, words in RESIDENT_PREFIXES:
+            if prefix == name:
+                return words.format(cut(value))
+        if prefix in RESIDENT_PREFIX_LABELS:  # the rest (房号, 按通知答复 …) say nothing about why
+            return f"{PREFIX_REASONS[prefix]}：{cut(value)}"
+        if value == "emergency":  # several requests in one message: "<the words>: emergency"
+            return f"紧急情况：{cut(prefix)}"
+        return None
+    return EXACT_REASONS[text] if text in RESIDENT_EXACT else None
+
+
 def status_label(status: Optional[str]) -> str:
     return STATUS_LABELS.get(status or "", "未知状态")
 
@@ -159,11 +207,28 @@ def context_labels(context: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         intent = r.get("intent") or {}
         readings.append({"text": r.get("text", ""), "intent_label": intent_label(intent.get("name")),
                          "confidence": intent.get("confidence")})
+    # the words each entity was read from (its span in its reading's text): what makes 明天上午 a morning
+    words = {_entity_key(e): r.get("text", "")[e["start"]:e["end"]] for r in context.get("readings") or []
+             for e in r.get("entities") or [] if isinstance(e.get("start"), int) and isinstance(e.get("end"), int)}
     return {
         "reasons": reason_labels(context.get("reasons")),
         "channel": channel_label(context.get("channel")) if context.get("channel") else None,
         "emotion": emotion_json(context.get("emotion")),
         "readings": readings,
-        "entities": [{"label": entity_label(e.get("entity")), "value": e.get("value")}
+        "entities": [{"label": entity_label(e.get("entity")), "value": entity_value(e, words.get(_entity_key(e), ""))}
                      for e in context.get("entities") or []],
     }
+
+
+def _entity_key(entity: Dict[str, Any]) -> Tuple[Any, ...]:
+    return entity.get("entity"), entity.get("value"), entity.get("start"), entity.get("end")
+
+
+def entity_value(entity: Dict[str, Any], words: str = "") -> Any:
+    """An entity's value as staff read it: a time in words on the 小区's clock ("12月7日 上午 9:00–12:00", read with the
+    resident's own words so a morning stays a morning), never the NLU's ISO value; others as they are."""
+    if entity.get("entity") == "time" and isinstance(entity.get("value"), str):
+        wish = Wish.from_entity(entity["value"], words)
+        if wish is not None:
+            return wish.text()
+    return entity.get("value")

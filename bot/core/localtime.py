@@ -10,6 +10,8 @@ holidays; default: closed — a callback ticket).
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 from zoneinfo import ZoneInfo
 
@@ -95,6 +97,113 @@ def next_opening(values: Dict[str, str], local: dt.datetime) -> dt.datetime:
         if local <= end:
             return max(start, local)
     return local
+
+
+def day_word(day: dt.date, today: Optional[dt.date] = None) -> str:
+    """'今天', '明天', '后天', '昨天' relative to ``today``, else '12月7日' (always the date when ``today`` is None: a
+    text stored for later, where a relative day would go stale)."""
+    days = (day - today).days if today is not None else None
+    return {0: "今天", 1: "明天", 2: "后天", -1: "昨天"}.get(days, f"{day.month}月{day.day}日")
+
+
+def local_text(utc: Optional[dt.datetime], now: dt.datetime, time_zone: str = DEFAULT_TIME_ZONE) -> str:
+    """A stored (UTC) moment as a resident reads it on the 小区's clock: '今天 15:00', '明天 09:30', '11月30日 15:00'."""
+    if utc is None:
+        return ""
+    local = to_local(utc, time_zone)
+    return f"{day_word(local.date(), to_local(now, time_zone).date())} {local:%H:%M}"
+
+
+# --- times a resident asked for (明天上午, 周六下午三点) ------------------------------------------------------------
+# The hours each part of the day stands for when a resident names one: what the promise to them and the desk say
+# ("明天上午（9:00–12:00）"). 下午 starts at 14:00 because technicians keep the usual lunch break.
+DAY_PARTS: Dict[str, Tuple[int, int]] = {"凌晨": (0, 6), "早上": (7, 9), "上午": (9, 12), "中午": (12, 14),
+                                         "下午": (14, 18), "傍晚": (17, 19), "晚上": (18, 21)}
+PART_ALIASES = {"早晨": "早上", "明早": "早上", "今晚": "晚上", "明晚": "晚上"}
+_STORED_WISH = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T(\d{2}):(\d{2})| (" + "|".join(DAY_PARTS) + r"))?$")
+
+
+@dataclass(frozen=True)
+class Wish:
+    """A time a resident asked for, on the 小区's clock: a day (明天), a part of a day (明天上午) or an hour (明天下午三点).
+
+    Stored as text (``WorkOrder.preferred_time``): '2026-12-07', '2026-12-07 上午', '2026-12-07T15:00' — the NLU's time
+    value alone ('…T09:00' for 明天上午) would lose that the resident asked for a morning, not for nine o'clock."""
+
+    day: dt.date
+    part: Optional[str] = None
+    at: Optional[dt.time] = None
+
+    @classmethod
+    def from_entity(cls, value: str, words: str = "") -> Optional["Wish"]:
+        """The NLU's time entity (a local ISO value, bot/nlu/entities.py) and the words it was read from."""
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if "T" not in value:
+            return cls(moment.date())
+        part = next((PART_ALIASES.get(w, w) for w in (*PART_ALIASES, *DAY_PARTS) if w in words), None)
+        if part is not None and not re.search(r"点|时|:|：", words):
+            return cls(moment.date(), part=part)
+        return cls(moment.date(), at=moment.time())
+
+    @classmethod
+    def parse(cls, stored: Optional[str]) -> Optional["Wish"]:
+        """The stored form back; None for anything else (the resident's own words: 尽快, 下班后)."""
+        match = _STORED_WISH.match((stored or "").strip())
+        if not match:
+            return None
+        try:
+            day = dt.date.fromisoformat(match.group(1))
+            at = dt.time(int(match.group(2)), int(match.group(3))) if match.group(2) else None
+        except ValueError:
+            return None
+        return cls(day, part=match.group(4), at=at)
+
+    def stored(self) -> str:
+        if self.at is not None:
+            return f"{self.day.isoformat()}T{self.at:%H:%M}"
+        return f"{self.day.isoformat()} {self.part}" if self.part else self.day.isoformat()
+
+    def window(self) -> Tuple[dt.datetime, dt.datetime]:
+        """Local start and end: the part's hours, the whole day, or the hour asked for (an hour's room after it)."""
+        if self.at is not None:
+            start = dt.datetime.combine(self.day, self.at)
+            return start, start + dt.timedelta(hours=1)
+        if self.part is not None:
+            first, last = DAY_PARTS[self.part]
+            return dt.datetime.combine(self.day, dt.time(first)), dt.datetime.combine(self.day, dt.time(last))
+        start = dt.datetime.combine(self.day, dt.time(0))
+        return start, start + dt.timedelta(days=1)
+
+    def latest_start(self) -> dt.datetime:
+        """The last local moment a visit can begin and still be what was asked: the hour itself, or the window's end."""
+        return dt.datetime.combine(self.day, self.at) if self.at is not None else self.window()[1]
+
+    def _hours(self) -> str:
+        first, last = DAY_PARTS[self.part]
+        return f"{first}:00–{last}:00"
+
+    def text(self, today: Optional[dt.date] = None) -> str:
+        """For staff: '明天 上午 9:00–12:00', '12月7日 15:00', '明天' (the date when ``today`` is None)."""
+        day = day_word(self.day, today)
+        if self.at is not None:
+            return f"{day} {self.at.hour}:{self.at.minute:02d}"
+        return f"{day} {self.part} {self._hours()}" if self.part else day
+
+    def promise(self, today: Optional[dt.date] = None) -> str:
+        """In a sentence to the resident: '明天上午（9:00–12:00）', '明天 15:00', '明天'."""
+        day = day_word(self.day, today)
+        if self.at is not None:
+            return f"{day} {self.at.hour}:{self.at.minute:02d}"
+        return f"{day}{self.part}（{self._hours()}）" if self.part else day
+
+
+def wish_text(stored: Optional[str], today: Optional[dt.date] = None) -> str:
+    """A stored wish in words (:meth:`Wish.text`); the resident's own words (尽快, 下班后) as they are; '' for none."""
+    wish = Wish.parse(stored)
+    return wish.text(today) if wish is not None else (stored or "")
 
 
 Clock = Callable[[], dt.datetime]

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from typing import Any, Dict, Optional, Tuple
 
-from bot.core.localtime import hours_on, next_opening, to_utc
+from bot.core.localtime import Wish, hours_on, local_text, next_opening, to_utc
 from bot.core.notify import mask_phone
 from bot.storage.models import Handoff
 from bot.turn.context import Button, FlowSpec, Slot, TurnContext, fill_slots, phone_given, slot_payload
@@ -74,8 +74,11 @@ def callback_at(ctx: TurnContext, window: str) -> dt.datetime:
 
 
 def window_label(window: str) -> str:
+    """The window as the resident chose it, in words: 明天上午, or a time as a date ('11月28日 15:00': it is stored, so
+    never "明天", and never the NLU's ISO value)."""
     if window.startswith("at "):
-        return window[3:].replace("T", " ")
+        wish = Wish.from_entity(window[3:])
+        return wish.text() if wish is not None else window[3:].replace("T", " ")
     return dict((v, t) for t, v in WINDOWS).get(window, window)
 
 
@@ -127,9 +130,9 @@ def _submit(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     handoff.callback_phone = phone
     handoff.callback_window = window_label(slots["callback_window"])[:32]
     handoff.callback_at = to_utc(due, ctx.time_zone)
-    today = ctx.local_now.date()
-    day = "今天" if due.date() == today else ("明天" if due.date() == today + dt.timedelta(days=1) else f"{due:%m月%d日}")
-    ctx.say(f"已登记回电（编号 {handoff.ticket}）：工作人员会在{day} {due:%H:%M} 前拨打您{mask_phone(phone)}的手机联系您。"
+    # the promise in the words the status repeats later (bot/handoffs/handoff.py callback_promise)
+    ctx.say(f"已登记回电（编号 {handoff.ticket}）：工作人员会在{local_text(handoff.callback_at, ctx.now, ctx.time_zone)} 前"
+            f"拨打您{mask_phone(phone)}的手机联系您。"
             "在此之前有新情况，直接在这里留言即可，工作人员都能看到。")
 
 

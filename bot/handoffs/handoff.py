@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, defer
 from bot.access.permissions import CONSOLE_ROLES
 from bot.core.domain import PRIORITY_ORDER, ConversationStatus, HandoffStatus, Priority, WorkOrderStatus
 from bot.core.errors import AlreadyClaimed, ConversationNotFound, HandoffError, HandoffNotFound, NotOwner
-from bot.core.localtime import agents_working, iso
+from bot.core.labels import resident_reason_label
+from bot.core.localtime import agents_working, iso, local_text, wish_text
 from bot.handoffs import callback, ratings
 from bot.handoffs.incident_card import card_for_conversation
 from bot.households.bills import fee_summary
@@ -116,38 +117,46 @@ def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:
             "room": household.label, "owner": household.owner_name, "phone": household.phone,
             "community": household.community_id, "fees_owed": str(Decimal(fees["owed"])),
             "unpaid_periods": fees["unpaid_periods"],
+            # the visit time asked for as a date in words: the card is kept, so never "明天" (nor an ISO value)
             "open_work_orders": [{"number": o.number, "description": o.description, "status": o.status,
-                                  "chase_count": o.chase_count} for o in open_orders],
+                                  "chase_count": o.chase_count, "preferred_time_text": wish_text(o.preferred_time)}
+                                 for o in open_orders],
             "recent_handoffs_90d": complaints,
         }
     return card
 
 
-def reason_label(reason: str) -> str:
-    """A routing reason in words a resident reads."""
-    for prefix, label in (("emergency", "紧急情况"), ("intent emergency", "可能的紧急情况"), ("threat", "情况严重"),
-                          ("repeated chasing", "多次催促"), ("angry", "情绪激动"), ("insult", "情绪激动"),
-                          ("anger words", "情绪激动"), ("exclamation run", "情绪激动"),
-                          ("compensation", "涉及赔偿或纠纷"), ("asked again after waiting", "等待时间较长")):
-        if reason.startswith(prefix):
-            return label
-    return "您的情况"
+def raised_text(priority: str, reasons: List[str]) -> str:
+    """'升级为紧急处理（原因：紧急情况：电梯困人）': the new priority as a way of handling, and the reason in the resident's
+    words (bot/core/labels.py); no reason worth saying, no parenthesis (never a vague "您的情况")."""
+    why = next((w for w in (resident_reason_label(r) for r in reasons) if w), None)
+    return f"升级为{Priority(priority).label}处理" + (f"（原因：{why}）" if why else "")
+
+
+def callback_promise(handoff: Handoff, now: dt.datetime, time_zone: str) -> str:
+    """When the callback was promised, said again the same way ("将在今天 22:00 前回电"); a promise already past is
+    owned up to rather than repeated."""
+    if handoff.callback_at is None:
+        return ""
+    when = local_text(handoff.callback_at, now, time_zone)
+    if handoff.callback_at > now:
+        return f"，将在{when} 前回电"
+    return f"，原定{when} 前回电，已经超时，工作人员会尽快联系您"
 
 
 def _tell_waiting(ctx: TurnContext, handoff: Handoff, raised: bool, reasons: List[str]) -> None:
     """What a resident already waiting hears when a new reason to hand off comes: the truth about the queue."""
     if handoff.status == HandoffStatus.CALLBACK:
         if raised:
-            ctx.say(f"已将您的回电登记（编号 {handoff.ticket}）提高为「{Priority(handoff.priority).label}」处理"
-                    f"（原因：{reason_label(reasons[0])}），工作人员会优先联系您。")
+            ctx.say(f"已将您的回电登记（编号 {handoff.ticket}）{raised_text(handoff.priority, reasons)}，"
+                    "工作人员会优先联系您。")
         else:
-            when = f"，将在{handoff.callback_window}前后回电" if handoff.callback_window else ""
-            ctx.say(f"您已登记回电（编号 {handoff.ticket}）{when}。您补充的内容工作人员都能看到。")
+            ctx.say(f"您已登记回电（编号 {handoff.ticket}）{callback_promise(handoff, ctx.now, ctx.time_zone)}。"
+                    "您补充的内容工作人员都能看到。")
         return
     position = queue_position(ctx.session, handoff)
     if raised:
-        ctx.say(f"已将您的优先级提高为「{Priority(handoff.priority).label}」（原因：{reason_label(reasons[0])}），"
-                f"当前排队第 {position} 位，请稍候。")
+        ctx.say(f"已将您的求助{raised_text(handoff.priority, reasons)}，当前排队第 {position} 位，请稍候。")
     else:
         ahead = f"前面还有 {position - 1} 位" if position > 1 else "下一位就是您"
         ctx.say(f"您仍在排队中，当前第 {position} 位（{ahead}），请稍候；您补充的内容客服接入后都能看到，无需重复。")

@@ -91,7 +91,9 @@ import { start } from "/static/staff.js";
     } else add("情绪", "-");
     add("渠道", L.channel || conv.channel_label || "");
     if (hh) { add("房屋", hh.room); add("业主", hh.owner + " " + hh.phone); add("欠费", hh.fees_owed + " 元 " + (hh.unpaid_periods || []).join("、"));
-      add("未完工单", (hh.open_work_orders || []).map((o) => o.number + " " + o.description + "（" + o.status + "）").join("；") || "无");
+      // the visit time asked for, in words (a card stored before it was added has none)
+      add("未完工单", (hh.open_work_orders || []).map((o) => o.number + " " + o.description + "（" + o.status +
+        (o.preferred_time_text ? "，期望上门：" + o.preferred_time_text : "") + "）").join("；") || "无");
       add("近期转人工", String(hh.recent_handoffs_90d)); }
     else add("房屋", "未绑定（未验证身份）");
     add("识别结果", (L.readings || []).map((r) => r.text + " → " + r.intent_label + (r.confidence != null ? " " + Math.round(r.confidence * 100) + "%" : "")).join("\n") || "无");

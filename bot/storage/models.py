@@ -144,7 +144,9 @@ class WorkOrder(Base):
     completion_due = Column(DateTime, nullable=True)
     first_response_at = Column(DateTime, nullable=True)
     completed_at = Column(DateTime, nullable=True)
-    escalated_at = Column(DateTime, nullable=True)  # the overdue escalation went out (once)
+    escalated_at = Column(DateTime, nullable=True)  # the missed-dispatch (response) escalation went out (once)
+    # the missed-completion escalation went out: each SLA step is told and escalated once, so each has its own mark
+    completion_escalated_at = Column(DateTime, nullable=True)
     incident_id = Column(Integer, ForeignKey("incidents.id"), nullable=True, index=True)
     events = relationship("WorkOrderEvent", order_by="WorkOrderEvent.id", cascade="all, delete-orphan")
 

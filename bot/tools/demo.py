@@ -121,19 +121,23 @@ def load_demo_data(session: Session, communities: List[CommunityConfig], today: 
                          role="technician") for username, name in TECHNICIANS]
     session.add_all(technicians)
     session.flush()
-    _desk(demo_orders, technicians, random.Random(seed + 1))  # its own stream: the history stays as it was
+    _desk(demo_orders, technicians, random.Random(seed + 1), today)  # its own stream: the history stays as it was
     counts["past_conversations"] = _history(session, rng, today, agent)
     return counts
 
 
-def _desk(orders: List[WorkOrder], technicians: List[Staff], rng: random.Random) -> None:
+def _desk(orders: List[WorkOrder], technicians: List[Staff], rng: random.Random, today: dt.date) -> None:
     """The desk's columns for the demo orders: SLA deadlines (data/sla.yml), a technician and the times each
     deadline was met (a few late), so the desk and its figures have something to show. Old 待受理 orders count as
-    already escalated (no burst of escalations when the demo server starts)."""
+    already escalated, and so do open orders already past their completion deadline (no burst of escalations when
+    the demo server starts)."""
 
     for order in orders:
         order.response_due, order.completion_due = sla.deadlines(order.created_at, order.community_id, order.category,
                                                                   order.urgency)
+        late = order.completion_due < dt.datetime.combine(today, dt.time(0))
+        if order.status not in WorkOrderStatus.closed() and late:
+            order.completion_escalated_at = order.completion_due
         if order.status == WorkOrderStatus.NEW:
             order.escalated_at = order.response_due
             continue

@@ -1,6 +1,6 @@
 """The work-order desk (工单台): listing and filtering orders, assigning technicians, moving an order through its
-statuses with a note, telling the resident about every change (预期管理), escalating overdue orders once, and
-the desk's figures.
+statuses with a note, telling the resident about every change (预期管理), telling the resident and escalating
+once for each SLA step an order misses (dispatch, completion), and the desk's figures.
 
 Statuses (bot.core.domain.WorkOrderStatus) and the moves allowed::
 
@@ -31,6 +31,7 @@ import datetime as dt
 import re
 import statistics
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from sqlalchemy import or_, select, update
@@ -38,7 +39,7 @@ from sqlalchemy import or_, select, update
 from bot.access.permissions import Capability, DispatchersOnly, Role, can, require, sees_order
 from bot.core.domain import ConversationStatus, HandoffStatus, Priority, WorkOrderStatus
 from bot.core.errors import INVISIBLE, NotFound, WuyeError
-from bot.core.localtime import DEFAULT_TIME_ZONE, iso
+from bot.core.localtime import DEFAULT_TIME_ZONE, iso, to_local, wish_text
 from bot.handoffs.ratings import SCORES
 from bot.realtime import live
 from bot.storage import outbox
@@ -64,7 +65,8 @@ URGENCY_LABELS = {"normal": "一般", "urgent": "紧急"}
 RATING_PREFIX = "业主评价："
 RATING_SLOT = "rating"
 RATING_QUESTION = "请为本次维修服务打分：点选下面的评分，或直接回复数字 1–5（5 分为非常满意）。"
-OVERDUE_REASON = "work order overdue: {number}"  # the escalation handoff's reason
+OVERDUE_REASON = "work order overdue: {number}"  # the escalation handoff's reason (not dispatched in time)
+LATE_COMPLETION_REASON = "work order not completed in time: {number}"  # (not repaired in time)
 CHASED_OVERDUE_REASON = "overdue work order chased: {number}"  # the resident chased an overdue order
 
 
@@ -180,7 +182,8 @@ def order_json(session, order: WorkOrder, now: dt.datetime, kb, names: Dict[int,
         "response_due_text": sla.local_deadline(order.response_due, now, tz),
         "completion_due_text": sla.local_deadline(order.completion_due, now, tz),
         "first_response_at": iso(order.first_response_at, tz), "completed_at": iso(order.completed_at, tz),
-        "escalated_at": iso(order.escalated_at, tz), "overdue": kind is not None, "overdue_kind": kind,
+        "escalated_at": iso(order.escalated_at, tz), "completion_escalated_at": iso(order.completion_escalated_at, tz),
+        "overdue": kind is not None, "overdue_kind": kind,
         "overdue_label": {"response": "超时未派单", "completion": "超时未完成"}.get(kind or ""),
         "chase_count": order.chase_count, "conversation_id": order.conversation_id,
         "next_statuses": moves_for(order, viewer), "actions": actions_for(order, viewer), "rating": rating_of(order),
@@ -192,6 +195,8 @@ def order_json(session, order: WorkOrder, now: dt.datetime, kb, names: Dict[int,
         completion = completion_of(order)
         data.update({
             "contact_phone": order.contact_phone, "preferred_time": order.preferred_time, "photos": list(order.photos or []),
+            # the visit time asked for in words on the 小区's clock ("明天 上午 9:00–12:00"): the stored form is for programs
+            "preferred_time_text": wish_text(order.preferred_time, to_local(now, tz).date()),
             "household": None if household is None else {"room": household.label, "owner": household.owner_name,
                                                          "phone": household.phone},
             "events": [{"id": e.id, "status": e.status, "note": e.note, "actor": e.actor, "at": iso(e.created_at, tz),
@@ -333,12 +338,15 @@ def assign(session, order: WorkOrder, staff: Staff, technician_id: int, note: st
     order.events.append(WorkOrderEvent(status=order.status, note=f"{what}" + (f"：{note}" if note else ""),
                                        actor=staff.display_name[:32], created_at=now))
     due = _when(order, order.completion_due, now, kb)
+    # the visit time the resident asked for, when it can still be kept, is the promise (not a later SLA deadline)
+    visit = sla.visit_promise(order, now, time_zone_of(kb, order.community_id))
     if order.status == S.IN_PROGRESS.value:
         text = f"您的工单 {order.number}（{order.description}）已改由师傅{technician.display_name}继续维修，预计{due}前修好。"
     else:
         lead = "已改由" if again else "已派单："
+        when = f"将按您约定的时间于{visit}上门维修" if visit else f"预计{due}前上门维修"
         text = (f"您的工单 {order.number}（{order.description}）{lead}师傅{technician.display_name}已接单，"
-                f"预计{due}前上门维修，上门前会电话联系您。")
+                f"{when}，上门前会电话联系您。")
     tell_resident(session, order, text, now)
 
 
@@ -391,40 +399,87 @@ def change_status(session, order: WorkOrder, staff: Staff, target: str, note: st
         tell_resident(session, order, f"{head}已取消，原因：{note}。如还需要维修，可以随时回复“我要报修”。", now)
 
 
-# --- overdue: escalated once ------------------------------------------------------------------------------------
+# --- overdue: each missed SLA step told and escalated once ------------------------------------------------------
 OVERDUE_TEXT = ("非常抱歉，您的工单 {number}（{description}）没能在承诺的时间内派单。已通知值班人员优先跟进，"
                 "稍后会有专人联系您。")
+LATE_COMPLETION_TEXT = ("非常抱歉，您的工单 {number}（{description}）没能在承诺的时间（{due}前）修好。已通知值班人员"
+                        "督促尽快完成，稍后会有专人联系您说明进展和新的完成时间。")
 
 
-def take_overdue(session, now: dt.datetime) -> List[int]:
-    """The orders past their response deadline without a response, not escalated yet — each taken by setting
-    ``escalated_at`` (an UPDATE on ``escalated_at IS NULL``, so with several instances each is escalated once)."""
-    candidates = list(session.scalars(select(WorkOrder.id).where(
-        WorkOrder.status.notin_(S.closed()), WorkOrder.escalated_at.is_(None), WorkOrder.first_response_at.is_(None),
-        WorkOrder.response_due.isnot(None), WorkOrder.response_due < now)))
+@dataclass(frozen=True)
+class Step:
+    """One SLA step an order can miss: the column that marks it escalated (set once, by an UPDATE on the column being
+    NULL, in the same transaction as the escalation: neither a later check, a restart nor another process repeats
+    it), the note on the order, the handoff's reason and what the resident is told."""
+
+    name: str
+    mark: Any
+    note: str
+    reason: str
+    text: str
+
+    def missed(self, now: dt.datetime) -> List[Any]:
+        """The SQL conditions of an order that missed this step and was not escalated for it yet."""
+        if self.name == "response":
+            late = [WorkOrder.first_response_at.is_(None), WorkOrder.response_due.isnot(None),
+                    WorkOrder.response_due < now]
+        else:
+            late = [WorkOrder.completion_due.isnot(None), WorkOrder.completion_due < now]
+        return [WorkOrder.status.notin_(S.closed()), self.mark.is_(None), *late]
+
+
+STEPS: Tuple[Step, ...] = (
+    Step("response", WorkOrder.escalated_at, "超过响应时限未派单，已通知值班客服", OVERDUE_REASON, OVERDUE_TEXT),
+    Step("completion", WorkOrder.completion_escalated_at, "超过完成时限未修好，已通知值班客服", LATE_COMPLETION_REASON,
+         LATE_COMPLETION_TEXT),
+)
+
+
+def overdue_steps(session, now: dt.datetime) -> Dict[int, List[str]]:
+    """Order id → the steps it missed and was not escalated for yet (response before completion)."""
+    found: Dict[int, List[str]] = {}
+    for step in STEPS:
+        for order_id in session.scalars(select(WorkOrder.id).where(*step.missed(now)).order_by(WorkOrder.id)):
+            found.setdefault(order_id, []).append(step.name)
+    return found
+
+
+def take_steps(session, order_id: int, names: List[str], now: dt.datetime) -> List[str]:
+    """Mark the order escalated for each step still unmarked; returns the steps this call took (the others were taken
+    by another check meanwhile)."""
     taken = []
-    for order_id in candidates:
-        result = session.execute(update(WorkOrder).where(WorkOrder.id == order_id, WorkOrder.escalated_at.is_(None))
-                                 .values(escalated_at=now).execution_options(synchronize_session=False))
+    for step in STEPS:
+        if step.name not in names:
+            continue
+        result = session.execute(update(WorkOrder).where(WorkOrder.id == order_id, *step.missed(now))
+                                 .values({step.mark.key: now}).execution_options(synchronize_session=False))
         if result.rowcount == 1:
-            taken.append(order_id)
+            taken.append(step.name)
     return taken
 
 
-def escalate(session, order: WorkOrder, now: dt.datetime) -> Optional[str]:
-    """The overdue escalation of one order: a note on the order, the resident told, and the on-duty agents given a
-    handoff (priority high) on the order's conversation — or the waiting one raised. Returns the event kind to
-    announce (handoff_opened / priority_raised / message_stored) or None when the order has no conversation."""
-    order.events.append(WorkOrderEvent(status=order.status, note="超过响应时限未派单，已通知值班客服", actor="system",
-                                       created_at=now))
+def escalate(session, order: WorkOrder, now: dt.datetime, steps: Tuple[str, ...] = ("response",),
+             time_zone: str = DEFAULT_TIME_ZONE) -> Optional[str]:
+    """The escalation of an order for the steps it missed: a note per step on the order, the resident told once (of the
+    latest step missed: a check that finds both, after a pause, sends one apology, not two), and the on-duty agents
+    given a handoff (priority high) on the order's conversation — or the waiting one raised and annotated. Returns
+    the event kind to announce (handoff_opened / priority_raised / message_stored) or None when the order has no
+    conversation."""
+    missed = [step for step in STEPS if step.name in steps]
+    for step in missed:
+        order.events.append(WorkOrderEvent(status=order.status, note=step.note, actor="system", created_at=now))
     outbox.record(session, Kind.WORK_ORDER_OVERDUE, work_order_id=order.id, number=order.number,
                   conversation_id=order.conversation_id)
     conversation = session.get(Conversation, order.conversation_id) if order.conversation_id else None
-    if conversation is None:
+    if conversation is None or not missed:
         return None
-    reason = OVERDUE_REASON.format(number=order.number)
-    tell_resident(session, order, OVERDUE_TEXT.format(number=order.number, description=order.description), now)
-    kind = raise_handoff(session, conversation, Priority.HIGH.value, reason, now, order)
+    tell_resident(session, order, missed[-1].text.format(
+        number=order.number, description=order.description,
+        due=sla.local_deadline(order.completion_due, now, time_zone)), now)
+    kinds = [raise_handoff(session, conversation, Priority.HIGH.value, step.reason.format(number=order.number), now,
+                           order) for step in missed]
+    kind = "handoff_opened" if "handoff_opened" in kinds else ("priority_raised" if "priority_raised" in kinds
+                                                               else kinds[-1])
     outbox.record(session, Kind(kind), conversation.id)
     return kind
 
@@ -449,13 +504,15 @@ def raise_handoff(session, conversation: Conversation, priority: str, reason: st
                "readings": [], "entities": [], "emotion": None, "bot_answers": [], "flow": conversation.flow,
                "household": None,
                "work_order": {"id": order.id, "number": order.number, "description": order.description,
-                              "status": order.status, "location": order.location, "chase_count": order.chase_count}}
+                              "status": order.status, "location": order.location, "chase_count": order.chase_count,
+                              "preferred_time_text": wish_text(order.preferred_time)}}
     household = session.get(Household, order.household_id) if order.household_id else None
     if household is not None:
         context["household"] = {"room": household.label, "owner": household.owner_name, "phone": household.phone,
                                 "community": household.community_id,
                                 "open_work_orders": [{"number": order.number, "description": order.description,
-                                                      "status": order.status, "chase_count": order.chase_count}]}
+                                                      "status": order.status, "chase_count": order.chase_count,
+                                                      "preferred_time_text": wish_text(order.preferred_time)}]}
     session.add(Handoff(conversation_id=conversation.id, priority=priority, reasons=[reason], context=context,
                         status=HandoffStatus.QUEUED.value, created_at=now))
     if conversation.status != ConversationStatus.OPEN:
@@ -466,15 +523,22 @@ def raise_handoff(session, conversation: Conversation, priority: str, reason: st
 
 
 async def escalate_overdue(services) -> int:
-    """Run from the Timers loop: escalate every newly overdue order once; each escalation's events go out after its
-    commit (bot/storage/outbox.py)."""
+    """Run from the Timers loop: escalate every order newly past a deadline, once per order and step; returns how
+    many steps were escalated. Each order is taken and escalated in one transaction (a failure leaves it to the next
+    check), and its events go out after that commit (bot/storage/outbox.py)."""
     now = services.clock()
     with services.db.session() as session:
-        taken = take_overdue(session, now)
-    for order_id in taken:
+        found = overdue_steps(session, now)
+    escalated = 0
+    for order_id, names in found.items():
         async with live.change(services) as session:
-            escalate(session, session.get(WorkOrder, order_id), now)
-    return len(taken)
+            taken = take_steps(session, order_id, names, now)
+            if taken:
+                order = session.get(WorkOrder, order_id)
+                escalate(session, order, now, tuple(taken),
+                         time_zone_of(services.knowledge.current, order.community_id))
+        escalated += len(taken)
+    return escalated
 
 
 # --- figures --------------------------------------------------------------------------------------------------

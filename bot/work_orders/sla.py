@@ -6,8 +6,11 @@ every problem in Chinese with the file and line (``wuye faq check`` lists them t
 the table in use (the last good one keeps serving, and with none the built-in defaults below do).
 
 Deadlines count from the moment the resident reported (``created_at``, UTC): ``response_due`` (dispatched to a
-technician by then), ``completion_due`` (repaired by then). An order past ``response_due`` that nobody answered
-is *overdue*: flagged on the desk and escalated once (bot/work_orders/desk.py, run from the Timers loop).
+technician by then), ``completion_due`` (repaired by then). A visit time the resident asked for (明天上午, kept in
+``preferred_time``, bot/core/localtime.py ``Wish``) moves ``completion_due`` to the end of that time when it is later:
+waiting for the resident's own time is not lateness. An order past a deadline not met is *overdue*: flagged on the
+desk, and each missed step (response, completion) tells the resident and escalates once (bot/work_orders/desk.py, run
+from the Timers loop).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import yaml
 
 from bot.core.domain import WorkOrderStatus
-from bot.core.localtime import to_local
+from bot.core.localtime import DEFAULT_TIME_ZONE, Wish, local_text, to_local, to_utc
 from bot.core.problems import FileProblem, ProblemsError
 from bot.core.settings import get_settings
 
@@ -238,12 +241,32 @@ def deadlines(created_at: dt.datetime, community_id: Optional[str], category: st
     return created_at + response, created_at + completion
 
 
-def apply(order, conversation_id: Optional[int] = None, path: Optional[Path] = None) -> None:
-    """Set a new work order's deadlines (and the conversation it came from): called once when it is created."""
+def apply(order, conversation_id: Optional[int] = None, path: Optional[Path] = None,
+          time_zone: str = DEFAULT_TIME_ZONE) -> None:
+    """Set a new work order's deadlines (and the conversation it came from): called once when it is created. A visit
+    time the resident asked for that ends after the completion deadline becomes the deadline: the technician comes
+    when the resident wants, so the order is not late (nor the resident told it is) before then."""
     order.response_due, order.completion_due = deadlines(order.created_at, order.community_id, order.category,
                                                          order.urgency, path)
+    wish = Wish.parse(order.preferred_time)
+    if wish is not None:
+        order.completion_due = max(order.completion_due, to_utc(wish.window()[1], time_zone))
     if conversation_id is not None:
         order.conversation_id = conversation_id
+
+
+def visit_promise(order, now: dt.datetime, time_zone: str) -> Optional[str]:
+    """'明天上午（9:00–12:00）' when the visit time the resident asked for can still be kept — it is ahead, and the order
+    is dispatched or its dispatch deadline falls before that time ends; None otherwise (no such time, or one the
+    order cannot meet: then the resident is told so, never promised it)."""
+    wish = Wish.parse(order.preferred_time)
+    if wish is None:
+        return None
+    latest = to_utc(wish.latest_start(), time_zone)
+    dispatched = order.first_response_at is not None or order.response_due is None
+    if latest <= now or not (dispatched or order.response_due <= latest):
+        return None
+    return wish.promise(to_local(now, time_zone).date())
 
 
 def overdue(order, now: dt.datetime) -> bool:
@@ -257,11 +280,5 @@ def overdue(order, now: dt.datetime) -> bool:
 
 
 def local_deadline(utc: Optional[dt.datetime], now: dt.datetime, time_zone: str) -> str:
-    """'今天 15:00', '明天 09:30', '11月30日 15:00' on the 小区's clock."""
-
-    if utc is None:
-        return ""
-    local, today = to_local(utc, time_zone), to_local(now, time_zone).date()
-    days = (local.date() - today).days
-    prefix = {0: "今天", 1: "明天", 2: "后天", -1: "昨天"}.get(days, f"{local.month}月{local.day}日")
-    return f"{prefix} {local:%H:%M}"
+    """'今天 15:00', '明天 09:30', '11月30日 15:00' on the 小区's clock (the callback promise reads the same way)."""
+    return local_text(utc, now, time_zone)

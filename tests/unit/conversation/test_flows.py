@@ -137,7 +137,7 @@ def test_slots_given_early_or_together_are_all_used(world):
     with world.db.session() as s:
         order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == re.search(r"WO\d{11}", text).group()))
         assert (order.location, order.contact_phone, order.preferred_time, order.urgency) == \
-            ("3栋2单元501", "13800138000", "2026-11-28T09:00", "normal")
+            ("3栋2单元501", "13800138000", "2026-11-28 上午", "normal")  # the morning asked for, not 9 o'clock
 
 
 def test_one_message_with_everything_creates_the_work_order_at_once(world):
