@@ -8,6 +8,7 @@ the limit's use in one flush → build what the event stream announces (bot/real
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -543,7 +544,11 @@ class ConversationEngine:
         if prefix:
             ctx.say(slot.invalid if slot is not None and slot.invalid else "抱歉，这个回答我没能识别。")
         if last is not None:
-            ctx.say(last.text, [Button(b["title"], b["payload"]) for b in last.buttons or []])
+            # a question asked again offers a way on: a person, or leaving the flow (issue 25: three nonsense
+            # replies met the same question three times, with no way out)
+            buttons = [Button(b["title"], b["payload"]) for b in last.buttons or []
+                       if b["payload"] not in ("/handoff", "/cancel")]
+            ctx.say(last.text, buttons + [Button("转人工客服", "/handoff"), Button("取消办理", "/cancel")])
 
     def _after_flow(self, ctx: TurnContext) -> None:
         flow = ctx.flow
@@ -630,11 +635,14 @@ class ConversationEngine:
         """Several requests in one message: an emergency alone (the page comes first and nothing else is said);
         otherwise the answers, then a handoff (the person takes over the rest) or the flows one after another."""
         order = {"answer": 0, "handoff": 1, "flow": 2}
+        whole = ctx.reading
         actionable = sorted(actionable, key=lambda a: (0 if a[2].priority == Priority.URGENT else 1, order[a[2].decision]))
         flows = [(r.intent, s) for s, r, rt in actionable if rt.decision == "flow"]
         for segment, reading, route in actionable:
             if route.decision == "handoff":
-                ctx.reading = reading
+                # the card shows the strongest emotion of the message and its parts (router.strongest_emotion)
+                ctx.reading = dataclasses.replace(reading, emotion=router.strongest_emotion(
+                    [whole] + [r for _, r, _ in actionable]))
                 if route.priority == Priority.URGENT:
                     self._emergency(ctx, route)
                     return

@@ -62,6 +62,7 @@ EXACT_REASONS: Dict[str, str] = {
     "possible emergency, low confidence": "疑似紧急情况（把握不足）",
     "out of scope": "超出服务范围",
     "intent emergency": "可能的紧急情况",
+    "urgency": "紧急情况",
     "repeated chasing of a work order": "多次催促工单",
     "angry chase of a work order": "生气地催促工单",
     "an agent owns the conversation": "人工客服处理中",

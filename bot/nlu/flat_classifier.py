@@ -295,6 +295,8 @@ class FlatModel:
         idx, w = self._features(text)
         scores = self.intercept + (w @ self.coef[idx] if len(idx) else 0.0)
         p = 1.0 / (1.0 + np.exp(-scores))  # one-vs-rest, normalised as scikit-learn does
+        if len(self.labels) == 2 and len(p) == 1:  # binary: scikit-learn's one column is the second label's
+            return np.array([1.0 - p[0], p[0]])
         return p / p.sum()
 
     def save(self, directory: Path) -> None:

@@ -28,6 +28,9 @@ class NluReading:
     emotion: Dict[str, Any]
     normalized_text: str = ""
     young_entry: Optional[str] = None  # a young entry the entry model read it as (bot/nlu/matching.py)
+    # P(danger now) from bot/nlu/urgency.py; None with a model trained before it (the router falls back on the
+    # emergency intent's probability)
+    urgency: Optional[float] = None
 
     @property
     def tokens(self) -> List[str]:
@@ -152,6 +155,7 @@ class NluParser:
             emotion=dict(raw.get("emotion") or {"label": "neutral", "score": 0.0, "cues": []}),
             normalized_text=normalized,
             young_entry=young,
+            urgency=float(raw["urgency"]["probability"]) if raw.get("urgency") else None,
         )
 
     def with_knowledge(self, knowledge: Any) -> "NluParser":

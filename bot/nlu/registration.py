@@ -46,6 +46,7 @@ def register_all() -> None:
     import bot.nlu.flat_classifier  # noqa: F401
     import bot.nlu.normalize_component  # noqa: F401
     import bot.nlu.tokenizer  # noqa: F401
+    import bot.nlu.urgency  # noqa: F401
 
     while _pending:
         _register(*_pending.pop())

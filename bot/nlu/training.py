@@ -26,7 +26,7 @@ from bot.nlu.tokenizer import dictionary_files
 
 logger = logging.getLogger(__name__)
 MODEL_PREFIX = "nlu-"
-COMPONENT_SOURCES = ("flat_classifier.py", "retrieval.py", "lexicon.py", "clauses.py", "normalize.py", "normalize_component.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "numerals.py")
+COMPONENT_SOURCES = ("flat_classifier.py", "retrieval.py", "lexicon.py", "clauses.py", "normalize.py", "normalize_component.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "urgency.py", "numerals.py")
 
 
 def faq_training_yaml(kb: KnowledgeBase) -> str:
@@ -93,6 +93,8 @@ def resolved_config(settings: Settings, config_path: Optional[Path] = None) -> d
             component["examples_path"] = str(settings.emotion_file)
         if "tables_path" in component:
             component["tables_path"] = str(settings.normalize_dir)
+        if "urgency_path" in component:
+            component["urgency_path"] = str(settings.nlu_dir / "urgency")
         if "faq_path" in component:
             component["faq_path"] = str(settings.faq_dir)
         if "lexicon_path" in component:

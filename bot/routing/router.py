@@ -6,11 +6,11 @@ decides. "Failed" marks a failed understanding.
 
 | #  | condition                                                                  | decision / action               | priority | failed |
 |----|----------------------------------------------------------------------------|---------------------------------|----------|--------|
-| 0  | a button's payload: /faq, /handoff and /rate always count; /slot and /not_helpful only if offered with the current question; a digit typed after the rating offer is its /rate button | answer, handoff (as 7), smalltalk / rate, flow / slot, clarify / not_helpful; else clarify / stale_button | – | not_helpful |
+| 0  | a button's payload: /faq, /handoff and /rate always count, /cancel in a flow; /slot and /not_helpful only if offered with the current question; a digit typed after the rating offer is its /rate button | answer, handoff (as 7), smalltalk / rate, flow / slot, clarify / not_helpful; else clarify / stale_button | – | not_helpful |
 | 1  | emergency rule on the text (before any confidence gating; not a danger told as past and resolved before a question: ``told_as_past``) | handoff / emergency | urgent | |
 | 2  | emergency probability ≥ EMERGENCY_INTENT_THRESHOLD (not when it fills a slot; not ``told_as_past``) | handoff / emergency | urgent | |
 | 3  | a flow asks, and the message is a cancel word                              | flow / cancel_flow              | –        |        |
-| 4  | a flow asks, and the message gives one of its slots                        | flow / continue_flow            | –        |        |
+| 4  | a flow asks, and the message gives one of its slots (never nonsense)      | flow / continue_flow            | –        |        |
 | 5  | anger / threat / insult / repeated-chasing cues, or angry tone             | handoff / handoff               | high     |        |
 | 6  | compensation, legal dispute, damage claim                                  | handoff / handoff               | high     |        |
 | 7  | human_agent; already waiting: after QUEUE_RAISE_MINUTES raise, else say where | handoff / handoff, raise_priority, still_queued | normal, high | |
@@ -59,6 +59,12 @@ FAQ_THRESHOLD = 0.54  # FAQ probability below it: the match is offered as a butt
 # ("家里停水了", 0.255) goes urgent instead of joining its outage incident; at 0.28 urgent recall is 1.0 on both
 # styles held-out sets.
 EMERGENCY_INTENT_THRESHOLD = 0.28
+# The urgency model (bot/nlu/urgency.py): a keyword rule, or the emergency intent at EMERGENCY_INTENT_THRESHOLD,
+# pages only when P(urgent) ≥ KEYWORD_FLOOR (it vetoes the hypothetical, past, rumoured and exclaimed dangers the
+# keywords and the intent cannot tell apart), and P(urgent) ≥ URGENT_ALONE pages without either. Chosen by scripts/urgency_cv.py, each author of near-misses held out in turn
+# (docs/figures/2026-12-06-urgency.md).
+KEYWORD_FLOOR = 0.1
+URGENT_ALONE = 0.9
 FLOW_INTENTS = ("fee_lookup", "repair_request", "repair_status", "parking")
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny")
 
@@ -122,10 +128,16 @@ def told_as_past(text: str) -> bool:
 
 
 def rule_emergencies(reading: Any) -> List[str]:
-    """Rule 1: the emergency rules set off by what the resident wrote or by its normalised reading."""
+    """Rule 1: the emergency rules set off by what the resident wrote or by its normalised reading — unless the
+    urgency model finds no danger now in it (P(urgent) < KEYWORD_FLOOR: "万一电梯困人了打什么电话", "救命，物业费
+    怎么又涨了", "听说隔壁小区进小偷了")."""
     if told_as_past(reading.text):
         return []
-    return emergency_matches(reading.text, getattr(reading, "normalized_text", ""))
+    found = emergency_matches(reading.text, getattr(reading, "normalized_text", ""))
+    urgency = getattr(reading, "urgency", None)
+    if found and urgency is not None and urgency < KEYWORD_FLOOR:
+        return []
+    return found
 
 
 def describes_something(reading: Any, min_chars: int = 4) -> bool:
@@ -138,10 +150,20 @@ def describes_something(reading: Any, min_chars: int = 4) -> bool:
 
 
 def model_emergency(reading: Any) -> float:
-    """Rule 2: the emergency probability when it reaches the threshold (and the message describes something)."""
+    """Rule 2: P(urgent) of the urgency model when it reaches URGENT_ALONE, or the emergency intent's probability at
+    EMERGENCY_INTENT_THRESHOLD when P(urgent) ≥ KEYWORD_FLOOR (the keyword rules' veto); only when the
+    message describes something. With a model trained before the urgency model: the emergency intent alone."""
+    if not describes_something(reading) or told_as_past(reading.text):
+        return 0.0
+    urgency = getattr(reading, "urgency", None)
+    if urgency is not None and urgency >= URGENT_ALONE:
+        return urgency
     p = reading.probability("emergency")
-    return p if p >= EMERGENCY_INTENT_THRESHOLD and describes_something(reading) and not told_as_past(reading.text) \
-        else 0.0
+    return p if p >= EMERGENCY_INTENT_THRESHOLD and (urgency is None or urgency >= KEYWORD_FLOOR) else 0.0
+
+
+def reading_urgency(reading: Any) -> Optional[float]:
+    return getattr(reading, "urgency", None)
 
 
 def is_emergency(reading: Any) -> bool:
@@ -330,6 +352,8 @@ def _payload(text: str, state: ConversationState) -> Route:
         return Route("answer", None, [f"faq/{arg} (button)"], action="answer", target=arg)
     if command == "handoff":
         return _human_agent(state, "resident asked for a person (button)")
+    if command == "cancel" and state.flow:  # 取消, offered with a question asked again (it always counts in a flow)
+        return Route("flow", None, [f"cancel {state.flow} (button)"], action="cancel_flow", target=state.flow)
     if command == "rate":  # 满意度评价 (bot/handoffs/ratings.py checks the handoff: this resident's, resolved, not rated)
         return Route("smalltalk", None, ["rating (button)"], action="rate", target=arg)
     if text not in state.offered:
@@ -366,7 +390,9 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
         return Route("flow", None, [state.flow], action="continue_flow", target=state.flow)  # replaced by decide
     if is_nonsense(text):
         return Route("clarify", None, ["nonsense"], action="nonsense", failed=True)
-    if is_vague(text) and reading.intent not in SMALLTALK_INTENTS + ("human_agent",):
+    # read in its normalised form too: "how much is the property fee" is not vague once it reads 多少钱 物业费
+    if is_vague(text) and is_vague(getattr(reading, "normalized_text", "") or text) \
+            and reading.intent not in SMALLTALK_INTENTS + ("human_agent",):
         return Route("clarify", None, ["vague"], [f["id"] for f in reading.faq_ranking[:2]], failed=True)
     if state.last_answer and (re.search(REJECTION, text) or (reading.intent == "deny" and len(text) <= 6)):
         return Route("clarify", None, ["resident rejected the answer"], action="not_helpful", failed=True,
@@ -403,8 +429,9 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
         return Route("flow", None, [reading.intent], action="start_flow", target=reading.intent)
     if reading.intent in SMALLTALK_INTENTS:
         return Route("smalltalk", None, [reading.intent], target=reading.intent)
-    if reading.intent == "emergency":
-        return Route("clarify", None, ["possible emergency, low confidence"], failed=True)
+    if reading.intent == "emergency":  # about a danger, not one now ("万一电梯困人了打什么电话"): the closest answers
+        return Route("clarify", None, ["possible emergency, low confidence"], [f["id"] for f in reading.faq_ranking[:2]],
+                     failed=True)
     return Route("reject", None, ["out of scope"], action="out_of_scope")
 
 
@@ -530,11 +557,14 @@ def decide(reading: Any, state: Optional[ConversationState] = None,
         return Route("handoff", "urgent", [f"emergency keyword: {e}" for e in emergencies], action="emergency")
     p_emergency = 0.0 if state.fills_slot else model_emergency(reading)
     if p_emergency:
-        return Route("handoff", "urgent", [f"intent emergency ({p_emergency:.2f})"], action="emergency")
+        by_urgency = reading_urgency(reading) is not None and reading_urgency(reading) >= URGENT_ALONE
+        return Route("handoff", "urgent", [f"{'urgency' if by_urgency else 'intent emergency'} ({p_emergency:.2f})"],
+                     action="emergency")
     if state.flow:
         if is_cancel(text):
             return Route("flow", None, [f"cancel {state.flow}"], action="cancel_flow", target=state.flow)
-        if state.fills_slot:
+        # no slot takes 啊啊啊啊 or asdfgh (digits, even 000000, are a code's, a room's or a rating's answer)
+        if state.fills_slot and not (is_nonsense(text) and not re.search(r"\d", text)):
             return Route("flow", None, [f"{state.flow}: answer"], action="continue_flow", target=state.flow)
         fresh = _fresh(reading, ConversationState(**{**state.__dict__, "flow": None}), parse)
         if _another_request(reading, fresh, state):
@@ -650,9 +680,34 @@ def split_requests(text: str, route: Route, state: ConversationState, parse: Cal
     requests = several_routes(text, segments, [parse(s) for s in segments], state, parse)
     if not requests:
         return None
+    requests = _one_handoff(requests, route)
     head = min((rt for _, _, rt in requests), key=lambda rt: (rt.decision != "handoff", rt.priority != "urgent"))
     return Several(Route(head.decision, head.priority, [f"{s}: {rt.action}" for s, _, rt in requests],
                          action="several"), requests)
+
+
+def _one_handoff(requests: List[Tuple[str, Any, Route]], whole: Route) -> List[Tuple[str, Any, Route]]:
+    """A message of several requests opens one handoff, at the strongest priority its parts or the whole message
+    give, with all their reasons: "物业几点上班？你们到底管不管！我投诉三次了" is routed high (repeated chasing), not
+    normal because its calm complaint part comes first."""
+    handoffs = [rt for _, _, rt in requests if rt.decision == "handoff"]
+    if not handoffs:
+        return requests
+    candidates = handoffs + ([whole] if whole.decision == "handoff" else [])
+    strongest = min(candidates, key=lambda rt: PRIORITY_RANK.get(rt.priority or "", 9))
+    reasons = list(dict.fromkeys(reason for rt in candidates for reason in rt.reasons))
+    merged = Route("handoff", strongest.priority, reasons, action=strongest.action, target=strongest.target)
+    return [(s, reading, merged if rt.decision == "handoff" else rt) for s, reading, rt in requests]
+
+
+EMOTION_RANK = {"angry": 0, "anxious": 1, "neutral": 2}
+
+
+def strongest_emotion(readings: List[Any]) -> Dict[str, Any]:
+    """The emotion a handoff card shows for a message read in parts: the strongest of the whole message's and its
+    parts' (angry over anxious over calm; the surer one of a kind)."""
+    emotions = [r.emotion for r in readings if r is not None and r.emotion]
+    return min(emotions, key=lambda e: (EMOTION_RANK.get(e.get("label", "neutral"), 9), -float(e.get("score", 0.0))))
 
 
 def first_message_route(reading: Any, parse: Callable[[str], Any], segments: Optional[List[Segment]] = None,

@@ -14,7 +14,7 @@ from bot.core.settings import PROJECT_ROOT
 PROJECT = ("bot", "actions", "connectors")
 # The Rasa component registry imports the components, which register themselves with it: Rasa's own pattern.
 NLU_REGISTRY = {"bot.nlu.registration", "bot.nlu.tokenizer", "bot.nlu.emotion", "bot.nlu.entity_extractor",
-                "bot.nlu.flat_classifier", "bot.nlu.normalize_component"}
+                "bot.nlu.flat_classifier", "bot.nlu.normalize_component", "bot.nlu.urgency"}
 # Project imports that stay inside functions, and why: each pulls a heavy third-party library the caller must not pay
 # for unless it runs that function.
 ALLOWED_INSIDE = {

@@ -165,7 +165,9 @@ def test_a_reply_that_is_no_answer_is_asked_again(world):
     world.say("2栋1单元101")
     r = world.say("嗯嗯嗯")  # not an urgency
     assert "一般" in world.texts(r) and "紧急" in world.texts(r)
-    assert [b.payload for b in r.replies[-1].buttons] == ["/slot urgency normal", "/slot urgency urgent"]
+    # asked again: with a way on (issue 25 point 6)
+    assert [b.payload for b in r.replies[-1].buttons] == ["/slot urgency normal", "/slot urgency urgent", "/handoff",
+                                                          "/cancel"]
     with world.db.session() as s:
         assert s.get(Conversation, r.conversation_id).flow["asking"] == "urgency"
 

@@ -1,0 +1,66 @@
+"""Urgent only when urgent (issue 25 point 2): the urgency model (bot/nlu/urgency.py) in the real trained model, and
+the router's use of it, on the frozen held-out near-misses and on the kinds the issue names."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from bot.core.settings import PROJECT_ROOT
+from bot.kb.knowledge import load_knowledge_base
+from bot.nlu.urgency import load_urgency_directory, load_urgency_examples
+from bot.routing.router import decide, first_message_route, request_segments
+
+HELDOUT = PROJECT_ROOT / "tests" / "heldout" / "urgency_near_miss.yml"
+
+
+def test_the_heldout_near_misses_are_frozen_and_not_trained_on(settings):
+    heldout = load_urgency_examples(HELDOUT)
+    assert len(heldout) == 320 and sum(u for _, u in heldout) == 150
+    trained = {t for group in load_urgency_directory(settings.nlu_dir / "urgency").values() for t, _ in group}
+    assert len(trained) >= 780 and not trained & {t for t, _ in heldout}
+
+
+def test_heldout_near_misses_every_emergency_paged_and_far_fewer_false_pages(parser, settings):
+    """The frozen held-out set (author N2, written from the spec alone): every emergency paged; false pages 31 of 170
+    (18.2 %) when written, 51 (30.0 %) before the urgency model — the issue's target (≤ 1 %) is not met yet
+    (docs/figures/2026-12-06-urgency.md)."""
+    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    missed = false = 0
+    for text, urgent in load_urgency_examples(HELDOUT):
+        reading = parser.parse(text)
+        paged = first_message_route(reading, parser.parse, request_segments(text), kb.support).priority == "urgent"
+        missed += urgent and not paged
+        false += paged and not urgent
+    assert missed == 0
+    assert false <= 34  # 31 when written
+
+
+@pytest.mark.parametrize("text", ["我爸用着呼吸机，整栋楼没电", "我妈有病了，躺在床上起不来", "楼下王奶奶两天没出门了，敲门也没人应",
+                                  "隔壁一直有股烧焦的味道，敲门没人"])
+def test_danger_now_without_the_usual_words_pages(parser, text):
+    route = decide(parser.parse(text))
+    assert route.priority == "urgent" and route.action == "emergency", route
+
+
+@pytest.mark.parametrize("text", ["救命，这个月电费怎么翻倍了", "万一电梯困人了打什么电话", "听说隔壁小区进小偷了，我们小区安全吗",
+                                  "家里停水了"])
+def test_exclaimed_hypothetical_rumoured_dangers_and_outage_reports_page_nobody(parser, text):
+    assert decide(parser.parse(text)).priority != "urgent"
+
+
+def test_ill_is_not_an_insult_but_you_are_ill_is(parser):
+    ill = parser.parse("我妈有病了，躺在床上起不来")
+    assert "insult" not in ill.emotion["cues"] and decide(ill).priority == "urgent"
+    assert "insult" in parser.parse("你有病吧").emotion["cues"]
+
+
+def test_the_parse_carries_the_urgency_and_the_model_has_it(parser):
+    assert parser.parse("电梯困人了").urgency > 0.9
+    assert parser.parse("物业几点上班").urgency < 0.1
+
+
+def test_an_urgency_file_without_items_is_refused_with_its_name(tmp_path):
+    bad = tmp_path / "x.yml"
+    bad.write_text(yaml.safe_dump({"nlu": []}), encoding="utf-8")
+    with pytest.raises(ValueError, match="x.yml"):
+        load_urgency_examples(bad)
