@@ -170,8 +170,13 @@ class Staff(Base):
     username = Column(String(64), unique=True, nullable=False)
     display_name = Column(String(64), nullable=False)
     password_hash = Column(String(256), nullable=False)
-    role = Column(String(16), nullable=False, default="agent")  # agent | admin
+    role = Column(String(16), nullable=False, default="agent")  # technician | agent | admin
     last_seen = Column(DateTime, nullable=True)
+    # the 小区 this member serves: their queue, desk and conversations are that 小区's (None: every 小区)
+    community_id = Column(String(32), nullable=True)
+    disabled_at = Column(DateTime, nullable=True)  # set: cannot sign in, every session revoked
+    # set when an admin created the account or reset its password: the member chooses their own before anything else
+    must_change_password = Column(Boolean, nullable=False, default=False, server_default="0")
 
 
 CONVERSATION_STATUSES = tuple(s.value for s in ConversationStatus)
@@ -266,6 +271,8 @@ class StaffSession(Base):
     created_at = Column(DateTime, default=utcnow, nullable=False)
     expires_at = Column(DateTime, nullable=False)
     revoked_at = Column(DateTime, nullable=True)
+    ip = Column(String(64), nullable=True)  # where it signed in from, shown in the session list
+    user_agent = Column(String(200), nullable=True)
 
 
 class SeenMessage(Base):
