@@ -137,3 +137,35 @@ async def resolve_incident(incident_id: RowId, body: ResolveBody, staff: Console
         told = incidents.resolve(session, incident_id, body.resolution, now)
     with services.db.session() as session:
         return {"incident": incidents.incident_json(session, incidents.get(session, incident_id)), "told": len(told)}
+
+
+RowRef = conint(strict=True, ge=1, le=2**31 - 1)  # a row id in a body (≥ 2^63 would overflow the database)
+
+
+class MergeBody(BaseModel):
+    into: RowRef = Field(..., description="the open incident (same 小区, same kind) that takes this one's reports")
+
+
+class SplitBody(BaseModel):
+    conversation_ids: List[RowRef] = Field(..., min_items=1, max_items=1000,
+                                               description="the reporters (their conversations) that move to a new incident")
+
+
+@router.post("/api/agent/incidents/{incident_id}/merge", tags=["agent"],
+             summary="Incidents: merge into another open incident of the same 小区 and kind (one resolution tells all)")
+async def merge_incident(incident_id: RowId, body: MergeBody, staff: ConsoleStaff, services: ServicesDep,
+                         now: NowDep) -> Dict[str, Any]:
+    async with live.change(services) as session:  # the merged queue item's resident is told once it has committed
+        target = incidents.merge(session, incident_id, body.into, now)
+        target_id = target.id
+    with services.db.session() as session:
+        return {"incident": incidents.incident_json(session, incidents.get(session, target_id), with_reporters=True)}
+
+
+@router.post("/api/agent/incidents/{incident_id}/split", tags=["agent"],
+             summary="Incidents: move some reporters to a new incident of the same 小区 and kind")
+def split_incident(incident_id: RowId, body: SplitBody, staff: ConsoleStaff, session: SessionDep,
+                   now: NowDep) -> Dict[str, Any]:
+    new = incidents.split(session, incident_id, list(body.conversation_ids), now)
+    return {"incident": incidents.incident_json(session, incidents.get(session, incident_id), with_reporters=True),
+            "new": incidents.incident_json(session, new, with_reporters=True)}

@@ -239,7 +239,7 @@ def incident_json(session: Session, incident: Incident, with_reporters: bool = F
     data = {"id": incident.id, "community_id": incident.community_id, "building": incident.building,
             "scope_label": scope_label(incident.building), "category": incident.category,
             "category_label": PROBLEM_LABELS.get(incident.category, incident.category), "status": incident.status,
-            "status_label": "已处理" if incident.status == "resolved" else "处理中", "summary": incident.summary,
+            "status_label": {"resolved": "已处理", "merged": "已合并"}.get(incident.status, "处理中"), "summary": incident.summary,
             "handoff_id": incident.handoff_id, "work_orders": orders, "reports": report_count(session, incident),
             "created_at": iso(incident.created_at), "resolved_at": iso(incident.resolved_at),
             "resolution": incident.resolution}
@@ -285,3 +285,74 @@ def resolve(session: Session, incident_id: int, resolution: Any, now: dt.datetim
         told.append(report.conversation_id)
     refresh_card(session, incident)
     return told
+
+
+class IncidentsNotMergeable(WuyeError):
+    status, code, message = 422, "incidents_not_mergeable", "只能合并同一小区、同一类问题、都在处理中的两个事件"
+
+
+class BadSplit(WuyeError):
+    status, code, message = 422, "bad_split", "请选择这个事件中的部分报告（不能是全部）来拆分"
+
+
+MERGED_NOTICE = "您反映的问题与其他住户的报告已合并处理，处理完成后会第一时间在这里通知您。"
+
+
+def merge(session: Session, incident_id: int, into_id: int, now: dt.datetime) -> Incident:
+    """One problem reported as two incidents (the lift of 3栋 reported from 3栋 and from the whole 小区): the reports and
+    work orders of ``incident_id`` move to ``into_id``, so one resolution tells everyone. The merged incident's queue
+    item is closed (its conversation goes back to the bot and is told why: the agent of the other one will resolve
+    it); it stays in history as ``merged``."""
+    source, target = get(session, incident_id), get(session, into_id)
+    if source.id == target.id or source.status != "open" or target.status != "open" or \
+            source.community_id != target.community_id or source.category != target.category:
+        raise IncidentsNotMergeable()
+    reported = set(session.scalars(select(IncidentReport.conversation_id).where(IncidentReport.incident_id == target.id)))
+    for report in session.scalars(select(IncidentReport).where(IncidentReport.incident_id == source.id)):
+        if report.conversation_id in reported:
+            session.delete(report)  # a resident who reported both: told once, by the incident that stays
+        else:
+            report.incident_id = target.id
+    for order in session.scalars(select(WorkOrder).where(WorkOrder.incident_id == source.id)):
+        order.incident_id = target.id
+    if source.building != target.building:
+        target.building = None  # two buildings' reports: the incident is the 小区's now
+    handoff = session.get(Handoff, source.handoff_id) if source.handoff_id else None
+    if handoff is not None and handoff.status in HandoffStatus.waiting():
+        handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED.value, now
+        conversation = session.get(Conversation, handoff.conversation_id)
+        conversation.status = ConversationStatus.BOT.value
+        conversation.waiting_since, conversation.priority = None, None
+        outbox.record(session, Kind.RESOLVED, conversation.id)
+        outbox.record(session, Kind.MESSAGE_STORED, conversation.id)
+        session.add(Message(conversation_id=conversation.id, sender="bot", text=MERGED_NOTICE, created_at=now))
+    source.status, source.resolved_at, source.resolution = "merged", now, f"已并入事件 #{target.id}"
+    session.flush()
+    refresh_card(session, target)
+    refresh_card(session, source)
+    return target
+
+
+def split(session: Session, incident_id: int, conversation_ids: List[int], now: dt.datetime) -> Incident:
+    """Reports that are another problem (the water of 7栋 and a leak in 7栋's garage): the chosen reporters move to
+    a new incident of the same 小区 and kind, resolved on its own (from the console's incident list); the rest stay."""
+    incident = get(session, incident_id)
+    if incident.status != "open":
+        raise IncidentAlreadyResolved()
+    reports = list(session.scalars(select(IncidentReport).where(IncidentReport.incident_id == incident.id)
+                                   .order_by(IncidentReport.id)))
+    chosen = [r for r in reports if r.conversation_id in set(conversation_ids)]
+    if not chosen or len(chosen) == len(reports) or len(chosen) != len(set(conversation_ids)):
+        raise BadSplit()
+    first = session.get(Message, chosen[0].message_id) if chosen[0].message_id else None
+    new = Incident(community_id=incident.community_id, building=incident.building, category=incident.category,
+                   status="open", created_at=now,
+                   summary=(f"{scope_label(incident.building)}{PROBLEM_LABELS.get(incident.category, '')}：" +
+                            (first.text if first else f"从事件 #{incident.id} 拆分"))[:500])
+    session.add(new)
+    session.flush()
+    for report in chosen:
+        report.incident_id = new.id
+    session.flush()
+    refresh_card(session, incident)
+    return new

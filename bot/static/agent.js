@@ -113,10 +113,14 @@ import { start } from "/static/staff.js";
     box.appendChild(el("h3", "", "📢 " + inc.scope_label + inc.category_label + "（" + inc.status_label + "）"));
     box.appendChild(el("div", "sub", inc.reports + " 位业主报告" + (inc.work_orders.length ? "；工单 " + inc.work_orders.join("、") : "")));
     const list = el("ul", "reporters");
-    (inc.reporters || []).forEach((r) => list.appendChild(el("li", "", (r.room || "未绑定业主") + " · " + (r.at || "").slice(11, 16) +
-      " · " + (r.text || "") + (r.told_resolved_at ? " ✓ 已通知" : ""))));
+    (inc.reporters || []).forEach((r) => {
+      const li = el("li", "", "");
+      if (inc.status === "open") { const cb = el("input"); cb.type = "checkbox"; cb.value = r.conversation_id; cb.className = "split-pick"; li.appendChild(cb); }
+      li.appendChild(document.createTextNode((r.room || "未绑定业主") + " · " + (r.at || "").slice(11, 16) + " · " + (r.text || "") + (r.told_resolved_at ? " ✓ 已通知" : "")));
+      list.appendChild(li);
+    });
     box.appendChild(list);
-    if (inc.status === "resolved") { box.appendChild(el("div", "sub", "处理结果：" + (inc.resolution || ""))); $("card").appendChild(box); return; }
+    if (inc.status !== "open") { box.appendChild(el("div", "sub", "处理结果：" + (inc.resolution || ""))); $("card").appendChild(box); return; }
     const text = el("textarea"); text.id = "incident-resolution"; text.rows = 2; text.maxLength = 1000;
     text.placeholder = "处理结果，会发送给全部 " + inc.reports + " 位报告的业主（例如：7栋已恢复供水，感谢耐心等待）";
     const button = el("button", "btn", "解决事件并通知全部业主"); button.id = "incident-resolve"; button.type = "button";
@@ -134,6 +138,32 @@ import { start } from "/static/staff.js";
       } catch (e) { error.textContent = e.message; button.disabled = false; }
     });
     box.appendChild(text); box.appendChild(button); box.appendChild(error);
+    // one problem reported as two incidents: merged, so one resolution tells all; reports of another problem: split
+    const tools = el("div", "incident-tools");
+    const split = el("button", "btn secondary", "拆分所选报告为新事件"); split.id = "incident-split"; split.type = "button";
+    split.addEventListener("click", async () => {
+      const ids = [...box.querySelectorAll(".split-pick:checked")].map((c) => Number(c.value));
+      if (!ids.length) { error.textContent = "请先勾选要拆分出去的报告"; return; }
+      try { const r = await api("/api/agent/incidents/" + id + "/split", { method: "POST", body: JSON.stringify({ conversation_ids: ids }) });
+        await renderIncident(id, conversationId); $("incident-box").appendChild(el("div", "done", "已拆分为新事件 #" + r.new.id + "（" + r.new.reports + " 位业主）")); }
+      catch (e) { error.textContent = e.message; }
+    });
+    tools.appendChild(split);
+    let others = [];
+    try { others = (await api("/api/agent/incidents")).incidents.filter((o) => o.id !== id && o.status === "open" && o.category === inc.category && o.community_id === inc.community_id); } catch (e) { /* no merge offered */ }
+    if (others.length) {
+      const pick = el("select"); pick.id = "incident-merge-into";
+      others.forEach((o) => { const opt = el("option", "", "#" + o.id + " " + o.scope_label + o.category_label + "（" + o.reports + " 位业主）"); opt.value = o.id; pick.appendChild(opt); });
+      const merge = el("button", "btn secondary", "并入所选事件"); merge.id = "incident-merge"; merge.type = "button";
+      merge.addEventListener("click", async () => {
+        try { const r = await api("/api/agent/incidents/" + id + "/merge", { method: "POST", body: JSON.stringify({ into: Number(pick.value) }) });
+          current.openIncident = false; await renderIncident(r.incident.id, conversationId);
+          $("incident-box").appendChild(el("div", "done", "已并入事件 #" + r.incident.id + "，共 " + r.incident.reports + " 位业主")); refresh(); }
+        catch (e) { error.textContent = e.message; }
+      });
+      tools.appendChild(pick); tools.appendChild(merge);
+    }
+    box.appendChild(tools);
     current.openIncident = true;
     $("card").appendChild(box);
   }

@@ -64,3 +64,33 @@ def test_an_agent_resolves_an_outage_of_ten_reporters_from_the_console_and_all_a
         told = session.query(Message).filter(Message.conversation_id == later.json()["conversation_id"],
                                              Message.text.like("【处理结果】%")).count()
     assert told == 1  # the integration's resident is told too (stored for its channel)
+
+
+def test_an_agent_merges_two_incidents_of_one_outage_and_splits_reports_off_again_from_the_console(server):
+    from playwright.sync_api import sync_playwright
+
+    for text in ["11栋停水了", "11栋也停水了", "12栋停水了", "12栋怎么停水了"]:
+        client = httpx.Client(base_url=server.url, timeout=30)
+        client.post("/api/widget/session").raise_for_status()
+        client.post("/api/widget/messages", json={"text": text}).raise_for_status()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN").new_page()
+        login(page, server, "/agent", "agent", "agent123")
+        item = page.locator("#queue .qitem:has-text('12栋')").first
+        item.wait_for()
+        item.get_by_role("button", name="认领").click()
+        page.wait_for_selector("#incident-box #incident-merge-into")
+        assert "2 位业主报告" in page.inner_text("#incident-box")
+        assert "11栋停水" in page.inner_text("#incident-merge-into")
+        page.click("#incident-merge")
+        page.wait_for_selector("#incident-box .done:has-text('已并入事件')")
+        assert "4 位业主报告" in page.inner_text("#incident-box")
+        page.locator("#queue .qitem:has-text('12栋')").wait_for(state="detached")
+        # the two 12栋 reports were another problem after all: split them off again
+        for li in page.locator("#incident-box .reporters li:has-text('12栋')").all():
+            li.locator(".split-pick").check()
+        page.click("#incident-split")
+        page.wait_for_selector("#incident-box .done:has-text('已拆分为新事件')")
+        assert "2 位业主报告" in page.inner_text("#incident-box")
+        browser.close()

@@ -228,3 +228,71 @@ def test_incident_api_lists_reporters_and_resolving_tells_everyone(server):
     assert httpx.get(server.url + "/api/agent/incidents").status_code == 401
     with server.app.state.services.db.session() as s:
         assert s.get(Incident, incident["id"]).resolution == "线路已修复，已恢复供电。"
+
+
+def _incident(agent, scope_label, category):
+    listed = agent.get("/api/agent/incidents").json()["incidents"]
+    return next(i for i in listed if i["scope_label"] == scope_label and i["category"] == category)
+
+
+def _told(client, prefix):
+    return [m["text"] for m in client.get("/api/widget/history").json()["messages"] if m["text"].startswith(prefix)]
+
+
+def test_agents_merge_two_incidents_of_one_problem_and_one_resolution_tells_everyone(server):
+    """Issue 25 point 4: 8栋's water reported as 8栋 and as 9栋 (two incidents, two queue items) is one problem: merged,
+    the second queue item closes (its resident told why), and resolving the one left tells all five."""
+    agent = staff(server, "agent", "agent123")
+    eight = [resident(server) for _ in range(3)]
+    nine = [resident(server) for _ in range(2)]
+    for client, text in zip(eight + nine, ["8栋停水了", "8栋怎么停水了", "8栋也停水了", "9栋停水了", "9栋也没水了"]):
+        assert client.post("/api/widget/messages", json={"text": text}).status_code == 200
+    a, b = _incident(agent, "8栋", "water"), _incident(agent, "9栋", "water")
+    other = _incident(agent, "6栋", "power") if any(i["category"] == "power" and i["status"] == "open" for i in
+                                                   agent.get("/api/agent/incidents").json()["incidents"]) else None
+    if other is not None:  # another kind is never merged
+        r = agent.post(f"/api/agent/incidents/{b['id']}/merge", json={"into": other["id"]})
+        assert r.status_code == 422 and r.json()["code"] == "incidents_not_mergeable"
+    assert agent.post(f"/api/agent/incidents/{b['id']}/merge", json={"into": b["id"]}).json()["code"] == \
+        "incidents_not_mergeable"
+    assert agent.post(f"/api/agent/incidents/{b['id']}/merge", json={"into": "x"}).status_code == 422
+    r = agent.post(f"/api/agent/incidents/{b['id']}/merge", json={"into": a["id"]})
+    assert r.status_code == 200, r.text
+    merged = r.json()["incident"]
+    assert merged["id"] == a["id"] and merged["reports"] == 5 and merged["scope_label"] == "全小区"
+    assert agent.get(f"/api/agent/incidents/{b['id']}").json()["status_label"] == "已合并"
+    queue = agent.get("/api/agent/queue").json()
+    items = queue["queue"] if isinstance(queue, dict) else queue
+    assert not any(q["handoff_id"] == b["handoff_id"] for q in items)  # one queue item for the one problem
+    assert any("合并处理" in t for t in [m["text"] for m in nine[0].get("/api/widget/history").json()["messages"]])
+    r = agent.post(f"/api/agent/incidents/{a['id']}/resolve", json={"resolution": "总阀已修好，已恢复供水。"})
+    assert r.status_code == 200 and r.json()["told"] == 5
+    for client in eight + nine:
+        assert len(_told(client, "【处理结果】")) == 1
+
+
+def test_agents_split_reports_that_are_another_problem_and_each_part_is_told_its_own_resolution(server):
+    agent = staff(server, "agent", "agent123")
+    clients = [resident(server) for _ in range(4)]
+    for client, text in zip(clients, ["10栋停电了", "10栋怎么停电了", "10栋车库停电了", "10栋车库也停电了"]):
+        assert client.post("/api/widget/messages", json={"text": text}).status_code == 200
+    incident = _incident(agent, "10栋", "power")
+    reporters = agent.get(f"/api/agent/incidents/{incident['id']}").json()["reporters"]
+    garage = [r["conversation_id"] for r in reporters if "车库" in r["text"]]
+    assert len(garage) == 2
+    everyone = [r["conversation_id"] for r in reporters]
+    assert agent.post(f"/api/agent/incidents/{incident['id']}/split",
+                      json={"conversation_ids": everyone}).json()["code"] == "bad_split"
+    assert agent.post(f"/api/agent/incidents/{incident['id']}/split",
+                      json={"conversation_ids": [999999]}).json()["code"] == "bad_split"
+    assert agent.post(f"/api/agent/incidents/{incident['id']}/split", json={"conversation_ids": []}).status_code == 422
+    r = agent.post(f"/api/agent/incidents/{incident['id']}/split", json={"conversation_ids": garage})
+    assert r.status_code == 200, r.text
+    assert r.json()["incident"]["reports"] == 2 and r.json()["new"]["reports"] == 2
+    new_id = r.json()["new"]["id"]
+    assert agent.post(f"/api/agent/incidents/{incident['id']}/resolve",
+                      json={"resolution": "楼内线路已修复。"}).json()["told"] == 2
+    assert agent.post(f"/api/agent/incidents/{new_id}/resolve", json={"resolution": "车库配电箱已更换。"}).json()["told"] == 2
+    for client, expected in zip(clients, ["楼内线路", "楼内线路", "车库配电箱", "车库配电箱"]):
+        told = _told(client, "【处理结果】")
+        assert len(told) == 1 and expected in told[0], told
