@@ -59,10 +59,14 @@ import { $, el } from "/static/dom.js";
     if (m.id && seen.has(m.id)) return null;
     if (m.id) seen.add(m.id);
     if (m.sender === "note") return null;
+    if (m.sender === "resident") setChips([]);  // the chips answered an earlier question: a new one is asked
     if (m.sender === "resident" && m.client_id && ownRows.has(m.client_id)) {  // drawn already as we typed it
       confirmOwn(m.client_id, m);
       return null;
     }
+    // Stored, but its ack was lost (the socket died, the tab was closed): the server's copy is drawn below, so the
+    // outbox must neither draw it again (drawOutbox runs after the history) nor send it again.
+    if (m.sender === "resident" && m.client_id) forgetQueued(m.client_id);
     let drawn;
     if (m.sender === "system") {
       drawn = el("div", "system", m.text);
@@ -84,7 +88,7 @@ import { $, el } from "/static/dom.js";
       if (mine) closeRatingCards();
       if (!mine && m.buttons && m.buttons.length && m.buttons.every((b) => /^\/rate \d+ [1-5]$/.test(b.payload))) {
         setChips([]); messagesEl.appendChild(ratingCard(m.buttons));
-      } else if (!mine && m.buttons && m.buttons.length) setChips(m.buttons);
+      } else if (!mine) setChips(m.buttons);  // the newest message's own buttons, or none: never an earlier one's
     }
     ownRows.forEach((row) => { if (row.classList.contains("pending")) messagesEl.appendChild(row); });  // unsent stay last
     messagesEl.scrollTop = messagesEl.scrollHeight;
@@ -122,6 +126,11 @@ import { $, el } from "/static/dom.js";
     if (m.id) row.dataset.id = String(m.id);
     row.querySelector(".bubble").textContent = m.text; row.querySelector(".time").textContent = fmtTime(m.at);
     row.classList.remove("pending");
+  }
+  function forgetQueued(cid) {  // an outbox item the server has stored: dropped, and no longer awaited
+    if (!outbox.some((i) => i.cid === cid)) return;
+    dropFromOutbox(cid);
+    if (inflight && inflight.cid === cid) settle();
   }
   function failOwn(cid, detail) {  // refused (not stored): never sent again
     dropFromOutbox(cid);

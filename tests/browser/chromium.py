@@ -122,3 +122,17 @@ BLOCK_WEBSOCKETS = """
   window.WebSocket = Patched;
 })();
 """
+
+DEAF_WEBSOCKETS = """
+(() => {  // while window.__deaf is true the page hears nothing on its WebSockets: the server's echo and ack are lost
+  const Real = window.WebSocket;        // (registered before the widget's own onmessage, so it runs first)
+  function Patched(url, protocols) {
+    const sock = new Real(url, protocols);
+    sock.addEventListener("message", (e) => { if (window.__deaf) e.stopImmediatePropagation(); });
+    return sock;
+  }
+  Patched.prototype = Real.prototype;
+  Object.assign(Patched, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  window.WebSocket = Patched;
+})();
+"""

@@ -1,8 +1,12 @@
-"""The widget while the server or the WebSocket is away, in Chromium: the offline queue, each message delivered and drawn once."""
+"""The widget while the server or the WebSocket is away, in Chromium: the offline queue, each message delivered and
+drawn once (also when the server stored a message whose acknowledgement was lost), and no stale chips."""
 from __future__ import annotations
 
-from tests.browser.chromium import (BLOCK_WEBSOCKETS, ask, needs_chromium, resident_bubbles, resident_page,
-                                    start_server, stop_server, stored_resident_rows, wait_delivered)
+import time
+
+from tests.browser.chromium import (BLOCK_WEBSOCKETS, BOT_BUBBLES, DEAF_WEBSOCKETS, ask, chip_titles, needs_chromium,
+                                    resident_bubbles, resident_page, start_server, stop_server, stored_resident_rows,
+                                    wait_bot_count, wait_delivered)
 
 pytestmark = needs_chromium
 
@@ -116,3 +120,60 @@ def test_the_rest_fallback_keeps_probing_and_returns_to_the_websocket(browser, s
         assert stored_resident_rows(server, page) == ["物业几点上班", "停车月卡怎么办"]
     finally:
         context.close()
+
+
+def _widget(context, server):
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.wait_for_function("window.wuyeWidget && window.wuyeWidget.transport() === 'websocket'", timeout=30000)
+    return page
+
+
+def test_a_message_stored_whose_ack_was_lost_is_drawn_once_after_the_tab_is_reopened(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 780}, locale="zh-CN")
+    context.add_init_script(DEAF_WEBSOCKETS)
+    page = _widget(context, server)
+    try:
+        ask(page, "可以养狗吗")
+        page.wait_for_selector("#chips .chip:text-is('没有解决我的问题')")
+        page.evaluate("window.__deaf = true")  # from now on the page hears nothing: the echo and the ack are lost
+        ask(page, "我要报修")
+        deadline = time.time() + 30
+        while stored_resident_rows(server, page) != ["可以养狗吗", "我要报修"]:  # the server did store it
+            assert time.time() < deadline, stored_resident_rows(server, page)
+            time.sleep(0.3)
+        assert "我要报修" in page.evaluate("localStorage.getItem('wuye-widget-outbox')")  # the page never heard
+        page.close()  # the resident closes the tab before the page gives up on the socket
+        page = _widget(context, server)  # and opens it again: the outbox (localStorage) still holds the message
+        wait_delivered(page)
+        page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请简单描述一下需要维修的问题')")
+        page.wait_for_timeout(1500)  # the resend's ack, any echo or history frame would have drawn a copy by now
+        assert resident_bubbles(page) == ["可以养狗吗", "我要报修"]
+        wait_bot_count(page, "请简单描述一下需要维修的问题", 1)
+        assert stored_resident_rows(server, page) == ["可以养狗吗", "我要报修"]
+        assert page.evaluate("localStorage.getItem('wuye-widget-outbox')") is None
+        assert chip_titles(page) == []  # the pets answer's chips belong to the question before
+        page.reload()
+        page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请简单描述一下需要维修的问题')")
+        page.wait_for_timeout(500)
+        assert resident_bubbles(page) == ["可以养狗吗", "我要报修"]
+        assert chip_titles(page) == []
+    finally:
+        context.close()
+
+
+def test_the_previous_answers_chips_are_gone_once_the_next_question_is_asked(browser, server):
+    page = resident_page(browser, server)
+    try:
+        ask(page, "可以养狗吗")
+        ask(page, "我要报修")  # typed before the pets answer (and its chips) arrived
+        page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请简单描述一下需要维修的问题')")
+        page.wait_for_selector(f"{BOT_BUBBLES}:has-text('拴绳')")  # the pets answer came (with its chips)
+        page.wait_for_timeout(500)
+        assert chip_titles(page) == []  # live: the chips of the pets answer left with the next question
+        page.reload()
+        page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请简单描述一下需要维修的问题')")
+        page.wait_for_timeout(500)
+        assert chip_titles(page) == []  # and the history does not bring them back
+    finally:
+        page.context.close()
