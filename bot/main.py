@@ -17,7 +17,7 @@ from bot.access.edge import UPLOAD_OVERHEAD, EdgeChecks  # noqa: E402
 from bot.api import (admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu,
                      notices as notices_api, pages, quick_replies, work_orders)
 from bot.api.openapi import text_limits, truthful_openapi  # noqa: E402
-from bot.core.errors import DatabaseUnavailable, PhotoTooLarge, WuyeError  # noqa: E402
+from bot.core.errors import DatabaseUnavailable, PhotoTooLarge, WuyeError, invalid_request  # noqa: E402
 from bot.reporting import metrics
 from bot.services import Services, build_services, prime_entry_model  # noqa: E402,F401 - Services re-exported
 from bot.storage.db import transient
@@ -133,23 +133,12 @@ def _instrument(app: FastAPI) -> None:
     app.add_middleware(metrics.RequestMiddleware)
 
 
-FIELD_PROBLEMS = {"missing": "缺少这一项", "type_error": "类型不对", "value_error": "取值不对"}
-
-
 async def _invalid_request(request: Any, exc: Exception) -> Any:
-    """A request that does not match its pydantic model: 422 in Chinese, with a code and the fields at fault."""
+    """A request that does not match its pydantic model: 422 in Chinese naming the fields at fault by their Chinese
+    labels (答案不能为空), with a code and the fields as the API spells them (bot/core/errors.py invalid_request)."""
     from fastapi.responses import JSONResponse
 
-    errors = []
-    for error in exc.errors():  # type: ignore[attr-defined]
-        kind = str(error.get("type", ""))
-        problem = next((text for key, text in FIELD_PROBLEMS.items() if kind.startswith(key)), "取值不对")
-        if kind.startswith("value_error.missing"):
-            problem = FIELD_PROBLEMS["missing"]
-        errors.append({"field": ".".join(str(p) for p in error.get("loc", ())), "problem": problem, "type": kind})
-    fields = "、".join(e["field"] for e in errors[:3])
-    return JSONResponse({"detail": f"请求格式不正确（{fields}）", "code": "invalid_request", "errors": errors},
-                        status_code=422)
+    return JSONResponse(invalid_request(exc.errors()), status_code=422)  # type: ignore[attr-defined]
 
 
 async def _database_error(request: Any, exc: Exception) -> Any:

@@ -7,11 +7,12 @@ from typing import Annotated, Any, Callable, Dict, List, Optional
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StrictStr, validator
+from pydantic.fields import ModelField
 
 from bot.access import auth
 from bot.api.deps import ClockDep, CurrentAdmin, DbDep, NowDep, ServicesDep, SessionDep
 from bot.core.errors import (ApiKeyNotFound, FaqIdTaken, FaqNotFound, FaqRejected, InvalidName, InvalidSender,
-                             ResidentMessageNotFound, WuyeError, check_identifier, check_text)
+                             ResidentMessageNotFound, WuyeError, check_field, check_identifier)
 from bot.core.localtime import to_local
 from bot.kb import kb_editing
 from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError, few_questions_hint
@@ -29,12 +30,12 @@ class FaqEdit(BaseModel):
     answer: StrictStr = Field(..., min_length=1, max_length=5000)
 
     @validator("title", "answer")
-    def clean_text(cls, value: str) -> str:  # a lone surrogate saved to the YAML would break every response
-        return check_text(value, 5000)
+    def clean_text(cls, value: str, field: ModelField) -> str:  # a lone surrogate in the YAML breaks every response
+        return check_field(value, 5000, field.name)
 
     @validator("questions", each_item=True)
-    def clean_question(cls, value: str) -> str:
-        return check_text(value, 200)
+    def clean_question(cls, value: str, field: ModelField) -> str:
+        return check_field(value, 200, field.name)
     version: Optional[str] = Field(None, regex=r"^[0-9a-f]{64}$",
                                    description="the file version the edit is based on (from the GET); "
                                                "409 faq_edit_conflict when the file has changed since")
@@ -55,6 +56,15 @@ class AddPhrasing(BaseModel):
     faq_id: str
 
 
+def training_json(services: Services) -> Dict[str, Any]:
+    """The retraining state, and the knowledge base's own: while the files on disk do not validate, ``problems``
+    (file:line: what, in Chinese) and ``serving_last_good`` (the last good version answers meanwhile) — so the admin
+    page never reads "model up to date" over a broken file."""
+    knowledge = services.knowledge
+    return {**services.trainer.state, "problems": list(knowledge.problems),
+            "serving_last_good": bool(knowledge.problems) and knowledge.serving_last_good}
+
+
 def entry_json(kb, entry, community_id=None) -> Dict[str, Any]:
     return {"id": entry.id, "title": entry.title, "questions": entry.questions, "answer": entry.answer,
             "rendered": kb.render(entry.id, community_id), "file": entry.file, "line": entry.line,
@@ -72,7 +82,7 @@ def list_faq(services: ServicesDep, staff: CurrentAdmin, q: str = "") -> Dict[st
                          "few_questions": len(e.questions) < FEW_QUESTIONS}
                         for e in sorted(entries, key=lambda e: (e.retired, e.id))],
             "files": sorted({e.file.rsplit("/", 1)[-1] for e in kb.entries.values()} | {kb_editing.NEW_ENTRIES_FILE}),
-            "training": services.trainer.state, "problems": services.knowledge.problems}
+            "training": training_json(services), "problems": list(services.knowledge.problems)}
 
 
 @router.get("/faq/{faq_id}", summary="One entry, with its figures over the last 90 days")
@@ -111,7 +121,7 @@ def _save(services: Services, faq_id: str, edit: Callable[[Any], Any], create: b
     retrain = old.questions_fingerprint_items() != new.questions_fingerprint_items()
     if retrain:
         services.trainer.schedule()
-    return {"entry": entry_json(new, new.entries[faq_id]), "retraining": retrain, "training": services.trainer.state}
+    return {"entry": entry_json(new, new.entries[faq_id]), "retraining": retrain, "training": training_json(services)}
 
 
 @router.put("/faq/{faq_id}")
@@ -141,9 +151,9 @@ def restore_faq(faq_id: str, body: FaqRetire, services: ServicesDep, staff: Curr
                                                                       body.version))
 
 
-@router.get("/training")
+@router.get("/training", summary="Retraining state, and the knowledge-base files' problems while they do not validate")
 def training_state(services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
-    return services.trainer.state
+    return training_json(services)
 
 
 @router.get("/failures")

@@ -151,6 +151,16 @@ def check_text(text: Any, max_chars: int, allow_empty: bool = False) -> str:
     return text
 
 
+def check_field(value: Any, max_chars: int, name: str) -> str:
+    """``check_text`` for a named form field (an FAQ's title, answer, questions): blank is refused naming the field,
+    答案不能为空, not 消息不能为空 (the code stays empty_message)."""
+    try:
+        return check_text(value, max_chars)
+    except EmptyMessage:
+        name = name.lstrip("_")  # pydantic names a list's items "_questions"
+        raise EmptyMessage(f"{FIELD_LABELS.get(name, name)}不能为空") from None
+
+
 def check_identifier(value: Any, max_len: int = 128) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > max_len or INVALID_CHARS.search(value):
         raise InvalidSender()
@@ -251,3 +261,99 @@ class DatabaseUnavailable(WuyeError):
     first: bot/conversation/engine.py). Nothing of the request was committed; trying again is safe."""
 
     status, code, message = 503, "database_unavailable", "服务暂时繁忙（数据库连接中断），请稍后重试"
+
+
+# --- a request that does not match its model (pydantic), in Chinese ------------------------------------------
+# The API's field names are English; an admin or resident reads "答案不能为空", never "body.answer". Every field of
+# every route has its label here (tests/integration/test_bad_input.py walks the app's routes).
+FIELD_LABELS: Dict[str, str] = {
+    "body": "请求内容",
+    # the knowledge base (/api/admin/faq)
+    "title": "标题", "questions": "问法", "answer": "答案", "file": "文件", "version": "版本", "id": "条目 ID",
+    "faq_id": "FAQ 条目",
+    # messages, sign-in, integrations
+    "text": "内容", "photos": "图片", "client_id": "消息编号", "sender_id": "用户 ID", "channel": "渠道",
+    "community": "小区", "community_id": "小区", "c": "小区链接", "username": "用户名", "password": "密码",
+    "name": "名称", "private": "内部备注", "type": "消息类型",
+    # quick replies, ratings, notices, incidents
+    "shortcut": "快捷键", "comment": "评价意见", "score": "评分", "kind": "类型", "starts_at": "开始时间",
+    "ends_at": "结束时间", "buildings": "楼栋", "resolution": "处理结果", "all": "显示全部",
+    # work orders
+    "technician_id": "维修师傅", "note": "备注", "status": "状态", "building": "楼栋", "category": "类别",
+    "urgency": "紧急程度", "mine": "只看我的", "overdue": "只看超时", "limit": "条数",
+    # staff accounts and sessions, the agent's own state, incidents
+    "staff_id": "员工编号", "display_name": "显示名称", "role": "角色", "disabled": "停用",
+    "old_password": "原密码", "new_password": "新密码", "handle": "登录会话", "state": "状态",
+    "into": "合并到的事件", "conversation_ids": "会话编号", "scopes": "权限范围",
+    # teams, polls, suggestions
+    "team_id": "班组编号", "member_ids": "成员", "communities": "小区", "kinds": "类型", "poll_id": "投票编号",
+    "question": "问题", "options": "选项", "opens_at": "开始时间", "closes_at": "截止时间", "per": "投票单位",
+    "show_results": "公开结果", "suggestion_id": "建议编号", "reply": "回复内容",
+    # row ids in paths
+    "conversation_id": "会话编号", "handoff_id": "转人工记录编号", "message_id": "消息编号", "key_id": "密钥编号",
+    "order_id": "工单编号", "notice_id": "通知编号", "reply_id": "快捷回复编号", "incident_id": "事件编号",
+    # searches and ranges
+    "q": "搜索词", "start": "开始日期", "end": "结束日期", "days": "天数",
+}
+LOCATIONS = ("body", "path", "query", "header", "cookie")
+
+
+def field_label(loc: Iterable[Any]) -> str:
+    """("body", "questions", 2) → 问法（第 3 个）; a name without a label is quoted as it is."""
+    parts = list(loc)
+    if parts and parts[0] in LOCATIONS and len(parts) > 1:
+        parts = parts[1:]
+    names = [p for p in parts if isinstance(p, str)]
+    name = names[-1] if names else "body"
+    label = FIELD_LABELS.get(name, f"“{name}”")
+    index = parts[-1] if parts and isinstance(parts[-1], int) else None
+    return label if index is None else f"{label}（第 {index + 1} 个）"
+
+
+def _limit(error: Dict[str, Any]) -> Any:
+    return (error.get("ctx") or {}).get("limit_value")
+
+
+def field_problem(error: Dict[str, Any]) -> str:
+    """One pydantic error in Chinese, naming its field: 缺少答案, 答案不能为空, 标题最多 100 个字 …"""
+    kind, label, limit = str(error.get("type", "")), field_label(error.get("loc", ())), _limit(error)
+    if kind == "value_error.missing":
+        return f"缺少{label}"
+    if kind == "value_error.jsondecode":
+        return "请求内容不是有效的 JSON"
+    if kind == "value_error.extra":
+        return f"不认识的字段 {label}"
+    if kind in ("type_error.none.not_allowed",) or (kind.endswith("min_length") and limit == 1):
+        return f"{label}不能为空"
+    if kind.endswith("any_str.min_length"):
+        return f"{label}至少要 {limit} 个字"
+    if kind.endswith("any_str.max_length"):
+        return f"{label}最多 {limit} 个字"
+    if kind == "value_error.list.min_items":
+        return f"{label}至少要有 {limit} 个"
+    if kind == "value_error.list.max_items":
+        return f"{label}最多 {limit} 个"
+    if kind.startswith("value_error.number.not_"):
+        word = {"ge": "不能小于", "gt": "应大于", "le": "不能大于", "lt": "应小于"}.get(kind.rsplit("_", 1)[-1], "超出")
+        return f"{label}{word} {limit}"
+    if kind == "type_error.enum":
+        values = [getattr(v, "value", v) for v in (error.get("ctx") or {}).get("enum_values", [])]
+        return f"{label}只能是：" + "、".join(str(v) for v in values)
+    if kind == "value_error.str.regex":
+        return f"{label}的格式不对"
+    types = {"type_error.str": "应是文字", "type_error.integer": "应是整数", "type_error.bool": "应是 true 或 false",
+             "value_error.strictbool": "应是 true 或 false",
+             "type_error.list": "应是列表", "type_error.dict": "应是 JSON 对象", "type_error.float": "应是数字",
+             "type_error.number": "应是数字"}
+    if kind in types:
+        return label + types[kind]
+    return f"{label}的取值不对"
+
+
+def invalid_request(errors: Iterable[Dict[str, Any]]) -> Dict[str, Any]:
+    """The 422 body of a request that does not match its model: ``detail`` the first few problems in Chinese,
+    ``code`` invalid_request, ``errors`` each field's path (as the API spells it), its label and problem."""
+    listed = [{"field": ".".join(str(p) for p in e.get("loc", ())), "label": field_label(e.get("loc", ())),
+               "problem": field_problem(e), "type": str(e.get("type", ""))} for e in errors]
+    detail = "；".join(dict.fromkeys(e["problem"] for e in listed[:3])) or "请求格式不正确"
+    return {"detail": detail, "code": "invalid_request", "errors": listed}

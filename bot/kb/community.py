@@ -10,11 +10,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from sqlalchemy.orm import Session
 
+from bot.core.problems import yaml_error
 from bot.storage.models import Community as CommunityRow
 
 
 class CommunityConfigError(ValueError):
-    pass
+    """data/communities.yml does not validate: ``line`` and a Chinese ``message`` (shown with the knowledge base's
+    problems on the admin page)."""
+
+    def __init__(self, path: Path, message: str, line: int = 1) -> None:
+        self.path, self.message, self.line = path, message, line
+        super().__init__(f"{path}:{line}: {message}")
 
 
 @dataclass(frozen=True)
@@ -27,24 +33,37 @@ class Community:
         return self.values.get("community_name", self.id)
 
 
+def _item_lines(text: str) -> List[int]:
+    """The line of each item of the communities list (safe_load keeps no positions; read only for a problem)."""
+    root = yaml.compose(text)
+    for key, value in root.value if isinstance(root, yaml.MappingNode) else []:
+        if key.value == "communities" and isinstance(value, yaml.SequenceNode):
+            return [node.start_mark.line + 1 for node in value.value]
+    return []
+
+
 def load_communities(path: Path) -> List[Community]:
+    text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise CommunityConfigError(f"{path}: invalid YAML: {exc}") from exc
-    items = raw.get("communities")
+        line, message = yaml_error(exc, text)
+        raise CommunityConfigError(path, message, line) from exc
+    items = raw.get("communities") if isinstance(raw, dict) else None
     if not isinstance(items, list) or not items:
-        raise CommunityConfigError(f"{path}: expected a non-empty 'communities' list")
+        raise CommunityConfigError(path, "应有 communities: 小区列表，且至少有一个小区")
     result: List[Community] = []
-    for item in items:
+    for i, item in enumerate(items):
         if not isinstance(item, dict) or "id" not in item:
-            raise CommunityConfigError(f"{path}: every community needs an 'id'")
+            raise CommunityConfigError(path, "每个小区都要有 id（小区 ID）", (_item_lines(text) + [1] * len(items))[i])
         values = {str(k): str(v) for k, v in item.items() if k != "id"}
         if "time_zone" in values:
             try:
                 ZoneInfo(values["time_zone"])
             except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise CommunityConfigError(f"{path}: {item['id']}: unknown time_zone {values['time_zone']!r}") from exc
+                raise CommunityConfigError(path, f"小区“{item['id']}”的时区“{values['time_zone']}”不存在"
+                                                 f"（应写成 Asia/Shanghai 这样的时区名）",
+                                           (_item_lines(text) + [1] * len(items))[i]) from exc
         result.append(Community(id=str(item["id"]), values=values))
     return result
 

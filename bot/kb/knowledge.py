@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import yaml
 
 from bot.core.contract import FAQ_IDS
-from bot.core.problems import FileProblem, ProblemsError
+from bot.core.problems import FileProblem, ProblemsError, yaml_error
 from bot.kb.community import Community, CommunityConfigError, load_communities, template_variables
 
 MIN_QUESTIONS = 1  # an entry is answerable from its title, answer and one question (bot/nlu/matching.py)
@@ -97,7 +97,7 @@ class KnowledgeBase:
 
     def hints(self) -> List[FaqProblem]:
         """Advice that is not an error: active entries with fewer than FEW_QUESTIONS questions."""
-        return [FaqProblem(e.file, e.line, f"'{e.id}': {hint}（住户的问法越多样，答得越准）")
+        return [FaqProblem(e.file, e.line, f"“{e.id}”{hint}（住户的问法越多样，答得越准）")
                 for e in self.active.values() for hint in [few_questions_hint(e)] if hint]
 
     def community(self, community_id: Optional[str] = None) -> Community:
@@ -236,11 +236,20 @@ def _scalar(node: yaml.Node) -> Optional[str]:
     return None
 
 
+ENTRY_FIELDS = "id、title、questions、answer、retired"
+NOT_UTF8 = "不是 UTF-8 编码的文字，请用 UTF-8 重新保存"
+
+
+def _decode_line(exc: UnicodeDecodeError) -> int:
+    """The line of the first byte that is not UTF-8."""
+    return bytes(exc.object[:exc.start]).count(b"\n") + 1
+
+
 def _read_text(path: Path, display: str, problems: List[FaqProblem]) -> Optional[str]:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        problems.append(FaqProblem(display, 1, f"not UTF-8 text ({exc.reason})"))
+        problems.append(FaqProblem(display, _decode_line(exc), NOT_UTF8))
         return None
 
 
@@ -248,71 +257,71 @@ def _parse_file(text: str, display: str, problems: List[FaqProblem]) -> List[Faq
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problems.append(FaqProblem(display, line, f"invalid YAML: {getattr(exc, 'problem', exc)}"))
+        problems.append(FaqProblem(display, *yaml_error(exc, text)))
         return []
     if root is None:
-        problems.append(FaqProblem(display, 1, "empty file: expected a top-level 'faq:' list"))
+        problems.append(FaqProblem(display, 1, "文件是空的：应以 faq: 开头，下面是条目列表"))
         return []
     if not isinstance(root, yaml.MappingNode):
-        problems.append(FaqProblem(display, root.start_mark.line + 1, "expected a mapping with a 'faq:' key"))
+        problems.append(FaqProblem(display, root.start_mark.line + 1, "文件顶层应是 faq:，下面是条目列表"))
         return []
     faq_node = None
     for key, value in root.value:
         k = _scalar(key)
         if k in ("nlu", "responses", "rules", "stories"):
-            problems.append(FaqProblem(display, key.start_mark.line + 1, f"top-level key '{k}' is reserved for Rasa"))
+            problems.append(FaqProblem(display, key.start_mark.line + 1,
+                                       f"顶层的“{k}:”是 Rasa 训练数据用的，知识库文件只能有 faq:"))
         elif k == "faq":
             faq_node = value
         else:
-            problems.append(FaqProblem(display, key.start_mark.line + 1, f"unknown top-level key '{k}'"))
+            problems.append(FaqProblem(display, key.start_mark.line + 1, f"不认识顶层的“{k}:”，知识库文件只能有 faq:"))
     if faq_node is None:
-        problems.append(FaqProblem(display, 1, "missing top-level 'faq:' list"))
+        problems.append(FaqProblem(display, 1, "缺少顶层的 faq: 条目列表"))
         return []
     if not isinstance(faq_node, yaml.SequenceNode):
-        problems.append(FaqProblem(display, faq_node.start_mark.line + 1, "'faq' must be a list of entries"))
+        problems.append(FaqProblem(display, faq_node.start_mark.line + 1,
+                                   "faq: 下面应是条目列表（每个条目以“- id:”开头）"))
         return []
     entries: List[FaqEntry] = []
     for item in faq_node.value:
         line = item.start_mark.line + 1
         if not isinstance(item, yaml.MappingNode):
-            problems.append(FaqProblem(display, line, "each FAQ entry must be a mapping"))
+            problems.append(FaqProblem(display, line, f"条目应由“字段: 值”组成（{ENTRY_FIELDS}）"))
             continue
         fields = {_scalar(k): v for k, v in item.value}
         unknown = set(fields) - {"id", "title", "questions", "answer", "retired"}
         for name in sorted(str(u) for u in unknown):
-            problems.append(FaqProblem(display, line, f"unknown field '{name}'"))
+            problems.append(FaqProblem(display, line, f"不认识的字段“{name}”（条目只能有 {ENTRY_FIELDS}）"))
         faq_id = _scalar(fields["id"]) if "id" in fields else None
         if not faq_id:
-            problems.append(FaqProblem(display, line, "entry without an 'id'"))
+            problems.append(FaqProblem(display, line, "条目缺少 id（条目 ID）"))
             continue
         if not re.fullmatch(r"[a-z][a-z0-9_]*", faq_id):
-            problems.append(FaqProblem(display, line, f"id '{faq_id}' must be lower_snake_case"))
+            problems.append(FaqProblem(display, line, f"条目 ID“{faq_id}”只能用小写字母、数字和下划线，并以字母开头"))
         title = _scalar(fields["title"]) if "title" in fields else None
         if not title or not title.strip():
-            problems.append(FaqProblem(display, line, f"'{faq_id}': missing title（条目需要标题）"))
+            problems.append(FaqProblem(display, line, f"“{faq_id}”缺少标题（title）"))
         retired_text = (_scalar(fields["retired"]) or "").lower() if "retired" in fields else "false"
         if retired_text not in ("true", "false", "yes", "no"):
             problems.append(FaqProblem(display, fields["retired"].start_mark.line + 1,
-                                       f"'{faq_id}': retired 只能是 true 或 false"))
+                                       f"“{faq_id}”的 retired 只能是 true 或 false"))
         questions: List[str] = []
         question_lines: List[int] = []
         qnode = fields.get("questions")
         if not isinstance(qnode, yaml.SequenceNode) or not qnode.value:
-            problems.append(FaqProblem(display, line, f"'{faq_id}': missing 'questions' list"))
+            problems.append(FaqProblem(display, line, f"“{faq_id}”缺少问法（questions 列表）"))
         else:
             for q in qnode.value:
                 value = _scalar(q)
                 if value is None or not value.strip():
-                    problems.append(FaqProblem(display, q.start_mark.line + 1, f"'{faq_id}': empty question"))
+                    problems.append(FaqProblem(display, q.start_mark.line + 1, f"“{faq_id}”有一个问法是空的"))
                     continue
                 questions.append(value.strip())
                 question_lines.append(q.start_mark.line + 1)
         anode = fields.get("answer")
         answer = _scalar(anode) if anode is not None else None
         if not answer or not answer.strip():
-            problems.append(FaqProblem(display, line, f"'{faq_id}': missing answer"))
+            problems.append(FaqProblem(display, line, f"“{faq_id}”缺少答案（answer）"))
             answer = ""
         entries.append(
             FaqEntry(
@@ -339,7 +348,7 @@ def _template_problems(entry: FaqEntry, communities: List[Community]) -> List[Fa
     try:
         fields = _template_fields(entry.answer)
     except TemplateError as exc:
-        return [FaqProblem(entry.file, entry.answer_line, f"'{entry.id}': 答案模板有误：{exc}")]
+        return [FaqProblem(entry.file, entry.answer_line, f"“{entry.id}”的答案模板有误：{exc}")]
     problems = []
     for _, name, spec, conversion in fields:
         if name is None:
@@ -347,21 +356,20 @@ def _template_problems(entry: FaqEntry, communities: List[Community]) -> List[Fa
         line = _answer_line(entry, "{" + name)
         problem = _field_problem(name, spec, conversion)
         if problem:
-            problems.append(FaqProblem(entry.file, line, f"'{entry.id}': 答案模板有误：{problem}"))
+            problems.append(FaqProblem(entry.file, line, f"“{entry.id}”的答案模板有误：{problem}"))
         elif name not in allowed:
             problems.append(FaqProblem(
-                entry.file, line, f"'{entry.id}': 答案里的 {{{name}}} 不是每个小区都有的变量（见 data/communities.yml）"
-                                  f" — unknown template variable '{{{name}}}'"))
+                entry.file, line, f"“{entry.id}”的答案里的 {{{name}}} 不是每个小区都有的变量（见 data/communities.yml）"))
     if problems:
         return problems
     for community in communities:
         try:
             rendered = render_template(entry.answer, community.values).strip()
         except TemplateError as exc:  # not expected after the checks above; never let it reach a resident
-            return [FaqProblem(entry.file, entry.answer_line, f"'{entry.id}': 按小区 {community.id} 无法生成答案：{exc}")]
+            return [FaqProblem(entry.file, entry.answer_line, f"“{entry.id}”按小区 {community.id} 无法生成答案：{exc}")]
         if len(rendered) > MAX_RENDERED_CHARS:
             return [FaqProblem(entry.file, entry.answer_line,
-                               f"'{entry.id}': 按小区 {community.id} 生成的答案有 {len(rendered)} 个字，"
+                               f"“{entry.id}”按小区 {community.id} 生成的答案有 {len(rendered)} 个字，"
                                f"超过 {MAX_RENDERED_CHARS} 字的上限")]
     return problems
 
@@ -394,7 +402,8 @@ def load_knowledge_base(
             if entry.id in entries:
                 first = entries[entry.id]
                 problems.append(
-                    FaqProblem(entry.file, entry.line, f"duplicate id '{entry.id}' (first at {first.file}:{first.line})")
+                    FaqProblem(entry.file, entry.line,
+                               f"条目 ID“{entry.id}”重复了（第一次出现在 {first.file}:{first.line}）")
                 )
                 continue
             entries[entry.id] = entry
@@ -402,20 +411,23 @@ def load_knowledge_base(
             if len(entry.questions) < min_questions:
                 problems.append(
                     FaqProblem(entry.file, entry.line,
-                               f"'{entry.id}': {len(entry.questions)} questions, at least {min_questions} needed")
+                               f"“{entry.id}”只有 {len(entry.questions)} 个问法，至少需要 {min_questions} 个")
                 )
             for q, qline in zip(entry.questions if not entry.retired else [], entry.question_lines):
                 key = normalise_question(q)
                 other = seen_questions.get(key)
                 if other is not None and other.id != entry.id:
                     problems.append(
-                        FaqProblem(entry.file, qline, f"question '{q}' of '{entry.id}' is also under '{other.id}'")
+                        FaqProblem(entry.file, qline, f"“{entry.id}”的问法“{q}”也在条目“{other.id}”下，"
+                                                      f"一个问法只能属于一个条目")
                     )
                 elif other is None:
                     seen_questions[key] = entry
-    for faq_id in required_ids:
-        if faq_id not in entries:
-            problems.append(FaqProblem("data/faq", 0, f"required FAQ id '{faq_id}' is missing"))
+    missing = [faq_id for faq_id in required_ids if faq_id not in entries]
+    if missing:  # one problem, not one per id: a file that cannot be read at all loses all of its entries at once
+        unreadable = any("YAML 格式错误" in p.message or p.message == NOT_UTF8 for p in problems)
+        problems.append(FaqProblem("data/faq", 0, "缺少必需的条目" + "、".join(f"“{i}”" for i in missing)
+                                   + "（对话流程要用到它们）" + ("；它们可能在上面读不出来的文件里" if unreadable else "")))
     if problems:
         raise KnowledgeBaseError(problems)
     return KnowledgeBase(entries=entries, communities=communities, versions=versions)
@@ -461,7 +473,13 @@ def _problems_of(exc: Exception, settings) -> List[FaqProblem]:
     if isinstance(exc, KnowledgeBaseError):
         return list(exc.problems)
     if isinstance(exc, UnicodeDecodeError):
-        return [FaqProblem("data/faq", 0, f"not UTF-8 text ({exc.reason})")]
+        return [FaqProblem("data/faq", _decode_line(exc), NOT_UTF8)]
+    if isinstance(exc, CommunityConfigError):
+        return [FaqProblem("data/communities.yml", exc.line, exc.message)]
+    if isinstance(exc, OSError):  # a file removed or unreadable between the listing and the read
+        name = Path(exc.filename).name if exc.filename else ""
+        return [FaqProblem(f"data/faq/{name}" if name.endswith(".yml") else "data/faq", 0,
+                           "文件读不出来（被删除、正在写入或没有读权限），请检查后重新保存")]
     return [FaqProblem("data/communities.yml", 0, str(exc))]
 
 
@@ -511,8 +529,10 @@ class KnowledgeHolder:
 
     @current.setter
     def current(self, kb: KnowledgeBase) -> None:
-        """An admin's save (already validated); the next look at the files keeps the on-disk copy in step."""
+        """An admin's save (already validated); the next look at the files keeps the on-disk copy in step. The save
+        validated every file as it is on disk now, so no file is broken any more."""
         self._current = kb
+        self.problems, self.serving_last_good = [], False
         self._announce(kb)
 
     def _announce(self, kb: KnowledgeBase) -> None:
@@ -544,8 +564,7 @@ class KnowledgeHolder:
             sources = _read_sources(self.settings)
             new = load_knowledge_base(self.settings.faq_dir, self.settings.communities_file, overrides=sources["faq"])
         except (KnowledgeBaseError, CommunityConfigError, UnicodeDecodeError, OSError) as exc:
-            self._report(_problems_of(exc, self.settings) if not isinstance(exc, OSError)
-                         else [FaqProblem("data/faq", 0, str(exc))])
+            self._report(_problems_of(exc, self.settings))
             return
         old, self._current = self._current, new
         self.problems, self.serving_last_good = [], False
@@ -559,7 +578,10 @@ class KnowledgeHolder:
                 logger.exception("knowledge base listener failed")
 
     def _report(self, problems: Sequence[FaqProblem]) -> None:
+        """The files on disk do not validate: what is served from now on is the last good version (the one already
+        loaded, or at start-up the copy kept beside the models), and /admin says so with these problems."""
         self.problems = [str(p) for p in problems]
+        self.serving_last_good = True
         logger.error("the knowledge base does not validate (%d problems); the last good version keeps serving:\n%s",
                      len(self.problems), "\n".join(self.problems))
 

@@ -12,15 +12,25 @@ import { start } from "/static/staff.js";
 
   function trainingText(t) {
     if (!t) return "";
+    if (t.problems && t.problems.length) return "⚠️ 知识库文件有错误：答案和模型仍是上一个正确版本，文件改好后自动更新";
     if (t.state === "training") return "⏳ 正在后台重新训练模型（开始于 " + t.started + "），期间旧模型继续服务";
     if (t.state === "failed") return "⚠️ 训练失败，旧模型继续服务：" + t.error;
     return "✅ 模型已是最新：" + (t.model || "") + (t.finished ? "（" + t.finished + " 完成）" : "");
   }
-  async function pollTraining() { try { const t = await api("/api/admin/training"); $("training").textContent = trainingText(t); $("training").dataset.state = t.state; } catch (e) { /* ignore */ } setTimeout(pollTraining, 3000); }
+  // The retraining state and the knowledge base's problems (file:line, in Chinese) come together: never "✅ 模型已是最新"
+  // over files that do not validate.
+  function showTraining(t) {
+    if (!t) return;
+    $("training").textContent = trainingText(t); $("training").dataset.state = t.state;
+    const problems = t.problems || [];
+    $("kb-problem-list").replaceChildren(...problems.map((p) => el("li", "", p)));
+    $("kb-problems").classList.toggle("hidden", !problems.length);
+  }
+  async function pollTraining() { try { showTraining(await api("/api/admin/training")); } catch (e) { /* ignore */ } setTimeout(pollTraining, 3000); }
   let files = [];
   async function loadList() {
     const data = await api("/api/admin/faq?q=" + encodeURIComponent($("search").value));
-    entries = data.entries.filter((e) => !e.retired); files = data.files || []; $("training").textContent = trainingText(data.training);
+    entries = data.entries.filter((e) => !e.retired); files = data.files || []; showTraining(data.training);
     const box = $("faq-list"); box.replaceChildren();
     data.entries.forEach((e) => { const d = el("div", "faqitem" + (e.retired ? " retired" : "")); d.dataset.id = e.id;
       d.appendChild(el("div", "", (e.retired ? "【已停用】" : "") + e.title));
@@ -86,7 +96,7 @@ import { start } from "/static/staff.js";
       $("edit-title").textContent = r.entry.title + "（" + r.entry.id + "）";
       $("f-file-field").classList.add("hidden"); $("f-retire").classList.remove("hidden");
       $("save-ok").textContent = (created ? "已创建，住户现在就能问到；" : "已保存，答案已生效；") + (r.retraining ? "模型正在后台重新训练，完成后理解得更准。" : "");
-      $("training").textContent = trainingText(r.training); loadList();
+      showTraining(r.training); loadList();
     } catch (e) { saveError(e); }
   });
   async function setRetired(retire) {

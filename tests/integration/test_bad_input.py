@@ -5,7 +5,12 @@ import json
 
 import httpx
 import pytest
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from pydantic import BaseModel
 
+from bot.core.errors import FIELD_LABELS
+from bot.main import create_app
 from bot.tools.devserver import LiveServer
 
 
@@ -30,7 +35,9 @@ def test_row_ids_out_of_range_are_refused_in_chinese(agent, path, row_id):
     r = method(path.format(row_id))
     assert r.status_code == 422
     body = r.json()
-    assert body["code"] == "invalid_request" and "请求格式不正确" in body["detail"]
+    label = "转人工记录编号" if "handoffs" in path else "会话编号"
+    assert body["code"] == "invalid_request"
+    assert body["detail"] == (f"{label}不能小于 1" if row_id < 1 else f"{label}不能大于 2147483647"), body
 
 
 def claimed_conversation(server, agent) -> int:
@@ -53,11 +60,36 @@ def test_agent_replies_that_are_blank_or_corrupt_are_refused_and_not_stored(serv
     assert agent.get(f"/api/agent/conversations/{conversation_id}").json()["messages"] == before
 
 
-@pytest.mark.parametrize("payload", [{}, {"text": 5}, {"text": None}, {"private": "yes", "text": "好"}, [1], "x"])
-def test_malformed_agent_reply_bodies_are_422_in_chinese(server, agent, payload):
+@pytest.mark.parametrize("payload, detail", [
+    ({}, "缺少内容"), ({"text": 5}, "内容应是文字"), ({"text": None}, "内容不能为空"),
+    ({"private": "yes", "text": "好"}, "内部备注应是 true 或 false"), ([1], "请求内容应是 JSON 对象"),
+    ("x", "请求内容应是 JSON 对象")])
+def test_malformed_agent_reply_bodies_are_422_in_chinese_naming_the_field(server, agent, payload, detail):
     conversation_id = claimed_conversation(server, agent)
     r = agent.post(f"/api/agent/conversations/{conversation_id}/messages", json=payload)
-    assert r.status_code == 422 and r.json()["code"] == "invalid_request" and "请求格式不正确" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request" and r.json()["detail"] == detail, r.json()
+    assert all(e["field"].startswith("body") and e["label"] in detail for e in r.json()["errors"]), r.json()
+
+
+def test_every_field_of_every_route_has_a_chinese_label():
+    """A refused request names its fields in Chinese (bot/core/errors.py FIELD_LABELS): every path, query and body
+    field of the app's routes has a label, so none is ever shown as "body.answer"."""
+    def model_fields(model):
+        for field in model.__fields__.values():
+            yield field.alias
+            if isinstance(field.type_, type) and issubclass(field.type_, BaseModel):
+                yield from model_fields(field.type_)
+
+    unlabelled = set()
+    for route in create_app().routes:
+        if not isinstance(route, (APIRoute, APIWebSocketRoute)):
+            continue
+        flat = get_flat_dependant(route.dependant)
+        for param in flat.path_params + flat.query_params + flat.header_params + flat.cookie_params + flat.body_params:
+            names = model_fields(param.type_) if isinstance(param.type_, type) and issubclass(param.type_, BaseModel) \
+                else [param.alias]
+            unlabelled |= {f"{route.path}: {name}" for name in names if name not in FIELD_LABELS}
+    assert sorted(unlabelled) == [], "give each a Chinese label in bot/core/errors.py FIELD_LABELS"
 
 
 # --- found by the reliability suite (make reliability) --------------------------------------------------------

@@ -117,12 +117,16 @@ def test_a_broken_file_at_start_up_does_not_stop_the_server(server):
     assert server.app.state.services.knowledge.serving_last_good
     assert "020-8888 6601" in ask(server, "物业电话多少")
     problems = admin(server).get("/api/admin/faq").json()["problems"]
-    assert any(p.startswith("data/faq/notices.yml:") for p in problems), problems
+    assert any(p.startswith("data/faq/notices.yml:") and "格式说明" in p for p in problems), problems
+    training = admin(server).get("/api/admin/training").json()  # what the admin page polls for its banner
+    assert training["problems"] == problems and training["serving_last_good"] is True
     path.write_text(good, encoding="utf-8")  # fixed: served again, problems gone
     deadline = time.time() + 10
     while admin(server).get("/api/admin/faq").json()["problems"]:
         assert time.time() < deadline
         time.sleep(0.3)
+    training = admin(server).get("/api/admin/training").json()
+    assert training["problems"] == [] and training["serving_last_good"] is False
 
 
 CANTEEN = {"title": "社区长者食堂", "questions": ["小区有老年食堂吗", "长者食堂几点开饭", "老人吃饭能打折吗"],
@@ -157,14 +161,21 @@ def test_an_admin_creates_an_entry_with_three_questions_and_residents_are_answer
     assert stats["answered"] >= 3 and stats["asked"] >= stats["answered"]
 
 
-@pytest.mark.parametrize("body, where", [
-    ({**CANTEEN, "answer": "   "}, None),
-    ({**CANTEEN, "questions": ["门禁卡丢了怎么办"]}, "is also under 'access_card'"),
-    ({**CANTEEN, "answer": "电话 {office_phone:>20}"}, "答案模板有误"),
-    ({**CANTEEN, "title": ""}, None),
-    ({**CANTEEN, "questions": []}, None),
+@pytest.mark.parametrize("body, where, detail", [
+    ({**CANTEEN, "answer": "   "}, None, ("empty_message", "答案不能为空")),
+    ({**CANTEEN, "answer": ""}, None, ("invalid_request", "答案不能为空")),
+    ({"title": CANTEEN["title"], "questions": CANTEEN["questions"]}, None, ("invalid_request", "缺少答案")),
+    ({**CANTEEN, "questions": ["门禁卡丢了怎么办"]}, "也在条目“access_card”下", None),
+    ({**CANTEEN, "answer": "电话 {office_phone:>20}"}, "答案模板有误", None),
+    ({**CANTEEN, "title": ""}, None, ("invalid_request", "标题不能为空")),
+    ({**CANTEEN, "title": "长" * 101}, None, ("invalid_request", "标题最多 100 个字")),
+    ({**CANTEEN, "questions": []}, None, ("invalid_request", "问法至少要有 1 个")),
+    ({**CANTEEN, "questions": ["好", " "]}, None, ("empty_message", "问法不能为空")),
+    ({**CANTEEN, "questions": ["好", 3]}, None, ("invalid_request", "问法（第 2 个）应是文字")),
+    ({**CANTEEN, "file": "../etc.yml"}, None, ("invalid_request", "文件的格式不对")),
+    ({**CANTEEN, "version": "v1"}, None, ("invalid_request", "版本的格式不对")),
 ])
-def test_a_bad_new_entry_is_refused_in_chinese_with_its_place_and_nothing_is_saved(server, body, where):
+def test_a_bad_new_entry_is_refused_in_chinese_with_its_place_and_nothing_is_saved(server, body, where, detail):
     client = admin(server)
     path = server.settings.faq_dir / "custom.yml"
     before = path.read_text(encoding="utf-8") if path.exists() else None
@@ -173,6 +184,8 @@ def test_a_bad_new_entry_is_refused_in_chinese_with_its_place_and_nothing_is_sav
     if where:
         assert r.json()["code"] == "faq_invalid" and any(where in p and "data/faq/custom.yml:" in p
                                                          for p in r.json()["problems"]), r.json()
+    if detail:  # the field named in Chinese, never "body.answer"
+        assert (r.json()["code"], r.json()["detail"]) == detail, r.json()
     assert (path.read_text(encoding="utf-8") if path.exists() else None) == before
     assert "scratch_bad" not in {e["id"] for e in client.get("/api/admin/faq").json()["entries"]}
 

@@ -203,7 +203,7 @@ def test_broken_faq_edit_is_refused_with_file_and_line_and_the_old_kb_keeps_serv
     assert r.status_code == 422 and r.json()["code"] == "faq_invalid" and "未保存" in r.json()["detail"]
     problems = r.json()["problems"]
     assert any(p.startswith("data/faq/living.yml:") and "bad_var" in p for p in problems)
-    assert any("is also under 'access_card'" in p for p in problems)  # a question of another entry
+    assert any("也在条目“access_card”下" in p for p in problems)  # a question of another entry
     assert path.read_text(encoding="utf-8") == before
     answer = httpx.post(server.url + "/api/chat", json={"sender_id": "kb-check", "text": "小区能养狗吗"},
                         headers=api).json()

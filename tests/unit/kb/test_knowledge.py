@@ -1,9 +1,11 @@
 """The FAQ knowledge base: the contract, validation with file and line, per-community rendering."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -50,8 +52,8 @@ def test_duplicate_id_is_reported_with_file_and_line(data_copy):
         + "    answer: 答案\n"
     )
     problems = _problems(data_copy, **{"notices.yml": extra})
-    dup = [p for p in problems if "duplicate id 'pets'" in p]
-    assert dup and dup[0].startswith("data/faq/notices.yml:") and "first at data/faq/living.yml:" in dup[0]
+    dup = [p for p in problems if "条目 ID“pets”重复了" in p]
+    assert dup and dup[0].startswith("data/faq/notices.yml:") and "第一次出现在 data/faq/living.yml:" in dup[0]
     line = int(dup[0].split(":")[1])
     assert extra.splitlines()[line - 1].strip() == "- id: pets"
 
@@ -66,16 +68,94 @@ def test_missing_answer_unknown_variable_and_shared_question(data_copy):
         + "    answer: 请致电 {no_such_value}\n"
     )
     problems = _problems(data_copy, **{"zz_test.yml": broken})
-    assert any(p.startswith("data/faq/zz_test.yml:2:") and "missing answer" in p for p in problems), problems
-    assert any("unknown template variable '{no_such_value}'" in p for p in problems), problems
-    assert any(p.startswith("data/faq/zz_test.yml:20:") and "also under 'office_hours'" in p for p in problems), problems
+    assert any(p.startswith("data/faq/zz_test.yml:2:") and "缺少答案" in p for p in problems), problems
+    assert any("{no_such_value} 不是每个小区都有的变量" in p for p in problems), problems
+    assert any(p.startswith("data/faq/zz_test.yml:20:") and "也在条目“office_hours”下" in p for p in problems), problems
 
 
 def test_broken_yaml_reports_the_line(data_copy):
     problems = _problems(data_copy, **{"living.yml": "faq:\n  - id: x\n    questions: [unclosed\n    answer: y\n"})
-    assert any(p.startswith("data/faq/living.yml:") and "invalid YAML" in p for p in problems), problems
+    assert any(p.startswith("data/faq/living.yml:3: YAML 格式错误：方括号列表 [ 没有闭合") and "直到第 4 行" in p
+               for p in problems), problems
     # the file is also missing required ids now, which is reported too
-    assert any("required FAQ id 'garbage_sorting'" in p for p in problems)
+    missing = [p for p in problems if "缺少必需的条目" in p]  # said once, with every id
+    assert len(missing) == 1 and "“garbage_sorting”" in missing[0] and "“pets”" in missing[0], problems
+    assert "可能在上面读不出来的文件里" in missing[0]
+
+
+# Words that may stay in a Chinese problem: the file format's own names (what the admin types in the file) and
+# quoted ids, {variables} and paths (removed before the check).
+FORMAT_WORDS = {"YAML", "UTF", "Tab", "ID", "Rasa",
+                "faq", "id", "title", "questions", "answer", "retired", "true", "false"}
+ENGLISH = re.compile(r"\b(expected|unknown|invalid|missing|duplicate|must|found|while|scanning|parsing|error|"
+                     r"not|but|got|allowed|entry|question|needed|required|empty|mapping|list)\b", re.I)
+
+
+def _words(problem: str) -> str:
+    """A problem without its place, quoted names, {variables} and paths: the words the check wrote."""
+    text = re.sub(r"^[\w/.]+:\d+: ", "", problem)
+    return re.sub(r"“[^”]*”|\{[^}]*\}|data/[\w/.-]+(:\d+)?", " ", text)
+
+
+def _english_left(problem: str) -> List[str]:
+    """The English words of a problem but the file format's own."""
+    return [w for w in re.findall(r"[A-Za-z]{2,}", _words(problem)) if w not in FORMAT_WORDS]
+
+
+BROKEN = {  # file → (text, the line its problem is on, what the problem says)
+    "zz_syntax.yml": ("faq:\n  - id: zz_syntax\n    title: 语法\n    questions: [没有闭合的列表\n    answer: 答\n",
+                      4, "方括号列表 [ 没有闭合"),  # where it was opened (PyYAML stops on line 5)
+    "zz_tab.yml": ("faq:\n\t- id: zz_tab\n", 2, "制表符（Tab）"),
+    "zz_quote.yml": ('faq:\n  - id: zz_quote\n    title: "没有闭合的引号\n', 3, "引号没有闭合"),
+    "zz_colon.yml": ("faq:\n  - id: zz_colon\n    title: 标题: 还有冒号\n", 3, "文字里的“: ”要加引号"),
+    "zz_indent.yml": ("faq:\n  - id: zz_indent\n    title: 缩进\n   answer: 答\n", 4, "缩进不对"),
+    "zz_variable.yml": ("faq:\n  - id: zz_variable\n    title: 变量\n    questions:\n      - 测试变量的问题\n"
+                        "    answer: 请致电 {office_fone}\n", 6, "{office_fone} 不是每个小区都有的变量"),
+    "zz_empty_answer.yml": ('faq:\n  - id: zz_empty_answer\n    title: 空答案\n    questions:\n      - 测试空答案\n'
+                            '    answer: ""\n', 2, "缺少答案"),
+    "zz_shared_question.yml": ("faq:\n  - id: zz_shared\n    title: 重复问法\n    questions:\n      - 物业几点上班\n"
+                               "    answer: 答\n", 5, "也在条目“office_hours”下"),
+    "zz_no_title.yml": ("faq:\n  - id: zz_no_title\n    questions:\n      - 测试没有标题\n    answer: 答\n",
+                        2, "缺少标题"),
+    "zz_duplicate_id.yml": ("faq:\n  - id: pets\n    title: 重复\n    questions:\n      - 测试重复的条目\n"
+                            "    answer: 答\n", 2, "条目 ID“pets”重复了"),
+    "zz_fields.yml": ("faq:\n  - id: Bad-Id\n    title: 字段\n    questions: []\n    answer: 答\n    colour: 红\n",
+                      2, "不认识的字段“colour”"),
+    "zz_top.yml": ("faq: []\nresponses: {}\nextra: 1\n", 3, "不认识顶层的“extra:”"),
+    "zz_blank.yml": ("", 1, "文件是空的"),
+}
+
+
+def test_every_knowledge_base_problem_is_in_chinese_with_its_file_and_line(data_copy):
+    """Broken in many ways at once (YAML syntax, an unknown variable, an empty answer, a question of another entry,
+    no title, a duplicate id…): each problem says where (file:line) and what, in Chinese — no English phrase of the
+    YAML parser or of the checks."""
+    problems = _problems(data_copy, **{name: text for name, (text, _, _) in BROKEN.items()})
+    for name, (_, line, says) in BROKEN.items():
+        assert any(p.startswith(f"data/faq/{name}:{line}: ") and says in p for p in problems), (name, problems)
+    for problem in problems:
+        assert re.match(r"data/(faq|communities\.yml)[\w/.]*:\d+: ", problem), problem
+        assert re.search(r"[\u4e00-\u9fff]", _words(problem)), problem
+        assert not ENGLISH.search(_words(problem)) and _english_left(problem) == [], problem
+
+
+def test_a_file_that_is_not_utf8_and_a_broken_communities_file_are_reported_in_chinese(data_copy, tmp_path):
+    from bot.kb.community import CommunityConfigError, load_communities
+
+    (data_copy / "faq" / "zz_gbk.yml").write_bytes("faq:\n  - id: zz_gbk\n    title: 编码\n".encode("gbk"))
+    problems = _problems(data_copy)
+    assert any(p.startswith("data/faq/zz_gbk.yml:3: ") and "不是 UTF-8 编码" in p for p in problems), problems
+    communities = data_copy / "communities.yml"
+    text = communities.read_text(encoding="utf-8")
+    zone = re.search(r"time_zone: *(\S+)", text)
+    communities.write_text(text.replace(zone.group(0), "time_zone: Mars/Olympus"), encoding="utf-8")
+    with pytest.raises(CommunityConfigError) as info:
+        load_communities(communities)
+    assert "时区“Mars/Olympus”不存在" in info.value.message and info.value.line > 1
+    communities.write_text("communities:\n  - id: a\n    name: [未闭合\n", encoding="utf-8")
+    with pytest.raises(CommunityConfigError) as info:
+        load_communities(communities)
+    assert info.value.message.startswith("YAML 格式错误") and _english_left(info.value.message) == []
 
 
 def test_faq_check_cli_exit_codes(data_copy):
@@ -120,7 +200,7 @@ def _with_pets_answer(data: Path, answer: str) -> str:
 def test_unsafe_answer_templates_are_refused_with_file_and_line(data_copy, field, says):
     text = _with_pets_answer(data_copy, f"养宠物请遵守规定。\n办公时间：{field}\n谢谢配合。\n")
     problems = _problems(data_copy, **{"living.yml": text})
-    ours = [p for p in problems if "'pets'" in p]
+    ours = [p for p in problems if "“pets”" in p]
     assert len(ours) == 1 and says in ours[0] and ours[0].startswith("data/faq/living.yml:"), problems
     line = int(ours[0].split(":")[1])
     if says != "花括号不成对":  # the line of the field itself
@@ -129,7 +209,7 @@ def test_unsafe_answer_templates_are_refused_with_file_and_line(data_copy, field
 
 def test_rendered_answers_are_bounded_for_every_community(data_copy):
     text = _with_pets_answer(data_copy, "设施：" + "{amenities}；" * 40 + "\n")
-    problems = [p for p in _problems(data_copy, **{"living.yml": text}) if "'pets'" in p]
+    problems = [p for p in _problems(data_copy, **{"living.yml": text}) if "“pets”" in p]
     assert len(problems) == 1 and "2000" in problems[0] and "个字" in problems[0], problems
     ok = _with_pets_answer(data_copy, "设施：" + "{amenities}；" * 3 + "花括号请写 {{ 和 }}。\n")
     kb = load_knowledge_base(data_copy / "faq", data_copy / "communities.yml", overrides={"living.yml": ok})
