@@ -16,6 +16,7 @@ from bot.access.csrf import OriginCheck  # noqa: E402
 from bot.access.edge import UPLOAD_OVERHEAD, EdgeChecks  # noqa: E402
 from bot.api import (admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu,
                      notices as notices_api, pages, quick_replies, work_orders)
+from bot.api import voice as voice_api  # noqa: E402
 from bot.api.openapi import text_limits, truthful_openapi  # noqa: E402
 from bot.core.errors import DatabaseUnavailable, PhotoTooLarge, WuyeError, invalid_request  # noqa: E402
 from bot.reporting import metrics
@@ -82,6 +83,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(health.router)
     app.include_router(metrics_api.router)
     app.include_router(exports_api.router)
+    app.include_router(voice_api.router)
 
     app.include_router(notices_api.router)
     # innermost first: the Origin check (CSRF, framing), the edge checks (body size while reading, readable query

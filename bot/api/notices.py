@@ -38,6 +38,8 @@ class NoticeBody(BaseModel):
     text: Optional[StrictStr] = Field(None, max_length=5000, description="what residents read: reason, what to do…")
     starts_at: Optional[StrictStr] = Field(None, max_length=40, description="小区 local time, e.g. 2026-11-27 09:00")
     ends_at: Optional[StrictStr] = Field(None, max_length=40, description="after starts_at")
+    poll_id: Optional[conint(strict=True, ge=0, le=2**31 - 1)] = Field(  # type: ignore[valid-type]
+        None, description="a poll of the 小区 the notice links to (参与投票); 0 removes the link")
 
 
 @router.get("/api/admin/notices", tags=["admin"], summary="Notices: the list (newest first)")

@@ -40,6 +40,7 @@ from bot.routing.router import ConversationState, Route, decide, split_requests
 from bot.storage.db import Database, transient, written
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message
 from bot.turn.context import PHOTO_ONLY, Button, FlowSpec, FlowState, Reply, TurnContext, would_fill
+from bot.voice import polls, suggestions
 
 FLOWS: Dict[str, FlowSpec] = {
     "fee_lookup": fees.FLOW,
@@ -419,6 +420,8 @@ class ConversationEngine:
             handoff_priority=active.priority if active else None,
             waiting_minutes=(ctx.now - waiting_since).total_seconds() / 60 if active and waiting_since else 0.0,
             **incidents.state_fields(ctx),  # live notices and open incidents for water/power/gas/lift messages
+            # rule 10p: looked up only for a message about a vote (a query most turns need not make)
+            polls_open=bool(re.search(router.POLL_WORDS, ctx.text)) and polls.any_to_offer(ctx),
         )
 
     @staticmethod
@@ -499,6 +502,12 @@ class ConversationEngine:
             neighbours.handle(ctx, route.reasons)
         elif action == "rate":
             ratings.rate_in_chat(ctx, route.target)
+        elif action == "suggestion":  # recorded with its number (bot/voice/suggestions.py), acknowledged
+            suggestions.acknowledge(ctx)
+        elif action == "poll":  # an open poll offered with its option buttons (bot/voice/polls.py)
+            polls.offer(ctx, route.target)
+        elif action == "vote":
+            polls.vote(ctx, route.target)
         elif action == "notice":  # a live notice answers instead of the generic FAQ (bot/outages/notices.py)
             notices.answer(ctx, route.target, incidents.scope(ctx)[0])
         elif action == "join_incident":  # a later report of the same outage: linked, told, not queued

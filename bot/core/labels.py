@@ -25,6 +25,7 @@ INTENT_LABELS: Dict[str, str] = {
     "parking": "停车服务", "complaint": "投诉", "emergency": "紧急情况", "human_agent": "要求转人工",
     "greet": "问候", "goodbye": "告别", "thanks": "感谢", "affirm": "肯定", "deny": "否定",
     "out_of_scope": "超出服务范围", "callback": "登记回电", "uncovered": "知识库未覆盖",
+    "suggestion": "建议",
 }
 ENTITY_LABELS: Dict[str, str] = {"room": "房号", "plate": "车牌", "phone": "电话", "work_order": "工单号",
                                  "amount": "金额", "time": "时间"}
@@ -38,6 +39,7 @@ ACTION_LABELS: Dict[str, str] = {
     "clarify": "请业主说明", "smalltalk": "寒暄", "out_of_scope": "超出服务范围", "flow": "办理中",
     "neighbour": "邻里纠纷", "raise_priority": "提高优先级", "still_queued": "仍在排队",
     "detail": "回答追问的细节", "uncovered": "知识库未覆盖的问题",
+    "suggestion": "记录建议", "poll": "提供投票", "vote": "投票",
 }
 # exact reasons (after the score in parentheses is dropped)
 EXACT_REASONS: Dict[str, str] = {
@@ -68,6 +70,7 @@ EXACT_REASONS: Dict[str, str] = {
     "an agent owns the conversation": "人工客服处理中",
     "rating": "满意度评价",
     "rating (button)": "满意度评价",
+    "asked about a poll": "询问投票", "poll (button)": "查看投票", "vote": "投票", "vote (button)": "投票",
     **{intent: label for intent, label in INTENT_LABELS.items()},
 }
 # "prefix: value" reasons: the label, then the value as written (Chinese text, a room, a number)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.errors import NotFound, WuyeError, check_text
 from bot.core.localtime import DEFAULT_TIME_ZONE, iso, to_local, to_utc
-from bot.storage.models import Community, Household, Notice, NoticeRevision, Staff
+from bot.storage.models import Community, Household, Notice, NoticeRevision, Poll, Staff
 from bot.turn.context import Button
 
 KINDS: Dict[str, str] = {"water": "停水", "power": "停电", "gas": "停气", "elevator": "电梯停用", "activity": "活动",
@@ -67,6 +67,10 @@ class EmptyNoticeText(NoticeInvalid):
 
 class NoticeTextTooLong(NoticeInvalid):
     code, message = "notice_text_too_long", "通知内容太长了，请控制在 {max_chars} 个字以内"
+
+
+class NoticePollInvalid(NoticeInvalid):
+    code, message = "notice_poll_invalid", "关联的投票不存在，或不是这个小区的投票"
 
 
 class NoticeWithdrawn(WuyeError):
@@ -123,8 +127,14 @@ def clean(session: Session, kb: Any, data: Dict[str, Any]) -> Dict[str, Any]:
     title = data.get("title") if isinstance(data.get("title"), str) else ""
     title = check_text(title.strip(), 64, allow_empty=True) if title.strip() else \
         f"{scope_label(buildings)}{KINDS[kind]}{'' if kind in ('activity', 'other') else '通知'}"
+    # a poll the notice invites residents to (its 参与投票 button: bot/voice/polls.py); 0 unlinks it on an edit
+    poll_id = data.get("poll_id") or None
+    if poll_id is not None:
+        poll = session.get(Poll, poll_id) if isinstance(poll_id, int) and 0 < poll_id < 2**31 else None
+        if poll is None or poll.community_id != community_id:
+            raise NoticePollInvalid()
     return {"community_id": community_id, "kind": kind, "buildings": buildings, "title": title[:64], "text": text,
-            "starts_at": starts_at, "ends_at": ends_at}
+            "starts_at": starts_at, "ends_at": ends_at, "poll_id": poll_id}
 
 
 # --- changes, each with its revision ----------------------------------------------------------------------------------
@@ -182,7 +192,7 @@ def snapshot_input(notice: Notice) -> Dict[str, Any]:
     """The stored notice as an input (UTC times with their offset), so an edit may give only what changes."""
     return {"community_id": notice.community_id, "kind": notice.kind, "buildings": list(notice.buildings or []),
             "title": notice.title, "text": notice.text, "starts_at": iso(notice.starts_at),
-            "ends_at": iso(notice.ends_at)}
+            "ends_at": iso(notice.ends_at), "poll_id": notice.poll_id}
 
 
 # --- reading -----------------------------------------------------------------------------------------------------
@@ -268,7 +278,8 @@ def notice_json(notice: Notice, kb: Any, now: dt.datetime, history: bool = False
             "scope_label": scope_label(notice.buildings), "title": notice.title, "text": notice.text,
             "starts_at": iso(notice.starts_at, time_zone), "ends_at": iso(notice.ends_at, time_zone),
             "when": when_text(notice, time_zone, now), "state": state, "state_label": STATE_LABELS[state],
-            "withdrawn_at": iso(notice.withdrawn_at, time_zone), "updated_at": iso(notice.updated_at, time_zone)}
+            "withdrawn_at": iso(notice.withdrawn_at, time_zone), "updated_at": iso(notice.updated_at, time_zone),
+            "poll_id": notice.poll_id}
     if history and session is not None:
         names = {s.id: s.display_name for s in session.scalars(select(Staff))}
         data["history"] = [{"action": r.action, "action_label": REVISION_LABELS.get(r.action, r.action),
@@ -299,7 +310,8 @@ def answer(ctx: Any, kind: str, building: Optional[int]) -> None:
     elif building is not None:
         text = "您好，" + text
     faq = "elevator_maintenance" if kind == "elevator" else "outage_notice"
-    ctx.say(text, [Button("没有解决我的问题", f"/not_helpful {faq}")])
+    polls = [Button("参与投票", f"/poll {n.poll_id}") for n in found if n.poll_id][:1]  # router rule 0: /poll
+    ctx.say(text, polls + [Button("没有解决我的问题", f"/not_helpful {faq}")])
 
 
 def building_in(text_entities: Iterable[Dict[str, Any]]) -> Optional[int]:

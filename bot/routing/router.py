@@ -6,7 +6,7 @@ decides. "Failed" marks a failed understanding.
 
 | #  | condition                                                                  | decision / action               | priority | failed |
 |----|----------------------------------------------------------------------------|---------------------------------|----------|--------|
-| 0  | a button's payload: /faq, /handoff and /rate always count, /cancel in a flow; /slot and /not_helpful only if offered with the current question; a digit typed after the rating offer is its /rate button | answer, handoff (as 7), smalltalk / rate, flow / slot, clarify / not_helpful; else clarify / stale_button | – | not_helpful |
+| 0  | a button's payload: /faq, /handoff, /rate, /poll and /vote always count, /cancel in a flow; /slot and /not_helpful only if offered with the current question; a digit typed after the rating offer or a poll's offer is that /rate or /vote button | answer, handoff (as 7), smalltalk / rate, poll, vote, flow / slot, clarify / not_helpful; else clarify / stale_button | – | not_helpful |
 | 1  | emergency rule on the text (before any confidence gating; not a danger told as past and resolved before a question: ``told_as_past``) | handoff / emergency | urgent | |
 | 2  | emergency probability ≥ EMERGENCY_INTENT_THRESHOLD (not when it fills a slot; not ``told_as_past``) | handoff / emergency | urgent | |
 | 3  | a flow asks, and the message is a cancel word                              | flow / cancel_flow              | –        |        |
@@ -17,6 +17,7 @@ decides. "Failed" marks a failed understanding.
 | 8  | a flow asks and the message is not another request (a handoff that would not raise a waiting one's priority, an answer below SWITCH_*_CONFIDENCE, the same flow): a free-text slot takes it, a strict slot is asked again | flow / continue_flow, reask | – | |
 | 9  | nonsense (one character repeated, keyboard mash, only symbols); vague (这个怎么搞) | clarify / nonsense, clarify | – | yes |
 | 10 | the resident rejects the last answer (没有解决, 不对, a short deny)          | clarify / not_helpful           | –        | yes    |
+| 10p| poll words (投票, 表决, 问卷…) and an open poll covers the resident (``polls_open``) | smalltalk / poll (the poll offered with its buttons) | – | |
 | 10a| water/power/gas/lift words (problem_kind: keywords and a reading of the outage/lift FAQ, a repair, a complaint or unsure) and a live notice of that kind covers the resident's building (or, building unknown, the 小区) | answer / notice | – | |
 | 10b| an outage report (problem_kind and is_outage_report) and an open incident of that kind in the resident's scope | answer / join_incident (linked, told, no queue item) | – | |
 | 10c| an outage report and the scope known (building from binding or the message, or 全小区), no open incident | handoff / incident (opens it) | normal | |
@@ -24,6 +25,7 @@ decides. "Failed" marks a failed understanding.
 | 10e| intent uncovered (a topic no entry answers) ≥ UNCOVERED_MIN, not a neighbour dispute | reject / uncovered (the honest reply, a person offered; listed for admins) | – | yes |
 | 11 | confidence < CLARIFY_THRESHOLD or FAQ < FAQ_THRESHOLD; out_of_scope ≥ OUT_OF_SCOPE_SHARE then | clarify / clarify; reject / out_of_scope | – | clarify |
 | 12 | neighbour dispute (noise, smells, water from above, shared walls)          | handoff / neighbour             | normal   |        |
+| 12a| intent suggestion (≥ CLARIFY_THRESHOLD: rule 11 clarifies below it); anger went to a person at 5 | smalltalk / suggestion (recorded with its number, acknowledged; not a handoff) | – | |
 | 13 | intent complaint (calm)                                                    | handoff / handoff               | normal   |        |
 | 14 | intent faq; the same FAQ as the last answer                                | answer / answer; answer / repeat | –       | repeat |
 | 15 | fee_lookup / repair_request / repair_status / parking                      | flow / start_flow               | –        |        |
@@ -64,7 +66,7 @@ EMERGENCY_INTENT_THRESHOLD = 0.28
 # keywords and the intent cannot tell apart), and P(urgent) ≥ URGENT_ALONE pages without either. Chosen by scripts/urgency_cv.py, each author of near-misses held out in turn
 # (docs/figures/2026-12-06-urgency.md).
 KEYWORD_FLOOR = 0.1
-URGENT_ALONE = 0.9
+URGENT_ALONE = 0.7
 FLOW_INTENTS = ("fee_lookup", "repair_request", "repair_status", "parking")
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny")
 
@@ -218,6 +220,7 @@ NONSENSE_REPEAT = re.compile(r"^(.)\1{2,}$")
 NONSENSE_SYMBOLS = re.compile(r"^[\W\d_]+$")
 NONSENSE_LATIN = re.compile(r"^[a-zA-Z]{3,}$")
 REJECTION = r"没有?用|没有?帮助|不是这个|不是我要|答非所问|没有?解决|看不懂|不对|不是我问的"
+POLL_WORDS = r"投票|表决|问卷|征求意见|民意调查|意见征集"  # rule 10p, only while a poll covers the resident
 CANCEL_WORDS = ("算了", "不用了", "取消", "不要了", "不办了", "不查了", "不修了", "先不", "退出")
 # An unsure reading that gives out_of_scope at least this much is refused with the topic menu, not clarified.
 OUT_OF_SCOPE_SHARE = 0.35
@@ -306,6 +309,7 @@ class ConversationState:
     notice_kinds: Tuple[str, ...] = ()  # kinds of the live notices covering the resident (bot/outages/notices.py)
     incident_kinds: Tuple[str, ...] = ()  # kinds of the open incidents in the resident's scope (bot/outages/incidents.py)
     scope_known: bool = False  # this message's building (binding or a room entity) or 全小区 is known
+    polls_open: bool = False  # an open poll covers the resident (bot/voice/polls.py; rule 10p)
 
 
 def is_cancel(text: str) -> bool:
@@ -354,6 +358,12 @@ def _payload(text: str, state: ConversationState) -> Route:
         return _human_agent(state, "resident asked for a person (button)")
     if command == "cancel" and state.flow:  # 取消, offered with a question asked again (it always counts in a flow)
         return Route("flow", None, [f"cancel {state.flow} (button)"], action="cancel_flow", target=state.flow)
+    # a poll offered, or linked from a notice: bot/voice/polls.py checks it (open, the resident's 小区 and building,
+    # one vote), so an old button is answered there, not as a stale one
+    if command == "poll":
+        return Route("smalltalk", None, ["poll (button)"], action="poll", target=arg)
+    if command == "vote":
+        return Route("smalltalk", None, ["vote (button)"], action="vote", target=arg)
     if command == "rate":  # 满意度评价 (bot/handoffs/ratings.py checks the handoff: this resident's, resolved, not rated)
         return Route("smalltalk", None, ["rating (button)"], action="rate", target=arg)
     if text not in state.offered:
@@ -397,6 +407,8 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
     if state.last_answer and (re.search(REJECTION, text) or (reading.intent == "deny" and len(text) <= 6)):
         return Route("clarify", None, ["resident rejected the answer"], action="not_helpful", failed=True,
                      target=state.last_answer)
+    if state.polls_open and re.search(POLL_WORDS, text):
+        return Route("smalltalk", None, ["asked about a poll"], action="poll")
     kind = problem_kind(reading)
     if kind and kind in state.notice_kinds:
         return Route("answer", None, [f"notice: {PROBLEM_LABELS[kind]}"], action="notice", target=kind)
@@ -418,6 +430,8 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
                      failed=True)
     if is_neighbour_dispute(text):
         return Route("handoff", "normal", ["neighbour dispute"], action="neighbour")
+    if reading.intent == "suggestion":  # recorded and numbered, not queued for a person (an angry one was, at 5)
+        return Route("smalltalk", None, [f"suggestion ({reading.confidence:.2f})"], action="suggestion")
     if reading.intent == "complaint":
         return Route("handoff", "normal", ["complaint"])
     if reading.intent == "faq":
@@ -552,6 +566,9 @@ def decide(reading: Any, state: Optional[ConversationState] = None,
     rating = next((p for p in state.offered if p.startswith("/rate ") and p.split(" ")[-1] == typed), None)
     if rating:  # a digit 1–5 typed right after the rating offer (WeChat has no buttons) is that button
         return Route("smalltalk", None, ["rating"], action="rate", target=rating.split(" ", 1)[1])
+    vote = next((p for p in state.offered if p.startswith("/vote ") and p.split(" ")[-1] == typed), None)
+    if vote:  # likewise a digit typed right after a poll was offered: that option's /vote button
+        return Route("smalltalk", None, ["vote"], action="vote", target=vote.split(" ", 1)[1])
     emergencies = rule_emergencies(reading)
     if emergencies:
         return Route("handoff", "urgent", [f"emergency keyword: {e}" for e in emergencies], action="emergency")

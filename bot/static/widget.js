@@ -374,6 +374,10 @@ import { $, el } from "/static/dom.js";
         item.appendChild(el("div", "notice-title", "📢 " + n.title));
         item.appendChild(el("div", "notice-when", n.scope_label + " " + n.when + (n.state === "active" ? "（进行中）" : "")));
         item.appendChild(el("div", "notice-text", n.text));
+        if (n.poll_id) {  // a notice inviting a vote: the bot offers the poll (router rule 0, /poll)
+          const vote = el("button", "notice-poll", "参与投票"); vote.type = "button";
+          vote.addEventListener("click", () => send("/poll " + n.poll_id, "参与投票")); item.appendChild(vote);
+        }
         box.appendChild(item);
       });
       if (!(data.notices || []).length) { box.classList.add("hidden"); return; }
@@ -385,6 +389,9 @@ import { $, el } from "/static/dom.js";
   }
   tokenFromParent().then(ensureSession).catch(() => { sessionOk = false; }).then(() => {
     loadNotices();
+    // a link to a poll (…/widget?poll=12, in a notice or a message): the bot offers it on open
+    const poll = new URLSearchParams(location.search).get("poll");
+    if (/^\d{1,9}$/.test(poll || "")) send("/poll " + poll, "参与投票");
     if (new URLSearchParams(location.search).get("transport") === "rest" || !("WebSocket" in window)) { forcedRest = true; startRest(); }
     else connect();
   });

@@ -341,6 +341,7 @@ class Notice(Base):
     created_at = Column(DateTime, default=utcnow, nullable=False)
     updated_at = Column(DateTime, default=utcnow, nullable=False)
     withdrawn_at = Column(DateTime, nullable=True)
+    poll_id = Column(Integer, ForeignKey("polls.id"), nullable=True)  # a poll the notice links to (its 参与投票 button)
 
 
 class NoticeRevision(Base):
@@ -381,3 +382,54 @@ class IncidentReport(Base):
     message_id = Column(Integer, ForeignKey("messages.id"), nullable=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)
     told_resolved_at = Column(DateTime, nullable=True)
+
+class Suggestion(Base):
+    """A resident's suggestion (建议, bot/voice/suggestions.py): numbered JY + local date + sequence, answered by an
+    admin in the resident's own conversation."""
+
+    __tablename__ = "suggestions"
+    id = Column(Integer, primary_key=True)
+    number = Column(String(24), unique=True, nullable=False)  # JY20261206001
+    text = Column(Text, nullable=False)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    identity_id = Column(Integer, ForeignKey("chat_identities.id"), nullable=False)
+    household_id = Column(Integer, ForeignKey("households.id"), nullable=True)
+    community_id = Column(String(32), nullable=True, index=True)
+    building = Column(Integer, nullable=True)
+    status = Column(String(16), nullable=False, default="pending")  # pending | adopted | declined | replied
+    reply = Column(Text, nullable=True)
+    replied_by = Column(Integer, ForeignKey("staff.id"), nullable=True)
+    replied_at = Column(DateTime, nullable=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+class Poll(Base):
+    """A poll (投票) for a 小区 or some of its buildings, open in a time window (bot/voice/polls.py)."""
+
+    __tablename__ = "polls"
+    id = Column(Integer, primary_key=True)
+    community_id = Column(String(32), ForeignKey("communities.id"), nullable=False, index=True)
+    buildings = Column(JSON, nullable=False, default=list)  # [] = the whole 小区
+    question = Column(String(200), nullable=False)
+    options = Column(JSON, nullable=False)  # 2–6 option texts, voted by their number 1…n
+    per = Column(String(16), nullable=False, default="household")  # household | resident: who has one vote
+    opens_at = Column(DateTime, nullable=False)
+    closes_at = Column(DateTime, nullable=False)
+    show_results = Column(Boolean, nullable=False, default=False)  # residents see the counts once closed
+    created_by = Column(Integer, ForeignKey("staff.id"), nullable=True)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+class PollVote(Base):
+    """One vote; ``voter`` is "h<household id>" or "i<identity id>" (the poll's ``per``): the unique constraint is
+    the one vote, whichever process takes it."""
+
+    __tablename__ = "poll_votes"
+    __table_args__ = (UniqueConstraint("poll_id", "voter", name="uq_poll_vote_voter"),)
+    id = Column(Integer, primary_key=True)
+    poll_id = Column(Integer, ForeignKey("polls.id"), nullable=False, index=True)
+    voter = Column(String(24), nullable=False)
+    option = Column(Integer, nullable=False)  # 1…len(options)
+    identity_id = Column(Integer, ForeignKey("chat_identities.id"), nullable=False)
+    channel = Column(String(16), nullable=False)
+    created_at = Column(DateTime, default=utcnow, nullable=False)

@@ -63,6 +63,10 @@ MATRIX = {
     "GET /api/admin/export/{kind}.csv": ADMINS, "GET /api/admin/notices": ADMINS,
     "GET /api/admin/notices/{notice_id}": ADMINS, "POST /api/admin/notices": ADMINS,
     "PUT /api/admin/notices/{notice_id}": ADMINS, "POST /api/admin/notices/{notice_id}/withdraw": ADMINS,
+    # residents' voice (bot/api/voice.py)
+    "GET /api/admin/suggestions": ADMINS, "POST /api/admin/suggestions/{suggestion_id}": ADMINS,
+    "GET /api/admin/polls": ADMINS, "POST /api/admin/polls": ADMINS, "GET /api/admin/polls/{poll_id}": ADMINS,
+    "POST /api/admin/polls/{poll_id}/close": ADMINS, "GET /api/admin/polls/{poll_id}/results.csv": ADMINS,
 }
 REFUSAL_CODES = {"not_signed_in", "not_allowed", "console_only", "admins_only", "dispatchers_only"}
 LOGINS = {TECH: ("tech1", "tech123"), AGENT: ("agent", "agent123"), ADMIN: ("admin", "admin123")}
@@ -119,7 +123,7 @@ def test_the_route_by_role_matrix_holds(server):
                 ok = response.status_code == 403 and code in REFUSAL_CODES
             if not ok:
                 failures.append(f"{key} as {role}: {response.status_code} {code}")
-    assert walked == 4 * 46  # every staff HTTP route, as nobody and as each of the three roles
+    assert walked == 4 * 53  # every staff HTTP route, as nobody and as each of the three roles
     assert failures == []
 
 

@@ -111,7 +111,7 @@ def _circles(graph: Dict[str, Set[str]]) -> List[Set[str]]:
 # Each package's floor (docs/architecture.md): a package imports only packages on lower floors.
 FLOORS = {"bot.core": 1, "bot.storage": 2, "bot.access": 3, "bot.kb": 3, "bot.households": 3, "bot.nlu": 4,
           "bot.routing": 5, "bot.turn": 5, "bot.handoffs": 6, "bot.outages": 7, "bot.realtime": 7, "bot.reporting": 7,
-          "bot.work_orders": 8, "bot.trainer": 8, "actions": 9, "bot.timers": 9, "bot.conversation": 10,
+          "bot.work_orders": 8, "bot.trainer": 8, "bot.voice": 8, "actions": 9, "bot.timers": 9, "bot.conversation": 10,
           "bot.services": 11, "bot.api": 12, "connectors": 13, "bot.main": 14, "bot.tools": 15}
 
 

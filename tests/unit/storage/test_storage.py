@@ -21,8 +21,9 @@ def db(database_url):
     with database.session() as s:  # PostgreSQL database is shared by the session: start clean
         # children before parents: other tests (tests/test_faults.py) leave work orders in this shared database
         for table in ("incident_reports", "work_order_events", "work_orders", "incidents", "notice_revisions", "notices",
+                      "poll_votes", "polls", "suggestions",
                       "ratings", "quick_replies", "rate_events", "seen_messages", "staff_sessions", "api_keys", "timers",
-                      "messages", "handoffs", "conversations", "verification_codes", "chat_identities",
+                      "messages", "handoffs", "team_members", "teams", "conversations", "verification_codes", "chat_identities",
                       "visitor_passes", "parking_cards", "parking_spaces", "bills", "households", "staff",
                       "communities"):
             s.execute(sa.text(f"DELETE FROM {table}"))

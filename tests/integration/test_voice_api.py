@@ -1,0 +1,130 @@
+"""Residents' voice over real HTTP (bot/api/voice.py): admins only; bad input is a Chinese 422 with an English code
+and stores nothing; a suggestion typed in the widget gets a number, is listed for the admin, and the admin's reply
+reaches the resident's conversation; a poll created by the admin is voted on in the widget once, and its counts
+and CSV follow."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import httpx
+import pytest
+
+from bot.core.localtime import to_local
+from bot.tools.devserver import LiveServer
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, settings, parser):
+    with LiveServer(tmp_path_factory.mktemp("voice"), settings, parser) as live:
+        CLOCK[:] = [live.app.state.services.clock]
+        yield live
+
+
+def signed_in(server, user="admin", password="admin123") -> httpx.Client:
+    client = httpx.Client(base_url=server.url, timeout=30)
+    client.post("/api/auth/login", json={"username": user, "password": password}).raise_for_status()
+    return client
+
+
+def resident(server) -> httpx.Client:
+    client = httpx.Client(base_url=server.url, timeout=60)
+    client.post("/api/widget/session").raise_for_status()
+    return client
+
+
+def bot_texts(client) -> list:
+    return [m["text"] for m in client.get("/api/widget/history").json()["messages"] if m["sender"] == "bot"]
+
+
+CLOCK = []  # the server's clock (office hours, bot/tools/devserver.py office_clock), set by the fixture
+
+
+def local(hours: float) -> str:
+    """The 小区's local time ``hours`` from the server's now."""
+    return f"{to_local(CLOCK[0]() + dt.timedelta(hours=hours)):%Y-%m-%d %H:%M}"
+
+
+def poll_body(**changes):
+    return {"community_id": "jinxiu", "question": "周末是否增开一趟班车？", "options": ["同意", "不同意"],
+            "opens_at": local(-1), "closes_at": local(48), "per": "resident", **changes}
+
+
+def test_only_admins_reach_the_voice_routes(server):
+    agent = signed_in(server, "agent", "agent123")
+    for method, path in (("GET", "/api/admin/suggestions"), ("GET", "/api/admin/polls"), ("POST", "/api/admin/polls")):
+        r = agent.request(method, path, **({"json": poll_body()} if method == "POST" else {}))
+        assert r.status_code == 403 and r.json()["code"] == "admins_only"
+    assert httpx.get(server.url + "/api/admin/polls").status_code == 401
+    assert signed_in(server).get("/api/admin/polls").status_code == 200
+
+
+@pytest.mark.parametrize("changes, code, words", [
+    ({"options": ["同意"]}, "poll_options_invalid", "选项需要 2–6 个"),
+    ({"options": ["同意", "同意"]}, "poll_options_invalid", "不能重复"),
+    ({"options": ["a", "b", "c", "d", "e", "f", "g"]}, "poll_options_invalid", "选项需要 2–6 个"),
+    ({"question": "  "}, "poll_question_empty", "投票问题不能为空"),
+    ({"community_id": "nowhere"}, "unknown_community", "没有这个小区"),
+    ({"buildings": [998]}, "unknown_buildings", "998栋"),
+    ({"closes_at": "2000-01-01 00:00"}, "poll_window_invalid", "截止时间必须晚于开始时间"),
+    ({"opens_at": "明天早上"}, "poll_time_invalid", "开始时间格式不正确"),
+    ({"per": "family"}, "poll_per_invalid", "每户一票"),
+    ({"options": "同意,不同意"}, "invalid_request", ""),
+])
+def test_a_bad_poll_is_a_chinese_422_and_nothing_is_stored(server, changes, code, words):
+    admin = signed_in(server)
+    before = len(admin.get("/api/admin/polls").json()["polls"])
+    r = admin.post("/api/admin/polls", json=poll_body(**changes))
+    assert r.status_code == 422 and r.json()["code"] == code, r.json()
+    assert words in r.json()["detail"] and re.search(r"[\u4e00-\u9fff]", r.json()["detail"])
+    assert len(admin.get("/api/admin/polls").json()["polls"]) == before
+
+
+def test_a_suggestion_gets_a_number_is_listed_and_the_admins_reply_reaches_the_resident(server):
+    admin = signed_in(server)
+    me = resident(server)
+    me.post("/api/widget/messages", json={"text": "建议物业在小区东门装一个智能快递柜，取件方便很多"}).raise_for_status()
+    number = re.search(r"感谢您的建议！编号 (JY\d{11})", bot_texts(me)[-1]).group(1)
+    listed = admin.get("/api/admin/suggestions").json()
+    item = next(s for s in listed["suggestions"] if s["number"] == number)
+    assert item["status_label"] == "待处理" and item["channel"] == "web" and item["community"]
+    assert any(number in [e["number"] for e in g["examples"]] for g in listed["groups"])
+    bad = admin.post(f"/api/admin/suggestions/{item['id']}", json={"status": "maybe", "reply": "好"})
+    assert bad.status_code == 422 and bad.json()["code"] == "suggestion_status_invalid" and "已采纳" in bad.json()["detail"]
+    empty = admin.post(f"/api/admin/suggestions/{item['id']}", json={"status": "replied", "reply": "  "})
+    assert empty.status_code == 422 and empty.json()["code"] == "suggestion_reply_empty"
+    assert admin.post("/api/admin/suggestions/999999", json={"reply": "好"}).json()["code"] == "suggestion_not_found"
+    assert bot_texts(me)[-1].startswith("感谢您的建议")  # nothing sent by the refused calls
+    r = admin.post(f"/api/admin/suggestions/{item['id']}", json={"status": "adopted", "reply": "快递柜下个月安装。"})
+    assert r.status_code == 200 and r.json()["status_label"] == "已采纳"
+    assert bot_texts(me)[-1] == f"关于您的建议（编号 {number}，已采纳），物业回复：快递柜下个月安装。"
+    assert admin.get("/api/admin/suggestions?status=adopted").json()["suggestions"][0]["number"] == number
+    assert admin.get("/api/admin/suggestions?status=nope").json()["code"] == "suggestion_status_invalid"
+
+
+def test_a_poll_is_voted_on_in_the_widget_once_and_counted(server):
+    admin = signed_in(server)
+    created = admin.post("/api/admin/polls", json=poll_body(question="小区东门是否24小时开放？"))
+    assert created.status_code == 200, created.json()
+    poll = created.json()
+    assert (poll["state_label"], poll["per_label"], poll["total"]) == ("进行中", "每人一票", 0)
+    me = resident(server)
+    me.post("/api/widget/messages", json={"text": "我想参加投票"}).raise_for_status()
+    history = me.get("/api/widget/history").json()["messages"]
+    offer = next(m for m in reversed(history) if m["sender"] == "bot" and "小区东门是否24小时开放？" in m["text"])
+    assert [b["payload"] for b in offer["buttons"]] == [f"/vote {poll['id']} 1", f"/vote {poll['id']} 2"]
+    me.post("/api/widget/messages", json={"text": f"/vote {poll['id']} 1"}).raise_for_status()
+    assert bot_texts(me)[-1] == "投票成功！您选择了“同意”，感谢参与。"
+    me.post("/api/widget/messages", json={"text": f"/vote {poll['id']} 2"}).raise_for_status()
+    assert "您已经投过票了（选择：同意）" in bot_texts(me)[-1]
+    counted = admin.get(f"/api/admin/polls/{poll['id']}").json()
+    assert [o["votes"] for o in counted["options"]] == [1, 0] and counted["total"] == 1
+    csv = admin.get(f"/api/admin/polls/{poll['id']}/results.csv")
+    assert csv.headers["content-type"].startswith("text/csv") and "同意,1,100.0%" in csv.text
+    closed = admin.post(f"/api/admin/polls/{poll['id']}/close").json()
+    assert closed["state_label"] == "已结束"
+    assert admin.post(f"/api/admin/polls/{poll['id']}/close").json()["code"] == "poll_closed"
+    other = resident(server)
+    other.post("/api/widget/messages", json={"text": f"/vote {poll['id']} 2"}).raise_for_status()
+    assert "已经结束" in bot_texts(other)[-1]
+    assert [o["votes"] for o in admin.get(f"/api/admin/polls/{poll['id']}").json()["options"]] == [1, 0]
