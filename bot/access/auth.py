@@ -52,21 +52,26 @@ def read_staff_cookie(secret: str, value: Optional[str]) -> Optional[str]:
     return sid if isinstance(sid, str) and sid else None
 
 
-def open_staff_session(session, staff_id: int, now: dt.datetime) -> StaffSession:
+def open_staff_session(session, staff_id: int, now: dt.datetime, ip: Optional[str] = None,
+                       user_agent: Optional[str] = None) -> StaffSession:
+    # ip and browser: so that the member (and an admin) can tell their sessions apart in the session list
     row = StaffSession(id=secrets.token_urlsafe(32), staff_id=staff_id, created_at=now,
-                       expires_at=now + dt.timedelta(seconds=STAFF_MAX_AGE))
+                       expires_at=now + dt.timedelta(seconds=STAFF_MAX_AGE), ip=(ip or None) and ip[:64],
+                       user_agent=(user_agent or None) and user_agent[:200])
     session.add(row)
     return row
 
 
 def staff_of_session(session, session_id: Optional[str], now: dt.datetime) -> Optional[Staff]:
-    """The staff member of a live session: the row exists, is not revoked and has not expired."""
+    """The staff member of a live session: the row exists, is not revoked and has not expired, and the account is
+    not disabled (disabling revokes its sessions too; this also holds for a row written by hand)."""
     if not session_id:
         return None
     row = session.get(StaffSession, session_id)
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
-    return session.get(Staff, row.staff_id)
+    staff = session.get(Staff, row.staff_id)
+    return staff if staff is not None and staff.disabled_at is None else None
 
 
 def revoke_staff_session(session, session_id: Optional[str], now: dt.datetime) -> bool:

@@ -65,6 +65,9 @@ class Limits:
     # window frees), an address after 20 (guessing many usernames)
     login_failures_per_user: Limit = field(default_factory=lambda: _env_limit("login_failures_per_user", 5, 900))
     login_failures_per_ip: Limit = field(default_factory=lambda: _env_limit("login_failures_per_ip", 20, 900))
+    # … and stays locked this long after the failure that filled the window (not merely until the window frees:
+    # a guesser spacing out tries would otherwise get a fresh attempt every 3 minutes)
+    login_lockout: Limit = field(default_factory=lambda: _env_limit("login_lockout", 1, 900))
     # new widget identities (each one is a fresh sender for every per-sender limit) from one address
     identities_per_ip: Limit = field(default_factory=lambda: _env_limit("identities_per_ip", 60, 3600))
 

@@ -139,7 +139,8 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
     if staff is None:
         await websocket.close(code=4401)
         return
-    if not can(staff, Capability.CONSOLE):  # a technician's sign-in opens the desk, not the live queue
+    # a technician's sign-in opens the desk, not the live queue; a temporary password opens nothing
+    if not can(staff, Capability.CONSOLE) or staff.must_change_password:
         await websocket.close(code=4403)
         return
     await websocket.accept()

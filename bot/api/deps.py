@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
+from bot.access.accounts import PasswordChangeRequired
 from bot.access.auth import (RESIDENT_COOKIE, RESIDENT_HEADER, RESIDENT_SUBPROTOCOL_PREFIX, STAFF_COOKIE, api_key_of,
                              cached_api_key, read_resident, read_staff_cookie, remember_api_key, staff_of_session)
 from bot.access.permissions import Capability, require
@@ -115,13 +116,34 @@ def optional_staff(connection: HTTPConnection, services: ServicesDep) -> Optiona
 OptionalStaff = Annotated[Optional[Staff], Depends(optional_staff)]
 
 
-async def current_staff(staff: OptionalStaff) -> Staff:
+async def signed_in_staff(staff: OptionalStaff) -> Staff:
+    """The signed-in member, even one who must still change the password an admin set (``/api/auth/me``,
+    the password change itself, logout and the member's own sessions ask for this)."""
     if staff is None:
         raise NotSignedIn()
     return staff
 
 
+SignedInStaff = Annotated[Staff, Depends(signed_in_staff)]
+
+
+async def current_staff(staff: SignedInStaff) -> Staff:
+    """The signed-in member; 403 password_change_required while the password an admin set is not changed, so a
+    temporary password opens nothing but the change itself."""
+    if staff.must_change_password:
+        raise PasswordChangeRequired()
+    return staff
+
+
 CurrentStaff = Annotated[Staff, Depends(current_staff)]
+
+
+async def current_session_id(connection: HTTPConnection, settings: SettingsDep) -> Optional[str]:
+    """The id of the caller's own staff session (the session list marks it; a password change keeps it)."""
+    return read_staff_cookie(settings.secret_key, connection.cookies.get(STAFF_COOKIE))
+
+
+CurrentSessionId = Annotated[Optional[str], Depends(current_session_id)]
 
 
 def _with(capability: Capability) -> Callable[[Staff], Any]:

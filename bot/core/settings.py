@@ -83,6 +83,8 @@ class Settings:
     wechat_app_secret: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_APP_SECRET", ""))
     wechat_aes_key: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_AES_KEY", ""))
     wechat_api_base: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_API_BASE", "https://api.weixin.qq.com"))
+    # "production": `wuye serve` refuses demo passwords, the development secret and plain-HTTP cookies (bot/tools/cli.py)
+    env: str = field(default_factory=lambda: os.environ.get("WUYE_ENV", "development").strip().lower())
     host: str = field(default_factory=lambda: os.environ.get("WUYE_HOST", "127.0.0.1"))  # `wuye serve`
     port: int = field(default_factory=lambda: int(os.environ.get("WUYE_PORT", "8000")))
 

@@ -1,4 +1,4 @@
-"""The `wuye` command: train, parse, faq check/export, eval, bench, apikey, serve.
+"""The `wuye` command: init, staff, train, parse, faq check/export, eval, bench, apikey, serve.
 
 Heavy imports (Rasa, TensorFlow) happen inside the commands, so `wuye --help` and `wuye faq check` are fast.
 """
@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 from sqlalchemy import select
 
-from bot.access import auth
+from bot.access import accounts, auth
 from bot.access.auth import sign_community_link
 from bot.access.passwords import verify_password
 from bot.core import logs
@@ -350,6 +351,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
     settings = get_settings()
+    refusal = refuse_unsafe_production(settings)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 3
     logs.configure()  # one JSON object a line, with the request id, phone numbers masked
     host, port = args.host or settings.host, args.port or settings.port
     if args.workers > 1:  # each worker loads the model (~1.5 s, ~320 MB); share events and limits with Redis/PostgreSQL
@@ -380,6 +385,140 @@ def cmd_community_link(args: argparse.Namespace) -> int:
     print(f"widget: {base}/?c={quote(link)}")
     print(f'embed:  <script src="{base}/embed.js" data-community="{link}" async></script>')
     return 0
+
+
+# --- a real company's start: the first admin, staff accounts, and the refusal to serve production unsafely ------
+
+def read_password(prompt: str = "密码 password: ") -> str:
+    """The password from stdin when it is not a terminal (scripts, `echo … | wuye staff add`), else asked twice
+    without echo. Never an argument: arguments end up in shell history and `ps`."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(prompt)
+    if getpass.getpass("再输入一次 again: ") != first:
+        raise SystemExit("两次输入的密码不一致 (the passwords differ)")
+    return first
+
+
+def _ask(value: Optional[str], prompt: str) -> str:
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise SystemExit(f"缺少 {prompt}（非交互运行时请用参数给出）")
+    return input(f"{prompt}: ").strip()
+
+
+def _known_communities(settings: Settings) -> List[str]:
+    return [c.id for c in load_communities(settings.communities_file)]
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """The company's first admin on an empty database: no demo data, no demo password."""
+    settings = get_settings()
+    db = open_database(settings.database_url)  # creates the schema (migrations)
+    with db.session() as session:
+        if session.scalar(select(Staff.id).limit(1)) is not None:
+            print("数据库里已有员工账号，未做任何改动；用 `wuye staff add` 添加员工。\n"
+                  "The database already has staff accounts: nothing changed (use `wuye staff add`).", file=sys.stderr)
+            return 1
+    username = _ask(args.username, "管理员用户名 admin username")
+    display_name = _ask(args.display_name, "姓名 display name")
+    password = read_password()
+    with db.session() as session:
+        try:
+            staff = accounts.create_staff(session, username=username, display_name=display_name, password=password,
+                                          role="admin", community_id=None, known_communities=(),
+                                          must_change_password=False)  # they chose it themselves just now
+        except WuyeError as exc:
+            print(f"错误：{exc.message}", file=sys.stderr)
+            return 2
+        print(f"已创建管理员 {staff.username}（{staff.display_name}）。启动 `wuye serve` 后在 /admin 登录，"
+              f"在「员工」里添加客服和维修师傅。")
+    return 0
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    """`wuye staff add|list|disable|enable|passwd`: the same rules as the admin page's 员工 tab."""
+    import datetime as dt
+
+    settings = get_settings()
+    db = open_database(settings.database_url)
+    now = dt.datetime.utcnow()
+    with db.session() as session:
+        try:
+            if args.staff_command == "list":
+                names = {c.id: c.name for c in load_communities(settings.communities_file)}
+                for staff in accounts.list_staff(session):
+                    row = accounts.account_json(session, staff, now, names)
+                    state = "已停用" if row["disabled"] else ("待改密码" if row["must_change_password"] else "正常")
+                    print(f"#{staff.id}\t{staff.username}\t{staff.display_name}\t{row['role_label']}\t"
+                          f"{row['community']}\t{state}\t在线会话 {row['sessions']}")
+                return 0
+            if args.staff_command == "add":
+                password = read_password("初始密码 temporary password: ")
+                staff = accounts.create_staff(session, username=args.username,
+                                              display_name=args.display_name or args.username, password=password,
+                                              role=args.role, community_id=args.community,
+                                              known_communities=_known_communities(settings),
+                                              must_change_password=True)
+                print(f"已添加 {staff.username}（{accounts.ROLE_LABELS[staff.role]}）；首次登录须修改密码。")
+                return 0
+            staff = accounts.by_username(session, args.username)
+            if args.staff_command in ("disable", "enable"):
+                accounts.set_disabled(session, staff, args.staff_command == "disable", now)
+                print(f"{staff.username} 已{'停用（所有会话已退出）' if staff.disabled_at else '启用'}")
+                return 0
+            accounts.reset_password(session, staff, read_password("新的临时密码 temporary password: "), now)
+            print(f"{staff.username} 的密码已重置，所有会话已退出；下次登录须修改密码。")
+            return 0
+        except WuyeError as exc:
+            session.rollback()
+            print(f"错误：{exc.message}", file=sys.stderr)
+            return 1 if exc.status in (404, 409) else 2
+
+
+def production_problems(settings: Settings, db) -> List[str]:
+    """Why this configuration must not serve a real company (WUYE_ENV=production), each in Chinese and English."""
+    problems = []
+    if settings.secret_key == _dev_secret(settings):  # WUYE_SECRET_KEY unset: the checkout's generated secret
+        problems.append("WUYE_SECRET_KEY 未设置（正在使用开发密钥 .wuye-secret）：请设置为至少 32 个随机字符，"
+                        "例如 `python -c 'import secrets; print(secrets.token_urlsafe(32))'`。\n"
+                        "  WUYE_SECRET_KEY is not set (the development secret signs sessions): set a random value.")
+    elif len(settings.secret_key) < 32:
+        problems.append("WUYE_SECRET_KEY 太短：至少 32 个字符。\n  WUYE_SECRET_KEY is too short: 32 characters at least.")
+    if not settings.secure_cookies:
+        problems.append("Cookie 未设置 Secure（WUYE_SECURE_COOKIES 不是 1）：在 HTTPS 后面运行并设置 WUYE_SECURE_COOKIES=1。\n"
+                        "  Cookies are sent over plain HTTP: serve behind HTTPS and set WUYE_SECURE_COOKIES=1.")
+    with db.session() as session:
+        demo = sorted(s.username for s in session.scalars(select(Staff).where(Staff.username.in_(DEMO_PASSWORDS)))
+                      if s.disabled_at is None and verify_password(DEMO_PASSWORDS[s.username], s.password_hash))
+    if demo:
+        problems.append(f"演示账号仍在使用演示密码：{', '.join(demo)}。请用 `wuye staff passwd 用户名` 修改，"
+                        f"或用 `wuye staff disable 用户名` 停用。\n"
+                        f"  Demo accounts still have their demo passwords: {', '.join(demo)} "
+                        f"(`wuye staff passwd NAME` or `wuye staff disable NAME`).")
+    return problems
+
+
+def _dev_secret(settings: Settings) -> Optional[str]:
+    try:
+        return (settings.root / ".wuye-secret").read_text().strip()
+    except OSError:
+        return None
+
+
+def refuse_unsafe_production(settings: Settings) -> Optional[str]:
+    """The message that stops `wuye serve` in production mode, or None (not production, or safe)."""
+    if settings.env != "production":
+        return None
+    problems = production_problems(settings, open_database(settings.database_url))
+    if not problems:
+        return None
+    return ("生产模式（WUYE_ENV=production）拒绝启动，请先修改以下设置：\n"
+            "Refusing to start in production mode (WUYE_ENV=production); change these first:\n"
+            + "\n".join(f"- {p}" for p in problems))
 
 
 PAGES = [("/", "住户聊天窗口 resident widget", None), ("/agent", "客服工作台 agent console", "agent"),
@@ -477,6 +616,26 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--out", default="docs/screenshots")
     sc.add_argument("--chromium", default="/usr/bin/chromium")
     sc.set_defaults(func=cmd_screenshots)
+
+    i = sub.add_parser("init", help="a real start: create the company's first admin on an empty database (no demo "
+                                    "data); the password is read from stdin when it is not a terminal")
+    i.add_argument("--username", help="the admin's username (asked when missing)")
+    i.add_argument("--display-name", help="the admin's name as colleagues see it (asked when missing)")
+    i.set_defaults(func=cmd_init)
+
+    st = sub.add_parser("staff", help="staff accounts: add, list, disable, enable, passwd (passwords from stdin when "
+                                      "it is not a terminal; the member changes it at first sign-in)")
+    stsub = st.add_subparsers(dest="staff_command", required=True)
+    sa = stsub.add_parser("add", help="add an account")
+    sa.add_argument("username")
+    sa.add_argument("--role", required=True, choices=["agent", "admin", "technician"])
+    sa.add_argument("--community", default=None, help="the 小区 served (data/communities.yml id); default: every 小区")
+    sa.add_argument("--display-name", default=None, help="default: the username")
+    stsub.add_parser("list", help="every account: role, 小区, state, signed-in sessions")
+    for name, text in (("disable", "disable an account and sign it out everywhere"), ("enable", "enable it again"),
+                       ("passwd", "set a temporary password (signs out everywhere; changed at next sign-in)")):
+        stsub.add_parser(name, help=text).add_argument("username")
+    st.set_defaults(func=cmd_staff)
 
     s = sub.add_parser("serve", help="run the HTTP server")
     s.add_argument("--host", help="default: WUYE_HOST or 127.0.0.1")

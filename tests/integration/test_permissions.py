@@ -33,6 +33,11 @@ MATRIX = {
     "GET /api/widget/notices": PUBLIC,
     "GET /wechat": WECHAT, "POST /wechat": WECHAT,
     "POST /api/auth/login": PUBLIC, "POST /api/auth/logout": PUBLIC, "GET /api/auth/me": DESK,
+    "POST /api/auth/password": DESK, "GET /api/auth/sessions": DESK, "DELETE /api/auth/sessions/{handle}": DESK,
+    # staff accounts (bot/api/staff_admin.py)
+    "GET /api/admin/staff": ADMINS, "POST /api/admin/staff": ADMINS, "PATCH /api/admin/staff/{staff_id}": ADMINS,
+    "POST /api/admin/staff/{staff_id}/password": ADMINS, "GET /api/admin/staff/{staff_id}/sessions": ADMINS,
+    "DELETE /api/admin/staff/{staff_id}/sessions/{handle}": ADMINS,
     "GET /agent": PUBLIC, "GET /admin": PUBLIC, "GET /desk": PUBLIC,  # pages: the data behind them is checked
     "GET /api/health": PUBLIC, "GET /api/ready": PUBLIC, "GET /metrics": "internal scrapers or the metrics token",
     # the console
@@ -123,7 +128,7 @@ def test_the_route_by_role_matrix_holds(server):
                 ok = response.status_code == 403 and code in REFUSAL_CODES
             if not ok:
                 failures.append(f"{key} as {role}: {response.status_code} {code}")
-    assert walked == 4 * 53  # every staff HTTP route, as nobody and as each of the three roles
+    assert walked == 4 * 62  # every staff HTTP route, as nobody and as each of the three roles
     assert failures == []
 
 

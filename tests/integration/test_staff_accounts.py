@@ -1,0 +1,194 @@
+"""Staff accounts as a company runs them (issue 26 point 2), over real HTTP on a live server: the admin page's 员工
+routes (bad input refused in Chinese with nothing stored, duplicates, non-admins), the password policy, the forced
+first-login change, lock-out, disabling, session lists and revocation, and scoping by 小区."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import httpx
+import pytest
+
+from bot.storage.models import Staff
+from bot.tools.devserver import LiveServer
+
+GOOD = "Qiuyue-2026!"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, settings, parser):
+    with LiveServer(tmp_path_factory.mktemp("accounts"), settings, parser) as live:
+        yield live
+
+
+def client(server, ip: str = "") -> httpx.Client:
+    # a distinct X-Real-IP per test: the per-address failure limit of one test does not lock another's logins
+    return httpx.Client(base_url=server.url, timeout=30, headers={"X-Real-IP": ip} if ip else {})
+
+
+def login(server, username, password, ip: str = "") -> httpx.Client:
+    c = client(server, ip)
+    r = c.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return c
+
+
+@pytest.fixture(scope="module")
+def admin(server):
+    return login(server, "admin", "admin123")
+
+
+def staff_rows(server):
+    with server.app.state.services.db.session() as session:
+        return {s.username: (s.role, s.community_id, s.must_change_password) for s in session.query(Staff)}
+
+
+def add(admin, username, **fields):
+    body = {"username": username, "display_name": fields.pop("display_name", "新同事"), "password": GOOD,
+            "role": "agent", **fields}
+    return admin.post("/api/admin/staff", json=body)
+
+
+@pytest.mark.parametrize("fields,code,words", [
+    ({"password": "short1A"}, "weak_password", "至少需要 10 个字符"),
+    ({"password": "1234567890123"}, "weak_password", "不能全是数字"),
+    ({"password": "newbie_user"}, "weak_password", "不能与用户名相同"),
+    ({"role": "boss"}, "invalid_role", "角色只能是"),
+    ({"community_id": "nowhere"}, "unknown_community", "没有这个小区"),
+    ({"display_name": "  "}, "invalid_display_name", "姓名"),
+    ({"username": "坏 名字"}, "invalid_username", "用户名"),
+])
+def test_bad_input_is_refused_in_chinese_and_nothing_is_stored(server, admin, fields, code, words):
+    before = staff_rows(server)
+    r = add(admin, fields.pop("username", "newbie_user"), **fields)
+    assert r.status_code == 422 and r.json()["code"] == code and words in r.json()["detail"], r.text
+    assert staff_rows(server) == before
+
+
+def test_a_missing_field_is_a_chinese_422(admin):
+    r = admin.post("/api/admin/staff", json={"username": "x1"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request" and re.search(r"[\u4e00-\u9fff]", r.json()["detail"])
+
+
+def test_an_admin_adds_lists_and_a_duplicate_is_409(server, admin):
+    r = add(admin, "binjiang_kefu", display_name="滨江客服", community_id="binjiang")
+    assert r.status_code == 201, r.text
+    assert r.json()["must_change_password"] is True and r.json()["community"] == "滨江壹号"
+    listed = {s["username"]: s for s in admin.get("/api/admin/staff").json()["staff"]}
+    assert listed["binjiang_kefu"]["role_label"] == "客服" and "password_hash" not in listed["binjiang_kefu"]
+    again = add(admin, "BINJIANG_KEFU")
+    assert again.status_code == 409 and again.json()["code"] == "username_taken" and "已被使用" in again.json()["detail"]
+
+
+def test_non_admins_cannot_manage_staff(server):
+    agent = login(server, "agent", "agent123")
+    r = agent.post("/api/admin/staff", json={"username": "sneaky", "display_name": "x", "password": GOOD,
+                                             "role": "admin"})
+    assert r.status_code == 403 and r.json()["code"] == "admins_only"
+    assert "sneaky" not in staff_rows(server)
+
+
+def test_first_login_requires_a_password_change_before_anything_else(server, admin):
+    assert add(admin, "newagent", display_name="新客服").status_code == 201
+    me = login(server, "newagent", GOOD, ip="203.0.113.10")
+    assert me.get("/api/auth/me").json()["must_change_password"] is True
+    for path in ("/api/agent/queue", "/api/staff/work-orders"):
+        r = me.get(path)
+        assert r.status_code == 403 and r.json()["code"] == "password_change_required" and "修改" in r.json()["detail"]
+    wrong = me.post("/api/auth/password", json={"old_password": "nope", "new_password": "Another-pass-1"})
+    assert wrong.status_code == 422 and wrong.json()["code"] == "wrong_old_password"
+    weak = me.post("/api/auth/password", json={"old_password": GOOD, "new_password": "12345678901"})
+    assert weak.status_code == 422 and weak.json()["code"] == "weak_password" and "数字" in weak.json()["detail"]
+    same = me.post("/api/auth/password", json={"old_password": GOOD, "new_password": GOOD})
+    assert same.status_code == 422 and same.json()["code"] == "weak_password"
+    assert me.get("/api/agent/queue").status_code == 403  # the refused changes changed nothing
+    ok = me.post("/api/auth/password", json={"old_password": GOOD, "new_password": "Another-pass-1"})
+    assert ok.status_code == 200 and ok.json()["must_change_password"] is False
+    assert me.get("/api/agent/queue").status_code == 200  # this session stays signed in
+    assert client(server).post("/api/auth/login", json={"username": "newagent", "password": GOOD}).status_code == 401
+
+
+def test_five_failures_lock_the_account_for_fifteen_minutes_and_a_reset_lifts_it(server, admin):
+    services = server.app.state.services
+    assert add(admin, "locky", display_name="锁").status_code == 201
+    for _ in range(5):
+        r = client(server, "203.0.113.20").post("/api/auth/login", json={"username": "locky", "password": "wrong-one"})
+        assert r.status_code == 401 and r.json()["code"] == "wrong_credentials"
+    locked = client(server, "203.0.113.21").post("/api/auth/login", json={"username": "locky", "password": GOOD})
+    assert locked.status_code == 429 and locked.json()["code"] == "login_locked" and "15 分钟" in locked.json()["detail"]
+    clock = services.engine.clock
+    try:
+        services.engine.clock = lambda: clock() + dt.timedelta(minutes=14)  # still locked near the end of the lock
+        assert client(server, "203.0.113.22").post(
+            "/api/auth/login", json={"username": "locky", "password": GOOD}).status_code == 429
+        services.engine.clock = lambda: clock() + dt.timedelta(minutes=16)
+        login(server, "locky", GOOD, ip="203.0.113.23")  # the lock has ended
+    finally:
+        services.engine.clock = clock
+    # locked again, then an admin's reset lifts the lock (the member forgot their password)
+    for _ in range(5):
+        client(server, "203.0.113.24").post("/api/auth/login", json={"username": "locky", "password": "wrong-one"})
+    locky_id = next(s["id"] for s in admin.get("/api/admin/staff").json()["staff"] if s["username"] == "locky")
+    assert admin.post(f"/api/admin/staff/{locky_id}/password", json={"password": "Temporary-22"}).status_code == 200
+    assert login(server, "locky", "Temporary-22", ip="203.0.113.25").get("/api/auth/me").json()["must_change_password"]
+
+
+def test_failures_from_one_address_lock_that_address(server):
+    services = server.app.state.services
+    per_ip = services.engine.limits.login_failures_per_ip.count
+    for i in range(per_ip):
+        client(server, "203.0.113.30").post("/api/auth/login", json={"username": f"guess{i}", "password": "x"})
+    r = client(server, "203.0.113.30").post("/api/auth/login", json={"username": "agent", "password": "agent123"})
+    assert r.status_code == 429 and r.json()["code"] == "login_locked"
+    login(server, "agent", "agent123", ip="203.0.113.31")  # another address is not affected
+
+
+def test_sessions_are_listed_and_revoked_by_the_member_and_by_an_admin(server, admin):
+    assert add(admin, "sessiony", display_name="会话").status_code == 201
+    first = login(server, "sessiony", GOOD, ip="203.0.113.40")
+    first.post("/api/auth/password", json={"old_password": GOOD, "new_password": "Sessions-pass-1"}).raise_for_status()
+    second = login(server, "sessiony", "Sessions-pass-1", ip="203.0.113.41")
+    third = login(server, "sessiony", "Sessions-pass-1", ip="203.0.113.42")
+    own = second.get("/api/auth/sessions").json()["sessions"]
+    assert len(own) == 3 and [s["current"] for s in own].count(True) == 1
+    assert {s["ip"] for s in own} == {"203.0.113.40", "203.0.113.41", "203.0.113.42"}
+    # the member signs another of their sessions out
+    other = next(s["id"] for s in own if s["ip"] == "203.0.113.42")
+    assert second.delete(f"/api/auth/sessions/{other}").status_code == 200
+    assert third.get("/api/auth/me").status_code == 401
+    # an admin sees the member's sessions and revokes one
+    sid = next(s["id"] for s in admin.get("/api/admin/staff").json()["staff"] if s["username"] == "sessiony")
+    listed = admin.get(f"/api/admin/staff/{sid}/sessions").json()["sessions"]
+    assert {s["ip"] for s in listed} == {"203.0.113.40", "203.0.113.41"}
+    target = next(s["id"] for s in listed if s["ip"] == "203.0.113.41")
+    assert admin.delete(f"/api/admin/staff/{sid}/sessions/{target}").status_code == 200
+    assert second.get("/api/auth/me").status_code == 401 and first.get("/api/auth/me").status_code == 200
+    missing = admin.delete(f"/api/admin/staff/{sid}/sessions/{target}")
+    assert missing.status_code == 404 and missing.json()["code"] == "session_not_found"
+    # a member cannot revoke someone else's session by its handle
+    mine = first.get("/api/auth/sessions").json()["sessions"][0]["id"]
+    assert admin.delete(f"/api/auth/sessions/{mine}").status_code == 404
+    # disabling signs the member out everywhere and refuses their sign-in; enabling lets them in again
+    r = admin.patch(f"/api/admin/staff/{sid}", json={"disabled": True})
+    assert r.status_code == 200 and r.json()["disabled"] is True and r.json()["sessions"] == 0
+    assert first.get("/api/auth/me").status_code == 401
+    refused = client(server, "203.0.113.43").post("/api/auth/login", json={"username": "sessiony",
+                                                                           "password": "Sessions-pass-1"})
+    assert refused.status_code == 403 and refused.json()["code"] == "account_disabled" and "停用" in refused.json()["detail"]
+    assert admin.patch(f"/api/admin/staff/{sid}", json={"disabled": False}).json()["disabled"] is False
+    login(server, "sessiony", "Sessions-pass-1", ip="203.0.113.44")
+
+
+def test_role_and_community_changes_and_the_last_admin_stays(server, admin):
+    staff = {s["username"]: s for s in admin.get("/api/admin/staff").json()["staff"]}
+    r = admin.patch(f"/api/admin/staff/{staff['tech2']['id']}", json={"community_id": "jinxiu", "role": "agent"})
+    assert r.status_code == 200 and r.json()["role"] == "agent" and r.json()["community"] == "锦绣花园"
+    bad = admin.patch(f"/api/admin/staff/{staff['tech2']['id']}", json={"role": "agent", "community_id": "mars"})
+    assert bad.status_code == 422 and bad.json()["code"] == "unknown_community"
+    back = admin.patch(f"/api/admin/staff/{staff['tech2']['id']}", json={"community_id": "", "role": "technician"})
+    assert back.status_code == 200, back.text
+    assert staff_rows(server)["tech2"][:2] == ("technician", None)
+    last = admin.patch(f"/api/admin/staff/{staff['admin']['id']}", json={"disabled": True})
+    assert last.status_code == 409 and last.json()["code"] == "last_admin"
+    assert admin.patch(f"/api/admin/staff/{staff['admin']['id']}", json={"role": "agent"}).status_code == 409
+    assert admin.get("/api/admin/staff").status_code == 200
