@@ -17,8 +17,10 @@ from bot.access.edge import UPLOAD_OVERHEAD, EdgeChecks  # noqa: E402
 from bot.api import (admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu,
                      notices as notices_api, pages, quick_replies, staff_admin, work_orders)
 from bot.api import voice as voice_api  # noqa: E402
+from bot.api import imports as imports_api  # noqa: E402
 from bot.api.openapi import text_limits, truthful_openapi  # noqa: E402
 from bot.core.errors import DatabaseUnavailable, PhotoTooLarge, WuyeError, invalid_request  # noqa: E402
+from bot.households.imports import MAX_IMPORT_BYTES, ImportFileTooLarge  # noqa: E402
 from bot.reporting import metrics
 from bot.services import Services, build_services, prime_entry_model  # noqa: E402,F401 - Services re-exported
 from bot.storage.db import transient
@@ -87,13 +89,16 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(voice_api.router)
 
     app.include_router(notices_api.router)
+    app.include_router(imports_api.router)
     # innermost first: the Origin check (CSRF, framing), the edge checks (body size while reading, readable query
     # strings), then the request ids and metrics around all of it (so refusals are counted and carry an id too)
     app.add_middleware(OriginCheck, allowed_origins=settings.allowed_origins)
     too_large = PhotoTooLarge(max_mb=f"{round(settings.max_upload_bytes / 1024 / 1024, 1):g}").body()
     app.add_middleware(EdgeChecks, upload_paths={
         "/api/widget/upload": (settings.max_upload_bytes + UPLOAD_OVERHEAD, too_large),
-        "/api/staff/work-orders/photos": (settings.max_upload_bytes + UPLOAD_OVERHEAD, too_large)})
+        "/api/staff/work-orders/photos": (settings.max_upload_bytes + UPLOAD_OVERHEAD, too_large),
+        # data imports (bot/api/imports.py): a month of bills for a large 小区 is several MB
+        **{path: (MAX_IMPORT_BYTES + UPLOAD_OVERHEAD, ImportFileTooLarge().body()) for path in imports_api.IMPORT_PATHS}})
     _instrument(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _mount_docs(app)

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictStr
 
-from bot.access.auth import WIDGET_PREFIX, key_sender
+from bot.access.auth import WIDGET_PREFIX, key_sender, require_scope
 from bot.api.deps import CurrentApiKey, ServicesDep
 from bot.core.errors import InvalidSender, UnknownChannel, UnknownCommunity, check_identifier
 from bot.realtime import live
@@ -58,6 +58,7 @@ class ChatResponse(BaseModel):
 
 @router.post("/chat", response_model=ChatResponse, summary="Send one resident message, get the assistant's replies")
 async def chat(body: ChatRequest, services: ServicesDep, api_key: CurrentApiKey) -> Response:
+    require_scope(api_key, "chat")  # an ERP's import-only key (403 api_key_scope_missing)
     if body.channel not in ("web", "rest", "cli"):
         raise UnknownChannel()
     sender_id = body.sender_id

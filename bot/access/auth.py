@@ -10,12 +10,13 @@ import hashlib
 import os
 import secrets
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from bot.access.passwords import hash_password, verify_password
+from bot.core.errors import WuyeError
 from bot.storage.models import ApiKey, Staff, StaffSession
 
 STAFF_COOKIE = "wuye_staff"
@@ -144,11 +145,30 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_api_key(session, name: str, created_by: Optional[int], now: dt.datetime) -> Tuple[ApiKey, str]:
+# what a key may do: chat (/api/chat, as an integration's residents), import (an ERP's /api/import/{kind})
+API_KEY_SCOPES = ("chat", "import")
+
+
+class ApiKeyScopeMissing(WuyeError):
+    status, code, message = 403, "api_key_scope_missing", "这个 API 密钥没有「{scope}」权限，请管理员另建一个有此权限的密钥"
+
+
+def scopes_of(row: ApiKey) -> List[str]:
+    return [s for s in (row.scopes or "chat").split(",") if s]
+
+
+def require_scope(row: ApiKey, scope: str) -> None:
+    if scope not in scopes_of(row):
+        raise ApiKeyScopeMissing(scope={"chat": "对话", "import": "数据导入"}.get(scope, scope))
+
+
+def create_api_key(session, name: str, created_by: Optional[int], now: dt.datetime,
+                   scopes: Sequence[str] = ("chat",)) -> Tuple[ApiKey, str]:
     """A new key: the row (hash and prefix only) and the whole key, which is shown once and never stored."""
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    wanted = [s for s in API_KEY_SCOPES if s in set(scopes)] or ["chat"]
     row = ApiKey(name=name, prefix=key[:API_KEY_SHOWN_CHARS], key_hash=hash_api_key(key), created_by=created_by,
-                 created_at=now)
+                 created_at=now, scopes=",".join(wanted))
     session.add(row)
     session.flush()
     return row, key
@@ -205,7 +225,7 @@ def api_key_json(row: ApiKey) -> dict:
     return {"id": row.id, "name": row.name, "prefix": row.prefix,
             "created_at": row.created_at.isoformat(timespec="seconds") if row.created_at else None,
             "revoked_at": row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else None,
-            "revoked": row.revoked_at is not None}
+            "revoked": row.revoked_at is not None, "scopes": scopes_of(row)}
 
 
 def key_sender(key_id: int, sender_id: str) -> str:

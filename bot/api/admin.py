@@ -3,7 +3,7 @@ API keys for integrations."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Callable, Dict, List, Optional
+from typing import Annotated, Any, Callable, Dict, List, Literal, Optional
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StrictStr, validator
@@ -205,6 +205,8 @@ def get_figures(staff: CurrentAdmin, session: SessionDep, clock: ClockDep, start
 
 class ApiKeyCreate(BaseModel):
     name: StrictStr = Field(..., min_length=1, max_length=64, description="who uses the key, e.g. 物业App")
+    # chat: /api/chat; import: an ERP's /api/import/{kind} (bot/api/imports.py)
+    scopes: List[Literal["chat", "import"]] = Field(["chat"], min_items=1, max_items=2, description="chat | import")
 
 
 @router.get("/api-keys", summary="API keys: name, prefix, created, revoked (never the key)")
@@ -220,7 +222,7 @@ def create_api_key(body: ApiKeyCreate, staff: CurrentAdmin, db: DbDep, now: NowD
     except InvalidSender as exc:
         raise InvalidName() from exc
     with db.session() as session:
-        row, key = auth.create_api_key(session, name, staff.id, now)
+        row, key = auth.create_api_key(session, name, staff.id, now, scopes=body.scopes)
         return {**auth.api_key_json(row), "key": key}
 
 

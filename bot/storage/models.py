@@ -260,6 +260,9 @@ class ApiKey(Base):
     created_by = Column(Integer, ForeignKey("staff.id"), nullable=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)
     revoked_at = Column(DateTime, nullable=True)
+    # what the key may do, comma-separated (bot.access.auth.API_KEY_SCOPES): a key given to an ERP for imports
+    # cannot talk as residents, and a chat integration's key cannot overwrite the households
+    scopes = Column(String(64), nullable=False, default="chat", server_default="chat")
 
 
 class StaffSession(Base):

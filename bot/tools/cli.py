@@ -21,7 +21,8 @@ from bot.core import logs
 from bot.core.domain import ConversationStatus
 from bot.core.errors import InvalidSender, WuyeError, check_identifier
 from bot.core.settings import Settings, apply_process_env_defaults, get_settings
-from bot.kb.community import load_communities
+from bot.households.imports import KINDS, ImportRowsInvalid, run_import
+from bot.kb.community import load_communities, sync_communities
 from bot.kb.knowledge import KnowledgeBaseError, KnowledgeBaseUnavailable, KnowledgeHolder, load_knowledge_base
 from bot.main import create_app
 from bot.nlu.lexicon import check_lexicon
@@ -33,7 +34,9 @@ from bot.services import build_services
 from bot.storage.db import open_database
 from bot.storage.models import Staff
 from bot.tools import evaluation, selection
+from bot.tools.backup import BackupError, backup, restore
 from bot.tools.bench import bench_nlu
+from bot.tools.bench_import import bench_import
 from bot.tools.bench_kb import bench_kb
 from bot.tools.bench_serve import bench_serve
 from bot.tools.demo import DEMO_PASSWORDS, load_demo_data
@@ -240,6 +243,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "kb":
         print(bench_kb(get_settings(), entries=args.entries))
         return 0
+    if args.bench_command == "import":
+        print(bench_import(get_settings(), households=args.households, bills=args.bills, postgres_url=args.postgres))
+        return 0
     if args.bench_command == "serve":
 
         print(bench_serve(get_settings(), seconds=args.seconds, postgres_url=args.postgres, workers=args.workers))
@@ -320,7 +326,7 @@ def cmd_apikey(args: argparse.Namespace) -> int:
             except InvalidSender:
                 print("名称必须是 1–64 个可见字符", file=sys.stderr)
                 return 2
-            row, key = auth.create_api_key(session, name, None, now)
+            row, key = auth.create_api_key(session, name, None, now, scopes=args.scope or ["chat"])
             print(key)
             print(f"API 密钥 #{row.id}「{row.name}」已创建。密钥只显示这一次，请立即保存；"
                   f"调用 /api/chat 时放在请求头 Authorization: Bearer <密钥> 里。", file=sys.stderr)
@@ -335,6 +341,55 @@ def cmd_apikey(args: argparse.Namespace) -> int:
         for row in auth.list_api_keys(session):
             state = f"已吊销 {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "有效"
             print(f"#{row.id}\t{row.prefix}…\t{row.name}\t创建于 {row.created_at:%Y-%m-%d %H:%M}\t{state}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Households, bills or parking from an ERP's CSV/.xlsx: all-or-nothing upserts (bot/households/imports.py)."""
+    settings = get_settings()
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"找不到文件：{path}", file=sys.stderr)
+        return 2
+    db = open_database(settings.database_url)
+    with db.session() as session:  # the 小区 of data/communities.yml, as the server would have them at start-up
+        sync_communities(session, load_communities(settings.communities_file))
+    try:
+        with db.session() as session:
+            result = run_import(session, args.kind, path.read_bytes(), path.name, dry_run=args.dry_run,
+                                default_community=args.community)
+            if args.dry_run:
+                session.rollback()
+    except ImportRowsInvalid as exc:
+        result = exc.result
+    except WuyeError as exc:  # an unreadable file, an unknown 小区
+        print(json.dumps(exc.body(), ensure_ascii=False) if args.json else f"错误：{exc.message}",
+              file=sys.stdout if args.json else sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.as_json(), ensure_ascii=False))
+    elif result.errors_total:
+        print(f"未导入：{path.name} 有 {result.errors_total} 处问题，什么都没有保存：", file=sys.stderr)
+        for error in result.errors:
+            print(f"  第 {error['row']} 行「{error['column']}」：{error['message']}", file=sys.stderr)
+        if result.errors_total > len(result.errors):
+            print(f"  ……另有 {result.errors_total - len(result.errors)} 处", file=sys.stderr)
+    else:
+        print(result.summary())
+    return 1 if result.errors_total else 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    url = get_settings().database_url
+    try:
+        if args.backup_command == "backup":
+            print(f"已备份到 {backup(url, Path(args.file))}")
+        else:
+            restore(url, Path(args.file), force=args.force)
+            print(f"已从 {args.file} 恢复")
+    except BackupError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -585,6 +640,12 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
                     help="an admin URL: a scratch database is created and dropped ('' to skip)")
     bs.add_argument("--workers", type=int, default=2, help="wuye serve workers for the PostgreSQL /api/chat run")
+    bi = bsub.add_parser("import", help="generate households and bills files and import them into fresh SQLite and "
+                                         "PostgreSQL databases (seconds per step)")
+    bi.add_argument("--households", type=int, default=10_000)
+    bi.add_argument("--bills", type=int, default=120_000)
+    bi.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+                    help="an admin URL: a scratch database is created and dropped ('' to skip)")
     bk = bsub.add_parser("kb", help="a large knowledge base: training time, parse latency and memory with synthetic "
                                     "entries added to a scratch copy of data/")
     bk.add_argument("--entries", type=int, default=300)
@@ -607,10 +668,28 @@ def build_parser() -> argparse.ArgumentParser:
     ksub = k.add_subparsers(dest="apikey_command", required=True)
     kc = ksub.add_parser("create", help="create a named key and print it (once)")
     kc.add_argument("name", help="who uses the key, e.g. 物业App")
+    kc.add_argument("--scope", action="append", choices=auth.API_KEY_SCOPES,
+                    help="what the key may do: chat (/api/chat, the default) or import (/api/import/{kind}); repeatable")
     ksub.add_parser("list", help="name, prefix, created, revoked (never the key)")
     kr = ksub.add_parser("revoke", help="revoke a key by its number")
     kr.add_argument("id", type=int)
     k.set_defaults(func=cmd_apikey)
+
+    im = sub.add_parser("import", help="import households, bills or parking from an ERP's CSV (UTF-8/GBK) or .xlsx")
+    im.add_argument("kind", choices=KINDS)
+    im.add_argument("file")
+    im.add_argument("--dry-run", action="store_true", help="check and count only; nothing is stored")
+    im.add_argument("--json", action="store_true", help='print {"created","updated","unchanged","errors":[…]}')
+    im.add_argument("--community", default=None, help="the 小区 id (or name) when the file has no 小区 column")
+    im.set_defaults(func=cmd_import)
+
+    for name, text in (("backup", "copy the database to FILE (SQLite: online backup; PostgreSQL: pg_dump -Fc)"),
+                       ("restore", "load FILE made by `wuye backup` into the (empty) configured database")):
+        bp = sub.add_parser(name, help=text)
+        bp.add_argument("file")
+        if name == "restore":
+            bp.add_argument("--force", action="store_true", help="replace a database that already has data")
+        bp.set_defaults(func=cmd_backup, backup_command=name)
 
     sc = sub.add_parser("screenshots", help="regenerate docs/screenshots (needs Debian's chromium)")
     sc.add_argument("--out", default="docs/screenshots")

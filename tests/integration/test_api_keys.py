@@ -72,7 +72,8 @@ def test_admin_creates_lists_and_revokes_keys(app, admin):
         assert row.created_by is not None
     listed = admin.get("/api/admin/api-keys").json()["keys"]
     mine = next(k for k in listed if k["id"] == created["id"])
-    assert mine == {k: created[k] for k in ("id", "name", "prefix", "created_at", "revoked_at", "revoked")}
+    assert mine == {k: created[k] for k in ("id", "name", "prefix", "created_at", "revoked_at", "revoked", "scopes")}
+    assert mine["scopes"] == ["chat"]  # the default: /api/chat only (an ERP's import key: tests/integration/test_import_api.py)
     assert key not in json.dumps(listed) and "key" not in mine
     assert "办公时间" in chat(app, key, "r1", "物业几点上班")
 

@@ -1,0 +1,110 @@
+// The 导入 tab of /admin (bot/api/imports.py): choose what to import, upload the ERP's file, read the dry run (counts
+// and every problem by row and column), then confirm. Its own module, like voice.js, so admin.js stays as it is: the
+// tab button and panel are added here, and a delegated click listener shows ours or hides it.
+import { api } from "/static/api.js";
+import { $, el } from "/static/dom.js";
+
+const KINDS = {
+  households: ["住户", "小区、楼栋、单元、房号、业主姓名、手机号（可选：建筑面积）"],
+  bills: ["账单", "小区、楼栋、单元、房号、账期、应收、实收（或 已缴：是/否；可选：收费项目、缴费日期）"],
+  parking: ["车位月卡", "小区、楼栋、单元、房号、车牌、月卡到期（可选：车位号、卡类型）"],
+};
+const tabs = document.querySelector(".tabs");
+const view = $("app-view");
+const button = el("button", "", "导入"); button.type = "button"; button.dataset.tab = "import"; tabs.appendChild(button);
+const tab = el("div", "admin hidden"); tab.id = "tab-import"; tab.style.gridTemplateColumns = "1fr"; view.appendChild(tab);
+tabs.addEventListener("click", (e) => {
+  const b = e.target.closest("button"); if (!b) return;
+  if (b === button) {  // the other tabs' own listeners did not run: hide every panel, mark this tab
+    tabs.querySelectorAll("button").forEach((x) => x.classList.toggle("active", x === b));
+    view.querySelectorAll(":scope > [id^='tab-']").forEach((p) => p.classList.add("hidden"));
+  }
+  tab.classList.toggle("hidden", b !== button);
+});
+
+const panel = el("div", "panel"); tab.appendChild(panel);
+panel.appendChild(el("h2", "", "导入数据（住户、账单、车位月卡）"));
+panel.appendChild(el("p", "status-line", "上传物业系统导出的 CSV（UTF-8 或 GBK）或 Excel .xlsx，第 1 行为表头。先检查：有任何一行有问题就什么都不导入，并列出每一处问题；没有问题再确认导入。同一文件导入两次不会重复；下个月的文件会更新已有记录。住户手机号变更后，原来绑定该户的住户需要重新绑定。"));
+const kind = el("select"); kind.id = "im-kind";
+for (const [key, [title]] of Object.entries(KINDS)) { const o = el("option", "", title); o.value = key; kind.appendChild(o); }
+const file = el("input"); file.type = "file"; file.id = "im-file"; file.accept = ".csv,.xlsx,text/csv";
+const check = el("button", "btn", "检查文件"); check.type = "button"; check.id = "im-check";
+const confirm = el("button", "btn hidden", "确认导入"); confirm.type = "button"; confirm.id = "im-confirm";
+const row = el("div", "field"); [kind, file, check, confirm].forEach((x) => { row.appendChild(x); row.appendChild(document.createTextNode(" ")); });
+panel.appendChild(row);
+const columns = el("p", "status-line"); columns.id = "im-columns"; panel.appendChild(columns);
+const error = el("div", "error"); error.id = "im-error"; panel.appendChild(error);
+const summary = el("div", "status-line"); summary.id = "im-summary"; panel.appendChild(summary);
+const problems = el("table", "hidden"); problems.id = "im-problems"; panel.appendChild(problems);
+const showColumns = () => { columns.textContent = "表头：" + KINDS[kind.value][1] + "（也可用英文：community, building, unit, room …）"; };
+showColumns();
+kind.addEventListener("change", () => { showColumns(); reset(); });
+file.addEventListener("change", reset);
+
+function reset() {
+  confirm.classList.add("hidden"); error.textContent = ""; summary.textContent = ""; problems.classList.add("hidden");
+}
+
+async function send(dryRun) {
+  const form = new FormData();
+  form.append("file", file.files[0]);
+  form.append("dry_run", dryRun ? "true" : "false");
+  const r = await fetch("/api/admin/import/" + kind.value, { method: "POST", body: form, credentials: "same-origin" });
+  const data = await r.json().catch(() => ({}));
+  return { ok: r.ok, data };
+}
+
+function show(data) {
+  summary.textContent = data.detail || "";
+  problems.replaceChildren();
+  const errors = data.errors || [];
+  problems.classList.toggle("hidden", !errors.length);
+  if (!errors.length) return;
+  const head = el("tr"); ["行", "列", "问题"].forEach((t) => head.appendChild(el("th", "", t)));
+  const thead = el("thead"); thead.appendChild(head); problems.appendChild(thead);
+  const body = el("tbody");
+  for (const e of errors) {
+    const tr = el("tr"); [String(e.row), e.column, e.message].forEach((t) => tr.appendChild(el("td", "", t))); body.appendChild(tr);
+  }
+  problems.appendChild(body);
+  if ((data.errors_total || 0) > errors.length) summary.textContent += `（只列出前 ${errors.length} 处）`;
+}
+
+check.addEventListener("click", async () => {
+  reset();
+  if (!file.files.length) { error.textContent = "请先选择文件"; return; }
+  check.disabled = true;
+  try {
+    const { ok, data } = await send(true);
+    show(data);
+    if (ok) { summary.textContent = data.detail + "。确认无误后点“确认导入”。"; confirm.classList.remove("hidden"); }
+  } catch (e) { error.textContent = "上传失败：" + e.message; } finally { check.disabled = false; }
+});
+
+confirm.addEventListener("click", async () => {
+  confirm.disabled = true;
+  try {
+    const { data } = await send(false);
+    show(data);
+    confirm.classList.add("hidden");
+  } catch (e) { error.textContent = "上传失败：" + e.message; } finally { confirm.disabled = false; }
+});
+
+// an ERP's key: the API 密钥 tab makes chat keys; this one may only import (POST /api/import/{kind})
+const erp = el("div", "panel"); tab.appendChild(erp);
+erp.appendChild(el("h2", "", "ERP 导入密钥"));
+erp.appendChild(el("p", "status-line", "物业 ERP 可以定时调用 POST /api/import/households|bills|parking（上传同样的文件，或发送 JSON rows），请求头 Authorization: Bearer <密钥>。这个密钥只能导入，不能对话；在“API 密钥”里可以吊销。"));
+const keyName = el("input"); keyName.id = "im-key-name"; keyName.maxLength = 64; keyName.placeholder = "名称，例如 收费系统";
+const keyMake = el("button", "btn", "创建导入密钥"); keyMake.type = "button";
+const keyOut = el("code"); keyOut.id = "im-key"; keyOut.style.wordBreak = "break-all"; keyOut.style.userSelect = "all";
+const keyError = el("div", "error");
+[keyName, keyMake].forEach((x) => { erp.appendChild(x); erp.appendChild(document.createTextNode(" ")); });
+erp.appendChild(keyError); erp.appendChild(keyOut);
+keyMake.addEventListener("click", async () => {
+  keyError.textContent = ""; keyOut.textContent = "";
+  try {
+    const k = await api("/api/admin/api-keys", { method: "POST", body: JSON.stringify({ name: keyName.value.trim(), scopes: ["import"] }) });
+    keyOut.textContent = k.key;
+    keyError.textContent = "密钥只显示这一次，请立即复制保存。";
+  } catch (e) { keyError.textContent = e.message; }
+});
