@@ -77,8 +77,19 @@ def require(staff, capability: Capability) -> None:
         raise _REFUSALS[capability]()
 
 
+def community_scope(staff) -> Optional[str]:
+    """The 小区 a member's queue, desk and conversations are limited to: the one they serve; None (every 小区) for
+    admins and for members who serve no particular 小区."""
+    if staff is None or can(staff, Capability.ADMIN):
+        return None
+    return getattr(staff, "community_id", None) or None
+
+
 def sees_order(staff, order) -> bool:
-    """A dispatcher sees every work order; anyone else on the desk only theirs and the unassigned ones."""
+    """A dispatcher sees every work order of their 小区; anyone else on the desk only theirs and the unassigned ones."""
+    scope = community_scope(staff)
+    if scope is not None and order.community_id != scope:
+        return False
     if can(staff, Capability.DISPATCH):
         return True
     return can(staff, Capability.DESK) and order.assignee_id in (None, staff.id)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, StrictBool, StrictStr
 from starlette.concurrency import run_in_threadpool
 
-from bot.access.permissions import Capability, can
+from bot.access.permissions import Capability, can, community_scope
+from bot.api import scope
 from bot.api.deps import ConsoleStaff, NowDep, ServicesDep, SessionDep, optional_staff
 from bot.core.errors import ConversationNotFound, check_text
 from bot.handoffs import handoff as handoffs
@@ -29,12 +30,18 @@ RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a row id")]  # ≥ 
 
 
 @router.get("/api/agent/queue")
-def get_queue(staff: ConsoleStaff, session: SessionDep, now: NowDep) -> Dict[str, Any]:
-    return {"queue": live.queue_json(session, now), "mine": live.mine_json(session, staff.id)}
+def get_queue(staff: ConsoleStaff, session: SessionDep, now: NowDep, services: ServicesDep) -> Dict[str, Any]:
+    result = {"queue": live.queue_json(session, now), "mine": live.mine_json(session, staff.id)}
+    for part in ("queue", "others"):  # an agent of one 小区 sees its items only (bot/api/scope.py)
+        if isinstance(result.get(part), list):
+            result[part] = scope.filter_queue(session, staff, result[part], scope.default_community(services))
+    return result
 
 
 @router.get("/api/agent/conversations/{conversation_id}")
-def get_conversation(conversation_id: RowId, staff: ConsoleStaff, session: SessionDep) -> Dict[str, Any]:
+def get_conversation(conversation_id: RowId, staff: ConsoleStaff, session: SessionDep,
+                     services: ServicesDep) -> Dict[str, Any]:
+    scope.check_conversation(session, staff, conversation_id, scope.default_community(services))  # else 404
     data = live.conversation_json(session, conversation_id)
     if data is None:
         raise ConversationNotFound()
@@ -81,6 +88,7 @@ def knowledge_search(staff: ConsoleStaff, services: ServicesDep, session: Sessio
 @router.post("/api/agent/handoffs/{handoff_id}/claim")
 async def claim(handoff_id: RowId, staff: ConsoleStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     async with live.change(services) as session:  # its events go out once it has committed
+        scope.check_handoff(session, staff, handoff_id, scope.default_community(services))  # another 小区's: 404
         handoff = handoffs.claim(session, handoff_id, session.get(Staff, staff.id), now)  # AlreadyClaimed → 409
         conversation_id = handoff.conversation_id
     return {"conversation_id": conversation_id}
@@ -154,9 +162,18 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
 
     touch()
 
+    def in_scope(frame: Dict[str, Any]) -> Dict[str, Any]:
+        """A queue frame as this member may see it: an agent of one 小区 gets its items only (bot/api/scope.py)."""
+        if frame.get("type") != "queue" or community_scope(staff) is None:
+            return frame
+        with services.db.session() as session:
+            return {**frame, "queue": scope.filter_queue(session, staff, frame.get("queue") or [],
+                                                         scope.default_community(services))}
+
     async def forward(topic: str, queue: asyncio.Queue) -> None:
         while True:
-            await websocket.send_json(await queue.get())
+            frame = await queue.get()
+            await websocket.send_json(await run_in_threadpool(in_scope, frame) if community_scope(staff) else frame)
 
     async def watch_sign_in() -> None:
         while True:
@@ -170,7 +187,7 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
              "": asyncio.create_task(watch_sign_in())}
     try:
         with services.db.session() as session:
-            await websocket.send_json({"type": "queue", "queue": live.queue_json(session, services.clock())})
+            await websocket.send_json(in_scope({"type": "queue", "queue": live.queue_json(session, services.clock())}))
         while True:
             data = agent_frame(await websocket.receive())
             if data is None:
@@ -183,6 +200,10 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
             touch()
             if data.get("type") == "watch" and isinstance(data.get("conversation_id"), int):
                 topic = f"conv:{data['conversation_id']}"
+                if community_scope(staff) is not None:  # another 小区's conversation is not watched
+                    with services.db.session() as session:
+                        if not scope.visible(session, staff, [data["conversation_id"]], scope.default_community(services)):
+                            continue
                 if topic not in queues:
                     queues[topic] = services.hub.subscribe(topic)
                     tasks[topic] = asyncio.create_task(forward(topic, queues[topic]))

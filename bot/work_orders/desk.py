@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from sqlalchemy import or_, select, update
 
-from bot.access.permissions import Capability, DispatchersOnly, Role, can, require, sees_order
+from bot.access.permissions import Capability, DispatchersOnly, Role, can, community_scope, require, sees_order
 from bot.core.domain import ConversationStatus, HandoffStatus, Priority, WorkOrderStatus
 from bot.core.errors import INVISIBLE, NotFound, WuyeError
 from bot.core.localtime import DEFAULT_TIME_ZONE, iso, to_local, wish_text
@@ -225,6 +225,8 @@ def list_orders(session, now: dt.datetime, kb, status: Optional[str] = None, com
     query = select(WorkOrder)
     if viewer is not None and not can(viewer, Capability.DISPATCH):
         query = query.where(or_(WorkOrder.assignee_id == viewer.id, WorkOrder.assignee_id.is_(None)))
+    if community_scope(viewer) is not None:  # a member who serves one 小区 sees its orders only
+        query = query.where(WorkOrder.community_id == community_scope(viewer))
     if status:
         query = query.where(WorkOrder.status == status)
     elif overdue:

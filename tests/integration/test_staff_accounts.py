@@ -192,3 +192,46 @@ def test_role_and_community_changes_and_the_last_admin_stays(server, admin):
     assert last.status_code == 409 and last.json()["code"] == "last_admin"
     assert admin.patch(f"/api/admin/staff/{staff['admin']['id']}", json={"role": "agent"}).status_code == 409
     assert admin.get("/api/admin/staff").status_code == 200
+
+
+def _resident_asks_for_a_person(server, community: str) -> int:
+    """A resident of ``community`` (opened from its signed link) asks for a person: the queue item's conversation."""
+    from bot.access.auth import sign_community_link
+
+    resident = client(server)
+    link = sign_community_link(server.app.state.services.settings.secret_key, community)
+    resident.post("/api/widget/session", params={"c": link}).raise_for_status()
+    resident.post("/api/widget/messages", json={"text": "我要找人工客服"}).raise_for_status()
+    return resident.get("/api/widget/history").json()["messages"][0]["conversation_id"]
+
+
+def test_an_agent_of_one_community_sees_only_its_queue_conversations_and_orders(server, admin):
+    jinxiu = _resident_asks_for_a_person(server, "jinxiu")
+    binjiang = _resident_asks_for_a_person(server, "binjiang")
+    assert add(admin, "bj_agent", display_name="滨江客服", community_id="binjiang").status_code == 201
+    agent = login(server, "bj_agent", GOOD, ip="203.0.113.60")
+    agent.post("/api/auth/password", json={"old_password": GOOD, "new_password": "Binjiang-kefu-1"}).raise_for_status()
+    everyone = login(server, "agent", "agent123", ip="203.0.113.61")  # serves no particular 小区: sees all
+
+    def queued(c):
+        body = c.get("/api/agent/queue").json()
+        return {q["conversation_id"] for q in body["queue"] + body.get("others", [])}
+
+    assert binjiang in queued(agent) and jinxiu not in queued(agent)
+    assert {jinxiu, binjiang} <= queued(everyone) and {jinxiu, binjiang} <= queued(admin)
+    assert agent.get(f"/api/agent/conversations/{binjiang}").status_code == 200
+    other = agent.get(f"/api/agent/conversations/{jinxiu}")
+    assert other.status_code == 404 and other.json()["code"] == "conversation_not_found"
+    handoff = next(q["handoff_id"] for q in everyone.get("/api/agent/queue").json()["queue"]
+                   if q["conversation_id"] == jinxiu)
+    assert agent.post(f"/api/agent/handoffs/{handoff}/claim").status_code == 404  # another 小区's: not claimed
+    assert jinxiu in queued(everyone)
+    # the desk: the 滨江 agent's list has 滨江's orders only, and a 锦绣 order is a 404
+    orders = agent.get("/api/staff/work-orders", params={"limit": 500}).json()["orders"]
+    assert orders and {o["community_id"] for o in orders} == {"binjiang"}
+    assert agent.get("/api/staff/work-orders", params={"community": "jinxiu"}).json()["orders"] == []
+    all_orders = everyone.get("/api/staff/work-orders", params={"limit": 500}).json()["orders"]
+    assert {o["community_id"] for o in all_orders} == {"jinxiu", "binjiang"}
+    jinxiu_order = next(o["id"] for o in all_orders if o["community_id"] == "jinxiu")
+    assert agent.get(f"/api/staff/work-orders/{jinxiu_order}").status_code == 404
+    assert everyone.get(f"/api/staff/work-orders/{jinxiu_order}").status_code == 200

@@ -1,0 +1,59 @@
+"""Scoping by 小区: a member who serves one 小区 (``staff.community_id``, not an admin) sees that 小区's queue items
+and conversations only; the desk's orders are scoped in ``bot/work_orders/desk.py`` through
+``bot.access.permissions.sees_order``. An item out of scope is a 404, as if it did not exist."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional, Set
+
+from sqlalchemy import select
+
+from bot.access.permissions import community_scope
+from bot.core.errors import ConversationNotFound
+from bot.storage.models import ChatIdentity, Conversation, Handoff, Household
+
+
+def default_community(services) -> Optional[str]:
+    """The 小区 a conversation belongs to when neither a bound household nor a signed link names one."""
+    communities = services.knowledge.current.communities
+    return communities[0].id if communities else None
+
+
+def communities_of(session, conversation_ids: Iterable[int], default: Optional[str]) -> Dict[int, Optional[str]]:
+    """Each conversation's 小区: the bound household's, else the one it started in, else the default (one query)."""
+    ids = set(conversation_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(Conversation.id, Conversation.community_id, Household.community_id)
+                           .outerjoin(ChatIdentity, ChatIdentity.id == Conversation.identity_id)
+                           .outerjoin(Household, Household.id == ChatIdentity.household_id)
+                           .where(Conversation.id.in_(ids))).all()
+    return {cid: household or started or default for cid, started, household in rows}
+
+
+def visible(session, staff, conversation_ids: Iterable[int], default: Optional[str]) -> Set[int]:
+    ids = set(conversation_ids)
+    scope = community_scope(staff)
+    if scope is None:
+        return ids
+    return {cid for cid, community in communities_of(session, ids, default).items() if community == scope}
+
+
+def filter_queue(session, staff, items: List[Dict[str, Any]], default: Optional[str]) -> List[Dict[str, Any]]:
+    """Queue items (each with its ``conversation_id``) the member may see, in the same order."""
+    if community_scope(staff) is None:
+        return items
+    seen = visible(session, staff, (q["conversation_id"] for q in items), default)
+    return [q for q in items if q["conversation_id"] in seen]
+
+
+def check_conversation(session, staff, conversation_id: int, default: Optional[str]) -> None:
+    if conversation_id not in visible(session, staff, [conversation_id], default):
+        raise ConversationNotFound()
+
+
+def check_handoff(session, staff, handoff_id: int, default: Optional[str]) -> None:
+    if community_scope(staff) is None:
+        return
+    conversation_id = session.scalar(select(Handoff.conversation_id).where(Handoff.id == handoff_id))
+    if conversation_id is not None:  # an unknown handoff is the claim's own 404
+        check_conversation(session, staff, conversation_id, default)
