@@ -291,6 +291,8 @@ class ConversationEngine:
         """The title of the most recent button of this conversation with this payload (None if never offered)."""
         if payload == "/handoff":
             return "转人工客服"
+        if payload.startswith("/poll "):  # from a notice's banner or a link, never a bot message's button
+            return "参与投票"
         for buttons in session.scalars(select(Message.buttons).where(
                 Message.conversation_id == conversation_id, Message.sender == "bot", Message.buttons.isnot(None))
                 .order_by(Message.id.desc()).limit(50)):

@@ -112,9 +112,19 @@ async function loadPolls() {
   renderPolls(data.polls);
 }
 
+// The live refresh changes only the charts and totals in place (a select or a click under way is left alone); a poll
+// added or gone elsewhere draws the list again.
 async function refreshCounts() {
   if ($("tab-polls").classList.contains("hidden")) return;
-  try { renderPolls((await api("/api/admin/polls")).polls); } catch (err) { /* the next tick tries again */ }
+  let polls;
+  try { polls = (await api("/api/admin/polls")).polls; } catch (err) { return; }  // the next tick tries again
+  const shown = [...pList.querySelectorAll(".pl-poll")].map((b) => b.dataset.poll);
+  if (shown.join() !== polls.map((p) => String(p.id)).join()) { renderPolls(polls); return; }
+  polls.forEach((p) => {
+    const box = pList.querySelector(`.pl-poll[data-poll='${p.id}']`);
+    box.querySelector(".pl-chart").replaceWith(barChart(p.options));
+    box.querySelector(".pl-total").textContent = String(p.total);
+  });
 }
 
 function renderPolls(polls) {
@@ -128,12 +138,34 @@ function renderPolls(polls) {
     box.appendChild(barChart(p.options));
     const csv = el("a", "", "导出 CSV"); csv.href = `/api/admin/polls/${p.id}/results.csv`; box.appendChild(csv);
     if (p.state !== "closed") {
+      box.appendChild(noticeLink(p));
       const close = el("button", "btn secondary", "立即结束"); close.type = "button"; close.style.marginLeft = "10px";
       close.addEventListener("click", async () => { try { await api(`/api/admin/polls/${p.id}/close`, { method: "POST" }); loadPolls(); } catch (err) { alert(err.message); } });
       box.appendChild(close);
     }
     pList.appendChild(box);
   });
+}
+
+// 在通知里加投票入口: a live notice of the poll's 小区 links to it (PUT /api/admin/notices/{id} poll_id); residents then
+// see 参与投票 under the notice in the widget and with the bot's answer about it.
+function noticeLink(p) {
+  const wrap = el("div", "pl-link"); wrap.style.margin = "6px 0";
+  const pick = el("select", "pl-notice"); const none = el("option", "", "选择一条通知…"); none.value = ""; pick.appendChild(none);
+  const add = el("button", "btn secondary", "在通知里加投票入口"); add.type = "button"; add.style.marginLeft = "6px";
+  const said = el("span", "status-line pl-link-status"); said.style.marginLeft = "6px";
+  api("/api/admin/notices?community=" + encodeURIComponent(p.community_id)).then((d) => d.notices.forEach((n) => {
+    const o = el("option", "", n.title + (n.poll_id === p.id ? "（已加入）" : "")); o.value = String(n.id); pick.appendChild(o);
+  })).catch(() => {});
+  add.addEventListener("click", async () => {
+    if (!pick.value) { said.textContent = "请先选择一条通知"; return; }
+    try {
+      const n = await api(`/api/admin/notices/${pick.value}`, { method: "PUT", body: JSON.stringify({ poll_id: p.id }) });
+      said.textContent = `已加到通知“${n.title}”`;
+    } catch (err) { said.textContent = err.message; }
+  });
+  wrap.append(pick, add, said);
+  return wrap;
 }
 
 // Horizontal bars, one per option (its votes at the end, a <title> with the share), scaled to the largest.

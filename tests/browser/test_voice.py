@@ -140,3 +140,31 @@ def test_a_poll_from_the_admin_is_voted_in_the_widget_and_on_wechat_once_per_hou
     assert "同意,1,50.0%" in csv.text() and "合计,2" in csv.text()
     admin.context.close()
     resident.context.close()
+
+
+def test_the_admin_links_a_poll_to_a_notice_and_the_widgets_banner_offers_it(browser, server):
+    today = server_today(server)
+    admin = browser.new_context(viewport={"width": 1300, "height": 900}, locale="zh-CN").new_page()
+    login(admin, server, "/admin", "admin", "admin123")
+    request = admin.context.request
+    notice = request.post(server.url + "/api/admin/notices", data={
+        "community_id": "jinxiu", "kind": "activity", "title": "东门开放时间征求意见", "text": "欢迎业主参与投票。",
+        "starts_at": f"{today} 00:00", "ends_at": f"{today + dt.timedelta(days=2)} 20:00"}).json()
+    poll = request.post(server.url + "/api/admin/polls", data={
+        "community_id": "jinxiu", "question": "周末是否开放游泳池？", "options": ["开放", "不开放"],
+        "opens_at": f"{today} 00:00", "closes_at": f"{today + dt.timedelta(days=2)} 20:00"}).json()
+    admin.click(".tabs button:has-text('投票')")
+    box = admin.locator(f".pl-poll[data-poll='{poll['id']}']")
+    box.locator(f".pl-notice option[value='{notice['id']}']").wait_for(state="attached")
+    box.locator(".pl-notice").select_option(str(notice["id"]))
+    box.locator("button:has-text('在通知里加投票入口')").click()
+    box.locator(".pl-link-status:has-text('已加到通知“东门开放时间征求意见”')").wait_for()
+
+    resident = resident_page(browser, server)
+    button = resident.locator(f".notice[data-id='{notice['id']}'] .notice-poll")
+    button.wait_for()
+    button.click()
+    resident.locator(BOT_BUBBLES + ":has-text('【投票】周末是否开放游泳池？')").wait_for()
+    assert "参与投票" in resident.locator(".row.mine .bubble").last.inner_text()  # the title, not "/poll 3"
+    admin.context.close()
+    resident.context.close()

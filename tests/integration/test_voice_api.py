@@ -128,3 +128,18 @@ def test_a_poll_is_voted_on_in_the_widget_once_and_counted(server):
     other.post("/api/widget/messages", json={"text": f"/vote {poll['id']} 2"}).raise_for_status()
     assert "已经结束" in bot_texts(other)[-1]
     assert [o["votes"] for o in admin.get(f"/api/admin/polls/{poll['id']}").json()["options"]] == [1, 0]
+
+
+def test_a_notice_links_only_a_poll_of_its_own_community(server):
+    admin = signed_in(server)
+    notice = admin.post("/api/admin/notices", json={"community_id": "jinxiu", "kind": "activity", "text": "欢迎投票。",
+                                                     "starts_at": local(-1), "ends_at": local(24)}).json()
+    other = admin.post("/api/admin/polls", json=poll_body(community_id="binjiang")).json()
+    own = admin.post("/api/admin/polls", json=poll_body()).json()
+    for bad, code in ((other["id"], "notice_poll_invalid"), (999999, "notice_poll_invalid"), ("1", "invalid_request")):
+        r = admin.put(f"/api/admin/notices/{notice['id']}", json={"poll_id": bad})
+        assert r.status_code == 422 and r.json()["code"] == code and re.search(r"[\u4e00-\u9fff]", r.json()["detail"])
+    assert admin.get(f"/api/admin/notices/{notice['id']}").json()["poll_id"] is None
+    assert admin.put(f"/api/admin/notices/{notice['id']}", json={"poll_id": own["id"]}).json()["poll_id"] == own["id"]
+    assert admin.put(f"/api/admin/notices/{notice['id']}", json={"text": "改了文字。"}).json()["poll_id"] == own["id"]
+    assert admin.put(f"/api/admin/notices/{notice['id']}", json={"poll_id": 0}).json()["poll_id"] is None

@@ -135,3 +135,27 @@ def test_a_building_poll_is_offered_only_to_its_buildings(world):
     world.bind(household)
     r = world.say(f"/vote {poll_id} 1")
     assert f"只面向{other}栋的住户" in world.texts(r) and _votes(world, poll_id) == []
+
+
+def test_a_notice_linking_a_poll_offers_it_and_a_poll_of_another_community_is_refused(world):
+    import pytest
+
+    from bot.core.localtime import to_local
+    from bot.outages import notices
+
+    poll_id = _poll(world)
+    household = world.household(community_id="jinxiu")
+    day = to_local(NOW).date()
+    values = {"community_id": "jinxiu", "kind": "water", "buildings": [household.building], "poll_id": poll_id,
+              "text": "水箱清洗。东门开放时间正在征求意见，欢迎投票。", "starts_at": f"{day} 08:00", "ends_at": f"{day} 20:00"}
+    with world.db.session() as s:
+        notices.create(s, world.kb, values, None, NOW)
+    world.bind(household)
+    r = world.say("怎么停水了")
+    assert r.route["action"] == "notice" and ("参与投票", f"/poll {poll_id}") in \
+        [(b.title, b.payload) for b in r.replies[-1].buttons]
+    r = world.say(f"/poll {poll_id}")
+    assert "【投票】小区东门是否改为24小时开放？" in world.texts(r)
+    other = _poll(world, community="binjiang")
+    with world.db.session() as s, pytest.raises(notices.NoticePollInvalid):
+        notices.create(s, world.kb, {**values, "poll_id": other}, None, NOW)
