@@ -16,8 +16,9 @@ from bot.access.csrf import OriginCheck  # noqa: E402
 from bot.access.edge import UPLOAD_OVERHEAD, EdgeChecks  # noqa: E402
 from bot.api import (admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu,
                      notices as notices_api, pages, quick_replies, staff_admin, work_orders)
-from bot.api import voice as voice_api  # noqa: E402
 from bot.api import imports as imports_api  # noqa: E402
+from bot.api import teams as teams_api  # noqa: E402
+from bot.api import voice as voice_api  # noqa: E402
 from bot.api.openapi import text_limits, truthful_openapi  # noqa: E402
 from bot.core.errors import DatabaseUnavailable, PhotoTooLarge, WuyeError, invalid_request  # noqa: E402
 from bot.households.imports import MAX_IMPORT_BYTES, ImportFileTooLarge  # noqa: E402
@@ -78,6 +79,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(wechat.router)
     app.include_router(auth.router)
     app.include_router(agent.router)
+    app.include_router(teams_api.router)
     app.include_router(admin.router)
     app.include_router(staff_admin.router)
     app.include_router(quick_replies.router)

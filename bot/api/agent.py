@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any, Dict, List, Optional
+from typing import Annotated, Any, Dict, List, Literal, Optional
 
 from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, StrictBool, StrictStr
@@ -13,7 +13,8 @@ from bot.access.permissions import Capability, can, community_scope
 from bot.api import scope
 from bot.api.deps import ConsoleStaff, NowDep, ServicesDep, SessionDep, optional_staff
 from bot.core.errors import ConversationNotFound, check_text
-from bot.handoffs import handoff as handoffs
+from bot.core.settings import agent_max_conversations
+from bot.handoffs import handoff as handoffs, teams
 from bot.realtime import live
 from bot.services import Services
 from bot.storage.models import Conversation, Staff
@@ -29,12 +30,42 @@ class AgentMessage(BaseModel):
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a row id")]  # ≥ 2^63 would overflow the database
 
 
-@router.get("/api/agent/queue")
+@router.get("/api/agent/queue", summary="The queue as this agent sees it (their teams' first, other teams' under "
+                                       "others), their conversations and their own state and load")
 def get_queue(staff: ConsoleStaff, session: SessionDep, now: NowDep, services: ServicesDep) -> Dict[str, Any]:
-    result = {"queue": live.queue_json(session, now), "mine": live.mine_json(session, staff.id)}
+    result = {**live.agent_queue_json(session, now, staff.id), "mine": live.mine_json(session, staff.id),
+              "me": me_json(session, session.get(Staff, staff.id))}
     for part in ("queue", "others"):  # an agent of one 小区 sees its items only (bot/api/scope.py)
         if isinstance(result.get(part), list):
             result[part] = scope.filter_queue(session, staff, result[part], scope.default_community(services))
+    return result
+
+
+def me_json(session, staff: Staff) -> Dict[str, Any]:
+    """The console header's state and the gentle prompt after a run of angry conversations."""
+    streak = teams.angry_streak(session, staff.id)
+    return {"state": staff.state, "state_label": teams.STATE_LABELS.get(staff.state, "在线"),
+            "open_conversations": teams.loads(session, [staff.id])[staff.id], "cap": agent_max_conversations(),
+            "angry_streak": streak,
+            "break_prompt": (f"连续处理了 {streak} 个情绪激动的会话，休息一下吧？"
+                             if streak >= ANGRY_STREAK_PROMPT and staff.state != teams.AgentState.BREAK else None)}
+
+
+ANGRY_STREAK_PROMPT = 3  # angry conversations in a row before the console suggests a 小休
+
+
+class StateBody(BaseModel):
+    state: Literal["online", "busy", "break", "offline"] = Field(
+        ..., description="在线 online / 忙碌 busy (no new auto-assignment) / 小休 break (also not available) / 离线 offline")
+
+
+@router.post("/api/agent/state", summary="Set my state: 在线 / 忙碌 / 小休 / 离线")
+async def set_state(body: StateBody, staff: ConsoleStaff, services: ServicesDep) -> Dict[str, Any]:
+    async with live.change(services) as session:
+        me = session.get(Staff, staff.id)
+        me.state = body.state
+        result = me_json(session, me)
+    live.queue_changed(services)  # who is available changed: consoles refresh their queue and header
     return result
 
 

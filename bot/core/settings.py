@@ -152,5 +152,17 @@ class Settings:
         return self.root / "tests" / "heldout" / "heldout.yml"
 
 
+def agent_max_conversations() -> int:
+    """WUYE_AGENT_MAX_CONVERSATIONS (default 5): the conversations one agent may own at once — a claim beyond it is
+    refused and auto-assignment skips them. Read when used, so it is the same for every process of a deployment."""
+    return max(1, int(os.environ.get("WUYE_AGENT_MAX_CONVERSATIONS", "5")))
+
+
+def auto_assign() -> bool:
+    """WUYE_AUTO_ASSIGN=1: a new handoff goes straight to the least-loaded available agent of its team (else the
+    general queue's), instead of waiting in the queue for a claim (bot/handoffs/teams.py)."""
+    return os.environ.get("WUYE_AUTO_ASSIGN", "0") == "1"
+
+
 def get_settings() -> Settings:
     return Settings()

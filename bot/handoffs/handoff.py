@@ -13,7 +13,8 @@ from bot.core.domain import PRIORITY_ORDER, ConversationStatus, HandoffStatus, P
 from bot.core.errors import AlreadyClaimed, ConversationNotFound, HandoffError, HandoffNotFound, NotOwner
 from bot.core.labels import resident_reason_label
 from bot.core.localtime import agents_working, iso, local_text, wish_text
-from bot.handoffs import callback, ratings
+from bot.core.settings import agent_max_conversations, auto_assign
+from bot.handoffs import callback, ratings, teams
 from bot.handoffs.incident_card import card_for_conversation
 from bot.households.bills import fee_summary
 from bot.storage import outbox
@@ -21,13 +22,20 @@ from bot.storage.models import Conversation, Handoff, Message, Staff, WorkOrder
 from bot.storage.outbox import Kind
 from bot.turn.context import TurnContext
 
-AGENT_ONLINE_WINDOW = dt.timedelta(minutes=2)
+AGENT_ONLINE_WINDOW = teams.AGENT_ONLINE_WINDOW
 
 
 def agents_online(session: Session, now: dt.datetime) -> int:
-    """Staff who answer residents (bot.access.permissions.CONSOLE_ROLES) seen on the console in the last two minutes."""
+    """Staff who answer residents (bot.access.permissions.CONSOLE_ROLES) seen on the console in the last two minutes
+    and available (在线 or 忙碌: an agent on 小休 or 离线 answers nobody new, bot/handoffs/teams.py)."""
     return session.scalar(select(func.count()).select_from(Staff).where(
-        Staff.last_seen >= now - AGENT_ONLINE_WINDOW, Staff.role.in_(CONSOLE_ROLES))) or 0
+        Staff.last_seen >= now - AGENT_ONLINE_WINDOW, Staff.role.in_(CONSOLE_ROLES),
+        Staff.state.in_(teams.AVAILABLE_STATES))) or 0
+
+
+class AtCapacity(HandoffError):
+    status, code = 409, "agent_at_capacity"
+    message = "您同时处理的会话已达上限，请先解决或退回一个会话再认领"
 
 
 def queue_key(handoff: Any) -> tuple:
@@ -195,9 +203,9 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
     ctx.session.flush()
     online = agents_online(ctx.session, ctx.now)
     in_hours, day_kind = agents_working(ctx.kb.community(ctx.community_id).values, ctx.local_now)
+    handoff.kind = teams.kind_of(priority, reasons)
     if online and in_hours:
-        ctx.say(f"已为您转接人工客服，当前排队第 {queue_position(ctx.session, handoff)} 位，请稍候，"
-                "客服会看到您刚才说的内容，无需重复。")
+        _route_to_team(ctx, handoff)
     else:
 
         handoff.status = HandoffStatus.CALLBACK.value
@@ -212,8 +220,50 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
     return handoff
 
 
+def _route_to_team(ctx: TurnContext, handoff: Handoff) -> None:
+    """Someone is online: the team of the handoff's kind takes it when one of its members is available, else the
+    general queue does and the resident is told so; with auto-assignment on, the least-loaded available agent of
+    the team (else of everyone) gets it at once (bot/handoffs/teams.py)."""
+    team = teams.team_for(ctx.session, handoff.kind, ctx.community_id)
+    fell_back = None
+    if team is not None:
+        if teams.available_agents(ctx.session, ctx.now, team.id):
+            handoff.team_id = team.id
+        else:
+            fell_back = team.name
+    agent = teams.least_loaded(ctx.session, ctx.now, handoff.team_id) if auto_assign() else None
+    if agent is None and auto_assign() and handoff.team_id is not None:
+        agent = teams.least_loaded(ctx.session, ctx.now, None)  # the team is full or busy: anyone free
+    if agent is not None:
+        _assign(ctx.session, handoff, agent, ctx.now)
+        ctx.say(f"已为您转接人工客服 {agent.display_name}，请稍候，客服会看到您刚才说的内容，无需重复。")
+        return
+    where = f"已为您转接人工客服（{team.name}）" if handoff.team_id is not None and team is not None else "已为您转接人工客服"
+    if fell_back:
+        where = f"{fell_back}暂时不在线，已为您转接其他客服"
+    ctx.say(f"{where}，当前排队第 {queue_position(ctx.session, handoff)} 位，请稍候，"
+            "客服会看到您刚才说的内容，无需重复。")
+
+
+def _assign(session: Session, handoff: Handoff, staff: Staff, now: dt.datetime) -> None:
+    """An auto-assignment: the handoff is new in this transaction, so nobody else can have claimed it."""
+    handoff.status = HandoffStatus.CLAIMED.value
+    handoff.agent_id = staff.id
+    handoff.claimed_at = now
+    conversation = handoff.conversation or session.get(Conversation, handoff.conversation_id)
+    conversation.status = ConversationStatus.OPEN.value
+    conversation.assignee_id = staff.id
+    session.add(Message(conversation_id=conversation.id, sender="system", text=f"人工客服 {staff.display_name} 已接入",
+                        created_at=now))
+
+
 def claim(session: Session, handoff_id: int, staff: Staff, now: dt.datetime) -> Handoff:
-    """Atomically claim a waiting handoff; a second agent gets AlreadyClaimed."""
+    """Atomically claim a waiting handoff; a second agent gets AlreadyClaimed, an agent who already owns
+    ``agent_max_conversations()`` conversations gets AtCapacity (409), and nothing changes."""
+    if teams.loads(session, [staff.id])[staff.id] >= agent_max_conversations():
+        if session.get(Handoff, handoff_id) is None:
+            raise HandoffNotFound()
+        raise AtCapacity()
     result = session.execute(
         update(Handoff).where(Handoff.id == handoff_id, Handoff.status.in_(HandoffStatus.waiting()))
         .values(status=HandoffStatus.CLAIMED.value, agent_id=staff.id, claimed_at=now).execution_options(synchronize_session=False))

@@ -63,7 +63,9 @@ class NluReading:
             "uncovered": self.intent == UNCOVERED,
             "faq": {"id": self.faq_id, "confidence": round(self.faq_confidence, 4)} if self.faq_id else None,
             "entities": [{k: e[k] for k in ("entity", "value", "start", "end")} for e in self.entities],
-            "emotion": {"label": self.emotion.get("label", "neutral"), "score": self.emotion.get("score", 0.0)},
+            # the cues (insult, threat: media …) too: stored with each message, they mask it in the agent console
+            "emotion": {"label": self.emotion.get("label", "neutral"), "score": self.emotion.get("score", 0.0),
+                        "cues": list(self.emotion.get("cues") or [])},
         }
 
 

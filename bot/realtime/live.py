@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.core import labels
 from bot.core.domain import ConversationStatus, HandoffStatus
 from bot.core.localtime import iso
-from bot.handoffs import handoff as handoffs
+from bot.handoffs import handoff as handoffs, masking, teams
 from bot.storage import outbox
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
 
@@ -32,7 +32,8 @@ def message_json(message: Message, staff_names: Optional[Dict[int, str]] = None)
     return {"type": "message", "id": message.id, "conversation_id": message.conversation_id, "sender": message.sender,
             "text": message.text, "buttons": message.buttons or [], "at": iso(message.created_at),
             "agent": (staff_names or {}).get(message.staff_id) if message.staff_id else None,
-            "client_id": message.client_id}  # the page's id for a resident message: the widget matches its own copy
+            "client_id": message.client_id,  # the page's id for a resident message: the widget matches its own copy
+            "flag": masking.flag(message.sender, message.nlu)}  # an insult or a threat: the console masks it
 
 
 def staff_names(session) -> Dict[int, str]:
@@ -41,6 +42,7 @@ def staff_names(session) -> Dict[int, str]:
 
 _QUEUE = select(Handoff.id, Handoff.conversation_id, Handoff.priority, Handoff.status, Handoff.reasons, Handoff.ticket,
                 Handoff.created_at, Handoff.context[("household", "room")].as_string().label("room"),
+                Handoff.kind, Handoff.team_id,
                 Conversation.channel, Conversation.waiting_since) \
     .join(Conversation, Conversation.id == Handoff.conversation_id) \
     .where(Handoff.status.in_(HandoffStatus.waiting()))  # built once: the queue is read on every change of it
@@ -54,8 +56,10 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
     ids = {r.conversation_id for r in rows}
     last_ids = select(func.max(Message.id)).where(Message.conversation_id.in_(ids), Message.sender == "resident") \
         .group_by(Message.conversation_id)
-    summaries = dict(session.execute(select(Message.conversation_id, Message.text).where(Message.id.in_(last_ids)))
-                     .all()) if ids else {}
+    summaries = {c: masking.mask(text, (nlu or {}).get("emotion") if isinstance(nlu, dict) else None)
+                 for c, text, nlu in session.execute(select(Message.conversation_id, Message.text, Message.nlu)
+                                                     .where(Message.id.in_(last_ids))).all()} if ids else {}
+    names = teams.team_names(session) if any(r.team_id for r in rows) else {}
     result = []
     for r in rows:
         summary = summaries.get(r.conversation_id)
@@ -67,6 +71,8 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
             "reasons_labels": labels.reason_labels(r.reasons), "channel_label": labels.channel_label(r.channel),
             "summary": (summary[:60] if summary else ""),
             "room": r.room,
+            "kind": r.kind, "kind_label": teams.KIND_LABELS.get(r.kind or "", ""),
+            "team_id": r.team_id, "team_label": names.get(r.team_id, "") if r.team_id else "",
             "waiting_since": iso(since),
             "waiting_seconds": int((now - since).total_seconds()),
         })
@@ -110,9 +116,29 @@ def conversation_json(session, conversation_id: int) -> Optional[Dict[str, Any]]
                                                  "status_label": labels.status_label(handoff.status),
                                                  "priority_label": labels.priority_label(handoff.priority),
                                                  "reasons_labels": labels.reason_labels(handoff.reasons),
-                                                 "context_labels": labels.context_labels(handoff.context)},
+                                                 "context_labels": _masked_readings(
+                                                     labels.context_labels(handoff.context), handoff.context)},
         "messages": [message_json(m, names) for m in conversation.messages],
     }
+
+
+def _masked_readings(context_labels: Dict[str, Any], context: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The card's readings with insults and threats masked (bot/handoffs/masking.py); the log reveals them."""
+    readings = (context or {}).get("readings") or []
+    for shown, reading in zip(context_labels.get("readings") or [], readings):
+        shown["text"] = masking.mask(shown.get("text", ""), reading.get("emotion"))
+    return context_labels
+
+
+def agent_queue_json(session, now: dt.datetime, staff_id: int) -> Dict[str, Any]:
+    """The queue as one agent sees it: ``queue`` — urgent items, then their teams' items, then the general queue's
+    (each part in queue order); ``others`` — the other teams' items, shown under 其他 on request."""
+    mine = set(teams.team_ids_of(session, staff_id))
+    items = queue_json(session, now)
+    own = [q for q in items if q["team_id"] is None or q["team_id"] in mine]
+    own.sort(key=lambda q: (q["priority"] != "urgent", q["team_id"] is None))  # stable: queue order within
+    return {"queue": own, "others": [q for q in items if q["team_id"] is not None and q["team_id"] not in mine],
+            "my_teams": [{"id": i, "name": n} for i, n in teams.team_names(session).items() if i in mine]}
 
 
 async def publish_queue(services, now: dt.datetime) -> None:

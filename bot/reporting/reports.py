@@ -10,8 +10,9 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import select
 
 from bot.core import labels
+from bot.core.domain import HandoffStatus
 from bot.core.localtime import to_local, to_utc
-from bot.storage.models import Conversation, Handoff, Message, Rating, Staff
+from bot.storage.models import Conversation, Handoff, Message, Rating, Staff, Team
 
 # what a failed question's route was, in words (the failures tab's 类型)
 FAILURE_LABELS: Dict[str, str] = {
@@ -173,7 +174,29 @@ def _figures(session, days: int = 14, today: Optional[dt.date] = None, conversat
         "handoffs_by_priority": dict(by_priority), "handoffs_by_reason": dict(by_reason.most_common()),
         "median_wait_seconds": statistics.median(waits) if waits else None,
         "per_day": series,
+        "teams": team_figures(session, handoffs),
     }
+
+
+def team_figures(session, handoffs: List[Handoff]) -> List[Dict[str, Any]]:
+    """Per team (技能组) and the general queue (``team_id`` None): waiting now, handled (resolved), the average wait
+    before a person took it, and the ratings' average where there are ratings — of the figures' handoffs."""
+    names = dict(session.execute(select(Team.id, Team.name)).all())
+    scores = dict(session.execute(select(Rating.handoff_id, Rating.score)).all())
+    groups: Dict[Optional[int], List[Handoff]] = {team_id: [] for team_id in names}
+    groups[None] = []
+    for h in handoffs:
+        groups.setdefault(h.team_id if h.team_id in names else None, []).append(h)
+    result = []
+    for team_id, items in groups.items():
+        waits = [(h.claimed_at - h.created_at).total_seconds() for h in items if h.claimed_at]
+        rated = [scores[h.id] for h in items if h.id in scores]
+        result.append({"team_id": team_id, "team": names.get(team_id, "综合队列"), "handoffs": len(items),
+                       "waiting": sum(h.status in HandoffStatus.waiting() for h in items),
+                       "handled": sum(h.status == HandoffStatus.RESOLVED for h in items),
+                       "average_wait_seconds": round(sum(waits) / len(waits)) if waits else None,
+                       "ratings": len(rated), "csat": _average(rated)})
+    return result
 
 
 def _average(scores: List[int]) -> Optional[float]:

@@ -20,11 +20,19 @@ import { start } from "/static/staff.js";
     } catch (e) { /* no audio device */ }
     document.body.dataset.urgentAlert = String(Date.now());
   }
-  function renderQueue(queue) {
+  // the queue as this agent sees it: their teams' items and the general queue; other teams' under 其他 on request
+  let showOthers = false;
+  function renderQueue(queue, others) {
     const box = $("queue"); box.replaceChildren();
     $("qcount").textContent = "(" + queue.length + ")";
     let fresh = false;
-    queue.forEach((q) => {
+    others = others || [];
+    $("others-toggle").classList.toggle("hidden", !others.length);
+    $("others-toggle").textContent = (showOthers ? "收起" : "显示") + "其他团队的会话（" + others.length + "）";
+    $("others").classList.toggle("hidden", !showOthers || !others.length);
+    $("others").replaceChildren();
+    if (others.length) $("others").appendChild(el("h3", "", "其他"));
+    queue.map((q) => [box, q]).concat(others.map((q) => [$("others"), q])).forEach(([target, q]) => {
       if (q.priority === "urgent" && !knownUrgent.has(q.handoff_id)) { knownUrgent.add(q.handoff_id); if (!firstQueue) fresh = true; }
       const item = el("div", "qitem " + q.priority);
       item.dataset.handoff = q.handoff_id;
@@ -32,10 +40,11 @@ import { start } from "/static/staff.js";
       head.appendChild(document.createTextNode(" " + (q.status_label || STATUS[q.status] || "") + " · " + (q.room || "未绑定") + " · " + (q.channel_label || "") + (q.ticket ? " · 留言 " + q.ticket : "")));
       item.appendChild(head);
       item.appendChild(el("div", "summary", q.summary));
-      item.appendChild(el("div", "meta", "原因：" + (q.reasons_labels || []).join("；") + " · 已等待 " + Math.round(q.waiting_seconds / 60) + " 分钟"));
+      item.appendChild(el("div", "meta", "原因：" + (q.reasons_labels || []).join("；") + " · 已等待 " + Math.round(q.waiting_seconds / 60) + " 分钟" +
+        (q.team_label ? " · 团队：" + q.team_label : "")));
       const b = el("button", "btn", "认领"); b.addEventListener("click", () => claim(q.handoff_id)); item.appendChild(b);
       const v = el("button", "btn secondary", "查看"); v.addEventListener("click", () => open(q.conversation_id)); item.appendChild(v);
-      box.appendChild(item);
+      target.appendChild(item);
     });
     if (fresh) alertUrgent();
     firstQueue = false;
@@ -46,8 +55,34 @@ import { start } from "/static/staff.js";
       d.addEventListener("click", () => open(c.conversation_id)); mine.appendChild(d); });
   }
   async function refresh() {
-    try { const data = await api("/api/agent/queue"); renderQueue(data.queue); renderMine(data.mine); } catch (e) { /* signed out */ }
+    try {
+      const data = await api("/api/agent/queue"); renderQueue(data.queue, data.others); renderMine(data.mine); renderMe(data.me);
+      $("my-teams").textContent = (data.my_teams || []).length ? "我的团队：" + data.my_teams.map((t) => t.name).join("、") : "";
+    } catch (e) { /* signed out */ }
   }
+  // 在线 / 忙碌 / 小休 / 离线, the load against the cap, and a gentle prompt after a run of angry conversations
+  let dismissedStreak = Number(sessionStorage.getItem("wuye-break-dismissed") || 0);
+  function renderMe(state) {
+    if (!state) return;
+    $("agent-state").value = state.state;
+    document.body.dataset.agentState = state.state;
+    $("load").textContent = "会话 " + state.open_conversations + "/" + state.cap;
+    const show = !!state.break_prompt && state.angry_streak > dismissedStreak;
+    $("break-text").textContent = state.break_prompt || "";
+    $("break-prompt").classList.toggle("hidden", !show);
+  }
+  async function setState(value) {
+    try { renderMe(await api("/api/agent/state", { method: "POST", body: JSON.stringify({ state: value }) })); }
+    catch (e) { alert("状态没有改成：" + e.message); refresh(); }
+  }
+  $("agent-state").addEventListener("change", () => setState($("agent-state").value));
+  $("take-break").addEventListener("click", () => setState("break"));
+  $("dismiss-break").addEventListener("click", () => {
+    // asked again only after one more angry conversation
+    dismissedStreak = Number(($("break-text").textContent.match(/\d+/) || [0])[0]);
+    sessionStorage.setItem("wuye-break-dismissed", String(dismissedStreak)); $("break-prompt").classList.add("hidden");
+  });
+  $("others-toggle").addEventListener("click", () => { showOthers = !showOthers; refresh(); });
   function connect() {
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(proto + location.host + "/ws/agent");
@@ -71,7 +106,14 @@ import { start } from "/static/staff.js";
     if (seen.has(m.id)) return; seen.add(m.id);
     const who = { resident: "业主", bot: "智能助手", agent: "客服 " + (m.agent || ""), system: "系统", note: "内部备注 " + (m.agent || "") }[m.sender] || m.sender;
     const d = el("div", "tmsg " + m.sender); d.appendChild(el("div", "who", who + " · " + m.at.slice(11, 16)));
-    d.appendChild(el("div", "text", m.text)); $("log").appendChild(d); $("log").scrollTop = $("log").scrollHeight;
+    const text = el("div", "text", m.flag ? m.flag.masked_text : m.text);
+    if (m.flag) {  // an insult or a threat (the bot's emotion cues): masked until the agent chooses to read it
+      text.classList.add("masked"); text.title = "点击显示原文"; text.setAttribute("role", "button"); text.tabIndex = 0;
+      const reveal = () => { text.textContent = m.text; text.classList.remove("masked"); text.removeAttribute("role"); text.title = ""; };
+      text.addEventListener("click", reveal, { once: true });
+      text.addEventListener("keydown", (e) => { if (e.key === "Enter") reveal(); });
+    }
+    d.appendChild(text); $("log").appendChild(d); $("log").scrollTop = $("log").scrollHeight;
   }
   function renderCard(conv) {
     const card = $("card"); card.replaceChildren();

@@ -177,6 +177,9 @@ class Staff(Base):
     disabled_at = Column(DateTime, nullable=True)  # set: cannot sign in, every session revoked
     # set when an admin created the account or reset its password: the member chooses their own before anything else
     must_change_password = Column(Boolean, nullable=False, default=False, server_default="0")
+    # what the agent set in the console header (bot/handoffs/teams.py): online | busy | break | offline;
+    # busy and break get no auto-assignment, break and offline are not available
+    state = Column(String(8), nullable=False, default="online", server_default="online")
 
 
 CONVERSATION_STATUSES = tuple(s.value for s in ConversationStatus)
@@ -231,9 +234,32 @@ class Handoff(Base):
     callback_phone = Column(String(20), nullable=True)  # the number the resident confirmed for a callback
     callback_window = Column(String(32), nullable=True)  # when they can take it, as they chose it
     callback_at = Column(DateTime, nullable=True)  # when someone will call at the latest (told to the resident)
+    # the kind of handoff its reasons give (bot/handoffs/teams.py: complaint | billing | repair | emergency | general)
+    # and the team that takes it (None: the general queue, also when the kind's team had nobody available)
+    kind = Column(String(16), nullable=True)
+    team_id = Column(Integer, ForeignKey("teams.id"), nullable=True)
     conversation = relationship("Conversation")
     # the waiting queue and a queue position, read on every message of a waiting conversation
     __table_args__ = (Index("ix_handoffs_status_priority_created_at", "status", "priority", "created_at"),)
+
+
+class Team(Base):
+    """技能组: the kinds of handoff it takes and, optionally, the 小区 it serves (empty: all)."""
+
+    __tablename__ = "teams"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(32), unique=True, nullable=False)
+    kinds = Column(JSON, nullable=False, default=list)  # complaint | billing | repair
+    communities = Column(JSON, nullable=False, default=list)
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+    __table_args__ = (UniqueConstraint("team_id", "staff_id", name="uq_team_member"),)
+    id = Column(Integer, primary_key=True)
+    team_id = Column(Integer, ForeignKey("teams.id"), nullable=False, index=True)
+    staff_id = Column(Integer, ForeignKey("staff.id"), nullable=False, index=True)
 
 
 class Timer(Base):

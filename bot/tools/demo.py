@@ -1,5 +1,5 @@
 """`wuye demo-data`: a realistic, deterministic demo — two 小区, 200+ households, bills with arrears,
-parking cards (some expiring), open and closed work orders, and two staff accounts."""
+parking cards (some expiring), open and closed work orders, staff accounts and teams (技能组)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +14,7 @@ from bot.access.passwords import hash_password
 from bot.core.domain import ConversationStatus, HandoffStatus, WorkOrderStatus
 from bot.kb.community import Community as CommunityConfig, sync_communities
 from bot.storage.models import (Bill, ChatIdentity, Conversation, Handoff, Household, Message, ParkingCard,
-                                ParkingSpace, Staff, WorkOrder, WorkOrderEvent)
+                                ParkingSpace, Staff, Team, TeamMember, WorkOrder, WorkOrderEvent)
 from bot.work_orders import sla
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -22,7 +22,13 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英�
 PROVINCE = {"jinxiu": "粤A", "binjiang": "浙A"}
 REPAIRS = [("水电", "卫生间水龙头漏水"), ("水电", "厨房下水道堵塞"), ("门窗", "入户门锁芯损坏"), ("电梯", "电梯按钮失灵"),
            ("公共设施", "楼道声控灯不亮"), ("水电", "客厅插座没电"), ("门窗", "阳台推拉门关不严"), ("公共设施", "单元门闭门器损坏")]
-DEMO_PASSWORDS = {"agent": "agent123", "admin": "admin123", "tech1": "tech123", "tech2": "tech123"}
+DEMO_PASSWORDS = {"agent": "agent123", "admin": "admin123", "tech1": "tech123", "tech2": "tech123",
+                  "tousu": "agent123", "gongcheng": "agent123"}
+# the teams (技能组, bot/handoffs/teams.py): name, the kinds of handoff it takes, its members' usernames; the two
+# specialists are agents of their own so the demo shows a complaint reaching 投诉专员 and a chase reaching 工程部
+SPECIALISTS = [("tousu", "投诉专员小周"), ("gongcheng", "工程部小吴")]
+TEAMS = [("客服", [], ["agent"]), ("投诉专员", ["complaint"], ["tousu"]), ("工程部", ["repair"], ["gongcheng"]),
+         ("收费", ["billing"], ["agent"])]
 TECHNICIANS = [("tech1", "王工"), ("tech2", "李工")]  # role technician: assigned work orders on the desk (/desk)
 # Past conversations for the admin figures: (resident text, bot reply, handoff priority and reason or None).
 HISTORY = [
@@ -120,7 +126,16 @@ def load_demo_data(session: Session, communities: List[CommunityConfig], today: 
     technicians = [Staff(username=username, display_name=name, password_hash=hash_password(DEMO_PASSWORDS[username]),
                          role="technician") for username, name in TECHNICIANS]
     session.add_all(technicians)
+    specialists = [Staff(username=username, display_name=name, password_hash=hash_password(DEMO_PASSWORDS[username]),
+                         role="agent") for username, name in SPECIALISTS]
+    session.add_all(specialists)
     session.flush()
+    by_username = {s.username: s for s in [agent, *specialists]}
+    for name, kinds, members in TEAMS:
+        team = Team(name=name, kinds=kinds, communities=[])
+        session.add(team)
+        session.flush()
+        session.add_all([TeamMember(team_id=team.id, staff_id=by_username[u].id) for u in members])
     _desk(demo_orders, technicians, random.Random(seed + 1), today)  # its own stream: the history stays as it was
     counts["past_conversations"] = _history(session, rng, today, agent)
     return counts

@@ -50,7 +50,10 @@ MATRIX = {
     "GET /api/agent/quick-replies": CONSOLE, "GET /api/agent/incidents": CONSOLE,
     "GET /api/agent/incidents/{incident_id}": CONSOLE, "POST /api/agent/incidents/{incident_id}/resolve": CONSOLE,
     "POST /api/agent/incidents/{incident_id}/merge": CONSOLE, "POST /api/agent/incidents/{incident_id}/split": CONSOLE,
-    "WS /ws/agent": CONSOLE,
+    "WS /ws/agent": CONSOLE, "POST /api/agent/state": CONSOLE,
+    # teams (技能组) and the supervisor's view
+    "GET /api/admin/teams": ADMINS, "POST /api/admin/teams": ADMINS, "PUT /api/admin/teams/{team_id}": ADMINS,
+    "DELETE /api/admin/teams/{team_id}": ADMINS, "GET /api/admin/agents": ADMINS,
     # the desk
     "GET /api/staff/work-orders": DESK, "GET /api/staff/work-orders/sla": DESK,
     "GET /api/staff/work-orders/{order_id}": DESK, "POST /api/staff/work-orders/{order_id}/status": DESK,
@@ -130,7 +133,7 @@ def test_the_route_by_role_matrix_holds(server):
                 ok = response.status_code == 403 and code in REFUSAL_CODES
             if not ok:
                 failures.append(f"{key} as {role}: {response.status_code} {code}")
-    assert walked == 4 * 63  # every staff HTTP route, as nobody and as each of the three roles
+    assert walked == 4 * 69  # every staff HTTP route, as nobody and as each of the three roles
     assert failures == []
 
 
