@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from psycopg2.extras import execute_values
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text as sql_text, update
 from sqlalchemy.orm import Session
 
 from bot.core.errors import WuyeError
@@ -30,6 +30,7 @@ KINDS = ("households", "bills", "parking")
 KIND_LABELS = {"households": "住户", "bills": "账单", "parking": "车位月卡"}
 MAX_IMPORT_BYTES = 32 * 1024 * 1024  # 120,000 bill rows are about 7 MB as CSV
 MAX_ERRORS = 1000  # a wholly wrong file would otherwise answer with a million lines; errors_total counts them all
+IMPORT_LOCK_KEY = 2026_0026_04  # the advisory lock imports take on PostgreSQL (any constant no one else uses)
 BATCH = 2000  # rows per executemany: PostgreSQL's parameter limit and SQLite's memory stay far away
 
 ROOM_COLUMNS = {
@@ -394,6 +395,8 @@ def import_rows(session: Session, kind: str, header: List[str], rows: List[Tuple
     columns = map_columns(kind, header, result, default_community)
     if result.errors_total:
         raise ImportRowsInvalid(result)
+    if not dry_run:
+        _one_import_at_a_time(session)
     reader = _Rows(kind, header, columns, result, communities, default_community)
     {"households": _households, "bills": _bills, "parking": _parking}[kind](session, reader, rows, result, dry_run, now)
     if result.errors_total:
@@ -401,6 +404,18 @@ def import_rows(session: Session, kind: str, header: List[str], rows: List[Tuple
         result.created = result.updated = result.unchanged = result.unbound = 0  # what was stored: nothing
         raise ImportRowsInvalid(result)
     return result
+
+
+def _one_import_at_a_time(session: Session) -> None:
+    """Imports compare the file with the keys they load, then insert what is missing: two at once (the CLI and an
+    ERP's call, two server instances) would both insert the same new bill. So an import holds the database's write
+    lock from before it reads until it commits: on PostgreSQL a transaction-scoped advisory lock, on SQLite the
+    write lock itself (a write statement, even one that changes no row, takes it). Resident turns are not blocked
+    on PostgreSQL; on SQLite they wait for the commit, as for any writer."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
+    else:
+        session.execute(sql_text("UPDATE communities SET name = name WHERE 1 = 0"))
 
 
 def _chunks(items: List[Any], size: int = BATCH) -> Iterable[List[Any]]:

@@ -243,3 +243,44 @@ def test_unreadable_files_are_refused_in_chinese(env):
     assert status == 2 and "没有表头" in err
     assert count(db, Household) == 0
 
+
+
+def test_two_imports_of_the_same_file_at_once_store_each_bill_once(env, monkeypatch):
+    """The CLI and an ERP's call at the same moment: the second waits for the first (a lock taken before the keys
+    are read), then finds everything there. Both imports are held at a barrier once they have read the existing
+    keys: without the lock both would get there, find nothing and insert every bill twice."""
+    import threading
+
+    from bot.households import imports
+
+    run, db, tmp = env
+    barrier, read_keys = threading.Barrier(2), imports._household_ids
+
+    def meet_then_read(session):
+        try:
+            barrier.wait(timeout=3)  # with the lock only one import gets here at a time: the wait times out
+        except threading.BrokenBarrierError:
+            pass
+        return read_keys(session)
+
+    monkeypatch.setattr(imports, "_household_ids", meet_then_read)
+    run_import = imports.run_import
+    run("import", "households", write(tmp / "h.csv", HOUSEHOLDS))
+    data = ("楼栋,单元,房号,账期,应收,实收\n" + "".join(f"1,1,101,2025-{m:02d},100,100\n" for m in range(1, 13))).encode()
+    results, failures = [], []
+
+    def one() -> None:
+        try:
+            with db.session() as session:
+                results.append(run_import(session, "bills", data, "b.csv", default_community="jinxiu"))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert sorted((r.created, r.unchanged) for r in results) == [(0, 12), (12, 0)]
+    assert count(db, Bill) == 12
