@@ -245,7 +245,7 @@ def test_every_reason_the_router_and_the_flows_write_has_a_chinese_label():
                 "angry tone (0.82)": "情绪激动", "neighbour dispute": "邻里纠纷", "room: 3栋2单元501": "房号：3栋2单元501"}
     for reason, label in examples.items():
         assert labels.reason_label(reason) == label
-    from bot.core.contract import INTENTS
+    from bot.core.contract import PRODUCT_INTENTS
     from bot.nlu.emotion import ANGRY_CUES
 
     router = _router_reasons()
@@ -253,7 +253,7 @@ def test_every_reason_the_router_and_the_flows_write_has_a_chinese_label():
     written_elsewhere = ["emergency: 着火了", "an agent owns the conversation", "物业费多少: answer",  # bot/conversation/engine.py
                          "repeated chasing of a work order", "angry chase of a work order",  # actions/repairs.py
                          "room: 3栋2单元501"]  # actions/neighbours.py
-    for reason in router + written_elsewhere + [name for _, name in ANGRY_CUES] + list(INTENTS):
+    for reason in router + written_elsewhere + [name for _, name in ANGRY_CUES] + list(PRODUCT_INTENTS):
         label = labels.reason_label(reason)
         assert label != "其他原因" and not LATIN.search(label), (reason, label)
     assert labels.reason_label("something new") == "其他原因"

@@ -159,3 +159,33 @@ def test_a_notice_linking_a_poll_offers_it_and_a_poll_of_another_community_is_re
     other = _poll(world, community="binjiang")
     with world.db.session() as s, pytest.raises(notices.NoticePollInvalid):
         notices.create(s, world.kb, {**values, "poll_id": other}, None, NOW)
+
+
+def test_suggestions_are_grouped_by_similar_words_newest_group_first(world):
+    world.say("你好")
+    with world.db.session() as s:
+        conversation = s.scalar(sa.select(Conversation))
+        for i, text in enumerate(["建议小区东门装一个智能快递柜", "希望小区里多放几张长椅", "建议东门装一个快递柜"], 1):
+            s.add(Suggestion(number=f"JY20261127{i:03d}", text=text, conversation_id=conversation.id,
+                             identity_id=conversation.identity_id, community_id="jinxiu", status="pending",
+                             created_at=NOW))
+    with world.db.session() as s:
+        listed = suggestions.listing(s, world.kb)
+    assert [x["number"] for x in listed["suggestions"]] == ["JY20261127003", "JY20261127002", "JY20261127001"]
+    assert [(g["count"], [x["number"] for x in g["examples"]]) for g in listed["groups"]] == \
+        [(2, ["JY20261127003", "JY20261127001"]), (1, ["JY20261127002"])]
+    assert listed["suggestions"][0]["community"] == "锦绣花园" and listed["suggestions"][0]["status_label"] == "待处理"
+
+
+def test_a_closed_poll_shows_its_results_to_residents_who_ask_when_the_admin_allowed_it(world):
+    shown = _poll(world, per="resident", closes=NOW + dt.timedelta(minutes=30), show_results=True)
+    world.say(f"/vote {shown} 1", "r1")
+    world.say(f"/vote {shown} 2", "r2")
+    world.say(f"/vote {shown} 1", "r3")
+    world.engine.clock = lambda: NOW + dt.timedelta(hours=1)
+    r = world.say("投票结果出来了吗", "r4")
+    assert world.texts(r) == "投票“小区东门是否改为24小时开放？”已结束，共 3 票：\n同意：2 票（67%）\n不同意：1 票（33%）\n无所谓：0 票（0%）"
+    with world.db.session() as s:
+        s.get(Poll, shown).show_results = False
+    r = world.say("投票结果出来了吗", "r5")
+    assert "投票" not in world.texts(r) or "已结束，共" not in world.texts(r)  # not shown: routed as any question
