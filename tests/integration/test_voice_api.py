@@ -143,3 +143,43 @@ def test_a_notice_links_only_a_poll_of_its_own_community(server):
     assert admin.put(f"/api/admin/notices/{notice['id']}", json={"poll_id": own["id"]}).json()["poll_id"] == own["id"]
     assert admin.put(f"/api/admin/notices/{notice['id']}", json={"text": "改了文字。"}).json()["poll_id"] == own["id"]
     assert admin.put(f"/api/admin/notices/{notice['id']}", json={"poll_id": 0}).json()["poll_id"] is None
+
+
+@pytest.fixture(scope="module")
+def wechat_server(tmp_path_factory, settings, parser):
+    """The WeChat channel on (plain mode), its customer-service API a local stand-in that records the pushes."""
+    import threading
+    from http.server import HTTPServer
+
+    from bot.tools.devserver import free_port
+    from tests.integration.test_wechat import APP_ID, TOKEN, FakeWeChatApi
+
+    api = HTTPServer(("127.0.0.1", free_port()), FakeWeChatApi)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    overrides = dict(wechat_token=TOKEN, wechat_aes_key="", wechat_app_id=APP_ID, wechat_app_secret="s",
+                     wechat_api_base=f"http://127.0.0.1:{api.server_port}")
+    with LiveServer(tmp_path_factory.mktemp("voice-wechat"), settings, parser, **overrides) as live:
+        yield live
+    api.shutdown()
+
+
+def test_the_admins_reply_to_a_wechat_suggestion_is_pushed_to_wechat(wechat_server):
+    import time
+
+    from connectors.wechat import parse_xml
+    from tests.integration.test_wechat import FakeWeChatApi, signed, text_xml
+
+    r = httpx.post(wechat_server.url + "/wechat", params=signed(), timeout=60,
+                   content=text_xml("o_suggester", "建议物业在小区东门装一个智能快递柜，取件方便很多", 920001))
+    number = re.search(r"编号 (JY\d{11})", parse_xml(r.content)["Content"]).group(1)
+    admin = signed_in(wechat_server)
+    item = next(s for s in admin.get("/api/admin/suggestions").json()["suggestions"] if s["number"] == number)
+    assert item["channel"] == "wechat"
+    admin.post(f"/api/admin/suggestions/{item['id']}", json={"status": "declined", "reply": "东门场地不够，暂不安装。"})
+    wanted = f"关于您的建议（编号 {number}，暂不采纳），物业回复：东门场地不够，暂不安装。"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not any(
+            p.get("touser") == "o_suggester" and p.get("text", {}).get("content") == wanted for p in FakeWeChatApi.sent):
+        time.sleep(0.2)
+    assert any(p.get("touser") == "o_suggester" and p.get("text", {}).get("content") == wanted
+               for p in FakeWeChatApi.sent), FakeWeChatApi.sent[-3:]
