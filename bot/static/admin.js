@@ -2,6 +2,7 @@
 import { $, el } from "/static/dom.js";
 import { api } from "/static/api.js";
 import { start } from "/static/staff.js";
+import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its own module, imported so the page keeps one entry script
 {
   let entries = [], currentId = null, currentVersion = null;
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {

@@ -10,14 +10,17 @@ export function start(page) {
   async function boot() {
     let me;
     try { me = await api("/api/auth/me"); } catch (e) { show("login"); return; }
+    // a password an admin set (new account, reset) opens nothing until changed: every other API answers 403
+    if (me.must_change_password) { show("login"); changePasswordForm(boot); return; }
     const refusal = page.refuse && page.refuse(me);
     if (refusal) { show("login"); $("login-error").textContent = refusal; return; }
     show("app"); page.signedIn(me);
   }
-  $("login-form").addEventListener("submit", async (e) => {
+  $("login-view").addEventListener("submit", async (e) => {
+    if (e.target.id !== "login-form") return;  // the change-password form handles its own
     e.preventDefault();
     try { await api("/api/auth/login", { method: "POST", body: JSON.stringify({ username: $("username").value, password: $("password").value }) }); boot(); }
-    catch (err) { $("login-error").textContent = "登录失败：用户名或密码错误"; }
+    catch (err) { $("login-error").textContent = err.status === 401 ? "登录失败：用户名或密码错误" : err.message; }  // locked, disabled: the server's words
   });
   $("logout").addEventListener("click", async () => { await api("/api/auth/logout", { method: "POST" }); location.reload(); });
   boot();
@@ -34,4 +37,30 @@ function loginForm() {
   const button = el("button", "", "登录"); button.type = "submit";
   form.append(user, password, error, button);
   view.replaceChildren(el("h1", "", view.dataset.title || "登录"), form);
+}
+
+// The first sign-in after an admin created the account or reset its password: choose one's own (bot/access/accounts.py
+// checks it: at least 10 characters, not all digits, not the username), then the page opens.
+function changePasswordForm(done) {
+  const view = $("login-view");
+  const form = el("form"); form.id = "password-form";
+  const field = (id, placeholder, autocomplete) => {
+    const input = el("input"); input.id = id; input.type = "password"; input.placeholder = placeholder;
+    input.autocomplete = autocomplete; input.required = true; return input;
+  };
+  const old = field("old-password", "当前（初始）密码", "current-password");
+  const fresh = field("new-password", "新密码（至少 10 个字符，不能全是数字）", "new-password");
+  const again = field("new-password-again", "再输入一次新密码", "new-password");
+  const error = el("div", "error"); error.id = "password-error";
+  const button = el("button", "", "修改密码"); button.type = "submit";
+  form.append(el("p", "", "为了账号安全，首次登录请先修改管理员设置的初始密码。"), old, fresh, again, error, button);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (fresh.value !== again.value) { error.textContent = "两次输入的新密码不一致"; return; }
+    try {
+      await api("/api/auth/password", { method: "POST", body: JSON.stringify({ old_password: old.value, new_password: fresh.value }) });
+    } catch (err) { error.textContent = err.message; return; }
+    loginForm(); done();
+  });
+  view.replaceChildren(el("h1", "", "请修改初始密码"), form);
 }

@@ -1,0 +1,53 @@
+"""Staff accounts in Chromium (issue 26 point 2): an admin adds an agent in /admin's 员工 tab; the agent signs in at
+/agent, must change the temporary password first (a weak one is refused in Chinese), then reaches the console."""
+from __future__ import annotations
+
+from tests.browser.chromium import login, needs_chromium
+
+pytestmark = needs_chromium
+
+
+def test_an_admin_adds_an_agent_who_must_change_the_password_then_reaches_the_console(browser, server):
+    admin = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
+    login(admin, server, "/admin", "admin", "admin123")
+    admin.click(".tabs button[data-tab='staff']")
+    admin.wait_for_selector("#staff-table tbody tr[data-username='admin']")
+    admin.fill("#staff-username", "zhou_kefu")
+    admin.fill("#staff-display-name", "客服小周")
+    admin.fill("#staff-password", "123456")  # too short: refused, nothing added
+    admin.select_option("#staff-role", "agent")
+    admin.select_option("#staff-community", "binjiang")
+    admin.click("#staff-add button[type=submit]")
+    admin.wait_for_selector("#staff-add-error:has-text('至少需要 10 个字符')")
+    assert admin.locator("#staff-table tbody tr[data-username='zhou_kefu']").count() == 0
+    admin.fill("#staff-password", "Chushi-mima-01")
+    admin.click("#staff-add button[type=submit]")
+    row = admin.wait_for_selector("#staff-table tbody tr[data-username='zhou_kefu']")
+    assert "待修改初始密码" in row.inner_text()
+    assert admin.eval_on_selector("#staff-table tbody tr[data-username='zhou_kefu'] td:nth-child(4) select",
+                                  "s => s.selectedOptions[0].textContent") == "滨江壹号"
+
+    agent = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
+    agent.goto(server.url + "/agent")
+    agent.fill("#username", "zhou_kefu")
+    agent.fill("#password", "Chushi-mima-01")
+    agent.click("#login-form button")
+    agent.wait_for_selector("#password-form")  # the change comes first: the console stays hidden
+    assert agent.is_hidden("#app-view")
+    agent.fill("#old-password", "Chushi-mima-01")
+    agent.fill("#new-password", "12345678901")
+    agent.fill("#new-password-again", "12345678901")
+    agent.click("#password-form button")
+    agent.wait_for_selector("#password-error:has-text('不能全是数字')")
+    assert agent.is_hidden("#app-view")
+    agent.fill("#new-password", "Zhou-de-mima-2026")
+    agent.fill("#new-password-again", "Zhou-de-mima-2026")
+    agent.click("#password-form button")
+    agent.wait_for_selector("#app-view:not(.hidden)")
+    # the console's queue has loaded (its count is written once GET /api/agent/queue answered)
+    agent.wait_for_function("/^\\(\\d+\\)$/.test(document.getElementById('qcount').textContent)")
+    assert agent.is_visible("h2:has-text('待处理队列')")
+    admin.click(".tabs button[data-tab='staff']")
+    admin.wait_for_selector("#staff-table tbody tr[data-username='zhou_kefu'] td:has-text('正常')")
+    admin.context.close()
+    agent.context.close()
