@@ -64,6 +64,7 @@ async def set_state(body: StateBody, staff: ConsoleStaff, services: ServicesDep)
     async with live.change(services) as session:
         me = session.get(Staff, staff.id)
         me.state = body.state
+        handoffs.pull_next(session, me, services.clock())  # back 在线 with auto-assignment: a waiting one at once
         result = me_json(session, me)
     live.queue_changed(services)  # who is available changed: consoles refresh their queue and header
     return result
@@ -143,8 +144,12 @@ async def reply(conversation_id: RowId, body: AgentMessage, staff: ConsoleStaff,
 
 @router.post("/api/agent/conversations/{conversation_id}/resolve")
 async def resolve(conversation_id: RowId, staff: ConsoleStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
-    return await _owned_action(services, staff, now,
-                               lambda session, me, now: handoffs.resolve(session, conversation_id, me, now) and {"ok": True})
+    def action(session, me, now):
+        handoffs.resolve(session, conversation_id, me, now)
+        taken = handoffs.pull_next(session, me, now)  # auto-assignment: the next waiting one, if any
+        return {"ok": True, "next_conversation_id": taken.conversation_id if taken is not None else None}
+
+    return await _owned_action(services, staff, now, action)
 
 
 @router.post("/api/agent/conversations/{conversation_id}/release")

@@ -189,6 +189,8 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
             conversation.priority = priority
         existing.reasons = list(existing.reasons) + [r for r in reasons if r not in existing.reasons]
         existing.context = build_context(ctx, existing.reasons)
+        if existing.status == HandoffStatus.QUEUED:
+            _reroute(ctx, existing)
         if existing.status != HandoffStatus.CLAIMED:
             _tell_waiting(ctx, existing, raised, reasons)
         return existing
@@ -245,6 +247,17 @@ def _route_to_team(ctx: TurnContext, handoff: Handoff) -> None:
             "客服会看到您刚才说的内容，无需重复。")
 
 
+def _reroute(ctx: TurnContext, handoff: Handoff) -> None:
+    """A waiting request that gains a reason of another kind ("转人工", then an insult) moves to that kind's team
+    when one of its members is available; the resident's answer stays the queue's (bot/handoffs/teams.py)."""
+    kind = teams.kind_of(handoff.priority, handoff.reasons)
+    if kind == handoff.kind:
+        return
+    handoff.kind = kind
+    team = teams.team_for(ctx.session, kind, ctx.community_id)
+    handoff.team_id = team.id if team is not None and teams.available_agents(ctx.session, ctx.now, team.id) else None
+
+
 def _assign(session: Session, handoff: Handoff, staff: Staff, now: dt.datetime) -> None:
     """An auto-assignment: the handoff is new in this transaction, so nobody else can have claimed it."""
     handoff.status = HandoffStatus.CLAIMED.value
@@ -280,6 +293,24 @@ def claim(session: Session, handoff_id: int, staff: Staff, now: dt.datetime) -> 
     session.add(Message(conversation_id=conversation.id, sender="system", text=f"人工客服 {staff.display_name} 已接入",
                         created_at=now))
     return handoff
+
+
+def pull_next(session: Session, staff: Staff, now: dt.datetime) -> Optional[Handoff]:
+    """With auto-assignment on, an agent who frees up (resolves a conversation, comes back 在线) takes the next
+    queued handoff of their teams or of the general queue, in queue order, while below the cap; callback tickets
+    wait for their phone call. None when nothing was taken."""
+    if not auto_assign() or staff.state != teams.AgentState.ONLINE:
+        return None
+    if teams.loads(session, [staff.id])[staff.id] >= agent_max_conversations():
+        return None
+    mine = set(teams.team_ids_of(session, staff.id))
+    for waiting in queue(session):
+        if waiting.status == HandoffStatus.QUEUED and (waiting.team_id is None or waiting.team_id in mine):
+            try:
+                return claim(session, waiting.id, staff, now)
+            except AlreadyClaimed:  # another agent took it meanwhile: the next one
+                continue
+    return None
 
 
 def active_handoff(session: Session, conversation_id: int) -> Optional[Handoff]:

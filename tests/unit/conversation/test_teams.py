@@ -157,3 +157,27 @@ def test_three_angry_conversations_in_a_row_suggest_a_break(world):
         me.state = "break"
     with world.db.session() as s:  # on 小休 already: not asked again
         assert me_json(s, s.scalar(sa.select(Staff).where(Staff.username == "agent")))["break_prompt"] is None
+
+
+def test_a_waiting_request_that_turns_into_a_complaint_moves_to_the_complaint_team(world):
+    online(world, "agent", "tousu")
+    r = world.say("转人工")
+    assert (stored(world, r).kind, stored(world, r).team_id) == ("general", None)
+    world.say("你们物业都是废物")  # an insult while queued: the complaint team's now
+    h = stored(world, r)
+    assert (h.kind, h.team_id, h.status) == ("complaint", team_id(world, "投诉专员"), "queued")
+
+
+def test_with_auto_assignment_an_agent_who_frees_up_takes_the_next_waiting_request(world, monkeypatch):
+    monkeypatch.setenv("WUYE_AUTO_ASSIGN", "1")
+    monkeypatch.setenv("WUYE_AGENT_MAX_CONVERSATIONS", "1")
+    online(world, "agent")
+    first, second = world.say("转人工", sender="a"), world.say("转人工", sender="b")
+    assert stored(world, first).agent_id == ids(world)["agent"] and stored(world, second).status == "queued"
+    with world.db.session() as s:
+        me = s.get(Staff, ids(world)["agent"])
+        handoffs.resolve(s, first.conversation_id, me, NOW)
+        assert handoffs.pull_next(s, me, NOW).id == stored(world, second).id
+    assert (stored(world, second).status, stored(world, second).agent_id) == ("claimed", ids(world)["agent"])
+    with world.db.session() as s:  # at the cap again: nothing more is taken
+        assert handoffs.pull_next(s, s.get(Staff, ids(world)["agent"]), NOW) is None
