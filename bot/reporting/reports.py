@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import statistics
 from collections import Counter, defaultdict
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, select
 
 from bot.core import labels
 from bot.core.domain import HandoffStatus
@@ -67,10 +68,11 @@ def group_similar(texts: List[Dict[str, Any]], threshold: float = 0.3) -> List[D
 
 
 def failures(session, limit: int = 500) -> Dict[str, Any]:
-    rows = list(session.scalars(select(Message).where(Message.sender == "resident", Message.nlu.isnot(None))
-                                .order_by(Message.id.desc()).limit(5000)))
+    rows = session.execute(select(Message.id, Message.conversation_id, Message.text, Message.nlu, Message.created_at)
+                           .where(Message.sender == "resident", Message.nlu.isnot(None))
+                           .order_by(Message.id.desc()).limit(5000)).all()  # rows with what is read, not messages
     failed = []
-    question_before: Dict[int, Message] = {}  # a rejection's failed question is the one answered before it
+    question_before: Dict[int, Any] = {}  # a rejection's failed question is the one answered before it
     for older, newer in zip(rows[1:], rows):
         if older.conversation_id == newer.conversation_id:
             question_before[newer.id] = older
@@ -91,9 +93,12 @@ def failures(session, limit: int = 500) -> Dict[str, Any]:
         if len(failed) >= limit:
             break
     reasons: Counter = Counter()
-    for h in session.scalars(select(Handoff)):
-        for r in h.reasons:
-            reasons[re.sub(r"\s*\(.*\)$", "", r.split(":")[0])] += 1
+    # each different list of reasons once, with how many handoffs have it, in the order of the first of them (the
+    # order ties were in when every handoff was read, context card and all: issue 29)
+    as_text = cast(Handoff.reasons, Text)
+    for text, n in session.execute(select(as_text, func.count()).group_by(as_text).order_by(func.min(Handoff.id))):
+        for r in json.loads(text):
+            reasons[re.sub(r"\s*\(.*\)$", "", r.split(":")[0])] += n
     groups = group_similar(failed)
     for group in groups:
         group["reasons_labels"] = [failure_label(r) for r in group["reasons"]]
@@ -120,22 +125,35 @@ def _labelled(result: Dict[str, Any]) -> Dict[str, Any]:
 def _figures_in_range(session, first: dt.date, last: dt.date) -> Dict[str, Any]:
     low = to_utc(dt.datetime.combine(first, dt.time()))
     high = to_utc(dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
-    conversations = list(session.scalars(select(Conversation).where(Conversation.created_at >= low,
-                                                                    Conversation.created_at < high)))
-    handoffs = list(session.scalars(select(Handoff).where(Handoff.created_at >= low, Handoff.created_at < high)))
-    ever_handed = {h.conversation_id for h in session.scalars(select(Handoff).where(
-        Handoff.conversation_id.in_([c.id for c in conversations])))} if conversations else set()
+    conversations = session.execute(select(Conversation.id, Conversation.created_at).where(
+        Conversation.created_at >= low, Conversation.created_at < high)).all()
+    handoffs = session.execute(select(*_HANDOFF_COLUMNS).where(Handoff.created_at >= low,
+                                                               Handoff.created_at < high)).all()
+    # a subquery, not a list of a year's conversation ids sent back to the database
+    ever_handed = set(session.scalars(select(Handoff.conversation_id).where(Handoff.conversation_id.in_(
+        select(Conversation.id).where(Conversation.created_at >= low, Conversation.created_at < high)))))
     days = (last - first).days + 1
     return _figures(session, days, last, conversations, handoffs, ever_handed, day_of=lambda t: to_local(t).date(),
                     window=(first, last))
+
+
+# The figures read rows, not ORM objects (issue 29: a year took seconds): a conversation's id and time, and every
+# column of a handoff but its context card (the transcript it was opened with, by far its largest part)
+_HANDOFF_COLUMNS = [column for column in Handoff.__table__.c if column.name != "context"]
 
 
 def _figures(session, days: int = 14, today: Optional[dt.date] = None, conversations=None, handoffs=None,
              handed=None, day_of=lambda t: t.date(), window=None) -> Dict[str, Any]:
     today = today or dt.date.today()
     start = today - dt.timedelta(days=days - 1)
-    conversations = list(session.scalars(select(Conversation))) if conversations is None else conversations
-    handoffs = list(session.scalars(select(Handoff))) if handoffs is None else handoffs
+    counted = None
+    if conversations is None:  # all time: counted in the database; only the series' days are read (issue 29)
+        counted = (session.scalar(select(func.count()).select_from(Conversation)),
+                   session.scalar(select(func.count(func.distinct(Handoff.conversation_id)))))  # ever handed off
+        conversations = session.execute(select(Conversation.id, Conversation.created_at).where(
+            Conversation.created_at >= dt.datetime.combine(start, dt.time()))).all()
+    if handoffs is None:
+        handoffs = session.execute(select(*_HANDOFF_COLUMNS)).all()
     handed = {h.conversation_id for h in handoffs} if handed is None else handed
     per_day: Dict[str, Dict[str, Any]] = defaultdict(lambda: {"conversations": 0, "bot_only": 0, "handoffs": 0, "waits": []})
     for c in conversations:
@@ -164,13 +182,14 @@ def _figures(session, days: int = 14, today: Optional[dt.date] = None, conversat
         series.append({"day": day, "conversations": d["conversations"], "bot_only": d["bot_only"],
                        "handoffs": d["handoffs"],
                        "median_wait_seconds": statistics.median(d["waits"]) if d["waits"] else None})
-    total = len(conversations)
+    total = counted[0] if counted else len(conversations)
+    bot_only = (total - counted[1]) if counted else sum(1 for c in conversations if c.id not in handed)
     return {
         **({"start": window[0].isoformat(), "end": window[1].isoformat()} if window else
            {"start": start.isoformat(), "end": today.isoformat()}),
         "ratings": rating_figures(session, start, days),
         "conversations": total,
-        "bot_only_share": (sum(1 for c in conversations if c.id not in handed) / total) if total else None,
+        "bot_only_share": (bot_only / total) if total else None,
         "handoffs_by_priority": dict(by_priority), "handoffs_by_reason": dict(by_reason.most_common()),
         "median_wait_seconds": statistics.median(waits) if waits else None,
         "per_day": series,
@@ -205,19 +224,33 @@ def _average(scores: List[int]) -> Optional[float]:
 
 def rating_figures(session, start: dt.date, days: int) -> Dict[str, Any]:
     """满意度评价: every rating's average and count, per agent (all time) and per day (the figures' window)."""
-    rows = list(session.scalars(select(Rating)))
     names = {s.id: s.display_name for s in session.scalars(select(Staff))}
-    by_agent: Dict[Optional[int], List[int]] = defaultdict(list)
+    # counted per agent and score in the database; agents in the order of their first rating, as before, then by count
+    by_agent: Dict[Optional[int], Dict[int, int]] = {}
+    first: Dict[Optional[int], int] = {}
+    for agent_id, score, n, first_id in session.execute(select(Rating.agent_id, Rating.score, func.count(),
+                                                               func.min(Rating.id)).group_by(Rating.agent_id, Rating.score)):
+        by_agent.setdefault(agent_id, {})[score] = n
+        first[agent_id] = min(first.get(agent_id, first_id), first_id)
     by_day: Dict[str, List[int]] = defaultdict(list)
-    for r in rows:
-        by_agent[r.agent_id].append(r.score)
-        if r.created_at.date() >= start:
-            by_day[r.created_at.date().isoformat()].append(r.score)
+    for created_at, score in session.execute(select(Rating.created_at, Rating.score).where(
+            Rating.created_at >= dt.datetime.combine(start, dt.time()))):
+        by_day[created_at.date().isoformat()].append(score)
+    counts = {agent_id: sum(scores.values()) for agent_id, scores in by_agent.items()}
+    total = sum(counts.values())
+
+    def average(scores: Dict[int, int]) -> Optional[float]:
+        n = sum(scores.values())
+        return round(sum(k * v for k, v in scores.items()) / n, 2) if n else None
+
+    everyone: Dict[int, int] = Counter()
+    for scores in by_agent.values():
+        everyone.update(scores)
     return {
-        "count": len(rows), "average": _average([r.score for r in rows]),
-        "by_agent": [{"agent_id": agent_id, "agent": names.get(agent_id, "未知客服"), "count": len(scores),
-                      "average": _average(scores), "scores": {str(n): scores.count(n) for n in range(1, 6)}}
-                     for agent_id, scores in sorted(by_agent.items(), key=lambda kv: -len(kv[1]))],
+        "count": total, "average": average(everyone),
+        "by_agent": [{"agent_id": agent_id, "agent": names.get(agent_id, "未知客服"), "count": counts[agent_id],
+                      "average": average(scores), "scores": {str(n): scores.get(n, 0) for n in range(1, 6)}}
+                     for agent_id, scores in sorted(by_agent.items(), key=lambda kv: (-counts[kv[0]], first[kv[0]]))],
         "per_day": [{"day": day, "count": len(by_day.get(day, [])), "average": _average(by_day.get(day, []))}
                     for day in ((start + dt.timedelta(days=i)).isoformat() for i in range(days))],
     }

@@ -149,6 +149,8 @@ class WorkOrder(Base):
     completion_escalated_at = Column(DateTime, nullable=True)
     incident_id = Column(Integer, ForeignKey("incidents.id"), nullable=True, index=True)
     events = relationship("WorkOrderEvent", order_by="WorkOrderEvent.id", cascade="all, delete-orphan")
+    # the desk's list reads the newest orders first (ORDER BY created_at DESC, id DESC LIMIT; issue 29)
+    __table_args__ = (Index("ix_work_orders_created_at_id", "created_at", "id"),)
 
 
 class WorkOrderEvent(Base):
@@ -162,6 +164,8 @@ class WorkOrderEvent(Base):
     # photos of the work (the technician's completion photo, /uploads/… of their own uploads): stored with the note
     # in the same row, so a completion is never half stored; '[]' for the rows made before migration 0007
     photos = Column(JSON, nullable=False, default=list, server_default="[]")
+    # the desk figures' ratings: the residents' events only, per order (issue 29)
+    __table_args__ = (Index("ix_work_order_events_actor_work_order_id", "actor", "work_order_id"),)
 
 
 class Staff(Base):
@@ -201,6 +205,8 @@ class Conversation(Base):
     updated_at = Column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
     identity = relationship("ChatIdentity")
     messages = relationship("Message", order_by="Message.id", cascade="all, delete-orphan")
+    # the admin figures and the CSV export read a date range of conversations (issue 29)
+    __table_args__ = (Index("ix_conversations_created_at", "created_at"),)
 
 
 class Message(Base):
@@ -240,7 +246,9 @@ class Handoff(Base):
     team_id = Column(Integer, ForeignKey("teams.id"), nullable=True)
     conversation = relationship("Conversation")
     # the waiting queue and a queue position, read on every message of a waiting conversation
-    __table_args__ = (Index("ix_handoffs_status_priority_created_at", "status", "priority", "created_at"),)
+    # and a date range of handoffs for the figures and the CSV export (issue 29)
+    __table_args__ = (Index("ix_handoffs_status_priority_created_at", "status", "priority", "created_at"),
+                      Index("ix_handoffs_created_at", "created_at"))
 
 
 class Team(Base):
@@ -344,7 +352,8 @@ class Rating(Base):
     """满意度评价: the resident's 1–5 score (and comment) for a handoff an agent resolved."""
 
     __tablename__ = "ratings"
-    __table_args__ = (UniqueConstraint("handoff_id", name="uq_rating_handoff"),)
+    # the figures' ratings per day read the window's only (issue 29)
+    __table_args__ = (UniqueConstraint("handoff_id", name="uq_rating_handoff"), Index("ix_ratings_created_at", "created_at"))
     id = Column(Integer, primary_key=True)
     conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
     handoff_id = Column(Integer, ForeignKey("handoffs.id"), nullable=False)
@@ -411,6 +420,7 @@ class IncidentReport(Base):
     message_id = Column(Integer, ForeignKey("messages.id"), nullable=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)
     told_resolved_at = Column(DateTime, nullable=True)
+
 
 class Suggestion(Base):
     """A resident's suggestion (建议, bot/voice/suggestions.py): numbered JY + local date + sequence, answered by an

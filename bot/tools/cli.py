@@ -5,6 +5,7 @@ Heavy imports (Rasa, TensorFlow) happen inside the commands, so `wuye --help` an
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
@@ -33,12 +34,13 @@ from bot.routing.router import first_message_route
 from bot.services import build_services
 from bot.storage.db import open_database
 from bot.storage.models import Staff
-from bot.tools import evaluation, selection
+from bot.tools import evaluation, scale, selection
 from bot.tools.backup import BackupError, backup, restore
 from bot.tools.bench import bench_nlu
 from bot.tools.bench_import import bench_import
 from bot.tools.bench_kb import bench_kb
 from bot.tools.bench_serve import bench_serve
+from bot.tools.bench_staff import bench_staff
 from bot.tools.demo import DEMO_PASSWORDS, load_demo_data
 from bot.tools.screenshots import take_screenshots
 from bot.tools.serving import serve_workers
@@ -246,6 +248,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "import":
         print(bench_import(get_settings(), households=args.households, bills=args.bills, postgres_url=args.postgres))
         return 0
+    if args.bench_command == "staff":
+        today = dt.date.fromisoformat(args.today) if args.today else None
+        bench_staff(get_settings(), args.database or get_settings().database_url, runs=args.runs, budget=args.budget,
+                    today=today, only=args.only, out=lambda line: print(line, flush=True))  # each row as measured
+        return 0
     if args.bench_command == "serve":
 
         print(bench_serve(get_settings(), seconds=args.seconds, postgres_url=args.postgres, workers=args.workers))
@@ -258,9 +265,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_demo_data(args: argparse.Namespace) -> int:
 
     settings = get_settings()
-    db = open_database(settings.database_url)
+    db = open_database(args.database or settings.database_url)
+    today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
     with db.session() as session:
-        counts = load_demo_data(session, load_communities(settings.communities_file))
+        counts = load_demo_data(session, load_communities(settings.communities_file), today=today)
+    if args.scale:
+        preset = scale.PRESETS[args.scale]
+        sizes = scale.Scale(**{k: getattr(args, k) if getattr(args, k) is not None else getattr(preset, k)
+                               for k in scale.Scale.__dataclass_fields__})
+        print(f"loading {sizes} …", flush=True)
+        for line in scale.run(db.engine, sizes, today):
+            print(line)
+        return 0
     if counts.get("households"):
         print("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         print("staff logins: " + ", ".join(f"{u}/{p}" for u, p in DEMO_PASSWORDS.items()))
@@ -649,9 +665,24 @@ def build_parser() -> argparse.ArgumentParser:
     bk = bsub.add_parser("kb", help="a large knowledge base: training time, parse latency and memory with synthetic "
                                     "entries added to a scratch copy of data/")
     bk.add_argument("--entries", type=int, default=300)
+    bst = bsub.add_parser("staff", help="the staff pages' APIs (desk list, failures, figures, work-order figures, "
+                                        "one-year CSV exports) on a database: p50/p95 and an export's peak memory")
+    bst.add_argument("--database", default=None, help="a database URL (default WUYE_DATABASE_URL), e.g. one filled "
+                                                      "by `wuye demo-data --scale medium`")
+    bst.add_argument("--runs", type=int, default=10, help="calls per endpoint after one warm-up")
+    bst.add_argument("--budget", type=float, default=60.0, help="seconds per endpoint at most (fewer calls if slow)")
+    bst.add_argument("--today", default=None, help="YYYY-MM-DD the one-year ranges end on (default today)")
+    bst.add_argument("--only", default="", help="only endpoints whose name contains one of these (comma-separated)")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo-data", help="load the demo communities, households, bills, parking and work orders")
+    d.add_argument("--database", default=None, help="a database URL (default WUYE_DATABASE_URL)")
+    d.add_argument("--today", default=None, help="YYYY-MM-DD the data ends on (default today)")
+    d.add_argument("--scale", choices=sorted(scale.PRESETS), default=None,
+                   help="also years of synthetic history, batched (COPY on PostgreSQL): small (tests), medium (500 k "
+                        "messages), large (2 M messages, the issue's production size); the options below override it")
+    for name in scale.Scale.__dataclass_fields__:
+        d.add_argument("--" + name.replace("_", "-"), type=int, default=None)
     d.set_defaults(func=cmd_demo_data)
 
     c = sub.add_parser("chat", help="talk to the assistant in the terminal (as a resident)")
