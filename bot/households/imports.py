@@ -62,6 +62,10 @@ class ImportKindUnknown(WuyeError):
     status, code, message = 404, "import_kind_unknown", "不支持导入这类数据，只能是 households（住户）、bills（账单）或 parking（车位月卡）"
 
 
+class ImportCommunityUnknown(WuyeError):
+    status, code, message = 422, "import_community_unknown", "没有小区「{community}」（已有：{known}）"
+
+
 class ImportFileTooLarge(WuyeError):
     status, code, message = 413, "import_file_too_large", "文件太大了，请控制在 32 MB 以内（可以分几次导入）"
 
@@ -306,6 +310,16 @@ CARD_KINDS = {"": "monthly", "月卡": "monthly", "monthly": "monthly", "年卡"
 RoomKey = Tuple[str, int, int, int]
 
 
+class _Collector:
+    """Stands in for the result while a room is read once: keeps the problems to repeat them per row."""
+
+    def __init__(self) -> None:
+        self.problems: List[Tuple[str, str]] = []
+
+    def problem(self, row: int, column: str, message: str) -> None:
+        self.problems.append((column, message))
+
+
 class _Rows:
     """The checked rows of a file: each field read by its parser, a problem recorded per bad cell."""
 
@@ -314,6 +328,7 @@ class _Rows:
         self.kind, self.header, self.columns, self.result = kind, header, columns, result
         self.communities, self.default_community = communities, default_community
         self.memo: Dict[str, Dict[Any, Any]] = {}
+        self.room_memo: Dict[Any, Tuple[Optional[RoomKey], List[Tuple[str, str]]]] = {}
 
     def cell(self, number: int, values: List[Any], name: str, parse: Callable[[Any], Any], ok: List[bool],
              optional: bool = False) -> Any:
@@ -346,6 +361,26 @@ class _Rows:
             return exc
 
     def room(self, number: int, values: List[Any], ok: List[bool]) -> Optional[RoomKey]:
+        """The row's (小区, 楼栋, 单元, 房号). A bills file names each room once a month: the four cells are read once
+        per distinct room and their problems, if any, repeated for every row that has them."""
+        raw = tuple(values[i] if i is not None and i < len(values) else None
+                    for i in (self.columns.get(name) for name in ("community", "building", "unit", "room")))
+        memo_key = tuple(v if type(v) is str else (type(v), v) for v in raw)
+        hit = self.room_memo.get(memo_key)
+        if hit is None:
+            found, collected = _Collector(), [True]
+            kept, self.result = self.result, found  # type: ignore[assignment]
+            try:
+                hit = self.room_memo[memo_key] = (self._room(0, values, collected), found.problems)
+            finally:
+                self.result = kept
+        key, problems = hit
+        for column, message in problems:
+            ok[0] = False
+            self.result.problem(number, column, message)
+        return key
+
+    def _room(self, number: int, values: List[Any], ok: List[bool]) -> Optional[RoomKey]:
         if "community" in self.columns and not _blank(values[self.columns["community"]]
                                                        if self.columns["community"] < len(values) else None):
             community = self.cell(number, values, "community", self._community, ok)
@@ -390,7 +425,8 @@ def import_rows(session: Session, kind: str, header: List[str], rows: List[Tuple
         communities[name] = cid
         communities[cid] = cid
     if default_community is not None and default_community not in communities:
-        raise ImportFileUnreadable(why=f"没有小区 {default_community}")
+        names = "、".join(sorted(f"{name}（{cid}）" for name, cid in communities.items() if name != cid)) or "无"
+        raise ImportCommunityUnknown(community=default_community, known=names)
     default_community = communities.get(default_community) if default_community else None
     columns = map_columns(kind, header, result, default_community)
     if result.errors_total:
@@ -421,6 +457,40 @@ def _one_import_at_a_time(session: Session) -> None:
 def _chunks(items: List[Any], size: int = BATCH) -> Iterable[List[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _copy_text(value: Any) -> Any:
+    if value is None:
+        return ""  # an unquoted empty field is NULL in COPY's csv format (no column here takes an empty string)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _bulk_insert(session: Session, model: Any, rows: List[Dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys). On PostgreSQL through ``COPY … FROM STDIN``: 120,000 bills as
+    batched multi-row INSERTs cost about 12 s of a loaded server, most of it turning each value into SQL text and
+    parsing it again; elsewhere an executemany per batch (SQLite's is as fast as it gets)."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        for chunk in _chunks(rows):
+            connection.execute(insert(model), chunk)
+        return
+    names = list(rows[0])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow([_copy_text(row[name]) for name in names])
+    buffer.seek(0)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.copy_expert(f"COPY {model.__table__.name} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)", buffer)
+    finally:
+        cursor.close()
 
 
 def _bulk_update(session: Session, model: Any, rows: List[Dict[str, Any]], names: Sequence[str]) -> None:
@@ -494,8 +564,7 @@ def _households(session: Session, reader: _Rows, rows, result: ImportResult, dry
                 ChatIdentity.household_id.in_(chunk))).all())
     if dry_run or result.errors_total:
         return
-    for chunk in _chunks(new):
-        session.execute(insert(Household), chunk)
+    _bulk_insert(session, Household, new)
     _bulk_update(session, Household, changed, ("owner_name", "phone", "area"))
     for chunk in _chunks(phone_changed, 500):
         session.execute(update(ChatIdentity).where(ChatIdentity.household_id.in_(chunk))
@@ -567,8 +636,7 @@ def _bills(session: Session, reader: _Rows, rows, result: ImportResult, dry_run:
     result.created, result.updated = len(new), len(changed)
     if dry_run or result.errors_total:
         return
-    for chunk in _chunks(new):
-        session.execute(insert(Bill), chunk)
+    _bulk_insert(session, Bill, new)
     _bulk_update(session, Bill, changed, ("amount_cents", "paid", "paid_at"))
 
 
@@ -632,8 +700,7 @@ def _parking(session: Session, reader: _Rows, rows, result: ImportResult, dry_ru
         elif current[1] != hid:
             moved_spaces[current[0]] = {"_id": current[0], "household_id": hid}
     if not dry_run:
-        for chunk in _chunks(list(new_spaces.values())):
-            session.execute(insert(ParkingSpace), chunk)
+        _bulk_insert(session, ParkingSpace, list(new_spaces.values()))
         _bulk_update(session, ParkingSpace, list(moved_spaces.values()), ("household_id",))
         if new_spaces:
             spaces = {(c, code): (sid, hid) for sid, c, code, hid in session.execute(
@@ -659,8 +726,7 @@ def _parking(session: Session, reader: _Rows, rows, result: ImportResult, dry_ru
     result.created, result.updated = len(new), len(changed)
     if dry_run:
         return
-    for chunk in _chunks(new):
-        session.execute(insert(ParkingCard), chunk)
+    _bulk_insert(session, ParkingCard, new)
     _bulk_update(session, ParkingCard, changed, ("household_id", "kind", "expires_on", "space_id"))
 
 

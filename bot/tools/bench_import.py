@@ -58,14 +58,16 @@ def generate(settings: Settings, households: int, bills: int, seed: int = 26) ->
     return households_csv, encode(rows), encode(next_month)
 
 
-def _timed(db, settings: Settings, kind: str, data: bytes, filename: str) -> Tuple[float, str]:
-    started = time.perf_counter()
+def _timed(db, settings: Settings, kind: str, data: bytes, filename: str) -> Tuple[float, float, str]:
+    # wall seconds, and this process's CPU seconds: on a shared machine the first depends on everyone else's load
+    started, cpu = time.perf_counter(), time.process_time()
     with db.session() as session:
         result = run_import(session, kind, data, filename)
-    return time.perf_counter() - started, f"+{result.created} ~{result.updated} ={result.unchanged}"
+    return (time.perf_counter() - started, time.process_time() - cpu,
+            f"+{result.created} ~{result.updated} ={result.unchanged}")
 
 
-def _run_on(url: str, settings: Settings, files: Tuple[bytes, bytes, bytes]) -> List[Tuple[str, float, str]]:
+def _run_on(url: str, settings: Settings, files: Tuple[bytes, bytes, bytes]) -> List[Tuple[str, float, float, str]]:
     db = open_database(url)
     try:
         with db.session() as session:
@@ -75,8 +77,7 @@ def _run_on(url: str, settings: Settings, files: Tuple[bytes, bytes, bytes]) -> 
                                         ("bills", "bills", files[1], "bills.csv"),
                                         ("bills again (unchanged)", "bills", files[1], "bills.csv"),
                                         ("next month's bills", "bills", files[2], "bills.csv")):
-            seconds, counts = _timed(db, settings, kind, data, name)
-            steps.append((label, seconds, counts))
+            steps.append((label, *_timed(db, settings, kind, data, name)))
         return steps
     finally:
         db.engine.dispose()
@@ -101,10 +102,11 @@ def bench_import(settings: Settings, households: int = 10_000, bills: int = 120_
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
             admin.dispose()
     lines = [f"import of {households} households and {bills} bill rows into a fresh database ({sizes})", "",
-             "| database | step | seconds | created / updated / unchanged |", "| --- | --- | ---: | --- |"]
+             "| database | step | seconds | CPU seconds of wuye | created / updated / unchanged |",
+             "| --- | --- | ---: | ---: | --- |"]
     for database, steps in results:
-        for label, seconds, counts in steps:
-            lines.append(f"| {database} | {label} | {seconds:.1f} | {counts} |")
-        first = sum(seconds for label, seconds, _ in steps[:2])
-        lines.append(f"| {database} | **households + bills** | **{first:.1f}** | target ≤ 30 s |")
+        for label, seconds, cpu, counts in steps:
+            lines.append(f"| {database} | {label} | {seconds:.1f} | {cpu:.1f} | {counts} |")
+        first, first_cpu = sum(step[1] for step in steps[:2]), sum(step[2] for step in steps[:2])
+        lines.append(f"| {database} | **households + bills** | **{first:.1f}** | {first_cpu:.1f} | target ≤ 30 s |")
     return "\n".join(lines)

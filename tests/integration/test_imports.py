@@ -241,6 +241,9 @@ def test_unreadable_files_are_refused_in_chinese(env):
     assert status == 2 and "文件是空的" in err
     status, _, err = run("import", "households", write(tmp / "bom.csv", "\n\n"))
     assert status == 2 and "没有表头" in err
+    status, out, _ = run("import", "households", write(tmp / "h.csv", HOUSEHOLDS), "--community", "nowhere", "--json")
+    assert status == 2 and json.loads(out) == {"detail": "没有小区「nowhere」（已有：滨江壹号（binjiang）、锦绣花园（jinxiu））",
+                                               "code": "import_community_unknown"}
     assert count(db, Household) == 0
 
 
