@@ -235,3 +235,43 @@ def test_an_agent_of_one_community_sees_only_its_queue_conversations_and_orders(
     jinxiu_order = next(o["id"] for o in all_orders if o["community_id"] == "jinxiu")
     assert agent.get(f"/api/staff/work-orders/{jinxiu_order}").status_code == 404
     assert everyone.get(f"/api/staff/work-orders/{jinxiu_order}").status_code == 200
+
+
+def test_the_console_socket_of_an_agent_of_one_community_carries_only_its_queue(server, admin):
+    import asyncio
+    import json
+
+    import websockets
+
+    assert add(admin, "bj_socket", display_name="滨江客服二", community_id="binjiang").status_code == 201
+    agent = login(server, "bj_socket", GOOD, ip="203.0.113.70")
+    cookie = agent.cookies.get("wuye_staff")
+
+    async def refused_until_changed():  # a temporary password does not open the live queue either
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as info:
+            async with websockets.connect(server.url.replace("http", "ws") + "/ws/agent",
+                                          extra_headers={"Cookie": f"wuye_staff={cookie}"}):
+                pass
+        return info.value.status_code
+
+    assert asyncio.run(refused_until_changed()) == 403
+    agent.post("/api/auth/password", json={"old_password": GOOD, "new_password": "Binjiang-socket-1"}).raise_for_status()
+
+    async def watch():
+        async with websockets.connect(server.url.replace("http", "ws") + "/ws/agent",
+                                      extra_headers={"Cookie": f"wuye_staff={cookie}"}) as ws:
+            first = json.loads(await ws.recv())
+            assert first["type"] == "queue"
+            jinxiu = await asyncio.to_thread(_resident_asks_for_a_person, server, "jinxiu")
+            binjiang = await asyncio.to_thread(_resident_asks_for_a_person, server, "binjiang")
+            seen = set()
+            deadline = asyncio.get_event_loop().time() + 20
+            while binjiang not in seen and asyncio.get_event_loop().time() < deadline:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 20))
+                if frame.get("type") == "queue":
+                    seen |= {q["conversation_id"] for q in frame["queue"]}
+            return first, jinxiu, binjiang, seen
+
+    first, jinxiu, binjiang, seen = asyncio.run(watch())
+    assert binjiang in seen and jinxiu not in seen
+    assert all(q["conversation_id"] not in (jinxiu,) for q in first["queue"])
