@@ -17,7 +17,7 @@ tabs.addEventListener("click", (e) => {
   }
   panel.classList.toggle("hidden", b !== button);
   clearInterval(loadTimer); loadTimer = null;
-  if (b === button) { loadTeams(); loadAgents(); loadTimer = setInterval(loadAgents, 10000); }  // the load, kept current
+  if (b === button) { loadTeams(); loadAgents(); loadFigures(); loadTimer = setInterval(loadAgents, 10000); }  // the load, kept current
 });
 
 // --- 客服负载 (the supervisor's view) ---
@@ -40,7 +40,24 @@ async function loadAgents() {
     if (a.angry_open) tr.style.background = "#fff7e6";
     loadBody.appendChild(tr);
   });
-  if (!form.dataset.drawn) drawMembers([]);
+  // the member choices follow the agents listed (kept as ticked: this runs every 10 seconds)
+  drawMembers([...members.querySelectorAll("input:checked")].map((c) => Number(c.value)));
+}
+
+// --- 按团队 (the last 14 days' figures: /api/admin/figures teams) ---
+const figs = el("div", "panel"); figs.appendChild(el("h2", "", "按团队（近 14 天转人工）"));
+const figTable = el("table"); figTable.id = "team-figures"; figs.appendChild(figTable); panel.appendChild(figs);
+async function loadFigures() {
+  let data;
+  try { data = await api("/api/admin/figures?days=14"); } catch (e) { return; }
+  const h = el("tr"); ["团队", "转人工", "排队中", "已处理", "平均等待", "满意度"].forEach((x) => h.appendChild(el("th", "", x)));
+  figTable.replaceChildren(h);
+  (data.teams || []).forEach((t) => {
+    const tr = el("tr");
+    [t.team, String(t.handoffs), String(t.waiting), String(t.handled), minutes(t.average_wait_seconds),
+      t.csat == null ? "-" : t.csat + " 分（" + t.ratings + " 条）"].forEach((v) => tr.appendChild(el("td", "", v)));
+    figTable.appendChild(tr);
+  });
 }
 
 // --- 团队 ---
@@ -62,7 +79,7 @@ const reset = el("button", "btn secondary", "新建"); reset.type = "button";
 let editing = null, kindOptions = [];
 
 function drawMembers(chosen) {
-  members.replaceChildren(); form.dataset.drawn = "1";
+  members.replaceChildren();
   agents.forEach((a) => {
     const l = el("label", "", ""); const c = el("input"); c.type = "checkbox"; c.value = a.id; c.checked = chosen.includes(a.id);
     l.appendChild(c); l.appendChild(document.createTextNode(" " + a.display_name + "  ")); members.appendChild(l);
