@@ -22,7 +22,7 @@ from psycopg2.extras import execute_values
 from sqlalchemy import bindparam, insert, select, text as sql_text, update
 from sqlalchemy.orm import Session
 
-from bot.core.errors import WuyeError
+from bot.core.errors import INVALID_CHARS, WuyeError
 from bot.storage.models import (Bill, ChatIdentity, Community, Household, ParkingCard, ParkingSpace,
                                 VerificationCode)
 
@@ -114,11 +114,13 @@ class ImportResult:
 
 # --- reading a file -----------------------------------------------------------------------------------------
 
-def read_table(data: bytes, filename: str = "") -> Tuple[List[str], List[Tuple[int, List[Any]]]]:
-    """The header (row 1) and the data rows with their row numbers as Excel shows them; blank rows are skipped."""
+def read_table(data: bytes, filename: str = "", max_bytes: Optional[int] = MAX_IMPORT_BYTES
+               ) -> Tuple[List[str], List[Tuple[int, List[Any]]]]:
+    """The header (row 1) and the data rows with their row numbers as Excel shows them; blank rows are skipped.
+    ``max_bytes`` bounds what a web request may make the server hold; the CLI reads files of any size."""
     if not data:
         raise ImportFileUnreadable(why="文件是空的")
-    if len(data) > MAX_IMPORT_BYTES:
+    if max_bytes is not None and len(data) > max_bytes:
         raise ImportFileTooLarge()
     if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
         rows = _xlsx_rows(data)
@@ -243,8 +245,8 @@ def name_of(value: Any, max_len: int) -> str:
     text = text_of(value)
     if not text:
         raise Bad("不能为空")
-    if len(text) > max_len or re.search("[\x00-\x1f\x7f]", text):
-        raise Bad(f"应是 1–{max_len} 个字")
+    if len(text) > max_len or INVALID_CHARS.search(text) or re.search("[\t\r\n]", text):  # lone surrogates: JSON rows
+        raise Bad(f"应是 1–{max_len} 个字（不含控制字符或损坏的文字）")
     return text
 
 
@@ -406,10 +408,11 @@ class _Rows:
 
 
 def run_import(session: Session, kind: str, data: bytes, filename: str = "", *, dry_run: bool = False,
-               default_community: Optional[str] = None, now: Optional[dt.datetime] = None) -> ImportResult:
+               default_community: Optional[str] = None, now: Optional[dt.datetime] = None,
+               max_bytes: Optional[int] = MAX_IMPORT_BYTES) -> ImportResult:
     """Check the whole file, then (unless ``dry_run`` or a problem was found) upsert it in ``session``'s transaction.
     Raises ImportRowsInvalid when a row or column is wrong: then nothing was written."""
-    header, rows = read_table(data, filename)
+    header, rows = read_table(data, filename, max_bytes)
     return import_rows(session, kind, header, rows, dry_run=dry_run, default_community=default_community, now=now)
 
 
@@ -419,6 +422,7 @@ def import_rows(session: Session, kind: str, header: List[str], rows: List[Tuple
     if kind not in KINDS:
         raise ImportKindUnknown()
     now = now or dt.datetime.now()
+    header = [INVALID_CHARS.sub("\ufffd", str(title)) for title in header]  # problems name columns: keep them printable
     result = ImportResult(kind=kind, dry_run=dry_run, rows=len(rows))
     communities: Dict[str, str] = {}
     for cid, name in session.execute(select(Community.id, Community.name)):

@@ -373,7 +373,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         with db.session() as session:
             result = run_import(session, args.kind, path.read_bytes(), path.name, dry_run=args.dry_run,
-                                default_community=args.community)
+                                default_community=args.community, max_bytes=None)  # the web's limit is not the CLI's
             if args.dry_run:
                 session.rollback()
     except ImportRowsInvalid as exc:

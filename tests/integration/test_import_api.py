@@ -4,11 +4,13 @@ rows; a key without the scope is refused, and an import key cannot chat)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from bot.households.imports import MAX_IMPORT_BYTES
 from bot.kb.community import load_communities
 from bot.main import create_app
 from bot.storage.db import open_database
@@ -104,6 +106,9 @@ def test_a_bad_file_is_a_chinese_422_and_nothing_is_stored(app, admin):
     assert response.status_code == 404 and response.json()["code"] == "import_kind_unknown"
     response = admin.post("/api/admin/import/households", json={"rows": [{"小区": "锦绣花园"}]})
     assert response.status_code == 422 and response.json()["code"] == "import_file_unreadable"
+    response = upload(admin, "bills", b"a" * (MAX_IMPORT_BYTES + 100_000))  # cut off at the edge, never read whole
+    assert response.status_code == 413 and response.json()["code"] == "import_file_too_large"
+    assert "32 MB" in response.json()["detail"]
 
 
 def key_for(admin, name, scopes=None) -> str:
@@ -126,6 +131,11 @@ def test_an_erp_imports_with_an_import_scoped_key_and_a_chat_key_may_not(app, ad
     response = erp.post("/api/import/households", json={"rows": [{**rows[0], "phone": "12345"}], "dry_run": True})
     assert response.status_code == 422
     assert response.json()["errors"] == [{"row": 2, "column": "phone", "message": "应是 11 位手机号"}]
+    # a lone surrogate (valid JSON, not text) in a value and in a column name: a row problem, never a 500
+    body = json.dumps({"rows": [{**rows[0], "owner": "\ud800", "\udc00": 1}]})  # ASCII: "\\ud800" as JSON writes it
+    response = erp.post("/api/import/households", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert [(e["row"], e["column"]) for e in response.json()["errors"]] == [(2, "owner")]
     response = erp.post("/api/chat", json={"sender_id": "r1", "text": "物业几点上班"})
     assert response.status_code == 403 and response.json()["code"] == "api_key_scope_missing"
     chat = TestClient(app, headers={"Authorization": f"Bearer {key_for(admin, '物业App')}"})
