@@ -51,6 +51,11 @@ def me_json(session, staff: Staff) -> Dict[str, Any]:
                              if streak >= ANGRY_STREAK_PROMPT and staff.state != teams.AgentState.BREAK else None)}
 
 
+def _visible(session, me: Staff, services: Services):
+    """The conversations of some ids an agent may see (their 小区's): what an auto-assignment may give them."""
+    return lambda ids: scope.visible(session, me, ids, scope.default_community(services))
+
+
 ANGRY_STREAK_PROMPT = 3  # angry conversations in a row before the console suggests a 小休
 
 
@@ -64,7 +69,7 @@ async def set_state(body: StateBody, staff: ConsoleStaff, services: ServicesDep)
     async with live.change(services) as session:
         me = session.get(Staff, staff.id)
         me.state = body.state
-        handoffs.pull_next(session, me, services.clock())  # back 在线 with auto-assignment: a waiting one at once
+        handoffs.pull_next(session, me, services.clock(), _visible(session, me, services))  # back 在线: the next
         result = me_json(session, me)
     live.queue_changed(services)  # who is available changed: consoles refresh their queue and header
     return result
@@ -146,7 +151,7 @@ async def reply(conversation_id: RowId, body: AgentMessage, staff: ConsoleStaff,
 async def resolve(conversation_id: RowId, staff: ConsoleStaff, services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     def action(session, me, now):
         handoffs.resolve(session, conversation_id, me, now)
-        taken = handoffs.pull_next(session, me, now)  # auto-assignment: the next waiting one, if any
+        taken = handoffs.pull_next(session, me, now, _visible(session, me, services))  # auto-assignment: the next
         return {"ok": True, "next_conversation_id": taken.conversation_id if taken is not None else None}
 
     return await _owned_action(services, staff, now, action)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, defer
@@ -229,13 +229,13 @@ def _route_to_team(ctx: TurnContext, handoff: Handoff) -> None:
     team = teams.team_for(ctx.session, handoff.kind, ctx.community_id)
     fell_back = None
     if team is not None:
-        if teams.available_agents(ctx.session, ctx.now, team.id):
+        if teams.available_agents(ctx.session, ctx.now, team.id, ctx.community_id):
             handoff.team_id = team.id
         else:
             fell_back = team.name
-    agent = teams.least_loaded(ctx.session, ctx.now, handoff.team_id) if auto_assign() else None
-    if agent is None and auto_assign() and handoff.team_id is not None:
-        agent = teams.least_loaded(ctx.session, ctx.now, None)  # the team is full or busy: anyone free
+    agent = teams.least_loaded(ctx.session, ctx.now, handoff.team_id, ctx.community_id) if auto_assign() else None
+    if agent is None and auto_assign() and handoff.team_id is not None:  # the team is full or busy: anyone free
+        agent = teams.least_loaded(ctx.session, ctx.now, None, ctx.community_id)
     if agent is not None:
         _assign(ctx.session, handoff, agent, ctx.now)
         ctx.say(f"已为您转接人工客服 {agent.display_name}，请稍候，客服会看到您刚才说的内容，无需重复。")
@@ -255,7 +255,8 @@ def _reroute(ctx: TurnContext, handoff: Handoff) -> None:
         return
     handoff.kind = kind
     team = teams.team_for(ctx.session, kind, ctx.community_id)
-    handoff.team_id = team.id if team is not None and teams.available_agents(ctx.session, ctx.now, team.id) else None
+    handoff.team_id = (team.id if team is not None and teams.available_agents(ctx.session, ctx.now, team.id,
+                                                                               ctx.community_id) else None)
 
 
 def _assign(session: Session, handoff: Handoff, staff: Staff, now: dt.datetime) -> None:
@@ -295,17 +296,22 @@ def claim(session: Session, handoff_id: int, staff: Staff, now: dt.datetime) -> 
     return handoff
 
 
-def pull_next(session: Session, staff: Staff, now: dt.datetime) -> Optional[Handoff]:
+def pull_next(session: Session, staff: Staff, now: dt.datetime,
+              visible: Optional[Callable[[List[int]], Set[int]]] = None) -> Optional[Handoff]:
     """With auto-assignment on, an agent who frees up (resolves a conversation, comes back 在线) takes the next
     queued handoff of their teams or of the general queue, in queue order, while below the cap; callback tickets
-    wait for their phone call. None when nothing was taken."""
+    wait for their phone call; ``visible``: the conversations of those ids the agent may see (their 小区's, the
+    API's scope). None when nothing was taken."""
     if not auto_assign() or staff.state != teams.AgentState.ONLINE:
         return None
     if teams.loads(session, [staff.id])[staff.id] >= agent_max_conversations():
         return None
     mine = set(teams.team_ids_of(session, staff.id))
-    for waiting in queue(session):
-        if waiting.status == HandoffStatus.QUEUED and (waiting.team_id is None or waiting.team_id in mine):
+    candidates = [h for h in queue(session)
+                  if h.status == HandoffStatus.QUEUED and (h.team_id is None or h.team_id in mine)]
+    seen = visible([h.conversation_id for h in candidates]) if visible is not None else None
+    for waiting in candidates:
+        if seen is None or waiting.conversation_id in seen:
             try:
                 return claim(session, waiting.id, staff, now)
             except AlreadyClaimed:  # another agent took it meanwhile: the next one

@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.access.permissions import CONSOLE_ROLES
+from bot.access.permissions import CONSOLE_ROLES, community_scope
 from bot.core.domain import ConversationStatus, HandoffStatus, Priority
 from bot.core.errors import UnknownCommunity, WuyeError
 from bot.core.localtime import DEFAULT_TIME_ZONE, to_local, to_utc
@@ -105,12 +105,17 @@ def _online(now: dt.datetime):
     return (Staff.last_seen >= now - AGENT_ONLINE_WINDOW, Staff.role.in_(CONSOLE_ROLES))
 
 
-def available_agents(session: Session, now: dt.datetime, team_id: Optional[int] = None) -> List[Staff]:
-    """Agents online whose state is 在线 or 忙碌 (of the team, when one is given)."""
+def available_agents(session: Session, now: dt.datetime, team_id: Optional[int] = None,
+                     community_id: Optional[str] = None) -> List[Staff]:
+    """Agents online whose state is 在线 or 忙碌 (of the team, when one is given); with ``community_id``, only those
+    who may see that 小区's conversations (bot.access.permissions.community_scope: theirs, or every 小区)."""
     query = select(Staff).where(*_online(now), Staff.state.in_(AVAILABLE_STATES))
     if team_id is not None:
         query = query.where(Staff.id.in_(select(TeamMember.staff_id).where(TeamMember.team_id == team_id)))
-    return list(session.scalars(query.order_by(Staff.id)))
+    agents = list(session.scalars(query.order_by(Staff.id)))
+    if community_id is None:
+        return agents
+    return [s for s in agents if community_scope(s) in (None, community_id)]
 
 
 def loads(session: Session, staff_ids: Iterable[int]) -> Dict[int, int]:
@@ -125,11 +130,12 @@ def loads(session: Session, staff_ids: Iterable[int]) -> Dict[int, int]:
     return {i: int(counts.get(i, 0)) for i in ids}
 
 
-def least_loaded(session: Session, now: dt.datetime, team_id: Optional[int]) -> Optional[Staff]:
+def least_loaded(session: Session, now: dt.datetime, team_id: Optional[int],
+                 community_id: Optional[str] = None) -> Optional[Staff]:
     """The agent an auto-assignment gives a handoff to: online, state 在线 (忙碌 and 小休 take nothing new), of the
     team when there is one, below the cap (:func:`bot.core.settings.agent_max_conversations`); the least loaded,
     then the one seen last on the console (the most likely to be looking), then the lowest id."""
-    candidates = [s for s in available_agents(session, now, team_id) if s.state == AgentState.ONLINE]
+    candidates = [s for s in available_agents(session, now, team_id, community_id) if s.state == AgentState.ONLINE]
     counts = loads(session, [s.id for s in candidates])
     cap = agent_max_conversations()
     free = [s for s in candidates if counts[s.id] < cap]

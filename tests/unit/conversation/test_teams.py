@@ -181,3 +181,13 @@ def test_with_auto_assignment_an_agent_who_frees_up_takes_the_next_waiting_reque
     assert (stored(world, second).status, stored(world, second).agent_id) == ("claimed", ids(world)["agent"])
     with world.db.session() as s:  # at the cap again: nothing more is taken
         assert handoffs.pull_next(s, s.get(Staff, ids(world)["agent"]), NOW) is None
+
+
+def test_auto_assignment_never_gives_a_conversation_to_an_agent_of_another_xiaoqu(world, monkeypatch):
+    monkeypatch.setenv("WUYE_AUTO_ASSIGN", "1")
+    online(world, "agent", "gongcheng")
+    with world.db.session() as s:  # 客服小林 serves 滨江壹号 only; the resident is of 锦绣花园 (the default)
+        s.scalar(sa.select(Staff).where(Staff.username == "agent")).community_id = "binjiang"
+    assert world.kb.communities[0].id != "binjiang"
+    r = world.say("转人工")
+    assert stored(world, r).agent_id == ids(world)["gongcheng"]
