@@ -13,8 +13,18 @@ const tabs = document.querySelector(".tabs");
 const view = $("app-view");
 const button = el("button", "", "导入"); button.type = "button"; button.dataset.tab = "import"; tabs.appendChild(button);
 const tab = el("div", "admin hidden"); tab.id = "tab-import"; tab.style.gridTemplateColumns = "1fr"; view.appendChild(tab);
+let communitiesLoaded = false;
+async function loadCommunities() {  // the 小区 list the notices tab uses (GET /api/admin/notices)
+  if (communitiesLoaded) return;
+  try {
+    const meta = await api("/api/admin/notices");
+    for (const c of meta.communities || []) { const o = el("option", "", c.name); o.value = c.id; community.appendChild(o); }
+    communitiesLoaded = true;
+  } catch (e) { /* the select keeps "by the file's column"; the import itself reports a missing 小区 */ }
+}
 tabs.addEventListener("click", (e) => {
   const b = e.target.closest("button"); if (!b) return;
+  if (b === button) loadCommunities();
   if (b === button) {  // the other tabs' own listeners did not run: hide every panel, mark this tab
     tabs.querySelectorAll("button").forEach((x) => x.classList.toggle("active", x === b));
     view.querySelectorAll(":scope > [id^='tab-']").forEach((p) => p.classList.add("hidden"));
@@ -27,10 +37,13 @@ panel.appendChild(el("h2", "", "导入数据（住户、账单、车位月卡）
 panel.appendChild(el("p", "status-line", "上传物业系统导出的 CSV（UTF-8 或 GBK）或 Excel .xlsx，第 1 行为表头。先检查：有任何一行有问题就什么都不导入，并列出每一处问题；没有问题再确认导入。同一文件导入两次不会重复；下个月的文件会更新已有记录。住户手机号变更后，原来绑定该户的住户需要重新绑定。"));
 const kind = el("select"); kind.id = "im-kind";
 for (const [key, [title]] of Object.entries(KINDS)) { const o = el("option", "", title); o.value = key; kind.appendChild(o); }
+// for a file without a 小区 column (one 小区's export): the 小区 of every row
+const community = el("select"); community.id = "im-community";
+const anyCommunity = el("option", "", "小区：按文件的“小区”列"); anyCommunity.value = ""; community.appendChild(anyCommunity);
 const file = el("input"); file.type = "file"; file.id = "im-file"; file.accept = ".csv,.xlsx,text/csv";
 const check = el("button", "btn", "检查文件"); check.type = "button"; check.id = "im-check";
 const confirm = el("button", "btn hidden", "确认导入"); confirm.type = "button"; confirm.id = "im-confirm";
-const row = el("div", "field"); [kind, file, check, confirm].forEach((x) => { row.appendChild(x); row.appendChild(document.createTextNode(" ")); });
+const row = el("div", "field"); [kind, community, file, check, confirm].forEach((x) => { row.appendChild(x); row.appendChild(document.createTextNode(" ")); });
 panel.appendChild(row);
 const columns = el("p", "status-line"); columns.id = "im-columns"; panel.appendChild(columns);
 const error = el("div", "error"); error.id = "im-error"; panel.appendChild(error);
@@ -40,6 +53,7 @@ const showColumns = () => { columns.textContent = "表头：" + KINDS[kind.value
 showColumns();
 kind.addEventListener("change", () => { showColumns(); reset(); });
 file.addEventListener("change", reset);
+community.addEventListener("change", reset);
 
 function reset() {
   confirm.classList.add("hidden"); error.textContent = ""; summary.textContent = ""; problems.classList.add("hidden");
@@ -49,6 +63,7 @@ async function send(dryRun) {
   const form = new FormData();
   form.append("file", file.files[0]);
   form.append("dry_run", dryRun ? "true" : "false");
+  if (community.value) form.append("community", community.value);
   const r = await fetch("/api/admin/import/" + kind.value, { method: "POST", body: form, credentials: "same-origin" });
   const data = await r.json().catch(() => ({}));
   return { ok: r.ok, data };

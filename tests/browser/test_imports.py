@@ -57,6 +57,19 @@ def test_an_admin_checks_a_file_sees_its_problems_and_confirms_a_good_one(browse
     assert building_30(server) == ["林琳", "陈晨"]
     assert page.locator("#im-confirm").is_hidden()
 
+    # one 小区's export without the 小区 column: the tab's 小区 choice stands in for it
+    (tmp_path / "一个小区.csv").write_bytes("楼栋,单元,房号,业主姓名,手机号\n30,2,101,许诺,13300000009\n".encode("gbk"))
+    page.set_input_files("#im-file", str(tmp_path / "一个小区.csv"))
+    page.click("#im-check")
+    page.wait_for_selector("#im-problems:not(.hidden)")
+    assert page.locator("#im-problems tbody tr").all_inner_texts() == ["1\t小区\t缺少这一列（也可写作：小区名称、community）"]
+    page.select_option("#im-community", "jinxiu")
+    page.click("#im-check")
+    page.wait_for_selector("#im-confirm:not(.hidden)")
+    page.click("#im-confirm")
+    page.wait_for_function("document.querySelector('#im-summary').textContent.includes('住户已导入')")
+    assert building_30(server) == ["林琳", "许诺", "陈晨"]
+
     page.fill("#im-key-name", "收费系统")
     page.locator("#tab-import button", has_text="创建导入密钥").click()
     page.wait_for_function("document.querySelector('#im-key').textContent.startsWith('wuye_')")
