@@ -47,7 +47,7 @@ COLUMNS: Dict[str, Dict[str, Tuple[str, ...]]] = {
               "amount_paid": ("实收", "实收金额", "已缴", "已缴金额", "amount_paid"),
               "paid_at": ("缴费日期", "缴费时间", "paid_at")},
     "parking": {**ROOM_COLUMNS, "space": ("车位号", "车位", "space"), "plate": ("车牌", "车牌号", "plate"),
-                "expires": ("月卡到期", "到期日", "到期日期", "有效期至", "expires"), "card_kind": ("卡类型", "月卡类型", "kind")},
+                "expires": ("月卡到期", "到期日", "到期日期", "到期时间", "有效期至", "expires"), "card_kind": ("卡类型", "月卡类型", "kind")},
 }
 REQUIRED = {"households": ("building", "unit", "room", "owner", "phone"),
             "bills": ("building", "unit", "room", "period", "amount_due"),

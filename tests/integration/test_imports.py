@@ -158,6 +158,17 @@ def test_xlsx_with_english_headers_and_date_cells_for_households_and_parking(env
             s.scalar(sa.select(Household.id).where(Household.room == 301))
     status, out, _ = run("import", "parking", str(tmp / "parking.xlsx"), "--community", "jinxiu", "--json")
     assert json.loads(out)["unchanged"] == 2 and json.loads(out)["created"] == json.loads(out)["updated"] == 0
+    book = openpyxl.Workbook()  # bills as Excel keeps them: the period a date cell, amounts floats, 已缴 a boolean
+    sheet = book.active
+    sheet.append(["小区", "楼栋", "单元", "房号", "账期", "应收", "已缴", "收费项目"])
+    sheet.append(["锦绣花园", 2, 1, 301, dt.datetime(2026, 11, 1), 268.5, True, "物业费"])
+    sheet.append(["锦绣花园", 2, 1, 301, dt.datetime(2026, 11, 1), 120.0, False, "停车费"])
+    book.save(tmp / "bills.xlsx")
+    status, out, _ = run("import", "bills", str(tmp / "bills.xlsx"), "--json")
+    assert status == 0 and json.loads(out)["created"] == 2, out
+    with db.session() as s:
+        assert {(b.period, b.item, b.amount_cents, b.paid) for b in s.scalars(sa.select(Bill))} == \
+            {("2026-11", "物业费", 26850, True), ("2026-11", "停车费", 12000, False)}
 
 
 def test_a_dry_run_counts_and_stores_nothing(env):
