@@ -14,7 +14,7 @@ export function start(page) {
     if (me.must_change_password) { show("login"); changePasswordForm(boot); return; }
     const refusal = page.refuse && page.refuse(me);
     if (refusal) { show("login"); $("login-error").textContent = refusal; return; }
-    show("app"); page.signedIn(me);
+    show("app"); mySessionsButton(); page.signedIn(me);
   }
   $("login-view").addEventListener("submit", async (e) => {
     if (e.target.id !== "login-form") return;  // the change-password form handles its own
@@ -63,4 +63,31 @@ function changePasswordForm(done) {
     loginForm(); done();
   });
   view.replaceChildren(el("h1", "", "请修改初始密码"), form);
+}
+
+// 我的会话: the member's own signed-in sessions (this browser marked), each but this one can be signed out from here.
+function mySessionsButton() {
+  if ($("my-sessions")) return;
+  const button = el("button", "", "我的会话"); button.id = "my-sessions"; button.type = "button";
+  $("logout").before(button);
+  const box = el("div", "panel hidden"); box.id = "my-sessions-panel";
+  box.style.cssText = "position:fixed;top:48px;right:16px;z-index:50;background:#fff;max-width:560px;box-shadow:0 4px 16px rgba(0,0,0,.15)";
+  document.body.appendChild(box);
+  async function render() {
+    let data;
+    try { data = await api("/api/auth/sessions"); } catch (err) { box.replaceChildren(el("div", "error", err.message)); return; }
+    const list = el("ul");
+    data.sessions.forEach((x) => {
+      const li = el("li", "", `${x.created_at.replace("T", " ")} 登录 · ${x.ip || "未知地址"} · ${(x.user_agent || "").slice(0, 40)}`);
+      if (x.current) li.appendChild(el("strong", "", "（当前）"));
+      else {
+        const out = el("button", "", "退出"); out.type = "button";
+        out.addEventListener("click", async () => { await api("/api/auth/sessions/" + x.id, { method: "DELETE" }).catch(() => {}); render(); });
+        li.appendChild(out);
+      }
+      list.appendChild(li);
+    });
+    box.replaceChildren(el("h3", "", "我的登录会话"), list);
+  }
+  button.addEventListener("click", () => { box.classList.toggle("hidden"); if (!box.classList.contains("hidden")) render(); });
 }

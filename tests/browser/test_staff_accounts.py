@@ -47,7 +47,16 @@ def test_an_admin_adds_an_agent_who_must_change_the_password_then_reaches_the_co
     # the console's queue has loaded (its count is written once GET /api/agent/queue answered)
     agent.wait_for_function("/^\\(\\d+\\)$/.test(document.getElementById('qcount').textContent)")
     assert agent.is_visible("h2:has-text('待处理队列')")
+    # 我的会话: the agent sees this sign-in, marked as the current one
+    agent.click("#my-sessions")
+    agent.wait_for_selector("#my-sessions-panel li:has-text('（当前）')")
+    assert agent.locator("#my-sessions-panel li").count() == 1
     admin.click(".tabs button[data-tab='staff']")
     admin.wait_for_selector("#staff-table tbody tr[data-username='zhou_kefu'] td:has-text('正常')")
+    # the admin sees the agent's session and signs it out: the agent's next call finds itself signed out
+    admin.click("#staff-table tbody tr[data-username='zhou_kefu'] button.sessions")
+    admin.click("#staff-sessions button:has-text('退出登录')")
+    admin.wait_for_selector("#staff-sessions p:has-text('没有在线的会话')")
+    assert agent.evaluate("fetch('/api/auth/me').then(r => r.status)") == 401
     admin.context.close()
     agent.context.close()
