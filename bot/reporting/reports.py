@@ -8,11 +8,11 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, case, cast, func, select
 
 from bot.core import labels
 from bot.core.domain import HandoffStatus
-from bot.core.localtime import to_local, to_utc
+from bot.core.localtime import DEFAULT_TIME_ZONE, to_local, to_utc
 from bot.storage.models import Conversation, Handoff, Message, Rating, Staff, Team
 
 # what a failed question's route was, in words (the failures tab's 类型)
@@ -125,14 +125,24 @@ def _labelled(result: Dict[str, Any]) -> Dict[str, Any]:
 def _figures_in_range(session, first: dt.date, last: dt.date) -> Dict[str, Any]:
     low = to_utc(dt.datetime.combine(first, dt.time()))
     high = to_utc(dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
-    conversations = session.execute(select(Conversation.id, Conversation.created_at).where(
-        Conversation.created_at >= low, Conversation.created_at < high)).all()
+    in_range = (Conversation.created_at >= low, Conversation.created_at < high)
     handoffs = session.execute(select(*_HANDOFF_COLUMNS).where(Handoff.created_at >= low,
                                                                Handoff.created_at < high)).all()
+    days = (last - first).days + 1
+    if session.get_bind().dialect.name == "postgresql":
+        # a year of conversations counted per 小区-local day in the database (issue 29), the zone's rules as
+        # to_local applies them; SQLite has no time zones: it reads the rows as below
+        local_day = func.date(func.timezone(DEFAULT_TIME_ZONE, func.timezone("UTC", Conversation.created_at)))
+        handed_off = select(Handoff.id).where(Handoff.conversation_id == Conversation.id).exists()
+        conversation_days = [(day, n, int(bot_only)) for day, n, bot_only in session.execute(
+            select(local_day, func.count(), func.sum(case((handed_off, 0), else_=1))).where(*in_range)
+            .group_by(local_day))]
+        return _figures(session, days, last, [], handoffs, set(), day_of=lambda t: to_local(t).date(),
+                        window=(first, last), conversation_days=conversation_days)
+    conversations = session.execute(select(Conversation.id, Conversation.created_at).where(*in_range)).all()
     # a subquery, not a list of a year's conversation ids sent back to the database
     ever_handed = set(session.scalars(select(Handoff.conversation_id).where(Handoff.conversation_id.in_(
-        select(Conversation.id).where(Conversation.created_at >= low, Conversation.created_at < high)))))
-    days = (last - first).days + 1
+        select(Conversation.id).where(*in_range)))))
     return _figures(session, days, last, conversations, handoffs, ever_handed, day_of=lambda t: to_local(t).date(),
                     window=(first, last))
 
@@ -143,11 +153,14 @@ _HANDOFF_COLUMNS = [column for column in Handoff.__table__.c if column.name != "
 
 
 def _figures(session, days: int = 14, today: Optional[dt.date] = None, conversations=None, handoffs=None,
-             handed=None, day_of=lambda t: t.date(), window=None) -> Dict[str, Any]:
+             handed=None, day_of=lambda t: t.date(), window=None, conversation_days=None) -> Dict[str, Any]:
     today = today or dt.date.today()
     start = today - dt.timedelta(days=days - 1)
     counted = None
-    if conversations is None:  # all time: counted in the database; only the series' days are read (issue 29)
+    if conversation_days is not None:  # (day, conversations, bot only) counted in the database
+        total = sum(n for _, n, _ in conversation_days)
+        counted = (total, total - sum(b for _, _, b in conversation_days))
+    elif conversations is None:  # all time: counted in the database; only the series' days are read (issue 29)
         counted = (session.scalar(select(func.count()).select_from(Conversation)),
                    session.scalar(select(func.count(func.distinct(Handoff.conversation_id)))))  # ever handed off
         conversations = session.execute(select(Conversation.id, Conversation.created_at).where(
@@ -161,6 +174,10 @@ def _figures(session, days: int = 14, today: Optional[dt.date] = None, conversat
         if day >= start:
             per_day[day.isoformat()]["conversations"] += 1
             per_day[day.isoformat()]["bot_only"] += c.id not in handed
+    for day, n, bot_only_n in conversation_days or []:
+        if day >= start:
+            per_day[day.isoformat()]["conversations"] += n
+            per_day[day.isoformat()]["bot_only"] += bot_only_n
     by_priority: Counter = Counter()
     by_reason: Counter = Counter()
     waits = []
