@@ -203,6 +203,9 @@ def map_columns(kind: str, header: List[str], result: ImportResult, default_comm
         if name is not None and name not in found:
             found[name] = index
     required = REQUIRED[kind] + (() if default_community else ("community",))
+    if "room" in found and "building" not in found and "unit" not in found:
+        # many ERPs export the room as one code (1-2-301, 1栋2单元301室): 房号 alone then names the whole room
+        required = tuple(name for name in required if name not in ("building", "unit"))
     for name in required:
         if name not in found:
             result.problem(1, COLUMNS[kind][name][0], f"缺少这一列（也可写作：{'、'.join(COLUMNS[kind][name][1:])}）")
@@ -231,6 +234,16 @@ def number_part(value: Any, suffixes: str) -> int:
     if not match:
         raise Bad("应是数字" + (f"（如 3 或 3{suffixes.split('|')[0]}）" if suffixes else ""))
     return int(match.group(1))
+
+
+WHOLE_ROOM = re.compile(r"0*(\d{1,5})\s*(?:栋|幢|号楼|座|-|—|/)\s*0*(\d{1,5})\s*(?:单元|-|—|/)\s*0*(\d{1,5})\s*(?:室|号)?")
+
+
+def whole_room(value: Any) -> Tuple[int, int, int]:
+    match = WHOLE_ROOM.fullmatch(text_of(value))
+    if not match:
+        raise Bad("应是 楼栋-单元-房号（如 1-2-301 或 1栋2单元301室），或分成 楼栋、单元、房号 三列")
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
 def phone_of(value: Any) -> str:
@@ -390,9 +403,13 @@ class _Rows:
             community = self.default_community
             if community is None:
                 self.cell(number, values, "community", self._community, ok)
-        building = self.cell(number, values, "building", lambda v: number_part(v, "栋|幢|号楼|座"), ok)
-        unit = self.cell(number, values, "unit", lambda v: number_part(v, "单元"), ok)
-        room = self.cell(number, values, "room", lambda v: number_part(v, "室|号"), ok)
+        if "building" not in self.columns and "unit" not in self.columns:
+            whole = self.cell(number, values, "room", whole_room, ok)
+            building, unit, room = whole if whole is not None else (None, None, None)
+        else:
+            building = self.cell(number, values, "building", lambda v: number_part(v, "栋|幢|号楼|座"), ok)
+            unit = self.cell(number, values, "unit", lambda v: number_part(v, "单元"), ok)
+            room = self.cell(number, values, "room", lambda v: number_part(v, "室|号"), ok)
         if None in (community, building, unit, room):
             return None
         return community, building, unit, room

@@ -298,3 +298,16 @@ def test_two_imports_of_the_same_file_at_once_store_each_bill_once(env, monkeypa
     assert failures == []
     assert sorted((r.created, r.unchanged) for r in results) == [(0, 12), (12, 0)]
     assert count(db, Bill) == 12
+
+
+def test_a_room_exported_as_one_code_is_read_whole(env):
+    """房号 alone as many ERPs export it (1-1-101, 1栋1单元102室) when there are no 楼栋 and 单元 columns."""
+    run, db, tmp = env
+    run("import", "households", write(tmp / "h.csv", HOUSEHOLDS))
+    bills = "小区,房号,账期,应收,实收\n锦绣花园,1-1-101,2026-10,100,100\n锦绣花园,1栋1单元102室,2026-10,100,0\n"
+    status, out, _ = run("import", "bills", write(tmp / "b.csv", bills), "--json")
+    assert status == 0 and json.loads(out)["created"] == 2, out
+    status, out, _ = run("import", "bills", write(tmp / "b.csv", "小区,房号,账期,应收,实收\n锦绣花园,101,2026-10,1,1\n"),
+                         "--json")
+    assert status == 1 and json.loads(out)["errors"] == [
+        {"row": 2, "column": "房号", "message": "应是 楼栋-单元-房号（如 1-2-301 或 1栋2单元301室），或分成 楼栋、单元、房号 三列"}]
