@@ -356,7 +356,8 @@ def cmd_apikey(args: argparse.Namespace) -> int:
             return 0
         for row in auth.list_api_keys(session):
             state = f"已吊销 {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "有效"
-            print(f"#{row.id}\t{row.prefix}…\t{row.name}\t创建于 {row.created_at:%Y-%m-%d %H:%M}\t{state}")
+            scopes = "、".join({"chat": "对话", "import": "数据导入"}.get(s, s) for s in auth.scopes_of(row))
+            print(f"#{row.id}\t{row.prefix}…\t{row.name}\t{scopes}\t创建于 {row.created_at:%Y-%m-%d %H:%M}\t{state}")
     return 0
 
 

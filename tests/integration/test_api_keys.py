@@ -165,6 +165,11 @@ def test_cli_creates_lists_and_revokes_keys(app_settings, monkeypatch, capsys):
     assert cli.main(["apikey", "list"]) == 0
     listed = capsys.readouterr().out
     assert "门禁系统" in listed and key[:12] in listed and key not in listed
+    assert cli.main(["apikey", "create", "收费系统", "--scope", "import"]) == 0  # an ERP's key: imports only
+    capsys.readouterr()
+    assert cli.main(["apikey", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any("门禁系统\t对话\t" in line for line in lines) and any("收费系统\t数据导入\t" in line for line in lines)
     assert cli.main(["apikey", "revoke", str(row.id)]) == 0
     assert "已吊销" in capsys.readouterr().out
     assert cli.main(["apikey", "revoke", "999999"]) == 1
