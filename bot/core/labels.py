@@ -107,9 +107,9 @@ def reason_label(reason: Any) -> str:
     if m:
         value = m.group(2)
         return f"点选按钮：{value}" if not re.search(r"[A-Za-z]", value) else "点选了按钮"
-    m = re.fullmatch(r"cancel (\w+)", text)
+    m = re.fullmatch(r"cancel (\w+)( \(button\))?", text)
     if m and m.group(1) in INTENT_LABELS:
-        return f"取消{INTENT_LABELS[m.group(1)]}"
+        return f"取消{INTENT_LABELS[m.group(1)]}" + ("（点选按钮）" if m.group(2) else "")
     m = re.fullmatch(r"(\w+): (answer|not an answer to (\w+))", text)
     if m and m.group(1) in INTENT_LABELS:
         flow = INTENT_LABELS[m.group(1)]

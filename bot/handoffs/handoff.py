@@ -12,7 +12,7 @@ from bot.access.permissions import CONSOLE_ROLES
 from bot.core.domain import PRIORITY_ORDER, ConversationStatus, HandoffStatus, Priority, WorkOrderStatus
 from bot.core.errors import AlreadyClaimed, ConversationNotFound, HandoffError, HandoffNotFound, NotOwner
 from bot.core.labels import resident_reason_label
-from bot.core.localtime import agents_working, iso, local_text, wish_text
+from bot.core.localtime import agents_working, day_word, iso, local_text, to_local, wish_text
 from bot.core.settings import agent_max_conversations, auto_assign
 from bot.handoffs import callback, ratings, teams
 from bot.handoffs.incident_card import card_for_conversation
@@ -334,8 +334,12 @@ def waiting_state(session: Session, conversation_id: int, active: Any = _UNREAD)
     if active is None:
         return None
     position = queue_position(session, active) if active.status != HandoffStatus.CLAIMED else 0
+    # callback_text: the promised time on the 小区's clock for the widget's banner, with its date ("12月7日 12:00"): the
+    # banner stays up for days, where "明天" would go stale
+    local = to_local(active.callback_at) if active.callback_at else None
     return {"status": active.status, "priority": active.priority, "queue_position": position, "ticket": active.ticket,
-            "callback_at": iso(active.callback_at)}
+            "callback_at": iso(active.callback_at),
+            "callback_text": f"{day_word(local.date())} {local:%H:%M}" if local else None}
 
 
 def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation:

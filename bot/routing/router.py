@@ -575,8 +575,8 @@ def decide(reading: Any, state: Optional[ConversationState] = None,
     p_emergency = 0.0 if state.fills_slot else model_emergency(reading)
     if p_emergency:
         by_urgency = reading_urgency(reading) is not None and reading_urgency(reading) >= URGENT_ALONE
-        return Route("handoff", "urgent", [f"{'urgency' if by_urgency else 'intent emergency'} ({p_emergency:.2f})"],
-                     action="emergency")
+        reason = f"urgency ({p_emergency:.2f})" if by_urgency else f"intent emergency ({p_emergency:.2f})"
+        return Route("handoff", "urgent", [reason], action="emergency")
     if state.flow:
         if is_cancel(text):
             return Route("flow", None, [f"cancel {state.flow}"], action="cancel_flow", target=state.flow)

@@ -179,7 +179,8 @@ import { $, el } from "/static/dom.js";
       $("state").textContent = "人工客服 " + (agent || "") + " 正在为您服务";
     } else if (status === "pending" && handoff && handoff.status === "callback") {
       // the 小区's wall-clock time: the ISO string carries the 小区's offset (2026-11-28T12:00:00+08:00)
-      const when = handoff.callback_at ? "，工作人员会在 " + handoff.callback_at.slice(0, 16).replace("T", " ") + " 前回电" : "";
+      const when = handoff.callback_text ? "，工作人员会在" + handoff.callback_text + " 前回电"
+        : handoff.callback_at ? "，工作人员会在 " + handoff.callback_at.slice(0, 16).replace("T", " ") + " 前回电" : "";
       banner.textContent = "已登记回电（编号 " + (handoff.ticket || "") + "）" + when;
       banner.classList.remove("hidden");
       $("state").textContent = "已登记回电";

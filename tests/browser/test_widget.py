@@ -147,9 +147,11 @@ def test_with_nobody_online_handoff_is_a_callback_ticket_with_phone_and_time(bro
     assert f"已登记回电（编号 {ticket}）" in text
     assert "明天 12:00 前拨打您尾号5678的手机" in text and "13912345678" not in text
 
-    tomorrow = services.clock().date() + dt.timedelta(days=1)
-    page.wait_for_selector(f"#agent-banner:has-text('{tomorrow:%Y-%m-%d} 12:00')")
-    assert page.inner_text("#agent-banner") == f"已登记回电（编号 {ticket}），工作人员会在 {tomorrow:%Y-%m-%d} 12:00 前回电"
+    # the banner repeats the promised time in words, with its date (it stays up for days), not an ISO time
+    tomorrow = to_local(services.clock()).date() + dt.timedelta(days=1)
+    page.wait_for_selector(f"#agent-banner:has-text('{tomorrow.month}月{tomorrow.day}日 12:00')")
+    assert page.inner_text("#agent-banner") == \
+        f"已登记回电（编号 {ticket}），工作人员会在{tomorrow.month}月{tomorrow.day}日 12:00 前回电"
     assert "13912345678" not in page.inner_text("#agent-banner")
     with services.db.session() as session:
         handoff = session.scalar(sa.select(Handoff).where(Handoff.ticket == ticket))
