@@ -571,35 +571,39 @@ def _seconds_between(session, later, earlier):
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def _median_minutes(session, later, earlier) -> Optional[float]:
+def _median_minutes(session, later, earlier, window=()) -> Optional[float]:
     """The median of ``later - earlier`` in minutes over the orders where ``later`` is set, as statistics.median
     would give it (SQLite; PostgreSQL: :func:`_medians_postgresql`): the count first, then only the one or two middle
     rows (by the difference), never every order."""
-    n = session.scalar(select(func.count()).select_from(WorkOrder).where(later.isnot(None)))
+    n = session.scalar(select(func.count()).select_from(WorkOrder).where(later.isnot(None), *window))
     if not n:
         return None
-    middle = session.execute(select(later, earlier).where(later.isnot(None))
+    middle = session.execute(select(later, earlier).where(later.isnot(None), *window)
                              .order_by(_seconds_between(session, later, earlier))
                              .offset((n - 1) // 2).limit(2 - n % 2)).all()
     return round(statistics.median([(a - b).total_seconds() / 60 for a, b in middle]), 1)
 
 
-def _medians_postgresql(session, pairs) -> List[Optional[float]]:
+def _medians_postgresql(session, pairs, window=()) -> List[Optional[float]]:
     """The medians of :func:`_median_minutes` in one scan: percentile_cont(0.5) is the mean of the two middle values
     for an even count, as statistics.median (NULLs are left out, as the orders without the time)."""
     values = session.execute(select(*[func.percentile_cont(0.5).within_group(_seconds_between(session, later, earlier))
-                                      for later, earlier in pairs])).one()
+                                      for later, earlier in pairs]).where(*window)).one()
     return [None if v is None else round(float(v) / 60, 1) for v in values]
 
 
-def figures(session, now: dt.datetime) -> Dict[str, Any]:
+def figures(session, now: dt.datetime, start: Optional[dt.datetime] = None,
+            end: Optional[dt.datetime] = None) -> Dict[str, Any]:
     """Orders by status and by category, the share that met each SLA, median minutes to the first response
-    (dispatch) and to completion, and the residents' ratings of completed orders.
+    (dispatch) and to completion, and the residents' ratings of completed orders: of every order, or of the orders
+    created in [``start``, ``end``) (stored UTC times) — a window bounds the scans as the orders grow.
 
     Aggregated in the database (issue 29: loading every order and its events took two minutes at 200 k orders):
     one grouped scan for the counts and SLA shares, the two middle rows for each median, and the latest rating event
     of each order through an index on the events' actor."""
     o = WorkOrder
+    window = tuple(c for c in (o.created_at >= start if start else None, o.created_at < end if end else None)
+                   if c is not None)
     is_open = o.status.notin_(S.closed())
     overdue = is_open & ((o.response_due.isnot(None) & o.first_response_at.is_(None) & (o.response_due < now))
                          | (o.completion_due.isnot(None) & (o.completion_due < now)))
@@ -614,7 +618,7 @@ def figures(session, now: dt.datetime) -> Dict[str, Any]:
 
     rows = session.execute(select(o.status, o.category, func.count(), func.min(o.id), total(is_open), total(overdue),
                                   total(response_measured), total(response_met), total(completion_measured),
-                                  total(completion_met)).group_by(o.status, o.category)).all()
+                                  total(completion_met)).where(*window).group_by(o.status, o.category)).all()
     by_status: Counter = Counter()
     by_category: Counter = Counter()
     first_seen: Dict[str, int] = {}
@@ -625,13 +629,13 @@ def figures(session, now: dt.datetime) -> Dict[str, Any]:
         first_seen[category] = min(first_seen.get(category, first_id), first_id)
         sums = [a + int(b) for a, b in zip(sums, numbers)]
     open_, overdue_count, response_total, response_ok, completion_total, completion_ok = sums
-    ratings = rating_counts(session)
+    ratings = rating_counts(session, window)
     rated = sum(ratings.values())
     pairs = [(o.first_response_at, o.created_at), (o.completed_at, o.created_at)]
     if session.get_bind().dialect.name == "postgresql":
-        to_response, to_completion = _medians_postgresql(session, pairs)
+        to_response, to_completion = _medians_postgresql(session, pairs, window)
     else:
-        to_response, to_completion = (_median_minutes(session, later, earlier) for later, earlier in pairs)
+        to_response, to_completion = (_median_minutes(session, later, earlier, window) for later, earlier in pairs)
     return {
         "total": sum(by_status.values()),
         "by_status": {s.value: by_status.get(s.value, 0) for s in S},
@@ -651,14 +655,15 @@ def figures(session, now: dt.datetime) -> Dict[str, Any]:
     }
 
 
-def rating_counts(session) -> Counter:
+def rating_counts(session, window=()) -> Counter:
     """Score → number of orders rated so, read as :func:`rating_of` reads one order: its latest resident event
     starting with the rating prefix, the digit right after it (an event without one: the order is not rated).
 
     Every rating event counted by its digit in one grouped scan (through ix_work_order_events_actor_work_order_id),
     then the few orders rated more than once corrected to their latest event only."""
     e = WorkOrderEvent
-    rated = (e.actor == "resident", e.note.like(RATING_PREFIX + "%"))
+    rated = (e.actor == "resident", e.note.like(RATING_PREFIX + "%")) + (
+        (e.work_order_id.in_(select(WorkOrder.id).where(*window)),) if window else ())
     digit = func.substr(e.note, len(RATING_PREFIX) + 1, 1)
 
     def score(char: Optional[str]) -> Optional[int]:

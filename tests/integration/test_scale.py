@@ -47,8 +47,8 @@ def db(database_url, settings):
 
 
 # --- the code before issue 29 -----------------------------------------------------------------------------------
-def old_work_order_figures(session, now):
-    orders = list(session.scalars(select(WorkOrder)))
+def old_work_order_figures(session, now, *where):
+    orders = list(session.scalars(select(WorkOrder).where(*where)))
     by_status = Counter(o.status for o in orders)
     by_category = Counter(o.category for o in orders)
     response_met = response_total = completion_met = completion_total = 0
@@ -212,3 +212,13 @@ def test_exports_are_the_same_and_streamed(db):
         assert len(table) > 140 and all(row[6] == "3" for row in table[-100:])  # 6 messages: 3 of the resident
         chunks = list(exports.stream(session, "conversations", first, TODAY))
         assert len(chunks) >= 2 and b"".join(chunks) == conversations  # a header, then one chunk per batch
+
+
+def test_work_order_figures_of_a_window(db):
+    """A window (the orders created in it) gives what the old code gave for those orders; none: every order."""
+    low, high = dt.datetime(2026, 9, 1), dt.datetime(2026, 12, 1)
+    with db.session() as session:
+        windowed = desk.figures(session, NOW, low, high)
+        assert windowed == old_work_order_figures(session, NOW, WorkOrder.created_at >= low, WorkOrder.created_at < high)
+        assert 0 < windowed["total"] < desk.figures(session, NOW)["total"]
+        assert desk.figures(session, NOW, None, None) == desk.figures(session, NOW)

@@ -367,6 +367,11 @@ def test_figures_for_the_admin_page(server):
     assert set(f["by_status"]) == {"待受理", "已派单", "维修中", "已完成", "已取消"}
     assert 0 <= f["response_within_sla"] <= 1 and 0 <= f["completion_within_sla"] <= 1
     assert f["median_minutes_to_response"] > 0 and f["median_minutes_to_completion"] > 0
+    # a window (issue 29): the orders created in it, said in the answer; a bad range refused in Chinese
+    week = admin.get("/api/admin/work-order-figures", params={"days": 7}).json()
+    assert week["total"] <= f["total"] and week["end"] and set(week) == set(f) | {"start", "end"}
+    bad = admin.get("/api/admin/work-order-figures", params={"start": "2026-12-06", "end": "2026-12-01"})
+    assert bad.status_code == 422 and bad.json()["code"] == "bad_figures_range" and "日期" in bad.json()["detail"]
 
 
 def test_sla_file_problems_are_reported_in_chinese_with_file_and_line(tmp_path):
