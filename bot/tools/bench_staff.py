@@ -69,7 +69,7 @@ def endpoints(today: dt.date) -> List[Tuple[str, str]]:
 
 
 def bench_staff(settings: Settings, database_url: str, runs: int = 10, budget: float = 60.0,
-                today: Optional[dt.date] = None, only: str = "",
+                today: Optional[dt.date] = None, only: str = "", username: str = "admin", password: str = "admin123",
                 out: Callable[[str], None] = print) -> str:
     from fastapi.testclient import TestClient
 
@@ -83,7 +83,7 @@ def bench_staff(settings: Settings, database_url: str, runs: int = 10, budget: f
     for line in rows:
         out(line)
     with TestClient(app) as client:
-        client.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
+        client.post("/api/auth/login", json={"username": username, "password": password}).raise_for_status()
         for name, path in endpoints(today):
             if only and not any(part and part in name for part in only.split(",")):
                 continue

@@ -251,7 +251,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "staff":
         today = dt.date.fromisoformat(args.today) if args.today else None
         bench_staff(get_settings(), args.database or get_settings().database_url, runs=args.runs, budget=args.budget,
-                    today=today, only=args.only, out=lambda line: print(line, flush=True))  # each row as measured
+                    today=today, only=args.only, username=args.username, password=args.password,
+                    out=lambda line: print(line, flush=True))  # each row as measured
         return 0
     if args.bench_command == "serve":
 
@@ -674,6 +675,8 @@ def build_parser() -> argparse.ArgumentParser:
     bst.add_argument("--budget", type=float, default=60.0, help="seconds per endpoint at most (fewer calls if slow)")
     bst.add_argument("--today", default=None, help="YYYY-MM-DD the one-year ranges end on (default today)")
     bst.add_argument("--only", default="", help="only endpoints whose name contains one of these (comma-separated)")
+    bst.add_argument("--username", default="admin", help="an admin account of that database (default the demo's)")
+    bst.add_argument("--password", default="admin123")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo-data", help="load the demo communities, households, bills, parking and work orders")
