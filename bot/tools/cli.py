@@ -37,6 +37,7 @@ from bot.storage.models import Staff
 from bot.tools import evaluation, scale, selection
 from bot.tools.backup import BackupError, backup, restore
 from bot.tools.bench import bench_nlu
+from bot.tools.bench_chat import bench_chat
 from bot.tools.bench_import import bench_import
 from bot.tools.bench_kb import bench_kb
 from bot.tools.bench_serve import bench_serve
@@ -253,6 +254,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         bench_staff(get_settings(), args.database or get_settings().database_url, runs=args.runs, budget=args.budget,
                     today=today, only=args.only, username=args.username, password=args.password,
                     out=lambda line: print(line, flush=True))  # each row as measured
+        return 0
+    if args.bench_command == "chat":
+        bench_chat(get_settings(), url=args.url, key=args.key, database=args.database, workers=args.workers,
+                   residents=args.residents, seconds=args.seconds, redis_url=args.redis)
         return 0
     if args.bench_command == "serve":
 
@@ -677,6 +682,17 @@ def build_parser() -> argparse.ArgumentParser:
     bst.add_argument("--only", default="", help="only endpoints whose name contains one of these (comma-separated)")
     bst.add_argument("--username", default="admin", help="an admin account of that database (default the demo's)")
     bst.add_argument("--password", default="admin123")
+    bc = bsub.add_parser("chat", help="whole /api/chat turns: concurrent residents playing a realistic mix of "
+                                      "conversations (FAQ, repair, fee with binding, person, emergency, outage, "
+                                      "complaint, multi-part); msg/s, p50/p99 per kind of turn")
+    bc.add_argument("--residents", type=int, default=16, help="concurrent residents (one connection each)")
+    bc.add_argument("--seconds", type=float, default=20.0)
+    bc.add_argument("--workers", type=int, default=1, help="wuye serve workers (> 1: PostgreSQL and --redis)")
+    bc.add_argument("--database", default="", help="a database URL for the started server (default a scratch "
+                                                   "SQLite file); the demo data is loaded if it has no households")
+    bc.add_argument("--redis", default="", help="WUYE_REDIS_URL for the started server, e.g. redis://127.0.0.1:6379/0")
+    bc.add_argument("--url", default="", help="drive this running server instead of starting one (no binding)")
+    bc.add_argument("--key", default="", help="a chat API key of the --url server")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo-data", help="load the demo communities, households, bills, parking and work orders")

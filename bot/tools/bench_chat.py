@@ -1,0 +1,247 @@
+"""`wuye bench chat`: whole turns of /api/chat under a closed loop of concurrent residents, per kind of turn.
+
+Each resident (one keep-alive connection, :class:`RawHttpClient`) plays conversations drawn in turn from a mix:
+a FAQ question (tests/heldout: heldout.yml's faq items and styles.yml), a repair flow to its work order (我要报修 →
+description → location → the urgency button's payload), a fee look-up (the first one binds the resident to a
+demo household: room → the SMS code → 验证成功; later ones are bound), a request for a person, an emergency, an
+outage report, a complaint and a multi-part message. Every conversation but the fee look-up is a fresh sender, so
+handoffs and flows do not pile up on one resident; the fee look-up keeps one bound sender per resident.
+
+The SMS code is read from the server's log (the development sender logs it, bot/core/notify.py), so binding only
+happens against a server this command started; with ``--url`` the fee look-up goes as far as asking the room.
+The server's per-sender, per-address and paging limits are raised: one address speaks for every resident here.
+SQL statements per turn are not counted (the server is another process); nothing is asserted: it prints figures.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import re
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import sqlalchemy as sa
+import yaml
+
+from bot.access import auth
+from bot.kb.community import load_communities
+from bot.core.localtime import utcnow
+from bot.core.notify import mask_phone
+from bot.core.settings import PROJECT_ROOT, Settings
+from bot.nlu.training import current_model, train
+from bot.storage.db import open_database
+from bot.storage.models import Bill, Household
+from bot.tools.bench import _percentile
+from bot.tools.bench_serve import RawHttpClient, Server, _env, _parse_probe, wait_for_workers
+from bot.tools.demo import load_demo_data
+from bot.tools.devserver import free_port
+
+KINDS = ("faq", "repair", "binding", "fee", "person", "emergency", "outage", "complaint", "multi")
+# a conversation kind's weight in the mix (FAQ questions are most of a real day's messages)
+MIX = ("faq", "faq", "faq", "repair", "fee", "person", "emergency", "outage", "complaint", "multi", "faq", "repair")
+OUTAGES = ("9栋停水了", "我家停电了，整栋楼都没电", "3号楼怎么停水了", "5栋停电了什么时候来电", "2栋没有热水了，是不是停气了")
+# each location with a phone: without one the flow asks for it (a fifth turn)
+REPAIRS = (("厨房水龙头漏水", "3栋2单元501，13800138000，明天上午"), ("卫生间马桶堵了", "5栋1单元302，13700137000，今天下午"),
+           ("客厅灯不亮了", "2栋3单元1101，电话13600136000，周六上午"), ("阳台下水道反水", "7栋1单元602，13912345678，晚上7点后"))
+FEE_QUESTION = "查一下我家物业费"
+LIMITS_RAISED = {f"WUYE_LIMIT_{name}": "1000000/60" for name in (
+    "MESSAGES_PER_SENDER", "CODES_PER_IP", "CODES_OVERALL", "CODES_PER_ROOM", "CODES_PER_IDENTITY", "CODE_COOLDOWN",
+    "PAGES_PER_INCIDENT", "PAGES_PER_SENDER", "PAGES_PER_IP", "PAGES_PER_COMMUNITY")}
+
+
+def _strip(text: str) -> str:
+    """A held-out line without its entity markup ("[周日](time)") and emotion tag (" @anxious")."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    return re.sub(r"\s+@\w+$", "", text).strip()
+
+
+def texts() -> Dict[str, List[str]]:
+    heldout = yaml.safe_load((PROJECT_ROOT / "tests" / "heldout" / "heldout.yml").read_text(encoding="utf-8"))["heldout"]
+    styles = yaml.safe_load((PROJECT_ROOT / "tests" / "heldout" / "styles.yml").read_text(encoding="utf-8"))["styles"]
+    faq = [_strip(str(t)) for label, items in heldout.items() if label.startswith("faq/") for t in items]
+    faq += [item["text"] for items in styles.values() for item in items
+            if isinstance(item["label"], str) and item["label"].startswith("faq/")]
+    return {"faq": faq, "person": [_strip(str(t)) for t in heldout["human_agent"]],
+            "emergency": [_strip(str(t)) for t in heldout["emergency"]],
+            "complaint": [_strip(str(t)) for t in heldout["complaint"]],
+            "multi": [item["text"] for item in styles["multi"]], "outage": list(OUTAGES)}
+
+
+@dataclass
+class Resident:
+    community: Optional[str] = None  # the demo household to bind (None: the fee look-up stops at the room question)
+    label: str = ""
+    tail: str = ""
+    bound: bool = False
+
+
+@dataclass
+class Tally:
+    latencies: Dict[str, List[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: Dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    unexpected: Dict[str, int] = field(default_factory=lambda: defaultdict(int))  # a flow that did not end as it should
+
+
+class SmsLog:
+    """The codes the started server logged, by masked phone (尾号1234), newest last."""
+
+    def __init__(self, path: Optional[str]) -> None:
+        self.path = path
+
+    def code_for(self, tail: str) -> Optional[str]:
+        if not self.path:
+            return None
+        found = re.findall(re.escape(tail) + r"[^\n]*?验证码是\s*(\d{6})", Path(self.path).read_text("utf-8", "replace"))
+        return found[-1] if found else None
+
+
+async def resident_loop(url: str, key: str, run: str, r: int, resident: Resident, stop: float, tally: Tally,
+                        pools: Dict[str, List[str]], sms: SmsLog) -> None:
+    http = RawHttpClient(url, {"Authorization": f"Bearer {key}"})
+
+    async def say(kind: str, sender: str, text: str, community: Optional[str] = None) -> Dict[str, Any]:
+        body: Dict[str, Any] = {"sender_id": sender, "text": text}
+        if community:
+            body["community"] = community
+        started = time.perf_counter()
+        try:
+            status, data = await asyncio.wait_for(http.post("/api/chat", body), 30)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+            status, data = 0, b""
+            await http.close()
+        if status != 200:
+            tally.errors[kind] += 1
+            return {}
+        tally.latencies[kind].append(time.perf_counter() - started)
+        return json.loads(data)
+
+    def said(answer: Dict[str, Any]) -> str:
+        return "\n".join(reply.get("text", "") for reply in answer.get("replies", []))
+
+    i = 0
+    try:
+        while time.perf_counter() < stop:
+            kind = MIX[(r * 5 + i) % len(MIX)]
+            sender = f"chat-{run}-{r}-{i}"
+            n = r * 7 + i
+            if kind == "repair":
+                what, where = REPAIRS[n % len(REPAIRS)]
+                await say(kind, sender, "我要报修")
+                await say(kind, sender, what)
+                answer = await say(kind, sender, where)
+                buttons = [b for reply in answer.get("replies", []) for b in reply.get("buttons") or []]
+                pick = next((b for b in buttons if "一般" in b.get("title", "")), buttons[0] if buttons else None)
+                done = await say(kind, sender, pick["payload"] if pick else "一般")
+                if "已为您创建维修工单" not in said(done):
+                    tally.unexpected[kind] += 1
+            elif kind == "fee":
+                fee_sender = f"chat-{run}-{r}-fee"
+                if resident.community and not resident.bound:
+                    asked = said(await say("binding", fee_sender, FEE_QUESTION, resident.community))
+                    sent = said(await say("binding", fee_sender, resident.label, resident.community))
+                    code = None
+                    for _ in range(50):  # the log line is written as the turn answers; a moment for the file
+                        code = sms.code_for(resident.tail) if "验证码已发送" in sent else None
+                        if code:
+                            break
+                        await asyncio.sleep(0.02)
+                    ok = "验证成功" in said(await say("binding", fee_sender, code)) if code else False
+                    resident.bound = ok
+                    if not ok:
+                        tally.unexpected["binding"] += 1
+                        resident.community = None  # not again: the rest of its fee look-ups stop at the room question
+                    del asked
+                answer = said(await say(kind, fee_sender if resident.bound else sender, "我家还欠多少物业费"))
+                if resident.bound and resident.label not in answer:
+                    tally.unexpected[kind] += 1
+            else:
+                pool = pools[kind]
+                await say(kind, sender, pool[n % len(pool)])
+            i += 1
+    finally:
+        await http.close()
+
+
+def demo_residents(database_url: str, count: int) -> List[Resident]:
+    """Residents of demo households with unpaid bills, each with a phone ending its own way (codes are found by it)."""
+    db = open_database(database_url)
+    try:
+        with db.session() as session:
+            rows = session.execute(sa.select(Household).where(Household.id.in_(
+                sa.select(Bill.household_id).where(Bill.paid.is_(False)))).order_by(Household.id)).scalars().all()
+            residents, tails = [], set()
+            for h in rows:
+                tail = mask_phone(h.phone)
+                if tail not in tails:
+                    tails.add(tail)
+                    residents.append(Resident(h.community_id, h.label, tail))
+    finally:
+        db.engine.dispose()
+    return (residents + [Resident() for _ in range(count)])[:count]
+
+
+async def _drive(url: str, key: str, residents: List[Resident], seconds: float, pools: Dict[str, List[str]],
+                 sms: SmsLog) -> Tuple[Tally, float]:
+    tally, run = Tally(), uuid.uuid4().hex[:6]
+    started = time.perf_counter()
+    await asyncio.gather(*(resident_loop(url, key, run, r, res, started + seconds, tally, pools, sms)
+                           for r, res in enumerate(residents)))
+    return tally, time.perf_counter() - started
+
+
+def report(tally: Tally, elapsed: float, title: str) -> str:
+    total = sum(len(v) for v in tally.latencies.values())
+    lines = [title, "", f"overall: {total} turns in {elapsed:.1f} s = {total / elapsed:.1f} msg/s, "
+                         f"{sum(tally.errors.values())} errors", "",
+             "| kind | turns | p50 ms | p99 ms | errors | flows not ended as expected |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for kind in KINDS:
+        ms = [v * 1000 for v in tally.latencies.get(kind, [])]
+        p50 = f"{_percentile(ms, 0.5):.0f}" if ms else "-"
+        p99 = f"{_percentile(ms, 0.99):.0f}" if ms else "-"
+        lines.append(f"| {kind} | {len(ms)} | {p50} | {p99} | {tally.errors.get(kind, 0)} | "
+                     f"{tally.unexpected.get(kind, 0)} |")
+    return "\n".join(lines)
+
+
+def bench_chat(settings: Settings, url: str = "", key: str = "", database: str = "", workers: int = 1,
+               residents: int = 16, seconds: float = 20.0, redis_url: str = "",
+               out: Callable[[str], None] = print) -> str:
+    pools = texts()
+    if url:  # someone else's server: no log to read codes from, so no binding
+        tally, elapsed = asyncio.run(_drive(url.rstrip("/"), key, [Resident() for _ in range(residents)], seconds,
+                                            pools, SmsLog(None)))
+        text = report(tally, elapsed, f"# wuye bench chat: {url}, {residents} residents, {seconds:g} s")
+        out(text)
+        return text
+    with tempfile.TemporaryDirectory() as tmp:
+        database = database or f"sqlite:///{tmp}/chat.db"
+        db = open_database(database)  # migrated here first, so workers do not race to create the schema
+        with db.session() as session:
+            load_demo_data(session, load_communities(settings.communities_file))  # nothing if it has data already
+        with db.session() as session:
+            _, key = auth.create_api_key(session, "bench chat", None, utcnow())
+        db.engine.dispose()
+        people = demo_residents(database, residents)
+        model = current_model(settings) or train(settings).model_path
+        port = free_port()
+        extra = {"WUYE_REDIS_URL": redis_url} if redis_url else {}
+        env = _env(WUYE_DATABASE_URL=database, WUYE_MODELS_DIR=str(settings.models_dir), **LIMITS_RAISED, **extra)
+        cmd = [str(Path(sys.executable).parent / "wuye"), "serve", "--port", str(port), "--workers", str(workers)]
+        with Server("chat", cmd, env, _parse_probe("/api/parse"), port) as server:
+            if workers > 1:
+                wait_for_workers(port, workers)
+            tally, elapsed = asyncio.run(_drive(server.url, key, people, seconds, pools, SmsLog(server.log.name)))
+        kind = database.split(":", 1)[0].split("+", 1)[0]
+        text = report(tally, elapsed, f"# wuye bench chat: {kind}, {workers} worker(s){' + Redis' if redis_url else ''}"
+                                      f", {residents} residents, {seconds:g} s, {os.cpu_count()} cores, model "
+                                      f"{model.name}")
+        out(text)
+        return text
