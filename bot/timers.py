@@ -12,6 +12,10 @@ clock (their deadlines are business times): an order past its response deadline 
 completion deadline not repaired, tells its resident and is escalated once per step — taken by setting
 ``escalated_at`` / ``completion_escalated_at`` in the escalation's own transaction, so neither a later check, a
 restart nor another process escalates it again.
+
+Retention (bot/storage/retention.py) runs from the same loop every ``retention_poll_seconds`` (and once soon after
+start-up) on the app's clock: expired messages, phones, photos, codes and logs are deleted or blanked. Several
+processes running it at once is harmless: each step deletes or blanks only what is still there.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from sqlalchemy import delete, select
 from bot.core.domain import ConversationStatus
 from bot.handoffs import handoff as handoffs
 from bot.realtime import live
-from bot.storage import outbox
+from bot.storage import outbox, retention
 from bot.storage.models import Conversation, Message, Timer
 from bot.storage.outbox import Kind
 from bot.work_orders import desk, sla
@@ -46,6 +50,7 @@ class Timers:
         self.poll_seconds = poll_seconds
         self.sla_poll_seconds = sla_poll_seconds
         self._sla_checked = 0.0
+        self._retention_run = float("-inf")  # due at the first pass
         self._task: Optional[asyncio.Task] = None
 
     # --- scheduling ---------------------------------------------------------------------------------
@@ -109,7 +114,18 @@ class Timers:
         if time.monotonic() - self._sla_checked >= self.sla_poll_seconds:
             self._sla_checked = time.monotonic()
             ran += await self.check_work_orders()
+        if time.monotonic() - self._retention_run >= self.services.settings.retention_poll_seconds:
+            self._retention_run = time.monotonic()
+            # bulk deletes over large tables: off the event loop, so residents' sockets are not held up
+            await asyncio.to_thread(self.apply_retention)
         return ran
+
+    def apply_retention(self) -> dict:
+        """Delete or blank what is past its retention period now; logs and returns the counts."""
+        counts = retention.run(self.services.db, self.services.settings, self.services.clock())
+        if any(counts.values()):
+            logger.info("retention: %s", counts)
+        return counts
 
     async def check_work_orders(self) -> int:
         """Escalate every work order newly past its response or completion deadline (once per step); returns how

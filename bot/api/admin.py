@@ -18,6 +18,7 @@ from bot.kb import kb_editing
 from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError, few_questions_hint
 from bot.reporting import reports
 from bot.services import Services
+from bot.storage import retention
 from bot.storage.models import Message
 
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a row id")]  # larger would overflow the database
@@ -207,6 +208,11 @@ class ApiKeyCreate(BaseModel):
     name: StrictStr = Field(..., min_length=1, max_length=64, description="who uses the key, e.g. 物业App")
     # chat: /api/chat; import: an ERP's /api/import/{kind} (bot/api/imports.py)
     scopes: List[Literal["chat", "import"]] = Field(["chat"], min_items=1, max_items=2, description="chat | import")
+
+
+@router.get("/retention", summary="数据保留: how long each kind of personal data is kept (read-only: set by WUYE_RETENTION_*)")
+def retention_periods(services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
+    return {"kinds": retention.periods(services.settings)}
 
 
 @router.get("/api-keys", summary="API keys: name, prefix, created, revoked (never the key)")

@@ -85,6 +85,18 @@ class Settings:
     wechat_api_base: str = field(default_factory=lambda: os.environ.get("WUYE_WECHAT_API_BASE", "https://api.weixin.qq.com"))
     # "production": `wuye serve` refuses demo passwords, the development secret and plain-HTTP cookies (bot/tools/cli.py)
     env: str = field(default_factory=lambda: os.environ.get("WUYE_ENV", "development").strip().lower())
+    # How long each kind of personal data is kept (days; bot/storage/retention.py deletes or blanks what is older,
+    # run by the timers loop every retention_poll_seconds and by `wuye retention run`). Privacy by default
+    # (issue 26 point 5): nothing is kept longer than the service needs it.
+    retention_messages_days: int = field(default_factory=lambda: int(os.environ.get("WUYE_RETENTION_MESSAGES_DAYS", "730")))
+    # callback phones and work-order contact phones, counted from when the case closed
+    retention_phones_days: int = field(default_factory=lambda: int(os.environ.get("WUYE_RETENTION_PHONES_DAYS", "180")))
+    retention_photos_days: int = field(default_factory=lambda: int(os.environ.get("WUYE_RETENTION_PHOTOS_DAYS", "365")))
+    # counted from the code's expiry: a code is useless after it, kept one day for support questions
+    retention_codes_days: int = field(default_factory=lambda: int(os.environ.get("WUYE_RETENTION_CODES_DAYS", "1")))
+    # rate events and seen-message keys: the longest limit window is an hour, a WeChat retry minutes
+    retention_logs_days: int = field(default_factory=lambda: int(os.environ.get("WUYE_RETENTION_LOGS_DAYS", "30")))
+    retention_poll_seconds: float = field(default_factory=lambda: float(os.environ.get("WUYE_RETENTION_POLL", "3600")))
     host: str = field(default_factory=lambda: os.environ.get("WUYE_HOST", "127.0.0.1"))  # `wuye serve`
     port: int = field(default_factory=lambda: int(os.environ.get("WUYE_PORT", "8000")))
 

@@ -212,9 +212,18 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
 {
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     $("tab-keys").classList.toggle("hidden", b.dataset.tab !== "keys");
-    if (b.dataset.tab === "keys") loadKeys(); else hideOnce();
+    if (b.dataset.tab === "keys") { loadKeys(); loadRetention(); } else hideOnce();
   }));
   function hideOnce() { $("key-once").classList.add("hidden"); $("key-value").textContent = ""; $("key-copy").textContent = "复制"; }
+  async function loadRetention() {  // 数据保留: read-only, the periods the server enforces
+    let data;
+    try { data = await api("/api/admin/retention"); } catch (e) { $("retention-error").textContent = "加载失败：" + e.message; return; }
+    document.querySelector("#retention tbody").replaceChildren(...data.kinds.map((k) => {
+      const tr = el("tr"); tr.dataset.kind = k.kind;
+      tr.append(el("td", "", k.label), el("td", "days", k.days + " 天"), el("td", "", k.what));
+      return tr;
+    }));
+  }
   async function loadKeys() {
     const body = document.querySelector("#keys tbody");
     let data;

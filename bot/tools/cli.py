@@ -32,6 +32,7 @@ from bot.nlu.parser import NluParser
 from bot.nlu.training import current_model, train, write_faq_training_data
 from bot.routing.router import first_message_route
 from bot.services import build_services
+from bot.storage import retention
 from bot.storage.db import open_database
 from bot.storage.models import Staff
 from bot.tools import evaluation, scale, selection
@@ -364,6 +365,21 @@ def cmd_apikey(args: argparse.Namespace) -> int:
             state = f"已吊销 {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "有效"
             scopes = "、".join({"chat": "对话", "import": "数据导入"}.get(s, s) for s in auth.scopes_of(row))
             print(f"#{row.id}\t{row.prefix}…\t{row.name}\t{scopes}\t创建于 {row.created_at:%Y-%m-%d %H:%M}\t{state}")
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Each kind of personal data's retention period (show), or delete/blank what has expired now (run): the same
+    job the server's timers run every WUYE_RETENTION_POLL seconds, for cron or an operator's check."""
+    settings = get_settings()
+    if args.retention_command == "show":
+        for row in retention.periods(settings):
+            print(f"{row['label']}\t{row['days']} 天\t{row['what']}")
+        return 0
+    counts = retention.run(open_database(settings.database_url), settings, dt.datetime.utcnow())
+    labels = {"messages": "消息", "callback_phones": "回电号码", "contact_phones": "工单联系电话", "photos": "照片",
+              "codes": "验证码", "rate_events": "频率限制记录", "seen_messages": "消息去重记录"}
+    print("数据保留：" + "，".join(f"{labels[key]} {value}" for key, value in counts.items()))
     return 0
 
 
@@ -726,6 +742,12 @@ def build_parser() -> argparse.ArgumentParser:
     kr.add_argument("id", type=int)
     k.set_defaults(func=cmd_apikey)
 
+    rt = sub.add_parser("retention", help="personal data's retention periods (show), or delete/blank what has "
+                                          "expired and print the counts (run)")
+    rtsub = rt.add_subparsers(dest="retention_command", required=True)
+    rtsub.add_parser("show", help="each kind of data and how long it is kept")
+    rtsub.add_parser("run", help="delete or blank what is past its period now; prints how many of each")
+    rt.set_defaults(func=cmd_retention)
     im = sub.add_parser("import", help="import households, bills or parking from an ERP's CSV (UTF-8/GBK) or .xlsx")
     im.add_argument("kind", choices=KINDS)
     im.add_argument("file")
