@@ -19,6 +19,7 @@ from bot.api import (admin, agent, auth, exports as exports_api, health, metrics
 from bot.api import imports as imports_api  # noqa: E402
 from bot.api import teams as teams_api  # noqa: E402
 from bot.api import voice as voice_api  # noqa: E402
+from bot.api import communities as communities_api  # noqa: E402
 from bot.api.openapi import text_limits, truthful_openapi  # noqa: E402
 from bot.core.errors import DatabaseUnavailable, PhotoTooLarge, WuyeError, invalid_request  # noqa: E402
 from bot.households.imports import MAX_IMPORT_BYTES, ImportFileTooLarge  # noqa: E402
@@ -81,6 +82,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
     app.include_router(agent.router)
     app.include_router(teams_api.router)
     app.include_router(admin.router)
+    app.include_router(communities_api.router)
     app.include_router(staff_admin.router)
     app.include_router(quick_replies.router)
     app.include_router(work_orders.router)
