@@ -10,11 +10,15 @@ handoffs and flows do not pile up on one resident; the fee look-up keeps one bou
 The SMS code is read from the server's log (the development sender logs it, bot/core/notify.py), so binding only
 happens against a server this command started; with ``--url`` the fee look-up goes as far as asking the room.
 The server's per-sender, per-address and paging limits are raised: one address speaks for every resident here.
-SQL statements per turn are not counted (the server is another process); nothing is asserted: it prints figures.
+``--sql``: afterwards, the app in this process (FastAPI's TestClient) on the same database plays each kind of
+conversation a few times, one turn at a time, counting the statements its engine executes (SQLAlchemy's
+``before_cursor_execute``) per turn; the server's timers run meanwhile and are counted too (noise, small).
+Nothing is asserted: it prints figures.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -32,6 +36,8 @@ import yaml
 
 from bot.access import auth
 from bot.kb.community import load_communities
+from bot.main import create_app
+from bot.nlu.parser import NluParser
 from bot.core.localtime import utcnow
 from bot.core.notify import mask_phone
 from bot.core.settings import PROJECT_ROOT, Settings
@@ -212,7 +218,7 @@ def report(tally: Tally, elapsed: float, title: str) -> str:
 
 
 def bench_chat(settings: Settings, url: str = "", key: str = "", database: str = "", workers: int = 1,
-               residents: int = 16, seconds: float = 20.0, redis_url: str = "",
+               residents: int = 16, seconds: float = 20.0, redis_url: str = "", sql: bool = False,
                out: Callable[[str], None] = print) -> str:
     pools = texts()
     if url:  # someone else's server: no log to read codes from, so no binding
@@ -243,5 +249,81 @@ def bench_chat(settings: Settings, url: str = "", key: str = "", database: str =
         text = report(tally, elapsed, f"# wuye bench chat: {kind}, {workers} worker(s){' + Redis' if redis_url else ''}"
                                       f", {residents} residents, {seconds:g} s, {os.cpu_count()} cores, model "
                                       f"{model.name}")
+        if sql:
+            text += "\n\nSQL statements per turn (in process, one turn at a time, same database):\n\n"
+            text += sql_per_kind(settings, database)
         out(text)
         return text
+
+
+def _conversation(kind: str, n: int, pools: Dict[str, List[str]], resident: Resident) -> List[str]:
+    """The texts of one conversation of a kind (binding and the urgency button's payload are handled by the caller)."""
+    if kind == "repair":
+        what, where = REPAIRS[n % len(REPAIRS)]
+        return ["我要报修", what, where, "/slot urgency normal"]
+    if kind == "binding":
+        return [FEE_QUESTION, resident.label]
+    if kind == "fee":
+        return ["我家还欠多少物业费"]
+    return [pools[kind][n % len(pools[kind])]]
+
+
+def sql_per_kind(settings: Settings, database: str, rounds: int = 3) -> str:
+    """Statements per turn of each kind, in process (see the module's docstring)."""
+    from fastapi.testclient import TestClient
+
+    model = current_model(settings) or train(settings).model_path
+    app = create_app(dataclasses.replace(settings, database_url=database,
+                                         secret_key=settings.secret_key or "bench"), parser=NluParser.load(model))
+    pools, counts = texts(), defaultdict(list)
+    current = {"n": 0}
+    # the last demo household of its own phone tail: the load's residents took the first ones
+    resident = [r for r in demo_residents(database, 10_000) if r.community][-1]
+
+    def count(*_: Any) -> None:
+        current["n"] += 1
+
+    saved = {name: os.environ.get(name) for name in LIMITS_RAISED}
+    os.environ.update(LIMITS_RAISED)  # as the started server's: the limits are read from the environment
+    try:
+        with TestClient(app) as client:
+            _play(app, client, rounds, pools, resident, counts, current, count)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    lines = ["| kind | turns counted | SQL statements per turn, mean | min | max |", "| --- | --- | --- | --- | --- |"]
+    for kind in KINDS:
+        values = counts.get(kind) or [0]
+        lines.append(f"| {kind} | {len(counts.get(kind, []))} | {sum(values) / len(values):.1f} | {min(values)} | "
+                     f"{max(values)} |")
+    return "\n".join(lines)
+
+
+def _play(app: Any, client: Any, rounds: int, pools: Dict[str, List[str]], resident: Resident,
+          counts: Dict[str, List[int]], current: Dict[str, int], count: Callable[..., None]) -> None:
+    """Each kind's conversation ``rounds`` times, one turn at a time; a turn's statements go to its kind."""
+    services = app.state.services
+    with services.db.session() as session:
+        _, key = auth.create_api_key(session, "bench chat sql", None, utcnow())
+    headers = {"Authorization": f"Bearer {key}"}
+    sa.event.listen(services.db.engine, "before_cursor_execute", count)
+    run = uuid.uuid4().hex[:6]
+    for n in range(rounds):
+        for kind in KINDS:
+            sender = f"sql-{run}-{kind}-{n}" if kind not in ("binding", "fee") else f"sql-{run}-fee"
+            turns = _conversation(kind, n, pools, resident)
+            if kind == "binding":
+                if n or not resident.community:  # one binding per sender; later rounds are bound
+                    continue
+                turns.append("")  # the code, read below from the SMS just sent
+            for text in turns:
+                if kind == "binding" and not text:
+                    text = re.search(r"验证码是\s*(\d{6})", services.engine.sms.sent[-1][1]).group(1)
+                current["n"] = 0
+                body = {"sender_id": sender, "text": text, "community": resident.community}
+                client.post("/api/chat", json=body, headers=headers).raise_for_status()
+                counts[kind].append(current["n"])
+    sa.event.remove(services.db.engine, "before_cursor_execute", count)

@@ -258,7 +258,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     if args.bench_command == "chat":
         bench_chat(get_settings(), url=args.url, key=args.key, database=args.database, workers=args.workers,
-                   residents=args.residents, seconds=args.seconds, redis_url=args.redis)
+                   residents=args.residents, seconds=args.seconds, redis_url=args.redis, sql=args.sql)
         return 0
     if args.bench_command == "serve":
 
@@ -709,6 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--redis", default="", help="WUYE_REDIS_URL for the started server, e.g. redis://127.0.0.1:6379/0")
     bc.add_argument("--url", default="", help="drive this running server instead of starting one (no binding)")
     bc.add_argument("--key", default="", help="a chat API key of the --url server")
+    bc.add_argument("--sql", action="store_true", help="then SQL statements per turn of each kind, counted in process")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo-data", help="load the demo communities, households, bills, parking and work orders")

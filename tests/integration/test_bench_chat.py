@@ -1,5 +1,6 @@
 """`wuye bench chat` (bot/tools/bench_chat.py): a short run against a `wuye serve` subprocess on SQLite plays every
-kind of conversation, binds its residents through the logged SMS code and completes its repair flows."""
+kind of conversation, binds its residents through the logged SMS code and completes its repair flows; ``sql``
+then counts statements per turn of every kind in process."""
 from __future__ import annotations
 
 import re
@@ -8,11 +9,15 @@ from bot.tools.bench_chat import KINDS, bench_chat
 
 
 def test_two_residents_for_two_seconds_play_every_kind_of_turn(settings, trained_model):
-    text = bench_chat(settings, residents=2, seconds=2.0, out=lambda _: None)
+    text = bench_chat(settings, residents=2, seconds=2.0, sql=True, out=lambda _: None)
+    load, _, sql = text.partition("SQL statements per turn")
     rows = {m.group(1): [int(m.group(2)), int(m.group(3)), int(m.group(4))]
-            for m in re.finditer(r"^\| (\w+) \| (\d+) \| [\d-]+ \| [\d-]+ \| (\d+) \| (\d+) \|$", text, re.M)}
+            for m in re.finditer(r"^\| (\w+) \| (\d+) \| [\d-]+ \| [\d-]+ \| (\d+) \| (\d+) \|$", load, re.M)}
     assert set(rows) == set(KINDS), text
     for kind, (turns, errors, unexpected) in rows.items():
         assert turns > 0 and errors == 0, (kind, text)
     assert rows["binding"][2] == 0 and rows["repair"][2] == 0, text  # both residents bound, every work order made
     assert re.search(r"= \d+\.\d msg/s, 0 errors", text), text
+    statements = {m.group(1): (int(m.group(2)), float(m.group(3)))
+                  for m in re.finditer(r"^\| (\w+) \| (\d+) \| (\d+\.\d) \|", sql, re.M)}
+    assert set(statements) == set(KINDS) and all(n > 0 and mean > 0 for n, mean in statements.values()), sql
