@@ -69,8 +69,9 @@ def _strip(text: str) -> str:
 
 
 def texts() -> Dict[str, List[str]]:
-    heldout = yaml.safe_load((PROJECT_ROOT / "tests" / "heldout" / "heldout.yml").read_text(encoding="utf-8"))["heldout"]
-    styles = yaml.safe_load((PROJECT_ROOT / "tests" / "heldout" / "styles.yml").read_text(encoding="utf-8"))["styles"]
+    folder = PROJECT_ROOT / "tests" / "heldout"
+    heldout = yaml.safe_load((folder / "heldout.yml").read_text(encoding="utf-8"))["heldout"]
+    styles = yaml.safe_load((folder / "styles.yml").read_text(encoding="utf-8"))["styles"]
     faq = [_strip(str(t)) for label, items in heldout.items() if label.startswith("faq/") for t in items]
     faq += [item["text"] for items in styles.values() for item in items
             if isinstance(item["label"], str) and item["label"].startswith("faq/")]
@@ -150,11 +151,11 @@ async def resident_loop(url: str, key: str, run: str, r: int, resident: Resident
             elif kind == "fee":
                 fee_sender = f"chat-{run}-{r}-fee"
                 if resident.community and not resident.bound:
-                    asked = said(await say("binding", fee_sender, FEE_QUESTION, resident.community))
+                    await say("binding", fee_sender, FEE_QUESTION, resident.community)
                     sent = said(await say("binding", fee_sender, resident.label, resident.community))
                     code = None
-                    for _ in range(50):  # the log line is written as the turn answers; a moment for the file
-                        code = sms.code_for(resident.tail) if "验证码已发送" in sent else None
+                    for _ in range(50 if "验证码已发送" in sent else 0):  # the log line may reach the file late
+                        code = sms.code_for(resident.tail)
                         if code:
                             break
                         await asyncio.sleep(0.02)
@@ -163,7 +164,6 @@ async def resident_loop(url: str, key: str, run: str, r: int, resident: Resident
                     if not ok:
                         tally.unexpected["binding"] += 1
                         resident.community = None  # not again: the rest of its fee look-ups stop at the room question
-                    del asked
                 answer = said(await say(kind, fee_sender if resident.bound else sender, "我家还欠多少物业费"))
                 if resident.bound and resident.label not in answer:
                     tally.unexpected[kind] += 1
@@ -222,6 +222,8 @@ def bench_chat(settings: Settings, url: str = "", key: str = "", database: str =
                out: Callable[[str], None] = print) -> str:
     pools = texts()
     if url:  # someone else's server: no log to read codes from, so no binding
+        if not key:
+            raise SystemExit("--url needs --key: a chat API key of that server (wuye apikey create NAME)")
         tally, elapsed = asyncio.run(_drive(url.rstrip("/"), key, [Resident() for _ in range(residents)], seconds,
                                             pools, SmsLog(None)))
         text = report(tally, elapsed, f"# wuye bench chat: {url}, {residents} residents, {seconds:g} s")
