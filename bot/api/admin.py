@@ -5,18 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Callable, Dict, List, Literal, Optional
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictStr, validator
 from pydantic.fields import ModelField
 
-from bot.access import auth
+from bot.access import audit, auth
 from bot.api.deps import ClockDep, CurrentAdmin, DbDep, NowDep, ServicesDep, SessionDep
 from bot.core.errors import (ApiKeyNotFound, FaqIdTaken, FaqNotFound, FaqRejected, InvalidName, InvalidSender,
                              ResidentMessageNotFound, WuyeError, check_field, check_identifier)
 from bot.core.localtime import to_local
 from bot.kb import kb_editing
 from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError, few_questions_hint
-from bot.reporting import reports
+from bot.reporting import exports, reports
 from bot.services import Services
 from bot.storage import retention
 from bot.storage.models import Message
@@ -213,6 +214,52 @@ class ApiKeyCreate(BaseModel):
 @router.get("/retention", summary="数据保留: how long each kind of personal data is kept (read-only: set by WUYE_RETENTION_*)")
 def retention_periods(services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]:
     return {"kinds": retention.periods(services.settings)}
+
+
+class BadAuditRange(WuyeError):
+    status, code, message = 422, "bad_audit_range", "审计日志的日期范围不正确：{why}"
+
+
+AUDIT_EXPORT_ROWS = 10000  # one export's ceiling: a wider one is narrowed by the filters
+
+
+def _audit_filters(start: str, end: str) -> tuple:
+    """start/end as YYYY-MM-DD (UTC, both days included) → [low, high) datetimes."""
+    try:
+        low = dt.datetime.combine(dt.date.fromisoformat(start), dt.time()) if start else None
+        high = dt.datetime.combine(dt.date.fromisoformat(end), dt.time()) + dt.timedelta(days=1) if end else None
+    except ValueError:
+        raise BadAuditRange(why="日期格式应为 YYYY-MM-DD") from None
+    if low is not None and high is not None and low >= high:
+        raise BadAuditRange(why="开始日期晚于结束日期")
+    return low, high
+
+
+AuditStaff = Annotated[Optional[int], Query(ge=1, le=2**31 - 1)]
+AuditHousehold = Annotated[Optional[int], Query(ge=1, le=2**31 - 1)]
+AuditAction = Annotated[Optional[Literal["conversation_card", "work_order"]], Query()]
+AuditDate = Annotated[str, Query(max_length=10)]
+
+
+@router.get("/audit", summary="审计日志: staff reads of household data, newest first; filters and paging")
+def audit_log(staff: CurrentAdmin, session: SessionDep, staff_id: AuditStaff = None,
+              household_id: AuditHousehold = None, action: AuditAction = None, start: AuditDate = "",
+              end: AuditDate = "", page: Annotated[int, Query(ge=1, le=100000)] = 1,
+              per_page: Annotated[int, Query(ge=1, le=200)] = 50) -> Dict[str, Any]:
+    low, high = _audit_filters(start, end)
+    total, rows = audit.search(session, staff_id, household_id, action, low, high, page, per_page)
+    return {"entries": [audit.entry_json(row) for row in rows], "total": total, "page": page, "per_page": per_page}
+
+
+@router.get("/audit.csv", summary="审计日志 as CSV (the same filters; at most 10000 rows, newest first)")
+def audit_csv(staff: CurrentAdmin, session: SessionDep, staff_id: AuditStaff = None,
+              household_id: AuditHousehold = None, action: AuditAction = None, start: AuditDate = "",
+              end: AuditDate = "") -> Response:
+    low, high = _audit_filters(start, end)
+    _, rows = audit.search(session, staff_id, household_id, action, low, high, 1, AUDIT_EXPORT_ROWS)
+    body = exports.to_csv(audit.CSV_HEADER, [audit.csv_row(row) for row in rows])
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="wuye-audit.csv"'})
 
 
 @router.get("/api-keys", summary="API keys: name, prefix, created, revoked (never the key)")

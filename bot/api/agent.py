@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, StrictBool, StrictStr
 from starlette.concurrency import run_in_threadpool
 
+from bot.access import audit
 from bot.access.permissions import Capability, can, community_scope
 from bot.api import scope
 from bot.api.deps import ConsoleStaff, NowDep, ServicesDep, SessionDep, optional_staff
@@ -77,11 +78,16 @@ async def set_state(body: StateBody, staff: ConsoleStaff, services: ServicesDep)
 
 @router.get("/api/agent/conversations/{conversation_id}")
 def get_conversation(conversation_id: RowId, staff: ConsoleStaff, session: SessionDep,
-                     services: ServicesDep) -> Dict[str, Any]:
+                     services: ServicesDep, now: NowDep) -> Dict[str, Any]:
     scope.check_conversation(session, staff, conversation_id, scope.default_community(services))  # else 404
     data = live.conversation_json(session, conversation_id)
     if data is None:
         raise ConversationNotFound()
+    conversation = session.get(Conversation, conversation_id)
+    household_id = conversation.identity.household_id if conversation.identity is not None else None
+    if household_id is not None:  # the card shows a bound household's address, phone and bills: audited
+        audit.record(session, staff, audit.CONVERSATION_CARD, household_id, "conversation", conversation_id,
+                     f"会话 #{conversation_id}", now)
     return data
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Dict, List, Optional
 from fastapi import APIRouter, File, Path, Query, UploadFile
 from pydantic import BaseModel, Field, StrictStr, conint
 
+from bot.access import audit
 from bot.api.deps import ClientIp, CurrentAdmin, DeskStaff, Dispatcher, NowDep, ServicesDep, SessionDep
 from bot.api.uploads import MAX_PHOTOS, checked_photos, receive_photo, staff_uploader
 from bot.core.domain import WorkOrderStatus
@@ -85,8 +86,11 @@ def sla_table(staff: DeskStaff) -> Dict[str, Any]:
 def get_work_order(order_id: OrderId, staff: DeskStaff, services: ServicesDep, session: SessionDep,
                    now: NowDep) -> Dict[str, Any]:
     order = desk.get_order(session, order_id, viewer=staff)
-    return desk.order_json(session, order, now, services.knowledge.current, desk.staff_names(session), detail=True,
+    data = desk.order_json(session, order, now, services.knowledge.current, desk.staff_names(session), detail=True,
                            viewer=staff)
+    # the detail shows the resident's contact phone, address and conversation: audited
+    audit.record(session, staff, audit.WORK_ORDER, order.household_id, "work_order", order.id, f"工单 {order.number}", now)
+    return data
 
 
 async def _change(services, staff: Staff, now, order_id: int, action) -> Dict[str, Any]:

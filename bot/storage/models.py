@@ -472,3 +472,21 @@ class PollVote(Base):
     identity_id = Column(Integer, ForeignKey("chat_identities.id"), nullable=False)
     channel = Column(String(16), nullable=False)
     created_at = Column(DateTime, default=utcnow, nullable=False)
+
+
+class AuditEntry(Base):
+    """One staff read of a household's data (issue 26 point 5b): who, when, which household and record, and why
+    (the conversation or work order it was read for). Household and record are plain ids, not foreign keys: the log
+    outlives an erased household or a deleted message, which is when it is needed."""
+
+    __tablename__ = "audit_log"
+    id = Column(Integer, primary_key=True)
+    staff_id = Column(Integer, nullable=True)  # None: an operator's command (`wuye`), not a signed-in member
+    staff_name = Column(String(64), nullable=False)  # the username then: kept if the account is renamed or removed
+    action = Column(String(32), nullable=False)  # conversation_card | work_order
+    household_id = Column(Integer, nullable=True, index=True)
+    record_kind = Column(String(16), nullable=False)  # conversation | work_order
+    record_id = Column(Integer, nullable=False)
+    reason = Column(String(64), nullable=False)  # 会话 #12 / 工单 WO…: what the member was working on
+    created_at = Column(DateTime, default=utcnow, nullable=False, index=True)
+    __table_args__ = (Index("ix_audit_log_staff_id_created_at", "staff_id", "created_at"),)

@@ -67,7 +67,8 @@ MATRIX = {
     "PUT /api/admin/communities/{community_id}": ADMINS, "GET /api/admin/faq/{faq_id}/suggestions": ADMINS,
     "GET /api/admin/training": ADMINS, "GET /api/admin/failures": ADMINS,
     "POST /api/admin/failures/{message_id}/add-to-faq": ADMINS, "GET /api/admin/figures": ADMINS,
-    "GET /api/admin/retention": ADMINS, "GET /api/admin/api-keys": ADMINS, "POST /api/admin/api-keys": ADMINS,
+    "GET /api/admin/retention": ADMINS, "GET /api/admin/audit": ADMINS, "GET /api/admin/audit.csv": ADMINS,
+    "GET /api/admin/api-keys": ADMINS, "POST /api/admin/api-keys": ADMINS,
     "POST /api/admin/api-keys/{key_id}/revoke": ADMINS, "GET /api/admin/quick-replies": ADMINS,
     "POST /api/admin/quick-replies": ADMINS, "PUT /api/admin/quick-replies/{reply_id}": ADMINS,
     "DELETE /api/admin/quick-replies/{reply_id}": ADMINS, "GET /api/admin/work-order-figures": ADMINS,
@@ -135,7 +136,7 @@ def test_the_route_by_role_matrix_holds(server):
                 ok = response.status_code == 403 and code in REFUSAL_CODES
             if not ok:
                 failures.append(f"{key} as {role}: {response.status_code} {code}")
-    assert walked == 4 * 73  # every staff HTTP route, as nobody and as each of the three roles
+    assert walked == 4 * 75  # every staff HTTP route, as nobody and as each of the three roles
     assert failures == []
 
 
