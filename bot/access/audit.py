@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from bot.storage.models import AuditEntry, Staff
 
 CONVERSATION_CARD, WORK_ORDER = "conversation_card", "work_order"
-ACTIONS = {CONVERSATION_CARD: "打开会话资料卡", WORK_ORDER: "打开工单"}
+DATA_EXPORT, DATA_ERASE = "data_export", "data_erase"  # a resident's request for their data (bot/households/privacy.py)
+ACTIONS = {CONVERSATION_CARD: "打开会话资料卡", WORK_ORDER: "打开工单", DATA_EXPORT: "导出住户数据",
+           DATA_ERASE: "删除住户数据"}
 CSV_HEADER = ["时间(UTC)", "员工编号", "员工", "操作", "住户编号", "记录", "原因"]
 
 

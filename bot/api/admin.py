@@ -15,6 +15,7 @@ from bot.api.deps import ClockDep, CurrentAdmin, DbDep, NowDep, ServicesDep, Ses
 from bot.core.errors import (ApiKeyNotFound, FaqIdTaken, FaqNotFound, FaqRejected, InvalidName, InvalidSender,
                              ResidentMessageNotFound, WuyeError, check_field, check_identifier)
 from bot.core.localtime import to_local
+from bot.households import privacy
 from bot.kb import kb_editing
 from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError, few_questions_hint
 from bot.reporting import exports, reports
@@ -237,7 +238,7 @@ def _audit_filters(start: str, end: str) -> tuple:
 
 AuditStaff = Annotated[Optional[int], Query(ge=1, le=2**31 - 1)]
 AuditHousehold = Annotated[Optional[int], Query(ge=1, le=2**31 - 1)]
-AuditAction = Annotated[Optional[Literal["conversation_card", "work_order"]], Query()]
+AuditAction = Annotated[Optional[Literal["conversation_card", "work_order", "data_export", "data_erase"]], Query()]
 AuditDate = Annotated[str, Query(max_length=10)]
 
 
@@ -260,6 +261,56 @@ def audit_csv(staff: CurrentAdmin, session: SessionDep, staff_id: AuditStaff = N
     body = exports.to_csv(audit.CSV_HEADER, [audit.csv_row(row) for row in rows])
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="wuye-audit.csv"'})
+
+
+class ResidentTargetRequired(WuyeError):
+    status, code, message = 422, "resident_target_required", "请只填写住户编号或聊天身份编号中的一个"
+
+
+class ResidentNotFound(WuyeError):
+    status, code, message = 404, "resident_not_found", "找不到这个住户或聊天身份"
+
+
+def _target(household_id: Optional[int], identity_id: Optional[int]) -> tuple:
+    if (household_id is None) == (identity_id is None):
+        raise ResidentTargetRequired()
+    return ("household", household_id) if household_id is not None else ("identity", identity_id)
+
+
+@router.get("/residents/data", summary="A resident's data on request, as JSON: by household_id or identity_id "
+                                       "(exactly one); recorded in the audit log")
+def resident_data(staff: CurrentAdmin, db: DbDep, now: NowDep, household_id: AuditHousehold = None,
+                  identity_id: AuditHousehold = None) -> Dict[str, Any]:
+    kind, target = _target(household_id, identity_id)
+    with db.session() as session:  # committed, audit row included, before the answer goes out
+        data = privacy.export(session, household_id, identity_id)
+        if data is None:
+            raise ResidentNotFound()
+        audit.record(session, staff, audit.DATA_EXPORT, household_id, kind, target, "住户申请导出数据", now)
+    return data
+
+
+class EraseRequest(BaseModel):
+    household_id: Optional[int] = Field(None, ge=1, le=2**31 - 1)
+    identity_id: Optional[int] = Field(None, ge=1, le=2**31 - 1)
+    reason: StrictStr = Field(..., min_length=1, max_length=60, description="the request: who asked, its reference")
+
+    @validator("reason")
+    def clean_reason(cls, value: str, field: ModelField) -> str:
+        return check_field(value, 60, field.name)
+
+
+@router.post("/residents/erase", summary="Erase a resident's data on request (by household_id or identity_id): "
+                                         "messages, phones, descriptions, photos, bindings; one transaction; audited")
+def erase_resident(body: EraseRequest, staff: CurrentAdmin, db: DbDep, now: NowDep) -> Dict[str, Any]:
+    kind, target = _target(body.household_id, body.identity_id)
+    # one transaction, committed before the answer: "erased" is only said of what is gone
+    with db.session() as session:
+        counts = privacy.erase(session, body.household_id, body.identity_id)
+        if counts is None:
+            raise ResidentNotFound()
+        audit.record(session, staff, audit.DATA_ERASE, body.household_id, kind, target, body.reason, now)
+    return {"erased": counts}
 
 
 @router.get("/api-keys", summary="API keys: name, prefix, created, revoked (never the key)")

@@ -282,6 +282,7 @@ FIELD_LABELS: Dict[str, str] = {
     "technician_id": "维修师傅", "note": "备注", "status": "状态", "building": "楼栋", "category": "类别",
     "urgency": "紧急程度", "mine": "只看我的", "overdue": "只看超时", "limit": "条数",
     # staff accounts and sessions, the agent's own state, incidents
+    "identity_id": "聊天身份编号", "reason": "申请说明",  # a resident's data request
     "household_id": "住户编号", "action": "操作", "page": "页码", "per_page": "每页条数",  # the audit log
     "staff_id": "员工编号", "display_name": "显示名称", "role": "角色", "disabled": "停用",
     "old_password": "原密码", "new_password": "新密码", "handle": "登录会话", "state": "状态",

@@ -4,10 +4,12 @@ leave exactly one row (who, which household and record, why); admins read it fil
 CSV; nobody else can read it; bad filters are 422 in Chinese."""
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
-from bot.storage.models import AuditEntry, ChatIdentity, Conversation, Household
+from bot.storage.models import AuditEntry, Bill, ChatIdentity, Conversation, Household, Message, WorkOrder
 from bot.tools.devserver import LiveServer
 
 LOGINS = {"technician": ("tech1", "tech123"), "agent": ("agent", "agent123"), "admin": ("admin", "admin123")}
@@ -39,10 +41,17 @@ def bound_conversation(server) -> tuple:
         return conversation.id, house.id
 
 
-def rows(server):
-    with server.app.state.services.db.session() as session:
-        return [(r.staff_name, r.action, r.household_id, r.record_kind, r.record_id, r.reason)
-                for r in session.query(AuditEntry).order_by(AuditEntry.id)]
+def rows(server, at_least=0):
+    """The audit rows, waiting up to 2 s for ``at_least`` of them: a read's session commits as its request ends,
+    which may be just after the answer reached the client."""
+    deadline = time.monotonic() + 2
+    while True:
+        with server.app.state.services.db.session() as session:
+            found = [(r.staff_name, r.action, r.household_id, r.record_kind, r.record_id, r.reason)
+                     for r in session.query(AuditEntry).order_by(AuditEntry.id)]
+        if len(found) >= at_least or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def test_reads_are_audited_and_only_admins_read_the_log(server):
@@ -53,7 +62,7 @@ def test_reads_are_audited_and_only_admins_read_the_log(server):
     orders = tech.get("/api/staff/work-orders").json()["orders"]
     order = orders[0]
     assert tech.get(f"/api/staff/work-orders/{order['id']}").status_code == 200
-    new = rows(server)[before:]
+    new = rows(server, before + 2)[before:]
     assert new[0] == ("agent", "conversation_card", household_id, "conversation", conversation_id,
                       f"会话 #{conversation_id}")
     assert new[1][:2] == ("tech1", "work_order") and new[1][3:5] == ("work_order", order["id"])
@@ -93,3 +102,52 @@ def test_bad_filters_are_422_in_chinese(server, params, code):
     assert any("\u4e00" <= ch <= "\u9fff" for ch in body["detail"]) and body["code"]
     if code:
         assert body["code"] == code
+
+
+def test_a_residents_data_is_exported_and_erased_on_request_and_audited(server):
+    """By household: the export lists the household, its bound identity's messages and its work order's phone;
+    the erasure removes them in one go (bills stay: the ERP's accounts) and both requests are audit rows."""
+    admin, agent = signed_in(server, "admin"), signed_in(server, "agent")
+    with server.app.state.services.db.session() as session:
+        house = session.query(Household).order_by(Household.id.desc()).first()
+        identity = ChatIdentity(channel="web", sender_id="erase-me", household_id=house.id)
+        session.add(identity)
+        session.flush()
+        conversation = Conversation(identity_id=identity.id, channel="web", community_id=house.community_id)
+        session.add(conversation)
+        session.flush()
+        session.add(Message(conversation_id=conversation.id, sender="resident", text="我家厨房漏水"))
+        session.add(WorkOrder(number="WOERASE1", community_id=house.community_id, household_id=house.id,
+                              reporter_identity_id=identity.id, location=house.address, category="水电",
+                              description="厨房漏水", contact_phone="13912345678"))
+        house_id, identity_id, bills = house.id, identity.id, session.query(Bill).filter_by(household_id=house.id).count()
+    exported = admin.get("/api/admin/residents/data", params={"household_id": house_id})
+    assert exported.status_code == 200
+    data = exported.json()
+    assert data["household"]["id"] == house_id and data["household"]["phone"]
+    assert [m["text"] for c in data["conversations"] for m in c["messages"]] == ["我家厨房漏水"]
+    assert [o["contact_phone"] for o in data["work_orders"] if o["number"] == "WOERASE1"] == ["13912345678"]
+    assert agent.get("/api/admin/residents/data", params={"household_id": house_id}).status_code == 403
+    assert agent.post("/api/admin/residents/erase", json={"household_id": house_id, "reason": "x"}).status_code == 403
+
+    erased = admin.post("/api/admin/residents/erase", json={"household_id": house_id, "reason": "住户书面申请 #7"})
+    assert erased.status_code == 200 and erased.json()["erased"]["messages"] == 1
+    with server.app.state.services.db.session() as session:
+        house = session.get(Household, house_id)
+        assert (house.owner_name, house.phone) == ("（已删除）", "")
+        assert session.query(Message).filter_by(conversation_id=conversation.id).count() == 0
+        order = session.query(WorkOrder).filter_by(number="WOERASE1").one()
+        assert order.contact_phone is None and order.description == "（已按住户要求删除）"
+        identity = session.get(ChatIdentity, identity_id)
+        assert identity.household_id is None and identity.sender_id == f"erased:{identity_id}"
+        assert session.query(Bill).filter_by(household_id=house_id).count() == bills  # the accounts stay
+    log = admin.get("/api/admin/audit", params={"household_id": house_id}).json()["entries"]
+    assert [(e["action"], e["reason"]) for e in log] == [("data_erase", "住户书面申请 #7"),
+                                                       ("data_export", "住户申请导出数据")]
+    # exactly one of the two ids; an unknown one is 404; nothing is changed by a refusal
+    both = admin.post("/api/admin/residents/erase", json={"household_id": house_id, "identity_id": 1, "reason": "x"})
+    assert both.status_code == 422 and both.json()["code"] == "resident_target_required"
+    missing = admin.get("/api/admin/residents/data", params={"identity_id": 99999})
+    assert missing.status_code == 404 and missing.json()["code"] == "resident_not_found"
+    no_reason = admin.post("/api/admin/residents/erase", json={"household_id": house_id})
+    assert no_reason.status_code == 422

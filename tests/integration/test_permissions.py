@@ -68,6 +68,7 @@ MATRIX = {
     "GET /api/admin/training": ADMINS, "GET /api/admin/failures": ADMINS,
     "POST /api/admin/failures/{message_id}/add-to-faq": ADMINS, "GET /api/admin/figures": ADMINS,
     "GET /api/admin/retention": ADMINS, "GET /api/admin/audit": ADMINS, "GET /api/admin/audit.csv": ADMINS,
+    "GET /api/admin/residents/data": ADMINS, "POST /api/admin/residents/erase": ADMINS,
     "GET /api/admin/api-keys": ADMINS, "POST /api/admin/api-keys": ADMINS,
     "POST /api/admin/api-keys/{key_id}/revoke": ADMINS, "GET /api/admin/quick-replies": ADMINS,
     "POST /api/admin/quick-replies": ADMINS, "PUT /api/admin/quick-replies/{reply_id}": ADMINS,
@@ -136,7 +137,7 @@ def test_the_route_by_role_matrix_holds(server):
                 ok = response.status_code == 403 and code in REFUSAL_CODES
             if not ok:
                 failures.append(f"{key} as {role}: {response.status_code} {code}")
-    assert walked == 4 * 75  # every staff HTTP route, as nobody and as each of the three roles
+    assert walked == 4 * 77  # every staff HTTP route, as nobody and as each of the three roles
     assert failures == []
 
 
