@@ -101,6 +101,9 @@ EMERGENCY_RULES: List[Tuple[str, str]] = [
      r"电梯.{0,16}(夹住|夹着)|电梯.{0,12}(往下一沉|不动了).{0,12}(没反应|出不去)|电梯门.{0,12}(水泥墙|出不去)", "电梯困人"),
     (r"(捅|拧|撬|砸).{0,4}(门锁|门把手|车窗)|翻墙进来|陌生人.{0,10}(门锁|门把手)", "盗窃/入室"),
     (r"(栏杆|天花板|水泥|雨棚|广告牌|空调外机|塔吊).{0,14}(晃|裂|掉|塌|歪|倒)", "坠落/倒塌危险"),
+    # medical equipment without power (the issue names it urgent): an outage report the pager must hear of
+    (r"(呼吸机|制氧机|吸氧|氧气机|透析|吸痰器|胰岛素|监护仪).{0,24}(没电|停电|断电|没有电)|"
+     r"(没电|停电|断电|没有电).{0,24}(呼吸机|制氧机|吸氧|氧气机|透析|吸痰器|监护仪)", "医疗设备断电"),
 ]
 ANGER_REASONS = {"threat: 12345", "threat: media", "threat: legal", "repeated chasing", "insult", "exclamation run",
                  "anger words"}
@@ -158,7 +161,10 @@ def model_emergency(reading: Any) -> float:
     if not describes_something(reading) or told_as_past(reading.text):
         return 0.0
     urgency = getattr(reading, "urgency", None)
-    if urgency is not None and urgency >= URGENT_ALONE:
+    # an outage report ("7栋突然停水了") joins its incident (rules 10b–10c), never the pager by probability alone:
+    # the danger an outage brings (a ventilator without power) is an emergency rule's
+    if urgency is not None and urgency >= URGENT_ALONE and \
+            not (problem_kind(reading) and is_outage_report(reading.text)):
         return urgency
     p = reading.probability("emergency")
     return p if p >= EMERGENCY_INTENT_THRESHOLD and (urgency is None or urgency >= KEYWORD_FLOOR) else 0.0

@@ -44,6 +44,9 @@ def claimed_conversation(server, agent) -> int:
     resident = httpx.Client(base_url=server.url, timeout=30)
     resident.post("/api/widget/session")
     resident.post("/api/widget/messages", json={"text": "我要找人工"}).raise_for_status()
+    queue = agent.get("/api/agent/queue").json()
+    for mine in queue["mine"]:  # an agent holds at most WUYE_AGENT_MAX_CONVERSATIONS (5): the earlier tests' go back
+        agent.post(f"/api/agent/conversations/{mine['conversation_id']}/release").raise_for_status()
     item = next(q for q in agent.get("/api/agent/queue").json()["queue"] if q["summary"] == "我要找人工")
     return agent.post(f"/api/agent/handoffs/{item['handoff_id']}/claim").json()["conversation_id"]
 
