@@ -3,7 +3,7 @@
 // knowledge base and names the value at fault; the form shows that message as it is. Its own module, like
 // imports.js, so admin.js stays as it is: the tab button and panel are added here.
 import { api } from "/static/api.js";
-import { $, el } from "/static/dom.js";
+import { $, el, selectTab } from "/static/dom.js";
 
 const tabs = document.querySelector(".tabs");
 const view = $("app-view");
@@ -72,9 +72,8 @@ form.addEventListener("submit", async (e) => {
 addButton.addEventListener("click", () => showForm(null));
 tabs.addEventListener("click", (e) => {
   const b = e.target.closest("button"); if (!b) return;
-  if (b === button) {  // the other tabs' own listeners did not run: hide every panel, mark this tab
-    tabs.querySelectorAll("button").forEach((x) => x.classList.toggle("active", x === b));
-    view.querySelectorAll(":scope > [id^='tab-']").forEach((p) => p.classList.add("hidden"));
+  if (b === button) {
+    selectTab(tabs, view, b);
     load(editing).catch((err) => { error.textContent = err.message; });
   }
   tab.classList.toggle("hidden", b !== button);

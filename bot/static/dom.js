@@ -8,3 +8,11 @@ export function el(tag, cls, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
+
+// A tab a module adds to /admin's bar (staff_admin.js, teams.js, voice.js, imports.js, communities.js): the page's own
+// tab listeners know nothing of it, so when it is clicked it marks itself and hides every panel; the module then shows
+// its own.
+export function selectTab(tabs, view, button) {
+  tabs.querySelectorAll("button").forEach((x) => x.classList.toggle("active", x === button));
+  view.querySelectorAll(":scope > [id^='tab-']").forEach((p) => p.classList.add("hidden"));
+}

@@ -2,7 +2,7 @@
 // and every problem by row and column), then confirm. Its own module, like voice.js, so admin.js stays as it is: the
 // tab button and panel are added here, and a delegated click listener shows ours or hides it.
 import { api } from "/static/api.js";
-import { $, el } from "/static/dom.js";
+import { $, el, selectTab } from "/static/dom.js";
 
 const KINDS = {
   households: ["住户", "小区、楼栋、单元、房号、业主姓名、手机号（可选：建筑面积）"],
@@ -25,10 +25,7 @@ async function loadCommunities() {  // the 小区 list the notices tab uses (GET
 tabs.addEventListener("click", (e) => {
   const b = e.target.closest("button"); if (!b) return;
   if (b === button) loadCommunities();
-  if (b === button) {  // the other tabs' own listeners did not run: hide every panel, mark this tab
-    tabs.querySelectorAll("button").forEach((x) => x.classList.toggle("active", x === b));
-    view.querySelectorAll(":scope > [id^='tab-']").forEach((p) => p.classList.add("hidden"));
-  }
+  if (b === button) selectTab(tabs, view, b);
   tab.classList.toggle("hidden", b !== button);
 });
 

@@ -2,7 +2,7 @@
 // at first sign-in), role, the 小区 served, disable/enable, reset password — and each member's signed-in sessions.
 // Its own module, like teams.js: it adds its tab button and panel, and a click on any tab shows ours or hides it.
 import { api } from "/static/api.js";
-import { $, el } from "/static/dom.js";
+import { $, el, selectTab } from "/static/dom.js";
 
 const tabs = document.querySelector(".tabs");
 const view = $("app-view");
@@ -10,10 +10,7 @@ const button = el("button", "", "员工"); button.type = "button"; button.datase
 const panel = el("div", "admin hidden"); panel.id = "tab-staff"; panel.style.gridTemplateColumns = "1fr"; view.appendChild(panel);
 tabs.addEventListener("click", (e) => {
   const b = e.target.closest("button"); if (!b) return;
-  if (b === button) {  // the other tabs' own listeners did not run: hide every panel, mark this tab
-    tabs.querySelectorAll("button").forEach((x) => x.classList.toggle("active", x === b));
-    view.querySelectorAll(":scope > [id^='tab-']").forEach((p) => p.classList.add("hidden"));
-  }
+  if (b === button) selectTab(tabs, view, b);
   panel.classList.toggle("hidden", b !== button);
   if (b === button) load();
 });

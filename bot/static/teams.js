@@ -2,7 +2,7 @@
 // and the supervisor's view of every agent's load. Its own module, like voice.js: it adds its tab button and panel,
 // and a click on any tab shows ours or hides it (a delegated listener).
 import { api } from "/static/api.js";
-import { $, el } from "/static/dom.js";
+import { $, el, selectTab } from "/static/dom.js";
 
 const tabs = document.querySelector(".tabs");
 const view = $("app-view");
@@ -11,10 +11,7 @@ const panel = el("div", "admin hidden"); panel.id = "tab-teams"; panel.style.gri
 let loadTimer = null;
 tabs.addEventListener("click", (e) => {
   const b = e.target.closest("button"); if (!b) return;
-  if (b === button) {  // the other tabs' own listeners did not run: hide every panel, mark this tab
-    tabs.querySelectorAll("button").forEach((x) => x.classList.toggle("active", x === b));
-    view.querySelectorAll(":scope > [id^='tab-']").forEach((p) => p.classList.add("hidden"));
-  }
+  if (b === button) selectTab(tabs, view, b);
   panel.classList.toggle("hidden", b !== button);
   clearInterval(loadTimer); loadTimer = null;
   if (b === button) { loadTeams(); loadAgents(); loadFigures(); loadTimer = setInterval(loadAgents, 10000); }  // the load, kept current

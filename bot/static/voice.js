@@ -2,7 +2,7 @@
 // panels are added here, and a click on any tab shows ours or hides them (a delegated listener: admin.js binds its
 // listeners to the buttons present when it loads).
 import { api } from "/static/api.js";
-import { $, el } from "/static/dom.js";
+import { $, el, selectTab } from "/static/dom.js";
 
 const OURS = { suggestions: "建议", polls: "投票" };
 const SVG = "http://www.w3.org/2000/svg";
@@ -16,10 +16,7 @@ let pollTimer = null;
 tabs.addEventListener("click", (e) => {
   const b = e.target.closest("button"); if (!b) return;
   const mine = b.dataset.tab in OURS;
-  if (mine) {  // the other tabs' own listeners did not run: hide every panel, mark this tab
-    tabs.querySelectorAll("button").forEach((x) => x.classList.toggle("active", x === b));
-    view.querySelectorAll(":scope > [id^='tab-']").forEach((p) => p.classList.add("hidden"));
-  }
+  if (mine) selectTab(tabs, view, b);
   Object.keys(OURS).forEach((k) => $("tab-" + k).classList.toggle("hidden", k !== b.dataset.tab));
   clearInterval(pollTimer); pollTimer = null;
   if (b.dataset.tab === "suggestions") loadSuggestions();
