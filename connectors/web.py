@@ -9,6 +9,7 @@ from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field, StrictStr, ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from bot.access import limits
 from bot.access.auth import (RESIDENT_COOKIE, RESIDENT_MAX_AGE, WIDGET_SUBPROTOCOL, new_resident_id,
@@ -21,7 +22,8 @@ from bot.core.errors import InvalidFrame, NoWidgetSession, TooManyIdentities, Up
 from bot.core.settings import STATIC_DIR
 from bot.handoffs import handoff as handoffs
 from bot.realtime import live
-from bot.storage.models import Conversation
+from bot.storage import retention
+from bot.storage.models import ChatIdentity, Conversation
 
 router = APIRouter(tags=["web widget"])
 CHANNEL = "web"
@@ -126,21 +128,56 @@ def session_start(response: Response, settings: SettingsDep, identity: OptionalI
     return {"ok": True, "token": token, "community": community, "community_link": link}
 
 
+def _identity(session, sender: str) -> Optional[ChatIdentity]:
+    return session.query(ChatIdentity).filter_by(channel=CHANNEL, sender_id=sender).one_or_none()
+
+
+def _privacy(services, session, sender: str) -> Dict[str, Any]:
+    """The privacy notice's state and what it tells the resident: the retention periods are the settings' own, so
+    the notice never promises other periods than bot/storage/retention.py applies."""
+    identity = _identity(session, sender)
+    days = {p["kind"]: p["days"] for p in retention.periods(services.settings)}
+    return {"accepted": bool(identity and identity.privacy_accepted_at), "messages_days": days["messages"],
+            "phones_days": days["phones"], "photos_days": days["photos"]}
+
+
 def _history(services, sender: str) -> Dict[str, Any]:
     with services.db.session() as session:
+        privacy = _privacy(services, session, sender)
         conversation = conversation_of(session, sender)
         if conversation is None:
-            return {"conversation_id": None, "status": "bot", "agent": None, "handoff": None, "messages": []}
+            return {"conversation_id": None, "status": "bot", "agent": None, "handoff": None, "messages": [],
+                    "privacy": privacy}
         data = live.conversation_json(session, conversation.id)
         waiting = handoffs.waiting_state(session, conversation.id)
     messages = [m for m in data["messages"] if m["sender"] != "note"]  # private notes never reach residents
     return {"conversation_id": data["id"], "status": data["status"], "agent": data["assignee"], "handoff": waiting,
-            "messages": messages}
+            "messages": messages, "privacy": privacy}
 
 
 @router.get("/api/widget/history")
 def history(sender: Resident, services: ServicesDep) -> Dict[str, Any]:
     return _history(services, sender)
+
+
+@router.post("/api/widget/privacy", summary="The resident accepts the widget's privacy notice (kept on their identity)")
+def accept_privacy(sender: Resident, services: ServicesDep) -> Dict[str, Any]:
+    # The widget sends nothing until this has answered: the identity row is made here when the resident has none
+    # yet, and the first acceptance's time is kept (a second call from another tab changes nothing).
+    now = services.clock()
+    with services.db.session() as session:
+        identity = _identity(session, sender)
+        if identity is None:
+            try:
+                with session.begin_nested():  # the first message from another tab may create it at the same time
+                    identity = ChatIdentity(channel=CHANNEL, sender_id=sender, created_at=now)
+                    session.add(identity)
+            except IntegrityError:
+                identity = _identity(session, sender)
+        if identity.privacy_accepted_at is None:
+            identity.privacy_accepted_at = now
+        accepted = identity.privacy_accepted_at
+    return {"ok": True, "accepted_at": accepted.isoformat()}
 
 
 @router.post("/api/widget/messages", summary="REST fallback when WebSockets are blocked")

@@ -226,7 +226,42 @@ import { $, el } from "/static/dom.js";
     applyHistory(await r.json());
     return true;
   }
+  // --- the privacy notice (issue 26): a first visit (no history) sends nothing until the resident accepts it --------
+  // The acceptance is kept on the server (the chat identity, POST /api/widget/privacy); this browser also remembers
+  // it, so a new identity here (cookie and token lost) records it again without asking the same person twice.
+  const PRIVACY_KEY = "wuye-widget-privacy";
+  let privacyOk = false, privacyShown = false;
+  function setComposer(on) { [input, $("send"), $("photo")].forEach((x) => { x.disabled = !on; }); }
+  function rememberedPrivacy() { try { return localStorage.getItem(PRIVACY_KEY) === "accepted"; } catch (e) { return false; } }
+  async function acceptPrivacy() {
+    let r = null;
+    try { r = await call("/api/widget/privacy", { method: "POST", credentials: "same-origin" }); } catch (e) { r = null; }
+    if (!r || !r.ok) {
+      if (r && r.status === 401) { sessionOk = false; ensureSession().catch(() => {}); }
+      $("privacy-error").textContent = "网络异常，请稍后再试"; return false;
+    }
+    try { localStorage.setItem(PRIVACY_KEY, "accepted"); } catch (e) { /* the server keeps it */ }
+    privacyOk = true; privacyShown = false;
+    $("privacy-notice").classList.add("hidden"); setComposer(true);
+    flush();
+    return true;
+  }
+  function showPrivacy(p) {
+    privacyShown = true; setComposer(false);
+    $("privacy-text").textContent = "为了解答您的问题、办理报修和缴费等业务，我们会保存您的聊天记录（" + p.messages_days +
+      " 天后删除）、您留下的联系电话（事项结束 " + p.phones_days + " 天后清除）和上传的照片（" + p.photos_days +
+      " 天后删除）。只有物业工作人员为处理您的事项时才会查看，每次查看都有记录。您可以随时联系物业，要求导出或删除您的数据。";
+    $("privacy-notice").classList.remove("hidden");
+  }
+  $("privacy-accept").addEventListener("click", () => { $("privacy-error").textContent = ""; acceptPrivacy(); });
+  function checkPrivacy(h) {
+    // a resident with a conversation already (from before the notice existed) is not stopped mid-conversation
+    if (privacyOk || (h.privacy && h.privacy.accepted) || h.messages.length || !h.privacy) { privacyOk = true; return; }
+    if (rememberedPrivacy()) { acceptPrivacy().then((ok) => { if (!ok) showPrivacy(h.privacy); }); return; }
+    showPrivacy(h.privacy);
+  }
   function applyHistory(h) {
+    checkPrivacy(h);
     if (!h.messages.length && !outbox.length) { if (!seen.has("welcome")) welcome(); }
     h.messages.forEach(render);
     setStatus(h.status, h.agent, h.handoff);
@@ -309,7 +344,7 @@ import { $, el } from "/static/dom.js";
     flush();
   }
   function flush() {
-    if (inflight || !outbox.length) return;
+    if (inflight || !outbox.length || !privacyOk) return;  // kept in the page's outbox until the notice is accepted
     const item = outbox[0];
     if (wsOk && ws && ws.readyState === 1) {
       inflight = { cid: item.cid, via: "ws" }; ownState(item.cid, "发送中…");
@@ -340,6 +375,7 @@ import { $, el } from "/static/dom.js";
   function send(text, shown) {
     text = (text || "").trim();
     if (!text && !pendingPhotos.length) return;
+    if (privacyShown) return;  // the welcome's buttons too: nothing is typed for sending before the notice is accepted
     setChips([]); closeRatingCards();
     const item = { cid: newClientId(), text: text, shown: shown || text || "[图片]", photos: pendingPhotos, at: new Date().toISOString() };
     pendingPhotos = [];
@@ -361,7 +397,7 @@ import { $, el } from "/static/dom.js";
   setInterval(() => { if (wsOk && ws.readyState === 1) ws.send(JSON.stringify({ type: "ping" })); }, 20000);
   window.addEventListener("online", () => { retries = 0; if (!forcedRest) connect(); if (restMode) loadHistory().then(flush); });
   window.wuyeWidget = { send: send, transport: () => (wsOk ? "websocket" : (restMode ? "rest" : "connecting")),
-    queued: () => outbox.map((i) => i.shown) };
+    queued: () => outbox.map((i) => i.shown), privacy: () => (privacyOk ? "accepted" : (privacyShown ? "asked" : "unknown")) };
   // 通知公告: the live notices (停水/停电/电梯维保/活动…) for the resident's building, or the 小区's, as a banner on open.
   async function loadNotices() {
     const community = new URLSearchParams(location.search).get("community");

@@ -56,6 +56,9 @@ class ChatIdentity(Base):
     sender_id = Column(String(128), nullable=False)
     household_id = Column(Integer, ForeignKey("households.id"), nullable=True)
     verified_at = Column(DateTime, nullable=True)
+    # when the resident accepted the widget's privacy notice (POST /api/widget/privacy); None: not yet (or another
+    # channel, whose own terms apply)
+    privacy_accepted_at = Column(DateTime, nullable=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)
     household = relationship("Household")
 

@@ -15,6 +15,14 @@ needs_chromium = pytest.mark.skipif(not HAVE_CHROMIUM,
                                     reason=f"no Chromium at {CHROMIUM}: install Debian's chromium (the CI script does)")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
+# a browser whose resident accepted the privacy notice before: the widget records it on the new identity by itself
+PRIVACY_ACCEPTED = "try { localStorage.setItem('wuye-widget-privacy', 'accepted'); } catch (e) {}"
+
+
+def accept_privacy(page_or_frame):
+    """Click 同意并继续 on the widget's privacy notice (a first visit) and wait until the composer is usable."""
+    page_or_frame.locator("#privacy-accept").click()
+    page_or_frame.locator("#input:enabled").wait_for()
 
 
 def resident_page(browser, server):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.tools.devserver import LiveServer
-from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM
+from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM, accept_privacy
 from tests.conftest import static_site
 
 pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason=f"no Chromium at {CHROMIUM}")
@@ -32,6 +32,7 @@ def test_the_widget_embedded_on_another_site_answers_and_keeps_the_conversation(
         page.goto(f"http://wuye-company.test:{port}/index.html")
         page.get_by_role("button", name="打开物业在线客服").click()
         frame = page.frame_locator("iframe[title='物业在线客服']")
+        accept_privacy(frame)  # a first visit: the privacy notice comes first
         frame.locator("#input").fill("物业几点上班")
         frame.locator("#input").press("Enter")
         frame.locator(".row.theirs .bubble:has-text('办公时间')").wait_for(timeout=15000)

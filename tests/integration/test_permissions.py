@@ -30,6 +30,7 @@ MATRIX = {
     "POST /api/import/{kind}": "api key with the import scope",  # an ERP's batch import (tests/integration/test_import_api.py)
     "GET /": PUBLIC, "GET /embed.js": PUBLIC, "POST /api/widget/session": PUBLIC,
     "GET /api/widget/history": RESIDENT, "POST /api/widget/messages": RESIDENT, "POST /api/widget/upload": RESIDENT,
+    "POST /api/widget/privacy": RESIDENT,
     "GET /uploads/{name}": PUBLIC, "WS /ws/chat": RESIDENT, "POST /api/widget/rating": RESIDENT,
     "GET /api/widget/notices": PUBLIC,
     "GET /wechat": WECHAT, "POST /wechat": WECHAT,
