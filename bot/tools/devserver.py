@@ -40,14 +40,16 @@ def office_clock():
 
 
 class LiveServer:
-    def __init__(self, tmp: Path, settings, parser, **overrides) -> None:
+    def __init__(self, tmp: Path, settings, parser, demo: bool = True, **overrides) -> None:
+        """``demo=False``: an empty database (the schema only), as a real company starts before `wuye init`."""
         data = tmp / "data"
         shutil.copytree(PROJECT_ROOT / "data", data, ignore=shutil.ignore_patterns("generated"))
         self.settings = dataclasses.replace(settings, data_dir=data, database_url=f"sqlite:///{tmp / 'live.db'}",
                                             upload_dir=tmp / "uploads", secret_key="test-secret", **overrides)
         db = open_database(self.settings.database_url)
-        with db.session() as session:
-            load_demo_data(session, load_communities(self.settings.communities_file))
+        if demo:
+            with db.session() as session:
+                load_demo_data(session, load_communities(self.settings.communities_file))
         db.engine.dispose()
         self.app = create_app(self.settings, parser=parser, clock=office_clock())
         self.port = free_port()

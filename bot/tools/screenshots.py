@@ -37,6 +37,8 @@ def take_screenshots(settings, parser, out_dir: Path, chromium: str = "/usr/bin/
             page = browser.new_context(viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai").new_page()
             page.goto(server.url + "/")
             page.wait_for_function("window.wuyeWidget && window.wuyeWidget.transport() === 'websocket'")
+            page.click("#privacy-accept")  # a first visit: the privacy notice comes first
+            page.wait_for_selector("#input:enabled")
             for text, wait in (("物业几点上班", "办公时间"), ("我家厨房水龙头漏水", "地点")):
                 page.fill("#input", text)
                 page.press("#input", "Enter")

@@ -12,7 +12,7 @@ import pytest
 from bot.access.auth import sign_community_link
 from bot.storage.models import Household
 from bot.tools.devserver import LiveServer
-from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM
+from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM, accept_privacy
 
 JINXIU_EMERGENCY, BINJIANG_EMERGENCY = "020-8888 6699", "0571-8765 4399"
 
@@ -89,6 +89,7 @@ def test_two_小区_in_chromium_each_get_their_own_emergency_number(server):
             page = browser.new_context(viewport={"width": 390, "height": 780}, locale="zh-CN").new_page()
             page.goto(url)
             page.wait_for_function("window.wuyeWidget && window.wuyeWidget.transport() === 'websocket'")
+            accept_privacy(page)  # a first visit: the privacy notice comes first
             page.fill("#input", "2栋电梯困人了，快来人")
             page.press("#input", "Enter")
             page.wait_for_selector(f".row.theirs .bubble:has-text('{number}')", timeout=15000)
