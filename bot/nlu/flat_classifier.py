@@ -30,6 +30,7 @@ question or request (the last one with a question or request marker) is read too
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -60,11 +61,18 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text.lower())
 
 
-def _words(text: str) -> List[str]:
-    """jieba words of the cleaned text (prediction cuts once for both word blocks, see ``features_v2``)."""
+@functools.lru_cache(maxsize=65536)
+def _cut(text: str) -> Tuple[str, ...]:
     import jieba
 
-    return [w for w in jieba.lcut(text) if w.strip()]
+    return tuple(w for w in jieba.lcut(text) if w.strip())
+
+
+def _words(text: str) -> List[str]:
+    """jieba words of the cleaned text (prediction cuts once for both word blocks, see ``features_v2``). Remembered:
+    training fits one vectorizer per block, and each would cut every phrasing again (a third of a retrain's
+    feature time); ``FlatModel.train`` forgets them first, so a changed dictionary is always cut anew."""
+    return list(_cut(text))
 
 
 def char_ngrams(text: str, low: int = 1, high: int = 4) -> List[str]:
@@ -265,6 +273,7 @@ class FlatModel:
         from sklearn.feature_extraction.text import TfidfTransformer
         from sklearn.linear_model import LogisticRegression
 
+        _cut.cache_clear()  # the dictionaries may have changed since the last cut
         vectorizers = cls.vectorizers(features, lexicon)
         counts = hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
         tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)

@@ -90,7 +90,7 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
     if (!body.questions.length) { $("save-error").textContent = "未保存：至少需要 1 个问法"; return; }
     try {
       let r;
-      if (currentId === null) { body.file = $("f-file").value; r = await api("/api/admin/faq", { method: "POST", body: JSON.stringify(body) }); }
+      if (currentId === null) { if ($("f-file").value) body.file = $("f-file").value;  /* the list may not have loaded yet: the server's default file */ r = await api("/api/admin/faq", { method: "POST", body: JSON.stringify(body) }); }
       else { body.version = currentVersion; r = await api("/api/admin/faq/" + currentId, { method: "PUT", body: JSON.stringify(body) }); }
       $("preview").textContent = r.entry.rendered; currentVersion = r.entry.version;
       const created = currentId === null; currentId = r.entry.id;
