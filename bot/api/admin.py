@@ -252,7 +252,8 @@ def audit_log(staff: CurrentAdmin, session: SessionDep, staff_id: AuditStaff = N
     return {"entries": [audit.entry_json(row) for row in rows], "total": total, "page": page, "per_page": per_page}
 
 
-@router.get("/audit.csv", summary="审计日志 as CSV (the same filters; at most 10000 rows, newest first)")
+@router.get("/audit.csv", response_class=Response, responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+            summary="审计日志 as CSV (the same filters; at most 10000 rows, newest first)")
 def audit_csv(staff: CurrentAdmin, session: SessionDep, staff_id: AuditStaff = None,
               household_id: AuditHousehold = None, action: AuditAction = None, start: AuditDate = "",
               end: AuditDate = "") -> Response:
@@ -298,6 +299,12 @@ class EraseRequest(BaseModel):
     @validator("reason")
     def clean_reason(cls, value: str, field: ModelField) -> str:
         return check_field(value, 60, field.name)
+
+    @validator("household_id", "identity_id", pre=True)
+    def given_or_absent(cls, value: Any) -> Any:  # null is neither: the schema says a number (make fuzz)
+        if value is None:
+            raise ValueError("应是编号，或不填")
+        return value
 
 
 @router.post("/residents/erase", summary="Erase a resident's data on request (by household_id or identity_id): "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictStr, conint
 
 from bot.api.agent import RowId
 from bot.api.deps import CurrentAdmin, DbDep, NowDep, SessionDep
@@ -20,7 +20,8 @@ class TeamBody(BaseModel):
     kinds: List[StrictStr] = Field(default_factory=list, max_items=3,
                                    description="complaint 投诉与纠纷 / billing 赔偿与收费争议 / repair 工单催办与维修")
     communities: List[StrictStr] = Field(default_factory=list, max_items=50, description="只服务这些小区（空：全部）")
-    member_ids: List[StrictInt] = Field(default_factory=list, max_items=200, description="成员（客服或管理员）的 id")
+    member_ids: List[conint(strict=True, ge=1, le=2**31 - 1)] = Field(  # type: ignore[valid-type]  # row ids
+        default_factory=list, max_items=200, description="成员（客服或管理员）的 id")
 
 
 def _name(body: TeamBody) -> str:

@@ -82,7 +82,7 @@ def sla_table(staff: DeskStaff) -> Dict[str, Any]:
     return sla.current().as_json()
 
 
-@router.get("/api/staff/work-orders/{order_id}", summary="One order: details, photos, contact, history, conversation")
+@router.get("/api/staff/work-orders/{order_id:int}", summary="One order: details, photos, contact, history, conversation")
 def get_work_order(order_id: OrderId, staff: DeskStaff, services: ServicesDep, session: SessionDep,
                    now: NowDep) -> Dict[str, Any]:
     order = desk.get_order(session, order_id, viewer=staff)
