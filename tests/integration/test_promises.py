@@ -12,20 +12,15 @@ import time
 import pytest
 
 from bot.timers import Timers
-from bot.tools.devserver import LiveServer
-from tests.integration.test_work_orders import bot_texts, order_by_number, report_repair, resident, staff, techs
+from tests.integration.test_work_orders import (bot_texts, clock_server, order_by_number, report_repair, resident,
+                                                staff, techs)
 
 LATE_COMPLETION = "没能在承诺的时间"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, settings, parser):
-    with LiveServer(tmp_path_factory.mktemp("promises"), settings, parser) as live:
-        services = live.app.state.services
-        services.timers.sla_poll_seconds = 0.2
-        live.offset = dt.timedelta(0)
-        base = services.engine.clock
-        services.engine.clock = lambda: base() + live.offset  # tests move the app's clock forward
+    with clock_server(tmp_path_factory.mktemp("promises"), settings, parser) as live:
         yield live
 
 

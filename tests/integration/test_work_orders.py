@@ -7,6 +7,7 @@ validation."""
 from __future__ import annotations
 
 import dataclasses
+import contextlib
 import datetime as dt
 import io
 import re
@@ -23,14 +24,21 @@ from bot.tools.devserver import LiveServer
 from bot.work_orders import sla
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, settings, parser):
-    with LiveServer(tmp_path_factory.mktemp("desk"), settings, parser) as live:
+@contextlib.contextmanager
+def clock_server(directory, settings, parser):
+    """A live server whose SLA checker runs every 0.2 s and whose clock tests move forward (``live.offset``)."""
+    with LiveServer(directory, settings, parser) as live:
         services = live.app.state.services
         services.timers.sla_poll_seconds = 0.2
         live.offset = dt.timedelta(0)
         base = services.engine.clock
         services.engine.clock = lambda: base() + live.offset  # tests move the app's clock forward
+        yield live
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, settings, parser):
+    with clock_server(tmp_path_factory.mktemp("desk"), settings, parser) as live:
         yield live
 
 
