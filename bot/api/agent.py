@@ -209,18 +209,24 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
 
     touch()
 
-    def in_scope(frame: Dict[str, Any]) -> Dict[str, Any]:
-        """A queue frame as this member may see it: an agent of one 小区 gets its items only (bot/api/scope.py)."""
-        if frame.get("type") != "queue" or community_scope(staff) is None:
+    def in_scope(frame: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """A frame as this member may see it (bot/api/scope.py): an agent of one 小区 gets its queue items only, and
+        no event of another 小区's conversation or work order (None: not sent)."""
+        if community_scope(staff) is None or frame.get("type") not in ("queue", "event"):
             return frame
+        default = scope.default_community(services)
         with services.db.session() as session:
-            return {**frame, "queue": scope.filter_queue(session, staff, frame.get("queue") or [],
-                                                         scope.default_community(services))}
+            if frame["type"] == "event":
+                return frame if scope.event_visible(session, staff, frame, default) else None
+            return {**frame, "queue": scope.filter_queue(session, staff, frame.get("queue") or [], default)}
 
     async def forward(topic: str, queue: asyncio.Queue) -> None:
         while True:
             frame = await queue.get()
-            await websocket.send_json(await run_in_threadpool(in_scope, frame) if community_scope(staff) else frame)
+            if community_scope(staff) is not None:
+                frame = await run_in_threadpool(in_scope, frame)
+            if frame is not None:
+                await websocket.send_json(frame)
 
     async def watch_sign_in() -> None:
         while True:

@@ -18,6 +18,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictStr, conint
 from sqlalchemy import select
 
+from bot.access.permissions import community_scope
+from bot.api import scope
 from bot.api.agent import RowId
 from bot.api.deps import (ConsoleStaff, CurrentAdmin, NowDep, OptionalResident, ResidentCommunity, ServicesDep,
                           SessionDep)
@@ -121,6 +123,8 @@ class ResolveBody(BaseModel):
 def list_incidents(staff: ConsoleStaff, session: SessionDep,
                    status: str = Query("open", regex="^(open|resolved|all)$")) -> Dict[str, Any]:
     query = select(Incident).order_by(Incident.id.desc()).limit(200)
+    if community_scope(staff) is not None:  # an agent of one 小区 sees its incidents only (bot/api/scope.py)
+        query = query.where(Incident.community_id == community_scope(staff))
     if status != "all":
         query = query.where(Incident.status == status)
     return {"incidents": [incidents.incident_json(session, i) for i in session.scalars(query)]}
@@ -128,6 +132,7 @@ def list_incidents(staff: ConsoleStaff, session: SessionDep,
 
 @router.get("/api/agent/incidents/{incident_id}", tags=["agent"], summary="Incidents: one, with its reporters")
 def get_incident(incident_id: RowId, staff: ConsoleStaff, session: SessionDep) -> Dict[str, Any]:
+    scope.check_incident(session, staff, incident_id)  # another 小区's: 404
     return incidents.incident_json(session, incidents.get(session, incident_id), with_reporters=True)
 
 
@@ -136,6 +141,7 @@ def get_incident(incident_id: RowId, staff: ConsoleStaff, session: SessionDep) -
 async def resolve_incident(incident_id: RowId, body: ResolveBody, staff: ConsoleStaff, services: ServicesDep,
                            now: NowDep) -> Dict[str, Any]:
     async with live.change(services) as session:  # every reporter's message goes out once it has committed
+        scope.check_incident(session, staff, incident_id)
         told = incidents.resolve(session, incident_id, body.resolution, now)
     with services.db.session() as session:
         return {"incident": incidents.incident_json(session, incidents.get(session, incident_id)), "told": len(told)}
@@ -158,6 +164,8 @@ class SplitBody(BaseModel):
 async def merge_incident(incident_id: RowId, body: MergeBody, staff: ConsoleStaff, services: ServicesDep,
                          now: NowDep) -> Dict[str, Any]:
     async with live.change(services) as session:  # the merged queue item's resident is told once it has committed
+        scope.check_incident(session, staff, incident_id)
+        scope.check_incident(session, staff, body.into)
         target = incidents.merge(session, incident_id, body.into, now)
         target_id = target.id
     with services.db.session() as session:
@@ -168,6 +176,7 @@ async def merge_incident(incident_id: RowId, body: MergeBody, staff: ConsoleStaf
              summary="Incidents: move some reporters to a new incident of the same 小区 and kind")
 def split_incident(incident_id: RowId, body: SplitBody, staff: ConsoleStaff, session: SessionDep,
                    now: NowDep) -> Dict[str, Any]:
+    scope.check_incident(session, staff, incident_id)
     new = incidents.split(session, incident_id, list(body.conversation_ids), now)
     return {"incident": incidents.incident_json(session, incidents.get(session, incident_id), with_reporters=True),
             "new": incidents.incident_json(session, new, with_reporters=True)}

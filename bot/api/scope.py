@@ -1,6 +1,7 @@
-"""Scoping by 小区: a member who serves one 小区 (``staff.community_id``, not an admin) sees that 小区's queue items
-and conversations only; the desk's orders are scoped in ``bot/work_orders/desk.py`` through
-``bot.access.permissions.sees_order``. An item out of scope is a 404, as if it did not exist."""
+"""Scoping by 小区: a member who serves one 小区 (``staff.community_id``, not an admin) sees that 小区's queue items,
+conversations, incidents and live events only; the desk's orders and technicians are scoped in
+``bot/work_orders/desk.py`` through ``bot.access.permissions.sees_order``. An item out of scope is a 404, as if it
+did not exist."""
 from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional, Set
@@ -9,7 +10,8 @@ from sqlalchemy import select
 
 from bot.access.permissions import community_scope
 from bot.core.errors import ConversationNotFound
-from bot.storage.models import ChatIdentity, Conversation, Handoff, Household
+from bot.outages.incidents import IncidentNotFound
+from bot.storage.models import ChatIdentity, Conversation, Handoff, Household, Incident, WorkOrder
 
 
 def default_community(services) -> Optional[str]:
@@ -57,3 +59,30 @@ def check_handoff(session, staff, handoff_id: int, default: Optional[str]) -> No
     conversation_id = session.scalar(select(Handoff.conversation_id).where(Handoff.id == handoff_id))
     if conversation_id is not None:  # an unknown handoff is the claim's own 404
         check_conversation(session, staff, conversation_id, default)
+
+
+def check_incident(session, staff, incident_id: int) -> None:
+    """Another 小区's incident is a 404 (an unknown one is the route's own 404)."""
+    scope = community_scope(staff)
+    if scope is None:
+        return
+    community = session.scalar(select(Incident.community_id).where(Incident.id == incident_id))
+    if community is not None and community != scope:
+        raise IncidentNotFound()
+
+
+def event_visible(session, staff, frame: Dict[str, Any], default: Optional[str]) -> bool:
+    """Whether a frame of the agents' topic is this member's to see: a conversation's event when the conversation
+    is in scope, a work order's when the order is; anything else (the queue is filtered by :func:`filter_queue`)
+    goes to everyone."""
+    if community_scope(staff) is None or frame.get("type") != "event":
+        return True
+    order_id = frame.get("work_order_id")
+    if isinstance(order_id, int):  # the desk's events carry their order's 小区 (bot/work_orders/desk.py)
+        community = frame.get("community_id") or session.scalar(select(WorkOrder.community_id)
+                                                               .where(WorkOrder.id == order_id))
+        return community is None or community == community_scope(staff)
+    conversation_id = frame.get("conversation_id")
+    if isinstance(conversation_id, int):
+        return bool(visible(session, staff, [conversation_id], default))
+    return True

@@ -65,7 +65,7 @@ def list_work_orders(staff: DeskStaff, services: ServicesDep, session: SessionDe
 
 @router.get("/api/staff/work-orders/technicians", summary="Staff who can be assigned (role technician)")
 def list_technicians(staff: Dispatcher, session: SessionDep) -> Dict[str, Any]:
-    return {"technicians": desk.technicians(session)}
+    return {"technicians": desk.technicians(session, staff)}
 
 
 @router.post("/api/staff/work-orders/photos",

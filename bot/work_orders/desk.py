@@ -100,6 +100,10 @@ class NotATechnician(WuyeError):
     status, code, message = 422, "not_a_technician", "只能指派给维修师傅（角色为 technician 的账号）"
 
 
+class TechnicianOfAnotherCommunity(WuyeError):
+    status, code, message = 422, "technician_other_community", "{name}不服务这个工单的小区，请指派本小区的维修师傅"
+
+
 class NotAssignee(WuyeError):
     status, code, message = 403, "not_assignee", "这个工单没有指派给您，不能修改"
 
@@ -275,9 +279,15 @@ def _households(session, orders: List[Any]) -> Dict[int, Household]:
     return {h.id: h for h in session.scalars(select(Household).where(Household.id.in_(ids)))} if ids else {}
 
 
-def technicians(session) -> List[Dict[str, Any]]:
-    rows = session.scalars(select(Staff).where(Staff.role == TECHNICIAN).order_by(Staff.id))
-    return [{"id": s.id, "name": s.display_name, "username": s.username} for s in rows]
+def technicians(session, viewer: Optional[Staff] = None) -> List[Dict[str, Any]]:
+    """The technicians a dispatcher may assign: for one who serves a 小区, that 小区's and those who serve every
+    小区 (another 小区's technician could not see the order)."""
+    query = select(Staff).where(Staff.role == TECHNICIAN).order_by(Staff.id)
+    scope = community_scope(viewer)
+    if scope is not None:
+        query = query.where(or_(Staff.community_id.is_(None), Staff.community_id == scope))
+    return [{"id": s.id, "name": s.display_name, "username": s.username, "community_id": s.community_id}
+            for s in session.scalars(query)]
 
 
 def get_order(session, order_id: int, viewer: Optional[Staff] = None) -> WorkOrder:
@@ -341,12 +351,14 @@ def _when(order: WorkOrder, utc: Optional[dt.datetime], now: dt.datetime, kb) ->
 def assign(session, order: WorkOrder, staff: Staff, technician_id: int, note: str, now: dt.datetime, kb) -> None:
     """Give the order to a technician: 待受理 → 已派单 (the first response), or hand it to another technician."""
     require(staff, Capability.DISPATCH)
-    outbox.record(session, Kind.WORK_ORDER_CHANGED, work_order_id=order.id)
+    outbox.record(session, Kind.WORK_ORDER_CHANGED, work_order_id=order.id, community_id=order.community_id)
     if order.status in S.closed():
         raise WorkOrderClosed(current=order.status)
     technician = session.get(Staff, technician_id)
     if technician is None or technician.role != TECHNICIAN:
         raise NotATechnician()
+    if community_scope(technician) not in (None, order.community_id):  # the order would vanish from their desk
+        raise TechnicianOfAnotherCommunity(name=technician.display_name)
     again = order.assignee_id is not None
     if order.assignee_id == technician.id and order.status != S.NEW.value:
         raise InvalidTransition("工单已经指派给{name}了", name=technician.display_name)
@@ -390,7 +402,7 @@ def change_status(session, order: WorkOrder, staff: Staff, target: str, note: st
             raise DispatchersOnly()
     if current in S.closed():
         raise WorkOrderClosed(current=current)
-    outbox.record(session, Kind.WORK_ORDER_CHANGED, work_order_id=order.id)
+    outbox.record(session, Kind.WORK_ORDER_CHANGED, work_order_id=order.id, community_id=order.community_id)
     if target not in TRANSITIONS.get(current, ()):
         raise InvalidTransition(current=current, target=target)
     if target == S.DISPATCHED.value and order.assignee_id is None:
@@ -491,7 +503,7 @@ def escalate(session, order: WorkOrder, now: dt.datetime, steps: Tuple[str, ...]
     for step in missed:
         order.events.append(WorkOrderEvent(status=order.status, note=step.note, actor="system", created_at=now))
     outbox.record(session, Kind.WORK_ORDER_OVERDUE, work_order_id=order.id, number=order.number,
-                  conversation_id=order.conversation_id)
+                  conversation_id=order.conversation_id, community_id=order.community_id)
     conversation = session.get(Conversation, order.conversation_id) if order.conversation_id else None
     if conversation is None or not missed:
         return None

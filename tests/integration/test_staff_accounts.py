@@ -275,3 +275,111 @@ def test_the_console_socket_of_an_agent_of_one_community_carries_only_its_queue(
     first, jinxiu, binjiang, seen = asyncio.run(watch())
     assert binjiang in seen and jinxiu not in seen
     assert all(q["conversation_id"] not in (jinxiu,) for q in first["queue"])
+
+
+def _resident_says(server, community: str, text: str) -> int:
+    """A resident of ``community`` (its signed link) says ``text``: their conversation's id."""
+    from bot.access.auth import sign_community_link
+
+    resident = client(server)
+    link = sign_community_link(server.app.state.services.settings.secret_key, community)
+    resident.post("/api/widget/session", params={"c": link}).raise_for_status()
+    resident.post("/api/widget/messages", json={"text": text}).raise_for_status()
+    return resident.get("/api/widget/history").json()["messages"][0]["conversation_id"]
+
+
+def _scoped_agent(server, admin, username: str, community: str, ip: str) -> httpx.Client:
+    assert add(admin, username, display_name=f"{community}客服", community_id=community).status_code == 201
+    agent = login(server, username, GOOD, ip=ip)
+    agent.post("/api/auth/password", json={"old_password": GOOD, "new_password": f"{username}-Pass-1"}).raise_for_status()
+    return agent
+
+
+def test_an_agent_of_one_community_sees_only_its_incidents(server, admin):
+    _resident_says(server, "jinxiu", "8栋突然停电了")
+    _resident_says(server, "binjiang", "8栋突然停电了")
+    agent = _scoped_agent(server, admin, "bj_incidents", "binjiang", "203.0.113.80")
+    everyone = admin.get("/api/agent/incidents", params={"status": "all"}).json()["incidents"]
+    assert {"jinxiu", "binjiang"} <= {i["community_id"] for i in everyone}
+    mine = agent.get("/api/agent/incidents", params={"status": "all"}).json()["incidents"]
+    assert mine and {i["community_id"] for i in mine} == {"binjiang"}
+    other = next(i["id"] for i in everyone if i["community_id"] == "jinxiu" and i["status"] == "open")
+    own = next(i["id"] for i in mine if i["status"] == "open")
+    assert agent.get(f"/api/agent/incidents/{own}").status_code == 200
+    for method, path, body in (("GET", f"/api/agent/incidents/{other}", None),
+                               ("POST", f"/api/agent/incidents/{other}/resolve", {"resolution": "已恢复"}),
+                               ("POST", f"/api/agent/incidents/{other}/split", {"conversation_ids": [1]}),
+                               ("POST", f"/api/agent/incidents/{own}/merge", {"into": other})):
+        r = agent.request(method, path, json=body)
+        assert r.status_code == 404 and r.json()["code"] == "incident_not_found", (path, r.text)
+    assert admin.get(f"/api/agent/incidents/{other}").json()["status"] == "open"  # nothing was done to it
+
+
+def test_a_dispatcher_of_one_community_lists_and_assigns_only_its_technicians(server, admin):
+    assert add(admin, "bj_tech", display_name="滨江师傅", role="technician", community_id="binjiang").status_code == 201
+    assert add(admin, "jx_tech", display_name="锦绣师傅", role="technician", community_id="jinxiu").status_code == 201
+    agent = _scoped_agent(server, admin, "bj_dispatch", "binjiang", "203.0.113.81")
+    names = {t["username"] for t in agent.get("/api/staff/work-orders/technicians").json()["technicians"]}
+    assert "bj_tech" in names and "jx_tech" not in names and {"tech1", "tech2"} <= names  # every 小区's serve here too
+    assert {"bj_tech", "jx_tech"} <= {t["username"] for t in
+                                      admin.get("/api/staff/work-orders/technicians").json()["technicians"]}
+    ids = {t["username"]: t["id"] for t in admin.get("/api/staff/work-orders/technicians").json()["technicians"]}
+    order = next(o for o in agent.get("/api/staff/work-orders", params={"limit": 500}).json()["orders"]
+                 if o["status"] in ("待受理", "已派单"))
+    refused = admin.post(f"/api/staff/work-orders/{order['id']}/assign", json={"technician_id": ids["jx_tech"]})
+    assert refused.status_code == 422 and refused.json()["code"] == "technician_other_community"
+    assert "锦绣师傅不服务这个工单的小区" in refused.json()["detail"]
+    ok = agent.post(f"/api/staff/work-orders/{order['id']}/assign", json={"technician_id": ids["bj_tech"]})
+    assert ok.status_code == 200, ok.text
+
+
+def test_the_console_socket_of_an_agent_of_one_community_carries_only_its_events(server, admin):
+    import asyncio
+    import json
+
+    import websockets
+
+    agent = _scoped_agent(server, admin, "bj_events", "binjiang", "203.0.113.82")
+    cookie = agent.cookies.get("wuye_staff")
+    orders = admin.get("/api/staff/work-orders", params={"limit": 500}).json()["orders"]
+    open_order = {c: next(o["id"] for o in orders if o["community_id"] == c and o["status"] not in ("已完成", "已取消"))
+                  for c in ("jinxiu", "binjiang")}
+
+    def touch(order_id: int) -> None:  # a note on the order: the desk's work_order_changed event
+        r = admin.post(f"/api/staff/work-orders/{order_id}/status", json={"status": "维修中", "note": "到场"})
+        if r.status_code != 200:
+            technician = admin.get("/api/staff/work-orders/technicians").json()["technicians"][0]["id"]
+            admin.post(f"/api/staff/work-orders/{order_id}/assign", json={"technician_id": technician}).raise_for_status()
+
+    async def watch():
+        async with websockets.connect(server.url.replace("http", "ws") + "/ws/agent",
+                                      extra_headers={"Cookie": f"wuye_staff={cookie}"}) as ws:
+            assert json.loads(await ws.recv())["type"] == "queue"
+            jinxiu = await asyncio.to_thread(_resident_asks_for_a_person, server, "jinxiu")
+            await asyncio.to_thread(touch, open_order["jinxiu"])
+            await asyncio.to_thread(touch, open_order["binjiang"])
+            binjiang = await asyncio.to_thread(_resident_asks_for_a_person, server, "binjiang")
+            events = []
+            deadline = asyncio.get_event_loop().time() + 20
+            while not any(e.get("conversation_id") == binjiang for e in events):
+                frame = json.loads(await asyncio.wait_for(ws.recv(), deadline - asyncio.get_event_loop().time()))
+                if frame.get("type") == "event":
+                    events.append(frame)
+            return jinxiu, binjiang, events
+
+    jinxiu, binjiang, events = asyncio.run(watch())
+    # the same order on the hub: every 锦绣 event was published before the 滨江 handoff's, so none was held back
+    assert {e.get("work_order_id") for e in events} >= {open_order["binjiang"]}
+    assert open_order["jinxiu"] not in {e.get("work_order_id") for e in events}
+    assert jinxiu not in {e.get("conversation_id") for e in events}
+    assert {e["kind"] for e in events if e.get("conversation_id") == binjiang} >= {"handoff_opened"}
+
+
+def test_an_agent_of_one_community_gets_no_export_rows(server, admin):
+    agent = _scoped_agent(server, admin, "bj_exports", "binjiang", "203.0.113.83")
+    # exports are the admins' (who serve every 小区): a member limited to one 小区 is refused every one of them
+    for path in ("/api/admin/export/conversations.csv", "/api/admin/export/handoffs.csv",
+                 "/api/admin/export/failed.csv", "/api/admin/audit.csv", "/api/admin/polls/1/results.csv"):
+        r = agent.get(path)
+        assert r.status_code == 403 and r.json()["code"] == "admins_only"
+    assert admin.get("/api/admin/export/conversations.csv").status_code == 200
