@@ -12,6 +12,7 @@ apply_process_env_defaults()  # before anything imports Rasa/TensorFlow
 
 from fastapi import FastAPI  # noqa: E402
 
+from bot.access import first_run  # noqa: E402
 from bot.access.csrf import OriginCheck  # noqa: E402
 from bot.access.edge import UPLOAD_OVERHEAD, EdgeChecks  # noqa: E402
 from bot.api import (admin, agent, auth, exports as exports_api, health, metrics as metrics_api, nlu,
@@ -32,6 +33,16 @@ from connectors.wechat import WeChatChannel
 logger = logging.getLogger(__name__)
 
 
+def _first_run_token(services: Services) -> None:
+    """A fresh deployment (no staff account): a one-time token in the log, for the first admin in /admin."""
+    with services.db.session() as session:
+        token = first_run.issue_token(session, services.clock())
+    if token is not None:
+        logger.warning("尚无任何员工账号。首次设置令牌：%s（%d 小时内有效，只能使用一次）——打开 /admin 用它创建第一个管理员，"
+                       "或在服务器上运行 `wuye init`。No staff account yet: setup token %s for the first admin in /admin.",
+                       token, first_run.TOKEN_LIFETIME.total_seconds() // 3600, token)
+
+
 def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None, clock: Optional[Any] = None,
                on_ready: Optional[Callable[[Services], None]] = None) -> FastAPI:
     """``on_ready``: called once start-up is done (`wuye serve` tells the user which pages to open)."""
@@ -42,6 +53,7 @@ def create_app(settings: Optional[Settings] = None, parser: Optional[Any] = None
         services = build_services(settings, parser, clock)
         services.wechat = WeChatChannel(services)  # the channels are main's to build: nothing below imports them
         app.state.services = services
+        _first_run_token(services)
         await services.hub.start()
         await services.timers.start()
         watching = threading.Event()

@@ -1,4 +1,5 @@
-"""Staff login/logout: `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
+"""Staff login/logout: `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`; the web first-run
+(`GET`/`POST /api/auth/setup`: the first admin, with the one-time token the server printed, bot/access/first_run.py).
 
 Login opens a server-side session (``staff_sessions``, 12 hours) whose id the signed cookie carries; logout
 revokes it, so a copy of the cookie taken before logout is refused afterwards."""
@@ -9,7 +10,7 @@ from typing import Annotated, Dict, List, Optional, Tuple
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field, StrictStr, validator
 
-from bot.access import limits
+from bot.access import first_run, limits
 from bot.access.accounts import AccountDisabled, change_own_password, revoke_session, sessions_json
 from bot.access.auth import (STAFF_COOKIE, STAFF_MAX_AGE, authenticate, open_staff_session, read_staff_cookie,
                              revoke_staff_session, sign_staff)
@@ -85,12 +86,55 @@ def login(body: Login, request: Request, response: Response, db: DbDep, settings
             raise WrongCredentials()
         if staff.disabled_at is not None:  # said only to someone who knows the password
             raise AccountDisabled()
-        staff_session = open_staff_session(session, staff.id, now, ip, request.headers.get("user-agent"))
-        result = staff_json(staff)
-        session_id = staff_session.id
-    response.set_cookie(STAFF_COOKIE, sign_staff(settings.secret_key, session_id), max_age=STAFF_MAX_AGE,
+        _sign_in(session, staff, request, response, settings, now, ip)
+        return staff_json(staff)  # committed as the block ends, before the cookie goes out
+
+
+class FirstAdmin(Login):
+    token: StrictStr = Field(..., max_length=64, description="the one-time setup token from the server log or "
+                                                             "`wuye init --web`")
+    display_name: StrictStr = Field(..., max_length=64)
+
+    @validator("token", "display_name")
+    def printable_text(cls, value: str) -> str:
+        check_text(value, 64, allow_empty=True)
+        return value
+
+
+def _sign_in(session, staff: Staff, request: Request, response: Response, settings, now, ip) -> None:
+    """Open a session for ``staff`` and set its cookie (the caller commits before the response goes out)."""
+    staff_session = open_staff_session(session, staff.id, now, ip, request.headers.get("user-agent"))
+    response.set_cookie(STAFF_COOKIE, sign_staff(settings.secret_key, staff_session.id), max_age=STAFF_MAX_AGE,
                         httponly=True, samesite="strict", secure=settings.secure_cookies)
-    return result
+
+
+@router.get("/setup", summary="Whether this deployment still needs its first admin (no staff account yet)")
+def setup_needed(session: SessionDep) -> Dict[str, bool]:
+    return {"needed": first_run.needed(session)}
+
+
+@router.post("/setup", summary="The web first-run: create the first admin with the one-time setup token the server "
+                                "printed (only while there is no staff account); signs them in",
+             responses={403: {"description": "设置令牌不正确、已使用或已过期"}, 409: {"description": "已有员工账号"},
+                        422: {"description": "用户名、姓名或密码不符合要求"}, 429: {"description": "失败次数过多，暂时锁定"}})
+def first_admin(body: FirstAdmin, request: Request, response: Response, db: DbDep, settings: SettingsDep,
+                now: NowDep, ip: ClientIp, services: ServicesDep) -> Dict[str, object]:
+    cfg = services.engine.limits
+    # a wrong token counts against the address like a wrong password (not against a shared name: anyone could
+    # then lock the setup for everyone)
+    buckets = _failure_buckets(cfg, "", ip)[1:]
+    _check_not_locked(db, buckets, cfg, now)
+    with db.session() as session:
+        try:
+            staff = first_run.create_first_admin(session, body.token, body.username, body.display_name,
+                                                 body.password, now)
+        except first_run.InvalidSetupToken:
+            session.rollback()
+            _record_failure(session, buckets, cfg, now)
+            session.commit()
+            raise
+        _sign_in(session, staff, request, response, settings, now, ip)
+        return staff_json(staff)  # committed as the block ends, before the cookie goes out
 
 
 class PasswordChange(BaseModel):

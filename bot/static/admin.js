@@ -204,6 +204,7 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
   }
   start({
     refuse: (me) => me.role !== "admin" && "需要管理员账号",
+    firstRun: true,  // an empty deployment makes its first admin here
     signedIn: (me) => { $("me").textContent = me.display_name; loadList(); pollTraining(); },
   });
 }

@@ -4,12 +4,13 @@ import { api } from "/static/api.js";
 
 export function show(view) { $("login-view").classList.toggle("hidden", view !== "login"); $("app-view").classList.toggle("hidden", view !== "app"); }
 // The login form until someone signs in, then the page. page.refuse(me): a reason this account cannot use the page;
-// page.signedIn(me): called once the page is shown.
+// page.signedIn(me): called once the page is shown; page.firstRun: on a deployment with no staff yet, the first
+// admin's form (with the setup token the server printed) instead of the login form.
 export function start(page) {
   loginForm();
   async function boot() {
     let me;
-    try { me = await api("/api/auth/me"); } catch (e) { show("login"); return; }
+    try { me = await api("/api/auth/me"); } catch (e) { show("login"); if (page.firstRun) offerFirstRun(boot); return; }
     // a password an admin set (new account, reset) opens nothing until changed: every other API answers 403
     if (me.must_change_password) { show("login"); changePasswordForm(boot); return; }
     const refusal = page.refuse && page.refuse(me);
@@ -37,6 +38,38 @@ function loginForm() {
   const button = el("button", "", "登录"); button.type = "submit";
   form.append(user, password, error, button);
   view.replaceChildren(el("h1", "", view.dataset.title || "登录"), form);
+}
+
+// A fresh deployment (no staff account yet, bot/access/first_run.py): the first admin, created with the one-time
+// setup token from the server's log or `wuye init --web`, then signed in.
+async function offerFirstRun(done) {
+  let setup;
+  try { setup = await api("/api/auth/setup"); } catch (e) { return; }
+  if (!setup.needed) return;
+  const view = $("login-view");
+  const form = el("form"); form.id = "setup-form";
+  const input = (id, placeholder, type, autocomplete) => {
+    const x = el("input"); x.id = id; x.placeholder = placeholder; x.type = type; x.autocomplete = autocomplete;
+    x.required = true; return x;
+  };
+  const token = input("setup-token", "首次设置令牌（见服务器日志）", "text", "off");
+  const user = input("setup-username", "管理员用户名（字母、数字）", "text", "username");
+  const name = input("setup-display-name", "姓名", "text", "name");
+  const password = input("setup-password", "密码（至少 10 个字符，不能全是数字）", "password", "new-password");
+  const again = input("setup-password-again", "再输入一次密码", "password", "new-password");
+  const error = el("div", "error"); error.id = "setup-error";
+  const button = el("button", "", "创建管理员"); button.type = "submit";
+  form.append(el("p", "", "这是一个新系统，还没有任何员工账号。请用服务器启动时打印在日志里的“首次设置令牌”（或在服务器上运行 wuye init --web 取得）创建第一个管理员。"),
+    token, user, name, password, again, error, button);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (password.value !== again.value) { error.textContent = "两次输入的密码不一致"; return; }
+    try {
+      await api("/api/auth/setup", { method: "POST", body: JSON.stringify({ token: token.value.trim(), username: user.value.trim(), display_name: name.value.trim(), password: password.value }) });
+    } catch (err) { error.textContent = err.message; return; }
+    loginForm(); done();
+  });
+  view.replaceChildren(el("h1", "", "首次设置：创建管理员"), form);
 }
 
 // The first sign-in after an admin created the account or reset its password: choose one's own (bot/access/accounts.py

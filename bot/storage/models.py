@@ -315,6 +315,17 @@ class StaffSession(Base):
     user_agent = Column(String(200), nullable=True)
 
 
+class SetupToken(Base):
+    """A one-time token for the web first-run (bot/access/first_run.py): printed in the server log or by
+    `wuye init --web` while the database has no staff, only its digest kept. Using one uses them all."""
+
+    __tablename__ = "setup_tokens"
+    token_hash = Column(String(64), primary_key=True)  # sha256 hex of the token
+    created_at = Column(DateTime, nullable=False)
+    expires_at = Column(DateTime, nullable=False)
+    used_at = Column(DateTime, nullable=True)
+
+
 class SeenMessage(Base):
     """Messages (WeChat MsgId) and request nonces already processed: a replay, even after a restart, is refused."""
 

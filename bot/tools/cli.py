@@ -15,7 +15,7 @@ from typing import List, Optional
 
 from sqlalchemy import select
 
-from bot.access import accounts, auth
+from bot.access import accounts, auth, first_run
 from bot.access.auth import sign_community_link
 from bot.access.passwords import verify_password
 from bot.core import logs
@@ -517,6 +517,14 @@ def cmd_init(args: argparse.Namespace) -> int:
             print("数据库里已有员工账号，未做任何改动；用 `wuye staff add` 添加员工。\n"
                   "The database already has staff accounts: nothing changed (use `wuye staff add`).", file=sys.stderr)
             return 1
+    if args.web:
+        with db.session() as session:
+            token = first_run.issue_token(session, dt.datetime.utcnow())
+        print(f"首次设置令牌：{token}\n{int(first_run.TOKEN_LIFETIME.total_seconds() // 3600)} 小时内有效，只能使用一次。"
+              f"启动 `wuye serve` 后打开 /admin，用它创建第一个管理员。\n"
+              f"One-time setup token for the first admin in /admin (valid "
+              f"{int(first_run.TOKEN_LIFETIME.total_seconds() // 3600)} h).")
+        return 0
     username = _ask(args.username, "管理员用户名 admin username")
     display_name = _ask(args.display_name, "姓名 display name")
     password = read_password()
@@ -774,6 +782,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "data); the password is read from stdin when it is not a terminal")
     i.add_argument("--username", help="the admin's username (asked when missing)")
     i.add_argument("--display-name", help="the admin's name as colleagues see it (asked when missing)")
+    i.add_argument("--web", action="store_true", help="print a one-time setup token instead: the first admin is then "
+                                                       "created in the browser at /admin")
     i.set_defaults(func=cmd_init)
 
     st = sub.add_parser("staff", help="staff accounts: add, list, disable, enable, passwd (passwords from stdin when "

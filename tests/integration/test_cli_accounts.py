@@ -4,7 +4,9 @@ empty database and nothing else, `wuye staff add|list|disable|enable|passwd` fol
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
+import re
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ import time
 import httpx
 import pytest
 
+from bot.access import first_run
 from bot.access.passwords import verify_password
 from bot.storage.db import open_database
 from bot.storage.models import Household, Staff, StaffSession
@@ -53,6 +56,17 @@ def test_init_creates_the_first_admin_and_no_demo_data(db_url, monkeypatch, caps
         assert session.query(Household).count() == 0  # no demo data
     again, _, err = run(monkeypatch, capsys, ["init", "--username", "other", "--display-name", "x"], STRONG + "\n")
     assert again == 1 and "已有员工账号" in err and list(staff(db_url)) == ["zhangjl"]
+
+
+def test_init_web_prints_a_token_that_makes_the_first_admin_once(db_url, monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, ["init", "--web"])
+    token = re.search(r"首次设置令牌：(\S+)", out).group(1)
+    assert code == 0 and "/admin" in out and staff(db_url) == {}
+    with open_database(db_url).session() as session:
+        first_run.create_first_admin(session, token, "zhangjl", "张经理", STRONG, dt.datetime.utcnow())
+    assert list(staff(db_url)) == ["zhangjl"]
+    again, _, err = run(monkeypatch, capsys, ["init", "--web"])
+    assert again == 1 and "已有员工账号" in err
 
 
 def test_init_refuses_a_weak_password_and_stores_nothing(db_url, monkeypatch, capsys):

@@ -34,7 +34,8 @@ MATRIX = {
     "GET /uploads/{name}": PUBLIC, "WS /ws/chat": RESIDENT, "POST /api/widget/rating": RESIDENT,
     "GET /api/widget/notices": PUBLIC,
     "GET /wechat": WECHAT, "POST /wechat": WECHAT,
-    "POST /api/auth/login": PUBLIC, "POST /api/auth/logout": PUBLIC, "GET /api/auth/me": DESK,
+    "POST /api/auth/login": PUBLIC, "POST /api/auth/logout": PUBLIC,
+    "GET /api/auth/setup": PUBLIC, "POST /api/auth/setup": "anyone with the server's one-time setup token, while no staff exists", "GET /api/auth/me": DESK,
     "POST /api/auth/password": DESK, "GET /api/auth/sessions": DESK, "DELETE /api/auth/sessions/{handle}": DESK,
     # staff accounts (bot/api/staff_admin.py)
     "GET /api/admin/staff": ADMINS, "POST /api/admin/staff": ADMINS, "PATCH /api/admin/staff/{staff_id}": ADMINS,
