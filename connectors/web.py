@@ -117,8 +117,9 @@ def session_start(response: Response, settings: SettingsDep, identity: OptionalI
     link = "none"
     if c:  # a link names the 小区 (the latest one opened wins for a resident not bound yet)
         linked = read_community_link(settings.secret_key, c)
-        known = {x.id for x in services.knowledge.current.communities}
-        link = "valid" if linked in known else "invalid"
+        known = {x.id: x for x in services.knowledge.current.communities}
+        # a retired 小区's link starts nobody in it (its residents of before keep their conversations)
+        link = "invalid" if linked not in known else "retired" if known[linked].retired else "valid"
         community = linked if link == "valid" else community
     sender = resident or new_resident_id()
     token = sign_resident(settings.secret_key, sender, community)

@@ -2,7 +2,7 @@
 their signed-in sessions (list, revoke). The rules live in ``bot/access/accounts.py``, shared with `wuye staff`."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Dict, Optional
+from typing import Annotated, Any, Dict, List, Optional
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StrictBool, StrictStr
@@ -35,7 +35,12 @@ class PasswordReset(BaseModel):
 
 
 def _names(services) -> Dict[str, str]:
-    return {c.id: c.name for c in services.knowledge.current.communities}
+    return {c.id: c.name + ("（已停用）" if c.retired else "") for c in services.knowledge.current.communities}
+
+
+def _in_service(services) -> List[str]:
+    """The 小区 a member can be given: a retired one keeps the members it had, and takes no new ones."""
+    return [c.id for c in services.knowledge.current.communities if not c.retired]
 
 
 @router.get("", summary="Staff accounts (never a password)")
@@ -53,7 +58,7 @@ def add_staff(body: NewStaff, admin: CurrentAdmin, services: ServicesDep, sessio
     names = _names(services)
     staff = accounts.create_staff(session, username=body.username, display_name=body.display_name,
                                   password=body.password, role=body.role, community_id=body.community_id,
-                                  known_communities=names, must_change_password=True)
+                                  known_communities=_in_service(services), must_change_password=True)
     result = accounts.account_json(session, staff, now, names)
     session.commit()  # before the answer: SessionDep's own commit may come after the response is sent
     return result
@@ -69,7 +74,8 @@ def change_staff(staff_id: StaffId, body: StaffChange, admin: CurrentAdmin, serv
     # every field is checked before any is applied: a refused change leaves the account as it was
     display_name = accounts.check_display_name(body.display_name) if body.display_name is not None else None
     role = accounts.check_role(body.role) if body.role is not None else None
-    community = accounts.check_community(body.community_id, names) if body.community_id is not None else None
+    community = accounts.check_community(body.community_id, _in_service(services)) \
+        if body.community_id is not None else None
     if role is not None:
         accounts.set_role(session, staff, role)
     if body.disabled is not None:

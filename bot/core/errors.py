@@ -271,6 +271,7 @@ FIELD_LABELS: Dict[str, str] = {
     # the knowledge base (/api/admin/faq)
     "title": "标题", "questions": "问法", "answer": "答案", "file": "文件", "version": "版本", "id": "条目 ID",
     "faq_id": "FAQ 条目", "values": "小区资料",  # a 小区's values (/api/admin/communities)
+    "rows": "工单时限", "response": "响应时限", "completion": "完成时限",  # a 小区's SLA (…/communities/{id}/sla)
     # messages, sign-in, integrations
     "text": "内容", "photos": "图片", "client_id": "消息编号", "sender_id": "用户 ID", "channel": "渠道",
     "community": "小区", "community_id": "小区", "c": "小区链接", "username": "用户名", "password": "密码",

@@ -27,6 +27,9 @@ class CommunityConfigError(ValueError):
 class Community:
     id: str
     values: Dict[str, str]
+    # ``retired: true`` in the file (bot/kb/community_editing.py): no longer offered to new residents (its signed link
+    # starts no session in it) or to new staff; its values stay, so its residents' history and answers still render
+    retired: bool = False
 
     @property
     def name(self) -> str:
@@ -56,7 +59,10 @@ def load_communities(path: Path) -> List[Community]:
     for i, item in enumerate(items):
         if not isinstance(item, dict) or "id" not in item:
             raise CommunityConfigError(path, "每个小区都要有 id（小区 ID）", (_item_lines(text) + [1] * len(items))[i])
-        values = {str(k): str(v) for k, v in item.items() if k != "id"}
+        if item.get("retired", False) not in (True, False):
+            raise CommunityConfigError(path, f"小区“{item['id']}”的 retired 只能是 true 或 false",
+                                       (_item_lines(text) + [1] * len(items))[i])
+        values = {str(k): str(v) for k, v in item.items() if k not in ("id", "retired")}
         if "time_zone" in values:
             try:
                 ZoneInfo(values["time_zone"])
@@ -64,7 +70,7 @@ def load_communities(path: Path) -> List[Community]:
                 raise CommunityConfigError(path, f"小区“{item['id']}”的时区“{values['time_zone']}”不存在"
                                                  f"（应写成 Asia/Shanghai 这样的时区名）",
                                            (_item_lines(text) + [1] * len(items))[i]) from exc
-        result.append(Community(id=str(item["id"]), values=values))
+        result.append(Community(id=str(item["id"]), values=values, retired=item.get("retired", False) is True))
     return result
 
 

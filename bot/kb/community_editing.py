@@ -51,6 +51,14 @@ class CommunityNotFound(WuyeError):
     status, code, message = 404, "community_not_found", "没有这个小区"
 
 
+class CommunityNameTaken(WuyeError):
+    status, code, message = 409, "community_name_taken", "小区名称“{name}”已被小区 {other} 使用：导入文件按名称找小区，名称不能重复"
+
+
+class CommunityRetireRefused(WuyeError):
+    status, code, message = 409, "community_retire_refused", "不能停用小区 {id}：{why}"
+
+
 class CommunityEditConflict(WuyeError):
     status, code, message = 409, "community_edit_conflict", "小区资料已被他人修改，请刷新后再编辑"
 
@@ -77,6 +85,8 @@ def check_values(kb: KnowledgeBase, values: Dict[str, str]) -> Dict[str, str]:
     for key, value in values.items():
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", key) or key == "id":
             raise CommunityRejected(f"资料名称“{key[:40]}”的格式不对（小写字母、数字和下划线）", key[:40])
+        if key == "retired":
+            raise CommunityRejected("“retired”不是资料名称：停用或恢复小区请用“停用小区”按钮", key)
         cleaned[key] = value.strip()
     for key, value in cleaned.items():
         if not value:
@@ -118,7 +128,7 @@ def render_community(original_text: str, community_id: str, values: Dict[str, st
         items.append(item)
     else:
         item = next(c for c in items if hasattr(c, "get") and str(c.get("id")) == community_id)
-    for key in [k for k in item if k != "id" and k not in values]:
+    for key in [k for k in item if k not in ("id", "retired") and k not in values]:
         del item[key]
     for key, value in values.items():
         if key not in item or str(item[key]) != value:
@@ -144,19 +154,65 @@ def save_community(settings, kb: KnowledgeBase, community_id: str, values: Dict[
         if not create and community_id not in ids:
             raise CommunityNotFound()
         text = render_community(original, community_id, values, create)
-        with tempfile.TemporaryDirectory() as tmp:  # `wuye faq check` over the FAQ files and the new 小区 file
-            candidate = Path(tmp) / "communities.yml"
-            candidate.write_text(text, encoding="utf-8")
-            try:
-                new_kb = load_knowledge_base(settings.faq_dir, candidate)
-            except KnowledgeBaseError as exc:
-                problems = [str(p) for p in exc.problems]
-                raise CommunityRejected("知识库有 " + str(len(problems)) + " 处问题：" + "；".join(problems[:2]),
-                                        None, problems) from exc
-            except CommunityConfigError as exc:
-                raise CommunityRejected(exc.message) from exc
+        new_kb = _validated(settings, text)  # `wuye faq check` over the FAQ files and the new 小区 file
         saved = next(c for c in new_kb.communities if c.id == community_id)
         if saved.values != values:  # the file would read back differently: never store what was not meant
             raise CommunityRejected("有资料写入后无法原样读回")
+        _check_unique_name(new_kb, saved)
+        atomic_write(path, text)
+        return new_kb
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"\s+", "", name).lower()
+
+
+def _check_unique_name(kb: KnowledgeBase, saved) -> None:
+    """Two 小区 of one name (retired ones too: their history is listed by name) would make an import's 小区 column
+    ambiguous (bot/households/imports.py finds a 小区 by its name)."""
+    other = next((c for c in kb.communities if c.id != saved.id and _normal(c.name) == _normal(saved.name)), None)
+    if other is not None:
+        raise CommunityNameTaken(name=saved.name, other=f"{other.name}（{other.id}）")
+
+
+def _validated(settings, text: str) -> KnowledgeBase:
+    """The knowledge base with ``text`` as the 小区 file, exactly as `wuye faq check` would read it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        candidate = Path(tmp) / "communities.yml"
+        candidate.write_text(text, encoding="utf-8")
+        try:
+            return load_knowledge_base(settings.faq_dir, candidate)
+        except KnowledgeBaseError as exc:
+            problems = [str(p) for p in exc.problems]
+            raise CommunityRejected("知识库有 " + str(len(problems)) + " 处问题：" + "；".join(problems[:2]),
+                                    None, problems) from exc
+        except CommunityConfigError as exc:
+            raise CommunityRejected(exc.message) from exc
+
+
+def set_retired(settings, community_id: str, retired: bool, base_version: Optional[str]) -> KnowledgeBase:
+    """Retire a 小区 (``retired: true`` written after its id; nothing else changes, nothing is deleted) or bring it
+    back. The first 小区 (the default for residents of no link) and the last one in service cannot be retired."""
+    path = Path(settings.communities_file)
+    with file_lock(path):
+        original = path.read_text(encoding="utf-8")
+        version = file_version(original)
+        if base_version is not None and base_version != version:
+            raise CommunityEditConflict(version)
+        data = yamlio.load_round_trip(original)
+        items = [c for c in data["communities"] if hasattr(c, "get")]
+        item = next((c for c in items if str(c.get("id")) == community_id), None)
+        if item is None:
+            raise CommunityNotFound()
+        if retired and item is items[0]:
+            raise CommunityRetireRefused(id=community_id, why="它是列表中的第一个小区（没有小区链接的住户默认属于它）")
+        if retired and not any(c.get("retired") is not True for c in items if c is not item):
+            raise CommunityRetireRefused(id=community_id, why="至少要有一个小区在服务中")
+        if retired and "retired" not in item:
+            item.insert(1, "retired", True)  # right after its id: seen first when reading the file
+        elif not retired and "retired" in item:
+            del item["retired"]
+        text = yamlio.dump_round_trip(data)
+        new_kb = _validated(settings, text)
         atomic_write(path, text)
         return new_kb

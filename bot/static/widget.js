@@ -215,6 +215,10 @@ import { $, el } from "/static/dom.js";
         seen.add("bad-link");
         render({ sender: "system", text: "这个小区链接无效，已按默认小区为您服务。请向物业索取正确的链接。" });
       }
+      if (data.community_link === "retired" && !seen.has("retired-link")) {
+        seen.add("retired-link");
+        render({ sender: "system", text: "这个小区已停止在线服务，已按默认小区为您服务。如需帮助请联系物业。" });
+      }
     }
   }
   async function loadHistory() {  // false when the server could not be reached

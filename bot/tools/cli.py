@@ -505,7 +505,7 @@ def _ask(value: Optional[str], prompt: str) -> str:
 
 
 def _known_communities(settings: Settings) -> List[str]:
-    return [c.id for c in load_communities(settings.communities_file)]
+    return [c.id for c in load_communities(settings.communities_file) if not c.retired]  # a retired 小区 takes none
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -66,7 +66,9 @@ MATRIX = {
     "POST /api/admin/faq": ADMINS, "POST /api/admin/faq/{faq_id}/retire": ADMINS,
     "POST /api/admin/faq/{faq_id}/restore": ADMINS,
     "GET /api/admin/communities": ADMINS, "POST /api/admin/communities": ADMINS,
-    "PUT /api/admin/communities/{community_id}": ADMINS, "GET /api/admin/faq/{faq_id}/suggestions": ADMINS,
+    "PUT /api/admin/communities/{community_id}": ADMINS, "POST /api/admin/communities/{community_id}/retire": ADMINS,
+    "POST /api/admin/communities/{community_id}/restore": ADMINS, "GET /api/admin/communities/{community_id}/sla": ADMINS,
+    "PUT /api/admin/communities/{community_id}/sla": ADMINS, "GET /api/admin/faq/{faq_id}/suggestions": ADMINS,
     "GET /api/admin/training": ADMINS, "GET /api/admin/failures": ADMINS,
     "POST /api/admin/failures/{message_id}/add-to-faq": ADMINS, "GET /api/admin/figures": ADMINS,
     "GET /api/admin/retention": ADMINS, "GET /api/admin/audit": ADMINS, "GET /api/admin/audit.csv": ADMINS,
@@ -139,7 +141,7 @@ def test_the_route_by_role_matrix_holds(server):
                 ok = response.status_code == 403 and code in REFUSAL_CODES
             if not ok:
                 failures.append(f"{key} as {role}: {response.status_code} {code}")
-    assert walked == 4 * 77  # every staff HTTP route, as nobody and as each of the three roles
+    assert walked == 4 * 81  # every staff HTTP route, as nobody and as each of the three roles
     assert failures == []
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.settings import PROJECT_ROOT
-from bot.kb.community import load_communities
+from bot.kb.community import CommunityConfigError, load_communities
 from bot.kb.community_editing import CommunityRejected, check_values, render_community
 from bot.kb.knowledge import load_knowledge_base
 
@@ -50,3 +50,19 @@ def test_each_value_is_checked_naming_it(key, value):
     with pytest.raises(CommunityRejected) as refused:
         check_values(kb, values)
     assert refused.value.field == key and key in refused.value.message
+
+
+def test_a_retired_community_keeps_its_flag_through_an_edit_and_a_bad_flag_names_its_line(tmp_path):
+    text = FILE.read_text(encoding="utf-8").replace("  - id: binjiang\n", "  - id: binjiang\n    retired: true\n")
+    path = tmp_path / "c.yml"
+    path.write_text(text, encoding="utf-8")
+    binjiang = {c.id: c for c in load_communities(path)}["binjiang"]
+    assert binjiang.retired and "retired" not in binjiang.values  # not a value answers could use
+    out = render_community(text, "binjiang", {**binjiang.values, "office_phone": "0571-8765 4301"}, create=False)
+    assert "  - id: binjiang\n    retired: true\n" in out
+    with pytest.raises(CommunityRejected, match="停用"):
+        check_values(load_knowledge_base(PROJECT_ROOT / "data" / "faq", FILE), {**binjiang.values, "retired": "false"})
+    path.write_text(text.replace("retired: true", "retired: 也许"), encoding="utf-8")
+    with pytest.raises(CommunityConfigError, match="retired 只能是 true 或 false") as info:
+        load_communities(path)
+    assert info.value.line == text.splitlines().index("  - id: binjiang") + 1
