@@ -92,7 +92,8 @@ import { start } from "/static/staff.js";
     const actions = o.actions || [];
     $("assign-box").classList.toggle("hidden", !actions.includes("assign"));
     const sel = $("assign-tech"); sel.replaceChildren(option("", "选择维修师傅"));
-    technicians.forEach((t) => sel.appendChild(option(String(t.id), t.name)));
+    // a technician of another 小区 could not see the order (the server refuses it too)
+    technicians.filter((t) => !t.community_id || t.community_id === o.community_id).forEach((t) => sel.appendChild(option(String(t.id), t.name)));
     if (o.assignee_id) sel.value = String(o.assignee_id);
     $("assign-btn").textContent = o.assignee_id ? "改派" : "派单";
     const buttons = $("status-buttons"); buttons.replaceChildren();

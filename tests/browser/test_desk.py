@@ -9,6 +9,7 @@ import re
 import httpx
 from PIL import Image
 
+from bot.access import accounts
 from tests.browser.chromium import BOT_BUBBLES, ask, bot_texts, login, needs_chromium, resident_page
 
 pytestmark = needs_chromium
@@ -184,3 +185,23 @@ def test_a_technician_works_an_order_on_a_390px_phone(browser, server, tmp_path)
     told = [m["text"] for m in resident.get("/api/widget/history").json()["messages"] if m["sender"] == "bot"][-1]
     assert "已维修完成（更换了水龙头阀芯，已试水无渗漏）" in told
     phone.context.close()
+
+
+def test_the_assign_list_offers_only_technicians_who_serve_the_orders_community(browser, server):
+    with server.app.state.services.db.session() as session:
+        accounts.create_staff(session, username="bj_shifu", display_name="滨江师傅", password="Binjiang-shifu-1",
+                              role="technician", community_id="binjiang", known_communities=["binjiang"],
+                              must_change_password=False)
+    admin = httpx.Client(base_url=server.url, timeout=30)
+    admin.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
+    orders = admin.get("/api/staff/work-orders", params={"limit": 500}).json()["orders"]
+    desk = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    login(desk, server, "/desk", "admin", "admin123")
+    for community, offered in (("jinxiu", False), ("binjiang", True)):
+        number = next(o["number"] for o in orders if o["community_id"] == community and o["status"] == "待受理")
+        desk.fill("#f-q", number)
+        desk.click("#filters button[type=submit]")
+        desk.locator(f"#orders tbody tr[data-number='{number}']").click()
+        desk.wait_for_selector(f"#d-title:has-text('{number}')")
+        names = desk.locator("#assign-tech option").all_inner_texts()
+        assert "王工" in names and ("滨江师傅" in names) is offered, (community, names)
