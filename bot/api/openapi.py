@@ -45,9 +45,9 @@ DESCRIPTIONS = {
 }
 # Paths anyone may call: no sign-in, key or widget identity
 OPEN_PATHS = {"/api/parse", "/api/widget/session", "/api/widget/notices", "/api/auth/login", "/api/auth/logout",
-              "/api/health", "/api/ready"}
+              "/api/auth/setup", "/api/health", "/api/ready"}
 LIMITED_PATHS = {"/api/parse", "/api/chat", "/api/widget/session", "/api/widget/messages", "/api/widget/upload",
-                 "/api/auth/login", "/api/staff/work-orders/photos"}
+                 "/api/auth/login", "/api/auth/setup", "/api/staff/work-orders/photos"}
 UPLOAD_PATHS = {"/api/widget/upload", "/api/staff/work-orders/photos"}  # 415: not a real image
 UNSAFE = {"post", "put", "patch", "delete"}
 
