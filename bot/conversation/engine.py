@@ -1,10 +1,11 @@
 """The conversation engine: one resident turn in, replies (and handoff state) out, everything stored.
 
-Order of a turn: check the sender's message limit → read the identity, conversation and active handoff → add the
-message with its NLU reading → if an agent owns the conversation, stay silent → gather the conversation's state
-(flow, slots this message fills, buttons offered, last answer, handoff) → ``decide`` (bot/routing/router.py, the only place
-with routing rules) → carry the decision out → store the message with the route actually taken, the replies and
-the limit's use in one flush → build what the event stream announces (bot/realtime/live.py) inside the same transaction.
+Order of a turn: check the sender's message limit → read the identity, conversation and active handoff → if an
+agent owns the conversation, store the message and stay silent → gather the conversation's state (flow, slots this
+message fills, buttons offered, last answer, handoff) → ``decide`` (bot/routing/router.py, the only place with routing
+rules) → the message joins the session with its NLU reading and the route taken → carry the decision out → store the
+message, the replies and the limit's use in one flush → build what the event stream announces
+(bot/realtime/live.py) inside the same transaction.
 """
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import datetime as dt
 import functools
 import json
 import re
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from sqlalchemy import and_, bindparam, func, inspect as sa_inspect, select
+from sqlalchemy import and_, bindparam, event, func, insert, inspect as sa_inspect, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import defer
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import defer, make_transient_to_detached
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from actions import fees, neighbours, parking, repairs
 from bot.access import limits
@@ -68,6 +71,15 @@ _PREVIOUS_QUESTION = select(_messages.text).where(_messages.conversation_id == b
 _IDENTITY = select(ChatIdentity).where(ChatIdentity.channel == bindparam("channel"),
                                        ChatIdentity.sender_id == bindparam("sender_id"))
 _IDENTITY_FOR_UPDATE = _IDENTITY.with_for_update()  # one resident's turns in order across processes
+_NEW_CONVERSATION = insert(Conversation.__table__)
+# A first message's identity: one INSERT that does nothing when another turn made the same identity meanwhile (a
+# SAVEPOINT around an ORM insert took three statements). Other databases: the savepoint (ConversationEngine._identity).
+_identities = ChatIdentity.__table__
+_NEW_IDENTITY = {
+    "postgresql": postgresql.insert(_identities).on_conflict_do_nothing(index_elements=["channel", "sender_id"])
+    .returning(_identities.c.id),
+    "sqlite": sqlite.insert(_identities).on_conflict_do_nothing(index_elements=["channel", "sender_id"]),
+}
 # the resident's latest conversation and its active handoff (if any) in one round trip; the handoff's context card
 # stays in the database until used (bot.handoffs.handoff._ACTIVE reads the same handoff)
 # The sender's message-limit use (bot/access/limits.py, parameters bucket, since, cap) rides along as a third column: read
@@ -84,24 +96,63 @@ _MESSAGE_COLUMNS = ("conversation_id", "sender", "text", "buttons", "nlu", "staf
 
 
 @functools.lru_cache(maxsize=64)
-def _turn_insert(rows: int, touch: bool, resident_flushed: bool) -> str:
+def _turn_insert(rows: int, touch: bool, write_route: bool) -> str:
     ctes = ["turn_rate_event AS (INSERT INTO rate_events (bucket, amount, created_at) "
             "VALUES (%(rate_bucket)s, 1, %(turn_at)s))"]
     if touch:
         ctes.append("turn_touch AS (UPDATE conversations SET updated_at = %(turn_at)s WHERE id = %(touch_id)s)")
-    if resident_flushed:  # the resident's message is in the table already: only its route is written
+    if write_route:  # the resident's message is in the table already, its route changed since: written again
         ctes.append("turn_route AS (UPDATE messages SET nlu = %(resident_nlu)s WHERE id = %(resident_id)s)")
     values = ", ".join("(" + ", ".join(f"%({key}_{i})s" for key in _MESSAGE_COLUMNS) + ")" for i in range(rows))
     return (f"WITH {', '.join(ctes)} INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES {values} "
             "RETURNING id")
 
 
-def _only_route_changed(message: Message) -> bool:
-    """A flushed message whose only change since is its ``nlu`` (the route the engine adds at the end)."""
+# SQLite ≥ 3.35 answers INSERT … RETURNING (SQLAlchemy 1.4's SQLite dialect does not write it: _insert_messages)
+_SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
+
+
+@functools.lru_cache(maxsize=16)
+def _message_insert(rows: int) -> str:
+    row = "(" + ", ".join("?" for _ in _MESSAGE_COLUMNS) + ")"
+    return f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES {', '.join([row] * rows)} RETURNING id"
+
+
+@functools.lru_cache(maxsize=4)
+def _message_binds(dialect) -> Tuple[Any, ...]:
+    """Each message column's conversion to what the driver takes (JSON text, SQLite's datetime text), as the unit of
+    work does it."""
+    return tuple(Message.__table__.c[key].type.bind_processor(dialect) for key in _MESSAGE_COLUMNS)
+
+
+def _insert_messages(session, dialect, messages: List[Message]) -> None:
+    """Insert ``messages`` (not in the session) in one statement; each gets its id."""
+    binds, params = _message_binds(dialect), []
+    for m in messages:
+        m.buttons = m.buttons or []
+        for key, bind in zip(_MESSAGE_COLUMNS, binds):
+            value = getattr(m, key)
+            # None stays SQL NULL (the JSON type would write JSON null: the unit of work leaves an unset nlu NULL)
+            params.append(bind(value) if bind is not None and value is not None else value)
+    result = session.connection().exec_driver_sql(_message_insert(len(messages)), tuple(params))
+    for m, new_id in zip(messages, sorted(result.scalars())):  # ids are given in VALUES order
+        m.id = new_id
+
+
+def _touch(conversation: Conversation, now: dt.datetime, session, _context, _instances) -> None:
+    """Before a flush of a turn's session: a conversation with changes to write gets the turn's time as its
+    updated_at in the same UPDATE."""
+    if sa_inspect(conversation).modified and session.is_modified(conversation, include_collections=False):
+        conversation.updated_at = now
+        flag_modified(conversation, "updated_at")  # written even when it is ``now`` already (else onupdate's clock)
+
+
+def _changed_since_flush(message: Message) -> Optional[List[str]]:
+    """The attributes of a flushed message changed since (None: not flushed)."""
     state = sa_inspect(message)
     if not state.persistent:
-        return False
-    return [attr.key for attr in state.attrs if attr.history.has_changes()] == ["nlu"]
+        return None
+    return [attr.key for attr in state.attrs if attr.history.has_changes()]
 
 
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
@@ -221,29 +272,36 @@ class ConversationEngine:
                 if stored is not None:
                     return stored
             bucket = f"msg:{channel}:{sender_id}"
-            identity, used = self._identity(session, channel, sender_id, now, bucket)
-            conversation, active, used = self._conversation(session, identity, channel, community_id, now, bucket, used)
+            identity, used, new_identity = self._identity(session, channel, sender_id, now, bucket)
+            conversation, active, used, new_conversation = self._conversation(
+                session, identity, channel, community_id, now, bucket, used, new_identity)
             self._check_limit(session, bucket, used, now)  # (the transaction rolls back: nothing of it is stored)
+            # every flush of the conversation during the turn writes the turn's time as its updated_at (the column's
+            # onupdate would write the wall clock, and the turn's last write would then be a second UPDATE)
+            event.listen(session, "before_flush", functools.partial(_touch, conversation, now))
             before = handoffs.waiting_state(session, conversation.id, active)
             nlu = reading.as_api()
-            shown = self._button_title(session, conversation.id, text) if text.startswith("/") else None
+            # the buttons the resident is answering (read before the message joins the session; a conversation made
+            # by this turn has none; an agent's conversation: not read, the bot does not answer)
+            last_turn: List[List[Dict[str, Any]]] = [] if new_conversation or \
+                conversation.status == ConversationStatus.OPEN else self._last_bot_turn(session, conversation.id)
+            shown = self._button_title(session, conversation.id, text, last_turn) if text.startswith("/") else None
             if shown:  # a tapped button is stored (and shown to the resident and agents) as its title
                 nlu["payload"] = text
-            # added now, inserted with its route at the end (one INSERT; a query during the turn that needs it
-            # in the database flushes it earlier)
+            # it joins the session with its route once that is decided (_dispatch) and is inserted at the end (one
+            # INSERT; a query of the action that needs it in the database flushes it earlier, route and all)
             message = Message(conversation_id=conversation.id, sender="resident", text=shown or text, nlu=nlu,
                               created_at=now, client_id=client_id or None)
             ctx = TurnContext(session=session, conversation=conversation, identity=identity, reading=reading,
                               text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []), limits=self.limits,
-                              active_handoff=active, active_handoff_known=True, client_ip=client_ip)
+                              active_handoff=active, active_handoff_known=True, client_ip=client_ip,
+                              readings={text: reading})
             if conversation.status != ConversationStatus.OPEN:
-                last_turn = self._last_bot_turn(session, conversation.id)  # (before the message joins the session)
-                session.add(message)
-                route = self._dispatch(ctx, last_turn, active)
+                route = self._dispatch(ctx, last_turn, active, message)
             else:
                 session.add(message)
                 route = Route("agent", None, ["an agent owns the conversation"])
-            message.nlu = {**message.nlu, "route": route.as_record()}  # the route actually taken
+                message.nlu = {**message.nlu, "route": route.as_record()}
             stored = [message] + [Message(conversation_id=conversation.id, sender="bot", text=reply.text,
                                           buttons=[b.as_dict() for b in reply.buttons], created_at=now)
                                   for reply in ctx.replies]
@@ -253,9 +311,15 @@ class ConversationEngine:
             self._store_turn(session, conversation, stored, bucket, now)
             session.flush()
             # the handoff read at the start still stands when the turn wrote no handoff: only its queue position is
-            # counted again (no handoff at all: nothing to read)
-            after = handoffs.waiting_state(session, conversation.id) if touched else \
-                handoffs.waiting_state(session, conversation.id, active)
+            # counted again (no handoff at all: nothing to read); a turn that wrote one opened or changed the one
+            # ctx.active_handoff holds (open_handoff keeps it up to date), read again only when no longer active
+            current = ctx.active_handoff
+            if not touched:
+                after = handoffs.waiting_state(session, conversation.id, active)
+            elif current is not None and current.status in HandoffStatus.active():
+                after = handoffs.waiting_state(session, conversation.id, current)
+            else:
+                after = handoffs.waiting_state(session, conversation.id)
             return TurnResult(conversation.id, ctx.replies, after, conversation.status, changes(before, after),
                               route.as_record(),
                               announcement=live.turn_announcement(session, conversation, identity, stored, after))
@@ -287,12 +351,18 @@ class ConversationEngine:
         return self.parser.parse(text, now=to_local(self.clock(), self.time_zone))
 
     @staticmethod
-    def _button_title(session, conversation_id: int, payload: str) -> Optional[str]:
-        """The title of the most recent button of this conversation with this payload (None if never offered)."""
+    def _button_title(session, conversation_id: int, payload: str,
+                      last_turn: List[List[Dict[str, Any]]]) -> Optional[str]:
+        """The title of the most recent button of this conversation with this payload (None if never offered);
+        ``last_turn``: the newest bot messages' buttons, already read (most taps answer them: no query)."""
         if payload == "/handoff":
             return "转人工客服"
         if payload.startswith("/poll "):  # from a notice's banner or a link, never a bot message's button
             return "参与投票"
+        for buttons in reversed(last_turn):
+            for button in buttons or []:
+                if button.get("payload") == payload:
+                    return button.get("title")
         for buttons in session.scalars(select(Message.buttons).where(
                 Message.conversation_id == conversation_id, Message.sender == "bot", Message.buttons.isnot(None))
                 .order_by(Message.id.desc()).limit(50)):
@@ -309,33 +379,48 @@ class ConversationEngine:
             raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, limit, now))
 
     def _identity(self, session, channel: str, sender_id: str, now: dt.datetime,
-                  bucket: str) -> Tuple[ChatIdentity, Optional[int]]:
+                  bucket: str) -> Tuple[ChatIdentity, Optional[int], bool]:
         """The sender's channel identity, locked for the turn, and — when it is made now, on the first message —
         the use of its message limit (checked first: SQLite's savepoint would keep the new row past a refusal's
-        rollback)."""
+        rollback), and whether this turn made it (it then has no conversation yet)."""
         query = _IDENTITY if session.bind.dialect.name == "sqlite" else _IDENTITY_FOR_UPDATE
         params = {"channel": channel, "sender_id": sender_id}
         identity = session.scalar(query, params)
-        used = None
+        used, created = None, False
         if identity is None:
             used = limits.used(session, bucket, self.limits.messages_per_sender, now)
             self._check_limit(session, bucket, used, now)
+            insert = _NEW_IDENTITY.get(session.bind.dialect.name)
+            if insert is not None:  # one statement; two first messages at once: the loser re-reads the winner's row
+                result = session.connection().execute(insert, {**params, "created_at": now})
+                new_id = result.scalar() if result.returns_rows else (result.lastrowid if result.rowcount else None)
+                if new_id is None:
+                    return session.scalar(query, params), used, False
+                # the row as inserted, in the session without reading it back
+                identity = ChatIdentity(id=new_id, channel=channel, sender_id=sender_id, household_id=None,
+                                        verified_at=None, privacy_accepted_at=None, created_at=now)
+                make_transient_to_detached(identity)
+                session.add(identity)
+                return identity, used, True
             try:
                 with session.begin_nested():  # two first messages at once: the loser re-reads the winner's row
                     identity = ChatIdentity(channel=channel, sender_id=sender_id, created_at=now)
                     session.add(identity)
+                created = True
             except IntegrityError:
                 identity = session.scalar(query, params)
-        return identity, used
+        return identity, used, created
 
     def _conversation(self, session, identity: ChatIdentity, channel: str, community_id: Optional[str],
-                      now: dt.datetime, bucket: str,
-                      used: Optional[int]) -> Tuple[Conversation, Optional[Handoff], int]:
+                      now: dt.datetime, bucket: str, used: Optional[int],
+                      new_identity: bool = False) -> Tuple[Conversation, Optional[Handoff], int, bool]:
         """The resident's current conversation (a new one the first time, a resolved one reopened), its active
-        handoff, if any, and the use of the sender's message limit (bucket) in its window (``used``: already read)."""
+        handoff, if any, the use of the sender's message limit (bucket) in its window (``used``: already read) and
+        whether the conversation is new. An identity made by this turn (``new_identity``) has none to read."""
         limit = self.limits.messages_per_sender
         params = {"identity_id": identity.id, "bucket": bucket, "since": now - limit.window, "cap": limit.count}
-        row = session.execute(_LATEST_CONVERSATION_AND_HANDOFF, params).first()
+        row = None if new_identity and used is not None else \
+            session.execute(_LATEST_CONVERSATION_AND_HANDOFF, params).first()
         if row is not None:
             conversation, active, used = row[0], row[1], int(row[2] or 0)
         else:
@@ -343,33 +428,64 @@ class ConversationEngine:
             used = limits.used(session, bucket, limit, now) if used is None else used
         if conversation is None:
             community = identity.household.community_id if identity.household_id else community_id
-            conversation = Conversation(identity_id=identity.id, channel=channel, community_id=community,
-                                        status=ConversationStatus.BOT.value, created_at=now, updated_at=now)
+            # inserted as a row (its id is needed at once; the unit of work's flush of one object cost more than
+            # the INSERT) and put in the session as loaded: every column given, so that nothing is read back and
+            # setting a value it has (ctx.save_flow(None)) is no change to write
+            values = dict(identity_id=identity.id, channel=channel, community_id=community,
+                          status=ConversationStatus.BOT.value, priority=None, assignee_id=None, waiting_since=None,
+                          flow=None, failed_turns=0, created_at=now, updated_at=now)
+            result = session.connection().execute(_NEW_CONVERSATION, values)
+            conversation = Conversation(id=result.inserted_primary_key[0], **values)
+            make_transient_to_detached(conversation)
             session.add(conversation)
-            session.flush()
-        elif conversation.status == ConversationStatus.RESOLVED:
+            return self._for_community(conversation, identity, community_id), active, used, True
+        if conversation.status == ConversationStatus.RESOLVED:
             conversation.status = ConversationStatus.BOT.value
             conversation.priority = None
+        return self._for_community(conversation, identity, community_id), active, used, False
+
+    @staticmethod
+    def _for_community(conversation: Conversation, identity: ChatIdentity,
+                       community_id: Optional[str]) -> Conversation:
         if community_id and not identity.household_id and conversation.community_id != community_id:
             # an unbound resident's 小区 is the one the channel says now (the widget's signed 小区 link, an
             # integration's community): its numbers, hours and on-duty phone answer; a bound household decides itself
             conversation.community_id = community_id
-        return conversation, active, used
+        return conversation
 
     @staticmethod
     def _store_turn(session, conversation: Conversation, stored: List[Message], bucket: str, now: dt.datetime) -> None:
         """Write the turn's messages, the message's rate event and the conversation's updated_at.
 
         On PostgreSQL this is one statement (a multi-row INSERT … RETURNING of the new messages, with the rate event,
-        the conversation's updated_at when nothing else of it changed, and the resident message's route when a query
-        of the turn already flushed that message, as data-modifying CTEs): the new messages never enter the
-        session and get their ids from RETURNING. Otherwise — SQLite, a turn without replies whose message was
-        flushed, or a flushed message changed in more than its route — the unit of work writes them with the
-        session's next flush."""
+        the conversation's updated_at when nothing else of it changed, and the resident message's route if it changed
+        after a query of the turn flushed that message, as data-modifying CTEs): the new messages never enter the
+        session and get their ids from RETURNING. On SQLite the new messages are one INSERT … RETURNING too, and the
+        rate event and the conversation's updated_at (when changed) follow as statements of their own. Otherwise —
+        a turn without replies whose message was flushed, a flushed message changed in more than its route, another
+        message of the turn still waiting for the flush — the unit of work writes them with the session's next
+        flush."""
         message = stored[0]
         pending = message in session.new
-        one_statement = pending or (len(stored) > 1 and _only_route_changed(message))
-        if session.bind.dialect.name != "postgresql" or not one_statement:
+        # a message flushed by a query of the turn is written already (with its route, _dispatch); only an ``nlu``
+        # changed since is written again, as a CTE of the same statement
+        changed = None if pending else _changed_since_flush(message)
+        one_statement = pending or (len(stored) > 1 and changed in ([], ["nlu"]))
+        dialect = session.bind.dialect
+        if dialect.name == "sqlite" and _SQLITE_RETURNING and not any(
+                isinstance(o, Message) and o is not message for o in session.new):
+            # SQLite: the new messages in one INSERT … RETURNING id (the unit of work wrote one statement each);
+            # only when no other message of the turn waits for the flush (an auto-assignment's 已接入 line), whose
+            # place before the replies the unit of work keeps
+            inserted = stored if pending else stored[1:]
+            if pending:
+                session.expunge(message)
+            if inserted:
+                _insert_messages(session, dialect, inserted)
+            limits.record(session, bucket, now)
+            conversation.updated_at = now
+            return
+        if dialect.name != "postgresql" or not one_statement:
             session.add_all(stored[1:])
             limits.record(session, bucket, now)
             conversation.updated_at = now
@@ -386,7 +502,7 @@ class ConversationEngine:
             params.update({f"{key}_{i}": getattr(m, key) for key in _MESSAGE_COLUMNS})
             params[f"buttons_{i}"] = json.dumps(m.buttons)
             params[f"nlu_{i}"] = None if m.nlu is None else json.dumps(m.nlu)  # SQL NULL as the unit of work leaves it
-        result = session.connection().exec_driver_sql(_turn_insert(len(inserted), touch, not pending), params)
+        result = session.connection().exec_driver_sql(_turn_insert(len(inserted), touch, bool(changed)), params)
         for m, new_id in zip(inserted, sorted(result.scalars())):  # nextval runs in VALUES order
             m.id = new_id
         if not pending:
@@ -441,19 +557,40 @@ class ConversationEngine:
         read before this turn's message is stored (one query; plain rows, no Message objects to build)."""
         return list(session.connection().execute(_LAST_BOT_TURN, {"conversation_id": conversation_id}).scalars())
 
-    def _dispatch(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> Route:
+    def _dispatch(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any,
+                  message: Message) -> Route:
+        """Decide, then act. The resident's ``message`` joins the session with the route it takes, once that is
+        known and before acting: a query of the action that flushes it early writes it whole, so that its route
+        is not a second statement at the end of the turn; the state's queries never need it."""
         state = self._state(ctx, last_turn, active)
+        parse = functools.partial(self._read, ctx)
         if ctx.photo_only:  # a photo is an attachment: never read as words (bot/routing/router.py reads words)
             route = self._photo_route(ctx, state)
+            self._add_message(ctx, message, route)
             self._act(ctx, route, state)
             return route
-        route = decide(ctx.reading, state, self._parse)
-        several = split_requests(ctx.text, route, state, self._parse)
+        route = decide(ctx.reading, state, parse)
+        several = split_requests(ctx.text, route, state, parse)
         if several:
+            self._add_message(ctx, message, several.route)
             self._several(ctx, several.requests)
             return several.route
+        self._add_message(ctx, message, route)
         self._act(ctx, route, state)
         return route
+
+    @staticmethod
+    def _add_message(ctx: TurnContext, message: Message, route: Route) -> None:
+        message.nlu = {**message.nlu, "route": route.as_record()}  # the route actually taken
+        ctx.session.add(message)
+
+    def _read(self, ctx: TurnContext, text: str) -> Any:
+        """The reading of ``text``, parsed once a turn: a part of a message of several is read by the router and
+        again when its flow starts, the whole message by the engine and the router."""
+        reading = ctx.readings.get(text)
+        if reading is None:
+            reading = ctx.readings[text] = self._parse(text)
+        return reading
 
     @staticmethod
     def _photo_route(ctx: TurnContext, state: ConversationState) -> Route:
@@ -567,7 +704,7 @@ class ConversationEngine:
             name, text = flow.queued.pop(0)
             ctx.save_flow(FlowState(queued=flow.queued))
             ctx.text = text
-            ctx.reading = self._parse(text)
+            ctx.reading = self._read(ctx, text)
             ctx.say(f"接下来处理您说的“{text}”。")
             self._start_flow(ctx, name)
 
@@ -665,5 +802,5 @@ class ConversationEngine:
             (name, segment), rest = flows[0], flows[1:]
             ctx.save_flow(FlowState(queued=[list(f) for f in rest]))
             ctx.text = segment
-            ctx.reading = self._parse(segment)
+            ctx.reading = self._read(ctx, segment)  # read already when the message was split
             self._start_flow(ctx, name)

@@ -87,6 +87,7 @@ class TurnContext:
     # bot.handoffs.handoff.open_handoff — the only change a resident's turn makes to handoffs; unset outside a turn
     active_handoff: Any = field(default=None)
     active_handoff_known: bool = False
+    readings: Dict[str, Any] = field(default_factory=dict)  # the turn's NLU readings by text (each parsed once)
 
     @property
     def photo_only(self) -> bool:

@@ -1,0 +1,104 @@
+"""How many SQL statements a resident's turn of each kind sends (issue 29 point 2), pinned on SQLite and PostgreSQL.
+
+A turn's cost is mostly its fixed work and its round trips; these counts were cut (docs/figures/
+2026-12-06-bench-chat.md) and a change that adds a statement to a kind of turn fails here. When a statement is
+added on purpose, update the count with the reason in the commit. Each dialect plays on a database of its own, so
+that no other test's rows (limits, pages, open incidents, agents online) change the path a turn takes."""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from bot.tools.demo import load_demo_data
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.unit.conversation.world import NOW, World, arrears_household
+
+# per kind, the statements of each of its turns in order (nobody online at NOW: a handoff is a callback ticket)
+EXPECTED = {
+    "sqlite": {
+        "faq": [6], "faq_follow_up": [6], "repair": [7, 6, 6, 14], "binding": [7, 19, 14], "fee": [10],
+        "person": [15], "emergency": [20], "outage": [23], "outage_joined": [22], "complaint": [15], "multi": [6],
+        "agent_owns": [5],
+    },
+    "postgresql": {
+        "faq": [5], "faq_follow_up": [5], "repair": [6, 5, 5, 13], "binding": [6, 18, 13], "fee": [9],
+        "person": [14], "emergency": [19], "outage": [24], "outage_joined": [21], "complaint": [14], "multi": [5],
+        "agent_owns": [4],
+    },
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh(request, tmp_path, parser, settings):
+    if request.param == "sqlite":
+        world = World(f"sqlite:///{tmp_path / 'wuye.db'}", parser, settings)
+        with world.db.session() as s:
+            load_demo_data(s, world.kb.communities, today=NOW.date())
+        yield request.param, world
+        return
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"wuye_statements_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("WUYE_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+    world = World(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", parser, settings)
+    try:
+        with world.db.session() as s:
+            load_demo_data(s, world.kb.communities, today=NOW.date())
+        yield request.param, world
+    finally:
+        world.engine.db.engine.dispose()
+        world.db.engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def test_statements_per_turn_of_each_kind(fresh):
+    dialect, world = fresh
+    counted = {"n": 0}
+
+    def count(*_):
+        counted["n"] += 1
+
+    counts = {}
+
+    def turn(kind, text, sender):
+        counted["n"] = 0
+        result = world.say(text, sender)
+        counts.setdefault(kind, []).append(counted["n"])
+        return result
+
+    sa.event.listen(world.engine.db.engine, "before_cursor_execute", count)
+    turn("faq", "物业几点上班", "faq")
+    turn("faq_follow_up", "停车月卡多少钱", "faq")  # the next turn of the same conversation
+    for text in ("我要报修", "厨房水龙头漏水", "3栋2单元501，13800138000，明天上午", "/slot urgency normal"):
+        last = turn("repair", text, "repair")
+    assert "已为您创建维修工单" in world.texts(last)
+    household = arrears_household(world)
+    turn("binding", "查一下我家物业费", "fee")
+    turn("binding", household.label, "fee")
+    code = re.search(r"验证码是 (\d{6})", world.sms.sent[-1][1]).group(1)
+    assert "验证成功" in world.texts(turn("binding", code, "fee"))
+    assert household.label in world.texts(turn("fee", "我家还欠多少物业费", "fee"))
+    assert "登记" in world.texts(turn("person", "我要跟真人说话", "person"))
+    assert "应急电话" in world.texts(turn("emergency", "我家着火了", "emergency"))
+    turn("outage", "9栋停水了", "outage")
+    turn("outage_joined", "9栋停水了", "outage-2")  # a second report joins the first one's incident
+    turn("complaint", "我要投诉保安态度太差了", "complaint")
+    turn("multi", "物业几点上班？另外停车月卡多少钱", "multi")
+    with world.db.session() as s:  # an agent owns the person's conversation: the bot stays silent
+        s.execute(sa.text("UPDATE conversations SET status = 'open' WHERE id = (SELECT max(c.id) FROM conversations c "
+                          "JOIN chat_identities i ON i.id = c.identity_id WHERE i.sender_id = 'person')"))
+    turn("agent_owns", "还在吗", "person")
+    sa.event.remove(world.engine.db.engine, "before_cursor_execute", count)
+    assert counts == EXPECTED[dialect], repr(counts)
