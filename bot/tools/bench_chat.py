@@ -10,10 +10,11 @@ handoffs and flows do not pile up on one resident; the fee look-up keeps one bou
 The SMS code is read from the server's log (the development sender logs it, bot/core/notify.py), so binding only
 happens against a server this command started; with ``--url`` the fee look-up goes as far as asking the room.
 The server's per-sender, per-address and paging limits are raised: one address speaks for every resident here.
+The served processes' CPU (user + system, read from /proc before and after the load) is printed per turn.
 ``--sql``: afterwards, the app in this process (FastAPI's TestClient) on the same database plays each kind of
 conversation a few times, one turn at a time, counting the statements its engine executes (SQLAlchemy's
-``before_cursor_execute``) per turn; the server's timers run meanwhile and are counted too (noise, small).
-Nothing is asserted: it prints figures.
+``before_cursor_execute``) per turn, and the turn's CPU: the engine's thread and the whole process (see ``_play``);
+the server's timers run meanwhile and are counted too (noise, small). Nothing is asserted: it prints figures.
 """
 from __future__ import annotations
 
@@ -246,16 +247,35 @@ def bench_chat(settings: Settings, url: str = "", key: str = "", database: str =
         with Server("chat", cmd, env, _parse_probe("/api/parse"), port) as server:
             if workers > 1:
                 wait_for_workers(port, workers)
+            cpu_before = group_cpu_seconds(server.process.pid)
             tally, elapsed = asyncio.run(_drive(server.url, key, people, seconds, pools, SmsLog(server.log.name)))
+            server_cpu = group_cpu_seconds(server.process.pid) - cpu_before
         kind = database.split(":", 1)[0].split("+", 1)[0]
         text = report(tally, elapsed, f"# wuye bench chat: {kind}, {workers} worker(s){' + Redis' if redis_url else ''}"
                                       f", {residents} residents, {seconds:g} s, {os.cpu_count()} cores, model "
                                       f"{model.name}")
+        turns = sum(len(v) for v in tally.latencies.values())
+        if turns and server_cpu:
+            text += (f"\n\nserver CPU: {server_cpu:.1f} s = {server_cpu * 1000 / turns:.2f} ms per turn (user + system of "
+                     f"the wuye serve processes; PostgreSQL's and Redis's own not included)")
         if sql:
             text += "\n\nSQL statements per turn (in process, one turn at a time, same database):\n\n"
             text += sql_per_kind(settings, database)
         out(text)
         return text
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of the running processes of a process group so far (Linux /proc; 0 elsewhere)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, …, utime (12), stime (13)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
 
 
 def _conversation(kind: str, n: int, pools: Dict[str, List[str]], resident: Resident) -> List[str]:
@@ -277,8 +297,8 @@ def sql_per_kind(settings: Settings, database: str, rounds: int = 3) -> str:
     model = current_model(settings) or train(settings).model_path
     app = create_app(dataclasses.replace(settings, database_url=database,
                                          secret_key=settings.secret_key or "bench"), parser=NluParser.load(model))
-    pools, counts = texts(), defaultdict(list)
-    current = {"n": 0}
+    pools, counts, cpu = texts(), defaultdict(list), defaultdict(list)
+    current = {"n": 0, "engine": 0.0}
     # the last demo household of its own phone tail: the load's residents took the first ones
     resident = [r for r in demo_residents(database, 10_000) if r.community][-1]
 
@@ -289,25 +309,47 @@ def sql_per_kind(settings: Settings, database: str, rounds: int = 3) -> str:
     os.environ.update(LIMITS_RAISED)  # as the started server's: the limits are read from the environment
     try:
         with TestClient(app) as client:
-            _play(app, client, rounds, pools, resident, counts, current, count)
+            _play(app, client, rounds, pools, resident, counts, current, count, cpu)
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    lines = ["| kind | turns counted | SQL statements per turn, mean | min | max |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| kind | turns counted | SQL statements per turn, mean | min | max | engine CPU ms per turn, median | "
+             "process CPU ms per turn, median |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for kind in KINDS:
         values = counts.get(kind) or [0]
+        engine = sorted(e for e, _ in cpu.get(kind, [])) or [0.0]
+        process = sorted(p for _, p in cpu.get(kind, [])) or [0.0]
         lines.append(f"| {kind} | {len(counts.get(kind, []))} | {sum(values) / len(values):.1f} | {min(values)} | "
-                     f"{max(values)} |")
+                     f"{max(values)} | {_median(engine):.2f} | {_median(process):.2f} |")
     return "\n".join(lines)
 
 
+def _median(values: List[float]) -> float:
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def _play(app: Any, client: Any, rounds: int, pools: Dict[str, List[str]], resident: Resident,
-          counts: Dict[str, List[int]], current: Dict[str, int], count: Callable[..., None]) -> None:
-    """Each kind's conversation ``rounds`` times, one turn at a time; a turn's statements go to its kind."""
+          counts: Dict[str, List[int]], current: Dict[str, Any], count: Callable[..., None],
+          cpu: Dict[str, List[Tuple[float, float]]]) -> None:
+    """Each kind's conversation ``rounds`` times, one turn at a time; a turn's statements go to its kind, and so do
+    its CPU milliseconds: the engine's (``time.thread_time`` of the turn thread in ``ConversationEngine.handle``:
+    parse, database, routing) and the whole process's (``time.process_time`` around the request: HTTP, the
+    announcement, this in-process client and the app's timers too)."""
     services = app.state.services
+    handle = services.engine.handle
+
+    def timed_handle(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return handle(*args, **kwargs)
+        finally:
+            current["engine"] += time.thread_time() - started
+
+    services.engine.handle = timed_handle  # (live.run_turn looks it up for each turn)
     with services.db.session() as session:
         _, key = auth.create_api_key(session, "bench chat sql", None, utcnow())
     headers = {"Authorization": f"Bearer {key}"}
@@ -324,8 +366,11 @@ def _play(app: Any, client: Any, rounds: int, pools: Dict[str, List[str]], resid
             for text in turns:
                 if kind == "binding" and not text:
                     text = re.search(r"验证码是\s*(\d{6})", services.engine.sms.sent[-1][1]).group(1)
-                current["n"] = 0
+                current["n"], current["engine"] = 0, 0.0
                 body = {"sender_id": sender, "text": text, "community": resident.community}
+                started = time.process_time()
                 client.post("/api/chat", json=body, headers=headers).raise_for_status()
+                cpu[kind].append((current["engine"] * 1000, (time.process_time() - started) * 1000))
                 counts[kind].append(current["n"])
     sa.event.remove(services.db.engine, "before_cursor_execute", count)
+    del services.engine.handle

@@ -18,6 +18,10 @@ def test_two_residents_for_two_seconds_play_every_kind_of_turn(settings, trained
         assert turns > 0 and errors == 0, (kind, text)
     assert rows["binding"][2] == 0 and rows["repair"][2] == 0, text  # both residents bound, every work order made
     assert re.search(r"= \d+\.\d msg/s, 0 errors", text), text
-    statements = {m.group(1): (int(m.group(2)), float(m.group(3)))
-                  for m in re.finditer(r"^\| (\w+) \| (\d+) \| (\d+\.\d) \|", sql, re.M)}
-    assert set(statements) == set(KINDS) and all(n > 0 and mean > 0 for n, mean in statements.values()), sql
+    assert re.search(r"server CPU: [\d.]+ s = [\d.]+ ms per turn", text), text
+    statements = {m.group(1): (int(m.group(2)), float(m.group(3)), float(m.group(4)), float(m.group(5)))
+                  for m in re.finditer(r"^\| (\w+) \| (\d+) \| (\d+\.\d) \| \d+ \| \d+ \| ([\d.]+) \| ([\d.]+) \|$",
+                                       sql, re.M)}
+    assert set(statements) == set(KINDS), sql
+    # every kind: statements counted, and CPU of the engine's turn within the whole request's
+    assert all(n > 0 and mean > 0 and 0 < engine <= process for n, mean, engine, process in statements.values()), sql
