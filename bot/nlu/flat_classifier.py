@@ -19,8 +19,9 @@ Features, from one jieba cut of the normalised text (the domain dictionary is lo
 Counted, then TF-IDF weighted together (sublinear tf) and L2-normalised. The logistic regression is one-vs-rest
 (liblinear) with ``class_weight: balanced`` (bot/config.yml): every label weighs the same in total, so a large label
 (SMP2017's ``chat``) does not absorb the small ones. Each of these choices was made by cross-validation; the figures
-are in docs/decisions/0002-classifier-and-thresholds.md. Training runs scikit-learn; prediction is a sparse dot
-product over the stored weights (numpy only), identical to scikit-learn's ``predict_proba`` (a test checks the
+are in docs/decisions/0002-classifier-and-thresholds.md. Training runs scikit-learn, one label per thread
+(``fit_one_vs_rest``); the weights are stored as int16 with a scale per feature (``quantize``), and prediction is a
+dot product over them (numpy only) that reads as scikit-learn's ``predict_proba`` within 1e-4 (a test checks the
 parity). Models saved before the current feature set (no ``features`` key in flat.json) are read with their own
 analyzers (``LEGACY_ANALYZERS``).
 
@@ -33,10 +34,12 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import re
 import sys
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
@@ -61,7 +64,7 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text.lower())
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=16384)  # a training's phrasings (a 300-entry base has ~8,400); serving keeps it small
 def _cut(text: str) -> Tuple[str, ...]:
     import jieba
 
@@ -124,12 +127,17 @@ def _dictionary_tags() -> Dict[str, str]:
 
         with _TAGS_LOCK:
             if _TAGS is None:
-                tags: Dict[str, str] = {}
+                read: Dict[str, str] = {}
                 with jieba.dt.get_dict_file() as f:
                     for line in f:
                         parts = line.decode("utf-8").split()
                         if len(parts) >= 3:
-                            tags[parts[0]] = sys.intern(parts[2])
+                            read[parts[0]] = sys.intern(parts[2])
+                jieba.dt.check_initialized()
+                # keyed by the word objects jieba's own FREQ table holds, so the ~350k words are stored once (~20 MB
+                # less per worker); a word missing from FREQ (none in jieba's shipped dictionary) keeps its own key
+                tags = {word: read.pop(word) for word in jieba.dt.FREQ if word in read}
+                tags.update(read)
                 _TAGS = tags
     return _TAGS
 
@@ -234,7 +242,7 @@ class FlatModel:
     def __init__(self, labels: List[str], vocab: List[Dict[str, int]], idf: np.ndarray,
                  coef: np.ndarray, intercept: np.ndarray, features: str = "v2",
                  lexicon: Optional[Dict[str, List[str]]] = None,
-                 label_counts: Optional[Dict[str, int]] = None) -> None:
+                 label_counts: Optional[Dict[str, int]] = None, scale: Optional[np.ndarray] = None) -> None:
         self.label_counts = label_counts  # phrasings per label in training (None: a model saved before they were)
         self.features = features  # which analyzers built the vocabularies (flat.json "features"; v1 if absent)
         self.lexicon = lexicon or {}  # v4: name → categories, stored with the model
@@ -246,7 +254,8 @@ class FlatModel:
         self.labels = labels
         self.vocab = vocab
         self.idf = idf  # one idf over the concatenated blocks
-        self.coef = coef  # (n_features, n_labels), blocks in analyzer order
+        self.coef = coef  # (n_features, n_labels), blocks in analyzer order: int16 with ``scale``, else float
+        self.scale = scale  # per feature row: weight = coef · scale (see ``quantize``); None for float weights
         self.intercept = intercept
         self.offsets = np.cumsum([0] + [len(v) for v in vocab])[:-1]
 
@@ -268,23 +277,24 @@ class FlatModel:
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], weights: Optional[Sequence[float]] = None,
               C: float = 10.0, class_weight: Optional[str] = None, features: str = "v3",
-              lexicon: Optional[Dict[str, List[str]]] = None) -> "FlatModel":
+              lexicon: Optional[Dict[str, List[str]]] = None, parallel: bool = False) -> "FlatModel":
+        """``parallel``: fit the labels on every CPU (``wuye train``); serving workers train their entry models on
+        one thread (each thread's allocations would stay with the worker: ~30 MB more for a 300-entry base)."""
         from scipy.sparse import hstack
         from sklearn.feature_extraction.text import TfidfTransformer
-        from sklearn.linear_model import LogisticRegression
 
         _cut.cache_clear()  # the dictionaries may have changed since the last cut
         vectorizers = cls.vectorizers(features, lexicon)
         counts = hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
         tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
-        # liblinear one-vs-rest: ~1 s on the product data where multinomial lbfgs takes ~50 s, same CV accuracy
-        clf = LogisticRegression(C=C, solver="liblinear", class_weight=class_weight, random_state=42)
-        clf.fit(tfidf.transform(counts), list(labels),
-                sample_weight=None if weights is None else np.asarray(weights, dtype=float))
-        return cls(list(clf.classes_), [dict((k, int(i)) for k, i in v.vocabulary_.items()) for v in vectorizers],
-                   tfidf.idf_.astype(np.float64), clf.coef_.T.astype(np.float64).copy(),
-                   clf.intercept_.astype(np.float64).copy(), features, lexicon if features == "v4" else None,
-                   dict(Counter(labels)))
+        x = tfidf.transform(counts)
+        _cut.cache_clear()  # the cuts served the vectorizers; a serving worker that trains an entry model keeps none
+        classes, coef, intercept = fit_one_vs_rest(x, list(labels), weights, C, class_weight, parallel)
+        quantized, scale = quantize(coef)
+        del coef
+        return cls(classes, [dict((k, int(i)) for k, i in v.vocabulary_.items()) for v in vectorizers],
+                   tfidf.idf_.astype(np.float64), quantized, intercept, features,
+                   lexicon if features == "v4" else None, dict(Counter(labels)), scale)
 
     def _features(self, text: str) -> Tuple[np.ndarray, np.ndarray]:
         rows, tfs = [], []
@@ -302,14 +312,20 @@ class FlatModel:
 
     def predict_proba(self, text: str) -> np.ndarray:
         idx, w = self._features(text)
-        scores = self.intercept + (w @ self.coef[idx] if len(idx) else 0.0)
+        scores = self.intercept.copy()
+        if len(idx):
+            scores += (w * self.scale[idx] if self.scale is not None else w) @ self.coef[idx]
         p = 1.0 / (1.0 + np.exp(-scores))  # one-vs-rest, normalised as scikit-learn does
         if len(self.labels) == 2 and len(p) == 1:  # binary: scikit-learn's one column is the second label's
             return np.array([1.0 - p[0], p[0]])
         return p / p.sum()
 
     def save(self, directory: Path) -> None:
-        np.savez(directory / "flat.npz", coef=self.coef, intercept=self.intercept, idf=self.idf)
+        if self.scale is not None:
+            np.savez(directory / "flat.npz", coef_q=self.coef, coef_scale=self.scale, intercept=self.intercept,
+                     idf=self.idf)
+        else:
+            np.savez(directory / "flat.npz", coef=self.coef, intercept=self.intercept, idf=self.idf)
         meta = {"labels": self.labels, "vocab": self.vocab, "features": self.features,
                 "label_counts": self.label_counts}
         if self.features == "v4":
@@ -320,9 +336,62 @@ class FlatModel:
     def load(cls, directory: Path) -> "FlatModel":
         meta = json.loads((directory / "flat.json").read_text(encoding="utf-8"))
         arrays = np.load(directory / "flat.npz", allow_pickle=False)
-        return cls(meta["labels"], meta["vocab"], arrays["idf"], arrays["coef"], arrays["intercept"],
-                   meta.get("features", "v1"), meta.get("lexicon"), meta.get("label_counts"))
+        quantized = "coef_q" in arrays  # else saved before the weights were quantized: float, read as they are
+        coef = arrays["coef_q"] if quantized else arrays["coef"]
+        scale = arrays["coef_scale"] if quantized else None
+        return cls(meta["labels"], meta["vocab"], arrays["idf"], coef, arrays["intercept"],
+                   meta.get("features", "v1"), meta.get("lexicon"), meta.get("label_counts"), scale)
 
+
+def fit_one_vs_rest(x: Any, labels: List[str], weights: Optional[Sequence[float]], C: float,
+                    class_weight: Optional[str], parallel: bool = False) -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """scikit-learn's liblinear one-vs-rest, one label at a time: labels, weights (features × labels, float32) and
+    intercepts. Each label's binary problem is the one liblinear solves inside its own one-vs-rest (the label's
+    phrasings at C·class weight, all others at C); fitted separately they run in parallel threads (liblinear releases
+    the GIL; its primal solver draws no random numbers, so the result does not depend on the order)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.asarray(labels)
+    classes = np.unique(y)
+    sample_weight = None if weights is None else np.asarray(weights, dtype=float)
+    if len(classes) == 2:  # one binary problem, as scikit-learn fits it
+        clf = LogisticRegression(C=C, solver="liblinear", class_weight=class_weight, random_state=42)
+        clf.fit(x, y, sample_weight=sample_weight)
+        return list(clf.classes_), clf.coef_.T.astype(np.float32), clf.intercept_.astype(np.float64).copy()
+    per_class = (compute_class_weight("balanced", classes=classes, y=y) if class_weight == "balanced"
+                 else np.ones(len(classes)))
+    coef = np.zeros((x.shape[1], len(classes)), dtype=np.float32)
+    intercept = np.zeros(len(classes), dtype=np.float64)
+
+    def fit(k: int) -> None:
+        clf = LogisticRegression(C=C, solver="liblinear", class_weight={0: 1.0, 1: float(per_class[k])},
+                                 random_state=42)
+        clf.fit(x, (y == classes[k]).astype(int), sample_weight=sample_weight)
+        coef[:, k] = clf.coef_[0]
+        intercept[k] = clf.intercept_[0]
+
+    workers = min(os.cpu_count() or 1, 8) if parallel and len(classes) * x.shape[0] > 100_000 else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(fit, range(len(classes))))
+    return [str(c) for c in classes], coef, intercept
+
+
+def quantize(coef: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Weights as int16 with one float scale per feature row (weight ≈ q · scale, off by at most scale/2).
+
+    Why: a one-vs-rest model's weights are dense (each feature of a phrasing gets a small weight for every other
+    label), so they grow as features × labels: a 300-entry base held 140k × 315 float64, 354 MB per serving worker.
+    int16 is a quarter of that and reads as fast as float (a sparse matrix of the same size read 7 times slower).
+    A row's scale is its largest weight / 32767, so a scoring error stays below 1e-4 in practice (a test bounds it
+    against scikit-learn's own fit)."""
+    scale = (np.abs(coef).max(axis=1) / 32767.0).astype(np.float32)
+    scale[scale == 0] = 1.0
+    quantized = np.empty(coef.shape, dtype=np.int16)
+    for start in range(0, coef.shape[0], 8192):  # by blocks of rows: no second full-size float copy
+        block = slice(start, start + 8192)
+        quantized[block] = np.rint(coef[block] / scale[block, None])
+    return quantized, scale
 
 def read(model: FlatModel, text: str, focus_weight: float) -> np.ndarray:
     """Label probabilities for a message, its question clause weighted in for long messages."""
@@ -417,7 +486,7 @@ class FlatIntentFaqClassifier(GraphComponent):
         lexicon = load_lexicon(Path(lexicon_path)) if features == "v4" and lexicon_path else None
         self.model = FlatModel.train(texts, labels, weights, C=float(self._config["C"]),
                                      class_weight=self._config.get("class_weight") or None,
-                                     features=features, lexicon=lexicon)
+                                     features=features, lexicon=lexicon, parallel=True)
         with self._model_storage.write_to(self._resource) as directory:
             self.model.save(directory)
         return self._resource

@@ -1,4 +1,4 @@
-"""Entity rules and Chinese numeral normalisation (pure functions, plus the spaCy pipeline)."""
+"""Entity rules and Chinese numeral normalisation (pure functions)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,7 +6,6 @@ import datetime as dt
 import pytest
 
 from bot.nlu.entities import extract_entities
-from bot.nlu.entity_extractor import build_spacy_pipeline, spacy_entities
 from bot.nlu.numerals import cn_to_int
 
 NOW = dt.datetime(2026, 11, 27, 10, 0)  # a Friday
@@ -67,9 +66,24 @@ def test_bare_part_of_day_is_not_a_time():
     assert values("早上好", "time") == []
 
 
-def test_spacy_pipeline_is_blank_chinese_with_jieba_and_sets_doc_ents():
-    nlp = build_spacy_pipeline()
-    assert nlp.lang == "zh" and nlp.tokenizer.segmenter == "jieba"
-    doc = nlp("粤B12345明天下午三点到3栋2单元1102")
-    assert [(e.label_, e.kb_id_) for e in doc.ents][0] == ("plate", "粤B12345")
-    assert {e.entity for e in spacy_entities("粤B12345明天下午三点到3栋2单元1102", NOW)} == {"plate", "time", "room"}
+def test_the_extractor_reports_spans_of_what_the_resident_wrote():
+    """The Rasa component finds entities on the normalised reading and reports them on the original text."""
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.entity_extractor import PropertyEntityExtractor
+    from bot.core.settings import get_settings
+    from bot.nlu.normalize import NORMALIZED_KEY, get_normalizer
+
+    settings = get_settings()
+    normalizer = get_normalizer(settings.normalize_dir, settings.dictionary_dir)
+
+    def found(text):
+        reading = normalizer.normalize(text)  # as the pipeline's normaliser leaves a message
+        message = Message(data={"text": reading.text})
+        message.set(NORMALIZED_KEY, reading)
+        return {e["entity"]: e for e in PropertyEntityExtractor({}).process([message])[0].get("entities")}
+
+    assert set(found("粤B12345明天下午三点到3栋2单元1102")) == {"plate", "time", "room"}
+    text = "三號樓二單元1102室的水管漏了"
+    room = found(text)["room"]
+    assert room["value"] == "3-2-1102" and text[room["start"]:room["end"]].startswith("三號樓")
