@@ -56,7 +56,7 @@ class Services:
 def prime_entry_model(parser: Any, kb: Any) -> None:
     """Train a knowledge base version's entry model before a message needs it (bot/nlu/matching.py)."""
     if getattr(parser, "knowledge", None) is not None and getattr(parser, "label_counts", None) is not None:
-        entry_model_of(kb, parser.normalize)
+        entry_model_of(kb, parser.normalize, parser.entry_owner)
 
 
 def build_services(settings: Settings, parser: Optional[Any] = None, clock: Optional[Any] = None) -> Services:

@@ -23,9 +23,15 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import hashlib
+import json
+import os
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from bot.kb.knowledge import KnowledgeBase, answer_sentences
 from bot.nlu.flat_classifier import FlatModel
@@ -86,7 +92,7 @@ def _release_freed_memory() -> None:
 
 
 _LOCK = threading.Lock()
-_RECENT: List[Tuple[object, tuple, EntryModel]] = []  # (normaliser's owner, content, model), newest last
+_RECENT: List[Tuple[object, str, EntryModel]] = []  # (normaliser's owner, content key, model), newest last
 _RECENT_SIZE = 4
 
 
@@ -96,22 +102,71 @@ def _content(kb: KnowledgeBase) -> tuple:
                  for e in sorted(kb.active.values(), key=lambda e: e.id))
 
 
-def entry_model_of(kb: KnowledgeBase, normalize=None) -> EntryModel:
+def content_key(kb: KnowledgeBase) -> str:
+    """A digest of what the entry model is trained from (``_content``): the key a stored entry model is found by."""
+    return hashlib.sha256(json.dumps(_content(kb), ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def entry_model_of(kb: KnowledgeBase, normalize=None, owner: Any = None) -> EntryModel:
     """The entry model of a knowledge base version, trained once per content: a saved version and the copy the file
-    watcher reloads a second later share one (each version object keeps it too)."""
+    watcher reloads a second later share one (each version object keeps it too). ``owner``: whose normaliser the
+    texts are read with (default the normaliser's own object), so readers sharing one share the models."""
     model = getattr(kb, "_entry_model", None)
     if model is None:
         with _LOCK:
             model = getattr(kb, "_entry_model", None)
             if model is None:
-                owner, content = getattr(normalize, "__self__", normalize), _content(kb)
-                model = next((m for o, c, m in _RECENT if o is owner and c == content), None)
+                owner = owner if owner is not None else getattr(normalize, "__self__", normalize)
+                key = content_key(kb)
+                model = next((m for o, c, m in _RECENT if o is owner and c == key), None)
                 if model is None:
                     model = train_entry_model(kb, normalize)
-                    _RECENT.append((owner, content, model))
-                    del _RECENT[:-_RECENT_SIZE]
+                    _remember(owner, key, model)
                 kb._entry_model = model  # type: ignore[attr-defined]  # lives and dies with its version
     return model
+
+
+def _remember(owner: Any, key: str, model: EntryModel) -> None:
+    _RECENT.append((owner, key, model))
+    del _RECENT[:-_RECENT_SIZE]
+
+
+# The entry model of the knowledge base a model was trained with, stored beside the model archive
+# (``nlu-<fingerprint>.entry/``): a serving worker reads it instead of training it. Training it costs a 300-entry
+# base's worker scikit-learn (~40 MB) and the training's peak, which is most of the worker's memory above the model
+# (`wuye bench kb`); only a knowledge base edited since the training makes the worker train one.
+def stored_path(model_path: Path) -> Path:
+    return Path(model_path).with_name(Path(model_path).name.replace(".tar.gz", "") + ".entry")
+
+
+def store_entry_model(kb: KnowledgeBase, normalize, model_path: Path) -> None:
+    """Train the knowledge base's entry model and store it beside the model archive (written whole, then renamed)."""
+    model = train_entry_model(kb, normalize)
+    target = stored_path(model_path)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        if model.model is not None:
+            model.model.save(tmp)  # type: ignore[attr-defined]
+        (tmp / "entry.json").write_text(json.dumps({"key": content_key(kb), "entry_ids": model.entry_ids}),
+                                        encoding="utf-8")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_stored_entry_model(model_path: Path, owner: Any) -> bool:
+    """Make the entry model stored beside a model archive known to ``owner``'s readers; False when there is none
+    (a model trained before they were stored, or trained elsewhere)."""
+    target = stored_path(model_path)
+    meta_file = target / "entry.json"
+    if not meta_file.is_file():
+        return False
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    flat = FlatModel.load(target) if (target / "flat.json").is_file() else None
+    with _LOCK:
+        _remember(owner, meta["key"], EntryModel(flat, list(meta["entry_ids"])))
+    return True
 
 
 @dataclass

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from bot.nlu import matching
+
 logger = logging.getLogger(__name__)
 UNCOVERED = "uncovered"  # the classifier's "none of these": a question on a topic no entry answers
 
@@ -108,6 +110,8 @@ class NluParser:
         else:
             raise ValueError(f"unknown NLU engine {engine!r}")
         parser = cls(backend, Path(model_path), 0.0, engine, knowledge)
+        if parser.label_counts is not None:  # the entry model stored with the model, if any: read, not trained
+            matching.load_stored_entry_model(Path(model_path), parser.entry_owner)
         parser.parse("你好")  # warm-up: the first call builds caches (and TF functions on the Rasa path)
         parser.load_seconds = time.perf_counter() - started
         return parser
@@ -173,14 +177,19 @@ class NluParser:
             return self._normalizer.normalized_reading(text).text or text
         return self.raw_parse(text).get("normalized_text") or text
 
+    @property
+    def entry_owner(self) -> Any:
+        """Who the entry models are read for: the pipeline's normaliser, shared by this parser's copies
+        (``with_knowledge``), so they share the models too."""
+        return self._normalizer if self._normalizer is not None else self
+
     def _with_knowledge(self, normalized: str, intent: str, confidence: float, faq_ranking: List[Dict[str, Any]]):
         """The reading with the knowledge base being served: retired entries dropped, young entries read by the
         entry model (bot/nlu/matching.py). Only where the classifier's phrasing counts are known (the fast path)."""
-        from bot.nlu import matching
-
         kb = self.knowledge()
         counts = self.label_counts
-        probs = matching.entry_model_of(kb, self.normalize).probabilities(normalized) if counts is not None else {}
+        probs = (matching.entry_model_of(kb, self.normalize, self.entry_owner).probabilities(normalized)
+                 if counts is not None else {})
         choice = matching.choose(intent, confidence, [(r["id"], r["confidence"]) for r in faq_ranking],
                                  set(kb.active), probs, counts or {})
         return (choice.intent, choice.confidence, [{"id": i, "confidence": p} for i, p in choice.faq_ranking],

@@ -21,12 +21,15 @@ import yaml
 from bot.core import yamlio
 from bot.core.settings import Settings
 from bot.kb.knowledge import KnowledgeBase, load_knowledge_base
+from bot.nlu.matching import store_entry_model
+from bot.nlu.normalize import get_normalizer
+from bot.nlu.normalize_component import TextNormalizer
 from bot.nlu.registration import register_all
 from bot.nlu.tokenizer import dictionary_files
 
 logger = logging.getLogger(__name__)
 MODEL_PREFIX = "nlu-"
-COMPONENT_SOURCES = ("flat_classifier.py", "retrieval.py", "lexicon.py", "clauses.py", "normalize.py", "normalize_component.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "urgency.py", "numerals.py")
+COMPONENT_SOURCES = ("flat_classifier.py", "matching.py", "retrieval.py", "lexicon.py", "clauses.py", "normalize.py", "normalize_component.py", "tokenizer.py", "entities.py", "entity_extractor.py", "emotion.py", "urgency.py", "numerals.py")
 
 
 def faq_training_yaml(kb: KnowledgeBase) -> str:
@@ -121,6 +124,9 @@ def train(settings: Settings, *, force: bool = False) -> TrainResult:
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     path = train_rasa_nlu(resolved_config(settings), [settings.nlu_dir], settings.models_dir, target.name[: -len(".tar.gz")])
+    # the entry model of this knowledge base, read as serving reads it (the pipeline normaliser's reading)
+    reader = TextNormalizer({}, None, None, get_normalizer(settings.normalize_dir, settings.dictionary_dir))  # type: ignore[arg-type]
+    store_entry_model(kb, lambda text: reader.normalized_reading(text).text or text, Path(path))
     return TrainResult(Path(path), True, time.perf_counter() - started, fp)
 
 
