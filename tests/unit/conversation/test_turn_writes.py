@@ -5,6 +5,7 @@ On PostgreSQL a common turn writes its messages, its rate event and the conversa
 the unit of work writes on SQLite, and the limit must hold the same way."""
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import uuid
@@ -13,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.access.limits import Limit, Limits
-from bot.conversation.engine import ConversationEngine
+from bot.conversation.engine import ConversationEngine, KeyedLocks
 from bot.core.errors import TooManyRequests
 from bot.core.notify import LogSmsSender
 from bot.kb.knowledge import load_knowledge_base
@@ -118,3 +119,19 @@ def test_the_message_limit_counts_every_turn_and_refuses_with_nothing_stored(tur
         limited.handle("web", newcomer, "你好")
     with limited.db.session() as session:  # nothing of the refused first message: no identity either
         assert session.scalar(sa.select(ChatIdentity).where(ChatIdentity.sender_id == newcomer)) is None
+
+
+def test_first_messages_of_one_resident_at_once_from_several_processes_make_one_identity(turns):
+    """A first message's identity is one INSERT … ON CONFLICT DO NOTHING: the turns that lose the race re-read the
+    winner's row (on PostgreSQL, once its transaction commits) and join its conversation."""
+    sender = f"r-{uuid.uuid4().hex[:8]}"
+    engines = [dataclasses.replace(turns, _locks=KeyedLocks()) for _ in range(4)]  # as four processes would
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda engine: engine.handle("web", sender, "物业几点上班"), engines))
+    assert len({r.conversation_id for r in results}) == 1
+    with turns.db.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(ChatIdentity)
+                              .where(ChatIdentity.sender_id == sender)) == 1
+    conversation, messages, events = _rows(turns, sender)
+    assert [m.text for m in messages if m.sender == "resident"] == ["物业几点上班"] * 4
+    assert events == 4
