@@ -256,8 +256,8 @@ def bench_chat(settings: Settings, url: str = "", key: str = "", database: str =
                                       f"{model.name}")
         turns = sum(len(v) for v in tally.latencies.values())
         if turns and server_cpu:
-            text += (f"\n\nserver CPU: {server_cpu:.1f} s = {server_cpu * 1000 / turns:.2f} ms per turn (user + system of "
-                     f"the wuye serve processes; PostgreSQL's and Redis's own not included)")
+            text += (f"\n\nserver CPU: {server_cpu:.1f} s = {server_cpu * 1000 / turns:.2f} ms per turn "
+                     "(user + system of the wuye serve processes; PostgreSQL's and Redis's own not included)")
         if sql:
             text += "\n\nSQL statements per turn (in process, one turn at a time, same database):\n\n"
             text += sql_per_kind(settings, database)
