@@ -90,9 +90,10 @@ class UrgencyClassifier(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        # near-misses weigh more than one of the many training phrasings: they are what the model is for
+        # near-misses weigh more than one of the many training phrasings: they are what the model is for (5 and
+        # C 30 chosen by scripts/urgency_cv.py, each author held out: docs/figures/2026-12-06-urgency.md)
         return {"urgency_path": "data/nlu/urgency", "tables_path": "data/nlu/normalize",
-                "dictionary_path": "data/nlu/dict", "near_miss_weight": 10.0, "C": UrgencyModel.C}
+                "dictionary_path": "data/nlu/dict", "near_miss_weight": 5.0, "C": UrgencyModel.C}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  model: Optional[UrgencyModel] = None) -> None:

@@ -70,6 +70,12 @@ def test_a_child_who_swallowed_pills_is_an_emergency():
     assert not emergency_matches("药片饭后吃还是饭前吃")
 
 
+def test_peritoneal_dialysis_without_power_is_an_emergency():
+    for text in ("整栋楼断电了，我爸正在做腹透", "停电了，腹透机停了"):
+        assert emergency_matches(text), text
+    assert not emergency_matches("腹透的病人物业有没有上门服务")
+
+
 def test_waste_before_the_word_property_company_is_not_an_insult():
     from bot.nlu.emotion import ANGRY_CUES, match_cues
 
