@@ -184,6 +184,9 @@ def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
                           created_at=ctx.now, updated_at=ctx.now)
         order.events.append(WorkOrderEvent(status=WorkOrderStatus.NEW.value, note="业主通过在线客服报修",
                                            actor="resident", created_at=ctx.now))
+        # the desk's deadlines (data/sla.yml, a later visit time asked for included) and where to tell the resident:
+        # set before the INSERT, which writes them (set after it, they were an UPDATE of their own)
+        sla.apply(order, ctx.conversation.id, time_zone=ctx.time_zone)
         try:
             with ctx.session.begin_nested():
                 ctx.session.add(order)
@@ -195,8 +198,6 @@ def _create(ctx: TurnContext, slots: Dict[str, Any]) -> None:
         raise RuntimeError("no free work-order number after 20 tries")
 
     incidents.link_work_order(ctx, order)  # an outage reported through the form joins (or opens) its incident
-    # the desk's deadlines (data/sla.yml, a later visit time asked for included) and where to tell the resident
-    sla.apply(order, ctx.conversation.id, time_zone=ctx.time_zone)
     ctx.say(f"已为您创建维修工单 {order.number}（{order.category}：{order.description}，地点：{order.location}）。\n"
             f"{_plan(ctx, order)}派单和维修进展会在这里通知您，也可以随时发送“查询工单 {order.number}”了解进度。")
     ctx.end_flow()
