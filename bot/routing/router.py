@@ -64,8 +64,9 @@ EMERGENCY_INTENT_THRESHOLD = 0.28
 # The urgency model (bot/nlu/urgency.py): a keyword rule, or the emergency intent at EMERGENCY_INTENT_THRESHOLD,
 # pages only when P(urgent) ≥ KEYWORD_FLOOR (it vetoes the hypothetical, past, rumoured and exclaimed dangers the
 # keywords and the intent cannot tell apart), and P(urgent) ≥ URGENT_ALONE pages without either. Chosen by
-# scripts/urgency_cv.py, each author of near-misses held out in turn: every development emergency paged, then the
-# fewest held-out authors' emergencies missed, then the fewest false pages (docs/figures/2026-12-06-urgency.md).
+# scripts/urgency_cv.py, each author of near-misses held out in turn: every development emergency paged and no
+# routine development question paged, then the fewest held-out authors' emergencies missed, then the fewest false
+# pages (docs/figures/2026-12-06-urgency.md).
 KEYWORD_FLOOR = 0.05
 URGENT_ALONE = 0.6
 FLOW_INTENTS = ("fee_lookup", "repair_request", "repair_status", "parking")
@@ -232,7 +233,7 @@ CANCEL_WORDS = ("算了", "不用了", "取消", "不要了", "不办了", "不�
 # An unsure reading that gives out_of_scope at least this much is refused with the topic menu, not clarified.
 OUT_OF_SCOPE_SHARE = 0.35
 # A reading of "uncovered" (a topic the knowledge base has no entry for: the classifier's "none of these", trained
-# on data/nlu/uncovered.yml) at least this likely gets the honest reply with a person offered, not a clarification.
+# on data/nlu/uncovered/) at least this likely gets the honest reply with a person offered, not a clarification.
 UNCOVERED_MIN = 0.35
 # A message that is another request than the flow's question ends the flow when its reading is this confident.
 SWITCH_CONFIDENCE = 0.6
@@ -503,7 +504,9 @@ def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[
         return None
     if is_same_question(text, state.last_question):
         return None
-    alone_sure = not _unsure(reading) and reading.intent != "out_of_scope"  # "怎么查余额" is out of scope alone
+    # "怎么查余额" is out of scope alone, and "是纸质的还是电子的" reads as a topic no entry covers: a question that
+    # names no topic of its own is not "something else", whatever reading that gives it
+    alone_sure = not _unsure(reading) and reading.intent not in ("out_of_scope", "uncovered")
     other = alone_sure and not (reading.intent == "faq" and reading.faq_id == state.last_answer)
     if other and (reading.intent != "faq" or reading.faq_confidence >= FOLLOW_UP_SURE):
         return None  # confident about something else on its own: a new request
@@ -527,9 +530,10 @@ def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[
         if (keep >= FOLLOW_UP_KEEP_LOW or state.last_in_message) and not carried:
             return None  # it still counts some (or it is a later part of the same message), and the earlier
             # answer's words carry no more of it than its own FAQ's
-    if reading.intent == "out_of_scope" and not _unsure(reading) \
+    if reading.intent in ("out_of_scope", "uncovered") and not _unsure(reading) \
             and context.faq_id not in [f["id"] for f in reading.faq_ranking[:FOLLOW_UP_RANK]]:
-        return None  # out of scope, and nothing of that FAQ in the message itself ("今天天气怎么样" after any answer)
+        return None  # out of scope or uncovered, and nothing of that FAQ in the message itself ("今天天气怎么样",
+        # "暖气什么时候来" after any answer)
     if context.faq_id == state.last_answer:
         return Route("answer", None, [f"faq/{context.faq_id} (follow-up)"], action="detail", target=context.faq_id)
     if not alone_sure:
