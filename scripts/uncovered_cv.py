@@ -64,8 +64,15 @@ def evaluate(model: Path, data_dir: Path, sets: dict, covered: list) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", help="train on this author alone, read the others")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting of the flat classifier (bot/config.yml) for this run, e.g. uncovered_weight=3")
     args = ap.parse_args()
     settings = get_settings()
+    config = yaml.safe_load(settings.rasa_config.read_text(encoding="utf-8"))
+    for pair in args.set:
+        key, value = pair.split("=", 1)
+        [flat] = [c for c in config["pipeline"] if c["name"].endswith("FlatIntentFaqClassifier")]
+        flat[key] = yaml.safe_load(value)
     files = sorted((settings.nlu_dir / "uncovered").glob("*.yml"))
     authors = {f.stem: rasa_examples(f) for f in files}
     u1 = [i["text"] for i in yaml.safe_load(open("tests/dev/uncovered.yml"))["items"]]
@@ -77,14 +84,15 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="wuye-uncovered-cv-"))
         try:
             shutil.copytree(settings.data_dir, tmp / "data")
+            (tmp / "config.yml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
             for a in held:
                 (tmp / "data" / "nlu" / "uncovered" / f"{a}.yml").unlink()
-            scratch = Settings(data_dir=tmp / "data", models_dir=tmp / "models", rasa_config=settings.rasa_config)
+            scratch = Settings(data_dir=tmp / "data", models_dir=tmp / "models", rasa_config=tmp / "config.yml")
             model = train(scratch).model_path
             sets = {f"held-out {a}": authors[a] for a in held}
             sets["dev U1"] = u1
             result = evaluate(model, tmp / "data", sets, covered)
-            print(f"## trained without {', '.join(held)}")
+            print(f"## trained without {', '.join(held)}" + (f" ({', '.join(args.set)})" if args.set else ""))
             for threshold, row in result.items():
                 cells = "; ".join(f"{k}: answered {v[0]:.3f} honest {v[1]:.3f} clarify {v[2]:.3f}"
                                   if isinstance(v, tuple) else f"{k} {v:.3f}" for k, v in row.items())

@@ -449,7 +449,7 @@ class FlatIntentFaqClassifier(GraphComponent):
     def get_default_config() -> Dict[Text, Any]:
         return {"C": 10.0, "class_weight": None, "focus_weight": 0.0, "faq_path": None, "title_weight": 1.0,
                 "answer_weight": 0.0, "retrieval_intent": "faq", "features": "v3", "lexicon_path": None,
-                "uncovered_intent": "uncovered", "uncovered_covered_similarity": 0.5}
+                "uncovered_intent": "uncovered", "uncovered_covered_similarity": 0.5, "uncovered_weight": 1.0}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  model: Optional[FlatModel] = None) -> None:
@@ -480,6 +480,10 @@ class FlatIntentFaqClassifier(GraphComponent):
             covered = set(t for t, c in zip(texts, covered_by_entries(
                 texts, entries, float(self._config["uncovered_covered_similarity"]))) if c)
             examples = [x for x in examples if not (x[1] == none and x[0] in covered)]
+            # "none of these" against every entry: its weight relative to one label's (class_weight balanced
+            # gives each label the same total)
+            factor = float(self._config.get("uncovered_weight") or 1.0)
+            examples = [(t, label, w * factor if label == none else w) for t, label, w in examples]
         texts, labels, weights = zip(*examples)
         features = str(self._config.get("features") or "v3")
         lexicon_path = self._config.get("lexicon_path")

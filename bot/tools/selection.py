@@ -435,8 +435,10 @@ def cold_entry(settings: Settings, keep: int = 3, groups: int = 11, seed: int = 
                 train.append(e)
         texts = [e.text for e in train] + [t for t, _ in extra]
         labels = [e.label for e in train] + [label for _, label in extra]
-        model = FlatModel.train(texts, labels, C=float(c.get("C", 200)), class_weight=c.get("class_weight"),
-                                features=str(c.get("features") or "v3"), lexicon=lexicon)
+        none, factor = c.get("uncovered_intent", "uncovered"), float(c.get("uncovered_weight") or 1.0)
+        model = FlatModel.train(texts, labels, [factor if label == none else 1.0 for label in labels],
+                                C=float(c.get("C", 200)), class_weight=c.get("class_weight"),
+                                features=str(c.get("features") or "v3"), lexicon=lexicon, parallel=True)
         for e in norm:
             if e.label not in cold or e.author == "base":
                 continue
