@@ -59,3 +59,17 @@ for it in items:
         fp += recorded; tn += not recorded
 print(f"tests/heldout/suggestions.yml suggestion intent recall {read}/{tp+fn} = {read/(tp+fn):.3f}; recorded as "
       f"suggestions {tp}/{tp+fn} = {tp/(tp+fn):.3f}; other messages recorded as suggestions {fp}/{fp+tn} = {fp/(fp+tn):.3f}")
+# the frozen sets `wuye eval` scores: emergencies routed urgent, and the other messages routed urgent (false pages)
+from bot.tools import evaluation  # noqa: E402
+
+for path, items in [(settings.heldout_file, [(i.text, i.intent == "emergency")
+                                             for i in evaluation.load_heldout(settings.heldout_file)])] + \
+        [(p, [(i.text, i.handoff == "urgent") for i in evaluation.load_styles(p)])
+         for p in (settings.styles_heldout_file, settings.styles_b_heldout_file)]:
+    tp = fn = fp = tn = 0
+    for text, urgent_expected in items:
+        _, r = route(text)
+        urgent = r.priority == "urgent"
+        if urgent_expected: tp += urgent; fn += not urgent
+        else: fp += urgent; tn += not urgent
+    print(Path(path).relative_to(settings.root), f"emergencies paged {tp}/{tp+fn}; other messages paged {fp}/{fp+tn}")

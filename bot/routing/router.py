@@ -128,6 +128,10 @@ NOW = (r"现在.{0,4}(又|还|在|有|是|冒|漏|响)|又|还在|正在|刚才|
        r"立刻|立即|救命|怎么办|来不及")
 
 
+# "天然气打不着火了", "热水器点不着": an appliance that will not light (a repair), whatever P(urgent) its gas words give
+WONT_LIGHT = r"(打|点)不(着|燃)|(打|点)不上火|打火打不"
+
+
 def told_as_past(text: str) -> bool:
     """A danger told as past and resolved before a question of another kind (see ``PAST_TIME``)."""
     return bool(re.search(PAST_TIME, text) and re.search(RESOLVED, text) and REQUEST_MARKERS.search(text)
@@ -163,10 +167,11 @@ def model_emergency(reading: Any) -> float:
     if not describes_something(reading) or told_as_past(reading.text):
         return 0.0
     urgency = getattr(reading, "urgency", None)
-    # an outage report ("7栋突然停水了") joins its incident (rules 10b–10c), never the pager by probability alone:
-    # the danger an outage brings (a ventilator without power) is an emergency rule's
+    # an outage report ("7栋突然停水了") joins its incident (rules 10b–10c), and a stove or heater that will not light
+    # is a repair: never the pager by probability alone — the danger either brings (a ventilator without power, a
+    # smell of gas) is an emergency rule's
     if urgency is not None and urgency >= URGENT_ALONE and \
-            not (problem_kind(reading) and is_outage_report(reading.text)):
+            not (problem_kind(reading) and is_outage_report(reading.text)) and not re.search(WONT_LIGHT, reading.text):
         return urgency
     p = reading.probability("emergency")
     return p if p >= EMERGENCY_INTENT_THRESHOLD and (urgency is None or urgency >= KEYWORD_FLOOR) else 0.0
