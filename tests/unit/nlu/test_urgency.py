@@ -22,8 +22,8 @@ def test_the_heldout_near_misses_are_frozen_and_not_trained_on(settings):
 
 def test_heldout_near_misses_every_emergency_paged_and_far_fewer_false_pages(parser, settings):
     """The frozen held-out set (author N2, written from the spec alone): every emergency paged; false pages 23 of 170
-    (13.5 %) when written, 51 (30.0 %) before the urgency model — the issue's target (≤ 1 %) is not met yet
-    (docs/figures/2026-12-06-urgency.md)."""
+    (13.5 %) when written, 24 (14.1 %) with the fourth author, 51 (30.0 %) before the urgency model — the issue's
+    target (≤ 1 %) is not met yet (docs/figures/2026-12-06-urgency.md)."""
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     missed = false = 0
     for text, urgent in load_urgency_examples(HELDOUT):
@@ -32,7 +32,7 @@ def test_heldout_near_misses_every_emergency_paged_and_far_fewer_false_pages(par
         missed += urgent and not paged
         false += paged and not urgent
     assert missed == 0
-    assert false <= 26  # 23 when written
+    assert false <= 26  # 23 when written, 24 with four authors
 
 
 @pytest.mark.parametrize("text", ["我爸用着呼吸机，整栋楼没电", "我妈有病了，躺在床上起不来", "楼下王奶奶两天没出门了，敲门也没人应",
