@@ -58,6 +58,9 @@ from bot.nlu.registration import component
 from bot.nlu.retrieval import EntryIndex
 
 FAQ_PREFIX = "faq/"
+# An entry learnt from fewer phrasings than this is young (bot/nlu/matching.py): the FAQ ranking a message's reading
+# carries always includes the young entries' probabilities, however low, as well as the ten best
+FEW_PHRASINGS = 30
 
 
 def _clean(text: str) -> str:
@@ -504,17 +507,22 @@ class FlatIntentFaqClassifier(GraphComponent):
             _dictionary_tags()  # read with the model, not by the first message
         return cls(config, model_storage, resource, model)
 
+    def _young_labels(self) -> set:
+        counts = self.model.label_counts if self.model is not None else None
+        return {label for label, n in (counts or {}).items() if n < FEW_PHRASINGS}
+
     def process(self, messages: List[Message]) -> List[Message]:
         if self.model is None:
             return messages
         retrieval = self._config["retrieval_intent"]
         for message in messages:
             probs = read(self.model, message.get(TEXT) or "", float(self._config["focus_weight"]))
-            set_prediction(message, self.model.labels, probs, retrieval)
+            set_prediction(message, self.model.labels, probs, retrieval, self._young_labels())
         return messages
 
 
-def set_prediction(message: Message, labels: List[str], probs: np.ndarray, retrieval: str = "faq") -> None:
+def set_prediction(message: Message, labels: List[str], probs: np.ndarray, retrieval: str = "faq",
+                   young: Optional[set] = None) -> None:
     intents: Dict[str, float] = {}
     faqs: List[Tuple[str, float]] = []
     for label, p in zip(labels, probs.tolist()):
@@ -534,6 +542,7 @@ def set_prediction(message: Message, labels: List[str], probs: np.ndarray, retri
         selector[retrieval] = {
             "response": {"responses": [{"text": top_key}], "confidence": top_p, "intent_response_key": top_key,
                          "utter_action": f"utter_{top_key}"},
-            "ranking": [{"intent_response_key": k, "confidence": p, "id": i} for i, (k, p) in enumerate(faqs[:10])],
+            "ranking": [{"intent_response_key": k, "confidence": p, "id": i} for i, (k, p) in enumerate(faqs)
+                        if i < 10 or k in (young or ())],
         }
         message.set("response_selector", selector, add_to_output=True)
