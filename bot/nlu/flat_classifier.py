@@ -521,28 +521,52 @@ class FlatIntentFaqClassifier(GraphComponent):
         return messages
 
 
+class _Layout:
+    """Where a model's labels sit (which are FAQ ids, which are young), worked out once per model: a reading then
+    costs numpy operations, not a Python loop over every label (a 300-entry base has ~315)."""
+
+    def __init__(self, labels: List[str], retrieval: str, young: Optional[set]) -> None:
+        self.labels = labels
+        prefix = retrieval + "/"
+        self.faq_idx = np.array([i for i, label in enumerate(labels) if label.startswith(prefix)], dtype=np.int64)
+        self.other = [(label, i) for i, label in enumerate(labels) if not label.startswith(prefix)]
+        self.young_idx = np.array([i for i in self.faq_idx if labels[i] in (young or ())], dtype=np.int64)
+        self.young_ids = [labels[i][len(prefix):] for i in self.young_idx]
+
+
+_LAYOUTS: Dict[Tuple[int, str], _Layout] = {}
+
+
+def _layout(labels: List[str], retrieval: str, young: Optional[set]) -> _Layout:
+    layout = _LAYOUTS.get((id(labels), retrieval))
+    if layout is None or layout.labels is not labels:
+        layout = _LAYOUTS[(id(labels), retrieval)] = _Layout(labels, retrieval, young)
+    return layout
+
+
 def set_prediction(message: Message, labels: List[str], probs: np.ndarray, retrieval: str = "faq",
                    young: Optional[set] = None) -> None:
-    intents: Dict[str, float] = {}
-    faqs: List[Tuple[str, float]] = []
-    for label, p in zip(labels, probs.tolist()):
-        if label.startswith(retrieval + "/"):
-            intents[retrieval] = intents.get(retrieval, 0.0) + p
-            faqs.append((label, p))
-        else:
-            intents[label] = intents.get(label, 0.0) + p
+    """The reading in Rasa's shapes: intents (the FAQ labels summed as ``retrieval``), the ten best FAQ ids in the
+    response selector's ranking, and the young FAQ ids' probabilities (``young``: labels learnt from few phrasings;
+    bot/nlu/matching.py weighs them however low they are) as its ``young`` map, by entry id."""
+    layout = _layout(labels, retrieval, young)
+    intents = {label: float(probs[i]) for label, i in layout.other}
+    faq_probs = probs[layout.faq_idx] if len(layout.faq_idx) else None
+    if faq_probs is not None:
+        intents[retrieval] = intents.get(retrieval, 0.0) + float(faq_probs.sum())
     ranking = sorted(({"name": k, "confidence": v} for k, v in intents.items()), key=lambda r: -r["confidence"])
     message.set(INTENT, ranking[0], add_to_output=True)
     message.set("intent_ranking", ranking[:10], add_to_output=True)
-    if faqs:
-        faqs.sort(key=lambda r: -r[1])
+    if faq_probs is not None:
+        order = np.argsort(-faq_probs, kind="stable")[:10]
+        faqs = [(labels[layout.faq_idx[j]], float(faq_probs[j])) for j in order]
         top_key, top_p = faqs[0]
         selector = message.get("response_selector") or {}
         selector["all_retrieval_intents"] = [retrieval]
         selector[retrieval] = {
             "response": {"responses": [{"text": top_key}], "confidence": top_p, "intent_response_key": top_key,
                          "utter_action": f"utter_{top_key}"},
-            "ranking": [{"intent_response_key": k, "confidence": p, "id": i} for i, (k, p) in enumerate(faqs)
-                        if i < 10 or k in (young or ())],
+            "ranking": [{"intent_response_key": k, "confidence": p, "id": i} for i, (k, p) in enumerate(faqs)],
+            "young": dict(zip(layout.young_ids, probs[layout.young_idx].tolist())),
         }
         message.set("response_selector", selector, add_to_output=True)

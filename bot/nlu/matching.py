@@ -190,13 +190,15 @@ class Choice:
 
 
 def choose(intent: str, confidence: float, faq_ranking: Sequence[Tuple[str, float]], active: Set[str],
-           entry_probs: Dict[str, float], label_counts: Dict[str, int]) -> Choice:
+           entry_probs: Dict[str, float], label_counts: Dict[str, int],
+           classifier: Optional[Dict[str, float]] = None) -> Choice:
     """The reading with the knowledge base as it is now: retired or unknown entries dropped from the FAQ ranking,
-    and a young entry the entry model prefers read as the FAQ (see the module's docstring)."""
+    and a young entry the entry model prefers read as the FAQ (see the module's docstring). ``classifier``: the
+    classifier's probability per entry id, at least for the young ones (default: the ranking's)."""
     ranking = [(i, p) for i, p in faq_ranking if i in active]
     if not entry_probs or intent not in YOUNG_OVER:
         return Choice(intent, confidence, ranking)
-    classifier = dict(faq_ranking)
+    classifier = classifier if classifier is not None else dict(faq_ranking)
     scores: Dict[str, float] = {}
     for entry, p in entry_probs.items():
         known = FAQ_PREFIX + entry in label_counts

@@ -145,7 +145,9 @@ class NluParser:
         normalized = raw.get("normalized_text") or text
         intent, confidence, young = top["name"], float(top.get("confidence") or 0.0), None
         if self.knowledge is not None:
-            intent, confidence, faq_ranking, young = self._with_knowledge(normalized, intent, confidence, faq_ranking)
+            young_probs = selector.get("young") or {}
+            intent, confidence, faq_ranking, young = self._with_knowledge(normalized, intent, confidence, faq_ranking,
+                                                                          young_probs)
         faq_id, faq_conf = None, 0.0
         if intent == "faq" and faq_ranking:
             faq_id, faq_conf = faq_ranking[0]["id"], faq_ranking[0]["confidence"]
@@ -183,14 +185,16 @@ class NluParser:
         (``with_knowledge``), so they share the models too."""
         return self._normalizer if self._normalizer is not None else self
 
-    def _with_knowledge(self, normalized: str, intent: str, confidence: float, faq_ranking: List[Dict[str, Any]]):
+    def _with_knowledge(self, normalized: str, intent: str, confidence: float, faq_ranking: List[Dict[str, Any]],
+                        young_probs: Optional[Dict[str, float]] = None):
         """The reading with the knowledge base being served: retired entries dropped, young entries read by the
         entry model (bot/nlu/matching.py). Only where the classifier's phrasing counts are known (the fast path)."""
         kb = self.knowledge()
         counts = self.label_counts
         probs = (matching.entry_model_of(kb, self.normalize, self.entry_owner).probabilities(normalized)
                  if counts is not None else {})
-        choice = matching.choose(intent, confidence, [(r["id"], r["confidence"]) for r in faq_ranking],
-                                 set(kb.active), probs, counts or {})
+        ranking = [(r["id"], r["confidence"]) for r in faq_ranking]
+        choice = matching.choose(intent, confidence, ranking, set(kb.active), probs, counts or {},
+                                 {**(young_probs or {}), **dict(ranking)})
         return (choice.intent, choice.confidence, [{"id": i, "confidence": p} for i, p in choice.faq_ranking],
                 choice.young)
