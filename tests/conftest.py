@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bot.core.settings import PROJECT_ROOT, Settings, get_settings  # noqa: E402
 from bot.tools.devserver import free_port  # noqa: E402
+from tests.databases import scratch_postgres  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -63,31 +64,11 @@ def subprocess_env(**extra: str) -> dict:
 
 
 # --- databases ---------------------------------------------------------------------------------------
-POSTGRES_ADMIN_URL = os.environ.get("WUYE_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-
-
 @pytest.fixture(scope="session")
 def postgres_url():
     """A fresh PostgreSQL database for this session (dropped at the end)."""
-    import uuid
-
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"wuye_test_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
-        if os.environ.get("WUYE_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc}")
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with scratch_postgres("wuye_test") as (url,):
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import shutil
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +15,7 @@ from bot.storage.db import open_database
 from bot.storage.models import Base
 from bot.tools import cli
 from bot.tools.demo import load_demo_data
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.databases import scratch_postgres
 
 
 @pytest.fixture
@@ -28,23 +26,8 @@ def databases(request, tmp_path):
         return
     if shutil.which("pg_dump") is None:
         pytest.skip("pg_dump is not installed")
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    names = [f"wuye_test_backup_{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    try:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
-        if os.environ.get("WUYE_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{names[0]}", f"{base}/{names[1]}"
-    with admin.connect() as conn:
-        for name in names:
-            conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with scratch_postgres("wuye_test_backup", count=2) as (source, target):
+        yield source, target
 
 
 def every_row(url: str) -> dict:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
-import uuid
 
 import openpyxl
 import pytest
@@ -19,7 +17,8 @@ import sqlalchemy as sa
 from bot.storage.db import open_database
 from bot.storage.models import Bill, ChatIdentity, Household, ParkingCard, ParkingSpace, VerificationCode
 from bot.tools import cli
-from tests.conftest import POSTGRES_ADMIN_URL, subprocess_env
+from tests.conftest import subprocess_env
+from tests.databases import scratch_postgres
 
 TABLES = ("verification_codes", "chat_identities", "visitor_passes", "parking_cards", "parking_spaces", "bills",
           "households")
@@ -32,20 +31,8 @@ HOUSEHOLDS = ("小区,楼栋,单元,房号,业主姓名,手机号\n"
 @pytest.fixture(scope="module")
 def own_postgres():
     """A PostgreSQL database for this module only (created here, dropped at the end)."""
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"wuye_test_import_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
-        if os.environ.get("WUYE_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with scratch_postgres("wuye_test_import") as (url,):
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

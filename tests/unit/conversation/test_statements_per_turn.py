@@ -6,15 +6,13 @@ added on purpose, update the count with the reason in the commit. Each dialect p
 that no other test's rows (limits, pages, open incidents, agents online) change the path a turn takes."""
 from __future__ import annotations
 
-import os
 import re
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from bot.tools.demo import load_demo_data
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.databases import scratch_postgres
 from tests.unit.conversation.world import NOW, World, arrears_household
 
 # per kind, the statements of each of its turns in order (nobody online at NOW: a handoff is a callback ticket)
@@ -40,27 +38,15 @@ def fresh(request, tmp_path, parser, settings):
             load_demo_data(s, world.kb.communities, today=NOW.date())
         yield request.param, world
         return
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"wuye_statements_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
-        if os.environ.get("WUYE_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc}")
-    world = World(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", parser, settings)
-    try:
-        with world.db.session() as s:
-            load_demo_data(s, world.kb.communities, today=NOW.date())
-        yield request.param, world
-    finally:
-        world.engine.db.engine.dispose()
-        world.db.engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with scratch_postgres("wuye_statements") as (url,):
+        world = World(url, parser, settings)
+        try:
+            with world.db.session() as s:
+                load_demo_data(s, world.kb.communities, today=NOW.date())
+            yield request.param, world
+        finally:
+            world.engine.db.engine.dispose()
+            world.db.engine.dispose()
 
 
 def test_statements_per_turn_of_each_kind(fresh):

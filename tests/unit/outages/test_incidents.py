@@ -15,6 +15,7 @@ from bot.outages import incidents
 from bot.storage.db import open_database
 from bot.storage.models import ChatIdentity, Handoff, Incident, IncidentReport, Message, WorkOrder
 from bot.tools.demo import load_demo_data
+from tests.databases import scratch_postgres
 from tests.unit.conversation.world import NOW, World
 
 BOUND_PHRASES = ["怎么停水了", "停水了什么时候恢复", "我们楼停水了，什么时候来水", "楼里突然没水了", "家里停水了",
@@ -52,22 +53,8 @@ class PeakWorld(World):
 @pytest.fixture
 def fresh_postgres():
     """A PostgreSQL database of this test's own (skipped when no server is reachable), dropped afterwards."""
-    import uuid
-
-    from tests.conftest import POSTGRES_ADMIN_URL
-
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"wuye_peak_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with scratch_postgres("wuye_peak") as (url,):
+        yield url
 
 
 def make_world(url, parser, settings) -> PeakWorld:
