@@ -7,11 +7,12 @@ exactly like `wuye faq check`, and only then written atomically. A saved 小区 
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import string
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import yaml
 
@@ -136,6 +137,18 @@ def render_community(original_text: str, community_id: str, values: Dict[str, st
     return yamlio.dump_round_trip(data)
 
 
+@contextlib.contextmanager
+def _locked_original(path: Path, base_version: Optional[str]) -> Iterator[str]:
+    """The 小区 file's text, read under its lock, which is held until the block ends (so the block may write it).
+    Raises CommunityEditConflict when the admin edited an older version (``base_version``) than the file's."""
+    with file_lock(path):
+        original = path.read_text(encoding="utf-8")
+        version = file_version(original)
+        if base_version is not None and base_version != version:
+            raise CommunityEditConflict(version)
+        yield original
+
+
 def save_community(settings, kb: KnowledgeBase, community_id: str, values: Dict[str, str],
                    base_version: Optional[str], create: bool) -> KnowledgeBase:
     """Add (``create``) or change a 小区 under the file's lock; returns the knowledge base with the new file.
@@ -143,11 +156,7 @@ def save_community(settings, kb: KnowledgeBase, community_id: str, values: Dict[
     nothing is written then."""
     values = check_values(kb, values)
     path = Path(settings.communities_file)
-    with file_lock(path):
-        original = path.read_text(encoding="utf-8")
-        version = file_version(original)
-        if base_version is not None and base_version != version:
-            raise CommunityEditConflict(version)
+    with _locked_original(path, base_version) as original:
         ids = [str(c.get("id")) for c in yamlio.load_round_trip(original)["communities"] if hasattr(c, "get")]
         if create and community_id in ids:
             raise CommunityIdTaken(id=community_id)
@@ -194,11 +203,7 @@ def set_retired(settings, community_id: str, retired: bool, base_version: Option
     """Retire a 小区 (``retired: true`` written after its id; nothing else changes, nothing is deleted) or bring it
     back. The first 小区 (the default for residents of no link) and the last one in service cannot be retired."""
     path = Path(settings.communities_file)
-    with file_lock(path):
-        original = path.read_text(encoding="utf-8")
-        version = file_version(original)
-        if base_version is not None and base_version != version:
-            raise CommunityEditConflict(version)
+    with _locked_original(path, base_version) as original:
         data = yamlio.load_round_trip(original)
         items = [c for c in data["communities"] if hasattr(c, "get")]
         item = next((c for c in items if str(c.get("id")) == community_id), None)
