@@ -27,11 +27,16 @@ def admin(server) -> httpx.Client:
     return client
 
 
+def values_of(client, community_id: str):
+    """A 小区's values as /admin lists them, and the file's version they were read at."""
+    listed = client.get("/api/admin/communities").json()
+    return next(c for c in listed["communities"] if c["id"] == community_id)["values"], listed["version"]
+
+
 def new_values(client, **changes):
     """binjiang's values with a new name and phone: every value the answers need."""
-    listed = client.get("/api/admin/communities").json()
-    base = next(c for c in listed["communities"] if c["id"] == "binjiang")["values"]
-    return {**base, "community_name": "翠湖苑", "office_phone": "0755-2345 6789", **changes}, listed["version"]
+    base, version = values_of(client, "binjiang")
+    return {**base, "community_name": "翠湖苑", "office_phone": "0755-2345 6789", **changes}, version
 
 
 def file_text(server) -> str:
@@ -61,16 +66,15 @@ def test_an_added_community_is_appended_live_and_the_rest_of_the_file_is_byte_id
 
 def test_an_edit_changes_only_its_lines_and_a_stale_version_is_409(server):
     client = admin(server)
-    listed = client.get("/api/admin/communities").json()
-    jinxiu = next(c for c in listed["communities"] if c["id"] == "jinxiu")["values"]
+    jinxiu, version = values_of(client, "jinxiu")
     before = file_text(server)
     r = client.put("/api/admin/communities/jinxiu", json={"values": {**jinxiu, "office_phone": "020-8888 6602"},
-                                                          "version": listed["version"]})
+                                                          "version": version})
     assert r.status_code == 200, r.text
     after = file_text(server)
     assert after == before.replace("office_phone: 020-8888 6601", "office_phone: 020-8888 6602")
     assert "# statutory holidays (chinese-calendar)" in after  # comments kept
-    stale = client.put("/api/admin/communities/jinxiu", json={"values": jinxiu, "version": listed["version"]})
+    stale = client.put("/api/admin/communities/jinxiu", json={"values": jinxiu, "version": version})
     assert stale.status_code == 409 and stale.json()["code"] == "community_edit_conflict"
     assert "已被他人修改" in stale.json()["detail"] and file_text(server) == after
     assert client.put("/api/admin/communities/nosuch", json={"values": jinxiu}).status_code == 404
@@ -112,15 +116,14 @@ def test_a_duplicate_or_malformed_id_is_refused_and_nothing_is_written(server):
 
 def test_a_rename_is_live_everywhere_and_a_name_in_use_is_refused(server):
     client = admin(server)
-    listed = client.get("/api/admin/communities").json()
-    binjiang = next(c for c in listed["communities"] if c["id"] == "binjiang")["values"]
+    binjiang, version = values_of(client, "binjiang")
     before = file_text(server)
     taken = client.put("/api/admin/communities/binjiang", json={"values": {**binjiang, "community_name": " 锦绣花园"},
-                                                               "version": listed["version"]})
+                                                               "version": version})
     assert taken.status_code == 409 and taken.json()["code"] == "community_name_taken"
     assert "锦绣花园" in taken.json()["detail"] and "jinxiu" in taken.json()["detail"] and file_text(server) == before
     r = client.put("/api/admin/communities/binjiang", json={"values": {**binjiang, "community_name": "滨江壹号花园"},
-                                                           "version": listed["version"]})
+                                                           "version": version})
     assert r.status_code == 200, r.text
     assert file_text(server) == before.replace("community_name: 滨江壹号\n", "community_name: 滨江壹号花园\n")
     with server.app.state.services.db.session() as session:
