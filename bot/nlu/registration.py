@@ -37,17 +37,11 @@ def component(*kinds: str, is_trainable: bool) -> Callable[[Type[Any]], Type[Any
 
 
 def register_all() -> None:
-    """Import the recipe (and TensorFlow with it) and register every component defined so far."""
+    """Import the recipe (and TensorFlow with it) and register every component defined so far. The caller imports
+    the components first (bot/nlu/training.py imports the whole pipeline's): this module stays below them."""
     import importlib
 
     importlib.import_module(RECIPE_MODULE)
-    import bot.nlu.emotion  # noqa: F401 - the pipeline's components, so all are defined
-    import bot.nlu.entity_extractor  # noqa: F401
-    import bot.nlu.flat_classifier  # noqa: F401
-    import bot.nlu.normalize_component  # noqa: F401
-    import bot.nlu.tokenizer  # noqa: F401
-    import bot.nlu.urgency  # noqa: F401
-
     while _pending:
         _register(*_pending.pop())
 

@@ -21,6 +21,7 @@ import yaml
 from bot.core import yamlio
 from bot.core.settings import Settings
 from bot.kb.knowledge import KnowledgeBase, load_knowledge_base
+from bot.nlu import emotion, entity_extractor, flat_classifier, urgency  # noqa: F401 - defined, so register_all registers them
 from bot.nlu.matching import store_entry_model
 from bot.nlu.normalize import get_normalizer
 from bot.nlu.normalize_component import TextNormalizer
