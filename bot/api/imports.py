@@ -99,10 +99,12 @@ async def _run(services: Services, request: Request, kind: str, allow_json: bool
         raise ImportFileUnreadable(why="请以 multipart/form-data 上传文件（字段 file）" +
                                    ("，或发送 JSON rows" if allow_json else ""))
 
+    kb = services.knowledge.current
+
     def work() -> ImportResult:
         with services.db.writer(), services.db.session() as session:
             result = import_rows(session, kind, header, rows, dry_run=dry_run, default_community=community,
-                                 now=services.clock())
+                                 now=services.clock(), retired=[c.id for c in kb.communities if c.retired])
             if dry_run:
                 session.rollback()
             return result

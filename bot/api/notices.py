@@ -55,8 +55,10 @@ def list_notices(staff: CurrentAdmin, services: ServicesDep, session: SessionDep
     rows = [notices.notice_json(n, kb, now) for n in session.scalars(query)]
     if not all:
         rows = [r for r in rows if r["state"] not in ("withdrawn", "ended")]
-    communities = [{"id": c.id, "name": c.name, "buildings": notices.community_buildings(session, c.id)}
-                   for c in kb.communities]
+    # every 小区, retired ones marked: the form offers only those in service for a new notice (a retired one takes
+    # none: notices.check_in_service), and shows a retired one's buildings when an old notice of it is edited
+    communities = [{"id": c.id, "name": c.name, "retired": c.retired,
+                    "buildings": notices.community_buildings(session, c.id)} for c in kb.communities]
     return {"notices": rows, "communities": communities, "kinds": notices.KINDS}
 
 

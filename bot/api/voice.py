@@ -63,7 +63,8 @@ async def answer_suggestion(suggestion_id: RowId, body: SuggestionAnswer, admin:
 def list_polls(admin: CurrentAdmin, services: ServicesDep, session: SessionDep, now: NowDep) -> Dict[str, Any]:
     kb = services.knowledge()
     return {"polls": polls.listing(session, kb, now), "per": polls.PER,
-            "communities": [{"id": c.id, "name": c.name} for c in kb.communities]}
+            # the new poll form's picker (a poll names its 小区 itself): a retired 小区 takes no new poll
+            "communities": [{"id": c.id, "name": c.name} for c in kb.communities if not c.retired]}
 
 
 @router.post("/api/admin/polls", summary="Polls: create one")

@@ -59,7 +59,8 @@ def list_work_orders(staff: DeskStaff, services: ServicesDep, session: SessionDe
                               assignee_id=staff.id if mine else None, q=(q or "").strip() or None, limit=limit,
                               viewer=staff)
     return {"orders": orders, "count": len(orders),
-            "communities": [{"id": c.id, "name": c.name} for c in kb.communities],
+            # the filter of past orders: a retired 小区 keeps its orders, so it stays, marked, to find them by
+            "communities": [{"id": c.id, "name": c.name + ("（已停用）" if c.retired else "")} for c in kb.communities],
             "categories": list(sla.CATEGORY_NAMES), "statuses": [s.value for s in WorkOrderStatus]}
 
 

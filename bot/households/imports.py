@@ -66,6 +66,11 @@ class ImportCommunityUnknown(WuyeError):
     status, code, message = 422, "import_community_unknown", "没有小区「{community}」（已有：{known}）"
 
 
+class ImportCommunityRetired(WuyeError):
+    status, code, message = 422, "import_community_retired", \
+        "小区「{community}」已停用，不能再导入数据（如需导入，请先在“小区”页恢复它）"
+
+
 class ImportFileTooLarge(WuyeError):
     status, code, message = 413, "import_file_too_large", "文件太大了，请控制在 32 MB 以内（可以分几次导入）"
 
@@ -339,9 +344,9 @@ class _Rows:
     """The checked rows of a file: each field read by its parser, a problem recorded per bad cell."""
 
     def __init__(self, kind: str, header: List[str], columns: Dict[str, int], result: ImportResult,
-                 communities: Dict[str, str], default_community: Optional[str]) -> None:
+                 communities: Dict[str, str], default_community: Optional[str], retired: Iterable[str] = ()) -> None:
         self.kind, self.header, self.columns, self.result = kind, header, columns, result
-        self.communities, self.default_community = communities, default_community
+        self.communities, self.default_community, self.retired = communities, default_community, set(retired)
         self.memo: Dict[str, Dict[Any, Any]] = {}
         self.room_memo: Dict[Any, Tuple[Optional[RoomKey], List[Tuple[str, str]]]] = {}
 
@@ -421,21 +426,26 @@ class _Rows:
                 sorted(set(self.communities.values()))
             raise Bad(f"没有这个小区（已有：{'、'.join(names)}）"
                       if self.communities else "系统里还没有小区，请先配置 data/communities.yml")
+        if self.communities[text] in self.retired:
+            raise Bad("这个小区已停用，不能再导入（如需导入，请先在“小区”页恢复它）")
         return self.communities[text]
 
 
 def run_import(session: Session, kind: str, data: bytes, filename: str = "", *, dry_run: bool = False,
                default_community: Optional[str] = None, now: Optional[dt.datetime] = None,
-               max_bytes: Optional[int] = MAX_IMPORT_BYTES) -> ImportResult:
+               max_bytes: Optional[int] = MAX_IMPORT_BYTES, retired: Iterable[str] = ()) -> ImportResult:
     """Check the whole file, then (unless ``dry_run`` or a problem was found) upsert it in ``session``'s transaction.
     Raises ImportRowsInvalid when a row or column is wrong: then nothing was written."""
     header, rows = read_table(data, filename, max_bytes)
-    return import_rows(session, kind, header, rows, dry_run=dry_run, default_community=default_community, now=now)
+    return import_rows(session, kind, header, rows, dry_run=dry_run, default_community=default_community, now=now,
+                       retired=retired)
 
 
 def import_rows(session: Session, kind: str, header: List[str], rows: List[Tuple[int, List[Any]]], *,
                 dry_run: bool = False, default_community: Optional[str] = None,
-                now: Optional[dt.datetime] = None) -> ImportResult:
+                now: Optional[dt.datetime] = None, retired: Iterable[str] = ()) -> ImportResult:
+    """``retired``: the ids of the 小区 retired in data/communities.yml (the communities table does not know it). A
+    retired 小区 takes no imported data: a file that names one imports nothing, like any other bad cell."""
     if kind not in KINDS:
         raise ImportKindUnknown()
     now = now or dt.datetime.now()
@@ -449,12 +459,16 @@ def import_rows(session: Session, kind: str, header: List[str], rows: List[Tuple
         names = "、".join(sorted(f"{name}（{cid}）" for name, cid in communities.items() if name != cid)) or "无"
         raise ImportCommunityUnknown(community=default_community, known=names)
     default_community = communities.get(default_community) if default_community else None
+    retired = frozenset(retired)
+    if default_community in retired:
+        names = {cid: name for name, cid in communities.items() if name != cid}
+        raise ImportCommunityRetired(community=names.get(default_community, default_community))
     columns = map_columns(kind, header, result, default_community)
     if result.errors_total:
         raise ImportRowsInvalid(result)
     if not dry_run:
         _one_import_at_a_time(session)
-    reader = _Rows(kind, header, columns, result, communities, default_community)
+    reader = _Rows(kind, header, columns, result, communities, default_community, retired)
     {"households": _households, "bills": _bills, "parking": _parking}[kind](session, reader, rows, result, dry_run, now)
     if result.errors_total:
         session.rollback()  # nothing is written before the checks, but say it: a bad file leaves no trace

@@ -53,6 +53,10 @@ class UnknownCommunity(NoticeInvalid):
     code, message = "unknown_community", "没有这个小区：{community}"
 
 
+class CommunityRetired(NoticeInvalid):
+    code, message = "community_retired", "小区“{name}”已停用，不能再向它发布新的通知或投票（如需发布，请先在“小区”页恢复它）"
+
+
 class UnknownBuildings(NoticeInvalid):
     code, message = "unknown_buildings", "{community}没有这些楼栋：{buildings}"
 
@@ -92,17 +96,27 @@ def parse_local_time(value: Any, field: str, time_zone: str) -> dt.datetime:
     return to_utc(parsed, time_zone)
 
 
+def check_in_service(community: Any) -> None:
+    """A retired 小区 takes no new notice or poll: it has no new residents, and one published there by a slip of the
+    picker would reach the few still bound. A notice it already has may still be corrected or withdrawn."""
+    if community.retired:
+        raise CommunityRetired(name=community.name)
+
+
 def community_buildings(session: Session, community_id: str) -> List[int]:
     return sorted(b for b in session.scalars(select(distinct(Household.building)).where(
         Household.community_id == community_id)))
 
 
-def clean(session: Session, kb: Any, data: Dict[str, Any]) -> Dict[str, Any]:
-    """The checked values of a notice (create or edit): each problem is a typed Chinese error."""
+def clean(session: Session, kb: Any, data: Dict[str, Any], kept_community: Optional[str] = None) -> Dict[str, Any]:
+    """The checked values of a notice (create or edit): each problem is a typed Chinese error. ``kept_community``:
+    the 小区 an edited notice already has, which may have been retired since (see :func:`check_in_service`)."""
     community_id = data.get("community_id")
     known = {c.id: c for c in kb.communities}
     if not isinstance(community_id, str) or community_id not in known or session.get(Community, community_id) is None:
         raise UnknownCommunity(community=str(community_id or "（未填写）")[:32])
+    if community_id != kept_community:
+        check_in_service(known[community_id])
     time_zone = known[community_id].values.get("time_zone") or DEFAULT_TIME_ZONE
     kind = data.get("kind")
     if kind not in KINDS:
@@ -169,7 +183,8 @@ def edit(session: Session, kb: Any, notice_id: int, data: Dict[str, Any], staff:
     notice = get(session, notice_id)
     if notice.withdrawn_at is not None:
         raise NoticeWithdrawn()
-    values = clean(session, kb, {**snapshot_input(notice), **{k: v for k, v in data.items() if v is not None}})
+    values = clean(session, kb, {**snapshot_input(notice), **{k: v for k, v in data.items() if v is not None}},
+                   kept_community=notice.community_id)
     for key, value in values.items():
         setattr(notice, key, value)
     notice.updated_at = now

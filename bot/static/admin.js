@@ -332,9 +332,15 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
       label.appendChild(cb); label.appendChild(document.createTextNode(" " + b + "栋")); box.appendChild(label);
     });
   }
-  function fillSelects() {
+  // A new notice is offered only the 小区 in service (a retired one takes none; the server refuses it too); an old
+  // notice of a since-retired 小区 keeps its 小区 in the list, marked, so it can still be corrected or withdrawn.
+  function fillCommunities(n) {
     const c = $("nt-community"); c.replaceChildren();
-    meta.communities.forEach((x) => { const o = el("option", "", x.name); o.value = x.id; c.appendChild(o); });
+    meta.communities.filter((x) => !x.retired || (n && n.community_id === x.id))
+      .forEach((x) => { const o = el("option", "", x.name + (x.retired ? "（已停用）" : "")); o.value = x.id; c.appendChild(o); });
+  }
+  function fillSelects() {
+    fillCommunities(null);
     const k = $("nt-kind"); k.replaceChildren();
     Object.entries(meta.kinds).forEach(([id, label]) => { const o = el("option", "", label); o.value = id; k.appendChild(o); });
   }
@@ -352,7 +358,8 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
     $("nt-edit-title").textContent = n ? "编辑通知（" + n.state_label + "）" : "发布通知";
     $("nt-save").textContent = n ? "保存修改" : "发布";
     $("nt-withdraw").classList.toggle("hidden", !n || n.state === "withdrawn");
-    $("nt-community").value = n ? n.community_id : meta.communities[0].id;
+    fillCommunities(n);
+    $("nt-community").value = n ? n.community_id : ($("nt-community").options[0] || { value: "" }).value;
     $("nt-kind").value = n ? n.kind : "water";
     buildingBoxes($("nt-community").value, n ? n.buildings : []);
     $("nt-title").value = n ? n.title : ""; $("nt-text").value = n ? n.text : "";

@@ -13,13 +13,14 @@ const tabs = document.querySelector(".tabs");
 const view = $("app-view");
 const button = el("button", "", "导入"); button.type = "button"; button.dataset.tab = "import"; tabs.appendChild(button);
 const tab = el("div", "admin hidden"); tab.id = "tab-import"; tab.style.gridTemplateColumns = "1fr"; view.appendChild(tab);
-let communitiesLoaded = false;
-async function loadCommunities() {  // the 小区 list the notices tab uses (GET /api/admin/notices)
-  if (communitiesLoaded) return;
+async function loadCommunities() {  // the 小区 list the notices tab uses (GET /api/admin/notices), read at each opening
   try {
     const meta = await api("/api/admin/notices");
-    for (const c of meta.communities || []) { const o = el("option", "", c.name); o.value = c.id; community.appendChild(o); }
-    communitiesLoaded = true;
+    const chosen = community.value;
+    community.replaceChildren(anyCommunity);
+    // a retired 小区 takes no import (the server refuses it): only those in service are offered
+    for (const c of (meta.communities || []).filter((x) => !x.retired)) { const o = el("option", "", c.name); o.value = c.id; community.appendChild(o); }
+    community.value = [...community.options].some((o) => o.value === chosen) ? chosen : "";
   } catch (e) { /* the select keeps "by the file's column"; the import itself reports a missing 小区 */ }
 }
 tabs.addEventListener("click", (e) => {

@@ -100,9 +100,12 @@ function localInput(d) { const p = (n) => String(n).padStart(2, "0"); return `${
 async function loadPolls() {
   let data;
   try { data = await api("/api/admin/polls"); } catch (err) { pList.replaceChildren(el("div", "error", err.message)); return; }
+  // the 小区 in service (a retired one takes no new poll), read at each opening: one retired meanwhile is gone
+  const chosen = pCommunity.value; pCommunity.replaceChildren();
+  data.communities.forEach((c) => { const o = el("option", "", c.name); o.value = c.id; pCommunity.appendChild(o); });
+  if ([...pCommunity.options].some((o) => o.value === chosen)) pCommunity.value = chosen;
   if (!pollsMeta) {
     pollsMeta = data;
-    data.communities.forEach((c) => { const o = el("option", "", c.name); o.value = c.id; pCommunity.appendChild(o); });
     Object.entries(data.per).forEach(([v, t]) => { const o = el("option", "", t); o.value = v; pPer.appendChild(o); });
     const now = new Date(); pOpens.value = localInput(now); pCloses.value = localInput(new Date(now.getTime() + 7 * 864e5));
   }

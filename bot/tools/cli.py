@@ -391,12 +391,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"找不到文件：{path}", file=sys.stderr)
         return 2
     db = open_database(settings.database_url)
+    communities = load_communities(settings.communities_file)
     with db.session() as session:  # the 小区 of data/communities.yml, as the server would have them at start-up
-        sync_communities(session, load_communities(settings.communities_file))
+        sync_communities(session, communities)
     try:
         with db.session() as session:
             result = run_import(session, args.kind, path.read_bytes(), path.name, dry_run=args.dry_run,
-                                default_community=args.community, max_bytes=None)  # the web's limit is not the CLI's
+                                default_community=args.community, max_bytes=None,  # the web's limit is not the CLI's
+                                retired=[c.id for c in communities if c.retired])
             if args.dry_run:
                 session.rollback()
     except ImportRowsInvalid as exc:

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from bot.core.errors import NotFound, WuyeError, check_text
 from bot.core.localtime import iso, to_local
-from bot.outages.notices import NoticeTimeInvalid, UnknownBuildings, UnknownCommunity, community_buildings, \
-    parse_local_time, scope_label, time_zone_of
+from bot.outages.notices import NoticeTimeInvalid, UnknownBuildings, UnknownCommunity, check_in_service, \
+    community_buildings, parse_local_time, scope_label, time_zone_of
 from bot.storage.models import Community, Poll, PollVote, Staff
 from bot.turn.context import Button
 
@@ -81,6 +81,7 @@ def clean(session: Session, kb: Any, data: Dict[str, Any]) -> Dict[str, Any]:
     known = {c.id: c for c in kb.communities}
     if not isinstance(community_id, str) or community_id not in known or session.get(Community, community_id) is None:
         raise UnknownCommunity(community=str(community_id or "（未填写）")[:32])
+    check_in_service(known[community_id])
     question = data.get("question") if isinstance(data.get("question"), str) else ""
     if not question.strip():
         raise EmptyPollQuestion()
