@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 
 from bot.core.domain import WorkOrderStatus
 from bot.core.settings import Settings
 from bot.storage.db import Database
-from bot.storage.models import (Handoff, IncidentReport, Message, RateEvent, SeenMessage, VerificationCode,
-                                WorkOrder)
+from bot.storage.models import (Handoff, IncidentReport, Message, RateEvent, SeenMessage, SetupToken,
+                                VerificationCode, WorkOrder)
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ KINDS: List[Kind] = [
     Kind("messages", "会话消息", "retention_messages_days", "超过期限的消息删除"),
     Kind("phones", "回电号码与工单联系电话", "retention_phones_days", "转人工结束或工单完成/取消后，超过期限的号码清空"),
     Kind("photos", "上传的照片", "retention_photos_days", "上传超过期限的照片文件删除"),
-    Kind("codes", "验证码", "retention_codes_days", "过期超过期限的验证码删除"),
+    Kind("codes", "验证码与首次设置令牌", "retention_codes_days", "过期（设置令牌：已使用或过期）超过期限的删除"),
     Kind("logs", "频率限制记录与消息去重记录", "retention_logs_days", "超过期限的记录删除"),
 ]
 
@@ -51,7 +51,7 @@ def _cutoff(settings: Settings, kind: str, now: dt.datetime) -> dt.datetime:
 
 def run(db: Database, settings: Settings, now: dt.datetime) -> Dict[str, int]:
     """Delete or blank everything past its period at ``now`` (naive UTC, the app's clock); returns the counts:
-    messages, callback_phones, contact_phones, photos, codes, rate_events, seen_messages."""
+    messages, callback_phones, contact_phones, photos, codes, setup_tokens, rate_events, seen_messages."""
     counts: Dict[str, int] = {}
     cutoff = _cutoff(settings, "messages", now)
     with db.session() as session:
@@ -78,6 +78,10 @@ def run(db: Database, settings: Settings, now: dt.datetime) -> Dict[str, int]:
     with db.session() as session:
         counts["codes"] = session.execute(delete(VerificationCode).where(VerificationCode.expires_at < cutoff)
                                           .execution_options(synchronize_session=False)).rowcount
+        # the first admin's one-time tokens (bot/access/first_run.py) are codes too: of no use once used or expired
+        counts["setup_tokens"] = session.execute(delete(SetupToken).where(
+            or_(SetupToken.expires_at < cutoff, SetupToken.used_at < cutoff))
+            .execution_options(synchronize_session=False)).rowcount
     cutoff = _cutoff(settings, "logs", now)
     with db.session() as session:
         counts["rate_events"] = session.execute(delete(RateEvent).where(RateEvent.created_at < cutoff)

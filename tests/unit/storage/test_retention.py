@@ -13,7 +13,7 @@ from bot.core.settings import Settings
 from bot.storage import retention
 from bot.storage.db import open_database
 from bot.storage.models import (ChatIdentity, Community, Conversation, Handoff, Household, Incident, IncidentReport,
-                                Message, RateEvent, SeenMessage, VerificationCode, WorkOrder)
+                                Message, RateEvent, SeenMessage, SetupToken, VerificationCode, WorkOrder)
 
 NOW = dt.datetime(2029, 6, 1, 12, 0)  # the moved clock: years after anything the tests write with the wall clock
 DAY = dt.timedelta(days=1)
@@ -25,7 +25,7 @@ def db(database_url):
     with database.session() as s:  # the PostgreSQL database is shared by the session: start clean
         for table in ("incident_reports", "work_order_events", "work_orders", "incidents", "notice_revisions", "notices",
                       "poll_votes", "polls", "suggestions", "ratings", "quick_replies", "rate_events", "seen_messages",
-                      "staff_sessions", "api_keys", "timers", "messages", "handoffs", "team_members", "teams",
+                      "staff_sessions", "api_keys", "timers", "setup_tokens", "messages", "handoffs", "team_members", "teams",
                       "conversations", "verification_codes", "chat_identities", "visitor_passes", "parking_cards",
                       "parking_spaces", "bills", "households", "staff", "communities"):
             s.execute(sa.text(f"DELETE FROM {table}"))
@@ -71,6 +71,16 @@ def seed(db) -> dict:
         s.add_all([VerificationCode(identity_id=ident.id, household_id=house.id, code_hash="x", expires_at=NOW - 2 * DAY),
                    VerificationCode(identity_id=ident.id, household_id=house.id, code_hash="y",
                                     expires_at=NOW - dt.timedelta(hours=12))])
+        # setup tokens: used or expired more than the codes' day ago go; used or expired within it, or unused and
+        # still valid, stay
+        s.add_all([SetupToken(token_hash="used-old", created_at=NOW - 3 * DAY, expires_at=NOW + 5 * DAY,
+                              used_at=NOW - 2 * DAY),
+                   SetupToken(token_hash="expired-old", created_at=NOW - 4 * DAY, expires_at=NOW - 2 * DAY),
+                   SetupToken(token_hash="used-new", created_at=NOW - 3 * DAY, expires_at=NOW + 5 * DAY,
+                              used_at=NOW - dt.timedelta(hours=12)),
+                   SetupToken(token_hash="expired-new", created_at=NOW - 2 * DAY,
+                              expires_at=NOW - dt.timedelta(hours=12)),
+                   SetupToken(token_hash="valid", created_at=NOW - dt.timedelta(hours=1), expires_at=NOW + DAY)])
         s.add_all([RateEvent(bucket="sms:room", created_at=NOW - 31 * DAY), RateEvent(bucket="sms:room", created_at=NOW - 29 * DAY),
                    SeenMessage(channel="wechat", key="old", created_at=NOW - 31 * DAY),
                    SeenMessage(channel="wechat", key="new", created_at=NOW - 29 * DAY)])
@@ -96,7 +106,7 @@ def test_expired_data_goes_and_fresh_data_stays(db, tmp_path):
     counts = retention.run(db, settings, NOW)
     print("retention counts:", counts)
     assert counts == {"messages": 1, "callback_phones": 1, "contact_phones": 2, "photos": 1, "codes": 1,
-                      "rate_events": 1, "seen_messages": 1}
+                      "setup_tokens": 2, "rate_events": 1, "seen_messages": 1}
     with db.session() as s:
         assert [m.id for m in s.query(Message)] == [kept["new_msg"]]
         assert s.query(IncidentReport).one().message_id is None  # the report stays, its quote is gone
@@ -106,6 +116,7 @@ def test_expired_data_goes_and_fresh_data_stays(db, tmp_path):
         assert phones == {"W1": None, "W2": None, "W3": "13700000000", "W4": "13700000000"}  # open orders keep theirs
         assert s.query(WorkOrder).filter_by(number="W1").one().updated_at == kept["done_old_updated"]
         assert [c.code_hash for c in s.query(VerificationCode)] == ["y"]
+        assert sorted(t.token_hash for t in s.query(SetupToken)) == ["expired-new", "used-new", "valid"]
         assert [r.created_at for r in s.query(RateEvent)] == [NOW - 29 * DAY]
         assert [r.key for r in s.query(SeenMessage)] == ["new"]
         assert s.query(Household).one().phone == "13800000001"  # a household's own phone is the ERP's, not expired
