@@ -8,6 +8,11 @@
   小区's local time, per household or per resident), one poll's counts (the page polls it for the live chart),
   close now, and its results as CSV.
 Bad input is a typed Chinese 422 with an English ``code``; nothing is stored then.
+
+Not filtered by 小区 (bot/api/scope.py): every route here is an admin's, and an admin serves the whole company
+(``community_scope`` is None for admins), so a member limited to one 小区 reads no suggestion or poll result at all
+(tests/integration/test_suggestions_scope.py). Opening these to agents would mean filtering by ``community_scope``
+like the queue.
 """
 from __future__ import annotations
 
