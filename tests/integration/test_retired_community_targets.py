@@ -96,3 +96,33 @@ def test_a_retired_community_takes_no_new_notice_poll_or_import_and_its_pickers_
     r = client.post("/api/admin/import/households", files={"file": ("住户.csv", HOUSEHOLDS, "text/csv")})
     assert r.status_code == 200 and r.json()["created"] == 2, r.text
     assert {c["id"] for c in client.get("/api/admin/polls").json()["communities"]} == {"jinxiu", "binjiang"}
+
+
+def test_wuye_import_refuses_a_retired_community_and_stores_nothing(settings, tmp_path, monkeypatch, capsys):
+    """The command reads the retired flag from data/communities.yml itself (it runs without the server)."""
+    import dataclasses
+    import json
+
+    from bot.storage.db import open_database
+    from bot.tools import cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+    text = settings.communities_file.read_text(encoding="utf-8")
+    assert "  - id: binjiang\n" in text
+    (data / "communities.yml").write_text(text.replace("  - id: binjiang\n", "  - id: binjiang\n    retired: true\n"),
+                                          encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'wuye.db'}"
+    open_database(url).engine.dispose()
+    monkeypatch.setattr(cli, "get_settings", lambda: dataclasses.replace(settings, database_url=url, data_dir=data))
+    path = tmp_path / "住户.csv"
+    path.write_bytes(HOUSEHOLDS)
+    assert cli.main(["import", "households", str(path), "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["errors"] == [{"row": 3, "column": "小区",
+                                 "message": "这个小区已停用，不能再导入（如需导入，请先在“小区”页恢复它）"}]
+    assert result["created"] == 0
+    assert cli.main(["import", "households", str(path), "--json", "--community", "binjiang"]) == 2
+    assert json.loads(capsys.readouterr().out)["code"] == "import_community_retired"
+    with open_database(url).session() as session:
+        assert session.query(Household).count() == 0  # nothing stored, not even the 锦绣 row
