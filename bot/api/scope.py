@@ -84,5 +84,9 @@ def event_visible(session, staff, frame: Dict[str, Any], default: Optional[str])
         return community is None or community == community_scope(staff)
     conversation_id = frame.get("conversation_id")
     if isinstance(conversation_id, int):
+        # read here, when the frame is delivered, rather than carried in the frame like an order's 小区: a
+        # conversation's 小区 is its household's once the resident binds, which can change between publishing and
+        # delivery, and a resident turn's announcement may need one more statement (against issue 29's pinned
+        # counts) to load the household. The cost here: one indexed query per event per limited socket (< 1 ms).
         return bool(visible(session, staff, [conversation_id], default))
     return True
