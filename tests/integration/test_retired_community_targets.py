@@ -4,14 +4,18 @@ old notice of it may still be corrected; the pickers for new things leave it out
 orders keeps it, marked 已停用. Restoring the 小区 takes them again."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from bot.core.localtime import to_local
+from bot.storage.db import open_database
 from bot.storage.models import Household, Notice, Poll
+from bot.tools import cli
 from bot.tools.devserver import LiveServer
 
 HOUSEHOLDS = ("小区,楼栋,单元,房号,业主姓名,手机号\n"
@@ -100,12 +104,6 @@ def test_a_retired_community_takes_no_new_notice_poll_or_import_and_its_pickers_
 
 def test_wuye_import_refuses_a_retired_community_and_stores_nothing(settings, tmp_path, monkeypatch, capsys):
     """The command reads the retired flag from data/communities.yml itself (it runs without the server)."""
-    import dataclasses
-    import json
-
-    from bot.storage.db import open_database
-    from bot.tools import cli
-
     data = tmp_path / "data"
     data.mkdir()
     text = settings.communities_file.read_text(encoding="utf-8")
