@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Path, Query, UploadFile
 from pydantic import BaseModel, Field, StrictStr, conint
 
 from bot.access import audit
+from bot.access.permissions import community_scope
 from bot.api.deps import ClientIp, CurrentAdmin, DeskStaff, Dispatcher, NowDep, ServicesDep, SessionDep
 from bot.api.uploads import MAX_PHOTOS, checked_photos, receive_photo, staff_uploader
 from bot.core.domain import WorkOrderStatus
@@ -59,8 +60,10 @@ def list_work_orders(staff: DeskStaff, services: ServicesDep, session: SessionDe
                               assignee_id=staff.id if mine else None, q=(q or "").strip() or None, limit=limit,
                               viewer=staff)
     return {"orders": orders, "count": len(orders),
-            # the filter of past orders: a retired 小区 keeps its orders, so it stays, marked, to find them by
-            "communities": [{"id": c.id, "name": c.name + ("（已停用）" if c.retired else "")} for c in kb.communities],
+            # the filter of past orders: a retired 小区 keeps its orders, so it stays, marked, to find them by; a
+            # member limited to one 小区 is offered that one only (the others' orders are never theirs to see)
+            "communities": [{"id": c.id, "name": c.name + ("（已停用）" if c.retired else "")} for c in kb.communities
+                            if community_scope(staff) in (None, c.id)],
             "categories": list(sla.CATEGORY_NAMES), "statuses": [s.value for s in WorkOrderStatus]}
 
 

@@ -230,6 +230,7 @@ def test_an_agent_of_one_community_sees_only_its_queue_conversations_and_orders(
     orders = agent.get("/api/staff/work-orders", params={"limit": 500}).json()["orders"]
     assert orders and {o["community_id"] for o in orders} == {"binjiang"}
     assert agent.get("/api/staff/work-orders", params={"community": "jinxiu"}).json()["orders"] == []
+    assert [c["id"] for c in agent.get("/api/staff/work-orders").json()["communities"]] == ["binjiang"]  # its filter
     all_orders = everyone.get("/api/staff/work-orders", params={"limit": 500}).json()["orders"]
     assert {o["community_id"] for o in all_orders} == {"jinxiu", "binjiang"}
     jinxiu_order = next(o["id"] for o in all_orders if o["community_id"] == "jinxiu")
