@@ -56,19 +56,23 @@ def _code_refusal(ctx: TurnContext, household: Household) -> Optional[str]:
     """Why no code may be sent now (None: it may): lock-out after wrong codes, a cooldown and an hourly cap per
     room (so twenty strangers cannot flood an owner's phone) and per chat identity. Records the send if allowed."""
     session, now, cfg = ctx.session, ctx.now, ctx.limits
-    if not limits.allowed(session, f"code-lockout:{ctx.identity.id}", cfg.code_lockout, now):
-        return f"验证码错误次数过多，为保护业主信息，请 {cfg.code_lockout.seconds // 60} 分钟后再试，或联系物业服务中心。"
-    room, identity = f"code-room:{household.id}", f"code-identity:{ctx.identity.id}"
-    if not limits.allowed(session, f"code-cooldown:{household.id}", cfg.code_cooldown, now):
-        wait = limits.seconds_until_free(session, f"code-cooldown:{household.id}", cfg.code_cooldown, now)
-        return f"验证码刚刚已发送过，请 {wait} 秒后再试，或输入已收到的验证码。"
+    lockout, cooldown = f"code-lockout:{ctx.identity.id}", f"code-cooldown:{household.id}"
     # fresh identities cost nothing, so also per address (the widget's) and for the whole deployment
-    caps = [(room, cfg.codes_per_room), (identity, cfg.codes_per_identity), ("code-all", cfg.codes_overall),
-            (f"code-cooldown:{household.id}", cfg.code_cooldown)]  # (the cooldown was checked above: it has room)
+    caps = [(f"code-room:{household.id}", cfg.codes_per_room),
+            (f"code-identity:{ctx.identity.id}", cfg.codes_per_identity),
+            ("code-all", cfg.codes_overall), (cooldown, cfg.code_cooldown)]
     if ctx.client_ip:
         caps.append((f"code-ip:{ctx.client_ip}", cfg.codes_per_ip))
-    if not limits.take_all(session, caps, now):
+    # every bucket read at once (one statement); a send is recorded in each of caps, the lock-out only read
+    used = limits.uses(session, [(lockout, cfg.code_lockout)] + caps, now)
+    if used[0] + 1 > cfg.code_lockout.count:
+        return f"验证码错误次数过多，为保护业主信息，请 {cfg.code_lockout.seconds // 60} 分钟后再试，或联系物业服务中心。"
+    if used[4] + 1 > cfg.code_cooldown.count:
+        wait = limits.seconds_until_free(session, cooldown, cfg.code_cooldown, now)
+        return f"验证码刚刚已发送过，请 {wait} 秒后再试，或输入已收到的验证码。"
+    if any(use + 1 > limit.count for use, (_, limit) in zip(used[1:], caps)):
         return "验证码发送次数已达上限，为保护业主信息，请一小时后再试，或到物业服务中心办理绑定。"
+    limits.record_all(session, [bucket for bucket, _ in caps], now)
     return None
 
 

@@ -194,23 +194,26 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
         if existing.status != HandoffStatus.CLAIMED:
             _tell_waiting(ctx, existing, raised, reasons)
         return existing
-    handoff = Handoff(conversation_id=conversation.id, priority=priority, reasons=reasons, status=HandoffStatus.QUEUED.value,
-                      created_at=ctx.now, context=build_context(ctx, reasons))
+    # who answers is known before the handoff is written, so that its INSERT carries its kind and status (an UPDATE
+    # after it wrote them)
+    online = agents_online(ctx.session, ctx.now)
+    in_hours, day_kind = agents_working(ctx.kb.community(ctx.community_id).values, ctx.local_now)
+    answered = bool(online and in_hours)
+    handoff = Handoff(conversation_id=conversation.id, priority=priority, reasons=reasons,
+                      status=(HandoffStatus.QUEUED if answered else HandoffStatus.CALLBACK).value,
+                      kind=teams.kind_of(priority, reasons), created_at=ctx.now, context=build_context(ctx, reasons))
     ctx.session.add(handoff)
     ctx.active_handoff, ctx.active_handoff_known = handoff, True
     conversation.status = ConversationStatus.PENDING.value
     conversation.priority = priority
     conversation.waiting_since = ctx.now
     conversation.flow = None
-    ctx.session.flush()
-    online = agents_online(ctx.session, ctx.now)
-    in_hours, day_kind = agents_working(ctx.kb.community(ctx.community_id).values, ctx.local_now)
-    handoff.kind = teams.kind_of(priority, reasons)
-    if online and in_hours:
+    # the handoff alone, for its id (the ticket, the callback flow's slot): the conversation's changes are written
+    # with the rest of the turn's in one UPDATE, not one now and another for the callback flow's question
+    ctx.session.flush([handoff])
+    if answered:
         _route_to_team(ctx, handoff)
     else:
-
-        handoff.status = HandoffStatus.CALLBACK.value
         handoff.ticket = f"LY{ctx.local_now:%Y%m%d}{handoff.id:04d}"
         why = "暂时没有客服在线" if in_hours else (f"今天是{day_kind}，人工客服休息" if day_kind and day_kind != "周末"
                                                 else "现在是非工作时间")

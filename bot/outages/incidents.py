@@ -128,11 +128,11 @@ def _message_id(ctx: Any) -> Optional[int]:
                                                        Message.sender == "resident").order_by(Message.id.desc()))
 
 
-def _link(ctx: Any, incident: Incident) -> bool:
-    """Link this conversation to the incident (once); True when it is a new report."""
-    exists = ctx.session.scalar(select(IncidentReport.id).where(IncidentReport.incident_id == incident.id,
-                                                                IncidentReport.conversation_id == ctx.conversation.id))
-    if exists:
+def _link(ctx: Any, incident: Incident, opened: bool = False) -> bool:
+    """Link this conversation to the incident (once); True when it is a new report. ``opened``: the incident was
+    made by this turn, so it has no reports to look through."""
+    if not opened and ctx.session.scalar(select(IncidentReport.id).where(
+            IncidentReport.incident_id == incident.id, IncidentReport.conversation_id == ctx.conversation.id)):
         return False
     ctx.session.add(IncidentReport(incident_id=incident.id, conversation_id=ctx.conversation.id,
                                    message_id=_message_id(ctx), created_at=ctx.now))
@@ -150,7 +150,7 @@ def open_incident(ctx: Any, kind: str, reasons: List[str]) -> Incident:
                         summary=f"{scope_label(building)}{PROBLEM_LABELS[kind]}：{ctx.text}"[:500], created_at=ctx.now)
     ctx.session.add(incident)
     ctx.session.flush()
-    _link(ctx, incident)
+    _link(ctx, incident, opened=True)
     ctx.say(f"收到，{scope_label(building)}{PROBLEM_LABELS[kind]}的情况已登记，我们马上安排人员核实处理；"
             "其他住户反映的同一问题会合并处理，处理完成后会在这里通知您。")
     handoff = open_handoff(ctx, "normal", reasons)  # its context card carries the incident (bot/handoffs/handoff.py)

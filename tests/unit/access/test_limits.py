@@ -46,3 +46,30 @@ def test_amounts_are_summed_for_byte_limits(database_url):
             assert not limits.allowed(session, "upload-bytes:r1", limit, NOW, amount=21)
     finally:
         db.engine.dispose()
+
+
+def test_the_uses_of_several_buckets_are_read_at_once_as_each_alone(database_url):
+    db = open_database(database_url)
+    try:
+        with db.session() as session:
+            for i in range(10):
+                limits.record(session, "page:busy", NOW - dt.timedelta(seconds=i))
+            limits.record(session, "page:bytes", NOW - dt.timedelta(seconds=5), amount=40)
+            limits.record(session, "page:bytes", NOW - dt.timedelta(seconds=7), amount=30)
+            limits.record(session, "page:old", NOW - dt.timedelta(seconds=90))
+        caps = [("page:busy", Limit(3, 60)), ("page:empty", Limit(3, 60)), ("page:bytes", Limit(100, 60)),
+                ("page:old", Limit(3, 60)), ("page:busy", Limit(20, 60))]
+        with db.session() as session:
+            each = [limits.used(session, bucket, limit, NOW) for bucket, limit in caps]
+            assert each == [3, 0, 70, 0, 10]
+            assert limits.uses(session, caps, NOW) == each
+            assert limits.uses(session, caps[1:2], NOW) == [0]
+            assert limits.uses(session, [], NOW) == []
+        with db.session() as session:  # one full bucket: nothing recorded in any
+            assert not limits.take_all(session, [("page:empty", Limit(3, 60)), ("page:busy", Limit(3, 60))], NOW)
+            assert limits.used(session, "page:empty", Limit(3, 60), NOW) == 0
+            assert limits.take_all(session, [("page:empty", Limit(3, 60)), ("page:old", Limit(1, 60))], NOW)
+        with db.session() as session:
+            assert limits.uses(session, [("page:empty", Limit(3, 60)), ("page:old", Limit(3, 60))], NOW) == [1, 1]
+    finally:
+        db.engine.dispose()

@@ -18,13 +18,13 @@ from tests.unit.conversation.world import NOW, World, arrears_household
 # per kind, the statements of each of its turns in order (nobody online at NOW: a handoff is a callback ticket)
 EXPECTED = {
     "sqlite": {
-        "faq": [6], "faq_follow_up": [6], "repair": [7, 6, 6, 13], "binding": [7, 19, 14], "fee": [10],
-        "person": [15], "emergency": [20], "outage": [23], "outage_joined": [22], "complaint": [15], "multi": [6],
+        "faq": [6], "faq_follow_up": [6], "repair": [7, 6, 6, 13], "binding": [7, 11, 14], "fee": [10],
+        "person": [14], "emergency": [16], "outage": [21], "outage_joined": [22], "complaint": [14], "multi": [6],
         "agent_owns": [5],
     },
     "postgresql": {
-        "faq": [5], "faq_follow_up": [5], "repair": [6, 5, 5, 12], "binding": [6, 18, 13], "fee": [9],
-        "person": [14], "emergency": [19], "outage": [24], "outage_joined": [21], "complaint": [14], "multi": [5],
+        "faq": [5], "faq_follow_up": [5], "repair": [6, 5, 5, 12], "binding": [6, 10, 13], "fee": [9],
+        "person": [13], "emergency": [15], "outage": [22], "outage_joined": [21], "complaint": [13], "multi": [5],
         "agent_owns": [4],
     },
 }
