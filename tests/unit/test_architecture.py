@@ -1,5 +1,5 @@
-"""The house's structure, read from the code's own imports (every one, inside functions too): no circle but the NLU
-component registry's, no project import hidden inside a function (but the allow-listed ones, each with the cost it
+"""The house's structure, read from the code's own imports (every one, inside functions too): no circle, no project
+import hidden inside a function (but the allow-listed ones, each with the cost it
 avoids), only bot/main.py imports the channels, few modules directly in bot/, every package says what lives there
 and docs/architecture.md names it."""
 from __future__ import annotations
@@ -12,13 +12,9 @@ from typing import Dict, List, Set
 from bot.core.settings import PROJECT_ROOT
 
 PROJECT = ("bot", "actions", "connectors")
-# The Rasa component registry imports the components, which register themselves with it: Rasa's own pattern.
-NLU_REGISTRY = {"bot.nlu.registration", "bot.nlu.tokenizer", "bot.nlu.emotion", "bot.nlu.entity_extractor",
-                "bot.nlu.flat_classifier", "bot.nlu.normalize_component", "bot.nlu.urgency"}
 # Project imports that stay inside functions, and why: each pulls a heavy third-party library the caller must not pay
 # for unless it runs that function.
 ALLOWED_INSIDE = {
-    "bot/nlu/registration.py": "the registry's circle: the components import it to register themselves",
     "bot/nlu/parser.py": "the flat classifier and the fast engine pull scikit-learn, SciPy and pypinyin (~1 s, "
                          "~60 MB): a serving process loads only what the trained model needs (tests/test_fast_parser.py)",
 }
@@ -132,8 +128,8 @@ def test_every_package_has_a_floor_and_imports_only_below_it():
     assert upward == []
 
 
-def test_imports_run_one_way_and_the_only_circle_is_the_nlu_registry():
-    assert _circles(_graph()) == [NLU_REGISTRY]
+def test_imports_run_one_way_without_a_circle():
+    assert _circles(_graph()) == []
 
 
 def test_no_project_import_hides_inside_a_function():
