@@ -1,5 +1,5 @@
 # The two commands of the README:  `make run`  and  `make test`.
-.PHONY: run test setup train eval bench screenshots clean reliability fuzz
+.PHONY: run test test-browser setup train eval bench screenshots clean reliability fuzz
 
 setup:
 	@bash scripts/setup_env.sh
@@ -10,8 +10,14 @@ run: setup
 	.venv/bin/wuye demo-data
 	.venv/bin/wuye serve
 
+# Everything but the browser walks (about 10 minutes on a 2-core machine); `make test-browser` runs those (about 6
+# more). CI runs both. PYTEST_ARGS="tests/unit -x" etc. to run a part.
 test: setup
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	.venv/bin/python -m pytest $(or $(PYTEST_ARGS),tests --ignore=tests/browser)
+
+# The pages in headless Chromium through Playwright (tests/browser/; Debian's /usr/bin/chromium)
+test-browser: setup
+	.venv/bin/python -m pytest tests/browser $(PYTEST_ARGS)
 
 train: setup
 	.venv/bin/wuye train
