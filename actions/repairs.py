@@ -35,7 +35,11 @@ def category_of(text: str) -> str:
 def next_number(ctx: TurnContext, skip: int = 0) -> str:
     """The day's next number (WO + date + 3 digits) after the highest taken, ``skip`` further on a retry."""
     prefix = f"WO{ctx.local_now:%Y%m%d}"
-    last = ctx.session.scalar(select(func.max(WorkOrder.number)).where(WorkOrder.number.like(prefix + "%")))
+    # the day's numbers as a range of the unique index (before the next day's prefix) as well as a LIKE: a LIKE
+    # alone is read backward through every order on PostgreSQL (150-250 ms a repair at 300 k orders, issue 29)
+    after = f"WO{ctx.local_now + dt.timedelta(days=1):%Y%m%d}"
+    last = ctx.session.scalar(select(func.max(WorkOrder.number)).where(
+        WorkOrder.number >= prefix, WorkOrder.number < after, WorkOrder.number.like(prefix + "%")))
     return f"{prefix}{(int(last[-3:]) if last else 0) + 1 + skip:03d}"
 
 

@@ -1,12 +1,16 @@
 """The resident flows through the engine: binding and fee lookup, repairs and repair status, parking, and how slots are filled, re-asked, cancelled and switched."""
 from __future__ import annotations
 
+import contextlib
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from bot.storage.models import Bill, Conversation, Household, Message, ParkingCard, VisitorPass, WorkOrder
-from tests.unit.conversation.world import arrears_household, stored_route
+from bot.tools.demo import load_demo_data
+from tests.databases import scratch_postgres
+from tests.unit.conversation.world import NOW, World, arrears_household, stored_route
 
 
 def test_fee_lookup_binds_with_sms_code_then_shows_only_own_bill(world):
@@ -197,3 +201,42 @@ def test_water_from_the_neighbours_air_conditioner_is_not_a_repair_form(world):
     assert r.handoff and "描述" not in world.texts(r) and "地点" not in world.texts(r)
     with world.db.session() as s:
         assert s.get(Conversation, r.conversation_id).flow is None
+
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world_on_each_database(request, tmp_path, parser, settings):
+    """The world on SQLite and on a PostgreSQL database of its own (demo data only: no other test's orders)."""
+    with contextlib.ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'wuye.db'}" if request.param == "sqlite" else \
+            stack.enter_context(scratch_postgres("wuye_numbers"))[0]
+        world = World(url, parser, settings)
+        try:
+            with world.db.session() as s:
+                load_demo_data(s, world.kb.communities, today=NOW.date())
+            yield world
+        finally:
+            world.engine.db.engine.dispose()
+            world.db.engine.dispose()
+
+
+def test_a_days_work_order_numbers_follow_that_days_highest_whatever_other_days_hold(world_on_each_database):
+    """The day's next number (actions/repairs.py next_number) is read as a range of the number's index: orders of the
+    day before and the day after, and numbers of another form, do not move it."""
+    world = world_on_each_database
+
+    def report(sender: str) -> str:
+        for text in ("我要报修", "厨房水龙头漏水", "3栋2单元501，13800138000，明天上午"):
+            world.say(text, sender)
+        return re.search(r"WO\d{11}", world.texts(world.say("/slot urgency normal", sender))).group()
+
+    with world.db.session() as s:
+        today = s.scalar(sa.select(sa.func.count()).select_from(WorkOrder).where(WorkOrder.number.like("WO20261127%")))
+    first = report("numbers-1")
+    assert first == f"WO20261127{today + 1:03d}"
+    with world.db.session() as s:  # copies of that order under other days' numbers (and of other forms)
+        columns = ", ".join(c.name for c in WorkOrder.__table__.c if c.name not in ("id", "number"))
+        for other in ("WO20261128009", "WO20261126950", "WO2026112", "WX20261127990"):
+            s.execute(sa.text(f"INSERT INTO work_orders (number, {columns}) SELECT :number, {columns} FROM work_orders "
+                              "WHERE number = :first"), {"number": other, "first": first})
+    assert report("numbers-2") == f"WO20261127{today + 2:03d}"
