@@ -16,10 +16,9 @@ reported once, by scripts/route_baseline.py and `wuye eval`.
     .venv/bin/python scripts/urgency_cv.py
     WEIGHTS=5,10,20 CS=10,30 EXCLUDE=t3 .venv/bin/python scripts/urgency_cv.py
 
-``WEIGHTS``/``CS``: the near-misses' weights and C to compare (``FLOORS``/``ALONES``/``INTENT_FLOORS``/``CUE_FLOORS``/
-``CUE_ALONES``: the thresholds' grid, the last two the second check's, bot/routing/danger_now.py); ``EXCLUDE``: groups never trained on (still scored,
-by a model trained on all the others: the figures before an author was added). ``SHOW=floor,alone,intent,cue,cue_alone``
-lists the CV's and the development sets' errors at those thresholds.
+``WEIGHTS``/``CS``: the near-misses' weights and C to compare (``FLOORS``/``ALONES``: the thresholds' grid); ``EXCLUDE``: groups never trained on (still scored,
+by a model trained on all the others: the figures before an author was added). ``SHOW=floor,alone`` lists the CV's
+errors at those thresholds.
 """
 from __future__ import annotations
 
@@ -58,10 +57,6 @@ WEIGHTS = [float(w) for w in os.environ.get("WEIGHTS", "5").split(",")]
 CS = [float(c) for c in os.environ.get("CS", "30").split(",")]
 FLOORS = [float(f) for f in os.environ.get("FLOORS", "0.05,0.1,0.15,0.2,0.3").split(",")]
 ALONES = [float(a) for a in os.environ.get("ALONES", "0.5,0.6,0.7,0.8,0.85,0.9,0.95,1.01").split(",")]
-# the emergency intent's own floor and the second check's (bot/routing/danger_now.py): CUE_FLOOR and CUE_ALONE
-INTENT_FLOORS = [float(f) for f in os.environ.get("INTENT_FLOORS", "0.05,0.3").split(",")]
-CUE_FLOORS = [float(f) for f in os.environ.get("CUE_FLOORS", "0.7,0.9").split(",")]
-CUE_ALONES = [float(a) for a in os.environ.get("CUE_ALONES", "0.95").split(",")]
 
 
 def dev_messages():
@@ -93,17 +88,13 @@ def with_urgency(model, text):
     return _memo[key]
 
 
-def set_thresholds(setting):
-    router.KEYWORD_FLOOR, router.URGENT_ALONE, router.INTENT_FLOOR, router.CUE_FLOOR, router.CUE_ALONE = setting
-
-
-def rules_page(reading, setting):
-    set_thresholds(setting)
+def rules_page(reading, floor, alone):
+    router.KEYWORD_FLOOR, router.URGENT_ALONE = floor, alone
     return bool(router.rule_emergencies(reading)) or router.model_emergency(reading) > 0
 
 
-def routed_urgent(model, text, setting):
-    set_thresholds(setting)
+def routed_urgent(model, text, floor, alone):
+    router.KEYWORD_FLOOR, router.URGENT_ALONE = floor, alone
     route = router.first_message_route(with_urgency(model, text), lambda t: with_urgency(model, t),
                                        router.request_segments(text), kb.support)
     return route.priority == "urgent"
@@ -124,7 +115,7 @@ def train(weight, C, without):
     return UrgencyModel.train(*zip(*train_rows), C=C)
 
 
-keep = (router.KEYWORD_FLOOR, router.URGENT_ALONE, router.INTENT_FLOOR, router.CUE_FLOOR, router.CUE_ALONE)
+keep = (router.KEYWORD_FLOOR, router.URGENT_ALONE)
 summary = []
 for weight, C in itertools.product(WEIGHTS, CS):
     _memo.clear()
@@ -136,38 +127,31 @@ for weight, C in itertools.product(WEIGHTS, CS):
         readings[held] = [(u, with_urgency(model, t)) for t, u in items]
     full = train(weight, C, set())
     print(f"\n== near-miss weight {weight:g}, C {C:g}" + (f", never trained on {sorted(EXCLUDE)}" if EXCLUDE else ""))
-    print("floor alone intent-floor cue-floor cue-alone | " + " | ".join(f"{g}: recall false-pages (missed, false)" for g in readings)
+    print("floor alone | " + " | ".join(f"{g}: recall false-pages (missed, false)" for g in readings)
           + " | pooled | dev: emergencies missed, routine or past paged, other false pages of "
           + str(sum(1 for _, u, hard in DEV if not u and not hard)))
-    for setting in itertools.product(FLOORS, ALONES, INTENT_FLOORS, CUE_FLOORS, CUE_ALONES):
-        if setting[2] < setting[0] or setting[3] < setting[0] or setting[4] < setting[1]:
-            continue  # the second check only ever asks more
-        cells = {g: figures([(u, rules_page(r, setting)) for u, r in rows]) for g, rows in readings.items()}
-        pooled = figures([(u, rules_page(r, setting)) for rows in readings.values() for u, r in rows])
-        dev_paged = [(u, hard, routed_urgent(full, t, setting)) for t, u, hard in DEV]
+    for floor, alone in itertools.product(FLOORS, ALONES):
+        cells = {g: figures([(u, rules_page(r, floor, alone)) for u, r in rows]) for g, rows in readings.items()}
+        pooled = figures([(u, rules_page(r, floor, alone)) for rows in readings.values() for u, r in rows])
+        dev_paged = [(u, hard, routed_urgent(full, t, floor, alone)) for t, u, hard in DEV]
         dev = (sum(1 for u, _, p in dev_paged if u and not p), sum(1 for u, hard, p in dev_paged if hard and not u and p),
                sum(1 for u, hard, p in dev_paged if not hard and not u and p))
-        summary.append((dev[0] + dev[1], pooled[2], pooled[3], weight, C, setting, cells, pooled, dev))
-        print(" ".join(f"{x:.2f}" for x in setting) + " | " + " | ".join(f"{r:.3f} {f:.3f} ({m}, {n})" for r, f, m, n in cells.values())
+        summary.append((dev[0] + dev[1], pooled[2], pooled[3], weight, C, floor, alone, cells, pooled, dev))
+        print(f"{floor:.2f} {alone:.2f} | " + " | ".join(f"{r:.3f} {f:.3f} ({m}, {n})" for r, f, m, n in cells.values())
               + f" | {pooled[0]:.3f} {pooled[1]:.3f} ({pooled[2]}, {pooled[3]}) | dev {dev[0]}, {dev[1]}, {dev[2]}",
               flush=True)
     if os.environ.get("SHOW"):
-        setting = tuple(float(x) for x in os.environ["SHOW"].split(","))
+        floor, alone = (float(x) for x in os.environ["SHOW"].split(","))
         for g, rows in readings.items():
             for u, r in rows:
-                if rules_page(r, setting) != u:
-                    print(g, "MISSED" if u else "FALSE ", f"{r.urgency:.2f} {r.probability('emergency'):.2f}",
-                          ",".join(router.not_now_cues(r.text)) or "-", r.text)
-        for t, u, hard in DEV:
-            if routed_urgent(full, t, setting) != u:
-                print("dev", "MISSED" if u else "FALSE ", t)
-set_thresholds(keep)
+                if rules_page(r, floor, alone) != u:
+                    print(g, "MISSED" if u else "FALSE ", f"{r.urgency:.2f} {r.probability('emergency'):.2f}", r.text)
+router.KEYWORD_FLOOR, router.URGENT_ALONE = keep
 # the choice: the development sets' constraints met, then the fewest CV emergencies missed, then the fewest false pages
 summary.sort(key=lambda s: s[:3])
 print("\nbest (development constraints broken, CV missed, CV false pages):")
 for s in summary[:8]:
-    print(f"  weight {s[3]:g} C {s[4]:g} floor, alone, intent floor, cue floor, cue alone "
-          + " ".join(f"{x:.2f}" for x in s[5]) + f": pooled {s[7][0]:.3f} / {s[7][1]:.3f} "
-          f"({s[7][2]} missed, {s[7][3]} false); dev missed {s[8][0]}, routine or past paged {s[8][1]}, "
-          f"other false pages {s[8][2]}; "
-          + ", ".join(f"{g} {c[0]:.3f}/{c[1]:.3f}" for g, c in s[6].items()))
+    print(f"  weight {s[3]:g} C {s[4]:g} floor {s[5]:.2f} alone {s[6]:.2f}: pooled {s[8][0]:.3f} / {s[8][1]:.3f} "
+          f"({s[8][2]} missed, {s[8][3]} false); dev missed {s[9][0]}, routine or past paged {s[9][1]}, "
+          f"other false pages {s[9][2]}; "
+          + ", ".join(f"{g} {c[0]:.3f}/{c[1]:.3f}" for g, c in s[7].items()))

@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from bot.nlu.clauses import QUESTION_MARKERS, REQUEST_MARKERS
-from bot.routing.danger_now import not_now_cues
 
 # Chosen by `wuye cv` (leave-one-author-out cross-validation, reports/cv.md) for the configured classifier: the pair
 # that reads and acts right most often (a wrong answer counted twice) while clarifying ≤ 10 % and answering wrong
@@ -64,21 +63,12 @@ FAQ_THRESHOLD = 0.54  # FAQ probability below it: the match is offered as a butt
 EMERGENCY_INTENT_THRESHOLD = 0.28
 # The urgency model (bot/nlu/urgency.py): a keyword rule, or the emergency intent at EMERGENCY_INTENT_THRESHOLD,
 # pages only when P(urgent) ≥ KEYWORD_FLOOR (it vetoes the hypothetical, past, rumoured and exclaimed dangers the
-# keywords and the intent cannot tell apart), and P(urgent) ≥ URGENT_ALONE pages without either.
-# The second check (bot/routing/danger_now.py, ``is_exclamation``): a message whose wording tells of no danger now —
-# hypothetical, over, past, hearsay, harmless, a request about a hazard, a figure of speech or 救命 as emphasis, only a
-# pet, a lockout, a nuisance, a plain outage, a bill — and nothing of a danger still on pages only when P(urgent)
-# reaches CUE_FLOOR (with a keyword rule or the emergency intent) or CUE_ALONE (alone). The emergency intent needs
-# P(urgent) ≥ INTENT_FLOOR as well: it reads what a message is about ("楼道里的灭火器被人拿走了", emergency 0.66), not
-# whether there is danger now. All five chosen by scripts/urgency_cv.py, each author of near-misses held out in turn:
-# every development emergency paged and no routine development question or past event paged, then the fewest
-# held-out authors' emergencies missed, then the fewest false pages (docs/figures/2026-12-07-urgency.md: pooled
-# 2 of 600 missed and 90 of 1,068 false pages, against 15 and 263 with the urgency model alone at 0.05 / 0.6).
-KEYWORD_FLOOR = 0.02
-URGENT_ALONE = 0.5
-INTENT_FLOOR = 0.05
-CUE_FLOOR = 0.7
-CUE_ALONE = 0.95
+# keywords and the intent cannot tell apart), and P(urgent) ≥ URGENT_ALONE pages without either. Chosen by
+# scripts/urgency_cv.py, each author of near-misses held out in turn: every development emergency paged and no
+# routine development question paged, then the fewest held-out authors' emergencies missed, then the fewest false
+# pages (docs/figures/2026-12-06-urgency.md).
+KEYWORD_FLOOR = 0.05
+URGENT_ALONE = 0.6
 FLOW_INTENTS = ("fee_lookup", "repair_request", "repair_status", "parking")
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny")
 
@@ -113,17 +103,6 @@ EMERGENCY_RULES: List[Tuple[str, str]] = [
      r"电梯.{0,16}(夹住|夹着)|电梯.{0,12}(往下一沉|不动了).{0,12}(没反应|出不去)|电梯门.{0,12}(水泥墙|出不去)", "电梯困人"),
     (r"(捅|拧|撬|砸).{0,4}(门锁|门把手|车窗)|翻墙进来|陌生人.{0,10}(门锁|门把手)", "盗窃/入室"),
     (r"(栏杆|天花板|水泥|雨棚|广告牌|空调外机|塔吊).{0,14}(晃|裂|掉|塌|歪|倒)", "坠落/倒塌危险"),
-    # a person who cannot be reached (the issue names it urgent): someone who lives alone, or family, not answering
-    # for hours or days; a child lost
-    (r"(老人|老爸|老妈|父亲|母亲|我爸|我妈|奶奶|爷爷|外婆|外公|姥姥|姥爷|舅|姨|伯伯|叔叔|大爷|阿姨|独居|一个人住|瘫痪)"
-     r".{0,40}(失联|联系不上|(电话|手机)?.{0,4}(打不通|关机|没人接|不接)|敲门.{0,6}(没人应|没动静|没反应))", "有人失联"),
-    (r"(孩子|小孩|儿子|女儿|闺女|孙子|孙女|\d岁)(丢了|(在.{0,10})?(走丢|跑丢|不见了|找不到了|找不见))|走丢了|"
-     r"(son|daughter|kid|child).{0,30}(wandered|missing|lost|can't find)", "儿童走失"),
-    (r"被电了?一下|电了一下|麻酥酥|(水|滴).{0,6}(电闸|电箱|配电箱)", "火警/烟雾"),
-    (r"dian ?ti ?kun ?ren", "电梯困人"),
-    (r"kuai ?lai|噎住|卡住喉咙|卡在喉咙", "求救"),
-    (r"(往下|楼上).{0,4}(扔|丢|抛).{0,8}(花盆|砖|瓶|刀|东西).{0,8}(砸到|差点|人)|(电梯|轿厢).{0,16}(未能出来|没能出来)",
-     "坠落/倒塌危险"),
     # medical equipment without power (the issue names it urgent): an outage report the pager must hear of
     (r"(呼吸机|制氧机|吸氧|氧气机|透析|腹透|吸痰器|胰岛素|监护仪).{0,24}(没电|停电|断电|没有电)|"
      r"(没电|停电|断电|没有电).{0,24}(呼吸机|制氧机|吸氧|氧气机|透析|腹透|吸痰器|监护仪)", "医疗设备断电"),
@@ -167,24 +146,9 @@ def rule_emergencies(reading: Any) -> List[str]:
         return []
     found = emergency_matches(reading.text, getattr(reading, "normalized_text", ""))
     urgency = getattr(reading, "urgency", None)
-    if found and urgency is not None and urgency < urgency_floors(reading.text)[0]:
+    if found and urgency is not None and urgency < KEYWORD_FLOOR:
         return []
     return found
-
-
-def is_exclamation(text: str) -> bool:
-    """救命 as emphasis: the cry for help is the only emergency rule the message sets off, and nothing asks anyone to
-    come ("救命，楼下广场舞的音响太吵了"; not "救命 快来人")."""
-    return "救命" in text and emergency_matches(text) == ["求救"] and \
-        not re.search(r"快|赶紧|马上|来人|help|kuai|噎住|喉咙", text)
-
-
-def urgency_floors(text: str) -> Tuple[float, float]:
-    """(the P(urgent) a keyword rule or the emergency intent needs, the P(urgent) that pages alone): KEYWORD_FLOOR and
-    URGENT_ALONE, or CUE_FLOOR and CUE_ALONE when the wording tells of no danger now (``not_now_cues``)."""
-    if not_now_cues(text) or is_exclamation(text):
-        return CUE_FLOOR, CUE_ALONE
-    return KEYWORD_FLOOR, URGENT_ALONE
 
 
 def describes_something(reading: Any, min_chars: int = 4) -> bool:
@@ -198,27 +162,19 @@ def describes_something(reading: Any, min_chars: int = 4) -> bool:
 
 def model_emergency(reading: Any) -> float:
     """Rule 2: P(urgent) of the urgency model when it reaches URGENT_ALONE, or the emergency intent's probability at
-    EMERGENCY_INTENT_THRESHOLD when P(urgent) ≥ INTENT_FLOOR (and KEYWORD_FLOOR); CUE_ALONE and CUE_FLOOR instead
-    when the wording tells of no danger now (``urgency_floors``); only when the message describes something. With a
-    model trained before the urgency model: the emergency intent alone."""
+    EMERGENCY_INTENT_THRESHOLD when P(urgent) ≥ KEYWORD_FLOOR (the keyword rules' veto); only when the
+    message describes something. With a model trained before the urgency model: the emergency intent alone."""
     if not describes_something(reading) or told_as_past(reading.text):
         return 0.0
     urgency = getattr(reading, "urgency", None)
-    p = reading.probability("emergency")
-    if urgency is None:
-        return p if p >= EMERGENCY_INTENT_THRESHOLD else 0.0
-    # the cues are read only for a message that would page without them (a parse of every turn pays for nothing else)
-    floors = lambda: urgency_floors(reading.text)  # noqa: E731
     # an outage report ("7栋突然停水了") joins its incident (rules 10b–10c), and a stove or heater that will not light
     # is a repair: never the pager by probability alone — the danger either brings (a ventilator without power, a
     # smell of gas) is an emergency rule's
-    if urgency >= URGENT_ALONE and not (problem_kind(reading) and is_outage_report(reading.text)) and \
-            not re.search(WONT_LIGHT, reading.text) and urgency >= floors()[1]:
+    if urgency is not None and urgency >= URGENT_ALONE and \
+            not (problem_kind(reading) and is_outage_report(reading.text)) and not re.search(WONT_LIGHT, reading.text):
         return urgency
-    if p >= EMERGENCY_INTENT_THRESHOLD and urgency >= max(KEYWORD_FLOOR, INTENT_FLOOR) and \
-            urgency >= max(floors()[0], INTENT_FLOOR):
-        return p
-    return 0.0
+    p = reading.probability("emergency")
+    return p if p >= EMERGENCY_INTENT_THRESHOLD and (urgency is None or urgency >= KEYWORD_FLOOR) else 0.0
 
 
 def reading_urgency(reading: Any) -> Optional[float]:
@@ -634,7 +590,7 @@ def decide(reading: Any, state: Optional[ConversationState] = None,
         return Route("handoff", "urgent", [f"emergency keyword: {e}" for e in emergencies], action="emergency")
     p_emergency = 0.0 if state.fills_slot else model_emergency(reading)
     if p_emergency:
-        by_urgency = reading_urgency(reading) is not None and reading_urgency(reading) >= urgency_floors(text)[1]
+        by_urgency = reading_urgency(reading) is not None and reading_urgency(reading) >= URGENT_ALONE
         reason = f"urgency ({p_emergency:.2f})" if by_urgency else f"intent emergency ({p_emergency:.2f})"
         return Route("handoff", "urgent", [reason], action="emergency")
     if state.flow:

@@ -48,25 +48,6 @@ def test_exclaimed_hypothetical_rumoured_dangers_and_outage_reports_page_nobody(
     assert decide(parser.parse(text)).priority != "urgent"
 
 
-@pytest.mark.parametrize("text", ["刚才楼道冒烟是有人烧纸，已经烧完了，就是想说这样不安全",
-                                  "要是哪天电梯停在半空，里面的人该按哪个按钮",
-                                  "业主群里说3栋有人晕倒了，是真的吗",
-                                  "救命，停车费怎么又涨了",
-                                  "门禁卡忘带了，进不去单元门，在楼下等着",
-                                  "我家狗被关在储物间里出不来了，一直叫"])
-def test_the_second_check_keeps_no_danger_now_from_the_pager(parser, text):
-    """The wording's cues (bot/routing/danger_now.py): over, hypothetical, hearsay, emphasis, a lockout, only a pet."""
-    assert decide(parser.parse(text)).priority != "urgent"
-
-
-@pytest.mark.parametrize("text", ["昨天晚上开始我爸电话就打不通了，他一个人住8栋，到现在都没人接",
-                                  "厨房着火了我已经跑出来了，火还在烧",
-                                  "我妈在电梯里出不来了，停电了", "孩子在小区里走丢了，5岁，穿蓝衣服"])
-def test_a_danger_still_on_pages_whatever_else_the_message_tells(parser, text):
-    route = decide(parser.parse(text))
-    assert route.priority == "urgent" and route.action == "emergency", route
-
-
 def test_ill_is_not_an_insult_but_you_are_ill_is(parser):
     ill = parser.parse("我妈有病了，躺在床上起不来")
     assert "insult" not in ill.emotion["cues"] and decide(ill).priority == "urgent"
