@@ -6,6 +6,7 @@ An unknown reason reads "其他原因" (never English); tests/test_agent_tools.p
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -90,7 +91,13 @@ def reason_label(reason: Any) -> str:
     """One routing reason (a code string) in Chinese words for staff."""
     if not isinstance(reason, str) or not reason.strip():
         return "其他原因"
-    text = reason.strip()
+    return _reason_text_label(reason.strip())
+
+
+# remembered: the agents' queue labels every waiting item's reasons on each of its rebuilds (up to four a second per
+# worker), and most reasons recur; the label depends on the text alone
+@functools.lru_cache(maxsize=4096)
+def _reason_text_label(text: str) -> str:
     bare = _strip_score(text)
     if text in EXACT_REASONS:
         return EXACT_REASONS[text]

@@ -56,9 +56,11 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
     ids = {r.conversation_id for r in rows}
     last_ids = select(func.max(Message.id)).where(Message.conversation_id.in_(ids), Message.sender == "resident") \
         .group_by(Message.conversation_id)
-    summaries = {c: masking.mask(text, (nlu or {}).get("emotion") if isinstance(nlu, dict) else None)
-                 for c, text, nlu in session.execute(select(Message.conversation_id, Message.text, Message.nlu)
-                                                     .where(Message.id.in_(last_ids))).all()} if ids else {}
+    # only the reading's emotion leaves the database (what masking needs), not the whole NLU reading of each message
+    summaries = {c: masking.mask(text, emotion if isinstance(emotion, dict) else None)
+                 for c, text, emotion in session.execute(select(Message.conversation_id, Message.text,
+                                                                Message.nlu["emotion"])
+                                                         .where(Message.id.in_(last_ids))).all()} if ids else {}
     names = teams.team_names(session) if any(r.team_id for r in rows) else {}
     result = []
     for r in rows:
