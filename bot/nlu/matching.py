@@ -76,12 +76,15 @@ def entry_texts(kb: KnowledgeBase, normalize=None) -> Tuple[List[str], List[str]
     return texts, labels
 
 
-def train_entry_model(kb: KnowledgeBase, normalize=None) -> EntryModel:
+def train_entry_model(kb: KnowledgeBase, normalize=None, parallel: bool = False) -> EntryModel:
+    """``parallel``: fit the entries on every CPU (`wuye train`, which stores it with the model); a serving worker
+    fits on one thread (FlatModel.train)."""
     texts, labels = entry_texts(kb, normalize)
     ids = sorted(set(labels))
     if len(ids) < 2:
         return EntryModel(None, ids)
-    model = EntryModel(FlatModel.train(texts, labels, C=10.0, class_weight="balanced", features="v2"), ids)
+    model = EntryModel(FlatModel.train(texts, labels, C=10.0, class_weight="balanced", features="v2",
+                                       parallel=parallel), ids)
     _release_freed_memory()
     return model
 
@@ -150,7 +153,7 @@ def stored_path(model_path: Path) -> Path:
 
 def store_entry_model(kb: KnowledgeBase, normalize, model_path: Path) -> None:
     """Train the knowledge base's entry model and store it beside the model archive (written whole, then renamed)."""
-    model = train_entry_model(kb, normalize)
+    model = train_entry_model(kb, normalize, parallel=True)
     target = stored_path(model_path)
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -132,9 +133,22 @@ def train(settings: Settings, *, force: bool = False) -> TrainResult:
 
 
 def train_rasa_nlu(config: dict, data_paths: List[Path], output: Path, model_name: str) -> str:
-    """Train the Rasa NLU graph from a config dict, bypassing Rasa's training cache."""
-    from rasa.model_training import train_nlu
+    """Train the Rasa NLU graph from a config dict, as `rasa train nlu --force` does but without Rasa's training cache.
 
+    Rasa's trainer fingerprints every node's inputs and outputs (every message with its tokens and features) and
+    copies them into its cache even when the training is forced; we never read that cache (a changed fingerprint of
+    ours always retrains, and Rasa's does not notice dictionary edits), and they cost a fifth of a 300-entry base's
+    training (175 -> 137 s of CPU). So the graph runs here with Rasa's own runner and logging hook and no caching hook; the
+    model archive has Rasa's layout (loaded by Rasa's own loader). Stock `rasa train nlu` is untouched."""
+    from rasa.engine.constants import PLACEHOLDER_IMPORTER
+    from rasa.engine.graph import ExecutionContext
+    from rasa.engine.recipes.recipe import Recipe
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.engine.storage.local_model_storage import MODEL_ARCHIVE_COMPONENTS_DIR, LocalModelStorage
+    from rasa.engine.training.hooks import LoggingHook
+    from rasa.engine.validation import validate
+    from rasa.shared.data import TrainingType
+    from rasa.shared.importers.importer import TrainingDataImporter
 
     register_all()  # our components, defined before the recipe was imported, are registered now
 
@@ -148,13 +162,35 @@ def train_rasa_nlu(config: dict, data_paths: List[Path], output: Path, model_nam
             Path(nlu_data).mkdir()
             for i, p in enumerate(data_paths):
                 (Path(nlu_data) / f"{i}").symlink_to(Path(p).resolve())
-        path = train_nlu(
-            str(config_file), nlu_data, str(output), fixed_model_name=model_name,
-            additional_arguments={"force_full_training": True},
-        )
-    if not path:
-        raise RuntimeError("Rasa NLU training produced no model (see the log above)")
-    return path
+        importer = TrainingDataImporter.load_nlu_importer_from_config(str(config_file), training_data_paths=[nlu_data])
+        if importer.get_nlu_data().contains_no_pure_nlu_data():
+            raise RuntimeError(f"Rasa NLU training found no NLU data in {nlu_data}")
+        rasa_config = importer.get_config()
+        recipe = Recipe.recipe_for_name(rasa_config.get("recipe"))
+        rasa_config, _, _ = recipe.auto_configure(importer.get_config_file_for_auto_config(), rasa_config,
+                                                  TrainingType.NLU)
+        configuration = recipe.graph_config_for_recipe(
+            rasa_config, {"finetuning_epoch_fraction": 1.0, "persist_nlu_training_data": False},
+            training_type=TrainingType.NLU, is_finetuning=False)
+        validate(configuration)
+        domain = importer.get_domain()
+        package = Path(tmp) / "package"  # the archive's layout: components/ (the storage) and metadata.json
+        storage_dir = package / MODEL_ARCHIVE_COMPONENTS_DIR
+        storage_dir.mkdir(parents=True)
+        storage = LocalModelStorage(storage_dir)
+        schema = configuration.train_schema
+        runner = DaskGraphRunner.create(schema, storage, ExecutionContext(graph_schema=schema, is_finetuning=False),
+                                        hooks=[LoggingHook(pruned_schema=schema)])
+        runner.run(inputs={PLACEHOLDER_IMPORTER: importer})
+        # Rasa's create_model_package writes the same archive after copying the storage, at gzip level 9: 7.9 s of
+        # CPU for a 300-entry base's int16 weights against 1.6 s at level 1, for 48 MB against 49 MB
+        LocalModelStorage._persist_metadata(LocalModelStorage._create_model_metadata(domain, configuration), package)
+        name = model_name if model_name.endswith(".tar.gz") else f"{model_name}.tar.gz"
+        path = Path(output) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+            tar.add(package, arcname="")
+    return str(path)
 
 
 def current_model(settings: Settings) -> Optional[Path]:
