@@ -11,21 +11,13 @@ import pytest
 
 from bot.storage.models import AuditEntry, Bill, ChatIdentity, Conversation, Household, Message, WorkOrder
 from bot.tools.devserver import LiveServer
-
-LOGINS = {"technician": ("tech1", "tech123"), "agent": ("agent", "agent123"), "admin": ("admin", "admin123")}
+from tests.clients import signed_in
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, settings, parser):
     with LiveServer(tmp_path_factory.mktemp("audit"), settings, parser) as live:
         yield live
-
-
-def signed_in(server, role) -> httpx.Client:
-    user, password = LOGINS[role]
-    client = httpx.Client(base_url=server.url, timeout=30)
-    client.post("/api/auth/login", json={"username": user, "password": password}).raise_for_status()
-    return client
 
 
 def bound_conversation(server) -> tuple:

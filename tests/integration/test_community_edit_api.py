@@ -12,6 +12,7 @@ from bot.access.auth import sign_community_link
 from bot.storage.models import Community as CommunityRow, Household
 from bot.tools.devserver import LiveServer
 from bot.work_orders import sla
+from tests.clients import signed_in
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +20,6 @@ def server(tmp_path_factory, settings, parser):
     tmp = tmp_path_factory.mktemp("community-edit")
     with LiveServer(tmp, settings, parser, models_dir=tmp / "models") as live:
         yield live
-
-
-def admin(server) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    client.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
-    return client
 
 
 def values_of(client, community_id: str):
@@ -44,7 +39,7 @@ def file_text(server) -> str:
 
 
 def test_an_added_community_is_appended_live_and_the_rest_of_the_file_is_byte_identical(server):
-    client = admin(server)
+    client = signed_in(server)
     before = file_text(server)
     values, version = new_values(client, buildings="1、2、3", fee_per_m2="2.60")
     r = client.post("/api/admin/communities", json={"id": "cuihu", "values": values, "version": version})
@@ -65,7 +60,7 @@ def test_an_added_community_is_appended_live_and_the_rest_of_the_file_is_byte_id
 
 
 def test_an_edit_changes_only_its_lines_and_a_stale_version_is_409(server):
-    client = admin(server)
+    client = signed_in(server)
     jinxiu, version = values_of(client, "jinxiu")
     before = file_text(server)
     r = client.put("/api/admin/communities/jinxiu", json={"values": {**jinxiu, "office_phone": "020-8888 6602"},
@@ -91,7 +86,7 @@ def test_an_edit_changes_only_its_lines_and_a_stale_version_is_409(server):
     ({"time_zone": "Mars/Olympus"}, None, "时区"),
 ])
 def test_bad_values_are_422_in_chinese_naming_the_field_and_nothing_is_written(server, changes, field, words):
-    client = admin(server)
+    client = signed_in(server)
     values, version = new_values(client, **changes)
     values = {k: v for k, v in values.items() if v is not None}
     before = file_text(server)
@@ -103,7 +98,7 @@ def test_bad_values_are_422_in_chinese_naming_the_field_and_nothing_is_written(s
 
 
 def test_a_duplicate_or_malformed_id_is_refused_and_nothing_is_written(server):
-    client = admin(server)
+    client = signed_in(server)
     values, version = new_values(client)
     before = file_text(server)
     r = client.post("/api/admin/communities", json={"id": "jinxiu", "values": values, "version": version})
@@ -115,7 +110,7 @@ def test_a_duplicate_or_malformed_id_is_refused_and_nothing_is_written(server):
 
 
 def test_a_rename_is_live_everywhere_and_a_name_in_use_is_refused(server):
-    client = admin(server)
+    client = signed_in(server)
     binjiang, version = values_of(client, "binjiang")
     before = file_text(server)
     taken = client.put("/api/admin/communities/binjiang", json={"values": {**binjiang, "community_name": " 锦绣花园"},
@@ -135,7 +130,7 @@ def test_a_rename_is_live_everywhere_and_a_name_in_use_is_refused(server):
 
 
 def test_retiring_keeps_everything_and_only_stops_new_residents_and_staff(server):
-    client = admin(server)
+    client = signed_in(server)
     version = client.get("/api/admin/communities").json()["version"]
     before = file_text(server)
     with server.app.state.services.db.session() as session:
@@ -180,7 +175,7 @@ def sla_text(server) -> str:
     ({"urgency": "soon"}, "紧急程度“soon”不存在"),
 ])
 def test_bad_time_limits_are_422_in_chinese_and_nothing_is_written(server, row, words):
-    client = admin(server)
+    client = signed_in(server)
     current = client.get("/api/admin/communities/jinxiu/sla").json()
     before = sla_text(server)
     rows = [{k: r[k] for k in ("category", "urgency", "response", "completion")} for r in current["rows"]]
@@ -191,7 +186,7 @@ def test_bad_time_limits_are_422_in_chinese_and_nothing_is_written(server, row, 
 
 
 def test_a_communitys_time_limits_are_edited_live_and_the_rest_of_the_file_is_kept(server):
-    client = admin(server)
+    client = signed_in(server)
     current = client.get("/api/admin/communities/jinxiu/sla").json()
     water = next(r for r in current["rows"] if (r["category"], r["urgency"]) == ("水电", "normal"))
     assert (water["response"], water["completion"], water["own"]) == ("2h", "1d", False)

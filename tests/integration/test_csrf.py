@@ -15,18 +15,13 @@ import websockets
 from bot.tools.devserver import LiveServer, free_port
 from tests.browser.chromium import ARGS, CHROMIUM, HAVE_CHROMIUM
 from tests.conftest import static_site
+from tests.clients import signed_in
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, settings, parser):
     with LiveServer(tmp_path_factory.mktemp("csrf"), settings, parser) as live:
         yield live
-
-
-def signed_in(server, user, password) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=30)
-    client.post("/api/auth/login", json={"username": user, "password": password}).raise_for_status()
-    return client
 
 
 def queued_handoff(server) -> int:

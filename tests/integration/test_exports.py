@@ -9,18 +9,13 @@ import httpx
 import pytest
 
 from bot.tools.devserver import LiveServer
+from tests.clients import signed_in
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, settings, parser):
     with LiveServer(tmp_path_factory.mktemp("exports"), settings, parser) as live:
         yield live
-
-
-def admin(server) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=30)
-    client.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
-    return client
 
 
 def rows(response) -> list:
@@ -33,7 +28,7 @@ def test_exports_of_a_date_range(server):
     resident.post("/api/widget/session")
     resident.post("/api/widget/messages", json={"text": "=HYPERLINK(\"http://x\") 我的电话13812345678"}).raise_for_status()
     resident.post("/api/widget/messages", json={"text": "转人工"}).raise_for_status()
-    client = admin(server)
+    client = signed_in(server)
     today = dt.date.today()
     r = client.get("/api/admin/export/conversations.csv", params={"start": (today - dt.timedelta(days=30)).isoformat(),
                                                                    "end": (today + dt.timedelta(days=1)).isoformat()})
@@ -55,7 +50,7 @@ def test_exports_of_a_date_range(server):
                                          ({"start": "2026-11-10", "end": "2026-11-01"}, "bad_export_range"),
                                          ({"start": "2020-01-01", "end": "2026-01-01"}, "bad_export_range")])
 def test_bad_ranges_are_refused_in_chinese(server, params, code):
-    r = admin(server).get("/api/admin/export/handoffs.csv", params=params)
+    r = signed_in(server).get("/api/admin/export/handoffs.csv", params=params)
     assert r.status_code == 422 and r.json()["code"] == code and "日期" in r.json()["detail"] or "天" in r.json()["detail"]
 
 
@@ -64,4 +59,4 @@ def test_exports_are_for_admins_only(server):
     agent.post("/api/auth/login", json={"username": "agent", "password": "agent123"}).raise_for_status()
     assert agent.get("/api/admin/export/handoffs.csv").status_code == 403
     assert httpx.get(server.url + "/api/admin/export/handoffs.csv").status_code == 401
-    assert admin(server).get("/api/admin/export/passwords.csv").json()["code"] == "unknown_export"
+    assert signed_in(server).get("/api/admin/export/passwords.csv").json()["code"] == "unknown_export"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from bot.tools.devserver import LiveServer
+from tests.clients import signed_in
 
 CONFLICT = {"detail": "已被他人修改，请刷新后再编辑", "code": "faq_edit_conflict"}
 
@@ -19,12 +20,6 @@ def server(tmp_path_factory, settings, parser):
     tmp = tmp_path_factory.mktemp("faq-edit")
     with LiveServer(tmp, settings, parser, models_dir=tmp / "models") as live:
         yield live
-
-
-def admin(server) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    client.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
-    return client
 
 
 def ask(server, text: str) -> str:
@@ -41,7 +36,7 @@ def edit(entry, **changes):
 
 
 def test_entries_carry_their_files_version_and_an_old_version_is_refused(server):
-    client = admin(server)
+    client = signed_in(server)
     listed = {e["id"]: e for e in client.get("/api/admin/faq").json()["entries"]}
     entry = client.get("/api/admin/faq/pets").json()
     assert re.fullmatch(r"[0-9a-f]{64}", entry["version"]) and listed["pets"]["version"] == entry["version"]
@@ -63,7 +58,7 @@ def test_entries_carry_their_files_version_and_an_old_version_is_refused(server)
 
 
 def test_ten_concurrent_saves_of_one_file_over_http(server):
-    client = admin(server)
+    client = signed_in(server)
     ids = [e["id"] for e in client.get("/api/admin/faq").json()["entries"] if e["file"] == "data/faq/living.yml"]
     entries = [client.get(f"/api/admin/faq/{ids[i % len(ids)]}").json() for i in range(10)]
     assert len({e["version"] for e in entries}) == 1
@@ -72,7 +67,7 @@ def test_ten_concurrent_saves_of_one_file_over_http(server):
     def save(i):
         barrier.wait()
         body = edit(entries[i], answer=entries[i]["answer"] + f"\n同时保存{i}号")
-        statuses[i] = admin(server).put(f"/api/admin/faq/{entries[i]['id']}", json=body).status_code
+        statuses[i] = signed_in(server).put(f"/api/admin/faq/{entries[i]['id']}", json=body).status_code
 
     threads = [threading.Thread(target=save, args=(i,)) for i in range(10)]
     [t.start() for t in threads]
@@ -86,7 +81,7 @@ def test_ten_concurrent_saves_of_one_file_over_http(server):
 @pytest.mark.parametrize("field", ["{office_hours:d}", "{office_hours:x<5000000}", "{office_hours!r}",
                                    "{office_hours.upper}", "{office_hours[0]}", "{no_such_value}"])
 def test_unsafe_templates_are_refused_and_residents_keep_getting_answers(server, field):
-    client = admin(server)
+    client = signed_in(server)
     entry = client.get("/api/admin/faq/office_hours").json()
     r = client.put("/api/admin/faq/office_hours", json=edit(entry, answer=f"办公时间：{field}\n"))
     assert r.status_code == 422 and r.json()["code"] == "faq_invalid"
@@ -105,7 +100,7 @@ def test_a_change_on_disk_is_served_within_a_second_or_two(server):
     while "牵引绳" not in ask(server, "小区能养狗吗"):
         assert time.time() < deadline, "the change on disk was not served"
         time.sleep(0.3)
-    entry = admin(server).get("/api/admin/faq/pets").json()
+    entry = signed_in(server).get("/api/admin/faq/pets").json()
     assert "牵引绳" in entry["answer"]
 
 
@@ -116,16 +111,16 @@ def test_a_broken_file_at_start_up_does_not_stop_the_server(server):
     server.restart()  # the last good copy (models dir) is served
     assert server.app.state.services.knowledge.serving_last_good
     assert "020-8888 6601" in ask(server, "物业电话多少")
-    problems = admin(server).get("/api/admin/faq").json()["problems"]
+    problems = signed_in(server).get("/api/admin/faq").json()["problems"]
     assert any(p.startswith("data/faq/notices.yml:") and "格式说明" in p for p in problems), problems
-    training = admin(server).get("/api/admin/training").json()  # what the admin page polls for its banner
+    training = signed_in(server).get("/api/admin/training").json()  # what the admin page polls for its banner
     assert training["problems"] == problems and training["serving_last_good"] is True
     path.write_text(good, encoding="utf-8")  # fixed: served again, problems gone
     deadline = time.time() + 10
-    while admin(server).get("/api/admin/faq").json()["problems"]:
+    while signed_in(server).get("/api/admin/faq").json()["problems"]:
         assert time.time() < deadline
         time.sleep(0.3)
-    training = admin(server).get("/api/admin/training").json()
+    training = signed_in(server).get("/api/admin/training").json()
     assert training["problems"] == [] and training["serving_last_good"] is False
 
 
@@ -135,7 +130,7 @@ CANTEEN = {"title": "社区长者食堂", "questions": ["小区有老年食堂�
 
 
 def test_an_admin_creates_an_entry_with_three_questions_and_residents_are_answered_at_once(server):
-    client = admin(server)
+    client = signed_in(server)
     assert "长者食堂" not in ask(server, "老年人食堂在哪里")  # no entry yet: never another entry's answer
     started = time.monotonic()
     r = client.post("/api/admin/faq", json=CANTEEN)
@@ -176,7 +171,7 @@ def test_an_admin_creates_an_entry_with_three_questions_and_residents_are_answer
     ({**CANTEEN, "version": "v1"}, None, ("invalid_request", "版本的格式不对")),
 ])
 def test_a_bad_new_entry_is_refused_in_chinese_with_its_place_and_nothing_is_saved(server, body, where, detail):
-    client = admin(server)
+    client = signed_in(server)
     path = server.settings.faq_dir / "custom.yml"
     before = path.read_text(encoding="utf-8") if path.exists() else None
     r = client.post("/api/admin/faq", json={**body, "id": "scratch_bad"})
@@ -203,7 +198,7 @@ def test_a_retrain_still_running_when_its_app_stops_is_not_swapped_in_or_reporte
 
     retrains_finish()  # the module's server, still up, retrains after the saves above: let it be done first
     with LiveServer(tmp_path, settings, parser, models_dir=tmp_path / "models") as live:
-        client = admin(live)
+        client = signed_in(live)
         entry = client.get("/api/admin/faq/pets").json()
         r = client.put("/api/admin/faq/pets", json=edit(entry, answer=entry["answer"] + "\n请拴绳遛狗。"))
         assert r.json()["retraining"] is True and r.json()["training"]["state"] == "training"

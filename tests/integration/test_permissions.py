@@ -16,6 +16,7 @@ import websockets
 from starlette.routing import Mount
 
 from bot.tools.devserver import LiveServer
+from tests.clients import DEMO_LOGINS, signed_in
 
 TECH, AGENT, ADMIN = "technician", "agent", "admin"
 DESK = {TECH, AGENT, ADMIN}
@@ -87,20 +88,12 @@ MATRIX = {
     "POST /api/admin/polls/{poll_id}/close": ADMINS, "GET /api/admin/polls/{poll_id}/results.csv": ADMINS,
 }
 REFUSAL_CODES = {"not_signed_in", "not_allowed", "console_only", "admins_only", "dispatchers_only"}
-LOGINS = {TECH: ("tech1", "tech123"), AGENT: ("agent", "agent123"), ADMIN: ("admin", "admin123")}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, settings, parser):
     with LiveServer(tmp_path_factory.mktemp("permissions"), settings, parser) as live:
         yield live
-
-
-def signed_in(server, role_or_user, password=None) -> httpx.Client:
-    user, password = LOGINS[role_or_user] if password is None else (role_or_user, password)
-    client = httpx.Client(base_url=server.url, timeout=30)
-    client.post("/api/auth/login", json={"username": user, "password": password}).raise_for_status()
-    return client
 
 
 def app_routes(app):
@@ -120,7 +113,7 @@ def test_every_route_declares_who_may_call_it(server):
 def test_the_route_by_role_matrix_holds(server):
     """Every staff route as nobody (401), and as each role: refused with 403 and a permission code exactly when
     the matrix says so. Ids that do not exist keep the allowed calls from changing anything (they answer 404/422)."""
-    clients = {None: httpx.Client(base_url=server.url, timeout=30), **{r: signed_in(server, r) for r in LOGINS}}
+    clients = {None: httpx.Client(base_url=server.url, timeout=30), **{r: signed_in(server, r) for r in DEMO_LOGINS}}
     failures, walked = [], 0
     for key, allowed in MATRIX.items():
         method, path = key.split(" ", 1)

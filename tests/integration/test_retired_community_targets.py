@@ -8,7 +8,6 @@ import dataclasses
 import datetime as dt
 import json
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -17,6 +16,7 @@ from bot.storage.db import open_database
 from bot.storage.models import Household, Notice, Poll
 from bot.tools import cli
 from bot.tools.devserver import LiveServer
+from tests.clients import signed_in
 
 HOUSEHOLDS = ("小区,楼栋,单元,房号,业主姓名,手机号\n"
               "锦绣花园,30,1,101,周杰,13600000031\n"
@@ -27,12 +27,6 @@ HOUSEHOLDS = ("小区,楼栋,单元,房号,业主姓名,手机号\n"
 def server(tmp_path_factory, settings, parser):
     with LiveServer(tmp_path_factory.mktemp("retired-targets"), settings, parser) as live:
         yield live
-
-
-def admin(server) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    client.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
-    return client
 
 
 def local(server, hours: float) -> str:
@@ -54,7 +48,7 @@ def retire(client, community_id: str, retired: bool = True) -> None:
 
 
 def test_a_retired_community_takes_no_new_notice_poll_or_import_and_its_pickers_leave_it_out(server):
-    client = admin(server)
+    client = signed_in(server)
     notice = {"kind": "water", "buildings": [], "text": "水箱清洗。", "starts_at": local(server, 1),
               "ends_at": local(server, 5)}
     old = client.post("/api/admin/notices", json={**notice, "community_id": "binjiang"})  # before it is retired

@@ -9,18 +9,13 @@ import sqlalchemy as sa
 
 from bot.storage.models import Handoff, Staff, Team, TeamMember
 from bot.tools.devserver import LiveServer
+from tests.clients import signed_in
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, settings, parser):
     with LiveServer(tmp_path_factory.mktemp("teams"), settings, parser) as live:
         yield live
-
-
-def signed_in(server, user, password) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    client.post("/api/auth/login", json={"username": user, "password": password}).raise_for_status()
-    return client
 
 
 def seen(server, *usernames, state="online"):

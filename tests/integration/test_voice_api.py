@@ -12,6 +12,7 @@ import pytest
 
 from bot.core.localtime import to_local
 from bot.tools.devserver import LiveServer
+from tests.clients import signed_in
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +20,6 @@ def server(tmp_path_factory, settings, parser):
     with LiveServer(tmp_path_factory.mktemp("voice"), settings, parser) as live:
         CLOCK[:] = [live.app.state.services.clock]
         yield live
-
-
-def signed_in(server, user="admin", password="admin123") -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=30)
-    client.post("/api/auth/login", json={"username": user, "password": password}).raise_for_status()
-    return client
 
 
 def resident(server) -> httpx.Client:
