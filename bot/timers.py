@@ -16,6 +16,9 @@ restart nor another process escalates it again.
 Retention (bot/storage/retention.py) runs from the same loop every ``retention_poll_seconds`` (and once soon after
 start-up) on the app's clock: expired messages, phones, photos, codes and logs are deleted or blanked. Several
 processes running it at once is harmless: each step deletes or blanks only what is still there.
+
+Just before retention, the same pass summarises the closed days of the admin figures (bot/reporting/daily.py): each
+(day, 小区) is written once, whichever process gets there first, and kept when retention deletes the rows.
 """
 from __future__ import annotations
 
@@ -28,8 +31,10 @@ from typing import Any, Optional
 from sqlalchemy import delete, select
 
 from bot.core.domain import ConversationStatus
+from bot.core.localtime import to_local
 from bot.handoffs import handoff as handoffs
 from bot.realtime import live
+from bot.reporting import daily
 from bot.storage import outbox, retention
 from bot.storage.models import Conversation, Message, Timer
 from bot.storage.outbox import Kind
@@ -116,9 +121,18 @@ class Timers:
             ran += await self.check_work_orders()
         if time.monotonic() - self._retention_run >= self.services.settings.retention_poll_seconds:
             self._retention_run = time.monotonic()
-            # bulk deletes over large tables: off the event loop, so residents' sockets are not held up
+            # bulk reads and deletes over large tables: off the event loop, so residents' sockets are not held up
+            await asyncio.to_thread(self.summarise_days)
             await asyncio.to_thread(self.apply_retention)
         return ran
+
+    def summarise_days(self) -> int:
+        """Summarise the admin figures' closed days not summarised yet (the first pass: all history)."""
+        with self.services.db.session() as session:
+            written = daily.summarise(session, to_local(self.services.clock()).date())
+        if written:
+            logger.info("figures: %d days summarised", written)
+        return written
 
     def apply_retention(self) -> dict:
         """Delete or blank what is past its retention period now; logs and returns the counts."""

@@ -8,11 +8,12 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import Text, case, cast, func, select
+from sqlalchemy import Text, cast, func, select
 
 from bot.core import labels
 from bot.core.domain import HandoffStatus
-from bot.core.localtime import DEFAULT_TIME_ZONE, to_local, to_utc
+from bot.core.localtime import DEFAULT_TIME_ZONE, to_local
+from bot.reporting import daily
 from bot.storage.models import Conversation, Handoff, Message, Rating, Staff, Team
 
 # what a failed question's route was, in words (the failures tab's 类型)
@@ -110,10 +111,14 @@ def figures(session, days: int = 14, today: Optional[dt.date] = None, start: Opt
             end: Optional[dt.date] = None) -> Dict[str, Any]:
     """The admin's 运营数据. Without a range: all-time totals and the last ``days`` days (UTC dates) per day. With
     ``start``/``end`` (小区-local dates, both included, as the CSV exports read them): every figure is about the
-    conversations and handoffs created in the range, one entry per day of it. Codes come with ``*_labels`` maps."""
+    conversations and handoffs created in the range, one entry per day of it. Codes come with ``*_labels`` maps.
+
+    Summarised days (bot/reporting/daily.py) give their conversations and their handoffs' priorities and reasons;
+    the other days are counted from the rows; what can still change (handed off or not, waits, teams) is read from
+    narrow rows of the handoffs, without their reasons and context cards."""
     if start is not None and end is not None:
         return _labelled(_figures_in_range(session, start, end))
-    return _labelled(_figures(session, days, today))
+    return _labelled(_figures_all_time(session, days, today or dt.date.today()))
 
 
 def _labelled(result: Dict[str, Any]) -> Dict[str, Any]:
@@ -122,88 +127,109 @@ def _labelled(result: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
+# what the figures read of every handoff: what can still change after its day (issue 29: reading the reasons and
+# context cards of every handoff took most of a year's figures)
+_HANDOFF_COLUMNS = [Handoff.id, Handoff.conversation_id, Handoff.team_id, Handoff.status, Handoff.created_at,
+                    Handoff.claimed_at]
+
+
+def _local_day(t: dt.datetime) -> dt.date:
+    return to_local(t).date()
+
+
 def _figures_in_range(session, first: dt.date, last: dt.date) -> Dict[str, Any]:
-    low = to_utc(dt.datetime.combine(first, dt.time()))
-    high = to_utc(dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
-    in_range = (Conversation.created_at >= low, Conversation.created_at < high)
+    low, high = daily.utc_bounds(first, last)
+    summary = daily.summary(session, first, last)
+    live = daily.live_ranges(summary.days, low, high)
+    per_day = {day.isoformat(): n for day, n in summary.conversations.items()}
+    for day, n in _conversations_per_local_day(session, live).items():
+        per_day[day] = per_day.get(day, 0) + n
+    # the conversations of the range ever handed off, driven by the handoffs (far fewer than the conversations)
+    handed_per_day: Counter = Counter(_local_day(created_at).isoformat() for _, created_at in session.execute(
+        select(Conversation.id, Conversation.created_at).join(Handoff, Handoff.conversation_id == Conversation.id)
+        .where(Conversation.created_at >= low, Conversation.created_at < high).distinct()))
     handoffs = session.execute(select(*_HANDOFF_COLUMNS).where(Handoff.created_at >= low,
                                                                Handoff.created_at < high)).all()
-    days = (last - first).days + 1
-    if session.get_bind().dialect.name == "postgresql":
-        # a year of conversations counted per 小区-local day in the database (issue 29), the zone's rules as
-        # to_local applies them; SQLite has no time zones: it reads the rows as below
-        local_day = func.date(func.timezone(DEFAULT_TIME_ZONE, func.timezone("UTC", Conversation.created_at)))
-        handed_off = select(Handoff.id).where(Handoff.conversation_id == Conversation.id).exists()
-        conversation_days = [(day, n, int(bot_only)) for day, n, bot_only in session.execute(
-            select(local_day, func.count(), func.sum(case((handed_off, 0), else_=1))).where(*in_range)
-            .group_by(local_day))]
-        return _figures(session, days, last, [], handoffs, set(), day_of=lambda t: to_local(t).date(),
-                        window=(first, last), conversation_days=conversation_days)
-    conversations = session.execute(select(Conversation.id, Conversation.created_at).where(*in_range)).all()
-    # a subquery, not a list of a year's conversation ids sent back to the database
-    ever_handed = set(session.scalars(select(Handoff.conversation_id).where(Handoff.conversation_id.in_(
-        select(Conversation.id).where(*in_range)))))
-    return _figures(session, days, last, conversations, handoffs, ever_handed, day_of=lambda t: to_local(t).date(),
-                    window=(first, last))
+    total = sum(per_day.values())
+    return _assemble(session, (last - first).days + 1, first, handoffs, _local_day, window=(first, last),
+                     total=total, bot_only=total - sum(handed_per_day.values()), conversations_per_day=per_day,
+                     handed_per_day=handed_per_day, counts=_handoff_counts(session, summary, live))
 
 
-# The figures read rows, not ORM objects (issue 29: a year took seconds): a conversation's id and time, and every
-# column of a handoff but its context card (the transcript it was opened with, by far its largest part)
-_HANDOFF_COLUMNS = [column for column in Handoff.__table__.c if column.name != "context"]
-
-
-def _figures(session, days: int = 14, today: Optional[dt.date] = None, conversations=None, handoffs=None,
-             handed=None, day_of=lambda t: t.date(), window=None, conversation_days=None) -> Dict[str, Any]:
-    today = today or dt.date.today()
+def _figures_all_time(session, days: int, today: dt.date) -> Dict[str, Any]:
     start = today - dt.timedelta(days=days - 1)
-    counted = None
-    if conversation_days is not None:  # (day, conversations, bot only) counted in the database
-        total = sum(n for _, n, _ in conversation_days)
-        counted = (total, total - sum(b for _, _, b in conversation_days))
-    elif conversations is None:  # all time: counted in the database; only the series' days are read (issue 29)
-        counted = (session.scalar(select(func.count()).select_from(Conversation)),
-                   session.scalar(select(func.count(func.distinct(Handoff.conversation_id)))))  # ever handed off
-        conversations = session.execute(select(Conversation.id, Conversation.created_at).where(
-            Conversation.created_at >= dt.datetime.combine(start, dt.time()))).all()
-    if handoffs is None:
-        handoffs = session.execute(select(*_HANDOFF_COLUMNS)).all()
-    handed = {h.conversation_id for h in handoffs} if handed is None else handed
-    per_day: Dict[str, Dict[str, Any]] = defaultdict(lambda: {"conversations": 0, "bot_only": 0, "handoffs": 0, "waits": []})
-    for c in conversations:
-        day = day_of(c.created_at)
-        if day >= start:
-            per_day[day.isoformat()]["conversations"] += 1
-            per_day[day.isoformat()]["bot_only"] += c.id not in handed
-    for day, n, bot_only_n in conversation_days or []:
-        if day >= start:
-            per_day[day.isoformat()]["conversations"] += n
-            per_day[day.isoformat()]["bot_only"] += bot_only_n
-    by_priority: Counter = Counter()
-    by_reason: Counter = Counter()
+    total = session.scalar(select(func.count()).select_from(Conversation))
+    ever_handed = session.scalar(select(func.count(func.distinct(Handoff.conversation_id))))
+    handoffs = session.execute(select(*_HANDOFF_COLUMNS)).all()
+    handed = {h.conversation_id for h in handoffs}
+    per_day: Counter = Counter()
+    handed_per_day: Counter = Counter()
+    for c in session.execute(select(Conversation.id, Conversation.created_at).where(
+            Conversation.created_at >= dt.datetime.combine(start, dt.time()))):
+        per_day[c.created_at.date().isoformat()] += 1
+        handed_per_day[c.created_at.date().isoformat()] += c.id in handed
+    summary = daily.summary(session)
+    counts = _handoff_counts(session, summary, daily.live_ranges(summary.days))
+    return _assemble(session, days, start, handoffs, lambda t: t.date(), window=None, end=today, total=total,
+                     bot_only=total - ever_handed, conversations_per_day=per_day, handed_per_day=handed_per_day,
+                     counts=counts)
+
+
+def _conversations_per_local_day(session, ranges) -> Counter:
+    """Conversations created in ``ranges`` per 小区-local day (ISO dates)."""
+    where = daily.in_ranges(Conversation.created_at, ranges)
+    if session.get_bind().dialect.name == "postgresql":
+        # counted per 小区-local day in the database, the zone's rules as to_local applies them; SQLite has no time
+        # zones: it reads the rows' times
+        local_day = func.date(func.timezone(DEFAULT_TIME_ZONE, func.timezone("UTC", Conversation.created_at)))
+        return Counter({day.isoformat(): n for day, n in session.execute(
+            select(local_day, func.count()).where(where).group_by(local_day))})
+    return Counter(_local_day(t).isoformat() for t in session.scalars(select(Conversation.created_at).where(where)))
+
+
+def _handoff_counts(session, summary, live) -> tuple:
+    """Handoffs per priority and per reason: the summarised days' sums plus the rows of the other days, each key in
+    the order of its first handoff (the order ties had when every handoff was read in turn)."""
+    by_priority = {k: list(v) for k, v in summary.by_priority.items()}
+    by_reason = {k: list(v) for k, v in summary.by_reason.items()}
+    for handoff_id, priority, reasons in session.execute(select(Handoff.id, Handoff.priority, Handoff.reasons).where(
+            daily.in_ranges(Handoff.created_at, live))):
+        for target, key in [(by_priority, priority)] + [(by_reason, daily.reason_key(r)) for r in reasons]:
+            counted = target.setdefault(key, [0, handoff_id])
+            counted[0] += 1
+            counted[1] = min(counted[1], handoff_id)
+
+    def ordered(counted):
+        return Counter({k: v[0] for k, v in sorted(counted.items(), key=lambda kv: kv[1][1])})
+    return ordered(by_priority), ordered(by_reason)
+
+
+def _assemble(session, days: int, start: dt.date, handoffs, day_of, window, total: int, bot_only: int,
+              conversations_per_day: Dict[str, int], handed_per_day: Dict[str, int], counts: tuple,
+              end: Optional[dt.date] = None) -> Dict[str, Any]:
+    by_priority, by_reason = counts
+    handoffs_per_day: Counter = Counter()
+    waits_per_day: Dict[str, List[float]] = defaultdict(list)
     waits = []
-    for h in handoffs:
-        by_priority[h.priority] += 1
-        for r in h.reasons:
-            by_reason[re.sub(r"\s*\(.*\)$", "", r.split(":")[0])] += 1
+    for h in handoffs:  # the waits of the series' days (all time: the teams' figures count every handoff)
         day = day_of(h.created_at)
         if day >= start:
-            per_day[day.isoformat()]["handoffs"] += 1
+            handoffs_per_day[day.isoformat()] += 1
             if h.claimed_at:
                 wait = (h.claimed_at - h.created_at).total_seconds()
-                per_day[day.isoformat()]["waits"].append(wait)
+                waits_per_day[day.isoformat()].append(wait)
                 waits.append(wait)
     series = []
     for i in range(days):
         day = (start + dt.timedelta(days=i)).isoformat()
-        d = per_day.get(day, {"conversations": 0, "bot_only": 0, "handoffs": 0, "waits": []})
-        series.append({"day": day, "conversations": d["conversations"], "bot_only": d["bot_only"],
-                       "handoffs": d["handoffs"],
-                       "median_wait_seconds": statistics.median(d["waits"]) if d["waits"] else None})
-    total = counted[0] if counted else len(conversations)
-    bot_only = (total - counted[1]) if counted else sum(1 for c in conversations if c.id not in handed)
+        n = conversations_per_day.get(day, 0)
+        day_waits = waits_per_day.get(day)
+        series.append({"day": day, "conversations": n, "bot_only": n - handed_per_day.get(day, 0),
+                       "handoffs": handoffs_per_day.get(day, 0),
+                       "median_wait_seconds": statistics.median(day_waits) if day_waits else None})
     return {
         **({"start": window[0].isoformat(), "end": window[1].isoformat()} if window else
-           {"start": start.isoformat(), "end": today.isoformat()}),
+           {"start": start.isoformat(), "end": end.isoformat()}),
         "ratings": rating_figures(session, start, days),
         "conversations": total,
         "bot_only_share": (bot_only / total) if total else None,

@@ -504,3 +504,21 @@ class AuditEntry(Base):
     reason = Column(String(64), nullable=False)  # 会话 #12 / 工单 WO…: what the member was working on
     created_at = Column(DateTime, default=utcnow, nullable=False, index=True)
     __table_args__ = (Index("ix_audit_log_staff_id_created_at", "staff_id", "created_at"),)
+
+
+class DailyFigures(Base):
+    """The admin figures' summary of one closed 小区-local day for one 小区 (issue 29 point 4: figures for a year
+    read ~365 × 小区 rows, not every conversation and handoff), written once per (day, 小区) by
+    bot/reporting/daily.py. Only what cannot change once the day is over: the conversations created that day and
+    their handoffs' priorities and reasons (each ``{key: [count, first handoff id]}``; the id keeps the figures'
+    order of ties). Whether a conversation was handed off, waits, statuses and teams can still change: they are
+    read from the rows. ``community_id`` "" is the conversations without a 小区, and its row marks the day as
+    summarised (written even when empty)."""
+
+    __tablename__ = "daily_figures"
+    day = Column(Date, primary_key=True)
+    community_id = Column(String(32), primary_key=True)
+    conversations = Column(Integer, nullable=False, default=0)
+    handoffs_by_priority = Column(JSON, nullable=False, default=dict)
+    handoffs_by_reason = Column(JSON, nullable=False, default=dict)
+    summarised_at = Column(DateTime, default=utcnow, nullable=False)

@@ -5,11 +5,13 @@ code as it was before issue 29, kept here only to compare against."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
 import statistics
 from collections import Counter, defaultdict
+from typing import Any, Dict, Optional
 
 import pytest
 from sqlalchemy import func, select, text
@@ -19,9 +21,11 @@ from bot.core.domain import WorkOrderStatus as S
 from bot.core.localtime import iso, to_local, to_utc
 from bot.kb.community import load_communities
 from bot.kb.knowledge import load_knowledge_base
-from bot.reporting import exports, reports
+from bot.reporting import daily, exports, reports
+from bot.storage import retention
 from bot.storage.db import open_database
-from bot.storage.models import Base, Conversation, Handoff, Message, Rating, Staff, WorkOrder, WorkOrderEvent
+from bot.storage.models import (Base, ChatIdentity, Conversation, DailyFigures, Handoff, Message, Rating, Staff, WorkOrder,
+                                WorkOrderEvent)
 from bot.tools import scale
 from bot.tools.demo import load_demo_data
 from bot.work_orders import desk, sla
@@ -81,6 +85,73 @@ def old_work_order_figures(session, now, *where):
         "median_minutes_to_completion": round(statistics.median(to_completion), 1) if to_completion else None,
         "ratings": {"count": len(ratings), "average": round(sum(ratings) / len(ratings), 2) if ratings else None},
     }
+
+
+# every column of a handoff but its context card, as the figures read them before the daily aggregates
+OLD_HANDOFF_COLUMNS = [column for column in Handoff.__table__.c if column.name != "context"]
+
+
+def old_figures(session, days: int = 14, today: Optional[dt.date] = None, conversations=None, handoffs=None,
+             handed=None, day_of=lambda t: t.date(), window=None, conversation_days=None) -> Dict[str, Any]:
+    today = today or dt.date.today()
+    start = today - dt.timedelta(days=days - 1)
+    counted = None
+    if conversation_days is not None:  # (day, conversations, bot only) counted in the database
+        total = sum(n for _, n, _ in conversation_days)
+        counted = (total, total - sum(b for _, _, b in conversation_days))
+    elif conversations is None:  # all time: counted in the database; only the series' days are read (issue 29)
+        counted = (session.scalar(select(func.count()).select_from(Conversation)),
+                   session.scalar(select(func.count(func.distinct(Handoff.conversation_id)))))  # ever handed off
+        conversations = session.execute(select(Conversation.id, Conversation.created_at).where(
+            Conversation.created_at >= dt.datetime.combine(start, dt.time()))).all()
+    if handoffs is None:
+        handoffs = session.execute(select(*OLD_HANDOFF_COLUMNS)).all()
+    handed = {h.conversation_id for h in handoffs} if handed is None else handed
+    per_day: Dict[str, Dict[str, Any]] = defaultdict(lambda: {"conversations": 0, "bot_only": 0, "handoffs": 0, "waits": []})
+    for c in conversations:
+        day = day_of(c.created_at)
+        if day >= start:
+            per_day[day.isoformat()]["conversations"] += 1
+            per_day[day.isoformat()]["bot_only"] += c.id not in handed
+    for day, n, bot_only_n in conversation_days or []:
+        if day >= start:
+            per_day[day.isoformat()]["conversations"] += n
+            per_day[day.isoformat()]["bot_only"] += bot_only_n
+    by_priority: Counter = Counter()
+    by_reason: Counter = Counter()
+    waits = []
+    for h in handoffs:
+        by_priority[h.priority] += 1
+        for r in h.reasons:
+            by_reason[re.sub(r"\s*\(.*\)$", "", r.split(":")[0])] += 1
+        day = day_of(h.created_at)
+        if day >= start:
+            per_day[day.isoformat()]["handoffs"] += 1
+            if h.claimed_at:
+                wait = (h.claimed_at - h.created_at).total_seconds()
+                per_day[day.isoformat()]["waits"].append(wait)
+                waits.append(wait)
+    series = []
+    for i in range(days):
+        day = (start + dt.timedelta(days=i)).isoformat()
+        d = per_day.get(day, {"conversations": 0, "bot_only": 0, "handoffs": 0, "waits": []})
+        series.append({"day": day, "conversations": d["conversations"], "bot_only": d["bot_only"],
+                       "handoffs": d["handoffs"],
+                       "median_wait_seconds": statistics.median(d["waits"]) if d["waits"] else None})
+    total = counted[0] if counted else len(conversations)
+    bot_only = (total - counted[1]) if counted else sum(1 for c in conversations if c.id not in handed)
+    return {
+        **({"start": window[0].isoformat(), "end": window[1].isoformat()} if window else
+           {"start": start.isoformat(), "end": today.isoformat()}),
+        "ratings": reports.rating_figures(session, start, days),
+        "conversations": total,
+        "bot_only_share": (bot_only / total) if total else None,
+        "handoffs_by_priority": dict(by_priority), "handoffs_by_reason": dict(by_reason.most_common()),
+        "median_wait_seconds": statistics.median(waits) if waits else None,
+        "per_day": series,
+        "teams": reports.team_figures(session, handoffs),
+    }
+
 
 
 def old_list_orders(session, now, kb, building=None, overdue=None, limit=200):
@@ -178,27 +249,120 @@ def test_the_desk_list_is_the_same(db, settings):
         assert len(desk.list_orders(session, NOW, kb)) == 200
 
 
+def old_all_time_figures(session, today):
+    return reports._labelled(old_figures(session, 14, today, list(session.scalars(select(Conversation))),
+                                         list(session.scalars(select(Handoff)))))
+
+
+def old_range_figures(session, first, last):
+    low = to_utc(dt.datetime.combine(first, dt.time()))
+    high = to_utc(dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
+    conversations = list(session.scalars(select(Conversation).where(Conversation.created_at >= low,
+                                                                    Conversation.created_at < high)))
+    handoffs = list(session.scalars(select(Handoff).where(Handoff.created_at >= low, Handoff.created_at < high)))
+    handed = {h.conversation_id for h in session.scalars(select(Handoff).where(
+        Handoff.conversation_id.in_([c.id for c in conversations])))}
+    return reports._labelled(old_figures(session, (last - first).days + 1, last, conversations, handoffs, handed,
+                                         day_of=lambda t: to_local(t).date(), window=(first, last)))
+
+
 def test_admin_figures_and_failures_are_the_same(db):
     with db.session() as session:
         all_time = reports.figures(session, today=TODAY)
-        old = reports._labelled(reports._figures(session, 14, TODAY, list(session.scalars(select(Conversation))),
-                                                 list(session.scalars(select(Handoff)))))
-        assert all_time == old and all_time["conversations"] > 300
+        assert all_time == old_all_time_figures(session, TODAY) and all_time["conversations"] > 300
         for first in (TODAY - dt.timedelta(days=29), TODAY - dt.timedelta(days=364)):
-            low = to_utc(dt.datetime.combine(first, dt.time()))
-            high = to_utc(dt.datetime.combine(TODAY + dt.timedelta(days=1), dt.time()))
-            conversations = list(session.scalars(select(Conversation).where(Conversation.created_at >= low,
-                                                                            Conversation.created_at < high)))
-            handoffs = list(session.scalars(select(Handoff).where(Handoff.created_at >= low, Handoff.created_at < high)))
-            handed = {h.conversation_id for h in session.scalars(select(Handoff).where(
-                Handoff.conversation_id.in_([c.id for c in conversations])))}
-            old = reports._labelled(reports._figures(session, (TODAY - first).days + 1, TODAY, conversations, handoffs,
-                                                     handed, day_of=lambda t: to_local(t).date(), window=(first, TODAY)))
-            assert reports.figures(session, start=first, end=TODAY) == old
+            assert reports.figures(session, start=first, end=TODAY) == old_range_figures(session, first, TODAY)
         for start, days in ((TODAY - dt.timedelta(days=13), 14), (TODAY - dt.timedelta(days=400), 401)):
             assert reports.rating_figures(session, start, days) == old_rating_figures(session, start, days)
         assert reports.failures(session)["handoff_reasons"] == old_handoff_reasons(session)
         assert list(reports.failures(session)["handoff_reasons"]) == list(old_handoff_reasons(session))
+
+
+MIDNIGHT = dt.datetime(2026, 11, 20, 16, 0)  # UTC: midnight of 2026-11-21 in Asia/Shanghai
+
+
+def add_conversation(session, identity_id, community, created_at, handoffs=()):
+    conversation = Conversation(identity_id=identity_id, channel="web", community_id=community, created_at=created_at,
+                                updated_at=created_at)
+    session.add(conversation)
+    session.flush()
+    for at, priority, reasons, claimed in handoffs:
+        session.add(Handoff(conversation_id=conversation.id, priority=priority, reasons=reasons, context={},
+                            status="resolved" if claimed else "queued", created_at=at, claimed_at=claimed))
+    session.flush()
+    return conversation
+
+
+def figures_of(session):
+    """Every figure the admin page asks for: all time, the last 30 days and a year, the days either side of a
+    local midnight, the one day itself, and a range ending on a day not summarised yet."""
+    day = MIDNIGHT.date() + dt.timedelta(days=1)
+    ranges = [(TODAY - dt.timedelta(days=29), TODAY), (TODAY - dt.timedelta(days=364), TODAY),
+              (day - dt.timedelta(days=1), day), (day, day), (TODAY - dt.timedelta(days=3), TODAY)]
+    return ([reports.figures(session, today=TODAY)] + [reports.figures(session, start=a, end=b) for a, b in ranges],
+            [old_all_time_figures(session, TODAY)] + [old_range_figures(session, a, b) for a, b in ranges])
+
+
+def test_daily_figures_give_the_same_figures_and_survive_retention(db, settings):
+    """Closed days summarised (daily_figures) plus the other days counted from the rows give exactly the figures
+    read from every row: before summarising, after, with handoffs and claims that come after the summary, with two
+    summarisers racing, and after retention deleted the old messages (nothing changes then)."""
+    day = MIDNIGHT.date() + dt.timedelta(days=1)
+    with db.session() as session:
+        base = [d["conversations"] for d in reports.figures(session, start=day - dt.timedelta(days=1), end=day)["per_day"]]
+        identity_id = session.scalar(select(ChatIdentity.id))
+        # either side of a 小区-local midnight, in two 小区 and without one; a conversation handed off twice, with
+        # a reason twice; waits on both days
+        add_conversation(session, identity_id, "jinxiu", MIDNIGHT - dt.timedelta(seconds=1), [
+            (MIDNIGHT - dt.timedelta(seconds=1), "urgent", ["emergency keyword: 漏水 (0.9)", "emergency keyword: 火"],
+             MIDNIGHT + dt.timedelta(minutes=3))])
+        add_conversation(session, identity_id, "jinxiu", MIDNIGHT, [
+            (MIDNIGHT, "normal", ["asked for a person"], MIDNIGHT + dt.timedelta(minutes=7)),
+            (MIDNIGHT + dt.timedelta(hours=2), "high", ["two failed understandings"], None)])
+        add_conversation(session, identity_id, "binjiang", MIDNIGHT + dt.timedelta(hours=15, minutes=59, seconds=59))
+        add_conversation(session, identity_id, None, MIDNIGHT - dt.timedelta(hours=8))
+        old_one = add_conversation(session, identity_id, "binjiang", MIDNIGHT - dt.timedelta(days=40))
+    with db.session() as session:
+        before, old = figures_of(session)
+        assert before == old
+        assert before[4]["conversations"] == base[1] + 2 and {"normal", "high"} <= set(before[4]["handoffs_by_priority"])
+        # the day before the local midnight got 23:59:59 and the one without a 小区, the day after 00:00 and 23:59:59
+        assert [d["conversations"] for d in before[3]["per_day"]] == [base[0] + 2, base[1] + 2]
+    with db.session() as session:
+        written = daily.summarise(session, TODAY)
+        assert written > 600  # two years of history: every day up to TODAY - 2
+    with db.session() as session:
+        assert daily.summarise(session, TODAY) == 0  # once
+        assert session.scalar(select(func.max(DailyFigures.day))) == TODAY - dt.timedelta(days=daily.SETTLE_DAYS)
+        jinxiu = session.get(DailyFigures, (MIDNIGHT.date() + dt.timedelta(days=1), "jinxiu"))
+        assert jinxiu.handoffs_by_reason["asked for a person"][0] == 1
+        after, old = figures_of(session)
+        assert after == old == before
+        # ties in the order of their first handoff's id, summarised or not (the row-by-row code had them in the order
+        # the database returned the rows, which differs between query plans)
+        assert [list(f["handoffs_by_reason"]) for f in after] == [list(f["handoffs_by_reason"]) for f in before]
+        assert [list(f["handoffs_by_priority"]) for f in after] == [list(f["handoffs_by_priority"]) for f in before]
+    with db.session() as session:  # what can change after a day is summarised is read from the rows
+        waiting = session.scalar(select(Handoff).where(Handoff.claimed_at.is_(None), Handoff.created_at >= MIDNIGHT,
+                                                       Handoff.created_at < MIDNIGHT + dt.timedelta(days=1)))
+        waiting.claimed_at, waiting.status = MIDNIGHT + dt.timedelta(hours=5), "resolved"
+        session.add(Handoff(conversation_id=old_one.id, priority="normal", reasons=["asked for a person"], context={},
+                            status="queued", created_at=NOW - dt.timedelta(hours=1)))
+    with db.session() as session:
+        changed, old = figures_of(session)
+        assert changed == old and changed != before
+    with db.session() as session:  # another worker wrote part of a day first: the rest is added, nothing twice
+        session.execute(DailyFigures.__table__.delete().where(DailyFigures.day == day,
+                                                              DailyFigures.community_id == daily.NO_COMMUNITY))
+    with db.session() as session:
+        assert daily.summarise(session, TODAY) == 1
+    with db.session() as session:
+        assert figures_of(session)[0] == changed
+    counts = retention.run(db, dataclasses.replace(settings, retention_messages_days=30), NOW)
+    assert counts["messages"] > 1000
+    with db.session() as session:
+        assert session.scalar(select(func.min(Message.created_at))) > NOW - dt.timedelta(days=31)
+        assert figures_of(session)[0] == changed
 
 
 def test_exports_are_the_same_and_streamed(db):
