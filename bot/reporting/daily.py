@@ -83,10 +83,14 @@ class Summary:
     by_reason: Dict[str, List[int]] = field(default_factory=dict)
 
 
+# the maps summed in the database; the empty ones (most (day, 小区) have no handoff) skipped before json_each, which
+# costs more per row than the comparison (60 -> 44 ms over two years of 50 小区 on PostgreSQL)
 _SUM_POSTGRESQL = ("SELECT j.key, sum((j.value->>0)::int), min((j.value->>1)::int) FROM daily_figures, "
-                   "json_each(daily_figures.{column}) AS j WHERE {where} GROUP BY j.key")
+                   "json_each(daily_figures.{column}) AS j WHERE {where} AND daily_figures.{column}::text <> '{{}}' "
+                   "GROUP BY j.key")
 _SUM_SQLITE = ("SELECT j.key, sum(json_extract(j.value, '$[0]')), min(json_extract(j.value, '$[1]')) "
-               "FROM daily_figures, json_each(daily_figures.{column}) AS j WHERE {where} GROUP BY j.key")
+               "FROM daily_figures, json_each(daily_figures.{column}) AS j WHERE {where} "
+               "AND daily_figures.{column} <> '{{}}' GROUP BY j.key")
 
 
 def summary(session, first: Optional[dt.date] = None, last: Optional[dt.date] = None) -> Summary:
