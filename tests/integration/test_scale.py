@@ -11,12 +11,13 @@ import io
 import re
 import statistics
 from collections import Counter, defaultdict
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 from sqlalchemy import func, select, text
 
 from bot.core import labels
+from bot.core.domain import HandoffStatus
 from bot.core.domain import WorkOrderStatus as S
 from bot.core.localtime import iso, to_local, to_utc
 from bot.kb.community import load_communities
@@ -24,8 +25,8 @@ from bot.kb.knowledge import load_knowledge_base
 from bot.reporting import daily, exports, reports
 from bot.storage import retention
 from bot.storage.db import open_database
-from bot.storage.models import (Base, ChatIdentity, Conversation, DailyFigures, Handoff, Message, Rating, Staff, WorkOrder,
-                                WorkOrderEvent)
+from bot.storage.models import (Base, ChatIdentity, Conversation, DailyFigures, Handoff, Message, Rating, Staff, Team,
+                                WorkOrder, WorkOrderEvent)
 from bot.tools import scale
 from bot.tools.demo import load_demo_data
 from bot.work_orders import desk, sla
@@ -149,9 +150,30 @@ def old_figures(session, days: int = 14, today: Optional[dt.date] = None, conver
         "handoffs_by_priority": dict(by_priority), "handoffs_by_reason": dict(by_reason.most_common()),
         "median_wait_seconds": statistics.median(waits) if waits else None,
         "per_day": series,
-        "teams": reports.team_figures(session, handoffs),
+        "teams": old_team_figures(session, handoffs),
     }
 
+
+
+def old_team_figures(session, handoffs: List[Handoff]) -> List[Dict[str, Any]]:
+    """Per team (技能组) and the general queue (``team_id`` None): waiting now, handled (resolved), the average wait
+    before a person took it, and the ratings' average where there are ratings — of the figures' handoffs."""
+    names = dict(session.execute(select(Team.id, Team.name)).all())
+    scores = dict(session.execute(select(Rating.handoff_id, Rating.score)).all())
+    groups: Dict[Optional[int], List[Handoff]] = {team_id: [] for team_id in names}
+    groups[None] = []
+    for h in handoffs:
+        groups.setdefault(h.team_id if h.team_id in names else None, []).append(h)
+    result = []
+    for team_id, items in groups.items():
+        waits = [(h.claimed_at - h.created_at).total_seconds() for h in items if h.claimed_at]
+        rated = [scores[h.id] for h in items if h.id in scores]
+        result.append({"team_id": team_id, "team": names.get(team_id, "综合队列"), "handoffs": len(items),
+                       "waiting": sum(h.status in HandoffStatus.waiting() for h in items),
+                       "handled": sum(h.status == HandoffStatus.RESOLVED for h in items),
+                       "average_wait_seconds": round(sum(waits) / len(waits)) if waits else None,
+                       "ratings": len(rated), "csat": (round(sum(rated) / len(rated), 2) if rated else None)})
+    return result
 
 
 def old_list_orders(session, now, kb, building=None, overdue=None, limit=200):
