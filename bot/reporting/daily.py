@@ -25,7 +25,7 @@ from bot.storage.models import Conversation, DailyFigures, Handoff
 
 SETTLE_DAYS = 2
 NO_COMMUNITY = ""  # the key of conversations without a 小区; its row marks the day as summarised
-_BATCH = 1000
+_BATCH = 150  # rows per insert: 900 bound values, under the 999 of SQLite before 3.32
 
 Range = Tuple[Optional[dt.datetime], Optional[dt.datetime]]  # [low, high) in stored UTC times; None: unbounded
 
