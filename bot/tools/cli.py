@@ -41,6 +41,7 @@ from bot.tools.bench import bench_nlu
 from bot.tools.bench_chat import bench_chat
 from bot.tools.bench_import import bench_import
 from bot.tools.bench_kb import bench_kb
+from bot.tools.bench_scaleout import bench_scaleout
 from bot.tools.bench_serve import bench_serve
 from bot.tools.bench_staff import bench_staff
 from bot.tools.demo import DEMO_PASSWORDS, load_demo_data
@@ -259,6 +260,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "chat":
         bench_chat(get_settings(), url=args.url, key=args.key, database=args.database, workers=args.workers,
                    residents=args.residents, seconds=args.seconds, redis_url=args.redis, sql=args.sql)
+        return 0
+    if args.bench_command == "scaleout":
+        bench_scaleout(get_settings(), instances=[int(n) for n in args.instances.split(",")],
+                       residents=[int(n) for n in args.residents.split(",")], seconds=args.seconds,
+                       database=args.database, redis_url=args.redis, out=lambda line: print(line, flush=True))
         return 0
     if args.bench_command == "serve":
 
@@ -720,6 +726,14 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--url", default="", help="drive this running server instead of starting one (no binding)")
     bc.add_argument("--key", default="", help="a chat API key of the --url server")
     bc.add_argument("--sql", action="store_true", help="then SQL statements per turn of each kind, counted in process")
+    bso = bsub.add_parser("scaleout", help="N single-worker wuye serve instances behind nginx (deploy/nginx) on one "
+                                           "PostgreSQL and one Redis, bench chat's mix through nginx: msg/s, p50/p99, "
+                                           "CPU per turn of the instances, nginx, PostgreSQL and Redis")
+    bso.add_argument("--instances", default="1,2,4", help="instance counts to measure, comma-separated")
+    bso.add_argument("--residents", default="16,32", help="concurrent residents per instance count, comma-separated")
+    bso.add_argument("--seconds", type=float, default=20.0, help="seconds of load per point")
+    bso.add_argument("--database", default="", help="PostgreSQL URL (default a scratch database, dropped after)")
+    bso.add_argument("--redis", default="", help="a Redis URL (default a private redis-server on a free port)")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo-data", help="load the demo communities, households, bills, parking and work orders")
