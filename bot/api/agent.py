@@ -201,7 +201,7 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
     await websocket.accept()
     services.presence[staff.id] = services.presence.get(staff.id, 0) + 1
     services.timers.cancel_agent_timeout(staff.id)  # back in time: nothing is released
-    queues = {"agents": services.hub.subscribe("agents")}
+    queues = {"agents": live.follow_queue(services)}  # subscribed before the queue is read: no change missed
 
     def touch() -> None:
         with services.db.session() as session:

@@ -1,8 +1,10 @@
 """Live events for WebSocket clients: a topic → subscribers hub.
 
-Topics: ``conv:<id>`` (a conversation's new messages and status changes, for the resident and its agent)
-and ``agents`` (queue changes). One process uses the in-memory hub; several processes sharing events use
-Redis pub/sub (set WUYE_REDIS_URL), on a channel of the deployment's own (WUYE_REDIS_NAMESPACE).
+Topics: ``conv:<id>`` (a conversation's new messages and status changes, for the resident and its agent),
+``agents`` (the agents' events and queue) and signals that a process acts on itself through a handler
+(:meth:`EventHub.handle`; ``queue:changed``, bot/realtime/live.py). One process uses the in-memory hub; several
+processes sharing events use Redis pub/sub (set WUYE_REDIS_URL), on a channel of the deployment's own
+(WUYE_REDIS_NAMESPACE).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import redis.asyncio as aioredis
 
@@ -23,6 +25,7 @@ logger = logging.getLogger(__name__)
 class EventHub:
     def __init__(self) -> None:
         self._subscribers: Dict[str, Set[asyncio.Queue]] = defaultdict(set)
+        self._handlers: Dict[str, Callable[[Dict[str, Any]], None]] = {}
 
     def subscribe(self, topic: str) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
@@ -32,7 +35,30 @@ class EventHub:
     def unsubscribe(self, topic: str, queue: asyncio.Queue) -> None:
         self._subscribers[topic].discard(queue)
 
+    def listening(self, topic: str) -> bool:
+        """Whether a subscriber of this process follows the topic (the other processes' are not counted)."""
+        return bool(self._subscribers.get(topic))
+
+    def handle(self, topic: str, handler: Callable[[Dict[str, Any]], None]) -> None:
+        """Call ``handler`` on the event loop with each event of ``topic`` that reaches this process (from any
+        process of the deployment), before its subscribers get it; one handler per topic, a second replaces it.
+        For signals a process acts on itself rather than forwards (bot/realtime/live.py: the queue changed)."""
+        self._handlers[topic] = handler
+
+    def handles(self, topic: str) -> bool:
+        return topic in self._handlers
+
+    def deliver_here(self, topic: str, event: Dict[str, Any]) -> None:
+        """To this process's subscribers only: what each process builds for itself goes through no Redis."""
+        self._deliver(topic, event)
+
     def _deliver(self, topic: str, event: Dict[str, Any]) -> None:
+        handler = self._handlers.get(topic)
+        if handler is not None:
+            try:
+                handler(event)
+            except Exception:  # noqa: BLE001 - a failing handler must not stop the subscription's other events
+                logger.exception("the handler of %s failed", topic)
         for queue in list(self._subscribers.get(topic, ())):
             try:
                 queue.put_nowait(event)

@@ -6,10 +6,12 @@ get as the direct reply to their own message).
 Event kinds on the ``agents`` topic: handoff_opened, priority_raised, claimed, released, resolved,
 agent_timed_out, message_stored — each ``{"type": "event", "kind", "conversation_id", "handoff"}``, sent at once;
 the new queue (``{"type": "queue"}``) follows at once after a quiet moment, else within QUEUE_REFRESH_SECONDS, one
-publication for all the changes meanwhile (:func:`queue_changed`).
+publication for all the changes meanwhile, built by each process that has a console connected when the
+``queue:changed`` signal reaches it (:func:`queue_changed`, :func:`_rebuild_soon`).
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -144,14 +146,14 @@ def agent_queue_json(session, now: dt.datetime, staff_id: int) -> Dict[str, Any]
 
 
 async def publish_queue(services, now: dt.datetime) -> None:
-    """The queue, read in a worker thread (it reads every waiting item: not on the event loop), to the agents."""
-    import asyncio
+    """The queue, read in a worker thread (it reads every waiting item: not on the event loop), to this process's
+    consoles (each process with a console builds its own: no queue travels through Redis)."""
 
     def build() -> List[Dict[str, Any]]:
         with services.db.session() as session:
             return queue_json(session, now)
 
-    await services.hub.publish("agents", {"type": "queue", "queue": await asyncio.to_thread(build)})
+    services.hub.deliver_here("agents", {"type": "queue", "queue": await asyncio.to_thread(build)})
 
 
 async def publish_messages(services, conversation_id: int, after_id: int) -> None:
@@ -196,29 +198,54 @@ def turn_announcement(session, conversation: Conversation, identity: ChatIdentit
 
 
 QUEUE_REFRESH_SECONDS = 0.25
+QUEUE_SIGNAL = "queue:changed"  # the queue changed somewhere in the deployment (no socket subscribes to it)
+_signals: set = set()  # the tasks publishing a signal (kept, so none is collected before it ran)
+
+
+def follow_queue(services) -> asyncio.Queue:
+    """A console's subscription to the ``agents`` topic: the events, and the queue that this process rebuilds
+    (:func:`_rebuild_soon`) on each :data:`QUEUE_SIGNAL` while at least one console here is subscribed."""
+    _handle_signals(services)
+    return services.hub.subscribe("agents")
+
+
+def _handle_signals(services) -> None:
+    if not services.hub.handles(QUEUE_SIGNAL):
+        services.hub.handle(QUEUE_SIGNAL, lambda _event: _rebuild_soon(services))
 
 
 def queue_changed(services) -> None:
-    """Publish the agents' queue soon: at once when it was not published in the last QUEUE_REFRESH_SECONDS, else at
-    the end of that interval — one publication however many changes came meanwhile, each publication reading the
-    database after all of them.
+    """Tell every process of the deployment that the agents' queue changed (a signal of a few bytes); each
+    process with a console connected rebuilds it (:func:`_rebuild_soon`). :func:`_announce` sends the signal
+    with a change's events instead, in the same Redis message."""
+    _handle_signals(services)
+    task = asyncio.get_running_loop().create_task(services.hub.publish(QUEUE_SIGNAL, {}))
+    _signals.add(task)
+    task.add_done_callback(_signals.discard)
 
-    Building the queue reads every waiting item; doing it for each change (every new handoff, every waiting
-    resident's new message) was the largest single cost of a busy server, and it ran on the event loop. The events
-    themselves (handoff_opened, claimed…) still go to the agents at once (:func:`_announce`)."""
-    import asyncio
 
+def _rebuild_soon(services) -> None:
+    """Publish the agents' queue to this process's consoles soon: at once when it was not published in the last
+    QUEUE_REFRESH_SECONDS, else at the end of that interval — one publication however many changes came
+    meanwhile, each publication reading the database after all of them. Nothing when no console here listens: a
+    console reads the whole queue when it connects (bot/api/agent.py), and a signal after that rebuilds it.
+
+    Building the queue reads every waiting item (at the issue's scale ~870 of them: 34 ms of CPU and 400 kB of
+    JSON). Doing it for each change was the largest single cost of a busy server; built where no console
+    listens, and sent whole through Redis for every worker to decode, it made the turns' cost follow the queue's
+    length (docs/figures/2026-12-07-queue.md). The events themselves (handoff_opened, claimed…) still go to the
+    agents at once (:func:`_announce`)."""
+    if not services.hub.listening("agents"):
+        return
     services.queue_dirty = True
     if services.queue_refresh is None or services.queue_refresh.done():
         services.queue_refresh = asyncio.get_running_loop().create_task(_publish_queue_while_dirty(services))
 
 
 async def _publish_queue_while_dirty(services) -> None:
-    import asyncio
-
     # single-threaded event loop: between the last check of queue_dirty and this task finishing nothing else runs,
-    # so a change marked after that check starts a new task (queue_changed sees this one done)
-    while services.queue_dirty:
+    # so a change marked after that check starts a new task (_rebuild_soon sees this one done)
+    while services.queue_dirty and services.hub.listening("agents"):
         services.queue_dirty = False
         try:
             await publish_queue(services, services.clock())
@@ -271,9 +298,10 @@ async def _announce(services, conversation_id: int, after_id: int, kinds: List[s
         if kind != "message_stored":
             events.append(("agents", {"type": "event", "kind": kind, "conversation_id": conversation_id,
                                       "channel": channel, "handoff": waiting}))
-    await services.hub.publish_many(events)
     if QUEUE_KINDS & set(kinds) or (waiting is not None and "message_stored" in kinds):  # (last words changed)
-        queue_changed(services)
+        _handle_signals(services)
+        events.append((QUEUE_SIGNAL, {}))  # after the events, in the same message: see queue_changed
+    await services.hub.publish_many(events)
     if push and channel == "wechat" and getattr(services, "wechat", None) is not None:
         await services.wechat.push_new_messages(conversation_id, after_id)
 
