@@ -21,7 +21,8 @@ from sqlalchemy import and_, false, func, or_, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.localtime import to_local, to_utc
-from bot.storage.models import Conversation, DailyFigures, Handoff
+from bot.reporting import work_order_summary
+from bot.storage.models import Conversation, DailyFigures, Handoff, WorkOrderSummary
 
 SETTLE_DAYS = 2
 NO_COMMUNITY = ""  # the key of conversations without a 小区; its row marks the day as summarised
@@ -116,7 +117,17 @@ def summary(session, first: Optional[dt.date] = None, last: Optional[dt.date] = 
 
 def summarise(session, today: dt.date) -> int:
     """Write the summary of every day up to ``today`` - SETTLE_DAYS (小区-local) not summarised yet; returns how many
-    days were written. Safe to run from several workers at once: a (day, 小区) already there is left as it is."""
+    days were written. Safe to run from several workers at once: a (day, 小区) already there is left as it is.
+
+    The same pass, once a day, summarises the closed work orders whose deadlines passed before today's local
+    midnight (bot/reporting/work_order_summary.py)."""
+    cutoff = to_utc(dt.datetime.combine(today, dt.time()))
+    if not session.scalar(select(func.count()).select_from(WorkOrderSummary).where(WorkOrderSummary.cutoff >= cutoff)):
+        work_order_summary.summarise(session, cutoff)
+    return _summarise_days(session, today)
+
+
+def _summarise_days(session, today: dt.date) -> int:
     last = today - dt.timedelta(days=SETTLE_DAYS)
     oldest = session.scalar(select(func.min(Conversation.created_at)))
     if oldest is None or to_local(oldest).date() > last:

@@ -22,14 +22,14 @@ from bot.core.domain import WorkOrderStatus as S
 from bot.core.localtime import iso, to_local, to_utc
 from bot.kb.community import load_communities
 from bot.kb.knowledge import load_knowledge_base
-from bot.reporting import daily, exports, reports
+from bot.reporting import daily, exports, reports, work_order_summary
 from bot.storage import retention
 from bot.storage.db import open_database
 from bot.storage.models import (Base, ChatIdentity, Conversation, DailyFigures, Handoff, Message, Rating, Staff, Team,
-                                WorkOrder, WorkOrderEvent)
+                                WorkOrder, WorkOrderEvent, WorkOrderSummary)
 from bot.tools import scale
 from bot.tools.demo import load_demo_data
-from bot.work_orders import desk, sla
+from bot.work_orders import desk, figures, sla
 
 TODAY = dt.date(2026, 12, 6)
 NOW = dt.datetime(2026, 12, 6, 4, 0)  # UTC: noon in the 小区
@@ -408,3 +408,64 @@ def test_work_order_figures_of_a_window(db):
         assert windowed == old_work_order_figures(session, NOW, WorkOrder.created_at >= low, WorkOrder.created_at < high)
         assert 0 < windowed["total"] < desk.figures(session, NOW)["total"]
         assert desk.figures(session, NOW, None, None) == desk.figures(session, NOW)
+
+
+def rate(session, order_id, note, at=NOW):
+    session.add(WorkOrderEvent(work_order_id=order_id, status=S.DONE.value, note=note, actor="resident", created_at=at))
+
+
+def test_work_order_summary_gives_the_same_figures(db):
+    """The closed orders summarised (work_order_totals, work_order_durations, the pass's ratings) plus the other orders
+    counted from the rows give exactly what the old code gives from every order: before any pass, after one, with
+    orders closed, opened and rated (again, or with a note without a score) after it, with a ``now`` before the
+    pass's cutoff, and after a second pass and one racing it."""
+    assert work_order_summary.RATING_PREFIX == desk.RATING_PREFIX
+    cutoff = to_utc(dt.datetime.combine(TODAY, dt.time()))
+    with db.session() as session:
+        assert figures.figures(session, NOW) == old_work_order_figures(session, NOW)  # no pass yet: every row
+    with db.session() as session:
+        daily.summarise(session, TODAY)  # the timers' pass summarises the orders too, once a day
+        daily.summarise(session, TODAY)
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(WorkOrderSummary)) == 1
+        summarised = session.scalar(select(func.count()).select_from(WorkOrder).where(WorkOrder.summary_id.isnot(None)))
+        live = session.scalar(select(func.count()).select_from(WorkOrder).where(WorkOrder.summary_id.is_(None)))
+        assert summarised > 300 and 0 < live < summarised
+        new, old = figures.figures(session, NOW), old_work_order_figures(session, NOW)
+        assert new == old and list(new["by_category"]) == list(old["by_category"])
+        assert new["ratings"]["count"] > 10 and new["median_minutes_to_completion"] and new["median_minutes_to_response"]
+        before = new
+        # a summarised order with the median's duration taken again by an open one: the same minute, both sides
+        middle = session.scalar(select(WorkOrder).where(WorkOrder.summary_id.isnot(None),
+                                                        WorkOrder.completed_at.isnot(None)).order_by(WorkOrder.id))
+        open_ones = list(session.scalars(select(WorkOrder).where(WorkOrder.status.notin_(S.closed()))
+                                         .order_by(WorkOrder.id).limit(4)))
+        open_ones[0].status, open_ones[0].completed_at = S.DONE.value, open_ones[0].created_at + (
+            middle.completed_at - middle.created_at)
+        open_ones[0].first_response_at = open_ones[0].first_response_at or open_ones[0].created_at + dt.timedelta(
+            minutes=5)
+        open_ones[1].status = S.CANCELLED.value
+        open_ones[2].response_due = NOW + dt.timedelta(hours=1)  # still open, its deadline ahead
+        rated = list(session.scalars(select(WorkOrder.id).where(WorkOrder.summary_id.isnot(None),
+                                                                WorkOrder.status == S.DONE.value).limit(3)))
+        rate(session, rated[0], desk.RATING_PREFIX + "1 分")
+        rate(session, rated[1], desk.RATING_PREFIX + "5 分")
+        rate(session, rated[1], desk.RATING_PREFIX + "没有分")  # the latest has no score: not rated any more
+        rate(session, open_ones[3].id, desk.RATING_PREFIX + "4 分")
+    with db.session() as session:
+        new, old = figures.figures(session, NOW), old_work_order_figures(session, NOW)
+        assert new == old and new != before
+        earlier = cutoff - dt.timedelta(hours=30)  # before the pass's cutoff: every row, as the old code
+        assert figures.figures(session, earlier) == old_work_order_figures(session, earlier)
+        assert figures.figures(session, NOW, dt.datetime(2026, 9, 1), None) == old_work_order_figures(
+            session, NOW, WorkOrder.created_at >= dt.datetime(2026, 9, 1))
+    later = NOW + dt.timedelta(days=1)
+    with db.session() as session:
+        assert daily.summarise(session, TODAY + dt.timedelta(days=1)) >= 0
+        assert session.scalar(select(WorkOrder.summary_id).where(WorkOrder.id == open_ones[0].id)) is not None
+        assert session.scalar(select(WorkOrder.summary_id).where(WorkOrder.id == open_ones[2].id)) is None
+    with db.session() as session:  # a second pass at the same cutoff (another worker) adds nothing twice
+        assert work_order_summary.summarise(session, to_utc(dt.datetime.combine(TODAY + dt.timedelta(days=1),
+                                                                                dt.time()))) == 0
+    with db.session() as session:
+        assert figures.figures(session, later) == old_work_order_figures(session, later)
