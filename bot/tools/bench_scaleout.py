@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import re
 import resource
 import shutil
@@ -55,6 +56,7 @@ UPSTREAM_CONF = DEPLOY / "wuye-upstream.conf"
 PROXY_CONF = DEPLOY / "wuye-proxy.conf"
 NGINX = os.environ.get("WUYE_NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 POSTGRES_ADMIN_URL = os.environ.get("WUYE_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -190,6 +192,54 @@ class PrivateRedis:
             self.process.wait(10)
 
 
+class PgBouncer:
+    """A pgbouncer of our own on a free port in transaction pooling, in front of the run's database (Debian's
+    pgbouncer package): ``url`` is what the instances connect to. ``pool`` server connections at most, however many
+    the instances' SQLAlchemy pools open to it. It refuses to run as root, so as root it runs as ``postgres``."""
+
+    def __init__(self, work: Path, database_url: str, pool: int = 20) -> None:
+        target = sa.engine.make_url(database_url)
+        self.dir = Path(work) / "pgbouncer"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = target.set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
+        user = target.username or "postgres"
+        (self.dir / "users.txt").write_text(f'"{user}" "{target.password or ""}"\n')
+        (self.dir / "pgbouncer.ini").write_text(f"""[databases]
+{target.database} = host={target.host or '127.0.0.1'} port={target.port or 5432} dbname={target.database}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {self.dir}/users.txt
+pool_mode = transaction
+default_pool_size = {pool}
+max_client_conn = 4000
+logfile = {self.dir}/pgbouncer.log
+pidfile = {self.dir}/pgbouncer.pid
+""")
+        self.as_user = ["-u", "postgres"] if os.geteuid() == 0 else []
+        if self.as_user:  # its log and pid file are written as postgres
+            entry = pwd.getpwnam("postgres")
+            for path in (self.dir.parent, self.dir, *self.dir.iterdir()):
+                os.chmod(path, 0o755)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+        self.process: Optional[subprocess.Popen] = None
+
+    def __enter__(self) -> "PgBouncer":
+        self.process = subprocess.Popen([PGBOUNCER, *self.as_user, str(self.dir / "pgbouncer.ini")],
+                                        stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.log", "ab"),
+                                        start_new_session=True)
+        _wait_port(self.port, self.process)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 # --- the cluster ---------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -204,9 +254,11 @@ class Cluster:
     env: Dict[str, str] = field(default_factory=dict)  # more environment for every instance
     show_upstream: bool = False
     work: Optional[Path] = None  # where nginx's prefix, uploads and logs go (default a temporary directory)
+    pgbouncer: int = 0  # > 0: the instances reach PostgreSQL through a PgBouncer of this many server connections
     servers: List[Server] = field(default_factory=list, init=False)
     nginx: Optional[Nginx] = field(default=None, init=False)
     redis: Optional[PrivateRedis] = field(default=None, init=False)
+    bouncer: Optional[PgBouncer] = field(default=None, init=False)
 
     def __enter__(self) -> "Cluster":
         self._stack = contextlib.ExitStack()
@@ -224,9 +276,13 @@ class Cluster:
         redis_url = self.redis_url or self.redis.url
         db = open_database(self.database_url)  # migrated here first, so the instances do not race to create it
         db.engine.dispose()
+        serve_url = self.database_url
+        if self.pgbouncer:
+            self.bouncer = self._stack.enter_context(PgBouncer(work, self.database_url, self.pgbouncer))
+            serve_url = self.bouncer.url
         wuye = str(Path(sys.executable).parent / "wuye")
         ports = [free_port() for _ in range(self.instances)]
-        env = _env(WUYE_DATABASE_URL=self.database_url, WUYE_MODELS_DIR=str(self.settings.models_dir),
+        env = _env(WUYE_DATABASE_URL=serve_url, WUYE_MODELS_DIR=str(self.settings.models_dir),
                    WUYE_DATA_DIR=str(self.settings.data_dir), WUYE_REDIS_URL=redis_url,
                    # its own channels even on a shared Redis; one secret for all, or each would refuse the others' cookies
                    WUYE_REDIS_NAMESPACE=f"scaleout-{uuid.uuid4().hex[:8]}",
@@ -311,6 +367,7 @@ class CpuSample:
     instances: float
     nginx: float
     redis: float
+    pgbouncer: float
     postgres: Dict[int, int]
     loadgen: float
     machine: tuple
@@ -323,7 +380,8 @@ def sample(cluster: Cluster) -> CpuSample:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return CpuSample(time.perf_counter(), sum(group_cpu_seconds(s.process.pid) for s in cluster.servers),
                      group_cpu_seconds(cluster.nginx.process.pid),
-                     _pid_ticks(cluster.redis.process.pid) / TICK if cluster.redis else 0.0, pg,
+                     _pid_ticks(cluster.redis.process.pid) / TICK if cluster.redis else 0.0,
+                     _pid_ticks(cluster.bouncer.process.pid) / TICK if cluster.bouncer else 0.0, pg,
                      usage.ru_utime + usage.ru_stime, _machine_ticks(), os.getloadavg()[0])
 
 
@@ -362,7 +420,8 @@ def measure(cluster: Cluster, key: str, residents: int, seconds: float, sms: Sms
     served = cluster.nginx.served() - before_served
     postgres = sum(ticks - before.postgres.get(pid, 0) for pid, ticks in after.postgres.items()) / TICK
     cpu = {"instances": after.instances - before.instances, "nginx": after.nginx - before.nginx,
-           "postgres": postgres, "redis": after.redis - before.redis, "loadgen": after.loadgen - before.loadgen}
+           "postgres": postgres, "redis": after.redis - before.redis, "pgbouncer": after.pgbouncer - before.pgbouncer,
+           "loadgen": after.loadgen - before.loadgen}
     busy = (after.machine[0] - before.machine[0]) / TICK
     wall = after.wall - before.wall
     ours = sum(cpu.values())
@@ -392,11 +451,11 @@ def prepare_database(settings: Settings, database_url: str) -> None:
 
 
 HEADER = ("| instances | residents | msg/s | p50 ms | p99 ms | errors | CPU ms/turn: instances | nginx | PostgreSQL | "
-          "Redis | load generator | total | turns per instance | other processes (cores) | load avg 1 min |")
+          "Redis | PgBouncer | load generator | total | turns per instance | other processes (cores) | load avg 1 min |")
 
 
 def row(p: Point) -> str:
-    parts = ("instances", "nginx", "postgres", "redis", "loadgen")
+    parts = ("instances", "nginx", "postgres", "redis", "pgbouncer", "loadgen")
     total = sum(p.per_turn(part) for part in parts)
     spread = "/".join(str(n) for _, n in sorted(p.served.items())) or "-"
     return (f"| {p.instances} | {p.residents} | {p.rate:.1f} | {p.p50:.0f} | {p.p99:.0f} | {p.errors} | "
@@ -405,7 +464,7 @@ def row(p: Point) -> str:
 
 
 def bench_scaleout(settings: Settings, instances: Sequence[int] = (1, 2, 4), residents: Sequence[int] = (16, 32),
-                   seconds: float = 20.0, database: str = "", redis_url: str = "",
+                   seconds: float = 20.0, database: str = "", redis_url: str = "", pgbouncer: int = 0,
                    out: Callable[[str], None] = print) -> str:
     """Each instance count in turn: the cluster started, each resident count driven through nginx, then stopped.
     One database for the whole run (a scratch PostgreSQL one unless ``database``), the demo data loaded once."""
@@ -413,16 +472,19 @@ def bench_scaleout(settings: Settings, instances: Sequence[int] = (1, 2, 4), res
     own = not database
     database = database or _create_database(POSTGRES_ADMIN_URL)
     lines = [f"# wuye bench scaleout: {database.split(':', 1)[0].split('+', 1)[0]}"
-             f"{' + Redis ' + redis_url if redis_url else ' + a private Redis'}, nginx {nginx_version()}, "
-             f"{seconds:g} s per point, {os.cpu_count()} cores", "", HEADER, "| " + " | ".join(["---"] * 15) + " |"]
+             f"{' + Redis ' + redis_url if redis_url else ' + a private Redis'}, nginx {nginx_version()}"
+             f"{', PgBouncer (transaction pooling, %d server connections)' % pgbouncer if pgbouncer else ''}, "
+             f"{seconds:g} s per point, {os.cpu_count()} cores", "", HEADER, "| " + " | ".join(["---"] * 16) + " |"]
     out("\n".join(lines))
+    idle_lines: List[str] = []
     try:
         prepare_database(settings, database)
         key = chat_key(database)
         for n in instances:
-            with Cluster(settings, database, n, redis_url, env=dict(LIMITS_RAISED)) as cluster:
+            with Cluster(settings, database, n, redis_url, env=dict(LIMITS_RAISED), pgbouncer=pgbouncer) as cluster:
                 sms = SmsLogs(cluster.log_paths())
                 measure(cluster, key, 4, 2.0, sms, people=[Resident() for _ in range(4)])  # warm: connections opened, code paths run once
+                idle_lines.append(idle(cluster))
                 for count in residents:
                     line = row(measure(cluster, key, count, seconds, sms))
                     lines.append(line)
@@ -435,7 +497,31 @@ def bench_scaleout(settings: Settings, instances: Sequence[int] = (1, 2, 4), res
              " cores busy with everything else on the machine meanwhile (/proc/stat), i.e. the load we competed with.")
     lines.append(notes)
     out(notes)
+    lines += ["", "Idle (no load, 5 s, after the warm-up): CPU ms per second of each part, per instance count:", ""]
+    lines += idle_lines
+    out("\n".join(lines[-len(idle_lines) - 2:]))
     return "\n".join(lines)
+
+
+def idle(cluster: Cluster, seconds: float = 5.0) -> str:
+    """What the cluster costs doing nothing: timers, the hub's heartbeats, pool pings (a fixed cost per instance)."""
+    before = sample(cluster)
+    time.sleep(seconds)
+    after = sample(cluster)
+    wall = after.wall - before.wall
+    postgres = sum(t - before.postgres.get(p, 0) for p, t in after.postgres.items()) / TICK
+    n = len(cluster.servers)
+    return (f"- {n} instance(s): {(after.instances - before.instances) * 1000 / wall / n:.1f} ms/s per instance, "
+            f"nginx {(after.nginx - before.nginx) * 1000 / wall:.1f}, PostgreSQL {postgres * 1000 / wall:.1f}, "
+            f"Redis {(after.redis - before.redis) * 1000 / wall:.1f}; other processes {_others(before, after):.2f} cores")
+
+
+def _others(before: CpuSample, after: CpuSample) -> float:
+    wall = after.wall - before.wall
+    ours = (after.instances - before.instances) + (after.nginx - before.nginx) + (after.redis - before.redis) + \
+        (after.pgbouncer - before.pgbouncer) + (after.loadgen - before.loadgen) + \
+        sum(t - before.postgres.get(p, 0) for p, t in after.postgres.items()) / TICK
+    return max(0.0, (after.machine[0] - before.machine[0]) / TICK - ours) / wall
 
 
 def nginx_version() -> str:

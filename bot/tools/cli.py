@@ -264,7 +264,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "scaleout":
         bench_scaleout(get_settings(), instances=[int(n) for n in args.instances.split(",")],
                        residents=[int(n) for n in args.residents.split(",")], seconds=args.seconds,
-                       database=args.database, redis_url=args.redis, out=lambda line: print(line, flush=True))
+                       database=args.database, redis_url=args.redis, pgbouncer=args.pgbouncer,
+                       out=lambda line: print(line, flush=True))
         return 0
     if args.bench_command == "serve":
 
@@ -734,6 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
     bso.add_argument("--seconds", type=float, default=20.0, help="seconds of load per point")
     bso.add_argument("--database", default="", help="PostgreSQL URL (default a scratch database, dropped after)")
     bso.add_argument("--redis", default="", help="a Redis URL (default a private redis-server on a free port)")
+    bso.add_argument("--pgbouncer", type=int, default=0, metavar="N", help="the instances reach PostgreSQL through a "
+                     "private PgBouncer (transaction pooling) of N server connections (Debian's pgbouncer)")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo-data", help="load the demo communities, households, bills, parking and work orders")
