@@ -26,6 +26,7 @@ from bot.storage.models import Conversation, DailyFigures, Handoff, WorkOrderSum
 
 SETTLE_DAYS = 2
 NO_COMMUNITY = ""  # the key of conversations without a 小区; its row marks the day as summarised
+EVERY_COMMUNITY = "*"  # the key of the day's sums over every 小区: what the figures read (a year: 365 rows)
 _BATCH = 150  # rows per insert: 900 bound values, under the 999 of SQLite before 3.32
 
 Range = Tuple[Optional[dt.datetime], Optional[dt.datetime]]  # [low, high) in stored UTC times; None: unbounded
@@ -100,19 +101,40 @@ def summary(session, first: Optional[dt.date] = None, last: Optional[dt.date] = 
     window = tuple(c for c in (DailyFigures.day >= first if first else None,
                                DailyFigures.day <= last if last else None) if c is not None)
     result = Summary()
-    result.days = set(session.scalars(select(DailyFigures.day).where(
-        DailyFigures.community_id == NO_COMMUNITY, *window)))
-    if not result.days:
+    marked = set(session.scalars(select(DailyFigures.day).where(DailyFigures.community_id == NO_COMMUNITY, *window)))
+    if not marked:
         return result
-    result.conversations = dict(session.execute(select(DailyFigures.day, func.sum(DailyFigures.conversations))
-                                                .where(*window).group_by(DailyFigures.day)).all())
+    # the days' rows of every 小区 (one a day: a year reads 365 rows), of the days marked summarised
+    result.conversations = {day: n for day, n in session.execute(select(DailyFigures.day, DailyFigures.conversations)
+                                                                 .where(DailyFigures.community_id == EVERY_COMMUNITY,
+                                                                        *window)) if day in marked}
+    result.days = set(result.conversations)
     sql = _SUM_POSTGRESQL if session.get_bind().dialect.name == "postgresql" else _SUM_SQLITE
-    where = " AND ".join(["1 = 1"] + (["day >= :first"] if first else []) + (["day <= :last"] if last else []))
-    params = {"first": first, "last": last}
+    where = " AND ".join(["daily_figures.community_id = :every",
+                          "daily_figures.day IN (SELECT marks.day FROM daily_figures AS marks "
+                          "WHERE marks.community_id = :none)"]
+                         + (["daily_figures.day >= :first"] if first else [])
+                         + (["daily_figures.day <= :last"] if last else []))
+    params = {"first": first, "last": last, "every": EVERY_COMMUNITY, "none": NO_COMMUNITY}
     for column, target in (("handoffs_by_priority", result.by_priority), ("handoffs_by_reason", result.by_reason)):
         for key, n, first_id in session.execute(text(sql.format(column=column, where=where)), params):
             target[key] = [int(n), int(first_id)]
     return result
+
+
+def day_totals(rows: Iterable[Tuple[dt.date, Dict]]) -> Dict[dt.date, Dict]:
+    """The (day, 小区) rows summed per day: the day's row of every 小区 (``EVERY_COMMUNITY``)."""
+    totals: Dict[dt.date, Dict] = defaultdict(lambda: {"conversations": 0, "handoffs_by_priority": {},
+                                                       "handoffs_by_reason": {}})
+    for day, row in rows:
+        total = totals[day]
+        total["conversations"] += row["conversations"]
+        for column in ("handoffs_by_priority", "handoffs_by_reason"):
+            for key, (n, first_id) in row[column].items():
+                counted = total[column].setdefault(key, [0, first_id])
+                counted[0] += n
+                counted[1] = min(counted[1], first_id)
+    return totals
 
 
 def summarise(session, today: dt.date) -> int:
@@ -162,6 +184,8 @@ def _summarise_days(session, today: dt.date) -> int:
     values += [{"day": day, "community_id": NO_COMMUNITY, "summarised_at": now, "conversations": 0,
                 "handoffs_by_priority": {}, "handoffs_by_reason": {}}
                for day in todo if (day, NO_COMMUNITY) not in rows]
+    totals = day_totals((day, row) for (day, _), row in rows.items())
+    values += [{"day": day, "community_id": EVERY_COMMUNITY, "summarised_at": now, **totals[day]} for day in todo]
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     for i in range(0, len(values), _BATCH):
         session.execute(insert(DailyFigures).values(values[i:i + _BATCH])

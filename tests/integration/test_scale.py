@@ -14,6 +14,8 @@ from collections import Counter, defaultdict
 from typing import Any, Dict, List, Optional
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import func, select, text
 
 from bot.core import labels
@@ -24,7 +26,7 @@ from bot.kb.community import load_communities
 from bot.kb.knowledge import load_knowledge_base
 from bot.reporting import daily, exports, reports, work_order_summary
 from bot.storage import retention
-from bot.storage.db import open_database
+from bot.storage.db import MIGRATIONS, open_database
 from bot.storage.models import (Base, ChatIdentity, Conversation, DailyFigures, Handoff, Message, Rating, Staff, Team,
                                 WorkOrder, WorkOrderEvent, WorkOrderSummary)
 from bot.tools import scale
@@ -379,6 +381,23 @@ def test_daily_figures_give_the_same_figures_and_survive_retention(db, settings)
     with db.session() as session:
         assert daily.summarise(session, TODAY) == 1
     with db.session() as session:
+        assert figures_of(session)[0] == changed
+    with db.session() as session:  # each day's row of every 小区, as migration 0018 writes it for older summaries
+        every = {d.day: (d.conversations, d.handoffs_by_priority, d.handoffs_by_reason) for d in session.scalars(
+            select(DailyFigures).where(DailyFigures.community_id == daily.EVERY_COMMUNITY))}
+        assert len(every) > 600
+        session.execute(DailyFigures.__table__.delete().where(DailyFigures.community_id == daily.EVERY_COMMUNITY))
+    with db.session() as session:  # without them the days are counted from the rows: the same figures
+        assert figures_of(session)[0] == changed
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0017")
+        command.upgrade(config, "head")
+    with db.session() as session:
+        assert every == {d.day: (d.conversations, d.handoffs_by_priority, d.handoffs_by_reason) for d in session.scalars(
+            select(DailyFigures).where(DailyFigures.community_id == daily.EVERY_COMMUNITY))}
         assert figures_of(session)[0] == changed
     counts = retention.run(db, dataclasses.replace(settings, retention_messages_days=30), NOW)
     assert counts["messages"] > 1000
