@@ -242,6 +242,34 @@ def old_handoff_reasons(session):
     return dict(reasons.most_common())
 
 
+def old_failure_groups(session, limit: int = 500):
+    """The failed questions as read before issue 29's narrow rows: every reading whole."""
+    rows = session.execute(select(Message).where(Message.sender == "resident", Message.nlu.isnot(None))
+                           .order_by(Message.id.desc()).limit(5000)).scalars().all()
+    failed, question_before = [], {}
+    for older, newer in zip(rows[1:], rows):
+        if older.conversation_id == newer.conversation_id:
+            question_before[newer.id] = older
+    for m in rows:
+        route = (m.nlu or {}).get("route") or {}
+        decision = route.get("decision")
+        legacy = "failed" not in route and (decision == "clarify" or (decision == "handoff" and any(
+            "failed" in r or "rejected" in r for r in route.get("reasons", []))))
+        if route.get("failed") or decision == "reject" or legacy:
+            subject = m
+            if route.get("action") in ("not_helpful", "repeat") or "rejected" in " ".join(route.get("reasons", [])):
+                subject = question_before.get(m.id, m)
+            faq = (subject.nlu or {}).get("faq") or {}
+            failed.append({"message_id": subject.id, "text": subject.text, "reason": route.get("action") or decision,
+                           "suggested_faq": faq.get("id"), "at": subject.created_at.isoformat()})
+        if len(failed) >= limit:
+            break
+    groups = reports.group_similar(failed)
+    for group in groups:
+        group["reasons_labels"] = [reports.failure_label(r) for r in group["reasons"]]
+    return groups
+
+
 # --- the tests ---------------------------------------------------------------------------------------------------
 def test_scaled_data_is_realistic(db):
     with db.session() as session:
@@ -299,6 +327,7 @@ def test_admin_figures_and_failures_are_the_same(db):
         for start, days in ((TODAY - dt.timedelta(days=13), 14), (TODAY - dt.timedelta(days=400), 401)):
             assert reports.rating_figures(session, start, days) == old_rating_figures(session, start, days)
         assert reports.failures(session)["handoff_reasons"] == old_handoff_reasons(session)
+        assert reports.failures(session)["groups"] == old_failure_groups(session)
         assert list(reports.failures(session)["handoff_reasons"]) == list(old_handoff_reasons(session))
 
 
