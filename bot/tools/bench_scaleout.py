@@ -147,6 +147,11 @@ http {{
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
 
+    def errors(self) -> str:
+        """nginx's error log so far (an instance refused, timed out or marked down)."""
+        path = self.dir / "logs" / "error.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
     def served(self) -> Counter:
         """Requests per instance address so far, from the access log (buffered: up to a second late while running)."""
         path = self.dir / "logs" / "access.log"
@@ -288,7 +293,9 @@ class Cluster:
                    WUYE_REDIS_NAMESPACE=f"scaleout-{uuid.uuid4().hex[:8]}",
                    WUYE_SECRET_KEY=self.settings.secret_key or f"scaleout-{uuid.uuid4().hex}",
                    WUYE_UPLOAD_DIR=str(work / "uploads"), WUYE_HOST="127.0.0.1", **self.env)
-        probe = lambda url: httpx.get(url + "/api/health", timeout=2)  # noqa: E731
+        # ready, not just alive: the database answers and the Redis subscription is live (an event published before
+        # an instance subscribed would never reach its sockets)
+        probe = lambda url: httpx.get(url + "/api/ready", timeout=2)  # noqa: E731
         self.servers = [Server(f"instance-{i + 1}", [wuye, "serve", "--port", str(port), "--workers", "1"], env, probe,
                                port) for i, port in enumerate(ports)]
         for server in self.servers:
