@@ -33,7 +33,7 @@ from bot.access.limits import Limits
 from bot.core.domain import ConversationStatus, HandoffStatus, Priority
 from bot.core.errors import TooManyRequests, WuyeError, check_identifier, check_text
 from bot.core.localtime import DEFAULT_TIME_ZONE, to_local, utcnow
-from bot.handoffs import callback, handoff as handoffs, ratings
+from bot.handoffs import callback, handoff as handoffs, ratings, urgent_check
 from bot.kb.knowledge import KnowledgeBase, answer_detail
 from bot.outages import incidents, notices
 from bot.realtime import live
@@ -51,6 +51,7 @@ FLOWS: Dict[str, FlowSpec] = {
     "repair_status": repairs.STATUS_FLOW,
     "parking": parking.FLOW,
     "callback": callback.FLOW,
+    urgent_check.NAME: urgent_check.FLOW,  # the triage question of a borderline emergency (its own buttons only)
 }
 # The turn's own look-ups, built once with bound parameters (building a statement costs more than running it)
 # (on the table, not the mapped class: run on the session's connection it skips the ORM's execution context — the
@@ -296,7 +297,9 @@ class ConversationEngine:
                               text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []), limits=self.limits,
                               active_handoff=active, active_handoff_known=True, client_ip=client_ip,
                               readings={text: reading})
-            if conversation.status != ConversationStatus.OPEN:
+            # an agent's conversation is the agent's, but for a tap on the triage question's buttons: the page (or
+            # not) is still the resident's answer's (bot/handoffs/urgent_check.py)
+            if conversation.status != ConversationStatus.OPEN or urgent_check.is_answer(conversation.flow, text):
                 route = self._dispatch(ctx, last_turn, active, message)
             else:
                 session.add(message)
@@ -616,6 +619,12 @@ class ConversationEngine:
             conversation.failed_turns = 0
         if action == "emergency":
             self._emergency(ctx, route)
+        elif action == router.URGENT_CHECK:  # a borderline emergency: the number, urgent in the queue, one question
+            urgent_check.ask(ctx, route.reasons)
+        elif action == router.URGENT_CHECK_NO:
+            urgent_check.declined(ctx, route.reasons)
+        elif action == router.URGENT_CHECK_REASK:
+            urgent_check.reask(ctx)
         elif action == "cancel_flow":
             ctx.save_flow(None)
             ctx.say("好的，已取消。还有什么可以帮您？")
@@ -739,21 +748,13 @@ class ConversationEngine:
         phone = ctx.value("emergency_phone")
         ctx.say(f"⚠️ 紧急情况请立即拨打 24 小时应急电话 {phone}！如有人员受伤或火情，请同时拨打 119/120/110。"
                 "我们已通知值班人员马上处理。")
+        reported = urgent_check.reported_text(ctx)  # after 是: the message the question was about
         ctx.save_flow(None)
         reasons = route.reasons if route.priority == Priority.URGENT else [f"emergency: {ctx.text}"]
         handoffs.open_handoff(ctx, Priority.URGENT.value, reasons)
-        # one page per incident: the same emergency from the same resident within the window pages once, and a
-        # resident can page at most a few times an hour (the handoff is urgent either way)
         kind = re.sub(r"\s*\(.*\)$", "", reasons[0].split(":")[-1].strip())[:60]
-        # and, against fresh identities, a few an hour from one address and a ceiling per 小区 (the on-duty phone
-        # stays usable; every urgent handoff still reaches the console)
-        caps = [(f"page:{ctx.identity.id}:{kind}", ctx.limits.pages_per_incident),
-                (f"page:{ctx.identity.id}", ctx.limits.pages_per_sender),
-                (f"page-community:{ctx.community_id}", ctx.limits.pages_per_community)]
-        if ctx.client_ip:
-            caps.append((f"page-ip:{ctx.client_ip}", ctx.limits.pages_per_ip))
-        if limits.take_all(ctx.session, caps, ctx.now):
-            ctx.sms.send(phone, f"【紧急】{ctx.kb.community(ctx.community_id).name} 住户报告：{ctx.text}")
+        urgent_check.send_page(ctx.session, ctx.sms, ctx.limits, ctx.identity.id, ctx.community_id,
+                               ctx.kb.community(ctx.community_id).name, phone, reported, kind, ctx.now, ctx.client_ip)
 
     def _clarify(self, ctx: TurnContext, route: Route) -> None:
         buttons = [Button(ctx.kb.entries[i].title, f"/faq {i}") for i in route.buttons if i in ctx.kb.active][:2]
@@ -791,6 +792,9 @@ class ConversationEngine:
                 # the card shows the strongest emotion of the message and its parts (router.strongest_emotion)
                 ctx.reading = dataclasses.replace(reading, emotion=router.strongest_emotion(
                     [whole] + [r for _, r, _ in actionable]))
+                if route.action == router.URGENT_CHECK:
+                    urgent_check.ask(ctx, route.reasons)
+                    return
                 if route.priority == Priority.URGENT:
                     self._emergency(ctx, route)
                     return

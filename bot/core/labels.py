@@ -41,6 +41,7 @@ ACTION_LABELS: Dict[str, str] = {
     "neighbour": "邻里纠纷", "raise_priority": "提高优先级", "still_queued": "仍在排队",
     "detail": "回答追问的细节", "uncovered": "知识库未覆盖的问题",
     "suggestion": "记录建议", "poll": "提供投票", "vote": "投票",
+    "urgent_check": "疑似紧急，先确认", "urgent_check_no": "业主表示不紧急", "urgent_check_reask": "再次确认是否紧急",
 }
 # exact reasons (after the score in parentheses is dropped)
 EXACT_REASONS: Dict[str, str] = {
@@ -71,6 +72,13 @@ EXACT_REASONS: Dict[str, str] = {
     "an agent owns the conversation": "人工客服处理中",
     "rating": "满意度评价",
     "rating (button)": "满意度评价",
+    # the triage question of a borderline emergency (bot/handoffs/urgent_check.py): whether the on-duty phone knows
+    "asked first: is it happening now": "疑似紧急：已问业主是否正在发生（未通知值班，无回复 2 分钟后通知）",
+    "resident confirmed danger now": "业主确认危险正在发生（已通知值班）",
+    "resident confirmed danger now (button)": "业主确认危险正在发生（已通知值班）",
+    "resident said no danger now": "业主表示不是紧急情况（未通知值班）",
+    "resident said no danger now (button)": "业主表示不是紧急情况（未通知值班）",
+    "triage question unanswered, paged": "业主未回复紧急确认，已通知值班",
     "asked about a poll": "询问投票", "poll (button)": "查看投票", "vote": "投票", "vote (button)": "投票",
     **{intent: label for intent, label in INTENT_LABELS.items()},
 }

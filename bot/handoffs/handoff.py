@@ -170,12 +170,13 @@ def _tell_waiting(ctx: TurnContext, handoff: Handoff, raised: bool, reasons: Lis
         ctx.say(f"您仍在排队中，当前第 {position} 位（{ahead}），请稍候；您补充的内容客服接入后都能看到，无需重复。")
 
 
-def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff:
+def open_handoff(ctx: TurnContext, priority: str, reasons: List[str], paged: bool = True) -> Handoff:
     """Queue the conversation for an agent (or raise the priority of its waiting handoff) and tell the resident.
 
     With nobody online or out of hours the handoff is a callback ticket, and the resident is asked for (or asked
     to confirm) the phone number and a time window (bot/handoffs/callback.py); emergencies page the on-duty number
-    instead (the engine does that), so they are not asked anything."""
+    instead (the engine does that), so they are not asked anything. ``paged``: False for an urgent handoff whose page
+    waits on the resident's answer (bot/handoffs/urgent_check.py), which is not told the on-duty staff know."""
     conversation = ctx.conversation
     if ctx.active_handoff_known:  # read by the engine with the conversation (one query fewer a handoff)
         existing = ctx.active_handoff
@@ -218,7 +219,7 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str]) -> Handoff
         why = "暂时没有客服在线" if in_hours else (f"今天是{day_kind}，人工客服休息" if day_kind and day_kind != "周末"
                                                 else "现在是非工作时间")
         if priority == Priority.URGENT:
-            ctx.say(f"{why}，已为您登记（编号 {handoff.ticket}），并已通知值班人员。")
+            ctx.say(f"{why}，已为您登记（编号 {handoff.ticket}）" + ("，并已通知值班人员。" if paged else "，按紧急情况处理。"))
         else:
             ctx.say(f"{why}，已为您登记回电（编号 {handoff.ticket}）。")
             callback.start_for(ctx, handoff)

@@ -9,6 +9,8 @@ decides. "Failed" marks a failed understanding.
 | 0  | a button's payload: /faq, /handoff, /rate, /poll and /vote always count, /cancel in a flow; /slot and /not_helpful only if offered with the current question; a digit typed after the rating offer or a poll's offer is that /rate or /vote button | answer, handoff (as 7), smalltalk / rate, poll, vote, flow / slot, clarify / not_helpful; else clarify / stale_button | – | not_helpful |
 | 1  | emergency rule on the text (before any confidence gating; not a danger told as past and resolved before a question: ``told_as_past``) | handoff / emergency | urgent | |
 | 2  | emergency probability ≥ EMERGENCY_INTENT_THRESHOLD (not when it fills a slot; not ``told_as_past``) | handoff / emergency | urgent | |
+| 1–2t | the triage band: rules 1–2 not sure enough to page at once (``pages_at_once``: P(urgent) ≥ PAGE_ALONE_AT, or a keyword rule at PAGE_RULE_AT, in a short message at PAGE_SHORT_RULE_AT), no triage question open | handoff / urgent_check (the number, urgent in the queue, asked 是/不是; paged on 是, a further urgent message or the timeout) | urgent | |
+| 2q | the triage question is open: its buttons or a typed yes / no; anything else asked again | handoff / emergency (urgent); handoff / urgent_check_no (normal); flow / urgent_check_reask | | |
 | 3  | a flow asks, and the message is a cancel word                              | flow / cancel_flow              | –        |        |
 | 4  | a flow asks, and the message gives one of its slots (never nonsense)      | flow / continue_flow            | –        |        |
 | 5  | anger / threat / insult / repeated-chasing cues, or angry tone             | handoff / handoff               | high     |        |
@@ -69,6 +71,22 @@ EMERGENCY_INTENT_THRESHOLD = 0.28
 # pages (docs/figures/2026-12-06-urgency.md).
 KEYWORD_FLOOR = 0.05
 URGENT_ALONE = 0.6
+# The triage band (docs/decisions/0003-urgent-triage-band.md). Every message rules 1–2 find urgent is urgent for
+# the resident (the 24-hour number at once, the conversation at the top of the queue); the on-duty phone is paged at
+# once only when the danger is sure: a keyword rule with P(urgent) ≥ PAGE_RULE_AT, or P(urgent) ≥ PAGE_ALONE_AT.
+# The others ("borderline") are asked one question (``URGENT_CHECK``) and page on 是, on no answer within the
+# timeout, or on any further urgent message; 不是 makes them a normal handoff. Chosen by scripts/urgency_bands.py
+# (each author held out, and the development set T4): non-emergencies paged at once ≤ 1 %, then the most emergencies
+# paged at once (docs/figures/2026-12-07-urgency-b.md). At 0.95 the keyword rule adds nothing to P(urgent).
+PAGE_RULE_AT = 0.95
+PAGE_ALONE_AT = 0.95
+# A keyword rule in a short message ("我家着火了", "有人跳楼", "楼道里冒黑烟": at most SHORT_ALARM_CHARS letters and
+# digits) pages at once from PAGE_SHORT_RULE_AT: the model reads terse reports less surely (0.85–0.95) than long ones,
+# and a terse alarm has no room for what makes the sure-sounding false pages ("…哈哈", "已经关了", "好在…"). Chosen
+# with the band by scripts/urgency_bands.py.
+SHORT_ALARM_CHARS = 12
+PAGE_SHORT_RULE_AT = 0.5
+URGENT_CHECK = "urgent_check"  # the flow (and route action) of the one question
 FLOW_INTENTS = ("fee_lookup", "repair_request", "repair_status", "parking")
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny")
 
@@ -179,6 +197,20 @@ def model_emergency(reading: Any) -> float:
 
 def reading_urgency(reading: Any) -> Optional[float]:
     return getattr(reading, "urgency", None)
+
+
+def pages_at_once(reading: Any) -> bool:
+    """Whether an urgent message (rules 1–2) pages the on-duty phone at once: P(urgent) ≥ PAGE_ALONE_AT, or a keyword
+    rule and P(urgent) ≥ PAGE_RULE_AT (≥ PAGE_SHORT_RULE_AT in a short message); always with a model trained before the
+    urgency model."""
+    urgency = getattr(reading, "urgency", None)
+    if urgency is None:
+        return True
+    if urgency >= PAGE_ALONE_AT:
+        return True
+    short = len(re.sub(r"[\W_]+", "", reading.text)) <= SHORT_ALARM_CHARS
+    floor = min(PAGE_RULE_AT, PAGE_SHORT_RULE_AT) if short else PAGE_RULE_AT
+    return urgency >= floor and bool(rule_emergencies(reading))
 
 
 def is_emergency(reading: Any) -> bool:
@@ -570,12 +602,48 @@ def _two_failed(route: Route, state: ConversationState) -> Route:
     return route
 
 
+def _urgent(reading: Any, state: ConversationState, reasons: List[str]) -> Route:
+    """Rules 1–2: page at once when the danger is sure or a question about it is already asked (a further urgent
+    message); else ask first (the triage band)."""
+    if state.flow == URGENT_CHECK or pages_at_once(reading):
+        return Route("handoff", "urgent", reasons, action="emergency")
+    return Route("handoff", "urgent", reasons + ["asked first: is it happening now"], action=URGENT_CHECK)
+
+
+# the answer to the triage question typed instead of tapped: yes pages, no ends it, anything else leaves the
+# question open (the timeout pages)
+# (not a bare 没 or 不: "没反应", "没人接", "不知道" leave it open)
+CHECK_NO = r"^(不是|不$|没有(?!人)|否|no\b|n$)|没事|不用|没(有)?人(受伤|被困)|没(有)?危险|已经(好|没事|处理|灭|关)"
+CHECK_YES = r"^(是|对|有|嗯|恩|yes\b|y$)|受伤|被困|危险|正在|还在|快来|救命|赶紧|马上"
+CHECK_SLOT = "danger_now"
+URGENT_CHECK_NO = "urgent_check_no"  # the resident said no: a normal handoff
+URGENT_CHECK_REASK = "urgent_check_reask"  # anything else: asked again (no 取消: the timeout stands)
+
+
+def _urgent_check_answer(reading: Any, state: ConversationState) -> Route:
+    """A message while the triage question is open (not itself urgent: that pages, above)."""
+    text = reading.text.strip().lower()
+    if re.search(CHECK_NO, text):  # words only: a deny reading of "不知道" or "没反应" must not end the question
+        return Route("handoff", "normal", ["resident said no danger now"], action=URGENT_CHECK_NO)
+    if re.search(CHECK_YES, text) or (reading.intent == "affirm" and reading.confidence >= CLARIFY_THRESHOLD):
+        return Route("handoff", "urgent", ["resident confirmed danger now"], action="emergency")
+    return Route("flow", None, [f"{URGENT_CHECK}: not an answer"], action=URGENT_CHECK_REASK, target=CHECK_SLOT)
+
+
 def decide(reading: Any, state: Optional[ConversationState] = None,
            parse: Optional[Callable[[str], Any]] = None) -> Route:
     """Apply the policy table to one NLU reading (an ``NluReading``) in the conversation's state. ``parse`` reads a
     follow-up question together with the question the last answer answered (rule 10d); without it, rule 10d is off."""
     state = state or ConversationState()
     text: str = reading.text
+    if state.flow == URGENT_CHECK and text in state.offered and text.startswith(f"/slot {CHECK_SLOT} "):
+        if text.endswith(" yes"):  # the triage question's buttons (是 / 不是)
+            return Route("handoff", "urgent", ["resident confirmed danger now (button)"], action="emergency")
+        return Route("handoff", "normal", ["resident said no danger now (button)"], action=URGENT_CHECK_NO)
+    if text.startswith(f"/slot {CHECK_SLOT} ") and state.flow != URGENT_CHECK:
+        return Route("clarify", None, ["stale button"], action="stale_button")  # answered, or paged at its timeout
+    if state.flow == URGENT_CHECK and text.startswith("/"):  # another button (取消, an old one) while asked
+        return Route("flow", None, [f"{URGENT_CHECK}: another button"], action=URGENT_CHECK_REASK, target=CHECK_SLOT)
     if text.startswith("/"):
         return _two_failed(_payload(text, state), state)
     typed = text.strip().translate(FULL_WIDTH_DIGITS).rstrip("分").strip()
@@ -587,12 +655,14 @@ def decide(reading: Any, state: Optional[ConversationState] = None,
         return Route("smalltalk", None, ["vote"], action="vote", target=vote.split(" ", 1)[1])
     emergencies = rule_emergencies(reading)
     if emergencies:
-        return Route("handoff", "urgent", [f"emergency keyword: {e}" for e in emergencies], action="emergency")
-    p_emergency = 0.0 if state.fills_slot else model_emergency(reading)
+        return _urgent(reading, state, [f"emergency keyword: {e}" for e in emergencies])
+    p_emergency = 0.0 if state.fills_slot and state.flow != URGENT_CHECK else model_emergency(reading)
     if p_emergency:
         by_urgency = reading_urgency(reading) is not None and reading_urgency(reading) >= URGENT_ALONE
         reason = f"urgency ({p_emergency:.2f})" if by_urgency else f"intent emergency ({p_emergency:.2f})"
-        return Route("handoff", "urgent", [reason], action="emergency")
+        return _urgent(reading, state, [reason])
+    if state.flow == URGENT_CHECK:
+        return _urgent_check_answer(reading, state)
     if state.flow:
         if is_cancel(text):
             return Route("flow", None, [f"cancel {state.flow}"], action="cancel_flow", target=state.flow)
@@ -677,7 +747,7 @@ def several_routes(text: str, segments: List[Segment], readings: List[Any], stat
         route = decide(reading, part_state, parse)
         if route.action == "repeat":
             route = Route("answer", None, [f"faq/{route.target}"], target=route.target)  # dropped below
-        if route.action == "emergency" and (not rule_emergencies(reading) or told_as_past(text)):
+        if route.action in ("emergency", URGENT_CHECK) and (not rule_emergencies(reading) or told_as_past(text)):
             continue  # by probability alone, or a past danger: a story clause, not a request (see above)
         if route.decision == "answer" and any(r.decision == "answer" and r.target == route.target for _, _, r in kept):
             continue  # two questions of one FAQ ("物业费多少钱一平？是按建筑面积算的吗？"): answered once

@@ -1,0 +1,61 @@
+"""The triage band on the frozen held-out sets (issue 25): three figures per set, aggregates only — no message of a
+held-out set is printed. Run once, after everything was chosen (scripts/urgency_bands.py chose the band on the CV and
+the development sets).
+
+Each message is routed as the first of a new conversation (``first_message_route``, as /api/parse routes it):
+- paged at once: urgent, and the on-duty phone paged in the same turn (action ``emergency``);
+- asked first: urgent for the resident (the number, the queue), the page waiting on 是 or the timeout
+  (``urgent_check``, alone or as the urgent part of several requests);
+- not urgent.
+Urgent recall = (paged at once + asked) / emergencies: every asked message pages when nobody answers, so none is
+dropped. False pages = non-emergencies paged at once; non-emergencies asked are shown apart (they page only on 是 or
+no answer).
+
+    .venv/bin/python scripts/urgency_triage_heldout.py
+"""
+from __future__ import annotations
+
+import yaml
+
+from bot.core.settings import PROJECT_ROOT, get_settings
+from bot.kb.knowledge import load_knowledge_base
+from bot.nlu.parser import NluParser
+from bot.nlu.training import current_model
+from bot.routing import router
+from bot.tools.evaluation import load_heldout, load_styles
+
+settings = get_settings()
+parser = NluParser.load(current_model(settings))
+kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+HELDOUT = PROJECT_ROOT / "tests" / "heldout"
+
+
+def band(text: str) -> str:
+    reading = parser.parse(text)
+    route = router.first_message_route(reading, parser.parse, router.request_segments(text), kb.support)
+    if route.priority != "urgent":
+        return "no"
+    asked = route.action == router.URGENT_CHECK or (
+        route.action == "several" and any(r.endswith(f": {router.URGENT_CHECK}") for r in route.reasons))
+    return "asked" if asked else "once"
+
+
+SETS = {
+    "urgency_near_miss.yml (N2)": [(i["text"], bool(i["urgent"])) for i in yaml.safe_load(
+        (HELDOUT / "urgency_near_miss.yml").read_text(encoding="utf-8"))["items"]],
+    "heldout.yml": [(i.text, i.intent == "emergency") for i in load_heldout(HELDOUT / "heldout.yml")],
+    "styles.yml (A)": [(i.text, i.handoff == "urgent") for i in load_styles(HELDOUT / "styles.yml")],
+    "styles_b.yml (B)": [(i.text, i.handoff == "urgent") for i in load_styles(HELDOUT / "styles_b.yml")],
+}
+print("| set | emergencies: paged at once / asked first / not urgent | urgent recall | others: paged at once "
+      "(false pages) / asked first / not urgent |")
+print("| --- | --- | --- | --- |")
+for name, rows in SETS.items():
+    u = {"once": 0, "asked": 0, "no": 0}
+    n = {"once": 0, "asked": 0, "no": 0}
+    for text, urgent in rows:
+        (u if urgent else n)[band(text)] += 1
+    pos, neg = sum(u.values()), sum(n.values())
+    print(f"| {name} | {u['once']} / {u['asked']} / {u['no']} of {pos} | {(u['once'] + u['asked']) / max(1, pos):.3f} "
+          f"({u['once'] + u['asked']}/{pos}) | {n['once']} ({n['once'] / max(1, neg):.1%}) / {n['asked']} "
+          f"({n['asked'] / max(1, neg):.1%}) / {n['no']} of {neg} |", flush=True)

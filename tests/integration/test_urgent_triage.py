@@ -1,0 +1,155 @@
+"""The triage band of a borderline emergency (issue 25 point 2; docs/decisions/0003-urgent-triage-band.md), over real
+HTTP with the real trained model, the real database and the app's timers loop, the app's clock moved forward: a
+message the router finds urgent but not sure gets the emergency number and an urgent handoff at the top of the
+agents' queue at once, and one question with 是 / 不是; the on-duty phone is paged on 是, on a further urgent message,
+or when nobody answers within the timeout (once, also when the check runs again or from a fresh Timers); 不是 makes it
+a normal handoff and pages nobody. A sure emergency still pages at once."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+
+import pytest
+
+from bot.handoffs import urgent_check
+from bot.routing import router
+from bot.timers import Timers
+from tests.integration.test_work_orders import bot_texts, clock_server, resident, say, staff
+
+# a development-set emergency (tests/dev/mixed_emergencies.yml) the model reads urgent but below the band (0.87)
+BORDERLINE = "刚才停电又来电之后，我家电表箱里一直啪啪响，还闪蓝光，闸拉不下来，手都不敢碰，快派个电工来"
+SURE = "3栋电梯困人了，快来人"
+NUMBER = "020-8888 6699"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, settings, parser):
+    with clock_server(tmp_path_factory.mktemp("triage"), settings, parser) as live:
+        yield live
+
+
+@pytest.fixture
+def app(server):
+    """The server with a fresh hour on its clock (the per-address page limit is a few an hour: every test here
+    comes from 127.0.0.1) and an agent online, so handoffs queue."""
+    server.offset += dt.timedelta(hours=1, minutes=1)
+    server.agent = staff(server, "agent", "agent123")
+    server.agent.get("/api/agent/queue").raise_for_status()
+    return server
+
+
+def pages(server, text):
+    return [t for _, t in server.app.state.services.engine.sms.sent if text in t]
+
+
+def queued(agent, conversation_id):
+    return [h for h in agent.get("/api/agent/queue").json()["queue"] if h["conversation_id"] == conversation_id]
+
+
+def wait(predicate, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return predicate()
+
+
+def ask_borderline(app):
+    client = resident(app)
+    before = len(pages(app, BORDERLINE))
+    turn = say(client, BORDERLINE)
+    assert turn["handoff"]["priority"] == "urgent", turn
+    texts = [r["text"] for r in turn["replies"]]
+    assert NUMBER in texts[0] and urgent_check.QUESTION in texts[-1], texts
+    assert [b["title"] for b in turn["replies"][-1]["buttons"]] == ["是，正在发生", "不是"]
+    assert len(pages(app, BORDERLINE)) == before  # asked, not paged
+    item = queued(app.agent, turn["conversation_id"])
+    assert item and item[0]["priority"] == "urgent"
+    assert app.agent.get("/api/agent/queue").json()["queue"][0]["priority"] == "urgent"  # at the top
+    return client, turn["conversation_id"], before
+
+
+def test_the_borderline_message_is_in_the_asked_band_of_the_trained_model(parser):
+    reading = parser.parse(BORDERLINE)
+    assert router.decide(reading).action == router.URGENT_CHECK, reading.urgency
+    assert router.decide(parser.parse(SURE)).action == "emergency"
+
+
+def test_yes_pages_the_on_duty_phone_with_what_was_reported(app):
+    client, conversation_id, before = ask_borderline(app)
+    turn = say(client, urgent_check.YES)
+    assert any("已通知值班人员" in r["text"] for r in turn["replies"])
+    sent = pages(app, BORDERLINE)
+    assert len(sent) == before + 1 and sent[-1].startswith("【紧急】")
+    item = queued(app.agent, conversation_id)
+    assert item[0]["priority"] == "urgent"
+    # answered: the timeout does not page again
+    app.offset += dt.timedelta(minutes=3)
+    time.sleep(1.0)
+    assert len(pages(app, BORDERLINE)) == before + 1
+
+
+def test_no_pages_nobody_and_leaves_a_normal_handoff(app):
+    client, conversation_id, before = ask_borderline(app)
+    turn = say(client, urgent_check.NO)
+    assert "不是紧急情况" in " ".join(r["text"] for r in turn["replies"])
+    assert wait(lambda: (q := queued(app.agent, conversation_id)) and q[0]["priority"] == "normal")
+    app.offset += dt.timedelta(minutes=3)  # past the timeout: nothing pages
+    time.sleep(1.0)
+    assert len(pages(app, BORDERLINE)) == before
+
+
+def test_no_answer_pages_once_at_the_timeout(app):
+    client, conversation_id, before = ask_borderline(app)
+    app.offset += dt.timedelta(seconds=urgent_check.TIMEOUT_SECONDS - 30)  # not yet
+    time.sleep(1.0)
+    assert len(pages(app, BORDERLINE)) == before
+    app.offset += dt.timedelta(seconds=31)
+    sent = wait(lambda: len(pages(app, BORDERLINE)) > before and pages(app, BORDERLINE))
+    assert sent and len(sent) == before + 1 and "超时" in sent[-1]
+    assert wait(lambda: urgent_check.TIMED_OUT in bot_texts(client))
+    # the checker again, by hand and from a fresh Timers (a restart): paged once
+    services = app.app.state.services
+    assert asyncio.run(services.timers.check_work_orders()) == 0
+    assert asyncio.run(Timers(services).check_work_orders()) == 0
+    assert len(pages(app, BORDERLINE)) == before + 1
+    assert queued(app.agent, conversation_id)[0]["priority"] == "urgent"
+    # a tap on the old 是 after the page is a stale button, not a second page
+    say(client, urgent_check.YES)
+    assert len(pages(app, BORDERLINE)) == before + 1
+
+
+def test_anything_else_asks_again_and_a_further_urgent_message_pages_at_once(app):
+    client, conversation_id, before = ask_borderline(app)
+    turn = say(client, "物业费多少钱一平")
+    assert urgent_check.QUESTION in turn["replies"][-1]["text"]
+    assert [b["payload"] for b in turn["replies"][-1]["buttons"]] == [urgent_check.YES, urgent_check.NO]
+    turn = say(client, "/cancel")  # no way out of the question but an answer or the timeout
+    assert urgent_check.QUESTION in turn["replies"][-1]["text"]
+    assert len(pages(app, BORDERLINE)) == before
+    turn = say(client, "电表箱冒烟了")
+    assert turn["handoff"]["priority"] == "urgent" and any("已通知值班人员" in r["text"] for r in turn["replies"])
+    assert len(pages(app, BORDERLINE)) == before + 1  # the page says what was first reported
+
+
+def test_a_sure_emergency_still_pages_at_once(app):
+    client = resident(app)
+    before = len(pages(app, SURE))
+    turn = say(client, SURE)
+    assert NUMBER in turn["replies"][0]["text"] and "已通知值班人员" in turn["replies"][0]["text"]
+    assert not any(urgent_check.QUESTION in r["text"] for r in turn["replies"])
+    assert len(pages(app, SURE)) == before + 1
+
+
+def test_a_tap_on_yes_pages_even_after_an_agent_claimed_the_conversation(app):
+    client, conversation_id, before = ask_borderline(app)
+    item = queued(app.agent, conversation_id)[0]
+    app.agent.post(f"/api/agent/handoffs/{item['handoff_id']}/claim").raise_for_status()
+    say(client, urgent_check.YES)
+    assert len(pages(app, BORDERLINE)) == before + 1
+    say(client, "谢谢")  # the agent's conversation: the bot stays silent, nothing more is paged
+    assert len(pages(app, BORDERLINE)) == before + 1
+    app.agent.post(f"/api/agent/conversations/{conversation_id}/resolve").raise_for_status()

@@ -1,0 +1,79 @@
+"""The router's triage band (docs/decisions/0003-urgent-triage-band.md) with the real trained model: sure
+emergencies page at once, borderline ones ask first, and while the question is open its answers and a further urgent
+message decide the page."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bot.core import labels
+from bot.handoffs import urgent_check
+from bot.routing import router
+from bot.routing.router import ConversationState, decide
+
+ASKED = ConversationState(flow=router.URGENT_CHECK, asking=router.CHECK_SLOT,
+                          offered=[urgent_check.YES, urgent_check.NO])
+
+
+def test_a_sure_emergency_pages_at_once_and_a_borderline_one_asks_first(parser):
+    sure = parser.parse("3栋电梯困人了，快来人")
+    assert sure.urgency >= router.PAGE_ALONE_AT and decide(sure).action == "emergency"
+    assert decide(dataclasses.replace(sure, urgency=None)).action == "emergency"  # a model without urgency: as before
+    # a short keyword report pages at once from PAGE_SHORT_RULE_AT, a long one only from PAGE_RULE_AT
+    assert decide(dataclasses.replace(sure, urgency=router.PAGE_SHORT_RULE_AT)).action == "emergency"
+    route = decide(dataclasses.replace(sure, urgency=router.PAGE_SHORT_RULE_AT - 0.01))
+    assert route.priority == "urgent" and route.action == router.URGENT_CHECK
+    long = parser.parse("楼下管道冒出来的水已经漫到电表箱那里了，箱子里滋滋响，快来个电工")
+    assert router.rule_emergencies(long)
+    assert decide(dataclasses.replace(long, urgency=router.PAGE_RULE_AT)).action == "emergency"
+    assert decide(dataclasses.replace(long, urgency=router.PAGE_RULE_AT - 0.01)).action == router.URGENT_CHECK
+
+
+def test_the_band_never_changes_what_is_urgent(parser):
+    for text in ("3栋电梯困人了，快来人", "厨房着火了", "我爸用着呼吸机，整栋楼没电", "物业几点上班", "家里停水了"):
+        reading = parser.parse(text)
+        for urgency in (0.06, 0.5, 0.7, 0.94, 0.96):
+            r = dataclasses.replace(reading, urgency=urgency)
+            assert (decide(r).priority == "urgent") == router.is_emergency(r), (text, urgency)
+
+
+@pytest.mark.parametrize("text, action", [
+    (urgent_check.YES, "emergency"), (urgent_check.NO, router.URGENT_CHECK_NO),
+    ("是的", "emergency"), ("有人被困在里面", "emergency"), ("快来", "emergency"),
+    ("不是", router.URGENT_CHECK_NO), ("没有，就是问问", router.URGENT_CHECK_NO), ("没事了", router.URGENT_CHECK_NO),
+    ("没有人受伤", router.URGENT_CHECK_NO), ("不知道", router.URGENT_CHECK_REASK), ("没反应", router.URGENT_CHECK_REASK),
+    ("物业费多少钱一平", router.URGENT_CHECK_REASK), ("/cancel", router.URGENT_CHECK_REASK),
+    ("/handoff", router.URGENT_CHECK_REASK), ("/slot danger_now maybe", router.URGENT_CHECK_REASK),
+])
+def test_the_open_question_is_answered_or_asked_again(parser, text, action):
+    route = decide(parser.parse(text), ASKED)
+    assert route.action == action, route
+    assert route.priority == {"emergency": "urgent", router.URGENT_CHECK_NO: "normal"}.get(action)
+
+
+def test_a_further_urgent_message_pages_at_once_even_when_borderline(parser):
+    reading = dataclasses.replace(parser.parse("电表箱冒烟了"), urgency=0.3)
+    assert decide(reading).action == router.URGENT_CHECK
+    assert decide(reading, ASKED).action == "emergency"
+
+
+def test_a_button_of_the_question_counts_only_while_it_is_open(parser):
+    assert decide(parser.parse(urgent_check.YES)).action == "stale_button"
+
+
+def test_no_story_clause_asks_by_probability_alone(parser):
+    """A part of a message of several that is urgent only by probability is a story clause (``several_routes``),
+    asked or not."""
+    text = "我家孩子咳嗽了好几天，现在已经好了。物业费怎么交？"
+    kept = router.several_routes(text, router.request_segments(text),
+                                 [dataclasses.replace(parser.parse(s), urgency=0.9) for s in router.request_segments(text)],
+                                 ConversationState(), parser.parse)
+    assert all(rt.action not in ("emergency", router.URGENT_CHECK) for _, _, rt in kept)
+
+
+def test_the_console_says_where_the_question_stands():
+    assert labels.reason_label("asked first: is it happening now").startswith("疑似紧急")
+    assert "已通知值班" in labels.reason_label(urgent_check.TIMED_OUT_REASON)
+    assert "已通知值班" in labels.reason_label("resident confirmed danger now (button)")
+    assert "不是紧急" in labels.reason_label("resident said no danger now (button)")
