@@ -8,7 +8,7 @@ import yaml
 from bot.core.settings import PROJECT_ROOT
 from bot.kb.knowledge import load_knowledge_base
 from bot.nlu.urgency import load_urgency_directory, load_urgency_examples
-from bot.routing.router import decide, first_message_route, request_segments
+from bot.routing.router import URGENT_CHECK, decide, first_message_route, request_segments
 
 HELDOUT = PROJECT_ROOT / "tests" / "heldout" / "urgency_near_miss.yml"
 
@@ -21,18 +21,25 @@ def test_the_heldout_near_misses_are_frozen_and_not_trained_on(settings):
 
 
 def test_heldout_near_misses_every_emergency_paged_and_far_fewer_false_pages(parser, settings):
-    """The frozen held-out set (author N2, written from the spec alone): every emergency paged; false pages 23 of 170
-    (13.5 %) when written, 24 (14.1 %) with the fourth author, 51 (30.0 %) before the urgency model — the issue's
-    target (≤ 1 %) is not met yet (docs/figures/2026-12-06-urgency.md)."""
+    """The frozen held-out set (author N2, written from the spec alone): every emergency urgent (the number and the
+    queue at once; paged at once or asked first, and paged on no answer); urgent non-emergencies 23 of 170 (13.5 %)
+    when written, 24 (14.1 %) with the fourth author, 51 (30.0 %) before the urgency model. With the triage band
+    (docs/decisions/0003-urgent-triage-band.md) 2 of them page at once (1.2 %): the issue's ≤ 1 % is not met yet
+    (docs/figures/2026-12-07-urgency-b.md)."""
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
-    missed = false = 0
+    missed = false = false_at_once = 0
     for text, urgent in load_urgency_examples(HELDOUT):
         reading = parser.parse(text)
-        paged = first_message_route(reading, parser.parse, request_segments(text), kb.support).priority == "urgent"
+        route = first_message_route(reading, parser.parse, request_segments(text), kb.support)
+        paged = route.priority == "urgent"
         missed += urgent and not paged
         false += paged and not urgent
+        asked = route.action == URGENT_CHECK or (route.action == "several" and any(
+            r.endswith(f": {URGENT_CHECK}") for r in route.reasons))
+        false_at_once += paged and not urgent and not asked
     assert missed == 0
     assert false <= 26  # 23 when written, 24 with four authors
+    assert false_at_once <= 2  # 2 when the triage band was measured
 
 
 @pytest.mark.parametrize("text", ["我爸用着呼吸机，整栋楼没电", "我妈有病了，躺在床上起不来", "楼下王奶奶两天没出门了，敲门也没人应",
