@@ -28,12 +28,31 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
+_SAFE_INT = 10 ** 10  # fewer digits than a phone number's 11, so mask() leaves it as it is
+
+
+def _int_cell(value: Any) -> str:
+    """A count or id as _cell writes it, without the regex: a non-negative int under 11 digits is its digits."""
+    return str(value) if value.__class__ is int and 0 <= value < _SAFE_INT else _cell(value)
+
+
+class _Cells(dict):
+    """_cell of the few values a column repeats (labels, 小区 ids, channels), each worked out once per export."""
+
+    def __missing__(self, value: Any) -> str:
+        text = _cell(value)
+        if len(self) < 10000:
+            self[value] = text
+        return text
+
+
 def to_csv(header: List[str], rows: Iterable[List[Any]]) -> bytes:
     return b"".join(csv_chunks(header, [rows]))
 
 
-def csv_chunks(header: List[str], batches: Iterable[Iterable[List[Any]]]) -> Iterator[bytes]:
-    """The CSV as chunks: the BOM and header, then one chunk per batch of rows (a stream never holds the file)."""
+def csv_chunks(header: List[str], batches: Iterable[Iterable[List[Any]]], written: bool = False) -> Iterator[bytes]:
+    """The CSV as chunks: the BOM and header, then one chunk per batch of rows (a stream never holds the file).
+    ``written``: the rows' cells are already as :func:`_cell` writes them (the exports' own rows)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
@@ -41,8 +60,11 @@ def csv_chunks(header: List[str], batches: Iterable[Iterable[List[Any]]]) -> Ite
     for rows in batches:
         out.seek(0)
         out.truncate()
-        for row in rows:
-            writer.writerow([_cell(v) for v in row])
+        if written:
+            writer.writerows(rows)
+        else:
+            for row in rows:
+                writer.writerow([_cell(v) for v in row])
         if out.tell():
             yield out.getvalue().encode("utf-8")
 
@@ -52,7 +74,7 @@ def utc_range(start: dt.date, end: dt.date) -> tuple:
     return to_utc(dt.datetime.combine(start, dt.time())), to_utc(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
 
 
-BATCH = 1000  # rows per query and per chunk of a streamed export
+BATCH = 2000  # rows per query and per chunk of a streamed export
 
 
 def _keyset(session, query, key, batch: int = BATCH) -> Iterator[list]:
@@ -67,33 +89,44 @@ def _keyset(session, query, key, batch: int = BATCH) -> Iterator[list]:
         last = rows[-1][0]
 
 
-def _conversation_rows(session, low, high) -> Iterator[List[List[Any]]]:
+def _conversation_rows(session, low, high) -> Iterator[List[List[str]]]:
     """Each conversation of the range with its number of resident messages and the first of them: counted and
-    picked per batch of conversations in the database (it read every message of every conversation before)."""
+    picked per batch of conversations in the database, from the residents' messages' index alone (it read every
+    message of every conversation before). Cells as _cell writes them: the repeated ones worked out once, the
+    times and counts (no formula sign, no 11 digits) as they are."""
     c = Conversation
     query = select(c.id, c.created_at, c.channel, c.community_id, c.status, c.priority).where(
         c.created_at >= low, c.created_at < high)
+    channels, communities, statuses, priorities = _Cells(), _Cells(), _Cells(), _Cells()
     for batch in _keyset(session, query, c.id):
-        ids = [row[0] for row in batch]
-        counted = {cid: (n, first) for cid, n, first in session.execute(
-            select(Message.conversation_id, func.count(), func.min(Message.id))
-            .where(Message.conversation_id.in_(ids), Message.sender == "resident").group_by(Message.conversation_id))}
-        texts = dict(session.execute(select(Message.id, Message.text).where(
-            Message.id.in_([first for _, first in counted.values()]))).all()) if counted else {}
-        yield [[cid, iso(created), labels.channel_label(channel), community, labels.status_label(status),
-                labels.priority_label(priority) if priority else "", counted.get(cid, (0, None))[0],
-                texts.get(counted.get(cid, (0, None))[1], "")[:200]]
-               for cid, created, channel, community, status, priority in batch]
+        # the batch's id range, not a list of its ids (binding 2000 values cost more than the query): a conversation
+        # of another date inside the range is counted too, and not written
+        resident = Message.sender == "resident"
+        stats = (select(Message.conversation_id, func.count().label("n"), func.min(Message.id).label("first"))
+                 .where(resident, Message.conversation_id >= batch[0][0], Message.conversation_id <= batch[-1][0])
+                 .group_by(Message.conversation_id).subquery())
+        counted = {cid: (n, text) for cid, n, text in session.execute(
+            select(stats.c.conversation_id, stats.c.n, Message.text).join(Message, Message.id == stats.c.first))}
+        rows = []
+        for cid, created, channel, community, status, priority in batch:
+            n, text = counted.get(cid, (0, ""))
+            rows.append([_int_cell(cid), iso(created), channels[labels.channel_label(channel)], communities[community],
+                         statuses[labels.status_label(status)],
+                         priorities[labels.priority_label(priority) if priority else ""], _int_cell(n),
+                         _cell(text[:200])])
+        yield rows
 
 
-def _handoff_rows(session, low, high) -> Iterator[List[List[Any]]]:
+def _handoff_rows(session, low, high) -> Iterator[List[List[str]]]:
     h = Handoff
     query = select(h.id, h.conversation_id, h.created_at, h.priority, h.status, h.reasons, h.ticket, h.claimed_at,
                    h.resolved_at).where(h.created_at >= low, h.created_at < high)  # not the context card: it is large
+    priorities, statuses, reasons_cells, tickets = _Cells(), _Cells(), _Cells(), _Cells()
     for batch in _keyset(session, query, h.id):
-        yield [[hid, conversation_id, iso(created), labels.priority_label(priority), labels.status_label(status),
-                "；".join(labels.reason_labels(reasons)), ticket or "", iso(claimed) or "", iso(resolved) or "",
-                int((claimed - created).total_seconds()) if claimed else ""]
+        yield [[_int_cell(hid), _int_cell(conversation_id), iso(created), priorities[labels.priority_label(priority)],
+                statuses[labels.status_label(status)], reasons_cells["；".join(labels.reason_labels(reasons))],
+                _cell(ticket or ""), iso(claimed) or "", iso(resolved) or "",
+                _int_cell(int((claimed - created).total_seconds())) if claimed else ""]
                for hid, conversation_id, created, priority, status, reasons, ticket, claimed, resolved in batch]
 
 
@@ -109,9 +142,9 @@ def stream(session, kind: str, start: dt.date, end: dt.date) -> Iterator[bytes]:
     of rows at a time, never the whole file (issue 29: 1.1 GB of worker memory for 4.6 MiB of CSV)."""
     low, high = utc_range(start, end)
     if kind == "conversations":
-        return csv_chunks(HEADERS[kind], _conversation_rows(session, low, high))
+        return csv_chunks(HEADERS[kind], _conversation_rows(session, low, high), written=True)
     if kind == "handoffs":
-        return csv_chunks(HEADERS[kind], _handoff_rows(session, low, high))
+        return csv_chunks(HEADERS[kind], _handoff_rows(session, low, high), written=True)
     if kind == "failed":  # at most 5000 failed questions: one batch
         items: List[Dict[str, Any]] = [e for g in failures(session, limit=5000)["groups"] for e in g["examples"]]
         return csv_chunks(HEADERS[kind], [[[e["message_id"], e["at"], e["text"], e["reason"], e.get("suggested_faq") or ""]

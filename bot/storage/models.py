@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import declarative_base, relationship
 
 from bot.core.domain import ConversationStatus, HandoffStatus, WorkOrderStatus
@@ -227,7 +228,12 @@ class Message(Base):
     created_at = Column(DateTime, default=utcnow, nullable=False)
     # the page's own id for a resident message: a resend after a reconnect is stored once
     client_id = Column(String(64), nullable=True)
-    __table_args__ = (UniqueConstraint("conversation_id", "client_id", name="uq_message_client_id"),)
+    # the conversations export counts each conversation's resident messages and finds the first from this index
+    # alone (issue 29: a year's export read every message's row, ~2.5 s of its 3 s)
+    __table_args__ = (UniqueConstraint("conversation_id", "client_id", name="uq_message_client_id"),
+                      Index("ix_messages_resident_conversation_id_id", "conversation_id", "id",
+                            postgresql_where=sql_text("sender = 'resident'"),
+                            sqlite_where=sql_text("sender = 'resident'")))
 
 
 class Handoff(Base):

@@ -517,3 +517,13 @@ def test_work_order_summary_gives_the_same_figures(db):
                                                                                 dt.time()))) == 0
     with db.session() as session:
         assert figures.figures(session, later) == old_work_order_figures(session, later)
+
+
+@pytest.mark.parametrize("value", [0, 7, 9_999_999_999, 10 ** 10, 13812345678, -5, None, "", "=1+1", "-3", "@x",
+                                   "电话13812345678", "已解决", True])
+def test_export_cells_are_written_as_before(value):
+    """The exports' shortcuts (ids and counts as their digits, repeated values worked out once) write each cell as
+    _cell does: quoted formula signs, masked phone numbers."""
+    assert exports._int_cell(value) == exports._cell(value)
+    cells = exports._Cells()
+    assert cells[value] == cells[value] == exports._cell(value)
