@@ -64,13 +64,14 @@ def _code_refusal(ctx: TurnContext, household: Household) -> Optional[str]:
     if ctx.client_ip:
         caps.append((f"code-ip:{ctx.client_ip}", cfg.codes_per_ip))
     # every bucket read at once (one statement); a send is recorded in each of caps, the lock-out only read
-    used = limits.uses(session, [(lockout, cfg.code_lockout)] + caps, now)
-    if used[0] + 1 > cfg.code_lockout.count:
+    buckets = [(lockout, cfg.code_lockout)] + caps
+    used = dict(zip((bucket for bucket, _ in buckets), limits.uses(session, buckets, now)))
+    if used[lockout] + 1 > cfg.code_lockout.count:
         return f"验证码错误次数过多，为保护业主信息，请 {cfg.code_lockout.seconds // 60} 分钟后再试，或联系物业服务中心。"
-    if used[4] + 1 > cfg.code_cooldown.count:
+    if used[cooldown] + 1 > cfg.code_cooldown.count:
         wait = limits.seconds_until_free(session, cooldown, cfg.code_cooldown, now)
         return f"验证码刚刚已发送过，请 {wait} 秒后再试，或输入已收到的验证码。"
-    if any(use + 1 > limit.count for use, (_, limit) in zip(used[1:], caps)):
+    if any(used[bucket] + 1 > limit.count for bucket, limit in caps):
         return "验证码发送次数已达上限，为保护业主信息，请一小时后再试，或到物业服务中心办理绑定。"
     limits.record_all(session, [bucket for bucket, _ in caps], now)
     return None
