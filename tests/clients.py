@@ -1,9 +1,12 @@
-"""Signed-in HTTP clients for the tests that talk to a live server (bot/tools/devserver.py's LiveServer)."""
+"""Signed-in HTTP clients and bound residents for the tests that talk to a live server (bot/tools/devserver.py's
+LiveServer)."""
 from __future__ import annotations
 
 from typing import Optional
 
 import httpx
+
+from bot.storage.models import ChatIdentity, Conversation, Household, Message
 
 # the demo staff of `wuye demo-data` (bot/tools/demo.py)
 DEMO_LOGINS = {"technician": ("tech1", "tech123"), "agent": ("agent", "agent123"), "admin": ("admin", "admin123")}
@@ -17,3 +20,21 @@ def signed_in(server, user: str = "admin", password: Optional[str] = None, timeo
     client = httpx.Client(base_url=server.url, timeout=timeout)
     client.post("/api/auth/login", json={"username": user, "password": password}).raise_for_status()
     return client
+
+
+def bound_conversation(server, sender_id: str, newest_household: bool = False,
+                       first_message: Optional[str] = None) -> tuple:
+    """A web resident ``sender_id`` bound to the demo data's first (or newest) household, with a conversation and
+    optionally its first message: (conversation id, household id, household phone)."""
+    with server.app.state.services.db.session() as session:
+        order = Household.id.desc() if newest_household else Household.id
+        house = session.query(Household).order_by(order).first()
+        identity = ChatIdentity(channel="web", sender_id=sender_id, household_id=house.id)
+        session.add(identity)
+        session.flush()
+        conversation = Conversation(identity_id=identity.id, channel="web", community_id=house.community_id)
+        session.add(conversation)
+        session.flush()
+        if first_message:
+            session.add(Message(conversation_id=conversation.id, sender="resident", text=first_message))
+        return conversation.id, house.id, house.phone

@@ -11,25 +11,14 @@ import httpx
 
 from bot.storage.models import ChatIdentity, Conversation, Household, Message
 from tests.browser.chromium import login, needs_chromium
+from tests.clients import bound_conversation
 
 pytestmark = needs_chromium
 
 
-def bound_conversation(server) -> tuple:
-    with server.app.state.services.db.session() as session:
-        house = session.query(Household).order_by(Household.id.desc()).first()
-        identity = ChatIdentity(channel="web", sender_id="privacy-tab-resident", household_id=house.id)
-        session.add(identity)
-        session.flush()
-        conversation = Conversation(identity_id=identity.id, channel="web", community_id=house.community_id)
-        session.add(conversation)
-        session.flush()
-        session.add(Message(conversation_id=conversation.id, sender="resident", text="我家水管漏了"))
-        return conversation.id, house.id, house.phone
-
-
 def test_an_admin_reads_the_audit_log_and_exports_and_erases_a_households_data(browser, server, tmp_path):
-    conversation_id, household_id, phone = bound_conversation(server)
+    conversation_id, household_id, phone = bound_conversation(server, "privacy-tab-resident", newest_household=True,
+                                                                first_message="我家水管漏了")
     agent = httpx.Client(base_url=server.url, timeout=30)
     agent.post("/api/auth/login", json={"username": "agent", "password": "agent123"}).raise_for_status()
     assert agent.get(f"/api/agent/conversations/{conversation_id}").status_code == 200  # the card: one audit row

@@ -11,26 +11,13 @@ import pytest
 
 from bot.storage.models import AuditEntry, Bill, ChatIdentity, Conversation, Household, Message, WorkOrder
 from bot.tools.devserver import LiveServer
-from tests.clients import signed_in
+from tests.clients import bound_conversation, signed_in
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, settings, parser):
     with LiveServer(tmp_path_factory.mktemp("audit"), settings, parser) as live:
         yield live
-
-
-def bound_conversation(server) -> tuple:
-    """A resident bound to a demo household, with a conversation (what the console's card shows the bills of)."""
-    with server.app.state.services.db.session() as session:
-        house = session.query(Household).order_by(Household.id).first()
-        identity = ChatIdentity(channel="web", sender_id="audit-resident", household_id=house.id)
-        session.add(identity)
-        session.flush()
-        conversation = Conversation(identity_id=identity.id, channel="web", community_id=house.community_id)
-        session.add(conversation)
-        session.flush()
-        return conversation.id, house.id
 
 
 def rows(server, at_least=0):
@@ -49,7 +36,7 @@ def rows(server, at_least=0):
 def test_reads_are_audited_and_only_admins_read_the_log(server):
     agent, tech, admin = signed_in(server, "agent"), signed_in(server, "technician"), signed_in(server, "admin")
     before = len(rows(server))
-    conversation_id, household_id = bound_conversation(server)
+    conversation_id, household_id, _ = bound_conversation(server, "audit-resident")
     assert agent.get(f"/api/agent/conversations/{conversation_id}").status_code == 200
     orders = tech.get("/api/staff/work-orders").json()["orders"]
     order = orders[0]
