@@ -1,5 +1,6 @@
-"""What every HTTP request must be before any route reads it: a body no larger than its route takes, counted while
-it is read (a 100 MB JSON body or a 300 MB upload is cut off at the limit, never buffered or spooled whole), and
+"""What every HTTP request must be before any route reads it: a body no larger than its route takes — a declared
+Content-Length past the limit is refused before anything is read, a body without one (chunked) is counted while it
+is read (a 100 MB JSON body or a 300 MB upload is cut off at the limit, never buffered or spooled whole) — and
 a query string of readable characters (NUL or other control characters in ``?q=`` would reach the database, where
 PostgreSQL refuses them with an error: 422 in Chinese here instead).
 
@@ -50,13 +51,18 @@ class EdgeChecks:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not query_is_readable(scope.get("query_string") or b""):
+        query = scope.get("query_string")
+        if query and not query_is_readable(query):
             await _answer(send, 422, BAD_QUERY)
             return
         limit, refusal = self.upload_paths.get(scope["path"], (self.max_body, TOO_LARGE))
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared is not None and declared > limit:
             await _answer(send, 413, refusal)
+            return
+        if declared is not None and not chunked:
+            # the server hands over no more than the Content-Length it read (HTTP/1.1 framing): nothing to count
+            await self.app(scope, receive, send)
             return
         received, started, refused = 0, False, False
 
@@ -85,14 +91,20 @@ class EdgeChecks:
             await _answer(send, 413, refusal)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> Tuple[int | None, bool]:
+    """The declared Content-Length (None: none, or unreadable) and whether a Transfer-Encoding was sent."""
+    length: int | None = None
+    seen = chunked = False
     for key, value in scope.get("headers") or ():
-        if key == b"content-length":
+        if key == b"content-length" and not seen:
+            seen = True
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                pass
+        elif key == b"transfer-encoding":
+            chunked = True
+    return (length if length is not None and length >= 0 else None), chunked
 
 
 async def _answer(send: Send, status: int, body: Dict[str, str]) -> None:

@@ -5,8 +5,9 @@ are read from the database when scraped, so every instance reports the shared qu
 """
 from __future__ import annotations
 
+import os
 import time
-from typing import Any
+from typing import Any, Dict, Tuple
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
@@ -53,34 +54,53 @@ def scrape(services: Any) -> bytes:
 class RequestMiddleware:
     """One pure ASGI middleware (Starlette's BaseHTTPMiddleware costs two extra tasks and streams per request):
     the request id (the caller's X-Request-ID or a new one) in every log line and in the response, and request
-    counts and latency per route template. WebSockets and lifespan pass straight through."""
+    counts and latency per route template. WebSockets and lifespan pass straight through.
+
+    The metrics' children are kept per label values: prometheus-client's ``labels()`` checks, converts and locks
+    on every call, and the same few routes come back for every request."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._requests: Dict[Tuple[str, str, int], Any] = {}
+        self._latency: Dict[str, Any] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        rid = logs.request_id(dict(scope.get("headers") or []).get(b"x-request-id"))
+        given = None
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                given = value  # the last one, as a dict of the headers would have it
+        rid = logs.request_id(given) if given else os.urandom(8).hex()  # 16 hex digits, as logs.request_id makes
         token = logs.REQUEST_ID.set(rid)
         started = time.perf_counter()
         status = 500
+        id_header = (b"x-request-id", rid.encode())
 
         async def send_with_id(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": list(message.get("headers") or []) + [(b"x-request-id", rid.encode())]}
+                message = {**message, "headers": [*(message.get("headers") or ()), id_header]}
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(route).observe(time.perf_counter() - started)
+            key = (scope["method"], route, status)
+            counter = self._requests.get(key)
+            if counter is None:
+                if len(self._requests) > 10_000:  # (routes are templates; methods and statuses are few)
+                    self._requests.clear()
+                counter = self._requests[key] = REQUESTS.labels(scope["method"], route, str(status))
+            counter.inc()
+            latency = self._latency.get(route)
+            if latency is None:
+                latency = self._latency[route] = LATENCY.labels(route)
+            latency.observe(time.perf_counter() - started)
             logs.REQUEST_ID.reset(token)
 
 
