@@ -28,7 +28,7 @@ import logging
 import time
 from typing import Any, Optional
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from bot.core.domain import ConversationStatus
 from bot.core.localtime import to_local
@@ -43,6 +43,7 @@ from bot.work_orders import desk, sla
 logger = logging.getLogger(__name__)
 AGENT_TIMEOUT = "agent_timeout"
 DISCONNECTED_NOTICE = "客服连接中断，已为您重新排队，请稍候。"
+DUE = select(Timer.id, Timer.kind, Timer.ref_id).where(Timer.due_at <= bindparam("now"))
 
 
 def wall_clock() -> dt.datetime:
@@ -107,8 +108,9 @@ class Timers:
 
     async def run_due(self) -> int:
         """Run every timer that is due; returns how many ran."""
-        with self.services.db.session() as session:
-            due = [(t.id, t.kind, t.ref_id) for t in session.scalars(select(Timer).where(Timer.due_at <= wall_clock()))]
+        # four times a second on the event loop: a statement built once, on a pooled connection, no ORM session
+        with self.services.db.engine.connect() as connection:
+            due = connection.execute(DUE, {"now": wall_clock()}).all()
         ran = 0
         for timer_id, kind, ref_id in due:
             with self.services.db.session() as session:
