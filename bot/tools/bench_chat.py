@@ -248,8 +248,10 @@ def bench_chat(settings: Settings, url: str = "", key: str = "", database: str =
             if workers > 1:
                 wait_for_workers(port, workers)
             cpu_before = group_cpu_seconds(server.process.pid)
+            loop_before = group_cpu_seconds(server.process.pid, main_threads=True)
             tally, elapsed = asyncio.run(_drive(server.url, key, people, seconds, pools, SmsLog(server.log.name)))
             server_cpu = group_cpu_seconds(server.process.pid) - cpu_before
+            loop_cpu = group_cpu_seconds(server.process.pid, main_threads=True) - loop_before
         kind = database.split(":", 1)[0].split("+", 1)[0]
         text = report(tally, elapsed, f"# wuye bench chat: {kind}, {workers} worker(s){' + Redis' if redis_url else ''}"
                                       f", {residents} residents, {seconds:g} s, {os.cpu_count()} cores, model "
@@ -257,7 +259,10 @@ def bench_chat(settings: Settings, url: str = "", key: str = "", database: str =
         turns = sum(len(v) for v in tally.latencies.values())
         if turns and server_cpu:
             text += (f"\n\nserver CPU: {server_cpu:.1f} s = {server_cpu * 1000 / turns:.2f} ms per turn "
-                     "(user + system of the wuye serve processes; PostgreSQL's and Redis's own not included)")
+                     "(user + system of the wuye serve processes; PostgreSQL's and Redis's own not included); "
+                     f"of which the event loops' threads {loop_cpu * 1000 / turns:.2f} ms (HTTP, middlewares, "
+                     f"FastAPI, the endpoints, announcing, the timers) and the other threads "
+                     f"{(server_cpu - loop_cpu) * 1000 / turns:.2f} ms (the turns: NLU, engine, database)")
         if sql:
             text += "\n\nSQL statements per turn (in process, one turn at a time, same database):\n\n"
             text += sql_per_kind(settings, database)
@@ -265,16 +270,21 @@ def bench_chat(settings: Settings, url: str = "", key: str = "", database: str =
         return text
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of the running processes of a process group so far (Linux /proc; 0 elsewhere)."""
+def group_cpu_seconds(pgid: int, main_threads: bool = False) -> float:
+    """User + system CPU seconds of the running processes of a process group so far (Linux /proc; 0 elsewhere).
+    ``main_threads``: only each process's main thread, which in a uvicorn worker is the event loop's (the turns run
+    on other threads, bot/services.py turn_executor)."""
     ticks = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:  # fields after the name: state, ppid, pgrp, …, utime (12), stime (13)
+                continue
+            if main_threads:  # the thread whose id is the process's
+                fields = (stat.parent / "task" / stat.parent.name / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # gone meanwhile
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, …, utime (12), stime (13)
-            ticks += int(fields[11]) + int(fields[12])
+        ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
 
 

@@ -18,7 +18,11 @@ def test_two_residents_for_two_seconds_play_every_kind_of_turn(settings, trained
         assert turns > 0 and errors == 0, (kind, text)
     assert rows["binding"][2] == 0 and rows["repair"][2] == 0, text  # both residents bound, every work order made
     assert re.search(r"= \d+\.\d msg/s, 0 errors", text), text
-    assert re.search(r"server CPU: [\d.]+ s = [\d.]+ ms per turn", text), text
+    cpu = re.search(r"server CPU: [\d.]+ s = ([\d.]+) ms per turn .*event loops' threads ([\d.]+) ms .*"
+                    r"other threads (-?[\d.]+) ms", text)
+    assert cpu, text
+    total, loop, other = (float(v) for v in cpu.groups())
+    assert loop > 0 and other > 0 and abs(loop + other - total) <= 0.02, text  # the split adds up
     statements = {m.group(1): (int(m.group(2)), float(m.group(3)), float(m.group(4)), float(m.group(5)))
                   for m in re.finditer(r"^\| (\w+) \| (\d+) \| (\d+\.\d) \| \d+ \| \d+ \| ([\d.]+) \| ([\d.]+) \|$",
                                        sql, re.M)}
