@@ -17,13 +17,15 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 from typing import Dict, List
 
 import httpx
 import pytest
 import websockets
 
-from bot.tools.bench_scaleout import NGINX, REDIS_SERVER, Cluster, prepare_database
+from bot.tools.bench_scaleout import DEPLOY, NGINX, REDIS_SERVER, Cluster, prepare_database
+from bot.tools.devserver import free_port
 from tests.databases import scratch_postgres
 
 # skipped where they are missing, unless the run says this test must run (CI: WUYE_REQUIRE_NGINX=1, then it fails)
@@ -144,3 +146,28 @@ def test_limits_per_address_count_the_residents_own_address(cluster):
     finally:
         limited.close()
         other.close()
+
+
+def test_the_production_config_passes_nginx_t(tmp_path):
+    """deploy/nginx/wuye.conf as installed (its two snippets included from deploy/nginx/, a throw-away certificate
+    and ports of our own instead of the real ones): nginx accepts it."""
+    if not shutil.which("openssl"):
+        pytest.skip("needs openssl for a throw-away certificate")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "k.pem"),
+                    "-out", str(tmp_path / "c.pem"), "-days", "1", "-subj", "/CN=wuye.example.com"],
+                   check=True, capture_output=True)
+    (tmp_path / "logs").mkdir()
+    text = (DEPLOY / "wuye.conf").read_text(encoding="utf-8")
+    for old, new in (("/etc/nginx/snippets/", f"{DEPLOY}/"), ("/var/log/nginx/", f"{tmp_path}/logs/"),
+                     ("/etc/letsencrypt/live/wuye.example.com/fullchain.pem", str(tmp_path / "c.pem")),
+                     ("/etc/letsencrypt/live/wuye.example.com/privkey.pem", str(tmp_path / "k.pem")),
+                     ("listen 80;", f"listen 127.0.0.1:{free_port()};"), ("listen 443 ", f"listen 127.0.0.1:{free_port()} ")):
+        assert old in text, old
+        text = text.replace(old, new)
+    text = "\n".join(line for line in text.splitlines() if "listen [::]" not in line)  # no IPv6 needed for -t
+    (tmp_path / "wuye.conf").write_text(text, encoding="utf-8")
+    (tmp_path / "nginx.conf").write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/logs/error.log;\n"
+                                         f"events {{}}\nhttp {{\n    include {tmp_path}/wuye.conf;\n}}\n")
+    done = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                           "-e", str(tmp_path / "logs" / "error.log")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
