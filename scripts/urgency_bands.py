@@ -33,7 +33,7 @@ from bot.kb.knowledge import load_knowledge_base
 from bot.nlu.normalize import get_normalizer
 from bot.nlu.parser import NluParser
 from bot.nlu.training import current_model
-from bot.nlu.urgency import UrgencyModel, examples_from_intents, load_urgency_directory, load_urgency_examples
+from bot.nlu.urgency import UrgencyModel, examples_from_intents, load_urgency_directory
 from bot.routing import router
 
 settings = get_settings()
@@ -87,7 +87,8 @@ def dev_rows():
         (PROJECT_ROOT / "tests/dev/urgency_t4.yml").read_text(encoding="utf-8"))["items"]]}
     mixed = yaml.safe_load((PROJECT_ROOT / "tests/dev/mixed_emergencies.yml").read_text(encoding="utf-8"))["messages"]
     rows["mixed"] = [(r["text"], bool(r.get("emergency"))) for r in mixed]
-    styles = yaml.safe_load((PROJECT_ROOT / "tests/dev/conversation_styles.yml").read_text(encoding="utf-8"))["messages"]
+    styles = yaml.safe_load(
+        (PROJECT_ROOT / "tests/dev/conversation_styles.yml").read_text(encoding="utf-8"))["messages"]
     rows["styles"] = [(r["text"], bool(r.get("emergency"))) for r in styles]
     return rows
 

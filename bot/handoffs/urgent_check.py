@@ -25,7 +25,7 @@ from bot.routing.router import CHECK_SLOT, URGENT_CHECK
 from bot.storage import outbox
 from bot.storage.models import Conversation, Handoff, Message
 from bot.storage.outbox import Kind
-from bot.turn.context import Button, FlowSpec, FlowState, TurnContext, slot_payload
+from bot.turn.context import Button, FlowSpec, TurnContext, slot_payload
 
 NAME = URGENT_CHECK
 # Two minutes: long enough to read the question and tap, short enough that a real emergency nobody confirms is

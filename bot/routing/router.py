@@ -627,7 +627,7 @@ def _urgent_check_answer(reading: Any, state: ConversationState) -> Route:
         return Route("handoff", "normal", ["resident said no danger now"], action=URGENT_CHECK_NO)
     if re.search(CHECK_YES, text) or (reading.intent == "affirm" and reading.confidence >= CLARIFY_THRESHOLD):
         return Route("handoff", "urgent", ["resident confirmed danger now"], action="emergency")
-    return Route("flow", None, [f"{URGENT_CHECK}: not an answer"], action=URGENT_CHECK_REASK, target=CHECK_SLOT)
+    return Route("flow", None, ["not an answer to the urgent check"], action=URGENT_CHECK_REASK, target=CHECK_SLOT)
 
 
 def decide(reading: Any, state: Optional[ConversationState] = None,
@@ -643,7 +643,7 @@ def decide(reading: Any, state: Optional[ConversationState] = None,
     if text.startswith(f"/slot {CHECK_SLOT} ") and state.flow != URGENT_CHECK:
         return Route("clarify", None, ["stale button"], action="stale_button")  # answered, or paged at its timeout
     if state.flow == URGENT_CHECK and text.startswith("/"):  # another button (取消, an old one) while asked
-        return Route("flow", None, [f"{URGENT_CHECK}: another button"], action=URGENT_CHECK_REASK, target=CHECK_SLOT)
+        return Route("flow", None, ["another button during the urgent check"], action=URGENT_CHECK_REASK, target=CHECK_SLOT)
     if text.startswith("/"):
         return _two_failed(_payload(text, state), state)
     typed = text.strip().translate(FULL_WIDTH_DIGITS).rstrip("分").strip()

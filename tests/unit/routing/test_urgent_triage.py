@@ -66,9 +66,9 @@ def test_no_story_clause_asks_by_probability_alone(parser):
     """A part of a message of several that is urgent only by probability is a story clause (``several_routes``),
     asked or not."""
     text = "我家孩子咳嗽了好几天，现在已经好了。物业费怎么交？"
-    kept = router.several_routes(text, router.request_segments(text),
-                                 [dataclasses.replace(parser.parse(s), urgency=0.9) for s in router.request_segments(text)],
-                                 ConversationState(), parser.parse)
+    segments = router.request_segments(text)
+    readings = [dataclasses.replace(parser.parse(s), urgency=0.9) for s in segments]
+    kept = router.several_routes(text, segments, readings, ConversationState(), parser.parse)
     assert all(rt.action not in ("emergency", router.URGENT_CHECK) for _, _, rt in kept)
 
 
