@@ -1,0 +1,56 @@
+"""A borderline emergency in Chromium (docs/decisions/0003-urgent-triage-band.md): the widget shows the emergency
+number and the question's two buttons; the agent console lists the conversation as urgent, marked as not yet
+confirmed; 是 pages the on-duty phone and the console says so. 不是 makes it a normal handoff."""
+from __future__ import annotations
+
+from tests.browser.chromium import (BOT_BUBBLES, ask, chip_titles, needs_chromium, online_agent, resident_bubbles,
+                                    resident_page)
+
+pytestmark = needs_chromium
+
+# a development-set emergency (tests/dev/mixed_emergencies.yml) the model reads urgent but below the band
+BORDERLINE = "刚才停电又来电之后，我家电表箱里一直啪啪响，还闪蓝光，闸拉不下来，手都不敢碰，快派个电工来"
+
+
+def _pages(server):
+    return [t for _, t in server.app.state.services.engine.sms.sent if BORDERLINE in t]
+
+
+def test_a_borderline_emergency_asks_with_buttons_and_yes_pages(browser, server):
+    agent = online_agent(browser, server)
+    page = resident_page(browser, server)
+    before = len(_pages(server))
+    try:
+        ask(page, BORDERLINE)
+        page.wait_for_selector("#chips .chip:text-is('是，正在发生')")
+        assert chip_titles(page) == ["是，正在发生", "不是"]
+        page.wait_for_selector(f"{BOT_BUBBLES}:has-text('020-8888 6699')")
+        assert len(_pages(server)) == before  # asked, not paged
+        item = agent.locator("#queue .qitem.urgent:has-text('电表箱')").first
+        item.wait_for()
+        assert "疑似紧急" in item.inner_text()
+        page.click("#chips .chip:text-is('是，正在发生')")
+        page.wait_for_selector(f"{BOT_BUBBLES}:has-text('已通知值班人员')")
+        assert resident_bubbles(page)[-1] == "是，正在发生"  # the title, not the payload
+        assert chip_titles(page) == []
+        assert len(_pages(server)) == before + 1
+        agent.wait_for_selector("#queue .qitem.urgent:has-text('业主确认危险正在发生')")
+    finally:
+        page.context.close()
+        agent.context.close()
+
+
+def test_no_leaves_a_normal_handoff_and_pages_nobody(browser, server):
+    agent = online_agent(browser, server)
+    page = resident_page(browser, server)
+    before = len(_pages(server))
+    try:
+        ask(page, BORDERLINE)
+        page.wait_for_selector("#chips .chip:text-is('不是')")
+        page.click("#chips .chip:text-is('不是')")
+        page.wait_for_selector(f"{BOT_BUBBLES}:has-text('不是紧急情况')")
+        agent.wait_for_selector("#queue .qitem.normal:has-text('业主表示不是紧急情况')")
+        assert len(_pages(server)) == before
+    finally:
+        page.context.close()
+        agent.context.close()
