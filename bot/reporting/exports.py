@@ -11,7 +11,8 @@ import datetime as dt
 import io
 from typing import Any, Dict, Iterable, Iterator, List
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from bot.core import labels
 from bot.core.localtime import iso, to_utc
@@ -89,6 +90,11 @@ def _keyset(session, query, key, batch: int = BATCH) -> Iterator[list]:
         last = rows[-1][0]
 
 
+def _among(column, values: List[int], postgresql: bool):
+    """``column IN values``; on PostgreSQL as one array value (binding 2000 values cost more than the query)."""
+    return column == any_(bindparam(None, values, type_=ARRAY(Integer))) if postgresql else column.in_(values)
+
+
 def _conversation_rows(session, low, high) -> Iterator[List[List[str]]]:
     """Each conversation of the range with its number of resident messages and the first of them: counted and
     picked per batch of conversations in the database, from the residents' messages' index alone (it read every
@@ -98,22 +104,22 @@ def _conversation_rows(session, low, high) -> Iterator[List[List[str]]]:
     query = select(c.id, c.created_at, c.channel, c.community_id, c.status, c.priority).where(
         c.created_at >= low, c.created_at < high)
     channels, communities, statuses, priorities = _Cells(), _Cells(), _Cells(), _Cells()
+    postgresql = session.get_bind().dialect.name == "postgresql"
     for batch in _keyset(session, query, c.id):
-        # the batch's id range, not a list of its ids (binding 2000 values cost more than the query): a conversation
-        # of another date inside the range is counted too, and not written
-        resident = Message.sender == "resident"
-        stats = (select(Message.conversation_id, func.count().label("n"), func.min(Message.id).label("first"))
-                 .where(resident, Message.conversation_id >= batch[0][0], Message.conversation_id <= batch[-1][0])
-                 .group_by(Message.conversation_id).subquery())
-        counted = {cid: (n, text) for cid, n, text in session.execute(
-            select(stats.c.conversation_id, stats.c.n, Message.text).join(Message, Message.id == stats.c.first))}
+        ids = [row[0] for row in batch]
+        counted = {cid: (n, first) for cid, n, first in session.execute(
+            select(Message.conversation_id, func.count(), func.min(Message.id))
+            .where(Message.sender == "resident", _among(Message.conversation_id, ids, postgresql))
+            .group_by(Message.conversation_id))}
+        texts = dict(session.execute(select(Message.id, Message.text).where(
+            _among(Message.id, [first for _, first in counted.values()], postgresql))).all()) if counted else {}
         rows = []
         for cid, created, channel, community, status, priority in batch:
-            n, text = counted.get(cid, (0, ""))
+            n, first = counted.get(cid, (0, None))
             rows.append([_int_cell(cid), iso(created), channels[labels.channel_label(channel)], communities[community],
                          statuses[labels.status_label(status)],
                          priorities[labels.priority_label(priority) if priority else ""], _int_cell(n),
-                         _cell(text[:200])])
+                         _cell(texts.get(first, "")[:200])])
         yield rows
 
 
