@@ -158,9 +158,7 @@ def train_rasa_nlu(config: dict, data_paths: List[Path], output: Path, model_nam
     the model archive has Rasa's layout (loaded by Rasa's own loader). Stock `rasa train nlu` is untouched.
 
     Rasa's runner runs the nodes one after another; the classifiers after the tokenizer need only its output, so they
-    run here in threads of dask's own threaded scheduler (their fits release the GIL), each into its own resource.
-    Rasa's graph validation is not run here: it imports TensorFlow (a tenth of a 300-entry base's training) and checks
-    the components' code, not the data, so a test runs it on this graph instead (tests/unit/nlu/test_training.py)."""
+    run here in threads of dask's own threaded scheduler (their fits release the GIL), each into its own resource."""
     import dask.threaded
     from rasa.engine.constants import PLACEHOLDER_IMPORTER
     from rasa.engine.exceptions import GraphRunError
@@ -168,6 +166,7 @@ def train_rasa_nlu(config: dict, data_paths: List[Path], output: Path, model_nam
     from rasa.engine.runner.dask import DaskGraphRunner
     from rasa.engine.storage.local_model_storage import MODEL_ARCHIVE_COMPONENTS_DIR, LocalModelStorage
     from rasa.engine.training.hooks import LoggingHook
+    from rasa.engine.validation import validate
 
     class SideBySide(DaskGraphRunner):
         def run(self, inputs: Optional[Dict[str, Any]] = None, targets: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -191,6 +190,7 @@ def train_rasa_nlu(config: dict, data_paths: List[Path], output: Path, model_nam
 
     with tempfile.TemporaryDirectory() as tmp:
         importer, configuration = training_graph(config, data_paths, Path(tmp))
+        validate(configuration)
         domain = importer.get_domain()
         package = Path(tmp) / "package"  # the archive's layout: components/ (the storage) and metadata.json
         storage_dir = package / MODEL_ARCHIVE_COMPONENTS_DIR

@@ -129,32 +129,3 @@ def test_a_model_carries_the_entry_model_of_its_knowledge_base(settings, trained
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     assert json.loads((stored_dir / "entry.json").read_text(encoding="utf-8"))["key"] == matching.content_key(kb)
 
-
-VALIDATE = """
-import sys
-from pathlib import Path
-from rasa.engine.validation import validate
-from bot.core.settings import get_settings
-from bot.nlu import training
-training.register_all()
-settings = get_settings()
-importer, configuration = training.training_graph(training.resolved_config(settings), [settings.nlu_dir],
-                                                  Path(sys.argv[1]))
-validate(configuration)
-print(sorted(configuration.train_schema.nodes))
-"""
-
-
-def test_the_training_graph_passes_rasas_own_validation(tmp_path):
-    """`wuye train` skips Rasa's graph validation (it imports TensorFlow, a tenth of a 300-entry base's training, and
-    checks our components' code, which only a change of code can break): it runs here on the graph `wuye train` runs,
-    and must find every trainable component of bot/config.yml in it."""
-    out = subprocess.run([sys.executable, "-c", VALIDATE, str(tmp_path)], capture_output=True, text=True,
-                         env=subprocess_env(), cwd=PROJECT_ROOT, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    nodes = _last(out.stdout)
-    config = yaml.safe_load((PROJECT_ROOT / "bot" / "config.yml").read_text(encoding="utf-8"))
-    trainable = [c["name"] for c in config["pipeline"] if "Extractor" not in c["name"]]  # the extractor's rules
-    assert len(trainable) == 5
-    for name in trainable:
-        assert f"train_{name}" in nodes
