@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from threadpoolctl import threadpool_limits
+
 from bot.nlu import matching
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,12 @@ class NluParser:
         """``engine="fast"`` (serving: bot/nlu/fast.py, no TensorFlow) or ``"rasa"`` (Rasa's Agent, for parity
         checks and anyone who wants the stock runtime)."""
         started = time.perf_counter()
+        # A parse multiplies a message's ~150 features by each model's weights (3 products of ~150 × 300 values):
+        # work of microseconds, which OpenBLAS splits across threads that wake, spin and wait. A 300-entry base's
+        # parse cost 1.5-2.3 ms of CPU with two BLAS threads and 1.2 ms with one (docs/figures/2026-12-07-parse.md).
+        # A serving process runs requests side by side instead, so BLAS gets one thread in it (process-wide; training
+        # holds it to one anyway).
+        threadpool_limits(limits=1, user_api="blas")
         if engine == "fast":
             from bot.nlu.fast import FastPipeline
 
