@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import statistics
 from collections import Counter, defaultdict
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import case, func, select, tuple_
+from sqlalchemy import Text, case, cast, func, select, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from bot.core import labels
@@ -96,36 +97,18 @@ def failures(session, limit: int = 500) -> Dict[str, Any]:
                            "suggested_faq": subject.faq_id, "at": subject.created_at.isoformat()})
         if len(failed) >= limit:
             break
-    reasons = handoff_reasons(session)
+    reasons: Counter = Counter()
+    # each different list of reasons once, with how many handoffs have it, in the order of the first of them (the
+    # order ties were in when every handoff was read, context card and all: issue 29)
+    as_text = cast(Handoff.reasons, Text)
+    for text, n in session.execute(select(as_text, func.count()).group_by(as_text).order_by(func.min(Handoff.id))):
+        for r in json.loads(text):
+            reasons[re.sub(r"\s*\(.*\)$", "", r.split(":")[0])] += n
     groups = group_similar(failed)
     for group in groups:
         group["reasons_labels"] = [failure_label(r) for r in group["reasons"]]
     return {"groups": groups, "handoff_reasons": dict(reasons.most_common()),
             "handoff_reasons_labels": {k: reason_group_label(k) for k in reasons}}
-
-
-def handoff_reasons(session) -> Counter:
-    """Every handoff's reasons counted by group (the part before ":", the score dropped), keyed in the order each
-    first appeared reading the handoffs in turn: by the first handoff with it, then its place in that handoff's
-    list. The summarised days' sums (bot/reporting/daily.py: count and first handoff per day) plus the other days'
-    rows (issue 29: grouping every handoff's reasons took 30-80 ms at 30 k handoffs)."""
-    summary = daily.summary(session)
-    counted = {k: list(v) for k, v in summary.by_reason.items()}
-    for handoff_id, reasons in session.execute(select(Handoff.id, Handoff.reasons).where(
-            daily.in_ranges(Handoff.created_at, daily.live_ranges(summary.days)))):
-        for r in reasons:
-            entry = counted.setdefault(daily.reason_key(r), [0, handoff_id])
-            entry[0] += 1
-            entry[1] = min(entry[1], handoff_id)
-    firsts = Counter(first for _, first in counted.values())
-    shared = [first for first, n in firsts.items() if n > 1]  # keys first seen in the same handoff: its list's order
-    places: Dict[tuple, int] = {}
-    if shared:
-        for handoff_id, reasons in session.execute(select(Handoff.id, Handoff.reasons).where(Handoff.id.in_(shared))):
-            for place, r in reversed(list(enumerate(reasons))):
-                places[(handoff_id, daily.reason_key(r))] = place
-    ordered = sorted(counted, key=lambda k: (counted[k][1], places.get((counted[k][1], k), 0)))
-    return Counter({k: counted[k][0] for k in ordered})
 
 
 def figures(session, days: int = 14, today: Optional[dt.date] = None, start: Optional[dt.date] = None,

@@ -391,8 +391,6 @@ def test_daily_figures_give_the_same_figures_and_survive_retention(db, settings)
         assert jinxiu.handoffs_by_reason["asked for a person"][0] == 1
         after, old = figures_of(session)
         assert after == old == before
-        # the failures' handoff reasons from the summarised days plus the rows: the same counts, in the same order
-        assert list(reports.handoff_reasons(session).most_common()) == list(old_handoff_reasons(session).items())
         # ties in the order of their first handoff's id, summarised or not (the row-by-row code had them in the order
         # the database returned the rows, which differs between query plans)
         assert [list(f["handoffs_by_reason"]) for f in after] == [list(f["handoffs_by_reason"]) for f in before]
@@ -406,7 +404,6 @@ def test_daily_figures_give_the_same_figures_and_survive_retention(db, settings)
     with db.session() as session:
         changed, old = figures_of(session)
         assert changed == old and changed != before
-        assert list(reports.handoff_reasons(session).most_common()) == list(old_handoff_reasons(session).items())
     with db.session() as session:  # another worker wrote part of a day first: the rest is added, nothing twice
         session.execute(DailyFigures.__table__.delete().where(DailyFigures.day == day,
                                                               DailyFigures.community_id == daily.NO_COMMUNITY))
