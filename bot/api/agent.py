@@ -236,11 +236,17 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
                 await websocket.close(code=4401 if current is None else 4403)
                 return
 
-    tasks = {"agents": asyncio.create_task(forward("agents", queues["agents"])),
-             "": asyncio.create_task(watch_sign_in())}
-    try:
+    def first_queue() -> Optional[Dict[str, Any]]:
         with services.db.session() as session:
-            await websocket.send_json(in_scope({"type": "queue", "queue": live.queue_json(session, services.clock())}))
+            return in_scope({"type": "queue", "queue": live.queue_json(session, services.clock())})
+
+    tasks = {"": asyncio.create_task(watch_sign_in())}
+    try:
+        # read in a thread: it reads every waiting item (~50 ms at 1,800 of them), which would hold up every other
+        # request of this process. What the subscription receives meanwhile waits in it and is forwarded after this
+        # first queue, so an older queue never arrives after a newer one.
+        await websocket.send_json(await run_in_threadpool(first_queue))
+        tasks["agents"] = asyncio.create_task(forward("agents", queues["agents"]))
         while True:
             data = agent_frame(await websocket.receive())
             if data is None:
@@ -265,10 +271,10 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
     except (WebSocketDisconnect, RuntimeError, ValueError):
         pass
     finally:
-        for topic, task in tasks.items():
+        for task in tasks.values():
             task.cancel()
-            if topic in queues:
-                services.hub.unsubscribe(topic, queues[topic])
+        for topic, queue in queues.items():
+            services.hub.unsubscribe(topic, queue)
         services.presence[staff.id] -= 1
         if services.presence[staff.id] == 0:
             # an agent who disconnects does not strand residents: kept in the database, so a restart keeps it

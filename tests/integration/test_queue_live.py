@@ -281,3 +281,34 @@ def test_a_failing_signal_handler_does_not_stop_the_topics_subscribers():
         assert hub.listening("signal") and not hub.listening("other")
 
     asyncio.run(run())
+
+
+def test_a_console_gets_its_first_queue_before_any_newer_one(pair, monkeypatch):
+    """The first queue is read off the event loop; a change made on B while it is being read reaches the console
+    after it (in a newer queue), never before it, so the console does not end on the older queue."""
+    a, b, _ = pair
+    cookie = agent_cookie(a)
+    marker = uuid.uuid4().hex[:6]
+    started, calls = threading.Event(), []
+
+    def slow_first(session, now):
+        result = original_queue(session, now)
+        calls.append(now)
+        if len(calls) == 1:  # the connect's read: its snapshot is taken, then it is slow to finish
+            started.set()
+            time.sleep(1.5)
+        return result
+
+    monkeypatch.setattr(live, "queue_json", slow_first)
+
+    async def scenario():
+        async with websockets.connect(a.ws_url + "/ws/agent", extra_headers={"Cookie": cookie}) as console:
+            await asyncio.to_thread(started.wait, 10)
+            await asyncio.to_thread(resident_says, b, f"转人工 {marker}")  # while the first read is still running
+            frames = await frames_until(console, lambda f: f.get("type") == "queue" and any(
+                q["summary"] == f"转人工 {marker}" for q in f["queue"]), 10)
+            assert frames[0]["type"] == "queue"
+            assert not any(q["summary"] == f"转人工 {marker}" for q in frames[0]["queue"])  # the older one first
+            assert len(calls) >= 2  # and the newer one was built while the first was being read
+
+    asyncio.run(scenario())
