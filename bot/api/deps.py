@@ -34,6 +34,8 @@ from bot.storage.models import ApiKey, Staff
 
 # Dependencies that only read what is at hand are ``async def``: FastAPI runs a plain ``def`` dependency in its
 # thread pool, a thread hop per request for a dictionary look-up. Those that talk to the database stay ``def``.
+# The settings, database and clock are read from the connection itself rather than through ``ServicesDep``: FastAPI
+# walks every sub-dependency of every request (cached or not), and these are asked for by most routes.
 async def get_services(connection: HTTPConnection) -> Services:
     return connection.app.state.services
 
@@ -41,15 +43,15 @@ async def get_services(connection: HTTPConnection) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_settings(services: ServicesDep) -> Settings:
-    return services.settings
+async def get_settings(connection: HTTPConnection) -> Settings:
+    return connection.app.state.services.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_db(services: ServicesDep) -> Database:
-    return services.db
+async def get_db(connection: HTTPConnection) -> Database:
+    return connection.app.state.services.db
 
 
 DbDep = Annotated[Database, Depends(get_db)]
@@ -64,16 +66,16 @@ def get_session(db: DbDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-async def get_clock(services: ServicesDep) -> Callable[[], dt.datetime]:
-    return services.clock
+async def get_clock(connection: HTTPConnection) -> Callable[[], dt.datetime]:
+    return connection.app.state.services.clock
 
 
 ClockDep = Annotated[Callable[[], dt.datetime], Depends(get_clock)]
 
 
-async def get_now(clock: ClockDep) -> dt.datetime:
+async def get_now(connection: HTTPConnection) -> dt.datetime:
     """The app's time at the start of the request (tests set the clock)."""
-    return clock()
+    return connection.app.state.services.clock()
 
 
 NowDep = Annotated[dt.datetime, Depends(get_now)]
