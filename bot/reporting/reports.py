@@ -404,7 +404,7 @@ def entry_figures(session, faq_id: str, now: dt.datetime, days: int = ENTRY_WIND
         by_conversation[m.conversation_id].append(m)
     for messages in by_conversation.values():
         for i, m in enumerate(messages):
-            route = m.route if isinstance(m.route, dict) else {}
+            route = (m.nlu or {}).get("route") or {}
             read_as = ((m.nlu or {}).get("faq") or {}).get("id")
             target = route.get("target")
             if route.get("action") == "not_helpful" and target == faq_id:
