@@ -17,6 +17,9 @@ Retention (bot/storage/retention.py) runs from the same loop every ``retention_p
 start-up) on the app's clock: expired messages, phones, photos, codes and logs are deleted or blanked. Several
 processes running it at once is harmless: each step deletes or blanks only what is still there.
 
+Borderline emergencies whose triage question nobody answered (bot/handoffs/urgent_check.py) are paged by the same
+check as the SLAs, on the app's clock.
+
 Just before retention, the same pass summarises the closed days of the admin figures (bot/reporting/daily.py): each
 (day, 小区) is written once, whichever process gets there first, and kept when retention deletes the rows.
 """
@@ -33,6 +36,7 @@ from sqlalchemy import bindparam, delete, select
 from bot.core.domain import ConversationStatus
 from bot.core.localtime import to_local
 from bot.handoffs import handoff as handoffs
+from bot.handoffs import urgent_check
 from bot.realtime import live
 from bot.reporting import daily
 from bot.storage import outbox, retention
@@ -121,6 +125,7 @@ class Timers:
         if time.monotonic() - self._sla_checked >= self.sla_poll_seconds:
             self._sla_checked = time.monotonic()
             ran += await self.check_work_orders()
+            ran += await self.page_unanswered_triage()
         if time.monotonic() - self._retention_run >= self.services.settings.retention_poll_seconds:
             self._retention_run = time.monotonic()
             # bulk reads and deletes over large tables: off the event loop, so residents' sockets are not held up
@@ -148,6 +153,17 @@ class Timers:
         many steps were escalated."""
 
         return await desk.escalate_overdue(self.services)
+
+    async def page_unanswered_triage(self) -> int:
+        """Page every borderline emergency whose triage question nobody answered in time (bot/handoffs/urgent_check.py);
+        returns how many were paged. The question is the conversation's durable flow and each page clears it in its
+        own transaction, so a restart or a second process neither drops nor repeats one."""
+        now, paged = self.services.clock(), 0
+        for conversation_id in urgent_check.overdue(self.services.db, now):
+            async with live.change(self.services) as session:
+                paged += urgent_check.page_if_due(session, conversation_id, now, self.services.knowledge.current,
+                                                  self.services.engine.sms, self.services.engine.limits)
+        return paged
 
     async def _agent_timed_out(self, staff_id: int) -> None:
 

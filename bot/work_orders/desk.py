@@ -41,7 +41,6 @@ from bot.access.permissions import Capability, DispatchersOnly, Role, can, commu
 from bot.core.domain import ConversationStatus, HandoffStatus, Priority, WorkOrderStatus
 from bot.core.errors import INVISIBLE, NotFound, WuyeError
 from bot.core.localtime import DEFAULT_TIME_ZONE, iso, to_local, wish_text
-from bot.handoffs import urgent_check
 from bot.handoffs.ratings import SCORES
 from bot.realtime import live
 from bot.storage import outbox
@@ -558,9 +557,8 @@ def raise_handoff(session, conversation: Conversation, priority: str, reason: st
 
 
 async def escalate_overdue(services) -> int:
-    """Run from the Timers loop: escalate every order newly past a deadline, once per order and step, and page every
-    borderline emergency whose triage question timed out (bot/handoffs/urgent_check.py); returns how many steps were
-    escalated and questions paged. Each order is taken and escalated in one transaction (a failure leaves it to the next
+    """Run from the Timers loop: escalate every order newly past a deadline, once per order and step; returns how many
+    steps were escalated. Each order is taken and escalated in one transaction (a failure leaves it to the next
     check), and its events go out after that commit (bot/storage/outbox.py)."""
     now = services.clock()
     with services.db.session() as session:
@@ -574,12 +572,6 @@ async def escalate_overdue(services) -> int:
                 escalate(session, order, now, tuple(taken),
                          time_zone_of(services.knowledge.current, order.community_id))
         escalated += len(taken)
-    # a borderline emergency's triage question nobody answered in time pages now (bot/handoffs/urgent_check.py):
-    # the same every-few-seconds pass on durable rows, so a restart or a second process neither drops nor repeats it
-    for conversation_id in urgent_check.overdue(services.db, now):
-        async with live.change(services) as session:
-            escalated += urgent_check.page_if_due(session, conversation_id, now, services.knowledge.current,
-                                                  services.engine.sms, services.engine.limits)
     return escalated
 
 

@@ -113,8 +113,8 @@ def test_no_answer_pages_once_at_the_timeout(app):
     assert wait(lambda: urgent_check.TIMED_OUT in bot_texts(client))
     # the checker again, by hand and from a fresh Timers (a restart): paged once
     services = app.app.state.services
-    assert asyncio.run(services.timers.check_work_orders()) == 0
-    assert asyncio.run(Timers(services).check_work_orders()) == 0
+    assert asyncio.run(services.timers.page_unanswered_triage()) == 0
+    assert asyncio.run(Timers(services).page_unanswered_triage()) == 0
     assert len(pages(app, BORDERLINE)) == before + 1
     assert queued(app.agent, conversation_id)[0]["priority"] == "urgent"
     # a tap on the old 是 after the page is a stale button, not a second page
