@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
+import time
+import weakref
 from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple
 
 from sqlalchemy import func, select
@@ -50,11 +53,25 @@ _QUEUE = select(Handoff.id, Handoff.conversation_id, Handoff.priority, Handoff.s
     .where(Handoff.status.in_(HandoffStatus.waiting()))  # built once: the queue is read on every change of it
 
 
+QueueEntry = Tuple[tuple, dt.datetime, Dict[str, Any]]  # (queue order key, waiting since, item but its waiting time)
+
+
 def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
     """The waiting handoffs in queue order, each with its conversation and last resident words (two queries; the
     context card stays in the database, only its room is read)."""
-    rows = session.execute(_QUEUE).all()
-    rows.sort(key=handoffs.queue_key)
+    return queue_items(queue_entries(session), now)
+
+
+def queue_items(entries, now: dt.datetime) -> List[Dict[str, Any]]:
+    """Entries (:func:`queue_entries`) as the queue's items, in queue order, with their waiting time at ``now``."""
+    return [{**item, "waiting_seconds": int((now - since).total_seconds())}
+            for _, since, item in sorted(entries, key=lambda entry: entry[0])]
+
+
+def queue_entries(session, conversation_ids: Optional[Any] = None) -> List[QueueEntry]:
+    """The waiting handoffs (of these conversations only, when given), unordered, each as a :data:`QueueEntry`."""
+    statement = _QUEUE if conversation_ids is None else _QUEUE.where(Handoff.conversation_id.in_(conversation_ids))
+    rows = session.execute(statement).all()
     ids = {r.conversation_id for r in rows}
     last_ids = select(func.max(Message.id)).where(Message.conversation_id.in_(ids), Message.sender == "resident") \
         .group_by(Message.conversation_id)
@@ -68,7 +85,7 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
     for r in rows:
         summary = summaries.get(r.conversation_id)
         since = r.waiting_since or r.created_at
-        result.append({
+        result.append((handoffs.queue_key(r), since, {
             "handoff_id": r.id, "conversation_id": r.conversation_id, "priority": r.priority, "status": r.status,
             "reasons": r.reasons, "ticket": r.ticket, "channel": r.channel,
             "priority_label": labels.priority_label(r.priority), "status_label": labels.status_label(r.status),
@@ -78,8 +95,7 @@ def queue_json(session, now: dt.datetime) -> List[Dict[str, Any]]:
             "kind": r.kind, "kind_label": teams.KIND_LABELS.get(r.kind or "", ""),
             "team_id": r.team_id, "team_label": names.get(r.team_id, "") if r.team_id else "",
             "waiting_since": iso(since),
-            "waiting_seconds": int((now - since).total_seconds()),
-        })
+        }))
     return result
 
 
@@ -145,15 +161,61 @@ def agent_queue_json(session, now: dt.datetime, staff_id: int) -> Dict[str, Any]
             "my_teams": [{"id": i, "name": n} for i, n in teams.team_names(session).items() if i in mine]}
 
 
+@dataclasses.dataclass
+class _QueueCache:
+    """This process's copy of the queue while a console of it listens: a change re-reads only the conversations its
+    signal names. Read whole again when a signal names none, after QUEUE_FULL_SECONDS (a renamed team, a
+    label), after the hub resubscribed (signals sent meanwhile are lost), and after a time with no console here
+    (signals were ignored)."""
+    entries: Optional[Dict[int, QueueEntry]] = None  # handoff id → entry; None: read it whole
+    pending: set = dataclasses.field(default_factory=set)  # conversations changed since the last read
+    full: bool = True
+    read_at: float = 0.0  # monotonic time of the last whole read
+    reconnects: int = 0  # the hub's resubscriptions at that read
+    generation: int = 0  # bumped when the copy is dropped: a read that began before does not bring it back
+
+
+QUEUE_FULL_SECONDS = 10.0
+_caches: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # by hub: one per process (and per test app)
+
+
+def _cache(services) -> _QueueCache:
+    cache = _caches.get(services.hub)
+    if cache is None:
+        cache = _caches[services.hub] = _QueueCache()
+    return cache
+
+
 async def publish_queue(services, now: dt.datetime) -> None:
-    """The queue, read in a worker thread (it reads every waiting item: not on the event loop), to this process's
-    consoles (each process with a console builds its own: no queue travels through Redis)."""
+    """The queue, read in a worker thread (not on the event loop), to this process's consoles (each process with a
+    console builds its own: no queue travels through Redis). Only the changed conversations are read when the
+    copy allows it (:class:`_QueueCache`)."""
+    cache = _cache(services)
+    changed, cache.pending = cache.pending, set()
+    reconnects = getattr(services.hub, "reconnects", 0)
+    whole = (cache.full or cache.entries is None or time.monotonic() - cache.read_at > QUEUE_FULL_SECONDS
+             or reconnects != cache.reconnects)
+    cache.full, generation, kept = False, cache.generation, cache.entries
 
-    def build() -> List[Dict[str, Any]]:
+    def build() -> Dict[int, QueueEntry]:
         with services.db.session() as session:
-            return queue_json(session, now)
+            if whole:
+                return {entry[2]["handoff_id"]: entry for entry in queue_entries(session)}
+            entries = {h: entry for h, entry in kept.items() if entry[2]["conversation_id"] not in changed}
+            if changed:
+                entries.update((entry[2]["handoff_id"], entry) for entry in queue_entries(session, changed))
+            return entries
 
-    services.hub.deliver_here("agents", {"type": "queue", "queue": await asyncio.to_thread(build)})
+    try:
+        entries = await asyncio.to_thread(build)
+    except BaseException:
+        cache.full = True  # the changes taken for this read are not in the copy: read it whole next time
+        raise
+    if cache.generation == generation:
+        cache.entries = entries
+        if whole:
+            cache.read_at, cache.reconnects = time.monotonic(), reconnects
+    services.hub.deliver_here("agents", {"type": "queue", "queue": queue_items(entries.values(), now)})
 
 
 async def publish_messages(services, conversation_id: int, after_id: int) -> None:
@@ -211,7 +273,7 @@ def follow_queue(services) -> asyncio.Queue:
 
 def _handle_signals(services) -> None:
     if not services.hub.handles(QUEUE_SIGNAL):
-        services.hub.handle(QUEUE_SIGNAL, lambda _event: _rebuild_soon(services))
+        services.hub.handle(QUEUE_SIGNAL, lambda event: _rebuild_soon(services, event))
 
 
 def queue_changed(services) -> None:
@@ -224,19 +286,27 @@ def queue_changed(services) -> None:
     task.add_done_callback(_signals.discard)
 
 
-def _rebuild_soon(services) -> None:
+def _rebuild_soon(services, event: Optional[Dict[str, Any]] = None) -> None:
     """Publish the agents' queue to this process's consoles soon: at once when it was not published in the last
     QUEUE_REFRESH_SECONDS, else at the end of that interval — one publication however many changes came
-    meanwhile, each publication reading the database after all of them. Nothing when no console here listens: a
-    console reads the whole queue when it connects (bot/api/agent.py), and a signal after that rebuilds it.
+    meanwhile, each publication reading the database after all of them (only the conversations the signals named,
+    into this process's copy: :class:`_QueueCache`). Nothing when no console here listens: a console reads the
+    whole queue when it connects (bot/api/agent.py), and a signal after that rebuilds it.
 
     Building the queue reads every waiting item (at the issue's scale ~870 of them: 34 ms of CPU and 400 kB of
     JSON). Doing it for each change was the largest single cost of a busy server; built where no console
     listens, and sent whole through Redis for every worker to decode, it made the turns' cost follow the queue's
     length (docs/figures/2026-12-07-queue.md). The events themselves (handoff_opened, claimed…) still go to the
     agents at once (:func:`_announce`)."""
+    cache = _cache(services)
     if not services.hub.listening("agents"):
+        cache.entries, cache.generation = None, cache.generation + 1  # this change is not in the copy
         return
+    named = (event or {}).get("conversations")
+    if isinstance(named, list):
+        cache.pending.update(named)
+    else:
+        cache.full = True
     services.queue_dirty = True
     if services.queue_refresh is None or services.queue_refresh.done():
         services.queue_refresh = asyncio.get_running_loop().create_task(_publish_queue_while_dirty(services))
@@ -300,7 +370,7 @@ async def _announce(services, conversation_id: int, after_id: int, kinds: List[s
                                       "channel": channel, "handoff": waiting}))
     if QUEUE_KINDS & set(kinds) or (waiting is not None and "message_stored" in kinds):  # (last words changed)
         _handle_signals(services)
-        events.append((QUEUE_SIGNAL, {}))  # after the events, in the same message: see queue_changed
+        events.append((QUEUE_SIGNAL, {"conversations": [conversation_id]}))  # after the events, in the same message
     await services.hub.publish_many(events)
     if push and channel == "wechat" and getattr(services, "wechat", None) is not None:
         await services.wechat.push_new_messages(conversation_id, after_id)

@@ -125,15 +125,16 @@ def pair(settings, parser, tmp_path_factory):
 
 @pytest.fixture()
 def builds(monkeypatch):
-    """Every build of the whole queue in this process (both instances run here), as the thread it ran on."""
+    """Every read of the queue in this process (both instances run here): None for the whole queue, else the
+    conversations read."""
     calls: list = []
-    original = live.queue_json
+    original = live.queue_entries
 
-    def counted(session, now):
-        calls.append(threading.current_thread().name)
-        return original(session, now)
+    def counted(session, conversation_ids=None):
+        calls.append(None if conversation_ids is None else set(conversation_ids))
+        return original(session, conversation_ids)
 
-    monkeypatch.setattr(live, "queue_json", counted)
+    monkeypatch.setattr(live, "queue_entries", counted)
     return calls
 
 
@@ -203,7 +204,7 @@ def test_a_console_on_one_instance_sees_the_changes_made_on_the_other_and_only_i
             queue = frames[-1]["queue"]
             with a.app.state.services.db.session() as session:
                 now = a.app.state.services.clock()
-                expected = json.loads(json.dumps(original_queue(session, now), ensure_ascii=False))
+                expected = json.loads(json.dumps(whole_queue(session, now), ensure_ascii=False))
             assert [dict(q, waiting_seconds=0) for q in queue] == [dict(q, waiting_seconds=0) for q in expected]
             assert set(queue[0]) == QUEUE_KEYS  # the same JSON as before: no field added or lost
             await asyncio.sleep(live.QUEUE_REFRESH_SECONDS + 0.5)
@@ -246,7 +247,7 @@ def test_consoles_on_both_instances_each_get_the_changes_of_either(pair, builds)
             # a claim on A leaves the queue of both consoles
             agent = httpx.Client(base_url=a.url, timeout=30, headers={"Cookie": cookies[0]})
             with a.app.state.services.db.session() as session:
-                item = next(q for q in original_queue(session, a.app.state.services.clock())
+                item = next(q for q in whole_queue(session, a.app.state.services.clock())
                             if q["summary"] == f"我要人工服务 {marker}")
             claimed = await asyncio.to_thread(agent.post, f"/api/agent/handoffs/{item['handoff_id']}/claim")
             assert claimed.status_code == 200
@@ -258,6 +259,52 @@ def test_consoles_on_both_instances_each_get_the_changes_of_either(pair, builds)
 
 
 original_queue = live.queue_json
+original_entries = live.queue_entries
+
+
+def whole_queue(session, now):
+    """The queue read whole from the database, by the code as it is, without counting the read."""
+    return live.queue_items(original_entries(session), now)
+
+
+def test_after_the_first_rebuild_a_change_reads_only_its_conversation_and_the_queue_stays_exact(pair, builds):
+    """With a console connected, the process keeps a copy of the queue: a change re-reads only the conversation its
+    signal names (a resident's new words, a new handoff, a claim), and what the console gets is still exactly the
+    queue read whole from the database."""
+    a, b, _ = pair
+    cookie = agent_cookie(a)
+    marker = uuid.uuid4().hex[:6]
+    services = a.app.state.services
+
+    def exact(frame):
+        with services.db.session() as session:
+            whole = json.loads(json.dumps(whole_queue(session, services.clock()), ensure_ascii=False))
+        return [dict(q, waiting_seconds=0) for q in frame["queue"]] == [dict(q, waiting_seconds=0) for q in whole]
+
+    async def scenario():
+        async with websockets.connect(a.ws_url + "/ws/agent", extra_headers={"Cookie": cookie}) as console:
+            assert json.loads(await asyncio.wait_for(console.recv(), 10))["type"] == "queue"
+            first = await asyncio.to_thread(resident_says, b, f"转人工 {marker}")  # the copy is read whole here
+            await frames_until(console, lambda f: f.get("type") == "queue" and any(
+                q["summary"] == f"转人工 {marker}" for q in f["queue"]), 5)
+            await asyncio.sleep(live.QUEUE_REFRESH_SECONDS + 0.2)
+            del builds[:]
+            steps = [(b, f"补充 {marker}", first), (a, f"我要人工服务 {marker}", None)]
+            for instance, text, client in steps:
+                await asyncio.to_thread(resident_says, instance, text, client)
+                frames = await frames_until(console, lambda f: f.get("type") == "queue" and any(
+                    q["summary"] == text for q in f["queue"]), 5)
+                assert exact(frames[-1])
+                await asyncio.sleep(live.QUEUE_REFRESH_SECONDS + 0.2)
+            assert builds and all(read is not None and len(read) == 1 for read in builds), builds  # never whole
+            item = next(q for q in frames[-1]["queue"] if q["summary"] == f"我要人工服务 {marker}")
+            agent = httpx.Client(base_url=a.url, timeout=30, headers={"Cookie": cookie})
+            assert (await asyncio.to_thread(agent.post, f"/api/agent/handoffs/{item['handoff_id']}/claim")).is_success
+            frames = await frames_until(console, lambda f: f.get("type") == "queue" and not any(
+                q["handoff_id"] == item["handoff_id"] for q in f["queue"]), 5)
+            assert exact(frames[-1])
+
+    asyncio.run(scenario())
 QUEUE_KEYS = {"handoff_id", "conversation_id", "priority", "status", "reasons", "ticket", "channel", "priority_label",
               "status_label", "reasons_labels", "channel_label", "summary", "room", "kind", "kind_label", "team_id",
               "team_label", "waiting_since", "waiting_seconds"}
@@ -309,6 +356,5 @@ def test_a_console_gets_its_first_queue_before_any_newer_one(pair, monkeypatch):
                 q["summary"] == f"转人工 {marker}" for q in f["queue"]), 10)
             assert frames[0]["type"] == "queue"
             assert not any(q["summary"] == f"转人工 {marker}" for q in frames[0]["queue"])  # the older one first
-            assert len(calls) >= 2  # and the newer one was built while the first was being read
 
     asyncio.run(scenario())
