@@ -22,7 +22,7 @@ check as the SLAs, on the app's clock.
 
 Just before retention, the same pass summarises the closed days of the admin figures (bot/reporting/daily.py): each
 (day, 小区) is written once, whichever process gets there first, and kept when retention deletes the rows; with them
-the closed work orders whose deadlines have passed join the work-order figures' totals (bot/work_orders/figures.py).
+the closed work orders whose deadlines have passed join the work-order figures' totals (bot/reporting/work_order_summary.py).
 """
 from __future__ import annotations
 
