@@ -225,7 +225,9 @@ async def agent_socket(websocket: WebSocket, services: ServicesDep) -> None:
             frame = await queue.get()
             if community_scope(staff) is not None:
                 frame = await run_in_threadpool(in_scope, frame)
-            if frame is not None:
+            if isinstance(frame, live.SharedFrame):  # the same text for every console here, encoded once
+                await websocket.send_text(frame.text())
+            elif frame is not None:
                 await websocket.send_json(frame)
 
     async def watch_sign_in() -> None:

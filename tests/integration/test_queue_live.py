@@ -358,3 +358,42 @@ def test_a_console_gets_its_first_queue_before_any_newer_one(pair, monkeypatch):
             assert not any(q["summary"] == f"转人工 {marker}" for q in frames[0]["queue"])  # the older one first
 
     asyncio.run(scenario())
+
+
+def test_consoles_of_one_instance_share_one_encoding_of_each_queue(pair, monkeypatch):
+    """Each queue a process builds is encoded to JSON once, however many of its consoles get it, and each gets the
+    same text that Starlette's send_json would have made."""
+    a, b, _ = pair
+    cookies = agent_cookie(a), agent_cookie(a)
+    marker = uuid.uuid4().hex[:6]
+    encoded: list = []
+    dumps = live.json.dumps
+
+    def counting(obj, *args, **kwargs):
+        if isinstance(obj, live.SharedFrame):
+            encoded.append(id(obj))
+        return dumps(obj, *args, **kwargs)
+
+    monkeypatch.setattr(live.json, "dumps", counting)
+
+    async def scenario():
+        async with websockets.connect(a.ws_url + "/ws/agent", extra_headers={"Cookie": cookies[0]}) as one, \
+                websockets.connect(a.ws_url + "/ws/agent", extra_headers={"Cookie": cookies[1]}) as two:
+            for console in (one, two):
+                assert json.loads(await asyncio.wait_for(console.recv(), 10))["type"] == "queue"
+            await asyncio.sleep(live.QUEUE_REFRESH_SECONDS + 0.2)
+            del encoded[:]
+            await asyncio.to_thread(resident_says, b, f"转人工 {marker}")
+            texts = []
+            for console in (one, two):
+                while True:
+                    raw = await asyncio.wait_for(console.recv(), 5)
+                    if f"转人工 {marker}" in raw and json.loads(raw)["type"] == "queue":
+                        texts.append(raw)
+                        break
+            assert texts[0] == texts[1]
+            assert texts[0] == dumps(json.loads(texts[0]), separators=(",", ":"), ensure_ascii=False)
+            await asyncio.sleep(live.QUEUE_REFRESH_SECONDS + 0.2)
+            assert encoded and len(encoded) == len(set(encoded)), encoded  # each frame encoded once, not per console
+
+    asyncio.run(scenario())
