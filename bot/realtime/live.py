@@ -307,8 +307,8 @@ def _rebuild_soon(services, event: Optional[Dict[str, Any]] = None) -> None:
     into this process's copy: :class:`_QueueCache`). Nothing when no console here listens: a console reads the
     whole queue when it connects (bot/api/agent.py), and a signal after that rebuilds it.
 
-    Building the queue reads every waiting item (at the issue's scale ~870 of them: 34 ms of CPU and 400 kB of
-    JSON). Doing it for each change was the largest single cost of a busy server; built where no console
+    Reading the whole queue reads every waiting item (at the issue's scale 1,778 of them: 48 ms of CPU and 0.9 MB
+    of JSON). Doing it for each change was the largest single cost of a busy server; built where no console
     listens, and sent whole through Redis for every worker to decode, it made the turns' cost follow the queue's
     length (docs/figures/2026-12-07-queue.md). The events themselves (handoff_opened, claimed…) still go to the
     agents at once (:func:`_announce`)."""
