@@ -7,7 +7,8 @@ from pathlib import Path
 from bot.core.settings import PROJECT_ROOT
 
 DEMO_USERS = {"bot/tools/demo.py", "bot/tools/cli.py", "bot/tools/devserver.py", "bot/tools/screenshots.py",
-              "bot/tools/bench_chat.py"}  # the demo and its tools (the chat benchmark binds demo households)
+              "bot/tools/bench_chat.py", "bot/tools/bench_scaleout.py"}  # the demo and its tools (the chat benchmarks
+# bind demo households)
 
 
 def _imports(path: Path) -> set:
