@@ -151,9 +151,9 @@ def stored_path(model_path: Path) -> Path:
     return Path(model_path).with_name(Path(model_path).name.replace(".tar.gz", "") + ".entry")
 
 
-def store_entry_model(kb: KnowledgeBase, model: EntryModel, model_path: Path) -> None:
-    """Store the knowledge base's entry model (``train_entry_model``) beside the model archive (written whole, then
-    renamed)."""
+def store_entry_model(kb: KnowledgeBase, normalize, model_path: Path) -> None:
+    """Train the knowledge base's entry model and store it beside the model archive (written whole, then renamed)."""
+    model = train_entry_model(kb, normalize, parallel=True)
     target = stored_path(model_path)
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:

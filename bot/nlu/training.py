@@ -13,19 +13,17 @@ import logging
 import tarfile
 import tempfile
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import List, Optional
 
 import yaml
-from threadpoolctl import threadpool_limits
 
 from bot.core import yamlio
 from bot.core.settings import Settings
 from bot.kb.knowledge import KnowledgeBase, load_knowledge_base
 from bot.nlu import emotion, entity_extractor, flat_classifier, urgency  # noqa: F401 - defined, so register_all registers them
-from bot.nlu.matching import store_entry_model, train_entry_model
+from bot.nlu.matching import store_entry_model
 from bot.nlu.normalize import get_normalizer
 from bot.nlu.normalize_component import TextNormalizer
 from bot.nlu.registration import register_all
@@ -127,94 +125,28 @@ def train(settings: Settings, *, force: bool = False) -> TrainResult:
     write_faq_training_data(settings, kb)
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    # the entry model of this knowledge base, read as serving reads it (the pipeline normaliser's reading, jieba with
-    # the domain dictionary): it needs nothing else of the graph, so it is fitted beside the classifiers once the
-    # graph's tokenizer has loaded the dictionary. OpenBLAS is held to one thread for the whole training: the fits run
-    # in threads of their own (flat_classifier.fit_one_vs_rest), and the nested limits of overlapping fits would
-    # restore each other's settings out of order
+    path = train_rasa_nlu(resolved_config(settings), [settings.nlu_dir], settings.models_dir, target.name[: -len(".tar.gz")])
+    # the entry model of this knowledge base, read as serving reads it (the pipeline normaliser's reading)
     reader = TextNormalizer({}, None, None, get_normalizer(settings.normalize_dir, settings.dictionary_dir))  # type: ignore[arg-type]
-    normalize = lambda text: reader.normalized_reading(text).text or text  # noqa: E731
-    entry_model: List[Future] = []
-    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=1) as pool:
-        path = train_rasa_nlu(resolved_config(settings), [settings.nlu_dir], settings.models_dir,
-                              target.name[: -len(".tar.gz")],
-                              after_tokenizer=lambda: entry_model.append(
-                                  pool.submit(train_entry_model, kb, normalize, parallel=True)))
-        model = entry_model[0].result() if entry_model else train_entry_model(kb, normalize, parallel=True)
-        store_entry_model(kb, model, Path(path))
+    store_entry_model(kb, lambda text: reader.normalized_reading(text).text or text, Path(path))
     return TrainResult(Path(path), True, time.perf_counter() - started, fp)
 
 
-def train_rasa_nlu(config: dict, data_paths: List[Path], output: Path, model_name: str,
-                   after_tokenizer: Optional[Callable[[], None]] = None) -> str:
-    """Train the Rasa NLU graph from a config dict, as `rasa train nlu --force` does but without Rasa's training cache
-    and with independent nodes run side by side. ``after_tokenizer`` is called once the graph's tokenizer has read the
-    training data, i.e. once the domain dictionary is in jieba as a serving worker has it.
+def train_rasa_nlu(config: dict, data_paths: List[Path], output: Path, model_name: str) -> str:
+    """Train the Rasa NLU graph from a config dict, as `rasa train nlu --force` does but without Rasa's training cache.
 
     Rasa's trainer fingerprints every node's inputs and outputs (every message with its tokens and features) and
     copies them into its cache even when the training is forced; we never read that cache (a changed fingerprint of
     ours always retrains, and Rasa's does not notice dictionary edits), and they cost a fifth of a 300-entry base's
-    training (175 -> 137 s of CPU). So the graph runs here with Rasa's own runner and logging hook and no caching hook;
-    the model archive has Rasa's layout (loaded by Rasa's own loader). Stock `rasa train nlu` is untouched.
-
-    Rasa's runner runs the nodes one after another; the classifiers after the tokenizer need only its output, so they
-    run here in threads of dask's own threaded scheduler (their fits release the GIL), each into its own resource."""
-    import dask.threaded
+    training (175 -> 137 s of CPU). So the graph runs here with Rasa's own runner and logging hook and no caching hook; the
+    model archive has Rasa's layout (loaded by Rasa's own loader). Stock `rasa train nlu` is untouched."""
     from rasa.engine.constants import PLACEHOLDER_IMPORTER
-    from rasa.engine.exceptions import GraphRunError
-    from rasa.engine.graph import ExecutionContext, GraphNodeHook
+    from rasa.engine.graph import ExecutionContext
+    from rasa.engine.recipes.recipe import Recipe
     from rasa.engine.runner.dask import DaskGraphRunner
     from rasa.engine.storage.local_model_storage import MODEL_ARCHIVE_COMPONENTS_DIR, LocalModelStorage
     from rasa.engine.training.hooks import LoggingHook
     from rasa.engine.validation import validate
-
-    class SideBySide(DaskGraphRunner):
-        def run(self, inputs: Optional[Dict[str, Any]] = None, targets: Optional[List[str]] = None) -> Dict[str, Any]:
-            run_targets = targets if targets else self._graph_schema.target_names
-            graph = self._build_dask_graph(self._graph_schema.minimal_graph_schema(run_targets))
-            self._add_inputs_to_graph(inputs, graph)
-            try:
-                return dict(dask.threaded.get(graph, run_targets, num_workers=4))
-            except RuntimeError as e:
-                raise GraphRunError("Error running runner.") from e
-
-    class TokenizerDone(GraphNodeHook):
-        def on_before_node(self, *args: Any, **kwargs: Any) -> Dict:
-            return {}
-
-        def on_after_node(self, node_name: str, *args: Any, **kwargs: Any) -> None:
-            if after_tokenizer and node_name.startswith("run_") and "Tokenizer" in node_name:
-                after_tokenizer()
-
-    register_all()  # our components, defined before the recipe was imported, are registered now
-
-    with tempfile.TemporaryDirectory() as tmp:
-        importer, configuration = training_graph(config, data_paths, Path(tmp))
-        validate(configuration)
-        domain = importer.get_domain()
-        package = Path(tmp) / "package"  # the archive's layout: components/ (the storage) and metadata.json
-        storage_dir = package / MODEL_ARCHIVE_COMPONENTS_DIR
-        storage_dir.mkdir(parents=True)
-        storage = LocalModelStorage(storage_dir)
-        schema = configuration.train_schema
-        runner = SideBySide.create(schema, storage, ExecutionContext(graph_schema=schema, is_finetuning=False),
-                                   hooks=[LoggingHook(pruned_schema=schema), TokenizerDone()])
-        runner.run(inputs={PLACEHOLDER_IMPORTER: importer})
-        # Rasa's create_model_package writes the same archive after copying the storage, at gzip level 9: 7.9 s of
-        # CPU for a 300-entry base's int16 weights against 1.6 s at level 1, for 48 MB against 49 MB
-        LocalModelStorage._persist_metadata(LocalModelStorage._create_model_metadata(domain, configuration), package)
-        name = model_name if model_name.endswith(".tar.gz") else f"{model_name}.tar.gz"
-        path = Path(output) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(path, "w:gz", compresslevel=1) as tar:
-            tar.add(package, arcname="")
-    return str(path)
-
-
-def training_graph(config: dict, data_paths: List[Path], tmp: Path) -> Tuple[Any, Any]:
-    """The training data importer and Rasa's graph configuration for a config dict, as `rasa train nlu` builds them
-    (files are written under ``tmp``)."""
-    from rasa.engine.recipes.recipe import Recipe
     from rasa.shared.data import TrainingType
     from rasa.shared.importers.importer import NluDataImporter, TrainingDataImporter
 
@@ -231,27 +163,48 @@ def training_graph(config: dict, data_paths: List[Path], tmp: Path) -> Tuple[Any
         def get_nlu_data(self, language: Optional[str] = "en"):  # type: ignore[no-untyped-def]
             return self._importer.get_nlu_data(self._language) if self._language else self._importer.get_nlu_data()
 
-    config_file = tmp / "config.yml"
-    config_file.write_text(yamlio.dump(config, sort_keys=True), encoding="utf-8")
-    if len(data_paths) == 1:
-        nlu_data = str(data_paths[0])
-    else:
-        nlu_data = str(tmp / "data")
-        Path(nlu_data).mkdir()
-        for i, p in enumerate(data_paths):
-            (Path(nlu_data) / f"{i}").symlink_to(Path(p).resolve())
-    importer = TrainingDataImporter.load_nlu_importer_from_config(str(config_file), training_data_paths=[nlu_data])
-    rasa_config = importer.get_config()
-    importer = ReadOnce(importer, rasa_config.get("language"))
-    if importer.get_nlu_data().contains_no_pure_nlu_data():
-        raise RuntimeError(f"Rasa NLU training found no NLU data in {nlu_data}")
-    recipe = Recipe.recipe_for_name(rasa_config.get("recipe"))
-    rasa_config, _, _ = recipe.auto_configure(importer.get_config_file_for_auto_config(), rasa_config,
-                                              TrainingType.NLU)
-    configuration = recipe.graph_config_for_recipe(
-        rasa_config, {"finetuning_epoch_fraction": 1.0, "persist_nlu_training_data": False},
-        training_type=TrainingType.NLU, is_finetuning=False)
-    return importer, configuration
+    register_all()  # our components, defined before the recipe was imported, are registered now
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config_file = Path(tmp) / "config.yml"
+        config_file.write_text(yamlio.dump(config, sort_keys=True), encoding="utf-8")
+        if len(data_paths) == 1:
+            nlu_data = str(data_paths[0])
+        else:
+            nlu_data = str(Path(tmp) / "data")
+            Path(nlu_data).mkdir()
+            for i, p in enumerate(data_paths):
+                (Path(nlu_data) / f"{i}").symlink_to(Path(p).resolve())
+        importer = TrainingDataImporter.load_nlu_importer_from_config(str(config_file), training_data_paths=[nlu_data])
+        rasa_config = importer.get_config()
+        importer = ReadOnce(importer, rasa_config.get("language"))
+        if importer.get_nlu_data().contains_no_pure_nlu_data():
+            raise RuntimeError(f"Rasa NLU training found no NLU data in {nlu_data}")
+        recipe = Recipe.recipe_for_name(rasa_config.get("recipe"))
+        rasa_config, _, _ = recipe.auto_configure(importer.get_config_file_for_auto_config(), rasa_config,
+                                                  TrainingType.NLU)
+        configuration = recipe.graph_config_for_recipe(
+            rasa_config, {"finetuning_epoch_fraction": 1.0, "persist_nlu_training_data": False},
+            training_type=TrainingType.NLU, is_finetuning=False)
+        validate(configuration)
+        domain = importer.get_domain()
+        package = Path(tmp) / "package"  # the archive's layout: components/ (the storage) and metadata.json
+        storage_dir = package / MODEL_ARCHIVE_COMPONENTS_DIR
+        storage_dir.mkdir(parents=True)
+        storage = LocalModelStorage(storage_dir)
+        schema = configuration.train_schema
+        runner = DaskGraphRunner.create(schema, storage, ExecutionContext(graph_schema=schema, is_finetuning=False),
+                                        hooks=[LoggingHook(pruned_schema=schema)])
+        runner.run(inputs={PLACEHOLDER_IMPORTER: importer})
+        # Rasa's create_model_package writes the same archive after copying the storage, at gzip level 9: 7.9 s of
+        # CPU for a 300-entry base's int16 weights against 1.6 s at level 1, for 48 MB against 49 MB
+        LocalModelStorage._persist_metadata(LocalModelStorage._create_model_metadata(domain, configuration), package)
+        name = model_name if model_name.endswith(".tar.gz") else f"{model_name}.tar.gz"
+        path = Path(output) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+            tar.add(package, arcname="")
+    return str(path)
 
 
 def current_model(settings: Settings) -> Optional[Path]:

@@ -128,4 +128,3 @@ def test_a_model_carries_the_entry_model_of_its_knowledge_base(settings, trained
 
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     assert json.loads((stored_dir / "entry.json").read_text(encoding="utf-8"))["key"] == matching.content_key(kb)
-
