@@ -582,8 +582,8 @@ async def escalate_overdue(services) -> int:
 
 
 # --- figures --------------------------------------------------------------------------------------------------
-def _seconds_between(session, later, earlier):
-    """``later - earlier`` in seconds as SQL (for ordering; the values returned are computed in Python)."""
+def seconds_between(session, later, earlier):
+    """``later - earlier`` in seconds as SQL (on PostgreSQL the expression migration 0018's duration indexes hold)."""
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", later - earlier)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
@@ -597,7 +597,7 @@ def _median_minutes(session, later, earlier, window=()) -> Optional[float]:
     if not n:
         return None
     middle = session.execute(select(later, earlier).where(later.isnot(None), *window)
-                             .order_by(_seconds_between(session, later, earlier))
+                             .order_by(seconds_between(session, later, earlier))
                              .offset((n - 1) // 2).limit(2 - n % 2)).all()
     return round(statistics.median([(a - b).total_seconds() / 60 for a, b in middle]), 1)
 
@@ -605,23 +605,15 @@ def _median_minutes(session, later, earlier, window=()) -> Optional[float]:
 def _medians_postgresql(session, pairs, window=()) -> List[Optional[float]]:
     """The medians of :func:`_median_minutes` in one scan: percentile_cont(0.5) is the mean of the two middle values
     for an even count, as statistics.median (NULLs are left out, as the orders without the time)."""
-    values = session.execute(select(*[func.percentile_cont(0.5).within_group(_seconds_between(session, later, earlier))
+    values = session.execute(select(*[func.percentile_cont(0.5).within_group(seconds_between(session, later, earlier))
                                       for later, earlier in pairs]).where(*window)).one()
     return [None if v is None else round(float(v) / 60, 1) for v in values]
 
 
-def figures(session, now: dt.datetime, start: Optional[dt.datetime] = None,
-            end: Optional[dt.datetime] = None) -> Dict[str, Any]:
-    """Orders by status and by category, the share that met each SLA, median minutes to the first response
-    (dispatch) and to completion, and the residents' ratings of completed orders: of every order, or of the orders
-    created in [``start``, ``end``) (stored UTC times) — a window bounds the scans as the orders grow.
-
-    Aggregated in the database (issue 29: loading every order and its events took two minutes at 200 k orders):
-    one grouped scan for the counts and SLA shares, the two middle rows for each median, and the latest rating event
-    of each order through an index on the events' actor."""
+def grouped_counts(session, now: dt.datetime, *where: Any) -> List[tuple]:
+    """The orders matching ``where`` in one grouped scan: per (status, category), (status, category, orders, first
+    order id, open, overdue, response measured, response met, completion measured, completion met) at ``now``."""
     o = WorkOrder
-    window = tuple(c for c in (o.created_at >= start if start else None, o.created_at < end if end else None)
-                   if c is not None)
     is_open = o.status.notin_(S.closed())
     overdue = is_open & ((o.response_due.isnot(None) & o.first_response_at.is_(None) & (o.response_due < now))
                          | (o.completion_due.isnot(None) & (o.completion_due < now)))
@@ -634,9 +626,16 @@ def figures(session, now: dt.datetime, start: Optional[dt.datetime] = None,
     def total(condition):
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    rows = session.execute(select(o.status, o.category, func.count(), func.min(o.id), total(is_open), total(overdue),
-                                  total(response_measured), total(response_met), total(completion_measured),
-                                  total(completion_met)).where(*window).group_by(o.status, o.category)).all()
+    return [tuple(r) for r in session.execute(
+        select(o.status, o.category, func.count(), func.min(o.id), total(is_open), total(overdue),
+               total(response_measured), total(response_met), total(completion_measured), total(completion_met))
+        .where(*where).group_by(o.status, o.category))]
+
+
+def figures_json(rows: List[tuple], ratings: Dict[int, int], to_response: Optional[float],
+                 to_completion: Optional[float]) -> Dict[str, Any]:
+    """The figures' JSON from :func:`grouped_counts`' rows (several rows of one status and category add up), the
+    ratings (score → orders) and the two medians in minutes."""
     by_status: Counter = Counter()
     by_category: Counter = Counter()
     first_seen: Dict[str, int] = {}
@@ -647,13 +646,7 @@ def figures(session, now: dt.datetime, start: Optional[dt.datetime] = None,
         first_seen[category] = min(first_seen.get(category, first_id), first_id)
         sums = [a + int(b) for a, b in zip(sums, numbers)]
     open_, overdue_count, response_total, response_ok, completion_total, completion_ok = sums
-    ratings = rating_counts(session, window)
     rated = sum(ratings.values())
-    pairs = [(o.first_response_at, o.created_at), (o.completed_at, o.created_at)]
-    if session.get_bind().dialect.name == "postgresql":
-        to_response, to_completion = _medians_postgresql(session, pairs, window)
-    else:
-        to_response, to_completion = (_median_minutes(session, later, earlier, window) for later, earlier in pairs)
     return {
         "total": sum(by_status.values()),
         "by_status": {s.value: by_status.get(s.value, 0) for s in S},
@@ -671,6 +664,27 @@ def figures(session, now: dt.datetime, start: Optional[dt.datetime] = None,
         "ratings": {"count": rated,
                     "average": round(sum(k * n for k, n in ratings.items()) / rated, 2) if rated else None},
     }
+
+
+def figures(session, now: dt.datetime, start: Optional[dt.datetime] = None,
+            end: Optional[dt.datetime] = None) -> Dict[str, Any]:
+    """Orders by status and by category, the share that met each SLA, median minutes to the first response
+    (dispatch) and to completion, and the residents' ratings of completed orders: of every order, or of the orders
+    created in [``start``, ``end``) (stored UTC times) — a window bounds the scans as the orders grow.
+
+    Aggregated in the database (issue 29: loading every order and its events took two minutes at 200 k orders):
+    one grouped scan for the counts and SLA shares, the two middle rows for each median, and the latest rating event
+    of each order through an index on the events' actor."""
+    o = WorkOrder
+    window = tuple(c for c in (o.created_at >= start if start else None, o.created_at < end if end else None)
+                   if c is not None)
+    pairs = [(o.first_response_at, o.created_at), (o.completed_at, o.created_at)]
+    if session.get_bind().dialect.name == "postgresql":
+        to_response, to_completion = _medians_postgresql(session, pairs, window)
+    else:
+        to_response, to_completion = (_median_minutes(session, later, earlier, window) for later, earlier in pairs)
+    return figures_json(grouped_counts(session, now, *window), rating_counts(session, window), to_response,
+                        to_completion)
 
 
 def rating_counts(session, window=()) -> Counter:

@@ -14,12 +14,11 @@ from decimal import Decimal
 from collections import Counter
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
-from bot.core.domain import WorkOrderStatus as S
 from bot.reporting import work_order_summary as summary
 from bot.storage.models import WorkOrder, WorkOrderDurations, WorkOrderEvent, WorkOrderSummary, WorkOrderTotals
-from bot.work_orders import desk, sla
+from bot.work_orders import desk
 
 
 def figures(session, now: dt.datetime, start: Optional[dt.datetime] = None,
@@ -33,31 +32,10 @@ def figures(session, now: dt.datetime, start: Optional[dt.datetime] = None,
     return _summarised(session, now, latest)
 
 
-def _seconds_between(session, later, earlier):
-    if session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier)  # as indexed by migration 0018
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-
-
 def _summarised(session, now: dt.datetime, latest: WorkOrderSummary) -> Dict[str, Any]:
     o = WorkOrder
     live = o.summary_id.is_(None)  # the open orders and the few closed since the pass: counted as desk.figures does
-    is_open = o.status.notin_(S.closed())
-    overdue = is_open & ((o.response_due.isnot(None) & o.first_response_at.is_(None) & (o.response_due < now))
-                         | (o.completion_due.isnot(None) & (o.completion_due < now)))
-    response_measured = o.response_due.isnot(None) & (o.first_response_at.isnot(None) | (o.response_due < now))
-    response_met = response_measured & o.first_response_at.isnot(None) & (o.first_response_at <= o.response_due)
-    completion_measured = (o.completion_due.isnot(None) & (o.completed_at.isnot(None) | (o.completion_due < now))
-                           & (o.status != S.CANCELLED.value))
-    completion_met = completion_measured & o.completed_at.isnot(None) & (o.completed_at <= o.completion_due)
-
-    def total(condition):
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    rows = [tuple(r) for r in session.execute(
-        select(o.status, o.category, func.count(), func.min(o.id), total(is_open), total(overdue),
-               total(response_measured), total(response_met), total(completion_measured), total(completion_met))
-        .where(live).group_by(o.status, o.category))]
+    rows = desk.grouped_counts(session, now, live)
     live_times: Dict[str, List[dt.timedelta]] = {kind: [] for kind in summary.KINDS}
     for created_at, *times in session.execute(select(o.created_at, *summary.KINDS.values()).where(
             live, o.first_response_at.isnot(None) | o.completed_at.isnot(None))):
@@ -65,38 +43,12 @@ def _summarised(session, now: dt.datetime, latest: WorkOrderSummary) -> Dict[str
             if later is not None:
                 live_times[kind].append(later - created_at)
     t = WorkOrderTotals
+    # the summarised orders are closed: none is open or overdue
     rows += [(status, category, n, first_id, 0, 0, a, b, c, d) for status, category, n, first_id, a, b, c, d in
              session.execute(select(t.status, t.category, t.orders, t.first_id, t.response_measured, t.response_met,
                                     t.completion_measured, t.completion_met))]
-    by_status: Counter = Counter()
-    by_category: Counter = Counter()
-    first_seen: Dict[str, int] = {}
-    sums = [0] * 6
-    for status, category, count, first_id, *numbers in rows:
-        by_status[status] += count
-        by_category[category] += count
-        first_seen[category] = min(first_seen.get(category, first_id), first_id)
-        sums = [a + int(b) for a, b in zip(sums, numbers)]
-    open_, overdue_count, response_total, response_ok, completion_total, completion_ok = sums
-    ratings = _ratings(session, latest)
-    rated = sum(ratings.values())
     to_response, to_completion = (_median(session, kind, live_times[kind]) for kind in summary.KINDS)
-    return {
-        "total": sum(by_status.values()),
-        "by_status": {s.value: by_status.get(s.value, 0) for s in S},
-        "by_category": {c: by_category.get(c, 0) for c in sla.CATEGORY_NAMES} | {
-            c: by_category[c] for c in sorted(by_category, key=first_seen.__getitem__) if c not in sla.CATEGORY_NAMES},
-        "open": open_,
-        "overdue": overdue_count,
-        "response_within_sla": (response_ok / response_total) if response_total else None,
-        "response_measured": response_total,
-        "completion_within_sla": (completion_ok / completion_total) if completion_total else None,
-        "completion_measured": completion_total,
-        "median_minutes_to_response": to_response,
-        "median_minutes_to_completion": to_completion,
-        "ratings": {"count": rated,
-                    "average": round(sum(k * n for k, n in ratings.items()) / rated, 2) if rated else None},
-    }
+    return desk.figures_json(rows, _ratings(session, latest), to_response, to_completion)
 
 
 def _median(session, kind: str, live: List[dt.timedelta]) -> Optional[float]:
@@ -134,7 +86,7 @@ def _summarised_in_minute(session, kind: str, minute: int) -> Counter:
     side of the minute (its julianday arithmetic rounds), and keeps the minute's in Python."""
     o = WorkOrder
     later = summary.KINDS[kind]
-    seconds = _seconds_between(session, later, o.created_at)
+    seconds = desk.seconds_between(session, later, o.created_at)
     where = (o.summary_id.isnot(None), later.isnot(None))
     if session.get_bind().dialect.name == "postgresql":
         return Counter({dt.timedelta(microseconds=int(Decimal(value) * 1_000_000)): n for value, n in session.execute(
