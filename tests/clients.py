@@ -2,7 +2,8 @@
 LiveServer)."""
 from __future__ import annotations
 
-from typing import Optional
+import time
+from typing import Any, Callable, Optional
 
 import httpx
 
@@ -38,3 +39,15 @@ def bound_conversation(server, sender_id: str, newest_household: bool = False,
         if first_message:
             session.add(Message(conversation_id=conversation.id, sender="resident", text=first_message))
         return conversation.id, house.id, house.phone
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """``predicate()``'s first true value within ``timeout`` seconds (polled every 0.2 s), else its last value: for
+    what a live server does after the answer (pages, timers, announcements)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return predicate()

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from bot.timers import Timers
+from tests.clients import wait_for
 from tests.integration.test_work_orders import (bot_texts, clock_server, order_by_number, report_repair, resident,
                                                 staff, techs)
 
@@ -23,15 +24,6 @@ def server(tmp_path_factory, settings, parser):
     with clock_server(tmp_path_factory.mktemp("promises"), settings, parser) as live:
         yield live
 
-
-def _wait(predicate, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
 
 
 def _mine(agent, conversation_id):
@@ -52,12 +44,12 @@ def test_a_missed_completion_deadline_tells_the_resident_once_and_escalates_once
 
     server.offset += dt.timedelta(hours=24, minutes=5)  # 水电/一般: past the 24-hour completion deadline, not repaired
     agent = staff(server, "agent", "agent123")  # a day later: the sign-in has expired on the app's clock
-    order = _wait(lambda: (o := agent.get(url).json())["completion_escalated_at"] and o)
+    order = wait_for(lambda: (o := agent.get(url).json())["completion_escalated_at"] and o)
     assert order and order["overdue_kind"] == "completion" and order["overdue_label"] == "超时未完成"
     assert order["escalated_at"] is None  # dispatched in time: that step is not escalated
     told = [t for t in bot_texts(client) if LATE_COMPLETION in t]
     assert len(told) == 1 and number in told[0] and "修好" in told[0] and "已通知值班人员" in told[0], told
-    handoffs = _wait(lambda: _mine(agent, conversation_id))
+    handoffs = wait_for(lambda: _mine(agent, conversation_id))
     assert len(handoffs) == 1 and handoffs[0]["priority"] == "high"
     assert handoffs[0]["reasons"] == [f"work order not completed in time: {number}"]
 
@@ -80,11 +72,11 @@ def test_an_order_that_missed_both_steps_by_one_check_is_told_once(server):
     url = f"/api/staff/work-orders/{order_by_number(agent, number)['id']}"
     server.offset += dt.timedelta(hours=25)  # the app was down: both deadlines passed before the next check
     agent = staff(server, "agent", "agent123")  # a day later: the sign-in has expired on the app's clock
-    order = _wait(lambda: (o := agent.get(url).json())["completion_escalated_at"] and o)
+    order = wait_for(lambda: (o := agent.get(url).json())["completion_escalated_at"] and o)
     assert order and order["escalated_at"]  # both steps taken
     notes = [e["note"] for e in order["events"]]
     assert sum("超过响应时限" in n for n in notes) == 1 and sum("超过完成时限" in n for n in notes) == 1
     apologies = [t for t in bot_texts(client) if "非常抱歉" in t]
     assert len(apologies) == 1 and "修好" in apologies[0], apologies
-    (handoff,) = _wait(lambda: _mine(agent, order["conversation_id"]))
+    (handoff,) = wait_for(lambda: _mine(agent, order["conversation_id"]))
     assert handoff["reasons"] == [f"work order overdue: {number}", f"work order not completed in time: {number}"]

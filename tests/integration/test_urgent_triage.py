@@ -15,6 +15,7 @@ import pytest
 from bot.handoffs import urgent_check
 from bot.routing import router
 from bot.timers import Timers
+from tests.clients import wait_for
 from tests.integration.test_work_orders import bot_texts, clock_server, resident, say, staff
 
 # a development-set emergency (tests/dev/mixed_emergencies.yml) the model reads urgent but below the band (0.87)
@@ -46,15 +47,6 @@ def pages(server, text):
 def queued(agent, conversation_id):
     return [h for h in agent.get("/api/agent/queue").json()["queue"] if h["conversation_id"] == conversation_id]
 
-
-def wait(predicate, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
 
 
 def ask_borderline(app):
@@ -96,7 +88,7 @@ def test_no_pages_nobody_and_leaves_a_normal_handoff(app):
     client, conversation_id, before = ask_borderline(app)
     turn = say(client, urgent_check.NO)
     assert "不是紧急情况" in " ".join(r["text"] for r in turn["replies"])
-    assert wait(lambda: (q := queued(app.agent, conversation_id)) and q[0]["priority"] == "normal")
+    assert wait_for(lambda: (q := queued(app.agent, conversation_id)) and q[0]["priority"] == "normal")
     app.offset += dt.timedelta(minutes=3)  # past the timeout: nothing pages
     time.sleep(1.0)
     assert len(pages(app, BORDERLINE)) == before
@@ -108,9 +100,9 @@ def test_no_answer_pages_once_at_the_timeout(app):
     time.sleep(1.0)
     assert len(pages(app, BORDERLINE)) == before
     app.offset += dt.timedelta(seconds=31)
-    sent = wait(lambda: len(pages(app, BORDERLINE)) > before and pages(app, BORDERLINE))
+    sent = wait_for(lambda: len(pages(app, BORDERLINE)) > before and pages(app, BORDERLINE))
     assert sent and len(sent) == before + 1 and "超时" in sent[-1]
-    assert wait(lambda: urgent_check.TIMED_OUT in bot_texts(client))
+    assert wait_for(lambda: urgent_check.TIMED_OUT in bot_texts(client))
     # the checker again, by hand and from a fresh Timers (a restart): paged once
     services = app.app.state.services
     assert asyncio.run(services.timers.page_unanswered_triage()) == 0

@@ -22,6 +22,7 @@ from bot.access.limits import Limit
 from bot.core.localtime import to_local
 from bot.tools.devserver import LiveServer
 from bot.work_orders import sla
+from tests.clients import wait_for
 
 
 @contextlib.contextmanager
@@ -311,15 +312,6 @@ def test_staff_photo_uploads_are_limited_per_staff_member_and_per_address(server
                       files={"file": ("a.png", png(), "image/png")}).status_code == 401
 
 
-def _wait(predicate, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
-
 
 def test_an_overdue_order_is_escalated_once_and_a_chase_raises_it_to_the_top(server):
     services = server.app.state.services
@@ -330,7 +322,8 @@ def test_an_overdue_order_is_escalated_once_and_a_chase_raises_it_to_the_top(ser
     conversation_id = agent.get(f"/api/staff/work-orders/{order_id}").json()["conversation_id"]
     assert not agent.get(f"/api/staff/work-orders/{order_id}").json()["overdue"]
     server.offset += dt.timedelta(hours=2, minutes=5)  # past the 2-hour response deadline, nobody dispatched
-    order = _wait(lambda: (o := agent.get(f"/api/staff/work-orders/{order_id}").json())["escalated_at"] and o)
+    order = wait_for(lambda: (o := agent.get(f"/api/staff/work-orders/{order_id}").json())["escalated_at"] and o,
+                     timeout=10.0)
     assert order and order["overdue"] and order["overdue_kind"] == "response" and order["overdue_label"] == "超时未派单"
     assert order_by_number(agent, number)["overdue"]
     assert number in [o["number"] for o in agent.get("/api/staff/work-orders", params={"overdue": "true"}).json()["orders"]]
