@@ -83,7 +83,28 @@ def render_upstream(ports: Sequence[int], host: str = "127.0.0.1") -> str:
     return "\n".join(out) + "\n"
 
 
-class Nginx:
+class _Server:
+    """A server process of our own on ``self.port``: started on enter (``_start``), up once the port answers;
+    terminated on exit."""
+
+    port: int
+    process: Optional[subprocess.Popen] = None
+
+    def _start(self) -> subprocess.Popen:
+        raise NotImplementedError
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        self.process = self._start()
+        _wait_port(self.port, self.process)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+class Nginx(_Server):
     """nginx in the foreground (``daemon off``) from a config rendered into ``prefix``: the shipped upstream with
     these ports, one ``server`` listening on ``listen`` that includes the shipped proxy locations.
 
@@ -124,19 +145,16 @@ http {{
     }}
 }}
 """, encoding="utf-8")
-        self.process: Optional[subprocess.Popen] = None
 
     def _args(self) -> List[str]:
         return [NGINX, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"), "-e", str(self.dir / "logs" / "error.log")]
 
-    def __enter__(self) -> "Nginx":
+    def _start(self) -> subprocess.Popen:
         test = subprocess.run(self._args() + ["-t"], capture_output=True, text=True)
         if test.returncode != 0:
             raise RuntimeError(f"nginx -t: {test.stderr}")
-        self.process = subprocess.Popen(self._args(), stdout=subprocess.DEVNULL,
-                                        stderr=open(self.dir / "logs" / "stderr.log", "ab"), start_new_session=True)
-        _wait_port(self.port, self.process)
-        return self
+        return subprocess.Popen(self._args(), stdout=subprocess.DEVNULL,
+                                stderr=open(self.dir / "logs" / "stderr.log", "ab"), start_new_session=True)
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -176,28 +194,20 @@ def _wait_port(port: int, process: subprocess.Popen, seconds: float = 10) -> Non
     raise RuntimeError(f"nothing listens on {port}")
 
 
-class PrivateRedis:
+class PrivateRedis(_Server):
     """A redis-server of our own on a free port (no persistence): its CPU is ours alone, and nobody's keys collide."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: Optional[subprocess.Popen] = None
 
-    def __enter__(self) -> "PrivateRedis":
-        self.process = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                         "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
-        _wait_port(self.port, self.process)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+    def _start(self) -> subprocess.Popen:
+        return subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
 
 
-class PgBouncer:
+class PgBouncer(_Server):
     """A pgbouncer of our own on a free port in transaction pooling, in front of the run's database (Debian's
     pgbouncer package): ``url`` is what the instances connect to. ``pool`` server connections at most, however many
     the instances' SQLAlchemy pools open to it. It refuses to run as root, so as root it runs as ``postgres``."""
@@ -230,19 +240,11 @@ pidfile = {self.dir}/pgbouncer.pid
             for path in (self.dir.parent, self.dir, *self.dir.iterdir()):
                 os.chmod(path, 0o755)
             os.chown(self.dir, entry.pw_uid, entry.pw_gid)
-        self.process: Optional[subprocess.Popen] = None
 
-    def __enter__(self) -> "PgBouncer":
-        self.process = subprocess.Popen([PGBOUNCER, *self.as_user, str(self.dir / "pgbouncer.ini")],
-                                        stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.log", "ab"),
-                                        start_new_session=True)
-        _wait_port(self.port, self.process)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+    def _start(self) -> subprocess.Popen:
+        return subprocess.Popen([PGBOUNCER, *self.as_user, str(self.dir / "pgbouncer.ini")],
+                                stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.log", "ab"),
+                                start_new_session=True)
 
 
 # --- the cluster ---------------------------------------------------------------------------------------------------
