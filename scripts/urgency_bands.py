@@ -20,34 +20,15 @@ The choice: non-emergencies paged at once ≤ 1 % in the CV pooled and on T4, th
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import os
 
 import yaml
-from rasa.shared.data import get_data_files, is_nlu_file
-from rasa.shared.nlu.training_data.loading import load_data
 
-from bot.core.settings import PROJECT_ROOT, get_settings
-from bot.kb.knowledge import load_knowledge_base
-from bot.nlu.normalize import get_normalizer
-from bot.nlu.parser import NluParser
-from bot.nlu.training import current_model
-from bot.nlu.urgency import UrgencyModel, examples_from_intents, load_urgency_directory
+from bot.core.settings import PROJECT_ROOT
 from bot.routing import router
+from urgency_data import groups, kb, norm, parse, train as train_without  # scripts/urgency_data.py
 
-settings = get_settings()
-normalizer = get_normalizer(settings.normalize_dir, settings.dictionary_dir)
-norm = lambda t: normalizer.normalize(t).text or t  # noqa: E731
-files = sorted(get_data_files([str(settings.nlu_dir)], is_nlu_file))
-data = load_data(files[0]).merge(*[load_data(f) for f in files[1:]])
-for m in data.intent_examples:
-    m.set("text", norm(m.get("text")))
-phrasings = examples_from_intents(data)
-parser = NluParser.load(current_model(settings))
-parse = functools.lru_cache(maxsize=None)(parser.parse)
-kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
-groups = load_urgency_directory(settings.nlu_dir / "urgency")
 WEIGHT, C = 5.0, 30.0
 RULE_AT = [float(x) for x in os.environ.get("RULE_AT", "0.05,0.3,0.5,0.6,0.7,0.8,0.85,0.9,0.95,0.98,1.01").split(",")]
 ALONE_AT = [float(x) for x in os.environ.get("ALONE_AT", "0.6,0.8,0.9,0.95,0.97,0.98,0.99,1.01").split(",")]
@@ -56,9 +37,7 @@ SHORT = [tuple(float(v) for v in x.split(":")) for x in os.environ.get("SHORT", 
 
 
 def train(without):
-    rows = [(norm(t), u, WEIGHT) for g, its in groups.items() if g not in without for t, u in its]
-    rows += [(t, u, 1.0) for t, u in phrasings]
-    return UrgencyModel.train(*zip(*rows), C=C)
+    return train_without(WEIGHT, C, without)
 
 
 def band(reading, urgent_route):

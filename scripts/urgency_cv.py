@@ -23,35 +23,15 @@ errors at those thresholds.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import os
 
 import yaml
-from rasa.shared.data import get_data_files, is_nlu_file
-from rasa.shared.nlu.training_data.loading import load_data
 
-from bot.core.settings import PROJECT_ROOT, get_settings
-from bot.kb.knowledge import load_knowledge_base
-from bot.nlu.normalize import get_normalizer
-from bot.nlu.parser import NluParser
-from bot.nlu.training import current_model
-from bot.nlu.urgency import UrgencyModel, examples_from_intents, load_urgency_directory
+from bot.core.settings import PROJECT_ROOT
 from bot.routing import router
+from urgency_data import groups, kb, norm, parse, train as train_without  # scripts/urgency_data.py
 
-settings = get_settings()
-normalizer = get_normalizer(settings.normalize_dir, settings.dictionary_dir)
-norm = lambda t: normalizer.normalize(t).text or t  # noqa: E731
-files = sorted(get_data_files([str(settings.nlu_dir)], is_nlu_file))
-data = load_data(files[0]).merge(*[load_data(f) for f in files[1:]])
-for m in data.intent_examples:
-    m.set("text", norm(m.get("text")))
-phrasings = examples_from_intents(data)
-# the readings (intent, FAQ, entities) of the trained model; only their urgency is replaced by the model under test
-parser = NluParser.load(current_model(settings))
-parse = functools.lru_cache(maxsize=None)(parser.parse)
-kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
-groups = load_urgency_directory(settings.nlu_dir / "urgency")
 EXCLUDE = set(filter(None, os.environ.get("EXCLUDE", "").split(",")))
 WEIGHTS = [float(w) for w in os.environ.get("WEIGHTS", "5").split(",")]
 CS = [float(c) for c in os.environ.get("CS", "30").split(",")]
@@ -109,10 +89,7 @@ def figures(rows):
 
 
 def train(weight, C, without):
-    train_rows = [(norm(t), u, weight) for g, its in groups.items() if g not in without and g not in EXCLUDE
-                  for t, u in its]
-    train_rows += [(t, u, 1.0) for t, u in phrasings]
-    return UrgencyModel.train(*zip(*train_rows), C=C)
+    return train_without(weight, C, set(without) | EXCLUDE)
 
 
 keep = (router.KEYWORD_FLOOR, router.URGENT_ALONE)
