@@ -18,12 +18,12 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import select
 
 from bot.access import limits
-from bot.core.domain import ConversationStatus, HandoffStatus, Priority
+from bot.core.domain import ConversationStatus, Priority
 from bot.handoffs import handoff as handoffs
 from bot.handoffs import teams
 from bot.routing.router import CHECK_SLOT, URGENT_CHECK
 from bot.storage import outbox
-from bot.storage.models import Conversation, Handoff, Message
+from bot.storage.models import Conversation, Message
 from bot.storage.outbox import Kind
 from bot.turn.context import Button, FlowSpec, TurnContext, slot_payload
 
@@ -94,9 +94,8 @@ def reported_text(ctx: TurnContext) -> str:
 def declined(ctx: TurnContext, reasons: List[str]) -> None:
     """不是: no page; the handoff goes on as a normal one."""
     ctx.save_flow(None)
-    active = ctx.active_handoff if ctx.active_handoff_known else ctx.session.scalar(
-        select(Handoff).where(Handoff.conversation_id == ctx.conversation.id,
-                              Handoff.status.in_(HandoffStatus.active())))
+    active = ctx.active_handoff if ctx.active_handoff_known else handoffs.active_handoff(ctx.session,
+                                                                                       ctx.conversation.id)
     if active is not None and active.priority == Priority.URGENT.value:
         active.priority = Priority.NORMAL.value
         active.reasons = list(active.reasons) + [r for r in reasons if r not in active.reasons]
@@ -136,8 +135,7 @@ def page_if_due(session, conversation_id: int, now: dt.datetime, kb: Any, sms: A
     conversation.flow = None
     community_id = slots.get("community") or conversation.community_id or kb.communities[0].id
     community = kb.community(community_id)
-    active = session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id,
-                                                  Handoff.status.in_(HandoffStatus.active())))
+    active = handoffs.active_handoff(session, conversation_id)
     if active is not None and TIMED_OUT_REASON not in active.reasons:
         active.reasons = list(active.reasons) + [TIMED_OUT_REASON]
     outbox.record(session, Kind.MESSAGE_STORED, conversation_id)
