@@ -283,6 +283,21 @@ def _handoff_days_postgresql(session, where) -> tuple:
     return handoffs_per_day, waits_per_day, waits
 
 
+# The triage question of a borderline emergency (bot/handoffs/urgent_check.py), as its handoffs' reasons are grouped
+# (daily.reason_key: the part before ":", a "(button)" dropped): how often residents answer it decides what the band
+# costs (docs/decisions/0003-urgent-triage-band.md), so the figures show it on its own.
+TRIAGE_REASONS = {"asked": "asked first", "confirmed": "resident confirmed danger now",
+                  "declined": "resident said no danger now", "timed_out": "triage question unanswered, paged"}
+
+
+def triage_figures(by_reason: Counter) -> Dict[str, int]:
+    """Questions asked and how they ended: 是, 不是, the timeout's page; ``other`` is the rest (a further urgent
+    message paged, an agent took over first, or the question is still open)."""
+    counts = {name: int(by_reason.get(key, 0)) for name, key in TRIAGE_REASONS.items()}
+    counts["other"] = max(0, counts["asked"] - counts["confirmed"] - counts["declined"] - counts["timed_out"])
+    return counts
+
+
 def _assemble(session, days: int, start: dt.date, handoff_days: tuple, window, total: int, bot_only: int,
               conversations_per_day: Dict[str, int], handed_per_day: Dict[str, int], counts: tuple,
               handoff_window=(), end: Optional[dt.date] = None) -> Dict[str, Any]:
@@ -304,6 +319,7 @@ def _assemble(session, days: int, start: dt.date, handoff_days: tuple, window, t
         "conversations": total,
         "bot_only_share": (bot_only / total) if total else None,
         "handoffs_by_priority": dict(by_priority), "handoffs_by_reason": dict(by_reason.most_common()),
+        "triage": triage_figures(by_reason),
         "median_wait_seconds": statistics.median(waits) if waits else None,
         "per_day": series,
         "teams": team_figures(session, handoff_window),

@@ -156,6 +156,10 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
     const row = (a, b) => { const tr = el("tr"); tr.appendChild(el("td", "", a)); tr.appendChild(el("td", "", String(b))); t.appendChild(tr); };
     Object.entries(f.handoffs_by_priority).forEach(([p, v]) => row("优先级：" + ((f.priority_labels || {})[p] || "无"), v));
     Object.entries(f.handoffs_by_reason).forEach(([r, v]) => row((f.reason_labels || {})[r] || "其他原因", v));
+    // the triage question of borderline emergencies: how often residents answer it (what the band costs)
+    const tri = f.triage || {};
+    if (tri.asked) row("紧急确认（疑似紧急先问业主）：回复率 " + Math.round((tri.confirmed + tri.declined) / tri.asked * 100) + "%",
+      "问了 " + tri.asked + " 次 · 是 " + tri.confirmed + " · 不是 " + tri.declined + " · 超时未回复 " + tri.timed_out + " · 其他 " + tri.other);
     if (!t.children.length) row("所选日期范围内没有转人工", 0);
     bd.appendChild(t);
     document.dispatchEvent(new CustomEvent("wuye:figures", { detail: f }));  // the ratings panel reads the same range

@@ -3,8 +3,8 @@ number and the question's two buttons; the agent console lists the conversation 
 confirmed; 是 pages the on-duty phone and the console says so. 不是 makes it a normal handoff."""
 from __future__ import annotations
 
-from tests.browser.chromium import (BOT_BUBBLES, ask, chip_titles, needs_chromium, online_agent, resident_bubbles,
-                                    resident_page)
+from tests.browser.chromium import (BOT_BUBBLES, ask, chip_titles, login, needs_chromium, online_agent,
+                                    resident_bubbles, resident_page)
 
 pytestmark = needs_chromium
 
@@ -35,6 +35,14 @@ def test_a_borderline_emergency_asks_with_buttons_and_yes_pages(browser, server)
         assert chip_titles(page) == []
         assert len(_pages(server)) == before + 1
         agent.wait_for_selector("#queue .qitem.urgent:has-text('业主确认危险正在发生')")
+        # the admin's figures: how residents answered the question
+        admin = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        login(admin, server, "/admin", "admin", "admin123")
+        admin.click(".tabs button[data-tab='figures']")
+        row = admin.locator("#breakdown tr:has-text('紧急确认')")
+        row.wait_for()
+        assert "回复率" in row.inner_text() and "是 " in row.inner_text() and "超时未回复" in row.inner_text()
+        admin.context.close()
     finally:
         page.context.close()
         agent.context.close()

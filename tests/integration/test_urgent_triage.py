@@ -145,3 +145,26 @@ def test_a_tap_on_yes_pages_even_after_an_agent_claimed_the_conversation(app):
     say(client, "谢谢")  # the agent's conversation: the bot stays silent, nothing more is paged
     assert len(pages(app, BORDERLINE)) == before + 1
     app.agent.post(f"/api/agent/conversations/{conversation_id}/resolve").raise_for_status()
+
+
+def test_the_figures_count_how_residents_answered_the_question(app):
+    """The admin's figures say how often the question was answered (是 / 不是), paged at its timeout or ended
+    otherwise (here: a further urgent message), from the same handoff reasons as the reasons' breakdown."""
+    admin = staff(app, "admin", "admin123")
+    time.sleep(1.0)  # an earlier test's question past its timeout is paged by now, not during this test
+
+    def triage():
+        return admin.get("/api/admin/figures").json()["triage"]
+    before = triage()
+    client, _, _ = ask_borderline(app)
+    say(client, urgent_check.YES)
+    client, _, _ = ask_borderline(app)
+    say(client, urgent_check.NO)
+    client, _, _ = ask_borderline(app)
+    say(client, "电表箱冒烟了")
+    client, _, start = ask_borderline(app)
+    app.offset += dt.timedelta(seconds=urgent_check.TIMEOUT_SECONDS + 1)
+    assert wait_for(lambda: len(pages(app, BORDERLINE)) > start)
+    after = triage()
+    assert {k: after[k] - before[k] for k in after} == {"asked": 4, "confirmed": 1, "declined": 1, "timed_out": 1,
+                                                        "other": 1}

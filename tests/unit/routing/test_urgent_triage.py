@@ -4,11 +4,13 @@ message decide the page."""
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 import pytest
 
 from bot.core import labels
 from bot.handoffs import urgent_check
+from bot.reporting import daily, reports
 from bot.routing import router
 from bot.routing.router import ConversationState, decide
 
@@ -77,3 +79,21 @@ def test_the_console_says_where_the_question_stands():
     assert "已通知值班" in labels.reason_label(urgent_check.TIMED_OUT_REASON)
     assert "已通知值班" in labels.reason_label("resident confirmed danger now (button)")
     assert "不是紧急" in labels.reason_label("resident said no danger now (button)")
+
+
+
+def test_the_figures_group_every_triage_reason_the_router_and_the_timeout_write(parser):
+    """The figures' triage counts (bot/reporting/reports.py) read the reasons the router and the timeout put on the
+    handoff, as the daily summary groups them: a reworded reason would silently count as 0."""
+    borderline = dataclasses.replace(parser.parse("3栋电梯困人了，快来人"), urgency=router.PAGE_SHORT_RULE_AT - 0.01)
+    written = {
+        "asked": decide(borderline).reasons[-1],
+        "confirmed": decide(parser.parse(urgent_check.YES), ASKED).reasons[0],
+        "declined": decide(parser.parse(urgent_check.NO), ASKED).reasons[0],
+        "timed_out": urgent_check.TIMED_OUT_REASON,
+    }
+    assert {name: daily.reason_key(reason) for name, reason in written.items()} == reports.TRIAGE_REASONS
+    typed = {decide(parser.parse(text), ASKED).reasons[0] for text in ("是的", "不是")}
+    assert {daily.reason_key(r) for r in typed} == {reports.TRIAGE_REASONS["confirmed"], reports.TRIAGE_REASONS["declined"]}
+    assert reports.triage_figures(Counter({"asked first": 5, "resident said no danger now": 2})) == {
+        "asked": 5, "confirmed": 0, "declined": 2, "timed_out": 0, "other": 3}
