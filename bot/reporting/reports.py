@@ -171,20 +171,12 @@ def _figures_in_range(session, first: dt.date, last: dt.date) -> Dict[str, Any]:
     else:
         handed_per_day = Counter(_local_day(created_at).isoformat() for _, created_at in session.execute(handed))
         handoff_days = _handoff_days(session.execute(select(*_HANDOFF_COLUMNS).where(*handoffs_in_range)),
-                                     _row_local_day, first)
+                                     _local_day, first)
     total = sum(per_day.values())
     return _assemble(session, (last - first).days + 1, first, handoff_days, window=(first, last),
                      total=total, bot_only=total - sum(handed_per_day.values()), conversations_per_day=per_day,
                      handed_per_day=handed_per_day, counts=_handoff_counts(session, summary, live),
                      handoff_window=handoffs_in_range)
-
-
-def _row_local_day(row) -> dt.date:
-    return to_local(row.created_at).date()
-
-
-def _row_utc_day(row) -> dt.date:
-    return row.created_at.date()
 
 
 def _figures_all_time(session, days: int, today: dt.date) -> Dict[str, Any]:
@@ -203,7 +195,7 @@ def _figures_all_time(session, days: int, today: dt.date) -> Dict[str, Any]:
         handed_per_day[c.created_at.date().isoformat()] += c.id in handed
     summary = daily.summary(session)
     counts = _handoff_counts(session, summary, daily.live_ranges(summary.days))
-    return _assemble(session, days, start, _handoff_days(handoffs, _row_utc_day, start), window=None, end=today,
+    return _assemble(session, days, start, _handoff_days(handoffs, dt.datetime.date, start), window=None, end=today,
                      total=total, bot_only=total - ever_handed, conversations_per_day=per_day,
                      handed_per_day=handed_per_day, counts=counts)
 
@@ -237,12 +229,13 @@ def _handoff_counts(session, summary, live) -> tuple:
 
 
 def _handoff_days(handoffs, day_of, start: dt.date) -> tuple:
-    """Handoffs per day, each day's waits and every wait (seconds), of ``handoffs`` from ``start`` on."""
+    """Handoffs per day, each day's waits and every wait (seconds), of ``handoffs`` from ``start`` on; ``day_of``
+    turns a stored (UTC) time into its day (the 小区's, or UTC's for the all-time figures' series)."""
     handoffs_per_day: Counter = Counter()
     waits_per_day: Dict[dt.date, List[float]] = defaultdict(list)
     waits = []
     for h in handoffs:  # keyed by date: a year's ~15 k handoffs made as many ISO strings
-        day = day_of(h)
+        day = day_of(h.created_at)
         if day >= start:
             handoffs_per_day[day] += 1
             if h.claimed_at:

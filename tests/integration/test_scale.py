@@ -150,6 +150,7 @@ def old_figures(session, days: int = 14, today: Optional[dt.date] = None, conver
         "conversations": total,
         "bot_only_share": (bot_only / total) if total else None,
         "handoffs_by_priority": dict(by_priority), "handoffs_by_reason": dict(by_reason.most_common()),
+        "triage": reports.triage_figures(by_reason),  # derived from the reasons (unit-tested on its own)
         "median_wait_seconds": statistics.median(waits) if waits else None,
         "per_day": series,
         "teams": old_team_figures(session, handoffs),
