@@ -43,6 +43,10 @@ def band(text: str) -> str:
 SETS = {
     "urgency_near_miss.yml (N2)": [(i["text"], bool(i["urgent"])) for i in yaml.safe_load(
         (HELDOUT / "urgency_near_miss.yml").read_text(encoding="utf-8"))["items"]],
+    # the second near-miss set, written 2026-12-07 by another helper from the spec only, scored first on the band as
+    # 2026-12-07's first session left it (nothing chosen after it was written)
+    "urgency_near_miss_b.yml (N3)": [(i["text"], bool(i["urgent"])) for i in yaml.safe_load(
+        (HELDOUT / "urgency_near_miss_b.yml").read_text(encoding="utf-8"))["items"]],
     "heldout.yml": [(i.text, i.intent == "emergency") for i in load_heldout(HELDOUT / "heldout.yml")],
     "styles.yml (A)": [(i.text, i.handoff == "urgent") for i in load_styles(HELDOUT / "styles.yml")],
     "styles_b.yml (B)": [(i.text, i.handoff == "urgent") for i in load_styles(HELDOUT / "styles_b.yml")],
