@@ -5,6 +5,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import List
 
 from sqlalchemy.engine import make_url
 
@@ -162,6 +163,16 @@ class Settings:
     @property
     def heldout_file(self) -> Path:
         return self.root / "tests" / "heldout" / "heldout.yml"
+
+    @property
+    def uncovered_heldout_files(self) -> List[Path]:
+        """Questions on topics no entry covers (issue 27), two authors (U2, U6), each written from the spec only."""
+        return [self.root / "tests" / "heldout" / name for name in ("uncovered.yml", "uncovered_b.yml")]
+
+    @property
+    def urgency_heldout_files(self) -> List[Path]:
+        """Urgency near-misses both ways (issue 25), two authors (N2, N3), each written from the spec only."""
+        return [self.root / "tests" / "heldout" / name for name in ("urgency_near_miss.yml", "urgency_near_miss_b.yml")]
 
 
 def agent_max_conversations() -> int:

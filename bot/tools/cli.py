@@ -8,7 +8,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -220,8 +219,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     fmd = evaluation.followups_markdown(followups)
     evaluation.write_reports(followups, fmd, out_dir, "followups")
     print(fmd.split("\nErrors")[0])
+    uncovered = [evaluation.evaluate_uncovered(parser, p, support) for p in settings.uncovered_heldout_files if p.exists()]
+    urgency = [evaluation.evaluate_urgency(parser, p, support) for p in settings.urgency_heldout_files if p.exists()]
+    omd = evaluation.open_set_markdown(uncovered, urgency)
+    evaluation.write_reports({"uncovered": uncovered, "urgency": urgency}, omd, out_dir, "open_set")
+    print(omd)
     print(f"reports: {out_dir}/heldout.json, {out_dir}/heldout.md, {out_dir}/styles[_b].json, {out_dir}/styles[_b].md, "
-          f"{out_dir}/followups.json, {out_dir}/followups.md")
+          f"{out_dir}/followups.json, {out_dir}/followups.md, {out_dir}/open_set.json, {out_dir}/open_set.md")
     return 0
 
 

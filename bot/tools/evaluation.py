@@ -21,7 +21,8 @@ from bot.kb.community import sync_communities
 from bot.kb.knowledge import load_knowledge_base
 from bot.nlu.parser import NluParser
 from bot.nlu.training import resolved_config, train_rasa_nlu
-from bot.routing.router import FLOW_INTENTS, ConversationState, decide, split_requests
+from bot.routing.router import (FLOW_INTENTS, URGENT_CHECK, ConversationState, decide, first_message_route,
+                               request_segments, split_requests)
 from bot.storage.db import open_database
 
 ENTITY_MARKUP = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<type>[a-z_]+)(?::(?P<value>[^)]+))?\)")
@@ -495,3 +496,65 @@ def evaluate_smp2017(settings: Any, dataset: Path, out_dir: Path, anchor: bool =
     write_reports(result, md, out_dir, "smp2017")
     result["markdown"] = md
     return result
+
+
+# The open-set and urgency sets (issues 25 and 27), each message routed as the first of a new conversation, as
+# /api/parse routes it. Aggregates only: a held-out set is measured, never read for its errors.
+OPEN_SET_KINDS = {"answer": "answered", "reject": "honest_reply", "clarify": "clarify"}  # anything else: "other"
+
+
+def _first_route(parser: Any, support: Optional[Callable[[str, str], float]], text: str) -> Any:
+    return first_message_route(parser.parse(text), parser.parse, request_segments(text), support)
+
+
+def evaluate_uncovered(parser: Any, path: Path, support: Optional[Callable[[str, str], float]] = None) -> Dict[str, Any]:
+    """Questions no entry covers: answered from an (unrelated) entry, the honest reply (这个问题我暂时答不上来, a
+    person offered), clarified, other (a handoff, a flow)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    counts = Counter(OPEN_SET_KINDS.get(_first_route(parser, support, item["text"]).decision, "other")
+                     for item in data["items"])
+    n = sum(counts.values())
+    return {"set": path.name, "author": data.get("author"), "n": n,
+            **{kind: counts.get(kind, 0) / n for kind in ("answered", "honest_reply", "clarify", "other")},
+            "counts": dict(counts)}
+
+
+def urgency_band(parser: Any, support: Optional[Callable[[str, str], float]], text: str) -> str:
+    """"once": urgent and paged in the same turn; "asked": urgent, the triage question first (alone or as the urgent
+    part of several requests); "no": not urgent."""
+    route = _first_route(parser, support, text)
+    if route.priority != "urgent":
+        return "no"
+    asked = route.action == URGENT_CHECK or (
+        route.action == "several" and any(r.endswith(f": {URGENT_CHECK}") for r in route.reasons))
+    return "asked" if asked else "once"
+
+
+def evaluate_urgency(parser: Any, path: Path, support: Optional[Callable[[str, str], float]] = None) -> Dict[str, Any]:
+    """Near-misses both ways: each message paged at once (urgent, the on-duty phone in the same turn), asked first
+    (urgent for the resident, the page after 是 or the triage timeout: docs/decisions/0003-urgent-triage-band.md) or
+    not urgent. Recall counts both urgent bands; false pages are non-emergencies paged at once."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    bands = {True: Counter(), False: Counter()}
+    for item in data["items"]:
+        bands[bool(item["urgent"])][urgency_band(parser, support, item["text"])] += 1
+    urgent, calm = bands[True], bands[False]
+    return {"set": path.name, "author": data.get("author"), "emergencies": dict(urgent), "others": dict(calm),
+            "recall": (urgent["once"] + urgent["asked"]) / max(1, sum(urgent.values())),
+            "false_pages": calm["once"] / max(1, sum(calm.values()))}
+
+
+def open_set_markdown(uncovered: List[Dict[str, Any]], urgency: List[Dict[str, Any]]) -> str:
+    lines = ["## Uncovered topics (issue 27: answered from an unrelated entry ≤ 5 %)", "",
+             "| set | n | answered from an entry | honest reply | clarify | other |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in uncovered:
+        lines.append(f"| {r['set']} ({r['author']}) | {r['n']} | {r['answered']:.1%} | {r['honest_reply']:.1%} | "
+                     f"{r['clarify']:.1%} | {r['other']:.1%} |")
+    lines += ["", "## Urgency near-misses (issue 25: recall 1.0, false pages ≤ 1 %)", "",
+              "| set | emergencies: paged at once / asked first / not urgent | recall | others: paged at once (false pages) "
+              "/ asked first / not urgent |", "| --- | --- | --- | --- |"]
+    for r in urgency:
+        u, c = Counter(r["emergencies"]), Counter(r["others"])
+        lines.append(f"| {r['set']} ({r['author']}) | {u['once']} / {u['asked']} / {u['no']} | {r['recall']:.3f} | "
+                     f"{c['once']} ({r['false_pages']:.1%}) / {c['asked']} / {c['no']} |")
+    return "\n".join(lines) + "\n"

@@ -317,3 +317,23 @@ def test_held_out_follow_ups_are_scored_and_never_met_with_answered_already(pars
     assert report["overall"]["right"] >= 0.88  # 0.906 (0.556); 0.932 at the second scoring (FOLLOW_UP_KEEP_LOW)
     # 0.000 / 0.068 (0.179 / 0.026); wrong 0.043 at the second scoring
     assert report["overall"]["repeat"] <= 0.02 and report["overall"]["wrong"] <= 0.07
+
+
+def test_the_open_set_and_urgency_reports_route_each_message_as_a_first_one(parser, settings, tmp_path):
+    """`wuye eval`'s open-set report: a covered question in an "uncovered" file counts as answered from an entry, an
+    emergency as paged at once, a calm question as neither; the shares add up."""
+    from bot.kb.knowledge import load_knowledge_base
+
+    support = load_knowledge_base(settings.faq_dir, settings.communities_file).support
+    (tmp_path / "u.yml").write_text("author: T\nitems:\n  - {text: '物业费怎么交', topic: x}\n"
+                                    "  - {text: '今年暖气几号开栓啊', topic: y}\n", encoding="utf-8")
+    report = evaluation.evaluate_uncovered(parser, tmp_path / "u.yml", support)
+    assert report["n"] == 2 and report["counts"]["answered"] >= 1
+    assert abs(sum(report[k] for k in ("answered", "honest_reply", "clarify", "other")) - 1) < 1e-9
+    (tmp_path / "n.yml").write_text("author: T\nitems:\n  - {text: '3栋电梯困人了，快来人', urgent: true}\n"
+                                    "  - {text: '物业几点上班', urgent: false}\n", encoding="utf-8")
+    urgency = evaluation.evaluate_urgency(parser, tmp_path / "n.yml", support)
+    assert urgency["emergencies"] == {"once": 1} and urgency["others"] == {"no": 1}
+    assert urgency["recall"] == 1.0 and urgency["false_pages"] == 0.0
+    markdown = evaluation.open_set_markdown([report], [urgency])
+    assert "| u.yml (T) | 2 |" in markdown and "| n.yml (T) | 1 / 0 / 0 | 1.000 | 0 (0.0%) / 0 / 1 |" in markdown
