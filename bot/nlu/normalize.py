@@ -8,7 +8,9 @@ on the normalised text still point into what the resident wrote):
 3. traditional → simplified (OpenCC ``t2s``);
 4. English and mixed terms (``english.yml``: WiFi → 宽带, EV charger → 充电桩 …), case-insensitive, whole words;
 5. pinyin abbreviations (``abbreviations.yml`` plus the initials of the domain dictionary's words, generated
-   with pypinyin and used only where exactly one domain word has those initials);
+   with pypinyin and used only where exactly one domain word has those initials); then full pinyin typed for
+   Chinese ("wuyefei zenme jiao" → 物业费怎么交), decoded as an input method would, into the words the trained model
+   knows (see :meth:`Normalizer.pinyin_data`);
 6. homophones and typos (``homophones.yml``: 物业非 → 物业费, 保修 → 报修 …; never inside a ``protect:`` word),
    plus a conservative pinyin check against the domain dictionary: a 3–5 character window that is not a word,
    differs from exactly one domain word in one character of the same pinyin, and does not break a word that
@@ -20,6 +22,7 @@ positions (``wuye faq check`` runs it).
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -52,6 +55,25 @@ _HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: 0x20}
 # Common English words residents type that must never be read as pinyin initials.
 ENGLISH_WORDS = frozenset("""a an and are be but by can do for go good hello hey hi how if in is it me my no not of
 ok okay on or please pls sorry thank thanks the to up us we what when where who why yes you""".split())
+
+
+# Common English words that also spell pinyin ("change" = chang e, "like" = li ke): a stretch of Latin words decodes
+# only when most of its words are not among them (below), so an English sentence stays English.
+ENGLISH_PINYIN = frozenset("""a again age am an are area ban bane bang base bide bike bile bin bite bone cake came can cane care case chain change
+chin china dam damn dang dean den die dime dine ding dune eye face fan fang fun game gang gate gene guide gun hang
+hate he hen here house huge keen lake lane late lean lemon lie like lime line lion long lose make man mane mania me
+mean men mile mime mine mobile mom moon more name nan nice nile nine no none noon note nun on one open pa page pain
+pan pane pang pen pie pile pin pine ping pole ran rice ride rise rule run rune sale same sane sang sea see seen she
+shine shun side sin song sun sure take tale tan tea team ten tide tie tile time tin tine tune wan wane wang woman
+women yang yo you zen""".split())
+_SPELLED_TOKEN = re.compile(r"[A-Za-z]+")
+_SPELLED_RUN = re.compile(r"[A-Za-z]+(?:[ ']+[A-Za-z]+)*")
+SPELLED_WORD_CHARS = 4  # the longest word the spelled-pinyin vocabulary holds
+# What a word of the vocabulary weighs: its jieba frequency, plus this much per time it occurs in our own training
+# texts (a resident's "jiao" after 物业费 is 交, not jieba's commoner 叫), plus the domain dictionary's words outright
+CORPUS_WEIGHT = 1000
+DOMAIN_WEIGHT = 1_000_000
+CROSS_SPACE_COST = 2.0  # a word across a space the resident typed ("wu ye fei" is still 物业费, at a small cost)
 
 
 TableProblem = FileProblem
@@ -289,6 +311,10 @@ class Normalizer:
         if readings is None:
             readings = self.pinyin_data(tables)
         self._abbr = dict(readings["abbreviations"])
+        # spelled pinyin → (word, log weight); absent in models trained before it was stored (then not decoded)
+        self._spelled = {key: (word, float(cost)) for key, (word, cost) in readings.get("words", {}).items()}
+        self._syllables = {key for key, (word, _) in self._spelled.items() if len(word) == 1}
+        self._longest_key = max(map(len, self._spelled), default=0)
         self._readings = {c: frozenset(r) for c, r in readings["readings"].items()}
         self._homophones = {_t2s(k): v for k, v in tables.homophones.items()}
         self._homophones.update(tables.homophones)
@@ -308,10 +334,11 @@ class Normalizer:
                     self._masked.setdefault(word[:k] + "*" + word[k + 1:], []).append(word)
 
     @classmethod
-    def pinyin_data(cls, tables: Tables) -> Dict[str, Any]:
-        """What the normaliser needs of pypinyin, as plain data: the pinyin abbreviations of the domain words and
-        the readings of every character that shares a reading with a character of a domain word (any other
-        character can never be a homophone edit towards a domain word)."""
+    def pinyin_data(cls, tables: Tables, corpus: Iterable[str] = ()) -> Dict[str, Any]:
+        """What the normaliser needs of pypinyin, as plain data: the pinyin abbreviations of the domain words, the
+        readings of every character that shares a reading with a character of a domain word (any other character
+        can never be a homophone edit towards a domain word), and the spelled-pinyin vocabulary (:meth:`_vocabulary`)
+        weighted by ``corpus`` (the training texts; the pipeline's normaliser passes them when it trains)."""
         from pypinyin.pinyin_dict import pinyin_dict
 
         domain_chars = {c for w in set(tables.domain_words) | set(tables.homophones.values()) for c in w}
@@ -323,7 +350,35 @@ class Normalizer:
                 found = _pinyins(char)
                 if found & domain_readings:
                     readings[char] = sorted(found)
-        return {"abbreviations": cls._abbreviations(tables), "readings": readings}
+        return {"abbreviations": cls._abbreviations(tables), "readings": readings,
+                "words": cls._vocabulary(tables, corpus)}
+
+    @staticmethod
+    def _vocabulary(tables: Tables, corpus: Iterable[str]) -> Dict[str, List[Any]]:
+        """Toneless pinyin ("wuyefei") → [the word it most likely spells, its log weight]. The words are those of
+        jieba's dictionary (one to four characters) that our own training texts use, and the domain words; each
+        weighs its jieba frequency plus CORPUS_WEIGHT per use in our texts (DOMAIN_WEIGHT for a domain word). An
+        input method's unigram model over the words our classifiers know: a word they never saw would not help them
+        read the question. Without texts (a normaliser built outside training) only the domain words are known."""
+        from pypinyin import lazy_pinyin
+
+        jieba_freq = _jieba_freq()
+        domain = {w for w in set(tables.domain_words) | set(tables.homophones.values()) if _CJK_RUN.fullmatch(w)}
+        used: Dict[str, int] = {}
+        for text in corpus:
+            for run in _CJK_RUN.findall(text):
+                for i in range(len(run)):
+                    for piece in (run[i:i + n] for n in range(1, min(SPELLED_WORD_CHARS, len(run) - i) + 1)):
+                        if piece in jieba_freq or piece in domain or len(piece) == 1:
+                            used[piece] = used.get(piece, 0) + 1
+        best: Dict[str, Tuple[str, float]] = {}
+        for word in set(used) | domain:
+            weight = jieba_freq.get(word, 0) + CORPUS_WEIGHT * used.get(word, 0) + (DOMAIN_WEIGHT if word in domain else 0)
+            key = "".join(lazy_pinyin(word))
+            if re.fullmatch(r"[a-z]+", key) and (key not in best or best[key][1] < weight):
+                best[key] = (word, weight)
+        total = sum(weight for _, weight in best.values()) or 1.0
+        return {key: [word, round(math.log(weight / total), 3)] for key, (word, weight) in sorted(best.items())}
 
     def _pinyins(self, char: str) -> frozenset:
         """pypinyin's readings of ``char`` where they can matter (see :meth:`pinyin_data`), else ``{char}``."""
@@ -366,6 +421,8 @@ class Normalizer:
         if _ASCII_WORD.search(buf.text):
             buf.apply("英文", self._english_edits(buf.text))
             buf.apply("拼音缩写", self._abbreviation_edits(buf.text))
+            if self._spelled:
+                buf.apply("拼音", self._spelled_edits(buf.text))
         buf.apply("同音纠错", self._homophone_edits(buf.text))
         emotion_text = re.sub(r"\s+", " ", buf.text).strip()
         drops = [(m.start(), m.end(), "") for m in _WECHAT_CODE.finditer(buf.text)]
@@ -403,6 +460,66 @@ class Normalizer:
             if word in self._abbr and not (m.group().isupper() and len(word) > 4):
                 edits.append((m.start(), m.end(), self._abbr[word]))
         return edits
+
+    def _spelled_edits(self, text: str) -> List[Tuple[int, int, str]]:
+        """Full pinyin typed for Chinese, decoded: each stretch of Latin words that are all pinyin syllables, with at
+        least two syllables, is replaced by the most likely words (:meth:`_decode`) — unless it is one English word
+        that also spells pinyin, or English words are half of it or more ("you can take one" stays as it is)."""
+        edits = []
+        for run in _SPELLED_RUN.finditer(text):
+            stretch: List[Any] = []
+            for token in list(_SPELLED_TOKEN.finditer(run.group())) + [None]:
+                if token is not None and self._is_syllables(token.group().lower()):
+                    stretch.append(token)
+                    continue
+                words = [t.group().lower() for t in stretch]
+                english = sum(1 for w in words if w in ENGLISH_PINYIN or w in ENGLISH_WORDS)
+                if words and english * 2 < len(words):
+                    decoded = self._decode(words)
+                    if decoded is not None and len(decoded) >= 2:
+                        edits.append((run.start() + stretch[0].start(), run.start() + stretch[-1].end(), decoded))
+                stretch = []
+        return edits
+
+    def _is_syllables(self, word: str) -> bool:
+        ends = {0}
+        for j in range(1, len(word) + 1):
+            if any(word[i:j] in self._syllables for i in ends if j - i <= 6):
+                ends.add(j)
+        return len(word) in ends
+
+    def _decode(self, tokens: List[str]) -> Optional[str]:
+        """The most likely words for the syllables of ``tokens`` (a Viterbi pass over the vocabulary's log weights;
+        a word across a space the resident typed costs CROSS_SPACE_COST), or None when they cannot all be read."""
+        letters = "".join(tokens)
+        spaces = set()
+        at = 0
+        for token in tokens[:-1]:
+            at += len(token)
+            spaces.add(at)
+        n = len(letters)
+        best: List[Optional[Tuple[float, int, str]]] = [None] * (n + 1)
+        best[0] = (0.0, 0, "")
+        for i in range(n):
+            if best[i] is None:
+                continue
+            for j in range(i + 1, min(n, i + self._longest_key) + 1):
+                found = self._spelled.get(letters[i:j])
+                if found is None:
+                    continue
+                crossed = sum(1 for k in range(i + 1, j) if k in spaces)
+                score = best[i][0] + found[1] - CROSS_SPACE_COST * crossed
+                if best[j] is None or score > best[j][0]:
+                    best[j] = (score, i, found[0])
+        if best[n] is None:
+            return None
+        words = []
+        j = n
+        while j > 0:
+            _, i, word = best[j]
+            words.append(word)
+            j = i
+        return "".join(reversed(words))
 
     def _protected(self, text: str) -> List[Tuple[int, int]]:
         return [(m.start(), m.end()) for m in self._protect_re.finditer(text)] if self._protect_re else []

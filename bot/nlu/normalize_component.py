@@ -54,9 +54,12 @@ class TextNormalizer(GraphComponent):
             shutil.copytree(self._config["tables_path"], Path(directory) / "tables")
             shutil.copytree(self._config["dictionary_path"], Path(directory) / "dict")
             tables = load_tables(Path(directory) / "tables", Path(directory) / "dict")
-            # pypinyin's part, computed now: serving reads it instead of importing pypinyin (~60 MB)
+            # pypinyin's part, computed now: serving reads it instead of importing pypinyin (~60 MB); the spelled-
+            # pinyin vocabulary is weighed by the training texts (what the classifiers will know). Rasa's graph
+            # loads this resource (``load``) to normalise the training data too, so training and serving decode alike
+            corpus = [m.get(TEXT) for m in training_data.training_examples if m.get(TEXT)]
             (Path(directory) / "pinyin.json").write_text(
-                json.dumps(Normalizer.pinyin_data(tables), ensure_ascii=False, sort_keys=True), encoding="utf-8")
+                json.dumps(Normalizer.pinyin_data(tables, corpus), ensure_ascii=False, sort_keys=True), encoding="utf-8")
         return self._resource
 
     @classmethod

@@ -24,6 +24,7 @@ def evaluation_texts(settings) -> list:
             item = re.sub(r"\s+@\w+$", "", str(item))
             texts.append(re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", item))
     texts += ["/faq pets", "/handoff", "3栋电梯困人了，快来！明天下午三点", "粤B12345 13800138000 WO20261127001", "😡😡😡"]
+    texts += ["wuyefei zenme jiao", "tingche yueka duoshao qian", "you can take one"]  # spelled pinyin, English
     return texts
 
 

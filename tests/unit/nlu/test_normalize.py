@@ -191,3 +191,31 @@ def test_the_stored_pinyin_readings_normalise_exactly_as_pypinyin(settings, tmp_
         a, b = live.normalize(text), stored.normalize(text)
         assert (a.text, a.changes) == (b.text, b.changes), text
     assert stored.normalize("物业非在哪交").text != "物业非在哪交"  # the readings do their work
+
+
+def test_full_pinyin_is_decoded_into_the_words_of_the_training_texts(settings):
+    """Full pinyin typed for Chinese reads as the Chinese it spells, with or without spaces between syllables; the
+    training texts decide between homophones (jiao after 物业费 is 交, which they use, not jieba's commoner 叫);
+    English sentences and lone English words that also spell pinyin stay as they were."""
+    tables = load_tables(settings.normalize_dir, settings.dictionary_dir)
+    corpus = ["物业费怎么交", "停车月卡多少钱", "宠物能坐电梯吗", "装修几点可以开工"]
+    n = Normalizer(tables, Normalizer.pinyin_data(tables, corpus))
+    assert norm(n, "wuyefei zenme jiao") == "物业费怎么交"
+    assert norm(n, "wu ye fei zen me jiao") == "物业费怎么交"
+    assert norm(n, "tingche yueka duoshao qian") == "停车月卡多少钱"
+    assert norm(n, "请问chongwu neng zuo dianti ma") == "请问宠物能坐电梯吗"
+    assert norm(n, "zhuangxiu jidian keyi kaigong?") == "装修几点可以开工?"
+    edit = n.normalize("wuyefei zenme jiao").changes
+    assert any(kind == "拼音" for kind, *_ in edit), edit
+    for english in ("you can take one", "I like tea", "change 密码", "Where do couriers leave my parcels?", "ok"):
+        assert norm(n, english) == norm(Normalizer(tables, Normalizer.pinyin_data(tables, [])), english), english
+        assert not any(kind == "拼音" for kind, *_ in n.normalize(english).changes), english
+    # a normaliser built outside training knows only the domain words: it decodes nothing it cannot spell whole
+    bare = Normalizer(tables, Normalizer.pinyin_data(tables, []))
+    assert norm(bare, "wuyefei zenme jiao") in ("wuyefei zenme jiao", "物业费 zenme jiao", "物业费zenme jiao")
+
+
+def test_the_trained_model_answers_a_question_typed_in_pinyin(parser):
+    reading = parser.parse("wuyefei zenme jiao")
+    assert reading.intent == "faq" and reading.faq_id == "payment_methods", reading
+    assert parser.parse("tingche yueka duoshao qian").faq_id in ("parking_monthly_card", "parking_fee")
