@@ -57,6 +57,11 @@ ENGLISH_WORDS = frozenset("""a an and are be but by can do for go good hello hey
 ok okay on or please pls sorry thank thanks the to up us we what when where who why yes you""".split())
 
 
+# English grammar words dropped from a run of Latin words that had a term translated (_english_edits); no negation
+# (not, no, don't) and no question word: those carry the meaning and are in english.yml
+ENGLISH_FILLER = frozenset("""a an the of is are am was were be been being do does did to for in on at with from by as
+into about my me i you your it its this that these those there any some our we us their they he she his her and or
+so just also get got have has had will would should could""".split())
 # Common English words that also spell pinyin ("change" = chang e, "like" = li ke): a stretch of Latin words decodes
 # only when most of its words are not among them (below), so an English sentence stays English.
 ENGLISH_PINYIN = frozenset("""a again age am an are area ban bane bang base bide bike bile bin bite bone cake came can cane care case chain change
@@ -436,22 +441,32 @@ class Normalizer:
                           ends=buf.ends, changes=buf.changes)
 
     def _english_edits(self, text: str) -> List[Tuple[int, int, str]]:
-        """Longest English term first, over runs of Latin words (EV charger, wechat pay, WiFi…)."""
+        """Longest English term first, over runs of Latin words (EV charger, wechat pay, WiFi…). In a run that had a
+        term translated, the English grammar words left (ENGLISH_FILLER: the, of, is, my…) are dropped: they mean
+        nothing to classifiers trained on Chinese, and left in, an English question reads as the English-heavy
+        uncovered questions do. A run with nothing translated stays whole (small talk, a name, English we lack)."""
         edits = []
         for run in _LATIN_RUN.finditer(text):
             words = list(_LATIN_WORD.finditer(run.group()))
+            found = []
+            left = []
             i = 0
             while i < len(words):
                 for n in range(min(self._english_words, len(words) - i), 0, -1):
                     key = " ".join(w.group().lower() for w in words[i:i + n])
                     if key in self._english:
-                        edits.append((run.start() + words[i].start(), run.start() + words[i + n - 1].end(),
+                        found.append((run.start() + words[i].start(), run.start() + words[i + n - 1].end(),
                                       self._english[key]))
                         i += n
                         break
                 else:
+                    left.append(words[i])
                     i += 1
-        return edits
+            edits += found
+            if found:
+                edits += [(run.start() + w.start(), run.start() + w.end(), "") for w in left
+                          if w.group().lower() in ENGLISH_FILLER]
+        return sorted(edits)
 
     def _abbreviation_edits(self, text: str) -> List[Tuple[int, int, str]]:
         edits = []

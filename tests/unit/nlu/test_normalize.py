@@ -219,3 +219,21 @@ def test_the_trained_model_answers_a_question_typed_in_pinyin(parser):
     reading = parser.parse("wuyefei zenme jiao")
     assert reading.intent == "faq" and reading.faq_id == "payment_methods", reading
     assert parser.parse("tingche yueka duoshao qian").faq_id in ("parking_monthly_card", "parking_fee")
+
+
+def test_english_grammar_words_go_only_where_a_term_was_translated(normalizer):
+    assert norm(normalizer, "What are the opening hours of the property management office?") == "什么 营业时间 物业 办公室?"
+    assert norm(normalizer, "Do I need to book the elevator for moving in?") == "我要 预约 电梯 搬入?"
+    # nothing translated: the run stays whole (small talk, a name, English the table lacks)
+    assert norm(normalizer, "thank you so much") == "thank you so much"
+    assert norm(normalizer, "Is it raining in Shanghai") == "Is it raining in Shanghai"
+
+
+@pytest.mark.parametrize("text,faq_id", [
+    ("How much is the property management fee per square meter?", "fee_standard"),
+    ("Do I need to book the elevator for moving in?", "move_in_out"),
+    ("How do I contact the homeowners' committee?", "owners_committee"),
+])
+def test_the_trained_model_answers_whole_english_questions(parser, text, faq_id):
+    reading = parser.parse(text)
+    assert reading.intent == "faq" and reading.faq_id == faq_id, reading
