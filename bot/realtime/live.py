@@ -156,10 +156,16 @@ def agent_queue_json(session, now: dt.datetime, staff_id: int) -> Dict[str, Any]
     (each part in queue order); ``others`` — the other teams' items, shown under 其他 on request."""
     mine = set(teams.team_ids_of(session, staff_id))
     items = queue_json(session, now)
+    # the console splits /ws/agent's queue frames the same way (bot/static/agent.js splitQueue)
     own = [q for q in items if q["team_id"] is None or q["team_id"] in mine]
     own.sort(key=lambda q: (q["priority"] != "urgent", q["team_id"] is None))  # stable: queue order within
     return {"queue": own, "others": [q for q in items if q["team_id"] is not None and q["team_id"] not in mine],
-            "my_teams": [{"id": i, "name": n} for i, n in teams.team_names(session).items() if i in mine]}
+            "my_teams": my_teams_json(session, mine)}
+
+
+def my_teams_json(session, team_ids) -> List[Dict[str, Any]]:
+    """The teams of ``team_ids`` (an agent's), as the console shows them."""
+    return [{"id": i, "name": n} for i, n in teams.team_names(session).items() if i in team_ids]
 
 
 @dataclasses.dataclass

@@ -54,11 +54,36 @@ import { start } from "/static/staff.js";
     mineList.forEach((c) => { const d = el("div", "qitem " + (c.priority || ""), "会话 #" + c.conversation_id + " · " + (c.priority_label || "") + " · " + (c.channel_label || ""));
       d.addEventListener("click", () => open(c.conversation_id)); mine.appendChild(d); });
   }
+  let myTeamIds = new Set();
+  function renderTeams(myTeams) {
+    myTeamIds = new Set((myTeams || []).map((t) => t.id));
+    $("my-teams").textContent = (myTeams || []).length ? "我的团队：" + myTeams.map((t) => t.name).join("、") : "";
+  }
   async function refresh() {
     try {
       const data = await api("/api/agent/queue"); renderQueue(data.queue, data.others); renderMine(data.mine); renderMe(data.me);
-      $("my-teams").textContent = (data.my_teams || []).length ? "我的团队：" + data.my_teams.map((t) => t.name).join("、") : "";
+      renderTeams(data.my_teams);
     } catch (e) { /* signed out */ }
+  }
+  // A queue frame of /ws/agent is the whole (in-scope) queue: split here as the server splits GET /api/agent/queue
+  // (bot/realtime/live.py agent_queue_json: urgent, then my teams', then the general queue, each in queue order;
+  // other teams' under 其他), instead of reading the whole queue again per console per change. The agent's own
+  // conversations and state follow with a small read, at once after a quiet moment and at most every 3 s.
+  function splitQueue(items) {
+    const own = items.filter((q) => q.team_id == null || myTeamIds.has(q.team_id));
+    const rank = (q) => (q.priority !== "urgent" ? 2 : 0) + (q.team_id == null ? 1 : 0);
+    own.sort((a, b) => rank(a) - rank(b));  // stable: queue order within
+    return [own, items.filter((q) => q.team_id != null && !myTeamIds.has(q.team_id))];
+  }
+  let mineTimer = null, mineAt = 0;
+  async function refreshMine() {
+    mineAt = Date.now(); mineTimer = null;
+    try { const data = await api("/api/agent/queue?queue=false"); renderMine(data.mine); renderMe(data.me); renderTeams(data.my_teams); }
+    catch (e) { /* signed out */ }
+  }
+  function refreshMineSoon() {
+    if (mineTimer) return;
+    mineTimer = setTimeout(refreshMine, Math.max(0, 3000 - (Date.now() - mineAt)));
   }
   // 在线 / 忙碌 / 小休 / 离线, the load against the cap, and a gentle prompt after a run of angry conversations
   let dismissedStreak = Number(sessionStorage.getItem("wuye-break-dismissed") || 0);
@@ -89,7 +114,8 @@ import { start } from "/static/staff.js";
     ws.onopen = () => { $("conn").textContent = "● 在线"; if (current) ws.send(JSON.stringify({ type: "watch", conversation_id: current.id })); };
     ws.onmessage = (ev) => {
       const data = JSON.parse(ev.data);
-      if (data.type === "queue") refresh();
+      if (data.type === "queue" && Array.isArray(data.queue)) { const [own, others] = splitQueue(data.queue); renderQueue(own, others); refreshMineSoon(); }
+      else if (data.type === "queue") refresh();
       else if (data.type === "message" && current && data.conversation_id === current.id) appendMsg(data);
       else if (data.type === "status" && current && data.conversation_id === current.id) { current.status = data.status; current.status_label = data.status_label; showTitle(); updateControls(); }
     };

@@ -126,3 +126,16 @@ def test_the_supervisor_view_and_the_figures_per_team(server):
     assert set(figures) >= {"投诉专员", "工程部", "收费", "综合队列"}
     assert figures["投诉专员"]["handled"] >= 1 and figures["投诉专员"]["average_wait_seconds"] is not None
     assert figures["工程部"]["handoffs"] == 0 and figures["工程部"]["csat"] is None
+
+
+def test_the_console_reads_its_own_part_without_the_queue(server):
+    """After a queue frame the console asks only for its conversations, state and teams (?queue=false): the same
+    values as the whole answer's, and no queue read again."""
+    specialist = signed_in(server, "tousu", "agent123")
+    whole = specialist.get("/api/agent/queue").json()
+    own = specialist.get("/api/agent/queue", params={"queue": "false"})
+    own.raise_for_status()
+    assert set(own.json()) == {"mine", "me", "my_teams"}
+    assert {k: own.json()[k] for k in ("mine", "me", "my_teams")} == {k: whole[k] for k in ("mine", "me", "my_teams")}
+    assert [t["name"] for t in own.json()["my_teams"]] == ["投诉专员"]
+    assert specialist.get("/api/agent/queue", params={"queue": "maybe"}).status_code == 422
