@@ -76,23 +76,18 @@ def utc_range(start: dt.date, end: dt.date) -> tuple:
 
 
 BATCH = 2000  # rows per query and per chunk of a streamed export
-# the first batch is small, so a long export's first rows reach the browser after one short query (a year's export
-# takes seconds whole; what an admin waits for before the download starts is this batch)
-FIRST_BATCH = 200
 
 
-def _keyset(session, query, key, batch: int = BATCH, first: int = FIRST_BATCH) -> Iterator[list]:
+def _keyset(session, query, key, batch: int = BATCH) -> Iterator[list]:
     """``query``'s rows in batches of ascending ``key`` (each batch a fresh query after the last key seen: no
-    OFFSET, no server-side cursor held open between chunks), the first ``first`` rows long."""
+    OFFSET, no server-side cursor held open between chunks)."""
     last = None
-    size = min(first, batch)
     while True:
-        rows = session.execute((query if last is None else query.where(key > last)).order_by(key).limit(size)).all()
+        rows = session.execute((query if last is None else query.where(key > last)).order_by(key).limit(batch)).all()
         if not rows:
             return
         yield rows
         last = rows[-1][0]
-        size = batch
 
 
 def _among(column, values: List[int], postgresql: bool):
