@@ -162,3 +162,55 @@ def test_per_message_queries_use_indexes_on_postgresql(postgres_url):
             for table in ("rate_events", "messages", "handoffs", "conversations", "chat_identities"):
                 conn.execute(sa.text(f"DELETE FROM {table}"))
         database.engine.dispose()
+
+
+def test_sla_check_reads_only_open_unescalated_orders_on_postgresql(postgres_url):
+    """The SLA check's two statements (bot/work_orders/desk.py overdue_steps, every 5 s in each worker), EXPLAINed on
+    PostgreSQL over 30 000 work orders of which 30 are open: neither scans the table (migration 0020's partial
+    indexes; issue 29 measured a parallel scan of all 300 k orders, twice a check), and they find the same orders a
+    filter in Python finds."""
+    import json
+
+    from bot.work_orders import desk
+
+    database = open_database(postgres_url)
+    now = dt.datetime(2026, 11, 27, 12, 0)
+    try:
+        with database.engine.begin() as conn:
+            for table in ("incident_reports", "work_order_events", "work_orders"):
+                conn.execute(sa.text(f"DELETE FROM {table}"))
+            conn.execute(sa.text("INSERT INTO communities (id, name) VALUES ('sla', 'SLA') ON CONFLICT DO NOTHING"))
+            # every 1000th order open (4 statuses' worth of cases: answered or not, escalated or not), the rest closed
+            conn.execute(sa.text(
+                "INSERT INTO work_orders (number, community_id, location, category, description, urgency, photos, "
+                "status, chase_count, created_at, updated_at, response_due, completion_due, first_response_at, "
+                "escalated_at, completion_escalated_at) "
+                "SELECT 'SLA' || g, 'sla', '1-1-101', '水电', '漏水', 'normal', '[]', "
+                "CASE WHEN g % 1000 = 0 THEN (ARRAY['待受理', '已派单', '维修中'])[1 + g / 1000 % 3] "
+                "WHEN g % 2 = 0 THEN '已完成' ELSE '已取消' END, 0, :now - g * interval '1 hour', :now, "
+                ":now + (15 - g / 1000) * interval '1 hour', :now + (20 - g / 1000) * interval '1 hour', "
+                "CASE WHEN g / 1000 % 4 = 1 THEN :now END, CASE WHEN g / 1000 % 5 = 2 THEN :now END, "
+                "CASE WHEN g / 1000 % 7 = 3 THEN :now END FROM generate_series(1, 30000) g"), {"now": now})
+            conn.execute(sa.text("ANALYZE work_orders"))
+        with database.session() as session:
+            expected = {}
+            for order in session.scalars(sa.select(WorkOrder)):
+                if order.status in ("已完成", "已取消"):
+                    continue
+                if order.escalated_at is None and order.first_response_at is None and order.response_due < now:
+                    expected.setdefault(order.id, []).append("response")
+                if order.completion_escalated_at is None and order.completion_due < now:
+                    expected.setdefault(order.id, []).append("completion")
+            assert expected and desk.overdue_steps(session, now) == expected
+        with database.engine.connect() as conn:
+            for step in desk.STEPS:
+                statement = sa.select(WorkOrder.id).where(*step.missed(now)).order_by(WorkOrder.id)
+                compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+                plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, compiled.params).scalar()
+                plan = plan if isinstance(plan, list) else json.loads(plan)
+                scans = {n.get("Relation Name") for n in _plan_nodes(plan[0]["Plan"]) if n["Node Type"] == "Seq Scan"}
+                assert not scans, f"{step.name}: sequential scan of {scans}"
+    finally:
+        with database.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM work_orders"))
+        database.engine.dispose()
