@@ -298,6 +298,8 @@ FIELD_LABELS: Dict[str, str] = {
     "order_id": "工单编号", "notice_id": "通知编号", "reply_id": "快捷回复编号", "incident_id": "事件编号",
     # searches and ranges
     "q": "搜索词", "start": "开始日期", "end": "结束日期", "days": "天数",
+    # GET /api/agent/queue?queue=false: the console's own part only
+    "queue": "是否包含排队列表",
 }
 LOCATIONS = ("body", "path", "query", "header", "cookie")
 
