@@ -225,8 +225,11 @@ class Conversation(Base):
     updated_at = Column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
     identity = relationship("ChatIdentity")
     messages = relationship("Message", order_by="Message.id", cascade="all, delete-orphan")
-    # the admin figures and the CSV export read a date range of conversations (issue 29)
-    __table_args__ = (Index("ix_conversations_created_at", "created_at"),)
+    # the admin figures and the CSV export read a date range of conversations; an agent's load and their console
+    # read their open conversations (issue 29)
+    __table_args__ = (Index("ix_conversations_created_at", "created_at"),
+                      Index("ix_conversations_open_assignee_id", "assignee_id",
+                            postgresql_where=sql_text("status = 'open'"), sqlite_where=sql_text("status = 'open'")))
 
 
 class Message(Base):
@@ -272,8 +275,10 @@ class Handoff(Base):
     conversation = relationship("Conversation")
     # the waiting queue and a queue position, read on every message of a waiting conversation
     # and a date range of handoffs for the figures and the CSV export (issue 29)
+    # and an agent's latest claims (the console's run of angry conversations)
     __table_args__ = (Index("ix_handoffs_status_priority_created_at", "status", "priority", "created_at"),
-                      Index("ix_handoffs_created_at", "created_at"))
+                      Index("ix_handoffs_created_at", "created_at"),
+                      Index("ix_handoffs_agent_id_claimed_at", "agent_id", "claimed_at", "id"))
 
 
 class Team(Base):
