@@ -337,3 +337,29 @@ def test_the_open_set_and_urgency_reports_route_each_message_as_a_first_one(pars
     assert urgency["recall"] == 1.0 and urgency["false_pages"] == 0.0
     markdown = evaluation.open_set_markdown([report], [urgency])
     assert "| u.yml (T) | 2 |" in markdown and "| n.yml (T) | 1 / 0 / 0 | 1.000 | 0 (0.0%) / 0 / 1 |" in markdown
+
+
+def test_hard_styles_development_set(parser, settings):
+    """tests/dev/hard_styles.yml (a development set, written from the spec only): questions in full pinyin, emoji,
+    indirect descriptions, typos and English, each routed as a first message. Guards what the normaliser's spelled-
+    pinyin decoder and English terms brought (docs/figures/2026-12-07-pinyin.md: 228 → 251 of 260 answered right;
+    pinyin 3 → 49–50 of 50, English 12 → 37 of 40)."""
+    import yaml
+    from collections import Counter, defaultdict
+
+    from bot.kb.knowledge import load_knowledge_base
+    from bot.routing.router import first_message_route, request_segments
+
+    support = load_knowledge_base(settings.faq_dir, settings.communities_file).support
+    items = yaml.safe_load((settings.root / "tests" / "dev" / "hard_styles.yml").read_text(encoding="utf-8"))["messages"]
+    by_style = defaultdict(Counter)
+    for item in items:
+        reading = parser.parse(item["text"])
+        route = first_message_route(reading, parser.parse, request_segments(item["text"]), support)
+        outcome = route.decision if route.decision != "answer" else \
+            "right" if (route.target or reading.faq_id) in item["faq"] else "wrong"
+        by_style[item["style"]][outcome] += 1
+    share = {style: c["right"] / sum(c.values()) for style, c in by_style.items()}
+    wrong = sum(c["wrong"] for c in by_style.values()) / len(items)
+    assert share["pinyin"] >= 0.9 and share["english"] >= 0.8 and min(share.values()) >= 0.8, share
+    assert sum(c["right"] for c in by_style.values()) / len(items) >= 0.92 and wrong <= 0.02, (share, wrong)
