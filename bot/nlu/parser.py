@@ -202,7 +202,7 @@ class NluParser:
         probs = (matching.entry_model_of(kb, self.normalize, self.entry_owner).probabilities(normalized)
                  if counts is not None else {})
         ranking = [(r["id"], r["confidence"]) for r in faq_ranking]
-        choice = matching.choose(intent, confidence, ranking, set(kb.active), probs, counts or {},
+        choice = matching.choose(intent, confidence, ranking, matching.active_ids(kb), probs, counts or {},
                                  {**(young_probs or {}), **dict(ranking)})
         return (choice.intent, choice.confidence, [{"id": i, "confidence": p} for i, p in choice.faq_ranking],
                 choice.young)
