@@ -79,6 +79,7 @@ SPELLED_WORD_CHARS = 4  # the longest word the spelled-pinyin vocabulary holds
 # texts (a resident's "jiao" after 物业费 is 交, not jieba's commoner 叫), plus the domain dictionary's words outright
 CORPUS_WEIGHT = 1000
 DOMAIN_WEIGHT = 1_000_000
+SPELLED_MAX_LETTERS = 120  # a longer stretch is not decoded: no question is that long, and the pass is O(letters)
 RARE_WORD_FREQ = 1000  # a jieba word below this frequency that our texts use once is left out (see _vocabulary)
 CROSS_SPACE_COST = 2.0  # a word across a space the resident typed ("wu ye fei" is still 物业费, at a small cost)
 
@@ -492,7 +493,7 @@ class Normalizer:
                     continue
                 words = [t.group().lower() for t in stretch]
                 english = sum(1 for w in words if w in ENGLISH_PINYIN or w in ENGLISH_WORDS)
-                if words and english * 2 < len(words):
+                if words and english * 2 < len(words) and sum(map(len, words)) <= SPELLED_MAX_LETTERS:
                     decoded = self._decode(words)
                     if decoded is not None and len(decoded) >= 2:
                         edits.append((run.start() + stretch[0].start(), run.start() + stretch[-1].end(), decoded))
@@ -500,9 +501,12 @@ class Normalizer:
         return edits
 
     def _is_syllables(self, word: str) -> bool:
+        """Whether ``word`` splits into pinyin syllables (the longest, zhuang, has six letters)."""
+        if len(word) > SPELLED_MAX_LETTERS:
+            return False
         ends = {0}
         for j in range(1, len(word) + 1):
-            if any(word[i:j] in self._syllables for i in ends if j - i <= 6):
+            if any(i in ends and word[i:j] in self._syllables for i in range(max(0, j - 6), j)):
                 ends.add(j)
         return len(word) in ends
 
@@ -510,11 +514,13 @@ class Normalizer:
         """The most likely words for the syllables of ``tokens`` (a Viterbi pass over the vocabulary's log weights;
         a word across a space the resident typed costs CROSS_SPACE_COST), or None when they cannot all be read."""
         letters = "".join(tokens)
-        spaces = set()
+        gaps = [0] * (len(letters) + 1)  # gaps[k]: the typed spaces before letter k
         at = 0
-        for token in tokens[:-1]:
+        for number, token in enumerate(tokens):
+            for k in range(at, at + len(token)):
+                gaps[k] = number
             at += len(token)
-            spaces.add(at)
+        gaps[at] = len(tokens) - 1
         n = len(letters)
         best: List[Optional[Tuple[float, int, str]]] = [None] * (n + 1)
         best[0] = (0.0, 0, "")
@@ -525,7 +531,7 @@ class Normalizer:
                 found = self._spelled.get(letters[i:j])
                 if found is None:
                     continue
-                crossed = sum(1 for k in range(i + 1, j) if k in spaces)
+                crossed = gaps[j - 1] - gaps[i]  # the spaces inside letters i..j-1
                 score = best[i][0] + found[1] - CROSS_SPACE_COST * crossed
                 if best[j] is None or score > best[j][0]:
                     best[j] = (score, i, found[0])
