@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictStr
+from starlette.concurrency import run_in_threadpool
 
 from bot.access.auth import WIDGET_PREFIX, cached_api_key, key_sender, require_scope
 from bot.api.deps import CurrentApiKey, ServicesDep
@@ -80,14 +81,18 @@ async def answer(services: Services, api_key: ApiKey, sender_id: str, text: str,
             check_identifier(community, max_len=32)
         except InvalidSender as exc:
             raise UnknownCommunity() from exc
-        with services.db.session() as session:
-            if session.get(Community, community) is None:
-                raise UnknownCommunity()
+        if not await run_in_threadpool(_community_exists, services, community):  # a database read: off the loop
+            raise UnknownCommunity()
     # through the event stream like every channel: a handoff made here reaches the agents' console live
     result = await live.run_turn(services, channel, key_sender(api_key.id, sender_id), text, [],
                                  community_id=community)
     # built by the engine in the documented shape (response_model is for /docs): no second validation and copy
     return json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _community_exists(services: Services, community: str) -> bool:
+    with services.db.session() as session:
+        return session.get(Community, community) is not None
 
 
 def plain_request(headers: List[Tuple[bytes, bytes]], body: bytes) -> Optional[Tuple[ApiKey, Dict[str, Any]]]:
