@@ -31,17 +31,11 @@ kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
 HELDOUT = PROJECT_ROOT / "tests" / "heldout"
 
 
-def band(text: str) -> str:
-    return urgency_band(parser, kb.support, text)
-
-
+# the near-miss sets (N2; N3, written 2026-12-07 from the spec only and scored first on the band as the session
+# before left it), then the other held-out sets' emergencies
 SETS = {
-    "urgency_near_miss.yml (N2)": [(i["text"], bool(i["urgent"])) for i in yaml.safe_load(
-        (HELDOUT / "urgency_near_miss.yml").read_text(encoding="utf-8"))["items"]],
-    # the second near-miss set, written 2026-12-07 by another helper from the spec only, scored first on the band as
-    # 2026-12-07's first session left it (nothing chosen after it was written)
-    "urgency_near_miss_b.yml (N3)": [(i["text"], bool(i["urgent"])) for i in yaml.safe_load(
-        (HELDOUT / "urgency_near_miss_b.yml").read_text(encoding="utf-8"))["items"]],
+    **{f"{path.name} ({data['author']})": [(i["text"], bool(i["urgent"])) for i in data["items"]]
+       for path, data in ((p, yaml.safe_load(p.read_text(encoding="utf-8"))) for p in settings.urgency_heldout_files)},
     "heldout.yml": [(i.text, i.intent == "emergency") for i in load_heldout(HELDOUT / "heldout.yml")],
     "styles.yml (A)": [(i.text, i.handoff == "urgent") for i in load_styles(HELDOUT / "styles.yml")],
     "styles_b.yml (B)": [(i.text, i.handoff == "urgent") for i in load_styles(HELDOUT / "styles_b.yml")],
@@ -53,7 +47,7 @@ for name, rows in SETS.items():
     u = {"once": 0, "asked": 0, "no": 0}
     n = {"once": 0, "asked": 0, "no": 0}
     for text, urgent in rows:
-        (u if urgent else n)[band(text)] += 1
+        (u if urgent else n)[urgency_band(parser, kb.support, text)] += 1
     pos, neg = sum(u.values()), sum(n.values())
     print(f"| {name} | {u['once']} / {u['asked']} / {u['no']} of {pos} | {(u['once'] + u['asked']) / max(1, pos):.3f} "
           f"({u['once'] + u['asked']}/{pos}) | {n['once']} ({n['once'] / max(1, neg):.1%}) / {n['asked']} "

@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 import yaml
 
@@ -65,14 +65,13 @@ into about my me i you your it its this that these those there any some our we u
 so just also get got have has had will would should could""".split())
 # Common English words that also spell pinyin ("change" = chang e, "like" = li ke): a stretch of Latin words decodes
 # only when most of its words are not among them (below), so an English sentence stays English.
-ENGLISH_PINYIN = frozenset("""a again age am an are area ban bane bang base bide bike bile bin bite bone cake came can cane care case chain change
-chin china dam damn dang dean den die dime dine ding dune eye face fan fang fun game gang gate gene guide gun hang
-hate he hen here house huge keen lake lane late lean lemon lie like lime line lion long lose make man mane mania me
-mean men mile mime mine mobile mom moon more name nan nice nile nine no none noon note nun on one open pa page pain
-pan pane pang pen pie pile pin pine ping pole ran rice ride rise rule run rune sale same sane sang sea see seen she
-shine shun side sin song sun sure take tale tan tea team ten tide tie tile time tin tine tune wan wane wang woman
-women yang yo you zen""".split())
-_SPELLED_TOKEN = re.compile(r"[A-Za-z]+")
+ENGLISH_PINYIN = frozenset("""a again age am an are area ban bane bang base bide bike bile bin bite bone cake came can
+cane care case chain change chin china dam damn dang dean den die dime dine ding dune eye face fan fang fun game gang
+gate gene guide gun hang hate he hen here house huge keen lake lane late lean lemon lie like lime line lion long lose
+make man mane mania me mean men mile mime mine mobile mom moon more name nan nice nile nine no none noon note nun on
+one open pa page pain pan pane pang pen pie pile pin pine ping pole ran rice ride rise rule run rune sale same sane
+sang sea see seen she shine shun side sin song sun sure take tale tan tea team ten tide tie tile time tin tine tune
+wan wane wang woman women yang yo you zen""".split())
 _SPELLED_RUN = re.compile(r"[A-Za-z]+(?:[ ']+[A-Za-z]+)*")
 SPELLED_WORD_CHARS = 4  # the longest word the spelled-pinyin vocabulary holds
 # What a word of the vocabulary weighs: its jieba frequency, plus this much per time it occurs in our own training
@@ -99,6 +98,10 @@ class Tables:
     homophones: Dict[str, str] = field(default_factory=dict)
     protect: List[str] = field(default_factory=list)
     domain_words: List[str] = field(default_factory=list)
+
+    def targets(self) -> Set[str]:
+        """The words a correction may land on: the domain dictionary's and the homophone table's targets."""
+        return set(self.domain_words) | set(self.homophones.values())
 
 
 # --- loading and validation -------------------------------------------------------------------------------
@@ -328,7 +331,7 @@ class Normalizer:
         self._homophones.update(tables.homophones)
         self._homo_re = _literal_regex(self._homophones)
         self._protect_re = _literal_regex(tables.protect + [_t2s(p) for p in tables.protect])
-        domain = sorted(set(tables.domain_words) | set(tables.homophones.values()))
+        domain = sorted(tables.targets())
         self._domain = set(domain)
         self._masked: Dict[str, List[str]] = {}
         self._bigrams: Dict[str, List[Tuple[str, int]]] = {}
@@ -349,7 +352,7 @@ class Normalizer:
         weighted by ``corpus`` (the training texts; the pipeline's normaliser passes them when it trains)."""
         from pypinyin.pinyin_dict import pinyin_dict
 
-        domain_chars = {c for w in set(tables.domain_words) | set(tables.homophones.values()) for c in w}
+        domain_chars = {c for w in tables.targets() for c in w}
         domain_readings = set().union(*(_pinyins(c) for c in domain_chars)) if domain_chars else set()
         readings = {c: sorted(_pinyins(c)) for c in domain_chars}
         for code in pinyin_dict:
@@ -371,7 +374,7 @@ class Normalizer:
         from pypinyin import lazy_pinyin
 
         jieba_freq = _jieba_freq()
-        domain = {w for w in set(tables.domain_words) | set(tables.homophones.values()) if _CJK_RUN.fullmatch(w)}
+        domain = {w for w in tables.targets() if _CJK_RUN.fullmatch(w)}
         pieces: Counter = Counter()  # every 1–4 character piece of the texts (a 300-entry base's: ~0.3 s)
         for run in _CJK_RUN.findall("\n".join(corpus)):
             for n in range(1, SPELLED_WORD_CHARS + 1):
@@ -382,7 +385,8 @@ class Normalizer:
             piece in jieba_freq and (n > 1 or jieba_freq[piece] >= RARE_WORD_FREQ))}
         best: Dict[str, Tuple[str, float]] = {}
         for word in set(used) | domain:
-            weight = jieba_freq.get(word, 0) + CORPUS_WEIGHT * used.get(word, 0) + (DOMAIN_WEIGHT if word in domain else 0)
+            weight = (jieba_freq.get(word, 0) + CORPUS_WEIGHT * used.get(word, 0)
+                      + (DOMAIN_WEIGHT if word in domain else 0))
             key = "".join(lazy_pinyin(word))
             if re.fullmatch(r"[a-z]+", key) and (key not in best or best[key][1] < weight):
                 best[key] = (word, weight)
@@ -487,7 +491,7 @@ class Normalizer:
         edits = []
         for run in _SPELLED_RUN.finditer(text):
             stretch: List[Any] = []
-            for token in list(_SPELLED_TOKEN.finditer(run.group())) + [None]:
+            for token in list(_ASCII_WORD.finditer(run.group())) + [None]:
                 if token is not None and self._is_syllables(token.group().lower()):
                     stretch.append(token)
                     continue

@@ -503,15 +503,17 @@ def evaluate_smp2017(settings: Any, dataset: Path, out_dir: Path, anchor: bool =
 OPEN_SET_KINDS = {"answer": "answered", "reject": "honest_reply", "clarify": "clarify"}  # anything else: "other"
 
 
-def _first_route(parser: Any, support: Optional[Callable[[str, str], float]], text: str) -> Any:
-    return first_message_route(parser.parse(text), parser.parse, request_segments(text), support)
+def first_route(parser: Any, support: Optional[Callable[[str, str], float]], text: str) -> Tuple[Any, Any]:
+    """A text's reading and its route as the first message of a new conversation."""
+    reading = parser.parse(text)
+    return reading, first_message_route(reading, parser.parse, request_segments(text), support)
 
 
 def evaluate_uncovered(parser: Any, path: Path, support: Optional[Callable[[str, str], float]] = None) -> Dict[str, Any]:
     """Questions no entry covers: answered from an (unrelated) entry, the honest reply (这个问题我暂时答不上来, a
     person offered), clarified, other (a handoff, a flow)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    counts = Counter(OPEN_SET_KINDS.get(_first_route(parser, support, item["text"]).decision, "other")
+    counts = Counter(OPEN_SET_KINDS.get(first_route(parser, support, item["text"])[1].decision, "other")
                      for item in data["items"])
     n = sum(counts.values())
     return {"set": path.name, "author": data.get("author"), "n": n,
@@ -522,7 +524,7 @@ def evaluate_uncovered(parser: Any, path: Path, support: Optional[Callable[[str,
 def urgency_band(parser: Any, support: Optional[Callable[[str, str], float]], text: str) -> str:
     """"once": urgent and paged in the same turn; "asked": urgent, the triage question first (alone or as the urgent
     part of several requests); "no": not urgent."""
-    route = _first_route(parser, support, text)
+    _, route = first_route(parser, support, text)
     if route.priority != "urgent":
         return "no"
     asked = route.action == URGENT_CHECK or (

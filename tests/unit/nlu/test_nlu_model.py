@@ -348,14 +348,12 @@ def test_hard_styles_development_set(parser, settings):
     from collections import Counter, defaultdict
 
     from bot.kb.knowledge import load_knowledge_base
-    from bot.routing.router import first_message_route, request_segments
 
     support = load_knowledge_base(settings.faq_dir, settings.communities_file).support
     items = yaml.safe_load((settings.root / "tests" / "dev" / "hard_styles.yml").read_text(encoding="utf-8"))["messages"]
     by_style = defaultdict(Counter)
     for item in items:
-        reading = parser.parse(item["text"])
-        route = first_message_route(reading, parser.parse, request_segments(item["text"]), support)
+        reading, route = evaluation.first_route(parser, support, item["text"])
         outcome = route.decision if route.decision != "answer" else \
             "right" if (route.target or reading.faq_id) in item["faq"] else "wrong"
         by_style[item["style"]][outcome] += 1
