@@ -34,14 +34,13 @@ RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a row id")]  # ≥ 
 @router.get("/api/agent/queue", summary="The queue as this agent sees it (their teams' first, other teams' under "
                                        "others), their conversations and their own state and load")
 def get_queue(staff: ConsoleStaff, session: SessionDep, now: NowDep, services: ServicesDep,
-              queue: Annotated[bool, Query(description="false: only the agent's conversations, state and teams — "
-                                                        "the console has the queue from /ws/agent's queue frames")] = True
-              ) -> Dict[str, Any]:
+              queue: Annotated[bool, Query(description="false: only the agent's conversations, state and "
+                                                        "teams — the console has the queue from /ws/agent's queue "
+                                                        "frames")] = True) -> Dict[str, Any]:
+    own = {"mine": live.mine_json(session, staff.id), "me": me_json(session, session.get(Staff, staff.id))}
     if not queue:  # the console after a queue frame: reading every waiting item again would be its cost again
-        return {"mine": live.mine_json(session, staff.id), "me": me_json(session, session.get(Staff, staff.id)),
-                "my_teams": live.my_teams_json(session, set(teams.team_ids_of(session, staff.id)))}
-    result = {**live.agent_queue_json(session, now, staff.id), "mine": live.mine_json(session, staff.id),
-              "me": me_json(session, session.get(Staff, staff.id))}
+        return {**own, "my_teams": live.my_teams_json(session, set(teams.team_ids_of(session, staff.id)))}
+    result = {**live.agent_queue_json(session, now, staff.id), **own}
     for part in ("queue", "others"):  # an agent of one 小区 sees its items only (bot/api/scope.py)
         if isinstance(result.get(part), list):
             result[part] = scope.filter_queue(session, staff, result[part], scope.default_community(services))

@@ -126,6 +126,7 @@ WORK_ORDER_STATUSES = tuple(s.value for s in WorkOrderStatus)
 _OPEN_ORDER = "status NOT IN (%s)" % ", ".join(f"'{status}'" for status in WorkOrderStatus.closed())
 _UNESCALATED_RESPONSE = f"escalated_at IS NULL AND first_response_at IS NULL AND {_OPEN_ORDER}"
 _UNESCALATED_COMPLETION = f"completion_escalated_at IS NULL AND {_OPEN_ORDER}"
+_OPEN_CONVERSATION = f"status = '{ConversationStatus.OPEN.value}'"
 
 
 class WorkOrder(Base):
@@ -229,7 +230,7 @@ class Conversation(Base):
     # read their open conversations (issue 29)
     __table_args__ = (Index("ix_conversations_created_at", "created_at"),
                       Index("ix_conversations_open_assignee_id", "assignee_id",
-                            postgresql_where=sql_text("status = 'open'"), sqlite_where=sql_text("status = 'open'")))
+                            postgresql_where=sql_text(_OPEN_CONVERSATION), sqlite_where=sql_text(_OPEN_CONVERSATION)))
 
 
 class Message(Base):
