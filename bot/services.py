@@ -19,6 +19,7 @@ from bot.kb.knowledge import KnowledgeHolder
 from bot.nlu.matching import entry_model_of
 from bot.nlu.parser import NluParser
 from bot.nlu.training import train
+from bot.realtime import live
 from bot.realtime.events import EventHub, RedisEventHub
 from bot.reporting import metrics
 from bot.storage.db import Database, open_database
@@ -86,6 +87,7 @@ def build_services(settings: Settings, parser: Optional[Any] = None, clock: Opti
     # a new version (an admin's save, or a file changed on disk) gets its entry model at once, off the request path
     knowledge.on_version.append(lambda kb: prime_entry_model(services.parser, kb))
     services.timers = Timers(services)
+    live.handle_signals(services)
 
     metrics.model_loaded(parser)
     return services

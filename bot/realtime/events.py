@@ -45,9 +45,6 @@ class EventHub:
         For signals a process acts on itself rather than forwards (bot/realtime/live.py: the queue changed)."""
         self._handlers[topic] = handler
 
-    def handles(self, topic: str) -> bool:
-        return topic in self._handlers
-
     def deliver_here(self, topic: str, event: Dict[str, Any]) -> None:
         """To this process's subscribers only: what each process builds for itself goes through no Redis."""
         self._deliver(topic, event)

@@ -287,20 +287,19 @@ _signals: set = set()  # the tasks publishing a signal (kept, so none is collect
 def follow_queue(services) -> asyncio.Queue:
     """A console's subscription to the ``agents`` topic: the events, and the queue that this process rebuilds
     (:func:`_rebuild_soon`) on each :data:`QUEUE_SIGNAL` while at least one console here is subscribed."""
-    _handle_signals(services)
     return services.hub.subscribe("agents")
 
 
-def _handle_signals(services) -> None:
-    if not services.hub.handles(QUEUE_SIGNAL):
-        services.hub.handle(QUEUE_SIGNAL, lambda event: _rebuild_soon(services, event))
+def handle_signals(services) -> None:
+    """Registered once, when the services are built: every :data:`QUEUE_SIGNAL` from any process of the
+    deployment makes this one rebuild its consoles' queue."""
+    services.hub.handle(QUEUE_SIGNAL, lambda event: _rebuild_soon(services, event))
 
 
 def queue_changed(services) -> None:
     """Tell every process of the deployment that the agents' queue changed (a signal of a few bytes); each
     process with a console connected rebuilds it (:func:`_rebuild_soon`). :func:`_announce` sends the signal
     with a change's events instead, in the same Redis message."""
-    _handle_signals(services)
     task = asyncio.get_running_loop().create_task(services.hub.publish(QUEUE_SIGNAL, {}))
     _signals.add(task)
     task.add_done_callback(_signals.discard)
@@ -389,7 +388,6 @@ async def _announce(services, conversation_id: int, after_id: int, kinds: List[s
             events.append(("agents", {"type": "event", "kind": kind, "conversation_id": conversation_id,
                                       "channel": channel, "handoff": waiting}))
     if QUEUE_KINDS & set(kinds) or (waiting is not None and "message_stored" in kinds):  # (last words changed)
-        _handle_signals(services)
         events.append((QUEUE_SIGNAL, {"conversations": [conversation_id]}))  # after the events, in the same message
     await services.hub.publish_many(events)
     if push and channel == "wechat" and getattr(services, "wechat", None) is not None:
