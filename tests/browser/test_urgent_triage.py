@@ -3,6 +3,8 @@ number and the question's two buttons; the agent console lists the conversation 
 confirmed; 是 pages the on-duty phone and the console says so. 不是 makes it a normal handoff."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from tests.browser.chromium import (BOT_BUBBLES, ask, chip_titles, login, needs_chromium, online_agent,
                                     resident_bubbles, resident_page)
 
@@ -16,13 +18,24 @@ def _pages(server):
     return [t for _, t in server.app.state.services.engine.sms.sent if BORDERLINE in t]
 
 
-def test_a_borderline_emergency_asks_with_buttons_and_yes_pages(browser, server):
+@contextmanager
+def _asked(browser, server):
+    """An agent online and a resident who sent the borderline message and sees the question's buttons; yields
+    (resident's page, agent's page, pages sent before)."""
     agent = online_agent(browser, server)
     page = resident_page(browser, server)
     before = len(_pages(server))
     try:
         ask(page, BORDERLINE)
-        page.wait_for_selector("#chips .chip:text-is('是，正在发生')")
+        page.wait_for_selector("#chips .chip:text-is('不是')")
+        yield page, agent, before
+    finally:
+        page.context.close()
+        agent.context.close()
+
+
+def test_a_borderline_emergency_asks_with_buttons_and_yes_pages(browser, server):
+    with _asked(browser, server) as (page, agent, before):
         assert chip_titles(page) == ["是，正在发生", "不是"]
         page.wait_for_selector(f"{BOT_BUBBLES}:has-text('020-8888 6699')")
         assert len(_pages(server)) == before  # asked, not paged
@@ -43,22 +56,11 @@ def test_a_borderline_emergency_asks_with_buttons_and_yes_pages(browser, server)
         row.wait_for()
         assert "回复率" in row.inner_text() and "是 " in row.inner_text() and "超时未回复" in row.inner_text()
         admin.context.close()
-    finally:
-        page.context.close()
-        agent.context.close()
 
 
 def test_no_leaves_a_normal_handoff_and_pages_nobody(browser, server):
-    agent = online_agent(browser, server)
-    page = resident_page(browser, server)
-    before = len(_pages(server))
-    try:
-        ask(page, BORDERLINE)
-        page.wait_for_selector("#chips .chip:text-is('不是')")
+    with _asked(browser, server) as (page, agent, before):
         page.click("#chips .chip:text-is('不是')")
         page.wait_for_selector(f"{BOT_BUBBLES}:has-text('不是紧急情况')")
         agent.wait_for_selector("#queue .qitem.normal:has-text('业主表示不是紧急情况')")
         assert len(_pages(server)) == before
-    finally:
-        page.context.close()
-        agent.context.close()
