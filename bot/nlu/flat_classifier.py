@@ -300,17 +300,17 @@ class FlatModel:
                    lexicon if features == "v4" else None, dict(Counter(labels)), scale)
 
     def _features(self, text: str) -> Tuple[np.ndarray, np.ndarray]:
-        rows, tfs = [], []
+        # the known grams' column numbers, counted once over all blocks by numpy: a Counter per block was a
+        # quarter of a parse's CPU
+        rows = []
         for block, grams in enumerate(self.blocks(text)):
-            vocab, offset = self.vocab[block], self.offsets[block]
-            counts = Counter(i for i in (vocab.get(g) for g in grams) if i is not None)
-            if counts:
-                rows.append(np.fromiter(counts.keys(), dtype=np.int64, count=len(counts)) + offset)
-                tfs.append(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+            known = [i for i in map(self.vocab[block].get, grams) if i is not None]
+            if known:
+                rows.append(np.array(known, dtype=np.int64) + self.offsets[block])
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        idx = np.concatenate(rows)
-        w = (1.0 + np.log(np.concatenate(tfs))) * self.idf[idx]
+        idx, tf = np.unique(np.concatenate(rows), return_counts=True)
+        w = (1.0 + np.log(tf)) * self.idf[idx]
         return idx, w / np.sqrt(np.dot(w, w))
 
     def predict_proba(self, text: str) -> np.ndarray:
