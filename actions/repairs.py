@@ -5,7 +5,7 @@ import datetime as dt
 import re
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.domain import Priority, WorkOrderStatus
@@ -32,6 +32,13 @@ def category_of(text: str) -> str:
     return "其他"
 
 
+# built once with bound parameters (building the statement cost more than running it): see next_number
+_DAYS_LAST_NUMBER = select(WorkOrder.number).where(
+    WorkOrder.number >= bindparam("prefix"), WorkOrder.number < bindparam("after"),
+    WorkOrder.number.like(bindparam("pattern"))) \
+    .order_by(func.length(WorkOrder.number).desc(), WorkOrder.number.desc()).limit(1)
+
+
 def next_number(ctx: TurnContext, skip: int = 0) -> str:
     """The day's next number (WO + date + 3 digits) after the highest taken, ``skip`` further on a retry."""
     prefix = f"WO{ctx.local_now:%Y%m%d}"
@@ -40,9 +47,7 @@ def next_number(ctx: TurnContext, skip: int = 0) -> str:
     # The highest is the longest, then the greatest: after the day's 999th order the numbers have four digits, and
     # as text "WO…1000" sorts before "WO…999" (every repair of the day failed there)
     after = f"WO{ctx.local_now + dt.timedelta(days=1):%Y%m%d}"
-    last = ctx.session.scalar(select(WorkOrder.number).where(
-        WorkOrder.number >= prefix, WorkOrder.number < after, WorkOrder.number.like(prefix + "%"))
-        .order_by(func.length(WorkOrder.number).desc(), WorkOrder.number.desc()).limit(1))
+    last = ctx.session.scalar(_DAYS_LAST_NUMBER, {"prefix": prefix, "after": after, "pattern": prefix + "%"})
     return f"{prefix}{(int(last[len(prefix):]) if last else 0) + 1 + skip:03d}"
 
 
