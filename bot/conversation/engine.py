@@ -24,8 +24,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from sqlalchemy import and_, bindparam, event, func, insert, inspect as sa_inspect, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import defer, make_transient_to_detached
-from sqlalchemy.orm.attributes import flag_modified, set_committed_value
+from sqlalchemy.orm import Session, defer, make_transient_to_detached
+from sqlalchemy.orm.attributes import flag_modified, get_history
 
 from actions import fees, neighbours, parking, repairs
 from bot.access import limits
@@ -81,6 +81,15 @@ _NEW_IDENTITY = {
     .returning(_identities.c.id),
     "sqlite": sqlite.insert(_identities).on_conflict_do_nothing(index_elements=["channel", "sender_id"]),
 }
+
+
+@functools.lru_cache(maxsize=4)
+def _new_identity(dialect) -> Any:
+    """:data:`_NEW_IDENTITY` compiled once for ``dialect`` (None: no such statement there). SQLAlchemy 1.4 gives an
+    ON CONFLICT statement no cache key, so it was compiled again on every first message (~5 % of such a turn)."""
+    statement = _NEW_IDENTITY.get(dialect.name)
+    return None if statement is None else \
+        statement.compile(dialect=dialect, column_keys=["channel", "sender_id", "created_at"])
 # the resident's latest conversation and its active handoff (if any) in one round trip; the handoff's context card
 # stays in the database until used (bot.handoffs.handoff._ACTIVE reads the same handoff)
 # The sender's message-limit use (bot/access/limits.py, parameters bucket, since, cap) rides along as a third column: read
@@ -90,18 +99,23 @@ _LATEST_CONVERSATION_AND_HANDOFF = select(Conversation, Handoff, limits.USED.sca
     .options(defer(Handoff.context)).where(Conversation.identity_id == bindparam("identity_id")) \
     .order_by(Conversation.id.desc(), Handoff.id.desc()).limit(1)
 # A turn's writes on PostgreSQL: the new messages (one multi-row INSERT), the message's rate event, the conversation's
-# updated_at and, when a query of the turn flushed the resident's message earlier, its route, as data-modifying CTEs
-# of the same statement — one round trip where the unit of work took four (see ConversationEngine._store_turn).
+# changes (its flow, failed turns…) with its updated_at and, when a query of the turn flushed the resident's message
+# earlier, its route, as data-modifying CTEs of the same statement — one round trip where the unit of work took four
+# (see ConversationEngine._store_turn).
 # Written as SQL: SQLAlchemy 1.4 renders an INSERT CTE's RETURNING in place of the outer INSERT's.
 _MESSAGE_COLUMNS = ("conversation_id", "sender", "text", "buttons", "nlu", "staff_id", "created_at", "client_id")
 
 
 @functools.lru_cache(maxsize=64)
-def _turn_insert(rows: int, touch: bool, write_route: bool) -> str:
+def _turn_insert(rows: int, conversation: Optional[Tuple[str, ...]], write_route: bool) -> str:
+    """``conversation``: the conversation's columns the turn changed (parameters conversation_<column>), written with
+    its updated_at (None: the unit of work writes the conversation)."""
     ctes = ["turn_rate_event AS (INSERT INTO rate_events (bucket, amount, created_at) "
             "VALUES (%(rate_bucket)s, 1, %(turn_at)s))"]
-    if touch:
-        ctes.append("turn_touch AS (UPDATE conversations SET updated_at = %(turn_at)s WHERE id = %(touch_id)s)")
+    if conversation is not None:
+        columns = "".join(f"{key} = %(conversation_{key})s, " for key in conversation)
+        ctes.append(f"turn_touch AS (UPDATE conversations SET {columns}updated_at = %(turn_at)s "
+                    "WHERE id = %(touch_id)s)")
     if write_route:  # the resident's message is in the table already, its route changed since: written again
         ctes.append("turn_route AS (UPDATE messages SET nlu = %(resident_nlu)s WHERE id = %(resident_id)s)")
     values = ", ".join("(" + ", ".join(f"%({key}_{i})s" for key in _MESSAGE_COLUMNS) + ")" for i in range(rows))
@@ -140,9 +154,16 @@ def _insert_messages(session, dialect, messages: List[Message]) -> None:
         m.id = new_id
 
 
-def _touch(conversation: Conversation, now: dt.datetime, session, _context, _instances) -> None:
-    """Before a flush of a turn's session: a conversation with changes to write gets the turn's time as its
-    updated_at in the same UPDATE."""
+@event.listens_for(Session, "before_flush")
+def _touch(session, _context, _instances) -> None:
+    """Before a flush of a turn's session (``session.info["turn_touch"]``: its conversation and time): a
+    conversation with changes to write gets the turn's time as its updated_at in the same UPDATE. One listener for
+    every session, registered once: a listener added to each turn's session cost ~2 % of a turn (SQLAlchemy copies
+    the session's event registry for it)."""
+    turn = session.info.get("turn_touch")
+    if turn is None:
+        return
+    conversation, now = turn
     if sa_inspect(conversation).modified and session.is_modified(conversation, include_collections=False):
         conversation.updated_at = now
         flag_modified(conversation, "updated_at")  # written even when it is ``now`` already (else onupdate's clock)
@@ -154,6 +175,47 @@ def _changed_since_flush(message: Message) -> Optional[List[str]]:
     if not state.persistent:
         return None
     return [attr.key for attr in state.attrs if attr.history.has_changes()]
+
+
+# The conversation's own columns a turn may change (not its id; updated_at is the turn's time whenever it is written)
+_CONVERSATION_COLUMNS = tuple(c.key for c in Conversation.__table__.c if c.key not in ("id", "updated_at"))
+
+
+def _conversation_changes(session, conversation: Conversation, message: Message) -> Optional[Dict[str, Any]]:
+    """The columns the turn changed in ``conversation`` and their values, in table order ({}: none), for the turn's
+    last statement to write them (see ConversationEngine._store_turn); None when the unit of work must write the
+    conversation: another object of the session waits for the flush (the resident's ``message`` aside: its route
+    is written by the same statement), or a relationship of the conversation changed."""
+    if session.new or session.deleted or any(o is not conversation and o is not message for o in session.dirty):
+        return None
+    state = sa_inspect(conversation)
+    if any(key not in _CONVERSATION_COLUMNS and key != "updated_at" for key in state.committed_state):
+        return None
+    return {key: state.dict[key] for key in _CONVERSATION_COLUMNS
+            if key in state.committed_state and get_history(conversation, key).has_changes()}
+
+
+@functools.lru_cache(maxsize=64)
+def _update_conversation(keys: Tuple[str, ...]) -> Any:
+    """UPDATE of the conversation's ``keys`` and updated_at (parameters v_<key>, v_updated_at, conversation_id)."""
+    table = Conversation.__table__
+    return table.update().where(table.c.id == bindparam("conversation_id")) \
+        .values({key: bindparam(f"v_{key}") for key in keys + ("updated_at",)})
+
+
+@functools.lru_cache(maxsize=4)
+def _conversation_binds(dialect) -> Dict[str, Any]:
+    """Each conversation column's conversion to what the driver takes (a flow as JSON text, None as JSON null), as
+    the unit of work does it."""
+    return {key: Conversation.__table__.c[key].type.bind_processor(dialect) for key in _CONVERSATION_COLUMNS}
+
+
+def _as_written(session, instance: Any) -> None:
+    """Mark ``instance``'s changes as written (they were, by a statement of the turn's own): what the unit of work
+    does after its flush, so that the session's last flush finds nothing to do (a flush of one unchanged object
+    still costs its bookkeeping)."""
+    sa_inspect(instance)._commit_all(sa_inspect(instance).dict, session.identity_map)
+    session.info.setdefault("written", set()).add(type(instance))  # as bot.storage.db._note_written records it
 
 
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
@@ -279,7 +341,7 @@ class ConversationEngine:
             self._check_limit(session, bucket, used, now)  # (the transaction rolls back: nothing of it is stored)
             # every flush of the conversation during the turn writes the turn's time as its updated_at (the column's
             # onupdate would write the wall clock, and the turn's last write would then be a second UPDATE)
-            event.listen(session, "before_flush", functools.partial(_touch, conversation, now))
+            session.info["turn_touch"] = (conversation, now)  # see _touch
             before = handoffs.waiting_state(session, conversation.id, active)
             nlu = reading.as_api()
             # the buttons the resident is answering (read before the message joins the session; a conversation made
@@ -393,7 +455,7 @@ class ConversationEngine:
         if identity is None:
             used = limits.used(session, bucket, self.limits.messages_per_sender, now)
             self._check_limit(session, bucket, used, now)
-            insert = _NEW_IDENTITY.get(session.bind.dialect.name)
+            insert = _new_identity(session.bind.dialect)
             if insert is not None:  # one statement; two first messages at once: the loser re-reads the winner's row
                 result = session.connection().execute(insert, {**params, "created_at": now})
                 new_id = result.scalar() if result.returns_rows else (result.lastrowid if result.rowcount else None)
@@ -458,16 +520,17 @@ class ConversationEngine:
 
     @staticmethod
     def _store_turn(session, conversation: Conversation, stored: List[Message], bucket: str, now: dt.datetime) -> None:
-        """Write the turn's messages, the message's rate event and the conversation's updated_at.
+        """Write the turn's messages, the message's rate event and the conversation's changes and updated_at.
 
         On PostgreSQL this is one statement (a multi-row INSERT … RETURNING of the new messages, with the rate event,
-        the conversation's updated_at when nothing else of it changed, and the resident message's route if it changed
-        after a query of the turn flushed that message, as data-modifying CTEs): the new messages never enter the
-        session and get their ids from RETURNING. On SQLite the new messages are one INSERT … RETURNING too, and the
-        rate event and the conversation's updated_at (when changed) follow as statements of their own. Otherwise —
-        a turn without replies whose message was flushed, a flushed message changed in more than its route, another
-        message of the turn still waiting for the flush — the unit of work writes them with the session's next
-        flush."""
+        the conversation's changed columns and updated_at, and the resident message's route if it changed after a
+        query of the turn flushed that message, as data-modifying CTEs): the new messages never enter the session and
+        get their ids from RETURNING. On SQLite the new messages are one INSERT … RETURNING too, and the rate event
+        and the conversation's UPDATE (when anything of it changed) follow as statements of their own. Either way the
+        conversation is written without the unit of work, and left as written in the session, when nothing else
+        waits for the flush (:func:`_conversation_changes`). Otherwise — a turn without replies whose message was
+        flushed, a flushed message changed in more than its route, another message of the turn still waiting for the
+        flush, another changed object — the unit of work writes them with the session's next flush."""
         message = stored[0]
         pending = message in session.new
         # a message flushed by a query of the turn is written already (with its route, _dispatch); only an ``nlu``
@@ -486,7 +549,18 @@ class ConversationEngine:
             if inserted:
                 _insert_messages(session, dialect, inserted)
             limits.record(session, bucket, now)
-            conversation.updated_at = now
+            # the conversation's changes and updated_at as one UPDATE of its own (the unit of work's flush of the one
+            # object cost ~10 % of a turn), unless the unit of work has more to write anyway
+            changes = _conversation_changes(session, conversation, message)
+            if changes is None:
+                conversation.updated_at = now
+                return
+            if changes or conversation.updated_at != now:
+                session.connection().execute(_update_conversation(tuple(changes)), {
+                    **{f"v_{key}": value for key, value in changes.items()}, "v_updated_at": now,
+                    "conversation_id": conversation.id})
+                conversation.updated_at = now
+                _as_written(session, conversation)
             return
         if dialect.name != "postgresql" or not one_statement:
             session.add_all(stored[1:])
@@ -496,8 +570,14 @@ class ConversationEngine:
         inserted = stored if pending else stored[1:]
         if pending:
             session.expunge(message)
-        touch = not sa_inspect(conversation).modified  # else the flush writes the conversation anyway
+        # the conversation's changes and its updated_at, a CTE of the same statement unless the unit of work has more
+        # to write anyway
+        touch = _conversation_changes(session, conversation, message)
         params: Dict[str, Any] = {"rate_bucket": bucket[:160], "turn_at": now, "touch_id": conversation.id}
+        if touch:
+            binds = _conversation_binds(dialect)
+            params.update({f"conversation_{key}": binds[key](value) if binds[key] is not None else value
+                           for key, value in touch.items()})
         if not pending:
             params.update(resident_id=message.id, resident_nlu=json.dumps(message.nlu))
         for i, m in enumerate(inserted):
@@ -505,15 +585,15 @@ class ConversationEngine:
             params.update({f"{key}_{i}": getattr(m, key) for key in _MESSAGE_COLUMNS})
             params[f"buttons_{i}"] = json.dumps(m.buttons)
             params[f"nlu_{i}"] = None if m.nlu is None else json.dumps(m.nlu)  # SQL NULL as the unit of work leaves it
-        result = session.connection().exec_driver_sql(_turn_insert(len(inserted), touch, bool(changed)), params)
+        result = session.connection().exec_driver_sql(
+            _turn_insert(len(inserted), None if touch is None else tuple(touch), bool(changed)), params)
         for m, new_id in zip(inserted, sorted(result.scalars())):  # nextval runs in VALUES order
             m.id = new_id
         if not pending:
-            set_committed_value(message, "nlu", message.nlu)  # written above: not again by the flush
-        if touch:
-            set_committed_value(conversation, "updated_at", now)
-        else:
-            conversation.updated_at = now
+            _as_written(session, message)  # its route written above: not again by the flush
+        conversation.updated_at = now
+        if touch is not None:
+            _as_written(session, conversation)
 
     # --- the turn -----------------------------------------------------------------------------------
     def _state(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> ConversationState:

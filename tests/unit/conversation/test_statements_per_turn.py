@@ -23,7 +23,7 @@ EXPECTED = {
         "agent_owns": [5],
     },
     "postgresql": {
-        "faq": [5], "faq_follow_up": [5], "repair": [6, 5, 5, 12], "binding": [6, 10, 13], "fee": [9],
+        "faq": [5], "faq_follow_up": [5], "repair": [5, 4, 4, 11], "binding": [5, 9, 12], "fee": [8],
         "person": [13], "emergency": [15], "outage": [22], "outage_joined": [21], "complaint": [13], "multi": [5],
         "agent_owns": [4],
     },
