@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Callable, Dict, List, Optional, Set
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session, defer
 
 from bot.access.permissions import CONSOLE_ROLES
@@ -49,13 +49,20 @@ def queue(session: Session) -> List[Handoff]:
     return sorted(session.scalars(select(Handoff).where(Handoff.status.in_(HandoffStatus.waiting()))), key=queue_key)
 
 
+def _values(values: Any) -> List[Any]:
+    """Constants for an IN of a statement built once: a bound parameter each, rendered when it is compiled (a list of
+    plain values is an expanding IN, rendered again on every run)."""
+    return [literal(value) for value in values]
+
+
 def _ahead_statement(rank: int) -> Any:
     higher = [p for p, r in PRIORITY_ORDER.items() if r < rank]
     earlier = or_(Handoff.created_at < bindparam("created_at"),
                   and_(Handoff.created_at == bindparam("created_at"), Handoff.id < bindparam("id")))
     return select(func.count()).select_from(Handoff).where(
-        Handoff.status.in_(HandoffStatus.waiting()),
-        or_(Handoff.priority.in_(higher), and_(Handoff.priority == bindparam("priority"), earlier)))
+        Handoff.status.in_(_values(HandoffStatus.waiting())),
+        or_(Handoff.priority.in_(_values(higher)) if higher else false(),
+            and_(Handoff.priority == bindparam("priority"), earlier)))
 
 
 # built once per priority rank (bound parameters): a turn of a waiting conversation counts its queue position twice
@@ -63,7 +70,7 @@ _AHEAD = {rank: _ahead_statement(rank) for rank in set(PRIORITY_ORDER.values()) 
 # every turn reads it: the context card (a JSON document of up to 30 transcript lines) is loaded only when used
 _ACTIVE = select(Handoff).options(defer(Handoff.context)).where(
     Handoff.conversation_id == bindparam("conversation_id"),
-    Handoff.status.in_(HandoffStatus.active())).order_by(Handoff.id.desc())
+    Handoff.status.in_(_values(HandoffStatus.active()))).order_by(Handoff.id.desc())
 
 
 def queue_position(session: Session, handoff: Handoff) -> int:
