@@ -708,8 +708,12 @@ class ConversationEngine:
         elif action == router.URGENT_CHECK_REASK:
             urgent_check.reask(ctx)
         elif action == "cancel_flow":
-            ctx.save_flow(None)
-            ctx.say("好的，已取消。还有什么可以帮您？")
+            spec = FLOWS.get(route.target)
+            if spec is not None and spec.cancel is not None:
+                spec.cancel(ctx, dict(ctx.flow.slots))
+            else:
+                ctx.save_flow(None)
+                ctx.say("好的，已取消。还有什么可以帮您？")
         elif action in ("continue_flow", "slot"):
             flow = ctx.flow
             if action == "slot":
@@ -785,9 +789,10 @@ class ConversationEngine:
         if last is not None:
             # a question asked again offers a way on: a person, or leaving the flow (issue 25: three nonsense
             # replies met the same question three times, with no way out)
-            buttons = [Button(b["title"], b["payload"]) for b in last.buttons or []
-                       if b["payload"] not in ("/handoff", "/cancel")]
-            ctx.say(last.text, buttons + [Button("转人工客服", "/handoff"), Button("取消办理", "/cancel")])
+            way_out = [Button(title, payload) for title, payload in spec.way_out]
+            ways = {b.payload for b in way_out}
+            buttons = [Button(b["title"], b["payload"]) for b in last.buttons or [] if b["payload"] not in ways]
+            ctx.say(last.text, buttons + way_out)
 
     def _after_flow(self, ctx: TurnContext) -> None:
         flow = ctx.flow

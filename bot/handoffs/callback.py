@@ -17,18 +17,33 @@ WINDOWS = (("尽快", "asap"), ("今天", "today"), ("明天上午", "tomorrow_a
 WINDOW_WORDS = ((r"尽快|马上|越快越好|随时|都行|都可以", "asap"), (r"明天上午|明早|明天早上", "tomorrow_am"),
                 (r"明天", "tomorrow_pm"), (r"今天|今晚|下午|晚上|一会|待会", "today"))
 ASAP = dt.timedelta(minutes=30)
+# a resident who will not give a number ("不想留电话", "在这里回复就行"): the ticket stays, answered in the chat
+DECLINE = re.compile(r"(?<![要能用想愿])(不想|不愿意?|不方便|不能|不用|不要|不需要|没必要|别)(留|给|打|回)?(电话|号码|手机|回电|来电)"
+                     r"|不留|别留|(?<![想愿])(不想|不愿意?)留了?$|(?<![要用])(别|不要|不用)(打|回)(电话|过来)?了?$"
+                     r"|(这里|这儿|微信|网上|线上)(回复?|说|聊)我?就?(行|好|可以)")
+NO_PHONE = "none"  # the phone slot's value when declined
 
 
 def _phone_answer(ctx: TurnContext) -> Optional[str]:
+    if DECLINE.search(ctx.text):
+        return NO_PHONE
     if ctx.household is not None and re.search(r"就这个|登记的|是的?|好的?|可以|对|没问题|嗯", ctx.text):
         return "bound"
     return None
 
 
+def _window_with_phone(ctx: TurnContext) -> Optional[str]:
+    """Unasked, a time counts only beside a phone number ("13912345678 明天下午三点"): a story's time ("周末早上七点就
+    开始砸墙") is not when to call."""
+    return _window(ctx) if phone_given(ctx) else None
+
+
 def _window(ctx: TurnContext) -> Optional[str]:
-    """A time with an hour ("明天下午三点") is a time; "明天上午" is one of the windows."""
+    """A time with an hour ("明天下午三点") is a time; "明天上午" is one of the windows (a phone number's digits in the
+    same message are no hour)."""
     value = ctx.entity("time")
-    if value and re.search(r"\d|点|时", ctx.text):
+    phone = phone_given(ctx)
+    if value and re.search(r"\d|点|时", ctx.text.replace(phone, "") if phone else ctx.text):
         return f"at {value}"
     return _window_answer(ctx) or (f"at {value}" if value else None)
 
@@ -38,8 +53,8 @@ def _window_answer(ctx: TurnContext) -> Optional[str]:
 
 
 SLOTS = (
-    Slot("callback_phone", extract=phone_given, answer=_phone_answer, invalid="没有识别到手机号，请输入 11 位手机号码。"),
-    Slot("callback_window", "您方便接听电话的时间是？", extract=_window, answer=_window_answer,
+    Slot("callback_phone", extract=phone_given, answer=_phone_answer, invalid="没有识别到手机号（您发的内容工作人员都能看到）。"),
+    Slot("callback_window", "您方便接听电话的时间是？", extract=_window_with_phone, answer=_window,
          invalid="请选择一个方便接听的时间，或直接告诉我，例如“明天下午三点”。", choices=WINDOWS),
 )
 
@@ -104,6 +119,9 @@ def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     state = ctx.flow
     asking = state.asking if state else None
     filled = fill_slots(ctx, slots, SLOTS, asking)
+    if slots.get("callback_phone") == NO_PHONE:
+        cancel(ctx, slots)
+        return
     if slots.get("callback_phone") == "other":
         slots.pop("callback_phone")
         slots["other"] = True
@@ -136,4 +154,16 @@ def _submit(ctx: TurnContext, slots: Dict[str, Any]) -> None:
             "在此之前有新情况，直接在这里留言即可，工作人员都能看到。")
 
 
-FLOW = FlowSpec(name=NAME, title="登记回电", start=start, resume=resume, slots=SLOTS)
+def cancel(ctx: TurnContext, slots: Dict[str, Any]) -> None:
+    """取消, or no number given: only the callback's questions end. The ticket is the resident's request for a
+    person and stays in the agents' queue (nothing of the callback is stored), so the reply says where the answer
+    will come, never "已取消"."""
+    ctx.save_flow(None)
+    handoff = ctx.session.get(Handoff, slots.get("handoff_id"))
+    ticket = f"（编号 {handoff.ticket}）" if handoff is not None and handoff.ticket else ""
+    ctx.say(f"好的，不登记回电了。您的留言{ticket}已转给人工客服，工作人员上线后会在这里回复您；"
+            "有新情况直接在这里留言即可。")
+
+
+FLOW = FlowSpec(name=NAME, title="登记回电", start=start, resume=resume, slots=SLOTS, cancel=cancel,
+                way_out=(("不留电话，在这里等回复", "/cancel"),))

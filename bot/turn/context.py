@@ -231,6 +231,11 @@ class FlowSpec:
     resume: FlowHandler
     slots: Tuple[Slot, ...] = ()
     free_text_slots: tuple = ()
+    # what 取消 does (None: the flow is dropped, "好的，已取消"); a flow whose request outlives its questions (the
+    # callback: the resident still waits for a person) says what is left instead
+    cancel: Optional[FlowHandler] = None
+    # the buttons offered with a question asked again: a way on when the resident cannot or will not answer
+    way_out: Tuple[Tuple[str, str], ...] = (("转人工客服", "/handoff"), ("取消办理", "/cancel"))
 
     def slot(self, name: Optional[str]) -> Optional[Slot]:
         return next((s for s in self.slots if s.name == name), None)

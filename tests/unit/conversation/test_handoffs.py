@@ -39,6 +39,47 @@ def test_out_of_hours_creates_a_callback_ticket_and_asks_phone_and_time(world):
         assert s.scalar(sa.select(Conversation.flow).where(Conversation.id == r.conversation_id)) is None
 
 
+def _last_callback(world):
+    with world.db.session() as s:
+        return s.scalars(sa.select(handoffs.Handoff)).all()[-1]
+
+
+def test_a_resident_who_will_not_leave_a_number_keeps_the_ticket_and_is_told_where_the_answer_comes(world):
+    world.say("我要找人工客服")
+    r = world.say("不想留电话")
+    assert "不登记回电了" in world.texts(r) and "会在这里回复您" in world.texts(r) and "已取消" not in world.texts(r)
+    handoff = _last_callback(world)
+    assert handoff.ticket in world.texts(r) and handoff.status == "callback"  # still waiting for a person
+    assert (handoff.callback_phone, handoff.callback_at) == (None, None)  # nothing of the callback stored
+    assert r.handoff["status"] == "callback"
+    assert "办公时间" in world.texts(world.say("物业几点上班"))  # the question ended: the next message is read anew
+
+
+def test_cancel_while_the_callback_is_asked_ends_only_the_questions(world):
+    world.say("转人工")
+    r = world.say("随便")  # asked again: the way on is not leaving a number (a person is already coming)
+    assert "没有识别到手机号" in world.texts(r)
+    assert [b.title for b in r.replies[-1].buttons] == ["不留电话，在这里等回复"]
+    r = world.say(r.replies[-1].buttons[0].payload)
+    assert "不登记回电了" in world.texts(r) and _last_callback(world).status == "callback"
+    world.say("转人工", sender="r2")
+    r = world.say("取消", sender="r2")
+    assert "不登记回电了" in world.texts(r) and "已取消" not in world.texts(r)
+
+
+def test_a_time_in_a_story_is_not_when_to_call(world):
+    world.say("转人工")
+    r = world.say("楼上装修太吵了，周末早上七点就开始砸墙")  # told while asked for a number: not a callback time
+    assert "手机号" in world.texts(r)
+    r = world.say("13912345678")
+    assert "方便接听" in world.texts(r)  # the time is still asked
+    r = world.say("明天下午三点")
+    assert "已登记回电" in world.texts(r) and _last_callback(world).callback_window != "周末"
+    world.say("转人工", sender="r2")
+    r = world.say("13812345678 明天上午", sender="r2")  # beside a number, a time is the window
+    assert "已登记回电" in world.texts(r) and _last_callback(world).callback_window == "明天上午"
+
+
 def test_callback_confirms_the_bound_phone_with_a_button(world):
     household = arrears_household(world)
     world.bind(household)
