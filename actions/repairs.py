@@ -265,7 +265,7 @@ def attach_photos(ctx: TurnContext, order_id: int) -> None:
 
 
 REQUEST_FLOW = FlowSpec(name="repair_request", title="报修", start=start, resume=resume, slots=SLOTS,
-                        free_text_slots=("description", "location"))
+                        free_text_slots=("description", "location"), restart="我要报修")
 
 
 # --- repair status -----------------------------------------------------------------------------------

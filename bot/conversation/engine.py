@@ -693,6 +693,7 @@ class ConversationEngine:
         """Carry out the router's decision."""
         conversation = ctx.conversation
         action = route.action
+        dropped = FLOWS.get(state.flow) if route.leaves_flow and state.flow else None
         if route.leaves_flow:
             ctx.save_flow(None)  # the resident moved on: the unfinished flow is dropped
         if route.failed:
@@ -776,6 +777,10 @@ class ConversationEngine:
         else:  # out_of_scope
             ctx.say("抱歉，这个问题我回答不了。我是物业客服助手，可以帮您办理下面这些事，或者直接告诉我您遇到的物业问题：",
                     self._topic_buttons(ctx))
+        if dropped is not None and dropped.restart and not (ctx.flow and ctx.flow.name == dropped.name):
+            # said after the new request's answer: a resident who asked "报修到哪一步了" halfway through a report
+            # otherwise believes it was sent
+            ctx.say(f"另外，您刚才的{dropped.title}还没有提交；需要的话再说“{dropped.restart}”重新开始。")
 
     def _reask(self, ctx: TurnContext, state: ConversationState, prefix: bool = True) -> None:
         """Ask the flow's current question again (after a reply that is not an answer to it)."""

@@ -236,6 +236,9 @@ class FlowSpec:
     cancel: Optional[FlowHandler] = None
     # the buttons offered with a question asked again: a way on when the resident cannot or will not answer
     way_out: Tuple[Tuple[str, str], ...] = (("转人工客服", "/handoff"), ("取消办理", "/cancel"))
+    # what to say to begin again, for a flow whose unfinished answers are lost when the resident moves on to
+    # something else (the engine then says it was not sent); "" for one that loses nothing (a look-up)
+    restart: str = ""
 
     def slot(self, name: Optional[str]) -> Optional[Slot]:
         return next((s for s in self.slots if s.name == name), None)

@@ -126,7 +126,7 @@ def test_cancel_and_topic_switch_mid_flow(world):
     with world.db.session() as s:
         assert s.get(Conversation, r.conversation_id).flow["asking"] == "bind_room"
     text = world.texts(world.say("门禁卡丢了怎么补办"))
-    assert "门禁卡" in text and "工本费" in text
+    assert "门禁卡" in text and "工本费" in text and "还没有提交" not in text  # a look-up loses nothing
     with world.db.session() as s:
         assert s.get(Conversation, r.conversation_id).flow is None
 
@@ -158,6 +158,8 @@ def test_another_request_is_never_swallowed_as_a_slot_value(world):
     assert "紧急" in world.texts(world.say("3栋1单元201"))
     r = world.say("查一下进度")  # asked "情况紧急吗？": this is another request, not the urgency
     assert "紧急" not in world.texts(r) and ("工单" in world.texts(r) or "报修记录" in world.texts(r))
+    # the resident is told the report halfway through was not sent (else "报修到哪一步了" reads as if it were)
+    assert r.replies[-1].text == "另外，您刚才的报修还没有提交；需要的话再说“我要报修”重新开始。"
     assert stored_route(world, "查一下进度")["action"] == "start_flow"
     with world.db.session() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(WorkOrder).where(WorkOrder.location == "3栋1单元201")) == 0
