@@ -19,7 +19,7 @@ decides. "Failed" marks a failed understanding.
 | 8  | a flow asks and the message is not another request (a handoff that would not raise a waiting one's priority, an answer below SWITCH_*_CONFIDENCE, the same flow): a free-text slot takes it, a strict slot is asked again | flow / continue_flow, reask | – | |
 | 9  | nonsense (one character repeated, keyboard mash, only symbols); vague (这个怎么搞) | clarify / nonsense, clarify | – | yes |
 | 10 | the resident rejects the last answer (没有解决, 不对, a short deny)          | clarify / not_helpful           | –        | yes    |
-| 10p| poll words (投票, 表决, 问卷…) and an open poll covers the resident (``polls_open``) | smalltalk / poll (the poll offered with its buttons) | – | |
+| 10p| poll words (投票, 表决, 问卷…) and an open poll covers the resident (``polls_open``), or a question about polls (``POLL_QUESTION``) | smalltalk / poll (the poll offered with its buttons; "no poll open" when none is) | – | |
 | 10a| water/power/gas/lift words (problem_kind: keywords and a reading of the outage/lift FAQ, a repair, a complaint or unsure) and a live notice of that kind covers the resident's building (or, building unknown, the 小区) | answer / notice | – | |
 | 10b| an outage report (problem_kind and is_outage_report) and an open incident of that kind in the resident's scope | answer / join_incident (linked, told, no queue item) | – | |
 | 10c| an outage report and the scope known (building from binding or the message, or 全小区), no open incident | handoff / incident (opens it) | normal | |
@@ -266,6 +266,11 @@ NONSENSE_SYMBOLS = re.compile(r"^[\W\d_]+$")
 NONSENSE_LATIN = re.compile(r"^[a-zA-Z]{3,}$")
 REJECTION = r"没有?用|没有?帮助|不是这个|不是我要|答非所问|没有?解决|看不懂|不对|不是我问的"
 POLL_WORDS = r"投票|表决|问卷|征求意见|民意调查|意见征集"  # rule 10p, only while a poll covers the resident
+# ... or a question about polls themselves ("有投票吗", "投票在哪投"), answered "no poll open" when none is: the
+# classifier has no poll topic and read "有投票吗" as 发票 (invoice). Questions that only mention a vote ("维修资金
+# 要业主投票吗") stay with the knowledge base.
+POLL_QUESTION = (r"^\W*(请问|想问下?)?(最近|现在|目前|这个月)?(咱们|我们)?(小区)?里?(有|有没有|还有)(什么|啥|新的?)?(投票|问卷|表决|意见征集)\W*(吗|么|没|没有|不)?\W*$"
+                 r"|^\W*(投票|问卷)(在哪|在哪里|入口|怎么(投|参加|参与|填))|^\W*(怎么|如何|在哪)(参加|参与)?(投票|填问卷)\W*[吗?？]?\W*$")
 CANCEL_WORDS = ("算了", "不用了", "取消", "不要了", "不办了", "不查了", "不修了", "先不", "退出")
 # An unsure reading that gives out_of_scope at least this much is refused with the topic menu, not clarified.
 OUT_OF_SCOPE_SHARE = 0.35
@@ -452,7 +457,7 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
     if state.last_answer and (re.search(REJECTION, text) or (reading.intent == "deny" and len(text) <= 6)):
         return Route("clarify", None, ["resident rejected the answer"], action="not_helpful", failed=True,
                      target=state.last_answer)
-    if state.polls_open and re.search(POLL_WORDS, text):
+    if (state.polls_open and re.search(POLL_WORDS, text)) or re.search(POLL_QUESTION, text):
         return Route("smalltalk", None, ["asked about a poll"], action="poll")
     kind = problem_kind(reading)
     if kind and kind in state.notice_kinds:
