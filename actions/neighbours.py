@@ -12,6 +12,10 @@ from bot.turn.context import TurnContext
 NOISE = r"吵|噪音|噪声|拖(椅子|凳子|桌子)|跺脚|蹦|跳|弹琴|唱歌|麻将|装修声|砸|敲|咚咚|叫|嗡嗡"
 WATER = r"滴水|漏水|渗水|水.{0,4}(滴|流|渗)|墙.{0,4}(湿|霉|渗)"
 SMELL = r"味|烟|臭|熏"
+# the resident's own home is where the water comes from ("我家卫生间漏水到楼下了"): the same person goes, but the
+# words for the one whose ceiling is wet ("需要楼上住户配合") would be said to the upstairs resident themselves
+OWN_LEAK = (r"(我家|我们家|自己家|家里|我这).{0,12}(漏|渗|滴|淹|泡)"
+            r"|(漏|渗|滴)水?(到|给|进)了?(楼下|下面|邻居)|(往|向)楼下(漏|渗|滴)|(淹|泡)了?楼下|把楼下.{0,6}(淹|泡)")
 
 
 def kind_of(text: str) -> str:
@@ -26,6 +30,9 @@ def handle(ctx: TurnContext, reasons: List[str]) -> None:
     if kind == "noise":
         ctx.say(f"理解您的困扰，长期被噪音打扰确实很影响休息。按照小区管理规约，安静时段为 {ctx.value('quiet_hours')}，"
                 "此时段内不得装修、拖拽家具或大声喧哗。")
+    elif kind == "water" and re.search(OWN_LEAK, ctx.text) and not re.search(r"楼上|上面|上一层|上层", ctx.text):
+        ctx.say("理解您的着急。如果还在漏，请先关闭家里的进水总阀，避免楼下损失扩大。物业会安排师傅上门帮您查找漏点，"
+                "并协调与楼下邻居的后续处理。")
     elif kind == "water":
         ctx.say("理解您的着急，楼上渗水/滴水既影响生活也可能损坏家里的东西。这类问题需要楼上住户配合查找漏点，"
                 "由物业上门查看、协调双方处理，维修费用一般由漏点所在户承担。")

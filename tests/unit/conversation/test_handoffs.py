@@ -137,6 +137,14 @@ def test_asking_for_a_person_again_while_queued_is_answered_truthfully(world):
         assert s.scalar(sa.select(Conversation.priority).where(Conversation.id == r.conversation_id)) == "high"
 
 
+def test_a_resident_whose_own_home_leaks_downstairs_is_not_told_to_ask_the_upstairs_neighbour(world):
+    r = world.say("我家卫生间漏水到楼下了", sender="own")
+    assert "关闭家里的进水总阀" in world.texts(r) and "需要楼上住户配合" not in world.texts(r)
+    assert r.handoff is not None  # the same person goes: the leak and the neighbour below
+    r = world.say("楼上卫生间渗水，我家天花板有一块水印", sender="below")  # "我家…渗" but from above
+    assert "需要楼上住户配合" in world.texts(r)
+
+
 def test_neighbour_noise_gets_sympathy_the_rule_and_a_person(world):
     world.agents_online()
     household = arrears_household(world)
