@@ -179,11 +179,13 @@ import { $, el } from "/static/dom.js";
       $("state").textContent = "人工客服 " + (agent || "") + " 正在为您服务";
     } else if (status === "pending" && handoff && handoff.status === "callback") {
       // the 小区's wall-clock time: the ISO string carries the 小区's offset (2026-11-28T12:00:00+08:00)
+      // a callback time once the resident gave a number; until then (or without one) a message the agents answer here
       const when = handoff.callback_text ? "，工作人员会在" + handoff.callback_text + " 前回电"
         : handoff.callback_at ? "，工作人员会在 " + handoff.callback_at.slice(0, 16).replace("T", " ") + " 前回电" : "";
-      banner.textContent = "已登记回电（编号 " + (handoff.ticket || "") + "）" + when;
+      banner.textContent = when ? "已登记回电（编号 " + (handoff.ticket || "") + "）" + when
+        : "已登记留言（编号 " + (handoff.ticket || "") + "），工作人员上线后会在这里回复您";
       banner.classList.remove("hidden");
-      $("state").textContent = "已登记回电";
+      $("state").textContent = when ? "已登记回电" : "已登记留言";
     } else if (status === "pending") {
       const position = handoff && handoff.queue_position ? "，当前第 " + handoff.queue_position + " 位" : "";
       banner.textContent = "排队中" + position + "，正在为您转接人工客服，请稍候…";

@@ -132,9 +132,10 @@ def test_with_nobody_online_handoff_is_a_callback_ticket_with_phone_and_time(bro
     assert "暂时没有客服在线" in registered.inner_text()
     ticket = re.search(r"LY\d{12}", registered.inner_text()).group()
     page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请留一个方便回电的手机号码')")
-    page.wait_for_selector("#agent-banner:not(.hidden):has-text('已登记回电')")
-    assert ticket in page.inner_text("#agent-banner")
-    assert page.inner_text("#state") == "已登记回电"
+    # until a number and a time are given, a message the agents answer in the chat
+    page.wait_for_selector("#agent-banner:not(.hidden):has-text('已登记留言')")
+    assert ticket in page.inner_text("#agent-banner") and "在这里回复您" in page.inner_text("#agent-banner")
+    assert page.inner_text("#state") == "已登记留言"
 
     ask(page, "13912345678")
     page.wait_for_selector(f"{BOT_BUBBLES}:has-text('您方便接听电话的时间是？')")
@@ -152,10 +153,26 @@ def test_with_nobody_online_handoff_is_a_callback_ticket_with_phone_and_time(bro
     page.wait_for_selector(f"#agent-banner:has-text('{tomorrow.month}月{tomorrow.day}日 12:00')")
     assert page.inner_text("#agent-banner") == \
         f"已登记回电（编号 {ticket}），工作人员会在{tomorrow.month}月{tomorrow.day}日 12:00 前回电"
+    assert page.inner_text("#state") == "已登记回电"
     assert "13912345678" not in page.inner_text("#agent-banner")
     with services.db.session() as session:
         handoff = session.scalar(sa.select(Handoff).where(Handoff.ticket == ticket))
         assert (handoff.status, handoff.callback_phone, handoff.callback_window) == ("callback", "13912345678", "明天上午")
+    page.context.close()
+
+
+def test_a_resident_who_leaves_no_number_keeps_the_message_and_the_banner_says_so(browser, lonely_server):
+    page = resident_page(browser, lonely_server)
+    ask(page, "转人工")
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('请留一个方便回电的手机号码')")
+    ask(page, "随便吧")  # no number: asked again, with the way on a person already coming calls for
+    page.wait_for_selector("#chips .chip:text-is('不留电话，在这里等回复')")
+    assert chip_titles(page) == ["不留电话，在这里等回复"]
+    page.click("#chips .chip:text-is('不留电话，在这里等回复')")
+    page.wait_for_selector(f"{BOT_BUBBLES}:has-text('不登记回电了')")
+    assert "已取消" not in page.inner_text("#messages")
+    assert chip_titles(page) == []
+    assert page.inner_text("#state") == "已登记留言" and "在这里回复您" in page.inner_text("#agent-banner")
     page.context.close()
 
 
