@@ -353,6 +353,17 @@ def waiting_state(session: Session, conversation_id: int, active: Any = _UNREAD)
             "callback_text": f"{day_word(local.date())} {local:%H:%M}" if local else None}
 
 
+def callback_card(handoff: Handoff) -> Optional[Dict[str, Any]]:
+    """What the agent needs to return a callback ticket's call: the number in full (the agent dials it), the window
+    the resident chose and the promised time on the 小区's clock with its date; None for a handoff that is no ticket.
+    A ticket whose resident left no number is answered in the chat (``phone`` None)."""
+    if not handoff.ticket:
+        return None
+    local = to_local(handoff.callback_at) if handoff.callback_at else None
+    return {"phone": handoff.callback_phone, "window": handoff.callback_window, "at": iso(handoff.callback_at),
+            "text": f"{day_word(local.date())} {local:%H:%M}" if local else None}
+
+
 def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:

@@ -133,6 +133,7 @@ def conversation_json(session, conversation_id: int) -> Optional[Dict[str, Any]]
         "channel_label": labels.channel_label(conversation.channel),
         "handoff": None if handoff is None else {"id": handoff.id, "status": handoff.status, "priority": handoff.priority,
                                                  "reasons": handoff.reasons, "ticket": handoff.ticket,
+                                                 "callback": handoffs.callback_card(handoff),
                                                  "context": handoff.context,
                                                  "status_label": labels.status_label(handoff.status),
                                                  "priority_label": labels.priority_label(handoff.priority),

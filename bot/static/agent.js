@@ -150,6 +150,10 @@ import { start } from "/static/staff.js";
     const L = h.context_labels || {};
     add("优先级", h.priority_label || PRIO[h.priority] || "普通"); add("状态", h.status_label || STATUS[h.status] || "");
     add("转人工原因", (h.reasons_labels || []).join("；") || "无");
+    // a callback ticket (留言): the number to call and when it was promised, or that the answer goes in the chat
+    const cb = h.callback;
+    if (cb) add("回电", "留言 " + h.ticket + " · " + (cb.phone ? cb.phone + (cb.window ? "，" + cb.window : "") +
+      (cb.text ? "，承诺 " + cb.text + " 前回电" : "") : "未留电话，请在会话中回复"));
     const emo = L.emotion;
     if (emo) {
       const dd = el("dd", "emotion"); const pct = Math.round((emo.score || 0) * 100);

@@ -4,8 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from tests.browser.chromium import (BOT_BUBBLES, ask, bot_texts, chip_titles, needs_chromium, resident_bubbles,
-                                    resident_page, server_today, wait_bot_count)
+from tests.browser.chromium import (BOT_BUBBLES, ask, bot_texts, chip_titles, claim_item, needs_chromium, online_agent,
+                                    resident_bubbles, resident_page, server_today, wait_bot_count)
 
 pytestmark = needs_chromium
 
@@ -158,7 +158,17 @@ def test_with_nobody_online_handoff_is_a_callback_ticket_with_phone_and_time(bro
     with services.db.session() as session:
         handoff = session.scalar(sa.select(Handoff).where(Handoff.ticket == ticket))
         assert (handoff.status, handoff.callback_phone, handoff.callback_window) == ("callback", "13912345678", "明天上午")
+    # the agent who takes the ticket sees the number to call and the promise on the card
+    agent = online_agent(browser, server)
+    claim_item(agent, ticket)
+    agent.wait_for_selector("#card dd:has-text('13912345678')")
+    assert _card_row(agent, "回电") == f"留言 {ticket} · 13912345678，明天上午，承诺 {tomorrow.month}月{tomorrow.day}日 12:00 前回电"
+    agent.context.close()
     page.context.close()
+
+
+def _card_row(page, title):
+    return page.locator(f"#card dt:text-is('{title}') + dd").inner_text()
 
 
 def test_a_resident_who_leaves_no_number_keeps_the_message_and_the_banner_says_so(browser, lonely_server):
@@ -173,6 +183,11 @@ def test_a_resident_who_leaves_no_number_keeps_the_message_and_the_banner_says_s
     assert "已取消" not in page.inner_text("#messages")
     assert chip_titles(page) == []
     assert page.inner_text("#state") == "已登记留言" and "在这里回复您" in page.inner_text("#agent-banner")
+    agent = online_agent(browser, lonely_server)
+    claim_item(agent, "留言 LY")
+    agent.wait_for_selector("#card dt:text-is('回电')")
+    assert _card_row(agent, "回电").endswith("未留电话，请在会话中回复")
+    agent.context.close()
     page.context.close()
 
 
