@@ -90,6 +90,26 @@ def _new_identity(dialect) -> Any:
     statement = _NEW_IDENTITY.get(dialect.name)
     return None if statement is None else \
         statement.compile(dialect=dialect, column_keys=["channel", "sender_id", "created_at"])
+
+
+@functools.lru_cache(maxsize=4)
+def _first_message(dialect) -> Tuple[str, Dict[str, Any]]:
+    """A first message's reads and writes on PostgreSQL as one statement and the values of its constants: the
+    sender's message-limit use (:data:`bot.access.limits.USED`, parameters bucket, since, cap), its identity
+    (:data:`_NEW_IDENTITY`: nothing when another turn made it meanwhile) and, only when the identity was made, its
+    conversation (every column given, as :meth:`ConversationEngine._conversation` inserts it) — one round trip where it
+    took three. A refusal (the limit) rolls the transaction back, the two rows with it."""
+    used = limits.USED.compile(dialect=dialect)
+    sql = ("WITH turn_identity AS (INSERT INTO chat_identities (channel, sender_id, created_at) "
+           "VALUES (%(channel)s, %(sender_id)s, %(created_at)s) ON CONFLICT (channel, sender_id) DO NOTHING RETURNING id), "
+           "turn_conversation AS (INSERT INTO conversations (identity_id, channel, community_id, status, priority, "
+           "assignee_id, waiting_since, flow, failed_turns, created_at, updated_at) "
+           "SELECT id, %(channel)s, %(community_id)s, %(status)s, NULL, NULL, NULL, %(flow)s, 0, %(created_at)s, "
+           "%(created_at)s FROM turn_identity RETURNING id) "
+           f"SELECT ({used.string}), (SELECT id FROM turn_identity), (SELECT id FROM turn_conversation)")
+    return sql, {key: value for key, value in used.params.items() if key not in ("bucket", "since", "cap")}
+
+
 # the resident's latest conversation and its active handoff (if any) in one round trip; the handoff's context card
 # stays in the database until used (bot.handoffs.handoff._ACTIVE reads the same handoff)
 # The sender's message-limit use (bot/access/limits.py, parameters bucket, since, cap) rides along as a third column: read
@@ -337,9 +357,9 @@ class ConversationEngine:
                 if stored is not None:
                     return stored
             bucket = f"msg:{channel}:{sender_id}"
-            identity, used, new_identity = self._identity(session, channel, sender_id, now, bucket)
+            identity, used, new_identity, made = self._identity(session, channel, sender_id, now, bucket, community_id)
             conversation, active, used, new_conversation = self._conversation(
-                session, identity, channel, community_id, now, bucket, used, new_identity)
+                session, identity, channel, community_id, now, bucket, used, new_identity, made)
             self._check_limit(session, bucket, used, now)  # (the transaction rolls back: nothing of it is stored)
             # every flush of the conversation during the turn writes the turn's time as its updated_at (the column's
             # onupdate would write the wall clock, and the turn's last write would then be a second UPDATE)
@@ -445,15 +465,29 @@ class ConversationEngine:
         if used + 1 > limit.count:
             raise TooManyRequests(seconds=limits.seconds_until_free(session, bucket, limit, now))
 
-    def _identity(self, session, channel: str, sender_id: str, now: dt.datetime,
-                  bucket: str) -> Tuple[ChatIdentity, Optional[int], bool]:
+    def _identity(self, session, channel: str, sender_id: str, now: dt.datetime, bucket: str,
+                  community_id: Optional[str] = None) -> Tuple[ChatIdentity, Optional[int], bool, Optional[int]]:
         """The sender's channel identity, locked for the turn, and — when it is made now, on the first message —
         the use of its message limit (checked first: SQLite's savepoint would keep the new row past a refusal's
-        rollback), and whether this turn made it (it then has no conversation yet)."""
-        query = _IDENTITY if session.bind.dialect.name == "sqlite" else _IDENTITY_FOR_UPDATE
+        rollback), whether this turn made it (it then has no conversation yet) and, on PostgreSQL, the id of the
+        conversation made with it (in ``community_id``; None: not made)."""
+        dialect = session.bind.dialect
+        query = _IDENTITY if dialect.name == "sqlite" else _IDENTITY_FOR_UPDATE
         params = {"channel": channel, "sender_id": sender_id}
         identity = session.scalar(query, params)
         used, created = None, False
+        if identity is None and dialect.name == "postgresql":
+            sql, constants = _first_message(dialect)
+            limit, flow = self.limits.messages_per_sender, _conversation_binds(dialect)["flow"]
+            row = session.connection().exec_driver_sql(sql, {
+                **constants, **params, "created_at": now, "bucket": bucket, "since": now - limit.window,
+                "cap": limit.count, "community_id": community_id, "status": ConversationStatus.BOT.value,
+                "flow": flow(None) if flow is not None else None}).one()
+            used, new_id, conversation_id = int(row[0] or 0), row[1], row[2]
+            self._check_limit(session, bucket, used, now)
+            if new_id is None:  # two first messages at once: the loser re-reads the winner's row
+                return session.scalar(query, params), used, False, None
+            return self._made_identity(session, new_id, channel, sender_id, now), used, True, conversation_id
         if identity is None:
             used = limits.used(session, bucket, self.limits.messages_per_sender, now)
             self._check_limit(session, bucket, used, now)
@@ -462,13 +496,8 @@ class ConversationEngine:
                 result = session.connection().execute(insert, {**params, "created_at": now})
                 new_id = result.scalar() if result.returns_rows else (result.lastrowid if result.rowcount else None)
                 if new_id is None:
-                    return session.scalar(query, params), used, False
-                # the row as inserted, in the session without reading it back
-                identity = ChatIdentity(id=new_id, channel=channel, sender_id=sender_id, household_id=None,
-                                        verified_at=None, privacy_accepted_at=None, created_at=now)
-                make_transient_to_detached(identity)
-                session.add(identity)
-                return identity, used, True
+                    return session.scalar(query, params), used, False, None
+                return self._made_identity(session, new_id, channel, sender_id, now), used, True, None
             try:
                 with session.begin_nested():  # two first messages at once: the loser re-reads the winner's row
                     identity = ChatIdentity(channel=channel, sender_id=sender_id, created_at=now)
@@ -476,14 +505,24 @@ class ConversationEngine:
                 created = True
             except IntegrityError:
                 identity = session.scalar(query, params)
-        return identity, used, created
+        return identity, used, created, None
+
+    @staticmethod
+    def _made_identity(session, new_id: int, channel: str, sender_id: str, now: dt.datetime) -> ChatIdentity:
+        """The identity row this turn inserted, in the session without reading it back."""
+        identity = ChatIdentity(id=new_id, channel=channel, sender_id=sender_id, household_id=None,
+                                verified_at=None, privacy_accepted_at=None, created_at=now)
+        make_transient_to_detached(identity)
+        session.add(identity)
+        return identity
 
     def _conversation(self, session, identity: ChatIdentity, channel: str, community_id: Optional[str],
-                      now: dt.datetime, bucket: str, used: Optional[int],
-                      new_identity: bool = False) -> Tuple[Conversation, Optional[Handoff], int, bool]:
+                      now: dt.datetime, bucket: str, used: Optional[int], new_identity: bool = False,
+                      made: Optional[int] = None) -> Tuple[Conversation, Optional[Handoff], int, bool]:
         """The resident's current conversation (a new one the first time, a resolved one reopened), its active
         handoff, if any, the use of the sender's message limit (bucket) in its window (``used``: already read) and
-        whether the conversation is new. An identity made by this turn (``new_identity``) has none to read."""
+        whether the conversation is new. An identity made by this turn (``new_identity``) has none to read;
+        ``made``: the id of the conversation inserted with it (:func:`_first_message`)."""
         limit = self.limits.messages_per_sender
         params = {"identity_id": identity.id, "bucket": bucket, "since": now - limit.window, "cap": limit.count}
         row = None if new_identity and used is not None else \
@@ -501,8 +540,9 @@ class ConversationEngine:
             values = dict(identity_id=identity.id, channel=channel, community_id=community,
                           status=ConversationStatus.BOT.value, priority=None, assignee_id=None, waiting_since=None,
                           flow=None, failed_turns=0, created_at=now, updated_at=now)
-            result = session.connection().execute(_NEW_CONVERSATION, values)
-            conversation = Conversation(id=result.inserted_primary_key[0], **values)
+            if made is None:
+                made = session.connection().execute(_NEW_CONVERSATION, values).inserted_primary_key[0]
+            conversation = Conversation(id=made, **values)
             make_transient_to_detached(conversation)
             session.add(conversation)
             return self._for_community(conversation, identity, community_id), active, used, True

@@ -23,8 +23,8 @@ EXPECTED = {
         "agent_owns": [5],
     },
     "postgresql": {
-        "faq": [5], "faq_follow_up": [5], "repair": [5, 4, 4, 11], "binding": [5, 9, 12], "fee": [8],
-        "person": [13], "emergency": [15], "outage": [22], "outage_joined": [21], "complaint": [13], "multi": [5],
+        "faq": [3], "faq_follow_up": [5], "repair": [3, 4, 4, 11], "binding": [3, 9, 12], "fee": [8],
+        "person": [11], "emergency": [13], "outage": [20], "outage_joined": [19], "complaint": [11], "multi": [3],
         "agent_owns": [4],
     },
 }
