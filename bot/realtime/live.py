@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.core import labels
 from bot.core.domain import ConversationStatus, HandoffStatus
-from bot.core.localtime import iso
+from bot.core.localtime import day_word, iso, to_local
 from bot.handoffs import handoff as handoffs, masking, teams
 from bot.storage import outbox
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
@@ -47,7 +47,7 @@ def staff_names(session) -> Dict[int, str]:
 
 
 _QUEUE = select(Handoff.id, Handoff.conversation_id, Handoff.priority, Handoff.status, Handoff.reasons, Handoff.ticket,
-                Handoff.created_at, Handoff.context[("household", "room")].as_string().label("room"),
+                Handoff.created_at, Handoff.callback_at, Handoff.context[("household", "room")].as_string().label("room"),
                 Handoff.kind, Handoff.team_id,
                 Conversation.channel, Conversation.waiting_since) \
     .join(Conversation, Conversation.id == Handoff.conversation_id) \
@@ -86,6 +86,7 @@ def queue_entries(session, conversation_ids: Optional[Any] = None) -> List[Queue
     for r in rows:
         summary = summaries.get(r.conversation_id)
         since = r.waiting_since or r.created_at
+        due = to_local(r.callback_at) if r.callback_at else None
         result.append((handoffs.queue_key(r), since, {
             "handoff_id": r.id, "conversation_id": r.conversation_id, "priority": r.priority, "status": r.status,
             "reasons": r.reasons, "ticket": r.ticket, "channel": r.channel,
@@ -96,6 +97,8 @@ def queue_entries(session, conversation_ids: Optional[Any] = None) -> List[Queue
             "kind": r.kind, "kind_label": teams.KIND_LABELS.get(r.kind or "", ""),
             "team_id": r.team_id, "team_label": names.get(r.team_id, "") if r.team_id else "",
             "waiting_since": iso(since),
+            # a callback's promise, for the console to show and flag once past (it knows the time; the item is cached)
+            "callback_at": iso(r.callback_at), "callback_text": f"{day_word(due.date())} {due:%H:%M}" if due else None,
         }))
     return result
 

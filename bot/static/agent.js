@@ -38,6 +38,10 @@ import { start } from "/static/staff.js";
       item.dataset.handoff = q.handoff_id;
       const head = el("div"); head.appendChild(el("span", "prio " + q.priority, q.priority_label || PRIO[q.priority] || "普通"));
       head.appendChild(document.createTextNode(" " + (q.status_label || STATUS[q.status] || "") + " · " + (q.room || "未绑定") + " · " + (q.channel_label || "") + (q.ticket ? " · 留言 " + q.ticket : "")));
+      if (q.callback_text) {  // the time promised to the resident; past it, the promise is broken: flagged
+        const late = Date.parse(q.callback_at) < Date.now();
+        head.appendChild(el("span", "due" + (late ? " late" : ""), " · " + (late ? "回电已超时（承诺 " + q.callback_text + " 前）" : "回电 " + q.callback_text + " 前")));
+      }
       item.appendChild(head);
       item.appendChild(el("div", "summary", q.summary));
       item.appendChild(el("div", "meta", "原因：" + (q.reasons_labels || []).join("；") + " · 已等待 " + Math.round(q.waiting_seconds / 60) + " 分钟" +

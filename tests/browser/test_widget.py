@@ -158,11 +158,22 @@ def test_with_nobody_online_handoff_is_a_callback_ticket_with_phone_and_time(bro
     with services.db.session() as session:
         handoff = session.scalar(sa.select(Handoff).where(Handoff.ticket == ticket))
         assert (handoff.status, handoff.callback_phone, handoff.callback_window) == ("callback", "13912345678", "明天上午")
-    # the agent who takes the ticket sees the number to call and the promise on the card
+    # the agents' queue shows the promise, and flags it once it has passed
     agent = online_agent(browser, server)
+    item = agent.locator(f"#queue .qitem:has-text('{ticket}')").first
+    item.wait_for()
+    assert f"回电 {tomorrow.month}月{tomorrow.day}日 12:00 前" in item.inner_text() and "超时" not in item.inner_text()
+    with services.db.session() as session:
+        session.scalar(sa.select(Handoff).where(Handoff.ticket == ticket)).callback_at = \
+            services.clock() - dt.timedelta(hours=1)
+    agent.reload()
+    late = agent.locator(f"#queue .qitem:has-text('{ticket}') .due.late").first
+    late.wait_for()
+    assert late.inner_text().startswith(" · 回电已超时（承诺 ")
+    # the agent who takes the ticket sees the number to call and the promise on the card
     claim_item(agent, ticket)
     agent.wait_for_selector("#card dd:has-text('13912345678')")
-    assert _card_row(agent, "回电") == f"留言 {ticket} · 13912345678，明天上午，承诺 {tomorrow.month}月{tomorrow.day}日 12:00 前回电"
+    assert _card_row(agent, "回电").startswith(f"留言 {ticket} · 13912345678，明天上午，承诺 ")
     agent.context.close()
     page.context.close()
 

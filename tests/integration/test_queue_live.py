@@ -307,7 +307,7 @@ def test_after_the_first_rebuild_a_change_reads_only_its_conversation_and_the_qu
     asyncio.run(scenario())
 QUEUE_KEYS = {"handoff_id", "conversation_id", "priority", "status", "reasons", "ticket", "channel", "priority_label",
               "status_label", "reasons_labels", "channel_label", "summary", "room", "kind", "kind_label", "team_id",
-              "team_label", "waiting_since", "waiting_seconds"}
+              "team_label", "waiting_since", "waiting_seconds", "callback_at", "callback_text"}
 
 
 def test_a_failing_signal_handler_does_not_stop_the_topics_subscribers():
