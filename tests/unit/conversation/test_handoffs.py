@@ -6,7 +6,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from bot.handoffs import handoff as handoffs
-from bot.storage.models import Conversation, Message, Staff
+from bot.storage.models import Conversation, Household, Message, Staff
 from tests.unit.conversation.world import NOW, arrears_household
 
 
@@ -94,6 +94,19 @@ def test_callback_confirms_the_bound_phone_with_a_button(world):
     with world.db.session() as s:
         handoff = s.scalars(sa.select(handoffs.Handoff)).all()[-1]
         assert handoff.callback_phone == household.phone and handoff.callback_at == NOW + dt.timedelta(minutes=30)
+
+
+def test_the_bound_phone_questions_buttons_count_typed_as_on_wechat(world):
+    household = arrears_household(world)
+    world.bind(household)
+    world.say("转人工")
+    assert "方便接听" in world.texts(world.say("就用这个号码"))  # WeChat lists the titles to type
+    with world.db.session() as s:  # another household of the 小区: a code is not sent again to the same phone at once
+        other = s.scalar(sa.select(Household).where(Household.community_id == household.community_id,
+                                                             Household.phone != household.phone))
+    world.bind(other, "r2")
+    world.say("转人工", sender="r2")
+    assert "请留一个方便回电的手机号码" in world.texts(world.say("换一个号码", sender="r2"))
 
 
 def test_bot_is_silent_while_an_agent_owns_the_conversation_and_resumes_after(world):
