@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from sqlalchemy import and_, bindparam, event, func, insert, inspect as sa_inspect, literal, select
+from sqlalchemy import and_, bindparam, event, func, insert, inspect as sa_inspect, literal, literal_column, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer, make_transient_to_detached
@@ -120,6 +120,22 @@ _LATEST_CONVERSATION_AND_HANDOFF = select(Conversation, Handoff, limits.USED.sca
                   Handoff.status.in_([literal(status) for status in HandoffStatus.active()]))) \
     .options(defer(Handoff.context)).where(Conversation.identity_id == bindparam("identity_id")) \
     .order_by(Conversation.id.desc(), Handoff.id.desc()).limit(1)
+
+
+def _last_bot_turn_column() -> Any:
+    """:data:`_LAST_BOT_TURN` of the conversation read as one JSON array (PostgreSQL): a column of the conversation's
+    read, not a round trip of its own, on every turn of a conversation under way."""
+    bot, resident = Message.__table__.alias("turn_bot"), Message.__table__.alias("turn_resident")
+    previous = select(func.coalesce(func.max(resident.c.id), 0)).where(
+        resident.c.conversation_id == Conversation.id, resident.c.sender == "resident") \
+        .correlate_except(resident).scalar_subquery()
+    buttons = func.coalesce(func.json_agg(postgresql.aggregate_order_by(bot.c.buttons, bot.c.id)),
+                            literal_column("'[]'::json"))
+    return select(buttons).where(bot.c.conversation_id == Conversation.id, bot.c.sender == "bot",
+                                 bot.c.id > previous).correlate_except(bot).scalar_subquery()
+
+
+_LATEST_WITH_LAST_BOT_TURN = _LATEST_CONVERSATION_AND_HANDOFF.add_columns(_last_bot_turn_column())
 # A turn's writes on PostgreSQL: the new messages (one multi-row INSERT), the message's rate event, the conversation's
 # changes (its flow, failed turns…) with its updated_at and, when a query of the turn flushed the resident's message
 # earlier, its route, as data-modifying CTEs of the same statement — one round trip where the unit of work took four
@@ -358,7 +374,7 @@ class ConversationEngine:
                     return stored
             bucket = f"msg:{channel}:{sender_id}"
             identity, used, new_identity, made = self._identity(session, channel, sender_id, now, bucket, community_id)
-            conversation, active, used, new_conversation = self._conversation(
+            conversation, active, used, new_conversation, read_turn = self._conversation(
                 session, identity, channel, community_id, now, bucket, used, new_identity, made)
             self._check_limit(session, bucket, used, now)  # (the transaction rolls back: nothing of it is stored)
             # every flush of the conversation during the turn writes the turn's time as its updated_at (the column's
@@ -367,9 +383,11 @@ class ConversationEngine:
             before = handoffs.waiting_state(session, conversation.id, active)
             nlu = reading.as_api()
             # the buttons the resident is answering (read before the message joins the session; a conversation made
-            # by this turn has none; an agent's conversation: not read, the bot does not answer)
+            # by this turn has none; an agent's conversation: not used, the bot does not answer; on PostgreSQL read
+            # with the conversation)
             last_turn: List[List[Dict[str, Any]]] = [] if new_conversation or \
-                conversation.status == ConversationStatus.OPEN else self._last_bot_turn(session, conversation.id)
+                conversation.status == ConversationStatus.OPEN else \
+                read_turn if read_turn is not None else self._last_bot_turn(session, conversation.id)
             shown = self._button_title(session, conversation.id, text, last_turn) if text.startswith("/") else None
             if shown:  # a tapped button is stored (and shown to the resident and agents) as its title
                 nlu["payload"] = text
@@ -518,17 +536,21 @@ class ConversationEngine:
 
     def _conversation(self, session, identity: ChatIdentity, channel: str, community_id: Optional[str],
                       now: dt.datetime, bucket: str, used: Optional[int], new_identity: bool = False,
-                      made: Optional[int] = None) -> Tuple[Conversation, Optional[Handoff], int, bool]:
+                      made: Optional[int] = None) -> Tuple[Conversation, Optional[Handoff], int, bool, Any]:
         """The resident's current conversation (a new one the first time, a resolved one reopened), its active
-        handoff, if any, the use of the sender's message limit (bucket) in its window (``used``: already read) and
-        whether the conversation is new. An identity made by this turn (``new_identity``) has none to read;
-        ``made``: the id of the conversation inserted with it (:func:`_first_message`)."""
+        handoff, if any, the use of the sender's message limit (bucket) in its window (``used``: already read),
+        whether the conversation is new and, on PostgreSQL, the buttons of its last bot turn (:meth:`_last_bot_turn`;
+        None: not read). An identity made by this turn (``new_identity``) has none to read; ``made``: the id of the
+        conversation inserted with it (:func:`_first_message`)."""
         limit = self.limits.messages_per_sender
         params = {"identity_id": identity.id, "bucket": bucket, "since": now - limit.window, "cap": limit.count}
-        row = None if new_identity and used is not None else \
-            session.execute(_LATEST_CONVERSATION_AND_HANDOFF, params).first()
+        postgres = session.bind.dialect.name == "postgresql"
+        row = None if new_identity and used is not None else session.execute(
+            _LATEST_WITH_LAST_BOT_TURN if postgres else _LATEST_CONVERSATION_AND_HANDOFF, params).first()
+        last_turn = None
         if row is not None:
             conversation, active, used = row[0], row[1], int(row[2] or 0)
+            last_turn = row[3] if postgres else None
         else:
             conversation, active = None, None
             used = limits.used(session, bucket, limit, now) if used is None else used
@@ -545,11 +567,11 @@ class ConversationEngine:
             conversation = Conversation(id=made, **values)
             make_transient_to_detached(conversation)
             session.add(conversation)
-            return self._for_community(conversation, identity, community_id), active, used, True
+            return self._for_community(conversation, identity, community_id), active, used, True, None
         if conversation.status == ConversationStatus.RESOLVED:
             conversation.status = ConversationStatus.BOT.value
             conversation.priority = None
-        return self._for_community(conversation, identity, community_id), active, used, False
+        return self._for_community(conversation, identity, community_id), active, used, False, last_turn
 
     @staticmethod
     def _for_community(conversation: Conversation, identity: ChatIdentity,

@@ -23,7 +23,7 @@ EXPECTED = {
         "agent_owns": [5],
     },
     "postgresql": {
-        "faq": [3], "faq_follow_up": [5], "repair": [3, 4, 4, 11], "binding": [3, 9, 12], "fee": [8],
+        "faq": [3], "faq_follow_up": [4], "repair": [3, 3, 3, 10], "binding": [3, 8, 11], "fee": [7],
         "person": [11], "emergency": [13], "outage": [20], "outage_joined": [19], "complaint": [11], "multi": [3],
         "agent_owns": [4],
     },
