@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.domain import Priority, WorkOrderStatus
 from bot.core.localtime import Wish, to_local, to_utc
+from bot.core.notify import mask_phone
 from bot.handoffs.handoff import open_handoff
 from bot.nlu.entities import find_rooms
 from bot.outages import incidents
@@ -227,7 +228,7 @@ def _plan(ctx: TurnContext, order: WorkOrder) -> str:
     done = f"预计{sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone)}前修好"
     visit = sla.visit_promise(order, ctx.now, ctx.time_zone)
     if visit:
-        return f"{dispatch}，师傅将于{visit}上门维修，上门前会电话联系 {order.contact_phone}。"
+        return f"{dispatch}，师傅将于{visit}上门维修，上门前会电话联系您{mask_phone(order.contact_phone)}的手机。"
     wish = Wish.parse(order.preferred_time)
     if wish is not None:
         asked = wish.promise(ctx.local_now.date())
@@ -235,12 +236,12 @@ def _plan(ctx: TurnContext, order: WorkOrder) -> str:
             why = f"您希望的{asked}已经过了"
         else:
             why = f"您希望的{asked}可能来不及安排"
-        return f"{why}：{dispatch}，派单后师傅会先电话联系 {order.contact_phone} 约定上门时间，{done}。"
+        return f"{why}：{dispatch}，派单后师傅会先电话联系您{mask_phone(order.contact_phone)}的手机 约定上门时间，{done}。"
     words = (order.preferred_time or "").strip()
     if words and not re.match(ASAP_WORDS, words):  # their own words (下班后, 周末): kept on the order as said
-        return (f"{dispatch}，您希望的上门时间（{words}）已记在工单上，师傅上门前会电话联系 {order.contact_phone} 确认，"
+        return (f"{dispatch}，您希望的上门时间（{words}）已记在工单上，师傅上门前会电话联系您{mask_phone(order.contact_phone)}的手机 确认，"
                 f"{done}。")
-    return f"{dispatch}，{done}，师傅上门前会电话联系 {order.contact_phone}。"
+    return f"{dispatch}，{done}，师傅上门前会电话联系您{mask_phone(order.contact_phone)}的手机。"
 
 
 # A photo sent alone soon after a report belongs to it: the resident's newest open order of this long ago or less

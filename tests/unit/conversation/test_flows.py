@@ -138,6 +138,7 @@ def test_slots_given_early_or_together_are_all_used(world):
     assert "紧急" in world.texts(r) and "电话" not in world.texts(r)  # only the urgency is still missing
     assert [b.payload for b in r.replies[-1].buttons] == ["/slot urgency normal", "/slot urgency urgent"]
     text = world.texts(world.say("/slot urgency normal"))
+    assert "联系您尾号8000的手机" in text and "13800138000" not in text  # masked, as everywhere a phone is said back
     with world.db.session() as s:
         order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == re.search(r"WO\d{11}", text).group()))
         assert (order.location, order.contact_phone, order.preferred_time, order.urgency) == \
