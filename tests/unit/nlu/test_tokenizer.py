@@ -56,3 +56,17 @@ def test_domain_words_are_single_tokens_with_the_trained_model_in_a_fresh_proces
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert "电梯困人" in lines[0]["tokens"]
     assert "门禁卡" in lines[1]["tokens"] and "维修基金" in lines[1]["tokens"]
+
+
+def test_training_data_is_tokenised_only_when_asked():
+    """bot/config.yml turns training-time tokenising off (nothing trained after the tokenizer reads tokens); Rasa's
+    default, on, still tokenises for a featurizer that would."""
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    def tokenised(**config) -> bool:
+        tokenizer = DomainJiebaTokenizer({**DomainJiebaTokenizer.get_default_config(), **config}, None, None)
+        data = tokenizer.process_training_data(TrainingData([Message({"text": "门禁卡丢了", "intent": "faq"})]))
+        return data.training_examples[0].get("text_tokens") is not None
+
+    assert tokenised() and not tokenised(tokenize_training_data=False)
