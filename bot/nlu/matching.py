@@ -187,9 +187,9 @@ def stored_path(model_path: Path) -> Path:
     return Path(model_path).with_name(Path(model_path).name.replace(".tar.gz", "") + ".entry")
 
 
-def store_entry_model(kb: KnowledgeBase, normalize, model_path: Path) -> None:
+def store_entry_model(kb: KnowledgeBase, normalize, model_path: Path, parallel: bool = True) -> None:
     """Train the knowledge base's entry model and store it beside the model archive (written whole, then renamed)."""
-    model = train_entry_model(kb, normalize, parallel=True)
+    model = train_entry_model(kb, normalize, parallel=parallel)
     target = stored_path(model_path)
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:

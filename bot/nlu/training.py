@@ -10,6 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import pickle
+import shutil
+import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -23,11 +28,11 @@ from bot.core import yamlio
 from bot.core.settings import Settings
 from bot.kb.knowledge import KnowledgeBase, load_knowledge_base
 from bot.nlu import emotion, entity_extractor, flat_classifier, urgency  # noqa: F401 - defined, so register_all registers them
-from bot.nlu.matching import store_entry_model
+from bot.nlu.matching import store_entry_model, stored_path
 from bot.nlu.normalize import get_normalizer
 from bot.nlu.normalize_component import TextNormalizer
 from bot.nlu.registration import register_all
-from bot.nlu.tokenizer import dictionary_files
+from bot.nlu.tokenizer import DomainJiebaTokenizer, dictionary_files
 
 logger = logging.getLogger(__name__)
 MODEL_PREFIX = "nlu-"
@@ -125,11 +130,53 @@ def train(settings: Settings, *, force: bool = False) -> TrainResult:
     write_faq_training_data(settings, kb)
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    path = train_rasa_nlu(resolved_config(settings), [settings.nlu_dir], settings.models_dir, target.name[: -len(".tar.gz")])
-    # the entry model of this knowledge base, read as serving reads it (the pipeline normaliser's reading)
-    reader = TextNormalizer({}, None, None, get_normalizer(settings.normalize_dir, settings.dictionary_dir))  # type: ignore[arg-type]
-    store_entry_model(kb, lambda text: reader.normalized_reading(text).text or text, Path(path))
+    # The entry model (bot/nlu/matching.py) is trained by a process of its own meanwhile: most of the pipeline's
+    # training runs on one CPU (reading the data, normalising, features), and the entry model's ~7 s (300 entries)
+    # cost nothing on the other. A process, not a thread: it is Python too, and would wait for the same lock.
+    with tempfile.TemporaryDirectory(prefix="wuye-entry-") as tmp:
+        entry = _start_entry_model(settings, kb, target, Path(tmp))
+        try:
+            path = train_rasa_nlu(resolved_config(settings), [settings.nlu_dir], settings.models_dir,
+                                  target.name[: -len(".tar.gz")])
+        except BaseException:
+            entry.kill()
+            entry.wait()
+            shutil.rmtree(stored_path(target), ignore_errors=True)
+            raise
+        if entry.wait() != 0:  # killed, out of memory, or not startable here: trained in this process instead
+            logger.warning("the entry model's process failed (exit %s): training it here\n%s", entry.returncode,
+                           (Path(tmp) / "stderr").read_text(encoding="utf-8", errors="replace")[-2000:])
+            _store_entry_model(settings, kb, Path(path))
     return TrainResult(Path(path), True, time.perf_counter() - started, fp)
+
+
+def _start_entry_model(settings: Settings, kb: KnowledgeBase, model_path: Path, tmp: Path) -> subprocess.Popen:
+    """``_store_entry_model`` in a fresh Python process (``entry_model_main``). Started with its arguments in a file,
+    not by multiprocessing: spawning re-imports the caller's main script, which a script without a main guard would
+    run again."""
+    arguments = tmp / "arguments.pickle"
+    arguments.write_bytes(pickle.dumps((settings, kb, model_path)))
+    root = str(Path(__file__).resolve().parents[2])  # the directory holding the bot package, as this process has it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    with open(tmp / "stderr", "wb") as stderr:
+        return subprocess.Popen([sys.executable, "-c", "import sys; from bot.nlu.training import entry_model_main; "
+                                 "entry_model_main(sys.argv[1])", str(arguments)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+
+
+def entry_model_main(arguments: str) -> None:
+    """The entry model's process: jieba first gets the domain dictionary, as the pipeline's tokenizer gives it to the
+    training's process (and a model's to a serving worker's); one CPU, the pipeline has the other."""
+    settings, kb, model_path = pickle.loads(Path(arguments).read_bytes())
+    DomainJiebaTokenizer._load_custom_dictionary(str(settings.dictionary_dir))
+    _store_entry_model(settings, kb, model_path, parallel=False)
+
+
+def _store_entry_model(settings: Settings, kb: KnowledgeBase, model_path: Path, parallel: bool = True) -> None:
+    """The entry model of this knowledge base beside the model archive, read as serving reads it (the pipeline
+    normaliser's reading)."""
+    reader = TextNormalizer({}, None, None, get_normalizer(settings.normalize_dir, settings.dictionary_dir))  # type: ignore[arg-type]
+    store_entry_model(kb, lambda text: reader.normalized_reading(text).text or text, Path(model_path), parallel)
 
 
 def train_rasa_nlu(config: dict, data_paths: List[Path], output: Path, model_name: str) -> str:
