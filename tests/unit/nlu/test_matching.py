@@ -57,3 +57,23 @@ def test_an_entry_model_stored_with_the_model_reads_as_one_trained_here(settings
     for text in ["买房时候交的那笔专门大修用的钱", "物业几点上班", "完全无关"]:
         a, b = served.probabilities(text), trained.probabilities(text)
         assert a.keys() == b.keys() and max(abs(a[k] - b[k]) for k in a) < 1e-12
+
+
+def test_a_young_entry_takes_a_flow_reading_only_when_the_flow_is_unsure_and_its_own_reading_is_strong():
+    """访客车要登记吗 for a young visitor-vehicle entry: the parking flow reads it, unsure; the entry's own reading is
+    strong, so it is answered. A confident flow reading (帮我续月卡), a weak entry reading, or a complaint stay."""
+    counts = {"faq/visitor_vehicle": 5, "faq/office_hours": 120, "parking": 115}
+    active = {"visitor_vehicle", "office_hours"}
+    ranking = [("office_hours", 0.01), ("visitor_vehicle", 0.004)]
+
+    def read(intent, confidence, p_young):
+        return matching.choose(intent, confidence, ranking, active,
+                               {"visitor_vehicle": p_young, "office_hours": 1 - p_young}, counts)
+
+    taken = read("parking", matching.FLOW_KEEP - 0.1, matching.YOUNG_OVER_FLOW_MIN + 0.05)
+    assert (taken.intent, taken.young, taken.faq_ranking[0][0]) == ("faq", "visitor_vehicle", "visitor_vehicle")
+    assert read("parking", matching.FLOW_KEEP + 0.05, 0.9).intent == "parking"
+    assert read("parking", matching.FLOW_KEEP - 0.1, matching.YOUNG_OVER_FLOW_MIN - 0.05).intent == "parking"
+    assert read("complaint", 0.4, 0.9).intent == "complaint"
+    # an uncovered reading is taken at the young rule's own threshold, as before
+    assert read("uncovered", 0.5, matching.YOUNG_KNOWN_MIN).young == "visitor_vehicle"
