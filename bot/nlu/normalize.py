@@ -535,6 +535,10 @@ class Normalizer:
                 found = self._spelled.get(letters[i:j])
                 if found is None:
                     continue
+                if j == i + 1 and (i > 0 and gaps[i - 1] == gaps[i] or j < n and gaps[j] == gaps[i]):
+                    # a one-letter syllable (a, e, o, n, m) typed inside a word is an English word's letters
+                    # ("online" is no 哦嗯里呢); typed alone it is what it says (啊, 哦)
+                    continue
                 crossed = gaps[j - 1] - gaps[i]  # the spaces inside letters i..j-1
                 score = best[i][0] + found[1] - CROSS_SPACE_COST * crossed
                 if best[j] is None or score > best[j][0]:
