@@ -219,6 +219,8 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str], paged: boo
     # the handoff alone, for its id (the ticket, the callback flow's slot): the conversation's changes are written
     # with the rest of the turn's in one UPDATE, not one now and another for the callback flow's question
     ctx.session.flush([handoff])
+    if _upset(reasons):
+        ctx.say("非常抱歉给您带来不好的体验，您反映的问题我们会认真处理。")
     if answered:
         _route_to_team(ctx, handoff)
     else:
@@ -231,6 +233,15 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str], paged: boo
             ctx.say(f"{why}，已为您登记回电（编号 {handoff.ticket}）。")
             callback.start_for(ctx, handoff)
     return handoff
+
+
+# reasons that mean the resident is upset with us: the handoff's first words own up to it (a neighbour dispute, a
+# chased work order and an emergency have words of their own)
+UPSET = ("complaint", "angry tone", "anger words", "insult", "threat", "exclamation run")
+
+
+def _upset(reasons: List[str]) -> bool:
+    return any(str(r).split(" (")[0].split(":")[0].strip() in UPSET for r in reasons)
 
 
 def _route_to_team(ctx: TurnContext, handoff: Handoff) -> None:

@@ -158,6 +158,15 @@ def test_a_resident_whose_own_home_leaks_downstairs_is_not_told_to_ask_the_upsta
     assert "需要楼上住户配合" in world.texts(r)
 
 
+def test_an_upset_resident_hears_an_apology_before_the_queue_and_a_plain_request_does_not(world):
+    world.agents_online()
+    r = world.say("你们这物业干什么吃的，垃圾三天没人收了", sender="upset")
+    assert r.replies[0].text == "非常抱歉给您带来不好的体验，您反映的问题我们会认真处理。" and r.handoff is not None
+    assert "排队第" in world.texts(r)
+    r = world.say("转人工", sender="plain")
+    assert "抱歉" not in world.texts(r) and r.handoff is not None
+
+
 def test_neighbour_noise_gets_sympathy_the_rule_and_a_person(world):
     world.agents_online()
     household = arrears_household(world)
