@@ -248,12 +248,13 @@ def _conversation_binds(dialect) -> Dict[str, Any]:
     return {key: Conversation.__table__.c[key].type.bind_processor(dialect) for key in _CONVERSATION_COLUMNS}
 
 
-def _as_written(session, instance: Any) -> None:
-    """Mark ``instance``'s changes as written (they were, by a statement of the turn's own): what the unit of work
-    does after its flush, so that the session's last flush finds nothing to do (a flush of one unchanged object
-    still costs its bookkeeping)."""
+def _as_written(session, instance: Any, wrote: bool = True) -> None:
+    """Mark ``instance``'s changes as written (they were, by a statement of the turn's own; ``wrote`` False: there
+    was no change to write): what the unit of work does after its flush, so that the session's last flush finds
+    nothing to do (a flush of one unchanged object still costs its bookkeeping)."""
     sa_inspect(instance)._commit_all(sa_inspect(instance).dict, session.identity_map)
-    session.info.setdefault("written", set()).add(type(instance))  # as bot.storage.db._note_written records it
+    if wrote:
+        session.info.setdefault("written", set()).add(type(instance))  # as bot.storage.db._note_written records it
 
 
 HOT_QUESTIONS = ["office_hours", "payment_methods", "parking_monthly_card", "access_card", "renovation_permit"]
@@ -619,12 +620,13 @@ class ConversationEngine:
             if changes is None:
                 conversation.updated_at = now
                 return
-            if changes or conversation.updated_at != now:
+            wrote = bool(changes) or conversation.updated_at != now
+            if wrote:
                 session.connection().execute(_update_conversation(tuple(changes)), {
                     **{f"v_{key}": value for key, value in changes.items()}, "v_updated_at": now,
                     "conversation_id": conversation.id})
                 conversation.updated_at = now
-                _as_written(session, conversation)
+            _as_written(session, conversation, wrote)  # a value set to what it was is no change either
             return
         if dialect.name != "postgresql" or not one_statement:
             session.add_all(stored[1:])
