@@ -31,6 +31,7 @@ question or request (the last one with a question or request marker) is read too
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -72,6 +73,23 @@ def _cut(text: str) -> Tuple[str, ...]:
     import jieba
 
     return tuple(w for w in jieba.lcut(text) if w.strip())
+
+
+_SHARING = threading.local()  # set in a thread whose trainings share their cuts (``shared_cuts``)
+
+
+@contextlib.contextmanager
+def shared_cuts():
+    """The models trained inside (in this thread) keep each other's jieba cuts: the urgency model and the flat
+    classifier of one `wuye train` cut the same ~9,000 phrasings (~1.5 s of a 300-entry base's training each time).
+    The dictionaries do not change inside; the cuts are forgotten on the way out, as ``FlatModel.train`` forgets them."""
+    _cut.cache_clear()
+    _SHARING.on = True
+    try:
+        yield
+    finally:
+        _SHARING.on = False
+        _cut.cache_clear()
 
 
 def _words(text: str) -> List[str]:
@@ -286,12 +304,14 @@ class FlatModel:
         from scipy.sparse import hstack
         from sklearn.feature_extraction.text import TfidfTransformer
 
-        _cut.cache_clear()  # the dictionaries may have changed since the last cut
+        if not getattr(_SHARING, "on", False):
+            _cut.cache_clear()  # the dictionaries may have changed since the last cut
         vectorizers = cls.vectorizers(features, lexicon)
         counts = hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
         tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
         x = tfidf.transform(counts)
-        _cut.cache_clear()  # the cuts served the vectorizers; a serving worker that trains an entry model keeps none
+        if not getattr(_SHARING, "on", False):
+            _cut.cache_clear()  # the cuts served the vectorizers; a serving worker that trains an entry model keeps none
         classes, coef, intercept = fit_one_vs_rest(x, list(labels), weights, C, class_weight, parallel)
         quantized, scale = quantize(coef)
         del coef
