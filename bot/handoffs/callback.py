@@ -28,8 +28,9 @@ def _phone_answer(ctx: TurnContext) -> Optional[str]:
     if DECLINE.search(ctx.text):
         return NO_PHONE
     # the buttons' titles count typed (WeChat shows them as a list to type from)
-    if ctx.household is not None and re.search(r"换一?个|换号|其他号码|别的号码|另一个", ctx.text):
-        return "other"
+    if ctx.household is not None and re.search(r"换一?个|换号|其他号码|别的号码|另一个|不行|不是|不对|不用|不要|不可以",
+                                                ctx.text):
+        return "other"  # a no to "use the registered phone?" is a wish for another number, never a yes
     if ctx.household is not None and re.search(r"就?用?这个|登记的|是的?|好的?|可以|对|没问题|嗯|行", ctx.text):
         return "bound"
     return None

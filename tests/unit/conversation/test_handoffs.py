@@ -109,6 +109,14 @@ def test_the_bound_phone_questions_buttons_count_typed_as_on_wechat(world):
     assert "请留一个方便回电的手机号码" in world.texts(world.say("换一个号码", sender="r2"))
 
 
+def test_a_no_to_the_registered_phone_asks_for_another_number(world):
+    household = arrears_household(world)
+    world.bind(household)
+    world.say("转人工")
+    for no in ("不是", "不行"):
+        assert "请留一个方便回电的手机号码" in world.texts(world.say(no)), no  # "不是" read 是 before: a yes
+
+
 def test_bot_is_silent_while_an_agent_owns_the_conversation_and_resumes_after(world):
     household = arrears_household(world)
     world.bind(household)
