@@ -356,12 +356,17 @@ def waiting_state(session: Session, conversation_id: int, active: Any = _UNREAD)
     if active is None:
         return None
     position = queue_position(session, active) if active.status != HandoffStatus.CLAIMED else 0
-    # callback_text: the promised time on the 小区's clock for the widget's banner, with its date ("12月7日 12:00"): the
-    # banner stays up for days, where "明天" would go stale
-    local = to_local(active.callback_at) if active.callback_at else None
     return {"status": active.status, "priority": active.priority, "queue_position": position, "ticket": active.ticket,
-            "callback_at": iso(active.callback_at),
-            "callback_text": f"{day_word(local.date())} {local:%H:%M}" if local else None}
+            "callback_at": iso(active.callback_at), "callback_text": promised_text(active.callback_at)}
+
+
+def promised_text(callback_at: Optional[dt.datetime]) -> Optional[str]:
+    """A callback's promised time on the 小区's clock with its date ("12月7日 12:00"), for the widget's banner, the
+    agents' queue and card: they stay up for days, where "明天" would go stale. None when nothing was promised."""
+    if callback_at is None:
+        return None
+    local = to_local(callback_at)
+    return f"{day_word(local.date())} {local:%H:%M}"
 
 
 def callback_card(handoff: Handoff) -> Optional[Dict[str, Any]]:
@@ -370,9 +375,8 @@ def callback_card(handoff: Handoff) -> Optional[Dict[str, Any]]:
     A ticket whose resident left no number is answered in the chat (``phone`` None)."""
     if not handoff.ticket:
         return None
-    local = to_local(handoff.callback_at) if handoff.callback_at else None
     return {"phone": handoff.callback_phone, "window": handoff.callback_window, "at": iso(handoff.callback_at),
-            "text": f"{day_word(local.date())} {local:%H:%M}" if local else None}
+            "text": promised_text(handoff.callback_at)}
 
 
 def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.core import labels
 from bot.core.domain import ConversationStatus, HandoffStatus
-from bot.core.localtime import day_word, iso, to_local
+from bot.core.localtime import iso
 from bot.handoffs import handoff as handoffs, masking, teams
 from bot.storage import outbox
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
@@ -86,7 +86,6 @@ def queue_entries(session, conversation_ids: Optional[Any] = None) -> List[Queue
     for r in rows:
         summary = summaries.get(r.conversation_id)
         since = r.waiting_since or r.created_at
-        due = to_local(r.callback_at) if r.callback_at else None
         result.append((handoffs.queue_key(r), since, {
             "handoff_id": r.id, "conversation_id": r.conversation_id, "priority": r.priority, "status": r.status,
             "reasons": r.reasons, "ticket": r.ticket, "channel": r.channel,
@@ -98,7 +97,7 @@ def queue_entries(session, conversation_ids: Optional[Any] = None) -> List[Queue
             "team_id": r.team_id, "team_label": names.get(r.team_id, "") if r.team_id else "",
             "waiting_since": iso(since),
             # a callback's promise, for the console to show and flag once past (it knows the time; the item is cached)
-            "callback_at": iso(r.callback_at), "callback_text": f"{day_word(due.date())} {due:%H:%M}" if due else None,
+            "callback_at": iso(r.callback_at), "callback_text": handoffs.promised_text(r.callback_at),
         }))
     return result
 
