@@ -21,6 +21,11 @@ from bot.work_orders import desk, sla
 PUBLIC_AREAS = r"楼道|电梯|大堂|地库|车库|小区|路灯|单元门|门禁|健身房|儿童乐园|会所|泳池|绿化|屋顶|天台|外墙|消防|道闸|公共|走廊|楼梯"
 CATEGORIES = [("电梯", r"电梯"), ("水电", r"水|电|灯|插座|开关|跳闸|马桶|下水|地漏|管"),
               ("门窗", r"门|窗|锁|玻璃"), ("公共设施", PUBLIC_AREAS)]
+# public areas of one building: the report needs the building ("电梯坏了" — which lift?)
+BUILDING_AREAS = r"楼道|电梯|大堂|单元门|走廊|楼梯|屋顶|天台|外墙|消防"
+# a place in a home: "卫生间" answering "what is broken?" says where, not what
+HOME_PLACES = r"卫生间|洗手间|厕所|浴室|厨房|客厅|餐厅|卧室|主卧|次卧|书房|阳台|露台|储藏室|地下室|院子|门口|家里|屋里"
+ONLY_A_PLACE = re.compile(rf"^(我家|我们家|家里|在)?的?((?:{HOME_PLACES}|{PUBLIC_AREAS})+)(里|里面|那边|那里|的)?[。.!！]*$")
 URGENT_WORDS = r"严重|一直|很大|止不住|紧急|马上|尽快|急"
 GENERIC_REQUEST = r"^(我要|我想|帮我|请|麻烦)?(报个?修|报修一下|维修|修东西|报修)[。.!！]*$"
 CHASE_WORDS = r"催|怎么还|还没|还不|到底|快点|多久|什么时候|没人|没动静|一直"
@@ -55,7 +60,12 @@ def next_number(ctx: TurnContext, skip: int = 0) -> str:
 def _location_default(ctx: TurnContext, description: str) -> Optional[str]:
     rooms = [r for r in find_rooms(ctx.text) if r.value]
     if re.search(PUBLIC_AREAS, description):
-        return f"公共区域：{rooms[0].text + ' ' if rooms else ''}{description}"
+        if rooms:
+            return f"公共区域：{rooms[0].text} {description}"
+        if re.search(BUILDING_AREAS, description):  # which building's lift: the resident's own, else asked
+            household = ctx.household
+            return f"公共区域：{household.building}栋{household.unit}单元 {description}" if household is not None else None
+        return f"公共区域：{description}"
     if rooms and rooms[0].value.count("-") == 2:
         return rooms[0].text
     if ctx.household is not None:
@@ -74,8 +84,15 @@ def _room(ctx: TurnContext) -> Optional[str]:
     return rooms[0].text if rooms else None
 
 
+# a question typed where the place was asked ("小区有没有家政服务") is not the place; the router then reads it
+ASKS = r"[吗么？?]|有没有|怎么|什么|哪|多少|能不能|可不可以|是不是"
+
+
 def _location_answer(ctx: TurnContext) -> Optional[str]:
     text = ctx.text.strip()
+    if re.search(ASKS, text) and not find_rooms(text) and \
+            not re.search(rf"{HOME_PLACES}|{PUBLIC_AREAS}|\d", text.replace("小区", "")):  # 小区 alone places nothing
+        return None
     return text[:MAX_ANSWER_CHARS] if text else None
 
 
@@ -119,6 +136,8 @@ def _time_answer(ctx: TurnContext) -> Optional[str]:
 
 def _description_answer(ctx: TurnContext) -> Optional[str]:
     text = ctx.text.strip()
+    if ONLY_A_PLACE.match(text):
+        return None  # where, not what: kept for the description (``resume``)
     return text if len(re.sub(r"[\W\d_]+", "", text)) >= 2 else None
 
 
@@ -155,8 +174,13 @@ def _keep_photos(ctx: TurnContext, slots: Dict[str, Any]) -> None:
 def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     text = ctx.text.strip()
     _keep_photos(ctx, slots)
+    place = ONLY_A_PLACE.match(text)
     if ctx.photo_only:
         ctx.say("收到照片。")
+    elif place:  # "卫生间" alone: where; what is broken there is asked
+        slots["place"] = place.group(2)
+        ctx.ask(REQUEST_FLOW.name, slots, "description", f"请说一下{place.group(2)}里什么坏了（例如：马桶堵了、灯不亮）。")
+        return
     elif not re.match(GENERIC_REQUEST, text):
         slots["description"] = text
         location = _location_default(ctx, text)
@@ -175,6 +199,15 @@ def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     asking = ctx.flow.asking if ctx.flow else None
     filled = fill_slots(ctx, slots, SLOTS, asking)
     _keep_photos(ctx, slots)
+    place = ONLY_A_PLACE.match(ctx.text.strip()) if asking == "description" and not filled else None
+    if place:  # "卫生间": kept, and asked what is broken there
+        slots["place"] = place.group(2)
+        ctx.ask(REQUEST_FLOW.name, slots, "description", f"请说一下{place.group(2)}里什么坏了（例如：马桶堵了、灯不亮）。")
+        return
+    if "description" in filled and slots.get("place"):
+        where = slots.pop("place")
+        if where not in slots["description"]:
+            slots["description"] = where + slots["description"]
     asked = next((s for s in SLOTS if s.name == asking), None)
     if ctx.photo_only:  # an attachment, not an answer: acknowledged, and the same question again
         invalid = f"已收到照片（共 {len(slots['photos'])} 张）。"
@@ -266,7 +299,7 @@ def attach_photos(ctx: TurnContext, order_id: int) -> None:
 
 
 REQUEST_FLOW = FlowSpec(name="repair_request", title="报修", start=start, resume=resume, slots=SLOTS,
-                        free_text_slots=("description", "location"), restart="我要报修")
+                        free_text_slots=("description", "location"), place_slots=("location",), restart="我要报修")
 
 
 # --- repair status -----------------------------------------------------------------------------------

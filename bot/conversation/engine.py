@@ -676,6 +676,7 @@ class ConversationEngine:
             flow=spec.name if spec else None,
             asking=flow.asking if spec else None,
             free_text=bool(spec and flow.asking in spec.free_text_slots),
+            asks_place=bool(spec and flow.asking in spec.place_slots),
             fills_slot=bool(spec and would_fill(ctx, flow, spec.slots)),
             offered=offered + (flow.offered if flow else []),
             last_answer=answered[-1] if answered else None,

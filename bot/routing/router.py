@@ -148,6 +148,9 @@ NOW = (r"现在.{0,4}(又|还|在|有|是|冒|漏|响)|又|还在|正在|刚才|
 
 # "天然气打不着火了", "热水器点不着": an appliance that will not light (a repair), whatever P(urgent) its gas words give
 WONT_LIGHT = r"(打|点)不(着|燃)|(打|点)不上火|打火打不"
+# a stopped lift the resident says nobody is in ("电梯停了，里面没人", "没有人被困"): a repair, not a page by
+# probability alone (the model reads the lift and the trapping, not the negation); keyword rules still apply
+NOBODY_TRAPPED = r"(里面|里头|电梯里|轿厢里?)(也)?没(有)?人|没(有)?人(被困|困住|困在|关在)"
 
 
 def told_as_past(text: str) -> bool:
@@ -182,7 +185,7 @@ def model_emergency(reading: Any) -> float:
     """Rule 2: P(urgent) of the urgency model when it reaches URGENT_ALONE, or the emergency intent's probability at
     EMERGENCY_INTENT_THRESHOLD when P(urgent) ≥ KEYWORD_FLOOR (the keyword rules' veto); only when the
     message describes something. With a model trained before the urgency model: the emergency intent alone."""
-    if not describes_something(reading) or told_as_past(reading.text):
+    if not describes_something(reading) or told_as_past(reading.text) or re.search(NOBODY_TRAPPED, reading.text):
         return 0.0
     urgency = getattr(reading, "urgency", None)
     # an outage report ("7栋突然停水了") joins its incident (rules 10b–10c), and a stove or heater that will not light
@@ -345,6 +348,7 @@ class ConversationState:
     flow: Optional[str] = None  # the flow under way
     asking: Optional[str] = None  # the slot its last question asked for
     free_text: bool = False  # any text answers that question (a description, a place)
+    asks_place: bool = False  # ... and it asks where (a question is not a place: ``_another_request``)
     fills_slot: bool = False  # this message gives one of the flow's slots
     offered: List[str] = field(default_factory=list)  # payloads of the buttons offered by the last bot turn
     last_answer: Optional[str] = None  # the FAQ the last bot turn answered
@@ -592,6 +596,8 @@ def _another_request(reading: Any, route: Route, state: ConversationState) -> bo
         return True
     if route.action in ("notice", "join_incident"):
         return True
+    if state.asks_place and route.action in ("uncovered", "out_of_scope") and REQUEST_MARKERS.search(reading.text):
+        return True  # a question typed where a place was asked; a description may well ask ("暖气怎么不热了")
     if route.action == "start_flow":
         return route.target != state.flow and reading.confidence >= SWITCH_CONFIDENCE
     if route.decision == "answer":
@@ -661,6 +667,9 @@ def decide(reading: Any, state: Optional[ConversationState] = None,
     emergencies = rule_emergencies(reading)
     if emergencies:
         return _urgent(reading, state, [f"emergency keyword: {e}" for e in emergencies])
+    if state.flow == URGENT_CHECK and re.search(CHECK_NO, text.strip().lower()):
+        # a typed no ("没有人被困") answers the question before the model reads its words as a danger
+        return _urgent_check_answer(reading, state)
     p_emergency = 0.0 if state.fills_slot and state.flow != URGENT_CHECK else model_emergency(reading)
     if p_emergency:
         by_urgency = reading_urgency(reading) is not None and reading_urgency(reading) >= URGENT_ALONE

@@ -231,6 +231,9 @@ class FlowSpec:
     resume: FlowHandler
     slots: Tuple[Slot, ...] = ()
     free_text_slots: tuple = ()
+    # free-text slots that name a place: a question on a topic we do not cover typed there ("小区有没有家政服务"
+    # while asked where the repair is) is another request, not a place
+    place_slots: tuple = ()
     # what 取消 does (None: the flow is dropped, "好的，已取消"); a flow whose request outlives its questions (the
     # callback: the resident still waits for a person) says what is left instead
     cancel: Optional[FlowHandler] = None

@@ -71,3 +71,67 @@ def test_english_requests_for_a_person_and_common_questions_are_understood(world
         world.say(text, sender="en3")
         route = stored_route(world, text)
         assert route["decision"] == "answer" and route["target"] == faq, (text, route)
+
+
+def _flow(world, conversation_id):
+    with world.db.session() as s:
+        return s.get(Conversation, conversation_id).flow
+
+
+def test_a_question_typed_where_the_place_was_asked_is_not_the_place(world):
+    """"小区有没有家政服务" under "维修地点是哪里？" was stored as the repair's location: a question on a topic we do
+    not cover is another request (the honest reply; the unsent report is said), and nothing is created."""
+    before = _orders(world)
+    world.say("我要报修")
+    r = world.say("厨房水龙头漏水")
+    assert _flow(world, r.conversation_id)["asking"] == "location"
+    r = world.say("小区有没有家政服务")
+    assert stored_route(world, "小区有没有家政服务")["action"] == "uncovered"
+    assert "还没有提交" in r.replies[-1].text and _flow(world, r.conversation_id) is None
+    assert _orders(world) == before
+    # a place that asks is still a place
+    world.say("我要报修")
+    world.say("厨房水龙头漏水")
+    r = world.say("是5栋2单元楼道吗")
+    assert _flow(world, r.conversation_id)["slots"]["location"] == "是5栋2单元楼道吗"
+
+
+def test_a_place_given_for_what_is_broken_is_kept_and_what_is_broken_asked(world):
+    """"卫生间" answering "describe the problem" is where, not what: asked what is broken there, and the order's
+    description says both."""
+    world.say("我要报修")
+    r = world.say("卫生间")
+    assert r.replies[-1].text == "请说一下卫生间里什么坏了（例如：马桶堵了、灯不亮）。"
+    assert _flow(world, r.conversation_id)["asking"] == "description"
+    r = world.say("马桶堵了")
+    slots = _flow(world, r.conversation_id)["slots"]
+    assert slots["description"] == "卫生间马桶堵了" and "place" not in slots and "location" not in slots
+    r = world.say("厨房", sender="r2")  # the first message alone
+    assert r.replies[-1].text.startswith("请说一下厨房里什么坏了")
+
+
+def test_a_lift_without_its_building_is_asked_where_and_a_bound_residents_building_is_taken(world):
+    r = world.say("电梯坏了")
+    assert _flow(world, r.conversation_id)["asking"] == "location"
+    r = world.say("3栋")
+    assert _flow(world, r.conversation_id)["slots"]["location"] == "3栋"
+    household = world.household(building=2, unit=1)
+    world.bind(household, sender="r2")
+    r = world.say("楼道灯坏了", sender="r2")  # (a bound resident's 电梯坏了 joins the building's lift incident)
+    assert _flow(world, r.conversation_id)["slots"]["location"] == "公共区域：2栋1单元 楼道灯坏了"
+    r = world.say("小区路灯坏了", sender="r3")  # the whole 小区's: no building needed
+    assert _flow(world, r.conversation_id)["slots"]["location"] == "公共区域：小区路灯坏了"
+
+
+def test_nobody_trapped_in_a_stopped_lift_pages_nobody(world):
+    """The model reads a lift and trapping in "电梯停了，里面没人" (P(urgent) 0.78): not urgent by probability; and
+    "没有人被困" typed to the triage question answers no — it was read as a further urgent message and paged."""
+    r = world.say("电梯停了，里面没人")
+    assert stored_route(world, "电梯停了，里面没人")["action"] not in ("emergency", "urgent_check")
+    borderline = "刚才停电又来电之后，我家电表箱里一直啪啪响，还闪蓝光，闸拉不下来，手都不敢碰，快派个电工来"
+    r = world.say(borderline, sender="r2")
+    assert stored_route(world, borderline)["action"] == "urgent_check"
+    pages = len(world.sms.sent)
+    r = world.say("没有人被困", sender="r2")
+    assert stored_route(world, "没有人被困")["action"] == "urgent_check_no"
+    assert len(world.sms.sent) == pages and _handoff(world, r.conversation_id).priority == "normal"
