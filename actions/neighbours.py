@@ -18,8 +18,12 @@ OWN_LEAK = (r"(我家|我们家|自己家|家里|我这).{0,12}(漏|渗|滴|淹|
             r"|(漏|渗|滴)水?(到|给|进)了?(楼下|下面|邻居)|(往|向)楼下(漏|渗|滴)|(淹|泡)了?楼下|把楼下.{0,6}(淹|泡)")
 
 
+PARKED = r"车位"
+DOG = r"狗"
+
+
 def kind_of(text: str) -> str:
-    for name, pattern in (("water", WATER), ("smell", SMELL), ("noise", NOISE)):
+    for name, pattern in (("parked", PARKED), ("dog", DOG), ("water", WATER), ("smell", SMELL), ("noise", NOISE)):
         if re.search(pattern, text):
             return name
     return "other"
@@ -27,6 +31,16 @@ def kind_of(text: str) -> str:
 
 def handle(ctx: TurnContext, reasons: List[str]) -> None:
     kind = kind_of(ctx.text)
+    if kind == "parked":  # a car to move now: security goes, not the housekeeper; the space and the plate are asked
+        ctx.say("理解您的着急，车位被占确实耽误事。我们会通知秩序维护员到场核实，联系占用车辆的车主尽快挪车。"
+                "方便的话请告诉我们车位号和占用车辆的车牌号。")
+        open_handoff(ctx, "normal", reasons + ["parking space taken"])
+        return
+    if kind == "dog":
+        ctx.say("理解您的担心。按照小区管理规约，遛狗须牵绳并及时清理粪便，大型犬须佩戴嘴套。我们会安排秩序维护员"
+                "加强巡查劝导，方便的话请告诉我们大概的位置和时间。")
+        open_handoff(ctx, "normal", reasons + ["dog off the lead or its mess"])
+        return
     if kind == "noise":
         ctx.say(f"理解您的困扰，长期被噪音打扰确实很影响休息。按照小区管理规约，安静时段为 {ctx.value('quiet_hours')}，"
                 "此时段内不得装修、拖拽家具或大声喧哗。")

@@ -26,7 +26,7 @@ decides. "Failed" marks a failed understanding.
 | 10d| a message of at most FOLLOW_UP_MAX_CHARS right after an FAQ answer, not that question asked again (``is_same_question``), not confident alone about another intent, another FAQ at ≥ FOLLOW_UP_SURE, "X呢" naming another FAQ topic (``is_topic_switch``), or (within one message) anything: read with the question answered (``_follow_up``); a confident other FAQ gives way only if it keeps < FOLLOW_UP_KEEP so read (< FOLLOW_UP_KEEP_LOW, or the last answer's words carry more of it: ``faq_support``), never for a later part of the same message set apart by 还有/另外 (``Segment.set_apart``) or naming its own subject (``names_own_subject``) | answer / detail (the same FAQ: the sentence asked about); answer / answer (another FAQ, when alone it was unsure) | – | |
 | 10e| intent uncovered (a topic no entry answers) ≥ UNCOVERED_MIN, not a neighbour dispute | reject / uncovered (the honest reply, a person offered; listed for admins) | – | yes |
 | 11 | confidence < CLARIFY_THRESHOLD or FAQ < FAQ_THRESHOLD; out_of_scope ≥ OUT_OF_SCOPE_SHARE then | clarify / clarify; reject / out_of_scope | – | clarify |
-| 12 | neighbour dispute (noise, smells, water from above, shared walls)          | handoff / neighbour             | normal   |        |
+| 12 | neighbour dispute (noise, smells, water from above, shared walls; a car in one's space, a dog off its lead: before 10e) | handoff / neighbour             | normal   |        |
 | 12a| intent suggestion (≥ CLARIFY_THRESHOLD: rule 11 clarifies below it); anger went to a person at 5 | smalltalk / suggestion (recorded with its number, acknowledged; not a handoff) | – | |
 | 13 | intent complaint (calm)                                                    | handoff / handoff               | normal   |        |
 | 14 | intent faq; the same FAQ as the last answer                                | answer / answer; answer / repeat | –       | repeat |
@@ -261,6 +261,11 @@ def is_outage_report(text: str) -> bool:
 NEIGHBOUR_PARTY = r"楼上|楼下|隔壁|邻居|对门|对面(那家|邻居)|上面(那家|住的)|下面(那家|住的)|上一层|楼上的|隔壁的"
 NEIGHBOUR_NUISANCE = (r"吵|噪音|噪声|拖(椅子|凳子|桌子)|跺脚|蹦|跳|弹琴|唱歌|打麻将|麻将|装修声|砸|敲|咚咚|狗.{0,3}叫|"
                       r"味|烟|臭|熏|滴水|漏水|渗水|水.{0,4}(滴|流|渗)|墙.{0,4}(裂|湿|霉|渗)|共用墙|堆|占用|挡住")
+# another resident's doing that names no neighbour: a parked car in one's space, a dog off its lead or its mess —
+# reports for a person to act on (the parking flow read "我的车位被别人占了" as a card look-up; the classifier is
+# unsure of the dogs, between the pets FAQ and a complaint)
+OTHERS_DOING = (r"车位.{0,8}(被|让|给).{0,10}(占|停)|(停|占)(在|了|用)?了?(我|我家|我们家)的?车位"
+                r"|(遛|溜)狗.{0,4}不(牵|拴|栓)绳|狗.{0,4}(不|没)(牵|拴|栓)(绳|链)|狗(屎|粪|便)")
 NEIGHBOUR_NO_PARTY = r"空调外机.{0,8}(滴水|漏水|噪音|吵|嗡嗡)|(楼上|上面).{0,6}(扔|丢|抛)(东西|垃圾)|高空抛物"
 VAGUE_WORDS = (r"这个|那个|这样|那样|这边|那边|东西|事情|事儿|事|怎么|咋|如何|怎样|搞|弄|办|做|整|处理|一下|问下|请问|"
                r"帮|看看|我|你|啊|呢|吗|呀|吧|哦|嗯|了|的|得|要|想|能|可以|该|是")
@@ -393,6 +398,13 @@ def _nuisance(text: str) -> bool:
                 or re.search(NEIGHBOUR_NO_PARTY, text))
 
 
+def _asks_about_rules(text: str) -> bool:
+    """"遛狗不牵绳罚款吗", "车位被占了能拖车吗": every question of the message is about something else than the
+    report itself (a rule, a fine) — answered, not reported."""
+    questions = [c for c in re.split(r"[，,。.!！？?；;\s]+", text) if c and QUESTION_MARKERS.search(c)]
+    return bool(questions) and all(re.search(r"罚|规定|可以|能不能|能.{0,4}吗|要不要|允许", c) for c in questions)
+
+
 def is_neighbour_dispute(text: str) -> bool:
     """Noise, smells, water or walls, caused by a neighbour (or dripping from an air-conditioner above) — unless
     the message's question is about something else (a story about noisy renovation, then "装修几点可以开始？")."""
@@ -473,6 +485,8 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
     follow = _follow_up(reading, state, parse)
     if follow is not None:
         return follow
+    if re.search(OTHERS_DOING, text) and reading.intent != "suggestion" and not _asks_about_rules(text):
+        return Route("handoff", "normal", ["neighbour dispute"], action="neighbour")
     if reading.intent == "uncovered" and reading.confidence >= UNCOVERED_MIN and not is_neighbour_dispute(text):
         return Route("reject", None, [f"uncovered topic ({reading.confidence:.2f})"], action="uncovered", failed=True)
     if _unsure(reading):

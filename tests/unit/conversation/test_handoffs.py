@@ -6,8 +6,8 @@ import datetime as dt
 import sqlalchemy as sa
 
 from bot.handoffs import handoff as handoffs
-from bot.storage.models import Conversation, Household, Message, Staff
-from tests.unit.conversation.world import NOW, arrears_household
+from bot.storage.models import Conversation, Handoff, Household, Message, Staff
+from tests.unit.conversation.world import NOW, arrears_household, stored_route
 
 
 def test_emergency_gives_the_number_and_opens_an_urgent_handoff_on_top(world):
@@ -164,6 +164,22 @@ def test_a_resident_whose_own_home_leaks_downstairs_is_not_told_to_ask_the_upsta
     assert r.handoff is not None  # the same person goes: the leak and the neighbour below
     r = world.say("楼上卫生间渗水，我家天花板有一块水印", sender="below")  # "我家…渗" but from above
     assert "需要楼上住户配合" in world.texts(r)
+
+
+def test_a_car_in_ones_space_or_a_dog_off_its_lead_is_reported_to_a_person_not_looked_up(world):
+    """"我的车位被别人占了" started the parking look-up (verify, then the card's expiry); the dogs were a
+    clarification between the pets FAQ and 失物招领."""
+    r = world.say("我的车位被别人占了", sender="space")
+    assert "联系占用车辆的车主" in world.texts(r) and "验证身份" not in world.texts(r) and r.handoff is not None
+    with world.db.session() as s:
+        handoff = s.scalars(sa.select(Handoff).where(Handoff.conversation_id == r.conversation_id)).one()
+        assert "parking space taken" in handoff.reasons
+    assert stored_route(world, "我的车位被别人占了")["action"] == "neighbour"
+    r = world.say("有人在小区遛狗不牵绳", sender="dog")
+    assert "遛狗须牵绳" in world.texts(r) and r.handoff is not None
+    assert stored_route(world, "有人在小区遛狗不牵绳")["action"] == "neighbour"
+    r = world.say("遛狗不牵绳罚款吗", sender="rule")  # a question about the rule is answered, not reported
+    assert stored_route(world, "遛狗不牵绳罚款吗")["action"] == "answer" and r.handoff is None
 
 
 def test_an_upset_resident_hears_an_apology_before_the_queue_and_a_plain_request_does_not(world):
