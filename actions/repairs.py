@@ -28,7 +28,9 @@ HOME_PLACES = r"卫生间|洗手间|厕所|浴室|厨房|客厅|餐厅|卧室|�
 ONLY_A_PLACE = re.compile(rf"^(我家|我们家|家里|在)?的?((?:{HOME_PLACES}|{PUBLIC_AREAS})+)(里|里面|那边|那里|的)?[。.!！]*$")
 URGENT_WORDS = r"严重|一直|很大|止不住|紧急|马上|尽快|急"
 GENERIC_REQUEST = r"^(我要|我想|帮我|请|麻烦)?(报个?修|报修一下|维修|修东西|报修)[。.!！]*$"
-CHASE_WORDS = r"催|怎么还|还没|还不|到底|快点|多久|什么时候|没人|没动静|一直"
+CHASE_WORDS = r"催|怎么还|还没|还不|到底|快点|没人|没动静|一直"
+# "什么时候来" within the promise is a question the progress answers; past it, a chase
+WHEN_WORDS = r"多久|什么时候|啥时候|几点"
 
 
 def category_of(text: str) -> str:
@@ -208,6 +210,10 @@ def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
         where = slots.pop("place")
         if where not in slots["description"]:
             slots["description"] = where + slots["description"]
+    if "description" in filled and not slots.get("location"):  # after 我要报修: the place as start() takes it
+        location = _location_default(ctx, slots["description"])
+        if location:
+            slots["location"] = location
     asked = next((s for s in SLOTS if s.name == asking), None)
     if ctx.photo_only:  # an attachment, not an answer: acknowledged, and the same question again
         invalid = f"已收到照片（共 {len(slots['photos'])} 张）。"
@@ -360,7 +366,8 @@ def status_start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
             ctx.end_flow()
             return
     lines = ["您的工单进度："] + [describe(o, ctx) for o in targets]
-    chasing = re.search(CHASE_WORDS, ctx.text) is not None or ctx.reading.emotion.get("label") == "angry"
+    chasing = re.search(CHASE_WORDS, ctx.text) is not None or ctx.reading.emotion.get("label") == "angry" or \
+        (re.search(WHEN_WORDS, ctx.text) is not None and sla.overdue(targets[0], ctx.now))
     escalate = None
     if chasing:
         for order in targets[:1]:

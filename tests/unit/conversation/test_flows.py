@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 
 import pytest
 import sqlalchemy as sa
 
-from bot.storage.models import Bill, Conversation, Household, Message, ParkingCard, VisitorPass, WorkOrder
+from bot.storage.models import Bill, Conversation, Handoff, Household, Message, ParkingCard, VisitorPass, WorkOrder
 from bot.tools.demo import load_demo_data
 from tests.databases import scratch_postgres
 from tests.unit.conversation.world import NOW, World, arrears_household, stored_route
@@ -249,3 +250,46 @@ def test_a_days_work_order_numbers_follow_that_days_highest_whatever_other_days_
             s.execute(sa.text(f"INSERT INTO work_orders (number, {columns}) SELECT :number, {columns} FROM work_orders "
                               "WHERE number = :first"), {"number": other, "first": first})
     assert report("numbers-3") == "WO202611271021"
+
+
+def test_a_bound_resident_reporting_after_a_bare_request_is_not_asked_the_place(world):
+    """"我要报修" then "阳台的灯不亮": the place was taken from the binding only when the first message described
+    the problem; after a bare request a bound resident was asked the place, and asked it again after each answer."""
+    household = world.household(building=1, unit=1)
+    world.bind(household, sender="bound")
+    world.say("我要报修", sender="bound")
+    r = world.say("阳台的灯不亮", sender="bound")
+    assert "紧急" in world.texts(r) and "地点" not in world.texts(r)
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow["slots"]["location"] == household.label
+
+
+def test_asking_when_within_the_promise_is_not_a_chase(world):
+    """"我的报修什么时候来" minutes after the report was recorded as the first chase and "通知工程部加快处理"; within
+    the promise it is answered with the progress; past it, it is a chase."""
+    household = world.household(building=1, unit=1)
+    world.bind(household, sender="when")
+    world.say("阳台的灯不亮", sender="when")
+    world.say("一般", sender="when")
+    world.say("尽快", sender="when")
+    r = world.say("我的报修什么时候来", sender="when")
+    assert "预计" in world.texts(r) and "催促" not in world.texts(r)
+    with world.db.session() as s:
+        order = s.scalar(sa.select(WorkOrder).where(WorkOrder.household_id == household.id).order_by(WorkOrder.id.desc()))
+        assert order.chase_count == 0
+        order.response_due = order.created_at - dt.timedelta(minutes=1)  # the dispatch promise has passed
+        s.commit()
+    r = world.say("我的报修什么时候来", sender="when")
+    assert "催促" in world.texts(r)
+
+
+def test_paid_yet_shown_as_owed_shows_the_bill_and_hands_to_billing(world):
+    household = arrears_household(world)
+    world.bind(household, sender="paid")
+    r = world.say("我上个月交过了怎么还显示欠费", sender="paid")
+    assert "待缴" in world.texts(r) and "到账延迟" in world.texts(r) and r.handoff is not None
+    with world.db.session() as s:
+        handoff = s.scalars(sa.select(Handoff).where(Handoff.conversation_id == r.conversation_id)).one()
+        assert "fee dispute" in handoff.reasons and handoff.kind == "billing"
+    r = world.say("查一下我家物业费", sender="paid")  # a plain look-up hands nothing off
+    assert "到账延迟" not in world.texts(r)
