@@ -17,7 +17,7 @@ from bot.core.errors import (ApiKeyNotFound, FaqIdTaken, FaqNotFound, FaqRejecte
 from bot.core.localtime import to_local
 from bot.households import privacy
 from bot.kb import kb_editing
-from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError, few_questions_hint
+from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError, few_questions_hint, normalise_question
 from bot.reporting import exports, reports
 from bot.services import Services
 from bot.storage import retention
@@ -160,8 +160,11 @@ def training_state(services: ServicesDep, staff: CurrentAdmin) -> Dict[str, Any]
 
 
 @router.get("/failures")
-def get_failures(staff: CurrentAdmin, session: SessionDep) -> Dict[str, Any]:
-    return reports.failures(session)
+def get_failures(services: ServicesDep, staff: CurrentAdmin, session: SessionDep) -> Dict[str, Any]:
+    """The failed questions, but those that are now phrasings of an entry in service."""
+    kb = services.knowledge.current
+    known = {normalise_question(q) for e in kb.entries.values() if not e.retired for q in e.questions}
+    return reports.failures(session, covered=lambda text: normalise_question(text) in known)
 
 
 @router.post("/failures/{message_id}/add-to-faq")

@@ -152,13 +152,17 @@ def check_text(text: Any, max_chars: int, allow_empty: bool = False) -> str:
 
 
 def check_field(value: Any, max_chars: int, name: str) -> str:
-    """``check_text`` for a named form field (an FAQ's title, answer, questions): blank is refused naming the field,
-    答案不能为空, not 消息不能为空 (the code stays empty_message)."""
+    """``check_text`` for a named form field (an FAQ's title, answer, questions): blank, too long or corrupt text is
+    refused naming the field, 答案不能为空 and 问法太长了, not 消息… (the codes stay those of a message)."""
+    label = FIELD_LABELS.get(name.lstrip("_"), name.lstrip("_"))  # pydantic names a list's items "_questions"
     try:
         return check_text(value, max_chars)
     except EmptyMessage:
-        name = name.lstrip("_")  # pydantic names a list's items "_questions"
-        raise EmptyMessage(f"{FIELD_LABELS.get(name, name)}不能为空") from None
+        raise EmptyMessage(f"{label}不能为空") from None
+    except MessageTooLong:
+        raise MessageTooLong(f"{label}太长了，请控制在 {{max_chars}} 个字以内", max_chars=max_chars) from None
+    except InvalidCharacters:
+        raise InvalidCharacters(f"{label}里有无法识别的字符（控制字符或损坏的文字），请删掉后重新保存") from None
 
 
 def check_identifier(value: Any, max_len: int = 128) -> str:

@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from bot.core import yamlio
 from bot.core.errors import FaqEditConflict
-from bot.kb.knowledge import FaqEntry, KnowledgeBase, _parse_file, file_version, load_knowledge_base
+from bot.kb.knowledge import (FaqEntry, KnowledgeBase, _parse_file, file_version, load_knowledge_base,
+                               normalise_question)
 
 
 def _set_questions(seq: Any, questions: List[str]) -> None:
@@ -96,6 +97,18 @@ Change = Callable[[FaqEntry], Tuple[str, List[str], str]]
 NEW_ENTRIES_FILE = "custom.yml"  # where entries created in /admin go unless a file is named
 
 
+def distinct_questions(questions: List[str]) -> List[str]:
+    """The questions stripped, blank ones dropped, each once: a phrasing typed twice (or the same but for spaces and
+    punctuation, as questions are compared) is kept the first time only, not stored and counted twice."""
+    seen, result = set(), []
+    for q in (q.strip() for q in questions):
+        key = normalise_question(q)
+        if q and key not in seen:
+            seen.add(key)
+            result.append(q)
+    return result
+
+
 def new_entry_id(kb: KnowledgeBase, title: str) -> str:
     """A lower_snake_case id from the title's pinyin ("供暖时间与报停" → gong_nuan_shi_jian_yu_bao_ting), shortened
     and made unique among every entry, retired ones included (their history keeps the id)."""
@@ -118,7 +131,7 @@ def create_entry(settings, kb: KnowledgeBase, faq_id: str, title: str, questions
     path = Path(settings.faq_dir) / file_name
     with file_lock(path):
         original = path.read_text(encoding="utf-8") if path.exists() else None
-        text = render_faq_append(original, faq_id, title, [q.strip() for q in questions if q.strip()], answer)
+        text = render_faq_append(original, faq_id, title, distinct_questions(questions), answer)
         new_kb = load_knowledge_base(settings.faq_dir, settings.communities_file, overrides={file_name: text})
         atomic_write(path, text)
         return new_kb
@@ -148,7 +161,7 @@ def edit_entry(settings, kb: KnowledgeBase, faq_id: str, change: Change,
         if on_disk is None:  # moved or removed by someone else since this knowledge base was loaded
             raise FaqEditConflict(version)
         title, questions, answer = change(on_disk)
-        text = render_faq_edit(original, faq_id, title, [q.strip() for q in questions if q.strip()], answer, retired)
+        text = render_faq_edit(original, faq_id, title, distinct_questions(questions), answer, retired)
         new_kb = load_knowledge_base(settings.faq_dir, settings.communities_file, overrides={file_name: text})
         atomic_write(path, text)
         return new_kb

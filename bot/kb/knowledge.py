@@ -188,8 +188,8 @@ def answer_support(title: str, answer: str, question: str) -> float:
 def _template_fields(template: str) -> List[Tuple[str, Optional[str], Optional[str], Optional[str]]]:
     try:
         return list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise TemplateError(f"花括号不成对（{exc}）；要显示花括号本身请写成 {{{{ 和 }}}}") from exc
+    except ValueError as exc:  # Python's own words ("Single '}' encountered…") are English: an admin reads these
+        raise TemplateError("花括号不成对：每个 { 都要有对应的 }；要显示花括号本身请写成 {{ 和 }}") from exc
 
 
 def _field_problem(name: str, spec: Optional[str], conversion: Optional[str]) -> Optional[str]:
@@ -418,7 +418,8 @@ def load_knowledge_base(
                 other = seen_questions.get(key)
                 if other is not None and other.id != entry.id:
                     problems.append(
-                        FaqProblem(entry.file, qline, f"“{entry.id}”的问法“{q}”也在条目“{other.id}”下，"
+                        FaqProblem(entry.file, qline, f"“{entry.id}”（{entry.title}）的问法“{q}”也在条目“{other.id}”下"
+                                                      f"（{other.title}，{other.file}:{other.line}），"
                                                       f"一个问法只能属于一个条目")
                     )
                 elif other is None:

@@ -6,7 +6,7 @@ import json
 import re
 import statistics
 from collections import Counter, defaultdict
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from sqlalchemy import Text, case, cast, func, select, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -69,7 +69,10 @@ def group_similar(texts: List[Dict[str, Any]], threshold: float = 0.3) -> List[D
     return result
 
 
-def failures(session, limit: int = 500) -> Dict[str, Any]:
+def failures(session, limit: int = 500, covered: Optional[Callable[[str], bool]] = None) -> Dict[str, Any]:
+    """The failed questions grouped by similarity, and the handoffs' reasons. ``covered``: whether a question is now
+    one of the knowledge base's own phrasings (added from this list, or written in an entry since); those are left
+    out, so a group the admin has just dealt with leaves the list."""
     # rows with what is read, not messages: of each reading only its route and the FAQ it read (issue 29: decoding
     # 5000 whole readings took most of the report's time)
     rows = session.execute(select(Message.id, Message.conversation_id, Message.text,
@@ -78,10 +81,7 @@ def failures(session, limit: int = 500) -> Dict[str, Any]:
                            .where(Message.sender == "resident", Message.nlu.isnot(None))
                            .order_by(Message.id.desc()).limit(5000)).all()
     failed = []
-    question_before: Dict[int, Any] = {}  # a rejection's failed question is the one answered before it
-    for older, newer in zip(rows[1:], rows):
-        if older.conversation_id == newer.conversation_id:
-            question_before[newer.id] = older
+    question_before = _questions_before(rows)
     for m in rows:
         route = m.route if isinstance(m.route, dict) else {}
         decision = route.get("decision")
@@ -92,7 +92,11 @@ def failures(session, limit: int = 500) -> Dict[str, Any]:
         if route.get("failed") or decision == "reject" or legacy:
             subject = m
             if route.get("action") in ("not_helpful", "repeat") or "rejected" in " ".join(route.get("reasons", [])):
-                subject = question_before.get(m.id, m)
+                subject = question_before.get(m.id)
+                if subject is None:  # its question is older than the rows read: the rejection's own words
+                    continue         # (没有解决我的问题) are no question to add to an entry
+            if covered is not None and covered(subject.text):
+                continue
             failed.append({"message_id": subject.id, "text": subject.text, "reason": route.get("action") or decision,
                            "suggested_faq": subject.faq_id, "at": subject.created_at.isoformat()})
         if len(failed) >= limit:
@@ -109,6 +113,19 @@ def failures(session, limit: int = 500) -> Dict[str, Any]:
         group["reasons_labels"] = [failure_label(r) for r in group["reasons"]]
     return {"groups": groups, "handoff_reasons": dict(reasons.most_common()),
             "handoff_reasons_labels": {k: reason_group_label(k) for k in reasons}}
+
+
+def _questions_before(rows) -> Dict[int, Any]:
+    """Each resident message's previous resident message in its own conversation (``rows``: newest first), what a
+    rejection (没有解决我的问题, the same question again) is about. Other residents write in between: the row just
+    older in the list is often another conversation's."""
+    before: Dict[int, Any] = {}
+    last: Dict[int, Any] = {}
+    for m in reversed(rows):
+        if m.conversation_id in last:
+            before[m.id] = last[m.conversation_id]
+        last[m.conversation_id] = m
+    return before
 
 
 def figures(session, days: int = 14, today: Optional[dt.date] = None, start: Optional[dt.date] = None,

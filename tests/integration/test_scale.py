@@ -247,10 +247,11 @@ def old_failure_groups(session, limit: int = 500):
     """The failed questions as read before issue 29's narrow rows: every reading whole."""
     rows = session.execute(select(Message).where(Message.sender == "resident", Message.nlu.isnot(None))
                            .order_by(Message.id.desc()).limit(5000)).scalars().all()
-    failed, question_before = [], {}
-    for older, newer in zip(rows[1:], rows):
-        if older.conversation_id == newer.conversation_id:
-            question_before[newer.id] = older
+    failed, question_before, last = [], {}, {}
+    for m in reversed(rows):  # a rejection's question: the previous resident message of its own conversation
+        if m.conversation_id in last:
+            question_before[m.id] = last[m.conversation_id]
+        last[m.conversation_id] = m
     for m in rows:
         route = (m.nlu or {}).get("route") or {}
         decision = route.get("decision")
@@ -259,7 +260,9 @@ def old_failure_groups(session, limit: int = 500):
         if route.get("failed") or decision == "reject" or legacy:
             subject = m
             if route.get("action") in ("not_helpful", "repeat") or "rejected" in " ".join(route.get("reasons", [])):
-                subject = question_before.get(m.id, m)
+                subject = question_before.get(m.id)
+                if subject is None:
+                    continue
             faq = (subject.nlu or {}).get("faq") or {}
             failed.append({"message_id": subject.id, "text": subject.text, "reason": route.get("action") or decision,
                            "suggested_faq": faq.get("id"), "at": subject.created_at.isoformat()})
