@@ -5,6 +5,7 @@ import { start } from "/static/staff.js";
 import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its own module, imported so the page keeps one entry script
 {
   let entries = [], currentId = null, currentVersion = null;
+  let loaded = null;  // the entry as the editor opened it (or last saved it): what a stale version is checked against
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     document.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("active", x === b));
     ["kb", "failures", "figures"].forEach((t) => $("tab-" + t).classList.toggle("hidden", t !== b.dataset.tab));
@@ -55,7 +56,7 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
     data.suggestions.forEach((sg) => { const d = el("div", "qitem"); d.appendChild(el("div", "summary", sg.text + "（" + sg.count + " 次）"));
       const b = el("button", "btn secondary", "采纳");
       b.addEventListener("click", async () => { try { await api("/api/admin/failures/" + sg.message_id + "/add-to-faq", { method: "POST", body: JSON.stringify({ faq_id: id }) });
-        b.textContent = "已采纳"; b.disabled = true; const r = await api("/api/admin/faq/" + id); currentVersion = r.version; $("f-questions").value = r.questions.join("\n"); questionHint(); }
+        b.textContent = "已采纳"; b.disabled = true; const r = await api("/api/admin/faq/" + id); currentVersion = r.version; loaded = r; $("f-questions").value = r.questions.join("\n"); questionHint(); }
         catch (e) { alert("采纳失败：" + (e.problems ? e.problems.join("\n") : e.message)); } });
       d.appendChild(b); box.appendChild(d); });
   }
@@ -65,7 +66,7 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
     if (isNew) { const sel = $("f-file"); sel.replaceChildren(); files.forEach((f) => { const o = el("option", "", f); o.value = f; if (f === "custom.yml") o.selected = true; sel.appendChild(o); }); }
   }
   async function edit(id) {
-    const e = await api("/api/admin/faq/" + id); currentId = id; currentVersion = e.version; // the file version this edit is based on
+    const e = await api("/api/admin/faq/" + id); currentId = id; currentVersion = e.version; loaded = e; // the file version this edit is based on
     openForm(e.title + "（" + e.id + "）" + (e.retired ? " · 已停用" : ""), false);
     $("f-title").value = e.title; $("f-questions").value = e.questions.join("\n"); $("f-answer").value = e.answer; questionHint();
     $("preview").textContent = e.rendered; $("f-retire").classList.toggle("hidden", e.retired); $("f-restore").classList.toggle("hidden", !e.retired);
@@ -73,12 +74,27 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
   }
   // 新建条目: empty, or pre-filled with a group of questions the bot could not answer (未解决问题 → 新建条目)
   function newEntry(questions) {
-    currentId = null; currentVersion = null; openForm("新建条目", true);
+    currentId = null; currentVersion = null; loaded = null; openForm("新建条目", true);
     $("f-title").value = ""; $("f-questions").value = (questions || []).join("\n"); $("f-answer").value = ""; questionHint();
     $("preview").textContent = ""; $("f-retire").classList.add("hidden"); $("f-restore").classList.add("hidden"); showStats(null); $("suggest-box").classList.add("hidden");
     $("f-title").focus();
   }
   $("faq-new").addEventListener("click", () => newEntry([]));
+  // A version is the whole file's: another admin's save of another entry of the same file makes this one's stale.
+  // When this entry is still as it was opened, the save goes ahead on the new version (the server still refuses a
+  // save whose version changed again meanwhile); only a change to this very entry is a conflict to show.
+  async function unchangedSinceOpened() {
+    if (currentId === null || !loaded) return false;
+    let e; try { e = await api("/api/admin/faq/" + currentId); } catch (x) { return false; }
+    const same = e.title === loaded.title && e.answer === loaded.answer && e.retired === loaded.retired &&
+      e.questions.join("\n") === loaded.questions.join("\n");
+    if (same) currentVersion = e.version;
+    return same;
+  }
+  async function savingOnFreshVersion(call) {
+    try { return await call(); }
+    catch (e) { if (e.code === "faq_edit_conflict" && await unchangedSinceOpened()) return await call(); throw e; }
+  }
   function saveError(e) {
     if (e.code === "faq_edit_conflict") { $("save-error").textContent = "未保存：" + e.message + "（您的修改仍在编辑框中，可复制后刷新再改）"; return; }
     const problems = e.problems ? e.problems.join("\n") : e.message;
@@ -91,8 +107,8 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
     try {
       let r;
       if (currentId === null) { if ($("f-file").value) body.file = $("f-file").value;  /* the list may not have loaded yet: the server's default file */ r = await api("/api/admin/faq", { method: "POST", body: JSON.stringify(body) }); }
-      else { body.version = currentVersion; r = await api("/api/admin/faq/" + currentId, { method: "PUT", body: JSON.stringify(body) }); }
-      $("preview").textContent = r.entry.rendered; currentVersion = r.entry.version;
+      else { r = await savingOnFreshVersion(() => api("/api/admin/faq/" + currentId, { method: "PUT", body: JSON.stringify(Object.assign({}, body, { version: currentVersion })) })); }
+      $("preview").textContent = r.entry.rendered; currentVersion = r.entry.version; loaded = r.entry;
       const created = currentId === null; currentId = r.entry.id;
       $("edit-title").textContent = r.entry.title + "（" + r.entry.id + "）";
       $("f-file-field").classList.add("hidden"); $("f-retire").classList.remove("hidden");
@@ -102,8 +118,9 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
   });
   async function setRetired(retire) {
     if (retire && !confirm("停用后住户将不再收到这个答案（历史记录和统计会保留），确定停用吗？")) return;
-    try { const r = await api("/api/admin/faq/" + currentId + (retire ? "/retire" : "/restore"), { method: "POST", body: JSON.stringify({ version: currentVersion }) });
-      currentVersion = r.entry.version; $("f-retire").classList.toggle("hidden", retire); $("f-restore").classList.toggle("hidden", !retire);
+    try { const r = await savingOnFreshVersion(() => api("/api/admin/faq/" + currentId + (retire ? "/retire" : "/restore"), { method: "POST", body: JSON.stringify({ version: currentVersion }) }));
+      currentVersion = r.entry.version; loaded = r.entry; $("f-retire").classList.toggle("hidden", retire); $("f-restore").classList.toggle("hidden", !retire);
+      $("edit-title").textContent = r.entry.title + "（" + r.entry.id + "）" + (retire ? " · 已停用" : "");
       $("save-ok").textContent = retire ? "已停用：住户不会再收到这个答案。" : "已重新启用。"; loadList(); }
     catch (e) { saveError(e); }
   }
