@@ -132,10 +132,19 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
     data.groups.forEach((g) => {
       const d = el("div", "qitem"); d.appendChild(el("div", "summary", g.text + "（" + g.count + " 次）"));
       d.appendChild(el("div", "meta", "例：" + g.examples.map((x) => x.text).join(" / ") + " · 类型：" + (g.reasons_labels || []).join("、")));
-      const select = el("select"); entries.forEach((e) => { const o = el("option", "", e.title); o.value = e.id; if (e.id === g.suggested_faq) o.selected = true; select.appendChild(o); });
-      const b = el("button", "btn", "加为该 FAQ 的问法");
-      b.addEventListener("click", async () => { try { await api("/api/admin/failures/" + g.examples[0].message_id + "/add-to-faq", { method: "POST", body: JSON.stringify({ faq_id: select.value }) });
-        b.textContent = "已添加，后台训练中"; b.disabled = true; } catch (e) { alert("添加失败：" + (e.problems ? e.problems.join("\n") : e.message)); } });
+      // no entry chosen until the admin picks one (or the bot's own guess): the first of the list was one click from
+      // receiving an unrelated question
+      const select = el("select"); select.className = "failure-faq";
+      const none = el("option", "", "选择要加到的条目…"); none.value = ""; select.appendChild(none);
+      entries.forEach((e) => { const o = el("option", "", e.title); o.value = e.id; if (e.id === g.suggested_faq) o.selected = true; select.appendChild(o); });
+      const b = el("button", "btn", "加为该 FAQ 的问法"); b.disabled = !select.value;
+      select.addEventListener("change", () => { b.disabled = !select.value; });
+      // every different question of the group, one after the other (each is validated and saved on its own)
+      const texts = [...new Map(g.examples.map((x) => [x.text.trim(), x])).values()];
+      b.addEventListener("click", async () => { b.disabled = true; let added = 0;
+        try { for (const x of texts) { await api("/api/admin/failures/" + x.message_id + "/add-to-faq", { method: "POST", body: JSON.stringify({ faq_id: select.value }) }); added++; }
+          b.textContent = "已添加 " + added + " 个问法，后台训练中"; select.disabled = true; }
+        catch (e) { b.disabled = false; alert((added ? "已添加 " + added + " 个，" : "") + "“" + texts[added].text + "”添加失败：" + (e.problems ? e.problems.join("\n") : e.message)); } });
       const n = el("button", "btn secondary", "新建条目");
       n.addEventListener("click", () => { document.querySelector('.tabs button[data-tab="kb"]').click(); newEntry(g.examples.map((x) => x.text)); });
       d.appendChild(select); d.appendChild(b); d.appendChild(n); box.appendChild(d);

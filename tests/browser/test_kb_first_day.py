@@ -1,11 +1,13 @@
 """Two admins growing the knowledge base at once in Chromium: saves of different entries of one file both go through,
 a change to the same entry is a conflict that keeps the admin's text; a retired entry says so in its heading; a
-failed question turned into an entry leaves 未解决问题."""
+failed question turned into an entry leaves 未解决问题, and a group of them is added, every question, to the entry
+the admin picks (none is picked for them)."""
 from __future__ import annotations
 
 import httpx
 
 from tests.browser.chromium import login, needs_chromium
+from tests.clients import signed_in
 
 pytestmark = needs_chromium
 
@@ -80,4 +82,24 @@ def test_a_retired_entry_says_so_in_its_heading_and_a_failed_question_made_an_en
     page.click("#f-restore")
     page.wait_for_selector("#save-ok:has-text('已重新启用')")
     assert "已停用" not in page.inner_text("#edit-title")
+    page.context.close()
+
+
+def test_a_failed_group_is_added_to_the_entry_the_admin_picks_every_question_of_it(browser, server):
+    for text in ("小区允许放无人机吗", "请问小区允许放无人机吗"):
+        resident = httpx.Client(base_url=server.url, timeout=60)
+        resident.post("/api/widget/session").raise_for_status()
+        resident.post("/api/widget/messages", json={"text": text}).raise_for_status()
+    page = admin_page(browser, server)
+    page.click(".tabs button[data-tab=failures]")
+    group = page.locator("#failures .qitem:has-text('请问小区允许放无人机吗')")
+    group.wait_for()
+    assert "小区允许放无人机吗 /" in group.inner_text() or "/ 小区允许放无人机吗" in group.inner_text()
+    button = group.locator("button:has-text('加为该 FAQ 的问法')")
+    assert group.locator("select").input_value() == "" and button.is_disabled()  # nothing chosen for the admin
+    group.locator("select").select_option("amenities")
+    button.click()
+    group.locator("button:has-text('已添加 2 个问法')").wait_for()
+    entry = signed_in(server).get("/api/admin/faq/amenities").json()
+    assert {"小区允许放无人机吗", "请问小区允许放无人机吗"} <= set(entry["questions"])
     page.context.close()
