@@ -103,10 +103,21 @@ def queue_entries(session, conversation_ids: Optional[Any] = None) -> List[Queue
 
 
 def mine_json(session, staff_id: int) -> List[Dict[str, Any]]:
-    rows = session.scalars(select(Conversation).where(Conversation.status == ConversationStatus.OPEN, Conversation.assignee_id == staff_id))
-    return [{"conversation_id": c.id, "priority": c.priority, "channel": c.channel,
-             "priority_label": labels.priority_label(c.priority), "channel_label": labels.channel_label(c.channel)}
-            for c in rows]
+    """The agent's open conversations, each with what tells them apart in 我的会话 (the room, the callback ticket and
+    its promise, why it was handed over), read with its claimed handoff in the same query."""
+    rows = session.execute(
+        select(Conversation.id, Conversation.priority, Conversation.channel, Handoff.id.label("handoff_id"),
+               Handoff.ticket, Handoff.reasons, Handoff.callback_at,
+               Handoff.context[("household", "room")].as_string().label("room"))
+        .outerjoin(Handoff, (Handoff.conversation_id == Conversation.id) & (Handoff.status == HandoffStatus.CLAIMED.value))
+        .where(Conversation.status == ConversationStatus.OPEN, Conversation.assignee_id == staff_id)
+        .order_by(Conversation.id, Handoff.id)).all()
+    latest = {r.id: r for r in rows}  # a conversation's newest claimed handoff, should there be two
+    return [{"conversation_id": r.id, "priority": r.priority, "channel": r.channel,
+             "priority_label": labels.priority_label(r.priority), "channel_label": labels.channel_label(r.channel),
+             "room": r.room, "ticket": r.ticket, "reasons_labels": labels.reason_labels(r.reasons or []),
+             "callback_at": iso(r.callback_at), "callback_text": handoffs.promised_text(r.callback_at)}
+            for r in latest.values()]
 
 
 def conversation_status_label(conversation: Conversation, handoff: Optional[Handoff]) -> str:

@@ -55,7 +55,12 @@ import { start } from "/static/staff.js";
   }
   function renderMine(mineList) {
     const mine = $("mine"); mine.replaceChildren();
-    mineList.forEach((c) => { const d = el("div", "qitem " + (c.priority || ""), "会话 #" + c.conversation_id + " · " + (c.priority_label || "") + " · " + (c.channel_label || ""));
+    // what tells two of them apart at a glance: the room, the callback ticket and its promised time, the reason
+    mineList.forEach((c) => { const d = el("div", "qitem " + (c.priority || ""));
+      d.dataset.conversation = String(c.conversation_id);
+      d.appendChild(el("div", "", "会话 #" + c.conversation_id + " · " + (c.priority_label || "") + " · " + (c.room || "未绑定") + " · " + (c.channel_label || "") +
+        (c.ticket ? " · 留言 " + c.ticket : "") + (c.callback_text ? " · 回电 " + c.callback_text + " 前" : "")));
+      if (c.reasons_labels && c.reasons_labels.length) d.appendChild(el("div", "meta", "原因：" + c.reasons_labels.join("、")));
       d.addEventListener("click", () => open(c.conversation_id)); mine.appendChild(d); });
   }
   let myTeamIds = new Set();
