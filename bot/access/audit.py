@@ -12,13 +12,14 @@ from typing import Any, Dict, List, Optional, Tuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.core.localtime import iso, to_local
 from bot.storage.models import AuditEntry, Staff
 
 CONVERSATION_CARD, WORK_ORDER = "conversation_card", "work_order"
 DATA_EXPORT, DATA_ERASE = "data_export", "data_erase"  # a resident's request for their data (bot/households/privacy.py)
 ACTIONS = {CONVERSATION_CARD: "打开会话资料卡", WORK_ORDER: "打开工单", DATA_EXPORT: "导出住户数据",
            DATA_ERASE: "删除住户数据"}
-CSV_HEADER = ["时间(UTC)", "员工编号", "员工", "操作", "住户编号", "记录", "原因"]
+CSV_HEADER = ["时间", "员工编号", "员工", "操作", "住户编号", "记录", "原因"]  # the time on the 小区's clock
 
 
 def record(session: Session, staff: Staff, action: str, household_id: Optional[int], record_kind: str,
@@ -50,14 +51,23 @@ def search(session: Session, staff_id: Optional[int] = None, household_id: Optio
     return total, rows
 
 
+RECORD_KINDS = {"conversation": "会话", "work_order": "工单", "household": "住户", "identity": "聊天身份"}
+
+
+def record_label(entry: AuditEntry) -> str:
+    """The record read, in words: 工单 #17, not work_order #17."""
+    return f"{RECORD_KINDS.get(entry.record_kind, entry.record_kind)} #{entry.record_id}"
+
+
 def entry_json(entry: AuditEntry) -> Dict[str, Any]:
-    return {"id": entry.id, "at": entry.created_at.isoformat(), "staff_id": entry.staff_id,
+    # the time with its offset like every other API time (bot.core.localtime.iso): the page shows the 小区's clock
+    return {"id": entry.id, "at": iso(entry.created_at), "staff_id": entry.staff_id,
             "staff": entry.staff_name, "action": entry.action, "action_label": ACTIONS.get(entry.action, entry.action),
             "household_id": entry.household_id, "record_kind": entry.record_kind, "record_id": entry.record_id,
-            "reason": entry.reason}
+            "record_label": record_label(entry), "reason": entry.reason}
 
 
 def csv_row(entry: AuditEntry) -> List[Any]:
-    return [entry.created_at.strftime("%Y-%m-%d %H:%M:%S"), entry.staff_id, entry.staff_name,
-            ACTIONS.get(entry.action, entry.action), entry.household_id, f"{entry.record_kind} #{entry.record_id}",
+    return [to_local(entry.created_at).strftime("%Y-%m-%d %H:%M:%S"), entry.staff_id, entry.staff_name,
+            ACTIONS.get(entry.action, entry.action), entry.household_id, record_label(entry),
             entry.reason]

@@ -14,7 +14,7 @@ from bot.access import audit, auth
 from bot.api.deps import ClockDep, CurrentAdmin, DbDep, NowDep, ServicesDep, SessionDep
 from bot.core.errors import (ApiKeyNotFound, FaqIdTaken, FaqNotFound, FaqRejected, InvalidName, InvalidSender,
                              ResidentMessageNotFound, WuyeError, check_field, check_identifier)
-from bot.core.localtime import to_local
+from bot.core.localtime import to_local, to_utc
 from bot.households import privacy
 from bot.kb import kb_editing
 from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError, few_questions_hint, normalise_question
@@ -228,10 +228,11 @@ AUDIT_EXPORT_ROWS = 10000  # one export's ceiling: a wider one is narrowed by th
 
 
 def _audit_filters(start: str, end: str) -> tuple:
-    """start/end as YYYY-MM-DD (UTC, both days included) → [low, high) datetimes."""
+    """start/end as YYYY-MM-DD (the 小区's dates, as the page shows the times; both days included) → [low, high)
+    stored (UTC) datetimes."""
     try:
-        low = dt.datetime.combine(dt.date.fromisoformat(start), dt.time()) if start else None
-        high = dt.datetime.combine(dt.date.fromisoformat(end), dt.time()) + dt.timedelta(days=1) if end else None
+        low = to_utc(dt.datetime.combine(dt.date.fromisoformat(start), dt.time())) if start else None
+        high = to_utc(dt.datetime.combine(dt.date.fromisoformat(end) + dt.timedelta(days=1), dt.time())) if end else None
     except ValueError:
         raise BadAuditRange(why="日期格式应为 YYYY-MM-DD") from None
     if low is not None and high is not None and low >= high:

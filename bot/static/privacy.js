@@ -35,7 +35,7 @@ const csv = el("a", "", "导出 CSV"); csv.id = "au-csv"; csv.setAttribute("down
 filters.append(action, household, start, end, search, csv);
 const auditError = el("div", "error"); auditError.id = "au-error"; audit.appendChild(auditError);
 const table = el("table"); table.id = "au-table"; audit.appendChild(table);
-const head = el("tr"); ["时间(UTC)", "员工", "操作", "住户编号", "记录", "原因"].forEach((h) => head.appendChild(el("th", "", h)));
+const head = el("tr"); ["时间", "员工", "操作", "住户编号", "记录", "原因"].forEach((h) => head.appendChild(el("th", "", h)));
 table.appendChild(el("thead")).appendChild(head);
 const body = el("tbody"); table.appendChild(body);
 const pager = el("div", "status-line"); pager.id = "au-pager"; audit.appendChild(pager);
@@ -58,8 +58,9 @@ async function loadAudit(page) {
   auditError.textContent = "";
   body.replaceChildren(...data.entries.map((r) => {
     const tr = el("tr", "au-row"); tr.dataset.id = String(r.id); tr.dataset.action = r.action;
+    // r.at comes with the 小区's offset: its first 19 characters are the wall-clock time staff keep
     [r.at.slice(0, 19).replace("T", " "), r.staff, r.action_label, r.household_id == null ? "—" : String(r.household_id),
-      r.record_kind + " #" + r.record_id, r.reason].forEach((t) => tr.appendChild(el("td", "", t)));
+      r.record_label, r.reason].forEach((t) => tr.appendChild(el("td", "", t)));
     return tr;
   }));
   if (!data.entries.length) { const tr = el("tr"); const td = el("td", "", "没有符合条件的记录"); td.colSpan = 6; tr.appendChild(td); body.appendChild(tr); }

@@ -59,7 +59,7 @@ def test_reads_are_audited_and_only_admins_read_the_log(server):
     csv = admin.get("/api/admin/audit.csv", params={"action": "work_order"})
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     text = csv.content.decode("utf-8-sig")
-    assert text.splitlines()[0].startswith("时间(UTC),员工编号,员工,操作") and f"工单 {order['number']}" in text
+    assert text.splitlines()[0].startswith("时间,员工编号,员工,操作") and f"工单 {order['number']}" in text
     # nobody else: not the agent, not the technician, not a stranger
     for client in (agent, tech):
         for path in ("/api/admin/audit", "/api/admin/audit.csv"):
@@ -130,3 +130,23 @@ def test_a_residents_data_is_exported_and_erased_on_request_and_audited(server):
     assert missing.status_code == 404 and missing.json()["code"] == "resident_not_found"
     no_reason = admin.post("/api/admin/residents/erase", json={"household_id": house_id})
     assert no_reason.status_code == 422
+
+
+def test_the_log_is_on_the_local_clock_and_its_dates_are_local_days(server):
+    """The admin reads 北京时间 and picks local days: a read at 07:30 on the 7th (23:30 UTC on the 6th) is on the 7th."""
+    import datetime as dt
+
+    from bot.core.localtime import to_utc
+
+    read_at = to_utc(dt.datetime(2026, 12, 7, 7, 30))
+    with server.app.state.services.db.session() as session:
+        session.add(AuditEntry(staff_id=3, staff_name="tech1", action="work_order", household_id=1,
+                               record_kind="work_order", record_id=4242, reason="工单 WO-LOCAL", created_at=read_at))
+    admin = signed_in(server, "admin")
+    found = admin.get("/api/admin/audit", params={"start": "2026-12-07", "end": "2026-12-07"}).json()["entries"]
+    entry = next(e for e in found if e["record_id"] == 4242)
+    assert entry["at"] == "2026-12-07T07:30:00+08:00" and entry["record_label"] == "工单 #4242"
+    day_before = admin.get("/api/admin/audit", params={"start": "2026-12-06", "end": "2026-12-06"}).json()["entries"]
+    assert not any(e["record_id"] == 4242 for e in day_before)
+    csv = admin.get("/api/admin/audit.csv", params={"start": "2026-12-07", "end": "2026-12-07"}).content.decode("utf-8-sig")
+    assert "2026-12-07 07:30:00,3,tech1,打开工单,1,工单 #4242,工单 WO-LOCAL" in csv
