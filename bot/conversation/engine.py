@@ -52,6 +52,7 @@ FLOWS: Dict[str, FlowSpec] = {
     "parking": parking.FLOW,
     "callback": callback.FLOW,
     urgent_check.NAME: urgent_check.FLOW,  # the triage question of a borderline emergency (its own buttons only)
+    suggestions.FLOW_NAME: suggestions.FLOW,  # "我有个建议": the next message is the suggestion
 }
 # The turn's own look-ups, built once with bound parameters (building a statement costs more than running it)
 # (on the table, not the mapped class: run on the session's connection it skips the ORM's execution context — the

@@ -10,6 +10,7 @@ outbox (bot/storage/outbox.py) so it goes out as the desk's messages do: the wid
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Dict, List, Optional
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from bot.reporting.reports import group_similar
 from bot.storage import outbox
 from bot.storage.models import ChatIdentity, Conversation, Message, Staff, Suggestion
 from bot.storage.outbox import Kind
+from bot.turn.context import FlowSpec
 
 STATUSES = {"pending": "待处理", "adopted": "已采纳", "declined": "暂不采纳", "replied": "已回复"}
 MAX_REPLY = 1000
@@ -79,9 +81,28 @@ def record(ctx: Any) -> Suggestion:
     raise AssertionError("unreachable")
 
 
+# "我有个建议" says one is coming, it is not one: recorded as it was, admins got an empty suggestion and the real
+# one a second number
+ANNOUNCED = re.compile(r"^\W*(你好|您好|在吗)?\W*(我|我们)?(想|要|还)?(有|提|给你们提|跟你们提|反映|说)(个|一个|几个|点|一点|条|一条)?"
+                       r"(小)?(建议|意见|想法)\W*(可以吗|行吗|想说|要提|要说)?\W*$")
+FLOW_NAME = "suggestion"
+ASK = "好的，请说说您的建议，我会记录下来转给物业。"
+
+
 def acknowledge(ctx: Any) -> None:
+    if ANNOUNCED.match(ctx.text):
+        ctx.ask(FLOW_NAME, {}, "content", ASK)
+        return
     suggestion = record(ctx)
     ctx.say(f"感谢您的建议！编号 {suggestion.number}，我们会认真研究，有结果会在这里告诉您。")
+
+
+def _resume(ctx: Any, slots: Dict[str, Any]) -> None:
+    ctx.end_flow()
+    acknowledge(ctx)  # the message after the question is the suggestion (asked again only if it announces again)
+
+
+FLOW = FlowSpec(name=FLOW_NAME, title="建议", start=_resume, resume=_resume, free_text_slots=("content",))
 
 
 # --- the admins' side ---------------------------------------------------------------------------------------------

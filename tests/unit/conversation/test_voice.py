@@ -58,6 +58,25 @@ def test_a_suggestion_is_recorded_with_a_number_and_acknowledged(world):
         assert (second.number, second.building, second.household_id) == ("JY20261127002", None, None)
 
 
+def test_announcing_a_suggestion_asks_for_it_and_the_next_message_is_recorded(world):
+    """"我有个建议" was recorded as the suggestion (admins got an empty one, the real one a second number)."""
+    def count():
+        with world.db.session() as s:
+            return s.scalar(sa.select(sa.func.count()).select_from(Suggestion))
+    before = count()
+    r = world.say("我有个建议", sender="sugg")
+    assert r.replies[-1].text == suggestions.ASK and count() == before
+    r = world.say("小区里能不能多装几个充电桩", sender="sugg")
+    assert "感谢您的建议" in world.texts(r) and count() == before + 1
+    with world.db.session() as s:
+        latest = s.scalars(sa.select(Suggestion).order_by(Suggestion.id.desc())).first()
+        assert latest.text == "小区里能不能多装几个充电桩"
+        assert s.get(Conversation, r.conversation_id).flow is None
+    world.say("我想提个意见", sender="sugg2")  # a question instead is answered, and nothing is recorded
+    r = world.say("物业费多少钱一平", sender="sugg2")
+    assert stored_route(world, "物业费多少钱一平")["action"] == "answer" and count() == before + 1
+
+
 def test_an_angry_suggestion_still_goes_to_a_person_first(world):
     r = world.say("你们物业到底管不管！我投诉三次了，建议你们赶紧把门禁修好！！！")
     assert r.handoff is not None and r.handoff["priority"] == "high"
