@@ -178,6 +178,8 @@ def add_phrasing(message_id: RowId, body: AddPhrasing, services: ServicesDep, st
     entry = kb.entries.get(body.faq_id)
     if entry is None:
         raise FaqNotFound()
+    if entry.retired:  # a retired entry answers nothing: the question would stay unanswered, and off the list
+        raise FaqRejected([f"条目“{entry.title}”已停用，不会回答住户；请先重新启用，或选择其他条目"])
     return _save(services, entry.id, lambda kb: kb_editing.add_question(services.settings, kb, entry.id, text))
 
 

@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from bot.core import yamlio
 from bot.core.errors import FaqEditConflict
-from bot.kb.knowledge import (FaqEntry, KnowledgeBase, _parse_file, file_version, load_knowledge_base,
-                               normalise_question)
+from bot.kb.knowledge import (FaqEntry, FaqProblem, KnowledgeBase, KnowledgeBaseError, _parse_file, file_version,
+                               load_knowledge_base, normalise_question)
 
 
 def _set_questions(seq: Any, questions: List[str]) -> None:
@@ -133,8 +133,21 @@ def create_entry(settings, kb: KnowledgeBase, faq_id: str, title: str, questions
         original = path.read_text(encoding="utf-8") if path.exists() else None
         text = render_faq_append(original, faq_id, title, distinct_questions(questions), answer)
         new_kb = load_knowledge_base(settings.faq_dir, settings.communities_file, overrides={file_name: text})
+        _refuse_shared_title(new_kb, faq_id)
         atomic_write(path, text)
         return new_kb
+
+
+def _refuse_shared_title(kb: KnowledgeBase, faq_id: str) -> None:
+    """Two entries in service under one title cannot be told apart in /admin's list, the 未解决问题 picker or the
+    console's search: an admin's save that would make them so is refused, naming the entry that has the title (a
+    retired entry may share it, listed as 【已停用】; `wuye faq check` does not hold files edited by hand to it)."""
+    entry = kb.entries[faq_id]
+    other = next((e for e in kb.entries.values() if e.id != faq_id and not e.retired and not entry.retired
+                  and e.title.strip() == entry.title.strip()), None)
+    if other is not None:
+        raise KnowledgeBaseError([FaqProblem(entry.file, entry.line, f"标题“{entry.title.strip()}”已是条目“{other.id}”"
+                                                                     f"的标题，请换一个标题，以便在列表里区分")])
 
 
 def set_retired(settings, kb: KnowledgeBase, faq_id: str, retired: bool,
@@ -163,6 +176,8 @@ def edit_entry(settings, kb: KnowledgeBase, faq_id: str, change: Change,
         title, questions, answer = change(on_disk)
         text = render_faq_edit(original, faq_id, title, distinct_questions(questions), answer, retired)
         new_kb = load_knowledge_base(settings.faq_dir, settings.communities_file, overrides={file_name: text})
+        if retired is not True:  # retiring takes an entry out of service: it clashes with nothing
+            _refuse_shared_title(new_kb, faq_id)
         atomic_write(path, text)
         return new_kb
 

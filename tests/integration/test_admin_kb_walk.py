@@ -96,3 +96,24 @@ def test_a_phrasing_typed_twice_is_stored_once(server):
                                                          "questions": entry["questions"] + ["游泳池开放时间"],
                                                          "version": entry["version"]})
     assert r.status_code == 200 and r.json()["entry"]["questions"] == ["泳池几点开", "游泳池开放时间"]
+
+
+def test_a_title_in_use_and_a_retired_entry_are_refused_by_name(server):
+    admin = signed_in(server)
+    r = admin.post("/api/admin/faq", json={"title": "养宠物规定", "answer": "见公告。",
+                                           "questions": ["宠物新规定是什么", "宠物登记新规", "新的养狗规定"]})
+    assert r.status_code == 422 and "标题“养宠物规定”已是条目“pets”的标题" in r.json()["problems"][0]
+    pets = admin.get("/api/admin/faq/pets").json()
+    r = admin.put("/api/admin/faq/pets", json={"title": pets["title"], "questions": pets["questions"],
+                                               "answer": pets["answer"], "version": pets["version"]})
+    assert r.status_code == 200  # its own title is no clash
+
+    r = admin.post("/api/admin/faq", json={"title": "电动车停放", "answer": "请停在非机动车棚。",
+                                           "questions": ["电动车停哪里", "电瓶车可以推上楼吗", "电动车棚在哪"]})
+    entry = r.json()["entry"]
+    assert admin.post(f"/api/admin/faq/{entry['id']}/retire", json={}).status_code == 200
+    say(resident(server), "自行车棚满了停哪")
+    failed = next(e for e in failed_examples(admin) if e["text"] == "自行车棚满了停哪")
+    r = admin.post(f"/api/admin/failures/{failed['message_id']}/add-to-faq", json={"faq_id": entry["id"]})
+    assert r.status_code == 422 and "已停用" in r.json()["problems"][0]
+    assert "自行车棚满了停哪" not in admin.get(f"/api/admin/faq/{entry['id']}").json()["questions"]
