@@ -61,6 +61,10 @@ import { start } from "/static/staff.js";
       tr.addEventListener("click", () => showOrder(o.id));
       body.appendChild(tr);
     });
+    // the order open beside (or over) the list, changed meanwhile by someone else (cancelled, reassigned): read again,
+    // so its buttons are what may be done now; not while a 完成 confirmation is being written
+    const shown = current && data.orders.find((o) => o.id === current.id);
+    if (shown && (shown.status !== current.status || shown.updated_at !== current.updated_at) && $("complete-box").classList.contains("hidden")) open(current.id);
   }
 
   function field(dl, label, value) { dl.appendChild(el("dt", "", label)); const dd = el("dd", "", value || "—"); dl.appendChild(dd); return dd; }
@@ -156,7 +160,10 @@ import { start } from "/static/staff.js";
       $("assign-note").value = ""; $("status-note").value = "";
       loadOrders();
       return true;
-    } catch (e) { $("desk-error").textContent = e.message; return false; }
+    } catch (e) {
+      if (e.status === 409 && selected) await open(selected);  // moved on by someone else: show it as it is now
+      $("desk-error").textContent = e.message; return false;
+    }
   }
 
   function move(status) { change("/status", { status: status, note: $("status-note").value.trim() }); }

@@ -82,7 +82,7 @@ class InvalidTransition(WuyeError):
 
 
 class WorkOrderClosed(InvalidTransition):
-    code, message = "work_order_closed", "工单已{current}，不能再派单或修改"
+    code, message = "work_order_closed", "工单当前状态为“{current}”，不能再派单或修改"
 
 
 class AssigneeRequired(WuyeError):
