@@ -272,6 +272,8 @@ def changes(before: Optional[Dict[str, Any]], after: Optional[Dict[str, Any]]) -
         kinds.append("handoff_opened")
     elif after is not None and Priority.rank_of(after["priority"]) < Priority.rank_of(before["priority"]):
         kinds.append("priority_raised")
+    elif after is None and before is not None:  # the resident withdrew it ("算了不用了")
+        kinds.append("resolved")
     return kinds
 
 
@@ -774,6 +776,11 @@ class ConversationEngine:
             urgent_check.declined(ctx, route.reasons)
         elif action == router.URGENT_CHECK_REASK:
             urgent_check.reask(ctx)
+        elif action == router.WITHDRAW_HANDOFF:
+            handoffs.withdraw(ctx)
+        elif action == router.URGENT_AGAIN:
+            ctx.say(f"⚠️ 值班人员已收到通知。情况紧急请直接拨打 24 小时应急电话 {ctx.value('emergency_phone')}。")
+            handoffs.open_handoff(ctx, Priority.URGENT.value, route.reasons)  # added to it: where it stands
         elif action == "cancel_flow":
             spec = FLOWS.get(route.target)
             if spec is not None and spec.cancel is not None:

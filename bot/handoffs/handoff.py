@@ -417,6 +417,25 @@ def resolve(session: Session, conversation_id: int, staff: Staff, now: dt.dateti
     return conversation
 
 
+def withdraw(ctx: TurnContext) -> None:
+    """"算了不用了" while still waiting (queued, or a callback ticket): closed, so no agent claims it and nobody
+    calls back someone who no longer needs it; the agents' queue drops it (the turn's change ``resolved``)."""
+    handoff = ctx.active_handoff if ctx.active_handoff_known else active_handoff(ctx.session, ctx.conversation.id)
+    if handoff is None or handoff.status not in HandoffStatus.waiting():
+        ctx.say("好的。还有什么可以帮您？")
+        return
+    what = "回电登记" if handoff.status == HandoffStatus.CALLBACK else "人工客服排队"
+    handoff.status = HandoffStatus.RESOLVED.value
+    handoff.resolved_at = ctx.now
+    handoff.reasons = list(handoff.reasons) + ["resident withdrew"]
+    conversation = ctx.conversation
+    conversation.status = ConversationStatus.BOT.value
+    conversation.waiting_since = None
+    ctx.save_flow(None)  # a callback's questions (phone, time) are moot
+    number = f"（编号 {handoff.ticket}）" if handoff.ticket else ""
+    ctx.say(f"好的，已为您取消{what}{number}。还有什么可以帮您？需要时再说“转人工”就好。")
+
+
 def release(session: Session, conversation_id: int, staff: Optional[Staff], now: dt.datetime) -> Conversation:
     """Hand the conversation back to the queue (an agent's choice, or after the agent disconnected)."""
     conversation = session.get(Conversation, conversation_id)

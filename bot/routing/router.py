@@ -87,6 +87,9 @@ PAGE_ALONE_AT = 0.95
 SHORT_ALARM_CHARS = 12
 PAGE_SHORT_RULE_AT = 0.5
 URGENT_CHECK = "urgent_check"  # the flow (and route action) of the one question
+# a further urgent message while the resident's urgent handoff is open and its page sent ("里面是我妈，快点" after
+# "3栋1单元电梯困人了"): added to it, the number said again — not asked the triage question as if it were new
+URGENT_AGAIN = "urgent_again"
 FLOW_INTENTS = ("fee_lookup", "repair_request", "repair_status", "parking")
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny")
 
@@ -442,6 +445,14 @@ def _payload(text: str, state: ConversationState) -> Route:
     return Route("clarify", None, ["unknown button"], action="stale_button")
 
 
+# while waiting for a person (queued or a callback ticket): asking how long, or no longer needing one
+WAITING = (r"(还|要|得)?(要|需要)?等(多久|多长时间|几分钟|到什么时候|到啥时候)|(人|客服|人工)(呢|在哪)\W*$|怎么还没(人|客服|回复|接)"
+           r"|有人(在)?吗|还在吗|排到(我|第?几)|前面还有几")
+WITHDRAW = (r"^\W*(好吧|那)?\W*(算了|不用了|不需要了|不要了|没事了|我自己(解决|处理|搞定)了|(问题)?已经(解决|好)了|问题解决了"
+            r"|不用(转)?人工了?|取消(人工|排队|转人工|回电|留言))\W*(不用了|不需要了|谢谢|吧)?\W*$")
+WITHDRAW_HANDOFF = "withdraw_handoff"
+
+
 def _human_agent(state: ConversationState, reason: str) -> Route:
     if state.handoff_status in ("queued", "callback"):
         if state.handoff_priority == "normal" and state.waiting_minutes >= QUEUE_RAISE_MINUTES:
@@ -462,6 +473,11 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
         return Route("handoff", "high", ["compensation or legal dispute"])
     if reading.intent == "human_agent" and reading.confidence >= CLARIFY_THRESHOLD:
         return _human_agent(state, "resident asked for a person")
+    if state.handoff_status in ("queued", "callback"):
+        if re.search(WAITING, text):  # "还要等多久": where it stands (was a clarification offering FAQ entries)
+            return _human_agent(state, "asked how long while waiting")
+        if re.search(WITHDRAW, text):  # "算了不用了": the queue item or callback ticket is closed, not left to an agent
+            return Route("smalltalk", None, ["resident withdrew the request for a person"], action=WITHDRAW_HANDOFF)
     if state.flow:
         return Route("flow", None, [state.flow], action="continue_flow", target=state.flow)  # replaced by decide
     if is_nonsense(text):
@@ -632,6 +648,8 @@ def _urgent(reading: Any, state: ConversationState, reasons: List[str]) -> Route
     message); else ask first (the triage band)."""
     if state.flow == URGENT_CHECK or pages_at_once(reading):
         return Route("handoff", "urgent", reasons, action="emergency")
+    if state.handoff_priority == "urgent":  # open, not under the question: paged already (or at its timeout)
+        return Route("handoff", "urgent", reasons, action=URGENT_AGAIN)
     return Route("handoff", "urgent", reasons + ["asked first: is it happening now"], action=URGENT_CHECK)
 
 

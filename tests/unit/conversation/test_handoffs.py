@@ -202,3 +202,47 @@ def test_neighbour_noise_gets_sympathy_the_rule_and_a_person(world):
     with world.db.session() as s:
         top = handoffs.queue(s)[0]
         assert "neighbour dispute" in top.reasons and f"room: {household.label}" in top.reasons
+
+
+def test_asking_how_long_while_waiting_says_where_it_stands_and_withdrawing_closes_the_request(world):
+    """"还要等多久" was a clarification offering FAQ entries; "算了不用了" was "好的" with the handoff left in the
+    agents' queue (or a callback ticket someone would call back)."""
+    world.agents_online()
+    r = world.say("转人工", sender="wait")
+    assert r.handoff is not None
+    r = world.say("还要等多久", sender="wait")
+    assert stored_route(world, "还要等多久")["action"] == "still_queued" and "排队" in world.texts(r)
+    r = world.say("算了不用了", sender="wait")
+    assert stored_route(world, "算了不用了")["action"] == "withdraw_handoff"
+    assert "已为您取消人工客服排队" in world.texts(r) and r.handoff is None and "resolved" in r.changes
+    with world.db.session() as s:
+        handoff = s.scalars(sa.select(Handoff).where(Handoff.conversation_id == r.conversation_id)).one()
+        conversation = s.get(Conversation, r.conversation_id)
+        assert handoff.status == "resolved" and "resident withdrew" in handoff.reasons
+        assert conversation.status == "bot" and conversation.waiting_since is None
+    assert stored_route(world, "算了不用了")  # and the next question is the bot's again
+    r = world.say("物业几点上班", sender="wait")
+    assert stored_route(world, "物业几点上班")["action"] == "answer" and r.handoff is None
+
+
+def test_withdrawing_a_callback_ticket_closes_it_with_its_number(world):
+    r = world.say("转人工", sender="late")  # nobody online: a callback ticket, asked for a phone
+    with world.db.session() as s:
+        ticket = s.scalars(sa.select(Handoff).where(Handoff.conversation_id == r.conversation_id)).one().ticket
+    assert ticket and "回电" in world.texts(r)
+    world.say("不想留电话", sender="late")  # (a no to the phone question keeps the ticket: a person still answers)
+    r = world.say("算了不用了", sender="late")
+    assert f"已为您取消回电登记（编号 {ticket}）" in world.texts(r)
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow is None
+
+
+def test_a_further_urgent_message_after_the_page_is_added_not_asked_the_triage_question(world):
+    world.agents_online()
+    r = world.say("3栋1单元电梯困人了", sender="lift")
+    pages = len(world.sms.sent)
+    assert r.handoff["priority"] == "urgent" and stored_route(world, "3栋1单元电梯困人了")["action"] == "emergency"
+    r = world.say("里面是我妈，快点", sender="lift")
+    assert stored_route(world, "里面是我妈，快点")["action"] in ("urgent_again", "emergency")
+    assert "现在有人受伤、被困或危险正在发生吗" not in world.texts(r) and "应急电话" in world.texts(r)
+    assert len(world.sms.sent) <= pages + 1
