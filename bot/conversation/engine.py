@@ -145,16 +145,22 @@ _LATEST_WITH_LAST_BOT_TURN = _LATEST_CONVERSATION_AND_HANDOFF.add_columns(_last_
 _MESSAGE_COLUMNS = ("conversation_id", "sender", "text", "buttons", "nlu", "staff_id", "created_at", "client_id")
 
 
-@functools.lru_cache(maxsize=64)
-def _turn_insert(rows: int, conversation: Optional[Tuple[str, ...]], write_route: bool) -> str:
+@functools.lru_cache(maxsize=256)
+def _turn_insert(rows: int, conversation: Optional[Tuple[str, ...]], write_route: bool,
+                 others: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = ()) -> str:
     """``conversation``: the conversation's columns the turn changed (parameters conversation_<column>), written with
-    its updated_at (None: the unit of work writes the conversation)."""
+    its updated_at (None: the unit of work writes the conversation). ``others``: the other rows the turn changed
+    (:func:`_other_changes`), each (table, primary key column, changed columns), parameters row<i>_<column> and
+    row<i>_key."""
     ctes = ["turn_rate_event AS (INSERT INTO rate_events (bucket, amount, created_at) "
             "VALUES (%(rate_bucket)s, 1, %(turn_at)s))"]
     if conversation is not None:
         columns = "".join(f"{key} = %(conversation_{key})s, " for key in conversation)
         ctes.append(f"turn_touch AS (UPDATE conversations SET {columns}updated_at = %(turn_at)s "
                     "WHERE id = %(touch_id)s)")
+    for i, (table, key, columns) in enumerate(others):
+        assignments = ", ".join(f"{column} = %(row{i}_{column})s" for column in columns)
+        ctes.append(f"turn_row{i} AS (UPDATE {table} SET {assignments} WHERE {key} = %(row{i}_key)s)")
     if write_route:  # the resident's message is in the table already, its route changed since: written again
         ctes.append("turn_route AS (UPDATE messages SET nlu = %(resident_nlu)s WHERE id = %(resident_id)s)")
     values = ", ".join("(" + ", ".join(f"%({key}_{i})s" for key in _MESSAGE_COLUMNS) + ")" for i in range(rows))
@@ -220,12 +226,15 @@ def _changed_since_flush(message: Message) -> Optional[List[str]]:
 _CONVERSATION_COLUMNS = tuple(c.key for c in Conversation.__table__.c if c.key not in ("id", "updated_at"))
 
 
-def _conversation_changes(session, conversation: Conversation, message: Message) -> Optional[Dict[str, Any]]:
+def _conversation_changes(session, conversation: Conversation, message: Message,
+                          others: Optional[List[Any]] = None) -> Optional[Dict[str, Any]]:
     """The columns the turn changed in ``conversation`` and their values, in table order ({}: none), for the turn's
     last statement to write them (see ConversationEngine._store_turn); None when the unit of work must write the
     conversation: another object of the session waits for the flush (the resident's ``message`` aside: its route
-    is written by the same statement), or a relationship of the conversation changed."""
-    if session.new or session.deleted or any(o is not conversation and o is not message for o in session.dirty):
+    is written by the same statement; and the objects of ``others``, written by the caller), or a relationship of
+    the conversation changed."""
+    if session.new or session.deleted or any(o is not conversation and o is not message and
+                                             not any(o is x for x in others or ()) for o in session.dirty):
         return None
     state = sa_inspect(conversation)
     if any(key not in _CONVERSATION_COLUMNS and key != "updated_at" for key in state.committed_state):
@@ -234,12 +243,55 @@ def _conversation_changes(session, conversation: Conversation, message: Message)
             if key in state.committed_state and get_history(conversation, key).has_changes()}
 
 
+@functools.lru_cache(maxsize=32)
+def _row_update(mapper: Any) -> Optional[Tuple[str, str, Dict[str, Any]]]:
+    """(table, primary key column, {attribute: column}) of a class whose changed rows the turn's statement may
+    write itself, or None: its table is not one plain table with a one-column key, or a column of it has an
+    ``onupdate`` (which the unit of work fills in)."""
+    table = mapper.local_table
+    if mapper.inherits is not None or len(mapper.primary_key) != 1 or mapper.version_id_col is not None or \
+            any(c.onupdate is not None or c.server_onupdate is not None for c in table.c):
+        return None
+    return table.name, mapper.primary_key[0].name, {p.key: p.columns[0] for p in mapper.column_attrs
+                                                    if len(p.columns) == 1 and p.columns[0].table is table}
+
+
+def _other_changes(session, conversation: Conversation, message: Message) -> Optional[List[Tuple[Any, Dict[str, Any]]]]:
+    """The changed rows of the session other than the conversation and the resident's message, each (object,
+    {attribute: value}) with the columns it changed, for the turn's statement to write them as CTEs (an open
+    handoff's ticket, an incident's handoff): None when one of them is not that simple (a relationship or a
+    primary key changed, a class :func:`_row_update` refuses) and the unit of work must write them."""
+    found = []
+    for o in session.dirty:
+        if o is conversation or o is message:
+            continue
+        state = sa_inspect(o)
+        spec = _row_update(state.mapper)
+        if spec is None or not state.persistent:
+            return None
+        _, key, columns = spec
+        changed = {}
+        for name in state.committed_state:
+            if name not in columns or name == key:
+                return None
+            if get_history(o, name).has_changes():
+                changed[name] = state.dict[name]
+        found.append((o, changed))  # ({}: set to what it was, nothing to write but marked written)
+    return found
+
+
 @functools.lru_cache(maxsize=64)
 def _update_conversation(keys: Tuple[str, ...]) -> Any:
     """UPDATE of the conversation's ``keys`` and updated_at (parameters v_<key>, v_updated_at, conversation_id)."""
     table = Conversation.__table__
     return table.update().where(table.c.id == bindparam("conversation_id")) \
         .values({key: bindparam(f"v_{key}") for key in keys + ("updated_at",)})
+
+
+@functools.lru_cache(maxsize=128)
+def _column_bind(column: Any, dialect) -> Any:
+    """A column's conversion to what the driver takes (JSON text…), as the unit of work does it (None: none)."""
+    return column.type.bind_processor(dialect)
 
 
 @functools.lru_cache(maxsize=4)
@@ -402,7 +454,7 @@ class ConversationEngine:
             ctx = TurnContext(session=session, conversation=conversation, identity=identity, reading=reading,
                               text=text, kb=kb, now=now, sms=self.sms, photos=list(photos or []), limits=self.limits,
                               active_handoff=active, active_handoff_known=True, client_ip=client_ip,
-                              readings={text: reading})
+                              readings={text: reading}, begun=new_conversation)
             # an agent's conversation is the agent's, but for a tap on the triage question's buttons: the page (or
             # not) is still the resident's answer's (bot/handoffs/urgent_check.py)
             if conversation.status != ConversationStatus.OPEN or urgent_check.is_answer(conversation.flow, text):
@@ -639,14 +691,28 @@ class ConversationEngine:
         inserted = stored if pending else stored[1:]
         if pending:
             session.expunge(message)
-        # the conversation's changes and its updated_at, a CTE of the same statement unless the unit of work has more
-        # to write anyway
-        touch = _conversation_changes(session, conversation, message)
+        # the conversation's changes and its updated_at, and the other rows the turn changed (a handoff's ticket, an
+        # incident's handoff), CTEs of the same statement unless the unit of work has more to write anyway
+        others = _other_changes(session, conversation, message) or []
+        touch = _conversation_changes(session, conversation, message, [o for o, _ in others])
+        if touch is None:
+            others = []
         params: Dict[str, Any] = {"rate_bucket": bucket[:160], "turn_at": now, "touch_id": conversation.id}
         if touch:
             binds = _conversation_binds(dialect)
             params.update({f"conversation_{key}": binds[key](value) if binds[key] is not None else value
                            for key, value in touch.items()})
+        rows = []
+        for o, values in others:
+            if not values:
+                continue
+            i = len(rows)
+            table, key, columns = _row_update(sa_inspect(o).mapper)
+            rows.append((table, key, tuple(columns[name].name for name in values)))
+            for name, value in values.items():  # None through the bind too: a JSON column's None is JSON null
+                bind = _column_bind(columns[name], dialect)
+                params[f"row{i}_{columns[name].name}"] = bind(value) if bind is not None else value
+            params[f"row{i}_key"] = sa_inspect(o).identity[0]
         if not pending:
             params.update(resident_id=message.id, resident_nlu=json.dumps(message.nlu))
         for i, m in enumerate(inserted):
@@ -655,7 +721,7 @@ class ConversationEngine:
             params[f"buttons_{i}"] = json.dumps(m.buttons)
             params[f"nlu_{i}"] = None if m.nlu is None else json.dumps(m.nlu)  # SQL NULL as the unit of work leaves it
         result = session.connection().exec_driver_sql(
-            _turn_insert(len(inserted), None if touch is None else tuple(touch), bool(changed)), params)
+            _turn_insert(len(inserted), None if touch is None else tuple(touch), bool(changed), tuple(rows)), params)
         for m, new_id in zip(inserted, sorted(result.scalars())):  # nextval runs in VALUES order
             m.id = new_id
         if not pending:
@@ -663,6 +729,8 @@ class ConversationEngine:
         conversation.updated_at = now
         if touch is not None:
             _as_written(session, conversation)
+        for o, values in others:
+            _as_written(session, o, bool(values))
 
     # --- the turn -----------------------------------------------------------------------------------
     def _state(self, ctx: TurnContext, last_turn: List[List[Dict[str, Any]]], active: Any) -> ConversationState:

@@ -18,7 +18,8 @@ from bot.handoffs import callback, ratings, teams
 from bot.handoffs.incident_card import card_for_conversation
 from bot.households.bills import fee_summary
 from bot.storage import outbox
-from bot.storage.models import Conversation, Handoff, Message, Staff, WorkOrder
+from bot.storage.db import written
+from bot.storage.models import Conversation, Handoff, IncidentReport, Message, Staff, WorkOrder
 from bot.storage.outbox import Kind
 from bot.turn.context import TurnContext
 
@@ -96,13 +97,26 @@ _CONTEXT_MESSAGES = select(Message.sender, Message.text, Message.nlu, Message.cr
     Message.conversation_id == bindparam("conversation_id")).order_by(Message.id.desc()).limit(CONTEXT_MESSAGES)
 
 
+def _card_messages(ctx: TurnContext) -> List[Any]:
+    """The conversation's newest CONTEXT_MESSAGES, oldest first (each with sender, text, nlu, created_at). A
+    conversation the turn began has no other message than those in the session: the one there (the resident's) is
+    taken as it is, without the read (and without the read's flush of it first)."""
+    if ctx.begun:
+        conversation_id = ctx.conversation.id
+        mine = [o for o in (*ctx.session.new, *ctx.session.identity_map.values())
+                if isinstance(o, Message) and o.conversation_id == conversation_id]
+        if len(mine) <= 1:
+            return mine
+    return ctx.session.execute(_CONTEXT_MESSAGES, {"conversation_id": ctx.conversation.id}).all()[::-1]
+
+
 def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:
     """The agent's context card: everything needed to act without asking the resident again."""
 
     # the newest CONTEXT_MESSAGES of the conversation (the card shows 30 lines, 10 readings, 5 answers): a resident
     # with a long history does not make every handoff read all of it
     # (plain rows of the four columns the card uses, not Message objects: a handoff turn read up to 120 of those)
-    messages = ctx.session.execute(_CONTEXT_MESSAGES, {"conversation_id": ctx.conversation.id}).all()[::-1]
+    messages = _card_messages(ctx)
     transcript = [{"sender": m.sender, "text": m.text, "at": m.created_at.isoformat()} for m in messages[-30:]]
     readings = [{"text": m.text, "intent": (m.nlu or {}).get("intent"), "faq": (m.nlu or {}).get("faq"),
                  "entities": (m.nlu or {}).get("entities", []), "emotion": (m.nlu or {}).get("emotion")}
@@ -119,7 +133,9 @@ def build_context(ctx: TurnContext, reasons: List[str]) -> Dict[str, Any]:
         "household": None,
     }
 
-    card["incident"] = card_for_conversation(ctx.session, ctx.conversation.id)  # the outage it reported, if any
+    # the outage it reported, if any (a conversation the turn began reported one only if the turn wrote a report)
+    card["incident"] = None if ctx.begun and IncidentReport not in written(ctx.session) else \
+        card_for_conversation(ctx.session, ctx.conversation.id)
     household = ctx.household
     if household is not None:
         fees = fee_summary(ctx.session, household)
@@ -204,7 +220,8 @@ def open_handoff(ctx: TurnContext, priority: str, reasons: List[str], paged: boo
         return existing
     # who answers is known before the handoff is written, so that its INSERT carries its kind and status (an UPDATE
     # after it wrote them)
-    online = agents_online(ctx.session, ctx.now)
+    with ctx.session.no_autoflush:  # a resident's turn changes no staff: its pending writes wait for its own
+        online = agents_online(ctx.session, ctx.now)
     in_hours, day_kind = agents_working(ctx.kb.community(ctx.community_id).values, ctx.local_now)
     answered = bool(online and in_hours)
     handoff = Handoff(conversation_id=conversation.id, priority=priority, reasons=reasons,

@@ -88,6 +88,8 @@ class TurnContext:
     active_handoff: Any = field(default=None)
     active_handoff_known: bool = False
     readings: Dict[str, Any] = field(default_factory=dict)  # the turn's NLU readings by text (each parsed once)
+    # this turn began the conversation: every message and incident report of it is one of the turn's, in the session
+    begun: bool = False
 
     @property
     def photo_only(self) -> bool:
