@@ -446,8 +446,10 @@ def _payload(text: str, state: ConversationState) -> Route:
 
 
 # while waiting for a person (queued or a callback ticket): asking how long, or no longer needing one
-WAITING = (r"(还|要|得)?(要|需要)?等(多久|多长时间|几分钟|到什么时候|到啥时候)|(人|客服|人工)(呢|在哪)\W*$|怎么还没(人|客服|回复|接)"
-           r"|有人(在)?吗|还在吗|排到(我|第?几)|前面还有几")
+WAITING = (r"^\W*(还|要|得)?(要|需要)?等(多久|多长时间|几分钟|到什么时候|到啥时候)|(客服|人工)(呢|在哪)|^\W*人呢\W*$"
+           r"|怎么还没(客服|人工)|有人(在)?吗\W*$|还在吗|排到(我|第?几)|前面还有几")
+# ... but a chase of something else waited for ("我的工单怎么还没人来修", "师傅要等多久") is that flow's
+WAITED_THING = r"修|师傅|工单|报修|快递|停水|停电|来电|来水"
 WITHDRAW = (r"^\W*(好吧|那)?\W*(算了|不用了|不需要了|不要了|没事了|我自己(解决|处理|搞定)了|(问题)?已经(解决|好)了|问题解决了"
             r"|不用(转)?人工了?|取消(人工|排队|转人工|回电|留言))\W*(不用了|不需要了|谢谢|吧)?\W*$")
 WITHDRAW_HANDOFF = "withdraw_handoff"
@@ -474,7 +476,7 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
     if reading.intent == "human_agent" and reading.confidence >= CLARIFY_THRESHOLD:
         return _human_agent(state, "resident asked for a person")
     if state.handoff_status in ("queued", "callback"):
-        if re.search(WAITING, text):  # "还要等多久": where it stands (was a clarification offering FAQ entries)
+        if re.search(WAITING, text) and not re.search(WAITED_THING, text):  # "还要等多久": where it stands
             return _human_agent(state, "asked how long while waiting")
         if re.search(WITHDRAW, text):  # "算了不用了": the queue item or callback ticket is closed, not left to an agent
             return Route("smalltalk", None, ["resident withdrew the request for a person"], action=WITHDRAW_HANDOFF)

@@ -352,9 +352,12 @@ def test_an_overdue_order_is_escalated_once_and_a_chase_raises_it_to_the_top(ser
 def test_a_chase_before_the_deadline_does_not_escalate(server):
     client = resident(server)
     number = report_repair(client, what="客厅灯不亮", where="4栋2单元402，13600136000，尽快")
-    say(client, f"我的工单 {number} 什么时候来修")
+    say(client, f"我的工单 {number} 什么时候来修")  # within the promise: a question, answered with the progress
     agent = staff(server, "agent", "agent123")
     order = agent.get(f"/api/staff/work-orders/{order_by_number(agent, number)['id']}").json()
+    assert order["chase_count"] == 0 and not order["overdue"]
+    say(client, f"我的工单 {number} 怎么还没人来")  # a chase: recorded, still not escalated before the deadline
+    order = agent.get(f"/api/staff/work-orders/{order['id']}").json()
     assert order["chase_count"] == 1 and not order["overdue"]
     assert all(h["conversation_id"] != order["conversation_id"] for h in agent.get("/api/agent/queue").json()["queue"])
     reply = bot_texts(client)[-1]
