@@ -79,6 +79,20 @@ def find_rooms(text: str) -> List[Entity]:
     return found
 
 
+# Where something is says nothing of what it is or of danger, yet emergencies in our data name their place far
+# more often than routine reports do: "门铃不响" read as a repair, "门铃不响，3栋2单元5楼" as an emergency (0.83) with
+# P(urgent) 0.30 → 0.82 for "声控灯不亮了" (16 of 20 routine repairs with that address were urgent). The classifiers
+# read a message without its rooms, buildings and floors (removed, not replaced: one stand-in word took the
+# emergencies' share of places and read urgent itself); the entities are read from the whole text.
+FLOOR = re.compile(r"\d+\s*(楼|层|号楼|栋|幢|单元|室|号)|[一二三四五六七八九十两]{1,3}(楼|层|号楼|栋|幢|单元)")
+
+
+def without_places(text: str) -> str:
+    for room in sorted(find_rooms(text), key=lambda e: -e.start):
+        text = text[:room.start] + text[room.end:]
+    return FLOOR.sub("", text)
+
+
 def find_plates(text: str) -> List[Entity]:
     result = []
     for m in PLATE.finditer(text):

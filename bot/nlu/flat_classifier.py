@@ -54,6 +54,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.kb.knowledge import FaqEntry, KnowledgeBase, _parse_file, answer_sentences
 from bot.nlu.clauses import question_focus
+from bot.nlu.entities import without_places
 from bot.nlu.lexicon import LexiconMatcher, load_lexicon
 from bot.nlu.registration import component
 from bot.nlu.retrieval import EntryIndex
@@ -512,6 +513,7 @@ class FlatIntentFaqClassifier(GraphComponent):
             factor = float(self._config.get("uncovered_weight") or 1.0)
             examples = [(t, label, w * factor if label == none else w) for t, label, w in examples]
         texts, labels, weights = zip(*examples)
+        texts = [without_places(t) for t in texts]
         features = str(self._config.get("features") or "v3")
         lexicon_path = self._config.get("lexicon_path")
         lexicon = load_lexicon(Path(lexicon_path)) if features == "v4" and lexicon_path else None
@@ -540,7 +542,7 @@ class FlatIntentFaqClassifier(GraphComponent):
             return messages
         retrieval = self._config["retrieval_intent"]
         for message in messages:
-            probs = read(self.model, message.get(TEXT) or "", float(self._config["focus_weight"]))
+            probs = read(self.model, without_places(message.get(TEXT) or ""), float(self._config["focus_weight"]))
             set_prediction(message, self.model.labels, probs, retrieval, self._young_labels())
         return messages
 

@@ -23,6 +23,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.entities import without_places
 from bot.nlu.flat_classifier import FlatModel
 from bot.nlu.normalize import Normalizer, get_normalizer
 from bot.nlu.registration import component
@@ -77,11 +78,11 @@ class UrgencyModel:
     def train(cls, texts: Sequence[str], urgent: Sequence[bool], weights: Optional[Sequence[float]] = None,
               C: float = C) -> "UrgencyModel":
         labels = [URGENT if u else CALM for u in urgent]
-        return cls(FlatModel.train(list(texts), labels, list(weights) if weights else None, C=C,
-                                   class_weight="balanced", features=cls.FEATURES))
+        return cls(FlatModel.train([without_places(t) for t in texts], labels, list(weights) if weights else None,
+                                   C=C, class_weight="balanced", features=cls.FEATURES))
 
     def probability(self, text: str) -> float:
-        return float(self.model.predict_proba(text)[self._urgent])
+        return float(self.model.predict_proba(without_places(text))[self._urgent])
 
 
 @component("INTENT_CLASSIFIER", is_trainable=True)

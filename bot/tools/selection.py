@@ -22,6 +22,7 @@ from bot.core import yamlio
 from bot.core.settings import Settings
 from bot.kb.knowledge import load_knowledge_base
 from bot.nlu import matching
+from bot.nlu.entities import without_places
 from bot.nlu.flat_classifier import FlatModel, kb_examples, read
 from bot.nlu.lexicon import load_lexicon
 from bot.nlu.normalize import get_normalizer
@@ -85,10 +86,11 @@ def flat_design(C: float = 200.0, titles: bool = True, focus_weight: float = 0.5
     def fit(train: List[Example], kb_titles: List[Tuple[str, str]]):
         texts = [e.text for e in train] + ([t for t, _ in kb_titles] if titles else [])
         labels = [e.label for e in train] + ([l for _, l in kb_titles] if titles else [])
+        texts = [without_places(t) for t in texts]  # as the classifier reads them (FlatIntentFaqClassifier)
         model = FlatModel.train(texts, labels, C=C, class_weight=class_weight, features=features, lexicon=lexicon)
 
         def predict(text: str) -> Dict[str, float]:
-            return dict(zip(model.labels, read(model, text, focus_weight).tolist()))
+            return dict(zip(model.labels, read(model, without_places(text), focus_weight).tolist()))
         return predict
     return fit
 
