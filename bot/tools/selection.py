@@ -438,13 +438,14 @@ def cold_entry(settings: Settings, keep: int = 3, groups: int = 11, seed: int = 
         texts = [e.text for e in train] + [t for t, _ in extra]
         labels = [e.label for e in train] + [label for _, label in extra]
         none, factor = c.get("uncovered_intent", "uncovered"), float(c.get("uncovered_weight") or 1.0)
-        model = FlatModel.train(texts, labels, [factor if label == none else 1.0 for label in labels],
+        model = FlatModel.train([without_places(t) for t in texts], labels,
+                                [factor if label == none else 1.0 for label in labels],
                                 C=float(c.get("C", 200)), class_weight=c.get("class_weight"),
                                 features=str(c.get("features") or "v3"), lexicon=lexicon, parallel=True)
         for e in norm:
             if e.label not in cold or e.author == "base":
                 continue
-            probs = dict(zip(model.labels, read(model, e.text, 0.0).tolist()))
+            probs = dict(zip(model.labels, read(model, without_places(e.text), 0.0).tolist()))
             p = to_prediction(e, probs)
             ranking = sorted(((k[len(FAQ):], v) for k, v in probs.items() if k.startswith(FAQ)), key=lambda r: -r[1])
             choice = matching.choose(p.intent, p.intent_conf, ranking, set(kb.active),
