@@ -252,4 +252,17 @@ def entity_value(entity: Dict[str, Any], words: str = "") -> Any:
         wish = Wish.from_entity(entity["value"], words)
         if wish is not None:
             return wish.text()
+    if entity.get("entity") == "room" and isinstance(entity.get("value"), str):
+        return room_text(entity["value"], words)
     return entity.get("value")
+
+
+def room_text(value: str, words: str = "") -> str:
+    """A room entity as staff read it: "5-2" is 5栋2单元, "3-2-1102" 3栋2单元1102; a building ("7" from 7栋) or a
+    bare number ("1102") as the resident wrote it — the card said 房号 7 for 7栋."""
+    parts = value.split("-")
+    if len(parts) == 3:
+        return f"{parts[0]}栋{parts[1]}单元{parts[2]}"
+    if len(parts) == 2:
+        return f"{parts[0]}栋{parts[1]}单元"
+    return words or value

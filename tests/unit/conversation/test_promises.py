@@ -14,7 +14,7 @@ from bot.core.localtime import Wish, wish_text
 from bot.realtime import live
 from bot.storage.models import Staff, WorkOrder
 from bot.work_orders import desk
-from tests.unit.conversation.world import NOW, at
+from tests.unit.conversation.world import NOW, at, stored_route
 
 # NOW is 10:00 on Friday 27 November in Beijing: 明天上午 is 28 November 9:00–12:00, i.e. 01:00–04:00 UTC
 MORNING_END_UTC = dt.datetime(2026, 11, 28, 4, 0)
@@ -83,6 +83,21 @@ def test_the_agent_console_shows_the_wish_in_words(world):
     assert times == ["11月28日 上午 9:00–12:00"], card["context_labels"]["entities"]
     orders = card["context"]["household"]["open_work_orders"]
     assert [o["preferred_time_text"] for o in orders if "滴水" in o["description"]] == ["11月28日 上午 9:00–12:00"]
+
+
+def test_the_agent_console_shows_a_building_or_unit_as_the_resident_wrote_it(world):
+    """"7栋一点水都没有了" showed 房号 7 on the card; it is an outage report too (it was the outage FAQ)."""
+    world.agents_online()
+    r = world.say("7栋一点水都没有了", sender="seven")
+    assert stored_route(world, "7栋一点水都没有了")["action"] in ("incident", "join_incident")
+    r = world.say("转人工", sender="unit")
+    world.say("5栋2单元楼道灯坏了，麻烦找人来修", sender="unit")
+    with world.db.session() as s:
+        card = live.conversation_json(s, r.conversation_id)["handoff"]
+    rooms = [e["value"] for e in card["context_labels"]["entities"] if e["label"] == "房号"]
+    assert labels.room_text("5-2") == "5栋2单元" and labels.room_text("3-2-1102") == "3栋2单元1102"
+    assert labels.room_text("7", "7栋") == "7栋"
+    assert all(v != "5-2" for v in rooms), rooms
 
 
 def test_a_wish_the_dispatch_deadline_cannot_meet_is_said_plainly(world):
