@@ -42,6 +42,7 @@ ACTION_LABELS: Dict[str, str] = {
     "detail": "回答追问的细节", "uncovered": "知识库未覆盖的问题",
     "suggestion": "记录建议", "poll": "提供投票", "vote": "投票",
     "urgent_check": "疑似紧急，先确认", "urgent_check_no": "业主表示不紧急", "urgent_check_reask": "再次确认是否紧急",
+    "urgent_again": "紧急情况补充（已通知值班）", "withdraw_handoff": "业主取消转人工",
 }
 # exact reasons (after the score in parentheses is dropped)
 EXACT_REASONS: Dict[str, str] = {
@@ -52,6 +53,12 @@ EXACT_REASONS: Dict[str, str] = {
     "resident asked for a person": "业主要求转人工",
     "resident asked for a person (button)": "业主点了“转人工客服”",
     "asked again while waiting": "排队中再次要求转人工",
+    "asked how long while waiting": "排队中询问还要等多久",
+    "resident withdrew the request for a person": "业主取消了转人工",
+    "resident withdrew": "业主已取消",
+    "fee dispute": "已缴费仍显示欠费（收费核实）",
+    "parking space taken": "车位被占",
+    "dog off the lead or its mess": "遛狗不牵绳或狗粪",
     "stale button": "点了已失效的按钮",
     "unknown button": "未知的按钮",
     "resident rejected the answer": "业主表示回答没有帮助",

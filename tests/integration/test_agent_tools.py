@@ -252,7 +252,10 @@ def test_every_reason_the_router_and_the_flows_write_has_a_chinese_label():
     assert len(router) >= 20 and "two failed understandings in a row" in router and "neighbour dispute" in router
     written_elsewhere = ["emergency: 着火了", "an agent owns the conversation", "物业费多少: answer",  # bot/conversation/engine.py
                          "repeated chasing of a work order", "angry chase of a work order",  # actions/repairs.py
-                         "room: 3栋2单元501"]  # actions/neighbours.py
+                         "room: 3栋2单元501",  # actions/neighbours.py
+                         "parking space taken", "dog off the lead or its mess",  # actions/neighbours.py
+                         "fee dispute",  # actions/fees.py
+                         "resident withdrew"]  # bot/handoffs/handoff.py
     for reason in router + written_elsewhere + [name for _, name in ANGRY_CUES] + list(PRODUCT_INTENTS):
         label = labels.reason_label(reason)
         assert label != "其他原因" and not LATIN.search(label), (reason, label)
