@@ -299,6 +299,23 @@ def _jieba_freq() -> Dict[str, int]:
     return jieba.dt.FREQ
 
 
+@lru_cache(maxsize=1)  # a training builds two normalisers of the same tables (the untrained one and the trained one)
+def _readings_near(domain_chars: frozenset) -> Dict[str, List[str]]:
+    """The readings of the domain characters and of every character sharing one of their readings (see
+    ``Normalizer.pinyin_data``): one pass over all ~41,000 characters pypinyin knows."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    domain_readings = set().union(*(_pinyins(c) for c in domain_chars)) if domain_chars else set()
+    readings = {c: sorted(_pinyins(c)) for c in domain_chars}
+    for code in pinyin_dict:
+        char = chr(code)
+        if char not in readings and _CJK_RUN.fullmatch(char):
+            found = _pinyins(char)
+            if found & domain_readings:
+                readings[char] = sorted(found)
+    return readings
+
+
 def _is_word(text: str, min_freq: int = 20) -> bool:
     return _jieba_freq().get(text, 0) >= min_freq
 
@@ -350,17 +367,7 @@ class Normalizer:
         readings of every character that shares a reading with a character of a domain word (any other character
         can never be a homophone edit towards a domain word), and the spelled-pinyin vocabulary (:meth:`_vocabulary`)
         weighted by ``corpus`` (the training texts; the pipeline's normaliser passes them when it trains)."""
-        from pypinyin.pinyin_dict import pinyin_dict
-
-        domain_chars = {c for w in tables.targets() for c in w}
-        domain_readings = set().union(*(_pinyins(c) for c in domain_chars)) if domain_chars else set()
-        readings = {c: sorted(_pinyins(c)) for c in domain_chars}
-        for code in pinyin_dict:
-            char = chr(code)
-            if char not in readings and _CJK_RUN.fullmatch(char):
-                found = _pinyins(char)
-                if found & domain_readings:
-                    readings[char] = sorted(found)
+        readings = dict(_readings_near(frozenset(c for w in tables.targets() for c in w)))
         return {"abbreviations": cls._abbreviations(tables), "readings": readings,
                 "words": cls._vocabulary(tables, corpus)}
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,25 @@ def test_a_model_carries_the_entry_model_of_its_knowledge_base(settings, trained
 
     kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
     assert json.loads((stored_dir / "entry.json").read_text(encoding="utf-8"))["key"] == matching.content_key(kb)
+
+
+def _pid(*_inputs):
+    return ("node", os.getpid())
+
+
+def _fails(*_inputs):
+    if os.getpid() != PARENT:
+        raise RuntimeError("only in the forked copy")
+    return ("node", "here")
+
+
+PARENT = os.getpid()
+
+
+def test_side_nodes_run_in_a_forked_copy_and_a_failed_one_runs_here():
+    graph = {"input": ("input", 1), "side": (_pid, "input"), "main": (_pid, "input"), "after": (_pid, "side", "main"),
+             "failing": (_fails, "input")}
+    out = training.run_with_side_nodes(graph, ["side", "main", "after", "failing"], {"side", "failing"})
+    side, main, after, failing = (value for _, value in out)
+    assert side != os.getpid() and main == after == os.getpid()
+    assert failing == "here"  # its process failed: run in the graph's own
