@@ -88,9 +88,10 @@ FLOOR = re.compile(r"\d+\s*(楼|层|号楼|栋|幢|单元|室|号)|[一二三四
 
 
 def without_places(text: str) -> str:
-    for room in sorted(find_rooms(text), key=lambda e: -e.start):
-        text = text[:room.start] + text[room.end:]
-    return FLOOR.sub("", text)
+    covered = [False] * len(text)
+    for room in find_rooms(text):  # spans may overlap ("2栋2单元101室" and its "101室")
+        covered[room.start:room.end] = [True] * (room.end - room.start)
+    return FLOOR.sub("", "".join(c for c, gone in zip(text, covered) if not gone))
 
 
 def find_plates(text: str) -> List[Entity]:

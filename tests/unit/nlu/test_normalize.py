@@ -250,7 +250,7 @@ def test_a_long_latin_message_is_not_decoded_and_stays_cheap(settings):
     n = Normalizer(tables, Normalizer.pinyin_data(tables, ["物业费怎么交"]))
     long = "wu ye fei " * (SPELLED_MAX_LETTERS // 6)
     assert norm(n, long) == long.strip()
-    started = time.process_time()
+    started = time.thread_time()  # this thread's: the suite's servers run timers in other threads of the process
     for text in ("ba" * 2000, "wu ye fei " * 400):
         n.normalize(text)
-    assert time.process_time() - started < 0.5
+    assert time.thread_time() - started < 0.5

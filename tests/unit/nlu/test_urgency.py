@@ -92,3 +92,4 @@ def test_without_places_removes_rooms_buildings_and_floors_only():
     assert without_places("电梯卡在8楼和9楼中间") == "电梯卡在和中间"
     assert without_places("5-2-301漏水") == "漏水"
     assert without_places("楼上漏水") == "楼上漏水" and without_places("三楼着火了") == "着火了"
+    assert without_places("帮我查一下2栋2单元101室的物业费") == "帮我查一下的物业费"  # overlapping rooms
