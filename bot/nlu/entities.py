@@ -87,7 +87,12 @@ def find_rooms(text: str) -> List[Entity]:
 FLOOR = re.compile(r"\d+\s*(楼|层|号楼|栋|幢|单元|室|号)|[一二三四五六七八九十两]{1,3}(楼|层|号楼|栋|幢|单元)")
 
 
+MAY_PLACE = re.compile(r"[\d一二三四五六七八九十两]")  # every place found below has a digit or a numeral
+
+
 def without_places(text: str) -> str:
+    if not MAY_PLACE.search(text):
+        return text
     covered = [False] * len(text)
     for room in find_rooms(text):  # spans may overlap ("2栋2单元101室" and its "101室")
         covered[room.start:room.end] = [True] * (room.end - room.start)
