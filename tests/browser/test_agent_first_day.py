@@ -3,23 +3,10 @@ claimed, 我的会话 tells them apart — the ticket and its promised time, the
 to call."""
 from __future__ import annotations
 
-import httpx
-
 from tests.browser.chromium import claim_item, login, needs_chromium
+from tests.integration.test_work_orders import resident, say
 
 pytestmark = needs_chromium
-
-
-def resident(server) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    client.post("/api/widget/session").raise_for_status()
-    return client
-
-
-def say(client: httpx.Client, text: str) -> dict:
-    r = client.post("/api/widget/messages", json={"text": text})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def test_my_conversations_tell_a_callback_from_a_complaint(browser, lonely_server):

@@ -10,6 +10,8 @@ import pytest
 
 from bot.tools.devserver import LiveServer
 from tests.clients import signed_in
+from tests.integration.test_work_orders import resident
+from tests.integration.test_work_orders import say as widget_say
 
 
 @pytest.fixture(scope="module")
@@ -19,16 +21,8 @@ def server(tmp_path_factory, settings, parser):
         yield live
 
 
-def resident(server) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    client.post("/api/widget/session").raise_for_status()
-    return client
-
-
 def say(client: httpx.Client, text: str) -> str:
-    r = client.post("/api/widget/messages", json={"text": text})
-    assert r.status_code == 200, r.text
-    return "\n".join(reply["text"] for reply in r.json()["replies"])
+    return "\n".join(reply["text"] for reply in widget_say(client, text)["replies"])
 
 
 def failed_examples(admin: httpx.Client):
