@@ -7,6 +7,7 @@ from typing import List
 
 from bot.handoffs.handoff import open_handoff
 from bot.nlu.entities import find_rooms
+from bot.routing.router import DOG_OFF_LEAD, PARKED_IN_SPACE
 from bot.turn.context import TurnContext
 
 NOISE = r"吵|噪音|噪声|拖(椅子|凳子|桌子)|跺脚|蹦|跳|弹琴|唱歌|麻将|装修声|砸|敲|咚咚|叫|嗡嗡"
@@ -18,12 +19,9 @@ OWN_LEAK = (r"(我家|我们家|自己家|家里|我这).{0,12}(漏|渗|滴|淹|
             r"|(漏|渗|滴)水?(到|给|进)了?(楼下|下面|邻居)|(往|向)楼下(漏|渗|滴)|(淹|泡)了?楼下|把楼下.{0,6}(淹|泡)")
 
 
-PARKED = r"车位"
-DOG = r"狗"
-
-
 def kind_of(text: str) -> str:
-    for name, pattern in (("parked", PARKED), ("dog", DOG), ("water", WATER), ("smell", SMELL), ("noise", NOISE)):
+    for name, pattern in (("parked", PARKED_IN_SPACE), ("dog", DOG_OFF_LEAD), ("water", WATER), ("smell", SMELL),
+                          ("noise", NOISE)):  # (a barking dog is noise)
         if re.search(pattern, text):
             return name
     return "other"

@@ -268,8 +268,9 @@ NEIGHBOUR_NUISANCE = (r"吵|噪音|噪声|拖(椅子|凳子|桌子)|跺脚|蹦|�
 # another resident's doing that names no neighbour: a parked car in one's space, a dog off its lead or its mess —
 # reports for a person to act on (the parking flow read "我的车位被别人占了" as a card look-up; the classifier is
 # unsure of the dogs, between the pets FAQ and a complaint)
-OTHERS_DOING = (r"车位.{0,8}(被|让|给).{0,10}(占|停)|(停|占)(在|了|用)?了?(我|我家|我们家)的?车位"
-                r"|(遛|溜)狗.{0,4}不(牵|拴|栓)绳|狗.{0,4}(不|没)(牵|拴|栓)(绳|链)|狗(屎|粪|便)")
+PARKED_IN_SPACE = r"车位.{0,8}(被|让|给).{0,10}(占|停)|(停|占)(在|了|用)?了?(我|我家|我们家)的?车位"
+DOG_OFF_LEAD = r"(遛|溜)狗.{0,4}不(牵|拴|栓)绳|狗.{0,4}(不|没)(牵|拴|栓)(绳|链)|狗(屎|粪|便)"
+OTHERS_DOING = PARKED_IN_SPACE + "|" + DOG_OFF_LEAD
 NEIGHBOUR_NO_PARTY = r"空调外机.{0,8}(滴水|漏水|噪音|吵|嗡嗡)|(楼上|上面).{0,6}(扔|丢|抛)(东西|垃圾)|高空抛物"
 VAGUE_WORDS = (r"这个|那个|这样|那样|这边|那边|东西|事情|事儿|事|怎么|咋|如何|怎样|搞|弄|办|做|整|处理|一下|问下|请问|"
                r"帮|看看|我|你|啊|呢|吗|呀|吧|哦|嗯|了|的|得|要|想|能|可以|该|是")

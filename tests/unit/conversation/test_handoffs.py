@@ -178,6 +178,8 @@ def test_a_car_in_ones_space_or_a_dog_off_its_lead_is_reported_to_a_person_not_l
     r = world.say("有人在小区遛狗不牵绳", sender="dog")
     assert "遛狗须牵绳" in world.texts(r) and r.handoff is not None
     assert stored_route(world, "有人在小区遛狗不牵绳")["action"] == "neighbour"
+    r = world.say("楼下的狗天天叫", sender="bark")  # a barking dog is noise: the quiet hours, not the lead
+    assert "安静时段" in world.texts(r) and "牵绳" not in world.texts(r)
     r = world.say("遛狗不牵绳罚款吗", sender="rule")  # a question about the rule is answered, not reported
     assert stored_route(world, "遛狗不牵绳罚款吗")["action"] == "answer" and r.handoff is None
 
