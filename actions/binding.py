@@ -115,7 +115,9 @@ def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> 
         rooms = [r for r in find_rooms(ctx.text) if r.value.count("-") == 2]
         household = find_household(ctx, rooms[0].value) if rooms else None
         if household is None:
-            if asking == "bind_room":
+            if asking == "bind_room" and not rooms:  # a plate or a time typed here ("粤B12345"): not a wrong room
+                ctx.say("请先输入您的房号（楼栋-单元-房号，如 3栋2单元1102），验证身份后继续为您办理。")
+            elif asking == "bind_room":
                 ctx.say("没有找到这个房号，请按“楼栋-单元-房号”输入，例如 3栋2单元1102。")
             else:
                 ctx.say("为保护业主隐私，查询前需要先验证身份。请输入您的房号（如 3栋2单元1102）。")

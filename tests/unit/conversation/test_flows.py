@@ -252,6 +252,14 @@ def test_a_days_work_order_numbers_follow_that_days_highest_whatever_other_days_
     assert report("numbers-3") == "WO202611271021"
 
 
+def test_a_plate_typed_for_the_room_is_asked_for_the_room_not_told_the_room_is_unknown(world):
+    world.say("明天有朋友来，帮我登记一下访客车", sender="visitor")
+    r = world.say("粤B12345", sender="visitor")
+    assert world.texts(r).startswith("请先输入您的房号") and "没有找到" not in world.texts(r)
+    r = world.say("9栋9单元909", sender="visitor")  # a room that does not exist
+    assert "没有找到这个房号" in world.texts(r)
+
+
 def test_a_bound_resident_reporting_after_a_bare_request_is_not_asked_the_place(world):
     """"我要报修" then "阳台的灯不亮": the place was taken from the binding only when the first message described
     the problem; after a bare request a bound resident was asked the place, and asked it again after each answer."""
