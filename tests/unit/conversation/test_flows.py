@@ -1,17 +1,13 @@
 """The resident flows through the engine: binding and fee lookup, repairs and repair status, parking, and how slots are filled, re-asked, cancelled and switched."""
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 
-import pytest
 import sqlalchemy as sa
 
 from bot.storage.models import Bill, Conversation, Handoff, Household, Message, ParkingCard, VisitorPass, WorkOrder
-from bot.tools.demo import load_demo_data
-from tests.databases import scratch_postgres
-from tests.unit.conversation.world import NOW, World, arrears_household, stored_route
+from tests.unit.conversation.world import arrears_household, stored_route
 
 
 def test_fee_lookup_binds_with_sms_code_then_shows_only_own_bill(world):
@@ -206,22 +202,6 @@ def test_water_from_the_neighbours_air_conditioner_is_not_a_repair_form(world):
     with world.db.session() as s:
         assert s.get(Conversation, r.conversation_id).flow is None
 
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def world_on_each_database(request, tmp_path, parser, settings):
-    """The world on SQLite and on a PostgreSQL database of its own (demo data only: no other test's orders)."""
-    with contextlib.ExitStack() as stack:
-        url = f"sqlite:///{tmp_path / 'wuye.db'}" if request.param == "sqlite" else \
-            stack.enter_context(scratch_postgres("wuye_numbers"))[0]
-        world = World(url, parser, settings)
-        try:
-            with world.db.session() as s:
-                load_demo_data(s, world.kb.communities, today=NOW.date())
-            yield world
-        finally:
-            world.engine.db.engine.dispose()
-            world.db.engine.dispose()
 
 
 def test_a_days_work_order_numbers_follow_that_days_highest_whatever_other_days_hold(world_on_each_database):

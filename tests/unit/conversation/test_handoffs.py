@@ -206,9 +206,11 @@ def test_neighbour_noise_gets_sympathy_the_rule_and_a_person(world):
         assert "neighbour dispute" in top.reasons and f"room: {household.label}" in top.reasons
 
 
-def test_asking_how_long_while_waiting_says_where_it_stands_and_withdrawing_closes_the_request(world):
+def test_asking_how_long_while_waiting_says_where_it_stands_and_withdrawing_closes_the_request(world_on_each_database):
     """"还要等多久" was a clarification offering FAQ entries; "算了不用了" was "好的" with the handoff left in the
-    agents' queue (or a callback ticket someone would call back)."""
+    agents' queue (or a callback ticket someone would call back). On both databases: the turn writes the closed
+    handoff in its own statement where it can (engine ``_other_changes``)."""
+    world = world_on_each_database
     world.agents_online()
     r = world.say("转人工", sender="wait")
     assert r.handoff is not None
