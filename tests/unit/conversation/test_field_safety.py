@@ -108,6 +108,9 @@ def test_a_place_given_for_what_is_broken_is_kept_and_what_is_broken_asked(world
     assert slots["description"] == "卫生间马桶堵了" and "place" not in slots and "location" not in slots
     r = world.say("厨房", sender="r2")  # the first message alone
     assert r.replies[-1].text.startswith("请说一下厨房里什么坏了")
+    world.say("我要报修", sender="r3")  # a thing of the 小区 alone is what is broken, not where
+    r = world.say("路灯", sender="r3")
+    assert _flow(world, r.conversation_id)["slots"]["description"] == "路灯"
 
 
 def test_a_lift_without_its_building_is_asked_where_and_a_bound_residents_building_is_taken(world):
