@@ -175,6 +175,12 @@ def _keep_photos(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     slots["photos"] = kept + [p for p in dict.fromkeys(ctx.photos) if p not in kept]
 
 
+def _ask_what_is_broken(ctx: TurnContext, slots: Dict[str, Any], place: str) -> None:
+    """A place given for what is broken ("卫生间"): kept for the description, and what is broken there asked."""
+    slots["place"] = place
+    ctx.ask(REQUEST_FLOW.name, slots, "description", f"请说一下{place}里什么坏了（例如：马桶堵了、灯不亮）。")
+
+
 def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     text = ctx.text.strip()
     _keep_photos(ctx, slots)
@@ -182,8 +188,7 @@ def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     if ctx.photo_only:
         ctx.say("收到照片。")
     elif place:  # "卫生间" alone: where; what is broken there is asked
-        slots["place"] = place.group(2)
-        ctx.ask(REQUEST_FLOW.name, slots, "description", f"请说一下{place.group(2)}里什么坏了（例如：马桶堵了、灯不亮）。")
+        _ask_what_is_broken(ctx, slots, place.group(2))
         return
     elif not re.match(GENERIC_REQUEST, text):
         slots["description"] = text
@@ -204,9 +209,8 @@ def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     filled = fill_slots(ctx, slots, SLOTS, asking)
     _keep_photos(ctx, slots)
     place = ONLY_A_PLACE.match(ctx.text.strip()) if asking == "description" and not filled else None
-    if place:  # "卫生间": kept, and asked what is broken there
-        slots["place"] = place.group(2)
-        ctx.ask(REQUEST_FLOW.name, slots, "description", f"请说一下{place.group(2)}里什么坏了（例如：马桶堵了、灯不亮）。")
+    if place:
+        _ask_what_is_broken(ctx, slots, place.group(2))
         return
     if "description" in filled and slots.get("place"):
         where = slots.pop("place")

@@ -403,10 +403,14 @@ def _nuisance(text: str) -> bool:
                 or re.search(NEIGHBOUR_NO_PARTY, text))
 
 
+def _question_clauses(text: str) -> List[str]:
+    return [c for c in re.split(r"[，,。.!！？?；;\s]+", text) if c and QUESTION_MARKERS.search(c)]
+
+
 def _asks_about_rules(text: str) -> bool:
     """"遛狗不牵绳罚款吗", "车位被占了能拖车吗": every question of the message is about something else than the
     report itself (a rule, a fine) — answered, not reported."""
-    questions = [c for c in re.split(r"[，,。.!！？?；;\s]+", text) if c and QUESTION_MARKERS.search(c)]
+    questions = _question_clauses(text)
     return bool(questions) and all(re.search(r"罚|规定|可以|能不能|能.{0,4}吗|要不要|允许", c) for c in questions)
 
 
@@ -415,8 +419,7 @@ def is_neighbour_dispute(text: str) -> bool:
     the message's question is about something else (a story about noisy renovation, then "装修几点可以开始？")."""
     if not _nuisance(text):
         return False
-    clauses = [c for c in re.split(r"[，,。.!！？?；;\s]+", text) if c]
-    questions = [c for c in clauses if QUESTION_MARKERS.search(c)]
+    questions = _question_clauses(text)
     return not questions or any(_nuisance(c) for c in questions)
 
 
