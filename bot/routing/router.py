@@ -205,13 +205,34 @@ def reading_urgency(reading: Any) -> Optional[float]:
     return getattr(reading, "urgency", None)
 
 
+# The danger already over, or passed by, in the resident's own words ("已经关了通风了，现在没味了", "没摔着",
+# "鞭炮已经放完了", "我绕过去了"): still urgent (rules 1–2 stand), but asked first — nobody is paged at once for it.
+# Not "没人受伤" (a fire with nobody hurt yet is a fire) and never with words that it goes on (``STILL``: ``NOW``
+# without 刚才 / 刚刚, which tell when it happened to a danger that is over).
+AVERTED = r"没(摔|砸|碰|烫)(着|到|伤)|已经(关|灭|放完|处理好|修好|没事|走了|散了)|现在没(味|事|烟)|绕过去了"
+STILL = (r"现在.{0,4}(又|还|在|有|是|冒|漏|响)|又|还在|正在|这会儿|此刻|快来|快派|快点|快去|快过来|快上来|赶紧|马上|"
+         r"立刻|立即|救命|怎么办|来不及")
+
+
+# Locked out with nobody inside ("钥匙落在家里，门自己锁上了", "钥匙断在锁里了，我人在外面"): a locksmith's matter,
+# asked first. Locked-out emergencies in our data always name someone inside or something on the stove (``INSIDE``).
+LOCKED_OUT = r"钥匙.{0,6}(落|锁|忘|断|丢|在里)|锁(在)?门外|门.{0,4}锁上了|进不去"
+INSIDE = (r"孩子|小孩|宝宝|婴儿|闺女|儿子|女儿|老人|老伴|爸|妈|爷|奶|岁|被困|困在|困住|反锁在|不应|没声音|没动静|人在里|在屋里|"
+          r"火|燃气|煤气|灶|炖|煮|烧|开着|冒烟")
+
+
 def pages_at_once(reading: Any) -> bool:
     """Whether an urgent message (rules 1–2) pages the on-duty phone at once: P(urgent) ≥ PAGE_ALONE_AT, or a keyword
     rule and P(urgent) ≥ PAGE_RULE_AT (≥ PAGE_SHORT_RULE_AT in a short message); always with a model trained before the
-    urgency model."""
+    urgency model; never a danger the resident says is over (``AVERTED``) nor a door locked with nobody inside
+    (``LOCKED_OUT``)."""
     urgency = getattr(reading, "urgency", None)
     if urgency is None:
         return True
+    if re.search(AVERTED, reading.text) and not re.search(STILL, reading.text):
+        return False
+    if re.search(LOCKED_OUT, reading.text) and not re.search(INSIDE, reading.text):
+        return False
     if urgency >= PAGE_ALONE_AT:
         return True
     short = len(re.sub(r"[\W_]+", "", reading.text)) <= SHORT_ALARM_CHARS

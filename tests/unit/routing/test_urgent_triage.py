@@ -97,3 +97,30 @@ def test_the_figures_group_every_triage_reason_the_router_and_the_timeout_write(
     assert {daily.reason_key(r) for r in typed} == {reports.TRIAGE_REASONS["confirmed"], reports.TRIAGE_REASONS["declined"]}
     assert reports.triage_figures(Counter({"asked first": 5, "resident said no danger now": 2})) == {
         "asked": 5, "confirmed": 0, "declined": 2, "timed_out": 0, "other": 3}
+
+
+@pytest.mark.parametrize("text", [
+    "刚才闻到燃气味，原来是灶上的火被汤浇灭了，已经关了通风了，现在没味了",
+    "老人在电梯门口绊了一下，没摔着，门槛有点高",
+    "有人在楼道里放鞭炮，烟很大，已经放完了，太过分了",
+    "钥匙落在家里，门自己锁上了，手机也在里面，借邻居手机发的",
+    "钥匙断在锁里了，门打不开，我人在外面",
+])
+def test_a_danger_told_as_over_or_a_door_locked_with_nobody_inside_is_asked_first(parser, text):
+    """Urgent still (the resident is asked, and the timeout pages), but nobody is paged at once even when the model
+    is sure: these were 6 of the 8 non-emergencies paged at once in the urgency CV (scripts/urgency_bands.py)."""
+    reading = dataclasses.replace(parser.parse(text), urgency=0.99)
+    route = decide(reading)
+    assert route.priority == "urgent" and route.action == router.URGENT_CHECK, route
+
+
+@pytest.mark.parametrize("text", [
+    "两岁的孩子在屋里，门被风带上了，钥匙在里面",
+    "家里就一个婴儿，门被风带上了，钥匙在里面，灶上还煮着东西",
+    "燃气灶关了但是现在还有很重的煤气味",
+    "厨房着火了，火已经烧到窗帘了",
+    "火已经灭了，但是现在又冒烟了",  # said over, then going on again
+])
+def test_someone_inside_or_a_danger_going_on_still_pages_at_once(parser, text):
+    reading = dataclasses.replace(parser.parse(text), urgency=0.99)
+    assert decide(reading).action == "emergency"
