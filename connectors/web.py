@@ -242,6 +242,7 @@ async def chat_socket(websocket: WebSocket, services: ServicesDep, sender: Optio
     # follows it and sends the history so far.
     own_topic = live.resident_topic(CHANNEL, sender)
     own_queue = services.hub.subscribe(own_topic)
+    await services.hub.ready()  # live before the history is read (with Redis: once Redis confirmed it)
 
     async def follow() -> None:
         while True:

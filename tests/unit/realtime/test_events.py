@@ -42,12 +42,56 @@ def test_redis_hub_shares_events_between_two_processes_worth_of_hubs():
         assert event["queue"][0]["priority"] == "urgent"
         # a turn's events go out as one Redis message and arrive in order, each to its own topic's subscribers
         conversation, mine = second.subscribe("conv:4"), first.subscribe("conv:4")
+        await second.ready()  # another process's new subscription: live once Redis confirmed it
         await first.publish_many([("conv:4", {"n": 1}), ("agents", {"kind": "claimed"}), ("conv:4", {"n": 2}),
                                   ("conv:5", {"n": 3})])
         for hub_queue in (conversation, mine):
             assert [(await asyncio.wait_for(hub_queue.get(), 5))["n"] for _ in range(2)] == [1, 2]
             assert hub_queue.empty()
         assert (await asyncio.wait_for(queue.get(), 5))["kind"] == "claimed" and queue.empty()
+        await first.stop()
+        await second.stop()
+
+    asyncio.run(run())
+
+
+def test_a_process_hears_only_the_conversations_and_residents_its_sockets_follow():
+    """A conversation's or a resident's topic reaches only the processes with a subscriber of it (each process used
+    to receive, wake for and decode every turn of the deployment); the agents' topic and the signals reach every
+    process; a subscription asked for just before a publish of the same process hears it; one dropped hears no more."""
+    async def run():
+        first, second = RedisEventHub(REDIS_URL, "routed-test"), RedisEventHub(REDIS_URL, "routed-test")
+        await first.start()
+        await second.start()
+        if not await first.ping():
+            if os.environ.get("WUYE_REQUIRE_REDIS"):
+                raise AssertionError(f"Redis not reachable at {REDIS_URL}")
+            pytest.skip(f"Redis not reachable at {REDIS_URL}")
+        await wait_healthy(first, second)
+        heard = []
+        receive = second._receive
+        second._receive = lambda raw: (heard.append(raw), receive(raw))  # every message Redis sends it
+        followed, agents = second.subscribe("conv:7"), second.subscribe("agents")
+        await second.ready()
+        await first.publish_many([("conv:8", {"n": 0}), ("resident:web:s", {"n": 0}), ("conv:7", {"n": 1}),
+                                  ("agents", {"n": 2}), ("conv:7", {"n": 3})])
+        assert [(await asyncio.wait_for(followed.get(), 5))["n"] for _ in range(2)] == [1, 3]
+        assert (await asyncio.wait_for(agents.get(), 5))["n"] == 2
+        await asyncio.sleep(0.3)
+        assert len([raw for raw in heard if b'"hb"' not in raw]) == 2  # conv:7's message and the deployment's
+        own = first.subscribe("conv:9")  # just before its own publish (the widget's first message)
+        await first.publish("conv:9", {"n": 4})
+        assert (await asyncio.wait_for(own.get(), 5))["n"] == 4
+        second.unsubscribe("conv:7", followed)
+        await asyncio.sleep(0.3)
+        heard.clear()
+        await first.publish("conv:7", {"n": 5})
+        await asyncio.sleep(0.3)
+        assert [raw for raw in heard if b'"hb"' not in raw] == [] and followed.empty()
+        again = second.subscribe("conv:7")
+        await second.ready()
+        await first.publish("conv:7", {"n": 6})
+        assert (await asyncio.wait_for(again.get(), 5))["n"] == 6
         await first.stop()
         await second.stop()
 
