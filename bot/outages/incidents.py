@@ -82,20 +82,24 @@ def scope(ctx: Any) -> Tuple[Optional[int], bool]:
 def open_incident_for(session: Session, community_id: str, building: Optional[int], kind: str,
                       now: dt.datetime) -> Optional[Incident]:
     """The open incident of that kind this scope's reports join: the building's, else the whole 小区's; only while
-    its latest report is within the window."""
-    candidates = list(session.scalars(select(Incident).where(
-        Incident.community_id == community_id, Incident.category == kind, Incident.status == "open")
-        .order_by(Incident.id.desc())))
-    for wanted in ([building, None] if building is not None else [None]):
-        for incident in candidates:
-            if incident.building == wanted and latest_report(session, incident) >= now - window():
+    its latest report is within the window. One statement: the candidates with their latest report's time (read
+    twice a report, in the turn's state and again when it joins)."""
+    wanted = [building, None] if building is not None else [None]
+    candidates = session.execute(
+        select(Incident, _LATEST_REPORT).where(
+            Incident.community_id == community_id, Incident.category == kind, Incident.status == "open",
+            Incident.building.is_(None) if building is None else
+            (Incident.building == building) | Incident.building.is_(None))
+        .order_by(Incident.id.desc())).all()
+    for scope_wanted in wanted:
+        for incident, latest in candidates:
+            if incident.building == scope_wanted and (latest or incident.created_at) >= now - window():
                 return incident
     return None
 
 
-def latest_report(session: Session, incident: Incident) -> dt.datetime:
-    return session.scalar(select(func.max(IncidentReport.created_at)).where(
-        IncidentReport.incident_id == incident.id)) or incident.created_at
+_LATEST_REPORT = select(func.max(IncidentReport.created_at)).where(
+    IncidentReport.incident_id == Incident.id).scalar_subquery()
 
 
 def incident_of(ctx: Any, kind: str) -> Optional[Incident]:
