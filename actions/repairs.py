@@ -13,6 +13,7 @@ from bot.core.localtime import Wish, to_local, to_utc
 from bot.core.notify import mask_phone
 from bot.handoffs.handoff import open_handoff
 from bot.nlu.entities import find_rooms
+from bot.nlu.places import HOME_PLACES, ONLY_A_PLACE
 from bot.outages import incidents
 from bot.storage.models import Staff, WorkOrder, WorkOrderEvent
 from bot.turn.context import Button, FlowSpec, Slot, TurnContext, fill_slots, phone_given
@@ -23,11 +24,6 @@ CATEGORIES = [("电梯", r"电梯"), ("水电", r"水|电|灯|插座|开关|跳�
               ("门窗", r"门|窗|锁|玻璃"), ("公共设施", PUBLIC_AREAS)]
 # public areas of one building: the report needs the building ("电梯坏了" — which lift?)
 BUILDING_AREAS = r"楼道|电梯|大堂|单元门|走廊|楼梯|屋顶|天台|外墙|消防"
-# a place in a home: "卫生间" answering "what is broken?" says where, not what
-HOME_PLACES = r"卫生间|洗手间|厕所|浴室|厨房|客厅|餐厅|卧室|主卧|次卧|书房|阳台|露台|储藏室|地下室|院子|门口|家里|屋里"
-# ... or of the 小区 (not its things: "路灯", "电梯", "门禁" alone say what is broken)
-AREA_PLACES = r"楼道|大堂|地库|车库|健身房|儿童乐园|会所|泳池|屋顶|天台|走廊|楼梯间?"
-ONLY_A_PLACE = re.compile(rf"^(我家|我们家|家里|在)?的?((?:{HOME_PLACES}|{AREA_PLACES})+)(里|里面|那边|那里|的)?[。.!！]*$")
 URGENT_WORDS = r"严重|一直|很大|止不住|紧急|马上|尽快|急"
 GENERIC_REQUEST = r"^(我要|我想|帮我|请|麻烦)?(报个?修|报修一下|维修|修东西|报修)[。.!！]*$"
 CHASE_WORDS = r"催|怎么还|还没|还不|到底|快点|没人|没动静|一直"

@@ -906,6 +906,9 @@ class ConversationEngine:
         elif action == "nonsense":
             ctx.say("抱歉，我没看懂您的意思。可以用一句话告诉我您需要什么帮助，例如“物业费怎么交”“厨房水管漏水要报修”。",
                     self._hot_buttons(ctx) + [Button("转人工客服", "/handoff")])
+        elif action == router.ONLY_PLACE:
+            ctx.say(f"您说的是“{route.target}”。请问那里有什么情况，或者需要办理什么？可以用一句话告诉我，"
+                    "例如“电梯坏了”“想查物业费”。", [Button("转人工客服", "/handoff")])
         elif action == "not_helpful":
             ctx.say("抱歉没能帮到您。可以换个说法再描述一下吗？或者直接转人工。", [Button("转人工客服", "/handoff")])
         elif action == "clarify":

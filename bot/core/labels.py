@@ -43,6 +43,7 @@ ACTION_LABELS: Dict[str, str] = {
     "suggestion": "记录建议", "poll": "提供投票", "vote": "投票",
     "urgent_check": "疑似紧急，先确认", "urgent_check_no": "业主表示不紧急", "urgent_check_reask": "再次确认是否紧急",
     "urgent_again": "紧急情况补充（已通知值班）", "withdraw_handoff": "业主取消转人工",
+    "only_place": "只说了地点，请业主说明",
 }
 # exact reasons (after the score in parentheses is dropped)
 EXACT_REASONS: Dict[str, str] = {
@@ -65,6 +66,7 @@ EXACT_REASONS: Dict[str, str] = {
     "resident rejected the bot's answers": "业主多次表示回答没有帮助",
     "two failed understandings in a row": "连续两次没能理解",
     "nonsense": "看不懂的内容",
+    "only a place": "只说了地点",
     "vague": "表述不清",
     "probably out of scope": "可能超出服务范围",
     "low confidence": "识别把握不足",

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from bot.nlu.clauses import QUESTION_MARKERS, REQUEST_MARKERS
+from bot.nlu.places import ONLY_A_PLACE
 
 # Chosen by `wuye cv` (leave-one-author-out cross-validation, reports/cv.md) for the configured classifier: the pair
 # that reads and acts right most often (a wrong answer counted twice) while clarifying ≤ 10 % and answering wrong
@@ -184,11 +185,26 @@ def describes_something(reading: Any, min_chars: int = 4) -> bool:
     return len(re.sub(r"[\W\d_]+", "", text)) >= min_chars
 
 
+# what is left of a message that only says where once its rooms and these are gone ("我家3栋", "就在3栋的")
+PLACE_FILLER = r"我家|我们家|我住|住在|就在|在|是|的|这边|那边|这里|那里|[\s，,。.!！、]"
+
+
+def only_a_place(reading: Any) -> bool:
+    """"3栋", "在地下车库B2", "我家3栋2单元501": where, and nothing of what happens there."""
+    text = reading.text
+    rooms = sorted((e for e in reading.entities if e.get("entity") == "room"), key=lambda e: -e["start"])
+    for e in rooms:
+        text = text[:e["start"]] + text[e["end"]:]
+    rest = re.sub(PLACE_FILLER, "", text)
+    return (bool(rooms) and not rest) or bool(ONLY_A_PLACE.match(text.strip()))
+
+
 def model_emergency(reading: Any) -> float:
     """Rule 2: P(urgent) of the urgency model when it reaches URGENT_ALONE, or the emergency intent's probability at
     EMERGENCY_INTENT_THRESHOLD when P(urgent) ≥ KEYWORD_FLOOR (the keyword rules' veto); only when the
     message describes something. With a model trained before the urgency model: the emergency intent alone."""
-    if not describes_something(reading) or told_as_past(reading.text) or re.search(NOBODY_TRAPPED, reading.text):
+    if not describes_something(reading) or told_as_past(reading.text) or re.search(NOBODY_TRAPPED, reading.text) \
+            or only_a_place(reading):  # "在地下车库B2" (P(urgent) 0.95) says where, not that anything happens
         return 0.0
     urgency = getattr(reading, "urgency", None)
     # an outage report ("7栋突然停水了") joins its incident (rules 10b–10c), and a stove or heater that will not light
@@ -490,6 +506,9 @@ def _human_agent(state: ConversationState, reason: str) -> Route:
     return Route("handoff", "normal", [reason])
 
 
+ONLY_PLACE = "only_place"
+
+
 def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str], Any]] = None) -> Route:
     """Rules 5-7 and 9-18: the decision for a message that is not an answer to a flow's question."""
     text: str = reading.text
@@ -510,6 +529,11 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
         return Route("flow", None, [state.flow], action="continue_flow", target=state.flow)  # replaced by decide
     if is_nonsense(text):
         return Route("clarify", None, ["nonsense"], action="nonsense", failed=True)
+    # "3栋" read as 好的 (affirm), "在地下车库B2" as an emergency: asked what it is about ("厨房" read as a repair
+    # starts one, whose first question is what is broken there)
+    if only_a_place(reading) and not (reading.intent == "repair_request" and reading.confidence >= CLARIFY_THRESHOLD):
+        return Route("clarify", None, ["only a place"], action=ONLY_PLACE, failed=True,
+                     target=re.sub(r"^(就在|在)", "", text.strip()))
     # read in its normalised form too: "how much is the property fee" is not vague once it reads 多少钱 物业费
     if is_vague(text) and is_vague(getattr(reading, "normalized_text", "") or text) \
             and reading.intent not in SMALLTALK_INTENTS + ("human_agent",):

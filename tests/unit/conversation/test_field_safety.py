@@ -25,6 +25,11 @@ def test_a_split_message_is_handed_off_at_its_strongest_part_with_its_anger(worl
     assert stored_route(world, "物业几点上班？你们到底管不管！我投诉三次了")["priority"] == "high"
 
 
+def _count(world, model):
+    with world.db.session() as s:
+        return s.scalar(sa.select(sa.func.count()).select_from(model))
+
+
 def _orders(world):
     with world.db.session() as s:
         return s.scalar(sa.select(sa.func.count()).select_from(WorkOrder))
@@ -138,3 +143,22 @@ def test_nobody_trapped_in_a_stopped_lift_pages_nobody(world):
     r = world.say("没有人被困", sender="r2")
     assert stored_route(world, "没有人被困")["action"] == "urgent_check_no"
     assert len(world.sms.sent) == pages and _handoff(world, r.conversation_id).priority == "normal"
+
+
+def test_a_message_that_only_says_where_is_asked_what_it_is_about(world):
+    """"3栋" alone was read as 好的 (affirm: "还有什么可以帮您？"), and "在地下车库B2" after an answer about a scraped
+    car as an emergency (P(urgent) 0.95): out of hours, an urgent ticket and the triage question. Both are asked what
+    happens there; nothing is opened and nobody paged. A home's room alone ("厨房") still starts the repair."""
+    pages, handoffs = len(world.sms.sent), _count(world, Handoff)
+    for sender, text in (("r1", "3栋"), ("r2", "在地下车库B2"), ("r3", "我家3栋2单元501"), ("r4", "在东门")):
+        r = world.say(text, sender=sender)
+        route = stored_route(world, text)
+        assert route["action"] == "only_place" and route["priority"] is None, (text, route)
+        assert r.replies[-1].text.startswith("您说的是“") and "什么情况" in r.replies[-1].text
+        assert r.handoff is None
+    r = world.say("我车被刮了", sender="r5")
+    r = world.say("在地下车库B2", sender="r5")
+    assert r.handoff is None and len(world.sms.sent) == pages
+    assert _count(world, Handoff) == handoffs
+    r = world.say("厨房", sender="r6")
+    assert r.replies[-1].text.startswith("请说一下厨房里什么坏了")
