@@ -49,7 +49,9 @@ def _code_given(ctx: TurnContext) -> Optional[str]:
 
 # What the binding questions accept (the router reads a message that gives one as the flow's answer); the
 # values themselves are handled by require_binding, never kept as slots.
-BINDING_SLOTS = (Slot("bind_room", extract=_room_given), Slot("bind_code", extract=_code_given))
+# said before the question again: "13800138000" typed for the code was met with 抱歉，这个回答我没能识别
+BINDING_SLOTS = (Slot("bind_room", extract=_room_given, invalid="没有识别到房号。"),
+                 Slot("bind_code", extract=_code_given, invalid="验证码是短信里的 6 位数字（不是手机号）。"))
 
 
 def _code_refusal(ctx: TurnContext, household: Household) -> Optional[str]:

@@ -2,6 +2,8 @@
 anger, no flow question traps the resident, and English requests are understood."""
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from bot.storage.models import Conversation, Handoff, WorkOrder
@@ -162,3 +164,17 @@ def test_a_message_that_only_says_where_is_asked_what_it_is_about(world):
     assert _count(world, Handoff) == handoffs
     r = world.say("厨房", sender="r6")
     assert r.replies[-1].text.startswith("请说一下厨房里什么坏了")
+
+
+def test_a_phone_number_typed_for_the_code_is_told_what_the_code_is(world):
+    """"13800138000" typed where the SMS code was asked met "抱歉，这个回答我没能识别" — the resident is now told the code
+    is the SMS's six digits; a reply that is no room is told so."""
+    household = world.household()
+    world.say("查一下我家物业费")
+    r = world.say("我不知道")
+    assert r.replies[0].text == "没有识别到房号。" and "房号" in r.replies[-1].text
+    world.say(household.label)
+    r = world.say("13800138000")
+    assert r.replies[0].text == "验证码是短信里的 6 位数字（不是手机号）。" and "验证码" in r.replies[-1].text
+    code = re.search(r"验证码是 (\d{6})", world.sms.sent[-1][1]).group(1)
+    assert "验证成功" in world.texts(world.say(code))
