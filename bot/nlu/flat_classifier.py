@@ -469,6 +469,16 @@ def covered_by_entries(texts: Sequence[str], entries: Sequence[FaqEntry], min_si
     return [max(index.question_similarity(t).values(), default=0.0) >= min_similarity for t in texts]
 
 
+def without_covered(examples: Sequence[Tuple[str, str, float]], entries: Sequence[FaqEntry], none: str,
+                    min_similarity: float) -> List[Tuple[str, str, float]]:
+    """The training examples less the "none of these" (``none``) ones an active entry answers (``covered_by_entries``).
+    One function for the classifier's training and the cold-entry protocol's folds (bot/tools/selection.py), so the
+    protocol measures the classifier that training builds."""
+    texts = [t for t, label, _ in examples if label == none]
+    covered = set(t for t, c in zip(texts, covered_by_entries(texts, entries, min_similarity)) if c)
+    return [x for x in examples if not (x[1] == none and x[0] in covered)]
+
+
 @component("INTENT_CLASSIFIER", is_trainable=True)
 class FlatIntentFaqClassifier(GraphComponent):
     """Intent + FAQ id from one linear model over ``faq/<id>`` and the other intents."""
@@ -504,10 +514,7 @@ class FlatIntentFaqClassifier(GraphComponent):
             examples += kb_examples(entries, float(self._config["title_weight"]), float(self._config["answer_weight"]))
         none = self._config.get("uncovered_intent")
         if none and any(label == none for _, label, _ in examples):  # an entry written since covers some of them
-            texts = [t for t, label, _ in examples if label == none]
-            covered = set(t for t, c in zip(texts, covered_by_entries(
-                texts, entries, float(self._config["uncovered_covered_similarity"]))) if c)
-            examples = [x for x in examples if not (x[1] == none and x[0] in covered)]
+            examples = without_covered(examples, entries, none, float(self._config["uncovered_covered_similarity"]))
             # "none of these" against every entry: its weight relative to one label's (class_weight balanced
             # gives each label the same total)
             factor = float(self._config.get("uncovered_weight") or 1.0)

@@ -11,19 +11,19 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
 
 from bot.core import yamlio
 from bot.core.settings import Settings
-from bot.kb.knowledge import load_knowledge_base
+from bot.kb.knowledge import FaqEntry, load_knowledge_base
 from bot.nlu import matching
 from bot.nlu.entities import without_places
-from bot.nlu.flat_classifier import FlatModel, kb_examples, read
+from bot.nlu.flat_classifier import FlatModel, kb_examples, read, without_covered
 from bot.nlu.lexicon import load_lexicon
 from bot.nlu.normalize import get_normalizer
 from bot.nlu.parser import NluParser
@@ -401,6 +401,30 @@ def markdown(report: Dict[str, object]) -> str:
 
 
 # --- the cold-entry protocol (issue 27) ----------------------------------------------------------------------
+def cold_fold_examples(norm: Sequence[Example], extra: Sequence[Tuple[str, str]], cold: AbstractSet[str], keep: int,
+                       entries: Sequence[FaqEntry], config: Dict[str, Any]) -> Tuple[List[str], List[str], List[float]]:
+    """A cold-entry fold's training data, as the classifier's training would see it had the ``cold`` labels' entries
+    just been written with their first ``keep`` questions: those questions as their only phrasings, every other
+    phrasing, the entries' titles and answer sentences (``extra``), and the "none of these" examples less those an
+    entry answers — judged against the fold's entries (a cold one by its ``keep`` questions), as training judges
+    them (bot/nlu/flat_classifier.py ``without_covered``). Returns texts, labels and weights."""
+    kept: Counter = Counter()
+    examples: List[Tuple[str, str, float]] = []
+    for e in norm:
+        if e.label in cold:
+            if e.author == "base" and kept[e.label] < keep:
+                kept[e.label] += 1
+                examples.append((e.text, e.label, 1.0))
+        else:
+            examples.append((e.text, e.label, 1.0))
+    examples += [(t, label, 1.0) for t, label in extra]
+    none, factor = config.get("uncovered_intent", "uncovered"), float(config.get("uncovered_weight") or 1.0)
+    fold_entries = [replace(e, questions=e.questions[:keep]) if FAQ + e.id in cold else e for e in entries]
+    examples = without_covered(examples, fold_entries, none, float(config.get("uncovered_covered_similarity", 0.5)))
+    return ([t for t, _, _ in examples], [label for _, label, _ in examples],
+            [factor if label == none else w for _, label, w in examples])
+
+
 def cold_entry(settings: Settings, keep: int = 3, groups: int = 11, seed: int = 7) -> Dict[str, object]:
     """For each entry in turn, as an admin's new entry: only its first ``keep`` questions (plus its title and answer)
     in training, every other entry at full strength; read on its phrasings by the other authors (not ``base``).
@@ -426,20 +450,8 @@ def cold_entry(settings: Settings, keep: int = 3, groups: int = 11, seed: int = 
     per_entry: Dict[str, Counter] = defaultdict(Counter)
     for g in range(groups):
         cold = {FAQ + i for i in ids[g::groups]}
-        kept: Counter = Counter()
-        train = []
-        for e in norm:
-            if e.label in cold:
-                if e.author == "base" and kept[e.label] < keep:
-                    kept[e.label] += 1
-                    train.append(e)
-            else:
-                train.append(e)
-        texts = [e.text for e in train] + [t for t, _ in extra]
-        labels = [e.label for e in train] + [label for _, label in extra]
-        none, factor = c.get("uncovered_intent", "uncovered"), float(c.get("uncovered_weight") or 1.0)
-        model = FlatModel.train([without_places(t) for t in texts], labels,
-                                [factor if label == none else 1.0 for label in labels],
+        texts, labels, weights = cold_fold_examples(norm, extra, cold, keep, list(kb.active.values()), c)
+        model = FlatModel.train([without_places(t) for t in texts], labels, weights,
                                 C=float(c.get("C", 200)), class_weight=c.get("class_weight"),
                                 features=str(c.get("features") or "v3"), lexicon=lexicon, parallel=True)
         for e in norm:

@@ -104,3 +104,26 @@ def test_emergency_threshold_bounds_false_urgent_handoffs():
     assert t <= 0.25 and figures["false_urgent"] <= 0.01 and figures["urgent_recall"] == 1.0
     t, figures = choose_emergency_threshold(preds, max_false=0.001)
     assert t >= 0.25 and figures["false_urgent"] == 0.0 and figures["urgent_recall"] == pytest.approx(2 / 3)
+
+
+def test_cold_entry_folds_drop_the_uncovered_examples_their_entries_answer_as_training_does():
+    """The cold-entry protocol's fold is trained on what training would keep: a cold entry's first questions only, and
+    the "none of these" examples less those an entry of the fold answers — a cold entry judged by the questions it
+    kept, so an example only its dropped fourth question answers stays (it was measured without any drop before)."""
+    from bot.kb.knowledge import FaqEntry
+    from bot.tools.selection import cold_fold_examples
+
+    entry = FaqEntry("office_hours", "物业办公时间", ["物业几点上班", "物业周末上不上班", "物业中午休息吗", "春节放假怎么安排"],
+                     "周一至周日8:30-17:30。", "x.yml", 1)
+    other = FaqEntry("invoice", "物业费发票", ["物业费发票怎么开"], "在服务中心开。", "x.yml", 9)
+    norm = [Example(q, "faq/office_hours", "base", "base") for q in entry.questions] + \
+        [Example("物业啥时候有人", "faq/office_hours", "s1", "A"), Example("物业费发票怎么开", "faq/invoice", "base", "base"),
+         Example("物业几点上班", "uncovered", "u3", "U3"), Example("春节放假怎么安排的", "uncovered", "u3", "U3"),
+         Example("暖气几号开始供", "uncovered", "u3", "U3")]
+    config = {"uncovered_weight": 3}
+    texts, labels, weights = cold_fold_examples(norm, [], {"faq/office_hours"}, 3, [entry, other], config)
+    assert [t for t, l in zip(texts, labels) if l == "faq/office_hours"] == entry.questions[:3]
+    assert [t for t, l in zip(texts, labels) if l == "uncovered"] == ["春节放假怎么安排的", "暖气几号开始供"]
+    assert [w for w, l in zip(weights, labels) if l == "uncovered"] == [3.0, 3.0]
+    texts, labels, _ = cold_fold_examples(norm, [], {"faq/invoice"}, 3, [entry, other], config)
+    assert "物业啥时候有人" in texts and [t for t, l in zip(texts, labels) if l == "uncovered"] == ["暖气几号开始供"]
