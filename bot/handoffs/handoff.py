@@ -416,16 +416,23 @@ def agent_reply(session: Session, conversation_id: int, staff: Staff, text: str,
     return message
 
 
+def close(handoff: Optional[Handoff], conversation: Conversation, now: dt.datetime,
+          back_to: ConversationStatus = ConversationStatus.RESOLVED) -> None:
+    """A handoff ends — an agent resolved it, the resident withdrew, its incident was resolved or merged into
+    another: the handoff and its conversation change together here. ``back_to``: RESOLVED (a person handled it) or
+    BOT (nobody did; the conversation simply goes on with the assistant). What each says to the resident, and the
+    flow, are the caller's."""
+    if handoff is not None:
+        handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED.value, now
+    conversation.status = back_to.value
+    conversation.assignee_id = conversation.waiting_since = conversation.priority = None
+
+
 def resolve(session: Session, conversation_id: int, staff: Staff, now: dt.datetime) -> Conversation:
     conversation = _owned(session, conversation_id, staff)
     outbox.record(session, Kind.RESOLVED, conversation_id)
     handoff = active_handoff(session, conversation_id)
-    if handoff is not None:
-        handoff.status = HandoffStatus.RESOLVED.value
-        handoff.resolved_at = now
-    conversation.status = ConversationStatus.RESOLVED.value
-    conversation.assignee_id = None
-    conversation.waiting_since = None
+    close(handoff, conversation, now)
     session.add(Message(conversation_id=conversation.id, sender="bot",
                         text="人工服务已结束，感谢您的耐心。还有其他问题可以随时问我。", created_at=now))
     conversation.flow = None  # a callback's questions (phone, time) are moot once a person has handled it
@@ -442,12 +449,8 @@ def withdraw(ctx: TurnContext) -> None:
         ctx.say("好的。还有什么可以帮您？")
         return
     what = "回电登记" if handoff.status == HandoffStatus.CALLBACK else "人工客服排队"
-    handoff.status = HandoffStatus.RESOLVED.value
-    handoff.resolved_at = ctx.now
+    close(handoff, ctx.conversation, ctx.now, back_to=ConversationStatus.BOT)
     handoff.reasons = list(handoff.reasons) + ["resident withdrew"]
-    conversation = ctx.conversation
-    conversation.status = ConversationStatus.BOT.value
-    conversation.waiting_since = None
     ctx.save_flow(None)  # a callback's questions (phone, time) are moot
     number = f"（编号 {handoff.ticket}）" if handoff.ticket else ""
     ctx.say(f"好的，已为您取消{what}{number}。还有什么可以帮您？需要时再说“转人工”就好。")

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot.core.domain import ConversationStatus, HandoffStatus
 from bot.core.errors import NotFound, WuyeError, check_text
 from bot.core.localtime import iso
-from bot.handoffs.handoff import open_handoff
+from bot.handoffs.handoff import close, open_handoff
 from bot.handoffs.incident_card import card, reporters, scope_label
 from bot.outages import notices
 from bot.routing.router import PROBLEM_KEYWORDS, PROBLEM_LABELS, is_outage_report, problem_kind
@@ -282,10 +282,9 @@ def resolve(session: Session, incident_id: int, resolution: Any, now: dt.datetim
         if handoff is not None and handoff.conversation_id == report.conversation_id and \
                 handoff.status in HandoffStatus.waiting():
             outbox.record(session, Kind.RESOLVED, report.conversation_id)
-            handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED.value, now
             conversation = session.get(Conversation, report.conversation_id)
-            conversation.status = ConversationStatus.RESOLVED.value
-            conversation.waiting_since, conversation.priority, conversation.flow = None, None, None
+            close(handoff, conversation, now)
+            conversation.flow = None
         told.append(report.conversation_id)
     refresh_card(session, incident)
     return told
@@ -323,10 +322,8 @@ def merge(session: Session, incident_id: int, into_id: int, now: dt.datetime) ->
         target.building = None  # two buildings' reports: the incident is the 小区's now
     handoff = session.get(Handoff, source.handoff_id) if source.handoff_id else None
     if handoff is not None and handoff.status in HandoffStatus.waiting():
-        handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED.value, now
         conversation = session.get(Conversation, handoff.conversation_id)
-        conversation.status = ConversationStatus.BOT.value
-        conversation.waiting_since, conversation.priority = None, None
+        close(handoff, conversation, now, back_to=ConversationStatus.BOT)
         outbox.record(session, Kind.RESOLVED, conversation.id)
         outbox.record(session, Kind.MESSAGE_STORED, conversation.id)
         session.add(Message(conversation_id=conversation.id, sender="bot", text=MERGED_NOTICE, created_at=now))

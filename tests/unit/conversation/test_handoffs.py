@@ -223,7 +223,7 @@ def test_asking_how_long_while_waiting_says_where_it_stands_and_withdrawing_clos
         handoff = s.scalars(sa.select(Handoff).where(Handoff.conversation_id == r.conversation_id)).one()
         conversation = s.get(Conversation, r.conversation_id)
         assert handoff.status == "resolved" and "resident withdrew" in handoff.reasons
-        assert conversation.status == "bot" and conversation.waiting_since is None
+        assert conversation.status == "bot" and conversation.waiting_since is None and conversation.priority is None
     assert stored_route(world, "算了不用了")  # and the next question is the bot's again
     r = world.say("物业几点上班", sender="wait")
     assert stored_route(world, "物业几点上班")["action"] == "answer" and r.handoff is None
