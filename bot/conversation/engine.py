@@ -1005,6 +1005,9 @@ class ConversationEngine:
             ctx.say("不客气，很高兴能帮到您！")
         elif intent == "goodbye":
             ctx.say("再见，祝您生活愉快！")
+        elif intent == router.BOT_IDENTITY_TALK:
+            ctx.say(f"我是{ctx.kb.community(ctx.community_id).name}物业的智能客服，常见问题、报修、查物业费和停车都可以直接"
+                    "问我；需要人工客服的话，点下面的按钮或说“转人工”。", [Button("转人工客服", "/handoff")])
         else:
             ctx.say("好的。还有什么可以帮您？")
 

@@ -67,6 +67,7 @@ EXACT_REASONS: Dict[str, str] = {
     "two failed understandings in a row": "连续两次没能理解",
     "nonsense": "看不懂的内容",
     "only a place": "只说了地点",
+    "asked whether a person answers": "询问是否真人回复",
     "vague": "表述不清",
     "probably out of scope": "可能超出服务范围",
     "low confidence": "识别把握不足",

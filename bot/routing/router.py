@@ -507,6 +507,11 @@ def _human_agent(state: ConversationState, reason: str) -> Route:
 
 
 ONLY_PLACE = "only_place"
+# "你们是机器人吗", "是真人在回复吗": a question about who answers, read as a request for a person (human_agent) —
+# out of hours that was a callback ticket and a request for a phone number. Answered, with 转人工 one tap away.
+BOT_IDENTITY = (r"^(请问)?(你|你们|您|这边|对面)?(是|是不是)(真人|机器人|人工|ai|智能客服|自动回复|人)(吗|么|嘛|呢|啊)?[?？。!！]*$|"
+                r"^(是|是不是)(真人|机器人)在(回复|回答|聊)(吗|么|嘛)?[?？]*$")
+BOT_IDENTITY_TALK = "bot_identity"
 
 
 def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str], Any]] = None) -> Route:
@@ -518,6 +523,8 @@ def _fresh(reading: Any, state: ConversationState, parse: Optional[Callable[[str
         return Route("handoff", "high", reasons)
     if re.search(DISPUTE_RULE, text):
         return Route("handoff", "high", ["compensation or legal dispute"])
+    if re.search(BOT_IDENTITY, text.strip().lower()) and not state.handoff_status:
+        return Route("smalltalk", None, ["asked whether a person answers"], target=BOT_IDENTITY_TALK)
     if reading.intent == "human_agent" and reading.confidence >= CLARIFY_THRESHOLD:
         return _human_agent(state, "resident asked for a person")
     if state.handoff_status in ("queued", "callback"):

@@ -178,3 +178,18 @@ def test_a_phone_number_typed_for_the_code_is_told_what_the_code_is(world):
     assert r.replies[0].text == "验证码是短信里的 6 位数字（不是手机号）。" and "验证码" in r.replies[-1].text
     code = re.search(r"验证码是 (\d{6})", world.sms.sent[-1][1]).group(1)
     assert "验证成功" in world.texts(world.say(code))
+
+
+def test_asking_whether_a_person_answers_is_answered_with_a_person_one_tap_away(world):
+    """"你们是机器人吗" read as a request for a person: out of hours a callback ticket and a request for a phone
+    number. Now answered, with 转人工客服 offered; asking for a person still hands off."""
+    handoffs = _count(world, Handoff)
+    for sender, text in (("b1", "你们是机器人吗"), ("b2", "是真人吗"), ("b3", "是不是机器人在回复"), ("b4", "你是AI吗")):
+        r = world.say(text, sender=sender)
+        assert stored_route(world, text)["reasons"] == ["asked whether a person answers"], text
+        assert "智能客服" in world.texts(r) and [b.payload for b in r.replies[-1].buttons] == ["/handoff"]
+    assert _count(world, Handoff) == handoffs
+    r = world.say("/handoff", sender="b1")
+    assert r.handoff is not None
+    r = world.say("我不要机器人，我要人工", sender="b5")
+    assert r.handoff is not None and _count(world, Handoff) == handoffs + 2
