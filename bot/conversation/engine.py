@@ -785,6 +785,14 @@ class ConversationEngine:
         is not a second statement at the end of the turn; the state's queries never need it."""
         state = self._state(ctx, last_turn, active)
         parse = functools.partial(self._read, ctx)
+        if state.last_answer in router.PROBLEM_FAQS and state.last_question and not state.flow \
+                and router.only_a_place(ctx.reading) and router.is_outage_report(state.last_question):
+            # the lift's and the outages' answers ask where ("电梯故障停运请告诉我们楼栋和单元"): "3栋" after a report
+            # ("电梯又停了") answers that, so the turn reads the two together (the building's incident); the message
+            # is stored as typed. After a question ("电梯什么时候保养") it is only a place.
+            ctx.text = f"{state.last_question}，{ctx.text}"
+            ctx.reading = self._read(ctx, ctx.text)
+            state = self._state(ctx, last_turn, active)
         if ctx.photo_only:  # a photo is an attachment: never read as words (bot/routing/router.py reads words)
             route = self._photo_route(ctx, state)
             self._add_message(ctx, message, route)

@@ -6,7 +6,7 @@ import re
 
 import sqlalchemy as sa
 
-from bot.storage.models import Conversation, Handoff, WorkOrder
+from bot.storage.models import Conversation, Handoff, Incident, WorkOrder
 from tests.unit.conversation.world import stored_route
 
 
@@ -193,3 +193,19 @@ def test_asking_whether_a_person_answers_is_answered_with_a_person_one_tap_away(
     assert r.handoff is not None
     r = world.say("我不要机器人，我要人工", sender="b5")
     assert r.handoff is not None and _count(world, Handoff) == handoffs + 2
+
+
+def test_a_building_given_after_the_lift_answer_asks_for_it_reports_the_lift(world):
+    """The lift's answer says "电梯故障停运请告诉我们楼栋和单元"; "3栋" after "电梯又停了" was read alone (as 好的,
+    then as only a place). It now reports the building's lift with the message before it; after a question about
+    the lift's servicing it is only a place."""
+    r = world.say("电梯又停了", sender="l1")
+    assert stored_route(world, "电梯又停了")["action"] == "answer"
+    r = world.say("3栋", sender="l1")
+    assert stored_route(world, "3栋")["action"] in ("incident", "join_incident"), stored_route(world, "3栋")
+    with world.db.session() as s:
+        incident = s.scalars(sa.select(Incident).where(Incident.category == "elevator")).one()
+        assert incident.building == 3
+    world.say("电梯什么时候保养", sender="l2")
+    world.say("5栋", sender="l2")
+    assert stored_route(world, "5栋")["action"] == "only_place"
