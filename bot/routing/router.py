@@ -8,16 +8,17 @@ decides. "Failed" marks a failed understanding.
 |----|----------------------------------------------------------------------------|---------------------------------|----------|--------|
 | 0  | a button's payload: /faq, /handoff, /rate, /poll and /vote always count, /cancel in a flow; /slot and /not_helpful only if offered with the current question; a digit typed after the rating offer or a poll's offer is that /rate or /vote button | answer, handoff (as 7), smalltalk / rate, poll, vote, flow / slot, clarify / not_helpful; else clarify / stale_button | – | not_helpful |
 | 1  | emergency rule on the text (before any confidence gating; not a danger told as past and resolved before a question: ``told_as_past``) | handoff / emergency | urgent | |
-| 2  | emergency probability ≥ EMERGENCY_INTENT_THRESHOLD (not when it fills a slot; not ``told_as_past``) | handoff / emergency | urgent | |
-| 1–2t | the triage band: rules 1–2 not sure enough to page at once (``pages_at_once``: P(urgent) ≥ PAGE_ALONE_AT, or a keyword rule at PAGE_RULE_AT, in a short message at PAGE_SHORT_RULE_AT), no triage question open | handoff / urgent_check (the number, urgent in the queue, asked 是/不是; paged on 是, a further urgent message or the timeout) | urgent | |
+| 2  | emergency probability ≥ EMERGENCY_INTENT_THRESHOLD (not when it fills a slot; not ``told_as_past``, nobody trapped or only a place) | handoff / emergency | urgent | |
+| 1–2t | the triage band: rules 1–2 not sure enough to page at once (``pages_at_once``: P(urgent) ≥ PAGE_ALONE_AT, or a keyword rule at PAGE_RULE_AT, in a short message at PAGE_SHORT_RULE_AT; never a danger told as over, ``AVERTED``, or a door locked with nobody inside, ``LOCKED_OUT``), no triage question open | handoff / urgent_check (the number, urgent in the queue, asked 是/不是; paged on 是, a further urgent message or the timeout) | urgent | |
 | 2q | the triage question is open: its buttons or a typed yes / no; anything else asked again | handoff / emergency (urgent); handoff / urgent_check_no (normal); flow / urgent_check_reask | | |
 | 3  | a flow asks, and the message is a cancel word                              | flow / cancel_flow              | –        |        |
 | 4  | a flow asks, and the message gives one of its slots (never nonsense)      | flow / continue_flow            | –        |        |
 | 5  | anger / threat / insult / repeated-chasing cues, or angry tone             | handoff / handoff               | high     |        |
 | 6  | compensation, legal dispute, damage claim                                  | handoff / handoff               | high     |        |
+| 7b | "你们是机器人吗" / "是真人吗" (``BOT_IDENTITY``), no handoff active        | smalltalk / bot_identity (转人工 offered) | – | |
 | 7  | human_agent; already waiting: after QUEUE_RAISE_MINUTES raise, else say where | handoff / handoff, raise_priority, still_queued | normal, high | |
 | 8  | a flow asks and the message is not another request (a handoff that would not raise a waiting one's priority, an answer below SWITCH_*_CONFIDENCE, the same flow): a free-text slot takes it, a strict slot is asked again | flow / continue_flow, reask | – | |
-| 9  | nonsense (one character repeated, keyboard mash, only symbols); vague (这个怎么搞) | clarify / nonsense, clarify | – | yes |
+| 9  | nonsense (one character repeated, keyboard mash, only symbols); only a place (``only_a_place``: "3栋", "在地下车库B2"; not a room read as a repair) ; vague (这个怎么搞) | clarify / nonsense, only_place, clarify | – | yes |
 | 10 | the resident rejects the last answer (没有解决, 不对, a short deny)          | clarify / not_helpful           | –        | yes    |
 | 10p| poll words (投票, 表决, 问卷…) and an open poll covers the resident (``polls_open``), or a question about polls (``POLL_QUESTION``) | smalltalk / poll (the poll offered with its buttons; "no poll open" when none is) | – | |
 | 10a| water/power/gas/lift words (problem_kind: keywords and a reading of the outage/lift FAQ, a repair, a complaint or unsure) and a live notice of that kind covers the resident's building (or, building unknown, the 小区) | answer / notice | – | |
