@@ -3,6 +3,8 @@ an uncovered topic and clustered for admins"). The grouping it replaces (charact
 left 218 groups of the development set's 220 questions on 92 topics."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -46,3 +48,12 @@ def test_the_development_set_of_uncovered_questions_is_grouped_by_topic():
     precision, recall, f = _bcubed(groups, {id(i): i["topic"] for i in items})
     assert sum(len(g) for g in groups) == len(items) == 220
     assert len(groups) <= 140 and f >= 0.65 and precision >= 0.7, (len(groups), precision, recall, f)
+
+
+def test_a_serving_process_does_not_load_scikit_learn():
+    """The grouping is written with numpy: importing scikit-learn for it cost each worker ~43 MB (the 300-entry
+    base's worker 429 → 470 MB, over issue 27's 450 MB); serving never needed it otherwise."""
+    code = "import sys, bot.main; print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'joblib')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[3])
+    assert out.stdout.strip() == "[]", out.stdout[:300]
