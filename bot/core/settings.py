@@ -165,6 +165,11 @@ class Settings:
         return self.root / "tests" / "heldout" / "heldout.yml"
 
     @property
+    def uncovered_dev_file(self) -> Path:
+        """Questions on topics no entry covers, the development set (U1): open for choosing, unlike the held-out."""
+        return self.root / "tests" / "dev" / "uncovered.yml"
+
+    @property
     def uncovered_heldout_files(self) -> List[Path]:
         """Questions on topics no entry covers (issue 27), two authors (U2, U6), each written from the spec only."""
         return [self.root / "tests" / "heldout" / name for name in ("uncovered.yml", "uncovered_b.yml")]
