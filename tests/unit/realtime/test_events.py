@@ -26,15 +26,25 @@ def test_local_hub_delivers_to_each_subscriber_of_a_topic():
     asyncio.run(run())
 
 
+async def _started(*hubs: RedisEventHub):
+    """The hubs, started (skipped without Redis, unless WUYE_REQUIRE_REDIS)."""
+    for hub in hubs:
+        await hub.start()
+    if not await hubs[0].ping():
+        if os.environ.get("WUYE_REQUIRE_REDIS"):
+            raise AssertionError(f"Redis not reachable at {REDIS_URL}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    return hubs
+
+
+async def _two_hubs(*namespace: str):
+    """Two processes' worth of Redis hubs of one deployment, started."""
+    return await _started(RedisEventHub(REDIS_URL, *namespace), RedisEventHub(REDIS_URL, *namespace))
+
+
 def test_redis_hub_shares_events_between_two_processes_worth_of_hubs():
     async def run():
-        first, second = RedisEventHub(REDIS_URL), RedisEventHub(REDIS_URL)
-        await first.start()
-        await second.start()
-        if not await first.ping():
-            if os.environ.get("WUYE_REQUIRE_REDIS"):
-                raise AssertionError(f"Redis not reachable at {REDIS_URL}")
-            pytest.skip(f"Redis not reachable at {REDIS_URL}")
+        first, second = await _two_hubs()
         queue = second.subscribe("agents")
         await wait_healthy(first, second)
         await first.publish("agents", {"type": "queue", "queue": [{"priority": "urgent"}]})
@@ -60,13 +70,7 @@ def test_a_process_hears_only_the_conversations_and_residents_its_sockets_follow
     to receive, wake for and decode every turn of the deployment); the agents' topic and the signals reach every
     process; a subscription asked for just before a publish of the same process hears it; one dropped hears no more."""
     async def run():
-        first, second = RedisEventHub(REDIS_URL, "routed-test"), RedisEventHub(REDIS_URL, "routed-test")
-        await first.start()
-        await second.start()
-        if not await first.ping():
-            if os.environ.get("WUYE_REQUIRE_REDIS"):
-                raise AssertionError(f"Redis not reachable at {REDIS_URL}")
-            pytest.skip(f"Redis not reachable at {REDIS_URL}")
+        first, second = await _two_hubs("routed-test")
         await wait_healthy(first, second)
         heard = []
         receive = second._receive
@@ -240,14 +244,8 @@ def test_two_deployments_sharing_a_redis_server_never_see_each_others_events():
     assert Settings(database_url="sqlite:///a.db", redis_namespace="estate-a").deployment_namespace == "estate-a"
 
     async def run():
-        x = RedisEventHub(REDIS_URL.rsplit("/", 1)[0] + "/0", x_settings.deployment_namespace)
-        y = RedisEventHub(REDIS_URL.rsplit("/", 1)[0] + "/1", y_settings.deployment_namespace)
-        await x.start()
-        await y.start()
-        if not await x.ping():
-            if os.environ.get("WUYE_REQUIRE_REDIS"):
-                raise AssertionError(f"Redis not reachable at {REDIS_URL}")
-            pytest.skip(f"Redis not reachable at {REDIS_URL}")
+        x, y = await _started(RedisEventHub(REDIS_URL.rsplit("/", 1)[0] + "/0", x_settings.deployment_namespace),
+                              RedisEventHub(REDIS_URL.rsplit("/", 1)[0] + "/1", y_settings.deployment_namespace))
         x_resident, y_resident = x.subscribe("conv:100"), y.subscribe("conv:100")
         x_agents, y_agents = x.subscribe("agents"), y.subscribe("agents")
         await wait_healthy(x, y)
