@@ -53,6 +53,9 @@ def reason_group_label(key: str) -> str:
 GENERIC = re.compile(r"请问|想问|问一下|问下|你好|您好|物业|小区|我们|你们|我家|咱们|怎么|怎样|如何|什么|啥|吗|呢|啊|呀|吧|嘛|"
                      r"的|了|一下|可以|能不能|能否|有没有|是不是|会不会|多少|哪里|哪儿|在哪|谁|要|不")
 GROUP_DISTANCE = 0.75
+# 相似问推荐 (entry_suggestions): every phrasing there is the entry's topic already, so only the same wording is one
+# suggestion ("物业费一般怎么交" / "物业费一般怎么交啊"); another wording of the topic is another suggestion
+SAME_WORDING = 0.3
 
 
 @lru_cache(maxsize=1)
@@ -65,9 +68,9 @@ def _topic_text(text: str) -> str:
     return GENERIC.sub("", text) or text or "空"
 
 
-def group_similar(texts: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def group_similar(texts: List[Dict[str, Any]], distance: float = GROUP_DISTANCE) -> List[Dict[str, Any]]:
     result = []
-    for items in clusters(texts):
+    for items in clusters(texts, distance):
         suggestions = Counter(i["suggested_faq"] for i in items if i.get("suggested_faq"))
         result.append({"text": items[0]["text"], "count": len(items), "examples": items[:10],
                        "suggested_faq": suggestions.most_common(1)[0][0] if suggestions else None,
@@ -512,6 +515,6 @@ def entry_suggestions(session, faq_id: str, known: List[str], now: dt.datetime, 
         unsure = route.get("decision") == "clarify"
         items.append({"message_id": m.id, "text": text, "suggested_faq": faq_id, "reason": "clarify" if unsure else
                       "answer", "unsure": unsure, "confidence": (nlu.get("faq") or {}).get("confidence") or 0.0})
-    groups = group_similar(sorted(items, key=lambda i: (not i["unsure"], i["confidence"])), threshold=0.6)
+    groups = group_similar(sorted(items, key=lambda i: (not i["unsure"], i["confidence"])), distance=SAME_WORDING)
     return [{"text": g["examples"][0]["text"], "message_id": g["examples"][0]["message_id"], "count": g["count"]}
             for g in groups[:limit]]

@@ -1,6 +1,10 @@
 """FAQ answers, several requests in one message, follow-up questions, clarify and honest refusals, through the engine with the real model and a real database."""
 from __future__ import annotations
 
+import sqlalchemy as sa
+
+from bot.reporting import reports
+from bot.storage.models import Message
 from tests.unit.conversation.world import stored_route
 
 
@@ -179,3 +183,25 @@ def test_thresholds_live_in_the_router_only():
 
     for name in ("SWITCH_CONFIDENCE", "REJECTION", "EMERGENCY_INTENT_THRESHOLD", "CLARIFY_THRESHOLD"):
         assert not hasattr(engine, name) and hasattr(router, name)
+
+
+def test_suggested_phrasings_of_an_entry_are_residents_own_wordings_not_yet_among_its_questions(world):
+    """相似问推荐 (GET /api/admin/faq/{id}/suggestions): what residents asked that was read as the entry, minus its
+    own questions; the same wording once (with its count), other wordings of the topic each on their own."""
+    asked = ["交物业费都有哪些方式呀", "交物业费都有哪些方式", "物业费可以用支付宝交吗", "物业费怎么交"]
+    for n, text in enumerate(asked):
+        world.say(text, sender=f"s{n}")
+    with world.db.session() as s:
+        read_as = {m.text: (m.nlu.get("faq") or {}).get("id") for m in s.scalars(
+            sa.select(Message).where(Message.sender == "resident", Message.text.in_(asked)))}
+    entry = read_as["交物业费都有哪些方式"]
+    assert entry and read_as["交物业费都有哪些方式呀"] == entry
+    known = world.kb.entries[entry].questions
+    with world.db.session() as s:
+        suggested = reports.entry_suggestions(s, entry, known, world.engine.clock())
+    texts = [x["text"] for x in suggested]
+    same = [x for x in suggested if x["text"] in ("交物业费都有哪些方式呀", "交物业费都有哪些方式")]
+    assert len(same) == 1 and same[0]["count"] == 2  # one wording, asked twice
+    assert not any(t in known for t in texts)
+    others = [t for t in asked[2:] if read_as[t] == entry and t not in known]
+    assert all(t in texts for t in others), (texts, others)
