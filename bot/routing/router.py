@@ -177,13 +177,19 @@ def rule_emergencies(reading: Any) -> List[str]:
     return found
 
 
+def _without_entities(reading: Any, kind: Optional[str] = None) -> str:
+    """The message's text less its entities (only those of ``kind``, when given)."""
+    text = reading.text
+    for e in sorted(reading.entities, key=lambda e: -e["start"]):
+        if kind is None or e.get("entity") == kind:
+            text = text[:e["start"]] + text[e["end"]:]
+    return text
+
+
 def describes_something(reading: Any, min_chars: int = 4) -> bool:
     """False for a message that is nothing but entities or a word or two ("5栋2单元301", "尽快" answering a
     flow's question): too little to be read as an emergency by probability (the keyword rules still apply)."""
-    text = reading.text
-    for e in sorted(reading.entities, key=lambda e: -e["start"]):
-        text = text[:e["start"]] + text[e["end"]:]
-    return len(re.sub(r"[\W\d_]+", "", text)) >= min_chars
+    return len(re.sub(r"[\W\d_]+", "", _without_entities(reading))) >= min_chars
 
 
 # what is left of a message that only says where once its rooms and these are gone ("我家3栋", "就在3栋的")
@@ -192,12 +198,9 @@ PLACE_FILLER = r"我家|我们家|我住|住在|就在|在|是|的|这边|那边
 
 def only_a_place(reading: Any) -> bool:
     """"3栋", "在地下车库B2", "我家3栋2单元501": where, and nothing of what happens there."""
-    text = reading.text
-    rooms = sorted((e for e in reading.entities if e.get("entity") == "room"), key=lambda e: -e["start"])
-    for e in rooms:
-        text = text[:e["start"]] + text[e["end"]:]
-    rest = re.sub(PLACE_FILLER, "", text)
-    return (bool(rooms) and not rest) or bool(ONLY_A_PLACE.match(text.strip()))
+    text = _without_entities(reading, "room")
+    has_room = any(e.get("entity") == "room" for e in reading.entities)
+    return (has_room and not re.sub(PLACE_FILLER, "", text)) or bool(ONLY_A_PLACE.match(text.strip()))
 
 
 def model_emergency(reading: Any) -> float:
