@@ -280,7 +280,8 @@ def _opencc():
     return opencc.OpenCC("t2s")
 
 
-def _t2s(text: str) -> str:
+def to_simplified(text: str) -> str:
+    """Traditional characters as simplified (OpenCC t2s; one converter per process, built on first use)."""
     return _opencc().convert(text)
 
 
@@ -328,7 +329,7 @@ class Normalizer:
         self.tables = tables
         canto = dict(tables.cantonese)
         for src, dst in tables.cantonese.items():  # the simplified spelling of multi-character entries too
-            simplified = _t2s(src)
+            simplified = to_simplified(src)
             if len(src) > 1 and simplified not in canto:
                 canto[simplified] = dst
         self._canto = canto
@@ -344,10 +345,10 @@ class Normalizer:
         self._syllables = {key for key, (word, _) in self._spelled.items() if len(word) == 1}
         self._longest_key = max(map(len, self._spelled), default=0)
         self._readings = {c: frozenset(r) for c, r in readings["readings"].items()}
-        self._homophones = {_t2s(k): v for k, v in tables.homophones.items()}
+        self._homophones = {to_simplified(k): v for k, v in tables.homophones.items()}
         self._homophones.update(tables.homophones)
         self._homo_re = _literal_regex(self._homophones)
-        self._protect_re = _literal_regex(tables.protect + [_t2s(p) for p in tables.protect])
+        self._protect_re = _literal_regex(tables.protect + [to_simplified(p) for p in tables.protect])
         domain = sorted(tables.targets())
         self._domain = set(domain)
         self._masked: Dict[str, List[str]] = {}
@@ -431,12 +432,12 @@ class Normalizer:
             buf.apply("粤语", [(m.start(), m.end(), self._canto[m.group()]) for m in self._canto_re.finditer(buf.text)
                              if not any(m.start() < pe and ps < m.end() for ps, pe in protected)])
         current = buf.text
-        simplified = _t2s(current)
+        simplified = to_simplified(current)
         if simplified != current:
             if len(simplified) == len(current):
                 edits = [(i, i + 1, b) for i, (a, b) in enumerate(zip(current, simplified)) if a != b]
             else:
-                edits = [(i, i + 1, _t2s(a)) for i, a in enumerate(current) if _t2s(a) != a]
+                edits = [(i, i + 1, to_simplified(a)) for i, a in enumerate(current) if to_simplified(a) != a]
             buf.apply("繁简", edits)
         if _ASCII_WORD.search(buf.text):
             buf.apply("英文", self._english_edits(buf.text))

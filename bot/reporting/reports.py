@@ -6,11 +6,9 @@ import json
 import re
 import statistics
 from collections import Counter, defaultdict
-from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
-import opencc
 
 from sqlalchemy import Text, case, cast, func, select, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -18,6 +16,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from bot.core import labels
 from bot.core.domain import HandoffStatus
 from bot.core.localtime import DEFAULT_TIME_ZONE, to_local
+from bot.nlu.normalize import to_simplified
 from bot.reporting import daily
 from bot.storage.models import Conversation, Handoff, Message, Rating, Staff, Team
 
@@ -48,8 +47,9 @@ def reason_group_label(key: str) -> str:
 # below GROUP_DISTANCE. Chosen on the development set of uncovered questions (tests/dev/uncovered.yml, 220
 # questions on 92 topics), each half of its topics read with the setting the other chose
 # (docs/figures/2026-12-07-failure-groups.md): B-cubed F 0.59 → 0.66 / 0.78; the character-pair overlap it replaces
-# grouped 220 questions into 218 groups. Not the NLU's normaliser: a report needs no model, and words it maps
-# (cantonese, english) are rare in failures.
+# grouped 220 questions into 218 groups. Of the NLU's normaliser only its traditional → simplified step
+# (``to_simplified``): the whole normaliser needs its tables loaded, and the words it maps (cantonese, english) are
+# rare in failures.
 GENERIC = re.compile(r"请问|想问|问一下|问下|你好|您好|物业|小区|我们|你们|我家|咱们|怎么|怎样|如何|什么|啥|吗|呢|啊|呀|吧|嘛|"
                      r"的|了|一下|可以|能不能|能否|有没有|是不是|会不会|多少|哪里|哪儿|在哪|谁|要|不")
 GROUP_DISTANCE = 0.75
@@ -58,13 +58,8 @@ GROUP_DISTANCE = 0.75
 SAME_WORDING = 0.3
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> Any:
-    return opencc.OpenCC("t2s")
-
-
 def _topic_text(text: str) -> str:
-    text = re.sub(r"[\s\W_\d]+", "", _t2s().convert(text).lower())
+    text = re.sub(r"[\s\W_\d]+", "", to_simplified(text).lower())
     return GENERIC.sub("", text) or text or "空"
 
 
