@@ -1,6 +1,8 @@
 """Bring your own data over HTTP: an admin's upload in /admin (导入: dry run, then confirm) and an ERP's batch call
 with an import-scoped API key. Both take the same file (CSV or .xlsx) and answer with the same result as
-``wuye import --json``; the ERP may also send JSON rows. The checks and upserts are bot/households/imports.py."""
+``wuye import --json``; the ERP may also send JSON rows. The checks and upserts are bot/households/imports.py, and
+for staff accounts bot/access/staff_import.py — an admin's upload only: its answer carries new accounts' temporary
+passwords, which an ERP's key must not create or read."""
 from __future__ import annotations
 
 import json
@@ -10,6 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from bot.access import staff_import
 from bot.access.auth import require_scope
 from bot.api.deps import CurrentAdmin, CurrentApiKey, ServicesDep
 from bot.core.errors import WuyeError
@@ -19,7 +22,8 @@ from bot.services import Services
 
 router = APIRouter(tags=["import"])
 # the bodies that may be larger than a JSON request: the edge checks (bot/main.py) give them the import limit
-IMPORT_PATHS = [f"{prefix}/{kind}" for prefix in ("/api/admin/import", "/api/import") for kind in KINDS]
+IMPORT_PATHS = [f"{prefix}/{kind}" for prefix in ("/api/admin/import", "/api/import") for kind in KINDS] + \
+    [f"/api/admin/import/{staff_import.KIND}"]
 MAX_JSON_ROWS = 200_000
 
 _BODY_DOC = {"requestBody": {"required": True, "content": {
@@ -33,8 +37,21 @@ _BODY_DOC = {"requestBody": {"required": True, "content": {
         "dry_run": {"type": "boolean"}, "community": {"type": "string"}}}}}}}
 
 
+class StaffImportAdminsOnly(WuyeError):
+    status, code, message = 403, "staff_import_admins_only", "员工账号只能由管理员在后台“导入”页导入"
+
+
 class ImportBodyInvalid(WuyeError):
     status, code, message = 422, "import_body_invalid", "请求格式不正确：{why}"
+
+
+def community_ids(kb: Any) -> Dict[str, str]:
+    """Each configured 小区's name and id → its id (a staff file may name either)."""
+    ids: Dict[str, str] = {}
+    for community in kb.communities:
+        ids[community.name] = community.id
+        ids[community.id] = community.id
+    return ids
 
 
 def _flag(value: Any) -> bool:
@@ -88,7 +105,9 @@ async def _json_body(request: Request) -> Tuple[List[str], List[Tuple[int, List[
 
 
 async def _run(services: Services, request: Request, kind: str, allow_json: bool) -> Dict[str, Any]:
-    if kind not in KINDS:
+    if kind == staff_import.KIND and allow_json:
+        raise StaffImportAdminsOnly()
+    if kind not in KINDS and kind != staff_import.KIND:
         raise ImportKindUnknown()
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -103,6 +122,13 @@ async def _run(services: Services, request: Request, kind: str, allow_json: bool
 
     def work() -> ImportResult:
         with services.db.writer(), services.db.session() as session:
+            if kind == staff_import.KIND:
+                result = staff_import.import_staff(session, header, rows, communities=community_ids(kb),
+                                                   retired=[c.id for c in kb.communities if c.retired],
+                                                   dry_run=dry_run, now=services.clock())
+                if dry_run:
+                    session.rollback()
+                return result
             result = import_rows(session, kind, header, rows, dry_run=dry_run, default_community=community,
                                  now=services.clock(), retired=[c.id for c in kb.communities if c.retired])
             if dry_run:
@@ -114,7 +140,7 @@ async def _run(services: Services, request: Request, kind: str, allow_json: bool
 
 
 @router.post("/api/admin/import/{kind}", openapi_extra=_BODY_DOC,
-             summary="Import households, bills or parking from a CSV/.xlsx upload (dry_run to check first)")
+             summary="Import households, bills, parking or staff accounts from a CSV/.xlsx upload (dry_run to check first)")
 async def admin_import(kind: str, request: Request, staff: CurrentAdmin, services: ServicesDep) -> Dict[str, Any]:
     return await _run(services, request, kind, allow_json=False)
 

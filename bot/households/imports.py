@@ -59,7 +59,8 @@ class ImportFileUnreadable(WuyeError):
 
 
 class ImportKindUnknown(WuyeError):
-    status, code, message = 404, "import_kind_unknown", "不支持导入这类数据，只能是 households（住户）、bills（账单）或 parking（车位月卡）"
+    status, code, message = 404, "import_kind_unknown", \
+        "不支持导入这类数据，只能是 households（住户）、bills（账单）、parking（车位月卡）或 staff（员工账号，仅管理员）"
 
 
 class ImportCommunityUnknown(WuyeError):
@@ -193,7 +194,7 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _header_key(text: str) -> str:
+def header_key(text: str) -> str:
     # "应收（元）", " Amount_Due ", "手机号*": the name without units, marks or case
     text = re.sub(r"[（(【\[].*?[）)】\]]", "", text or "").strip().strip("*＊").strip()
     return text.lower().replace(" ", "_")
@@ -201,10 +202,10 @@ def _header_key(text: str) -> str:
 
 def map_columns(kind: str, header: List[str], result: ImportResult, default_community: Optional[str]) -> Dict[str, int]:
     """field → column index; a missing required column is a problem of row 1."""
-    aliases = {_header_key(alias): name for name, names in COLUMNS[kind].items() for alias in names}
+    aliases = {header_key(alias): name for name, names in COLUMNS[kind].items() for alias in names}
     found: Dict[str, int] = {}
     for index, title in enumerate(header):
-        name = aliases.get(_header_key(title))
+        name = aliases.get(header_key(title))
         if name is not None and name not in found:
             found[name] = index
     required = REQUIRED[kind] + (() if default_community else ("community",))

@@ -8,6 +8,7 @@ const KINDS = {
   households: ["住户", "小区、楼栋、单元、房号、业主姓名、手机号（可选：建筑面积）"],
   bills: ["账单", "小区、楼栋、单元、房号、账期、应收、实收（或 已缴：是/否；可选：收费项目、缴费日期）"],
   parking: ["车位月卡", "小区、楼栋、单元、房号、车牌、月卡到期（可选：车位号、卡类型）"],
+  staff: ["员工账号", "用户名、姓名、角色（客服/管理员/维修师傅）（可选：小区，留空为全部；技能组，用、分隔；状态：在职/离职）"],
 };
 const tabs = document.querySelector(".tabs");
 const view = $("app-view");
@@ -31,7 +32,7 @@ tabs.addEventListener("click", (e) => {
 });
 
 const panel = el("div", "panel"); tab.appendChild(panel);
-panel.appendChild(el("h2", "", "导入数据（住户、账单、车位月卡）"));
+panel.appendChild(el("h2", "", "导入数据（住户、账单、车位月卡、员工账号）"));
 panel.appendChild(el("p", "status-line", "上传物业系统导出的 CSV（UTF-8 或 GBK）或 Excel .xlsx，第 1 行为表头。先检查：有任何一行有问题就什么都不导入，并列出每一处问题；没有问题再确认导入。同一文件导入两次不会重复；下个月的文件会更新已有记录。住户手机号变更后，原来绑定该户的住户需要重新绑定。"));
 const kind = el("select"); kind.id = "im-kind";
 for (const [key, [title]] of Object.entries(KINDS)) { const o = el("option", "", title); o.value = key; kind.appendChild(o); }
@@ -47,7 +48,13 @@ const columns = el("p", "status-line"); columns.id = "im-columns"; panel.appendC
 const error = el("div", "error"); error.id = "im-error"; panel.appendChild(error);
 const summary = el("div", "status-line"); summary.id = "im-summary"; panel.appendChild(summary);
 const problems = el("table", "hidden"); problems.id = "im-problems"; panel.appendChild(problems);
-const showColumns = () => { columns.textContent = "表头：" + KINDS[kind.value][1] + "（也可用英文：community, building, unit, room …）"; };
+// new staff accounts' temporary passwords: the server shows them once (it keeps only their hashes)
+const accounts = el("div", "hidden"); accounts.id = "im-accounts"; panel.appendChild(accounts);
+const showColumns = () => {
+  const staff = kind.value === "staff";
+  columns.textContent = "表头：" + KINDS[kind.value][1] + (staff ? "（也可用英文：username, name, role, community, teams, status）" : "（也可用英文：community, building, unit, room …）");
+  community.classList.toggle("hidden", staff);  // a staff file names each member's 小区 itself (empty: every 小区)
+};
 showColumns();
 kind.addEventListener("change", () => { showColumns(); reset(); });
 file.addEventListener("change", reset);
@@ -57,11 +64,34 @@ function reset() {
   confirm.classList.add("hidden"); error.textContent = ""; summary.textContent = ""; problems.classList.add("hidden");
 }
 
+function showPasswords(list) {
+  accounts.replaceChildren();
+  accounts.classList.toggle("hidden", !list.length);
+  if (!list.length) return;
+  accounts.appendChild(el("p", "error", "新账号的初始密码只显示这一次：请下载或抄下后交给本人，首次登录须修改。"));
+  const table = el("table"); table.id = "im-passwords";
+  const head = el("tr"); ["用户名", "姓名", "初始密码"].forEach((t) => head.appendChild(el("th", "", t)));
+  const thead = el("thead"); thead.appendChild(head); table.appendChild(thead);
+  const body = el("tbody");
+  for (const a of list) { const tr = el("tr"); [a.username, a.display_name, a.password].forEach((t) => tr.appendChild(el("td", "", t))); body.appendChild(tr); }
+  table.appendChild(body); accounts.appendChild(table);
+  const download = el("button", "btn", "下载初始密码（CSV）"); download.type = "button"; download.id = "im-passwords-csv";
+  download.addEventListener("click", () => {
+    const cell = (v) => '"' + String(v).replace(/"/g, '""') + '"';
+    const lines = ["用户名,姓名,初始密码", ...list.map((a) => [a.username, a.display_name, a.password].map(cell).join(","))];
+    // with a BOM: Excel on Chinese Windows opens UTF-8 as GBK otherwise
+    const url = URL.createObjectURL(new Blob(["\ufeff" + lines.join("\r\n")], { type: "text/csv" }));
+    const link = el("a"); link.href = url; link.download = "员工初始密码.csv"; link.click();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  });
+  accounts.appendChild(download);
+}
+
 async function send(dryRun) {
   const form = new FormData();
   form.append("file", file.files[0]);
   form.append("dry_run", dryRun ? "true" : "false");
-  if (community.value) form.append("community", community.value);
+  if (community.value && kind.value !== "staff") form.append("community", community.value);
   const r = await fetch("/api/admin/import/" + kind.value, { method: "POST", body: form, credentials: "same-origin" });
   const data = await r.json().catch(() => ({}));
   return { ok: r.ok, data };
@@ -99,6 +129,7 @@ confirm.addEventListener("click", async () => {
   try {
     const { data } = await send(false);
     show(data);
+    showPasswords(data.passwords || []);
     confirm.classList.add("hidden");
   } catch (e) { error.textContent = "上传失败：" + e.message; } finally { confirm.disabled = false; }
 });

@@ -14,14 +14,14 @@ from typing import List, Optional
 
 from sqlalchemy import select
 
-from bot.access import accounts, auth, first_run
+from bot.access import accounts, auth, first_run, staff_import
 from bot.access.auth import sign_community_link
 from bot.access.passwords import verify_password
 from bot.core import logs
 from bot.core.domain import ConversationStatus
 from bot.core.errors import InvalidSender, WuyeError, check_identifier
 from bot.core.settings import Settings, apply_process_env_defaults, get_settings
-from bot.households.imports import KINDS, ImportRowsInvalid, run_import
+from bot.households.imports import KINDS, ImportRowsInvalid, read_table, run_import
 from bot.kb.community import load_communities, sync_communities
 from bot.kb.knowledge import KnowledgeBaseError, KnowledgeBaseUnavailable, KnowledgeHolder, load_knowledge_base
 from bot.main import create_app
@@ -397,7 +397,8 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """Households, bills or parking from an ERP's CSV/.xlsx: all-or-nothing upserts (bot/households/imports.py)."""
+    """Households, bills or parking from an ERP's CSV/.xlsx: all-or-nothing upserts (bot/households/imports.py);
+    staff accounts likewise (bot/access/staff_import.py)."""
     settings = get_settings()
     path = Path(args.file)
     if not path.is_file():
@@ -409,9 +410,15 @@ def cmd_import(args: argparse.Namespace) -> int:
         sync_communities(session, communities)
     try:
         with db.session() as session:
-            result = run_import(session, args.kind, path.read_bytes(), path.name, dry_run=args.dry_run,
-                                default_community=args.community, max_bytes=None,  # the web's limit is not the CLI's
-                                retired=[c.id for c in communities if c.retired])
+            if args.kind == staff_import.KIND:
+                header, rows = read_table(path.read_bytes(), path.name, None)
+                ids = {**{c.name: c.id for c in communities}, **{c.id: c.id for c in communities}}
+                result = staff_import.import_staff(session, header, rows, communities=ids, dry_run=args.dry_run,
+                                                   retired=[c.id for c in communities if c.retired])
+            else:
+                result = run_import(session, args.kind, path.read_bytes(), path.name, dry_run=args.dry_run,
+                                    default_community=args.community, max_bytes=None,  # the web's limit is not the CLI's
+                                    retired=[c.id for c in communities if c.retired])
             if args.dry_run:
                 session.rollback()
     except ImportRowsInvalid as exc:
@@ -430,6 +437,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"  ……另有 {result.errors_total - len(result.errors)} 处", file=sys.stderr)
     else:
         print(result.summary())
+        for account in getattr(result, "passwords", []):  # new staff accounts: shown once, changed at first sign-in
+            print(f"  {account['username']}\t{account['display_name']}\t初始密码 {account['password']}")
     return 1 if result.errors_total else 0
 
 
@@ -782,8 +791,9 @@ def build_parser() -> argparse.ArgumentParser:
     rtsub.add_parser("show", help="each kind of data and how long it is kept")
     rtsub.add_parser("run", help="delete or blank what is past its period now; prints how many of each")
     rt.set_defaults(func=cmd_retention)
-    im = sub.add_parser("import", help="import households, bills or parking from an ERP's CSV (UTF-8/GBK) or .xlsx")
-    im.add_argument("kind", choices=KINDS)
+    im = sub.add_parser("import", help="import households, bills or parking from an ERP's CSV (UTF-8/GBK) or .xlsx, "
+                                       "or staff accounts (new ones get a temporary password, printed once)")
+    im.add_argument("kind", choices=KINDS + (staff_import.KIND,))
     im.add_argument("file")
     im.add_argument("--dry-run", action="store_true", help="check and count only; nothing is stored")
     im.add_argument("--json", action="store_true", help='print {"created","updated","unchanged","errors":[…]}')

@@ -102,7 +102,7 @@ def test_a_bad_file_is_a_chinese_422_and_nothing_is_stored(app, admin):
                           files={"other": ("x.csv", b"a", "text/csv")})
     assert response.status_code == 422 and response.json()["code"] == "import_body_invalid"
     assert "请选择要上传的文件" in response.json()["detail"]
-    response = upload(admin, "staff", CSV)
+    response = upload(admin, "visitors", CSV)
     assert response.status_code == 404 and response.json()["code"] == "import_kind_unknown"
     response = admin.post("/api/admin/import/households", json={"rows": [{"小区": "锦绣花园"}]})
     assert response.status_code == 422 and response.json()["code"] == "import_file_unreadable"
@@ -146,3 +146,30 @@ def test_an_erp_imports_with_an_import_scoped_key_and_a_chat_key_may_not(app, ad
     with app.state.services.db.session() as s:
         assert s.scalar(sa.select(Household.phone).where(Household.building == 21, Household.room == 101)) == \
             "13500000001"
+
+
+def test_an_admin_imports_staff_and_each_new_member_signs_in_with_the_password_shown_once(app, admin):
+    staff_csv = "用户名,姓名,角色,小区\nhr_wang,王芳,客服,滨江壹号\nhr_li,李强,维修师傅,\n".encode("gbk")
+    for user, password in (("agent", "agent123"), ("tech1", "tech123")):
+        response = upload(signed_in(app, user, password), "staff", staff_csv, name="员工.csv")
+        assert response.status_code == 403 and response.json()["code"] == "admins_only"
+    checked = upload(admin, "staff", staff_csv, name="员工.csv", dry_run=True).json()
+    assert (checked["created"], checked["passwords"], checked["detail"]) == \
+        (2, [], "员工账号试导入（未保存）：共 2 行，新增 2，更新 0，未变 0")
+    done = upload(admin, "staff", staff_csv, name="员工.csv")
+    assert done.status_code == 200, done.text
+    passwords = {a["username"]: a["password"] for a in done.json()["passwords"]}
+    assert set(passwords) == {"hr_wang", "hr_li"}
+    listed = {s["username"]: s for s in admin.get("/api/admin/staff").json()["staff"]}
+    assert listed["hr_wang"]["community_id"] == "binjiang" and listed["hr_li"]["role"] == "technician"
+    member = signed_in(app, "hr_wang", passwords["hr_wang"])
+    assert member.get("/api/auth/me").json()["must_change_password"] is True
+    assert member.get("/api/agent/queue").json()["code"] == "password_change_required"
+    assert upload(admin, "staff", staff_csv, name="员工.csv").json()["passwords"] == []  # shown once only
+    bad = upload(admin, "staff", "用户名,姓名,角色\nhr_zhao,赵敏,保安\n".encode(), name="员工.csv")
+    assert bad.status_code == 422 and bad.json()["code"] == "import_rows_invalid"
+    assert bad.json()["errors"] == [{"row": 2, "column": "角色", "message": "角色只能是 客服、管理员 或 维修师傅"}]
+    erp = TestClient(app, headers={"Authorization": f"Bearer {key_for(admin, 'HR', ['import'])}"})
+    response = erp.post("/api/import/staff", json={"rows": [{"username": "hr_sneak", "name": "x", "role": "admin"}]})
+    assert response.status_code == 403 and response.json()["code"] == "staff_import_admins_only"
+    assert "hr_sneak" not in {s["username"] for s in admin.get("/api/admin/staff").json()["staff"]}

@@ -1,0 +1,158 @@
+"""Staff accounts from HR's spreadsheet (bot/access/staff_import.py) on SQLite and PostgreSQL: new accounts with a
+temporary password shown once, existing ones updated by username, teams and 小区 set, leavers signed out, a bad file
+refused whole with each problem by row and column, and never without an enabled admin."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+
+from bot.access import staff_import
+from bot.access.auth import open_staff_session, staff_of_session
+from bot.access.passwords import hash_password, verify_password
+from bot.households.imports import ImportRowsInvalid, read_table
+from bot.storage.db import open_database
+from bot.storage.models import Staff, Team, TeamMember
+
+NOW = dt.datetime(2026, 12, 7, 2, 0)
+COMMUNITIES = {"锦绣花园": "jinxiu", "jinxiu": "jinxiu", "滨江壹号": "binjiang", "binjiang": "binjiang",
+               "旧城小区": "oldtown", "oldtown": "oldtown"}
+
+
+def table(text: str):
+    return read_table(text.encode("gbk"), "员工.csv")
+
+
+def run(session, text: str, **kwargs):
+    header, rows = table(text)
+    return staff_import.import_staff(session, header, rows, communities=COMMUNITIES, retired=["oldtown"], now=NOW,
+                                     **kwargs)
+
+
+def accounts_named(session, prefix: str):
+    return {s.username: s for s in session.scalars(sa.select(Staff).where(Staff.username.like(prefix + "%")))}
+
+
+def teams_of(session, staff_id: int):
+    return set(session.scalars(sa.select(Team.name).join(TeamMember, TeamMember.team_id == Team.id)
+                               .where(TeamMember.staff_id == staff_id)))
+
+
+def test_a_company_brings_its_staff_and_updates_them_later(database_url):
+    db = open_database(database_url)
+    p = "s" + uuid.uuid4().hex[:6]  # the PostgreSQL database is shared by the test session
+    with db.session() as session:
+        session.add_all([Team(name=p + "报修组", kinds=["repair"]), Team(name=p + "收费组", kinds=["billing"])])
+        session.add(Staff(username=p + "boss", display_name="老板", password_hash=hash_password("Owner-pass-1"),
+                          role="admin"))
+        session.flush()
+        first = (f"账号,姓名,岗位,所属小区,技能组,状态\n"
+                 f"{p}wang,王芳,客服,滨江壹号,{p}报修组、{p}收费组,在职\n"
+                 f"{p}li,李强,维修,jinxiu,,\n"
+                 f"{p}zhao,赵敏,管理员,全部,{p}收费组,\n")
+        dry = run(session, first, dry_run=True)
+        assert (dry.created, dry.updated, dry.unchanged, dry.passwords) == (3, 0, 0, [])
+        assert set(accounts_named(session, p)) == {p + "boss"}
+        done = run(session, first)
+        assert (done.created, done.updated, done.unchanged, done.errors_total) == (3, 0, 0, 0)
+        assert done.summary().startswith("员工账号已导入：共 3 行，新增 3") and "只显示这一次" in done.summary()
+        made = accounts_named(session, p)
+        for account in done.passwords:  # each temporary password signs its own account in, and is stored hashed only
+            staff = made[account["username"]]
+            assert verify_password(account["password"], staff.password_hash) and staff.must_change_password
+            assert account["password"] not in staff.password_hash and len(account["password"]) == 12
+        assert len({a["password"] for a in done.passwords}) == 3
+        wang, li, zhao = made[p + "wang"], made[p + "li"], made[p + "zhao"]
+        assert (wang.role, wang.community_id, wang.display_name) == ("agent", "binjiang", "王芳")
+        assert (li.role, li.community_id, zhao.role, zhao.community_id) == ("technician", "jinxiu", "admin", None)
+        assert teams_of(session, wang.id) == {p + "报修组", p + "收费组"} and teams_of(session, li.id) == set()
+
+        again = run(session, first)  # the same file twice: nothing changes, no password is made
+        assert (again.created, again.updated, again.unchanged, again.passwords) == (0, 0, 3, [])
+
+        signed_in = open_staff_session(session, wang.id, NOW).id
+        session.flush()
+        hash_before = wang.password_hash
+        later = (f"username,name,role,community,teams,status\n"
+                 f"{p.upper()}WANG,王芳芳,agent,jinxiu,{p}收费组,离职\n"  # matched as sign-in matches: without case
+                 f"{p}li,李强,technician,jinxiu,,\n")
+        changed = run(session, later)
+        assert (changed.created, changed.updated, changed.unchanged, changed.passwords) == (0, 1, 1, [])
+        session.refresh(wang)
+        assert (wang.display_name, wang.community_id, wang.disabled_at) == ("王芳芳", "jinxiu", NOW)
+        assert wang.password_hash == hash_before and teams_of(session, wang.id) == {p + "收费组"}
+        assert staff_of_session(session, signed_in, NOW) is None  # a leaver is signed out everywhere at once
+        assert zhao.role == "admin"  # a row the file leaves out is left as it is
+        session.rollback()
+
+
+def test_a_bad_file_is_refused_whole_with_each_problem_named(database_url):
+    db = open_database(database_url)
+    p = "b" + uuid.uuid4().hex[:6]
+    with db.session() as session:
+        session.add(Team(name=p + "组", kinds=["repair"]))
+        session.flush()
+        bad = (f"用户名,姓名,角色,小区,技能组,状态\n"
+               f"{p}ok,正常人,客服,滨江壹号,{p}组,在职\n"
+               f"{p}ok,重复的,客服,,,\n"
+               f"x,太短,客服,,,\n"
+               f"{p}c,张三,保安,,,\n"
+               f"{p}d,李四,客服,火星小区,,\n"
+               f"{p}e,王五,客服,旧城小区,,\n"
+               f"{p}f,赵六,客服,,没有的组,\n"
+               f"{p}g,,客服,,,休假\n")
+        with pytest.raises(ImportRowsInvalid) as refused:
+            run(session, bad)
+        problems = {(e["row"], e["column"]): e["message"] for e in refused.value.result.errors}
+        assert problems[(3, "用户名")] == "与第 2 行的用户名重复"
+        assert "2–32 个字母" in problems[(4, "用户名")]
+        assert problems[(5, "角色")] == "角色只能是 客服、管理员 或 维修师傅"
+        assert problems[(6, "小区")].startswith("没有这个小区（已有：") and "滨江壹号" in problems[(6, "小区")]
+        assert problems[(7, "小区")] == "这个小区已停用，不能再分配员工"
+        assert problems[(8, "技能组")].startswith("没有技能组「没有的组」（已有：") and p + "组" in problems[(8, "技能组")]
+        assert problems[(9, "姓名")] == "不能为空" and "在职、离职" in problems[(9, "状态")]
+        assert (2, "用户名") not in problems and len(problems) == 8
+        assert accounts_named(session, p) == {}
+        with pytest.raises(ImportRowsInvalid) as missing:
+            run(session, "用户名,小区\nabc,滨江壹号\n")
+        assert [(e["row"], e["column"]) for e in missing.value.result.errors] == [(1, "姓名"), (1, "角色")]
+        session.rollback()
+
+
+def test_a_file_never_leaves_the_company_without_an_admin(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'wuye.db'}")
+    with db.session() as session:
+        session.add(Staff(username="chief", display_name="主管", password_hash=hash_password("Owner-pass-1"),
+                          role="admin"))
+        session.flush()
+        for text in ("用户名,姓名,角色\nchief,主管,客服\n", "用户名,姓名,角色,状态\nchief,主管,管理员,离职\n"):
+            with pytest.raises(ImportRowsInvalid) as refused:
+                run(session, text)
+            assert refused.value.result.errors[0]["row"] == 2 and "没有可用的管理员" in \
+                refused.value.result.errors[0]["message"]
+        # handing over in the same file is fine: another admin comes in as the last one goes
+        handed = run(session, "用户名,姓名,角色,状态\nchief,主管,管理员,离职\nnewchief,新主管,管理员,在职\n")
+        assert (handed.created, handed.updated) == (1, 1)
+
+
+def test_excel_files_and_the_row_limit(tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["用户名", "姓名", "角色"])
+    sheet.append(["xlsx01", "表格员工", "客服"])
+    data = io.BytesIO()
+    book.save(data)
+    header, rows = read_table(data.getvalue(), "员工.xlsx")
+    db = open_database(f"sqlite:///{tmp_path / 'wuye.db'}")
+    with db.session() as session:
+        session.add(Staff(username="chief", display_name="主管", password_hash="x", role="admin"))
+        result = staff_import.import_staff(session, header, rows, communities=COMMUNITIES, now=NOW)
+        assert result.created == 1 and result.passwords[0]["username"] == "xlsx01"
+        many = [(n + 2, [f"user{n:04d}", "员工", "客服"]) for n in range(staff_import.MAX_ROWS + 1)]
+        with pytest.raises(staff_import.StaffImportTooLarge) as refused:
+            staff_import.import_staff(session, header, many, communities=COMMUNITIES, now=NOW)
+        assert refused.value.status == 413 and "1000" in refused.value.message
