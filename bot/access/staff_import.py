@@ -210,7 +210,8 @@ def _check_rows(rows: List[Tuple[int, List[Any]]], header: List[str], columns: D
 
 
 def _keep_an_admin(rows: List[_Row], existing: Dict[str, Staff], result: ImportResult) -> None:
-    """A company must not lock itself out of /admin: after the import at least one enabled admin remains."""
+    """A company must not lock itself out of /admin: if it had an enabled admin, one remains after the import (a
+    database without one — staff imported before `wuye init` — is not made worse by it)."""
     after: Dict[str, bool] = {name: s.role == Role.ADMIN.value and s.disabled_at is None for name, s in existing.items()}
     changed: List[int] = []
     for row in rows:
@@ -220,7 +221,7 @@ def _keep_an_admin(rows: List[_Row], existing: Dict[str, Staff], result: ImportR
         if after.get(row.username.lower()) and not admin_now:
             changed.append(row.number)
         after[row.username.lower()] = admin_now
-    if not any(after.values()):
+    if any(s.role == Role.ADMIN.value and s.disabled_at is None for s in existing.values()) and not any(after.values()):
         for number in changed or [rows[0].number if rows else 2]:
             result.problem(number, COLUMNS["role"][0], accounts.LastAdmin.message.replace("不能停用或改为其他角色",
                                                                                            "导入后将没有可用的管理员"))

@@ -1,6 +1,7 @@
 """The 导入 tab of /admin in Chromium (issue 26 point 4): a GBK CSV with a bad row shows every problem by row and
 column and offers no confirmation; a good file's check stores nothing until 确认导入; an ERP import key made on the
-tab imports over the API and cannot chat."""
+tab imports over the API and cannot chat; staff accounts from a spreadsheet show their temporary passwords once, and
+each signs in with its own."""
 from __future__ import annotations
 
 import httpx
@@ -80,3 +81,31 @@ def test_an_admin_checks_a_file_sees_its_problems_and_confirms_a_good_one(browse
     assert response.status_code == 200 and response.json()["created"] == 1, response.text
     response = httpx.post(server.url + "/api/chat", json={"sender_id": "x", "text": "你好"}, headers=headers, timeout=60)
     assert response.status_code == 403 and response.json()["code"] == "api_key_scope_missing"
+
+
+def test_an_admin_imports_staff_and_hands_out_the_temporary_passwords(browser, server, tmp_path):
+    context = browser.new_context(viewport={"width": 1300, "height": 900}, locale="zh-CN", accept_downloads=True)
+    page = context.new_page()
+    login(page, server, "/admin", "admin", "admin123")
+    page.click('.tabs button[data-tab="import"]')
+    page.select_option("#im-kind", "staff")
+    assert "用户名、姓名、角色" in page.inner_text("#im-columns") and page.locator("#im-community").is_hidden()
+    (tmp_path / "员工.csv").write_bytes("用户名,姓名,角色,小区\nbr_zhou,周涛,客服,滨江壹号\nbr_wu,吴刚,维修师傅,\n"
+                                      .encode("gbk"))
+    page.set_input_files("#im-file", str(tmp_path / "员工.csv"))
+    page.click("#im-check")
+    page.wait_for_selector("#im-confirm:not(.hidden)")
+    assert "员工账号试导入（未保存）：共 2 行，新增 2" in page.inner_text("#im-summary")
+    assert page.locator("#im-accounts").is_hidden()
+    page.click("#im-confirm")
+    page.wait_for_selector("#im-accounts:not(.hidden)")
+    rows = [r.split("\t") for r in page.locator("#im-passwords tbody tr").all_inner_texts()]
+    assert [r[:2] for r in rows] == [["br_zhou", "周涛"], ["br_wu", "吴刚"]] and all(len(r[2]) == 12 for r in rows)
+    with page.expect_download() as download:
+        page.click("#im-passwords-csv")
+    saved = (tmp_path / "passwords.csv")
+    download.value.save_as(saved)
+    assert saved.read_bytes().decode("utf-8-sig").splitlines()[1] == f'"br_zhou","周涛","{rows[0][2]}"'
+    response = httpx.post(server.url + "/api/auth/login", json={"username": "br_zhou", "password": rows[0][2]}, timeout=60)
+    assert response.status_code == 200 and response.json()["must_change_password"] is True, response.text
+    context.close()

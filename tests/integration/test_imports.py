@@ -298,3 +298,24 @@ def test_a_room_exported_as_one_code_is_read_whole(env):
                          "--json")
     assert status == 1 and json.loads(out)["errors"] == [
         {"row": 2, "column": "房号", "message": "应是 楼栋-单元-房号（如 1-2-301 或 1栋2单元301室），或分成 楼栋、单元、房号 三列"}]
+
+
+def test_staff_from_a_spreadsheet_print_their_temporary_passwords_once(env):
+    run, db, tmp = env
+    from bot.access.passwords import verify_password
+    from bot.storage.models import Staff
+    name = "cli" + dt.datetime.now().strftime("%H%M%S%f")  # the shared PostgreSQL database keeps other tests' staff
+    path = write(tmp / "员工.csv", f"用户名,姓名,角色,小区\n{name},孙丽,客服,锦绣花园\n", encoding="gbk")
+    status, out, _ = run("import", "staff", path, "--dry-run")
+    assert status == 0 and out.startswith("员工账号试导入（未保存）：共 1 行，新增 1") and "初始密码" not in out
+    status, out, _ = run("import", "staff", path)
+    assert status == 0 and "只显示这一次" in out, out
+    password = out.split("初始密码 ")[1].split()[0]
+    with db.session() as s:
+        member = s.scalar(sa.select(Staff).where(Staff.username == name))
+        assert verify_password(password, member.password_hash) and member.must_change_password
+        assert (member.community_id, member.role) == ("jinxiu", "agent")
+    status, out, _ = run("import", "staff", path)
+    assert status == 0 and "未变 1" in out and "初始密码" not in out
+    status, _, err = run("import", "staff", write(tmp / "坏.csv", "用户名,姓名\nx1,某人\n"))
+    assert status == 1 and "第 1 行「角色」：缺少这一列" in err
