@@ -23,7 +23,7 @@ from bot.api import voice as voice_api  # noqa: E402
 from bot.api import communities as communities_api  # noqa: E402
 from bot.api.openapi import text_limits, truthful_openapi  # noqa: E402
 from bot.core.errors import DatabaseUnavailable, PhotoTooLarge, WuyeError, invalid_request  # noqa: E402
-from bot.households.imports import MAX_IMPORT_BYTES, ImportFileTooLarge  # noqa: E402
+from bot.core.tables import MAX_IMPORT_BYTES, ImportFileTooLarge  # noqa: E402
 from bot.reporting import metrics
 from bot.services import Services, build_services, prime_entry_model  # noqa: E402,F401 - Services re-exported
 from bot.storage.db import transient

@@ -26,7 +26,7 @@ from bot.access import accounts
 from bot.access.passwords import hash_password
 from bot.access.permissions import Role
 from bot.core.errors import INVALID_CHARS, WuyeError
-from bot.households.imports import ImportResult, ImportRowsInvalid, header_key, text_of
+from bot.core.tables import ImportResult, ImportRowsInvalid, header_key, text_of
 from bot.storage.models import Staff, Team, TeamMember
 
 KIND = "staff"

@@ -16,8 +16,8 @@ from bot.access import staff_import
 from bot.access.auth import require_scope
 from bot.api.deps import CurrentAdmin, CurrentApiKey, ServicesDep
 from bot.core.errors import WuyeError
-from bot.households.imports import (KINDS, MAX_IMPORT_BYTES, ImportFileTooLarge, ImportFileUnreadable,
-                                    ImportKindUnknown, ImportResult, import_rows, read_table)
+from bot.core.tables import MAX_IMPORT_BYTES, ImportFileTooLarge, ImportFileUnreadable, ImportResult, read_table
+from bot.households.imports import KINDS, ImportKindUnknown, import_rows
 from bot.services import Services
 
 router = APIRouter(tags=["import"])

@@ -21,7 +21,8 @@ from bot.core import logs
 from bot.core.domain import ConversationStatus
 from bot.core.errors import InvalidSender, WuyeError, check_identifier
 from bot.core.settings import Settings, apply_process_env_defaults, get_settings
-from bot.households.imports import KINDS, ImportRowsInvalid, read_table, run_import
+from bot.core.tables import ImportRowsInvalid, read_table
+from bot.households.imports import KINDS, run_import
 from bot.kb.community import load_communities, sync_communities
 from bot.kb.knowledge import KnowledgeBaseError, KnowledgeBaseUnavailable, KnowledgeHolder, load_knowledge_base
 from bot.main import create_app

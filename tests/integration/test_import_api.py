@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from bot.households.imports import MAX_IMPORT_BYTES
+from bot.core.tables import MAX_IMPORT_BYTES
 from bot.kb.community import load_communities
 from bot.main import create_app
 from bot.storage.db import open_database

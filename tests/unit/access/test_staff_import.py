@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from bot.access import staff_import
 from bot.access.auth import open_staff_session, staff_of_session
 from bot.access.passwords import hash_password, verify_password
-from bot.households.imports import ImportRowsInvalid, read_table
+from bot.core.tables import ImportRowsInvalid, read_table
 from bot.storage.db import open_database
 from bot.storage.models import Staff, Team, TeamMember
 
