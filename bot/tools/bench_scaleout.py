@@ -287,6 +287,7 @@ class Cluster:
         if self.pgbouncer:
             self.bouncer = self._stack.enter_context(PgBouncer(work, self.database_url, self.pgbouncer))
             serve_url = self.bouncer.url
+            self.env = {**self.env, "WUYE_DB_PREPARE": "0"}  # a prepared statement belongs to one server connection
         wuye = str(Path(sys.executable).parent / "wuye")
         ports = [free_port() for _ in range(self.instances)]
         env = _env(WUYE_DATABASE_URL=serve_url, WUYE_MODELS_DIR=str(self.settings.models_dir),
