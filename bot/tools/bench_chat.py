@@ -110,9 +110,39 @@ class SmsLog:
         return found[-1] if found else None
 
 
+class Start:
+    """With ``--warmup``: the residents' clock starts once every one of them has had one turn answered that is not
+    counted (an FAQ question from a sender of its own), so the counted turns do not include a freshly started
+    server's first requests (the first 16 took 0.7–1.9 s, every kind alike: docs/figures/2026-12-07-turn-cpu-d.md)
+    nor the connections being made."""
+
+    def __init__(self, residents: int, seconds: float) -> None:
+        self.waiting, self.seconds = residents, seconds
+        self.released = asyncio.Event()
+        self.started = self.stop = 0.0
+
+    async def wait(self) -> float:
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.started = time.perf_counter()
+            self.stop = self.started + self.seconds
+            self.released.set()
+        await self.released.wait()
+        return self.stop
+
+
+WARMUP = "物业几点上班"
+
+
 async def resident_loop(url: str, key: str, run: str, r: int, resident: Resident, stop: float, tally: Tally,
-                        pools: Dict[str, List[str]], sms: SmsLog) -> None:
+                        pools: Dict[str, List[str]], sms: SmsLog, start: Optional[Start] = None) -> None:
     http = RawHttpClient(url, {"Authorization": f"Bearer {key}"})
+    if start is not None:
+        try:
+            await asyncio.wait_for(http.post("/api/chat", {"sender_id": f"chat-{run}-{r}-warmup", "text": WARMUP}), 30)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+            await http.close()
+        stop = await start.wait()
 
     async def say(kind: str, sender: str, text: str, community: Optional[str] = None) -> Dict[str, Any]:
         body: Dict[str, Any] = {"sender_id": sender, "text": text}
@@ -195,12 +225,13 @@ def demo_residents(database_url: str, count: int) -> List[Resident]:
 
 
 async def _drive(url: str, key: str, residents: List[Resident], seconds: float, pools: Dict[str, List[str]],
-                 sms: SmsLog) -> Tuple[Tally, float]:
+                 sms: SmsLog, warmup: bool = False) -> Tuple[Tally, float]:
     tally, run = Tally(), uuid.uuid4().hex[:6]
+    start = Start(len(residents), seconds) if warmup else None
     started = time.perf_counter()
-    await asyncio.gather(*(resident_loop(url, key, run, r, res, started + seconds, tally, pools, sms)
+    await asyncio.gather(*(resident_loop(url, key, run, r, res, started + seconds, tally, pools, sms, start)
                            for r, res in enumerate(residents)))
-    return tally, time.perf_counter() - started
+    return tally, time.perf_counter() - (start.started if start else started)
 
 
 def report(tally: Tally, elapsed: float, title: str) -> str:
@@ -220,14 +251,15 @@ def report(tally: Tally, elapsed: float, title: str) -> str:
 
 def bench_chat(settings: Settings, url: str = "", key: str = "", database: str = "", workers: int = 1,
                residents: int = 16, seconds: float = 20.0, redis_url: str = "", sql: bool = False,
-               out: Callable[[str], None] = print) -> str:
+               warmup: bool = False, out: Callable[[str], None] = print) -> str:
     pools = texts()
     if url:  # someone else's server: no log to read codes from, so no binding
         if not key:
             raise SystemExit("--url needs --key: a chat API key of that server (wuye apikey create NAME)")
         tally, elapsed = asyncio.run(_drive(url.rstrip("/"), key, [Resident() for _ in range(residents)], seconds,
-                                            pools, SmsLog(None)))
-        text = report(tally, elapsed, f"# wuye bench chat: {url}, {residents} residents, {seconds:g} s")
+                                            pools, SmsLog(None), warmup))
+        text = report(tally, elapsed, f"# wuye bench chat: {url}, {residents} residents, {seconds:g} s"
+                                      f"{', after a warm-up turn each' if warmup else ''}")
         out(text)
         return text
     with tempfile.TemporaryDirectory() as tmp:
@@ -249,12 +281,14 @@ def bench_chat(settings: Settings, url: str = "", key: str = "", database: str =
                 wait_for_workers(port, workers)
             cpu_before = group_cpu_seconds(server.process.pid)
             loop_before = group_cpu_seconds(server.process.pid, main_threads=True)
-            tally, elapsed = asyncio.run(_drive(server.url, key, people, seconds, pools, SmsLog(server.log.name)))
+            tally, elapsed = asyncio.run(_drive(server.url, key, people, seconds, pools, SmsLog(server.log.name),
+                                                warmup))
             server_cpu = group_cpu_seconds(server.process.pid) - cpu_before
             loop_cpu = group_cpu_seconds(server.process.pid, main_threads=True) - loop_before
         kind = database.split(":", 1)[0].split("+", 1)[0]
         text = report(tally, elapsed, f"# wuye bench chat: {kind}, {workers} worker(s){' + Redis' if redis_url else ''}"
-                                      f", {residents} residents, {seconds:g} s, {os.cpu_count()} cores, model "
+                                      f", {residents} residents, {seconds:g} s"
+                                      f"{' after a warm-up turn each' if warmup else ''}, {os.cpu_count()} cores, model "
                                       f"{model.name}")
         turns = sum(len(v) for v in tally.latencies.values())
         if turns and server_cpu:

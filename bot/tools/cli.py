@@ -266,7 +266,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     if args.bench_command == "chat":
         bench_chat(get_settings(), url=args.url, key=args.key, database=args.database, workers=args.workers,
-                   residents=args.residents, seconds=args.seconds, redis_url=args.redis, sql=args.sql)
+                   residents=args.residents, seconds=args.seconds, redis_url=args.redis, sql=args.sql,
+                   warmup=args.warmup)
         return 0
     if args.bench_command == "scaleout":
         bench_scaleout(get_settings(), instances=[int(n) for n in args.instances.split(",")],
@@ -743,6 +744,9 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--url", default="", help="drive this running server instead of starting one (no binding)")
     bc.add_argument("--key", default="", help="a chat API key of the --url server")
     bc.add_argument("--sql", action="store_true", help="then SQL statements per turn of each kind, counted in process")
+    bc.add_argument("--warmup", action="store_true", help="count from each resident's second request: one FAQ turn "
+                                                          "each first, not counted (a started server's first "
+                                                          "requests are slow)")
     bso = bsub.add_parser("scaleout", help="N single-worker wuye serve instances behind nginx (deploy/nginx) on one "
                                            "PostgreSQL and one Redis, bench chat's mix through nginx: msg/s, p50/p99, "
                                            "CPU per turn of the instances, nginx, PostgreSQL and Redis")

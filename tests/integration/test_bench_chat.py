@@ -29,3 +29,11 @@ def test_two_residents_for_two_seconds_play_every_kind_of_turn(settings, trained
     assert set(statements) == set(KINDS), sql
     # every kind: statements counted, and CPU of the engine's turn within the whole request's
     assert all(n > 0 and mean > 0 and 0 < engine <= process for n, mean, engine, process in statements.values()), sql
+
+
+def test_warmup_counts_from_each_residents_second_request(settings, trained_model):
+    text = bench_chat(settings, residents=2, seconds=1.5, warmup=True, out=lambda _: None)
+    assert "after a warm-up turn each" in text, text
+    counted = re.search(r"overall: (\d+) turns in ([\d.]+) s = [\d.]+ msg/s, 0 errors", text)
+    assert counted and int(counted.group(1)) > 0, text
+    assert float(counted.group(2)) < 3.0, text  # the clock started after the warm-up, not before
