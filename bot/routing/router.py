@@ -24,7 +24,7 @@ decides. "Failed" marks a failed understanding.
 | 10a| water/power/gas/lift words (problem_kind: keywords and a reading of the outage/lift FAQ, a repair, a complaint or unsure) and a live notice of that kind covers the resident's building (or, building unknown, the 小区) | answer / notice | – | |
 | 10b| an outage report (problem_kind and is_outage_report) and an open incident of that kind in the resident's scope | answer / join_incident (linked, told, no queue item) | – | |
 | 10c| an outage report and the scope known (building from binding or the message, or 全小区), no open incident | handoff / incident (opens it) | normal | |
-| 10d| a message of at most FOLLOW_UP_MAX_CHARS right after an FAQ answer, not that question asked again (``is_same_question``), not confident alone about another intent, another FAQ at ≥ FOLLOW_UP_SURE, "X呢" naming another FAQ topic (``is_topic_switch``), or (within one message) anything: read with the question answered (``_follow_up``); a confident other FAQ gives way only if it keeps < FOLLOW_UP_KEEP so read (< FOLLOW_UP_KEEP_LOW, or the last answer's words carry more of it: ``faq_support``), never for a later part of the same message set apart by 还有/另外 (``Segment.set_apart``) or naming its own subject (``names_own_subject``) | answer / detail (the same FAQ: the sentence asked about); answer / answer (another FAQ, when alone it was unsure) | – | |
+| 10d| a message of at most FOLLOW_UP_MAX_CHARS right after an FAQ answer, not that question asked again (``is_same_question``), not confident alone about another intent, another FAQ at ≥ FOLLOW_UP_SURE, "X呢" naming another FAQ topic (``is_topic_switch``; not "X的呢", a kind of the last answer's subject: ``names_a_kind_of_last``), or (within one message) anything: read with the question answered (``_follow_up``); a confident other FAQ gives way only if it keeps < FOLLOW_UP_KEEP so read (< FOLLOW_UP_KEEP_LOW, or the last answer's words carry more of it: ``faq_support``), never for a later part of the same message set apart by 还有/另外 (``Segment.set_apart``) or naming its own subject (``names_own_subject``) | answer / detail (the same FAQ: the sentence asked about); answer / answer (another FAQ, when alone it was unsure) | – | |
 | 10e| intent uncovered (a topic no entry answers) ≥ UNCOVERED_MIN, not a neighbour dispute | reject / uncovered (the honest reply, a person offered; listed for admins) | – | yes |
 | 11 | confidence < CLARIFY_THRESHOLD or FAQ < FAQ_THRESHOLD; out_of_scope ≥ OUT_OF_SCOPE_SHARE then | clarify / clarify; reject / out_of_scope | – | clarify |
 | 12 | neighbour dispute (noise, smells, water from above, shared walls; a car in one's space, a dog off its lead: before 10e) | handoff / neighbour             | normal   |        |
@@ -127,8 +127,15 @@ EMERGENCY_RULES: List[Tuple[str, str]] = [
     (r"(捅|拧|撬|砸).{0,4}(门锁|门把手|车窗)|翻墙进来|陌生人.{0,10}(门锁|门把手)", "盗窃/入室"),
     (r"(栏杆|天花板|水泥|雨棚|广告牌|空调外机|塔吊).{0,14}(晃|裂|掉|塌|歪|倒)", "坠落/倒塌危险"),
     # medical equipment without power (the issue names it urgent): an outage report the pager must hear of
-    (r"(呼吸机|制氧机|吸氧|氧气机|透析|腹透|吸痰器|胰岛素|监护仪).{0,24}(没电|停电|断电|没有电)|"
-     r"(没电|停电|断电|没有电).{0,24}(呼吸机|制氧机|吸氧|氧气机|透析|腹透|吸痰器|监护仪)", "医疗设备断电"),
+    (r"(呼吸机|制氧机|吸氧|氧气机|透析|腹透|吸痰器|吸痰机|胰岛素|监护仪).{0,24}(没电|停电|断电|没有电|充不(了|上)电)|"
+     r"(没电|停电|断电|没有电).{0,24}(呼吸机|制氧机|吸氧|氧气机|透析|腹透|吸痰器|吸痰机|胰岛素|监护仪)", "医疗设备断电"),
+    # someone who cannot look after themselves gone missing; an old neighbour not seen for days who does not open
+    (r"(老年痴呆|阿尔茨海默|失智|孩子|小孩|儿子|女儿|老人|老爷子|老太太|我爸|我妈|爷爷|奶奶|外公|外婆).{0,10}(走丢|走失)|"
+     r"(?=.*(独居|一个人住|老人|阿婆|婆婆|奶奶|爷爷|大爷|阿伯|老太|几天|两天|两日|三天)).*(敲|拍)门.{0,8}没(有)?人?(应|开|反应|动静)|"
+     r"(独居|一个人住).{0,20}(失联|联系不上)",
+     "有人受伤/晕倒"),
+    # a car moving with nobody at the wheel ("没拉手刹在斜坡上滑", "里面没人，自己在往下溜")
+    (r"溜车|没拉手刹.{0,12}(滑|溜)|(车|车子).{0,16}自己.{0,4}(溜|滑|往下)", "车辆溜车"),
 ]
 ANGER_REASONS = {"threat: 12345", "threat: media", "threat: legal", "repeated chasing", "insult", "exclamation run",
                  "anger words"}
@@ -156,6 +163,7 @@ WONT_LIGHT = r"(打|点)不(着|燃)|(打|点)不上火|打火打不"
 # a stopped lift the resident says nobody is in ("电梯停了，里面没人", "没有人被困"): a repair, not a page by
 # probability alone (the model reads the lift and the trapping, not the negation); keyword rules still apply
 NOBODY_TRAPPED = r"(里面|里头|电梯里|轿厢里?)(也)?没(有)?人|没(有)?人(被困|困住|困在|关在)"
+LIFT = r"电梯|轿厢|dian ?ti|lift|elevator"  # NOBODY_TRAPPED speaks of a lift: "车里面没人，自己在往下溜" is no repair
 
 
 def told_as_past(text: str) -> bool:
@@ -207,8 +215,8 @@ def model_emergency(reading: Any) -> float:
     """Rule 2: P(urgent) of the urgency model when it reaches URGENT_ALONE, or the emergency intent's probability at
     EMERGENCY_INTENT_THRESHOLD when P(urgent) ≥ KEYWORD_FLOOR (the keyword rules' veto); only when the
     message describes something. With a model trained before the urgency model: the emergency intent alone."""
-    if not describes_something(reading) or told_as_past(reading.text) or re.search(NOBODY_TRAPPED, reading.text) \
-            or only_a_place(reading):  # "在地下车库B2" (P(urgent) 0.95) says where, not that anything happens
+    if not describes_something(reading) or told_as_past(reading.text) or only_a_place(reading) \
+            or (re.search(NOBODY_TRAPPED, reading.text) and re.search(LIFT, reading.text, re.I)):  # "在地下车库B2" (P(urgent) 0.95) says where, not that anything happens
         return 0.0
     urgency = getattr(reading, "urgency", None)
     # an outage report ("7栋突然停水了") joins its incident (rules 10b–10c), and a stove or heater that will not light
@@ -229,7 +237,8 @@ def reading_urgency(reading: Any) -> Optional[float]:
 # "鞭炮已经放完了", "我绕过去了"): still urgent (rules 1–2 stand), but asked first — nobody is paged at once for it.
 # Not "没人受伤" (a fire with nobody hurt yet is a fire) and never with words that it goes on (``STILL``: ``NOW``
 # without 刚才 / 刚刚, which tell when it happened to a danger that is over).
-AVERTED = r"没(摔|砸|碰|烫)(着|到|伤)|已经(关|灭|放完|处理好|修好|没事|走了|散了)|现在没(味|事|烟)|绕过去了"
+AVERTED = (r"没(摔|砸|碰|烫)(着|到|伤)|已经(关|灭|放完|处理好|修好|没事|走了|散了)|现在没(味|事|烟)|绕过去了|"
+           r"(?i:all good now|(it'?s|we'?re|everything'?s) (all )?(fine|ok|okay) now|false alarm)")
 STILL = (r"现在.{0,4}(又|还|在|有|是|冒|漏|响)|又|还在|正在|这会儿|此刻|快来|快派|快点|快去|快过来|快上来|赶紧|马上|"
          r"立刻|立即|救命|怎么办|来不及")
 
@@ -620,6 +629,19 @@ def is_topic_switch(text: str) -> bool:
                                      m.group("topic"))
 
 
+# "那物业费的呢" after the invoice answer (which says 物业费、停车费都可以开具…): "X 的" is a kind of what was just
+# answered when the answer itself speaks of X at length (``faq_support`` ≥ KIND_OF_LAST_SUPPORT); "大件的呢" after the
+# garbage-sorting answer (0) or "人脸识别的呢" after the access-card answer (1.0) name a topic of their own
+KIND_OF_LAST_SUPPORT = 2.0
+
+
+def names_a_kind_of_last(text: str, state: ConversationState) -> bool:
+    m = TOPIC_SWITCH.match(text)
+    if not (m and m.group("topic").endswith("的") and state.faq_support and state.last_answer):
+        return False
+    return state.faq_support(state.last_answer, m.group("topic")[:-1]) >= KIND_OF_LAST_SUPPORT
+
+
 def names_own_subject(reading: Any, state: ConversationState) -> bool:
     """The part opens with a noun (``opening_noun``) that the earlier answer's title and sentences do not contain
     ("狗" after the greenery answer; "货梯" after the move-in answer, which mentions it, does not count)."""
@@ -650,7 +672,7 @@ def _follow_up(reading: Any, state: ConversationState, parse: Optional[Callable[
     if other and (reading.intent != "faq" or reading.faq_confidence >= FOLLOW_UP_SURE):
         return None  # confident about something else on its own: a new request
     if is_topic_switch(text) and reading.intent == "faq" and reading.confidence >= CLARIFY_THRESHOLD \
-            and reading.faq_id != state.last_answer:
+            and reading.faq_id != state.last_answer and not names_a_kind_of_last(text, state):
         return None  # "装修呢": another topic of the FAQs (its own answer, or the choice between its FAQs)
     if other and (NEW_QUESTION.match(text) or state.set_apart):
         return None  # "顺便问下 电费在哪交", "…？还有狗能在草坪上遛吗": a new question, said so

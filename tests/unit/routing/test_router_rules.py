@@ -76,6 +76,20 @@ def test_peritoneal_dialysis_without_power_is_an_emergency():
     assert not emergency_matches("腹透的病人物业有没有上门服务")
 
 
+def test_a_car_rolling_with_nobody_at_the_wheel_and_a_suction_machine_that_cannot_charge_are_emergencies(settings):
+    from bot.nlu.normalize import get_normalizer
+
+    normalize = lambda text: get_normalizer(settings.normalize_dir, settings.dictionary_dir).normalize(text).text  # noqa: E731
+    for text in ("有辆车没拉手刹在斜坡上滑，正朝小朋友玩的地方过去", "地库坡道上一辆白车里面没人，自己在往下溜",
+                 "楼里停电了，我妈用的吸痰机充不了电"):
+        assert emergency_matches(text), text
+    for text in ("我爸有老年痴呆，刚才在小区里走丢了", "隔离屋阿婆两日冇见出过门，拍门冇人应", "俺舅一个人住9号楼，俩天失联了",
+                 "停电一整天了，冰箱里是胰岛素，已经不冷了"):
+        assert emergency_matches(text, normalize(text)), text
+    for text in ("溜冰场在哪", "车位上有别人的车", "吸痰机坏了去哪修", "我家狗走丢了", "快递员敲门没人应就放门口了"):
+        assert not emergency_matches(text), text
+
+
 def test_waste_before_the_word_property_company_is_not_an_insult():
     from bot.nlu.emotion import ANGRY_CUES, match_cues
 
