@@ -209,3 +209,17 @@ def test_a_building_given_after_the_lift_answer_asks_for_it_reports_the_lift(wor
     world.say("电梯什么时候保养", sender="l2")
     world.say("5栋", sender="l2")
     assert stored_route(world, "5栋")["action"] == "only_place"
+
+
+def test_the_kind_of_what_was_just_answered_is_a_follow_up_and_another_topic_is_not(world):
+    """"那物业费的呢" after the invoice answer asks for the 物业费 invoice (the answer speaks of 物业费 at length): it is
+    answered from the invoice entry, not with the fee standard; "大件的呢" after garbage sorting and "人脸识别的呢" after
+    the access card are topics of their own."""
+    for first, then, faq, action in (("发票怎么开", "那物业费的呢", "invoice", "detail"),
+                                     ("垃圾分类投放时间是几点", "大件的呢", "bulky_waste", "answer"),
+                                     ("门禁卡怎么办", "人脸识别的呢", "face_access", "answer")):
+        sender = f"kind-{faq}"
+        world.say(first, sender)
+        world.say(then, sender)
+        route = stored_route(world, then)
+        assert (route["action"], route["target"]) == (action, faq), (then, route)
