@@ -238,6 +238,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
         worst = min(report["per_entry"].items(), key=lambda kv: kv[1]["right"])
         print(f"cold-entry protocol ({report['keep_questions']} questions + title + answer; {report['phrasings']} "
               f"phrasings): {json.dumps(report['overall'])}; lowest entry: {worst[0]} {json.dumps(worst[1])}")
+        print("by the phrasing's author: " + "; ".join(f"{a} {v['right']:.3f}/{v['wrong']:.3f} (n {v['n']})"
+                                                        for a, v in report["per_author"].items()))
         print(f"uncovered development questions (U1, {report['uncovered_questions']}) answered from an entry, over the "
               f"folds: {report['uncovered_answered']:.1%}")
         print(f"report: {args.out}/cold_entry.json")

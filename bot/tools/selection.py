@@ -448,6 +448,9 @@ def cold_entry(settings: Settings, keep: int = 3, groups: int = 11, seed: int = 
     ids = sorted(kb.active)
     random.Random(seed).shuffle(ids)
     per_entry: Dict[str, Counter] = defaultdict(Counter)
+    # by the author of the phrasing read: adding an author adds phrasings to read, so the overall figure moves with
+    # who wrote them as well as with what the model learnt
+    per_author: Dict[str, Counter] = defaultdict(Counter)
     # the price of reading young entries generously: questions on topics no entry covers (the development set U1)
     # answered from an entry by each fold's reading (issue 27 wants both figures seen together)
     uncovered = normalised([Example(str(i["text"]), "uncovered", "U1", "U1") for i in yaml.safe_load(
@@ -472,6 +475,7 @@ def cold_entry(settings: Settings, keep: int = 3, groups: int = 11, seed: int = 
                 uncovered_answered += result == "wrong"  # an FAQ answer at the thresholds (no entry is right)
             else:
                 per_entry[e.label[len(FAQ):]][result] += 1
+                per_author[e.author][result] += 1
         print(f"cold-entry fold {g + 1}/{groups}: {sorted(i[len(FAQ):] for i in cold)}", flush=True)
     total: Counter = sum(per_entry.values(), Counter())
     n = sum(total.values()) or 1
@@ -482,4 +486,5 @@ def cold_entry(settings: Settings, keep: int = 3, groups: int = 11, seed: int = 
     return {"keep_questions": keep, "overall": shares(total), "phrasings": n,
             "uncovered_answered": round(uncovered_answered / ((len(uncovered) * groups) or 1), 3),
             "uncovered_questions": len(uncovered),
-            "per_entry": {k: shares(v) for k, v in sorted(per_entry.items())}}
+            "per_entry": {k: shares(v) for k, v in sorted(per_entry.items())},
+            "per_author": {k: shares(v) for k, v in sorted(per_author.items())}}
