@@ -54,6 +54,8 @@ ENABLED_WORDS = {"在职", "启用", "正常", "active", "enabled"}
 DISABLED_WORDS = {"离职", "停用", "禁用", "inactive", "disabled"}
 EVERY_COMMUNITY = {"全部", "所有", "全部小区", "所有小区", "all"}
 TEAM_SEPARATORS = re.compile(r"[、,，;；/|\s]+")
+# how much of an unknown name an error repeats: a pasted paragraph is not echoed back whole
+SHOWN_CHARS = 32
 # no 0/O, 1/l/I: the password is read off a screen or a printed sheet
 PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -95,12 +97,20 @@ def temporary_password() -> str:
             return password
 
 
+def new_credentials(count: int) -> List[Tuple[str, str]]:
+    """``count`` temporary passwords with their hashes: the slow part of an import (scrypt), done before anything is
+    written so that no write lock is held meanwhile (pass them to import_staff as ``prepared``)."""
+    return [(password, hash_password(password)) for password in (temporary_password() for _ in range(count))]
+
+
 def import_staff(session: Session, header: List[str], rows: List[Tuple[int, List[Any]]], *,
                  communities: Dict[str, str], retired: Iterable[str] = (), dry_run: bool = False,
-                 now: Optional[dt.datetime] = None) -> StaffImportResult:
+                 now: Optional[dt.datetime] = None,
+                 prepared: Iterable[Tuple[str, str]] = ()) -> StaffImportResult:
     """``communities``: every name and id of the configured 小区 → its id (the knowledge base's, as the 员工 tab
-    offers them); ``retired``: the ids that take no new members. Raises ImportRowsInvalid when a cell is wrong:
-    then nothing was written."""
+    offers them); ``retired``: the ids that take no new members. ``prepared``: temporary passwords and their hashes
+    made beforehand (new_credentials, as many as a dry run's ``created``); missing ones are made here, still before
+    the first write. Raises ImportRowsInvalid when a cell is wrong: then nothing was written."""
     now = now or dt.datetime.now()
     if len(rows) > MAX_ROWS:
         raise StaffImportTooLarge()
@@ -111,18 +121,26 @@ def import_staff(session: Session, header: List[str], rows: List[Tuple[int, List
         raise ImportRowsInvalid(result)
     teams = {name: tid for tid, name in session.execute(select(Team.id, Team.name))}
     existing = {s.username.lower(): s for s in session.scalars(select(Staff))}
-    checked = _check_rows(rows, header, columns, result, communities, set(retired), teams)
+    checked = _check_rows(rows, header, columns, result, communities, set(retired), teams, existing)
     if not result.errors_total:
-        _keep_an_admin(checked, existing, result)
+        _keep_an_admin(checked, header, columns, existing, result)
     if result.errors_total:
         raise ImportRowsInvalid(result)
     memberships = _memberships(session)
+    credentials: List[Tuple[str, str]] = []
+    if not dry_run:
+        # hashed before the first write: on SQLite a write holds the database (and the server's writer lock) for
+        # everyone, and a thousand hashes are most of a minute
+        needed = sum(1 for row in checked if row.username.lower() not in existing)
+        credentials = list(prepared)[:needed]
+        credentials += new_credentials(needed - len(credentials))
+        credentials.reverse()
     for row in checked:
         staff = existing.get(row.username.lower())
         if staff is None:
             result.created += 1
             if not dry_run:
-                _create(session, row, result, now)
+                _create(session, row, result, now, credentials.pop())
         elif _changes(staff, row, memberships.get(staff.id, set())):
             result.updated += 1
             if not dry_run:
@@ -148,7 +166,8 @@ def _map_columns(header: List[str], result: ImportResult) -> Dict[str, int]:
 
 
 def _check_rows(rows: List[Tuple[int, List[Any]]], header: List[str], columns: Dict[str, int], result: ImportResult,
-                communities: Dict[str, str], retired: Set[str], teams: Dict[str, int]) -> List[_Row]:
+                communities: Dict[str, str], retired: Set[str], teams: Dict[str, int],
+                existing: Dict[str, Staff]) -> List[_Row]:
     checked: List[_Row] = []
     seen: Dict[str, int] = {}
 
@@ -182,14 +201,14 @@ def _check_rows(rows: List[Tuple[int, List[Any]]], header: List[str], columns: D
             elif text not in communities:
                 names = sorted({name for name, cid in communities.items() if name != cid}) or sorted(communities)
                 result.problem(number, column, f"没有这个小区（已有：{'、'.join(names)}；留空表示全部小区）")
-            elif communities[text] in retired:
+            elif communities[text] in retired and not _serves(existing.get(username.lower()), communities[text]):
                 result.problem(number, column, "这个小区已停用，不能再分配员工")
             else:
                 row.community = communities[text]
         if "teams" in columns:
             text, column = cell(values, "teams")
-            names = [name for name in TEAM_SEPARATORS.split(text) if name]
-            unknown = [name for name in names if name not in teams]
+            names = team_names(text, teams)
+            unknown = [name[:SHOWN_CHARS] for name in names if name not in teams]
             if unknown:
                 known = "、".join(sorted(teams)) or "无（请先在“技能组”页创建）"
                 result.problem(number, column, f"没有技能组「{'、'.join(unknown)}」（已有：{known}）")
@@ -209,22 +228,54 @@ def _check_rows(rows: List[Tuple[int, List[Any]]], header: List[str], columns: D
     return checked
 
 
-def _keep_an_admin(rows: List[_Row], existing: Dict[str, Staff], result: ImportResult) -> None:
+def team_names(text: str, teams: Iterable[str]) -> List[str]:
+    """The team names in a cell, split at 、 , ; / | or spaces — except where a team's own name has one of those
+    (保洁/绿化, 水电 维修): a known name is taken whole, the longest first."""
+    known = sorted({name for name in teams if name}, key=len, reverse=True)
+    names: List[str] = []
+    position = 0
+    while position < len(text):
+        gap = TEAM_SEPARATORS.match(text, position)
+        if gap:
+            position = gap.end()
+            continue
+        for name in known:
+            end = position + len(name)
+            if text.startswith(name, position) and (end == len(text) or TEAM_SEPARATORS.match(text, end)):
+                break
+        else:
+            following = TEAM_SEPARATORS.search(text, position)
+            end = following.start() if following else len(text)
+            name = text[position:end]
+        names.append(name)
+        position = end
+    return names
+
+
+def _serves(staff: Optional[Staff], community: str) -> bool:
+    # a retired 小区 keeps the members it had (as in the 员工 tab): the same file imported again is not refused
+    return staff is not None and staff.community_id == community
+
+
+def _keep_an_admin(rows: List[_Row], header: List[str], columns: Dict[str, int], existing: Dict[str, Staff],
+                   result: ImportResult) -> None:
     """A company must not lock itself out of /admin: if it had an enabled admin, one remains after the import (a
     database without one — staff imported before `wuye init` — is not made worse by it)."""
     after: Dict[str, bool] = {name: s.role == Role.ADMIN.value and s.disabled_at is None for name, s in existing.items()}
-    changed: List[int] = []
+    changed: List[Tuple[int, str]] = []
     for row in rows:
         staff = existing.get(row.username.lower())
         disabled = row.disabled if row.disabled is not None else (staff is not None and staff.disabled_at is not None)
         admin_now = row.role == Role.ADMIN.value and not disabled
         if after.get(row.username.lower()) and not admin_now:
-            changed.append(row.number)
+            # named by the cell that takes the admin away: 状态 for a leaver, else 角色 (as the file titles them)
+            column = "status" if row.role == Role.ADMIN.value and "status" in columns else "role"
+            changed.append((row.number, header[columns[column]]))
         after[row.username.lower()] = admin_now
     if any(s.role == Role.ADMIN.value and s.disabled_at is None for s in existing.values()) and not any(after.values()):
-        for number in changed or [rows[0].number if rows else 2]:
-            result.problem(number, COLUMNS["role"][0], accounts.LastAdmin.message.replace("不能停用或改为其他角色",
-                                                                                           "导入后将没有可用的管理员"))
+        for number, column in changed or [(rows[0].number if rows else 2, header[columns["role"]])]:
+            result.problem(number, column, accounts.LastAdmin.message.replace("不能停用或改为其他角色",
+                                                                             "导入后将没有可用的管理员"))
 
 
 def _memberships(session: Session) -> Dict[int, Set[int]]:
@@ -241,9 +292,10 @@ def _changes(staff: Staff, row: _Row, teams: Set[int]) -> bool:
             or (row.teams is not None and teams != set(row.teams)))
 
 
-def _create(session: Session, row: _Row, result: StaffImportResult, now: dt.datetime) -> None:
-    password = temporary_password()
-    staff = Staff(username=row.username, display_name=row.display_name, password_hash=hash_password(password),
+def _create(session: Session, row: _Row, result: StaffImportResult, now: dt.datetime,
+            credential: Tuple[str, str]) -> None:
+    password, password_hash = credential
+    staff = Staff(username=row.username, display_name=row.display_name, password_hash=password_hash,
                   role=row.role, community_id=row.community or None, must_change_password=True,
                   disabled_at=now if row.disabled else None)
     session.add(staff)

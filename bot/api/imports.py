@@ -120,15 +120,27 @@ async def _run(services: Services, request: Request, kind: str, allow_json: bool
 
     kb = services.knowledge.current
 
-    def work() -> ImportResult:
+    def staff_work() -> ImportResult:
+        def run(session: Any, dry: bool, prepared: List[Tuple[str, str]]) -> ImportResult:
+            return staff_import.import_staff(session, header, rows, communities=community_ids(kb),
+                                             retired=[c.id for c in kb.communities if c.retired], dry_run=dry,
+                                             now=services.clock(), prepared=prepared)
+
+        # checked and the new passwords hashed (scrypt: most of a minute for a thousand) without the writer lock,
+        # which every resident's turn waits for on SQLite; then checked again and written under it
+        with services.db.session() as session:
+            checked = run(session, True, [])
+            session.rollback()
+        if dry_run:
+            return checked
+        prepared = staff_import.new_credentials(checked.created)
         with services.db.writer(), services.db.session() as session:
-            if kind == staff_import.KIND:
-                result = staff_import.import_staff(session, header, rows, communities=community_ids(kb),
-                                                   retired=[c.id for c in kb.communities if c.retired],
-                                                   dry_run=dry_run, now=services.clock())
-                if dry_run:
-                    session.rollback()
-                return result
+            return run(session, False, prepared)
+
+    def work() -> ImportResult:
+        if kind == staff_import.KIND:
+            return staff_work()
+        with services.db.writer(), services.db.session() as session:
             result = import_rows(session, kind, header, rows, dry_run=dry_run, default_community=community,
                                  now=services.clock(), retired=[c.id for c in kb.communities if c.retired])
             if dry_run:

@@ -10,6 +10,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from bot.access import staff_import
+from bot.access.passwords import hash_password
 from bot.core.tables import MAX_IMPORT_BYTES
 from bot.kb.community import load_communities
 from bot.main import create_app
@@ -173,3 +175,25 @@ def test_an_admin_imports_staff_and_each_new_member_signs_in_with_the_password_s
     response = erp.post("/api/import/staff", json={"rows": [{"username": "hr_sneak", "name": "x", "role": "admin"}]})
     assert response.status_code == 403 and response.json()["code"] == "staff_import_admins_only"
     assert "hr_sneak" not in {s["username"] for s in admin.get("/api/admin/staff").json()["staff"]}
+
+
+def test_new_staff_passwords_are_hashed_without_holding_the_writer_lock(app, admin, monkeypatch):
+    """A thousand new accounts are most of a minute of scrypt: every resident's turn on SQLite waits for the writer
+    lock, so the hashing is done before it is taken."""
+    services = app.state.services
+    held = []
+
+    def hashing(password, **kwargs):
+        free = services.db._writer.acquire(blocking=False)
+        if free:
+            services.db._writer.release()
+        held.append(not free)
+        return hash_password(password, **kwargs)
+
+    monkeypatch.setattr(staff_import, "hash_password", hashing)
+    data = "用户名,姓名,角色,技能组\nlock01,甲,客服,客服\nlock02,乙,维修师傅,\n".encode()
+    done = upload(admin, "staff", data, name="员工.csv")
+    assert done.status_code == 200, done.text
+    assert held == [False, False] and {a["username"] for a in done.json()["passwords"]} == {"lock01", "lock02"}
+    member = signed_in(app, "lock01", done.json()["passwords"][0]["password"])
+    assert member.get("/api/auth/me").json()["must_change_password"] is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import sqlite3
 import uuid
 
 import openpyxl
@@ -156,3 +157,85 @@ def test_excel_files_and_the_row_limit(tmp_path):
         with pytest.raises(staff_import.StaffImportTooLarge) as refused:
             staff_import.import_staff(session, header, many, communities=COMMUNITIES, now=NOW)
         assert refused.value.status == 413 and "1000" in refused.value.message
+
+
+def test_team_names_with_a_separator_in_them_are_taken_whole(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'wuye.db'}")
+    with db.session() as session:
+        session.add(Staff(username="chief", display_name="主管", password_hash="x", role="admin"))
+        session.add_all([Team(name=name, kinds=["repair"]) for name in ("保洁/绿化", "水电 维修", "水电", "客服")])
+        session.flush()
+        done = run(session, "用户名,姓名,角色,技能组\nsep01,王,客服,保洁/绿化\nsep02,李,维修,水电 维修、客服\n"
+                            "sep03,赵,维修,水电，客服\n")
+        made = accounts_named(session, "sep")
+        assert teams_of(session, made["sep01"].id) == {"保洁/绿化"}
+        assert teams_of(session, made["sep02"].id) == {"水电 维修", "客服"}
+        assert teams_of(session, made["sep03"].id) == {"水电", "客服"} and done.created == 3
+        with pytest.raises(ImportRowsInvalid) as refused:
+            run(session, "用户名,姓名,角色,技能组\nsep04,钱,客服,保洁/绿化部 客服\n")
+        assert refused.value.result.errors[0]["message"].startswith("没有技能组「保洁、绿化部」（已有：保洁/绿化、")
+        session.rollback()
+
+
+def test_a_member_of_a_retired_community_keeps_it_when_the_same_file_comes_again(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'wuye.db'}")
+    with db.session() as session:
+        session.add(Staff(username="chief", display_name="主管", password_hash="x", role="admin"))
+        session.add(Staff(username="old01", display_name="老员工", password_hash="x", role="agent",
+                          community_id="oldtown"))
+        session.flush()
+        again = run(session, "用户名,姓名,角色,小区\nold01,老员工,客服,旧城小区\n")
+        assert (again.unchanged, again.errors_total) == (1, 0)
+        with pytest.raises(ImportRowsInvalid) as refused:  # a newcomer, or a move there, is still refused
+            run(session, "用户名,姓名,角色,小区\nold02,新员工,客服,旧城小区\nchief,主管,管理员,oldtown\n")
+        assert [(e["row"], e["message"]) for e in refused.value.result.errors] == \
+            [(2, "这个小区已停用，不能再分配员工"), (3, "这个小区已停用，不能再分配员工")]
+        session.rollback()
+
+
+def test_the_last_admin_refusal_names_the_files_own_column(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'wuye.db'}")
+    with db.session() as session:
+        session.add(Staff(username="chief", display_name="主管", password_hash="x", role="admin"))
+        session.flush()
+        for text, column in (("username,name,role,status\nchief,主管,admin,disabled\n", "status"),
+                             ("username,name,role\nchief,主管,agent\n", "role"),
+                             ("用户名,姓名,角色,在职状态\nchief,主管,管理员,离职\n", "在职状态")):
+            with pytest.raises(ImportRowsInvalid) as refused:
+                run(session, text)
+            assert [(e["row"], e["column"]) for e in refused.value.result.errors] == [(2, column)], text
+
+
+def test_passwords_are_hashed_before_anything_is_written(tmp_path, monkeypatch):
+    """On SQLite a write transaction locks the database for the server too (`wuye import staff` beside `wuye
+    serve`): the minute of hashing for a thousand new accounts must come before it."""
+    path = tmp_path / "wuye.db"
+    db = open_database(f"sqlite:///{path}")
+    with db.session() as session:
+        session.add(Staff(username="chief", display_name="主管", password_hash="x", role="admin"))
+        session.add(Staff(username="old01", display_name="老员工", password_hash="x", role="agent"))
+        session.commit()
+    locked = []
+
+    def hashing(password, **kwargs):
+        other = sqlite3.connect(path, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.rollback()
+            locked.append(False)
+        except sqlite3.OperationalError:
+            locked.append(True)
+        finally:
+            other.close()
+        return hash_password(password, **kwargs)
+
+    monkeypatch.setattr(staff_import, "hash_password", hashing)
+    with db.session() as session:
+        done = run(session, "用户名,姓名,角色,状态\nold01,老员工,客服,离职\nnew01,甲,客服,\nnew02,乙,客服,\n")
+        session.commit()
+    assert done.created == 2 and locked == [False, False]
+    with db.session() as session:  # passwords made beforehand are used, and none is made twice
+        prepared = staff_import.new_credentials(1)
+        done = run(session, "用户名,姓名,角色\nnew03,丙,客服\n", prepared=prepared)
+        assert done.passwords[0]["password"] == prepared[0][0] and locked == [False, False, False]
+        assert session.scalar(sa.select(Staff.password_hash).where(Staff.username == "new03")) == prepared[0][1]
