@@ -135,7 +135,7 @@ EMERGENCY_RULES: List[Tuple[str, str]] = [
      r"(独居|一个人住).{0,20}(失联|联系不上)",
      "有人受伤/晕倒"),
     # a car moving with nobody at the wheel ("没拉手刹在斜坡上滑", "里面没人，自己在往下溜")
-    (r"溜车|没拉手刹.{0,12}(滑|溜)|(车|车子).{0,16}自己.{0,4}(溜|滑|往下)", "车辆溜车"),
+    (r"溜车|没拉手刹.{0,12}(滑|溜)|车(?!库|位|棚|场).{0,16}自己.{0,4}(溜|滑)(?!梯|板)", "车辆溜车"),
 ]
 ANGER_REASONS = {"threat: 12345", "threat: media", "threat: legal", "repeated chasing", "insult", "exclamation run",
                  "anger words"}
@@ -215,8 +215,9 @@ def model_emergency(reading: Any) -> float:
     """Rule 2: P(urgent) of the urgency model when it reaches URGENT_ALONE, or the emergency intent's probability at
     EMERGENCY_INTENT_THRESHOLD when P(urgent) ≥ KEYWORD_FLOOR (the keyword rules' veto); only when the
     message describes something. With a model trained before the urgency model: the emergency intent alone."""
+    # "在地下车库B2" (P(urgent) 0.95) says where, not that anything happens (``only_a_place``)
     if not describes_something(reading) or told_as_past(reading.text) or only_a_place(reading) \
-            or (re.search(NOBODY_TRAPPED, reading.text) and re.search(LIFT, reading.text, re.I)):  # "在地下车库B2" (P(urgent) 0.95) says where, not that anything happens
+            or (re.search(NOBODY_TRAPPED, reading.text) and re.search(LIFT, reading.text, re.I)):
         return 0.0
     urgency = getattr(reading, "urgency", None)
     # an outage report ("7栋突然停水了") joins its incident (rules 10b–10c), and a stove or heater that will not light
