@@ -16,7 +16,8 @@ from bot.access import staff_import
 from bot.access.auth import require_scope
 from bot.api.deps import CurrentAdmin, CurrentApiKey, ServicesDep
 from bot.core.errors import WuyeError
-from bot.core.tables import MAX_IMPORT_BYTES, ImportFileTooLarge, ImportFileUnreadable, ImportResult, read_table
+from bot.core.tables import (MAX_IMPORT_BYTES, ImportFileTooLarge, ImportFileUnreadable, ImportResult, ImportRowsInvalid,
+                             read_table)
 from bot.households.imports import KINDS, ImportKindUnknown, import_rows
 from bot.services import Services
 
@@ -129,8 +130,13 @@ async def _run(services: Services, request: Request, kind: str, allow_json: bool
         # checked and the new passwords hashed (scrypt: most of a minute for a thousand) without the writer lock,
         # which every resident's turn waits for on SQLite; then checked again and written under it
         with services.db.session() as session:
-            checked = run(session, True, [])
-            session.rollback()
+            try:
+                checked = run(session, True, [])
+            except ImportRowsInvalid as refused:
+                refused.result.dry_run = dry_run  # the answer says what was asked, not how it was checked
+                raise
+            finally:
+                session.rollback()
         if dry_run:
             return checked
         prepared = staff_import.new_credentials(checked.created)

@@ -197,3 +197,6 @@ def test_new_staff_passwords_are_hashed_without_holding_the_writer_lock(app, adm
     assert held == [False, False] and {a["username"] for a in done.json()["passwords"]} == {"lock01", "lock02"}
     member = signed_in(app, "lock01", done.json()["passwords"][0]["password"])
     assert member.get("/api/auth/me").json()["must_change_password"] is True
+    for dry_run in (False, True):  # a refused file answers as the request asked, though checked before writing
+        refused = upload(admin, "staff", "用户名,姓名,角色\nlock03,丙,保安\n".encode(), name="员工.csv", dry_run=dry_run)
+        assert refused.status_code == 422 and (refused.json()["dry_run"], refused.json()["created"]) == (dry_run, 0)
