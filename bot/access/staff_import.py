@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.access import accounts
@@ -62,6 +63,10 @@ PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 class StaffImportTooLarge(WuyeError):
     status, code, message = 413, "staff_import_too_large", f"一次最多导入 {MAX_ROWS} 名员工，请分几次导入"
+
+
+class StaffImportConflict(WuyeError):
+    status, code, message = 409, "staff_import_conflict", "导入时员工账号或技能组正被同时修改，什么都没有保存，请重新上传"
 
 
 @dataclass
@@ -135,20 +140,26 @@ def import_staff(session: Session, header: List[str], rows: List[Tuple[int, List
         credentials = list(prepared)[:needed]
         credentials += new_credentials(needed - len(credentials))
         credentials.reverse()
-    for row in checked:
-        staff = existing.get(row.username.lower())
-        if staff is None:
-            result.created += 1
-            if not dry_run:
-                _create(session, row, result, now, credentials.pop())
-        elif _changes(staff, row, memberships.get(staff.id, set())):
-            result.updated += 1
-            if not dry_run:
-                _update(session, staff, row, now)
-        else:
-            result.unchanged += 1
-    if not dry_run:
-        session.flush()
+    try:
+        for row in checked:
+            staff = existing.get(row.username.lower())
+            if staff is None:
+                result.created += 1
+                if not dry_run:
+                    _create(session, row, result, now, credentials.pop())
+            elif _changes(staff, row, memberships.get(staff.id, set())):
+                result.updated += 1
+                if not dry_run:
+                    _update(session, staff, row, now)
+            else:
+                result.unchanged += 1
+        if not dry_run:
+            session.flush()
+    except IntegrityError:
+        # another import or the 员工 tab made the same username (or removed a team) since the file was checked: on
+        # PostgreSQL nothing serialises them; the caller's transaction is rolled back whole
+        session.rollback()
+        raise StaffImportConflict() from None
     return result
 
 

@@ -239,3 +239,26 @@ def test_passwords_are_hashed_before_anything_is_written(tmp_path, monkeypatch):
         done = run(session, "用户名,姓名,角色\nnew03,丙,客服\n", prepared=prepared)
         assert done.passwords[0]["password"] == prepared[0][0] and locked == [False, False, False]
         assert session.scalar(sa.select(Staff.password_hash).where(Staff.username == "new03")) == prepared[0][1]
+
+
+def test_an_account_made_meanwhile_with_the_same_username_is_a_409_and_nothing_is_stored(tmp_path, monkeypatch):
+    """Between the check and the write (PostgreSQL serialises no imports) another import or the 员工 tab may make the
+    same username: a clear refusal, never a 500."""
+    path = tmp_path / "wuye.db"
+    db = open_database(f"sqlite:///{path}")
+    with db.session() as session:
+        session.add(Staff(username="chief", display_name="主管", password_hash="x", role="admin"))
+    made = staff_import.new_credentials
+
+    def meanwhile(count):
+        with db.session() as other:
+            other.add(Staff(username="race02", display_name="别人", password_hash="x", role="agent"))
+        return made(count)
+
+    monkeypatch.setattr(staff_import, "new_credentials", meanwhile)
+    with pytest.raises(staff_import.StaffImportConflict) as refused:
+        with db.session() as session:
+            run(session, "用户名,姓名,角色\nrace01,甲,客服\nrace02,乙,客服\n")
+    assert refused.value.status == 409 and "什么都没有保存" in refused.value.message
+    with db.session() as session:
+        assert set(accounts_named(session, "race")) == {"race02"}
