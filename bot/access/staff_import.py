@@ -56,7 +56,7 @@ DISABLED_WORDS = {"离职", "停用", "禁用", "inactive", "disabled"}
 EVERY_COMMUNITY = {"全部", "所有", "全部小区", "所有小区", "all"}
 TEAM_SEPARATORS = re.compile(r"[、,，;；/|\s]+")
 # how much of an unknown name an error repeats: a pasted paragraph is not echoed back whole
-SHOWN_CHARS = 32
+SHOWN_CHARS, SHOWN_NAMES = 32, 10
 # no 0/O, 1/l/I: the password is read off a screen or a printed sheet
 PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -219,10 +219,11 @@ def _check_rows(rows: List[Tuple[int, List[Any]]], header: List[str], columns: D
         if "teams" in columns:
             text, column = cell(values, "teams")
             names = team_names(text, teams)
-            unknown = [name[:SHOWN_CHARS] for name in names if name not in teams]
+            unknown = list(dict.fromkeys(name[:SHOWN_CHARS] for name in names if name not in teams))
             if unknown:
                 known = "、".join(sorted(teams)) or "无（请先在“技能组”页创建）"
-                result.problem(number, column, f"没有技能组「{'、'.join(unknown)}」（已有：{known}）")
+                shown = "、".join(unknown[:SHOWN_NAMES]) + (f" 等 {len(unknown)} 个" if len(unknown) > SHOWN_NAMES else "")
+                result.problem(number, column, f"没有技能组「{shown}」（已有：{known}）")
             else:
                 row.teams = sorted({teams[name] for name in names})
         if "status" in columns:
@@ -242,7 +243,10 @@ def _check_rows(rows: List[Tuple[int, List[Any]]], header: List[str], columns: D
 def team_names(text: str, teams: Iterable[str]) -> List[str]:
     """The team names in a cell, split at 、 , ; / | or spaces — except where a team's own name has one of those
     (保洁/绿化, 水电 维修): a known name is taken whole, the longest first."""
-    known = sorted({name for name in teams if name}, key=len, reverse=True)
+    # by first character: a cell of a hundred thousand short names is not compared with every team each time
+    known: Dict[str, List[str]] = {}
+    for name in sorted({name for name in teams if name}, key=len, reverse=True):
+        known.setdefault(name[0], []).append(name)
     names: List[str] = []
     position = 0
     while position < len(text):
@@ -250,7 +254,7 @@ def team_names(text: str, teams: Iterable[str]) -> List[str]:
         if gap:
             position = gap.end()
             continue
-        for name in known:
+        for name in known.get(text[position], ()):
             end = position + len(name)
             if text.startswith(name, position) and (end == len(text) or TEAM_SEPARATORS.match(text, end)):
                 break
