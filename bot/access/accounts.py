@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from typing import Any, Dict, Iterable, List, Optional
 
 from sqlalchemy import delete, select
@@ -92,7 +93,9 @@ def check_username(username: Any) -> str:
 
 
 def check_display_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 32 or INVALID_CHARS.search(name):
+    # no format characters (zero-width spaces, right-to-left overrides): a name must read as what it is on every page
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 32 or INVALID_CHARS.search(name) \
+            or any(unicodedata.category(c) == "Cf" for c in name):
         raise InvalidDisplayName()
     return name.strip()
 

@@ -198,8 +198,13 @@ def _check_rows(rows: List[Tuple[int, List[Any]]], header: List[str], columns: D
         else:
             seen[username.lower()] = number
         display_name, column = cell(values, "display_name")
-        if not display_name or len(display_name) > 32 or INVALID_CHARS.search(display_name):
-            result.problem(number, column, "不能为空" if not display_name else accounts.InvalidDisplayName.message)
+        if not display_name:
+            result.problem(number, column, "不能为空")
+        else:
+            try:
+                accounts.check_display_name(display_name)  # the 员工 tab's own check
+            except accounts.InvalidDisplayName as exc:
+                result.problem(number, column, exc.message)
         role_text, column = cell(values, "role")
         role = ROLE_WORDS.get(role_text.lower() if role_text.isascii() else role_text)
         if role is None:

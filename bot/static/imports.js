@@ -77,7 +77,8 @@ function showPasswords(list) {
   table.appendChild(body); accounts.appendChild(table);
   const download = el("button", "btn", "下载初始密码（CSV）"); download.type = "button"; download.id = "im-passwords-csv";
   download.addEventListener("click", () => {
-    const cell = (v) => '"' + String(v).replace(/"/g, '""') + '"';
+    // a cell Excel would read as a formula (=, +, -, @) gets a quote first, as the server's CSV exports do
+    const cell = (v) => { const t = String(v); return '"' + (/^[=+\-@]/.test(t) ? "'" + t : t).replace(/"/g, '""') + '"'; };
     const lines = ["用户名,姓名,初始密码", ...list.map((a) => [a.username, a.display_name, a.password].map(cell).join(","))];
     // with a BOM: Excel on Chinese Windows opens UTF-8 as GBK otherwise
     const url = URL.createObjectURL(new Blob(["\ufeff" + lines.join("\r\n")], { type: "text/csv" }));

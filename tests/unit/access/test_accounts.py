@@ -60,3 +60,12 @@ def test_accounts_on_the_database(database_url):
     with db.session() as session:
         assert session.query(Staff).filter(Staff.username.in_([name, name + "a"])).count() == 0  # nothing half stored
     db.engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["\u200b", "张\u202e三", "李\u200d四"])
+def test_a_display_name_with_invisible_format_characters_is_refused(name):
+    """A zero-width space alone, or a right-to-left override, would show as nothing or as another name on every
+    staff page: refused by the 员工 tab, `wuye staff add` and the staff import alike."""
+    with pytest.raises(accounts.InvalidDisplayName):
+        accounts.check_display_name(name)
+    assert accounts.check_display_name(" 王芳 ") == "王芳"
