@@ -188,6 +188,14 @@ def _check_rows(rows: List[Tuple[int, List[Any]]], header: List[str], columns: D
 
     for number, values in rows:
         problems_before = result.errors_total
+        # an Excel TRUE or a date where a name is expected would become "True" or "2026-01-01 00:00:00" (a number
+        # is fine: a 工号 of 1001 is the username "1001")
+        typed = [name for name, index in columns.items()
+                 if index < len(values) and isinstance(values[index], (bool, dt.date, dt.time))]
+        for name in typed:
+            result.problem(number, header[columns[name]], "应是文字（这一格是 Excel 的日期或 TRUE/FALSE）")
+        if typed:
+            continue
         username, column = cell(values, "username")
         if not username:
             result.problem(number, column, "不能为空")

@@ -278,3 +278,23 @@ def test_a_cell_of_many_unknown_team_names_is_named_briefly_and_read_quickly(tmp
             run(session, "用户名,姓名,角色,技能组\nmany01,甲,客服,\"" + "、".join(f"x{n}" for n in range(5000)) + "\"\n")
         message = refused.value.result.errors[0]["message"]
         assert message.startswith("没有技能组「x0、x1、") and "x9 等 5000 个」" in message and len(message) < 120
+
+
+def test_an_excel_true_or_date_where_a_name_belongs_is_refused_and_a_number_is_a_username(tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["用户名", "姓名", "角色"])
+    sheet.append([True, "真假", "客服"])
+    sheet.append(["riqi01", dt.datetime(2026, 1, 1), "客服"])
+    sheet.append([1001, "工号员工", "客服"])
+    data = io.BytesIO()
+    book.save(data)
+    header, rows = read_table(data.getvalue(), "员工.xlsx")
+    db = open_database(f"sqlite:///{tmp_path / 'wuye.db'}")
+    with db.session() as session:
+        with pytest.raises(ImportRowsInvalid) as refused:
+            staff_import.import_staff(session, header, rows, communities=COMMUNITIES, now=NOW)
+        assert [(e["row"], e["column"]) for e in refused.value.result.errors] == [(2, "用户名"), (3, "姓名")]
+        assert all("Excel 的日期或 TRUE/FALSE" in e["message"] for e in refused.value.result.errors)
+        result = staff_import.import_staff(session, header, rows[2:], communities=COMMUNITIES, now=NOW)
+        assert result.passwords[0]["username"] == "1001"
