@@ -27,7 +27,7 @@ from bot.access import accounts
 from bot.access.passwords import hash_password
 from bot.access.permissions import Role
 from bot.core.errors import INVALID_CHARS, WuyeError
-from bot.core.tables import ImportResult, ImportRowsInvalid, header_key, text_of
+from bot.core.tables import ImportResult, ImportRowsInvalid, map_header, text_of
 from bot.storage.models import Staff, Team, TeamMember
 
 KIND = "staff"
@@ -164,12 +164,7 @@ def import_staff(session: Session, header: List[str], rows: List[Tuple[int, List
 
 
 def _map_columns(header: List[str], result: ImportResult) -> Dict[str, int]:
-    aliases = {header_key(alias): name for name, names in COLUMNS.items() for alias in names}
-    found: Dict[str, int] = {}
-    for index, title in enumerate(header):
-        name = aliases.get(header_key(title))
-        if name is not None and name not in found:
-            found[name] = index
+    found = map_header(header, COLUMNS, result)
     for name in REQUIRED:
         if name not in found:
             result.problem(1, COLUMNS[name][0], f"缺少这一列（也可写作：{'、'.join(COLUMNS[name][1:])}）")

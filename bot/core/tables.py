@@ -94,7 +94,27 @@ def read_table(data: bytes, filename: str = "", max_bytes: Optional[int] = MAX_I
         body.append((number, list(values)))
     if header is None:
         raise ImportFileUnreadable(why="文件里没有表头和数据")
+    titles = [t for t in header if t]
+    if len(titles) == 1 and any(sum(not blank(v) for v in values) > 1 for _, values in body[:20]):
+        # every import has several columns: one filled cell above a table is a sheet's title, not its header
+        raise ImportFileUnreadable(why=f"第 1 行应是表头（各列的名称），这一行只有「{titles[0][:20]}」，像是标题：请删去标题行再上传")
     return header, body
+
+
+def map_header(header: List[str], columns: Dict[str, Tuple[str, ...]], result: "ImportResult") -> Dict[str, int]:
+    """field → the index of its column (any of its aliases, ``header_key``); a field given two columns is a problem of
+    row 1 (which of the two was meant cannot be told)."""
+    aliases = {header_key(alias): name for name, names in columns.items() for alias in names}
+    found: Dict[str, int] = {}
+    for index, title in enumerate(header):
+        name = aliases.get(header_key(title))
+        if name is None:
+            continue
+        if name in found:
+            result.problem(1, title, f"与第 {found[name] + 1} 列「{header[found[name]]}」是同一项，只能保留一列")
+        else:
+            found[name] = index
+    return found
 
 
 def _csv_rows(data: bytes) -> Iterator[Tuple[int, Sequence[Any]]]:

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, insert, select, text as sql_text, update
 from sqlalchemy.orm import Session
 
 from bot.core.errors import INVALID_CHARS, WuyeError
-from bot.core.tables import MAX_IMPORT_BYTES, ImportResult, ImportRowsInvalid, blank, header_key, read_table, text_of
+from bot.core.tables import MAX_IMPORT_BYTES, ImportResult, ImportRowsInvalid, blank, map_header, read_table, text_of
 from bot.storage.models import (Bill, ChatIdentity, Community, Household, ParkingCard, ParkingSpace,
                                 VerificationCode)
 
@@ -67,12 +67,7 @@ class ImportCommunityRetired(WuyeError):
 
 def map_columns(kind: str, header: List[str], result: ImportResult, default_community: Optional[str]) -> Dict[str, int]:
     """field → column index; a missing required column is a problem of row 1."""
-    aliases = {header_key(alias): name for name, names in COLUMNS[kind].items() for alias in names}
-    found: Dict[str, int] = {}
-    for index, title in enumerate(header):
-        name = aliases.get(header_key(title))
-        if name is not None and name not in found:
-            found[name] = index
+    found = map_header(header, COLUMNS[kind], result)
     required = REQUIRED[kind] + (() if default_community else ("community",))
     if "room" in found and "building" not in found and "unit" not in found:
         # many ERPs export the room as one code (1-2-301, 1栋2单元301室): 房号 alone then names the whole room

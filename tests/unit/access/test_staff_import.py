@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from bot.access import staff_import
 from bot.access.auth import open_staff_session, staff_of_session
 from bot.access.passwords import hash_password, verify_password
-from bot.core.tables import ImportRowsInvalid, read_table
+from bot.core.tables import ImportFileUnreadable, ImportRowsInvalid, read_table
 from bot.storage.db import open_database
 from bot.storage.models import Staff, Team, TeamMember
 
@@ -298,3 +298,22 @@ def test_an_excel_true_or_date_where_a_name_belongs_is_refused_and_a_number_is_a
         assert all("Excel 的日期或 TRUE/FALSE" in e["message"] for e in refused.value.result.errors)
         result = staff_import.import_staff(session, header, rows[2:], communities=COMMUNITIES, now=NOW)
         assert result.passwords[0]["username"] == "1001"
+
+
+def test_a_title_row_above_the_header_and_a_field_given_twice_are_named(tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["2026年12月员工名单"])
+    sheet.append(["用户名", "姓名", "角色"])
+    sheet.append(["title01", "标题", "客服"])
+    data = io.BytesIO()
+    book.save(data)
+    with pytest.raises(ImportFileUnreadable) as refused:
+        read_table(data.getvalue(), "员工.xlsx")
+    assert "像是标题" in refused.value.message and "2026年12月员工名单" in refused.value.message
+    db = open_database(f"sqlite:///{tmp_path / 'wuye.db'}")
+    with db.session() as session:
+        with pytest.raises(ImportRowsInvalid) as twice:
+            run(session, "用户名,姓名,账号,角色\ndup01,重复,dup02,客服\n")
+        assert twice.value.result.errors == [{"row": 1, "column": "账号",
+                                              "message": "与第 1 列「用户名」是同一项，只能保留一列"}]
