@@ -79,15 +79,34 @@ def faq_titles(settings: Settings) -> List[Tuple[str, str]]:
 Design = Callable[[List[Example], List[Tuple[str, str]]], Callable[[str], Dict[str, float]]]
 
 
+@dataclass
+class ProductTraining:
+    """What the classifier's training adds to a fold's phrasings, as `wuye train` does (FlatIntentFaqClassifier):
+    the entries' titles and answer sentences at their weights (``extra``, normalised), and the "none of these"
+    examples less those an entry answers, at the configured weight (``cold_fold_examples`` with no cold entry)."""
+
+    extra: List[Tuple[str, str]]
+    entries: List[FaqEntry]
+    config: Dict[str, Any]
+
+
 def flat_design(C: float = 200.0, titles: bool = True, focus_weight: float = 0.5,
                 class_weight: Optional[str] = None, features: str = "v3",
-                lexicon: Optional[Dict[str, List[str]]] = None) -> Design:
+                lexicon: Optional[Dict[str, List[str]]] = None, product: Optional[ProductTraining] = None) -> Design:
+    """``product``: train each fold as the product trains (titles, answers, "none of these" as configured); without
+    it, the fold's phrasings and the titles only (the designs compared before the answers and the uncovered class)."""
 
     def fit(train: List[Example], kb_titles: List[Tuple[str, str]]):
-        texts = [e.text for e in train] + ([t for t, _ in kb_titles] if titles else [])
-        labels = [e.label for e in train] + ([l for _, l in kb_titles] if titles else [])
+        if product is not None:
+            texts, labels, weights = cold_fold_examples(train, product.extra, set(), 0, product.entries,
+                                                        product.config)
+        else:
+            texts = [e.text for e in train] + ([t for t, _ in kb_titles] if titles else [])
+            labels = [e.label for e in train] + ([l for _, l in kb_titles] if titles else [])
+            weights = None
         texts = [without_places(t) for t in texts]  # as the classifier reads them (FlatIntentFaqClassifier)
-        model = FlatModel.train(texts, labels, C=C, class_weight=class_weight, features=features, lexicon=lexicon)
+        model = FlatModel.train(texts, labels, weights, C=C, class_weight=class_weight, features=features,
+                                lexicon=lexicon)
 
         def predict(text: str) -> Dict[str, float]:
             return dict(zip(model.labels, read(model, without_places(text), focus_weight).tolist()))
@@ -289,8 +308,18 @@ def configured_class_weight(settings: Settings) -> Optional[str]:
     return _classifier_config(settings).get("class_weight")
 
 
+def product_training(settings: Settings) -> ProductTraining:
+    c = _classifier_config(settings)
+    kb = load_knowledge_base(settings.faq_dir, settings.communities_file)
+    normalizer = get_normalizer(settings.normalize_dir, settings.dictionary_dir)
+    extra = [(normalizer.normalize(t).text or t, label) for t, label, _ in kb_examples(
+        list(kb.active.values()), float(c.get("title_weight", 1.0)), float(c.get("answer_weight", 0)))]
+    return ProductTraining(extra, list(kb.active.values()), c)
+
+
 def configured_design(settings: Settings) -> Tuple[str, Design, float, float]:
-    """The design bot/config.yml trains (its C, focus weight, class weighting and features)."""
+    """The design bot/config.yml trains (its C, focus weight, class weighting and features), each fold trained as
+    the product trains (``ProductTraining``)."""
     c = _classifier_config(settings)
     C, focus = float(c.get("C", 20.0)), float(c.get("focus_weight", 0.5))
     weight, features = c.get("class_weight"), str(c.get("features") or "v3")
@@ -298,7 +327,8 @@ def configured_design(settings: Settings) -> Tuple[str, Design, float, float]:
         f", features {features}"
 
     lexicon = load_lexicon(settings.lexicon_dir) if features == "v4" else None  # as training reads lexicon_path
-    return name, flat_design(C, focus_weight=focus, class_weight=weight, features=features, lexicon=lexicon), C, focus
+    return name, flat_design(C, focus_weight=focus, class_weight=weight, features=features, lexicon=lexicon,
+                             product=product_training(settings)), C, focus
 
 
 def run(settings: Settings, out: Optional[Path] = None, quick: bool = False, with_rasa: bool = False
@@ -313,21 +343,25 @@ def run(settings: Settings, out: Optional[Path] = None, quick: bool = False, wit
     chosen_name, chosen, C, focus = configured_design(settings)
     designs = {chosen_name: (norm, chosen)}
     if not quick:
-        cw = configured_class_weight(settings)
+        cw, product = configured_class_weight(settings), product_training(settings)
         for c in (10.0, 50.0, 200.0, 500.0):
             if c != C:
-                designs[f"flat, C={c:g}, focus {focus:g}"] = (norm, flat_design(c, focus_weight=focus, class_weight=cw))
+                designs[f"flat, C={c:g}, focus {focus:g}"] = \
+                    (norm, flat_design(c, focus_weight=focus, class_weight=cw, product=product))
         for f in (0.0, 0.3, 0.5):
             if f != focus:
                 designs[f"flat, C={C:g}, focus {f:g} (question clause read too)"] = \
-                    (norm, flat_design(C, focus_weight=f, class_weight=cw))
+                    (norm, flat_design(C, focus_weight=f, class_weight=cw, product=product))
         if cw:
-            designs[f"flat, C={C:g}, focus {focus:g}, no class weighting"] = (norm, flat_design(C, focus_weight=focus))
+            designs[f"flat, C={C:g}, focus {focus:g}, no class weighting"] = \
+                (norm, flat_design(C, focus_weight=focus, product=product))
         if _classifier_config(settings).get("features") == "v4":
             designs["configured without the lexicon (v3 features)"] = \
-                (norm, flat_design(C, focus_weight=focus, class_weight=cw, features="v3"))
+                (norm, flat_design(C, focus_weight=focus, class_weight=cw, features="v3", product=product))
         designs["configured with the v2 features (no dictionary tags and frequencies)"] = \
-            (norm, flat_design(C, focus_weight=focus, class_weight=cw, features="v2"))
+            (norm, flat_design(C, focus_weight=focus, class_weight=cw, features="v2", product=product))
+        # the two ablations below train on the phrasings and titles only (the product's extra texts are normalised,
+        # and "without titles" would contradict them)
         designs["configured without normalisation"] = (raw, flat_design(C, focus_weight=focus, class_weight=cw))
         designs["configured without FAQ titles"] = (norm, flat_design(C, titles=False, focus_weight=focus,
                                                                        class_weight=cw))
