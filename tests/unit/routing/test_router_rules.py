@@ -84,7 +84,7 @@ def test_a_car_rolling_with_nobody_at_the_wheel_and_a_suction_machine_that_canno
                  "楼里停电了，我妈用的吸痰机充不了电"):
         assert emergency_matches(text), text
     for text in ("我爸有老年痴呆，刚才在小区里走丢了", "隔离屋阿婆两日冇见出过门，拍门冇人应", "俺舅一个人住9号楼，俩天失联了",
-                 "停电一整天了，冰箱里是胰岛素，已经不冷了"):
+                 "停电一整天了，冰箱里是胰岛素，已经不冷了", "电体停半空 手机只剩5%电 快点😭"):
         assert emergency_matches(text, normalize(text)), text
     for text in ("溜冰场在哪", "车位上有别人的车", "吸痰机坏了去哪修", "我家狗走丢了", "快递员敲门没人应就放门口了",
                  "在车库里我自己往下走的时候滑了一下，没事"):
