@@ -61,6 +61,9 @@ SHOWN_CHARS, SHOWN_NAMES = 32, 10
 PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
+LAST_ADMIN = "这是最后一个可用的管理员账号，导入后将没有可用的管理员"
+
+
 class StaffImportTooLarge(WuyeError):
     status, code, message = 413, "staff_import_too_large", f"一次最多导入 {MAX_ROWS} 名员工，请分几次导入"
 
@@ -92,6 +95,15 @@ class _Row:
     community: Optional[str] = None  # "" is every 小区; None: the column is absent
     teams: Optional[List[int]] = None
     disabled: Optional[bool] = None
+
+
+def community_ids(communities: Iterable[Any]) -> Dict[str, str]:
+    """Each configured 小区's name and id → its id (a staff file may name either)."""
+    ids: Dict[str, str] = {}
+    for community in communities:
+        ids[community.name] = community.id
+        ids[community.id] = community.id
+    return ids
 
 
 def temporary_password() -> str:
@@ -150,7 +162,7 @@ def import_staff(session: Session, header: List[str], rows: List[Tuple[int, List
             elif _changes(staff, row, memberships.get(staff.id, set())):
                 result.updated += 1
                 if not dry_run:
-                    _update(session, staff, row, now)
+                    _update(session, staff, row, now, memberships.get(staff.id, set()))
             else:
                 result.unchanged += 1
         if not dry_run:
@@ -297,8 +309,7 @@ def _keep_an_admin(rows: List[_Row], header: List[str], columns: Dict[str, int],
         after[row.username.lower()] = admin_now
     if any(s.role == Role.ADMIN.value and s.disabled_at is None for s in existing.values()) and not any(after.values()):
         for number, column in changed or [(rows[0].number if rows else 2, header[columns["role"]])]:
-            result.problem(number, column, accounts.LastAdmin.message.replace("不能停用或改为其他角色",
-                                                                             "导入后将没有可用的管理员"))
+            result.problem(number, column, LAST_ADMIN)
 
 
 def _memberships(session: Session) -> Dict[int, Set[int]]:
@@ -322,14 +333,16 @@ def _create(session: Session, row: _Row, result: StaffImportResult, now: dt.date
                   role=row.role, community_id=row.community or None, must_change_password=True,
                   disabled_at=now if row.disabled else None)
     session.add(staff)
-    session.flush()
+    if row.teams:
+        session.flush()  # its id, for its teams
     for team_id in row.teams or []:
         session.add(TeamMember(team_id=team_id, staff_id=staff.id))
     if not row.disabled:  # a leaver's account is kept for the record; nobody needs its password
         result.passwords.append({"username": row.username, "display_name": row.display_name, "password": password})
 
 
-def _update(session: Session, staff: Staff, row: _Row, now: dt.datetime) -> None:
+def _update(session: Session, staff: Staff, row: _Row, now: dt.datetime, present: Set[int]) -> None:
+    """``present``: the member's teams before the import."""
     staff.display_name, staff.role = row.display_name, row.role
     if row.community is not None:
         staff.community_id = row.community or None
@@ -341,7 +354,6 @@ def _update(session: Session, staff: Staff, row: _Row, now: dt.datetime) -> None
     if row.teams is not None:
         session.execute(delete(TeamMember).where(TeamMember.staff_id == staff.id,
                                                  TeamMember.team_id.notin_(row.teams or [0])))
-        present = set(session.scalars(select(TeamMember.team_id).where(TeamMember.staff_id == staff.id)))
         for team_id in row.teams:
             if team_id not in present:
                 session.add(TeamMember(team_id=team_id, staff_id=staff.id))

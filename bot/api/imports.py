@@ -46,15 +46,6 @@ class ImportBodyInvalid(WuyeError):
     status, code, message = 422, "import_body_invalid", "请求格式不正确：{why}"
 
 
-def community_ids(kb: Any) -> Dict[str, str]:
-    """Each configured 小区's name and id → its id (a staff file may name either)."""
-    ids: Dict[str, str] = {}
-    for community in kb.communities:
-        ids[community.name] = community.id
-        ids[community.id] = community.id
-    return ids
-
-
 def _flag(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"))
 
@@ -123,7 +114,7 @@ async def _run(services: Services, request: Request, kind: str, allow_json: bool
 
     def staff_work() -> ImportResult:
         def run(session: Any, dry: bool, prepared: List[Tuple[str, str]]) -> ImportResult:
-            return staff_import.import_staff(session, header, rows, communities=community_ids(kb),
+            return staff_import.import_staff(session, header, rows, communities=staff_import.community_ids(kb.communities),
                                              retired=[c.id for c in kb.communities if c.retired], dry_run=dry,
                                              now=services.clock(), prepared=prepared)
 

@@ -416,8 +416,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         with db.session() as session:
             if args.kind == staff_import.KIND:
                 header, rows = read_table(path.read_bytes(), path.name, None)
-                ids = {**{c.name: c.id for c in communities}, **{c.id: c.id for c in communities}}
-                result = staff_import.import_staff(session, header, rows, communities=ids, dry_run=args.dry_run,
+                result = staff_import.import_staff(session, header, rows, communities=staff_import.community_ids(communities),
+                                                   dry_run=args.dry_run,
                                                    retired=[c.id for c in communities if c.retired])
             else:
                 result = run_import(session, args.kind, path.read_bytes(), path.name, dry_run=args.dry_run,
