@@ -65,6 +65,10 @@ class LastAdmin(WuyeError):
     status, code, message = 409, "last_admin", "这是最后一个可用的管理员账号，不能停用或改为其他角色"
 
 
+class OwnAccount(WuyeError):
+    status, code, message = 409, "own_account", "不能停用自己的账号或取消自己的管理员角色，请让另一位管理员操作"
+
+
 class PasswordChangeRequired(WuyeError):
     status, code, message = 403, "password_change_required", "请先修改初始密码"
 
@@ -166,6 +170,13 @@ def revoke_all_sessions(session, staff_id: int, now: dt.datetime, keep: Optional
             row.revoked_at = now
             count += 1
     return count
+
+
+def check_not_self(actor: Staff, staff: Staff, *, disabled: Optional[bool] = None, role: Optional[str] = None) -> None:
+    """An admin does not lock themselves out of the page they are using (a slip of the 停用 button or a row of
+    their own in an imported sheet): another admin disables or demotes them."""
+    if actor.id == staff.id and (disabled or (role is not None and role != Role.ADMIN.value)):
+        raise OwnAccount()
 
 
 def set_disabled(session, staff: Staff, disabled: bool, now: dt.datetime) -> None:

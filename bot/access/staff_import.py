@@ -62,6 +62,7 @@ PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 LAST_ADMIN = "这是最后一个可用的管理员账号，导入后将没有可用的管理员"
+OWN_ACCOUNT = "这是您自己的账号：不能在导入中停用自己或取消自己的管理员角色，请让另一位管理员操作"
 
 
 class StaffImportTooLarge(WuyeError):
@@ -122,12 +123,13 @@ def new_credentials(count: int) -> List[Tuple[str, str]]:
 
 def import_staff(session: Session, header: List[str], rows: List[Tuple[int, List[Any]]], *,
                  communities: Dict[str, str], retired: Iterable[str] = (), dry_run: bool = False,
-                 now: Optional[dt.datetime] = None,
+                 now: Optional[dt.datetime] = None, acting: Optional[str] = None,
                  prepared: Iterable[Tuple[str, str]] = ()) -> StaffImportResult:
     """``communities``: every name and id of the configured 小区 → its id (the knowledge base's, as the 员工 tab
     offers them); ``retired``: the ids that take no new members. ``prepared``: temporary passwords and their hashes
     made beforehand (new_credentials, as many as a dry run's ``created``); missing ones are made here, still before
-    the first write. Raises ImportRowsInvalid when a cell is wrong: then nothing was written."""
+    the first write. ``acting``: the username of the admin importing (the web), whose own row may not take away
+    their access. Raises ImportRowsInvalid when a cell is wrong: then nothing was written."""
     now = now or dt.datetime.now()
     if len(rows) > MAX_ROWS:
         raise StaffImportTooLarge()
@@ -139,6 +141,8 @@ def import_staff(session: Session, header: List[str], rows: List[Tuple[int, List
     teams = {name: tid for tid, name in session.execute(select(Team.id, Team.name))}
     existing = {s.username.lower(): s for s in session.scalars(select(Staff))}
     checked = _check_rows(rows, header, columns, result, communities, set(retired), teams, existing)
+    if not result.errors_total:
+        _keep_own_access(checked, header, columns, acting, result)
     if not result.errors_total:
         _keep_an_admin(checked, header, columns, existing, result)
     if result.errors_total:
@@ -292,6 +296,20 @@ def _serves(staff: Optional[Staff], community: str) -> bool:
     return staff is not None and staff.community_id == community
 
 
+def _taking_column(row: _Row, columns: Dict[str, int]) -> str:
+    # the cell that takes an admin away: 状态 for a leaver, else 角色
+    return "status" if row.role == Role.ADMIN.value and "status" in columns else "role"
+
+
+def _keep_own_access(rows: List[_Row], header: List[str], columns: Dict[str, int], acting: Optional[str],
+                     result: ImportResult) -> None:
+    """As in the 员工 tab (accounts.check_not_self): the admin importing stays an enabled admin."""
+    for row in rows:
+        if acting is not None and row.username.lower() == acting.lower() \
+                and (row.role != Role.ADMIN.value or row.disabled):
+            result.problem(row.number, header[columns[_taking_column(row, columns)]], OWN_ACCOUNT)
+
+
 def _keep_an_admin(rows: List[_Row], header: List[str], columns: Dict[str, int], existing: Dict[str, Staff],
                    result: ImportResult) -> None:
     """A company must not lock itself out of /admin: if it had an enabled admin, one remains after the import (a
@@ -303,9 +321,7 @@ def _keep_an_admin(rows: List[_Row], header: List[str], columns: Dict[str, int],
         disabled = row.disabled if row.disabled is not None else (staff is not None and staff.disabled_at is not None)
         admin_now = row.role == Role.ADMIN.value and not disabled
         if after.get(row.username.lower()) and not admin_now:
-            # named by the cell that takes the admin away: 状态 for a leaver, else 角色 (as the file titles them)
-            column = "status" if row.role == Role.ADMIN.value and "status" in columns else "role"
-            changed.append((row.number, header[columns[column]]))
+            changed.append((row.number, header[columns[_taking_column(row, columns)]]))
         after[row.username.lower()] = admin_now
     if any(s.role == Role.ADMIN.value and s.disabled_at is None for s in existing.values()) and not any(after.values()):
         for number, column in changed or [(rows[0].number if rows else 2, header[columns["role"]])]:

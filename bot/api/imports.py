@@ -96,7 +96,9 @@ async def _json_body(request: Request) -> Tuple[List[str], List[Tuple[int, List[
     return header, table, _flag(body.get("dry_run")), _community(body.get("community"))
 
 
-async def _run(services: Services, request: Request, kind: str, allow_json: bool) -> Dict[str, Any]:
+async def _run(services: Services, request: Request, kind: str, allow_json: bool,
+               acting: Optional[str] = None) -> Dict[str, Any]:
+    """``acting``: the signed-in admin's username (an ERP's key is nobody's account)."""
     if kind == staff_import.KIND and allow_json:
         raise StaffImportAdminsOnly()
     if kind not in KINDS and kind != staff_import.KIND:
@@ -116,7 +118,7 @@ async def _run(services: Services, request: Request, kind: str, allow_json: bool
         def run(session: Any, dry: bool, prepared: List[Tuple[str, str]]) -> ImportResult:
             return staff_import.import_staff(session, header, rows, communities=staff_import.community_ids(kb.communities),
                                              retired=[c.id for c in kb.communities if c.retired], dry_run=dry,
-                                             now=services.clock(), prepared=prepared)
+                                             now=services.clock(), acting=acting, prepared=prepared)
 
         # checked and the new passwords hashed (scrypt: most of a minute for a thousand) without the writer lock,
         # which every resident's turn waits for on SQLite; then checked again and written under it
@@ -151,7 +153,7 @@ async def _run(services: Services, request: Request, kind: str, allow_json: bool
 @router.post("/api/admin/import/{kind}", openapi_extra=_BODY_DOC,
              summary="Import households, bills, parking or staff accounts from a CSV/.xlsx upload (dry_run to check first)")
 async def admin_import(kind: str, request: Request, staff: CurrentAdmin, services: ServicesDep) -> Dict[str, Any]:
-    return await _run(services, request, kind, allow_json=False)
+    return await _run(services, request, kind, allow_json=False, acting=staff.username)
 
 
 @router.post("/api/import/{kind}", openapi_extra=_BODY_DOC,

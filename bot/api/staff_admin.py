@@ -48,7 +48,8 @@ def list_staff(admin: CurrentAdmin, services: ServicesDep, session: SessionDep, 
     names = _names(services)
     return {"staff": [accounts.account_json(session, s, now, names) for s in accounts.list_staff(session)],
             "communities": [{"id": k, "name": v} for k, v in names.items()],
-            "roles": [{"id": k, "name": v} for k, v in accounts.ROLE_LABELS.items()]}
+            "roles": [{"id": k, "name": v} for k, v in accounts.ROLE_LABELS.items()],
+            "you": admin.id}  # the page offers no 停用 or other role on the admin's own row
 
 
 @router.post("", status_code=201, summary="Add an account; its password is temporary (changed at first sign-in)",
@@ -65,7 +66,7 @@ def add_staff(body: NewStaff, admin: CurrentAdmin, services: ServicesDep, sessio
 
 
 @router.patch("/{staff_id}", summary="Change name, role, 小区 served, or disable (signs out everywhere) / enable",
-              responses={404: {"description": "找不到这个员工"}, 409: {"description": "最后一个管理员"},
+              responses={404: {"description": "找不到这个员工"}, 409: {"description": "最后一个管理员，或自己的账号"},
                          422: {"description": "字段不符合要求"}})
 def change_staff(staff_id: StaffId, body: StaffChange, admin: CurrentAdmin, services: ServicesDep,
                  session: SessionDep, now: NowDep) -> Dict[str, Any]:
@@ -76,6 +77,7 @@ def change_staff(staff_id: StaffId, body: StaffChange, admin: CurrentAdmin, serv
     role = accounts.check_role(body.role) if body.role is not None else None
     community = accounts.check_community(body.community_id, _in_service(services)) \
         if body.community_id is not None else None
+    accounts.check_not_self(admin, staff, disabled=body.disabled, role=role)
     if role is not None:
         accounts.set_role(session, staff, role)
     if body.disabled is not None:

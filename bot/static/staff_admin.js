@@ -68,7 +68,9 @@ async function load() {
   body.replaceChildren();
   data.staff.forEach((s) => {
     const tr = el("tr"); tr.dataset.username = s.username;
-    const roleSelect = el("select"); options(roleSelect, roles, s.role);
+    const own = s.id === data.you;  // the server refuses it too (own_account): another admin does it
+    const roleSelect = el("select"); options(roleSelect, roles, s.role); roleSelect.disabled = own;
+    if (own) roleSelect.title = "不能修改自己的角色";
     roleSelect.addEventListener("change", () => change(s.id, { role: roleSelect.value }));
     const communitySelect = el("select"); options(communitySelect, communities, s.community_id || "");
     communitySelect.addEventListener("change", () => change(s.id, { community_id: communitySelect.value }));
@@ -78,6 +80,7 @@ async function load() {
     cells[2].appendChild(roleSelect); cells[3].appendChild(communitySelect);
     const toggle = el("button", "", s.disabled ? "启用" : "停用"); toggle.type = "button"; toggle.className = "toggle";
     toggle.addEventListener("click", () => change(s.id, { disabled: !s.disabled }));
+    if (own) { toggle.disabled = true; toggle.title = "不能停用自己的账号"; }
     const reset = el("button", "", "重置密码"); reset.type = "button"; reset.className = "reset";
     reset.addEventListener("click", async () => {
       const value = prompt(`为 ${s.display_name} 设置新的初始密码（至少 10 个字符；对方下次登录时须修改）：`);

@@ -98,6 +98,8 @@ def test_sessions_are_listed_and_signed_out_by_the_member_and_by_an_admin_and_a_
     admin.click(".tabs button[data-tab='staff']")
     row = "#staff-table tbody tr[data-username='two_browsers']"
     admin.wait_for_selector(f"{row} td:nth-child(6):text-is('1')")  # one session left: the first browser's
+    own = "#staff-table tbody tr[data-username='admin']"  # the admin's own row: no 停用, no other role
+    assert admin.is_disabled(f"{own} button.toggle") and admin.is_disabled(f"{own} select >> nth=0")
     admin.click(f"{row} button.sessions")
     admin.wait_for_selector("#staff-sessions:not(.hidden) h2:has-text('客服小吴 的登录会话')")
     admin.click("#staff-sessions button:has-text('退出登录')")

@@ -171,6 +171,9 @@ def test_an_admin_imports_staff_and_each_new_member_signs_in_with_the_password_s
     bad = upload(admin, "staff", "用户名,姓名,角色\nhr_zhao,赵敏,保安\n".encode(), name="员工.csv")
     assert bad.status_code == 422 and bad.json()["code"] == "import_rows_invalid"
     assert bad.json()["errors"] == [{"row": 2, "column": "角色", "message": "角色只能是 客服、管理员 或 维修师傅"}]
+    own = upload(admin, "staff", "用户名,姓名,角色,状态\nadmin,管理员,管理员,离职\n".encode(), name="员工.csv")
+    assert own.status_code == 422 and own.json()["errors"] == [{"row": 2, "column": "状态",
+                                                                "message": staff_import.OWN_ACCOUNT}]
     erp = TestClient(app, headers={"Authorization": f"Bearer {key_for(admin, 'HR', ['import'])}"})
     response = erp.post("/api/import/staff", json={"rows": [{"username": "hr_sneak", "name": "x", "role": "admin"}]})
     assert response.status_code == 403 and response.json()["code"] == "staff_import_admins_only"

@@ -188,9 +188,16 @@ def test_role_and_community_changes_and_the_last_admin_stays(server, admin):
     back = admin.patch(f"/api/admin/staff/{staff['tech2']['id']}", json={"community_id": "", "role": "technician"})
     assert back.status_code == 200, back.text
     assert staff_rows(server)["tech2"][:2] == ("technician", None)
-    last = admin.patch(f"/api/admin/staff/{staff['admin']['id']}", json={"disabled": True})
-    assert last.status_code == 409 and last.json()["code"] == "last_admin"
-    assert admin.patch(f"/api/admin/staff/{staff['admin']['id']}", json={"role": "agent"}).status_code == 409
+    # an admin's own account: neither disabled nor demoted from the page they use (the only admin here, too)
+    listed = admin.get("/api/admin/staff").json()
+    assert listed["you"] == staff["admin"]["id"]
+    own = admin.patch(f"/api/admin/staff/{staff['admin']['id']}", json={"disabled": True})
+    assert own.status_code == 409 and own.json()["code"] == "own_account" and "另一位管理员" in own.json()["detail"]
+    demoted = admin.patch(f"/api/admin/staff/{staff['admin']['id']}", json={"role": "agent", "display_name": "改名"})
+    assert demoted.status_code == 409 and demoted.json()["code"] == "own_account"
+    assert staff_rows(server)["admin"][0] == "admin"
+    assert {s["username"]: s["display_name"] for s in admin.get("/api/admin/staff").json()["staff"]}["admin"] != "改名"
+    assert admin.patch(f"/api/admin/staff/{staff['admin']['id']}", json={"disabled": False}).status_code == 200
     assert admin.get("/api/admin/staff").status_code == 200
 
 

@@ -207,6 +207,26 @@ def test_the_last_admin_refusal_names_the_files_own_column(tmp_path):
             assert [(e["row"], e["column"]) for e in refused.value.result.errors] == [(2, column)], text
 
 
+def test_the_importing_admin_keeps_their_own_access(tmp_path):
+    """Another admin remains, so the last-admin rule would let it pass: the admin's own row is refused as such."""
+    db = open_database(f"sqlite:///{tmp_path / 'wuye.db'}")
+    with db.session() as session:
+        session.add_all([Staff(username="Chief", display_name="主管", password_hash="x", role="admin"),
+                         Staff(username="deputy", display_name="副主管", password_hash="x", role="admin")])
+        session.flush()
+        for text, column in (("用户名,姓名,角色,状态\nchief,主管,管理员,离职\n", "状态"),
+                             ("用户名,姓名,角色\nCHIEF,主管,客服\n", "角色")):
+            with pytest.raises(ImportRowsInvalid) as refused:
+                run(session, text, acting="Chief")
+            assert [(e["row"], e["column"], e["message"]) for e in refused.value.result.errors] == \
+                [(2, column, staff_import.OWN_ACCOUNT)], text
+        # the same rows about another admin, or from the command line (no one signed in), are the company's choice
+        assert run(session, "用户名,姓名,角色,状态\ndeputy,副主管,管理员,离职\n", acting="Chief").updated == 1
+        assert run(session, "用户名,姓名,角色,状态\nchief,主管,管理员,离职\ndeputy,副主管,管理员,在职\n").updated == 2
+        assert run(session, "用户名,姓名,角色,状态\nchief,主管,管理员,在职\n", acting="deputy").updated == 1
+        assert run(session, "用户名,姓名,角色\nchief,主管,管理员\n", acting="chief").unchanged == 1
+
+
 def test_passwords_are_hashed_before_anything_is_written(tmp_path, monkeypatch):
     """On SQLite a write transaction locks the database for the server too (`wuye import staff` beside `wuye
     serve`): the minute of hashing for a thousand new accounts must come before it."""
