@@ -96,9 +96,11 @@ FLOW_INTENTS = ("fee_lookup", "repair_request", "repair_status", "parking")
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny")
 
 EMERGENCY_RULES: List[Tuple[str, str]] = [
-    (r"(困|关|卡)(在)?(电梯|梯)|电梯.{0,6}(困|关)了?(人|住|着)|电梯.{0,8}(里面|里)有人|(出不|出不)去.{0,4}电梯|电梯.{0,6}出不(来|去)", "电梯困人"),
+    # "电梯里有人尿尿 / 抽烟" is a complaint about the lift, not someone in it who cannot get out
+    (r"(困|关|卡)(在)?(电梯|梯)|电梯.{0,6}(困|关)了?(人|住|着)|电梯.{0,8}(里面|里)有人(?!.{0,3}(尿|拉屎|大便|小便|抽烟|吸烟|吐|乱|贴|涂|画|刻))|(出不|出不)去.{0,4}电梯|电梯.{0,6}出不(来|去)", "电梯困人"),
     # 打不着火 / 点不着火 / 没着火: a stove that will not light, not a fire
-    (r"(?<![不没])着火|起火|失火|火灾|火警|冒.{0,3}烟|黑烟|浓烟|烟雾报警|冒火(花)?|电线.{0,3}烧", "火警/烟雾"),
+    (r"(?<![不没])着火|起火|失火|火灾|火警|冒.{0,3}烟|黑烟|浓烟|烟雾报警|冒火(花)?|电线.{0,3}烧|"
+     r"(窜|蹿|冒|喷)(出)?了?.{0,2}火苗|火苗.{0,6}(窜|蹿|烧到|往上|越烧越)", "火警/烟雾"),
     (r"燃气泄漏|煤气泄漏|天然气泄漏|漏气|(很|好|特别)?(浓|重|大)的?(煤气|燃气|天然气)味|(煤气|燃气|天然气)味(很|好|特别)?(浓|重|大)", "燃气泄漏"),
     (r"水管.{0,2}(爆|裂)|爆管|跑水|水漫|漫水|淹了|被淹|水.{0,4}(喷|涌)|漏水.{0,4}(严重|很大|止不住)", "严重漏水/水管爆裂"),
     (r"受伤|流血|晕倒|昏倒|昏迷|摔倒.{0,4}(起不来|不能动)|不省人事|咬伤|坠楼|掉下来|跳楼", "有人受伤/晕倒"),
@@ -126,6 +128,8 @@ EMERGENCY_RULES: List[Tuple[str, str]] = [
      r"电梯.{0,16}(夹住|夹着)|电梯.{0,12}(往下一沉|不动了).{0,12}(没反应|出不去)|电梯门.{0,12}(水泥墙|出不去)", "电梯困人"),
     (r"(捅|拧|撬|砸).{0,4}(门锁|门把手|车窗)|翻墙进来|陌生人.{0,10}(门锁|门把手)", "盗窃/入室"),
     (r"(栏杆|天花板|水泥|雨棚|广告牌|空调外机|塔吊).{0,14}(晃|裂|掉|塌|歪|倒)", "坠落/倒塌危险"),
+    # something at height about to come down ("窗玻璃碎了挂在框上，风一吹就晃，底下是主路")
+    (r"摇摇欲坠|(挂|吊)在.{0,6}(晃|摇)|风一吹就(晃|摇|动)|随时(会|要|可能)?.{0,2}(掉|砸|塌)", "坠落/倒塌危险"),
     # medical equipment without power (the issue names it urgent): an outage report the pager must hear of
     (r"(呼吸机|制氧机|吸氧|氧气机|透析|腹透|吸痰器|吸痰机|胰岛素|监护仪).{0,24}(没电|停电|断电|没有电|充不(了|上)电)|"
      r"(没电|停电|断电|没有电).{0,24}(呼吸机|制氧机|吸氧|氧气机|透析|腹透|吸痰器|吸痰机|胰岛素|监护仪)", "医疗设备断电"),
@@ -265,9 +269,13 @@ def pages_at_once(reading: Any) -> bool:
         return False
     if urgency >= PAGE_ALONE_AT:
         return True
-    short = len(re.sub(r"[\W_]+", "", reading.text)) <= SHORT_ALARM_CHARS
+    rules = rule_emergencies(reading)
+    # 救命 / 快来人 on its own is emphasis as often as a cry for help ("救命 快递"): a short message pages at once by
+    # it only when it also reads as an emergency
+    short = len(re.sub(r"[\W_]+", "", reading.text)) <= SHORT_ALARM_CHARS \
+        and (set(rules) - {"求救"} or reading.intent == "emergency")
     floor = min(PAGE_RULE_AT, PAGE_SHORT_RULE_AT) if short else PAGE_RULE_AT
-    return urgency >= floor and bool(rule_emergencies(reading))
+    return urgency >= floor and bool(rules)
 
 
 def is_emergency(reading: Any) -> bool:

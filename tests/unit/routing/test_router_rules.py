@@ -91,6 +91,21 @@ def test_a_car_rolling_with_nobody_at_the_wheel_and_a_suction_machine_that_canno
         assert not emergency_matches(text), text
 
 
+def test_flames_leaping_out_and_glass_about_to_fall_are_emergencies_and_a_complaint_about_the_lift_is_not(settings):
+    from bot.nlu.normalize import get_normalizer
+
+    for text in ("楼下餐馆后厨窜出火苗 烧到外面的油烟管道了", "阳台上蹿出火苗来了", "28楼有块窗玻璃碎了挂在框上 风一吹就晃",
+                 "外墙的瓷砖摇摇欲坠", "楼顶那块铁皮随时会掉下来"):
+        assert emergency_matches(text), text
+    for text in ("燃气灶火苗很小怎么办", "电梯里有人尿尿 太恶心了", "电梯里有人抽烟", "晾衣架怎么装",
+                 "3栋电梯里有人被关住了"):
+        assert bool(emergency_matches(text)) == text.startswith("3栋"), text
+    normalize = get_normalizer(settings.normalize_dir, settings.dictionary_dir).normalize
+    drill = "Hi, when is the fire drill this week?"
+    assert "消防演练" in normalize(drill).text and not emergency_matches(drill, normalize(drill).text)
+    assert emergency_matches("fire in block 3", normalize("fire in block 3").text)
+
+
 def test_waste_before_the_word_property_company_is_not_an_insult():
     from bot.nlu.emotion import ANGRY_CUES, match_cues
 

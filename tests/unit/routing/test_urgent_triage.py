@@ -32,6 +32,19 @@ def test_a_sure_emergency_pages_at_once_and_a_borderline_one_asks_first(parser):
     assert decide(dataclasses.replace(long, urgency=router.PAGE_RULE_AT - 0.01)).action == router.URGENT_CHECK
 
 
+def test_a_cry_for_help_alone_pages_a_short_message_at_once_only_when_it_reads_as_an_emergency(parser):
+    """"救命 快递" (救命 as emphasis before a routine word) is asked first at any P(urgent) below PAGE_RULE_AT;
+    "快来人啊" reads as an emergency and still pages at once from PAGE_SHORT_RULE_AT."""
+    parcel = parser.parse("救命 快递")
+    assert router.rule_emergencies(parcel) == ["求救"] and parcel.intent != "emergency"
+    route = decide(dataclasses.replace(parcel, urgency=router.PAGE_RULE_AT - 0.01))
+    assert route.priority == "urgent" and route.action == router.URGENT_CHECK
+    cry = parser.parse("快来人啊")
+    assert cry.intent == "emergency" and decide(dataclasses.replace(cry, urgency=router.PAGE_SHORT_RULE_AT)).action == "emergency"
+    trapped = parser.parse("救命 电梯里出不去了")  # another rule with it: the short floor as before
+    assert decide(dataclasses.replace(trapped, urgency=router.PAGE_SHORT_RULE_AT)).action == "emergency"
+
+
 def test_the_band_never_changes_what_is_urgent(parser):
     for text in ("3栋电梯困人了，快来人", "厨房着火了", "我爸用着呼吸机，整栋楼没电", "物业几点上班", "家里停水了"):
         reading = parser.parse(text)
