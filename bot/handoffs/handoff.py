@@ -26,12 +26,23 @@ from bot.turn.context import TurnContext
 AGENT_ONLINE_WINDOW = teams.AGENT_ONLINE_WINDOW
 
 
+def _values(values: Any) -> List[Any]:
+    """Constants for an IN of a statement built once: a bound parameter each, rendered when it is compiled (a list of
+    plain values is an expanding IN, rendered again on every run)."""
+    return [literal(value) for value in values]
+
+
+# built once (a bound parameter for the time): every handoff a resident opens counts the agents online, and building
+# the statement cost about as much as running it
+_AGENTS_ONLINE = select(func.count()).select_from(Staff).where(
+    Staff.last_seen >= bindparam("since"), Staff.role.in_(_values(CONSOLE_ROLES)),
+    Staff.state.in_(_values(teams.AVAILABLE_STATES)))
+
+
 def agents_online(session: Session, now: dt.datetime) -> int:
     """Staff who answer residents (bot.access.permissions.CONSOLE_ROLES) seen on the console in the last two minutes
     and available (在线 or 忙碌: an agent on 小休 or 离线 answers nobody new, bot/handoffs/teams.py)."""
-    return session.scalar(select(func.count()).select_from(Staff).where(
-        Staff.last_seen >= now - AGENT_ONLINE_WINDOW, Staff.role.in_(CONSOLE_ROLES),
-        Staff.state.in_(teams.AVAILABLE_STATES))) or 0
+    return session.scalar(_AGENTS_ONLINE, {"since": now - AGENT_ONLINE_WINDOW}) or 0
 
 
 class AtCapacity(HandoffError):
@@ -48,12 +59,6 @@ def queue_key(handoff: Any) -> tuple:
 def queue(session: Session) -> List[Handoff]:
     """Waiting handoffs in queue order (:func:`queue_key`)."""
     return sorted(session.scalars(select(Handoff).where(Handoff.status.in_(HandoffStatus.waiting()))), key=queue_key)
-
-
-def _values(values: Any) -> List[Any]:
-    """Constants for an IN of a statement built once: a bound parameter each, rendered when it is compiled (a list of
-    plain values is an expanding IN, rendered again on every run)."""
-    return [literal(value) for value in values]
 
 
 def _ahead_statement(rank: int) -> Any:
