@@ -279,6 +279,8 @@ class FlatModel:
                  lexicon: Optional[Dict[str, List[str]]] = None,
                  label_counts: Optional[Dict[str, int]] = None, scale: Optional[np.ndarray] = None) -> None:
         self.label_counts = label_counts  # phrasings per label in training (None: a model saved before they were)
+        # the labels learnt from fewer than FEW_PHRASINGS phrasings (every reading asks: worked out once, not per parse)
+        self.young_labels = {label for label, n in (label_counts or {}).items() if n < FEW_PHRASINGS}
         self.features = features  # which analyzers built the vocabularies (flat.json "features"; v1 if absent)
         self.lexicon = lexicon or {}  # v4: name → categories, stored with the model
         if features == "v4":
@@ -561,8 +563,7 @@ class FlatIntentFaqClassifier(GraphComponent):
         return cls(config, model_storage, resource, model)
 
     def _young_labels(self) -> set:
-        counts = self.model.label_counts if self.model is not None else None
-        return {label for label, n in (counts or {}).items() if n < FEW_PHRASINGS}
+        return self.model.young_labels if self.model is not None else set()
 
     def process(self, messages: List[Message]) -> List[Message]:
         if self.model is None:

@@ -37,7 +37,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AbstractSet, Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -90,8 +90,13 @@ class EntryModel:
     centroids: Optional[CharCentroids] = None  # built from the same texts (``entry_texts``), in the model's label order
 
     def probabilities(self, text: str) -> Dict[str, float]:
+        reading = self.reading(text)
+        return dict(zip(reading.ids, reading.p.tolist()))
+
+    def reading(self, text: str) -> "EntryReading":
+        """The probabilities as an array in the model's entry order (what ``choose`` reads; no dict of every entry)."""
         if self.model is None:
-            return {self.entry_ids[0]: 1.0} if self.entry_ids else {}
+            return EntryReading(self.entry_ids[:1], np.ones(min(len(self.entry_ids), 1)))
         p = self.model.predict_proba(text)  # type: ignore[attr-defined]
         if self.centroids is not None:
             s = self.centroids.similarity(text) * (1.0 / SIMILARITY_TEMPERATURE)
@@ -99,7 +104,18 @@ class EntryModel:
             np.exp(s, out=s)
             s *= SIMILARITY_SHARE / s.sum()
             p = (1.0 - SIMILARITY_SHARE) * p + s
-        return dict(zip(self.model.labels, p.tolist()))  # type: ignore[attr-defined]
+        return EntryReading(self.model.labels, p)  # type: ignore[attr-defined]
+
+
+class EntryReading(NamedTuple):
+    """The entry model's probabilities: entry ids and their probabilities in the same order."""
+
+    ids: Sequence[str]
+    p: np.ndarray
+
+    @classmethod
+    def of(cls, probs: Dict[str, float]) -> "EntryReading":
+        return cls(list(probs), np.fromiter(probs.values(), dtype=np.float64, count=len(probs)))
 
 
 def entry_texts(kb: KnowledgeBase, normalize=None) -> Tuple[List[str], List[str]]:
@@ -242,33 +258,70 @@ class Choice:
     young: Optional[str] = None
 
 
+class _Candidates:
+    """The entries of an entry reading that may take a reading over (active and young, in the reading's order), worked
+    out once per (entry ids, active ids, label counts): a reading then costs numpy operations over them, not a Python
+    loop over every entry (a 300-entry base has ~270 young ones)."""
+
+    def __init__(self, ids: Sequence[str], active: AbstractSet[str], label_counts: Dict[str, int]) -> None:
+        self.key = (ids, active, label_counts)
+        known, new = [], []
+        for k, entry in enumerate(ids):
+            if entry not in active or label_counts.get(FAQ_PREFIX + entry, 0) >= YOUNG_PHRASINGS:
+                continue
+            (known if FAQ_PREFIX + entry in label_counts else new).append(k)
+        self.position = np.array(known + new, dtype=np.int64)
+        self.known = len(known)
+        self.known_ids = [ids[k] for k in known]
+        # the reading's order among them (the first of equal scores wins, as in the reading's order)
+        self.rank = np.argsort(self.position, kind="stable")
+
+
+_CANDIDATES: List[_Candidates] = []  # the last few, matched by identity (a parser passes the same objects each time)
+
+
+def _candidates(ids: Sequence[str], active: AbstractSet[str], label_counts: Dict[str, int]) -> _Candidates:
+    for c in _CANDIDATES:
+        if c.key[0] is ids and c.key[1] is active and c.key[2] is label_counts:
+            return c
+    c = _Candidates(ids, active, label_counts)
+    _CANDIDATES.append(c)
+    del _CANDIDATES[:-4]
+    return c
+
+
 def choose(intent: str, confidence: float, faq_ranking: Sequence[Tuple[str, float]], active: AbstractSet[str],
-           entry_probs: Dict[str, float], label_counts: Dict[str, int],
+           entry_probs: Union[Dict[str, float], EntryReading], label_counts: Dict[str, int],
            classifier: Optional[Dict[str, float]] = None) -> Choice:
     """The reading with the knowledge base as it is now: retired or unknown entries dropped from the FAQ ranking,
-    and a young entry the entry model prefers read as the FAQ (see the module's docstring). ``classifier``: the
-    classifier's probability per entry id, at least for the young ones (default: the ranking's)."""
+    and a young entry the entry model prefers read as the FAQ (see the module's docstring). ``entry_probs``: the
+    entry model's reading (``EntryModel.reading``, or a dict by entry id). ``classifier``: the classifier's probability
+    per entry id, at least for the young ones (default: the ranking's)."""
     ranking = [(i, p) for i, p in faq_ranking if i in active]
     over_flow = intent in YOUNG_OVER_FLOWS and confidence < FLOW_KEEP
-    if not entry_probs or not (intent in YOUNG_OVER or over_flow):
+    if not (intent in YOUNG_OVER or over_flow):
+        return Choice(intent, confidence, ranking)
+    reading = entry_probs if isinstance(entry_probs, EntryReading) else EntryReading.of(entry_probs)
+    if not len(reading.ids):
         return Choice(intent, confidence, ranking)
     classifier = classifier if classifier is not None else dict(faq_ranking)
-    scores: Dict[str, float] = {}
-    for entry, p in entry_probs.items():
-        known = FAQ_PREFIX + entry in label_counts
-        if entry not in active or label_counts.get(FAQ_PREFIX + entry, 0) >= YOUNG_PHRASINGS:
-            continue
-        if over_flow and p < YOUNG_OVER_FLOW_MIN:
-            continue
-        if known:  # learnt by the classifier from a few phrasings: both readings count
-            score = p + CLASSIFIER_WEIGHT * classifier.get(entry, 0.0)
-            if score >= YOUNG_KNOWN_MIN:
-                scores[entry] = score
-        elif p >= YOUNG_MIN:  # saved since the classifier's training: the entry model alone
-            scores[entry] = p
-    if scores:
-        best = max(scores, key=scores.get)
-        p_best = entry_probs[best]
+    cands = _candidates(reading.ids, active, label_counts)
+    p = reading.p[cands.position]
+    # a young entry the classifier learnt from a few phrasings: both readings count; one saved since the classifier's
+    # training: the entry model alone
+    scores = p.copy()
+    if cands.known:
+        scores[:cands.known] += CLASSIFIER_WEIGHT * np.fromiter(
+            (classifier.get(e, 0.0) for e in cands.known_ids), dtype=np.float64, count=cands.known)
+    ok = np.empty(len(scores), dtype=bool)
+    np.greater_equal(scores[:cands.known], YOUNG_KNOWN_MIN, out=ok[:cands.known])
+    np.greater_equal(scores[cands.known:], YOUNG_MIN, out=ok[cands.known:])
+    if over_flow:
+        ok &= p >= YOUNG_OVER_FLOW_MIN
+    if ok.any():
+        ordered = np.where(ok, scores, -np.inf)[cands.rank]  # in the reading's order: the first best wins
+        at = int(cands.position[cands.rank[int(np.argmax(ordered))]])
+        best, p_best = reading.ids[at], float(reading.p[at])
         others = [(i, p) for i, p in ranking if i != best]
         # its confidence: the entry model's share, raised so the router answers (the thresholds were chosen at the
         # router's thresholds: a young entry that clears them is answered, as the protocol measured)

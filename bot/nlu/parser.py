@@ -199,7 +199,7 @@ class NluParser:
         entry model (bot/nlu/matching.py). Only where the classifier's phrasing counts are known (the fast path)."""
         kb = self.knowledge()
         counts = self.label_counts
-        probs = (matching.entry_model_of(kb, self.normalize, self.entry_owner).probabilities(normalized)
+        probs = (matching.entry_model_of(kb, self.normalize, self.entry_owner).reading(normalized)
                  if counts is not None else {})
         ranking = [(r["id"], r["confidence"]) for r in faq_ranking]
         choice = matching.choose(intent, confidence, ranking, matching.active_ids(kb), probs, counts or {},

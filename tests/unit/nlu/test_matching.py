@@ -77,3 +77,67 @@ def test_a_young_entry_takes_a_flow_reading_only_when_the_flow_is_unsure_and_its
     assert read("complaint", 0.4, 0.9).intent == "complaint"
     # an uncovered reading is taken at the young rule's own threshold, as before
     assert read("uncovered", 0.5, matching.YOUNG_KNOWN_MIN).young == "visitor_vehicle"
+
+
+def _choose_by_loop(intent, confidence, faq_ranking, active, entry_probs, label_counts, classifier=None):
+    """``choose``'s rule written as a loop over every entry (what it computes with arrays), for the test below."""
+    ranking = [(i, p) for i, p in faq_ranking if i in active]
+    over_flow = intent in matching.YOUNG_OVER_FLOWS and confidence < matching.FLOW_KEEP
+    if not entry_probs or not (intent in matching.YOUNG_OVER or over_flow):
+        return matching.Choice(intent, confidence, ranking)
+    classifier = classifier if classifier is not None else dict(faq_ranking)
+    scores = {}
+    for entry, p in entry_probs.items():
+        if entry not in active or label_counts.get("faq/" + entry, 0) >= matching.YOUNG_PHRASINGS:
+            continue
+        if over_flow and p < matching.YOUNG_OVER_FLOW_MIN:
+            continue
+        if "faq/" + entry in label_counts:
+            score = p + matching.CLASSIFIER_WEIGHT * classifier.get(entry, 0.0)
+            if score >= matching.YOUNG_KNOWN_MIN:
+                scores[entry] = score
+        elif p >= matching.YOUNG_MIN:
+            scores[entry] = p
+    if scores:
+        best = max(scores, key=scores.get)
+        conf = max(entry_probs[best], 0.6)
+        return matching.Choice("faq", max(confidence if intent == "faq" else 0.0, conf),
+                               [(best, conf)] + [(i, p) for i, p in ranking if i != best], young=best)
+    return matching.Choice(intent, confidence, ranking)
+
+
+def test_choose_reads_an_entry_models_array_as_the_rule_reads_every_entry():
+    """``choose`` works on the entry model's array (``EntryModel.reading``) with the young entries found once per
+    knowledge base; on random readings — mature, young, unknown and retired entries, ties, flows — it chooses what
+    the rule written entry by entry chooses, from the array and from a dict alike."""
+    rng = np.random.default_rng(7)
+    for case in range(400):
+        n = int(rng.integers(1, 40))
+        ids = [f"e{k:02d}" for k in range(n)]
+        counts = {"faq/" + i: int(rng.choice([3, 10, 29, 30, 80])) for i in ids if rng.random() < 0.8}
+        counts["parking"] = 100
+        active = frozenset(i for i in ids if rng.random() < 0.9)
+        p = rng.dirichlet(np.ones(n) * float(rng.choice([0.1, 1.0])))
+        if case % 3 == 0:  # ties, between entries the classifier knows and entries saved since: the first wins
+            p = rng.choice([0.05, 0.4], size=n)
+        probs = dict(zip(ids, p.tolist()))
+        ranking = sorted(((i, float(rng.random()) * 0.01) for i in ids[:10]), key=lambda r: -r[1])
+        classifier = {i: float(rng.random()) * 0.01 for i in ids if rng.random() < 0.7}
+        if case % 3 == 0:
+            ranking, classifier = [], {}
+        intent = str(rng.choice(["faq", "uncovered", "out_of_scope", "parking", "complaint"]))
+        confidence = float(rng.random())
+        for extra in (None, classifier):
+            expected = _choose_by_loop(intent, confidence, ranking, active, probs, counts, extra)
+            for reading in (matching.EntryReading(ids, p), probs):
+                got = matching.choose(intent, confidence, ranking, active, reading, counts, extra)
+                assert (got.intent, got.confidence, got.faq_ranking, got.young) == (
+                    expected.intent, expected.confidence, expected.faq_ranking, expected.young), case
+
+
+def test_an_entry_models_reading_is_its_probabilities(settings):
+    kb = _kb(settings)
+    model = matching.train_entry_model(kb)
+    for text in ["物业几点上班", "门禁卡丢了怎么办", ""]:
+        reading = model.reading(text)
+        assert dict(zip(reading.ids, reading.p.tolist())) == model.probabilities(text)
