@@ -288,6 +288,16 @@ def _update_conversation(keys: Tuple[str, ...]) -> Any:
         .values({key: bindparam(f"v_{key}") for key in keys + ("updated_at",)})
 
 
+@functools.lru_cache(maxsize=64)
+def _update_row(mapper: Any, names: Tuple[str, ...]) -> Any:
+    """UPDATE of the attributes ``names`` of a row of a class :func:`_row_update` accepts (parameters v_<name>,
+    row_key), typed by their columns as the unit of work writes them."""
+    _, key, columns = _row_update(mapper)
+    table = mapper.local_table
+    return table.update().where(table.c[key] == bindparam("row_key")) \
+        .values({columns[name].name: bindparam(f"v_{name}") for name in names})
+
+
 @functools.lru_cache(maxsize=128)
 def _column_bind(column: Any, dialect) -> Any:
     """A column's conversion to what the driver takes (JSON text…), as the unit of work does it (None: none)."""
@@ -670,18 +680,27 @@ class ConversationEngine:
                 _insert_messages(session, dialect, inserted)
             limits.record(session, bucket, now)
             # the conversation's changes and updated_at as one UPDATE of its own (the unit of work's flush of the one
-            # object cost ~10 % of a turn), unless the unit of work has more to write anyway
-            changes = _conversation_changes(session, conversation, message)
+            # object cost ~10 % of a turn), and the other rows the turn changed (an open handoff's ticket, an
+            # incident's handoff) as one UPDATE each, unless the unit of work has more to write anyway
+            others = _other_changes(session, conversation, message) or []
+            changes = _conversation_changes(session, conversation, message, [o for o, _ in others])
             if changes is None:
                 conversation.updated_at = now
                 return
             wrote = bool(changes) or conversation.updated_at != now
+            connection = session.connection()
             if wrote:
-                session.connection().execute(_update_conversation(tuple(changes)), {
+                connection.execute(_update_conversation(tuple(changes)), {
                     **{f"v_{key}": value for key, value in changes.items()}, "v_updated_at": now,
                     "conversation_id": conversation.id})
                 conversation.updated_at = now
             _as_written(session, conversation, wrote)  # a value set to what it was is no change either
+            for o, values in others:
+                if values:
+                    state = sa_inspect(o)
+                    connection.execute(_update_row(state.mapper, tuple(values)), {
+                        **{f"v_{name}": value for name, value in values.items()}, "row_key": state.identity[0]})
+                _as_written(session, o, bool(values))
             return
         if dialect.name != "postgresql" or not one_statement:
             session.add_all(stored[1:])
