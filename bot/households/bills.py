@@ -12,8 +12,10 @@ from bot.storage.models import Bill, Household
 
 def fee_summary(session: Session, household: Household) -> Dict[str, Any]:
     """What the household owes, which periods are unpaid, paid through which month, and the latest payments."""
+    # without an autoflush: no turn writes bills (a resident's pending message waits for the turn's own last write)
     bills: List[Bill] = list(session.scalars(
-        select(Bill).where(Bill.household_id == household.id).order_by(Bill.period)))
+        select(Bill).where(Bill.household_id == household.id).order_by(Bill.period)
+        .execution_options(autoflush=False)))
     unpaid = [b for b in bills if not b.paid]
     owed = sum((b.amount for b in unpaid), Decimal("0"))
     paid_through = None

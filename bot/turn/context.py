@@ -100,7 +100,12 @@ class TurnContext:
 
     @property
     def household(self) -> Optional[Household]:
-        return self.identity.household if self.identity.verified_at else None
+        if not self.identity.verified_at:
+            return None
+        # its first use loads it: no turn writes households, so the turn's pending writes (the resident's message, the
+        # conversation's changes) wait for the turn's own last statements instead of being flushed for this read
+        with self.session.no_autoflush:
+            return self.identity.household
 
     @property
     def community_id(self) -> str:
