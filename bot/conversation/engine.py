@@ -73,6 +73,14 @@ _PREVIOUS_QUESTION = select(_messages.text).where(_messages.conversation_id == b
 _IDENTITY = select(ChatIdentity).where(ChatIdentity.channel == bindparam("channel"),
                                        ChatIdentity.sender_id == bindparam("sender_id"))
 _IDENTITY_FOR_UPDATE = _IDENTITY.with_for_update()  # one resident's turns in order across processes
+# SQLite: the identity (None: a first message) with the sender's message-limit use (bot/access/limits.py, parameters
+# bucket, since, cap) in one statement, a row whether or not the identity exists — a first message read the use with
+# a statement of its own. SQLite's turns hold the process's writer lock (Database.writer) from here to the commit, so
+# nothing is written between this read and the turn's own writes, as on PostgreSQL after the identity's row lock.
+_IDENTITY_AND_USE = select(ChatIdentity, limits.USED.scalar_subquery()) \
+    .select_from(select(literal(1).label("one")).subquery()) \
+    .outerjoin(ChatIdentity, and_(ChatIdentity.channel == bindparam("channel"),
+                                  ChatIdentity.sender_id == bindparam("sender_id")))
 _NEW_CONVERSATION = insert(Conversation.__table__)
 # A first message's identity: one INSERT that does nothing when another turn made the same identity meanwhile (a
 # SAVEPOINT around an ORM insert took three statements). Other databases: the savepoint (ConversationEngine._identity).
@@ -137,6 +145,8 @@ def _last_bot_turn_column() -> Any:
 
 
 _LATEST_WITH_LAST_BOT_TURN = _LATEST_CONVERSATION_AND_HANDOFF.add_columns(_last_bot_turn_column())
+# SQLite: the limit's use is read with the identity (_IDENTITY_AND_USE)
+_LATEST_WITHOUT_USE = _LATEST_CONVERSATION_AND_HANDOFF.with_only_columns(Conversation, Handoff)
 # A turn's writes on PostgreSQL: the new messages (one multi-row INSERT), the message's rate event, the conversation's
 # changes (its flow, failed turns…) with its updated_at and, when a query of the turn flushed the resident's message
 # earlier, its route, as data-modifying CTEs of the same statement — one round trip where the unit of work took four
@@ -551,15 +561,21 @@ class ConversationEngine:
 
     def _identity(self, session, channel: str, sender_id: str, now: dt.datetime, bucket: str,
                   community_id: Optional[str] = None) -> Tuple[ChatIdentity, Optional[int], bool, Optional[int]]:
-        """The sender's channel identity, locked for the turn, and — when it is made now, on the first message —
-        the use of its message limit (checked first: SQLite's savepoint would keep the new row past a refusal's
-        rollback), whether this turn made it (it then has no conversation yet) and, on PostgreSQL, the id of the
-        conversation made with it (in ``community_id``; None: not made)."""
+        """The sender's channel identity, locked for the turn, and — when it is made now, on the first message, and
+        on SQLite always (read with it) — the use of its message limit (checked first: SQLite's savepoint would keep
+        the new row past a refusal's rollback), whether this turn made it (it then has no conversation yet) and, on
+        PostgreSQL, the id of the conversation made with it (in ``community_id``; None: not made)."""
         dialect = session.bind.dialect
         query = _IDENTITY if dialect.name == "sqlite" else _IDENTITY_FOR_UPDATE
         params = {"channel": channel, "sender_id": sender_id}
-        identity = session.scalar(query, params)
         used, created = None, False
+        if dialect.name == "sqlite":
+            limit = self.limits.messages_per_sender
+            identity, used = session.execute(_IDENTITY_AND_USE, {
+                **params, "bucket": bucket, "since": now - limit.window, "cap": limit.count}).one()
+            used = int(used or 0)
+        else:
+            identity = session.scalar(query, params)
         if identity is None and dialect.name == "postgresql":
             sql, constants = _first_message(dialect)
             limit, flow = self.limits.messages_per_sender, _conversation_binds(dialect)["flow"]
@@ -573,7 +589,8 @@ class ConversationEngine:
                 return session.scalar(query, params), used, False, None
             return self._made_identity(session, new_id, channel, sender_id, now), used, True, conversation_id
         if identity is None:
-            used = limits.used(session, bucket, self.limits.messages_per_sender, now)
+            if used is None:
+                used = limits.used(session, bucket, self.limits.messages_per_sender, now)
             self._check_limit(session, bucket, used, now)
             insert = _new_identity(session.bind.dialect)
             if insert is not None:  # one statement; two first messages at once: the loser re-reads the winner's row
@@ -611,11 +628,14 @@ class ConversationEngine:
         limit = self.limits.messages_per_sender
         params = {"identity_id": identity.id, "bucket": bucket, "since": now - limit.window, "cap": limit.count}
         postgres = session.bind.dialect.name == "postgresql"
-        row = None if new_identity and used is not None else session.execute(
-            _LATEST_WITH_LAST_BOT_TURN if postgres else _LATEST_CONVERSATION_AND_HANDOFF, params).first()
+        query = _LATEST_WITH_LAST_BOT_TURN if postgres else \
+            _LATEST_CONVERSATION_AND_HANDOFF if used is None else _LATEST_WITHOUT_USE
+        row = None if new_identity and used is not None else session.execute(query, params).first()
         last_turn = None
         if row is not None:
-            conversation, active, used = row[0], row[1], int(row[2] or 0)
+            conversation, active = row[0], row[1]
+            if query is not _LATEST_WITHOUT_USE:
+                used = int(row[2] or 0)
             last_turn = row[3] if postgres else None
         else:
             conversation, active = None, None
