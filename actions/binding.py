@@ -54,6 +54,19 @@ BINDING_SLOTS = (Slot("bind_room", extract=_room_given, invalid="没有识别到
                  Slot("bind_code", extract=_code_given, invalid="验证码是短信里的 6 位数字（不是手机号）。"))
 
 
+# _code_refusal's answer for the room's cooldown: the caller words it (the flow stays on the room question)
+COOLDOWN = "cooldown"
+
+
+def _pending_code(ctx: TurnContext, household: Household) -> Optional[VerificationCode]:
+    """This chat's latest code for this room that can still be typed (unused, unexpired), if any."""
+    return ctx.session.scalar(
+        select(VerificationCode).where(VerificationCode.identity_id == ctx.identity.id,
+                                       VerificationCode.household_id == household.id,
+                                       VerificationCode.used.is_(False), VerificationCode.expires_at > ctx.now)
+        .order_by(VerificationCode.id.desc()).limit(1))
+
+
 def _code_refusal(ctx: TurnContext, household: Household) -> Optional[str]:
     """Why no code may be sent now (None: it may): lock-out after wrong codes, a cooldown and an hourly cap per
     room (so twenty strangers cannot flood an owner's phone) and per chat identity. Records the send if allowed."""
@@ -71,8 +84,7 @@ def _code_refusal(ctx: TurnContext, household: Household) -> Optional[str]:
     if used[lockout] + 1 > cfg.code_lockout.count:
         return f"验证码错误次数过多，为保护业主信息，请 {cfg.code_lockout.seconds // 60} 分钟后再试，或联系物业服务中心。"
     if used[cooldown] + 1 > cfg.code_cooldown.count:
-        wait = limits.seconds_until_free(session, cooldown, cfg.code_cooldown, now)
-        return f"验证码刚刚已发送过，请 {wait} 秒后再试，或输入已收到的验证码。"
+        return COOLDOWN
     if any(used[bucket] + 1 > limit.count for bucket, limit in caps):
         return "验证码发送次数已达上限，为保护业主信息，请一小时后再试，或到物业服务中心办理绑定。"
     limits.record_all(session, [bucket for bucket, _ in caps], now)
@@ -126,6 +138,19 @@ def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> 
             ctx.set_flow(flow_name, slots, "bind_room")
             return None
         refusal = _code_refusal(ctx, household)
+        pending = _pending_code(ctx, household) if refusal == COOLDOWN else None
+        if pending is not None:  # this chat asked a moment ago (left the flow and came back): that code still binds
+            slots["code_id"] = pending.id
+            ctx.say("验证码刚刚已发送到该房屋登记的手机，请输入收到的 6 位验证码。")
+            ctx.set_flow(flow_name, slots, "bind_code")
+            return None
+        if refusal == COOLDOWN:
+            # another chat asked for this room a moment ago: its code cannot bind this one, so only the wait
+            wait = limits.seconds_until_free(ctx.session, f"code-cooldown:{household.id}", ctx.limits.code_cooldown,
+                                             ctx.now)
+            ctx.say(f"这个房号的验证码刚刚已发送过，请 {wait} 秒后再试（到时再输入一次房号即可）。")
+            ctx.set_flow(flow_name, slots, "bind_room")
+            return None
         if refusal:
             ctx.say(refusal)
             ctx.end_flow()

@@ -69,3 +69,32 @@ def test_a_message_flood_is_refused_politely_and_not_stored(world):
     assert refused.value.status == 429 and "太频繁" in refused.value.message
     with world.db.session() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Message).where(Message.sender == "resident")) == stored
+
+
+def test_the_code_already_sent_is_still_taken_after_leaving_and_coming_back(world):
+    """查物业费 → room → (an FAQ in between) → 查物业费 → room again inside the cooldown: the resident is told to
+    type the code already received, and that code then binds."""
+    household = arrears_household(world)
+    world.say("查一下物业费", sender="back")
+    world.say(household.label, sender="back")
+    code = re.search(r"验证码是 (\d{6})", world.sms.sent[-1][1]).group(1)
+    world.say("物业几点上班", sender="back")
+    world.say("查一下物业费", sender="back")
+    sent = len(world.sms.sent)
+    again = world.texts(world.say(household.label, sender="back"))
+    assert "验证码" in again and len(world.sms.sent) == sent
+    assert "验证成功" in world.texts(world.say(code, sender="back"))
+
+
+def test_inside_the_cooldown_a_stranger_is_not_told_to_type_a_code_they_cannot_have(world):
+    household = arrears_household(world)
+    world.say("查一下物业费", sender="first")
+    world.say(household.label, sender="first")
+    world.say("查一下物业费", sender="second")
+    refused = world.texts(world.say(household.label, sender="second"))
+    assert "秒后再试" in refused and "已收到的验证码" not in refused
+    # still asking for the room: after the wait the room alone sends the code
+    world.engine.clock = lambda: NOW + dt.timedelta(minutes=2)
+    sent = len(world.sms.sent)
+    assert "验证码已发送" in world.texts(world.say(household.label, sender="second"))
+    assert len(world.sms.sent) == sent + 1
