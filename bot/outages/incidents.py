@@ -22,7 +22,7 @@ import re
 import zlib
 from typing import Any, Dict, List, Optional, Tuple
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from bot.core.domain import ConversationStatus, HandoffStatus
@@ -85,12 +85,11 @@ def open_incident_for(session: Session, community_id: str, building: Optional[in
     its latest report is within the window. One statement: the candidates with their latest report's time (read
     twice a report, in the turn's state and again when it joins)."""
     wanted = [building, None] if building is not None else [None]
-    candidates = session.execute(
-        select(Incident, _LATEST_REPORT).where(
-            Incident.community_id == community_id, Incident.category == kind, Incident.status == "open",
-            Incident.building.is_(None) if building is None else
-            (Incident.building == building) | Incident.building.is_(None))
-        .order_by(Incident.id.desc())).all()
+    if building is None:
+        candidates = session.execute(_OPEN_OF_COMMUNITY, {"community_id": community_id, "kind": kind}).all()
+    else:
+        candidates = session.execute(_OPEN_OF_BUILDING, {"community_id": community_id, "kind": kind,
+                                                         "building": building}).all()
     for scope_wanted in wanted:
         for incident, latest in candidates:
             if incident.building == scope_wanted and (latest or incident.created_at) >= now - window():
@@ -100,6 +99,25 @@ def open_incident_for(session: Session, community_id: str, building: Optional[in
 
 _LATEST_REPORT = select(func.max(IncidentReport.created_at)).where(
     IncidentReport.incident_id == Incident.id).scalar_subquery()
+# the statements of an outage report, built once with bound parameters (building one cost about as much as running
+# it, and a report runs up to ten): the open incidents of a scope (the whole 小区's, or a building's and the whole
+# 小区's) with their latest report's time, newest first
+_OPEN = select(Incident, _LATEST_REPORT).where(
+    Incident.community_id == bindparam("community_id"), Incident.category == bindparam("kind"),
+    Incident.status == "open")
+_OPEN_OF_COMMUNITY = _OPEN.where(Incident.building.is_(None)).order_by(Incident.id.desc())
+_OPEN_OF_BUILDING = _OPEN.where((Incident.building == bindparam("building")) | Incident.building.is_(None)) \
+    .order_by(Incident.id.desc())
+_REPORTED_BY = select(Incident).join(IncidentReport, IncidentReport.incident_id == Incident.id).where(
+    IncidentReport.conversation_id == bindparam("conversation_id"), Incident.category == bindparam("kind"),
+    Incident.status == "open").order_by(Incident.id.desc())
+_LATEST_RESIDENT_MESSAGE = select(Message.id).where(Message.conversation_id == bindparam("conversation_id"),
+                                                    Message.sender == "resident").order_by(Message.id.desc())
+_REPORT_OF = select(IncidentReport.id).where(IncidentReport.incident_id == bindparam("incident_id"),
+                                             IncidentReport.conversation_id == bindparam("conversation_id"))
+_FIRST_ORDER = select(WorkOrder).where(WorkOrder.incident_id == bindparam("incident_id")).order_by(WorkOrder.id)
+_REPORT_COUNT = select(func.count()).select_from(IncidentReport).where(
+    IncidentReport.incident_id == bindparam("incident_id"))
 
 
 def incident_of(ctx: Any, kind: str) -> Optional[Incident]:
@@ -108,9 +126,7 @@ def incident_of(ctx: Any, kind: str) -> Optional[Incident]:
     building, known = scope(ctx)
     if known:
         return open_incident_for(ctx.session, ctx.community_id, building, kind, ctx.now)
-    return ctx.session.scalar(select(Incident).join(IncidentReport, IncidentReport.incident_id == Incident.id).where(
-        IncidentReport.conversation_id == ctx.conversation.id, Incident.category == kind, Incident.status == "open")
-        .order_by(Incident.id.desc()))
+    return ctx.session.scalar(_REPORTED_BY, {"conversation_id": ctx.conversation.id, "kind": kind})
 
 
 def state_fields(ctx: Any) -> Dict[str, Any]:
@@ -127,16 +143,31 @@ def state_fields(ctx: Any) -> Dict[str, Any]:
 
 
 # --- reports ---------------------------------------------------------------------------------------------------------
+def _in_session(ctx: Any, kind: type) -> List[Any]:
+    """The objects of ``kind`` of this conversation in the turn's session (written or waiting to be)."""
+    conversation_id = ctx.conversation.id
+    return [o for o in (*ctx.session.new, *ctx.session.identity_map.values())
+            if isinstance(o, kind) and o.conversation_id == conversation_id]
+
+
 def _message_id(ctx: Any) -> Optional[int]:
-    return ctx.session.scalar(select(Message.id).where(Message.conversation_id == ctx.conversation.id,
-                                                       Message.sender == "resident").order_by(Message.id.desc()))
+    if getattr(ctx, "begun", False):  # the turn began the conversation: its one resident message is the turn's
+        mine = [m.id for m in _in_session(ctx, Message) if m.sender == "resident"]
+        if len(mine) == 1 and mine[0] is not None:
+            return mine[0]
+    return ctx.session.scalar(_LATEST_RESIDENT_MESSAGE, {"conversation_id": ctx.conversation.id})
 
 
 def _link(ctx: Any, incident: Incident, opened: bool = False) -> bool:
     """Link this conversation to the incident (once); True when it is a new report. ``opened``: the incident was
-    made by this turn, so it has no reports to look through."""
-    if not opened and ctx.session.scalar(select(IncidentReport.id).where(
-            IncidentReport.incident_id == incident.id, IncidentReport.conversation_id == ctx.conversation.id)):
+    made by this turn, so it has no reports to look through; a conversation the turn began has none but those in
+    the session."""
+    if getattr(ctx, "begun", False):
+        linked = any(r.incident_id == incident.id for r in _in_session(ctx, IncidentReport))
+    else:
+        linked = not opened and ctx.session.scalar(_REPORT_OF, {"incident_id": incident.id,
+                                                                "conversation_id": ctx.conversation.id})
+    if linked:
         return False
     ctx.session.add(IncidentReport(incident_id=incident.id, conversation_id=ctx.conversation.id,
                                    message_id=_message_id(ctx), created_at=ctx.now))
@@ -175,7 +206,7 @@ def _serialise(session: Session, community_id: str, building: Optional[int], kin
 
 def progress_text(session: Session, incident: Incident) -> str:
     """What is being done, as a resident reads it: the work order's state, or who has it."""
-    order = session.scalar(select(WorkOrder).where(WorkOrder.incident_id == incident.id).order_by(WorkOrder.id))
+    order = session.scalar(_FIRST_ORDER, {"incident_id": incident.id})
     if order is not None:
         return f"维修工单 {order.number} 当前状态：{order.status}"
     handoff = session.get(Handoff, incident.handoff_id) if incident.handoff_id else None
@@ -193,12 +224,16 @@ def join(ctx: Any, kind: str) -> Optional[Incident]:
         return None
     new = _link(ctx, incident)
     count = report_count(ctx.session, incident)
+    # the incident's handoff, held for the turn: the progress and the card both look it up, and the session keeps
+    # only objects someone holds (without this the card's look-up read the row and its context card again)
+    handoff = ctx.session.get(Handoff, incident.handoff_id) if incident.handoff_id else None
     again = "" if new else "您反映的情况已经登记过了。"
     ctx.say(f"{again}我们已经知道{scope_label(incident.building)}{PROBLEM_LABELS.get(incident.category, '')}的情况"
             f"（已有 {count} 位住户反映），{progress_text(ctx.session, incident)}。处理完成后会第一时间在这里通知您，"
             "无需重复报修。如有人员受困、漏水严重等紧急情况，请直接告诉我或拨打 "
             f"{ctx.value('emergency_phone')}。")
     refresh_card(ctx.session, incident)
+    del handoff
     return incident
 
 
@@ -227,8 +262,7 @@ def link_work_order(ctx: Any, order: WorkOrder) -> None:
 
 # --- staff views -----------------------------------------------------------------------------------------------------
 def report_count(session: Session, incident: Incident) -> int:
-    return session.scalar(select(func.count()).select_from(IncidentReport).where(
-        IncidentReport.incident_id == incident.id)) or 0
+    return session.scalar(_REPORT_COUNT, {"incident_id": incident.id}) or 0
 
 
 def refresh_card(session: Session, incident: Incident) -> None:

@@ -9,10 +9,11 @@ or the lift while a live notice of that kind covers the resident's building) and
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from sqlalchemy import distinct, select
+from sqlalchemy import bindparam, distinct, select
 from sqlalchemy.orm import Session
 
 from bot.core.errors import NotFound, WuyeError, check_text
@@ -240,11 +241,21 @@ def live(session: Session, community_id: str, building: Optional[int], now: dt.d
          kinds: Optional[Sequence[str]] = None) -> List[Notice]:
     """Live notices of the 小区 for a building (those for the whole 小区 or naming it); ``building`` None: all of
     the 小区's live notices (the answer then says which buildings)."""
-    query = select(Notice).where(Notice.community_id == community_id, Notice.withdrawn_at.is_(None),
-                                 Notice.ends_at > now, Notice.starts_at <= now + LOOKAHEAD)
+    kinds = list(kinds or [])
+    params = {"community_id": community_id, "now": now, "soon": now + LOOKAHEAD,
+              **{f"kind_{i}": kind for i, kind in enumerate(kinds)}}
+    return [n for n in session.scalars(_live_statement(len(kinds)), params) if covers(n, building)]
+
+
+@functools.lru_cache(maxsize=8)
+def _live_statement(kinds: int) -> Any:
+    """:func:`live`'s statement for ``kinds`` kinds (0: any), built once with bound parameters (community_id, now,
+    soon, kind_<i>): every outage report reads it, and building it cost about as much as running it."""
+    query = select(Notice).where(Notice.community_id == bindparam("community_id"), Notice.withdrawn_at.is_(None),
+                                 Notice.ends_at > bindparam("now"), Notice.starts_at <= bindparam("soon"))
     if kinds:
-        query = query.where(Notice.kind.in_(list(kinds)))
-    return [n for n in session.scalars(query.order_by(Notice.starts_at, Notice.id)) if covers(n, building)]
+        query = query.where(Notice.kind.in_([bindparam(f"kind_{i}") for i in range(kinds)]))
+    return query.order_by(Notice.starts_at, Notice.id)
 
 
 def scope_label(buildings: Iterable[int]) -> str:
