@@ -10,6 +10,7 @@ holidays; default: closed — a callback ticket).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
@@ -39,6 +40,13 @@ def iso(utc: Optional[dt.datetime], time_zone: str = DEFAULT_TIME_ZONE) -> Optio
     program reads the instant and a page can show the 小区's wall-clock time from the first 16 characters."""
     if utc is None:
         return None
+    return _iso(utc, time_zone)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso(utc: dt.datetime, time_zone: str) -> str:
+    """:func:`iso`, remembered: a turn writes the same time for each of its messages and its status, and an outage
+    report's card gives the time of each of up to 50 earlier reports again (~6 µs a conversion)."""
     return utc.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(time_zone)).isoformat(timespec="seconds")
 
 
