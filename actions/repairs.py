@@ -134,6 +134,27 @@ def _time_answer(ctx: TurnContext) -> Optional[str]:
     return text[:MAX_ANSWER_CHARS] if re.search(TIME_WORDS, text) else None
 
 
+# what a description says is wrong: a message that also gave a time, room or phone is still the description when
+# what is left of it says this ("卫生间水管漏水，明天下午3点以后家里有人")
+BROKEN_WORDS = r"坏|漏|堵|不亮|不通|不出|不制|不热|不冷|不工作|不动|不响|不转|不灵|失灵|裂|掉|松|脱落|渗|滴|跳闸|" \
+               r"停电|没电|没水|异响|响声|噪音|异味|臭|卡住|打不开|关不上|锁不上|冒烟|生锈|鼓包|发霉"
+SLOT_NAMES = {"location": "维修地点", "urgency": "紧急程度", "contact": "联系电话", "time": "上门时间"}
+
+
+def _description_with_more(ctx: TurnContext) -> Optional[str]:
+    """The whole message as the description (as :func:`start` takes a first message) when, once the room, phone and
+    time it gave are left out, what remains says what is broken; None when it only answered other questions."""
+    text = ctx.text.strip()
+    rest = text
+    for entity in ctx.reading.entities:
+        if entity["entity"] == "time" and isinstance(entity.get("start"), int):
+            rest = rest.replace(text[entity["start"]:entity["end"]], " ")
+    for room in find_rooms(text):
+        rest = rest.replace(room.text, " ")
+    rest = re.sub(r"\d{7,}", " ", rest)
+    return text if re.search(BROKEN_WORDS, rest) else None
+
+
 def _description_answer(ctx: TurnContext) -> Optional[str]:
     text = ctx.text.strip()
     if ONLY_A_PLACE.match(text):
@@ -203,6 +224,11 @@ def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
 def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     asking = ctx.flow.asking if ctx.flow else None
     filled = fill_slots(ctx, slots, SLOTS, asking)
+    if asking == "description" and filled and not slots.get("description"):
+        description = _description_with_more(ctx)
+        if description:
+            slots["description"] = description
+            filled.append("description")
     _keep_photos(ctx, slots)
     place = ONLY_A_PLACE.match(ctx.text.strip()) if asking == "description" and not filled else None
     if place:
@@ -221,6 +247,8 @@ def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
         invalid = f"已收到照片（共 {len(slots['photos'])} 张）。"
     else:
         invalid = asked.invalid if asked is not None and not slots.get(asked.name) and not filled and not ctx.photos else ""
+        if asked is not None and not slots.get(asked.name) and filled:  # another answer given: said so, then asked again
+            invalid = "已记下" + "、".join(SLOT_NAMES.get(name, name) for name in filled) + "。"
     if not _ask_next(ctx, slots, invalid):
         _create(ctx, slots)
 

@@ -142,6 +142,30 @@ def test_slots_given_early_or_together_are_all_used(world):
             ("3栋2单元501", "13800138000", "2026-11-28 上午", "normal")  # the morning asked for, not 9 o'clock
 
 
+def test_a_description_with_a_time_or_room_in_it_is_taken_as_the_description(world):
+    """After 我要报修, "what is broken" answered together with when (or where): the description is taken, the time
+    kept too; a later bare answer ("一般", a phone, a time) is never made the description instead."""
+    world.say("我要报修")
+    assert "地点" in world.texts(world.say("卫生间水管漏水，明天下午3点以后家里有人"))
+    assert "紧急" in world.texts(world.say("1栋1单元102"))
+    assert "电话" in world.texts(world.say("一般"))
+    text = world.texts(world.say("13800138000"))
+    number = re.search(r"WO\d{11}", text).group()
+    with world.db.session() as s:
+        order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == number))
+        assert (order.description, order.category, order.location, order.preferred_time) == \
+            ("卫生间水管漏水，明天下午3点以后家里有人", "水电", "1栋1单元102", "2026-11-28T15:00")
+    world.say("我要报修", sender="r2")
+    assert "紧急" in world.texts(world.say("空调不制冷了，5栋1单元302", sender="r2"))
+
+
+def test_a_time_alone_where_the_description_is_asked_is_kept_and_the_description_asked_again(world):
+    world.say("我要报修")
+    r = world.texts(world.say("明天下午三点"))
+    assert "描述" in r and "时间" in r  # the time is acknowledged, not silently swallowed
+    assert "地点" in world.texts(world.say("阳台灯不亮了"))
+
+
 def test_one_message_with_everything_creates_the_work_order_at_once(world):
     text = world.texts(world.say("5栋1单元302卫生间马桶堵了，不急，电话13700001111，明天下午三点来修"))
     number = re.search(r"WO\d{11}", text).group()
