@@ -58,6 +58,7 @@ from bot.nlu.entities import without_places
 from bot.nlu.lexicon import LexiconMatcher, load_lexicon
 from bot.nlu.registration import component
 from bot.nlu.retrieval import EntryIndex
+from bot.nlu.tokenizer import jieba_words
 
 FAQ_PREFIX = "faq/"
 # An entry learnt from fewer phrasings than this is young (bot/nlu/matching.py): the FAQ ranking a message's reading
@@ -69,11 +70,8 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text.lower())
 
 
-@functools.lru_cache(maxsize=16384)  # a training's phrasings (a 300-entry base has ~8,400); serving keeps it small
 def _cut(text: str) -> Tuple[str, ...]:
-    import jieba
-
-    return tuple(w for w in jieba.lcut(text) if w.strip())
+    return tuple(w for w in jieba_words(text) if w.strip())
 
 
 _SHARING = threading.local()  # set in a thread whose trainings share their cuts (``shared_cuts``)
@@ -230,7 +228,7 @@ def _v2_of(clean: str) -> Tuple[List[str], ...]:
 
 
 def _forget_cuts() -> None:
-    _cut.cache_clear()
+    jieba_words.cache_clear()
     _v2_of.cache_clear()
 
 

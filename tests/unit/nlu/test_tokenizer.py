@@ -70,3 +70,33 @@ def test_training_data_is_tokenised_only_when_asked():
         return data.training_examples[0].get("text_tokens") is not None
 
     assert tokenised() and not tokenised(tokenize_training_data=False)
+
+
+def test_tokens_are_jiebas_tokenize_and_a_loaded_dictionary_forgets_the_cuts_before_it(tmp_path):
+    """The tokenizer reads the cut the classifiers' features share (``jieba_words``): its tokens and offsets are
+    jieba.tokenize's, whitespace dropped; a dictionary loaded with a model is used at once, not cuts made before."""
+    import jieba
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.tokenizer import jieba_words
+
+    tokenizer = DomainJiebaTokenizer({**DomainJiebaTokenizer.get_default_config(), "dictionary_path": None}, None, None)
+    for text in ["我家 WiFi 坏了  help 一下 门禁卡", "电梯困人了！！", "  多  个   空格\t\t", "ＡＢＣ大写", "",
+                 "物业费多少钱一平", "三号楼2单元1501厨房漏水了"]:
+        expected = [(w, s) for w, s, _ in jieba.tokenize(text) if w.strip()]
+        assert [(t.text, t.start) for t in tokenizer.tokenize(Message({"text": text}), "text")] == expected, text
+    word = "嘀嗒喵呜楼"  # not a word of any dictionary: cut into pieces until a model's dictionary holds it
+    assert word not in jieba_words(f"我住{word}三层")
+    (tmp_path / "storage").mkdir()
+    storage = LocalModelStorage(tmp_path / "storage")
+    resource = Resource("tokenizer")
+    with storage.write_to(resource) as directory:
+        (directory / "words.txt").write_text(f"{word} 100 n\n", encoding="utf-8")
+    DomainJiebaTokenizer.load(DomainJiebaTokenizer.get_default_config(), storage, resource, None)
+    try:
+        assert word in jieba_words(f"我住{word}三层")
+    finally:
+        jieba.del_word(word)
+        jieba_words.cache_clear()
