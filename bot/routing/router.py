@@ -435,9 +435,15 @@ class ConversationState:
     polls_open: bool = False  # an open poll covers the resident (bot/voice/polls.py; rule 10p)
 
 
+# typed in English inside a flow: the whole message (a place or a description is never "cancel")
+ENGLISH_CANCEL = re.compile(r"(please |ok,? |oh,? )?(cancel|never ?mind|forget (it|about it)|stop|quit|exit|no need|"
+                            r"don'?t (need|want) (it|this|that))( it| that| this| please| thanks| thank you)*")
+
+
 def is_cancel(text: str) -> bool:
     stripped = text.strip("。.!！ ，,")
-    return any(stripped.startswith(w) or stripped == w for w in CANCEL_WORDS)
+    return any(stripped.startswith(w) or stripped == w for w in CANCEL_WORDS) or \
+        ENGLISH_CANCEL.fullmatch(re.sub(r"\s+", " ", stripped.lower())) is not None
 
 
 def is_nonsense(text: str) -> bool:

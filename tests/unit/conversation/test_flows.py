@@ -112,6 +112,16 @@ def test_parking_card_visitor_pass_and_plate_change(world):
         assert s.get(ParkingCard, card.id).plate == "粤BD12345"
 
 
+def test_cancel_typed_in_english_cancels_the_flow_and_is_never_a_place(world):
+    world.say("My kitchen tap is leaking", sender="en")
+    r = world.say("cancel", sender="en")  # asked where: "cancel" is not the place
+    assert "取消" in world.texts(r) and "紧急" not in world.texts(r)
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow is None
+    world.say("我要报修", sender="en")
+    assert "取消" in world.texts(world.say("Never mind.", sender="en"))
+
+
 def test_cancel_and_topic_switch_mid_flow(world):
     r = world.say("我要报修")
     with world.db.session() as s:
