@@ -36,6 +36,7 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import AbstractSet, Any, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -290,6 +291,12 @@ def _candidates(ids: Sequence[str], active: AbstractSet[str], label_counts: Dict
     return c
 
 
+def reads_entries(intent: str, confidence: float) -> bool:
+    """Whether ``choose`` reads the entry model for this classifier reading (a young entry may take it over); else the
+    entry model need not read the message."""
+    return intent in YOUNG_OVER or (intent in YOUNG_OVER_FLOWS and confidence < FLOW_KEEP)
+
+
 def choose(intent: str, confidence: float, faq_ranking: Sequence[Tuple[str, float]], active: AbstractSet[str],
            entry_probs: Union[Dict[str, float], EntryReading], label_counts: Dict[str, int],
            classifier: Optional[Dict[str, float]] = None) -> Choice:
@@ -299,7 +306,7 @@ def choose(intent: str, confidence: float, faq_ranking: Sequence[Tuple[str, floa
     per entry id, at least for the young ones (default: the ranking's)."""
     ranking = [(i, p) for i, p in faq_ranking if i in active]
     over_flow = intent in YOUNG_OVER_FLOWS and confidence < FLOW_KEEP
-    if not (intent in YOUNG_OVER or over_flow):
+    if not reads_entries(intent, confidence):
         return Choice(intent, confidence, ranking)
     reading = entry_probs if isinstance(entry_probs, EntryReading) else EntryReading.of(entry_probs)
     if not len(reading.ids):
@@ -312,7 +319,7 @@ def choose(intent: str, confidence: float, faq_ranking: Sequence[Tuple[str, floa
     scores = p.copy()
     if cands.known:
         scores[:cands.known] += CLASSIFIER_WEIGHT * np.fromiter(
-            (classifier.get(e, 0.0) for e in cands.known_ids), dtype=np.float64, count=cands.known)
+            map(classifier.get, cands.known_ids, repeat(0.0)), dtype=np.float64, count=cands.known)
     ok = np.empty(len(scores), dtype=bool)
     np.greater_equal(scores[:cands.known], YOUNG_KNOWN_MIN, out=ok[:cands.known])
     np.greater_equal(scores[cands.known:], YOUNG_MIN, out=ok[cands.known:])

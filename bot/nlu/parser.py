@@ -121,6 +121,8 @@ class NluParser:
         if parser.label_counts is not None:  # the entry model stored with the model, if any: read, not trained
             matching.load_stored_entry_model(Path(model_path), parser.entry_owner)
         parser.parse("你好")  # warm-up: the first call builds caches (and TF functions on the Rasa path)
+        if knowledge is not None and parser.label_counts is not None:  # the greeting does not read the entry model
+            matching.entry_model_of(knowledge(), parser.normalize, parser.entry_owner)
         parser.load_seconds = time.perf_counter() - started
         return parser
 
@@ -200,7 +202,7 @@ class NluParser:
         kb = self.knowledge()
         counts = self.label_counts
         probs = (matching.entry_model_of(kb, self.normalize, self.entry_owner).reading(normalized)
-                 if counts is not None else {})
+                 if counts is not None and matching.reads_entries(intent, confidence) else {})
         ranking = [(r["id"], r["confidence"]) for r in faq_ranking]
         choice = matching.choose(intent, confidence, ranking, matching.active_ids(kb), probs, counts or {},
                                  {**(young_probs or {}), **dict(ranking)})

@@ -141,3 +141,22 @@ def test_an_entry_models_reading_is_its_probabilities(settings):
     for text in ["物业几点上班", "门禁卡丢了怎么办", ""]:
         reading = model.reading(text)
         assert dict(zip(reading.ids, reading.p.tolist())) == model.probabilities(text)
+
+
+def test_the_entry_model_reads_only_readings_a_young_entry_may_take_and_is_ready_once_loaded(trained_model, settings):
+    """A parse reads the entry model only when a young entry may take the classifier's reading over (a greeting or a
+    complaint is never taken); so the warm-up greeting does not build it, and the load builds it instead: the first
+    question does not wait for it."""
+    from bot.nlu.parser import NluParser
+
+    kb = _kb(settings)
+    parser = NluParser.load(trained_model, knowledge=lambda: kb)
+    model = getattr(kb, "_entry_model", None)
+    assert model is not None and model.centroids is not None
+    read = []
+    original = model.reading
+    model.reading = lambda text: read.append(text) or original(text)
+    assert parser.parse("你好").intent == "greet" and read == []
+    assert parser.parse("物业几点上班").faq_id == "office_hours" and len(read) == 1
+    assert matching.reads_entries("uncovered", 0.99) and matching.reads_entries("parking", matching.FLOW_KEEP - 0.01)
+    assert not matching.reads_entries("parking", matching.FLOW_KEEP) and not matching.reads_entries("complaint", 0.1)
