@@ -17,8 +17,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from bot.core import labels
 from bot.core.localtime import iso, to_utc
 from bot.core.logs import mask
-from bot.reporting.reports import failures
-from bot.storage.models import Conversation, Handoff, Message
+from bot.reporting.reports import failure_label, failures
+from bot.storage.models import Community, Conversation, Handoff, Message
 
 KINDS = ("conversations", "handoffs", "failed")
 MAX_DAYS = 366
@@ -103,7 +103,10 @@ def _conversation_rows(session, low, high) -> Iterator[List[List[str]]]:
     c = Conversation
     query = select(c.id, c.created_at, c.channel, c.community_id, c.status, c.priority).where(
         c.created_at >= low, c.created_at < high)
-    channels, communities, statuses, priorities = _Cells(), _Cells(), _Cells(), _Cells()
+    channels, statuses, priorities = _Cells(), _Cells(), _Cells()
+    # the 小区 by its name, as everywhere people read it (the id is for programs)
+    communities = _Cells({cid: _cell(name) for cid, name in session.execute(select(Community.id, Community.name))})
+    communities[None] = ""
     postgresql = session.get_bind().dialect.name == "postgresql"
     for batch in _keyset(session, query, c.id):
         ids = [row[0] for row in batch]
@@ -139,7 +142,7 @@ def _handoff_rows(session, low, high) -> Iterator[List[List[str]]]:
 HEADERS = {
     "conversations": ["会话编号", "开始时间", "渠道", "小区", "状态", "优先级", "住户消息数", "第一句话"],
     "handoffs": ["转人工编号", "会话编号", "时间", "优先级", "状态", "原因", "留言编号", "接入时间", "解决时间", "等待秒数"],
-    "failed": ["消息编号", "时间(UTC)", "住户的话", "原因", "建议的问答"],
+    "failed": ["消息编号", "时间", "住户的话", "原因", "建议的问答"],
 }
 
 
@@ -153,7 +156,9 @@ def stream(session, kind: str, start: dt.date, end: dt.date) -> Iterator[bytes]:
         return csv_chunks(HEADERS[kind], _handoff_rows(session, low, high), written=True)
     if kind == "failed":  # at most 5000 failed questions: one batch
         items: List[Dict[str, Any]] = [e for g in failures(session, limit=5000)["groups"] for e in g["examples"]]
-        return csv_chunks(HEADERS[kind], [[[e["message_id"], e["at"], e["text"], e["reason"], e.get("suggested_faq") or ""]
+        # the time on the 小区's clock and the reason in words, as the other exports write them
+        return csv_chunks(HEADERS[kind], [[[e["message_id"], iso(dt.datetime.fromisoformat(e["at"])), e["text"],
+                                             failure_label(e["reason"]), e.get("suggested_faq") or ""]
                                             for e in items if low.isoformat() <= e["at"][:19] < high.isoformat()]])
     raise ValueError(kind)
 

@@ -7,7 +7,10 @@ import io
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from bot.storage.db import open_database
+from bot.storage.models import Conversation
 from bot.tools.devserver import LiveServer
 from tests.clients import signed_in
 
@@ -27,7 +30,13 @@ def test_exports_of_a_date_range(server):
     resident = httpx.Client(base_url=server.url, timeout=30)
     resident.post("/api/widget/session")
     resident.post("/api/widget/messages", json={"text": "=HYPERLINK(\"http://x\") 我的电话13812345678"}).raise_for_status()
+    resident.post("/api/widget/messages", json={"text": "啊啊啊啊"}).raise_for_status()
     resident.post("/api/widget/messages", json={"text": "转人工"}).raise_for_status()
+    conversation_id = resident.get("/api/widget/history").json()["conversation_id"]
+    db = open_database(server.settings.database_url)
+    with db.session() as session:  # as a resident who opened 锦绣花园's link
+        session.execute(sa.update(Conversation).where(Conversation.id == conversation_id).values(community_id="jinxiu"))
+    db.engine.dispose()
     client = signed_in(server)
     today = dt.date.today()
     r = client.get("/api/admin/export/conversations.csv", params={"start": (today - dt.timedelta(days=30)).isoformat(),
@@ -42,8 +51,14 @@ def test_exports_of_a_date_range(server):
     assert handoffs[0][:4] == ["转人工编号", "会话编号", "时间", "优先级"] and len(handoffs) > 1
     words = {cell for row in handoffs[1:] + table[1:] for cell in row}
     assert not words & {"urgent", "high", "normal", "resolved", "pending", "queued", "web", "wechat"}  # labels, not codes
+    assert not words & {"jinxiu", "binjiang"} and "锦绣花园" in {row[3] for row in table[1:]}  # the 小区's name
     failed = rows(client.get("/api/admin/export/failed.csv"))
-    assert failed[0] == ["消息编号", "时间(UTC)", "住户的话", "原因", "建议的问答"]
+    assert failed[0] == ["消息编号", "时间", "住户的话", "原因", "建议的问答"]
+    nonsense = [row for row in failed[1:] if row[2] == "啊啊啊啊"]
+    # the reason in words (看不懂的内容, not "nonsense" or "two_failed"), the time on the 小区's clock as in the other exports
+    assert nonsense and nonsense[0][3] in ("看不懂的内容", "连续两次没能理解") and nonsense[0][1].endswith("+08:00")
+    assert not {row[3] for row in failed[1:]} & {"nonsense", "clarify", "not_helpful", "uncovered", "reject",
+                                                           "two_failed"}
 
 
 @pytest.mark.parametrize("params,code", [({"start": "2026-13-01"}, "bad_export_range"),

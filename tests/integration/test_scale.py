@@ -27,8 +27,8 @@ from bot.kb.knowledge import load_knowledge_base
 from bot.reporting import daily, exports, reports, work_order_summary
 from bot.storage import retention
 from bot.storage.db import MIGRATIONS, open_database
-from bot.storage.models import (Base, ChatIdentity, Conversation, DailyFigures, Handoff, Message, Rating, Staff, Team,
-                                WorkOrder, WorkOrderEvent, WorkOrderSummary)
+from bot.storage.models import (Base, ChatIdentity, Community, Conversation, DailyFigures, Handoff, Message, Rating,
+                                Staff, Team, WorkOrder, WorkOrderEvent, WorkOrderSummary)
 from bot.tools import scale
 from bot.tools.demo import load_demo_data
 from bot.work_orders import desk, figures, sla
@@ -216,11 +216,12 @@ def old_rating_figures(session, start, days):
 
 def old_conversations_csv(session, low, high):
     rows = []
+    names = {community.id: community.name for community in session.scalars(select(Community))}
     for c in session.scalars(select(Conversation).where(Conversation.created_at >= low, Conversation.created_at < high)
                              .order_by(Conversation.id)):
         messages = list(session.scalars(select(Message).where(Message.conversation_id == c.id).order_by(Message.id)))
         first = next((m.text for m in messages if m.sender == "resident"), "")
-        rows.append([c.id, iso(c.created_at), labels.channel_label(c.channel), c.community_id,
+        rows.append([c.id, iso(c.created_at), labels.channel_label(c.channel), names.get(c.community_id, ""),
                      labels.status_label(c.status), labels.priority_label(c.priority) if c.priority else "",
                      sum(m.sender == "resident" for m in messages), first[:200]])
     return exports.to_csv(exports.HEADERS["conversations"], rows)
