@@ -111,8 +111,22 @@ def _ask_phone(ctx: TurnContext, slots: Dict[str, Any], prefix: str = "") -> Non
 
 
 def start_for(ctx: TurnContext, handoff: Handoff) -> None:
-    """Begin asking for the callback's phone and time (called when the callback ticket is created)."""
-    _ask_phone(ctx, {"handoff_id": handoff.id})
+    """Begin asking for the callback's phone and time (called when the callback ticket is created). A number in
+    the message that asked for a person ("转人工，我电话13912345678") is the callback number, not asked for again;
+    with a time beside it, nothing is left to ask."""
+    slots: Dict[str, Any] = {"handoff_id": handoff.id}
+    phone = phone_given(ctx)
+    if not phone:
+        _ask_phone(ctx, slots)
+        return
+    slots["callback_phone"] = phone
+    window = _window_with_phone(ctx)
+    if window:
+        slots["callback_window"] = window
+        _submit(ctx, slots)
+        return
+    slot = SLOTS[1]
+    ctx.ask(NAME, slots, slot.name, f"回电号码：{mask_phone(phone)}。{slot.question}", slot.buttons())
 
 
 def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:  # only ever started by start_for

@@ -80,6 +80,18 @@ def test_a_time_in_a_story_is_not_when_to_call(world):
     assert "已登记回电" in world.texts(r) and _last_callback(world).callback_window == "明天上午"
 
 
+def test_a_number_given_in_the_message_that_asks_for_a_person_is_the_callback_number(world):
+    """"转人工，电话13912345678" out of hours: the number just typed is not asked for again."""
+    r = world.say("转人工，我电话13912345678")
+    assert r.handoff["status"] == "callback"
+    assert "手机号码" not in world.texts(r) and "方便接听" in world.texts(r)
+    r = world.say("明天上午")
+    assert "尾号5678" in world.texts(r) and _last_callback(world).callback_phone == "13912345678"
+    r = world.say("我要找人工客服 13812345678 明天下午三点", sender="r2")  # number and time: nothing left to ask
+    assert "已登记回电" in world.texts(r) and "尾号5678" in world.texts(r)
+    assert (_last_callback(world).callback_phone, r.handoff["status"]) == ("13812345678", "callback")
+
+
 def test_callback_confirms_the_bound_phone_with_a_button(world):
     household = arrears_household(world)
     world.bind(household)
