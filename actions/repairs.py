@@ -141,6 +141,16 @@ BROKEN_WORDS = r"坏|漏|堵|不亮|不通|不出|不制|不热|不冷|不工作
 SLOT_NAMES = {"location": "维修地点", "urgency": "紧急程度", "contact": "联系电话", "time": "上门时间"}
 
 
+# a mobile number typed into the report, with the words that introduce it: kept as the contact, never in the
+# description (every progress message quotes the description, and a phone is never said back unmasked)
+PHONE_IN_TEXT = re.compile(r"[，,、；;\s]*(我的?|联系|留个?|打)?(电话|手机号?|号码)?(是|为)?[:：]?\s*(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+def without_phone(text: str) -> str:
+    """``text`` without the mobile numbers in it (and the 电话/手机 before them)."""
+    return PHONE_IN_TEXT.sub("", text).strip(" ，,、；;") or text
+
+
 def _description_with_more(ctx: TurnContext) -> Optional[str]:
     """The whole message as the description (as :func:`start` takes a first message) when, once the room, phone and
     time it gave are left out, what remains says what is broken; None when it only answered other questions."""
@@ -152,7 +162,7 @@ def _description_with_more(ctx: TurnContext) -> Optional[str]:
     for room in find_rooms(text):
         rest = rest.replace(room.text, " ")
     rest = re.sub(r"\d{7,}", " ", rest)
-    return text if re.search(BROKEN_WORDS, rest) else None
+    return without_phone(text) if re.search(BROKEN_WORDS, rest) else None
 
 
 def _description_answer(ctx: TurnContext) -> Optional[str]:
@@ -208,7 +218,7 @@ def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
         _ask_what_is_broken(ctx, slots, place.group(2))
         return
     elif not re.match(GENERIC_REQUEST, text):
-        slots["description"] = text
+        slots["description"] = without_phone(text)
         location = _location_default(ctx, text)
         if location:
             slots["location"] = location

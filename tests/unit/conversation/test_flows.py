@@ -182,6 +182,10 @@ def test_one_message_with_everything_creates_the_work_order_at_once(world):
     with world.db.session() as s:
         order = s.scalar(sa.select(WorkOrder).where(WorkOrder.number == number))
         assert (order.contact_phone, order.preferred_time, order.urgency) == ("13700001111", "2026-11-28T15:00", "normal")
+        # the description is what is broken: the number, kept as the contact, is not repeated in it (every progress
+        # message quotes the description, and a phone is never said back unmasked)
+        assert "13700001111" not in order.description and "马桶堵了" in order.description
+    assert "13700001111" not in text
 
 
 def test_another_request_is_never_swallowed_as_a_slot_value(world):
