@@ -96,7 +96,10 @@ def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> 
     if ctx.household is not None:
         return ctx.household
     asking = ctx.flow.asking if ctx.flow else None
-    if asking == "bind_code":
+    # a full room typed where the code is asked (the resident thought it was not taken) is the room again, not a
+    # wrong code: the same room inside its cooldown resumes the code already sent, another room starts over
+    room_again = asking == "bind_code" and _code_given(ctx) is None and _room_given(ctx) is not None
+    if asking == "bind_code" and not room_again:
         code = re.sub(r"\D", "", ctx.text)
         record = ctx.session.get(VerificationCode, slots.get("code_id"))
         if record is None or record.used or record.expires_at < ctx.now:
@@ -125,7 +128,7 @@ def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> 
         ctx.say("验证码不正确，请再输入一次（6 位数字）。")
         ctx.set_flow(flow_name, slots, "bind_code")
         return None
-    if asking == "bind_room" or ctx.entity("room"):
+    if asking == "bind_room" or room_again or ctx.entity("room"):
         rooms = [r for r in find_rooms(ctx.text) if r.value.count("-") == 2]
         household = find_household(ctx, rooms[0].value) if rooms else None
         if household is None:

@@ -98,3 +98,16 @@ def test_inside_the_cooldown_a_stranger_is_not_told_to_type_a_code_they_cannot_h
     sent = len(world.sms.sent)
     assert "验证码已发送" in world.texts(world.say(household.label, sender="second"))
     assert len(world.sms.sent) == sent + 1
+
+
+def test_the_room_typed_again_where_the_code_is_asked_is_not_a_wrong_code(world):
+    """Asked for the code, the resident types the room again (thinking it was not taken): told to type the code
+    already sent, no attempt used; the code then binds."""
+    household = arrears_household(world)
+    world.say("查一下物业费", sender="again")
+    world.say(household.label, sender="again")
+    code = re.search(r"验证码是 (\d{6})", world.sms.sent[-1][1]).group(1)
+    sent = len(world.sms.sent)
+    again = world.texts(world.say(household.label, sender="again"))
+    assert "不正确" not in again and "6 位验证码" in again and len(world.sms.sent) == sent
+    assert "验证成功" in world.texts(world.say(code, sender="again"))
