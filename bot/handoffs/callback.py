@@ -42,11 +42,21 @@ def _window_with_phone(ctx: TurnContext) -> Optional[str]:
     return _window(ctx) if phone_given(ctx) else None
 
 
+# a message read confidently as one of these is a story or a new request told while the time is asked ("楼上每天晚上
+# 很吵，我要投诉"), not when to call, whatever time words are in it
+NOT_A_WINDOW_INTENTS = ("complaint", "repair_request", "repair_status", "emergency", "fee_lookup", "parking")
+NOT_A_WINDOW_CONFIDENCE = 0.8
+
+
 def _window(ctx: TurnContext) -> Optional[str]:
     """A time with an hour ("明天下午三点") is a time; "明天上午" is one of the windows (a phone number's digits in the
     same message are no hour)."""
     value = ctx.entity("time")
     phone = phone_given(ctx)
+    reading = ctx.reading
+    if not phone and getattr(reading, "intent", None) in NOT_A_WINDOW_INTENTS and \
+            getattr(reading, "confidence", 0.0) >= NOT_A_WINDOW_CONFIDENCE:
+        return None
     if value and re.search(r"\d|点|时", ctx.text.replace(phone, "") if phone else ctx.text):
         return f"at {value}"
     return _window_answer(ctx) or (f"at {value}" if value else None)

@@ -92,6 +92,15 @@ def test_a_number_given_in_the_message_that_asks_for_a_person_is_the_callback_nu
     assert (_last_callback(world).callback_phone, r.handoff["status"]) == ("13812345678", "callback")
 
 
+def test_a_complaint_told_where_the_callback_time_is_asked_is_not_the_time(world):
+    world.say("转人工")
+    assert "方便接听" in world.texts(world.say("13912345678"))
+    r = world.say("楼上每天晚上很吵，我要投诉")  # 晚上 in a story is not "call me today"
+    assert "已登记回电" not in world.texts(r) and "方便接听" in world.texts(r)
+    assert _last_callback(world).callback_window is None
+    assert "已登记回电" in world.texts(world.say("今天晚上七点以后打给我吧"))
+
+
 def test_callback_confirms_the_bound_phone_with_a_button(world):
     household = arrears_household(world)
     world.bind(household)
