@@ -138,7 +138,7 @@ def test_nobody_trapped_in_a_stopped_lift_pages_nobody(world):
     "没有人被困" typed to the triage question answers no — it was read as a further urgent message and paged."""
     r = world.say("电梯停了，里面没人")
     assert stored_route(world, "电梯停了，里面没人")["action"] not in ("emergency", "urgent_check")
-    borderline = "刚才停电又来电之后，我家电表箱里一直啪啪响，还闪蓝光，闸拉不下来，手都不敢碰，快派个电工来"
+    borderline = "楼道配电箱有点焦味，不知道是不是电线的问题"  # a keyword rule at P(urgent) ~0.2: asked first
     r = world.say(borderline, sender="r2")
     assert stored_route(world, borderline)["action"] == "urgent_check"
     pages = len(world.sms.sent)
