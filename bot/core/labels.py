@@ -54,6 +54,7 @@ EXACT_REASONS: Dict[str, str] = {
     "resident asked for a person": "业主要求转人工",
     "resident asked for a person (button)": "业主点了“转人工客服”",
     "asked again while waiting": "排队中再次要求转人工",
+    "added while waiting": "排队中补充",
     "asked how long while waiting": "排队中询问还要等多久",
     "resident withdrew the request for a person": "业主取消了转人工",
     "resident withdrew": "业主已取消",

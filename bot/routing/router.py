@@ -19,6 +19,7 @@ decides. "Failed" marks a failed understanding.
 | 7  | human_agent; already waiting: after QUEUE_RAISE_MINUTES raise, else say where | handoff / handoff, raise_priority, still_queued | normal, high | |
 | 8  | a flow asks and the message is not another request (a handoff that would not raise a waiting one's priority, an answer below SWITCH_*_CONFIDENCE, the same flow): a free-text slot takes it, a strict slot is asked again | flow / continue_flow, reask | – | |
 | 9  | nonsense (one character repeated, keyboard mash, only symbols); only a place (``only_a_place``: "3栋", "在地下车库B2"; not a room read as a repair) ; vague (这个怎么搞) | clarify / nonsense, only_place, clarify | – | yes |
+| 9w | a person is awaited (queued or callback) and the message is nonsense, only a place, out of scope, uncovered or unsure with nothing to offer | handoff / still_queued (where they stand; the agent sees it) | the waiting one's | |
 | 10 | the resident rejects the last answer (没有解决, 不对, a short deny)          | clarify / not_helpful           | –        | yes    |
 | 10p| poll words (投票, 表决, 问卷…) and an open poll covers the resident (``polls_open``), or a question about polls (``POLL_QUESTION``) | smalltalk / poll (the poll offered with its buttons; "no poll open" when none is) | – | |
 | 10a| water/power/gas/lift words (problem_kind: keywords and a reading of the outage/lift FAQ, a repair, a complaint or unsure) and a live notice of that kind covers the resident's building (or, building unknown, the 小区) | answer / notice | – | |
@@ -736,7 +737,15 @@ def _another_request(reading: Any, route: Route, state: ConversationState) -> bo
     return False
 
 
+# what a resident waiting for a person types that the bot cannot read ("明天上午", "。。", "3栋", a topic no entry
+# answers) is for the agent: they are told where they stand, not offered the bot's menu or another person
+NOTED_WHILE_WAITING = ("nonsense", "out_of_scope", "uncovered", ONLY_PLACE)
+
+
 def _two_failed(route: Route, state: ConversationState) -> Route:
+    if state.handoff_status in ("queued", "callback") and \
+            (route.action in NOTED_WHILE_WAITING or (route.action == "clarify" and not route.buttons)):
+        return Route("handoff", state.handoff_priority, ["added while waiting"], action="still_queued")
     if route.failed and state.failed_turns >= 1:
         why = "resident rejected the bot's answers" if route.action in ("not_helpful", "repeat") else \
             "two failed understandings in a row"

@@ -227,6 +227,23 @@ def test_neighbour_noise_gets_sympathy_the_rule_and_a_person(world):
         assert "neighbour dispute" in top.reasons and f"room: {household.label}" in top.reasons
 
 
+def test_what_the_bot_cannot_read_while_a_person_is_awaited_is_noted_for_them_not_met_with_the_menu(world):
+    """A queued resident's "明天上午" met 抱歉，这个问题我回答不了 and the bot's topic buttons; a topic no entry answers
+    offered 转人工 to someone already waiting. They are told where they stand; a question the bot can answer still is."""
+    world.agents_online()
+    r = world.say("转人工", sender="q1")
+    assert r.handoff is not None
+    for text in ("明天上午", "。。。", "附近有什么好吃的餐馆"):
+        r = world.say(text, sender="q1")
+        route = stored_route(world, text)
+        assert route["action"] == "still_queued" and route["reasons"] == ["added while waiting"], (text, route)
+        assert "仍在排队" in world.texts(r) and "回答不了" not in world.texts(r) and "答不上来" not in world.texts(r)
+        assert not any(b.payload == "/handoff" for reply in r.replies for b in reply.buttons or [])
+    r = world.say("物业几点上班", sender="q1")
+    assert stored_route(world, "物业几点上班")["action"] == "answer"
+    assert world.say("明天上午", sender="q2") and stored_route(world, "明天上午")["action"] != "still_queued"
+
+
 def test_asking_how_long_while_waiting_says_where_it_stands_and_withdrawing_closes_the_request(world_on_each_database):
     """"还要等多久" was a clarification offering FAQ entries; "算了不用了" was "好的" with the handoff left in the
     agents' queue (or a callback ticket someone would call back). On both databases: the turn writes the closed
