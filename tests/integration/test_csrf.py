@@ -74,6 +74,11 @@ def test_staff_pages_refuse_to_be_framed_and_the_widget_may_be(server):
         assert r.headers["x-frame-options"] == "DENY"
         assert r.headers["content-security-policy"] == "frame-ancestors 'none'"
     assert "x-frame-options" not in httpx.get(server.url + "/").headers  # the embed frames the widget on purpose
+    # each page names its icon (a browser asked /favicon.ico on every page and logged the 404)
+    for path in ("/", "/agent", "/admin", "/desk"):
+        assert '<link rel="icon" href="/static/favicon.svg"' in httpx.get(server.url + path).text, path
+    icon = httpx.get(server.url + "/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
 
 
 def test_the_console_socket_checks_the_origin_of_its_handshake(server):
