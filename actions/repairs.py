@@ -304,10 +304,10 @@ def _plan(ctx: TurnContext, order: WorkOrder) -> str:
     replaced by a deadline that contradicts it."""
     due = sla.local_deadline(order.response_due, ctx.now, ctx.time_zone)
     dispatch = f"工程部会在{sla.duration_text(order.response_due - order.created_at)}内（{due} 前）派单"
-    done = f"预计{sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone)}前修好"
+    done = f"预计{sla.spaced(sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone))}前修好"
     visit = sla.visit_promise(order, ctx.now, ctx.time_zone)
     if visit:
-        return f"{dispatch}，师傅将于{visit}上门维修，上门前会电话联系您{mask_phone(order.contact_phone)}的手机。"
+        return f"{dispatch}，师傅将于{sla.spaced(visit)}上门维修，上门前会电话联系您{mask_phone(order.contact_phone)}的手机。"
     wish = Wish.parse(order.preferred_time)
     if wish is not None:
         asked = wish.promise(ctx.local_now.date())
@@ -369,11 +369,11 @@ def describe(order: WorkOrder, ctx: Optional[TurnContext] = None) -> str:
     if ctx is not None and order.status not in WorkOrderStatus.closed():
         visit = sla.visit_promise(order, ctx.now, ctx.time_zone)
         if order.status == WorkOrderStatus.NEW and order.response_due is not None:
-            parts.append(f"预计{sla.local_deadline(order.response_due, ctx.now, ctx.time_zone)}前派单")
+            parts.append(f"预计{sla.spaced(sla.local_deadline(order.response_due, ctx.now, ctx.time_zone))}前派单")
         elif order.completion_due is not None and not visit:
-            parts.append(f"预计{sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone)}前修好")
+            parts.append(f"预计{sla.spaced(sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone))}前修好")
         if visit:  # the time the resident asked for, as promised when the order was made
-            parts.append(f"师傅将于{visit}上门")
+            parts.append(f"师傅将于{sla.spaced(visit)}上门")
         if sla.overdue(order, ctx.now):
             parts.append("已超时，已通知值班人员跟进")
     if last:

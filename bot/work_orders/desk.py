@@ -376,10 +376,10 @@ def assign(session, order: WorkOrder, staff: Staff, technician_id: int, note: st
     # the visit time the resident asked for, when it can still be kept, is the promise (not a later SLA deadline)
     visit = sla.visit_promise(order, now, time_zone_of(kb, order.community_id))
     if order.status == S.IN_PROGRESS.value:
-        text = f"您的工单 {order.number}（{order.description}）已改由师傅{technician.display_name}继续维修，预计{due}前修好。"
+        text = f"您的工单 {order.number}（{order.description}）已改由师傅{technician.display_name}继续维修，预计{sla.spaced(due)}前修好。"
     else:
         lead = "已改由" if again else "已派单："
-        when = f"将按您约定的时间于{visit}上门维修" if visit else f"预计{due}前上门维修"
+        when = f"将按您约定的时间于{sla.spaced(visit)}上门维修" if visit else f"预计{sla.spaced(due)}前上门维修"
         text = (f"您的工单 {order.number}（{order.description}）{lead}师傅{technician.display_name}已接单，"
                 f"{when}，上门前会电话联系您。")
     tell_resident(session, order, text, now)
@@ -425,7 +425,7 @@ def change_status(session, order: WorkOrder, staff: Staff, target: str, note: st
         f"师傅{session.get(Staff, order.assignee_id).display_name}" if order.assignee_id else "维修师傅")
     head = f"您的工单 {order.number}（{order.description}）"
     if target == S.IN_PROGRESS.value:
-        tell_resident(session, order, f"{head}：{who}已开始维修，预计{_when(order, order.completion_due, now, kb)}前修好。"
+        tell_resident(session, order, f"{head}：{who}已开始维修，预计{sla.spaced(_when(order, order.completion_due, now, kb))}前修好。"
                       "修好后会再通知您。", now)
     elif target == S.DONE.value:
         _ask_rating(session, order, now, f"{head}已维修完成（{told_note(note)}）。"

@@ -279,6 +279,12 @@ def overdue(order, now: dt.datetime) -> bool:
     return late_response or late_completion
 
 
+def spaced(time_text: str) -> str:
+    """A time before the word that follows it: "明天 15:00" + 上门 reads "明天 15:00 上门" (as "今天 12:00 前");
+    "明天上午（9:00–12:00）上门" needs no space."""
+    return time_text + " " if time_text[-1:].isdigit() else time_text
+
+
 def local_deadline(utc: Optional[dt.datetime], now: dt.datetime, time_zone: str) -> str:
     """'今天 15:00', '明天 09:30', '11月30日 15:00' on the 小区's clock (the callback promise reads the same way)."""
     return local_text(utc, now, time_zone)

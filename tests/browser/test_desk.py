@@ -55,7 +55,7 @@ def test_desk_filter_open_assign_progress_and_the_resident_sees_each_step(browse
     desk.wait_for_selector(f"#d-title:has-text('{number} · 已派单')")
     assert "派单给王工：先电话联系" in desk.inner_text("#events")
     resident.wait_for_selector(f"{BOT_BUBBLES}:has-text('师傅王工已接单')")
-    assert re.search(r"预计(今天|明天) \d\d:\d\d前上门", bot_texts(resident)[-1]), bot_texts(resident)[-1]
+    assert re.search(r"预计(今天|明天) \d\d:\d\d 前上门", bot_texts(resident)[-1]), bot_texts(resident)[-1]
 
     assert desk.locator(".status-btn").all_inner_texts() == ["开始维修", "取消工单"]  # no jump to 已完成
     desk.click(".status-btn[data-status='维修中']")

@@ -111,7 +111,7 @@ def test_a_wish_the_dispatch_deadline_cannot_meet_is_said_plainly(world):
 
 def test_an_exact_hour_and_the_residents_own_words_are_kept(world):
     text = report(world, "hour", "明天下午三点")
-    assert "师傅将于明天 15:00上门维修" in text, text
+    assert "师傅将于明天 15:00 上门维修" in text, text
     with world.db.session() as s:
         assert order_of(s, text).preferred_time == "2026-11-28T15:00"
     text = report(world, "words", "下班后都可以")
