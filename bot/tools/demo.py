@@ -113,8 +113,7 @@ def load_demo_data(session: Session, communities: List[CommunityConfig], today: 
                                           created_at=created, updated_at=created)
                         order.events.append(WorkOrderEvent(status=WorkOrderStatus.NEW.value, note="业主报修", created_at=created))
                         if status != WorkOrderStatus.NEW:
-                            order.events.append(WorkOrderEvent(status=status, note="工程部处理",
-                                                               created_at=created + dt.timedelta(hours=3)))
+                            order.events.append(WorkOrderEvent(status=status, note="工程部处理", created_at=created))
                         session.add(order)
                         demo_orders.append(order)
                         counts["work_orders"] += 1
@@ -160,6 +159,12 @@ def _desk(orders: List[WorkOrder], technicians: List[Staff], rng: random.Random,
         order.first_response_at = order.created_at + dt.timedelta(minutes=rng.choice((20, 45, 70, 100, 150)))
         if order.status == WorkOrderStatus.DONE:
             order.completed_at = order.created_at + dt.timedelta(hours=rng.choice((3, 6, 20, 30, 80)))
+        # the history says what the SLA lines say: the step taken when the order was dispatched or completed
+        reached = order.completed_at or order.first_response_at
+        for event in order.events:
+            if event.status != WorkOrderStatus.NEW:
+                event.created_at = reached
+        order.updated_at = reached
 
 
 def _history(session: Session, rng: random.Random, today: dt.date, agent: Staff) -> int:

@@ -49,6 +49,10 @@ def test_demo_data_is_realistic(db, settings):
         assert s.scalar(sa.select(sa.func.count()).select_from(ParkingCard).where(ParkingCard.expires_on <= soon)) > 0
         statuses = set(s.scalars(sa.select(WorkOrder.status)))
         assert "已完成" in statuses and statuses & {"待受理", "已派单", "维修中"}
+        # each order's history agrees with its SLA lines: the step reached when it was dispatched or completed
+        for order in s.scalars(sa.select(WorkOrder).where(WorkOrder.status != "待受理")):
+            reached = order.completed_at or order.first_response_at
+            assert reached is not None and [e.created_at for e in order.events if e.status != "待受理"] == [reached]
     with db.session() as s:  # idempotent
         assert load_demo_data(s, load_communities(settings.communities_file), today=TODAY) == {"households": 0}
 
