@@ -10,8 +10,8 @@ from tests.browser.chromium import (BOT_BUBBLES, ask, chip_titles, login, needs_
 
 pytestmark = needs_chromium
 
-# a development-set emergency (tests/dev/mixed_emergencies.yml) the model reads urgent but below the band
-BORDERLINE = "刚才停电又来电之后，我家电表箱里一直啪啪响，还闪蓝光，闸拉不下来，手都不敢碰，快派个电工来"
+# a keyword rule the model reads at P(urgent) ~0.2: urgent, below the band (asked first)
+BORDERLINE = "楼道配电箱有点焦味，不知道是不是电线的问题"
 
 
 def _pages(server):
@@ -39,7 +39,7 @@ def test_a_borderline_emergency_asks_with_buttons_and_yes_pages(browser, server)
         assert chip_titles(page) == ["是，正在发生", "不是"]
         page.wait_for_selector(f"{BOT_BUBBLES}:has-text('020-8888 6699')")
         assert len(_pages(server)) == before  # asked, not paged
-        item = agent.locator("#queue .qitem.urgent:has-text('电表箱')").first
+        item = agent.locator("#queue .qitem.urgent:has-text('配电箱')").first
         item.wait_for()
         assert "疑似紧急" in item.inner_text()
         page.click("#chips .chip:text-is('是，正在发生')")

@@ -18,8 +18,8 @@ from bot.timers import Timers
 from tests.clients import wait_for
 from tests.integration.test_work_orders import bot_texts, clock_server, resident, say, staff
 
-# a development-set emergency (tests/dev/mixed_emergencies.yml) the model reads urgent but below the band (0.87)
-BORDERLINE = "刚才停电又来电之后，我家电表箱里一直啪啪响，还闪蓝光，闸拉不下来，手都不敢碰，快派个电工来"
+# urgent by a keyword rule, below the band
+BORDERLINE = "楼道配电箱有点焦味，不知道是不是电线的问题"  # a keyword rule at P(urgent) ~0.2: asked first
 SURE = "3栋电梯困人了，快来人"
 NUMBER = "020-8888 6699"
 
