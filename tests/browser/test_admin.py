@@ -139,8 +139,11 @@ def test_admin_figures_chart_date_range_csv_exports_and_chinese_labels(browser, 
     resident.post("/api/widget/session").raise_for_status()
     # an urgent handoff and a message the bot cannot read ("阿斯顿发送到发送到" was one until the third indirect author's
     # delivery phrasings: "送到" twice now reads as the delivery FAQ, 0.60 — README, "A third author for indirect questions")
-    for text in ("3栋电梯困人了，快来人", "阿斯顿发阿斯顿发"):
-        resident.post("/api/widget/messages", json={"text": text}).raise_for_status()
+    resident.post("/api/widget/messages", json={"text": "3栋电梯困人了，快来人"}).raise_for_status()
+    # another resident's (what someone already waiting for a person types is noted for the agent, not a failure)
+    other = httpx.Client(base_url=server.url, timeout=30)
+    other.post("/api/widget/session").raise_for_status()
+    other.post("/api/widget/messages", json={"text": "阿斯顿发阿斯顿发"}).raise_for_status()
     admin_api = httpx.Client(base_url=server.url, timeout=30)
     admin_api.post("/api/auth/login", json={"username": "admin", "password": "admin123"}).raise_for_status()
 

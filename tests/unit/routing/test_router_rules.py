@@ -124,6 +124,16 @@ def test_english_reports_of_the_same_dangers_and_a_child_nobody_can_find(setting
     assert "停电" in normalize("the power just went out").text
 
 
+def test_complaining_several_times_to_no_avail_is_repeated_chasing():
+    """The tryout's 投诉了好几次都没用 read calm and was clarified; the handoff after it was normal priority."""
+    from bot.nlu.emotion import ANGRY_CUES, match_cues
+
+    for text in ("我家楼上装修天天电钻响，周末一大早就开始，投诉了好几次都没用！", "跟你们反映好多次了", "催了好几遍也没人来"):
+        assert "repeated chasing" in match_cues(text, ANGRY_CUES), text
+    for text in ("这个月停水好几次了，是什么原因", "电梯一年保养好几次吗"):
+        assert "repeated chasing" not in match_cues(text, ANGRY_CUES), text
+
+
 def test_waste_before_the_word_property_company_is_not_an_insult():
     from bot.nlu.emotion import ANGRY_CUES, match_cues
 
