@@ -58,6 +58,11 @@ BINDING_SLOTS = (Slot("bind_room", extract=_room_given, invalid="没有识别到
 COOLDOWN = "cooldown"
 
 
+def _cooldown_bucket(household: Household) -> str:
+    """The room's code cooldown (bot/access/limits.py): one code a room at a time, whichever chat asks."""
+    return f"code-cooldown:{household.id}"
+
+
 def _pending_code(ctx: TurnContext, household: Household) -> Optional[VerificationCode]:
     """This chat's latest code for this room that can still be typed (unused, unexpired), if any."""
     return ctx.session.scalar(
@@ -71,7 +76,7 @@ def _code_refusal(ctx: TurnContext, household: Household) -> Optional[str]:
     """Why no code may be sent now (None: it may): lock-out after wrong codes, a cooldown and an hourly cap per
     room (so twenty strangers cannot flood an owner's phone) and per chat identity. Records the send if allowed."""
     session, now, cfg = ctx.session, ctx.now, ctx.limits
-    lockout, cooldown = f"code-lockout:{ctx.identity.id}", f"code-cooldown:{household.id}"
+    lockout, cooldown = f"code-lockout:{ctx.identity.id}", _cooldown_bucket(household)
     # fresh identities cost nothing, so also per address (the widget's) and for the whole deployment
     caps = [(f"code-room:{household.id}", cfg.codes_per_room),
             (f"code-identity:{ctx.identity.id}", cfg.codes_per_identity),
@@ -149,8 +154,7 @@ def require_binding(ctx: TurnContext, slots: Dict[str, Any], flow_name: str) -> 
             return None
         if refusal == COOLDOWN:
             # another chat asked for this room a moment ago: its code cannot bind this one, so only the wait
-            wait = limits.seconds_until_free(ctx.session, f"code-cooldown:{household.id}", ctx.limits.code_cooldown,
-                                             ctx.now)
+            wait = limits.seconds_until_free(ctx.session, _cooldown_bucket(household), ctx.limits.code_cooldown, ctx.now)
             ctx.say(f"这个房号的验证码刚刚已发送过，请 {wait} 秒后再试（到时再输入一次房号即可）。")
             ctx.set_flow(flow_name, slots, "bind_room")
             return None
