@@ -172,10 +172,15 @@ def revoke_all_sessions(session, staff_id: int, now: dt.datetime, keep: Optional
     return count
 
 
+def takes_admin_away(role: Optional[str], disabled: Optional[bool]) -> bool:
+    """Whether a change (``role``, ``disabled``; None: that field unchanged) leaves its account no enabled admin."""
+    return bool(disabled) or (role is not None and role != Role.ADMIN.value)
+
+
 def check_not_self(actor: Staff, staff: Staff, *, disabled: Optional[bool] = None, role: Optional[str] = None) -> None:
     """An admin does not lock themselves out of the page they are using (a slip of the 停用 button or a row of
-    their own in an imported sheet): another admin disables or demotes them."""
-    if actor.id == staff.id and (disabled or (role is not None and role != Role.ADMIN.value)):
+    their own in an imported sheet, bot/access/staff_import.py): another admin disables or demotes them."""
+    if actor.id == staff.id and takes_admin_away(role, disabled):
         raise OwnAccount()
 
 

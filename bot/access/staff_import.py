@@ -306,7 +306,7 @@ def _keep_own_access(rows: List[_Row], header: List[str], columns: Dict[str, int
     """As in the 员工 tab (accounts.check_not_self): the admin importing stays an enabled admin."""
     for row in rows:
         if acting is not None and row.username.lower() == acting.lower() \
-                and (row.role != Role.ADMIN.value or row.disabled):
+                and accounts.takes_admin_away(row.role, row.disabled):
             result.problem(row.number, header[columns[_taking_column(row, columns)]], OWN_ACCOUNT)
 
 
