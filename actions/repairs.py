@@ -15,7 +15,7 @@ from bot.handoffs.handoff import open_handoff
 from bot.nlu.entities import find_rooms
 from bot.nlu.places import HOME_PLACES, ONLY_A_PLACE
 from bot.outages import incidents
-from bot.storage.models import Staff, WorkOrder, WorkOrderEvent
+from bot.storage.models import Household, Staff, WorkOrder, WorkOrderEvent
 from bot.turn.context import Button, FlowSpec, Slot, TurnContext, fill_slots, phone_given
 from bot.work_orders import desk, sla
 
@@ -57,6 +57,37 @@ def next_number(ctx: TurnContext, skip: int = 0) -> str:
     return f"{prefix}{(int(last[len(prefix):]) if last else 0) + 1 + skip:03d}"
 
 
+# A room outside the 小区's buildings, units or floors ("1栋1单元1201" where 1栋 has eight floors) is a typo or another
+# 小区's: the order would send a technician to a place nobody lives at. Judged by the building and unit's highest
+# registered room rather than by the household itself, because a registry need not list every flat (the demo lists
+# one a floor, and a flat whose owner never registered still has pipes); a 小区 with no households yet takes any room.
+_HIGHEST_ROOM = select(func.max(Household.room)).where(
+    Household.community_id == bindparam("community"), Household.building == bindparam("building"),
+    Household.unit == bindparam("unit"))
+_ANY_HOUSEHOLD = select(Household.id).where(Household.community_id == bindparam("community")).limit(1)
+
+
+def _room_exists(ctx: TurnContext, value: str) -> bool:
+    """Whether the room ``value`` ("1-1-1201") can be in the resident's 小区."""
+    if ctx.household is not None and ctx.household.address == value:
+        return True
+    key = ("room exists", value)
+    if key not in ctx.lookups:
+        building, unit, room = (int(part) for part in value.split("-"))
+        highest = ctx.session.scalar(_HIGHEST_ROOM, {"community": ctx.community_id, "building": building, "unit": unit})
+        if highest is None:
+            ctx.lookups[key] = ctx.session.scalar(_ANY_HOUSEHOLD, {"community": ctx.community_id}) is None
+        else:
+            ctx.lookups[key] = 1 <= room % 100 and room // 100 <= highest // 100
+    return ctx.lookups[key]
+
+
+def _unknown_room(ctx: TurnContext) -> Optional[str]:
+    """The room this message names, as typed, when it cannot be in the resident's 小区."""
+    room = next((r for r in find_rooms(ctx.text) if r.value.count("-") == 2), None)
+    return room.text if room is not None and not _room_exists(ctx, room.value) else None
+
+
 def _location_default(ctx: TurnContext, description: str) -> Optional[str]:
     rooms = [r for r in find_rooms(ctx.text) if r.value]
     if re.search(PUBLIC_AREAS, description):
@@ -67,7 +98,7 @@ def _location_default(ctx: TurnContext, description: str) -> Optional[str]:
             return f"公共区域：{household.building}栋{household.unit}单元 {description}" if household is not None else None
         return f"公共区域：{description}"
     if rooms and rooms[0].value.count("-") == 2:
-        return rooms[0].text
+        return rooms[0].text if _room_exists(ctx, rooms[0].value) else None
     if ctx.household is not None:
         return ctx.household.label
     return None
@@ -81,7 +112,7 @@ MAX_ANSWER_CHARS = 60
 
 def _room(ctx: TurnContext) -> Optional[str]:
     rooms = [r for r in find_rooms(ctx.text) if r.value.count("-") == 2]
-    return rooms[0].text if rooms else None
+    return rooms[0].text if rooms and _room_exists(ctx, rooms[0].value) else None
 
 
 # a question typed where the place was asked ("小区有没有家政服务") is not the place; the router then reads it
@@ -92,6 +123,8 @@ def _location_answer(ctx: TurnContext) -> Optional[str]:
     text = ctx.text.strip()
     if re.search(ASKS, text) and not find_rooms(text) and \
             not re.search(rf"{HOME_PLACES}|{PUBLIC_AREAS}|\d", text.replace("小区", "")):  # 小区 alone places nothing
+        return None
+    if _unknown_room(ctx):
         return None
     return text[:MAX_ANSWER_CHARS] if text else None
 
@@ -186,6 +219,14 @@ SLOTS = (
 )
 
 
+def _no_such_room(ctx: TurnContext, slots: Dict[str, Any]) -> str:
+    """Said before the place is asked (again) when this message named a room the 小区 cannot have."""
+    if slots.get("location") or not slots.get("description"):
+        return ""
+    room = _unknown_room(ctx)
+    return f"本小区没有“{room}”这个房号，请核对楼栋、单元和楼层。" if room else ""
+
+
 def _ask_next(ctx: TurnContext, slots: Dict[str, Any], invalid: str = "") -> bool:
     for slot in SLOTS:
         if not slots.get(slot.name):
@@ -227,7 +268,7 @@ def start(ctx: TurnContext, slots: Dict[str, Any]) -> None:
     fill_slots(ctx, slots, SLOTS, None)
     if ctx.household is not None:
         slots.setdefault("contact", ctx.household.phone)
-    if not _ask_next(ctx, slots):
+    if not _ask_next(ctx, slots, _no_such_room(ctx, slots)):
         _create(ctx, slots)
 
 
@@ -259,6 +300,7 @@ def resume(ctx: TurnContext, slots: Dict[str, Any]) -> None:
         invalid = asked.invalid if asked is not None and not slots.get(asked.name) and not filled and not ctx.photos else ""
         if asked is not None and not slots.get(asked.name) and filled:  # another answer given: said so, then asked again
             invalid = "已记下" + "、".join(SLOT_NAMES.get(name, name) for name in filled) + "。"
+        invalid = _no_such_room(ctx, slots) + invalid
     if not _ask_next(ctx, slots, invalid):
         _create(ctx, slots)
 

@@ -56,7 +56,7 @@ MIX = ("faq", "faq", "faq", "repair", "fee", "person", "emergency", "outage", "c
 OUTAGES = ("9栋停水了", "我家停电了，整栋楼都没电", "3号楼怎么停水了", "5栋停电了什么时候来电", "2栋没有热水了，是不是停气了")
 # each location with a phone: without one the flow asks for it (a fifth turn)
 REPAIRS = (("厨房水龙头漏水", "3栋2单元501，13800138000，明天上午"), ("卫生间马桶堵了", "5栋1单元302，13700137000，今天下午"),
-           ("客厅灯不亮了", "2栋3单元1101，电话13600136000，周六上午"), ("阳台下水道反水", "7栋1单元602，13912345678，晚上7点后"))
+           ("客厅灯不亮了", "2栋2单元701，电话13600136000，周六上午"), ("阳台下水道反水", "7栋1单元602，13912345678，晚上7点后"))
 FEE_QUESTION = "查一下我家物业费"
 LIMITS_RAISED = {f"WUYE_LIMIT_{name}": "1000000/60" for name in (
     "MESSAGES_PER_SENDER", "CODES_PER_IP", "CODES_OVERALL", "CODES_PER_ROOM", "CODES_PER_IDENTITY", "CODE_COOLDOWN",

@@ -88,6 +88,9 @@ class TurnContext:
     active_handoff: Any = field(default=None)
     active_handoff_known: bool = False
     readings: Dict[str, Any] = field(default_factory=dict)  # the turn's NLU readings by text (each parsed once)
+    # what the turn looked up that its messages' readings ask again (the router's would-fill check and the flow read
+    # the same slot): each question to the database once a turn, by key
+    lookups: Dict[Any, Any] = field(default_factory=dict)
     # this turn began the conversation: every message and incident report of it is one of the turn's, in the session
     begun: bool = False
 

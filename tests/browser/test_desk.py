@@ -96,7 +96,7 @@ def _report_by_rest(server, what: str) -> tuple:
     """A resident's repair report over the widget's REST fallback: (the resident's client, the order number)."""
     client = httpx.Client(base_url=server.url, timeout=30)
     client.post("/api/widget/session").raise_for_status()
-    for text in ("我要报修", what, "8栋2单元1102，13700137000，尽快", "一般"):
+    for text in ("我要报修", what, "8栋2单元702，13700137000，尽快", "一般"):
         client.post("/api/widget/messages", json={"text": text}).raise_for_status()
     texts = [m["text"] for m in client.get("/api/widget/history").json()["messages"] if m["sender"] == "bot"]
     return client, re.search(r"WO\d{11}", next(t for t in reversed(texts) if "已为您创建维修工单" in t)).group(0)
@@ -126,7 +126,7 @@ def test_a_technician_works_an_order_on_a_390px_phone(browser, server, tmp_path)
     phone.click("#filters button[type=submit]")
     phone.wait_for_function("document.querySelectorAll('#orders tbody tr').length === 1")
     row = phone.locator(f"#orders tbody tr[data-number='{number}']")
-    assert "8栋2单元1102" in row.inner_text() and "已派单" in row.inner_text()
+    assert "8栋2单元702" in row.inner_text() and "已派单" in row.inner_text()
     assert phone.evaluate(NO_OVERFLOW), "the list is wider than the phone"
     box = row.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390

@@ -319,3 +319,22 @@ def test_paid_yet_shown_as_owed_shows_the_bill_and_hands_to_billing(world):
         assert "fee dispute" in handoff.reasons and handoff.kind == "billing"
     r = world.say("查一下我家物业费", sender="paid")  # a plain look-up hands nothing off
     assert "到账延迟" not in world.texts(r)
+
+
+def test_a_repair_at_a_room_the_community_cannot_have_is_asked_again(world):
+    """An unbound resident's repair at "1栋1单元1201" (1栋 has no twelfth floor) carried a place nobody lives at; the
+    room is now checked against the 小区's buildings, units and floors, and the place asked again."""
+    world.say("我要报修", sender="typo")
+    world.say("卫生间水管漏水", sender="typo")
+    r = world.say("1栋1单元1201", sender="typo")
+    assert "没有“1栋1单元1201”这个房号" in world.texts(r) and "维修地点" in world.texts(r)
+    with world.db.session() as s:
+        assert "location" not in s.get(Conversation, r.conversation_id).flow["slots"]
+    assert "紧急" in world.texts(world.say("1栋1单元102", sender="typo"))
+    # the room in the first message: a building the 小区 does not have
+    r = world.say("19栋1单元301厨房水龙头漏水", sender="typo2")
+    assert "没有“19栋1单元301”这个房号" in world.texts(r) and "维修地点" in world.texts(r)
+    r = world.say("2栋2单元301", sender="typo2")
+    assert "紧急" in world.texts(r)
+    with world.db.session() as s:
+        assert s.get(Conversation, r.conversation_id).flow["slots"]["location"] == "2栋2单元301"
