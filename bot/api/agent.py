@@ -1,4 +1,4 @@
-"""The agent console's API: the queue, the context card, claim/reply/note/resolve/release, and /ws/agent."""
+"""The agent console's API: the queue, the context card, claim/reply/note/resolve/release, the triage answer, and /ws/agent."""
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +15,7 @@ from bot.api import scope
 from bot.api.deps import ConsoleStaff, NowDep, ServicesDep, SessionDep, optional_staff
 from bot.core.errors import ConversationNotFound, check_text
 from bot.core.settings import agent_max_conversations
-from bot.handoffs import handoff as handoffs, teams
+from bot.handoffs import handoff as handoffs, teams, urgent_check
 from bot.realtime import live
 from bot.services import Services
 from bot.storage.models import Conversation, Staff
@@ -164,6 +164,22 @@ async def resolve(conversation_id: RowId, staff: ConsoleStaff, services: Service
         handoffs.resolve(session, conversation_id, me, now)
         taken = handoffs.pull_next(session, me, now, _visible(session, me, services))  # auto-assignment: the next
         return {"ok": True, "next_conversation_id": taken.conversation_id if taken is not None else None}
+
+    return await _owned_action(services, staff, now, action)
+
+
+class TriageBody(BaseModel):
+    danger: StrictBool = Field(..., description="true: danger is happening now (the on-duty phone is paged now); "
+                                                 "false: no danger (a normal handoff, nobody paged at the timeout)")
+
+
+@router.post("/api/agent/conversations/{conversation_id}/triage",
+             summary="Answer a borderline emergency's triage question in the resident's place (the agent handling it)")
+async def triage(conversation_id: RowId, body: TriageBody, staff: ConsoleStaff, services: ServicesDep,
+                 now: NowDep) -> Dict[str, Any]:
+    def action(session, me, now):  # NoTriageQuestion → 409 (answered, timed out, or never asked)
+        return urgent_check.settle(session, conversation_id, me, now, body.danger, services.knowledge.current,
+                                   services.engine.sms, services.engine.limits)
 
     return await _owned_action(services, staff, now, action)
 

@@ -104,6 +104,10 @@ class NotOwner(HandoffError):
     status, code, message = 403, "not_owner", "这个会话不由您处理，不能回复、解决或退回"
 
 
+class NoTriageQuestion(HandoffError):
+    status, code, message = 409, "no_triage_question", "这个会话没有待确认的紧急情况（业主已回复，或已超时通知值班）"
+
+
 class NoWidgetSession(WuyeError):
     status, code, message = 401, "no_widget_session", "会话已失效，请刷新页面"
 

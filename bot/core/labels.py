@@ -90,6 +90,8 @@ EXACT_REASONS: Dict[str, str] = {
     "resident said no danger now": "业主表示不是紧急情况（未通知值班）",
     "resident said no danger now (button)": "业主表示不是紧急情况（未通知值班）",
     "triage question unanswered, paged": "业主未回复紧急确认，已通知值班",
+    "agent confirmed danger now, paged": "客服确认危险正在发生（已通知值班）",
+    "agent found no danger now": "客服确认不是紧急情况（未通知值班）",
     "not an answer to the urgent check": "未回答紧急确认，再次询问",
     "another button during the urgent check": "紧急确认期间点了其他按钮，再次询问",
     "asked about a poll": "询问投票", "poll (button)": "查看投票", "vote": "投票", "vote (button)": "投票",

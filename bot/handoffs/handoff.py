@@ -401,7 +401,8 @@ def callback_card(handoff: Handoff) -> Optional[Dict[str, Any]]:
             "text": promised_text(handoff.callback_at)}
 
 
-def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation:
+def owned(session: Session, conversation_id: int, staff: Staff) -> Conversation:
+    """The conversation, if ``staff`` is the agent handling it now (else ConversationNotFound / NotOwner)."""
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         raise ConversationNotFound()
@@ -412,7 +413,7 @@ def _owned(session: Session, conversation_id: int, staff: Staff) -> Conversation
 
 def agent_reply(session: Session, conversation_id: int, staff: Staff, text: str, now: dt.datetime,
                 private: bool = False) -> Message:
-    conversation = _owned(session, conversation_id, staff)
+    conversation = owned(session, conversation_id, staff)
     outbox.record(session, Kind.MESSAGE_STORED, conversation_id)
     message = Message(conversation_id=conversation.id, sender="note" if private else "agent", text=text,
                       staff_id=staff.id, created_at=now)
@@ -434,7 +435,7 @@ def close(handoff: Optional[Handoff], conversation: Conversation, now: dt.dateti
 
 
 def resolve(session: Session, conversation_id: int, staff: Staff, now: dt.datetime) -> Conversation:
-    conversation = _owned(session, conversation_id, staff)
+    conversation = owned(session, conversation_id, staff)
     outbox.record(session, Kind.RESOLVED, conversation_id)
     handoff = active_handoff(session, conversation_id)
     close(handoff, conversation, now)
@@ -465,7 +466,7 @@ def release(session: Session, conversation_id: int, staff: Optional[Staff], now:
     """Hand the conversation back to the queue (an agent's choice, or after the agent disconnected)."""
     conversation = session.get(Conversation, conversation_id)
     if staff is not None:  # (a timeout records its own kind: bot/timers.py)
-        conversation = _owned(session, conversation_id, staff)
+        conversation = owned(session, conversation_id, staff)
         outbox.record(session, Kind.RELEASED, conversation_id)
     handoff = active_handoff(session, conversation_id)
     if handoff is not None:

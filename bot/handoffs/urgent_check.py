@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from bot.access import limits
 from bot.core.domain import ConversationStatus, Priority
+from bot.core.errors import NoTriageQuestion
 from bot.handoffs import handoff as handoffs
 from bot.handoffs import teams
 from bot.routing.router import CHECK_SLOT, URGENT_CHECK
@@ -36,6 +37,10 @@ YES = slot_payload(CHECK_SLOT, "yes")
 NO = slot_payload(CHECK_SLOT, "no")
 TIMED_OUT = "没有收到您的回复，为安全起见已通知值班人员马上处理。如有人员受伤或火情，请同时拨打 119/120/110。"
 TIMED_OUT_REASON = "triage question unanswered, paged"
+AGENT_CONFIRMED_REASON = "agent confirmed danger now, paged"
+AGENT_DECLINED_REASON = "agent found no danger now"
+AGENT_CONFIRMED = "客服已确认情况紧急，已通知值班人员马上处理。如有人员受伤或火情，请同时拨打 119/120/110。"
+AGENT_DECLINED = "客服已了解您的情况，会按普通问题继续为您处理。如果出现人员受伤、被困或其他危险，请立即拨打 24 小时应急电话 {phone}。"
 
 
 def buttons() -> List[Button]:
@@ -91,17 +96,64 @@ def reported_text(ctx: TurnContext) -> str:
     return ctx.text
 
 
+def _lower(active: Any, conversation: Conversation, reasons: List[str]) -> None:
+    """No danger now: the urgent handoff goes on as a normal one, with why."""
+    if active is not None and active.priority == Priority.URGENT.value:
+        active.priority = Priority.NORMAL.value
+        active.reasons = list(active.reasons) + [r for r in reasons if r not in active.reasons]
+        active.kind = teams.kind_of(active.priority, active.reasons)
+        conversation.priority = Priority.NORMAL.value
+
+
 def declined(ctx: TurnContext, reasons: List[str]) -> None:
     """不是: no page; the handoff goes on as a normal one."""
     ctx.save_flow(None)
     active = ctx.active_handoff if ctx.active_handoff_known else handoffs.active_handoff(ctx.session,
                                                                                        ctx.conversation.id)
-    if active is not None and active.priority == Priority.URGENT.value:
-        active.priority = Priority.NORMAL.value
-        active.reasons = list(active.reasons) + [r for r in reasons if r not in active.reasons]
-        active.kind = teams.kind_of(active.priority, active.reasons)
-        ctx.conversation.priority = Priority.NORMAL.value
+    _lower(active, ctx.conversation, reasons)
     ctx.say("好的，不是紧急情况。已为您转接人工客服，客服会看到您刚才说的内容，请稍候。")
+
+
+def open_question(flow: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The triage question still waiting for the resident, for the agents' card: when the timeout pages (``due``,
+    UTC) and what was reported; None when there is none."""
+    if not flow or flow.get("name") != NAME:
+        return None
+    slots = flow.get("slots") or {}
+    return {"due": slots.get("due"), "text": slots.get("text")}
+
+
+def settle(session, conversation_id: int, staff: Any, now: dt.datetime, danger: bool, kb: Any, sms: Any,
+           lim: Any) -> Dict[str, Any]:
+    """The agent handling the conversation answers the triage question in the resident's place (a phone call, or the
+    chat makes it plain): danger pages the on-duty phone now; no danger makes it a normal handoff, and the timeout
+    pages nobody. The question is closed either way and the resident told. Taken like the timeout's page (the row
+    locked, the flow cleared in this transaction), so the two never both act."""
+    session.get(Conversation, conversation_id, with_for_update=True)  # locked before it is read (the timeout's pass)
+    conversation = handoffs.owned(session, conversation_id, staff)  # ConversationNotFound → 404, NotOwner → 403
+    question = open_question(conversation.flow)
+    if question is None:
+        raise NoTriageQuestion()
+    slots = conversation.flow.get("slots") or {}
+    conversation.flow = None
+    community_id = slots.get("community") or conversation.community_id or kb.communities[0].id
+    community = kb.community(community_id)
+    phone = community.values.get("emergency_phone", "")
+    active = handoffs.active_handoff(session, conversation_id)
+    outbox.record(session, Kind.MESSAGE_STORED, conversation_id)
+    paged = False
+    if danger:
+        text = re.sub(r"\s+", " ", str(question["text"] or ""))[:200]
+        paged = send_page(session, sms, lim, conversation.identity_id, community_id, community.name, phone,
+                          f"{text}（客服确认）", "agent confirmed", now)
+        if active is not None and AGENT_CONFIRMED_REASON not in active.reasons:
+            active.reasons = list(active.reasons) + [AGENT_CONFIRMED_REASON]
+        said = AGENT_CONFIRMED
+    else:
+        _lower(active, conversation, [AGENT_DECLINED_REASON])
+        said = AGENT_DECLINED.format(phone=phone)
+    session.add(Message(conversation_id=conversation_id, sender="bot", text=said, created_at=now))
+    return {"paged": paged, "priority": conversation.priority}
 
 
 def _due(flow: Optional[Dict[str, Any]], now: dt.datetime) -> bool:

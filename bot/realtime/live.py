@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.core import labels
 from bot.core.domain import ConversationStatus, HandoffStatus
 from bot.core.localtime import iso
-from bot.handoffs import handoff as handoffs, masking, teams
+from bot.handoffs import handoff as handoffs, masking, teams, urgent_check
 from bot.storage import outbox
 from bot.storage.models import ChatIdentity, Conversation, Handoff, Message, Staff
 
@@ -153,6 +153,8 @@ def conversation_json(session, conversation_id: int) -> Optional[Dict[str, Any]]
                                                  "reasons_labels": labels.reason_labels(handoff.reasons),
                                                  "context_labels": _masked_readings(
                                                      labels.context_labels(handoff.context), handoff.context)},
+        # the triage question still open: the card offers the agent to answer it in the resident's place
+        "triage": urgent_check.open_question(conversation.flow),
         "messages": [message_json(m, names) for m in conversation.messages],
     }
 

@@ -342,14 +342,15 @@ def _handoff_days_postgresql(session, where) -> tuple:
 # (daily.reason_key: the part before ":", a "(button)" dropped): how often residents answer it decides what the band
 # costs (docs/decisions/0003-urgent-triage-band.md), so the figures show it on its own.
 TRIAGE_REASONS = {"asked": "asked first", "confirmed": "resident confirmed danger now",
-                  "declined": "resident said no danger now", "timed_out": "triage question unanswered, paged"}
+                  "declined": "resident said no danger now", "timed_out": "triage question unanswered, paged",
+                  "agent_confirmed": "agent confirmed danger now, paged", "agent_declined": "agent found no danger now"}
 
 
 def triage_figures(by_reason: Counter) -> Dict[str, int]:
-    """Questions asked and how they ended: 是, 不是, the timeout's page; ``other`` is the rest (a further urgent
-    message paged, an agent took over first, or the question is still open)."""
+    """Questions asked and how they ended: 是, 不是, the timeout's page, the agent's answer in the resident's place;
+    ``other`` is the rest (a further urgent message paged, the conversation resolved first, or still open)."""
     counts = {name: int(by_reason.get(key, 0)) for name, key in TRIAGE_REASONS.items()}
-    counts["other"] = max(0, counts["asked"] - counts["confirmed"] - counts["declined"] - counts["timed_out"])
+    counts["other"] = max(0, counts["asked"] - sum(v for k, v in counts.items() if k != "asked"))
     return counts
 
 

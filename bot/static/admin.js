@@ -185,7 +185,8 @@ import "/static/staff_admin.js";  // the 员工 tab (accounts, sessions): its ow
     // the triage question of borderline emergencies: how often residents answer it (what the band costs)
     const tri = f.triage || {};
     if (tri.asked) row("紧急确认（疑似紧急先问业主）：回复率 " + Math.round((tri.confirmed + tri.declined) / tri.asked * 100) + "%",
-      "问了 " + tri.asked + " 次 · 是 " + tri.confirmed + " · 不是 " + tri.declined + " · 超时未回复 " + tri.timed_out + " · 其他 " + tri.other);
+      "问了 " + tri.asked + " 次 · 是 " + tri.confirmed + " · 不是 " + tri.declined + " · 超时未回复 " + tri.timed_out +
+      " · 客服确认紧急 " + (tri.agent_confirmed || 0) + " · 客服确认不紧急 " + (tri.agent_declined || 0) + " · 其他 " + tri.other);
     if (!t.children.length) row("所选日期范围内没有转人工", 0);
     bd.appendChild(t);
     document.dispatchEvent(new CustomEvent("wuye:figures", { detail: f }));  // the ratings panel reads the same range

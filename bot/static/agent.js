@@ -181,7 +181,38 @@ import { start } from "/static/staff.js";
     add("实体", (L.entities || []).map((e) => e.label + "：" + e.value).join("，") || "无");
     add("机器人已答", (c.bot_answers || []).join("\n—\n") || "无");
     card.appendChild(dl);
+    if (conv.triage) renderTriage(conv);
     if (c.incident) renderIncident(c.incident.id, conv.id);
+  }
+  // A borderline emergency whose resident has not answered 是 / 不是 yet: the agent handling it may answer in the
+  // resident's place (after a call, or when the chat makes it plain) — page the on-duty phone now, or settle that there
+  // is no danger so the timeout pages nobody.
+  function renderTriage(conv) {
+    const box = el("div", "triage"); box.id = "triage-box"; box.setAttribute("role", "group"); box.setAttribute("aria-label", "紧急确认");
+    const due = conv.triage.due ? new Date(conv.triage.due) : null;
+    const at = due && !isNaN(due) ? String(due.getHours()).padStart(2, "0") + ":" + String(due.getMinutes()).padStart(2, "0") : "";
+    box.appendChild(el("h3", "", "⚠️ 疑似紧急，业主尚未确认"));
+    box.appendChild(el("div", "sub", (at ? at + " 前" : "超时") + "业主仍未回复将自动通知值班。您已了解情况的话，可以替业主确认："));
+    const mine = conv.status === "open" && conv.assignee_id === me.id;
+    const error = el("div", "error");
+    const choose = (danger) => async () => {
+      box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+      error.textContent = "";
+      try {
+        const r = await api("/api/agent/conversations/" + conv.id + "/triage", { method: "POST", body: JSON.stringify({ danger: danger }) });
+        // the card again (priority and reasons changed), with what was done under it
+        if (current && current.id === conv.id) await open(conv.id);
+        const done = el("div", "done", danger ? (r.paged ? "已通知值班人员" : "未能发送值班短信（已达通知上限），请直接电话联系值班") : "已按非紧急处理，不会自动通知值班");
+        done.id = "triage-done"; $("card").appendChild(done);
+        refresh();
+      } catch (e) { error.textContent = e.message; box.querySelectorAll("button").forEach((b) => { b.disabled = false; }); }
+    };
+    const yes = el("button", "btn danger", "确认紧急，立即通知值班"); yes.id = "triage-danger"; yes.type = "button";
+    const no = el("button", "btn secondary", "不是紧急，取消自动通知"); no.id = "triage-calm"; no.type = "button";
+    yes.addEventListener("click", choose(true)); no.addEventListener("click", choose(false));
+    if (mine) { box.appendChild(yes); box.appendChild(no); } else box.appendChild(el("div", "sub", "认领会话后可替业主确认。"));
+    box.appendChild(error);
+    $("card").appendChild(box);
   }
   // An outage several residents reported (停水/停电…): who reported it, and one resolution that every reporter is sent
   // (widget, WeChat, integrations) — the incident, not just this conversation.

@@ -64,3 +64,23 @@ def test_no_leaves_a_normal_handoff_and_pages_nobody(browser, server):
         page.wait_for_selector(f"{BOT_BUBBLES}:has-text('不是紧急情况')")
         agent.wait_for_selector("#queue .qitem.normal:has-text('业主表示不是紧急情况')")
         assert len(_pages(server)) == before
+
+
+def test_the_agent_handling_it_answers_for_the_resident_from_the_card(browser, server):
+    """The resident does not tap; the agent who claimed the conversation (a call, or the chat makes it plain) answers
+    from the context card: 不是紧急 makes it a normal handoff, the resident is told with the number, and the
+    timeout will page nobody."""
+    with _asked(browser, server) as (page, agent, before):
+        item = agent.locator("#queue .qitem.urgent:has-text('配电箱')").first
+        item.wait_for()
+        item.get_by_role("button", name="认领").click()
+        agent.wait_for_selector("#triage-box #triage-calm")
+        assert "业主尚未确认" in agent.inner_text("#triage-box")
+        agent.click("#triage-calm")
+        agent.wait_for_selector("#triage-done:has-text('不会自动通知值班')")
+        assert "客服确认不是紧急情况" in agent.inner_text("#card")  # the card's reasons, read again
+        assert agent.locator("#triage-box").count() == 0
+        page.wait_for_selector(f"{BOT_BUBBLES}:has-text('客服已了解您的情况')")
+        assert "020-8888 6699" in page.locator(BOT_BUBBLES).last.inner_text()
+        assert chip_titles(page) == []  # the question's 是 / 不是 went with it
+        assert len(_pages(server)) == before

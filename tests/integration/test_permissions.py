@@ -50,6 +50,7 @@ MATRIX = {
     "POST /api/agent/conversations/{conversation_id}/messages": CONSOLE,
     "POST /api/agent/conversations/{conversation_id}/resolve": CONSOLE,
     "POST /api/agent/conversations/{conversation_id}/release": CONSOLE,
+    "POST /api/agent/conversations/{conversation_id}/triage": CONSOLE,
     "GET /api/agent/quick-replies": CONSOLE, "GET /api/agent/incidents": CONSOLE,
     "GET /api/agent/incidents/{incident_id}": CONSOLE, "POST /api/agent/incidents/{incident_id}/resolve": CONSOLE,
     "POST /api/agent/incidents/{incident_id}/merge": CONSOLE, "POST /api/agent/incidents/{incident_id}/split": CONSOLE,
@@ -134,7 +135,7 @@ def test_the_route_by_role_matrix_holds(server):
                 ok = response.status_code == 403 and code in REFUSAL_CODES
             if not ok:
                 failures.append(f"{key} as {role}: {response.status_code} {code}")
-    assert walked == 4 * 81  # every staff HTTP route, as nobody and as each of the three roles
+    assert walked == 4 * 82  # every staff HTTP route, as nobody and as each of the three roles
     assert failures == []
 
 

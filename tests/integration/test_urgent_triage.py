@@ -167,4 +167,54 @@ def test_the_figures_count_how_residents_answered_the_question(app):
     assert wait_for(lambda: len(pages(app, BORDERLINE)) > start)
     after = triage()
     assert {k: after[k] - before[k] for k in after} == {"asked": 4, "confirmed": 1, "declined": 1, "timed_out": 1,
-                                                        "other": 1}
+                                                        "agent_confirmed": 0, "agent_declined": 0, "other": 1}
+
+
+def _claim(app, conversation_id):
+    item = queued(app.agent, conversation_id)[0]
+    app.agent.post(f"/api/agent/handoffs/{item['handoff_id']}/claim").raise_for_status()
+
+
+def test_the_agent_handling_it_settles_no_danger_and_the_timeout_pages_nobody(app):
+    """The agent who has the resident on the phone (or reads it in the chat) answers the question in the resident's
+    place from the console: no danger → a normal handoff, the resident told with the number, nobody paged later."""
+    client, conversation_id, before = ask_borderline(app)
+    path = f"/api/agent/conversations/{conversation_id}"
+    card = app.agent.get(path).json()
+    assert card["triage"]["text"] == BORDERLINE and card["triage"]["due"]
+    r = app.agent.post(path + "/triage", json={"danger": False})  # not claimed: not this agent's to answer
+    assert r.status_code == 403 and r.json()["code"] == "not_owner"
+    _claim(app, conversation_id)
+    r = app.agent.post(path + "/triage", json={"danger": "no"})
+    assert r.status_code == 422
+    r = app.agent.post(path + "/triage", json={"danger": False})
+    assert r.status_code == 200 and r.json() == {"paged": False, "priority": "normal"}
+    assert wait_for(lambda: any(t.startswith("客服已了解您的情况") and NUMBER in t for t in bot_texts(client)))
+    card = app.agent.get(path).json()
+    assert card["triage"] is None and card["handoff"]["priority"] == "normal"
+    assert "客服确认不是紧急情况（未通知值班）" in card["handoff"]["reasons_labels"]
+    r = app.agent.post(path + "/triage", json={"danger": True})  # settled: nothing left to answer
+    assert r.status_code == 409 and r.json()["code"] == "no_triage_question"
+    app.offset += dt.timedelta(seconds=urgent_check.TIMEOUT_SECONDS + 60)
+    time.sleep(1.0)
+    assert len(pages(app, BORDERLINE)) == before
+    app.agent.post(path + "/resolve").raise_for_status()
+
+
+def test_the_agent_handling_it_confirms_danger_and_the_phone_is_paged_now_once(app):
+    client, conversation_id, before = ask_borderline(app)
+    path = f"/api/agent/conversations/{conversation_id}"
+    _claim(app, conversation_id)
+    r = app.agent.post(path + "/triage", json={"danger": True})
+    assert r.status_code == 200 and r.json() == {"paged": True, "priority": "urgent"}
+    sent = pages(app, BORDERLINE)
+    assert len(sent) == before + 1 and sent[-1].startswith("【紧急】") and sent[-1].endswith("（客服确认）")
+    assert wait_for(lambda: urgent_check.AGENT_CONFIRMED in bot_texts(client))
+    card = app.agent.get(path).json()
+    assert card["triage"] is None and card["handoff"]["priority"] == "urgent"
+    assert "客服确认危险正在发生（已通知值班）" in card["handoff"]["reasons_labels"]
+    app.offset += dt.timedelta(seconds=urgent_check.TIMEOUT_SECONDS + 60)  # answered: the timeout pages no more
+    time.sleep(1.0)
+    say(client, urgent_check.YES)  # the resident's late tap on 是: a stale button, no second page
+    assert len(pages(app, BORDERLINE)) == before + 1
+    app.agent.post(path + "/resolve").raise_for_status()

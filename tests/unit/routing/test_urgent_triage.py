@@ -92,6 +92,8 @@ def test_the_console_says_where_the_question_stands():
     assert "已通知值班" in labels.reason_label(urgent_check.TIMED_OUT_REASON)
     assert "已通知值班" in labels.reason_label("resident confirmed danger now (button)")
     assert "不是紧急" in labels.reason_label("resident said no danger now (button)")
+    assert "已通知值班" in labels.reason_label(urgent_check.AGENT_CONFIRMED_REASON)
+    assert "未通知值班" in labels.reason_label(urgent_check.AGENT_DECLINED_REASON)
 
 
 
@@ -104,12 +106,15 @@ def test_the_figures_group_every_triage_reason_the_router_and_the_timeout_write(
         "confirmed": decide(parser.parse(urgent_check.YES), ASKED).reasons[0],
         "declined": decide(parser.parse(urgent_check.NO), ASKED).reasons[0],
         "timed_out": urgent_check.TIMED_OUT_REASON,
+        "agent_confirmed": urgent_check.AGENT_CONFIRMED_REASON, "agent_declined": urgent_check.AGENT_DECLINED_REASON,
     }
     assert {name: daily.reason_key(reason) for name, reason in written.items()} == reports.TRIAGE_REASONS
     typed = {decide(parser.parse(text), ASKED).reasons[0] for text in ("是的", "不是")}
     assert {daily.reason_key(r) for r in typed} == {reports.TRIAGE_REASONS["confirmed"], reports.TRIAGE_REASONS["declined"]}
     assert reports.triage_figures(Counter({"asked first": 5, "resident said no danger now": 2})) == {
-        "asked": 5, "confirmed": 0, "declined": 2, "timed_out": 0, "other": 3}
+        "asked": 5, "confirmed": 0, "declined": 2, "timed_out": 0, "agent_confirmed": 0, "agent_declined": 0, "other": 3}
+    assert reports.triage_figures(Counter({"asked first": 3, urgent_check.AGENT_CONFIRMED_REASON: 1,
+                                           urgent_check.AGENT_DECLINED_REASON: 1}))["other"] == 1
 
 
 @pytest.mark.parametrize("text", [
