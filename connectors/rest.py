@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.routing import APIRoute
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictStr
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from bot.access.auth import WIDGET_PREFIX, cached_api_key, key_sender, require_scope
@@ -19,10 +20,11 @@ from bot.api.deps import CurrentApiKey, ServicesDep
 from bot.core.errors import InvalidSender, UnknownChannel, UnknownCommunity, check_identifier
 from bot.realtime import live
 from bot.services import Services
-from bot.storage.models import ApiKey, Community
+from bot.storage.models import ApiKey, Community, Message
 
 router = APIRouter(prefix="/api", tags=["chat"])
 MAX_SENDER_CHARS = 100  # k<key id>: is put in front, the stored identity holds 128
+MAX_MESSAGES = 200  # one read of GET /api/chat/messages; the integration asks again after the last id it got
 
 
 class ChatRequest(BaseModel):
@@ -59,6 +61,20 @@ class ChatResponse(BaseModel):
     handoff: Optional[HandoffOut] = Field(None, nullable=True)
 
 
+class ChatMessageOut(BaseModel):
+    id: int
+    sender: str = Field(..., description="resident | bot | agent | system")
+    text: str
+    buttons: List[ButtonOut]
+    at: str
+
+
+class ChatMessagesResponse(BaseModel):
+    conversation_id: Optional[int] = Field(None, nullable=True)
+    status: str = Field(..., description="bot | pending | agent")
+    messages: List[ChatMessageOut]
+
+
 async def chat(body: ChatRequest, services: ServicesDep, api_key: CurrentApiKey) -> Response:
     return Response(await answer(services, api_key, body.sender_id, body.text, body.channel, body.community),
                     media_type="application/json")
@@ -88,6 +104,33 @@ async def answer(services: Services, api_key: ApiKey, sender_id: str, text: str,
                                  community_id=community)
     # built by the engine in the documented shape (response_model is for /docs): no second validation and copy
     return json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def chat_messages(api_key: CurrentApiKey, services: ServicesDep,
+             sender_id: str = Query(..., min_length=1, max_length=MAX_SENDER_CHARS),
+             channel: str = Query("web", regex="^(web|rest|cli)$"),
+             message_id: int = Query(0, ge=0, le=2147483647,
+                                     description="only messages after this id (the last one the integration has)"),
+             ) -> Dict[str, Any]:
+    """What the resident's conversation holds after ``message_id``, their own messages included and the agents'
+    private notes left out. A reply to ``POST /api/chat`` is only the answer to that message: an agent's reply, an
+    incident's resolution or a work order's progress are stored for the resident and read here."""
+    require_scope(api_key, "chat")
+    try:
+        check_identifier(sender_id, max_len=MAX_SENDER_CHARS)
+    except InvalidSender as exc:
+        raise InvalidSender(f"sender_id 必须是 1–{MAX_SENDER_CHARS} 个可见字符") from exc
+    with services.db.session() as session:
+        conversation = live.conversation_of(session, channel, key_sender(api_key.id, sender_id))
+        if conversation is None:
+            return {"conversation_id": None, "status": "bot", "messages": []}
+        rows = session.scalars(select(Message).where(Message.conversation_id == conversation.id,
+                                                     Message.id > message_id, Message.sender != "note")
+                               .order_by(Message.id).limit(MAX_MESSAGES))
+        shown = [live.message_json(m) for m in rows]
+        status = conversation.status
+    return {"conversation_id": conversation.id, "status": status,
+            "messages": [{k: m[k] for k in ("id", "sender", "text", "buttons", "at")} for m in shown]}
 
 
 def _community_exists(services: Services, community: str) -> bool:
@@ -174,3 +217,5 @@ def _replay(messages: List[Dict[str, Any]], receive: Any) -> Any:
 
 router.add_api_route("/chat", chat, methods=["POST"], response_model=ChatResponse, route_class_override=ChatRoute,
                      summary="Send one resident message, get the assistant's replies")
+router.add_api_route("/chat/messages", chat_messages, methods=["GET"], response_model=ChatMessagesResponse,
+                     summary="A resident's messages after a given id: agents' replies and news sent later")

@@ -296,3 +296,38 @@ def test_agents_split_reports_that_are_another_problem_and_each_part_is_told_its
     for client, expected in zip(clients, ["楼内线路", "楼内线路", "车库配电箱", "车库配电箱"]):
         told = _told(client, "【处理结果】")
         assert len(told) == 1 and expected in told[0], told
+
+
+def test_reporters_through_api_chat_read_the_resolution_through_the_api(server):
+    """An integration's residents (POST /api/chat) are told too: the resolution is not a reply to anything they
+    sent, so the integration reads it with GET /api/chat/messages (after the last message id it has)."""
+    from bot.access.auth import create_api_key
+
+    services = server.app.state.services
+    with services.db.session() as session:
+        _, key = create_api_key(session, "物业App", None, services.clock())
+    api = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {key}"})
+    last = {}
+    for sender, text in [("app-1", "9栋停水了"), ("app-2", "9栋怎么没水了")]:
+        r = api.post("/api/chat", json={"sender_id": sender, "text": text, "community": "jinxiu"})
+        assert r.status_code == 200, r.text
+        seen = api.get("/api/chat/messages", params={"sender_id": sender}).json()
+        assert seen["conversation_id"] == r.json()["conversation_id"]
+        assert [m["text"] for m in seen["messages"]][0] == text
+        last[sender] = seen["messages"][-1]["id"]
+    agent = staff(server, "agent", "agent123")
+    incident = _incident(agent, "9栋", "water")
+    assert agent.post(f"/api/agent/incidents/{incident['id']}/resolve",
+                      json={"resolution": "水泵已修复，已恢复供水。"}).json()["told"] == 2
+    for sender in ("app-1", "app-2"):
+        news = api.get("/api/chat/messages", params={"sender_id": sender, "message_id": last[sender]}).json()
+        assert [m["sender"] for m in news["messages"]] == ["bot"]
+        assert news["messages"][0]["text"].startswith("【处理结果】9栋停水的问题已处理完毕：水泵已修复")
+    assert api.get("/api/chat/messages", params={"sender_id": "nobody-yet"}).json() == \
+        {"conversation_id": None, "status": "bot", "messages": []}
+    assert httpx.get(server.url + "/api/chat/messages", params={"sender_id": "app-1"}).status_code == 401
+    other = httpx.Client(base_url=server.url, timeout=30)  # another key's senders are not this key's
+    with services.db.session() as session:
+        _, other_key = create_api_key(session, "另一个系统", None, services.clock())
+    assert other.get("/api/chat/messages", params={"sender_id": "app-1"},
+                     headers={"Authorization": f"Bearer {other_key}"}).json()["messages"] == []

@@ -27,7 +27,7 @@ PUBLIC, RESIDENT, API_KEY, WECHAT = "public", "resident", "api key", "wechat sig
 
 MATRIX = {
     "GET /openapi.json": PUBLIC, "GET /redoc": PUBLIC, "GET /docs": PUBLIC,
-    "POST /api/parse": PUBLIC, "POST /api/chat": API_KEY,
+    "POST /api/parse": PUBLIC, "POST /api/chat": API_KEY, "GET /api/chat/messages": API_KEY,
     "POST /api/import/{kind}": "api key with the import scope",  # an ERP's batch import (tests/integration/test_import_api.py)
     "GET /": PUBLIC, "GET /embed.js": PUBLIC, "POST /api/widget/session": PUBLIC,
     "GET /api/widget/history": RESIDENT, "POST /api/widget/messages": RESIDENT, "POST /api/widget/upload": RESIDENT,
