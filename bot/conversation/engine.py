@@ -101,21 +101,35 @@ def _new_identity(dialect) -> Any:
         statement.compile(dialect=dialect, column_keys=["channel", "sender_id", "created_at"])
 
 
+# the identity's columns a turn reads (besides its channel and sender, which it knows)
+_IDENTITY_COLUMNS = tuple(c.key for c in ChatIdentity.__table__.c if c.key not in ("channel", "sender_id"))
+
+
 @functools.lru_cache(maxsize=4)
-def _first_message(dialect) -> Tuple[str, Dict[str, Any]]:
-    """A first message's reads and writes on PostgreSQL as one statement and the values of its constants: the
-    sender's message-limit use (:data:`bot.access.limits.USED`, parameters bucket, since, cap), its identity
+def _identity_or_first_message(dialect) -> Tuple[str, Dict[str, Any]]:
+    """The turn's first statement on PostgreSQL and the values of its constants: the sender's identity, locked
+    (``FOR UPDATE``: one resident's turns in order across processes), or — when there is none, a first message —
+    the sender's message-limit use (:data:`bot.access.limits.USED`, parameters bucket, since, cap), its identity
     (:data:`_NEW_IDENTITY`: nothing when another turn made it meanwhile) and, only when the identity was made, its
-    conversation (every column given, as :meth:`ConversationEngine._conversation` inserts it) — one round trip where it
-    took three. A refusal (the limit) rolls the transaction back, the two rows with it."""
+    conversation (every column given, as :meth:`ConversationEngine._conversation` inserts it). One round trip where
+    a first message took two (the identity's read, then its writes). A refusal (the limit) rolls the transaction
+    back, the two rows with it. An identity found is answered alone: the conversation and the limit's use are read
+    by the next statement, whose snapshot is taken after the lock was granted (this one's is from before it)."""
     used = limits.USED.compile(dialect=dialect)
-    sql = ("WITH turn_identity AS (INSERT INTO chat_identities (channel, sender_id, created_at) "
-           "VALUES (%(channel)s, %(sender_id)s, %(created_at)s) ON CONFLICT (channel, sender_id) DO NOTHING RETURNING id), "
+    columns = ", ".join(_IDENTITY_COLUMNS)
+    sql = (f"WITH turn_existing AS (SELECT {columns} FROM chat_identities WHERE channel = %(channel)s "
+           "AND sender_id = %(sender_id)s FOR UPDATE), "
+           "turn_identity AS (INSERT INTO chat_identities (channel, sender_id, created_at) "
+           "SELECT %(channel)s, %(sender_id)s, %(created_at)s WHERE NOT EXISTS (SELECT 1 FROM turn_existing) "
+           "ON CONFLICT (channel, sender_id) DO NOTHING RETURNING id), "
            "turn_conversation AS (INSERT INTO conversations (identity_id, channel, community_id, status, priority, "
            "assignee_id, waiting_since, flow, failed_turns, created_at, updated_at) "
            "SELECT id, %(channel)s, %(community_id)s, %(status)s, NULL, NULL, NULL, %(flow)s, 0, %(created_at)s, "
            "%(created_at)s FROM turn_identity RETURNING id) "
-           f"SELECT ({used.string}), (SELECT id FROM turn_identity), (SELECT id FROM turn_conversation)")
+           f"SELECT {', '.join(f'turn_existing.{c}' for c in _IDENTITY_COLUMNS)}, "
+           f"CASE WHEN turn_existing.id IS NULL THEN ({used.string}) END, "
+           "(SELECT id FROM turn_identity), (SELECT id FROM turn_conversation) "
+           "FROM (SELECT 1) AS turn_one LEFT JOIN turn_existing ON true")
     return sql, {key: value for key, value in used.params.items() if key not in ("bucket", "since", "cap")}
 
 
@@ -574,20 +588,26 @@ class ConversationEngine:
             identity, used = session.execute(_IDENTITY_AND_USE, {
                 **params, "bucket": bucket, "since": now - limit.window, "cap": limit.count}).one()
             used = int(used or 0)
-        else:
-            identity = session.scalar(query, params)
-        if identity is None and dialect.name == "postgresql":
-            sql, constants = _first_message(dialect)
+        elif dialect.name == "postgresql":
+            sql, constants = _identity_or_first_message(dialect)
             limit, flow = self.limits.messages_per_sender, _conversation_binds(dialect)["flow"]
             row = session.connection().exec_driver_sql(sql, {
                 **constants, **params, "created_at": now, "bucket": bucket, "since": now - limit.window,
                 "cap": limit.count, "community_id": community_id, "status": ConversationStatus.BOT.value,
                 "flow": flow(None) if flow is not None else None}).one()
-            used, new_id, conversation_id = int(row[0] or 0), row[1], row[2]
+            n = len(_IDENTITY_COLUMNS)
+            if row[0] is not None:  # found and locked: in the session as loaded, as the ORM's read would put it
+                identity = ChatIdentity(channel=channel, sender_id=sender_id, **dict(zip(_IDENTITY_COLUMNS, row[:n])))
+                make_transient_to_detached(identity)
+                session.add(identity)
+                return identity, None, False, None
+            used, new_id, conversation_id = int(row[n] or 0), row[n + 1], row[n + 2]
             self._check_limit(session, bucket, used, now)
             if new_id is None:  # two first messages at once: the loser re-reads the winner's row
                 return session.scalar(query, params), used, False, None
             return self._made_identity(session, new_id, channel, sender_id, now), used, True, conversation_id
+        else:
+            identity = session.scalar(query, params)
         if identity is None:
             if used is None:
                 used = limits.used(session, bucket, self.limits.messages_per_sender, now)
@@ -624,7 +644,7 @@ class ConversationEngine:
         handoff, if any, the use of the sender's message limit (bucket) in its window (``used``: already read),
         whether the conversation is new and, on PostgreSQL, the buttons of its last bot turn (:meth:`_last_bot_turn`;
         None: not read). An identity made by this turn (``new_identity``) has none to read; ``made``: the id of the
-        conversation inserted with it (:func:`_first_message`)."""
+        conversation inserted with it (:func:`_identity_or_first_message`)."""
         limit = self.limits.messages_per_sender
         params = {"identity_id": identity.id, "bucket": bucket, "since": now - limit.window, "cap": limit.count}
         postgres = session.bind.dialect.name == "postgresql"

@@ -24,8 +24,8 @@ EXPECTED = {
         "agent_owns": [5],
     },
     "postgresql": {
-        "faq": [3], "faq_follow_up": [4], "repair": [3, 3, 4, 5], "binding": [3, 8, 10], "fee": [5],
-        "person": [6], "emergency": [8], "outage": [15], "outage_joined": [13], "complaint": [6], "multi": [3],
+        "faq": [2], "faq_follow_up": [4], "repair": [2, 3, 4, 5], "binding": [2, 8, 10], "fee": [5],
+        "person": [5], "emergency": [7], "outage": [14], "outage_joined": [12], "complaint": [5], "multi": [2],
         "agent_owns": [4],
     },
 }
