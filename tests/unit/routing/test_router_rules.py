@@ -353,3 +353,12 @@ def test_a_part_that_names_its_own_subject_is_its_own_question():
     assert decide(bare, ConversationState(**state, last_in_message=True), parse).action == "detail"
     # between two turns the rule is not used: the resident asked after reading the answer
     assert decide(dog, ConversationState(**state), parse).action == "detail"
+
+
+def test_a_fire_that_caught_or_will_not_go_out_live_metal_and_a_body_in_crisis_are_emergencies():
+    """Author T7's keyword-free emergencies (tests/dev/urgency_t7.yml), and the near words that are none."""
+    for text in ("阳台晾的衣服被楼下飘上来的火点着了 我灭不掉", "油锅里的火扑不灭", "我家阳台铁栏杆摸上去麻手 带电了",
+                 "洗衣机外壳一摸就麻", "我怀孕八个月 羊水破了 电梯又停了下不去", "我爸心脏病犯了 电梯停了下不去"):
+        assert emergency_matches(text), text
+    for text in ("蟑螂怎么都灭不掉", "燃气灶火点着了又灭了 是不是坏了", "冬天摸栏杆冻得麻手", "老婆快生了 新生儿落户要什么材料"):
+        assert not emergency_matches(text), text
