@@ -240,6 +240,11 @@ def _results_text(ctx: Any, poll: Poll) -> str:
     return f"投票“{poll.question}”已结束，共 {total} 票：\n" + "\n".join(lines)
 
 
+# Binding has no command of its own: it is the first step of the fee look-up, so that is what the resident is told
+# to send (a phrase the model reads as fee_lookup with high confidence); "投票" afterwards offers the poll again.
+BIND_FIRST = "需要先验证您的房屋：请发送“查一下我家物业费”，按提示输入房号和验证码；验证后说“投票”即可参加。"
+
+
 def offer(ctx: Any, poll_id: Optional[str] = None) -> None:
     """Offer a poll: the one a button names, else the first open one covering the resident they have not voted
     in. Each option is a ``/vote`` button and a number (typed on WeChat)."""
@@ -290,10 +295,10 @@ def vote(ctx: Any, target: Optional[str]) -> None:
         ctx.say(f"没有这个选项，请回复 1–{len(poll.options)} 之间的数字。")
         return
     if poll.per == "household" and ctx.household is None:
-        ctx.say("这个投票每户一票，请先绑定您的房屋（发送“绑定房屋”），再来投票。")
+        ctx.say(f"这个投票每户一票，{BIND_FIRST}")
         return
     if not covers(poll, _building(ctx)):
-        ctx.say(f"这个投票只面向{scope_label(poll.buildings)}的住户，请先绑定您的房屋。" if ctx.household is None
+        ctx.say(f"这个投票只面向{scope_label(poll.buildings)}的住户，{BIND_FIRST}" if ctx.household is None
                 else f"这个投票只面向{scope_label(poll.buildings)}的住户，您的房屋不在其中。")
         return
     earlier = _vote_of(ctx, poll)

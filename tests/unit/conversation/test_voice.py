@@ -4,6 +4,7 @@ digit typed on WeChat, once per household."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import sqlalchemy as sa
 
@@ -132,11 +133,26 @@ def test_a_poll_is_offered_and_voted_once_per_household(world):
 def test_an_unbound_resident_cannot_vote_in_a_household_poll_and_a_closed_poll_takes_no_vote(world):
     poll_id = _poll(world)
     r = world.say(f"/vote {poll_id} 1")
-    assert "请先绑定您的房屋" in world.texts(r)
+    assert "需要先验证您的房屋" in world.texts(r)
     closed = _poll(world, per="resident", closes=NOW - dt.timedelta(minutes=1))
     r = world.say(f"/vote {closed} 1")
     assert "已经结束" in world.texts(r)
     assert _votes(world, poll_id) == [] and _votes(world, closed) == []
+
+
+def test_the_way_to_bind_the_vote_refusal_names_is_one_the_bot_understands(world):
+    """An unbound resident refused a household vote is told what to send; sending exactly that starts the binding
+    (the room question), and once bound, asking for the poll again offers it."""
+    poll_id = _poll(world)
+    r = world.say(f"/vote {poll_id} 1")
+    told = re.search(r"发送“([^”]+)”", world.texts(r))
+    assert told, world.texts(r)
+    r = world.say(told.group(1))
+    assert "请输入您的房号" in world.texts(r), world.texts(r)
+    building = _poll(world, per="resident", buildings=[99])
+    r = world.say("取消", sender="r3")
+    r = world.say(f"/vote {building} 1", sender="r3")
+    assert re.search(r"发送“([^”]+)”", world.texts(r)) and "99栋" in world.texts(r)
 
 
 def test_a_digit_typed_on_wechat_after_the_offer_is_the_vote(world):
