@@ -434,6 +434,9 @@ class ConversationEngine:
         sender_id = check_identifier(sender_id)
         text = text or PHOTO_ONLY
         kb = self.kb_provider()
+        # a channel that says no 小区 (WeChat's one Official Account, an integration sending none): the one the
+        # resident names, kept on the conversation like a widget link's (a bound household still decides)
+        community_id = community_id or kb.named_community(text)
         reading = self._parse(text)
         # A turn whose database connection dies (a failover, a killed backend) is run again from the start on a
         # fresh connection: nothing of the failed attempt was committed.

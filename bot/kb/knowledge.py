@@ -106,6 +106,11 @@ class KnowledgeBase:
                 return c
         return self.communities[0]
 
+    def named_community(self, text: str) -> Optional[str]:
+        """The one 小区 in service whose name the text says ("滨江壹号5栋电梯困人了"), else None (none, or several)."""
+        named = [c.id for c in self.communities if not c.retired and c.name and c.name in text]
+        return named[0] if len(named) == 1 else None
+
     def render(self, faq_id: str, community_id: Optional[str] = None) -> str:
         entry = self.entries[faq_id]
         return render_template(entry.answer, self.community(community_id).values).strip()

@@ -15,6 +15,23 @@ def test_faq_answer_uses_the_communitys_values(world):
     assert "0571-8765 4300" in world.texts(r2)
 
 
+def test_a_channel_without_a_community_follows_the_community_the_resident_names(world):
+    """WeChat (one Official Account for the company) and integrations that send no community say nothing of the
+    小区: a resident who names theirs gets its emergency number, its answers, and binds to its households."""
+    r = world.engine.handle("wechat", "oBinjiang1", "滨江壹号5栋电梯困人了，快来！")
+    assert "0571-8765 4399" in world.texts(r) and "020-8888 6699" not in world.texts(r)
+    r = world.engine.handle("wechat", "oBinjiang1", "物业电话是多少")  # the 小区 named once is kept
+    assert "0571-8765 4300" in world.texts(r)
+    household = world.household(community_id="binjiang")
+    world.engine.handle("wechat", "oBinjiang2", "我是滨江壹号的业主，查一下我家物业费")
+    world.engine.handle("wechat", "oBinjiang2", f"{household.building}栋{household.unit}单元{household.room}室")
+    assert world.sms.sent[-1][0] == household.phone  # that 小区's household, not the same room of the first 小区
+    r = world.engine.handle("wechat", "oJinxiu1", "物业电话是多少")  # naming none: the first 小区, as before
+    assert "020-8888 6601" in world.texts(r)
+    r = world.engine.handle("web", "r-linked", "滨江壹号5栋电梯困人了，快来！", community_id="jinxiu")
+    assert "020-8888 6699" in world.texts(r)  # the channel's own 小区 (the widget's signed link) still decides
+
+
 def test_clarify_ladder_ends_in_handoff(world):
     world.agents_online()
     r1 = world.say("那个东西怎么弄啊")
