@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictStr, validator
 from pydantic.fields import ModelField
+from sqlalchemy import select
 
 from bot.access import audit, auth
 from bot.api.deps import ClockDep, CurrentAdmin, DbDep, NowDep, ServicesDep, SessionDep
@@ -16,12 +17,13 @@ from bot.core.errors import (ApiKeyNotFound, FaqIdTaken, FaqNotFound, FaqRejecte
                              ResidentMessageNotFound, WuyeError, check_field, check_identifier)
 from bot.core.localtime import to_local, to_utc
 from bot.households import privacy
+from bot.outages import incidents
 from bot.kb import kb_editing
 from bot.kb.knowledge import FEW_QUESTIONS, KnowledgeBaseError, few_questions_hint, normalise_question
 from bot.reporting import exports, reports
 from bot.services import Services
 from bot.storage import retention
-from bot.storage.models import Message
+from bot.storage.models import Incident, Message
 
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a row id")]  # larger would overflow the database
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -319,9 +321,12 @@ def erase_resident(body: EraseRequest, staff: CurrentAdmin, db: DbDep, now: NowD
     kind, target = _target(body.household_id, body.identity_id)
     # one transaction, committed before the answer: "erased" is only said of what is gone
     with db.session() as session:
+        reported = privacy.reported_incidents(session, body.household_id, body.identity_id)
         counts = privacy.erase(session, body.household_id, body.identity_id)
         if counts is None:
             raise ResidentNotFound()
+        for incident in session.scalars(select(Incident).where(Incident.id.in_(reported))):
+            incidents.refresh_card(session, incident)  # the agents' card quoted the erased words too
         audit.record(session, staff, audit.DATA_ERASE, body.household_id, kind, target, body.reason, now)
     return {"erased": counts}
 

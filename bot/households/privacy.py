@@ -2,7 +2,8 @@
 exported as JSON, and erased — in one transaction, so a failed erasure changes nothing.
 
 Erasure deletes what is the resident's own words and contact (messages, callback and contact phones, repair
-descriptions and photos, suggestions, visitor passes, verification codes, the handoff context cards) and unbinds
+descriptions and photos, suggestions, visitor passes, verification codes, the handoff context cards, the quote of
+an incident's summary when the resident's report opened it) and unbinds
 the identity; it keeps what the company must keep or only counts (bills and parking contracts from the ERP, poll
 votes, ratings' scores, the work orders' and handoffs' rows themselves for the figures). The audit log records
 the request (the API writes it)."""
@@ -11,13 +12,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.storage.models import (Bill, ChatIdentity, Conversation, Handoff, Household, IncidentReport, Message,
-                                ParkingCard, Rating, Suggestion, VerificationCode, VisitorPass, WorkOrder)
+from bot.storage.models import (Bill, ChatIdentity, Conversation, Handoff, Household, Incident, IncidentReport,
+                                Message, ParkingCard, Rating, Suggestion, VerificationCode, VisitorPass, WorkOrder)
 
 ERASED = "（已按住户要求删除）"
+
+
+def _unquoted(summary: str) -> str:
+    """An incident's summary without the words of the report that opened it: bot/outages/incidents.py writes it as
+    "<scope><kind>：<those words>" (7栋停水：…), and neither the scope nor the kind has a "："."""
+    return summary.partition("：")[0]
 
 
 def _iso(value) -> Optional[str]:
@@ -89,6 +96,18 @@ def export(session: Session, household_id: Optional[int] = None, identity_id: Op
     return data
 
 
+def reported_incidents(session: Session, household_id: Optional[int] = None,
+                       identity_id: Optional[int] = None) -> List[int]:
+    """The incidents the resident reported: their agents' cards quote every reporter, so they are drawn again after
+    an erasure (bot/api/admin.py; the card is built on a higher floor than this)."""
+    scope = _scope(session, household_id, identity_id)
+    if scope is None or not scope[1]:
+        return []
+    conversations = select(Conversation.id).where(Conversation.identity_id.in_(scope[1])).scalar_subquery()
+    return sorted(set(session.scalars(select(IncidentReport.incident_id)
+                                      .where(IncidentReport.conversation_id.in_(conversations)))))
+
+
 def erase(session: Session, household_id: Optional[int] = None, identity_id: Optional[int] = None
           ) -> Optional[Dict[str, int]]:
     """Erase what :func:`export` lists but the company must keep (see the module); returns counts, None: not found."""
@@ -100,6 +119,11 @@ def erase(session: Session, household_id: Optional[int] = None, identity_id: Opt
     conv_ids = list(session.scalars(select(Conversation.id).where(Conversation.identity_id.in_(ids)))) if ids else []
     counts = {"messages": 0, "work_orders": 0, "identities": len(ids)}
     if conv_ids:
+        first_reports = select(func.min(IncidentReport.id)).group_by(IncidentReport.incident_id).scalar_subquery()
+        opened = select(IncidentReport.incident_id).where(IncidentReport.id.in_(first_reports),
+                                                          IncidentReport.conversation_id.in_(conv_ids))
+        for incident in session.scalars(select(Incident).where(Incident.id.in_(opened.scalar_subquery()))):
+            incident.summary = _unquoted(incident.summary)
         in_convs = Message.conversation_id.in_(conv_ids)
         session.execute(update(IncidentReport).where(IncidentReport.message_id.in_(
             select(Message.id).where(in_convs).scalar_subquery())).values(message_id=None)

@@ -150,3 +150,27 @@ def test_the_log_is_on_the_local_clock_and_its_dates_are_local_days(server):
     assert not any(e["record_id"] == 4242 for e in day_before)
     csv = admin.get("/api/admin/audit.csv", params={"start": "2026-12-07", "end": "2026-12-07"}).content.decode("utf-8-sig")
     assert "2026-12-07 07:30:00,3,tech1,打开工单,1,工单 #4242,工单 WO-LOCAL" in csv
+
+
+def test_erasing_the_resident_who_opened_an_incident_takes_their_words_out_of_its_summary(server):
+    """The incident's summary (queue card, incident list, every agent) quoted its first report; erased on request, the
+    resident's words go from there too, and the incident keeps its scope and kind. Another reporter's erasure
+    leaves the summary (not their words)."""
+    admin = signed_in(server, "admin")
+    first, second = (httpx.Client(base_url=server.url, timeout=30) for _ in range(2))
+    for client, text in ((first, "5栋停电了，我家楼道黑漆漆的"), (second, "5栋怎么停电了")):
+        client.post("/api/widget/session").raise_for_status()
+        client.post("/api/widget/messages", json={"text": text}).raise_for_status()
+    incident = next(i for i in admin.get("/api/agent/incidents").json()["incidents"] if i["scope_label"] == "5栋")
+    assert incident["summary"] == "5栋停电：5栋停电了，我家楼道黑漆漆的" and incident["reports"] == 2
+    reporters = admin.get(f"/api/agent/incidents/{incident['id']}").json()["reporters"]
+    with server.app.state.services.db.session() as session:
+        opener, other = (session.get(Conversation, r["conversation_id"]).identity_id for r in reporters)
+    admin.post("/api/admin/residents/erase", json={"identity_id": other, "reason": "住户申请 #8"}).raise_for_status()
+    assert admin.get(f"/api/agent/incidents/{incident['id']}").json()["summary"] == "5栋停电：5栋停电了，我家楼道黑漆漆的"
+    card = admin.get(f"/api/agent/conversations/{reporters[0]['conversation_id']}").json()["handoff"]["context"]
+    assert [r["text"] for r in card["incident"]["reporters"]] == ["5栋停电了，我家楼道黑漆漆的", None]  # the card too
+    admin.post("/api/admin/residents/erase", json={"identity_id": opener, "reason": "住户申请 #9"}).raise_for_status()
+    after = admin.get(f"/api/agent/incidents/{incident['id']}").json()
+    assert "黑漆漆" not in after["summary"] and after["summary"].startswith("5栋停电")
+    assert [r["text"] for r in after["reporters"]] == [None, None]
