@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import Text, cast, delete, or_, update
 
 from bot.core.domain import WorkOrderStatus
 from bot.core.settings import Settings
@@ -31,7 +31,7 @@ class Kind:
 
 
 KINDS: List[Kind] = [
-    Kind("messages", "会话消息", "retention_messages_days", "超过期限的消息删除"),
+    Kind("messages", "会话消息", "retention_messages_days", "超过期限的消息删除，转人工资料卡里摘录的聊天一并清空"),
     Kind("phones", "回电号码与工单联系电话", "retention_phones_days", "转人工结束或工单完成/取消后，超过期限的号码清空"),
     Kind("photos", "上传的照片", "retention_photos_days", "上传超过期限的照片文件删除"),
     Kind("codes", "验证码与首次设置令牌", "retention_codes_days", "过期（设置令牌：已使用或过期）超过期限的删除"),
@@ -51,7 +51,7 @@ def _cutoff(settings: Settings, kind: str, now: dt.datetime) -> dt.datetime:
 
 def run(db: Database, settings: Settings, now: dt.datetime) -> Dict[str, int]:
     """Delete or blank everything past its period at ``now`` (naive UTC, the app's clock); returns the counts:
-    messages, callback_phones, contact_phones, photos, codes, setup_tokens, rate_events, seen_messages."""
+    messages, context_cards, callback_phones, contact_phones, photos, codes, setup_tokens, rate_events, seen_messages."""
     counts: Dict[str, int] = {}
     cutoff = _cutoff(settings, "messages", now)
     with db.session() as session:
@@ -62,6 +62,12 @@ def run(db: Database, settings: Settings, now: dt.datetime) -> Dict[str, int]:
             .execution_options(synchronize_session=False))
         counts["messages"] = session.execute(delete(Message).where(old).execution_options(
             synchronize_session=False)).rowcount
+        # the agent's context card copies up to 30 lines of the transcript, the readings and the bot's answers: a
+        # closed handoff opened before the cutoff quotes only messages past the period, so its card goes with them
+        # (compared as text: PostgreSQL's json has no equality; both store the empty card as "{}")
+        counts["context_cards"] = session.execute(update(Handoff).where(
+            Handoff.created_at < cutoff, Handoff.resolved_at.isnot(None), cast(Handoff.context, Text) != "{}")
+            .values(context={}).execution_options(synchronize_session=False)).rowcount
     cutoff = _cutoff(settings, "phones", now)
     with db.session() as session:
         counts["callback_phones"] = session.execute(update(Handoff).where(

@@ -394,7 +394,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
             print(f"{row['label']}\t{row['days']} 天\t{row['what']}")
         return 0
     counts = retention.run(open_database(settings.database_url), settings, dt.datetime.utcnow())
-    labels = {"messages": "消息", "callback_phones": "回电号码", "contact_phones": "工单联系电话", "photos": "照片",
+    labels = {"messages": "消息", "context_cards": "转人工资料卡", "callback_phones": "回电号码", "contact_phones": "工单联系电话", "photos": "照片",
               "codes": "验证码", "setup_tokens": "首次设置令牌", "rate_events": "频率限制记录", "seen_messages": "消息去重记录"}
     print("数据保留：" + "，".join(f"{labels[key]} {value}" for key, value in counts.items()))
     return 0

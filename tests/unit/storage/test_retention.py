@@ -60,6 +60,14 @@ def seed(db) -> dict:
                            created_at=NOW - 400 * DAY,
                            resolved_at=None if resolved_days is None else NOW - resolved_days * DAY)
         old_cb, new_cb, open_cb = handoff(181), handoff(179), handoff(None)
+        # the agent's context card copies the transcript: a card of a handoff older than the messages' period
+        # quotes only messages past it (a newer one keeps its card)
+        card = {"transcript": [{"sender": "resident", "text": "三年前的话"}], "household": {"room": "1栋1单元101"}}
+        old_card = Handoff(conversation_id=conv.id, priority="normal", context=card, created_at=NOW - 731 * DAY,
+                           resolved_at=NOW - 731 * DAY)
+        new_card = Handoff(conversation_id=conv.id, priority="normal", context=card, created_at=NOW - 729 * DAY,
+                           resolved_at=NOW - 729 * DAY)
+        s.add_all([old_card, new_card])
 
         def order(number, status, days):
             return WorkOrder(number=number, community_id="c1", location="1-1-101", category="水电", description="漏水",
@@ -85,7 +93,7 @@ def seed(db) -> dict:
                    SeenMessage(channel="wechat", key="old", created_at=NOW - 31 * DAY),
                    SeenMessage(channel="wechat", key="new", created_at=NOW - 29 * DAY)])
         s.flush()
-        return {"new_msg": new_msg.id, "new_cb": new_cb.id, "open_cb": open_cb.id, "done_new": done_new.id,
+        return {"new_card": new_card.id, "new_msg": new_msg.id, "new_cb": new_cb.id, "open_cb": open_cb.id, "done_new": done_new.id,
                 "open_old": open_old.id, "done_old_updated": done_old.updated_at}
 
 
@@ -105,13 +113,14 @@ def test_expired_data_goes_and_fresh_data_stays(db, tmp_path):
     settings = dataclasses.replace(Settings(), upload_dir=photos(tmp_path))
     counts = retention.run(db, settings, NOW)
     print("retention counts:", counts)
-    assert counts == {"messages": 1, "callback_phones": 1, "contact_phones": 2, "photos": 1, "codes": 1,
+    assert counts == {"messages": 1, "context_cards": 1, "callback_phones": 1, "contact_phones": 2, "photos": 1, "codes": 1,
                       "setup_tokens": 2, "rate_events": 1, "seen_messages": 1}
     with db.session() as s:
         assert [m.id for m in s.query(Message)] == [kept["new_msg"]]
         assert s.query(IncidentReport).one().message_id is None  # the report stays, its quote is gone
         assert {h.id for h in s.query(Handoff).filter(Handoff.callback_phone.isnot(None))} == {kept["new_cb"], kept["open_cb"]}
-        assert s.query(Handoff).count() == 3  # blanked, not deleted
+        assert s.query(Handoff).count() == 5  # blanked, not deleted
+        assert [h.id for h in s.query(Handoff).filter(Handoff.context.isnot(None)) if h.context] == [kept["new_card"]]
         phones = {o.number: o.contact_phone for o in s.query(WorkOrder)}
         assert phones == {"W1": None, "W2": None, "W3": "13700000000", "W4": "13700000000"}  # open orders keep theirs
         assert s.query(WorkOrder).filter_by(number="W1").one().updated_at == kept["done_old_updated"]
