@@ -121,7 +121,7 @@ def knowledge_search(staff: ConsoleStaff, services: ServicesDep, session: Sessio
                      q: Annotated[str, Query(min_length=1, max_length=100)],
                      conversation_id: Annotated[Optional[int], Query(ge=1, le=2**31 - 1)] = None) -> Dict[str, Any]:
     kb = services.knowledge.current
-    community_id = None
+    community_id = community_scope(staff)  # no conversation open: the agent's own 小区 (all of them: the first)
     if conversation_id is not None:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:

@@ -306,3 +306,16 @@ def test_the_api_keeps_codes_and_adds_chinese_labels(server, agent):
     assert item["reasons_labels"][0] == "紧急情况：电梯困人" and "紧急情况：求救" in item["reasons_labels"]
     agent.post(f"/api/agent/handoffs/{item['handoff_id']}/claim").raise_for_status()
     agent.post(f"/api/agent/conversations/{conversation_id}/resolve").raise_for_status()
+
+
+def test_knowledge_search_without_a_conversation_renders_for_the_agents_own_community(server, admin):
+    """An agent who serves one 小区 searches the FAQ before opening any conversation (the console's 知识库 box): the
+    answers are their 小区's, not the first 小区's numbers."""
+    staff = next(s for s in admin.get("/api/admin/staff").json()["staff"] if s["username"] == "gongcheng")
+    admin.patch(f"/api/admin/staff/{staff['id']}", json={"community_id": "binjiang"}).raise_for_status()
+    try:
+        mine = staff_client(server, "gongcheng", "agent123").get("/api/agent/knowledge", params={"q": "几点上班"}).json()
+        assert mine["community"]["id"] == "binjiang"
+        assert "0571-8765 4300" in mine["results"][0]["answer"] and "020-8888 6601" not in mine["results"][0]["answer"]
+    finally:
+        admin.patch(f"/api/admin/staff/{staff['id']}", json={"community_id": None}).raise_for_status()
