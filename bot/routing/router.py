@@ -350,7 +350,7 @@ POLL_WORDS = r"投票|表决|问卷|征求意见|民意调查|意见征集"  # r
 # ... or a question about polls themselves ("有投票吗", "投票在哪投"), answered "no poll open" when none is: the
 # classifier has no poll topic and read "有投票吗" as 发票 (invoice). Questions that only mention a vote ("维修资金
 # 要业主投票吗") stay with the knowledge base.
-POLL_QUESTION = (r"^\W*(请问|想问下?)?(最近|现在|目前|这个月)?(咱们|我们)?(小区)?里?(有|有没有|还有)(什么|啥|新的?)?(投票|问卷|表决|意见征集)\W*(吗|么|没|没有|不)?\W*$"
+POLL_QUESTION = (r"^\W*(请问|想问下?)?(最近|现在|目前|这个月)?(咱们|我们)?(小区)?里?(最近|现在|目前|这个月)?(有|有没有|还有)(什么|啥|新的?)?(投票|问卷|表决|意见征集)\W*(吗|么|没|没有|不)?\W*$"
                  r"|^\W*(投票|问卷)(在哪|在哪里|入口|怎么(投|参加|参与|填))|^\W*(怎么|如何|在哪)(参加|参与)?(投票|填问卷)\W*[吗?？]?\W*$")
 CANCEL_WORDS = ("算了", "不用了", "取消", "不要了", "不办了", "不查了", "不修了", "先不", "退出")
 # An unsure reading that gives out_of_scope at least this much is refused with the topic menu, not clarified.

@@ -106,7 +106,8 @@ def test_the_admins_reply_reaches_the_residents_conversation_and_the_status_chan
 
 
 def test_asking_for_a_poll_when_none_is_open_is_told_so_not_answered_from_an_entry(world):
-    for text in ("有投票吗", "最近小区有什么投票吗", "投票在哪里投"):  # the classifier alone read 有投票吗 as 发票
+    for text in ("有投票吗", "最近小区有什么投票吗", "投票在哪里投",  # the classifier alone read 有投票吗 as 发票
+                 "小区最近有什么投票吗", "我们小区最近有投票吗", "小区里最近有没有投票"):  # the time after the 小区 too
         r = world.say(text, "r9")
         assert world.texts(r) == "目前没有正在进行的投票。" and r.route["action"] == "poll"
     r = world.say("维修资金使用要业主投票吗", "r9")  # a vote only mentioned: the knowledge base's question
