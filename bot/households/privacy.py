@@ -3,7 +3,7 @@ exported as JSON, and erased — in one transaction, so a failed erasure changes
 
 Erasure deletes what is the resident's own words and contact (messages, callback and contact phones, repair
 descriptions and photos, suggestions, visitor passes, verification codes, the handoff context cards, the quote of
-an incident's summary when the resident's report opened it) and unbinds
+an incident's summary when the resident's report or repair opened it) and unbinds
 the identity; it keeps what the company must keep or only counts (bills and parking contracts from the ERP, poll
 votes, ratings' scores, the work orders' and handoffs' rows themselves for the figures). The audit log records
 the request (the API writes it)."""
@@ -139,6 +139,9 @@ def erase(session: Session, household_id: Optional[int] = None, identity_id: Opt
         session.execute(update(Suggestion).where(Suggestion.conversation_id.in_(conv_ids)).values(text=ERASED)
                         .execution_options(synchronize_session=False))
     for order in _orders(session, hid, ids):
+        incident = session.get(Incident, order.incident_id) if order.incident_id else None
+        if incident is not None and order.description and incident.summary.endswith(f"：{order.description}"):
+            incident.summary = _unquoted(incident.summary)  # the repair form's report opened it: its words
         order.contact_phone, order.description, order.photos = None, ERASED, []
         counts["work_orders"] += 1
     if ids:

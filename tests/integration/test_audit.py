@@ -174,3 +174,24 @@ def test_erasing_the_resident_who_opened_an_incident_takes_their_words_out_of_it
     after = admin.get(f"/api/agent/incidents/{incident['id']}").json()
     assert "黑漆漆" not in after["summary"] and after["summary"].startswith("5栋停电")
     assert [r["text"] for r in after["reporters"]] == [None, None]
+
+
+def test_erasing_the_resident_whose_repair_opened_an_incident_takes_the_description_out_of_its_summary(server):
+    """An outage reported through the repair form opens the incident with the order's description as its summary's
+    quote; the erasure that blanks the description blanks that quote too."""
+    from bot.storage.models import Incident
+
+    admin = signed_in(server, "admin")
+    with server.app.state.services.db.session() as session:
+        identity = ChatIdentity(channel="web", sender_id="erase-repair")
+        incident = Incident(community_id="jinxiu", building=9, category="water", status="open",
+                            summary="9栋停水：厨房水龙头没水了，我家在9栋2单元")
+        session.add_all([identity, incident])
+        session.flush()
+        session.add(WorkOrder(number="WOERASE9", community_id="jinxiu", reporter_identity_id=identity.id,
+                              location="9栋2单元", category="水电", description="厨房水龙头没水了，我家在9栋2单元",
+                              contact_phone="13912345679", incident_id=incident.id))
+        identity_id, incident_id = identity.id, incident.id
+    admin.post("/api/admin/residents/erase", json={"identity_id": identity_id, "reason": "住户申请 #10"}).raise_for_status()
+    with server.app.state.services.db.session() as session:
+        assert session.get(Incident, incident_id).summary == "9栋停水"
