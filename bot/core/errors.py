@@ -284,7 +284,7 @@ FIELD_LABELS: Dict[str, str] = {
     "text": "内容", "photos": "图片", "client_id": "消息编号", "sender_id": "用户 ID", "channel": "渠道",
     "community": "小区", "community_id": "小区", "c": "小区链接", "username": "用户名", "password": "密码",
     "token": "设置令牌",  # the web first-run's one-time token
-    "name": "名称", "private": "内部备注", "type": "消息类型",
+    "name": "名称", "private": "内部备注", "type": "消息类型", "danger": "是否正在发生危险",
     # quick replies, ratings, notices, incidents
     "shortcut": "快捷键", "comment": "评价意见", "score": "评分", "kind": "类型", "starts_at": "开始时间",
     "ends_at": "结束时间", "buildings": "楼栋", "resolution": "处理结果", "all": "显示全部",
