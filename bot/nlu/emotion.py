@@ -29,7 +29,9 @@ from bot.nlu.registration import component
 EMOTION_KEY = "emotion"
 
 ANGRY_CUES: List[Tuple[str, str]] = [
-    (r"(?<![A-Za-z0-9])12345(?!\d)|市长热线|政府热线", "threat: 12345"),
+    # the hotline named among words ("再不修我就打12345"); a bare 12345 typed at a flow's question is a mistyped room,
+    # code or phone, not a threat
+    (r"^(?=.*[^\W\d_]).*(?<![A-Za-z0-9])12345(?!\d)|市长热线|政府热线", "threat: 12345"),
     (r"媒体|曝光|记者|电视台|发微博|发抖音", "threat: media"),
     (r"律师|起诉|告你们|法院|打官司", "threat: legal"),
     (r"第[三四五六七八九十\d]+次|[三四五六七八九十\d]+次了|催了[三四五六七八九十\d]+次|多少遍|多少次了|"

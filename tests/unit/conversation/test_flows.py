@@ -338,3 +338,12 @@ def test_a_repair_at_a_room_the_community_cannot_have_is_asked_again(world):
     assert "紧急" in world.texts(r)
     with world.db.session() as s:
         assert s.get(Conversation, r.conversation_id).flow["slots"]["location"] == "2栋2单元301"
+
+
+def test_a_bare_12345_at_the_room_question_is_asked_again_not_handed_off_as_a_threat(world):
+    world.say("查一下我家物业费", sender="digits")
+    r = world.say("12345", sender="digits")
+    assert "非常抱歉" not in world.texts(r) and "房号" in world.texts(r)
+    with world.db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Handoff).where(
+            Handoff.conversation_id == r.conversation_id)) == 0

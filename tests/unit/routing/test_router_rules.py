@@ -362,3 +362,14 @@ def test_a_fire_that_caught_or_will_not_go_out_live_metal_and_a_body_in_crisis_a
         assert emergency_matches(text), text
     for text in ("蟑螂怎么都灭不掉", "燃气灶火点着了又灭了 是不是坏了", "冬天摸栏杆冻得麻手", "老婆快生了 新生儿落户要什么材料"):
         assert not emergency_matches(text), text
+
+
+def test_a_bare_12345_is_not_the_hotline_threat_but_the_hotline_among_words_is():
+    """The second tryout typed 12345 at the room question of a fee look-up: a high-priority handoff, "非常抱歉给您带来
+    不好的体验". A bare number at a flow's question is a mistyped room, code or phone."""
+    from bot.nlu.emotion import ANGRY_CUES, match_cues
+
+    for text in ("12345", " 12345 ", "123456"):
+        assert "threat: 12345" not in match_cues(text, ANGRY_CUES), text
+    for text in ("再不修我就打12345", "12345投诉你们", "我已经打了12345了", "市长热线见"):
+        assert "threat: 12345" in match_cues(text, ANGRY_CUES), text
