@@ -415,7 +415,7 @@ def _plan(ctx: TurnContext, order: WorkOrder) -> str:
     it can be kept; a time it cannot be kept for is said plainly (with when they will be called instead), never
     replaced by a deadline that contradicts it."""
     due = sla.local_deadline(order.response_due, ctx.now, ctx.time_zone)
-    dispatch = f"工程部会在{sla.duration_text(order.response_due - order.created_at)}内（{due} 前）派单"
+    dispatch = f"工程部会在 {sla.duration_text(order.response_due - order.created_at)}内（{due} 前）派单"
     done = f"预计{sla.spaced(sla.local_deadline(order.completion_due, ctx.now, ctx.time_zone))}前修好"
     visit = sla.visit_promise(order, ctx.now, ctx.time_zone)
     if visit:

@@ -36,7 +36,7 @@ def test_tomorrow_morning_is_kept_promised_and_shown_in_words(world):
     text = report(world, "morning", "明天上午")
     # the promise is the morning asked for, not a completion deadline that contradicts it ("明天 10:00 前修好")
     assert "师傅将于明天上午（9:00–12:00）上门维修" in text, text
-    assert "工程部会在2 小时内（今天 12:00 前）派单" in text and "前修好" not in text
+    assert "工程部会在 2 小时内（今天 12:00 前）派单" in text and "前修好" not in text
     with world.db.session() as s:
         order = order_of(s, text)
         assert order.preferred_time == "2026-11-28 上午"  # the morning kept, not "2026-11-28T09:00"
