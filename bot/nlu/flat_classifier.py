@@ -397,7 +397,8 @@ def fit_one_vs_rest(x: Any, labels: List[str], weights: Optional[Sequence[float]
     """scikit-learn's liblinear one-vs-rest, one label at a time: labels, weights (features × labels, float32) and
     intercepts. Each label's binary problem is the one liblinear solves inside its own one-vs-rest (the label's
     phrasings at C·class weight, all others at C); fitted separately they run in parallel threads (liblinear releases
-    the GIL; its primal solver draws no random numbers, so the result does not depend on the order)."""
+    the GIL; its primal solver draws no random numbers, so the result does not depend on the order). The features of
+    a single phrasing are fitted as one (``merge_single_row_features``): the same optimum, ~30 % less work a label."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.utils.class_weight import compute_class_weight
     from threadpoolctl import threadpool_limits
@@ -413,12 +414,13 @@ def fit_one_vs_rest(x: Any, labels: List[str], weights: Optional[Sequence[float]
                  else np.ones(len(classes)))
     coef = np.zeros((x.shape[1], len(classes)), dtype=np.float32)
     intercept = np.zeros(len(classes), dtype=np.float64)
+    reduced, expand = merge_single_row_features(x)
 
     def fit(k: int) -> None:
         clf = LogisticRegression(C=C, solver="liblinear", class_weight={0: 1.0, 1: float(per_class[k])},
                                  random_state=42)
-        clf.fit(x, (y == classes[k]).astype(int), sample_weight=sample_weight)
-        coef[:, k] = clf.coef_[0]
+        clf.fit(reduced, (y == classes[k]).astype(int), sample_weight=sample_weight)
+        coef[:, k] = expand(clf.coef_[0])
         intercept[k] = clf.intercept_[0]
 
     workers = min(os.cpu_count() or 1, 8) if parallel and len(classes) * x.shape[0] > 100_000 else 1
@@ -428,6 +430,44 @@ def fit_one_vs_rest(x: Any, labels: List[str], weights: Optional[Sequence[float]
     with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(fit, range(len(classes))))
     return [str(c) for c in classes], coef, intercept
+
+
+def merge_single_row_features(x: Any) -> Tuple[Any, Any]:
+    """The problem with each phrasing's own features (columns only that row has) merged into one column, and the map
+    from its weights back to every feature's.
+
+    Why it is the same fit: an L2-regularised linear model sees a row's own features only through their sum
+    w·v (v: their values in that row), and among the weights giving that sum the smallest penalty is w = u·v/|v|,
+    i.e. one feature of value |v| with weight u. So the merged problem has the same optimum, and w = u·v/|v| gives
+    every own feature's weight back (scikit-learn's fits agree to ~1e-6 on the 300-entry bench base, well inside the
+    int16 storage's step). It is fewer columns for liblinear's every Newton step: on the 300-entry bench base
+    167,700 → 69,262 (64 % of the features are a single phrasing's), ~30 % less CPU a label."""
+    from scipy.sparse import csr_matrix, hstack
+
+    x = x.tocsr()
+    nonzero = x.data != 0
+    single = np.bincount(x.indices[nonzero], minlength=x.shape[1]) == 1
+    if not single.any():
+        return x, lambda w: w
+    keep = np.flatnonzero(~single)
+    coo = x.tocoo()
+    own = single[coo.col] & (coo.data != 0)
+    rows, cols, vals = coo.row[own], coo.col[own], coo.data[own]
+    norm = np.sqrt(np.bincount(rows, weights=vals * vals, minlength=x.shape[0]))
+    merged_rows = np.flatnonzero(norm > 0)
+    position = np.zeros(x.shape[0], dtype=np.int64)
+    position[merged_rows] = np.arange(len(merged_rows))
+    merged = csr_matrix((norm[merged_rows], (merged_rows, np.arange(len(merged_rows)))),
+                        shape=(x.shape[0], len(merged_rows)))
+    reduced = hstack([x[:, keep], merged]).tocsr()
+    share = vals / norm[rows]
+
+    def expand(w: np.ndarray) -> np.ndarray:
+        full = np.zeros(x.shape[1], dtype=np.float64)
+        full[keep] = w[:len(keep)]
+        full[cols] = w[len(keep) + position[rows]] * share
+        return full
+    return reduced, expand
 
 
 def quantize(coef: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bot.nlu.clauses import question_focus
-from bot.nlu.flat_classifier import FlatModel
+from bot.nlu.flat_classifier import FlatModel, merge_single_row_features
 from bot.tools.selection import Example, Prediction, choose_emergency_threshold, choose_thresholds, summarise
 
 TEXTS = ["物业几点上班", "物业费怎么交", "电梯困人了快来", "我家水管坏了", "物业上班时间", "在哪交物业费", "有人晕倒了",
@@ -39,6 +39,25 @@ def test_stored_weights_predict_like_scikit_learn(tmp_path, class_weight):
         got = loaded.predict_proba(text)
         assert np.allclose(got, expected, atol=1e-4), text
         assert got.argmax() == expected.argmax(), text
+
+
+def test_a_phrasings_own_features_fitted_as_one_give_the_full_fits_weights():
+    """Merging the columns only one row has (most n-grams of a knowledge base) leaves the L2-regularised fit's
+    optimum where it was: every feature's weight, read back, is the full problem's within the solver's tolerance."""
+    from scipy.sparse import random as sparse_random
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.RandomState(3)
+    x = sparse_random(60, 400, density=0.03, format="csr", random_state=rng)
+    x.data = rng.uniform(0.1, 1.0, x.size)
+    y = rng.randint(0, 2, 60)
+    reduced, expand = merge_single_row_features(x)
+    assert reduced.shape[1] < x.shape[1] - 50  # a third of the 400 columns are one row's
+    full = LogisticRegression(C=50.0, solver="liblinear", tol=1e-8).fit(x, y)
+    merged = LogisticRegression(C=50.0, solver="liblinear", tol=1e-8).fit(reduced, y)
+    assert np.abs(full.coef_[0]).max() > 0.5
+    assert np.allclose(expand(merged.coef_[0]), full.coef_[0], atol=1e-5)
+    assert np.isclose(merged.intercept_[0], full.intercept_[0], atol=1e-5)
 
 
 def test_a_model_saved_with_dense_weights_still_loads(tmp_path):
