@@ -2,26 +2,29 @@
 
 - 快捷回复: admins manage them (``/api/admin/quick-replies``: list, create, edit, delete); agents list them
   (``GET /api/agent/quick-replies``) and insert one by typing ``/shortcut`` in the console's reply box or from
-  the picker.
+  the picker. A reply may use the 小区 variables FAQ answers use ({emergency_phone}, {office_phone}…): an agent who
+  serves several 小区 inserts it rendered for the open conversation's 小区 (``rendered``).
 - 满意度评价 from the web widget: ``POST /api/widget/rating`` (the widget's rating card; WeChat residents type
   the digit instead, see bot/handoffs/ratings.py). One rating per handoff, only the resident's own, only once resolved.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Annotated, Any, Dict, Optional
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictStr, conint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.api.agent import RowId
+from bot.api.agent import RowId, conversation_community
 from bot.api.deps import ConsoleStaff, CurrentAdmin, DbDep, NowDep, OptionalResident, ServicesDep, SessionDep
-from bot.core.errors import NotFound, NoWidgetSession, WuyeError, check_text
+from bot.access.permissions import community_scope
+from bot.core.errors import ConversationNotFound, NotFound, NoWidgetSession, WuyeError, check_text
+from bot.kb.knowledge import TemplateError, render_template
 from bot.handoffs import ratings
 from bot.realtime import live
 from bot.storage import outbox
-from bot.storage.models import ChatIdentity, Message, QuickReply
+from bot.storage.models import ChatIdentity, Conversation, Message, QuickReply
 from bot.storage.outbox import Kind
 
 router = APIRouter()
@@ -35,6 +38,10 @@ class QuickReplyNotFound(NotFound):
 
 class ShortcutTaken(WuyeError):
     status, code, message = 409, "shortcut_taken", "快捷键“{shortcut}”已被其他快捷回复使用，请换一个"
+
+
+class QuickReplyTemplate(WuyeError):
+    status, code, message = 422, "quick_reply_template", "快捷回复的内容有误：{problem}"
 
 
 class QuickReplyBody(BaseModel):
@@ -53,9 +60,37 @@ def _all(session) -> Dict[str, Any]:
     return {"quick_replies": [quick_reply_json(r) for r in session.scalars(select(QuickReply).order_by(QuickReply.shortcut))]}
 
 
-@router.get("/api/agent/quick-replies", tags=["agent"], summary="快捷回复 for the console (agents and admins)")
-def list_for_agents(staff: ConsoleStaff, session: SessionDep) -> Dict[str, Any]:
-    return _all(session)
+def _rendered(text: str, values: Dict[str, str]) -> str:
+    try:
+        return render_template(text, values)
+    except TemplateError:  # saved before replies were templates (a stray brace): as written
+        return text
+
+
+@router.get("/api/agent/quick-replies", tags=["agent"],
+            summary="快捷回复 for the console (agents and admins), rendered for the conversation's 小区")
+def list_for_agents(staff: ConsoleStaff, session: SessionDep, services: ServicesDep,
+                    conversation_id: Annotated[Optional[int], Query(ge=1, le=2**31 - 1)] = None) -> Dict[str, Any]:
+    community_id = community_scope(staff)  # no conversation open: the agent's own 小区 (all of them: the first)
+    if conversation_id is not None:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            raise ConversationNotFound()
+        community_id = conversation_community(session, conversation)
+    values = services.knowledge.current.community(community_id).values
+    replies = _all(session)
+    for reply in replies["quick_replies"]:
+        reply["rendered"] = _rendered(reply["text"], values)
+    return replies
+
+
+def _check_template(services, text: str) -> None:
+    """A reply renders for every 小区, or it is refused naming the problem (as an FAQ answer's template is)."""
+    for community in services.knowledge.current.communities:
+        try:
+            render_template(text, community.values)
+        except TemplateError as exc:
+            raise QuickReplyTemplate(problem=f"{exc}（{community.name}）") from exc
 
 
 @router.get("/api/admin/quick-replies", tags=["admin"], summary="快捷回复: the list (admins)")
@@ -77,14 +112,17 @@ def _save(session, row: QuickReply, body: QuickReplyBody, now) -> Dict[str, Any]
 
 
 @router.post("/api/admin/quick-replies", tags=["admin"], summary="快捷回复: create (shortcut unique, 409 otherwise)")
-def create_quick_reply(body: QuickReplyBody, staff: CurrentAdmin, db: DbDep, now: NowDep) -> Dict[str, Any]:
+def create_quick_reply(body: QuickReplyBody, staff: CurrentAdmin, db: DbDep, services: ServicesDep,
+                       now: NowDep) -> Dict[str, Any]:
+    _check_template(services, body.text)
     with db.session() as session:  # committed before the answer goes out
         return _save(session, QuickReply(created_by=staff.id, created_at=now), body, now)
 
 
 @router.put("/api/admin/quick-replies/{reply_id}", tags=["admin"], summary="快捷回复: edit")
-def update_quick_reply(reply_id: RowId, body: QuickReplyBody, staff: CurrentAdmin, db: DbDep,
+def update_quick_reply(reply_id: RowId, body: QuickReplyBody, staff: CurrentAdmin, db: DbDep, services: ServicesDep,
                        now: NowDep) -> Dict[str, Any]:
+    _check_template(services, body.text)
     with db.session() as session:
         row = session.get(QuickReply, reply_id)
         if row is None:

@@ -305,7 +305,8 @@ import { start } from "/static/staff.js";
   $("send").addEventListener("click", sendReply);
 
   // --- 快捷回复: "/shortcut" in the reply box (Tab, Enter or a click inserts), or the picker button ---
-  async function loadQuickReplies() { try { quickReplies = (await api("/api/agent/quick-replies")).quick_replies; } catch (e) { quickReplies = []; } }
+  // rendered for the open conversation's 小区 ({emergency_phone}… in a reply): reloaded when another one is opened
+  async function loadQuickReplies() { try { quickReplies = (await api("/api/agent/quick-replies" + (current ? "?conversation_id=" + current.id : ""))).quick_replies; } catch (e) { quickReplies = []; } }
   let qrMatches = [], qrActive = 0;
   function slashToken() { const m = /(^|\s)\/(\S*)$/.exec($("reply").value); return m ? m[2] : null; }
   function showQuickReplies(filter) {
@@ -315,7 +316,7 @@ import { start } from "/static/staff.js";
     if (!qrMatches.length) { box.classList.add("hidden"); return; }
     qrMatches.forEach((q, i) => {
       const item = el("div", "qr-item" + (i === 0 ? " active" : "")); item.dataset.shortcut = q.shortcut; item.setAttribute("role", "option");
-      item.appendChild(el("b", "", "/" + q.shortcut)); item.appendChild(document.createTextNode(q.title)); item.appendChild(el("small", "", q.text));
+      item.appendChild(el("b", "", "/" + q.shortcut)); item.appendChild(document.createTextNode(q.title)); item.appendChild(el("small", "", q.rendered || q.text));
       item.addEventListener("mousedown", (e) => { e.preventDefault(); insertQuickReply(q); });
       box.appendChild(item);
     });
@@ -324,7 +325,8 @@ import { start } from "/static/staff.js";
   function hideQuickReplies() { $("qr-list").classList.add("hidden"); qrMatches = []; }
   function insertQuickReply(q) {
     const input = $("reply"); const token = slashToken();
-    input.value = token !== null ? input.value.replace(/\/\S*$/, q.text) : (input.value ? input.value + " " : "") + q.text;
+    const text = q.rendered || q.text;
+    input.value = token !== null ? input.value.replace(/\/\S*$/, text) : (input.value ? input.value + " " : "") + text;
     hideQuickReplies(); input.focus();
   }
   $("reply").addEventListener("input", () => { const t = slashToken(); if (t === null) hideQuickReplies(); else showQuickReplies(t); });

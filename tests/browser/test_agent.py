@@ -111,7 +111,7 @@ def test_agent_inserts_a_quick_reply_and_a_knowledge_answer_and_the_resident_rat
     assert admin.locator("#tab-kb").is_hidden()
     admin.fill("#qr-shortcut", "wx")
     admin.fill("#qr-title", "维修已安排")
-    admin.fill("#qr-text", "您好，维修师傅已安排，预计 30 分钟内上门。")
+    admin.fill("#qr-text", "您好，维修师傅已安排，预计 30 分钟内上门。紧急情况请拨 {emergency_phone}")
     admin.click("#qr-form button[type=submit]")
     admin.wait_for_selector("#qr-admin-list .faqitem:has-text('/wx')")
     assert "已保存" in admin.inner_text("#qr-ok")
@@ -129,7 +129,8 @@ def test_agent_inserts_a_quick_reply_and_a_knowledge_answer_and_the_resident_rat
     agent.wait_for_selector("#qr-list:not(.hidden) .qr-item[data-shortcut='wx']")
     agent.keyboard.type("x")
     agent.keyboard.press("Enter")
-    assert agent.input_value("#reply") == "您好，维修师傅已安排，预计 30 分钟内上门。"
+    # the 小区 variable rendered for this resident's 小区 (the widget's default: 锦绣花园)
+    assert agent.input_value("#reply") == "您好，维修师傅已安排，预计 30 分钟内上门。紧急情况请拨 020-8888 6699"
     agent.keyboard.press("Enter")
     resident.wait_for_selector(".row.agent .bubble:has-text('维修师傅已安排')")
     assert agent.input_value("#reply") == ""

@@ -105,6 +105,41 @@ def test_quick_replies_need_a_signed_in_staff_member(server):
     assert r.status_code == 401 and r.json()["code"] == "not_signed_in"
 
 
+def test_a_quick_reply_with_a_community_variable_is_inserted_with_the_conversations_number(server, agent, admin,
+                                                                                         api_key):
+    """An agent serving both 小区 kept "应急电话 020-8888 6699" as a quick reply and sent 锦绣's number to 滨江
+    residents (second tryout). A reply may now say {emergency_phone}: listed rendered for the open conversation's
+    小区; a variable not every 小区 has, or a stray brace, is refused in Chinese and nothing saved."""
+    r = admin.post("/api/admin/quick-replies", json={"shortcut": "yj", "title": "应急电话",
+                                                     "text": "紧急情况请拨打 24 小时应急电话 {emergency_phone}。"})
+    assert r.status_code == 200, r.text
+    created = r.json()
+    ids = {}
+    for community in ("jinxiu", "binjiang"):
+        r = httpx.post(server.url + "/api/chat", headers=api_key, timeout=30,
+                       json={"sender_id": f"qr-{community}", "text": "你好", "channel": "rest", "community": community})
+        ids[community] = r.json()["conversation_id"]
+
+    def rendered(**params):
+        return next(q["rendered"] for q in agent.get("/api/agent/quick-replies", params=params).json()["quick_replies"]
+                    if q["id"] == created["id"])
+    assert rendered(conversation_id=ids["binjiang"]) == "紧急情况请拨打 24 小时应急电话 0571-8765 4399。"
+    assert rendered(conversation_id=ids["jinxiu"]) == "紧急情况请拨打 24 小时应急电话 020-8888 6699。"
+    assert rendered() == "紧急情况请拨打 24 小时应急电话 020-8888 6699。"  # no conversation open: the agent's 小区
+    missing = agent.get("/api/agent/quick-replies", params={"conversation_id": 999999})
+    assert missing.status_code == 404 and missing.json()["code"] == "conversation_not_found"
+    for text in ("电话 {no_such_variable}", "花括号 { 不成对", "电话 {emergency_phone:>20}"):
+        r = admin.post("/api/admin/quick-replies", json={"shortcut": "bad", "title": "坏", "text": text})
+        assert r.status_code == 422 and r.json()["code"] == "quick_reply_template", (text, r.text)
+        assert "快捷回复的内容有误" in r.json()["detail"]
+        r = admin.put(f"/api/admin/quick-replies/{created['id']}", json={"shortcut": "yj", "title": "应急电话", "text": text})
+        assert r.status_code == 422
+    listed = admin.get("/api/admin/quick-replies").json()["quick_replies"]
+    assert not any(q["shortcut"] == "bad" for q in listed)
+    assert next(q for q in listed if q["id"] == created["id"])["text"].endswith("{emergency_phone}。")
+    admin.delete(f"/api/admin/quick-replies/{created['id']}").raise_for_status()
+
+
 # --- the console's knowledge search ------------------------------------------------------------------------------
 
 def test_knowledge_search_renders_the_answer_for_the_residents_community(server, agent, api_key):
