@@ -47,11 +47,24 @@ def _code_given(ctx: TurnContext) -> Optional[str]:
     return match.group(1) if match else None
 
 
+NOT_RECEIVED = r"没(有)?收到|收不到|没(有)?来|没(有)?短信|短信呢|验证码呢|没(看)?见|还没到|没到"
+
+
+def _no_code_yet(ctx: TurnContext) -> Optional[str]:
+    """"还没收到" where the code is asked: where it went and what to do, not "the code is six digits"."""
+    if not re.search(NOT_RECEIVED, ctx.text):
+        return None
+    wait = ctx.limits.code_cooldown.seconds
+    return (f"验证码发到该房屋登记的手机号，一般 1 分钟内到达。没有收到的话，请 {wait} 秒后再输入一次房号，会重新发送；"
+            "如果登记的手机号已经换了，请点“转人工客服”或联系物业服务中心更新。")
+
+
 # What the binding questions accept (the router reads a message that gives one as the flow's answer); the
 # values themselves are handled by require_binding, never kept as slots.
 # said before the question again: "13800138000" typed for the code was met with 抱歉，这个回答我没能识别
 BINDING_SLOTS = (Slot("bind_room", extract=_room_given, invalid="没有识别到房号。"),
-                 Slot("bind_code", extract=_code_given, invalid="验证码是短信里的 6 位数字（不是手机号）。"))
+                 Slot("bind_code", extract=_code_given, invalid="验证码是短信里的 6 位数字（不是手机号）。",
+                      explain=_no_code_yet))
 
 
 # _code_refusal's answer for the room's cooldown: the caller words it (the flow stays on the room question)

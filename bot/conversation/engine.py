@@ -1004,7 +1004,8 @@ class ConversationEngine:
         last = ctx.session.scalar(select(Message).where(Message.conversation_id == ctx.conversation.id,
                                                         Message.sender == "bot").order_by(Message.id.desc()))
         if prefix:
-            ctx.say(slot.invalid if slot is not None and slot.invalid else "抱歉，这个回答我没能识别。")
+            explained = slot.explain(ctx) if slot is not None and slot.explain is not None else None
+            ctx.say(explained or (slot.invalid if slot is not None and slot.invalid else "抱歉，这个回答我没能识别。"))
         if last is not None:
             # a question asked again offers a way on: a person, or leaving the flow (issue 25: three nonsense
             # replies met the same question three times, with no way out)

@@ -186,6 +186,8 @@ class Slot:
     extract: Extractor = _nothing  # a value found in any message, asked or not (None: nothing found)
     answer: Optional[Extractor] = None  # how a reply to this slot's own question is read (None: extract only)
     invalid: str = ""  # said (before the question again) when a reply to the question is not a value
+    # what to say instead of ``invalid`` for a reply it knows ("还没收到" at the SMS code); None: ``invalid``
+    explain: Optional[Extractor] = None
     choices: Tuple[Tuple[str, str], ...] = ()  # buttons offered with the question: (title, value)
 
     def buttons(self) -> List[Button]:

@@ -2,12 +2,13 @@
 anger, no flow question traps the resident, and English requests are understood."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import sqlalchemy as sa
 
 from bot.storage.models import Conversation, Handoff, Incident, WorkOrder
-from tests.unit.conversation.world import stored_route
+from tests.unit.conversation.world import NOW, at, stored_route
 
 
 def _handoff(world, conversation_id):
@@ -223,3 +224,21 @@ def test_the_kind_of_what_was_just_answered_is_a_follow_up_and_another_topic_is_
         world.say(then, sender)
         route = stored_route(world, then)
         assert (route["action"], route["target"]) == (action, faq), (then, route)
+
+
+def test_no_sms_yet_at_the_code_question_is_told_where_it_went_and_how_to_get_another(world):
+    """"还没收到" at the code question met "验证码是短信里的 6 位数字（不是手机号）", which does not help someone who got
+    no SMS (second tryout). Now told where it went and how to get another — and that second code does bind."""
+    household = world.household()
+    world.say("查一下我家物业费", sender="nosms")
+    world.say(household.label, sender="nosms")
+    sent = len(world.sms.sent)
+    r = world.say("还没收到短信啊", sender="nosms")
+    assert r.replies[0].text.startswith("验证码发到该房屋登记的手机号") and "再输入一次房号" in r.replies[0].text
+    assert len(world.sms.sent) == sent and "验证码" in r.replies[-1].text  # nothing sent, the question again
+    at(world, NOW + dt.timedelta(seconds=61))  # past the room's cooldown: the room again sends another code
+    r = world.say(household.label, sender="nosms")
+    assert len(world.sms.sent) == sent + 1 and "验证码" in world.texts(r)
+    code = re.search(r"验证码是 (\d{6})", world.sms.sent[-1][1]).group(1)
+    assert "验证成功" in world.texts(world.say(code, sender="nosms"))
+    at(world, NOW)
