@@ -102,6 +102,17 @@ def conversation_community(session, conversation: Conversation) -> Optional[str]
     return household.community_id if household is not None else conversation.community_id
 
 
+def rendering_community(session, staff: Staff, conversation_id: Optional[int]) -> Optional[str]:
+    """The 小区 the console renders answers and quick replies for: the open conversation's resident's, or with none
+    open the agent's own (all of them: the first). A conversation that does not exist: ConversationNotFound."""
+    if conversation_id is None:
+        return community_scope(staff)
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise ConversationNotFound()
+    return conversation_community(session, conversation)
+
+
 def search_knowledge(kb, q: str, limit: int = 8) -> List[Any]:
     """FAQ entries whose title, id or a question contains the words (titles first, then most matching questions)."""
     words = [w for w in q.lower().split() if w]
@@ -121,13 +132,7 @@ def knowledge_search(staff: ConsoleStaff, services: ServicesDep, session: Sessio
                      q: Annotated[str, Query(min_length=1, max_length=100)],
                      conversation_id: Annotated[Optional[int], Query(ge=1, le=2**31 - 1)] = None) -> Dict[str, Any]:
     kb = services.knowledge.current
-    community_id = community_scope(staff)  # no conversation open: the agent's own 小区 (all of them: the first)
-    if conversation_id is not None:
-        conversation = session.get(Conversation, conversation_id)
-        if conversation is None:
-            raise ConversationNotFound()
-        community_id = conversation_community(session, conversation)
-    community = kb.community(community_id)
+    community = kb.community(rendering_community(session, staff, conversation_id))
     return {"community": {"id": community.id, "name": community.name},
             "results": [{"id": e.id, "title": e.title, "questions": matched, "answer": kb.render(e.id, community.id)}
                         for e, matched in search_knowledge(kb, q.strip())]}

@@ -16,15 +16,14 @@ from pydantic import BaseModel, Field, StrictStr, conint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.api.agent import RowId, conversation_community
+from bot.api.agent import RowId, rendering_community
 from bot.api.deps import ConsoleStaff, CurrentAdmin, DbDep, NowDep, OptionalResident, ServicesDep, SessionDep
-from bot.access.permissions import community_scope
-from bot.core.errors import ConversationNotFound, NotFound, NoWidgetSession, WuyeError, check_text
+from bot.core.errors import NotFound, NoWidgetSession, WuyeError, check_text
 from bot.kb.knowledge import TemplateError, render_template
 from bot.handoffs import ratings
 from bot.realtime import live
 from bot.storage import outbox
-from bot.storage.models import ChatIdentity, Conversation, Message, QuickReply
+from bot.storage.models import ChatIdentity, Message, QuickReply
 from bot.storage.outbox import Kind
 
 router = APIRouter()
@@ -71,13 +70,7 @@ def _rendered(text: str, values: Dict[str, str]) -> str:
             summary="快捷回复 for the console (agents and admins), rendered for the conversation's 小区")
 def list_for_agents(staff: ConsoleStaff, session: SessionDep, services: ServicesDep,
                     conversation_id: Annotated[Optional[int], Query(ge=1, le=2**31 - 1)] = None) -> Dict[str, Any]:
-    community_id = community_scope(staff)  # no conversation open: the agent's own 小区 (all of them: the first)
-    if conversation_id is not None:
-        conversation = session.get(Conversation, conversation_id)
-        if conversation is None:
-            raise ConversationNotFound()
-        community_id = conversation_community(session, conversation)
-    values = services.knowledge.current.community(community_id).values
+    values = services.knowledge.current.community(rendering_community(session, staff, conversation_id)).values
     replies = _all(session)
     for reply in replies["quick_replies"]:
         reply["rendered"] = _rendered(reply["text"], values)
