@@ -1,5 +1,5 @@
 # The two commands of the README:  `make run`  and  `make test`.
-.PHONY: run test test-browser setup train eval bench screenshots clean reliability fuzz
+.PHONY: run test test-browser test-deploy setup train eval bench screenshots clean reliability fuzz
 
 setup:
 	@bash scripts/setup_env.sh
@@ -10,10 +10,15 @@ run: setup
 	.venv/bin/wuye demo-data
 	.venv/bin/wuye serve
 
-# Everything but the browser walks (about 10 minutes on a 2-core machine); `make test-browser` runs those (about 6
-# more). CI runs both. PYTEST_ARGS="tests/unit -x" etc. to run a part.
+# Everything but the browser walks and the deployment tests (about 13 minutes on a 2-core machine); `make
+# test-browser` runs the walks (about 5 more), `make test-deploy` the tests marked deploy: wuye started as an
+# operator would, several workers, two instances behind nginx, the production start, the benchmark, the CLI's
+# trainings (about 3 more). CI runs all three. PYTEST_ARGS="tests/unit -x" etc. to run a part.
 test: setup
-	.venv/bin/python -m pytest $(or $(PYTEST_ARGS),tests --ignore=tests/browser)
+	.venv/bin/python -m pytest $(or $(PYTEST_ARGS),tests --ignore=tests/browser -m "not deploy")
+
+test-deploy: setup
+	.venv/bin/python -m pytest tests --ignore=tests/browser -m deploy $(PYTEST_ARGS)
 
 # The pages in headless Chromium through Playwright (tests/browser/; Debian's /usr/bin/chromium)
 test-browser: setup

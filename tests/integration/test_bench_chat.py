@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bot.tools.bench_chat import KINDS, bench_chat
+
+# `make test-deploy` (a started server driven by the benchmark): kept out of `make test`'s 15 minutes, run by CI
+pytestmark = pytest.mark.deploy
 
 
 def test_two_residents_for_two_seconds_play_every_kind_of_turn(settings, trained_model):

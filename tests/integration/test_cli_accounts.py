@@ -151,6 +151,7 @@ def _serve(env, port):
                             env=subprocess_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.deploy  # `make test-deploy`: the production start as an operator runs it
 def test_wuye_serve_in_production_refuses_then_starts_when_safe(trained_model, tmp_path, settings):
     url = f"sqlite:///{tmp_path / 'prod.db'}"
     base = {"WUYE_DATABASE_URL": url, "WUYE_ENV": "production", "WUYE_UPLOAD_DIR": str(tmp_path / "uploads")}

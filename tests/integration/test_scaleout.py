@@ -29,9 +29,11 @@ from bot.tools.devserver import free_port
 from tests.databases import scratch_postgres
 
 # skipped where they are missing, unless the run says this test must run (CI: WUYE_REQUIRE_NGINX=1, then it fails)
-pytestmark = pytest.mark.skipif(not (os.path.exists(NGINX) and shutil.which(REDIS_SERVER))
-                                and not os.environ.get("WUYE_REQUIRE_NGINX"),
-                                reason="needs Debian's nginx and redis-server (tests/reliability/setup.sh installs them)")
+# `make test-deploy` (two instances behind nginx): kept out of `make test`'s 15 minutes, run by CI after it
+pytestmark = [pytest.mark.deploy,
+              pytest.mark.skipif(not (os.path.exists(NGINX) and shutil.which(REDIS_SERVER))
+                                 and not os.environ.get("WUYE_REQUIRE_NGINX"),
+                                 reason="needs Debian's nginx and redis-server (tests/reliability/setup.sh installs them)")]
 
 NEW_IDENTITIES_PER_ADDRESS = 2
 

@@ -15,7 +15,9 @@ import pytest
 from bot.tools.bench_serve import Server, free_port, listening_sockets, tcp_sockets, wait_for_workers
 from tests.conftest import subprocess_env
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreading is Linux's")
+# `make test-deploy` (several worker processes): kept out of `make test`'s 15 minutes, run by CI after it
+pytestmark = [pytest.mark.deploy,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreading is Linux's")]
 
 
 def _socket_inodes(pid: int) -> Set[str]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.core.settings import PROJECT_ROOT
@@ -67,6 +68,7 @@ def _last(stdout: str) -> str:
     return [line for line in stdout.splitlines() if line.strip()][-1]
 
 
+@pytest.mark.deploy  # `make test-deploy`: `wuye train` run twice as separate processes
 def test_editing_the_dictionary_makes_wuye_train_retrain(data_copy, tmp_path):
     models, config = tmp_path / "models", _tiny_config(tmp_path)
     stderr = []
