@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from sqlalchemy import select
 
@@ -131,27 +131,18 @@ def settle(session, conversation_id: int, staff: Any, now: dt.datetime, danger: 
     locked, the flow cleared in this transaction), so the two never both act."""
     session.get(Conversation, conversation_id, with_for_update=True)  # locked before it is read (the timeout's pass)
     conversation = handoffs.owned(session, conversation_id, staff)  # ConversationNotFound → 404, NotOwner → 403
-    question = open_question(conversation.flow)
-    if question is None:
+    if open_question(conversation.flow) is None:
         raise NoTriageQuestion()
-    slots = conversation.flow.get("slots") or {}
-    conversation.flow = None
-    community_id = slots.get("community") or conversation.community_id or kb.communities[0].id
-    community = kb.community(community_id)
-    phone = community.values.get("emergency_phone", "")
-    active = handoffs.active_handoff(session, conversation_id)
-    outbox.record(session, Kind.MESSAGE_STORED, conversation_id)
+    slots, community_id, community, active = _take_question(session, conversation, kb)
     paged = False
     if danger:
-        text = re.sub(r"\s+", " ", str(question["text"] or ""))[:200]
-        paged = send_page(session, sms, lim, conversation.identity_id, community_id, community.name, phone,
-                          f"{text}（客服确认）", "agent confirmed", now)
-        if active is not None and AGENT_CONFIRMED_REASON not in active.reasons:
-            active.reasons = list(active.reasons) + [AGENT_CONFIRMED_REASON]
+        paged = _page_reported(session, conversation, slots, community_id, community, sms, lim, "客服确认",
+                               "agent confirmed", now)
+        _add_reason(active, AGENT_CONFIRMED_REASON)
         said = AGENT_CONFIRMED
     else:
         _lower(active, conversation, [AGENT_DECLINED_REASON])
-        said = AGENT_DECLINED.format(phone=phone)
+        said = AGENT_DECLINED.format(phone=community.values.get("emergency_phone", ""))
     session.add(Message(conversation_id=conversation_id, sender="bot", text=said, created_at=now))
     return {"paged": paged, "priority": conversation.priority}
 
@@ -183,19 +174,35 @@ def page_if_due(session, conversation_id: int, now: dt.datetime, kb: Any, sms: A
     conversation = session.get(Conversation, conversation_id, with_for_update=True)
     if conversation is None or not _due(conversation.flow, now):
         return False
+    slots, community_id, community, active = _take_question(session, conversation, kb)
+    _add_reason(active, TIMED_OUT_REASON)
+    session.add(Message(conversation_id=conversation_id, sender="bot", text=TIMED_OUT, created_at=now))
+    _page_reported(session, conversation, slots, community_id, community, sms, lim, "住户未确认，超时", "triage timeout",
+                   now)
+    return True
+
+
+def _take_question(session, conversation: Conversation, kb: Any) -> Tuple[Dict[str, Any], str, Any, Any]:
+    """The open question taken by this transaction (its flow cleared, the messages that follow announced): its slots,
+    its 小区 (id and community) and the conversation's active handoff."""
     slots = conversation.flow.get("slots") or {}
     conversation.flow = None
     community_id = slots.get("community") or conversation.community_id or kb.communities[0].id
-    community = kb.community(community_id)
-    active = handoffs.active_handoff(session, conversation_id)
-    if active is not None and TIMED_OUT_REASON not in active.reasons:
-        active.reasons = list(active.reasons) + [TIMED_OUT_REASON]
-    outbox.record(session, Kind.MESSAGE_STORED, conversation_id)
-    session.add(Message(conversation_id=conversation_id, sender="bot", text=TIMED_OUT, created_at=now))
+    outbox.record(session, Kind.MESSAGE_STORED, conversation.id)
+    return slots, community_id, kb.community(community_id), handoffs.active_handoff(session, conversation.id)
+
+
+def _add_reason(active: Any, reason: str) -> None:
+    if active is not None and reason not in active.reasons:
+        active.reasons = list(active.reasons) + [reason]
+
+
+def _page_reported(session, conversation: Conversation, slots: Dict[str, Any], community_id: str, community: Any,
+                   sms: Any, lim: Any, note: str, kind: str, now: dt.datetime) -> bool:
+    """Page what the resident reported (the message that raised the question), with how it was confirmed."""
     text = re.sub(r"\s+", " ", str(slots.get("text") or ""))[:200]
-    send_page(session, sms, lim, conversation.identity_id, community_id, community.name,
-              community.values.get("emergency_phone", ""), f"{text}（住户未确认，超时）", "triage timeout", now)
-    return True
+    return send_page(session, sms, lim, conversation.identity_id, community_id, community.name,
+                     community.values.get("emergency_phone", ""), f"{text}（{note}）", kind, now)
 
 
 def _start(ctx: TurnContext, slots: Dict[str, Any]) -> None:  # the question is asked by ``ask``, never as a flow start
