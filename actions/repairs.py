@@ -87,9 +87,14 @@ def _room_exists(ctx: TurnContext, value: str) -> bool:
     return ctx.lookups[key]
 
 
+def _full_room(ctx: TurnContext) -> Any:
+    """The first room this message names down to the flat (building, unit and room), or None."""
+    return next((r for r in find_rooms(ctx.text) if r.value.count("-") == 2), None)
+
+
 def _unknown_room(ctx: TurnContext) -> Optional[str]:
     """The room this message names, as typed, when it cannot be in the resident's 小区."""
-    room = next((r for r in find_rooms(ctx.text) if r.value.count("-") == 2), None)
+    room = _full_room(ctx)
     return room.text if room is not None and not _room_exists(ctx, room.value) else None
 
 
@@ -116,8 +121,8 @@ MAX_ANSWER_CHARS = 60
 
 
 def _room(ctx: TurnContext) -> Optional[str]:
-    rooms = [r for r in find_rooms(ctx.text) if r.value.count("-") == 2]
-    return rooms[0].text if rooms and _room_exists(ctx, rooms[0].value) else None
+    room = _full_room(ctx)
+    return room.text if room is not None and _room_exists(ctx, room.value) else None
 
 
 # a question typed where the place was asked ("小区有没有家政服务") is not the place; the router then reads it

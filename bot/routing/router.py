@@ -259,7 +259,7 @@ STILL = (r"现在.{0,4}(又|还|在|有|是|冒|漏|响)|又|还在|正在|这�
 
 # Locked out with nobody inside ("钥匙落在家里，门自己锁上了", "钥匙断在锁里了，我人在外面"): a locksmith's matter,
 # asked first. Locked-out emergencies in our data always name someone inside or something on the stove (``INSIDE``).
-LOCKED_OUT = r"钥匙.{0,6}(落|锁|忘|断|丢|在里)|锁(在)?门外|门.{0,4}锁上了|进不去|门禁.{0,8}(刷不开|打不开|失灵|坏了)|刷不开"
+LOCKED_OUT = r"钥匙.{0,6}(落|锁|忘|断|丢|在里)|锁(在)?门外|门.{0,4}锁上了|进不去|门禁.{0,8}(打不开|失灵|坏了)|刷不开"
 INSIDE = (r"孩子|小孩|宝宝|婴儿|闺女|儿子|女儿|老人|老伴|爸|妈|爷|奶|岁|被困|困在|困住|反锁在|不应|没声音|没动静|人在里|在屋里|"
           r"火|燃气|煤气|灶|炖|煮|烧|开着|冒烟")
 
